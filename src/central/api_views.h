@@ -1,0 +1,18 @@
+/* JSON views of store rows as the API presents them (Train, EdgeController, TrainStatus),
+ * shared by the HTTP handlers and export. All return new references, NULL on failure. */
+#ifndef ROUNDHOUSE_API_VIEWS_H
+#define ROUNDHOUSE_API_VIEWS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct central;
+
+/* ISO-8601 UTC string for an integer seconds value, null for null/absent. */
+json_t *view_time(const json_t *seconds);
+json_t *view_status(const json_t *status_row);
+json_t *view_train(struct central *c, const json_t *row, bool with_status);
+json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);
+
+#endif

@@ -1,0 +1,61 @@
+/* The central's shared context: options, the store, and counters. Built by main.c, used by
+ * the HTTP API and the import/export code. */
+#ifndef ROUNDHOUSE_CENTRAL_H
+#define ROUNDHOUSE_CENTRAL_H
+
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "presence.h"
+
+struct store;
+struct ratelimit;
+
+#define CENTRAL_MAX_BODY (64 * 1024)
+
+struct central_options {
+    char listen_host[64];
+    int listen_port;
+    char db[PATH_MAX];
+    char mqtt_host[256];
+    int mqtt_port;
+    char mqtt_username[128];
+    char mqtt_password[128];
+    bool advertise_set;
+    char advertise_host[256];
+    int advertise_port;
+    char bootstrap[PATH_MAX];
+    int heartbeat_interval;
+    struct presence_rules presence;
+    long register_rate;
+    char registration_token[256];
+    char cors_origins[1024];
+    enum log_level log_level;
+    enum log_format log_format;
+};
+
+struct central_counters {
+    atomic_ulong http_requests[6]; /* by status class: index code/100 */
+    atomic_ulong registrations[4]; /* by enum registry_action */
+    atomic_ulong registrations_rejected;
+    atomic_ulong heartbeats;
+    atomic_ulong db_errors;
+};
+
+struct central {
+    struct central_options opts;
+    struct store *store;
+    struct ratelimit *register_limit;
+    int64_t started_mono_ms;
+    struct central_counters counters;
+};
+
+/* Defaults of CONTRACT §1, then environment variables, then argv. Returns 0, 1 when the
+ * program should exit 0 (--help, --version printed), or -EINVAL after printing a usage error
+ * to stderr (exit 2). */
+int central_options_parse(struct central_options *o, int argc, char **argv);
+
+#endif

@@ -1,0 +1,253 @@
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "central.h"
+#include "parse.h"
+
+static const char usage[] =
+    "Usage: roundhouse-central [OPTIONS]\n"
+    "\n"
+    "The Roundhouse central API: controller registry, runtime configuration, command relay.\n"
+    "\n"
+    "  --listen HOST:PORT          HTTP address (ROUNDHOUSE_LISTEN; default 0.0.0.0:8000;\n"
+    "                              port 0 lets the kernel pick, logged as http_listening)\n"
+    "  --db PATH                   SQLite database (ROUNDHOUSE_DB; default ./roundhouse.db)\n"
+    "  --mqtt HOST:PORT            broker (MQTT_BROKER_HOST, MQTT_BROKER_PORT; localhost:1883)\n"
+    "  --mqtt-username USER        (MQTT_USERNAME) also handed to controllers when set\n"
+    "  --mqtt-password PASS        (MQTT_PASSWORD)\n"
+    "  --mqtt-advertise HOST:PORT  broker address written into runtime configs (MQTT_ADVERTISE;\n"
+    "                              default the --mqtt address, or for a loopback host the host\n"
+    "                              the controller used to reach this API)\n"
+    "  --bootstrap FILE            import an earlier-system config.yaml at start, idempotently\n"
+    "                              (CENTRAL_API_CONFIG_YAML)\n"
+    "  --heartbeat-interval SEC    (ROUNDHOUSE_HEARTBEAT_INTERVAL; default 10)\n"
+    "  --stale-after SEC           presence: online below this age (default 25)\n"
+    "  --offline-after SEC         presence: offline at or above this age (default 50)\n"
+    "  --register-rate N/MIN       registrations per client IP, burst N (default 30)\n"
+    "  --registration-token TOKEN  require X-Registration-Token on register\n"
+    "                              (ROUNDHOUSE_REGISTRATION_TOKEN)\n"
+    "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
+    "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
+    "  --log-format FORMAT         json or text (default json)\n"
+    "  --help, --version\n"
+    "\n"
+    "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
+
+static int bad(const char *opt, const char *value, const char *why)
+{
+    fprintf(stderr, "roundhouse-central: invalid %s '%s': %s\n", opt, value ? value : "", why);
+    return -EINVAL;
+}
+
+static int copy(char *dst, size_t len, const char *opt, const char *value)
+{
+    int n = snprintf(dst, len, "%s", value);
+    if (n < 0 || (size_t)n >= len)
+        return bad(opt, value, "too long");
+    return 0;
+}
+
+static int set_host_port(const char *opt, const char *value, char *host, size_t hostlen,
+                         int *port)
+{
+    if (parse_host_port(value, host, hostlen, port) < 0)
+        return bad(opt, value, "expected HOST:PORT with a port 0-65535");
+    return 0;
+}
+
+static int set_seconds(const char *opt, const char *value, int min, int max, int *out)
+{
+    if (parse_int(value, min, max, out) < 0) {
+        char why[64];
+        snprintf(why, sizeof why, "expected whole seconds %d-%d", min, max);
+        return bad(opt, value, why);
+    }
+    return 0;
+}
+
+enum {
+    OPT_LISTEN = 1000,
+    OPT_DB,
+    OPT_MQTT,
+    OPT_MQTT_USER,
+    OPT_MQTT_PASS,
+    OPT_ADVERTISE,
+    OPT_BOOTSTRAP,
+    OPT_HEARTBEAT,
+    OPT_STALE,
+    OPT_OFFLINE,
+    OPT_RATE,
+    OPT_TOKEN,
+    OPT_CORS,
+    OPT_LOG_LEVEL,
+    OPT_LOG_FORMAT,
+    OPT_HELP,
+    OPT_VERSION,
+};
+
+static int apply(struct central_options *o, int opt, const char *v)
+{
+    switch (opt) {
+    case OPT_LISTEN:
+        return set_host_port("--listen", v, o->listen_host, sizeof o->listen_host,
+                             &o->listen_port);
+    case OPT_DB:
+        return copy(o->db, sizeof o->db, "--db", v);
+    case OPT_MQTT:
+        return set_host_port("--mqtt", v, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port);
+    case OPT_MQTT_USER:
+        return copy(o->mqtt_username, sizeof o->mqtt_username, "--mqtt-username", v);
+    case OPT_MQTT_PASS:
+        return copy(o->mqtt_password, sizeof o->mqtt_password, "--mqtt-password", v);
+    case OPT_ADVERTISE:
+        o->advertise_set = true;
+        return set_host_port("--mqtt-advertise", v, o->advertise_host,
+                             sizeof o->advertise_host, &o->advertise_port);
+    case OPT_BOOTSTRAP:
+        return copy(o->bootstrap, sizeof o->bootstrap, "--bootstrap", v);
+    case OPT_HEARTBEAT:
+        return set_seconds("--heartbeat-interval", v, 1, 3600, &o->heartbeat_interval);
+    case OPT_STALE: {
+        int s;
+        int rc = set_seconds("--stale-after", v, 1, 86400, &s);
+        o->presence.stale_after = s;
+        return rc;
+    }
+    case OPT_OFFLINE: {
+        int s;
+        int rc = set_seconds("--offline-after", v, 1, 86400 * 7, &s);
+        o->presence.offline_after = s;
+        return rc;
+    }
+    case OPT_RATE:
+        if (parse_rate_per_min(v, &o->register_rate) < 0)
+            return bad("--register-rate", v, "expected N or N/MIN with N >= 1");
+        return 0;
+    case OPT_TOKEN:
+        return copy(o->registration_token, sizeof o->registration_token,
+                    "--registration-token", v);
+    case OPT_CORS:
+        return copy(o->cors_origins, sizeof o->cors_origins, "--cors-origins", v);
+    case OPT_LOG_LEVEL:
+        if (log_level_parse(v, &o->log_level) < 0)
+            return bad("--log-level", v, "expected debug, info, warning or error");
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (log_format_parse(v, &o->log_format) < 0)
+            return bad("--log-format", v, "expected json or text");
+        return 0;
+    default:
+        return -EINVAL;
+    }
+}
+
+static int apply_env(struct central_options *o)
+{
+    static const struct {
+        const char *name;
+        int opt;
+    } envs[] = {
+        {"ROUNDHOUSE_LISTEN", OPT_LISTEN},
+        {"ROUNDHOUSE_DB", OPT_DB},
+        {"MQTT_USERNAME", OPT_MQTT_USER},
+        {"MQTT_PASSWORD", OPT_MQTT_PASS},
+        {"MQTT_ADVERTISE", OPT_ADVERTISE},
+        {"CENTRAL_API_CONFIG_YAML", OPT_BOOTSTRAP},
+        {"ROUNDHOUSE_HEARTBEAT_INTERVAL", OPT_HEARTBEAT},
+        {"ROUNDHOUSE_REGISTRATION_TOKEN", OPT_TOKEN},
+        {"ROUNDHOUSE_CORS_ORIGINS", OPT_CORS},
+        {"LOG_LEVEL", OPT_LOG_LEVEL},
+    };
+    for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
+        const char *v = getenv(envs[i].name);
+        if (v != NULL && *v != '\0' && apply(o, envs[i].opt, v) < 0) {
+            fprintf(stderr, "roundhouse-central: (from environment variable %s)\n",
+                    envs[i].name);
+            return -EINVAL;
+        }
+    }
+    /* The earlier system's pair of variables for the broker. */
+    const char *h = getenv("MQTT_BROKER_HOST"), *p = getenv("MQTT_BROKER_PORT");
+    if (h != NULL && *h != '\0' &&
+        copy(o->mqtt_host, sizeof o->mqtt_host, "MQTT_BROKER_HOST", h) < 0)
+        return -EINVAL;
+    if (p != NULL && *p != '\0' && parse_int(p, 1, 65535, &o->mqtt_port) < 0)
+        return bad("MQTT_BROKER_PORT", p, "expected a port 1-65535");
+    return 0;
+}
+
+int central_options_parse(struct central_options *o, int argc, char **argv)
+{
+    memset(o, 0, sizeof *o);
+    snprintf(o->listen_host, sizeof o->listen_host, "0.0.0.0");
+    o->listen_port = 8000;
+    snprintf(o->db, sizeof o->db, "./roundhouse.db");
+    snprintf(o->mqtt_host, sizeof o->mqtt_host, "localhost");
+    o->mqtt_port = 1883;
+    o->heartbeat_interval = 10;
+    o->presence.stale_after = 25;
+    o->presence.offline_after = 50;
+    o->register_rate = 30;
+    snprintf(o->cors_origins, sizeof o->cors_origins, "*");
+    o->log_level = LOG_INFO;
+    o->log_format = LOG_FORMAT_JSON;
+
+    if (apply_env(o) < 0)
+        return -EINVAL;
+
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, OPT_LISTEN},
+        {"db", required_argument, NULL, OPT_DB},
+        {"mqtt", required_argument, NULL, OPT_MQTT},
+        {"mqtt-username", required_argument, NULL, OPT_MQTT_USER},
+        {"mqtt-password", required_argument, NULL, OPT_MQTT_PASS},
+        {"mqtt-advertise", required_argument, NULL, OPT_ADVERTISE},
+        {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+        {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
+        {"stale-after", required_argument, NULL, OPT_STALE},
+        {"offline-after", required_argument, NULL, OPT_OFFLINE},
+        {"register-rate", required_argument, NULL, OPT_RATE},
+        {"registration-token", required_argument, NULL, OPT_TOKEN},
+        {"cors-origins", required_argument, NULL, OPT_CORS},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {NULL, 0, NULL, 0},
+    };
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c == OPT_VERSION) {
+            printf("roundhouse-central %s\n", ROUNDHOUSE_VERSION);
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "roundhouse-central: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            fputs("Try 'roundhouse-central --help'.\n", stderr);
+            return -EINVAL;
+        }
+        if (apply(o, c, optarg) < 0)
+            return -EINVAL;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "roundhouse-central: unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    if (o->presence.offline_after <= o->presence.stale_after) {
+        fprintf(stderr, "roundhouse-central: --offline-after (%lld) must be greater than "
+                        "--stale-after (%lld)\n",
+                (long long)o->presence.offline_after, (long long)o->presence.stale_after);
+        return -EINVAL;
+    }
+    return 0;
+}

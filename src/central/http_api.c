@@ -1,0 +1,1665 @@
+/* REST API of the central (CONTRACT §2). Every handler validates the whole request before it
+ * opens a transaction, and every change happens in one transaction, so a rejected request
+ * changes nothing. */
+#include "http_api.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <microhttpd.h>
+
+#include "api_views.h"
+#include "central.h"
+#include "jsonx.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "registry.h"
+#include "registry_io.h"
+#include "runtime_config.h"
+#include "store.h"
+#include "timeutil.h"
+#include "uuidstr.h"
+
+#define MAX_SEGMENTS 8
+#define NAME_MAX_LEN 100
+#define DESCRIPTION_MAX_LEN 500
+
+struct call {
+    struct central *c;
+    const struct http_request *req;
+    struct http_response *resp;
+    const char *arg[2]; /* the path segments matched by '*' */
+    int64_t now;        /* wall clock, seconds */
+};
+
+/* ---- helpers ---- */
+
+static void db_failed(struct call *k, int rc)
+{
+    atomic_fetch_add(&k->c->counters.db_errors, 1);
+    log_event(LOG_ERROR, "database_error", "{s:s, s:s, s:i}", "path", k->req->path, "error",
+              store_last_error(k->c->store), "rc", rc);
+    http_response_error(k->resp, 503, "database_unavailable", NULL,
+                        "the database could not complete the request");
+}
+
+static void invalid(struct call *k, const struct jsonx_err *err)
+{
+    http_response_error(k->resp, 422, "invalid_field", err->field, "%s", err->detail);
+}
+
+/* Parses the body as a JSON object. An empty body is {} when allow_empty. */
+static json_t *body_object(struct call *k, bool allow_empty)
+{
+    if (k->req->body_len == 0) {
+        if (allow_empty)
+            return json_object();
+        http_response_error(k->resp, 400, "malformed_json", NULL,
+                            "a JSON object is required in the request body");
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        http_response_error(k->resp, 400, "malformed_json", NULL,
+                            "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
+                            jerr.text);
+        return NULL;
+    }
+    if (!json_is_object(doc)) {
+        json_decref(doc);
+        http_response_error(k->resp, 422, "invalid_body", NULL,
+                            "the request body must be a JSON object");
+        return NULL;
+    }
+    return doc;
+}
+
+static int get_train_id(const json_t *body, const char *key, const char **out,
+                        struct jsonx_err *err)
+{
+    int rc = jsonx_string(body, key, 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, out, err);
+    if (rc == 1 && !runtime_config_train_id_valid(*out)) {
+        jsonx_err_set(err, key,
+                      "'%s' must be 1-%d characters without spaces, '/', '+' or '#'", key,
+                      RUNTIME_CONFIG_TRAIN_ID_MAX);
+        return -1;
+    }
+    return rc;
+}
+
+/* Path parameter that must be a controller UUID; 404 for anything else (it cannot exist). */
+static bool path_uuid(struct call *k, const char *s, char out[UUIDSTR_LEN + 1])
+{
+    if (uuidstr_normalize(s, out) < 0) {
+        http_response_error(k->resp, 404, "controller_not_found", NULL,
+                            "controller %s not found", s);
+        return false;
+    }
+    return true;
+}
+
+static void not_found_controller(struct call *k, const char *id)
+{
+    http_response_error(k->resp, 404, "controller_not_found", NULL, "controller %s not found",
+                        id);
+}
+
+static void not_found_train(struct call *k, const char *id)
+{
+    http_response_error(k->resp, 404, "train_not_found", NULL, "train %s not found", id);
+}
+
+static bool is_loopback_host(const char *h)
+{
+    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
+           strcmp(h, "::1") == 0 || strcasecmp(h, "ip6-localhost") == 0;
+}
+
+/* The broker address for runtime configs (CONTRACT §1 --mqtt-advertise). */
+static void broker_for(struct call *k, char *host, size_t hostlen, int *port)
+{
+    const struct central_options *o = &k->c->opts;
+    if (o->advertise_set) {
+        snprintf(host, hostlen, "%s", o->advertise_host);
+        *port = o->advertise_port;
+        return;
+    }
+    snprintf(host, hostlen, "%s", o->mqtt_host);
+    *port = o->mqtt_port;
+    if (!is_loopback_host(o->mqtt_host))
+        return;
+    /* A loopback broker address means nothing to a controller on another machine: hand it
+     * the host it used to reach us, which is this machine as it sees it. */
+    const char *h = http_request_header(k->req, "Host");
+    if (h == NULL || *h == '\0')
+        return;
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", h);
+    char *end;
+    if (buf[0] == '[') {
+        end = strchr(buf, ']');
+        if (end == NULL)
+            return;
+        *end = '\0';
+        snprintf(host, hostlen, "%s", buf + 1);
+        return;
+    }
+    end = strrchr(buf, ':');
+    if (end != NULL)
+        *end = '\0';
+    if (buf[0] != '\0')
+        snprintf(host, hostlen, "%s", buf);
+}
+
+/* ---- service ---- */
+
+static void h_ping(struct call *k)
+{
+    if (store_begin(k->c->store, false) < 0 || (store_ping(k->c->store) < 0)) {
+        http_response_error(k->resp, 503, "database_unavailable", NULL,
+                            "the database is not usable");
+        return;
+    }
+    store_rollback(k->c->store);
+    http_response_json(k->resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void h_health(struct call *k)
+{
+    bool db_ok = false;
+    if (store_begin(k->c->store, false) == 0) {
+        db_ok = store_ping(k->c->store) == 0;
+        store_rollback(k->c->store);
+    }
+    /* The MQTT link arrives with the live-configuration work; until then the central does
+     * not hold a broker connection and reports it as such. */
+    bool mqtt = false;
+    const char *status = !db_ok ? "unhealthy" : (mqtt ? "healthy" : "degraded");
+    json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",
+                             db_ok ? "ok" : "unavailable", "mqtt_connected", mqtt,
+                             "uptime_seconds",
+                             (json_int_t)((timeutil_mono_ms() - k->c->started_mono_ms) / 1000),
+                             "version", ROUNDHOUSE_VERSION);
+    if (!mqtt && db_ok)
+        json_object_set_new(body, "reason", json_string("not connected to the MQTT broker"));
+    http_response_json(k->resp, db_ok ? 200 : 503, body);
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            return;
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return;
+        }
+        size_t ncap = *cap * 2 + (size_t)n;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL)
+            return;
+        *buf = nb;
+        *cap = ncap;
+    }
+}
+
+static void h_metrics(struct call *k)
+{
+    struct central *c = k->c;
+    size_t cap = 4096, len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return;
+    buf[0] = '\0';
+    long by_state[4] = {0};
+    json_t *rows = NULL;
+    if (store_begin(c->store, false) == 0) {
+        if (store_controller_list(c->store, &rows) == 0) {
+            size_t i;
+            json_t *r;
+            json_array_foreach(rows, i, r)
+            {
+                json_t *last = json_object_get(r, "last_seen");
+                by_state[presence_state(json_is_integer(last) ? json_integer_value(last) : -1,
+                                        k->now, false, &c->opts.presence)]++;
+            }
+        }
+        store_rollback(c->store);
+    }
+    json_decref(rows);
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_controllers Registered controllers by presence state.\n"
+           "# TYPE roundhouse_controllers gauge\n");
+    for (int s = 0; s < 4; s++)
+        append(&buf, &len, &cap, "roundhouse_controllers{state=\"%s\"} %ld\n",
+               presence_name((enum presence)s), by_state[s]);
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_registrations_total Controller registrations by result.\n"
+           "# TYPE roundhouse_registrations_total counter\n");
+    for (int a = 0; a < 4; a++)
+        append(&buf, &len, &cap, "roundhouse_registrations_total{status=\"%s\"} %lu\n",
+               registry_status_name((enum registry_action)a),
+               atomic_load(&c->counters.registrations[a]));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_registrations_rejected_total Registrations refused (rate limit, "
+           "token).\n# TYPE roundhouse_registrations_rejected_total counter\n"
+           "roundhouse_registrations_rejected_total %lu\n",
+           atomic_load(&c->counters.registrations_rejected));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_heartbeats_total Heartbeats accepted.\n"
+           "# TYPE roundhouse_heartbeats_total counter\nroundhouse_heartbeats_total %lu\n",
+           atomic_load(&c->counters.heartbeats));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_database_errors_total Failed database operations.\n"
+           "# TYPE roundhouse_database_errors_total counter\n"
+           "roundhouse_database_errors_total %lu\n",
+           atomic_load(&c->counters.db_errors));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_http_responses_total HTTP responses by status class.\n"
+           "# TYPE roundhouse_http_responses_total counter\n");
+    for (int i = 1; i < 6; i++)
+        append(&buf, &len, &cap, "roundhouse_http_responses_total{code=\"%dxx\"} %lu\n", i,
+               atomic_load(&c->counters.http_requests[i]));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_uptime_seconds Seconds since start.\n"
+           "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
+           (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
+    k->resp->status = 200;
+    k->resp->text = buf;
+    k->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* ---- controllers ---- */
+
+/* The request of POST /api/controllers/register, validated. */
+struct register_req {
+    const char *name, *address, *version, *platform, *hardware_id;
+    bool has_uuid;
+    char uuid[UUIDSTR_LEN + 1];
+    int64_t applied;
+};
+
+static int parse_register(const json_t *b, struct register_req *r, struct jsonx_err *err)
+{
+    memset(r, 0, sizeof *r);
+    r->applied = -1;
+    bool is_null = false;
+    int rc;
+    if ((rc = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &r->name, err)) < 0)
+        return -1;
+    if (rc == 0) {
+        jsonx_err_set(err, "name", "'name' is required");
+        return -1;
+    }
+    if (jsonx_string(b, "address", 0, 255, true, &r->address, err) < 0 ||
+        jsonx_string(b, "version", 0, 64, true, &r->version, err) < 0 ||
+        jsonx_string(b, "platform", 0, 128, true, &r->platform, err) < 0 ||
+        jsonx_string(b, "hardware_id", 0, 128, true, &r->hardware_id, err) < 0 ||
+        jsonx_int(b, "applied_config_version", 0, INT64_MAX / 2, &r->applied, err) < 0)
+        return -1;
+    rc = jsonx_uuid(b, "uuid", true, r->uuid, &is_null, err);
+    if (rc < 0)
+        return -1;
+    r->has_uuid = rc == 1 && !is_null;
+    return 0;
+}
+
+static void h_register(struct call *k)
+{
+    struct central *c = k->c;
+    int64_t t0 = timeutil_mono_ms();
+    if (c->opts.registration_token[0] != '\0') {
+        const char *tok = http_request_header(k->req, "X-Registration-Token");
+        size_t want = strlen(c->opts.registration_token);
+        /* Constant-time compare over the expected length. */
+        unsigned diff = tok == NULL || strlen(tok) != want;
+        for (size_t i = 0; tok != NULL && i < want && tok[i]; i++)
+            diff |= (unsigned)(tok[i] ^ c->opts.registration_token[i]);
+        if (diff) {
+            atomic_fetch_add(&c->counters.registrations_rejected, 1);
+            http_response_error(k->resp, 401, "registration_token_invalid",
+                                "X-Registration-Token",
+                                "a valid X-Registration-Token header is required");
+            return;
+        }
+    }
+    int retry = 1;
+    if (c->register_limit != NULL &&
+        !ratelimit_take(c->register_limit, k->req->client_ip, timeutil_mono_ms(), &retry)) {
+        atomic_fetch_add(&c->counters.registrations_rejected, 1);
+        k->resp->retry_after = retry;
+        http_response_error(k->resp, 429, "rate_limited", NULL,
+                            "too many registrations from %s; retry in %d s", k->req->client_ip,
+                            retry);
+        return;
+    }
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct register_req r;
+    struct jsonx_err err;
+    if (parse_register(b, &r, &err) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+
+    json_t *existing = NULL, *candidates = NULL, *fields = NULL;
+    char id[UUIDSTR_LEN + 1] = "";
+    int rc = store_begin(c->store, true);
+    if (rc < 0)
+        goto db_fail;
+    bool known = false;
+    if (r.has_uuid) {
+        rc = store_controller_get(c->store, r.uuid, &existing);
+        if (rc < 0 && rc != -ENOENT)
+            goto db_fail_tx;
+        known = rc == 0;
+    }
+    struct registry_candidate cand[16];
+    size_t ncand = 0;
+    if (!r.has_uuid) {
+        rc = store_controller_find_by_name(c->store, r.name, &candidates);
+        if (rc < 0)
+            goto db_fail_tx;
+        size_t i;
+        json_t *row;
+        json_array_foreach(candidates, i, row)
+        {
+            if (ncand == sizeof cand / sizeof cand[0])
+                break;
+            json_t *last = json_object_get(row, "last_seen");
+            cand[ncand].last_seen = json_is_integer(last) ? json_integer_value(last) : -1;
+            cand[ncand].went_offline = false;
+            ncand++;
+        }
+    }
+    struct registry_decision d =
+        registry_match(r.has_uuid, known, cand, ncand, k->now, &c->opts.presence);
+
+    fields = json_pack("{s:s, s:s?, s:I}", "name", r.name, "address", r.address, "last_seen",
+                       (json_int_t)k->now);
+    if (r.version)
+        json_object_set_new(fields, "version", json_string(r.version));
+    if (r.platform)
+        json_object_set_new(fields, "platform", json_string(r.platform));
+    if (r.hardware_id)
+        json_object_set_new(fields, "hardware_id", json_string(r.hardware_id));
+    if (r.applied >= 0)
+        json_object_set_new(fields, "applied_config_version", json_integer(r.applied));
+    json_object_set_new(fields, "updated_at", json_integer(k->now));
+
+    json_t *row = NULL;
+    if (d.action == REGISTRY_REACTIVATE || d.action == REGISTRY_ADOPT) {
+        row = d.action == REGISTRY_REACTIVATE ? existing
+                                              : json_array_get(candidates, d.adopt_index);
+        snprintf(id, sizeof id, "%s", json_string_value(json_object_get(row, "id")));
+        int64_t cv = json_integer_value(json_object_get(row, "config_version"));
+        /* The name is part of the runtime config: a rebuilt container with a new hostname
+         * gets a new document version. */
+        if (strcmp(json_string_value(json_object_get(row, "name")), r.name) != 0)
+            cv++;
+        json_object_set_new(fields, "config_version",
+                            json_integer(registry_seed_config_version(cv, r.applied)));
+        json_object_set_new(
+            fields, "session_epoch",
+            json_integer(json_integer_value(json_object_get(row, "session_epoch")) + 1));
+        if (json_is_null(json_object_get(row, "first_seen")))
+            json_object_set_new(fields, "first_seen", json_integer(k->now));
+        rc = store_controller_update(c->store, id, fields);
+    } else {
+        if (d.action == REGISTRY_RESTORE)
+            snprintf(id, sizeof id, "%s", r.uuid);
+        else
+            uuidstr_generate(id);
+        json_object_set_new(fields, "id", json_string(id));
+        json_object_set_new(fields, "config_version",
+                            json_integer(registry_seed_config_version(1, r.applied)));
+        json_object_set_new(fields, "session_epoch", json_integer(1));
+        json_object_set_new(fields, "first_seen", json_integer(k->now));
+        json_object_set_new(fields, "created_at", json_integer(k->now));
+        json_object_set_new(fields, "enabled", json_true());
+        rc = store_controller_insert(c->store, fields);
+    }
+    if (rc < 0)
+        goto db_fail_tx;
+    json_t *saved = NULL;
+    rc = store_controller_get(c->store, id, &saved);
+    if (rc < 0)
+        goto db_fail_tx;
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(saved);
+        goto db_fail;
+    }
+    atomic_fetch_add(&c->counters.registrations[d.action], 1);
+    const char *status = registry_status_name(d.action);
+    http_response_json(
+        k->resp, 200,
+        json_pack("{s:s, s:O, s:O, s:s, s:O, s:i, s:O}", "uuid", id, "name",
+                  json_object_get(saved, "name"), "address", json_object_get(saved, "address"),
+                  "status", status, "config_version", json_object_get(saved, "config_version"),
+                  "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",
+                  json_object_get(saved, "session_epoch")));
+    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:I}", "uuid", id,
+              "status", status, "name", r.name, "client", k->req->client_ip, "duration_ms",
+              (json_int_t)(timeutil_mono_ms() - t0));
+    json_decref(saved);
+    goto out;
+
+db_fail_tx:
+    store_rollback(c->store);
+db_fail:
+    db_failed(k, rc);
+out:
+    json_decref(b);
+    json_decref(existing);
+    json_decref(candidates);
+    json_decref(fields);
+}
+
+static void h_controllers_list(struct call *k)
+{
+    json_t *rows = NULL;
+    int rc = store_begin(k->c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    rc = store_controller_list(k->c->store, &rows);
+    if (rc < 0) {
+        store_rollback(k->c->store);
+        db_failed(k, rc);
+        return;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(out, view_controller(k->c, row, k->now, true));
+    store_rollback(k->c->store);
+    json_decref(rows);
+    http_response_json(k->resp, 200, out);
+}
+
+/* Loads one controller inside an open transaction; answers 404 itself. */
+static json_t *load_controller(struct call *k, const char *id)
+{
+    json_t *row = NULL;
+    int rc = store_controller_get(k->c->store, id, &row);
+    if (rc == -ENOENT)
+        not_found_controller(k, id);
+    else if (rc < 0)
+        db_failed(k, rc);
+    return rc == 0 ? row : NULL;
+}
+
+static void h_controller_get(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    int rc = store_begin(k->c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *row = load_controller(k, id);
+    if (row != NULL)
+        http_response_json(k->resp, 200, view_controller(k->c, row, k->now, true));
+    store_rollback(k->c->store);
+    json_decref(row);
+}
+
+static void h_controller_ping(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    int rc = store_begin(k->c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *row = load_controller(k, id);
+    if (row != NULL)
+        http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "status", "ok", "uuid", id));
+    store_rollback(k->c->store);
+    json_decref(row);
+}
+
+/* Sets actual_controller_id of the trains a controller reports running, clears it for those it
+ * no longer reports, and refreshes reassignment_status. */
+static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
+{
+    struct store *st = k->c->store;
+    json_t *mine = NULL;
+    int rc = store_train_list_actual(st, cid, &mine);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(mine, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        bool still = false;
+        size_t j;
+        json_t *rep;
+        json_array_foreach(reported, j, rep)
+        {
+            const char *r = json_string_value(json_object_get(rep, "train_id"));
+            if (r && strcmp(r, tid) == 0)
+                still = true;
+        }
+        if (still)
+            continue;
+        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+        json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
+                              registry_reassignment_status(desired, NULL, false), "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(st, tid, f);
+        json_decref(f);
+        if (rc < 0)
+            goto out;
+    }
+    json_array_foreach(reported, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "train_id"));
+        json_t *train = NULL;
+        if (tid == NULL || store_train_get(st, tid, &train) < 0)
+            continue;
+        const char *desired = json_string_value(json_object_get(train, "desired_controller_id"));
+        const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+        bool conflict = false;
+        if (actual != NULL && strcmp(actual, cid) != 0) {
+            /* Someone else claims it too. Only a live claimant makes a conflict: a controller
+             * that went away without releasing it simply lost the train. */
+            json_t *other = NULL;
+            if (store_controller_get(st, actual, &other) == 0) {
+                json_t *last = json_object_get(other, "last_seen");
+                conflict = presence_state(json_is_integer(last) ? json_integer_value(last) : -1,
+                                          k->now, false,
+                                          &k->c->opts.presence) == PRESENCE_ONLINE;
+            }
+            json_decref(other);
+        }
+        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", conflict ? actual : cid,
+                              "reassignment_status",
+                              registry_reassignment_status(desired, conflict ? actual : cid,
+                                                           conflict),
+                              "updated_at", (json_int_t)k->now);
+        rc = store_train_update(st, tid, f);
+        json_decref(f);
+        json_decref(train);
+        if (rc < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    json_decref(mine);
+    return rc;
+}
+
+static void h_heartbeat(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    json_t *b = body_object(k, true);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *hash = NULL, *version = NULL, *platform = NULL;
+    int64_t applied = -1, memory = -1, cpus = -1, epoch = -1;
+    json_t *trains = json_object_get(b, "trains");
+    if (jsonx_string(b, "config_hash", 0, 128, true, &hash, &err) < 0 ||
+        jsonx_string(b, "version", 0, 64, true, &version, &err) < 0 ||
+        jsonx_string(b, "platform", 0, 128, true, &platform, &err) < 0 ||
+        jsonx_int(b, "config_version", 0, INT64_MAX / 2, &applied, &err) < 0 ||
+        jsonx_int(b, "memory_mb", 0, 1 << 30, &memory, &err) < 0 ||
+        jsonx_int(b, "cpu_count", 1, 4096, &cpus, &err) < 0 ||
+        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &epoch, &err) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    if (trains != NULL) {
+        bool ok = json_is_array(trains) && json_array_size(trains) <= 64;
+        size_t i;
+        json_t *t;
+        json_array_foreach(trains, i, t)
+        {
+            const char *tid;
+            int64_t speed;
+            const char *dir;
+            if (!json_is_object(t) || get_train_id(t, "train_id", &tid, &err) != 1 ||
+                jsonx_int(t, "speed", 0, 100, &speed, &err) < 0 ||
+                jsonx_string(t, "direction", 0, 16, true, &dir, &err) < 0) {
+                ok = false;
+                break;
+            }
+        }
+        if (!ok) {
+            jsonx_err_set(&err, "trains",
+                          "'trains' must be a list of at most 64 objects {train_id, speed "
+                          "0-100, direction}");
+            invalid(k, &err);
+            json_decref(b);
+            return;
+        }
+    }
+    json_t *row = NULL, *fields = NULL;
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        json_decref(b);
+        return;
+    }
+    row = load_controller(k, id);
+    if (row == NULL) {
+        store_rollback(c->store);
+        goto out;
+    }
+    int64_t current_epoch = json_integer_value(json_object_get(row, "session_epoch"));
+    if (epoch >= 0 && epoch < current_epoch) {
+        /* A heartbeat from a previous session of this controller (an old process still
+         * running after a restart, or a delayed request) must not mask the new one. */
+        store_rollback(c->store);
+        http_response_json(k->resp, 200,
+                           json_pack("{s:s, s:O, s:i, s:I}", "status", "ignored",
+                                     "config_version", json_object_get(row, "config_version"),
+                                     "heartbeat_interval", c->opts.heartbeat_interval,
+                                     "session_epoch", (json_int_t)current_epoch));
+        goto out;
+    }
+    fields = json_pack("{s:I, s:I}", "last_seen", (json_int_t)k->now, "updated_at",
+                       (json_int_t)k->now);
+    if (json_is_null(json_object_get(row, "first_seen")))
+        json_object_set_new(fields, "first_seen", json_integer(k->now));
+    if (hash)
+        json_object_set_new(fields, "config_hash", json_string(hash));
+    if (version)
+        json_object_set_new(fields, "version", json_string(version));
+    if (platform)
+        json_object_set_new(fields, "platform", json_string(platform));
+    if (applied >= 0)
+        json_object_set_new(fields, "applied_config_version", json_integer(applied));
+    if (memory >= 0)
+        json_object_set_new(fields, "memory_mb", json_integer(memory));
+    if (cpus >= 0)
+        json_object_set_new(fields, "cpu_count", json_integer(cpus));
+    rc = store_controller_update(c->store, id, fields);
+    if (rc == 0 && json_is_array(trains))
+        rc = apply_reported_trains(k, id, trains);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        goto out;
+    }
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        db_failed(k, rc);
+        goto out;
+    }
+    atomic_fetch_add(&c->counters.heartbeats, 1);
+    http_response_json(k->resp, 200,
+                       json_pack("{s:s, s:O, s:i, s:I}", "status", "ok", "config_version",
+                                 json_object_get(row, "config_version"), "heartbeat_interval",
+                                 c->opts.heartbeat_interval, "session_epoch",
+                                 (json_int_t)current_epoch));
+out:
+    json_decref(b);
+    json_decref(row);
+    json_decref(fields);
+}
+
+/* If-None-Match: a list of entity tags, or "*". */
+static bool etag_matches(const char *header, const char *etag)
+{
+    if (header == NULL)
+        return false;
+    if (strcmp(header, "*") == 0)
+        return true;
+    const char *bare = etag + 1; /* etag is "\"sha256:...\"" */
+    size_t blen = strlen(bare) - 1;
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && end[-1] == ' ')
+            end--;
+        if (end - start >= 2 && *start == '"' && end[-1] == '"') {
+            start++;
+            end--;
+        }
+        if ((size_t)(end - start) == blen && strncmp(start, bare, blen) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void h_runtime_config(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *trains = NULL, *doc = NULL;
+    json_t *row = load_controller(k, id);
+    if (row == NULL) {
+        store_rollback(c->store);
+        return;
+    }
+    rc = store_train_list(c->store, id, &trains);
+    store_rollback(c->store);
+    if (rc < 0) {
+        db_failed(k, rc);
+        goto out;
+    }
+    char host[256];
+    int port;
+    broker_for(k, host, sizeof host, &port);
+    struct runtime_broker broker = {
+        .host = host,
+        .port = port,
+        .username = c->opts.mqtt_username[0] ? c->opts.mqtt_username : NULL,
+        .password = c->opts.mqtt_password,
+    };
+    doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
+    if (doc == NULL) {
+        http_response_error(k->resp, 500, "internal_error", NULL, "cannot build the config");
+        goto out;
+    }
+    snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"",
+             json_string_value(json_object_get(doc, "checksum")));
+    if (etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
+        k->resp->status = 304;
+        goto out;
+    }
+    http_response_json(k->resp, 200, json_incref(doc));
+out:
+    json_decref(row);
+    json_decref(trains);
+    json_decref(doc);
+}
+
+static void h_controller_patch(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *name = NULL, *desc = NULL;
+    bool enabled = false;
+    int has_name, has_desc, has_enabled;
+    if ((has_name = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &name, &err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &desc, &err)) <
+            0 ||
+        (has_enabled = jsonx_bool(b, "enabled", &enabled, &err)) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    json_t *fields = json_object(), *row = NULL;
+    if (has_name)
+        json_object_set_new(fields, "name", json_string(name));
+    if (has_desc)
+        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
+    if (has_enabled)
+        json_object_set_new(fields, "enabled", json_boolean(enabled));
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        goto out;
+    }
+    row = load_controller(k, id);
+    if (row == NULL) {
+        store_rollback(c->store);
+        goto out;
+    }
+    bool renamed = has_name && strcmp(name, json_string_value(json_object_get(row, "name"))) != 0;
+    if (json_object_size(fields) > 0)
+        json_object_set_new(fields, "updated_at", json_integer(k->now));
+    rc = store_controller_update(c->store, id, fields);
+    /* The name is part of the runtime config. */
+    if (rc == 0 && renamed)
+        rc = store_controller_bump_config(c->store, id, k->now);
+    json_decref(row);
+    row = NULL;
+    if (rc == 0)
+        rc = store_controller_get(c->store, id, &row);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        goto out;
+    }
+    json_t *view = view_controller(c, row, k->now, true);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        db_failed(k, rc);
+        goto out;
+    }
+    http_response_json(k->resp, 200, view);
+out:
+    json_decref(b);
+    json_decref(fields);
+    json_decref(row);
+}
+
+static void h_controller_delete(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *trains = NULL;
+    rc = store_train_list(c->store, id, &trains);
+    size_t i;
+    json_t *t;
+    json_array_foreach(trains, i, t)
+    {
+        if (rc < 0)
+            break;
+        const char *actual = json_string_value(json_object_get(t, "actual_controller_id"));
+        json_t *f = json_pack("{s:n, s:s, s:I}", "desired_controller_id", "reassignment_status",
+                              registry_reassignment_status(NULL, actual, false), "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(c->store, json_string_value(json_object_get(t, "id")), f);
+        json_decref(f);
+    }
+    json_decref(trains);
+    if (rc == 0)
+        rc = store_controller_delete(c->store, id);
+    if (rc == -ENOENT) {
+        store_rollback(c->store);
+        not_found_controller(k, id);
+        return;
+    }
+    if (rc < 0 || (rc = store_commit(c->store)) < 0) {
+        if (rc != 0)
+            store_rollback(c->store);
+        db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
+    k->resp->status = 204;
+}
+
+/* ---- trains ---- */
+
+static void h_trains_list(struct call *k, const char *controller_id, bool with_status)
+{
+    struct central *c = k->c;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *rows = NULL;
+    if (controller_id != NULL) {
+        json_t *ctl = load_controller(k, controller_id);
+        if (ctl == NULL) {
+            store_rollback(c->store);
+            return;
+        }
+        json_decref(ctl);
+    }
+    rc = store_train_list(c->store, controller_id, &rows);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        return;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(out, view_train(c, row, with_status));
+    store_rollback(c->store);
+    json_decref(rows);
+    http_response_json(k->resp, 200, out);
+}
+
+static void h_trains(struct call *k)
+{
+    h_trains_list(k, NULL, true);
+}
+
+static void h_config_trains(struct call *k)
+{
+    h_trains_list(k, NULL, false);
+}
+
+static void h_controller_trains(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (path_uuid(k, k->arg[0], id))
+        h_trains_list(k, id, true);
+}
+
+static void train_get(struct call *k, const char *controller_id, const char *train_id,
+                      bool with_status)
+{
+    struct central *c = k->c;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *row = NULL;
+    if (controller_id != NULL) {
+        json_t *ctl = load_controller(k, controller_id);
+        if (ctl == NULL) {
+            store_rollback(c->store);
+            return;
+        }
+        json_decref(ctl);
+    }
+    rc = store_train_get(c->store, train_id, &row);
+    const char *owner = row ? json_string_value(json_object_get(row, "desired_controller_id")) : NULL;
+    if (rc == -ENOENT || (rc == 0 && controller_id != NULL &&
+                          (owner == NULL || strcmp(owner, controller_id) != 0)))
+        not_found_train(k, train_id);
+    else if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, view_train(c, row, with_status));
+    store_rollback(c->store);
+    json_decref(row);
+}
+
+static void h_train_get(struct call *k)
+{
+    train_get(k, NULL, k->arg[0], true);
+}
+
+static void h_config_train_get(struct call *k)
+{
+    train_get(k, NULL, k->arg[0], false);
+}
+
+static void h_controller_train_get(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (path_uuid(k, k->arg[0], id))
+        train_get(k, id, k->arg[1], true);
+}
+
+/* Validated body of a train registration. */
+struct train_req {
+    const char *train_id, *name, *description, *model, *plugin_name;
+    json_t *plugin_config;
+    bool reassign;
+    bool has_description, has_model;
+};
+
+static int parse_plugin(const json_t *b, const char **name, json_t **config, struct jsonx_err *err)
+{
+    json_t *plugin = NULL;
+    int rc = jsonx_object(b, "plugin", true, &plugin, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || plugin == NULL)
+        return 0;
+    const char *n = NULL;
+    json_t *cfg = NULL;
+    if (jsonx_string(plugin, "name", 1, 64, false, &n, err) < 0 ||
+        jsonx_object(plugin, "config", true, &cfg, err) < 0) {
+        char field[64];
+        snprintf(field, sizeof field, "plugin.%.50s", err->field);
+        snprintf(err->field, sizeof err->field, "%s", field);
+        return -1;
+    }
+    *name = n;
+    *config = cfg;
+    return 1;
+}
+
+static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_err *err)
+{
+    memset(r, 0, sizeof *r);
+    int rc = get_train_id(b, "train_id", &r->train_id, err);
+    if (rc == 0) {
+        jsonx_err_set(err, "train_id", "'train_id' is required");
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    rc = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &r->name, err);
+    if (rc == 0) {
+        jsonx_err_set(err, "name", "'name' is required");
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    if ((rc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &r->description,
+                           err)) < 0)
+        return -1;
+    r->has_description = rc == 1;
+    if ((rc = jsonx_string(b, "model", 0, NAME_MAX_LEN, true, &r->model, err)) < 0)
+        return -1;
+    r->has_model = rc == 1;
+    if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
+        jsonx_bool(b, "reassign", &r->reassign, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Registers a train for controller cid (CONTRACT §2): 201 new, 200 already there, 409 on
+ * another controller unless reassign (then moved, 200). Both owners' config_version rise on
+ * a move, in the same transaction. */
+static void register_train(struct call *k, const char *cid, const json_t *b)
+{
+    struct central *c = k->c;
+    struct train_req r;
+    struct jsonx_err err;
+    if (parse_train_req(b, &r, &err) < 0) {
+        invalid(k, &err);
+        return;
+    }
+    json_t *ctl = NULL, *train = NULL, *row = NULL;
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    ctl = load_controller(k, cid);
+    if (ctl == NULL)
+        goto rollback;
+    rc = store_train_get(c->store, r.train_id, &train);
+    if (rc < 0 && rc != -ENOENT)
+        goto db_fail;
+    unsigned status = 200;
+    if (rc == -ENOENT) {
+        json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
+        row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
+                        r.train_id, "name", r.name, "description", r.description, "model",
+                        r.model, "plugin_name", r.plugin_name ? r.plugin_name : "dc_motor",
+                        "plugin_config", cfg, "invert_directions", 0, "desired_controller_id",
+                        cid, "actual_controller_id", "reassignment_status",
+                        registry_reassignment_status(cid, NULL, false), "created_at",
+                        (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+        rc = store_train_insert(c->store, row);
+        if (rc == 0)
+            rc = store_controller_bump_config(c->store, cid, k->now);
+        if (rc < 0)
+            goto db_fail;
+        status = 201;
+        log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id,
+                  "controller", cid);
+    } else {
+        const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+        if (owner != NULL && strcmp(owner, cid) == 0) {
+            status = 200; /* already here: unchanged */
+        } else if (owner != NULL && !r.reassign) {
+            store_rollback(c->store);
+            json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error",
+                                     "train_assigned_elsewhere", "owner", owner, "field",
+                                     "train_id");
+            char detail[200];
+            snprintf(detail, sizeof detail,
+                     "train %s is assigned to controller %s; send reassign: true to move it",
+                     r.train_id, owner);
+            json_object_set_new(body, "detail", json_string(detail));
+            http_response_json(k->resp, 409, body);
+            goto out;
+        } else {
+            const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+            json_t *f = json_pack("{s:s, s:s, s:I}", "desired_controller_id", cid,
+                                  "reassignment_status",
+                                  registry_reassignment_status(cid, actual, false), "updated_at",
+                                  (json_int_t)k->now);
+            rc = store_train_update(c->store, r.train_id, f);
+            json_decref(f);
+            if (rc == 0 && owner != NULL)
+                rc = store_controller_bump_config(c->store, owner, k->now);
+            if (rc == 0)
+                rc = store_controller_bump_config(c->store, cid, k->now);
+            if (rc < 0)
+                goto db_fail;
+            log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", r.train_id,
+                      "from", owner, "to", cid);
+        }
+    }
+    json_decref(train);
+    train = NULL;
+    rc = store_train_get(c->store, r.train_id, &train);
+    if (rc < 0)
+        goto db_fail;
+    json_t *view = view_train(c, train, true);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        db_failed(k, rc);
+        goto out;
+    }
+    http_response_json(k->resp, status, view);
+    goto out;
+db_fail:
+    db_failed(k, rc);
+rollback:
+    store_rollback(c->store);
+out:
+    json_decref(ctl);
+    json_decref(train);
+    json_decref(row);
+}
+
+static void h_controller_train_post(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    register_train(k, id, b);
+    json_decref(b);
+}
+
+static void h_train_post(struct call *k)
+{
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    char id[UUIDSTR_LEN + 1];
+    struct jsonx_err err;
+    int rc = jsonx_uuid(b, "controller_uuid", false, id, NULL, &err);
+    if (rc == 0)
+        jsonx_err_set(&err, "controller_uuid", "'controller_uuid' is required");
+    if (rc != 1)
+        invalid(k, &err);
+    else
+        register_train(k, id, b);
+    json_decref(b);
+}
+
+static void h_train_put(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
+    json_t *plugin_config = NULL;
+    bool invert = false, ctl_null = false;
+    char ctl[UUIDSTR_LEN + 1] = "";
+    int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
+    if ((has_name = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &name, &err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &desc, &err)) <
+            0 ||
+        (has_model = jsonx_string(b, "model", 0, NAME_MAX_LEN, true, &model, &err)) < 0 ||
+        (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
+        (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
+        (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    json_t *train = NULL, *fields = json_object();
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        goto out;
+    }
+    rc = store_train_get(c->store, tid, &train);
+    if (rc == -ENOENT) {
+        store_rollback(c->store);
+        not_found_train(k, tid);
+        goto out;
+    }
+    if (rc < 0)
+        goto db_fail;
+    const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+    const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+    const char *new_owner = owner;
+    if (has_ctl) {
+        new_owner = ctl_null ? NULL : ctl;
+        if (new_owner != NULL) {
+            json_t *nc = NULL;
+            rc = store_controller_get(c->store, new_owner, &nc);
+            json_decref(nc);
+            if (rc == -ENOENT) {
+                store_rollback(c->store);
+                http_response_error(k->resp, 422, "invalid_field", "controller_id",
+                                    "controller %s does not exist", new_owner);
+                goto out;
+            }
+            if (rc < 0)
+                goto db_fail;
+        }
+    }
+    bool moved = (owner == NULL) != (new_owner == NULL) ||
+                 (owner != NULL && new_owner != NULL && strcmp(owner, new_owner) != 0);
+    /* What the owner's runtime config contains: name, plugin, invert_directions. */
+    bool config_changed = false;
+    if (has_name && strcmp(name, json_string_value(json_object_get(train, "name"))) != 0) {
+        json_object_set_new(fields, "name", json_string(name));
+        config_changed = true;
+    }
+    if (has_desc)
+        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
+    if (has_model)
+        json_object_set_new(fields, "model", model ? json_string(model) : json_null());
+    if (has_invert && invert != json_is_true(json_object_get(train, "invert_directions"))) {
+        json_object_set_new(fields, "invert_directions", json_boolean(invert));
+        config_changed = true;
+    }
+    if (has_plugin == 1) {
+        json_t *cfg = plugin_config ? plugin_config : json_object();
+        if (plugin_config)
+            json_incref(cfg);
+        if (strcmp(plugin_name, json_string_value(json_object_get(train, "plugin_name"))) != 0 ||
+            !json_equal(cfg, json_object_get(train, "plugin_config")))
+            config_changed = true;
+        json_object_set_new(fields, "plugin_name", json_string(plugin_name));
+        json_object_set_new(fields, "plugin_config", cfg);
+    }
+    if (moved) {
+        json_object_set_new(fields, "desired_controller_id",
+                            new_owner ? json_string(new_owner) : json_null());
+        json_object_set_new(fields, "reassignment_status",
+                            json_string(registry_reassignment_status(new_owner, actual, false)));
+    }
+    if (json_object_size(fields) > 0)
+        json_object_set_new(fields, "updated_at", json_integer(k->now));
+    rc = store_train_update(c->store, tid, fields);
+    if (rc == 0 && owner != NULL && (moved || config_changed))
+        rc = store_controller_bump_config(c->store, owner, k->now);
+    if (rc == 0 && moved && new_owner != NULL)
+        rc = store_controller_bump_config(c->store, new_owner, k->now);
+    if (rc < 0)
+        goto db_fail;
+    json_decref(train);
+    train = NULL;
+    rc = store_train_get(c->store, tid, &train);
+    if (rc < 0)
+        goto db_fail;
+    json_t *view = view_train(c, train, true);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        db_failed(k, rc);
+        goto out;
+    }
+    if (moved)
+        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
+                  owner, "to", new_owner);
+    http_response_json(k->resp, 200, view);
+    goto out;
+db_fail:
+    store_rollback(c->store);
+    db_failed(k, rc);
+out:
+    json_decref(b);
+    json_decref(train);
+    json_decref(fields);
+}
+
+static void h_train_delete(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    json_t *train = NULL;
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    rc = store_train_get(c->store, tid, &train);
+    if (rc == 0) {
+        const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+        rc = store_train_delete(c->store, tid);
+        if (rc == 0 && owner != NULL)
+            rc = store_controller_bump_config(c->store, owner, k->now);
+    }
+    json_decref(train);
+    if (rc == -ENOENT) {
+        store_rollback(c->store);
+        not_found_train(k, tid);
+        return;
+    }
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_deleted", "{s:s}", "train_id", tid);
+    k->resp->status = 204;
+}
+
+static void h_train_status(struct call *k)
+{
+    struct central *c = k->c;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *row = NULL;
+    rc = store_status_get(c->store, k->arg[0], &row);
+    store_rollback(c->store);
+    if (rc == -ENOENT)
+        http_response_error(k->resp, 404, "status_not_available", NULL,
+                            "no status has been reported for train %s", k->arg[0]);
+    else if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, view_status(row));
+    json_decref(row);
+}
+
+/* POST /api/status/update (compat): an HTTP way to report a train's status. */
+static void h_status_update(struct call *k)
+{
+    struct central *c = k->c;
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *tid = NULL, *dir = NULL, *position = NULL;
+    int64_t speed = 0;
+    int rc = get_train_id(b, "train_id", &tid, &err);
+    if (rc == 0)
+        jsonx_err_set(&err, "train_id", "'train_id' is required");
+    json_t *voltage = json_object_get(b, "voltage"), *current = json_object_get(b, "current");
+    if (rc != 1 || jsonx_int(b, "speed", 0, 100, &speed, &err) < 0 ||
+        jsonx_string(b, "direction", 0, 16, true, &dir, &err) < 0 ||
+        jsonx_string(b, "position", 0, 100, true, &position, &err) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    if ((voltage && !json_is_number(voltage)) || (current && !json_is_number(current))) {
+        http_response_error(k->resp, 422, "invalid_field", voltage && !json_is_number(voltage) ? "voltage" : "current",
+                            "voltage and current must be numbers");
+        json_decref(b);
+        return;
+    }
+    json_t *row = json_pack("{s:s, s:I, s:I}", "train_id", tid, "speed", (json_int_t)speed,
+                            "updated_at", (json_int_t)k->now);
+    if (dir)
+        json_object_set_new(row, "direction", json_string(dir));
+    if (position)
+        json_object_set_new(row, "position", json_string(position));
+    if (voltage)
+        json_object_set_new(row, "voltage", json_real(json_number_value(voltage)));
+    if (current)
+        json_object_set_new(row, "current", json_real(json_number_value(current)));
+    json_t *train = NULL;
+    rc = store_begin(c->store, true);
+    if (rc == 0) {
+        rc = store_train_get(c->store, tid, &train);
+        if (rc == 0)
+            rc = store_status_upsert(c->store, row);
+        if (rc == 0)
+            rc = store_commit(c->store);
+        else
+            store_rollback(c->store);
+    }
+    if (rc == -ENOENT)
+        not_found_train(k, tid);
+    else if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "message", "Status updated",
+                                                    "train_id", tid));
+    json_decref(train);
+    json_decref(row);
+    json_decref(b);
+}
+
+/* ---- configuration documents ---- */
+
+static void h_full_config(struct call *k)
+{
+    struct central *c = k->c;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *plugins = NULL, *rows = NULL;
+    rc = store_plugin_list(c->store, &plugins);
+    if (rc == 0)
+        rc = store_controller_list(c->store, &rows);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        json_decref(plugins);
+        return;
+    }
+    json_t *ctls = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(ctls, view_controller(c, row, k->now, true));
+    store_rollback(c->store);
+    json_decref(rows);
+    http_response_json(k->resp, 200,
+                       json_pack("{s:o, s:o}", "plugins", plugins, "edge_controllers", ctls));
+}
+
+static void h_plugins(struct call *k)
+{
+    struct central *c = k->c;
+    int rc = store_begin(c->store, false);
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    json_t *plugins = NULL;
+    rc = store_plugin_list(c->store, &plugins);
+    store_rollback(c->store);
+    if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, plugins);
+}
+
+static void h_export(struct call *k)
+{
+    json_t *doc = NULL;
+    int rc = registry_export(k->c, k->now, &doc);
+    if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, doc);
+}
+
+static void h_import(struct call *k)
+{
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    char field[128] = "", detail[256] = "";
+    json_t *summary = NULL;
+    int rc = registry_import(k->c, b, k->now, &summary, field, sizeof field, detail,
+                             sizeof detail);
+    if (rc == -EINVAL)
+        http_response_error(k->resp, 422, "invalid_field", field[0] ? field : NULL, "%s",
+                            detail);
+    else if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, summary);
+    json_decref(b);
+}
+
+static void h_index(struct call *k)
+{
+    static const char page[] =
+#include "web_index.inc"
+        ;
+    k->resp->status = 200;
+    k->resp->text = strdup(page);
+    k->resp->content_type = "text/html; charset=utf-8";
+}
+
+/* ---- routing ---- */
+
+typedef void (*route_fn)(struct call *k);
+
+struct route {
+    const char *method;
+    const char *pattern; /* '*' matches one path segment */
+    route_fn fn;
+};
+
+static const struct route routes[] = {
+    {"GET", "/", h_index},
+    {"GET", "/health", h_health},
+    {"GET", "/metrics", h_metrics},
+    {"GET", "/api/ping", h_ping},
+    {"POST", "/api/controllers/register", h_register},
+    {"GET", "/api/controllers", h_controllers_list},
+    {"GET", "/api/edge-controllers", h_controllers_list},
+    {"GET", "/api/controllers/*", h_controller_get},
+    {"GET", "/api/edge-controllers/*", h_controller_get},
+    {"GET", "/api/config/edge-controllers/*", h_controller_get},
+    {"PATCH", "/api/controllers/*", h_controller_patch},
+    {"PATCH", "/api/edge-controllers/*", h_controller_patch},
+    {"DELETE", "/api/controllers/*", h_controller_delete},
+    {"DELETE", "/api/edge-controllers/*", h_controller_delete},
+    {"GET", "/api/controllers/*/ping", h_controller_ping},
+    {"POST", "/api/controllers/*/heartbeat", h_heartbeat},
+    {"GET", "/api/controllers/*/config", h_runtime_config},
+    {"GET", "/api/controllers/*/trains", h_controller_trains},
+    {"GET", "/api/edge-controllers/*/trains", h_controller_trains},
+    {"POST", "/api/controllers/*/trains", h_controller_train_post},
+    {"GET", "/api/controllers/*/trains/*", h_controller_train_get},
+    {"GET", "/api/edge-controllers/*/trains/*", h_controller_train_get},
+    {"GET", "/api/trains", h_trains},
+    {"POST", "/api/trains", h_train_post},
+    {"GET", "/api/config/trains", h_config_trains},
+    {"POST", "/api/config/trains", h_train_post},
+    {"GET", "/api/config/trains/*", h_config_train_get},
+    {"GET", "/api/trains/*", h_train_get},
+    {"PUT", "/api/trains/*", h_train_put},
+    {"DELETE", "/api/trains/*", h_train_delete},
+    {"GET", "/api/trains/*/status", h_train_status},
+    {"POST", "/api/status/update", h_status_update},
+    {"GET", "/api/config", h_full_config},
+    {"GET", "/api/plugins", h_plugins},
+    {"GET", "/api/export", h_export},
+    {"POST", "/api/import", h_import},
+};
+
+/* Splits "/a/b/c" into segments (in buf); returns the count or -1 if too many/too long. */
+static int split(const char *path, char *buf, size_t buflen, const char *seg[MAX_SEGMENTS])
+{
+    int n = snprintf(buf, buflen, "%s", path);
+    if (n < 0 || (size_t)n >= buflen)
+        return -1;
+    int count = 0;
+    char *p = buf;
+    while (*p == '/')
+        p++;
+    while (*p) {
+        if (count == MAX_SEGMENTS)
+            return -1;
+        seg[count++] = p;
+        char *slash = strchr(p, '/');
+        if (slash == NULL)
+            break;
+        *slash = '\0';
+        p = slash + 1;
+    }
+    return count;
+}
+
+static bool match(const char *pattern, const char *const *seg, int nseg, const char *arg[2])
+{
+    char pbuf[128];
+    const char *pseg[MAX_SEGMENTS];
+    int np = split(pattern, pbuf, sizeof pbuf, pseg);
+    if (np != nseg)
+        return false;
+    int a = 0;
+    for (int i = 0; i < np; i++) {
+        if (strcmp(pseg[i], "*") == 0) {
+            if (seg[i][0] == '\0')
+                return false;
+            if (a < 2)
+                arg[a++] = seg[i];
+        } else if (strcmp(pseg[i], seg[i]) != 0) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void http_api_handle(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct call k = {.c = ctx, .req = req, .resp = resp, .now = timeutil_now_ms() / 1000};
+    char buf[512];
+    const char *seg[MAX_SEGMENTS];
+    int nseg = split(req->path, buf, sizeof buf, seg);
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    char allow[128] = "";
+    size_t alen = 0;
+    bool found = false;
+    for (size_t i = 0; nseg >= 0 && i < sizeof routes / sizeof routes[0]; i++) {
+        const char *arg[2] = {NULL, NULL};
+        if (!match(routes[i].pattern, seg, nseg, arg))
+            continue;
+        if (strcmp(routes[i].method, method) == 0) {
+            k.arg[0] = arg[0];
+            k.arg[1] = arg[1];
+            routes[i].fn(&k);
+            found = true;
+            break;
+        }
+        if (strstr(allow, routes[i].method) == NULL)
+            alen += (size_t)snprintf(allow + alen, sizeof allow - alen, "%s%s",
+                                     alen ? ", " : "", routes[i].method);
+    }
+    if (!found && alen > 0) {
+        snprintf(resp->allow, sizeof resp->allow, "%s", allow);
+        http_response_error(resp, 405, "method_not_allowed", NULL,
+                            "%s is not allowed on %s (allowed: %s)", req->method, req->path,
+                            allow);
+    } else if (!found) {
+        http_response_error(resp, 404, "not_found", NULL, "no such resource: %s", req->path);
+    }
+    unsigned cls = resp->status / 100;
+    if (cls < 6)
+        atomic_fetch_add(&k.c->counters.http_requests[cls], 1);
+}

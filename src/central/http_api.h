@@ -1,0 +1,12 @@
+/* Routes of the central's REST API (CONTRACT §2) and their handlers. */
+#ifndef ROUNDHOUSE_HTTP_API_H
+#define ROUNDHOUSE_HTTP_API_H
+
+#include "http_server.h"
+
+struct central;
+
+/* The http_handler_fn for struct http_server_config; ctx is the struct central. */
+void http_api_handle(void *ctx, const struct http_request *req, struct http_response *resp);
+
+#endif

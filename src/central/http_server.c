@@ -1,0 +1,324 @@
+#include "http_server.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "log.h"
+#include "timeutil.h"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_server_config cfg;
+    char *cors; /* copy of cfg.cors_origins */
+    int port;
+};
+
+/* Per-connection request state, created on the first callback. */
+struct request_state {
+    char *body;
+    size_t len;
+    size_t cap;
+    bool too_large;
+    int64_t started_ms;
+};
+
+const char *http_request_header(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+const char *http_request_query(const struct http_request *req, const char *name)
+{
+    return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+void http_response_json(struct http_response *resp, unsigned status, json_t *body)
+{
+    json_decref(resp->json);
+    resp->status = status;
+    resp->json = body;
+}
+
+void http_response_error(struct http_response *resp, unsigned status, const char *code,
+                         const char *field, const char *fmt, ...)
+{
+    char detail[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    json_t *body = json_pack("{s:s, s:s}", "detail", detail, "error", code);
+    if (field != NULL && body != NULL)
+        json_object_set_new(body, "field", json_string(field));
+    http_response_json(resp, status, body);
+}
+
+static bool origin_allowed(const struct http_server *srv, const char *origin, bool *wildcard)
+{
+    *wildcard = false;
+    if (srv->cors == NULL || srv->cors[0] == '\0')
+        return false;
+    if (strcmp(srv->cors, "*") == 0) {
+        *wildcard = true;
+        return true;
+    }
+    if (origin == NULL)
+        return false;
+    size_t olen = strlen(origin);
+    const char *p = srv->cors;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        const char *end = p;
+        while (*end && *end != ',')
+            end++;
+        const char *tail = end;
+        while (tail > p && tail[-1] == ' ')
+            tail--;
+        if ((size_t)(tail - p) == olen && strncasecmp(p, origin, olen) == 0)
+            return true;
+        p = end;
+    }
+    return false;
+}
+
+static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
+                     struct MHD_Response *r)
+{
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    bool wildcard;
+    if (!origin_allowed(srv, origin, &wildcard))
+        return;
+    MHD_add_response_header(r, "Access-Control-Allow-Origin", wildcard ? "*" : origin);
+    if (!wildcard)
+        MHD_add_response_header(r, "Vary", "Origin");
+    MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
+}
+
+static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
+                                     const char *method, struct http_response *resp)
+{
+    char *text = NULL;
+    const char *ctype = "application/json";
+    if (resp->json != NULL) {
+        text = json_dumps(resp->json, JSON_COMPACT);
+    } else if (resp->text != NULL) {
+        text = resp->text;
+        resp->text = NULL;
+        ctype = resp->content_type ? resp->content_type : "text/plain; charset=utf-8";
+    }
+    size_t len = text ? strlen(text) : 0;
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE
+                                                                             : MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        free(text);
+        return MHD_NO;
+    }
+    if (len > 0 || resp->status >= 400)
+        MHD_add_response_header(r, "Content-Type", ctype);
+    if (resp->etag[0])
+        MHD_add_response_header(r, "ETag", resp->etag);
+    if (resp->retry_after > 0) {
+        char buf[24];
+        snprintf(buf, sizeof buf, "%d", resp->retry_after);
+        MHD_add_response_header(r, "Retry-After", buf);
+    }
+    if (resp->allow[0])
+        MHD_add_response_header(r, "Allow", resp->allow);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    add_cors(srv, conn, r);
+    (void)method;
+    enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static bool is_json_type(const char *ctype)
+{
+    if (ctype == NULL)
+        return false;
+    size_t n = strcspn(ctype, ";");
+    while (n > 0 && ctype[n - 1] == ' ')
+        n--;
+    return n == strlen("application/json") && strncasecmp(ctype, "application/json", n) == 0;
+}
+
+static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
+{
+    snprintf(out, len, "unknown");
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL || ci->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)len);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)len);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct request_state *rs = *con_cls;
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        rs->started_ms = timeutil_mono_ms();
+        *con_cls = rs;
+        /* Refuse an announced oversized body before reading it. */
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+        if (cl != NULL && strtoull(cl, NULL, 10) > srv->cfg.max_body)
+            rs->too_large = true;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        if (!rs->too_large) {
+            size_t need = rs->len + *upload_data_size;
+            if (need > srv->cfg.max_body) {
+                rs->too_large = true;
+            } else {
+                if (need + 1 > rs->cap) {
+                    size_t ncap = rs->cap ? rs->cap : 1024;
+                    while (ncap < need + 1)
+                        ncap *= 2;
+                    char *nb = realloc(rs->body, ncap);
+                    if (nb == NULL)
+                        return MHD_NO;
+                    rs->body = nb;
+                    rs->cap = ncap;
+                }
+                memcpy(rs->body + rs->len, upload_data, *upload_data_size);
+                rs->len = need;
+                rs->body[rs->len] = '\0';
+            }
+        }
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    struct http_response resp = {.status = 500, .retry_after = -1};
+    if (rs->too_large) {
+        http_response_error(&resp, 413, "payload_too_large", NULL,
+                            "request body is larger than %zu bytes", srv->cfg.max_body);
+    } else if (strcmp(method, "OPTIONS") == 0) {
+        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
+                                                                 MHD_RESPMEM_PERSISTENT);
+        if (r == NULL)
+            return MHD_NO;
+        MHD_add_response_header(r, "Access-Control-Allow-Methods",
+                                "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                                "Content-Type, If-None-Match, X-Registration-Token");
+        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+        MHD_add_response_header(r, "Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+        add_cors(srv, conn, r);
+        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+        MHD_destroy_response(r);
+        return ret;
+    } else if (rs->len > 0 &&
+               !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
+        http_response_error(&resp, 415, "unsupported_media_type", NULL,
+                            "request body must be sent as Content-Type: application/json");
+    } else {
+        struct http_request req = {.method = method,
+                                   .path = url,
+                                   .body = rs->body ? rs->body : "",
+                                   .body_len = rs->len,
+                                   .conn = conn};
+        client_ip(conn, req.client_ip, sizeof req.client_ip);
+        srv->cfg.handler(srv->cfg.ctx, &req, &resp);
+    }
+    (void)version;
+    enum MHD_Result ret = send_response(srv, conn, method, &resp);
+    log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
+              "code", (int)resp.status, "duration_ms",
+              (json_int_t)(timeutil_mono_ms() - rs->started_ms));
+    json_decref(resp.json);
+    free(resp.text);
+    return ret;
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    struct request_state *rs = *con_cls;
+    if (rs != NULL) {
+        free(rs->body);
+        free(rs);
+        *con_cls = NULL;
+    }
+}
+
+int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,
+                      size_t errlen)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, cfg->host, &sin->sin_addr) == 1) {
+        sin->sin_family = AF_INET;
+        sin->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->host, &sin6->sin6_addr) == 1) {
+        sin6->sin6_family = AF_INET6;
+        sin6->sin6_port = htons((uint16_t)cfg->port);
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 or IPv6 address",
+                 cfg->host);
+        return -EINVAL;
+    }
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return -ENOMEM;
+    srv->cfg = *cfg;
+    srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
+        (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
+                 cfg->host, cfg->port);
+        free(srv->cors);
+        free(srv);
+        return -EADDRINUSE;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : cfg->port;
+    *out = srv;
+    return 0;
+}
+
+int http_server_port(const struct http_server *srv)
+{
+    return srv->port;
+}
+
+void http_server_stop(struct http_server *srv)
+{
+    if (srv == NULL)
+        return;
+    MHD_stop_daemon(srv->daemon);
+    free(srv->cors);
+    free(srv);
+}

@@ -1,0 +1,64 @@
+/* The central's HTTP front: libmicrohttpd in its own polling thread (epoll), request bodies
+ * collected up to a limit, the cross-cutting rules applied before any handler runs:
+ *   - a body larger than max_body -> 413;
+ *   - a non-empty body whose Content-Type is not application/json -> 415;
+ *   - CORS: Access-Control-Allow-Origin for allowed origins, preflight OPTIONS -> 204.
+ * Handlers fill a struct http_response; the server owns sending it. */
+#ifndef ROUNDHOUSE_HTTP_SERVER_H
+#define ROUNDHOUSE_HTTP_SERVER_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+struct MHD_Connection;
+struct http_server;
+
+struct http_request {
+    const char *method;
+    const char *path;
+    const char *body; /* NUL-terminated, body_len bytes; "" when none */
+    size_t body_len;
+    char client_ip[64];
+    struct MHD_Connection *conn;
+};
+
+struct http_response {
+    unsigned status;
+    json_t *json;             /* owned; sent as application/json */
+    char *text;               /* owned; alternative raw body */
+    const char *content_type; /* for text */
+    char etag[96];            /* sent as ETag when non-empty */
+    int retry_after;          /* seconds; sent when > 0 */
+    char allow[96];           /* Allow header (405) when non-empty */
+    const char *route;        /* route label for metrics/logs (static string) */
+};
+
+typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
+                                struct http_response *resp);
+
+struct http_server_config {
+    const char *host; /* numeric address, e.g. "0.0.0.0", "127.0.0.1", "::" */
+    int port;         /* 0: the kernel picks one (see http_server_port) */
+    size_t max_body;
+    unsigned max_connections;
+    const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
+    http_handler_fn handler;
+    void *ctx;
+};
+
+int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,
+                      size_t errlen);
+int http_server_port(const struct http_server *srv);
+void http_server_stop(struct http_server *srv);
+
+const char *http_request_header(const struct http_request *req, const char *name);
+const char *http_request_query(const struct http_request *req, const char *name);
+
+/* Sets resp to an error: {"detail": ..., "error": code, "field": field (when not NULL)}. */
+void http_response_error(struct http_response *resp, unsigned status, const char *code,
+                         const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+void http_response_json(struct http_response *resp, unsigned status, json_t *body);
+
+#endif

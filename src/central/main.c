@@ -1,0 +1,107 @@
+/* roundhouse-central: options, wiring and the signal wait. The logic lives in the modules. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bootstrap.h"
+#include "central.h"
+#include "http_api.h"
+#include "http_server.h"
+#include "log.h"
+#include "ratelimit.h"
+#include "registry_io.h"
+#include "store.h"
+#include "timeutil.h"
+
+static int run_bootstrap(struct central *c)
+{
+    char err[512];
+    json_t *doc = NULL, *created = NULL;
+    int rc = bootstrap_load_file(c->opts.bootstrap, &doc, err, sizeof err);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "bootstrap_invalid", "{s:s, s:s}", "file", c->opts.bootstrap,
+                  "error", err);
+        return rc;
+    }
+    rc = registry_bootstrap(c, doc, timeutil_now_ms() / 1000, &created);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap,
+                  "error", store_last_error(c->store));
+    } else {
+        log_event(LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap,
+                  "created", created);
+    }
+    json_decref(doc);
+    json_decref(created);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static struct central c; /* large option buffers: keep them off the stack */
+    int rc = central_options_parse(&c.opts, argc, argv);
+    if (rc == 1)
+        return 0;
+    if (rc < 0)
+        return 2;
+    log_setup(c.opts.log_level, c.opts.log_format);
+    c.started_mono_ms = timeutil_mono_ms();
+
+    /* Block the termination signals before any thread starts, so that only sigwait below
+     * receives them. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    int exit_code = 1;
+    struct http_server *http = NULL;
+    char err[512];
+    rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db, "error",
+                  err);
+        goto out;
+    }
+    int version = 0;
+    store_schema_version(c.store, &version);
+    log_event(LOG_INFO, "database_ready", "{s:s, s:i}", "db", c.opts.db, "schema_version",
+              version);
+    if (c.opts.bootstrap[0] != '\0' && run_bootstrap(&c) < 0)
+        goto out;
+    c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
+    if (c.register_limit == NULL)
+        goto out;
+
+    struct http_server_config hc = {
+        .host = c.opts.listen_host,
+        .port = c.opts.listen_port,
+        .max_body = CENTRAL_MAX_BODY,
+        .max_connections = 1000,
+        .cors_origins = c.opts.cors_origins,
+        .handler = http_api_handle,
+        .ctx = &c,
+    };
+    rc = http_server_start(&hc, &http, err, sizeof err);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "http_listen_failed", "{s:s}", "error", err);
+        goto out;
+    }
+    log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
+              http_server_port(http));
+
+    int sig = 0;
+    while (sigwait(&sigs, &sig) != 0)
+        ;
+    log_event(LOG_INFO, "shutdown", "{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    exit_code = 0;
+out:
+    http_server_stop(http);
+    ratelimit_free(c.register_limit);
+    store_free(c.store);
+    return exit_code;
+}

@@ -1,0 +1,19 @@
+/* Per-key token buckets (registration rate limit per client IP): capacity = burst, refilled
+ * at rate_per_min / 60 tokens per second. Pure apart from its own memory: the caller passes
+ * the time. Bounded: at most max_keys buckets; the least recently used full bucket is
+ * recycled, so a flood of source addresses cannot grow memory. Thread-safe. */
+#ifndef ROUNDHOUSE_RATELIMIT_H
+#define ROUNDHOUSE_RATELIMIT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct ratelimit;
+
+struct ratelimit *ratelimit_new(long rate_per_min, long burst, unsigned max_keys);
+void ratelimit_free(struct ratelimit *rl);
+/* Takes one token for key at now_ms. Returns true when allowed; otherwise false and
+ * *retry_after_s is how long until a token is available (>= 1). */
+bool ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms, int *retry_after_s);
+
+#endif

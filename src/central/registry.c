@@ -1,0 +1,61 @@
+#include "registry.h"
+
+struct registry_decision registry_match(bool uuid_given, bool uuid_known,
+                                        const struct registry_candidate *candidates,
+                                        size_t ncandidates, int64_t now,
+                                        const struct presence_rules *rules)
+{
+    struct registry_decision d = {REGISTRY_CREATE, 0};
+    if (uuid_given) {
+        d.action = uuid_known ? REGISTRY_REACTIVATE : REGISTRY_RESTORE;
+        return d;
+    }
+    for (size_t i = 0; i < ncandidates; i++) {
+        enum presence p = presence_state(candidates[i].last_seen, now,
+                                         candidates[i].went_offline, rules);
+        if (p != PRESENCE_ONLINE) {
+            d.action = REGISTRY_ADOPT;
+            d.adopt_index = i;
+            return d;
+        }
+    }
+    return d;
+}
+
+const char *registry_status_name(enum registry_action a)
+{
+    switch (a) {
+    case REGISTRY_REACTIVATE:
+        return "reactivated";
+    case REGISTRY_RESTORE:
+        return "restored";
+    case REGISTRY_ADOPT:
+        return "existing";
+    default:
+        return "registered";
+    }
+}
+
+int64_t registry_seed_config_version(int64_t current, int64_t applied)
+{
+    if (current < 1)
+        current = 1;
+    if (applied >= current)
+        return applied + 1;
+    return current;
+}
+
+#include <string.h>
+
+const char *registry_reassignment_status(const char *desired, const char *actual, bool conflict)
+{
+    if (conflict)
+        return "conflict";
+    if (desired == NULL && actual == NULL)
+        return "complete";
+    if (desired != NULL && actual != NULL && strcmp(desired, actual) == 0)
+        return "complete";
+    if (actual != NULL)
+        return "pending";
+    return "in_progress";
+}

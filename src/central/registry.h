@@ -1,0 +1,59 @@
+/* Controller registration matching (CONTRACT §2), as a pure decision over what the database
+ * holds. The caller looks the candidates up inside one write transaction, asks registry_match,
+ * and carries the decision out in the same transaction.
+ *
+ *   1. uuid given and known            -> REACTIVATE that record  ("reactivated")
+ *   2. uuid given, unknown (db reset)  -> RESTORE: create it with that uuid ("restored")
+ *   3. no uuid: a controller with that name that is not online -> ADOPT it ("existing");
+ *      a live one is never shared
+ *   4. otherwise                       -> CREATE with a new uuid ("registered") */
+#ifndef ROUNDHOUSE_REGISTRY_H
+#define ROUNDHOUSE_REGISTRY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "presence.h"
+
+enum registry_action {
+    REGISTRY_REACTIVATE = 0,
+    REGISTRY_RESTORE,
+    REGISTRY_ADOPT,
+    REGISTRY_CREATE,
+};
+
+struct registry_candidate {
+    int64_t last_seen; /* < 0: never seen */
+    bool went_offline;
+};
+
+struct registry_decision {
+    enum registry_action action;
+    size_t adopt_index; /* for REGISTRY_ADOPT: index into the candidates */
+};
+
+/* uuid_given / uuid_known describe rule 1-2; candidates are the controllers with the
+ * requested name, most recently seen first (only consulted without a uuid). Among several
+ * candidates that are not online the most recently seen one is adopted. */
+struct registry_decision registry_match(bool uuid_given, bool uuid_known,
+                                        const struct registry_candidate *candidates,
+                                        size_t ncandidates, int64_t now,
+                                        const struct presence_rules *rules);
+/* "reactivated", "restored", "existing", "registered". */
+const char *registry_status_name(enum registry_action a);
+/* The config_version a controller should have after registering: never at or below the
+ * version the controller reports as applied, so that after a database reset it downloads
+ * the new document instead of trusting its cache. */
+int64_t registry_seed_config_version(int64_t current, int64_t applied);
+
+#endif
+
+/* Train placement: desired_controller_id is the operator's intent, actual_controller_id what
+ * a controller reports running. The visible status is derived from both:
+ *   conflict                      -> "conflict" (two controllers claim the train)
+ *   desired == actual             -> "complete" (both null included)
+ *   actual set, differs           -> "pending"  (the old owner still runs it)
+ *   actual null, desired set      -> "in_progress" (released, new owner not running it yet) */
+const char *registry_reassignment_status(const char *desired, const char *actual,
+                                         bool conflict);

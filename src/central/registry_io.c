@@ -1,0 +1,489 @@
+#include "registry_io.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api_views.h"
+#include "central.h"
+#include "jsonx.h"
+#include "registry.h"
+#include "runtime_config.h"
+#include "store.h"
+#include "timeutil.h"
+#include "uuidstr.h"
+
+#define FORMAT_NAME "roundhouse-registry"
+
+static json_t *controller_export(const json_t *row)
+{
+    json_t *v = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, "
+                          "s:O?}",
+                          "id", json_object_get(row, "id"), "name", json_object_get(row, "name"),
+                          "description", json_object_get(row, "description"), "address",
+                          json_object_get(row, "address"), "enabled",
+                          json_object_get(row, "enabled"), "first_seen",
+                          view_time(json_object_get(row, "first_seen")), "last_seen",
+                          view_time(json_object_get(row, "last_seen")), "version",
+                          json_object_get(row, "version"), "platform",
+                          json_object_get(row, "platform"), "hardware_id",
+                          json_object_get(row, "hardware_id"), "config_version",
+                          json_object_get(row, "config_version"), "metadata",
+                          json_object_get(row, "metadata"));
+    return v;
+}
+
+static json_t *train_export(const json_t *row)
+{
+    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?}", "id",
+                     json_object_get(row, "id"), "name", json_object_get(row, "name"),
+                     "description", json_object_get(row, "description"), "model",
+                     json_object_get(row, "model"), "plugin", "name",
+                     json_object_get(row, "plugin_name"), "config",
+                     json_object_get(row, "plugin_config"), "invert_directions",
+                     json_object_get(row, "invert_directions"), "controller_id",
+                     json_object_get(row, "desired_controller_id"));
+}
+
+int registry_export(struct central *c, int64_t now, json_t **out)
+{
+    json_t *plugins = NULL, *ctls = NULL, *trains = NULL;
+    int rc = store_begin(c->store, false);
+    if (rc < 0)
+        return rc;
+    if ((rc = store_plugin_list(c->store, &plugins)) < 0 ||
+        (rc = store_controller_list(c->store, &ctls)) < 0 ||
+        (rc = store_train_list(c->store, NULL, &trains)) < 0) {
+        store_rollback(c->store);
+        goto out;
+    }
+    store_rollback(c->store);
+    json_t *cout = json_array(), *tout = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(ctls, i, row) json_array_append_new(cout, controller_export(row));
+    json_array_foreach(trains, i, row) json_array_append_new(tout, train_export(row));
+    char ts[TIMEUTIL_ISO_LEN + 1];
+    timeutil_format(now, ts);
+    *out = json_pack("{s:s, s:i, s:s, s:O, s:o, s:o}", "format", FORMAT_NAME, "format_version", 1,
+                     "exported_at", ts, "plugins", plugins, "controllers", cout, "trains", tout);
+    rc = *out ? 0 : -ENOMEM;
+out:
+    json_decref(plugins);
+    json_decref(ctls);
+    json_decref(trains);
+    return rc;
+}
+
+struct ioerr {
+    char *field;
+    size_t fieldlen;
+    char *detail;
+    size_t detaillen;
+};
+
+static int fail(struct ioerr *e, const char *field, const char *detail)
+{
+    snprintf(e->field, e->fieldlen, "%s", field);
+    snprintf(e->detail, e->detaillen, "%s", detail);
+    return -EINVAL;
+}
+
+static int fail_at(struct ioerr *e, const char *list, size_t i, const struct jsonx_err *je)
+{
+    char field[128];
+    snprintf(field, sizeof field, "%s[%zu].%s", list, i, je->field);
+    return fail(e, field, je->detail);
+}
+
+static int64_t parse_time(const json_t *v)
+{
+    int64_t ms;
+    if (json_is_string(v) && timeutil_parse_ms(json_string_value(v), &ms) == 0)
+        return ms / 1000;
+    return -1;
+}
+
+/* Validates the whole document before anything is written. */
+static int validate_import(const json_t *doc, struct ioerr *e)
+{
+    const char *fmt = NULL;
+    struct jsonx_err je;
+    if (jsonx_string(doc, "format", 0, 64, false, &fmt, &je) < 0)
+        return fail(e, je.field, je.detail);
+    if (fmt != NULL && strcmp(fmt, FORMAT_NAME) != 0)
+        return fail(e, "format", "'format' must be \"" FORMAT_NAME "\"");
+    static const char *const lists[] = {"plugins", "controllers", "trains"};
+    for (size_t l = 0; l < 3; l++) {
+        json_t *a = json_object_get(doc, lists[l]);
+        if (a != NULL && !json_is_array(a)) {
+            char d[96];
+            snprintf(d, sizeof d, "'%s' must be a list", lists[l]);
+            return fail(e, lists[l], d);
+        }
+    }
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "plugins"), i, p)
+    {
+        const char *s;
+        json_t *o;
+        if (!json_is_object(p))
+            return fail(e, "plugins", "each plugin must be an object");
+        int rc = jsonx_string(p, "name", 1, 64, false, &s, &je);
+        if (rc == 0)
+            jsonx_err_set(&je, "name", "'name' is required");
+        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
+            jsonx_object(p, "config", true, &o, &je) < 0)
+            return fail_at(e, "plugins", i, &je);
+    }
+    json_array_foreach(json_object_get(doc, "controllers"), i, p)
+    {
+        const char *s;
+        char id[UUIDSTR_LEN + 1];
+        bool b;
+        int64_t n;
+        json_t *o;
+        if (!json_is_object(p))
+            return fail(e, "controllers", "each controller must be an object");
+        int rc = jsonx_uuid(p, "id", false, id, NULL, &je);
+        if (rc == 0)
+            jsonx_err_set(&je, "id", "'id' is required");
+        if (rc != 1)
+            return fail_at(e, "controllers", i, &je);
+        rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
+        if (rc == 0)
+            jsonx_err_set(&je, "name", "'name' is required");
+        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
+            jsonx_string(p, "address", 0, 255, true, &s, &je) < 0 ||
+            jsonx_bool(p, "enabled", &b, &je) < 0 ||
+            jsonx_int(p, "config_version", 0, INT64_MAX / 4, &n, &je) < 0 ||
+            jsonx_object(p, "metadata", true, &o, &je) < 0)
+            return fail_at(e, "controllers", i, &je);
+    }
+    json_array_foreach(json_object_get(doc, "trains"), i, p)
+    {
+        const char *s;
+        char id[UUIDSTR_LEN + 1];
+        bool b;
+        json_t *o;
+        if (!json_is_object(p))
+            return fail(e, "trains", "each train must be an object");
+        int rc = jsonx_string(p, "id", 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, &s, &je);
+        if (rc == 1 && !runtime_config_train_id_valid(s)) {
+            jsonx_err_set(&je, "id", "'id' must not contain spaces, '/', '+' or '#'");
+            rc = -1;
+        } else if (rc == 0) {
+            jsonx_err_set(&je, "id", "'id' is required");
+        }
+        if (rc != 1)
+            return fail_at(e, "trains", i, &je);
+        rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
+        if (rc == 0)
+            jsonx_err_set(&je, "name", "'name' is required");
+        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
+            jsonx_string(p, "model", 0, 100, true, &s, &je) < 0 ||
+            jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
+            jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
+            jsonx_object(p, "plugin", true, &o, &je) < 0)
+            return fail_at(e, "trains", i, &je);
+        if (o != NULL) {
+            json_t *cfg;
+            if (jsonx_string(o, "name", 1, 64, false, &s, &je) < 0 ||
+                jsonx_object(o, "config", true, &cfg, &je) < 0) {
+                char f[64];
+                snprintf(f, sizeof f, "plugin.%.50s", je.field);
+                snprintf(je.field, sizeof je.field, "%s", f);
+                return fail_at(e, "trains", i, &je);
+            }
+        }
+    }
+    return 0;
+}
+
+static json_t *copy_keys(const json_t *src, const char *const *keys)
+{
+    json_t *out = json_object();
+    for (; *keys; keys++) {
+        json_t *v = json_object_get(src, *keys);
+        if (v != NULL)
+            json_object_set(out, *keys, v);
+    }
+    return out;
+}
+
+/* Inserts or updates one controller from an import/bootstrap entry, then makes sure its
+ * config_version is above both values. */
+static int upsert_controller(struct central *c, const char *id, const json_t *entry,
+                             int64_t now, bool only_if_missing, bool *created)
+{
+    static const char *const keys[] = {"name", "description", "address", "enabled", "version",
+                                       "platform", "hardware_id", "metadata", NULL};
+    json_t *existing = NULL;
+    int rc = store_controller_get(c->store, id, &existing);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    *created = rc == -ENOENT;
+    int64_t imported_cv = json_integer_value(json_object_get(entry, "config_version"));
+    json_t *fields = copy_keys(entry, keys);
+    if (!*created && only_if_missing) {
+        json_decref(existing);
+        json_decref(fields);
+        return 0;
+    }
+    if (*created) {
+        int64_t fs = parse_time(json_object_get(entry, "first_seen"));
+        int64_t ls = parse_time(json_object_get(entry, "last_seen"));
+        json_object_set_new(fields, "id", json_string(id));
+        json_object_set_new(fields, "config_version",
+                            json_integer(registry_seed_config_version(1, imported_cv)));
+        json_object_set_new(fields, "session_epoch", json_integer(0));
+        if (fs >= 0)
+            json_object_set_new(fields, "first_seen", json_integer(fs));
+        if (ls >= 0)
+            json_object_set_new(fields, "last_seen", json_integer(ls));
+        json_object_set_new(fields, "created_at", json_integer(now));
+        json_object_set_new(fields, "updated_at", json_integer(now));
+        rc = store_controller_insert(c->store, fields);
+    } else {
+        int64_t cv = json_integer_value(json_object_get(existing, "config_version"));
+        json_object_set_new(fields, "config_version",
+                            json_integer(registry_seed_config_version(cv + 1, imported_cv)));
+        json_object_set_new(fields, "updated_at", json_integer(now));
+        rc = store_controller_update(c->store, id, fields);
+    }
+    json_decref(existing);
+    json_decref(fields);
+    return rc;
+}
+
+/* Creates or updates a train; bumps the config_version of the previous and new owner. */
+static int upsert_train(struct central *c, const json_t *entry, const char *owner, int64_t now,
+                        bool only_if_missing, bool *created)
+{
+    const char *tid = json_string_value(json_object_get(entry, "id"));
+    json_t *existing = NULL;
+    int rc = store_train_get(c->store, tid, &existing);
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    *created = rc == -ENOENT;
+    if (!*created && only_if_missing) {
+        json_decref(existing);
+        return 0;
+    }
+    json_t *plugin = json_object_get(entry, "plugin");
+    const char *pname = json_string_value(json_object_get(plugin, "name"));
+    json_t *pcfg = json_object_get(plugin, "config");
+    json_t *cfg = json_is_object(pcfg) ? json_incref(pcfg) : json_object();
+    json_t *fields = json_pack("{s:s, s:O?, s:O?, s:s, s:o, s:b, s:s?, s:I}", "name",
+                               json_string_value(json_object_get(entry, "name")), "description",
+                               json_object_get(entry, "description"), "model",
+                               json_object_get(entry, "model"), "plugin_name",
+                               pname ? pname : "dc_motor", "plugin_config", cfg,
+                               "invert_directions",
+                               json_is_true(json_object_get(entry, "invert_directions")),
+                               "desired_controller_id", owner, "updated_at", (json_int_t)now);
+    if (fields == NULL) {
+        json_decref(existing);
+        return -ENOMEM;
+    }
+    const char *actual =
+        existing ? json_string_value(json_object_get(existing, "actual_controller_id")) : NULL;
+    json_object_set_new(fields, "reassignment_status",
+                        json_string(registry_reassignment_status(owner, actual, false)));
+    const char *old_owner =
+        existing ? json_string_value(json_object_get(existing, "desired_controller_id")) : NULL;
+    if (*created) {
+        json_object_set_new(fields, "id", json_string(tid));
+        json_object_set_new(fields, "created_at", json_integer(now));
+        rc = store_train_insert(c->store, fields);
+    } else {
+        rc = store_train_update(c->store, tid, fields);
+    }
+    if (rc == 0 && old_owner != NULL && (owner == NULL || strcmp(old_owner, owner) != 0))
+        rc = store_controller_bump_config(c->store, old_owner, now);
+    json_decref(existing);
+    json_decref(fields);
+    return rc;
+}
+
+int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **summary,
+                    char *field, size_t fieldlen, char *detail, size_t detaillen)
+{
+    struct ioerr e = {field, fieldlen, detail, detaillen};
+    int rc = validate_import(doc, &e);
+    if (rc < 0)
+        return rc;
+    rc = store_begin(c->store, true);
+    if (rc < 0)
+        return rc;
+    size_t i, np = 0, nc = 0, nt = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "plugins"), i, p)
+    {
+        json_t *row = json_pack("{s:O, s:O?, s:O?}", "name", json_object_get(p, "name"),
+                                "description", json_object_get(p, "description"), "config",
+                                json_object_get(p, "config"));
+        if (json_is_null(json_object_get(row, "config")))
+            json_object_set_new(row, "config", json_object());
+        rc = store_plugin_upsert(c->store, row);
+        json_decref(row);
+        if (rc < 0)
+            goto fail;
+        np++;
+    }
+    json_array_foreach(json_object_get(doc, "controllers"), i, p)
+    {
+        char id[UUIDSTR_LEN + 1];
+        bool created;
+        uuidstr_normalize(json_string_value(json_object_get(p, "id")), id);
+        rc = upsert_controller(c, id, p, now, false, &created);
+        if (rc < 0)
+            goto fail;
+        nc++;
+    }
+    json_array_foreach(json_object_get(doc, "trains"), i, p)
+    {
+        char owner[UUIDSTR_LEN + 1];
+        const char *o = NULL;
+        const char *raw = json_string_value(json_object_get(p, "controller_id"));
+        if (raw != NULL) {
+            uuidstr_normalize(raw, owner);
+            json_t *ctl = NULL;
+            rc = store_controller_get(c->store, owner, &ctl);
+            json_decref(ctl);
+            if (rc == -ENOENT) {
+                store_rollback(c->store);
+                char f[64];
+                snprintf(f, sizeof f, "trains[%zu].controller_id", i);
+                return fail(&e, f, "the train's controller_id names no controller in the "
+                                   "document or the registry");
+            }
+            if (rc < 0)
+                goto fail;
+            o = owner;
+        }
+        bool created;
+        rc = upsert_train(c, p, o, now, false, &created);
+        if (rc == 0 && o != NULL)
+            rc = store_controller_bump_config(c->store, o, now);
+        if (rc < 0)
+            goto fail;
+        nt++;
+    }
+    rc = store_commit(c->store);
+    if (rc < 0)
+        return rc;
+    *summary = json_pack("{s:s, s:I, s:I, s:I}", "status", "ok", "controllers", (json_int_t)nc,
+                         "trains", (json_int_t)nt, "plugins", (json_int_t)np);
+    return 0;
+fail:
+    store_rollback(c->store);
+    return rc;
+}
+
+int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t **created_out)
+{
+    int rc = store_begin(c->store, true);
+    if (rc < 0)
+        return rc;
+    size_t i, np = 0, nc = 0, nt = 0;
+    json_t *p;
+    json_array_foreach(json_object_get(doc, "plugins"), i, p)
+    {
+        json_t *old = NULL;
+        const char *name = json_string_value(json_object_get(p, "name"));
+        rc = store_plugin_get(c->store, name, &old);
+        json_decref(old);
+        if (rc == 0)
+            continue;
+        if (rc != -ENOENT)
+            goto fail;
+        json_t *cfg = json_object_get(p, "config");
+        cfg = json_is_object(cfg) ? json_incref(cfg) : json_object();
+        json_t *row = json_pack("{s:s, s:O?, s:o}", "name", name, "description",
+                                json_object_get(p, "description"), "config", cfg);
+        rc = store_plugin_upsert(c->store, row);
+        json_decref(row);
+        if (rc < 0)
+            goto fail;
+        np++;
+    }
+    json_array_foreach(json_object_get(doc, "controllers"), i, p)
+    {
+        char id[UUIDSTR_LEN + 1];
+        const char *given = json_string_value(json_object_get(p, "id"));
+        bool created = false;
+        if (given != NULL) {
+            snprintf(id, sizeof id, "%s", given);
+            rc = upsert_controller(c, id, p, now, true, &created);
+        } else {
+            /* "${UUID}" and friends: the controller is identified by its name, so that
+             * starting again with the same file finds the one created the first time. */
+            json_t *same = NULL;
+            rc = store_controller_find_by_name(c->store,
+                                               json_string_value(json_object_get(p, "name")),
+                                               &same);
+            if (rc == 0 && json_array_size(same) > 0) {
+                snprintf(id, sizeof id, "%s",
+                         json_string_value(json_object_get(json_array_get(same, 0), "id")));
+            } else if (rc == 0) {
+                uuidstr_generate(id);
+                rc = upsert_controller(c, id, p, now, true, &created);
+            }
+            json_decref(same);
+        }
+        if (rc < 0)
+            goto fail;
+        nc += created;
+        size_t j;
+        json_t *t;
+        json_array_foreach(json_object_get(p, "trains"), j, t)
+        {
+            bool tcreated = false;
+            json_t *entry = json_incref(t);
+            if (json_is_null(json_object_get(t, "id"))) {
+                /* A generated train id: the train is recognised by its name on this
+                 * controller, as the controller is by its name. */
+                json_t *mine = NULL;
+                rc = store_train_list(c->store, id, &mine);
+                const char *want = json_string_value(json_object_get(t, "name"));
+                bool exists = false;
+                size_t m;
+                json_t *row;
+                json_array_foreach(mine, m, row)
+                {
+                    if (strcmp(json_string_value(json_object_get(row, "name")), want) == 0)
+                        exists = true;
+                }
+                json_decref(mine);
+                json_decref(entry);
+                entry = NULL;
+                if (rc < 0)
+                    goto fail;
+                if (exists)
+                    continue;
+                char tid[UUIDSTR_LEN + 1];
+                uuidstr_generate(tid);
+                entry = json_deep_copy(t);
+                json_object_set_new(entry, "id", json_string(tid));
+            }
+            rc = upsert_train(c, entry, id, now, true, &tcreated);
+            json_decref(entry);
+            if (rc == 0 && tcreated)
+                rc = store_controller_bump_config(c->store, id, now);
+            if (rc < 0)
+                goto fail;
+            nt += tcreated;
+        }
+    }
+    rc = store_commit(c->store);
+    if (rc < 0)
+        return rc;
+    *created_out = json_pack("{s:I, s:I, s:I}", "controllers", (json_int_t)nc, "trains",
+                             (json_int_t)nt, "plugins", (json_int_t)np);
+    return 0;
+fail:
+    store_rollback(c->store);
+    return rc;
+}

@@ -1,0 +1,85 @@
+#include "runtime_config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "canon.h"
+
+int runtime_config_topic(char *buf, size_t len, const char *train_id, const char *leaf)
+{
+    int n = snprintf(buf, len, "trains/%s/%s", train_id, leaf);
+    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+}
+
+static json_t *train_entry(const json_t *row)
+{
+    const char *id = json_string_value(json_object_get(row, "id"));
+    char cmd[256], status[256];
+    if (id == NULL || runtime_config_topic(cmd, sizeof cmd, id, "commands") < 0 ||
+        runtime_config_topic(status, sizeof status, id, "status") < 0)
+        return NULL;
+    json_t *config = json_object_get(row, "plugin_config");
+    config = json_is_object(config) ? json_incref(config) : json_object();
+    return json_pack("{s:s, s:O, s:{s:O, s:o}, s:b, s:s, s:s}", "train_id", id, "name",
+                     json_object_get(row, "name"), "plugin", "name",
+                     json_object_get(row, "plugin_name"), "config", config,
+                     "invert_directions",
+                     json_is_true(json_object_get(row, "invert_directions")), "commands_topic",
+                     cmd, "status_topic", status);
+}
+
+json_t *runtime_config_build(const json_t *controller, const json_t *trains,
+                             const struct runtime_broker *broker, int heartbeat_interval)
+{
+    json_t *list = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(trains, i, row)
+    {
+        json_t *entry = train_entry(row);
+        if (entry == NULL) {
+            json_decref(list);
+            return NULL;
+        }
+        json_array_append_new(list, entry);
+    }
+    json_t *mqtt = json_pack("{s:s, s:i}", "host", broker->host, "port", broker->port);
+    if (mqtt != NULL && broker->username != NULL) {
+        json_object_set_new(mqtt, "username", json_string(broker->username));
+        json_object_set_new(mqtt, "password", json_string(broker->password ? broker->password : ""));
+    }
+    /* The compat keys describe the first train and are null, never a placeholder train,
+     * when none is assigned (the earlier system's "default_train" stranded controllers). */
+    json_t *first = json_array_get(list, 0);
+    json_t *doc = json_pack(
+        "{s:O, s:O, s:O, s:O?, s:O?, s:O?, s:o, s:i, s:o}", "uuid",
+        json_object_get(controller, "id"), "name", json_object_get(controller, "name"),
+        "version", json_object_get(controller, "config_version"), "train_id",
+        first ? json_object_get(first, "train_id") : NULL, "status_topic",
+        first ? json_object_get(first, "status_topic") : NULL, "commands_topic",
+        first ? json_object_get(first, "commands_topic") : NULL, "mqtt_broker", mqtt,
+        "heartbeat_interval", heartbeat_interval, "trains", list);
+    if (doc == NULL)
+        return NULL;
+    char checksum[CANON_CHECKSUM_LEN + 1];
+    if (canon_checksum(doc, checksum) < 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    json_object_set_new(doc, "checksum", json_string(checksum));
+    return doc;
+}
+
+bool runtime_config_train_id_valid(const char *id)
+{
+    size_t n = strlen(id);
+    if (n == 0 || n > RUNTIME_CONFIG_TRAIN_ID_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (ch <= ' ' || ch == 0x7f || ch == '/' || ch == '+' || ch == '#')
+            return false;
+    }
+    return true;
+}

@@ -1,0 +1,30 @@
+/* The runtime configuration document a controller downloads (CONTRACT §2): its identity,
+ * broker, heartbeat interval and assigned trains, versioned by the controller's
+ * config_version and sealed with the SHA-256 checksum of its canonical JSON. */
+#ifndef ROUNDHOUSE_RUNTIME_CONFIG_H
+#define ROUNDHOUSE_RUNTIME_CONFIG_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#define RUNTIME_CONFIG_TRAIN_ID_MAX 100
+
+struct runtime_broker {
+    const char *host;
+    int port;
+    const char *username; /* NULL: not handed out */
+    const char *password;
+};
+
+/* controller: a store row; trains: store rows assigned to it (desired), in order.
+ * Returns a new document including "checksum", or NULL on allocation failure. */
+json_t *runtime_config_build(const json_t *controller, const json_t *trains,
+                             const struct runtime_broker *broker, int heartbeat_interval);
+/* A train's MQTT topics. 0, or -ENOSPC when the buffer is too small. */
+int runtime_config_topic(char *buf, size_t len, const char *train_id, const char *leaf);
+
+/* Train ids become MQTT topic levels: 1-100 bytes, no whitespace or control characters, no
+ * '/', '+' or '#'. */
+bool runtime_config_train_id_valid(const char *id);
+
+#endif

@@ -1,0 +1,73 @@
+/* Persistence of the registry. Rows travel as jansson objects whose keys are the column
+ * names below, so the HTTP layer and the import/export code share one representation and the
+ * SQL stays in one file (store_sqlite.c; a PostgreSQL backend would implement this header).
+ *
+ * Columns (types as JSON; timestamps are integer seconds since the epoch, null = never):
+ *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,
+ *     config_hash, version, platform, hardware_id, memory_mb, cpu_count, config_version,
+ *     applied_config_version, session_epoch, metadata (object), created_at, updated_at
+ *   trains: id, name, description, model, plugin_name, plugin_config (object),
+ *     invert_directions (bool), desired_controller_id, actual_controller_id,
+ *     reassignment_status, last_telemetry_at, created_at, updated_at
+ *   train_status: train_id, speed, direction, target_speed, state, voltage, current, position,
+ *     controller_id, reported_at (text, as the edge sent it), updated_at
+ *   plugins: name, description, config (object)
+ *
+ * Thread safety: one connection guarded by a mutex that store_begin takes and
+ * store_commit/store_rollback release; every other call must happen between them.
+ * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EIO for
+ * any other database failure (the SQLite message is logged by the caller via
+ * store_last_error). Returned json_t references belong to the caller. */
+#ifndef ROUNDHOUSE_STORE_H
+#define ROUNDHOUSE_STORE_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+#define STORE_SCHEMA_VERSION 2
+
+/* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
+ * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
+ * build old databases this way); pass STORE_SCHEMA_VERSION normally. */
+int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen);
+void store_free(struct store *st);
+const char *store_last_error(struct store *st);
+int store_schema_version(struct store *st, int *out);
+
+int store_begin(struct store *st, bool write);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+int store_ping(struct store *st);
+
+int store_controller_get(struct store *st, const char *id, json_t **out);
+int store_controller_list(struct store *st, json_t **out);
+/* Controllers with this exact name, most recently seen first. */
+int store_controller_find_by_name(struct store *st, const char *name, json_t **out);
+int store_controller_insert(struct store *st, const json_t *row);
+/* Sets the columns present in fields. -ENOENT when the id is unknown. */
+int store_controller_update(struct store *st, const char *id, const json_t *fields);
+/* config_version += 1 (and updated_at = now). */
+int store_controller_bump_config(struct store *st, const char *id, int64_t now);
+int store_controller_delete(struct store *st, const char *id);
+
+int store_train_get(struct store *st, const char *id, json_t **out);
+/* All trains, or those whose desired controller is controller_id (when not NULL), in
+ * creation order. */
+int store_train_list(struct store *st, const char *controller_id, json_t **out);
+/* Trains whose actual controller is controller_id. */
+int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
+int store_train_insert(struct store *st, const json_t *row);
+int store_train_update(struct store *st, const char *id, const json_t *fields);
+int store_train_delete(struct store *st, const char *id);
+
+int store_status_get(struct store *st, const char *train_id, json_t **out);
+int store_status_upsert(struct store *st, const json_t *row);
+
+int store_plugin_list(struct store *st, json_t **out);
+int store_plugin_get(struct store *st, const char *name, json_t **out);
+int store_plugin_upsert(struct store *st, const json_t *row);
+
+#endif

@@ -1,0 +1,649 @@
+/* SQLite implementation of store.h: one connection, WAL journal, schema migrations. */
+#include "store.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+struct column {
+    const char *name;
+    char type; /* T text, I integer, R real, B boolean, J JSON text */
+};
+
+struct table {
+    const char *name;
+    const char *key;
+    const char *order; /* ORDER BY clause for lists */
+    const struct column *columns;
+};
+
+static const struct column controller_columns[] = {
+    {"id", 'T'},          {"name", 'T'},           {"description", 'T'},
+    {"address", 'T'},     {"enabled", 'B'},        {"first_seen", 'I'},
+    {"last_seen", 'I'},   {"config_hash", 'T'},    {"version", 'T'},
+    {"platform", 'T'},    {"hardware_id", 'T'},    {"memory_mb", 'I'},
+    {"cpu_count", 'I'},   {"config_version", 'I'}, {"applied_config_version", 'I'},
+    {"session_epoch", 'I'}, {"metadata", 'J'},     {"created_at", 'I'},
+    {"updated_at", 'I'},  {NULL, 0}};
+
+static const struct column train_columns[] = {
+    {"id", 'T'},
+    {"name", 'T'},
+    {"description", 'T'},
+    {"model", 'T'},
+    {"plugin_name", 'T'},
+    {"plugin_config", 'J'},
+    {"invert_directions", 'B'},
+    {"desired_controller_id", 'T'},
+    {"actual_controller_id", 'T'},
+    {"reassignment_status", 'T'},
+    {"last_telemetry_at", 'I'},
+    {"created_at", 'I'},
+    {"updated_at", 'I'},
+    {NULL, 0}};
+
+static const struct column status_columns[] = {
+    {"train_id", 'T'}, {"speed", 'I'},    {"direction", 'T'},     {"target_speed", 'I'},
+    {"state", 'T'},    {"voltage", 'R'},  {"current", 'R'},       {"position", 'T'},
+    {"controller_id", 'T'}, {"reported_at", 'T'}, {"updated_at", 'I'}, {NULL, 0}};
+
+static const struct column plugin_columns[] = {
+    {"name", 'T'}, {"description", 'T'}, {"config", 'J'}, {NULL, 0}};
+
+static const struct table controllers_table = {"controllers", "id", "created_at, rowid",
+                                               controller_columns};
+static const struct table trains_table = {"trains", "id", "created_at, rowid", train_columns};
+static const struct table status_table = {"train_status", "train_id", "train_id",
+                                          status_columns};
+static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
+
+/* Each migration is applied in its own transaction together with its row in
+ * schema_migrations, so a migration is recorded exactly when it was applied. */
+static const char *const migrations[] = {
+    /* 1: initial registry */
+    "CREATE TABLE controllers ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " description TEXT,"
+    " address TEXT,"
+    " enabled INTEGER NOT NULL DEFAULT 1,"
+    " first_seen INTEGER,"
+    " last_seen INTEGER,"
+    " config_hash TEXT,"
+    " version TEXT,"
+    " platform TEXT,"
+    " memory_mb INTEGER,"
+    " cpu_count INTEGER,"
+    " config_version INTEGER NOT NULL DEFAULT 1,"
+    " applied_config_version INTEGER,"
+    " session_epoch INTEGER NOT NULL DEFAULT 0,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE trains ("
+    " id TEXT PRIMARY KEY NOT NULL,"
+    " name TEXT NOT NULL,"
+    " description TEXT,"
+    " model TEXT,"
+    " plugin_name TEXT NOT NULL,"
+    " plugin_config TEXT NOT NULL DEFAULT '{}',"
+    " invert_directions INTEGER NOT NULL DEFAULT 0,"
+    " desired_controller_id TEXT REFERENCES controllers(id) ON DELETE SET NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE train_status ("
+    " train_id TEXT PRIMARY KEY NOT NULL,"
+    " speed INTEGER NOT NULL DEFAULT 0,"
+    " direction TEXT,"
+    " target_speed INTEGER,"
+    " state TEXT,"
+    " voltage REAL,"
+    " current REAL,"
+    " position TEXT,"
+    " controller_id TEXT,"
+    " reported_at TEXT,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE plugins ("
+    " name TEXT PRIMARY KEY NOT NULL,"
+    " description TEXT,"
+    " config TEXT NOT NULL DEFAULT '{}');",
+
+    /* 2: desired vs actual placement, hardware identity and free-form metadata */
+    "ALTER TABLE controllers ADD COLUMN hardware_id TEXT;"
+    "ALTER TABLE controllers ADD COLUMN metadata TEXT NOT NULL DEFAULT '{}';"
+    "ALTER TABLE trains ADD COLUMN actual_controller_id TEXT;"
+    "ALTER TABLE trains ADD COLUMN reassignment_status TEXT;"
+    "ALTER TABLE trains ADD COLUMN last_telemetry_at INTEGER;"
+    "UPDATE trains SET reassignment_status = 'pending' WHERE desired_controller_id IS NOT NULL;"
+    "CREATE INDEX controllers_name ON controllers(name);"
+    "CREATE INDEX trains_desired ON trains(desired_controller_id);"
+    "CREATE INDEX trains_actual ON trains(actual_controller_id);",
+};
+
+_Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
+               "one migration per schema version");
+
+struct store {
+    sqlite3 *db;
+    pthread_mutex_t lock;
+    char error[256];
+};
+
+static void set_error(struct store *st)
+{
+    snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
+}
+
+static int map_rc(struct store *st, int rc)
+{
+    if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    set_error(st);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return -EEXIST;
+    return -EIO;
+}
+
+const char *store_last_error(struct store *st)
+{
+    return st->error;
+}
+
+static int exec(struct store *st, const char *sql)
+{
+    char *msg = NULL;
+    int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK) {
+        snprintf(st->error, sizeof st->error, "%s", msg ? msg : sqlite3_errstr(rc));
+        sqlite3_free(msg);
+        return -EIO;
+    }
+    return 0;
+}
+
+static int schema_version(struct store *st, int *out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                                -1, &stmt, NULL);
+    if (rc == SQLITE_OK && sqlite3_step(stmt) == SQLITE_ROW) {
+        *out = sqlite3_column_int(stmt, 0);
+        sqlite3_finalize(stmt);
+        return 0;
+    }
+    set_error(st);
+    sqlite3_finalize(stmt);
+    return -EIO;
+}
+
+int store_schema_version(struct store *st, int *out)
+{
+    pthread_mutex_lock(&st->lock);
+    int rc = schema_version(st, out);
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+static int migrate(struct store *st, int max_version, char *err, size_t errlen)
+{
+    if (exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                 " version INTEGER PRIMARY KEY NOT NULL,"
+                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))") <
+        0) {
+        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
+        return -EIO;
+    }
+    int current = 0;
+    if (schema_version(st, &current) < 0) {
+        snprintf(err, errlen, "cannot read schema version: %s", st->error);
+        return -EIO;
+    }
+    if (current > STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen,
+                 "database schema version %d is newer than this program supports (%d)", current,
+                 STORE_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
+        char record[96];
+        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
+        if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v - 1]) < 0 ||
+            exec(st, record) < 0 || exec(st, "COMMIT") < 0) {
+            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
+            exec(st, "ROLLBACK");
+            return -EIO;
+        }
+    }
+    return 0;
+}
+
+int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    int rc = sqlite3_open_v2(path, &st->db,
+                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        store_free(st);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
+     * (kill -9); only an OS crash or power cut can lose the last commits. */
+    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(st, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "cannot configure database %s: %s", path, st->error);
+        store_free(st);
+        return -EIO;
+    }
+    rc = migrate(st, max_version, err, errlen);
+    if (rc < 0) {
+        store_free(st);
+        return rc;
+    }
+    *out = st;
+    return 0;
+}
+
+void store_free(struct store *st)
+{
+    if (st == NULL)
+        return;
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    pthread_mutex_destroy(&st->lock);
+    free(st);
+}
+
+int store_begin(struct store *st, bool write)
+{
+    pthread_mutex_lock(&st->lock);
+    /* IMMEDIATE takes the write lock up front, so two registrations can never both read
+     * "no such controller" and both insert. */
+    int rc = exec(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    if (rc < 0)
+        pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int store_commit(struct store *st)
+{
+    int rc = exec(st, "COMMIT");
+    if (rc < 0)
+        exec(st, "ROLLBACK");
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+void store_rollback(struct store *st)
+{
+    exec(st, "ROLLBACK");
+    pthread_mutex_unlock(&st->lock);
+}
+
+int store_ping(struct store *st)
+{
+    return exec(st, "SELECT 1");
+}
+
+/* ---- generic row helpers ---- */
+
+static const struct column *find_column(const struct table *t, const char *name)
+{
+    for (const struct column *c = t->columns; c->name != NULL; c++)
+        if (strcmp(c->name, name) == 0)
+            return c;
+    return NULL;
+}
+
+static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
+{
+    int ctype = sqlite3_column_type(stmt, i);
+    if (ctype == SQLITE_NULL)
+        return json_null();
+    switch (type) {
+    case 'I':
+        return json_integer(sqlite3_column_int64(stmt, i));
+    case 'R':
+        return json_real(sqlite3_column_double(stmt, i));
+    case 'B':
+        return json_boolean(sqlite3_column_int64(stmt, i) != 0);
+    case 'J': {
+        json_t *v = json_loads((const char *)sqlite3_column_text(stmt, i), 0, NULL);
+        return v ? v : json_object();
+    }
+    default:
+        return json_string((const char *)sqlite3_column_text(stmt, i));
+    }
+}
+
+static json_t *row_to_json(sqlite3_stmt *stmt, const struct table *t)
+{
+    json_t *row = json_object();
+    int n = sqlite3_column_count(stmt);
+    for (int i = 0; i < n; i++) {
+        const char *name = sqlite3_column_name(stmt, i);
+        const struct column *c = find_column(t, name);
+        json_object_set_new(row, name, column_value(stmt, i, c ? c->type : 'T'));
+    }
+    return row;
+}
+
+static int bind_json(sqlite3_stmt *stmt, int i, const json_t *v, char type)
+{
+    switch (json_typeof(v)) {
+    case JSON_NULL:
+        return sqlite3_bind_null(stmt, i);
+    case JSON_TRUE:
+        return sqlite3_bind_int(stmt, i, 1);
+    case JSON_FALSE:
+        return sqlite3_bind_int(stmt, i, 0);
+    case JSON_INTEGER:
+        return sqlite3_bind_int64(stmt, i, json_integer_value(v));
+    case JSON_REAL:
+        return sqlite3_bind_double(stmt, i, json_real_value(v));
+    case JSON_STRING:
+        return sqlite3_bind_text(stmt, i, json_string_value(v), (int)json_string_length(v),
+                                 SQLITE_TRANSIENT);
+    default: {
+        if (type != 'J')
+            return SQLITE_MISMATCH;
+        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
+        if (text == NULL)
+            return SQLITE_NOMEM;
+        return sqlite3_bind_text(stmt, i, text, -1, free);
+    }
+    }
+}
+
+/* Runs a SELECT with text parameters and collects rows. single: one object or -ENOENT. */
+static int query(struct store *st, const struct table *t, const char *sql, const char *p1,
+                 const char *p2, bool single, json_t **out)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    if (p1)
+        sqlite3_bind_text(stmt, 1, p1, -1, SQLITE_TRANSIENT);
+    if (p2)
+        sqlite3_bind_text(stmt, 2, p2, -1, SQLITE_TRANSIENT);
+    json_t *rows = json_array();
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
+        json_array_append_new(rows, row_to_json(stmt, t));
+    int result = map_rc(st, rc);
+    sqlite3_finalize(stmt);
+    if (result < 0) {
+        json_decref(rows);
+        return result;
+    }
+    if (!single) {
+        *out = rows;
+        return 0;
+    }
+    if (json_array_size(rows) == 0) {
+        json_decref(rows);
+        return -ENOENT;
+    }
+    *out = json_incref(json_array_get(rows, 0));
+    json_decref(rows);
+    return 0;
+}
+
+static int get_by_key(struct store *st, const struct table *t, const char *key, json_t **out)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
+    return query(st, t, sql, key, NULL, true, out);
+}
+
+static int list_all(struct store *st, const struct table *t, json_t **out)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
+    return query(st, t, sql, NULL, NULL, false, out);
+}
+
+static int run(struct store *st, sqlite3_stmt *stmt)
+{
+    int rc = sqlite3_step(stmt);
+    int result = map_rc(st, rc);
+    sqlite3_finalize(stmt);
+    return result;
+}
+
+/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
+ * present in row. Unknown keys are a programming error: -EINVAL. */
+static int insert_row(struct store *st, const struct table *t, const json_t *row, bool upsert)
+{
+    char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
+    size_t cl = 0, pl = 0, ul = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)row, key, value)
+    {
+        if (find_column(t, key) == NULL)
+            return -EINVAL;
+        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
+        pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
+        if (strcmp(key, t->key) != 0)
+            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
+                                   ul ? "," : "", key, key);
+        if (cl >= sizeof cols || pl >= sizeof params || ul >= sizeof updates)
+            return -E2BIG;
+    }
+    int n;
+    if (upsert && ul > 0)
+        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT(%s) DO UPDATE SET %s",
+                     t->name, cols, params, t->key, updates);
+    else
+        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)", t->name, cols, params);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return -E2BIG;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    int i = 1;
+    json_object_foreach((json_t *)row, key, value)
+    {
+        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(stmt);
+            return map_rc(st, rc);
+        }
+    }
+    return run(st, stmt);
+}
+
+static int update_row(struct store *st, const struct table *t, const char *id,
+                      const json_t *fields)
+{
+    if (json_object_size(fields) == 0) {
+        json_t *row = NULL;
+        int rc = get_by_key(st, t, id, &row);
+        json_decref(row);
+        return rc;
+    }
+    char sql[2048], sets[1536] = "";
+    size_t sl = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        if (find_column(t, key) == NULL)
+            return -EINVAL;
+        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
+        if (sl >= sizeof sets)
+            return -E2BIG;
+    }
+    int n = snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = ?", t->name, sets, t->key);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return -E2BIG;
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    int i = 1;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(stmt);
+            return map_rc(st, rc);
+        }
+    }
+    sqlite3_bind_text(stmt, i, id, -1, SQLITE_TRANSIENT);
+    rc = run(st, stmt);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        return -ENOENT;
+    return rc;
+}
+
+static int delete_row(struct store *st, const struct table *t, const char *id)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
+    rc = run(st, stmt);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        return -ENOENT;
+    return rc;
+}
+
+/* ---- controllers ---- */
+
+int store_controller_get(struct store *st, const char *id, json_t **out)
+{
+    return get_by_key(st, &controllers_table, id, out);
+}
+
+int store_controller_list(struct store *st, json_t **out)
+{
+    return list_all(st, &controllers_table, out);
+}
+
+int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
+{
+    return query(st, &controllers_table,
+                 "SELECT * FROM controllers WHERE name = ? "
+                 "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
+                 name, NULL, false, out);
+}
+
+int store_controller_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &controllers_table, row, false);
+}
+
+int store_controller_update(struct store *st, const char *id, const json_t *fields)
+{
+    return update_row(st, &controllers_table, id, fields);
+}
+
+int store_controller_bump_config(struct store *st, const char *id, int64_t now)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db,
+                                "UPDATE controllers SET config_version = config_version + 1, "
+                                "updated_at = ? WHERE id = ?",
+                                -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_int64(stmt, 1, now);
+    sqlite3_bind_text(stmt, 2, id, -1, SQLITE_TRANSIENT);
+    rc = run(st, stmt);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        return -ENOENT;
+    return rc;
+}
+
+int store_controller_delete(struct store *st, const char *id)
+{
+    return delete_row(st, &controllers_table, id);
+}
+
+/* ---- trains ---- */
+
+int store_train_get(struct store *st, const char *id, json_t **out)
+{
+    return get_by_key(st, &trains_table, id, out);
+}
+
+int store_train_list(struct store *st, const char *controller_id, json_t **out)
+{
+    if (controller_id == NULL)
+        return list_all(st, &trains_table, out);
+    return query(st, &trains_table,
+                 "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
+                 controller_id, NULL, false, out);
+}
+
+int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
+{
+    return query(st, &trains_table,
+                 "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
+                 controller_id, NULL, false, out);
+}
+
+int store_train_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &trains_table, row, false);
+}
+
+int store_train_update(struct store *st, const char *id, const json_t *fields)
+{
+    return update_row(st, &trains_table, id, fields);
+}
+
+int store_train_delete(struct store *st, const char *id)
+{
+    int rc = delete_row(st, &trains_table, id);
+    if (rc == 0) {
+        int r2 = delete_row(st, &status_table, id);
+        if (r2 < 0 && r2 != -ENOENT)
+            rc = r2;
+    }
+    return rc;
+}
+
+/* ---- status and plugins ---- */
+
+int store_status_get(struct store *st, const char *train_id, json_t **out)
+{
+    return get_by_key(st, &status_table, train_id, out);
+}
+
+int store_status_upsert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &status_table, row, true);
+}
+
+int store_plugin_list(struct store *st, json_t **out)
+{
+    return list_all(st, &plugins_table, out);
+}
+
+int store_plugin_get(struct store *st, const char *name, json_t **out)
+{
+    return get_by_key(st, &plugins_table, name, out);
+}
+
+int store_plugin_upsert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &plugins_table, row, true);
+}

@@ -1,0 +1,39 @@
+#include "canon.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sha256.h"
+
+int canon_dump(const json_t *doc, char **out)
+{
+    if (doc == NULL)
+        return -EINVAL;
+    /* Sorted keys and jansson's compact separators (",", ":"); UTF-8 is kept as is (no
+     * \u escapes), so the text is the same whichever side serialises it. */
+    char *text = json_dumps(doc, JSON_SORT_KEYS | JSON_COMPACT | JSON_ENCODE_ANY);
+    if (text == NULL)
+        return -ENOMEM;
+    *out = text;
+    return 0;
+}
+
+int canon_checksum(const json_t *doc, char out[CANON_CHECKSUM_LEN + 1])
+{
+    if (!json_is_object(doc))
+        return -EINVAL;
+    json_t *copy = json_copy((json_t *)doc);
+    if (copy == NULL)
+        return -ENOMEM;
+    json_object_del(copy, "checksum");
+    char *text = NULL;
+    int rc = canon_dump(copy, &text);
+    json_decref(copy);
+    if (rc < 0)
+        return rc;
+    memcpy(out, "sha256:", 7);
+    sha256_hex(text, strlen(text), out + 7);
+    free(text);
+    return 0;
+}

@@ -1,0 +1,171 @@
+#include "log.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "timeutil.h"
+
+static enum log_level min_level = LOG_INFO;
+static enum log_format out_format = LOG_FORMAT_JSON;
+
+static const char *const level_names[] = {"debug", "info", "warning", "error"};
+
+void log_setup(enum log_level level, enum log_format format)
+{
+    min_level = level;
+    out_format = format;
+}
+
+int log_level_parse(const char *s, enum log_level *out)
+{
+    if (s == NULL)
+        return -EINVAL;
+    for (size_t i = 0; i < sizeof level_names / sizeof level_names[0]; i++) {
+        if (strcasecmp(s, level_names[i]) == 0) {
+            *out = (enum log_level)i;
+            return 0;
+        }
+    }
+    if (strcasecmp(s, "warn") == 0) {
+        *out = LOG_WARNING;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int log_format_parse(const char *s, enum log_format *out)
+{
+    if (s != NULL && strcasecmp(s, "json") == 0) {
+        *out = LOG_FORMAT_JSON;
+        return 0;
+    }
+    if (s != NULL && strcasecmp(s, "text") == 0) {
+        *out = LOG_FORMAT_TEXT;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+bool log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
+/* One write(2) per line so that lines from several threads never interleave. */
+static void write_line(char *line)
+{
+    size_t len = strlen(line);
+    line[len] = '\n';
+    const char *p = line;
+    size_t left = len + 1;
+    while (left > 0) {
+        ssize_t n = write(STDERR_FILENO, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    line[len] = '\0';
+}
+
+static void emit_text(const char *ts, enum log_level level, const char *event, json_t *fields)
+{
+    /* Room for the prefix whatever the event name's length: ts < 32, level 7, 2 spaces. */
+    size_t cap = 256 + (event != NULL ? strlen(event) : 0), len = 0;
+    char *buf = malloc(cap);
+    if (buf == NULL)
+        return;
+    int n = snprintf(buf, cap, "%s %-7s %s", ts, level_names[level], event);
+    len = n > 0 ? (size_t)n : 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach(fields, key, value)
+    {
+        char *vtext = json_is_string(value) ? strdup(json_string_value(value))
+                                            : json_dumps(value, JSON_ENCODE_ANY | JSON_COMPACT);
+        if (vtext == NULL)
+            continue;
+        size_t need = len + strlen(key) + strlen(vtext) + 4;
+        if (need > cap) {
+            size_t ncap = need * 2;
+            char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                free(vtext);
+                break;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        n = snprintf(buf + len, cap - len, " %s=%s", key, vtext);
+        if (n > 0)
+            len += (size_t)n;
+        free(vtext);
+    }
+    char *line = realloc(buf, len + 2);
+    if (line != NULL) {
+        write_line(line);
+        free(line);
+    } else {
+        free(buf);
+    }
+}
+
+void log_event(enum log_level level, const char *event, const char *fields_fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    char ts[32];
+    if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
+        ts[0] = '\0';
+
+    json_t *fields = NULL;
+    if (fields_fmt != NULL) {
+        va_list ap;
+        va_start(ap, fields_fmt);
+        json_error_t jerr;
+        fields = json_vpack_ex(&jerr, 0, fields_fmt, ap);
+        va_end(ap);
+    }
+    if (fields == NULL || !json_is_object(fields)) {
+        json_decref(fields);
+        fields = json_object();
+        if (fields_fmt != NULL)
+            json_object_set_new(fields, "log_fields_error", json_string(fields_fmt));
+    }
+
+    if (out_format == LOG_FORMAT_TEXT) {
+        emit_text(ts, level, event, fields);
+        json_decref(fields);
+        return;
+    }
+
+    /* ts, level and event first for people reading raw lines; fields keep their order. */
+    json_t *line = json_object();
+    json_object_set_new(line, "ts", json_string(ts));
+    json_object_set_new(line, "level", json_string(level_names[level]));
+    json_object_set_new(line, "event", json_string(event));
+    json_object_update(line, fields);
+    json_decref(fields);
+    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(line);
+    if (text == NULL)
+        return;
+    size_t len = strlen(text);
+    char *buf = realloc(text, len + 2);
+    if (buf == NULL) {
+        free(text);
+        return;
+    }
+    write_line(buf);
+    free(buf);
+}
