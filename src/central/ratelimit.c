@@ -91,7 +91,7 @@ bool ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms, int *
         b->tokens -= 1.0;
     } else if (retry_after_s != NULL) {
         double wait_ms = (1.0 - b->tokens) / rl->per_ms;
-        int s = (int)(wait_ms / 1000.0) + 1;
+        int s = (int)((wait_ms + 999.0) / 1000.0);
         *retry_after_s = s < 1 ? 1 : s;
     }
     pthread_mutex_unlock(&rl->lock);

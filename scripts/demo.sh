@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The quick-start demo: a broker, the central API on SQLite and two simulated controllers,
+# each with a train, all on 127.0.0.1, with their state and logs under ./demo.
+#   scripts/demo.sh start BIN_DIR     (make demo)
+#   scripts/demo.sh stop              (make demo-stop)
+# Ports: DEMO_HTTP_PORT (8000), DEMO_MQTT_PORT (11883; not 1883, which a system broker may
+# hold), DEMO_HEALTH_PORT_BASE (18081, 18082 for the two controllers).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+top=$(pwd)
+demo="$top/demo"
+http_port=${DEMO_HTTP_PORT:-8000}
+mqtt_port=${DEMO_MQTT_PORT:-11883}
+health_base=${DEMO_HEALTH_PORT_BASE:-18081}
+
+stop() {
+  local stopped=0
+  for pidfile in "$demo"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    local pid
+    pid=$(cat "$pidfile")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true
+      stopped=$((stopped + 1))
+    fi
+    rm -f "$pidfile"
+  done
+  echo "demo: stopped $stopped process(es)"
+}
+
+wait_http() {
+  for _ in $(seq 1 100); do
+    if curl -fsS "$1" >/dev/null 2>&1; then return 0; fi
+    sleep 0.1
+  done
+  echo "demo: $1 did not answer; see $demo/*.log" >&2
+  return 1
+}
+
+start() {
+  local bin=${1:?bin dir}
+  bin=$(cd "$bin" && pwd)
+  stop >/dev/null
+  mkdir -p "$demo"
+  mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
+  cat >"$demo/mosquitto.conf" <<CONF
+listener $mqtt_port 127.0.0.1
+allow_anonymous true
+persistence false
+CONF
+  "$mosquitto_bin" -c "$demo/mosquitto.conf" >"$demo/mosquitto.log" 2>&1 &
+  echo $! >"$demo/mosquitto.pid"
+
+  "$bin/roundhouse-central" --listen "127.0.0.1:$http_port" --db "$demo/roundhouse.db" \
+    --mqtt "127.0.0.1:$mqtt_port" --log-format text >"$demo/central.log" 2>&1 &
+  echo $! >"$demo/central.pid"
+  wait_http "http://127.0.0.1:$http_port/api/ping"
+
+  if [ -x "$bin/roundhouse-edge" ]; then
+    local i
+    for i in 1 2; do
+      STATE_DIR="$demo/edge-$i" CONTROLLER_NAME="demo-pi-$i" SIMULATION_MODE=true \
+        TRAIN_ID="demo-train-$i" TRAIN_NAME="Demo train $i" MOTOR_PORT="$i" \
+        "$bin/roundhouse-edge" --central "http://127.0.0.1:$http_port" \
+        --health-listen "127.0.0.1:$((health_base + i - 1))" --log-format text \
+        >"$demo/edge-$i.log" 2>&1 &
+      echo $! >"$demo/edge-$i.pid"
+    done
+  fi
+
+  cat <<TXT
+Roundhouse demo is running (logs and state in $demo):
+  web UI        http://127.0.0.1:$http_port/
+  REST API      http://127.0.0.1:$http_port/api/controllers
+  health        http://127.0.0.1:$http_port/health
+  MQTT broker   127.0.0.1:$mqtt_port
+TXT
+  if [ -x "$bin/roundhouse-edge" ]; then
+    echo "  controllers   demo-pi-1 (health http://127.0.0.1:$health_base/health), demo-pi-2 (health http://127.0.0.1:$((health_base + 1))/health)"
+  fi
+  echo "Stop it with: make demo-stop"
+}
+
+case "${1:-}" in
+  start) start "${2:-build/bin}" ;;
+  stop) stop ;;
+  *) echo "usage: $0 start BIN_DIR | stop" >&2; exit 2 ;;
+esac

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every Debian package Roundhouse needs to build, test and run its demo.
+# Idempotent: does nothing (and needs no network) when everything is already installed.
+set -euo pipefail
+
+packages=(
+  # build
+  build-essential cmake pkg-config
+  # libraries
+  libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev
+  libyaml-dev uuid-dev libssl-dev
+  # tests
+  libcmocka-dev python3 python3-paho-mqtt sqlite3 curl
+  # the broker and its command-line clients
+  mosquitto mosquitto-clients
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  sudo=(sudo)
+fi
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"

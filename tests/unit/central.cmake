@@ -1,0 +1,11 @@
+# Unit tests of the central's pure cores and its store.
+rh_unit_test(test_presence ${RH_UNIT_DIR}/test_presence.c)
+target_link_libraries(test_presence PRIVATE rh_central)
+rh_unit_test(test_registry ${RH_UNIT_DIR}/test_registry.c)
+target_link_libraries(test_registry PRIVATE rh_central)
+rh_unit_test(test_runtime_config ${RH_UNIT_DIR}/test_runtime_config.c)
+target_link_libraries(test_runtime_config PRIVATE rh_central)
+rh_unit_test(test_store ${RH_UNIT_DIR}/test_store.c)
+target_link_libraries(test_store PRIVATE rh_central)
+rh_unit_test(test_ratelimit ${RH_UNIT_DIR}/test_ratelimit.c)
+target_link_libraries(test_ratelimit PRIVATE rh_central)

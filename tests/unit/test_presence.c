@@ -1,0 +1,69 @@
+/* Presence exactly at and around both thresholds. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "presence.h"
+
+static const struct presence_rules rules = {.stale_after = 25, .offline_after = 50};
+
+static enum presence at_age(int64_t age)
+{
+    const int64_t now = 1800000000;
+    return presence_state(now - age, now, false, &rules);
+}
+
+static void test_never_seen_is_unknown(void **state)
+{
+    assert_int_equal(presence_state(-1, 1000, false, &rules), PRESENCE_UNKNOWN);
+    assert_int_equal(presence_state(-1, 1000, true, &rules), PRESENCE_UNKNOWN);
+}
+
+static void test_stale_threshold(void **state)
+{
+    assert_int_equal(at_age(0), PRESENCE_ONLINE);
+    assert_int_equal(at_age(24), PRESENCE_ONLINE);
+    assert_int_equal(at_age(25), PRESENCE_STALE); /* exactly at the threshold */
+    assert_int_equal(at_age(26), PRESENCE_STALE);
+}
+
+static void test_offline_threshold(void **state)
+{
+    assert_int_equal(at_age(49), PRESENCE_STALE);
+    assert_int_equal(at_age(50), PRESENCE_OFFLINE); /* exactly at the threshold */
+    assert_int_equal(at_age(51), PRESENCE_OFFLINE);
+    assert_int_equal(at_age(86400 * 365), PRESENCE_OFFLINE);
+}
+
+static void test_future_last_seen_is_online(void **state)
+{
+    /* Clock skew must not mark a live controller offline (the earlier UI did, by time zone). */
+    assert_int_equal(at_age(-3600), PRESENCE_ONLINE);
+}
+
+static void test_will_forces_offline(void **state)
+{
+    const int64_t now = 1800000000;
+    assert_int_equal(presence_state(now, now, true, &rules), PRESENCE_OFFLINE);
+}
+
+static void test_names(void **state)
+{
+    assert_string_equal(presence_name(PRESENCE_ONLINE), "online");
+    assert_string_equal(presence_name(PRESENCE_STALE), "stale");
+    assert_string_equal(presence_name(PRESENCE_OFFLINE), "offline");
+    assert_string_equal(presence_name(PRESENCE_UNKNOWN), "unknown");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_never_seen_is_unknown), cmocka_unit_test(test_stale_threshold),
+        cmocka_unit_test(test_offline_threshold),     cmocka_unit_test(test_future_last_seen_is_online),
+        cmocka_unit_test(test_will_forces_offline),   cmocka_unit_test(test_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

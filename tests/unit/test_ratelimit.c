@@ -1,0 +1,60 @@
+/* Token bucket per client address. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <cmocka.h>
+
+#include "ratelimit.h"
+
+static void test_burst_then_refill(void **state)
+{
+    struct ratelimit *rl = ratelimit_new(60, 3, 8); /* 1 per second, burst 3 */
+    int retry = 0;
+    assert_true(ratelimit_take(rl, "10.0.0.1", 0, &retry));
+    assert_true(ratelimit_take(rl, "10.0.0.1", 0, &retry));
+    assert_true(ratelimit_take(rl, "10.0.0.1", 0, &retry));
+    assert_false(ratelimit_take(rl, "10.0.0.1", 0, &retry));
+    assert_int_equal(retry, 1);
+    /* Another address has its own bucket. */
+    assert_true(ratelimit_take(rl, "10.0.0.2", 0, &retry));
+    /* One token after a second, not two. */
+    assert_true(ratelimit_take(rl, "10.0.0.1", 1000, &retry));
+    assert_false(ratelimit_take(rl, "10.0.0.1", 1000, &retry));
+    ratelimit_free(rl);
+}
+
+static void test_retry_after_reflects_rate(void **state)
+{
+    struct ratelimit *rl = ratelimit_new(6, 1, 8); /* one per 10 s */
+    int retry = 0;
+    assert_true(ratelimit_take(rl, "a", 0, &retry));
+    assert_false(ratelimit_take(rl, "a", 0, &retry));
+    assert_in_range(retry, 10, 11);
+    ratelimit_free(rl);
+}
+
+static void test_bounded_keys(void **state)
+{
+    struct ratelimit *rl = ratelimit_new(60, 1, 2);
+    int retry;
+    char key[16];
+    for (int i = 0; i < 100; i++) {
+        snprintf(key, sizeof key, "k%d", i);
+        assert_true(ratelimit_take(rl, key, i, &retry));
+    }
+    ratelimit_free(rl);
+    ratelimit_free(NULL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_burst_then_refill),
+        cmocka_unit_test(test_retry_after_reflects_rate),
+        cmocka_unit_test(test_bounded_keys),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

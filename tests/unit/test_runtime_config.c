@@ -1,0 +1,127 @@
+/* The runtime config document: compat keys, checksum over canonical JSON, key-order and
+ * whitespace independence. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "canon.h"
+#include "runtime_config.h"
+#include "sha256.h"
+
+static json_t *controller(void)
+{
+    return json_pack("{s:s, s:s, s:i}", "id", "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name",
+                     "pi-1", "config_version", 7);
+}
+
+static void test_unassigned_has_null_compat_keys(void **state)
+{
+    json_t *ctl = controller(), *trains = json_array();
+    struct runtime_broker b = {.host = "broker.local", .port = 1883};
+    json_t *doc = runtime_config_build(ctl, trains, &b, 10);
+    assert_non_null(doc);
+    assert_true(json_is_null(json_object_get(doc, "train_id")));
+    assert_true(json_is_null(json_object_get(doc, "status_topic")));
+    assert_true(json_is_null(json_object_get(doc, "commands_topic")));
+    assert_int_equal(json_array_size(json_object_get(doc, "trains")), 0);
+    assert_int_equal(json_integer_value(json_object_get(doc, "version")), 7);
+    assert_null(json_object_get(json_object_get(doc, "mqtt_broker"), "username"));
+    json_decref(doc);
+    json_decref(ctl);
+    json_decref(trains);
+}
+
+static void test_assigned_train_and_checksum(void **state)
+{
+    json_t *ctl = controller();
+    json_t *trains = json_pack("[{s:s, s:s, s:s, s:{s:i}, s:b}]", "id", "t1", "name", "Express",
+                               "plugin_name", "dc_motor_hat", "plugin_config", "motor_port", 2,
+                               "invert_directions", 1);
+    struct runtime_broker b = {.host = "10.0.0.2", .port = 1884, .username = "edge",
+                               .password = "secret"};
+    json_t *doc = runtime_config_build(ctl, trains, &b, 15);
+    assert_string_equal(json_string_value(json_object_get(doc, "train_id")), "t1");
+    assert_string_equal(json_string_value(json_object_get(doc, "commands_topic")),
+                        "trains/t1/commands");
+    json_t *t = json_array_get(json_object_get(doc, "trains"), 0);
+    assert_string_equal(json_string_value(json_object_get(json_object_get(t, "plugin"), "name")),
+                        "dc_motor_hat");
+    assert_true(json_is_true(json_object_get(t, "invert_directions")));
+    assert_string_equal(
+        json_string_value(json_object_get(json_object_get(doc, "mqtt_broker"), "username")),
+        "edge");
+
+    /* The checksum is sha256 of the canonical text of the document without "checksum". */
+    const char *checksum = json_string_value(json_object_get(doc, "checksum"));
+    assert_non_null(checksum);
+    json_t *copy = json_deep_copy(doc);
+    json_object_del(copy, "checksum");
+    char *canonical = NULL;
+    assert_int_equal(canon_dump(copy, &canonical), 0);
+    assert_null(strchr(canonical, ' '));
+    char hex[SHA256_HEX_LEN + 1];
+    sha256_hex(canonical, strlen(canonical), hex);
+    assert_string_equal(checksum + 7, hex);
+    assert_memory_equal(checksum, "sha256:", 7);
+
+    /* The same document re-parsed from text with other key order and whitespace checks out. */
+    const char *shuffled = "{ \"trains\" : [ { \"status_topic\":\"trains/t1/status\", "
+                           "\"plugin\": {\"config\": {\"motor_port\": 2}, \"name\": "
+                           "\"dc_motor_hat\"}, \"name\": \"Express\", \"train_id\": \"t1\", "
+                           "\"invert_directions\": true, \"commands_topic\": "
+                           "\"trains/t1/commands\"} ],\n \"version\": 7, \"uuid\": "
+                           "\"0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e\", \"name\": \"pi-1\", "
+                           "\"heartbeat_interval\": 15, \"mqtt_broker\": {\"port\": 1884, "
+                           "\"host\": \"10.0.0.2\", \"password\": \"secret\", \"username\": "
+                           "\"edge\"}, \"train_id\": \"t1\", \"status_topic\": "
+                           "\"trains/t1/status\", \"commands_topic\": \"trains/t1/commands\"}";
+    json_t *parsed = json_loads(shuffled, 0, NULL);
+    assert_non_null(parsed);
+    char again[CANON_CHECKSUM_LEN + 1];
+    assert_int_equal(canon_checksum(parsed, again), 0);
+    assert_string_equal(again, checksum);
+
+    /* Any change of content changes it. */
+    json_object_set_new(parsed, "version", json_integer(8));
+    assert_int_equal(canon_checksum(parsed, again), 0);
+    assert_string_not_equal(again, checksum);
+
+    free(canonical);
+    json_decref(parsed);
+    json_decref(copy);
+    json_decref(doc);
+    json_decref(ctl);
+    json_decref(trains);
+}
+
+static void test_train_id_rules(void **state)
+{
+    assert_true(runtime_config_train_id_valid("t1"));
+    assert_true(runtime_config_train_id_valid("express_1.a-b"));
+    assert_false(runtime_config_train_id_valid(""));
+    assert_false(runtime_config_train_id_valid("a/b"));
+    assert_false(runtime_config_train_id_valid("a+"));
+    assert_false(runtime_config_train_id_valid("#"));
+    assert_false(runtime_config_train_id_valid("a b"));
+    char longid[RUNTIME_CONFIG_TRAIN_ID_MAX + 2];
+    memset(longid, 'x', sizeof longid - 1);
+    longid[sizeof longid - 1] = '\0';
+    assert_false(runtime_config_train_id_valid(longid));
+    longid[RUNTIME_CONFIG_TRAIN_ID_MAX] = '\0';
+    assert_true(runtime_config_train_id_valid(longid));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_unassigned_has_null_compat_keys),
+        cmocka_unit_test(test_assigned_train_and_checksum),
+        cmocka_unit_test(test_train_id_rules),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
