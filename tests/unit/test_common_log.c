@@ -1,0 +1,223 @@
+/* Level/format option parsing and the lines log_event writes to stderr (captured in a file). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <jansson.h>
+
+#include "fileio.h"
+#include "log.h"
+#include "timeutil.h"
+
+static void test_level_parse(void **state)
+{
+    static const struct {
+        const char *s;
+        enum log_level level;
+    } ok[] = {
+        {"debug", LOG_DEBUG},  {"DEBUG", LOG_DEBUG},     {"info", LOG_INFO},
+        {"Info", LOG_INFO},    {"warning", LOG_WARNING}, {"WARNING", LOG_WARNING},
+        {"warn", LOG_WARNING}, {"Warn", LOG_WARNING},    {"error", LOG_ERROR},
+        {"ERROR", LOG_ERROR},
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        enum log_level l = (enum log_level)99;
+        assert_int_equal(log_level_parse(ok[i].s, &l), 0);
+        assert_int_equal(l, ok[i].level);
+    }
+    static const char *const bad[] = {"",      "fatal", "inf", "warnings", " info",
+                                      "info ", "0",     "err", "critical"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        enum log_level l = LOG_ERROR;
+        if (log_level_parse(bad[i], &l) != -EINVAL)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(l, LOG_ERROR);
+    }
+    enum log_level l = LOG_ERROR;
+    assert_int_equal(log_level_parse(NULL, &l), -EINVAL);
+    assert_int_equal(l, LOG_ERROR);
+}
+
+static void test_format_parse(void **state)
+{
+    enum log_format f = LOG_FORMAT_TEXT;
+    assert_int_equal(log_format_parse("json", &f), 0);
+    assert_int_equal(f, LOG_FORMAT_JSON);
+    assert_int_equal(log_format_parse("TEXT", &f), 0);
+    assert_int_equal(f, LOG_FORMAT_TEXT);
+    assert_int_equal(log_format_parse("Json", &f), 0);
+    assert_int_equal(f, LOG_FORMAT_JSON);
+    assert_int_equal(log_format_parse("text", &f), 0);
+    assert_int_equal(f, LOG_FORMAT_TEXT);
+    static const char *const bad[] = {"", "xml", "jsonl", " json", "plain"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (log_format_parse(bad[i], &f) != -EINVAL)
+            fail_msg("accepted \"%s\"", bad[i]);
+        assert_int_equal(f, LOG_FORMAT_TEXT);
+    }
+    assert_int_equal(log_format_parse(NULL, &f), -EINVAL);
+    assert_int_equal(f, LOG_FORMAT_TEXT);
+}
+
+static void test_enabled(void **state)
+{
+    log_setup(LOG_WARNING, LOG_FORMAT_JSON);
+    assert_false(log_enabled(LOG_DEBUG));
+    assert_false(log_enabled(LOG_INFO));
+    assert_true(log_enabled(LOG_WARNING));
+    assert_true(log_enabled(LOG_ERROR));
+    log_setup(LOG_DEBUG, LOG_FORMAT_JSON);
+    assert_true(log_enabled(LOG_DEBUG));
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+}
+
+/* Redirects stderr into a file while the test emits lines, then returns what was written. */
+struct capture {
+    char path[64];
+    int saved;
+};
+
+static void capture_begin(struct capture *c)
+{
+    snprintf(c->path, sizeof c->path, "/tmp/rh-test-log-XXXXXX");
+    int fd = mkstemp(c->path);
+    assert_true(fd >= 0);
+    c->saved = dup(STDERR_FILENO);
+    assert_true(c->saved >= 0);
+    assert_true(dup2(fd, STDERR_FILENO) >= 0);
+    close(fd);
+}
+
+static char *capture_end(struct capture *c)
+{
+    assert_true(dup2(c->saved, STDERR_FILENO) >= 0);
+    close(c->saved);
+    char *text = NULL;
+    assert_int_equal(fileio_read_all(c->path, 1 << 20, &text, NULL), 0);
+    unlink(c->path);
+    return text;
+}
+
+static void test_json_line(void **state)
+{
+    struct capture c = {.saved = -1};
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    int64_t before = timeutil_now_ms();
+    capture_begin(&c);
+    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:I, s:s?}", "uuid",
+              "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b", "status", "restored", "duration_ms",
+              (json_int_t)12, "absent", (const char *)NULL);
+    char *text = capture_end(&c);
+    int64_t after = timeutil_now_ms();
+
+    /* One line, ts/level/event first. */
+    size_t len = strlen(text);
+    assert_true(len > 0);
+    assert_int_equal(text[len - 1], '\n');
+    assert_ptr_equal(strchr(text, '\n'), text + len - 1);
+    assert_int_equal(strncmp(text, "{\"ts\":\"", 7), 0);
+
+    json_error_t jerr;
+    json_t *line = json_loads(text, 0, &jerr);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "level")), "info");
+    assert_string_equal(json_string_value(json_object_get(line, "event")), "controller_registered");
+    assert_string_equal(json_string_value(json_object_get(line, "uuid")),
+                        "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b");
+    assert_string_equal(json_string_value(json_object_get(line, "status")), "restored");
+    assert_int_equal(json_integer_value(json_object_get(line, "duration_ms")), 12);
+    assert_true(json_is_null(json_object_get(line, "absent")));
+    int64_t ts = 0;
+    assert_int_equal(timeutil_parse_ms(json_string_value(json_object_get(line, "ts")), &ts), 0);
+    assert_true(ts >= before && ts <= after);
+    json_decref(line);
+    free(text);
+}
+
+static void test_level_filter(void **state)
+{
+    struct capture c = {.saved = -1};
+    log_setup(LOG_WARNING, LOG_FORMAT_JSON);
+    capture_begin(&c);
+    log_event(LOG_INFO, "hidden", NULL);
+    log_event(LOG_DEBUG, "hidden", NULL);
+    log_event(LOG_ERROR, "shown", NULL);
+    char *text = capture_end(&c);
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    assert_null(strstr(text, "hidden"));
+    assert_non_null(strstr(text, "\"level\":\"error\",\"event\":\"shown\""));
+    free(text);
+}
+
+static void test_bad_fields_format(void **state)
+{
+    struct capture c = {.saved = -1};
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    capture_begin(&c);
+    log_event(LOG_WARNING, "oops", "[i]", 1); /* not an object */
+    char *text = capture_end(&c);
+    json_error_t jerr;
+    json_t *line = json_loads(text, 0, &jerr);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "event")), "oops");
+    assert_string_equal(json_string_value(json_object_get(line, "log_fields_error")), "[i]");
+    json_decref(line);
+    free(text);
+}
+
+static void test_text_line(void **state)
+{
+    struct capture c = {.saved = -1};
+    log_setup(LOG_DEBUG, LOG_FORMAT_TEXT);
+    capture_begin(&c);
+    log_event(LOG_DEBUG, "ramp_step", "{s:s, s:i}", "motor", "m1", "speed", 40);
+    char *text = capture_end(&c);
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    assert_non_null(strstr(text, " debug   ramp_step motor=m1 speed=40\n"));
+    int64_t ts = 0;
+    char stamp[25];
+    memcpy(stamp, text, 24);
+    stamp[24] = '\0';
+    assert_int_equal(timeutil_parse_ms(stamp, &ts), 0);
+    free(text);
+}
+
+/* A long event name must not cost the line its fields. */
+static void test_text_long_event(void **state)
+{
+    char event[301];
+    memset(event, 'e', sizeof event - 1);
+    event[sizeof event - 1] = '\0';
+    struct capture c = {.saved = -1};
+    log_setup(LOG_INFO, LOG_FORMAT_TEXT);
+    capture_begin(&c);
+    log_event(LOG_INFO, event, "{s:s}", "k", "v");
+    log_event(LOG_INFO, event, NULL);
+    char *text = capture_end(&c);
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    char *first = strstr(text, event);
+    assert_non_null(first);
+    assert_int_equal(strncmp(first + strlen(event), " k=v\n", 5), 0);
+    char *second = strstr(first + strlen(event), event);
+    assert_non_null(second);
+    assert_string_equal(second + strlen(event), "\n");
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_level_parse),  cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_enabled),      cmocka_unit_test(test_json_line),
+        cmocka_unit_test(test_level_filter), cmocka_unit_test(test_bad_fields_format),
+        cmocka_unit_test(test_text_line),    cmocka_unit_test(test_text_long_event),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
