@@ -13,6 +13,17 @@ json_t *view_time(const json_t *seconds)
     return json_string(buf);
 }
 
+enum presence view_presence(struct central *c, const json_t *row, int64_t now)
+{
+    json_t *last = json_object_get(row, "last_seen");
+    json_t *off = json_object_get(row, "offline_epoch");
+    bool went_offline =
+        json_is_integer(off) &&
+        json_integer_value(off) >= json_integer_value(json_object_get(row, "session_epoch"));
+    return presence_state(json_is_integer(last) ? json_integer_value(last) : -1, now,
+                          went_offline, &c->opts.presence);
+}
+
 json_t *view_status(const json_t *row)
 {
     json_t *ts = json_object_get(row, "reported_at");
@@ -69,8 +80,7 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains)
 {
     json_t *last = json_object_get(row, "last_seen");
-    enum presence p = presence_state(json_is_integer(last) ? json_integer_value(last) : -1, now,
-                                     false, &c->opts.presence);
+    enum presence p = view_presence(c, row, now);
     json_t *v = json_pack(
         "{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s, s:O?, s:O?, s:O?, "
         "s:O?, s:O?}",

@@ -7,10 +7,15 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "presence.h"
+
 struct central;
 
 /* ISO-8601 UTC string for an integer seconds value, null for null/absent. */
 json_t *view_time(const json_t *seconds);
+/* Presence of a controller row at now (see presence.h): its last_seen, and whether the MQTT
+ * will of its current session was received. */
+enum presence view_presence(struct central *c, const json_t *row, int64_t now);
 json_t *view_status(const json_t *status_row);
 json_t *view_train(struct central *c, const json_t *row, bool with_status);
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);

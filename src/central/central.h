@@ -13,6 +13,7 @@
 
 struct store;
 struct ratelimit;
+struct notify;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 
@@ -49,6 +50,7 @@ struct central {
     struct central_options opts;
     struct store *store;
     struct ratelimit *register_limit;
+    struct notify *notify;
     int64_t started_mono_ms;
     struct central_counters counters;
 };

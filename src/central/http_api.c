@@ -16,6 +16,7 @@
 #include "central.h"
 #include "jsonx.h"
 #include "log.h"
+#include "notify.h"
 #include "ratelimit.h"
 #include "registry.h"
 #include "registry_io.h"
@@ -63,7 +64,7 @@ static json_t *body_object(struct call *k, bool allow_empty)
         return NULL;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
         http_response_error(k->resp, 400, "malformed_json", NULL,
                             "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
@@ -176,9 +177,7 @@ static void h_health(struct call *k)
         db_ok = store_ping(k->c->store) == 0;
         store_rollback(k->c->store);
     }
-    /* The MQTT link arrives with the live-configuration work; until then the central does
-     * not hold a broker connection and reports it as such. */
-    bool mqtt = false;
+    bool mqtt = notify_connected(k->c->notify);
     const char *status = !db_ok ? "unhealthy" : (mqtt ? "healthy" : "degraded");
     json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",
                              db_ok ? "ok" : "unavailable", "mqtt_connected", mqtt,
@@ -230,11 +229,7 @@ static void h_metrics(struct call *k)
             size_t i;
             json_t *r;
             json_array_foreach(rows, i, r)
-            {
-                json_t *last = json_object_get(r, "last_seen");
-                by_state[presence_state(json_is_integer(last) ? json_integer_value(last) : -1,
-                                        k->now, false, &c->opts.presence)]++;
-            }
+by_state[view_presence(c, r, k->now)]++;
         }
         store_rollback(c->store);
     }
@@ -272,6 +267,17 @@ static void h_metrics(struct call *k)
     for (int i = 1; i < 6; i++)
         append(&buf, &len, &cap, "roundhouse_http_responses_total{code=\"%dxx\"} %lu\n", i,
                atomic_load(&c->counters.http_requests[i]));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
+           "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
+           "# HELP roundhouse_config_notifications_total config/update messages published.\n"
+           "# TYPE roundhouse_config_notifications_total counter\n"
+           "roundhouse_config_notifications_total %lu\n"
+           "# HELP roundhouse_commands_relayed_total Commands published to trains.\n"
+           "# TYPE roundhouse_commands_relayed_total counter\n"
+           "roundhouse_commands_relayed_total %lu\n",
+           notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
+           notify_sent_commands(c->notify));
     append(&buf, &len, &cap,
            "# HELP roundhouse_uptime_seconds Seconds since start.\n"
            "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
@@ -380,14 +386,12 @@ static void h_register(struct call *k)
         {
             if (ncand == sizeof cand / sizeof cand[0])
                 break;
-            json_t *last = json_object_get(row, "last_seen");
-            cand[ncand].last_seen = json_is_integer(last) ? json_integer_value(last) : -1;
-            cand[ncand].went_offline = false;
+            cand[ncand].presence = view_presence(c, row, k->now);
             ncand++;
         }
     }
     struct registry_decision d =
-        registry_match(r.has_uuid, known, cand, ncand, k->now, &c->opts.presence);
+        registry_match(r.has_uuid, known, cand, ncand);
 
     fields = json_pack("{s:s, s:s?, s:I}", "name", r.name, "address", r.address, "last_seen",
                        (json_int_t)k->now);
@@ -586,12 +590,8 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
             /* Someone else claims it too. Only a live claimant makes a conflict: a controller
              * that went away without releasing it simply lost the train. */
             json_t *other = NULL;
-            if (store_controller_get(st, actual, &other) == 0) {
-                json_t *last = json_object_get(other, "last_seen");
-                conflict = presence_state(json_is_integer(last) ? json_integer_value(last) : -1,
-                                          k->now, false,
-                                          &k->c->opts.presence) == PRESENCE_ONLINE;
-            }
+            if (store_controller_get(st, actual, &other) == 0)
+                conflict = view_presence(k->c, other, k->now) == PRESENCE_ONLINE;
             json_decref(other);
         }
         json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", conflict ? actual : cid,
@@ -1244,8 +1244,19 @@ static void h_train_put(struct call *k)
     }
     if (rc < 0)
         goto db_fail;
-    const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
-    const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+    /* Copies: train is replaced by its updated row before the log line below. */
+    char owner_buf[UUIDSTR_LEN + 1] = "", actual_buf[UUIDSTR_LEN + 1] = "";
+    const char *owner = NULL, *actual = NULL;
+    if (json_is_string(json_object_get(train, "desired_controller_id"))) {
+        snprintf(owner_buf, sizeof owner_buf, "%s",
+                 json_string_value(json_object_get(train, "desired_controller_id")));
+        owner = owner_buf;
+    }
+    if (json_is_string(json_object_get(train, "actual_controller_id"))) {
+        snprintf(actual_buf, sizeof actual_buf, "%s",
+                 json_string_value(json_object_get(train, "actual_controller_id")));
+        actual = actual_buf;
+    }
     const char *new_owner = owner;
     if (has_ctl) {
         new_owner = ctl_null ? NULL : ctl;
@@ -1387,6 +1398,135 @@ static void h_train_status(struct call *k)
     json_decref(row);
 }
 
+static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop",
+                                      "emergencyStop"};
+
+/* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
+ * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
+ * (the status topic says that). */
+static void h_command(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *action = NULL, *dir = NULL;
+    int64_t speed = -1;
+    int has_action = jsonx_string(b, "action", 1, 32, false, &action, &err);
+    if (has_action == 0)
+        jsonx_err_set(&err, "action", "'action' is required: one of setSpeed, setDirection, "
+                                      "start, stop, emergencyStop");
+    bool known = false;
+    for (size_t i = 0; has_action == 1 && i < sizeof actions / sizeof actions[0]; i++)
+        known = known || strcmp(action, actions[i]) == 0;
+    if (has_action == 1 && !known) {
+        jsonx_err_set(&err, "action",
+                      "unknown action '%.40s': use setSpeed, setDirection, start, stop or "
+                      "emergencyStop",
+                      action);
+        has_action = -1;
+    }
+    if (has_action != 1 || jsonx_int(b, "speed", 0, 100, &speed, &err) < 0 ||
+        jsonx_string(b, "direction", 1, 16, false, &dir, &err) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    char direction[16] = "";
+    if (dir != NULL) {
+        if (strcasecmp(dir, "FORWARD") == 0)
+            snprintf(direction, sizeof direction, "FORWARD");
+        else if (strcasecmp(dir, "REVERSE") == 0 || strcasecmp(dir, "BACKWARD") == 0)
+            snprintf(direction, sizeof direction, "REVERSE");
+        else {
+            http_response_error(k->resp, 422, "invalid_field", "direction",
+                                "'direction' must be FORWARD or REVERSE");
+            json_decref(b);
+            return;
+        }
+    }
+    if (strcmp(action, "setSpeed") == 0 && speed < 0) {
+        http_response_error(k->resp, 422, "invalid_field", "speed",
+                            "setSpeed needs 'speed' (0-100)");
+        json_decref(b);
+        return;
+    }
+    if (strcmp(action, "setDirection") == 0 && direction[0] == '\0') {
+        http_response_error(k->resp, 422, "invalid_field", "direction",
+                            "setDirection needs 'direction' (FORWARD or REVERSE)");
+        json_decref(b);
+        return;
+    }
+    json_t *train = NULL;
+    int rc = store_begin(c->store, false);
+    if (rc == 0) {
+        rc = store_train_get(c->store, tid, &train);
+        store_rollback(c->store);
+    }
+    json_decref(train);
+    if (rc == -ENOENT) {
+        not_found_train(k, tid);
+        json_decref(b);
+        return;
+    }
+    if (rc < 0) {
+        db_failed(k, rc);
+        json_decref(b);
+        return;
+    }
+    json_t *payload = json_pack("{s:s}", "action", action);
+    if (speed >= 0)
+        json_object_set_new(payload, "speed", json_integer(speed));
+    if (direction[0])
+        json_object_set_new(payload, "direction", json_string(direction));
+    rc = notify_command(c->notify, tid, payload);
+    if (rc == -ENOTCONN)
+        http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                            "the MQTT broker is not reachable; the command was not sent");
+    else if (rc < 0)
+        http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                            "the command could not be published");
+    else
+        http_response_json(k->resp, 202,
+                           json_pack("{s:s, s:s, s:s}", "message", "Command sent", "train_id",
+                                     tid, "action", action));
+    if (rc == 0)
+        log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command",
+                  payload);
+    json_decref(payload);
+    json_decref(b);
+}
+
+/* POST /api/emergency-stop: one broadcast that every controller obeys for all its trains. */
+static void h_emergency_stop(struct call *k)
+{
+    json_t *b = body_object(k, true);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *reason = NULL;
+    if (jsonx_string(b, "reason", 0, 200, true, &reason, &err) < 0) {
+        invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    if (reason == NULL)
+        reason = "operator";
+    int rc = notify_emergency_stop(k->c->notify, reason);
+    if (rc < 0)
+        http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                            "the MQTT broker is not reachable; the emergency stop was NOT sent");
+    else
+        http_response_json(k->resp, 202,
+                           json_pack("{s:s, s:s}", "message", "Emergency stop sent", "reason",
+                                     reason));
+    log_event(rc < 0 ? LOG_ERROR : LOG_WARNING, "emergency_stop", "{s:s, s:b}", "reason", reason,
+              "sent", rc == 0);
+    json_decref(b);
+}
+
 /* POST /api/status/update (compat): an HTTP way to report a train's status. */
 static void h_status_update(struct call *k)
 {
@@ -1418,6 +1558,9 @@ static void h_status_update(struct call *k)
                             "updated_at", (json_int_t)k->now);
     if (dir)
         json_object_set_new(row, "direction", json_string(dir));
+    const char *ts = NULL;
+    if (jsonx_string(b, "timestamp", 0, 64, true, &ts, &err) == 1 && ts != NULL)
+        json_object_set_new(row, "reported_at", json_string(ts));
     if (position)
         json_object_set_new(row, "position", json_string(position));
     if (voltage)
@@ -1575,6 +1718,8 @@ static const struct route routes[] = {
     {"PUT", "/api/trains/*", h_train_put},
     {"DELETE", "/api/trains/*", h_train_delete},
     {"GET", "/api/trains/*/status", h_train_status},
+    {"POST", "/api/trains/*/command", h_command},
+    {"POST", "/api/emergency-stop", h_emergency_stop},
     {"POST", "/api/status/update", h_status_update},
     {"GET", "/api/config", h_full_config},
     {"GET", "/api/plugins", h_plugins},

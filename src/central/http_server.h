@@ -30,7 +30,7 @@ struct http_response {
     const char *content_type; /* for text */
     char etag[96];            /* sent as ETag when non-empty */
     int retry_after;          /* seconds; sent when > 0 */
-    char allow[96];           /* Allow header (405) when non-empty */
+    char allow[128];           /* Allow header (405) when non-empty */
     const char *route;        /* route label for metrics/logs (static string) */
 };
 

@@ -10,6 +10,7 @@
 #include "http_api.h"
 #include "http_server.h"
 #include "log.h"
+#include "notify.h"
 #include "ratelimit.h"
 #include "registry_io.h"
 #include "store.h"
@@ -73,6 +74,9 @@ int main(int argc, char **argv)
               version);
     if (c.opts.bootstrap[0] != '\0' && run_bootstrap(&c) < 0)
         goto out;
+    if (notify_start(&c, &c.notify) < 0)
+        goto out;
+    store_set_commit_hook(c.store, notify_on_commit, c.notify);
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
     if (c.register_limit == NULL)
         goto out;
@@ -101,6 +105,9 @@ int main(int argc, char **argv)
     exit_code = 0;
 out:
     http_server_stop(http);
+    if (c.store != NULL)
+        store_set_commit_hook(c.store, NULL, NULL);
+    notify_stop(c.notify);
     ratelimit_free(c.register_limit);
     store_free(c.store);
     return exit_code;

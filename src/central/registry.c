@@ -2,8 +2,7 @@
 
 struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         const struct registry_candidate *candidates,
-                                        size_t ncandidates, int64_t now,
-                                        const struct presence_rules *rules)
+                                        size_t ncandidates)
 {
     struct registry_decision d = {REGISTRY_CREATE, 0};
     if (uuid_given) {
@@ -11,9 +10,7 @@ struct registry_decision registry_match(bool uuid_given, bool uuid_known,
         return d;
     }
     for (size_t i = 0; i < ncandidates; i++) {
-        enum presence p = presence_state(candidates[i].last_seen, now,
-                                         candidates[i].went_offline, rules);
-        if (p != PRESENCE_ONLINE) {
+        if (candidates[i].presence != PRESENCE_ONLINE) {
             d.action = REGISTRY_ADOPT;
             d.adopt_index = i;
             return d;

@@ -24,8 +24,7 @@ enum registry_action {
 };
 
 struct registry_candidate {
-    int64_t last_seen; /* < 0: never seen */
-    bool went_offline;
+    enum presence presence; /* computed by the caller at the time of the request */
 };
 
 struct registry_decision {
@@ -38,8 +37,7 @@ struct registry_decision {
  * candidates that are not online the most recently seen one is adopted. */
 struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         const struct registry_candidate *candidates,
-                                        size_t ncandidates, int64_t now,
-                                        const struct presence_rules *rules);
+                                        size_t ncandidates);
 /* "reactivated", "restored", "existing", "registered". */
 const char *registry_status_name(enum registry_action a);
 /* The config_version a controller should have after registering: never at or below the

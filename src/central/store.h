@@ -5,7 +5,8 @@
  * Columns (types as JSON; timestamps are integer seconds since the epoch, null = never):
  *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,
  *     config_hash, version, platform, hardware_id, memory_mb, cpu_count, config_version,
- *     applied_config_version, session_epoch, metadata (object), created_at, updated_at
+ *     applied_config_version, session_epoch, offline_epoch (the session whose MQTT will was
+ *     received, null while live), metadata (object), created_at, updated_at
  *   trains: id, name, description, model, plugin_name, plugin_config (object),
  *     invert_directions (bool), desired_controller_id, actual_controller_id,
  *     reassignment_status, last_telemetry_at, created_at, updated_at
@@ -27,7 +28,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
@@ -36,6 +37,12 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
 void store_free(struct store *st);
 const char *store_last_error(struct store *st);
 int store_schema_version(struct store *st, int *out);
+
+/* Called after every successful commit, still under the store's lock, with the ids of the
+ * controllers whose config_version was bumped in that transaction (a JSON array of strings,
+ * borrowed). The hook may read through the store (no store_begin) but not write. */
+typedef void (*store_commit_hook)(void *ctx, struct store *st, const json_t *bumped);
+void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx);
 
 int store_begin(struct store *st, bool write);
 int store_commit(struct store *st);

@@ -27,7 +27,7 @@ static const struct column controller_columns[] = {
     {"last_seen", 'I'},   {"config_hash", 'T'},    {"version", 'T'},
     {"platform", 'T'},    {"hardware_id", 'T'},    {"memory_mb", 'I'},
     {"cpu_count", 'I'},   {"config_version", 'I'}, {"applied_config_version", 'I'},
-    {"session_epoch", 'I'}, {"metadata", 'J'},     {"created_at", 'I'},
+    {"session_epoch", 'I'}, {"offline_epoch", 'I'}, {"metadata", 'J'},     {"created_at", 'I'},
     {"updated_at", 'I'},  {NULL, 0}};
 
 static const struct column train_columns[] = {
@@ -121,6 +121,9 @@ static const char *const migrations[] = {
     "CREATE INDEX controllers_name ON controllers(name);"
     "CREATE INDEX trains_desired ON trains(desired_controller_id);"
     "CREATE INDEX trains_actual ON trains(actual_controller_id);",
+
+    /* 3: presence from the edge's MQTT birth and will */
+    "ALTER TABLE controllers ADD COLUMN offline_epoch INTEGER;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -130,7 +133,16 @@ struct store {
     sqlite3 *db;
     pthread_mutex_t lock;
     char error[256];
+    json_t *bumped; /* controllers whose config_version rose in the open transaction */
+    store_commit_hook hook;
+    void *hook_ctx;
 };
+
+void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
+{
+    st->hook = hook;
+    st->hook_ctx = ctx;
+}
 
 static void set_error(struct store *st)
 {
@@ -228,6 +240,7 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
         return -ENOMEM;
     }
     pthread_mutex_init(&st->lock, NULL);
+    st->bumped = json_array();
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -261,6 +274,7 @@ void store_free(struct store *st)
         return;
     if (st->db != NULL)
         sqlite3_close(st->db);
+    json_decref(st->bumped);
     pthread_mutex_destroy(&st->lock);
     free(st);
 }
@@ -271,9 +285,12 @@ int store_begin(struct store *st, bool write)
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
      * "no such controller" and both insert. */
     int rc = exec(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
-    if (rc < 0)
+    if (rc < 0) {
         pthread_mutex_unlock(&st->lock);
-    return rc;
+        return rc;
+    }
+    json_array_clear(st->bumped);
+    return 0;
 }
 
 int store_commit(struct store *st)
@@ -281,6 +298,9 @@ int store_commit(struct store *st)
     int rc = exec(st, "COMMIT");
     if (rc < 0)
         exec(st, "ROLLBACK");
+    else if (st->hook != NULL && json_array_size(st->bumped) > 0)
+        st->hook(st->hook_ctx, st, st->bumped);
+    json_array_clear(st->bumped);
     pthread_mutex_unlock(&st->lock);
     return rc;
 }
@@ -288,6 +308,7 @@ int store_commit(struct store *st)
 void store_rollback(struct store *st)
 {
     exec(st, "ROLLBACK");
+    json_array_clear(st->bumped);
     pthread_mutex_unlock(&st->lock);
 }
 
@@ -569,6 +590,14 @@ int store_controller_bump_config(struct store *st, const char *id, int64_t now)
     rc = run(st, stmt);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
         return -ENOENT;
+    if (rc == 0) {
+        size_t i;
+        json_t *v;
+        bool seen = false;
+        json_array_foreach(st->bumped, i, v) seen = seen || strcmp(json_string_value(v), id) == 0;
+        if (!seen)
+            json_array_append_new(st->bumped, json_string(id));
+    }
     return rc;
 }
 

@@ -36,9 +36,15 @@ int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxle
         jsonx_err_set(err, key, "'%s' must be a string", key);
         return -1;
     }
-    size_t len = json_string_length(v);
-    if (len < minlen || len > maxlen || strlen(json_string_value(v)) != len) {
-        if (strlen(json_string_value(v)) != len)
+    size_t bytes = json_string_length(v);
+    const char *text = json_string_value(v);
+    /* Lengths are characters (UTF-8 code points; jansson has validated the encoding), as
+     * people count them in a name field. */
+    size_t len = 0;
+    for (size_t i = 0; i < bytes; i++)
+        len += ((unsigned char)text[i] & 0xC0) != 0x80;
+    if (len < minlen || len > maxlen || strlen(text) != bytes) {
+        if (strlen(text) != bytes)
             jsonx_err_set(err, key, "'%s' must not contain NUL characters", key);
         else
             jsonx_err_set(err, key, "'%s' must be %zu to %zu characters long", key, minlen,

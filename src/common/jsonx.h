@@ -15,7 +15,7 @@ struct jsonx_err {
     char detail[192];
 };
 
-/* String of 0..maxlen bytes (UTF-8 validated by jansson). allow_null: JSON null accepted and
+/* String of minlen..maxlen characters (UTF-8 code points; embedded NUL rejected). allow_null: JSON null accepted and
  * reported as *out = NULL with return 1. */
 int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxlen,
                  bool allow_null, const char **out, struct jsonx_err *err);

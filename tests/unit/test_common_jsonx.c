@@ -90,15 +90,17 @@ static void test_string_types_and_null(void **state)
     assert_null(s);
 }
 
-/* Lengths are in bytes; embedded NULs would truncate the C string and are refused. */
-static void test_string_bytes_and_nul(void **state)
+/* Lengths are in characters (UTF-8 code points), as people count a name; embedded NULs would
+ * truncate the C string and are refused. */
+static void test_string_chars_and_nul(void **state)
 {
     const json_t *doc = *state;
     struct jsonx_err err = {0};
     const char *s = NULL;
-    assert_int_equal(jsonx_string(doc, "utf", 4, 4, false, &s, &err), 1);
+    assert_int_equal(jsonx_string(doc, "utf", 2, 2, false, &s, &err), 1);
     assert_string_equal(s, "\xc3\xa9\xc3\xa9");
-    assert_true(jsonx_string(doc, "utf", 0, 3, false, &s, &err) < 0);
+    assert_true(jsonx_string(doc, "utf", 0, 1, false, &s, &err) < 0);
+    assert_true(jsonx_string(doc, "utf", 3, 4, false, &s, &err) < 0);
     memset(&err, 0, sizeof err);
     s = "untouched";
     assert_true(jsonx_string(doc, "nul", 0, 64, false, &s, &err) < 0);
@@ -262,7 +264,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_string),
         cmocka_unit_test(test_string_types_and_null),
-        cmocka_unit_test(test_string_bytes_and_nul),
+        cmocka_unit_test(test_string_chars_and_nul),
         cmocka_unit_test(test_int),
         cmocka_unit_test(test_bool),
         cmocka_unit_test(test_object),

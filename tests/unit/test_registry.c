@@ -8,12 +8,10 @@
 
 #include "registry.h"
 
-static const struct presence_rules rules = {.stale_after = 25, .offline_after = 50};
-static const int64_t now = 1800000000;
 
 static void test_rule1_known_uuid_reactivates(void **state)
 {
-    struct registry_decision d = registry_match(true, true, NULL, 0, now, &rules);
+    struct registry_decision d = registry_match(true, true, NULL, 0);
     assert_int_equal(d.action, REGISTRY_REACTIVATE);
     assert_string_equal(registry_status_name(d.action), "reactivated");
 }
@@ -21,23 +19,23 @@ static void test_rule1_known_uuid_reactivates(void **state)
 static void test_rule1_ignores_name_candidates(void **state)
 {
     /* A UUID wins over any name match, even an offline one with the same name. */
-    struct registry_candidate c[] = {{now - 1000, false}};
-    struct registry_decision d = registry_match(true, true, c, 1, now, &rules);
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_decision d = registry_match(true, true, c, 1);
     assert_int_equal(d.action, REGISTRY_REACTIVATE);
 }
 
 static void test_rule2_unknown_uuid_restores(void **state)
 {
-    struct registry_candidate c[] = {{now - 1000, false}};
-    struct registry_decision d = registry_match(true, false, c, 1, now, &rules);
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_decision d = registry_match(true, false, c, 1);
     assert_int_equal(d.action, REGISTRY_RESTORE);
     assert_string_equal(registry_status_name(d.action), "restored");
 }
 
 static void test_rule3_adopts_offline_name(void **state)
 {
-    struct registry_candidate c[] = {{now - 100, false}};
-    struct registry_decision d = registry_match(false, false, c, 1, now, &rules);
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 0);
     assert_string_equal(registry_status_name(d.action), "existing");
@@ -45,39 +43,30 @@ static void test_rule3_adopts_offline_name(void **state)
 
 static void test_rule3_adopts_stale_and_never_seen(void **state)
 {
-    struct registry_candidate stale[] = {{now - 30, false}};
-    assert_int_equal(registry_match(false, false, stale, 1, now, &rules).action, REGISTRY_ADOPT);
-    struct registry_candidate never[] = {{-1, false}};
-    assert_int_equal(registry_match(false, false, never, 1, now, &rules).action, REGISTRY_ADOPT);
+    struct registry_candidate stale[] = {{PRESENCE_STALE}};
+    assert_int_equal(registry_match(false, false, stale, 1).action, REGISTRY_ADOPT);
+    struct registry_candidate never[] = {{PRESENCE_UNKNOWN}};
+    assert_int_equal(registry_match(false, false, never, 1).action, REGISTRY_ADOPT);
 }
 
 static void test_rule3_never_shares_live_controller(void **state)
 {
-    struct registry_candidate c[] = {{now - 1, false}};
-    struct registry_decision d = registry_match(false, false, c, 1, now, &rules);
+    struct registry_candidate c[] = {{PRESENCE_ONLINE}};
+    struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_CREATE);
-    /* Just below the stale threshold is still live. */
-    struct registry_candidate edge[] = {{now - 24, false}};
-    assert_int_equal(registry_match(false, false, edge, 1, now, &rules).action, REGISTRY_CREATE);
 }
 
 static void test_rule3_skips_live_picks_first_not_online(void **state)
 {
-    struct registry_candidate c[] = {{now - 2, false}, {now - 60, false}, {now - 600, false}};
-    struct registry_decision d = registry_match(false, false, c, 3, now, &rules);
+    struct registry_candidate c[] = {{PRESENCE_ONLINE}, {PRESENCE_STALE}, {PRESENCE_OFFLINE}};
+    struct registry_decision d = registry_match(false, false, c, 3);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 1);
 }
 
-static void test_rule3_will_makes_adoptable(void **state)
-{
-    struct registry_candidate c[] = {{now - 1, true}};
-    assert_int_equal(registry_match(false, false, c, 1, now, &rules).action, REGISTRY_ADOPT);
-}
-
 static void test_rule4_no_candidates_creates(void **state)
 {
-    struct registry_decision d = registry_match(false, false, NULL, 0, now, &rules);
+    struct registry_decision d = registry_match(false, false, NULL, 0);
     assert_int_equal(d.action, REGISTRY_CREATE);
     assert_string_equal(registry_status_name(d.action), "registered");
 }
@@ -113,7 +102,6 @@ int main(void)
         cmocka_unit_test(test_rule3_adopts_stale_and_never_seen),
         cmocka_unit_test(test_rule3_never_shares_live_controller),
         cmocka_unit_test(test_rule3_skips_live_picks_first_not_online),
-        cmocka_unit_test(test_rule3_will_makes_adoptable),
         cmocka_unit_test(test_rule4_no_candidates_creates),
         cmocka_unit_test(test_seed_config_version),
         cmocka_unit_test(test_reassignment_status),

@@ -1,0 +1,407 @@
+#include "notify.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+#include "central.h"
+#include "jsonx.h"
+#include "log.h"
+#include "runtime_config.h"
+#include "store.h"
+#include "timeutil.h"
+#include "uuidstr.h"
+
+#define MAX_PAYLOAD (64 * 1024)
+#define MAX_PENDING 4096
+
+struct pending {
+    char uuid[UUIDSTR_LEN + 1];
+    long long version;
+    char checksum[80];
+};
+
+struct notify {
+    struct central *c;
+    struct mosquitto *mosq;
+    atomic_bool connected;
+    atomic_ulong config_updates;
+    atomic_ulong commands;
+    pthread_mutex_t lock; /* pending */
+    struct pending *pending;
+    size_t npending;
+};
+
+bool notify_connected(const struct notify *n)
+{
+    return n != NULL && atomic_load(&n->connected);
+}
+
+unsigned long notify_sent_config_updates(const struct notify *n)
+{
+    return n ? atomic_load(&n->config_updates) : 0;
+}
+
+unsigned long notify_sent_commands(const struct notify *n)
+{
+    return n ? atomic_load(&n->commands) : 0;
+}
+
+static int publish_json(struct notify *n, const char *topic, const json_t *doc, int qos,
+                        bool retain)
+{
+    if (!atomic_load(&n->connected))
+        return -ENOTCONN;
+    char *text = json_dumps(doc, JSON_COMPACT);
+    if (text == NULL)
+        return -ENOMEM;
+    int rc = mosquitto_publish(n->mosq, NULL, topic, (int)strlen(text), text, qos, retain);
+    free(text);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_event(LOG_WARNING, "mqtt_publish_failed", "{s:s, s:s}", "topic", topic, "error",
+                  mosquitto_strerror(rc));
+        return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST ? -ENOTCONN : -EIO;
+    }
+    return 0;
+}
+
+int notify_command(struct notify *n, const char *train_id, const json_t *payload)
+{
+    char topic[256];
+    if (runtime_config_topic(topic, sizeof topic, train_id, "commands") < 0)
+        return -EINVAL;
+    int rc = publish_json(n, topic, payload, 1, false);
+    if (rc == 0)
+        atomic_fetch_add(&n->commands, 1);
+    return rc;
+}
+
+int notify_emergency_stop(struct notify *n, const char *reason)
+{
+    char ts[32];
+    timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts);
+    json_t *doc = json_pack("{s:s, s:s}", "reason", reason, "timestamp", ts);
+    int rc = publish_json(n, "roundhouse/emergency-stop", doc, 1, false);
+    json_decref(doc);
+    return rc;
+}
+
+static void queue_pending(struct notify *n, const char *uuid, long long version,
+                          const char *checksum)
+{
+    pthread_mutex_lock(&n->lock);
+    size_t i;
+    for (i = 0; i < n->npending; i++)
+        if (strcmp(n->pending[i].uuid, uuid) == 0)
+            break;
+    if (i == n->npending && n->npending < MAX_PENDING)
+        n->npending++;
+    if (i < n->npending && (i == n->npending - 1 || n->pending[i].version <= version)) {
+        snprintf(n->pending[i].uuid, sizeof n->pending[i].uuid, "%s", uuid);
+        n->pending[i].version = version;
+        snprintf(n->pending[i].checksum, sizeof n->pending[i].checksum, "%s", checksum);
+    }
+    pthread_mutex_unlock(&n->lock);
+}
+
+static int send_config_update(struct notify *n, const char *uuid, long long version,
+                              const char *checksum)
+{
+    char topic[128];
+    snprintf(topic, sizeof topic, "controllers/%s/config/update", uuid);
+    json_t *doc = json_pack("{s:I, s:s}", "version", (json_int_t)version, "checksum", checksum);
+    int rc = publish_json(n, topic, doc, 1, true);
+    json_decref(doc);
+    if (rc == 0) {
+        atomic_fetch_add(&n->config_updates, 1);
+        log_event(LOG_DEBUG, "config_update_published", "{s:s, s:I}", "uuid", uuid, "version",
+                  (json_int_t)version);
+    }
+    return rc;
+}
+
+void notify_config_update(struct notify *n, const char *uuid, long long version,
+                          const char *checksum)
+{
+    if (n == NULL)
+        return;
+    if (send_config_update(n, uuid, version, checksum) < 0)
+        queue_pending(n, uuid, version, checksum);
+}
+
+static void flush_pending(struct notify *n)
+{
+    pthread_mutex_lock(&n->lock);
+    struct pending *list = n->pending;
+    size_t count = n->npending;
+    n->pending = calloc(MAX_PENDING, sizeof *n->pending);
+    n->npending = 0;
+    pthread_mutex_unlock(&n->lock);
+    if (n->pending == NULL) { /* keep the old list rather than lose notifications */
+        n->pending = list;
+        n->npending = count;
+        return;
+    }
+    for (size_t i = 0; i < count; i++)
+        notify_config_update(n, list[i].uuid, list[i].version, list[i].checksum);
+    if (count > 0)
+        log_event(LOG_INFO, "config_updates_republished", "{s:I}", "count", (json_int_t)count);
+    free(list);
+}
+
+void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
+{
+    struct notify *n = ctx;
+    const struct central_options *o = &n->c->opts;
+    struct runtime_broker broker = {
+        .host = o->advertise_set ? o->advertise_host : o->mqtt_host,
+        .port = o->advertise_set ? o->advertise_port : o->mqtt_port,
+        .username = o->mqtt_username[0] ? o->mqtt_username : NULL,
+        .password = o->mqtt_password,
+    };
+    size_t i;
+    json_t *v;
+    json_array_foreach(bumped, i, v)
+    {
+        const char *uuid = json_string_value(v);
+        json_t *row = NULL, *trains = NULL, *doc = NULL;
+        if (store_controller_get(st, uuid, &row) == 0 &&
+            store_train_list(st, uuid, &trains) == 0 &&
+            (doc = runtime_config_build(row, trains, &broker, o->heartbeat_interval)) != NULL)
+            notify_config_update(n, uuid, json_integer_value(json_object_get(doc, "version")),
+                                 json_string_value(json_object_get(doc, "checksum")));
+        json_decref(row);
+        json_decref(trains);
+        json_decref(doc);
+    }
+}
+
+/* ---- ingestion ---- */
+
+static const char *topic_middle(const char *topic, const char *prefix, const char *suffix,
+                                char *out, size_t outlen)
+{
+    size_t pl = strlen(prefix), sl = strlen(suffix), tl = strlen(topic);
+    if (tl <= pl + sl || strncmp(topic, prefix, pl) != 0 || strcmp(topic + tl - sl, suffix) != 0)
+        return NULL;
+    size_t n = tl - pl - sl;
+    if (n >= outlen || memchr(topic + pl, '/', n) != NULL)
+        return NULL;
+    memcpy(out, topic + pl, n);
+    out[n] = '\0';
+    return out;
+}
+
+static void ingest_status(struct notify *n, const char *train_id, const json_t *doc)
+{
+    struct jsonx_err err;
+    int64_t speed = 0, target = -1;
+    const char *dir = NULL, *state = NULL, *ts = NULL;
+    char ctl[UUIDSTR_LEN + 1];
+    bool ctl_null = true;
+    int has_speed;
+    if ((has_speed = jsonx_int(doc, "speed", 0, 100, &speed, &err)) != 1 ||
+        jsonx_int(doc, "target_speed", 0, 100, &target, &err) < 0 ||
+        jsonx_string(doc, "direction", 0, 16, true, &dir, &err) < 0 ||
+        jsonx_string(doc, "state", 0, 16, true, &state, &err) < 0 ||
+        jsonx_string(doc, "timestamp", 0, 64, true, &ts, &err) < 0 ||
+        jsonx_uuid(doc, "controller_id", true, ctl, &ctl_null, &err) < 0) {
+        if (has_speed == 0)
+            jsonx_err_set(&err, "speed", "'speed' is required");
+        log_event(LOG_WARNING, "status_rejected", "{s:s, s:s, s:s}", "train_id", train_id,
+                  "field", err.field, "error", err.detail);
+        return;
+    }
+    int64_t now = timeutil_now_ms() / 1000;
+    json_t *row = json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:I}", "train_id", train_id,
+                            "speed", (json_int_t)speed, "direction", dir, "state", state,
+                            "reported_at", ts, "controller_id", ctl_null ? NULL : ctl,
+                            "updated_at", (json_int_t)now);
+    if (target >= 0)
+        json_object_set_new(row, "target_speed", json_integer(target));
+    struct store *st = n->c->store;
+    json_t *train = NULL;
+    if (store_begin(st, true) < 0)
+        goto out;
+    int rc = store_train_get(st, train_id, &train);
+    if (rc == 0) {
+        json_t *f = json_pack("{s:I}", "last_telemetry_at", (json_int_t)now);
+        rc = store_status_upsert(st, row);
+        if (rc == 0)
+            rc = store_train_update(st, train_id, f);
+        json_decref(f);
+    }
+    if (rc == 0) {
+        store_commit(st);
+    } else {
+        store_rollback(st);
+        if (rc == -ENOENT)
+            log_event(LOG_DEBUG, "status_unknown_train", "{s:s}", "train_id", train_id);
+        else
+            log_event(LOG_ERROR, "database_error", "{s:s, s:s}", "while", "status_ingest",
+                      "error", store_last_error(st));
+    }
+out:
+    json_decref(train);
+    json_decref(row);
+}
+
+/* Birth and will of an edge: a will (or clean shutdown) of the current session takes the
+ * controller out of "online" at once; anything from an older session is ignored, so a quick
+ * restart is never overridden by its predecessor's will. */
+static void ingest_presence(struct notify *n, const char *uuid, const json_t *doc)
+{
+    struct jsonx_err err;
+    const char *state = NULL;
+    int64_t epoch = -1;
+    if (jsonx_string(doc, "state", 1, 16, false, &state, &err) != 1 ||
+        jsonx_int(doc, "session_epoch", 0, INT64_MAX / 2, &epoch, &err) != 1 ||
+        (strcmp(state, "online") != 0 && strcmp(state, "offline") != 0)) {
+        log_event(LOG_WARNING, "presence_rejected", "{s:s}", "uuid", uuid);
+        return;
+    }
+    struct store *st = n->c->store;
+    json_t *row = NULL, *f = NULL;
+    if (store_begin(st, true) < 0)
+        return;
+    int rc = store_controller_get(st, uuid, &row);
+    if (rc < 0)
+        goto rollback;
+    int64_t current = json_integer_value(json_object_get(row, "session_epoch"));
+    if (epoch < current) {
+        log_event(LOG_DEBUG, "presence_old_epoch_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
+                  "epoch", (json_int_t)epoch, "current", (json_int_t)current);
+        goto rollback;
+    }
+    int64_t now = timeutil_now_ms() / 1000;
+    if (strcmp(state, "online") == 0)
+        f = json_pack("{s:I, s:n}", "last_seen", (json_int_t)now, "offline_epoch");
+    else
+        f = json_pack("{s:I}", "offline_epoch", (json_int_t)epoch);
+    rc = store_controller_update(st, uuid, f);
+    if (rc < 0)
+        goto rollback;
+    store_commit(st);
+    log_event(LOG_INFO, "controller_presence", "{s:s, s:s, s:I}", "uuid", uuid, "state", state,
+              "session_epoch", (json_int_t)epoch);
+    goto out;
+rollback:
+    store_rollback(st);
+out:
+    json_decref(row);
+    json_decref(f);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    struct notify *n = obj;
+    char id[128];
+    if (msg->payloadlen <= 0) /* a cleared retained message */
+        return;
+    if (msg->payloadlen > MAX_PAYLOAD) {
+        log_event(LOG_WARNING, "mqtt_payload_too_large", "{s:s, s:i}", "topic", msg->topic,
+                  "bytes", msg->payloadlen);
+        return;
+    }
+    json_error_t jerr;
+    json_t *doc = json_loadb(msg->payload, (size_t)msg->payloadlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!json_is_object(doc)) {
+        log_event(LOG_WARNING, "mqtt_payload_invalid", "{s:s, s:s}", "topic", msg->topic,
+                  "error", doc ? "not a JSON object" : jerr.text);
+        json_decref(doc);
+        return;
+    }
+    if (topic_middle(msg->topic, "trains/", "/status", id, sizeof id) &&
+        runtime_config_train_id_valid(id)) {
+        ingest_status(n, id, doc);
+    } else if (topic_middle(msg->topic, "controllers/", "/presence", id, sizeof id)) {
+        char uuid[UUIDSTR_LEN + 1];
+        if (uuidstr_normalize(id, uuid) == 0)
+            ingest_presence(n, uuid, doc);
+    }
+    json_decref(doc);
+}
+
+static void on_connect(struct mosquitto *mosq, void *obj, int rc)
+{
+    struct notify *n = obj;
+    if (rc != 0) {
+        log_event(LOG_WARNING, "mqtt_connect_refused", "{s:s}", "reason",
+                  mosquitto_connack_string(rc));
+        return;
+    }
+    atomic_store(&n->connected, true);
+    mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
+    mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
+    log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i}", "host", n->c->opts.mqtt_host, "port",
+              n->c->opts.mqtt_port);
+    flush_pending(n);
+}
+
+static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
+{
+    struct notify *n = obj;
+    if (atomic_exchange(&n->connected, false))
+        log_event(LOG_WARNING, "mqtt_disconnected", "{s:s}", "reason", mosquitto_strerror(rc));
+}
+
+int notify_start(struct central *c, struct notify **out)
+{
+    mosquitto_lib_init();
+    struct notify *n = calloc(1, sizeof *n);
+    if (n == NULL)
+        return -ENOMEM;
+    n->c = c;
+    pthread_mutex_init(&n->lock, NULL);
+    n->pending = calloc(MAX_PENDING, sizeof *n->pending);
+    char id[64];
+    char rnd[UUIDSTR_LEN + 1];
+    uuidstr_generate(rnd);
+    snprintf(id, sizeof id, "roundhouse-central-%.8s", rnd);
+    n->mosq = mosquitto_new(id, true, n);
+    if (n->mosq == NULL || n->pending == NULL) {
+        notify_stop(n);
+        return -ENOMEM;
+    }
+    if (c->opts.mqtt_username[0] != '\0')
+        mosquitto_username_pw_set(n->mosq, c->opts.mqtt_username, c->opts.mqtt_password);
+    mosquitto_int_option(n->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    mosquitto_reconnect_delay_set(n->mosq, 1, 30, true);
+    mosquitto_connect_callback_set(n->mosq, on_connect);
+    mosquitto_disconnect_callback_set(n->mosq, on_disconnect);
+    mosquitto_message_callback_set(n->mosq, on_message);
+    /* connect_async + loop_start: the network thread keeps retrying (with the backoff above)
+     * whether or not the broker is up now, so the API never waits for it. */
+    int rc = mosquitto_connect_async(n->mosq, c->opts.mqtt_host, c->opts.mqtt_port, 30);
+    if (rc != MOSQ_ERR_SUCCESS)
+        log_event(LOG_WARNING, "mqtt_connect_failed", "{s:s, s:i, s:s}", "host",
+                  c->opts.mqtt_host, "port", c->opts.mqtt_port, "error",
+                  mosquitto_strerror(rc));
+    rc = mosquitto_loop_start(n->mosq);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        notify_stop(n);
+        return -EIO;
+    }
+    *out = n;
+    return 0;
+}
+
+void notify_stop(struct notify *n)
+{
+    if (n == NULL)
+        return;
+    if (n->mosq != NULL) {
+        mosquitto_disconnect(n->mosq);
+        mosquitto_loop_stop(n->mosq, true);
+        mosquitto_destroy(n->mosq);
+    }
+    pthread_mutex_destroy(&n->lock);
+    free(n->pending);
+    free(n);
+    mosquitto_lib_cleanup();
+}
