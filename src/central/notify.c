@@ -397,7 +397,10 @@ void notify_stop(struct notify *n)
         return;
     if (n->mosq != NULL) {
         mosquitto_disconnect(n->mosq);
-        mosquitto_loop_stop(n->mosq, true);
+        /* Not forced: a cancelled network thread could die inside a callback holding memory;
+         * after mosquitto_disconnect the loop ends by itself, and a reconnect wait is
+         * interrupted by loop_stop. */
+        mosquitto_loop_stop(n->mosq, false);
         mosquitto_destroy(n->mosq);
     }
     pthread_mutex_destroy(&n->lock);
