@@ -45,6 +45,28 @@ json_t *view_status(const json_t *row)
     return v;
 }
 
+json_t *view_status_live(struct central *c, const json_t *srow, const char *fallback_controller)
+{
+    json_t *status = view_status(srow);
+    if (status == NULL)
+        return NULL;
+    /* A status is only as live as the controller that reported it: with that controller
+     * offline, the last "running" is history, not the present (the earlier UI showed trains
+     * running with no controller listening). */
+    const char *cid = json_string_value(json_object_get(srow, "controller_id"));
+    if (cid == NULL)
+        cid = fallback_controller;
+    json_t *ctl = NULL;
+    enum presence p = PRESENCE_UNKNOWN;
+    if (cid != NULL && store_controller_get(c->store, cid, &ctl) == 0)
+        p = view_presence(c, ctl, timeutil_now_ms() / 1000);
+    json_decref(ctl);
+    json_object_set_new(status, "controller_status", json_string(presence_name(p)));
+    if (p == PRESENCE_OFFLINE || p == PRESENCE_UNKNOWN)
+        json_object_set_new(status, "state", json_string("offline"));
+    return status;
+}
+
 json_t *view_train(struct central *c, const json_t *row, bool with_status)
 {
     json_t *desired = json_object_get(row, "desired_controller_id");
@@ -69,7 +91,8 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
         if (store_status_get(c->store, json_string_value(json_object_get(row, "id")), &srow) ==
             0) {
             json_decref(status);
-            status = view_status(srow);
+            status = view_status_live(c, srow,
+                                      json_string_value(json_object_get(row, "actual_controller_id")));
             json_decref(srow);
         }
     }

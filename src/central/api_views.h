@@ -17,6 +17,11 @@ json_t *view_time(const json_t *seconds);
  * will of its current session was received. */
 enum presence view_presence(struct central *c, const json_t *row, int64_t now);
 json_t *view_status(const json_t *status_row);
+/* view_status, with "controller_status" (presence of the reporting controller, else of
+ * fallback_controller) and state "offline" when that controller is offline or unknown.
+ * Reads through the store: call inside a transaction. */
+json_t *view_status_live(struct central *c, const json_t *status_row,
+                         const char *fallback_controller);
 json_t *view_train(struct central *c, const json_t *row, bool with_status);
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);
 

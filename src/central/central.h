@@ -14,6 +14,8 @@
 struct store;
 struct ratelimit;
 struct notify;
+struct events;
+struct longpoll;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 
@@ -44,6 +46,8 @@ struct central_counters {
     atomic_ulong registrations_rejected;
     atomic_ulong heartbeats;
     atomic_ulong db_errors;
+    atomic_ulong presence_transitions[4][4]; /* [from][to], enum presence */
+    atomic_ulong heartbeats_missed;          /* online -> not online without a heartbeat */
 };
 
 struct central {
@@ -51,6 +55,8 @@ struct central {
     struct store *store;
     struct ratelimit *register_limit;
     struct notify *notify;
+    struct events *events;
+    struct longpoll *longpoll;
     int64_t started_mono_ms;
     struct central_counters counters;
 };

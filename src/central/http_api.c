@@ -15,7 +15,10 @@
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
+#include "events.h"
 #include "log.h"
+#include "longpoll.h"
+#include "parse.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -28,6 +31,7 @@
 #define MAX_SEGMENTS 8
 #define NAME_MAX_LEN 100
 #define DESCRIPTION_MAX_LEN 500
+#define LONGPOLL_MAX_WAIT_S 55
 
 struct call {
     struct central *c;
@@ -35,6 +39,7 @@ struct call {
     struct http_response *resp;
     const char *arg[2]; /* the path segments matched by '*' */
     int64_t now;        /* wall clock, seconds */
+    json_t *pending_events; /* train views to publish after commit (heartbeats) */
 };
 
 /* ---- helpers ---- */
@@ -279,6 +284,23 @@ by_state[view_presence(c, r, k->now)]++;
            notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
            notify_sent_commands(c->notify));
     append(&buf, &len, &cap,
+           "# HELP roundhouse_presence_transitions_total Controller presence changes.\n"
+           "# TYPE roundhouse_presence_transitions_total counter\n");
+    for (int f = 0; f < 4; f++)
+        for (int t = 0; t < 4; t++)
+            if (f != t)
+                append(&buf, &len, &cap,
+                       "roundhouse_presence_transitions_total{from=\"%s\",to=\"%s\"} %lu\n",
+                       presence_name((enum presence)f), presence_name((enum presence)t),
+                       atomic_load(&c->counters.presence_transitions[f][t]));
+    append(&buf, &len, &cap,
+           "# HELP roundhouse_heartbeat_missed_total Controllers that left online without a "
+           "heartbeat.\n# TYPE roundhouse_heartbeat_missed_total counter\n"
+           "roundhouse_heartbeat_missed_total %lu\n"
+           "# HELP roundhouse_event_streams Open /api/events streams.\n"
+           "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
+           atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
+    append(&buf, &len, &cap,
            "# HELP roundhouse_uptime_seconds Seconds since start.\n"
            "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
            (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
@@ -443,11 +465,14 @@ static void h_register(struct call *k)
     rc = store_controller_get(c->store, id, &saved);
     if (rc < 0)
         goto db_fail_tx;
+    json_t *event = view_controller(c, saved, k->now, true);
     rc = store_commit(c->store);
     if (rc < 0) {
+        json_decref(event);
         json_decref(saved);
         goto db_fail;
     }
+    events_publish(c->events, "controller", event);
     atomic_fetch_add(&c->counters.registrations[d.action], 1);
     const char *status = registry_status_name(d.action);
     http_response_json(
@@ -543,6 +568,18 @@ static void h_controller_ping(struct call *k)
     json_decref(row);
 }
 
+/* Train views to publish once the transaction has committed. */
+static void queue_train_event(struct call *k, const char *tid)
+{
+    json_t *row = NULL;
+    if (store_train_get(k->c->store, tid, &row) == 0) {
+        if (k->pending_events == NULL)
+            k->pending_events = json_array();
+        json_array_append_new(k->pending_events, view_train(k->c, row, true));
+    }
+    json_decref(row);
+}
+
 /* Sets actual_controller_id of the trains a controller reports running, clears it for those it
  * no longer reports, and refreshes reassignment_status. */
 static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
@@ -576,6 +613,7 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
         json_decref(f);
         if (rc < 0)
             goto out;
+        queue_train_event(k, tid);
     }
     json_array_foreach(reported, i, row)
     {
@@ -594,13 +632,21 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
                 conflict = view_presence(k->c, other, k->now) == PRESENCE_ONLINE;
             json_decref(other);
         }
-        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", conflict ? actual : cid,
-                              "reassignment_status",
-                              registry_reassignment_status(desired, conflict ? actual : cid,
-                                                           conflict),
-                              "updated_at", (json_int_t)k->now);
+        const char *now_actual = conflict ? actual : cid;
+        const char *now_status = registry_reassignment_status(desired, now_actual, conflict);
+        const char *old_status = json_string_value(json_object_get(train, "reassignment_status"));
+        if (actual != NULL && strcmp(actual, now_actual) == 0 && old_status != NULL &&
+            strcmp(old_status, now_status) == 0) {
+            json_decref(train);
+            continue; /* nothing changed: no write, no event */
+        }
+        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", now_actual,
+                              "reassignment_status", now_status, "updated_at",
+                              (json_int_t)k->now);
         rc = store_train_update(st, tid, f);
         json_decref(f);
+        if (rc == 0)
+            queue_train_event(k, tid);
         json_decref(train);
         if (rc < 0)
             goto out;
@@ -703,6 +749,17 @@ static void h_heartbeat(struct call *k)
     rc = store_controller_update(c->store, id, fields);
     if (rc == 0 && json_is_array(trains))
         rc = apply_reported_trains(k, id, trains);
+    /* Heartbeats are frequent: only what a viewer can see change goes on the event stream
+     * (presence changes come from the sweeper). */
+    json_t *event = NULL;
+    json_t *old_applied = json_object_get(row, "applied_config_version");
+    if (rc == 0 && applied >= 0 &&
+        (!json_is_integer(old_applied) || json_integer_value(old_applied) != applied)) {
+        json_t *now_row = NULL;
+        if (store_controller_get(c->store, id, &now_row) == 0)
+            event = view_controller(c, now_row, k->now, true);
+        json_decref(now_row);
+    }
     if (rc < 0) {
         store_rollback(c->store);
         db_failed(k, rc);
@@ -710,9 +767,16 @@ static void h_heartbeat(struct call *k)
     }
     rc = store_commit(c->store);
     if (rc < 0) {
+        json_decref(event);
         db_failed(k, rc);
         goto out;
     }
+    if (event != NULL)
+        events_publish(c->events, "controller", event);
+    size_t ei;
+    json_t *ev;
+    json_array_foreach(k->pending_events, ei, ev)
+        events_publish(c->events, "train", json_incref(ev));
     atomic_fetch_add(&c->counters.heartbeats, 1);
     http_response_json(k->resp, 200,
                        json_pack("{s:s, s:O, s:i, s:I}", "status", "ok", "config_version",
@@ -756,11 +820,39 @@ static bool etag_matches(const char *header, const char *etag)
     return false;
 }
 
+/* Long-poll parameters of GET /api/controllers/{id}/config: wait=SEC (1-55) and
+ * version=N. Returns 1 when both are present and valid, 0 when absent, -1 after answering
+ * 422. */
+static int longpoll_params(struct call *k, long *wait, long *version)
+{
+    const char *w = http_request_query(k->req, "wait");
+    const char *v = http_request_query(k->req, "version");
+    if (w == NULL && v == NULL)
+        return 0;
+    if (w == NULL || parse_long(w, 0, LONGPOLL_MAX_WAIT_S, wait) < 0) {
+        http_response_error(k->resp, 422, "invalid_field", "wait",
+                            "'wait' must be whole seconds 0-%d (with 'version')",
+                            LONGPOLL_MAX_WAIT_S);
+        return -1;
+    }
+    if (v == NULL || parse_long(v, 0, INT32_MAX, version) < 0) {
+        http_response_error(k->resp, 422, "invalid_field", "version",
+                            "'version' must be the config version the controller has (with "
+                            "'wait')");
+        return -1;
+    }
+    return 1;
+}
+
 static void h_runtime_config(struct call *k)
 {
     struct central *c = k->c;
     char id[UUIDSTR_LEN + 1];
     if (!path_uuid(k, k->arg[0], id))
+        return;
+    long wait = 0, have = 0;
+    int poll = longpoll_params(k, &wait, &have);
+    if (poll < 0)
         return;
     int rc = store_begin(c->store, false);
     if (rc < 0) {
@@ -772,6 +864,19 @@ static void h_runtime_config(struct call *k)
     if (row == NULL) {
         store_rollback(c->store);
         return;
+    }
+    bool waiting = false;
+    if (poll == 1 && json_integer_value(json_object_get(row, "config_version")) <= have) {
+        int64_t deadline = k->req->started_ms + wait * 1000;
+        /* Parked while the store lock is held: a commit that raises the version cannot slip
+         * in between this check and the parking, so no wake-up is lost. */
+        if (timeutil_mono_ms() < deadline &&
+            longpoll_park(c->longpoll, k->req, k->resp, id, deadline)) {
+            store_rollback(c->store);
+            json_decref(row);
+            return;
+        }
+        waiting = true; /* the wait is over with nothing newer: 304 below */
     }
     rc = store_train_list(c->store, id, &trains);
     store_rollback(c->store);
@@ -795,7 +900,7 @@ static void h_runtime_config(struct call *k)
     }
     snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"",
              json_string_value(json_object_get(doc, "checksum")));
-    if (etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
+    if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
         k->resp->status = 304;
         goto out;
     }
@@ -867,6 +972,7 @@ static void h_controller_patch(struct call *k)
         db_failed(k, rc);
         goto out;
     }
+    events_publish(c->events, "controller", json_incref(view));
     http_response_json(k->resp, 200, view);
 out:
     json_decref(b);
@@ -915,6 +1021,7 @@ static void h_controller_delete(struct call *k)
         return;
     }
     log_event(LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
+    events_publish(c->events, "controller", json_pack("{s:s, s:b}", "id", id, "deleted", 1));
     k->resp->status = 204;
 }
 
@@ -1165,6 +1272,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         db_failed(k, rc);
         goto out;
     }
+    if (status != 200 || r.reassign)
+        events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, status, view);
     goto out;
 db_fail:
@@ -1330,6 +1439,7 @@ static void h_train_put(struct call *k)
     if (moved)
         log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
                   owner, "to", new_owner);
+    events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, 200, view);
     goto out;
 db_fail:
@@ -1374,6 +1484,7 @@ static void h_train_delete(struct call *k)
         return;
     }
     log_event(LOG_INFO, "train_deleted", "{s:s}", "train_id", tid);
+    events_publish(c->events, "train", json_pack("{s:s, s:b}", "id", tid, "deleted", 1));
     k->resp->status = 204;
 }
 
@@ -1385,8 +1496,13 @@ static void h_train_status(struct call *k)
         db_failed(k, rc);
         return;
     }
-    json_t *row = NULL;
+    json_t *row = NULL, *train = NULL, *view = NULL;
     rc = store_status_get(c->store, k->arg[0], &row);
+    if (rc == 0) {
+        store_train_get(c->store, k->arg[0], &train);
+        view = view_status_live(
+            c, row, json_string_value(json_object_get(train, "actual_controller_id")));
+    }
     store_rollback(c->store);
     if (rc == -ENOENT)
         http_response_error(k->resp, 404, "status_not_available", NULL,
@@ -1394,8 +1510,9 @@ static void h_train_status(struct call *k)
     else if (rc < 0)
         db_failed(k, rc);
     else
-        http_response_json(k->resp, 200, view_status(row));
+        http_response_json(k->resp, 200, view);
     json_decref(row);
+    json_decref(train);
 }
 
 static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop",
@@ -1666,6 +1783,11 @@ static void h_import(struct call *k)
     json_decref(b);
 }
 
+static void h_events(struct call *k)
+{
+    events_stream(k->c->events, k->req, k->resp);
+}
+
 static void h_index(struct call *k)
 {
     static const char page[] =
@@ -1691,6 +1813,7 @@ static const struct route routes[] = {
     {"GET", "/health", h_health},
     {"GET", "/metrics", h_metrics},
     {"GET", "/api/ping", h_ping},
+    {"GET", "/api/events", h_events},
     {"POST", "/api/controllers/register", h_register},
     {"GET", "/api/controllers", h_controllers_list},
     {"GET", "/api/edge-controllers", h_controllers_list},
@@ -1804,6 +1927,7 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
     } else if (!found) {
         http_response_error(resp, 404, "not_found", NULL, "no such resource: %s", req->path);
     }
+    json_decref(k.pending_events);
     unsigned cls = resp->status / 100;
     if (cls < 6)
         atomic_fetch_add(&k.c->counters.http_requests[cls], 1);

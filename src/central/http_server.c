@@ -31,6 +31,17 @@ struct request_state {
     int64_t started_ms;
 };
 
+void http_request_suspend(const struct http_request *req, struct http_response *resp)
+{
+    MHD_suspend_connection(req->conn);
+    resp->suspended = true;
+}
+
+void http_connection_resume(struct MHD_Connection *conn)
+{
+    MHD_resume_connection(conn);
+}
+
 const char *http_request_header(const struct http_request *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
@@ -241,12 +252,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .path = url,
                                    .body = rs->body ? rs->body : "",
                                    .body_len = rs->len,
+                                   .started_ms = rs->started_ms,
                                    .conn = conn};
         client_ip(conn, req.client_ip, sizeof req.client_ip);
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
     (void)version;
-    enum MHD_Result ret = send_response(srv, conn, method, &resp);
+    if (resp.suspended) {
+        json_decref(resp.json);
+        free(resp.text);
+        return MHD_YES;
+    }
+    enum MHD_Result ret;
+    if (resp.stream != NULL) {
+        add_cors(srv, conn, resp.stream);
+        ret = MHD_queue_response(conn, resp.status ? resp.status : 200, resp.stream);
+        MHD_destroy_response(resp.stream);
+        return ret;
+    }
+    ret = send_response(srv, conn, method, &resp);
     log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
               "code", (int)resp.status, "duration_ms",
               (json_int_t)(timeutil_mono_ms() - rs->started_ms));
@@ -271,7 +295,10 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    /* ITC: a connection resumed from another thread (long poll, event stream) is served at
+     * once rather than at the next network event. */
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ITC;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->host, &sin->sin_addr) == 1) {

@@ -20,8 +20,11 @@ struct http_request {
     const char *body; /* NUL-terminated, body_len bytes; "" when none */
     size_t body_len;
     char client_ip[64];
+    int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
     struct MHD_Connection *conn;
 };
+
+struct MHD_Response;
 
 struct http_response {
     unsigned status;
@@ -32,6 +35,8 @@ struct http_response {
     int retry_after;          /* seconds; sent when > 0 */
     char allow[128];           /* Allow header (405) when non-empty */
     const char *route;        /* route label for metrics/logs (static string) */
+    struct MHD_Response *stream; /* a streaming response (SSE) queued instead of a body */
+    bool suspended;              /* set by http_request_suspend: answer later */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -51,6 +56,12 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
                       size_t errlen);
 int http_server_port(const struct http_server *srv);
 void http_server_stop(struct http_server *srv);
+
+/* Parks the request (long poll): no response is sent now; when the connection is resumed
+ * with http_connection_resume, the handler runs again for the same request (same
+ * started_ms). Must be called from the handler, before it returns. */
+void http_request_suspend(const struct http_request *req, struct http_response *resp);
+void http_connection_resume(struct MHD_Connection *conn);
 
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);

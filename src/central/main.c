@@ -5,16 +5,39 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
 #include "http_api.h"
 #include "http_server.h"
+#include "events.h"
 #include "log.h"
+#include "longpoll.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "registry_io.h"
 #include "store.h"
+#include "sweeper.h"
 #include "timeutil.h"
+
+/* After every commit that raised config versions: tell the controllers (MQTT) and answer
+ * their parked long polls. Runs under the store's lock, right after COMMIT. */
+static void on_commit(void *ctx, struct store *st, const json_t *bumped)
+{
+    struct central *c = ctx;
+    notify_on_commit(c->notify, st, bumped);
+    size_t i;
+    json_t *id;
+    json_array_foreach(bumped, i, id)
+    {
+        longpoll_wake(c->longpoll, json_string_value(id));
+        json_t *row = NULL;
+        if (store_controller_get(st, json_string_value(id), &row) == 0)
+            events_publish(c->events, "controller",
+                           view_controller(c, row, timeutil_now_ms() / 1000, true));
+        json_decref(row);
+    }
+}
 
 static int run_bootstrap(struct central *c)
 {
@@ -61,6 +84,7 @@ int main(int argc, char **argv)
 
     int exit_code = 1;
     struct http_server *http = NULL;
+    struct sweeper *sweeper = NULL;
     char err[512];
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
@@ -76,10 +100,12 @@ int main(int argc, char **argv)
         goto out;
     if (notify_start(&c, &c.notify) < 0)
         goto out;
-    store_set_commit_hook(c.store, notify_on_commit, c.notify);
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
-    if (c.register_limit == NULL)
+    c.events = events_new(1024, 256);
+    c.longpoll = longpoll_new(4096);
+    if (c.register_limit == NULL || c.events == NULL || c.longpoll == NULL)
         goto out;
+    store_set_commit_hook(c.store, on_commit, &c);
 
     struct http_server_config hc = {
         .host = c.opts.listen_host,
@@ -95,6 +121,8 @@ int main(int argc, char **argv)
         log_event(LOG_ERROR, "http_listen_failed", "{s:s}", "error", err);
         goto out;
     }
+    if (sweeper_start(&c, &sweeper) < 0)
+        goto out;
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
 
@@ -104,10 +132,16 @@ int main(int argc, char **argv)
     log_event(LOG_INFO, "shutdown", "{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
     exit_code = 0;
 out:
+    sweeper_stop(sweeper);
+    /* Parked requests and streams must be resumed before the HTTP server stops. */
+    events_shutdown(c.events);
+    longpoll_wake_all(c.longpoll);
     http_server_stop(http);
     if (c.store != NULL)
         store_set_commit_hook(c.store, NULL, NULL);
     notify_stop(c.notify);
+    events_free(c.events);
+    longpoll_free(c.longpoll);
     ratelimit_free(c.register_limit);
     store_free(c.store);
     return exit_code;

@@ -9,7 +9,9 @@
 
 #include <mosquitto.h>
 
+#include "api_views.h"
 #include "central.h"
+#include "events.h"
 #include "jsonx.h"
 #include "log.h"
 #include "runtime_config.h"
@@ -236,8 +238,18 @@ static void ingest_status(struct notify *n, const char *train_id, const json_t *
             rc = store_train_update(st, train_id, f);
         json_decref(f);
     }
+    json_t *event = NULL;
     if (rc == 0) {
-        store_commit(st);
+        json_t *saved = NULL;
+        if (store_status_get(st, train_id, &saved) == 0)
+            event = view_status(saved);
+        json_decref(saved);
+    }
+    if (rc == 0) {
+        if (store_commit(st) == 0)
+            events_publish(n->c->events, "status", event);
+        else
+            json_decref(event);
     } else {
         store_rollback(st);
         if (rc == -ENOENT)
@@ -286,7 +298,14 @@ static void ingest_presence(struct notify *n, const char *uuid, const json_t *do
     rc = store_controller_update(st, uuid, f);
     if (rc < 0)
         goto rollback;
-    store_commit(st);
+    json_t *saved = NULL, *event = NULL;
+    if (store_controller_get(st, uuid, &saved) == 0)
+        event = view_controller(n->c, saved, now, true);
+    json_decref(saved);
+    if (store_commit(st) == 0)
+        events_publish(n->c->events, "controller", event);
+    else
+        json_decref(event);
     log_event(LOG_INFO, "controller_presence", "{s:s, s:s, s:I}", "uuid", uuid, "state", state,
               "session_epoch", (json_int_t)epoch);
     goto out;

@@ -1,0 +1,31 @@
+/* The live event stream (GET /api/events, Server-Sent Events): one event per change of a
+ * controller, train, assignment or train status, for the web UI and any other client.
+ *
+ * Events are kept in a bounded ring; each has an increasing id, so a client that reconnects
+ * with Last-Event-ID gets what it missed while the ring still holds it. A stream waits
+ * (suspended connection, no thread) until an event arrives; every keepalive it writes a
+ * comment line, which also lets the server notice a client that went away.
+ * Thread-safe: events_publish may be called from any thread. */
+#ifndef ROUNDHOUSE_EVENTS_H
+#define ROUNDHOUSE_EVENTS_H
+
+#include <jansson.h>
+
+struct events;
+struct http_request;
+struct http_response;
+
+struct events *events_new(unsigned ring_size, unsigned max_streams);
+/* Ends every stream; call before the HTTP server stops. */
+void events_shutdown(struct events *ev);
+void events_free(struct events *ev);
+
+/* type: "controller", "train", "status", "assignment", ...; data is stolen. */
+void events_publish(struct events *ev, const char *type, json_t *data);
+/* Fills resp with the streaming response (or a 503 error when too many streams). */
+void events_stream(struct events *ev, const struct http_request *req, struct http_response *resp);
+/* Wakes every waiting stream to write a keepalive comment. */
+void events_keepalive(struct events *ev);
+unsigned events_streams(struct events *ev);
+
+#endif
