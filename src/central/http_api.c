@@ -19,6 +19,7 @@
 #include "log.h"
 #include "longpoll.h"
 #include "parse.h"
+#include "placement.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -611,6 +612,9 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
                               (json_int_t)k->now);
         rc = store_train_update(st, tid, f);
         json_decref(f);
+        /* Released: the new owner may now have it (safe handover, placement.h). */
+        if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
+            rc = store_controller_bump_config(st, desired, k->now);
         if (rc < 0)
             goto out;
         queue_train_event(k, tid);
@@ -878,7 +882,7 @@ static void h_runtime_config(struct call *k)
         }
         waiting = true; /* the wait is over with nothing newer: 304 below */
     }
-    rc = store_train_list(c->store, id, &trains);
+    rc = placement_runtime_trains(c, c->store, id, k->now, &trains);
     store_rollback(c->store);
     if (rc < 0) {
         db_failed(k, rc);

@@ -14,6 +14,7 @@
 #include "events.h"
 #include "jsonx.h"
 #include "log.h"
+#include "placement.h"
 #include "runtime_config.h"
 #include "store.h"
 #include "timeutil.h"
@@ -173,7 +174,7 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
         const char *uuid = json_string_value(v);
         json_t *row = NULL, *trains = NULL, *doc = NULL;
         if (store_controller_get(st, uuid, &row) == 0 &&
-            store_train_list(st, uuid, &trains) == 0 &&
+            placement_runtime_trains(n->c, st, uuid, timeutil_now_ms() / 1000, &trains) == 0 &&
             (doc = runtime_config_build(row, trains, &broker, o->heartbeat_interval)) != NULL)
             notify_config_update(n, uuid, json_integer_value(json_object_get(doc, "version")),
                                  json_string_value(json_object_get(doc, "checksum")));
@@ -296,6 +297,9 @@ static void ingest_presence(struct notify *n, const char *uuid, const json_t *do
     else
         f = json_pack("{s:I}", "offline_epoch", (json_int_t)epoch);
     rc = store_controller_update(st, uuid, f);
+    /* Gone: the trains it held and that were moved away may now go to their new owners. */
+    if (rc == 0 && strcmp(state, "offline") == 0)
+        rc = placement_release(n->c, st, uuid, now);
     if (rc < 0)
         goto rollback;
     json_t *saved = NULL, *event = NULL;

@@ -56,3 +56,11 @@ const char *registry_reassignment_status(const char *desired, const char *actual
         return "pending";
     return "in_progress";
 }
+
+bool registry_train_deliverable(const char *controller_id, const char *actual,
+                                enum presence actual_presence)
+{
+    if (actual == NULL || strcmp(actual, controller_id) == 0)
+        return true;
+    return actual_presence == PRESENCE_OFFLINE || actual_presence == PRESENCE_UNKNOWN;
+}

@@ -45,6 +45,14 @@ const char *registry_status_name(enum registry_action a);
  * the new document instead of trusting its cache. */
 int64_t registry_seed_config_version(int64_t current, int64_t applied);
 
+/* Safe handover: a train moved to controller B appears in B's runtime config only once the
+ * previous holder (actual_controller_id) has released it, or is no longer live (offline or
+ * unknown presence). Until then B does not drive it, so two controllers never drive one
+ * train. actual_presence is the presence of the controller named by actual (ignored when
+ * actual is NULL or is the controller itself). */
+bool registry_train_deliverable(const char *controller_id, const char *actual,
+                                enum presence actual_presence);
+
 #endif
 
 /* Train placement: desired_controller_id is the operator's intent, actual_controller_id what

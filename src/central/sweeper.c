@@ -10,6 +10,7 @@
 #include "central.h"
 #include "events.h"
 #include "log.h"
+#include "placement.h"
 #include "longpoll.h"
 #include "store.h"
 #include "timeutil.h"
@@ -57,6 +58,23 @@ void sweeper_presence_pass(struct central *c, json_t *last_states)
         events_publish(c->events, "controller", view_controller(c, row, now, true));
     }
     store_rollback(c->store);
+    /* Controllers that stopped being live release what they held (placement.h). */
+    const char *id;
+    json_t *state;
+    json_object_foreach(seen, id, state)
+    {
+        json_t *prev = json_object_get(last_states, id);
+        enum presence p = (enum presence)json_integer_value(state);
+        if (prev == NULL || json_integer_value(prev) == p ||
+            (p != PRESENCE_OFFLINE && p != PRESENCE_UNKNOWN))
+            continue;
+        if (store_begin(c->store, true) == 0) {
+            if (placement_release(c, c->store, id, now) == 0)
+                store_commit(c->store);
+            else
+                store_rollback(c->store);
+        }
+    }
     json_object_clear(last_states);
     json_object_update(last_states, seen);
     json_decref(seen);

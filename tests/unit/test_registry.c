@@ -92,6 +92,21 @@ static void test_reassignment_status(void **state)
     assert_string_equal(registry_reassignment_status(a, a, true), "conflict");
 }
 
+static void test_handover_deliverable(void **state)
+{
+    const char *a = "aaaaaaaa-0000-4000-8000-000000000001";
+    const char *b = "bbbbbbbb-0000-4000-8000-000000000002";
+    /* Not held by anyone, or held by b itself: b runs it. */
+    assert_true(registry_train_deliverable(b, NULL, PRESENCE_UNKNOWN));
+    assert_true(registry_train_deliverable(b, b, PRESENCE_ONLINE));
+    /* Still held by a live a (online or only stale): b waits for a to release it. */
+    assert_false(registry_train_deliverable(b, a, PRESENCE_ONLINE));
+    assert_false(registry_train_deliverable(b, a, PRESENCE_STALE));
+    /* a is gone: b may take over. */
+    assert_true(registry_train_deliverable(b, a, PRESENCE_OFFLINE));
+    assert_true(registry_train_deliverable(b, a, PRESENCE_UNKNOWN));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -105,6 +120,7 @@ int main(void)
         cmocka_unit_test(test_rule4_no_candidates_creates),
         cmocka_unit_test(test_seed_config_version),
         cmocka_unit_test(test_reassignment_status),
+        cmocka_unit_test(test_handover_deliverable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,21 @@
+/* Which trains a controller runs, and the handover between controllers (registry.h,
+ * registry_train_deliverable). Both functions work inside an open store transaction. */
+#ifndef ROUNDHOUSE_PLACEMENT_H
+#define ROUNDHOUSE_PLACEMENT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+struct central;
+struct store;
+
+/* The train rows that go into controller_id's runtime config at now: assigned to it, and not
+ * still held by another live controller. */
+int placement_runtime_trains(struct central *c, struct store *st, const char *controller_id,
+                             int64_t now, json_t **out);
+/* Controller holder_id released its trains or stopped being live: every train it still holds
+ * that is assigned elsewhere becomes deliverable, so the new owners' config versions rise
+ * (and they are notified after commit). */
+int placement_release(struct central *c, struct store *st, const char *holder_id, int64_t now);
+
+#endif
