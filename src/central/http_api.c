@@ -1792,14 +1792,36 @@ static void h_events(struct call *k)
     events_stream(k->c->events, k->req, k->resp);
 }
 
+/* The web UI, compiled in from web/ (cmake/embed.cmake). */
+static void serve_asset(struct call *k, const char *text, const char *type)
+{
+    k->resp->status = 200;
+    k->resp->text = strdup(text);
+    k->resp->content_type = type;
+}
+
 static void h_index(struct call *k)
 {
     static const char page[] =
-#include "web_index.inc"
+#include "web_index_html.inc"
         ;
-    k->resp->status = 200;
-    k->resp->text = strdup(page);
-    k->resp->content_type = "text/html; charset=utf-8";
+    serve_asset(k, page, "text/html; charset=utf-8");
+}
+
+static void h_app_js(struct call *k)
+{
+    static const char js[] =
+#include "web_app_js.inc"
+        ;
+    serve_asset(k, js, "text/javascript; charset=utf-8");
+}
+
+static void h_app_css(struct call *k)
+{
+    static const char css[] =
+#include "web_app_css.inc"
+        ;
+    serve_asset(k, css, "text/css; charset=utf-8");
 }
 
 /* ---- routing ---- */
@@ -1814,6 +1836,8 @@ struct route {
 
 static const struct route routes[] = {
     {"GET", "/", h_index},
+    {"GET", "/app.js", h_app_js},
+    {"GET", "/app.css", h_app_css},
     {"GET", "/health", h_health},
     {"GET", "/metrics", h_metrics},
     {"GET", "/api/ping", h_ping},
