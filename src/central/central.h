@@ -18,6 +18,8 @@ struct events;
 struct longpoll;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
+/* The registry import is one document for the whole fleet. */
+#define CENTRAL_MAX_IMPORT (32 * 1024 * 1024)
 
 struct central_options {
     char listen_host[64];

@@ -1,3 +1,4 @@
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -31,7 +32,7 @@ static const char usage[] =
     "                              (ROUNDHOUSE_REGISTRATION_TOKEN)\n"
     "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
     "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
-    "  --log-format FORMAT         json or text (default json)\n"
+    "  --log-format FORMAT         json or text (LOG_FORMAT; default json)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
@@ -91,9 +92,16 @@ enum {
 static int apply(struct central_options *o, int opt, const char *v)
 {
     switch (opt) {
-    case OPT_LISTEN:
-        return set_host_port("--listen", v, o->listen_host, sizeof o->listen_host,
-                             &o->listen_port);
+    case OPT_LISTEN: {
+        int rc = set_host_port("--listen", v, o->listen_host, sizeof o->listen_host,
+                               &o->listen_port);
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (rc == 0 && inet_pton(AF_INET, o->listen_host, &a4) != 1 &&
+            inet_pton(AF_INET6, o->listen_host, &a6) != 1)
+            return bad("--listen", v, "the host must be a numeric IPv4 or IPv6 address");
+        return rc;
+    }
     case OPT_DB:
         return copy(o->db, sizeof o->db, "--db", v);
     case OPT_MQTT:
@@ -160,6 +168,7 @@ static int apply_env(struct central_options *o)
         {"ROUNDHOUSE_REGISTRATION_TOKEN", OPT_TOKEN},
         {"ROUNDHOUSE_CORS_ORIGINS", OPT_CORS},
         {"LOG_LEVEL", OPT_LOG_LEVEL},
+        {"LOG_FORMAT", OPT_LOG_FORMAT},
     };
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].name);

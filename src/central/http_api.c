@@ -33,6 +33,8 @@
 #define NAME_MAX_LEN 100
 #define DESCRIPTION_MAX_LEN 500
 #define LONGPOLL_MAX_WAIT_S 55
+#define MODEL_MAX_LEN 200
+#define PLUGIN_NAME_MAX_LEN 100
 
 struct call {
     struct central *c;
@@ -416,8 +418,9 @@ static void h_register(struct call *k)
     struct registry_decision d =
         registry_match(r.has_uuid, known, cand, ncand);
 
-    fields = json_pack("{s:s, s:s?, s:I}", "name", r.name, "address", r.address, "last_seen",
-                       (json_int_t)k->now);
+    fields = json_pack("{s:s, s:I}", "name", r.name, "last_seen", (json_int_t)k->now);
+    if (r.address)
+        json_object_set_new(fields, "address", json_string(r.address));
     if (r.version)
         json_object_set_new(fields, "version", json_string(r.version));
     if (r.platform)
@@ -453,7 +456,9 @@ static void h_register(struct call *k)
             uuidstr_generate(id);
         json_object_set_new(fields, "id", json_string(id));
         json_object_set_new(fields, "config_version",
-                            json_integer(registry_seed_config_version(1, r.applied)));
+                            json_integer(d.action == REGISTRY_RESTORE
+                                             ? registry_restore_config_version(r.applied)
+                                             : 1));
         json_object_set_new(fields, "session_epoch", json_integer(1));
         json_object_set_new(fields, "first_seen", json_integer(k->now));
         json_object_set_new(fields, "created_at", json_integer(k->now));
@@ -1146,14 +1151,14 @@ static int parse_plugin(const json_t *b, const char **name, json_t **config, str
         return 0;
     const char *n = NULL;
     json_t *cfg = NULL;
-    if (jsonx_string(plugin, "name", 1, 64, false, &n, err) < 0 ||
+    if (jsonx_string(plugin, "name", 1, PLUGIN_NAME_MAX_LEN, false, &n, err) < 0 ||
         jsonx_object(plugin, "config", true, &cfg, err) < 0) {
         char field[64];
         snprintf(field, sizeof field, "plugin.%.50s", err->field);
         snprintf(err->field, sizeof err->field, "%s", field);
         return -1;
     }
-    *name = n;
+    *name = n; /* NULL when absent: the caller's default applies */
     *config = cfg;
     return 1;
 }
@@ -1179,7 +1184,7 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
                            err)) < 0)
         return -1;
     r->has_description = rc == 1;
-    if ((rc = jsonx_string(b, "model", 0, NAME_MAX_LEN, true, &r->model, err)) < 0)
+    if ((rc = jsonx_string(b, "model", 0, MODEL_MAX_LEN, true, &r->model, err)) < 0)
         return -1;
     r->has_model = rc == 1;
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
@@ -1213,6 +1218,7 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
     if (rc < 0 && rc != -ENOENT)
         goto db_fail;
     unsigned status = 200;
+    bool changed = true;
     if (rc == -ENOENT) {
         json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
         row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
@@ -1234,6 +1240,7 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
         if (owner != NULL && strcmp(owner, cid) == 0) {
             status = 200; /* already here: unchanged */
+            changed = false;
         } else if (owner != NULL && !r.reassign) {
             store_rollback(c->store);
             json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error",
@@ -1276,7 +1283,7 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         db_failed(k, rc);
         goto out;
     }
-    if (status != 200 || r.reassign)
+    if (changed)
         events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, status, view);
     goto out;
@@ -1335,7 +1342,7 @@ static void h_train_put(struct call *k)
     if ((has_name = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &name, &err)) < 0 ||
         (has_desc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &desc, &err)) <
             0 ||
-        (has_model = jsonx_string(b, "model", 0, NAME_MAX_LEN, true, &model, &err)) < 0 ||
+        (has_model = jsonx_string(b, "model", 0, MODEL_MAX_LEN, true, &model, &err)) < 0 ||
         (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
         (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
         (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0) {
@@ -1407,6 +1414,8 @@ static void h_train_put(struct call *k)
         json_t *cfg = plugin_config ? plugin_config : json_object();
         if (plugin_config)
             json_incref(cfg);
+        if (plugin_name == NULL) /* {"plugin": {"config": ...}} keeps the plugin */
+            plugin_name = json_string_value(json_object_get(train, "plugin_name"));
         if (strcmp(plugin_name, json_string_value(json_object_get(train, "plugin_name"))) != 0 ||
             !json_equal(cfg, json_object_get(train, "plugin_config")))
             config_changed = true;

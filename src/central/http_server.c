@@ -28,6 +28,7 @@ struct request_state {
     size_t len;
     size_t cap;
     bool too_large;
+    size_t max_body;
     int64_t started_ms;
 };
 
@@ -193,16 +194,19 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         rs->started_ms = timeutil_mono_ms();
         *con_cls = rs;
+        rs->max_body = srv->cfg.max_body;
+        if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
+            rs->max_body = srv->cfg.bulk_max_body;
         /* Refuse an announced oversized body before reading it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > srv->cfg.max_body)
+        if (cl != NULL && strtoull(cl, NULL, 10) > rs->max_body)
             rs->too_large = true;
         return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (!rs->too_large) {
             size_t need = rs->len + *upload_data_size;
-            if (need > srv->cfg.max_body) {
+            if (need > rs->max_body) {
                 rs->too_large = true;
             } else {
                 if (need + 1 > rs->cap) {
@@ -227,7 +231,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_response resp = {.status = 500, .retry_after = -1};
     if (rs->too_large) {
         http_response_error(&resp, 413, "payload_too_large", NULL,
-                            "request body is larger than %zu bytes", srv->cfg.max_body);
+                            "request body is larger than %zu bytes", rs->max_body);
     } else if (strcmp(method, "OPTIONS") == 0) {
         struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
                                                                  MHD_RESPMEM_PERSISTENT);

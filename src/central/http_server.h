@@ -46,6 +46,9 @@ struct http_server_config {
     const char *host; /* numeric address, e.g. "0.0.0.0", "127.0.0.1", "::" */
     int port;         /* 0: the kernel picks one (see http_server_port) */
     size_t max_body;
+    /* One route may take larger bodies (the registry import): its path and limit. */
+    const char *bulk_path;
+    size_t bulk_max_body;
     unsigned max_connections;
     const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
     http_handler_fn handler;

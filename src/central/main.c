@@ -111,6 +111,8 @@ int main(int argc, char **argv)
         .host = c.opts.listen_host,
         .port = c.opts.listen_port,
         .max_body = CENTRAL_MAX_BODY,
+        .bulk_path = "/api/import",
+        .bulk_max_body = CENTRAL_MAX_IMPORT,
         .max_connections = 1000,
         .cors_origins = c.opts.cors_origins,
         .handler = http_api_handle,

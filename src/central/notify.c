@@ -102,9 +102,20 @@ static void queue_pending(struct notify *n, const char *uuid, long long version,
     for (i = 0; i < n->npending; i++)
         if (strcmp(n->pending[i].uuid, uuid) == 0)
             break;
-    if (i == n->npending && n->npending < MAX_PENDING)
-        n->npending++;
-    if (i < n->npending && (i == n->npending - 1 || n->pending[i].version <= version)) {
+    bool store = true;
+    if (i == n->npending) {
+        if (n->npending == MAX_PENDING) {
+            /* The controller still learns of it from its heartbeat answer. */
+            log_event(LOG_WARNING, "config_update_dropped", "{s:s, s:I}", "uuid", uuid,
+                      "version", (json_int_t)version);
+            store = false;
+        } else {
+            n->npending++;
+        }
+    } else if (n->pending[i].version > version) {
+        store = false; /* a newer one is already waiting */
+    }
+    if (store) {
         snprintf(n->pending[i].uuid, sizeof n->pending[i].uuid, "%s", uuid);
         n->pending[i].version = version;
         snprintf(n->pending[i].checksum, sizeof n->pending[i].checksum, "%s", checksum);

@@ -37,9 +37,14 @@ int64_t registry_seed_config_version(int64_t current, int64_t applied)
 {
     if (current < 1)
         current = 1;
-    if (applied >= current)
+    if (applied > current)
         return applied + 1;
     return current;
+}
+
+int64_t registry_restore_config_version(int64_t applied)
+{
+    return applied >= 1 ? applied + 1 : 1;
 }
 
 #include <string.h>

@@ -40,10 +40,14 @@ struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         size_t ncandidates);
 /* "reactivated", "restored", "existing", "registered". */
 const char *registry_status_name(enum registry_action a);
-/* The config_version a controller should have after registering: never at or below the
- * version the controller reports as applied, so that after a database reset it downloads
- * the new document instead of trusting its cache. */
+/* The config_version of a known controller after it registered reporting `applied` (< 0:
+ * not reported): unchanged, unless the controller has applied a version above it (the
+ * database was restored from an older copy): then above that, so the controller downloads the
+ * document this database describes instead of trusting its cache. At least 1. */
 int64_t registry_seed_config_version(int64_t current, int64_t applied);
+/* The config_version of a controller record re-created from its UUID (rule 2, "restored"):
+ * above the version it reports as applied (CONTRACT §2), at least 1. */
+int64_t registry_restore_config_version(int64_t applied);
 
 /* Safe handover: a train moved to controller B appears in B's runtime config only once the
  * previous holder (actual_controller_id) has released it, or is no longer live (offline or

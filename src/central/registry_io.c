@@ -127,10 +127,10 @@ static int validate_import(const json_t *doc, struct ioerr *e)
     json_array_foreach(json_object_get(doc, "plugins"), i, p)
     {
         const char *s;
-        json_t *o;
+        json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "plugins", "each plugin must be an object");
-        int rc = jsonx_string(p, "name", 1, 64, false, &s, &je);
+        int rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
         if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
@@ -143,7 +143,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         char id[UUIDSTR_LEN + 1];
         bool b;
         int64_t n;
-        json_t *o;
+        json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "controllers", "each controller must be an object");
         int rc = jsonx_uuid(p, "id", false, id, NULL, &je);
@@ -166,7 +166,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         const char *s;
         char id[UUIDSTR_LEN + 1];
         bool b;
-        json_t *o;
+        json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "trains", "each train must be an object");
         int rc = jsonx_string(p, "id", 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, &s, &je);
@@ -182,14 +182,14 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
         if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
-            jsonx_string(p, "model", 0, 100, true, &s, &je) < 0 ||
+            jsonx_string(p, "model", 0, 200, true, &s, &je) < 0 ||
             jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
             jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
             jsonx_object(p, "plugin", true, &o, &je) < 0)
             return fail_at(e, "trains", i, &je);
         if (o != NULL) {
             json_t *cfg;
-            if (jsonx_string(o, "name", 1, 64, false, &s, &je) < 0 ||
+            if (jsonx_string(o, "name", 1, 100, false, &s, &je) < 0 ||
                 jsonx_object(o, "config", true, &cfg, &je) < 0) {
                 char f[64];
                 snprintf(f, sizeof f, "plugin.%.50s", je.field);
@@ -236,7 +236,7 @@ static int upsert_controller(struct central *c, const char *id, const json_t *en
         int64_t ls = parse_time(json_object_get(entry, "last_seen"));
         json_object_set_new(fields, "id", json_string(id));
         json_object_set_new(fields, "config_version",
-                            json_integer(registry_seed_config_version(1, imported_cv)));
+                            json_integer(registry_restore_config_version(imported_cv)));
         json_object_set_new(fields, "session_epoch", json_integer(0));
         if (fs >= 0)
             json_object_set_new(fields, "first_seen", json_integer(fs));

@@ -75,9 +75,12 @@ static void test_seed_config_version(void **state)
 {
     assert_int_equal(registry_seed_config_version(1, -1), 1);
     assert_int_equal(registry_seed_config_version(0, -1), 1);
-    assert_int_equal(registry_seed_config_version(1, 7), 8);  /* database reset */
+    assert_int_equal(registry_seed_config_version(1, 7), 8);  /* restored from old backup */
     assert_int_equal(registry_seed_config_version(9, 7), 9);  /* already ahead */
-    assert_int_equal(registry_seed_config_version(7, 7), 8);  /* equal: must rise */
+    assert_int_equal(registry_seed_config_version(7, 7), 7);  /* a restart: nothing new */
+    assert_int_equal(registry_restore_config_version(-1), 1);
+    assert_int_equal(registry_restore_config_version(0), 1);
+    assert_int_equal(registry_restore_config_version(7), 8); /* restored: above applied */
 }
 
 static void test_reassignment_status(void **state)

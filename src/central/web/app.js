@@ -1,41 +1,1045 @@
+/* Roundhouse operator UI: plain ES2020, no build step, no dependencies.
+ *
+ * Data flow: one EventSource on /api/events. Every time it (re)connects, the full state is
+ * reloaded over REST (/api/controllers, /api/trains); events that arrive meanwhile are
+ * buffered and applied on top of that snapshot, in order. There is no polling loop: the
+ * only timer refreshes "n s ago" texts locally, and one reconnects a stream the browser gave
+ * up on. Pages are hash routes; each builds its DOM once and then updates fields in place,
+ * so inputs being edited (the speed slider, the forms) are never reset under the operator.
+ */
 "use strict";
-function cell(row, text) { const td = document.createElement("td"); td.textContent = text; row.appendChild(td); return td; }
-function when(iso) { return iso ? new Date(iso).toLocaleString() : "never"; }
-async function getJson(path) {
-  const r = await fetch(path);
-  const body = await r.json();
-  if (!r.ok) throw new Error(body.detail || r.statusText);
-  return body;
+
+/* ---------------------------------------------------------------- state ---------------- */
+
+const state = {
+  controllers: new Map(), // id -> controller view (as GET /api/controllers returns it)
+  trains: new Map(), // id -> train view (with .status, as GET /api/trains returns it)
+  loaded: false,
+};
+
+/* ---------------------------------------------------------------- helpers -------------- */
+
+function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  if (attrs) {
+    for (const [k, v] of Object.entries(attrs)) {
+      if (v === undefined || v === null || v === false) continue;
+      if (k === "class") el.className = v;
+      else if (k === "text") el.textContent = v;
+      else if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "dataset") Object.assign(el.dataset, v);
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
 }
-async function load() {
-  document.getElementById("error").textContent = "";
-  try {
-    const [controllers, trains] = await Promise.all([getJson("/api/controllers"), getJson("/api/trains")]);
-    const names = {};
-    const ct = document.getElementById("controllers"); ct.replaceChildren();
-    for (const c of controllers) {
-      names[c.id] = c.name;
-      const tr = document.createElement("tr");
-      cell(tr, c.name);
-      const badge = document.createElement("span"); badge.className = "badge " + c.status; badge.textContent = c.status;
-      cell(tr, "").appendChild(badge);
-      cell(tr, c.address || "–"); cell(tr, when(c.last_seen));
-      cell(tr, c.config_version + " / " + (c.applied_config_version === null ? "–" : c.applied_config_version));
-      cell(tr, c.trains.map(t => t.name).join(", ") || "waiting for assignment");
-      ct.appendChild(tr);
-    }
-    const tt = document.getElementById("trains"); tt.replaceChildren();
-    for (const t of trains) {
-      const tr = document.createElement("tr");
-      cell(tr, t.id); cell(tr, t.name);
-      cell(tr, t.controller_id ? (names[t.controller_id] || t.controller_id) : "unassigned");
-      cell(tr, t.reassignment_status || "–");
-      cell(tr, t.status ? t.status.speed : "–"); cell(tr, t.status && t.status.direction ? t.status.direction : "–");
-      tt.appendChild(tr);
-    }
-  } catch (e) {
-    document.getElementById("error").textContent = "Could not load the registry: " + e.message;
+
+function $(sel, root) { return (root || document).querySelector(sel); }
+
+function setText(el, text) {
+  const s = text === null || text === undefined ? "" : String(text);
+  if (el && el.textContent !== s) el.textContent = s;
+}
+
+/* Length in characters (code points), the way the API counts them. */
+function charCount(s) { return [...s].length; }
+
+function byName(a, b) {
+  return (a.name || "").localeCompare(b.name || "") || String(a.id).localeCompare(String(b.id));
+}
+
+const dash = "–";
+
+/* API timestamps are ISO-8601 UTC ("…Z"): parsed as such, shown in the browser's zone. */
+function parseTime(iso) {
+  if (typeof iso !== "string" || iso === "") return null;
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+const timeFmt = new Intl.DateTimeFormat(undefined, {
+  year: "numeric", month: "2-digit", day: "2-digit",
+  hour: "2-digit", minute: "2-digit", second: "2-digit", timeZoneName: "short",
+});
+
+function fmtTime(iso) {
+  const d = parseTime(iso);
+  return d ? timeFmt.format(d) : "never";
+}
+
+function fmtAgo(iso) {
+  const d = parseTime(iso);
+  if (!d) return "";
+  const s = Math.round((Date.now() - d.getTime()) / 1000);
+  if (s < -5) return "in the future (clock skew)";
+  if (s < 5) return "just now";
+  if (s < 90) return `${s} s ago`;
+  if (s < 5400) return `${Math.round(s / 60)} min ago`;
+  if (s < 172800) return `${Math.round(s / 3600)} h ago`;
+  return `${Math.round(s / 86400)} days ago`;
+}
+
+/* A <time> element showing the local time and, refreshed every second, how long ago. */
+function timeEl(testid) {
+  return h("time", { "data-testid": testid, "data-rel": "" });
+}
+
+function setTime(el, iso) {
+  if (!el) return;
+  el.dataset.iso = iso || "";
+  if (iso) el.setAttribute("datetime", iso); else el.removeAttribute("datetime");
+  el.title = iso ? `${iso} (UTC)` : "";
+  refreshTime(el);
+}
+
+function refreshTime(el) {
+  const iso = el.dataset.iso;
+  // A live controller's last_seen is only re-sent when its presence changes: while it is
+  // online, "n s ago" would age wrongly, so only a controller gone quiet shows its age.
+  const ago = el.dataset.live === "1" ? "online" : fmtAgo(iso);
+  setText(el, iso ? `${fmtTime(iso)}${ago ? ` (${ago})` : ""}` : "never");
+}
+
+function dirLabel(d) {
+  if (d === "FORWARD") return "Forward";
+  if (d === "BACKWARD" || d === "REVERSE") return "Reverse";
+  return dash;
+}
+
+function dirValue(d) { return d === "BACKWARD" || d === "REVERSE" ? "REVERSE" : "FORWARD"; }
+
+function controllerName(id) {
+  if (!id) return null;
+  const c = state.controllers.get(id);
+  return c ? c.name || id : id;
+}
+
+function presenceOf(id) {
+  const c = id ? state.controllers.get(id) : null;
+  return c ? c.status || "unknown" : "unknown";
+}
+
+/* The state to show for a train: what it last reported, unless the controller that
+ * reported it is no longer live (then that report is history, not the present). */
+function liveState(t) {
+  const s = t.status;
+  if (!s) return "no report";
+  const cid = s.controller_id || t.actual_controller_id;
+  const p = presenceOf(cid);
+  if (p === "offline" || p === "unknown") return "offline";
+  return s.state || "unknown";
+}
+
+function badge(cls, text, testid) {
+  return h("span", { class: `badge ${cls}`, "data-testid": testid, text });
+}
+
+function setBadge(el, value, label) {
+  if (!el) return;
+  const v = value || "unknown";
+  el.className = `badge b-${v.replace(/[^a-z_]/gi, "")}`;
+  el.dataset.value = v;
+  setText(el, label || v.replace(/_/g, " "));
+}
+
+const placementHelp = {
+  complete: "runs where it is assigned",
+  pending: "the previous controller still runs it",
+  in_progress: "waiting for the new controller to take it",
+  conflict: "two controllers report it",
+};
+
+/* ---------------------------------------------------------------- API ------------------ */
+
+class ApiError extends Error {
+  constructor(message, status, field, code) {
+    super(message);
+    this.status = status;
+    this.field = field || null;
+    this.code = code || null;
   }
 }
-document.getElementById("reload").addEventListener("click", load);
-load();
+
+async function api(method, path, body) {
+  const init = { method, cache: "no-store", headers: { Accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let r;
+  try {
+    r = await fetch(path, init);
+  } catch (e) {
+    throw new ApiError(`the central API cannot be reached (${e.message})`, 0);
+  }
+  const text = await r.text();
+  let data = null;
+  if (text) {
+    try { data = JSON.parse(text); } catch (_) { data = null; }
+  }
+  if (!r.ok) {
+    let detail = data && data.detail;
+    if (detail && typeof detail !== "string") detail = JSON.stringify(detail);
+    if (!detail) detail = `HTTP ${r.status} ${r.statusText || ""}`.trim();
+    throw new ApiError(detail, r.status, data && data.field, data && data.error);
+  }
+  return data;
+}
+
+/* ---------------------------------------------------------------- messages ------------- */
+
+/* Errors stay until the operator dismisses them (or the same one is replaced). */
+function showError(context, err) {
+  const box = $("#errors");
+  const text = `${context}: ${err && err.message ? err.message : String(err)}`;
+  for (const old of box.children) if (old.dataset.text === text) old.remove();
+  const item = h("div", { class: "error", role: "alert", "data-testid": "error-message",
+                          dataset: { text } },
+    h("span", { text }),
+    h("button", { type: "button", class: "close", "aria-label": "Dismiss", title: "Dismiss",
+                  onclick: () => item.remove() }, "×"));
+  box.append(item);
+  while (box.children.length > 4) box.firstElementChild.remove();
+}
+
+let noticeTimer = 0;
+function showNotice(text) {
+  const n = $("#notice");
+  n.textContent = text;
+  n.hidden = false;
+  clearTimeout(noticeTimer);
+  noticeTimer = setTimeout(() => { n.hidden = true; }, 5000);
+}
+
+const dialog = $("#confirm");
+function confirmAction(text, okLabel) {
+  if (typeof dialog.showModal !== "function") return Promise.resolve(window.confirm(text));
+  return new Promise((resolve) => {
+    $("#confirm-text").textContent = text;
+    $("#confirm-yes").textContent = okLabel || "Confirm";
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
+    dialog.showModal();
+  });
+}
+
+/* ---------------------------------------------------------------- live stream ---------- */
+
+let source = null;
+let buffer = null; // events received while a snapshot is loading, else null
+let retryDelay = 1000;
+let retryTimer = 0;
+let generation = 0;
+
+function setConn(s, text) {
+  const el = $("#conn");
+  el.dataset.state = s;
+  setText(el, text);
+}
+
+function connect() {
+  clearTimeout(retryTimer);
+  if (source) source.close();
+  const gen = ++generation;
+  setConn("connecting", "connecting…");
+  const es = new EventSource("/api/events");
+  source = es;
+  buffer = [];
+  for (const type of ["controller", "train", "status"]) {
+    es.addEventListener(type, (ev) => {
+      if (gen !== generation) return;
+      let data;
+      try { data = JSON.parse(ev.data); } catch (_) { return; }
+      if (buffer) buffer.push([type, data]);
+      else { applyEvent(type, data); scheduleRender(); }
+    });
+  }
+  es.onopen = () => {
+    if (gen !== generation) return;
+    retryDelay = 1000;
+    if (!buffer) buffer = [];
+    loadSnapshot(gen);
+  };
+  es.onerror = () => {
+    if (gen !== generation) return;
+    buffer = [];
+    if (es.readyState === EventSource.CLOSED) {
+      // The browser gave up (e.g. a 503 answer): retry ourselves, with backoff and jitter.
+      setConn("down", "disconnected – retrying");
+      reconnectLater();
+    } else {
+      setConn("connecting", "reconnecting…");
+    }
+  };
+}
+
+function reconnectLater() {
+  if (source) source.close();
+  source = null;
+  clearTimeout(retryTimer);
+  const delay = retryDelay / 2 + Math.random() * (retryDelay / 2);
+  retryDelay = Math.min(retryDelay * 2, 30000);
+  retryTimer = setTimeout(connect, delay);
+}
+
+async function loadSnapshot(gen) {
+  try {
+    const [controllers, trains] = await Promise.all([
+      api("GET", "/api/controllers"), api("GET", "/api/trains"),
+    ]);
+    if (gen !== generation) return;
+    state.controllers = new Map(controllers.map((c) => [c.id, c]));
+    state.trains = new Map(trains.map((t) => [t.id, t]));
+    state.loaded = true;
+    const pending = buffer || [];
+    buffer = null;
+    for (const [type, data] of pending) applyEvent(type, data);
+    setConn("live", "live");
+    for (const old of document.querySelectorAll('[data-source="load"]')) old.remove();
+    scheduleRender(true);
+  } catch (e) {
+    if (gen !== generation) return;
+    showError("Could not load the layout", e);
+    const last = $("#errors").lastElementChild;
+    if (last) last.dataset.source = "load";
+    setConn("down", "disconnected – retrying");
+    reconnectLater();
+  }
+}
+
+function applyEvent(type, data) {
+  if (!data || typeof data !== "object") return;
+  if (type === "controller") {
+    if (data.deleted) state.controllers.delete(data.id);
+    else if (data.id) state.controllers.set(data.id, data);
+  } else if (type === "train") {
+    if (data.deleted) state.trains.delete(data.id);
+    else if (data.id) {
+      // A train event carries the status of the moment; a newer one may already be here.
+      const old = state.trains.get(data.id);
+      if (old && old.status && (!data.status || newer(old.status, data.status))) {
+        data.status = old.status;
+      }
+      state.trains.set(data.id, data);
+    }
+  } else if (type === "status") {
+    const t = state.trains.get(data.train_id);
+    if (t) t.status = data;
+  }
+}
+
+function newer(a, b) {
+  const ta = parseTime(a.updated_at || a.timestamp), tb = parseTime(b.updated_at || b.timestamp);
+  return ta && tb && ta.getTime() > tb.getTime();
+}
+
+function mergeTrain(view) {
+  if (view && view.id) applyEvent("train", view);
+  scheduleRender();
+}
+
+/* ---------------------------------------------------------------- rendering ------------ */
+
+let page = null; // {update()} of the current page
+let renderQueued = false;
+
+function scheduleRender(now) {
+  if (now) { render(); return; }
+  if (renderQueued) return;
+  renderQueued = true;
+  const run = () => { if (renderQueued) { renderQueued = false; render(); } };
+  requestAnimationFrame(run);
+  setTimeout(run, 250); // rAF does not run in hidden tabs
+}
+
+function render() {
+  renderQueued = false;
+  if (!page) return;
+  page.update();
+  const view = $("#view");
+  if (state.loaded) view.dataset.ready = "1";
+}
+
+function route() {
+  const parts = location.hash.replace(/^#/, "").split("/").filter(Boolean).map((p) => {
+    try { return decodeURIComponent(p); } catch (_) { return p; }
+  });
+  let next;
+  if (parts.length === 0) next = dashboardPage();
+  else if (parts[0] === "trains" && parts.length === 2) next = trainPage(parts[1]);
+  else if (parts[0] === "controllers" && parts.length === 1) next = controllersPage();
+  else if (parts[0] === "controllers" && parts.length === 2) next = controllerPage(parts[1]);
+  else next = notFoundPage();
+  if (page && page.destroy) page.destroy();
+  const view = $("#view");
+  view.replaceChildren(next.el);
+  view.dataset.page = next.name;
+  view.dataset.ready = state.loaded ? "1" : "0";
+  for (const a of document.querySelectorAll("[data-nav]")) {
+    a.classList.toggle("active", a.dataset.nav === next.nav);
+  }
+  page = next;
+  document.title = `${next.title || "Roundhouse"} · Roundhouse`;
+  page.update();
+  window.scrollTo(0, 0);
+}
+
+function trainHref(id) { return `#/trains/${encodeURIComponent(id)}`; }
+function controllerHref(id) { return `#/controllers/${encodeURIComponent(id)}`; }
+
+/* Keyed list update: rows are reused by key so their inputs keep what the operator typed. */
+function syncList(container, items, key, create, update) {
+  const existing = new Map();
+  for (const el of container.children) if (el.dataset.key !== undefined) existing.set(el.dataset.key, el);
+  let prev = null;
+  for (const item of items) {
+    const k = String(key(item));
+    let el = existing.get(k);
+    if (el) existing.delete(k);
+    else { el = create(item); el.dataset.key = k; }
+    update(el, item);
+    const want = prev ? prev.nextSibling : container.firstChild;
+    if (el !== want) container.insertBefore(el, want);
+    prev = el;
+  }
+  for (const el of existing.values()) el.remove();
+}
+
+function field(el, name) { return el.querySelector(`[data-field="${name}"]`); }
+
+/* Options of a controller <select>: "(unassigned)" then every controller with its presence. */
+function syncControllerOptions(select, keepValue) {
+  const want = [["", "— unassigned —"]].concat(
+    [...state.controllers.values()].sort(byName).map((c) => [c.id, `${c.name} (${c.status})`]));
+  const sig = JSON.stringify(want);
+  if (select.dataset.sig === sig) return;
+  const value = keepValue !== undefined ? keepValue : select.value;
+  select.replaceChildren(...want.map(([v, label]) => h("option", { value: v, text: label })));
+  select.dataset.sig = sig;
+  select.value = value;
+  if (select.value !== value) select.value = "";
+}
+
+async function assignTrain(trainId, controllerId, button) {
+  const t = state.trains.get(trainId);
+  const label = t ? t.name : trainId;
+  if (button) button.disabled = true;
+  try {
+    const view = await api("PUT", `/api/trains/${encodeURIComponent(trainId)}`,
+                           { controller_id: controllerId || null });
+    mergeTrain(view);
+    showNotice(controllerId ? `${label}: moving to ${controllerName(controllerId)}`
+                            : `${label}: unassigned`);
+    return true;
+  } catch (e) {
+    showError(`Could not move ${label}`, e);
+    return false;
+  } finally {
+    if (button) button.disabled = false;
+  }
+}
+
+/* ---------------------------------------------------------------- dashboard ------------ */
+
+function dashboardPage() {
+  const counts = {};
+  const countBox = h("div", { class: "counts" },
+    ["online", "stale", "offline", "unknown"].map((p) => {
+      counts[p] = h("strong", { "data-testid": `count-${p}`, text: "0" });
+      return h("a", { class: `count c-${p}`, href: "#/controllers" }, counts[p], ` ${p}`);
+    }));
+  const trainCount = h("span", { "data-testid": "count-trains" });
+  const grid = h("div", { class: "cards", "data-testid": "train-list" });
+  const empty = h("p", { class: "muted", "data-testid": "no-trains", hidden: true },
+    "No trains yet. Trains appear when a controller registers one (TRAIN_ID) or one is added through the API.");
+  const el = h("section", null,
+    h("h1", null, "Dashboard"),
+    h("h2", { class: "sub" }, "Controllers"), countBox,
+    h("h2", { class: "sub" }, "Trains ", trainCount), grid, empty);
+
+  function createCard(t) {
+    return h("a", { class: "card train-card", href: trainHref(t.id), "data-testid": "train-card",
+                    dataset: { trainId: t.id } },
+      h("div", { class: "card-head" },
+        h("span", { class: "name", "data-field": "name" }),
+        h("span", { class: "badge", "data-field": "state" })),
+      h("div", { class: "speedline" },
+        h("span", { class: "big", "data-field": "speed" }),
+        h("span", { class: "unit" }, "%"),
+        h("span", { class: "dir", "data-field": "direction" })),
+      h("div", { class: "bar" }, h("span", { "data-field": "bar" })),
+      h("div", { class: "meta" },
+        h("span", { "data-field": "controller" }), " ",
+        h("span", { class: "badge", "data-field": "presence" })),
+      h("div", { class: "meta" }, "Placement ",
+        h("span", { class: "badge", "data-field": "placement" })));
+  }
+
+  function updateCard(el, t) {
+    const s = t.status;
+    setText(field(el, "name"), t.name);
+    setBadge(field(el, "state"), liveState(t));
+    setText(field(el, "speed"), s && Number.isInteger(s.speed) ? s.speed : dash);
+    setText(field(el, "direction"), s ? dirLabel(s.direction) : dash);
+    field(el, "bar").style.width = `${s && Number.isInteger(s.speed) ? s.speed : 0}%`;
+    const cid = t.desired_controller_id;
+    setText(field(el, "controller"), cid ? controllerName(cid) : "not assigned");
+    const pb = field(el, "presence");
+    pb.hidden = !cid;
+    if (cid) setBadge(pb, presenceOf(cid));
+    setBadge(field(el, "placement"), t.reassignment_status || "complete");
+  }
+
+  return {
+    name: "dashboard", nav: "dashboard", title: "Dashboard", el,
+    update() {
+      const n = { online: 0, stale: 0, offline: 0, unknown: 0 };
+      for (const c of state.controllers.values()) n[c.status in n ? c.status : "unknown"]++;
+      for (const k of Object.keys(n)) setText(counts[k], n[k]);
+      const trains = [...state.trains.values()].sort(byName);
+      setText(trainCount, `(${trains.length})`);
+      syncList(grid, trains, (t) => t.id, createCard, updateCard);
+      empty.hidden = !state.loaded || trains.length > 0;
+    },
+  };
+}
+
+/* ---------------------------------------------------------------- train page ----------- */
+
+function trainPage(id) {
+  const title = h("h1", { "data-testid": "train-name" });
+  const desc = h("p", { class: "muted", "data-testid": "train-description" });
+  const missing = h("p", { class: "error-inline", hidden: true, "data-testid": "train-missing" },
+    `No train with id ${id}.`);
+
+  // Telemetry.
+  const tele = {
+    speed: h("span", { class: "big", "data-testid": "telemetry-speed" }),
+    target: h("span", { "data-testid": "telemetry-target" }),
+    direction: h("span", { "data-testid": "telemetry-direction" }),
+    state: h("span", { class: "badge", "data-testid": "telemetry-state" }),
+    controller: h("span", { "data-testid": "telemetry-controller" }),
+    updated: timeEl("telemetry-updated"),
+    bar: h("span"),
+  };
+  const teleCard = h("section", { class: "panel", "data-testid": "telemetry" },
+    h("h2", null, "Live telemetry"),
+    h("div", { class: "speedline" }, tele.speed, h("span", { class: "unit" }, "%"), " ", tele.state),
+    h("div", { class: "bar" }, tele.bar),
+    h("dl", { class: "facts" },
+      h("dt", null, "Direction"), h("dd", null, tele.direction),
+      h("dt", null, "Target speed"), h("dd", null, tele.target),
+      h("dt", null, "Reported by"), h("dd", null, tele.controller),
+      h("dt", null, "Last report"), h("dd", null, tele.updated)));
+
+  // Throttle.
+  const slider = h("input", { type: "range", min: 0, max: 100, step: 1, value: 0,
+                              id: "speed-slider", "data-testid": "speed-slider",
+                              "aria-label": "Speed" });
+  const sliderValue = h("output", { for: "speed-slider", "data-testid": "speed-value", text: "0" });
+  const fwd = h("input", { type: "radio", name: "dir", value: "FORWARD", id: "dir-forward",
+                           "data-testid": "dir-forward", checked: true });
+  const rev = h("input", { type: "radio", name: "dir", value: "REVERSE", id: "dir-reverse",
+                           "data-testid": "dir-reverse" });
+  const pendingNote = h("span", { class: "pending", "data-testid": "throttle-pending", hidden: true },
+    "not applied yet");
+  const applyBtn = h("button", { type: "button", class: "primary", "data-testid": "apply" }, "Apply");
+  const revertBtn = h("button", { type: "button", "data-testid": "throttle-revert" }, "Revert");
+  const startBtn = h("button", { type: "button", "data-testid": "start" }, "Start");
+  const stopBtn = h("button", { type: "button", "data-testid": "stop" }, "Stop");
+  const estopBtn = h("button", { type: "button", class: "danger", "data-testid": "estop-train" },
+    "Emergency stop");
+  const offlineNote = h("p", { class: "warn", "data-testid": "throttle-offline", hidden: true });
+  const cmdResult = h("p", { class: "muted small", "data-testid": "command-result" });
+  const throttleCard = h("section", { class: "panel", "data-testid": "throttle" },
+    h("h2", null, "Throttle"),
+    h("label", { class: "slider-label", for: "speed-slider" }, "Speed ", sliderValue, " % ", pendingNote),
+    slider,
+    h("div", { class: "row dir", role: "radiogroup", "aria-label": "Direction" },
+      h("label", null, fwd, " Forward"), h("label", null, rev, " Reverse")),
+    h("div", { class: "row" }, applyBtn, revertBtn),
+    h("div", { class: "row" }, startBtn, stopBtn, estopBtn),
+    offlineNote, cmdResult);
+
+  // Placement.
+  const plc = {
+    desired: h("span", { "data-testid": "placement-desired" }),
+    actual: h("span", { "data-testid": "placement-actual" }),
+    status: h("span", { class: "badge", "data-testid": "placement-status" }),
+    help: h("span", { class: "muted small", "data-testid": "placement-help" }),
+    select: h("select", { "data-testid": "assign-select", id: "assign-select",
+                          "aria-label": "Controller" }),
+    button: h("button", { type: "button", "data-testid": "assign-button" }, "Move"),
+  };
+  const placeCard = h("section", { class: "panel", "data-testid": "placement" },
+    h("h2", null, "Placement"),
+    h("dl", { class: "facts" },
+      h("dt", null, "Assigned to"), h("dd", null, plc.desired),
+      h("dt", null, "Running on"), h("dd", null, plc.actual),
+      h("dt", null, "Status"), h("dd", null, plc.status, " ", plc.help)),
+    h("label", { for: "assign-select" }, "Move to"),
+    h("div", { class: "row" }, plc.select, plc.button));
+
+  // Configuration form.
+  const cfg = {
+    name: h("input", { type: "text", id: "cfg-name", "data-testid": "cfg-name", autocomplete: "off",
+                       placeholder: "e.g. Express", "aria-describedby": "cfg-name-error" }),
+    nameCount: h("span", { class: "count-chars", "data-testid": "cfg-name-count" }),
+    nameErr: h("span", { class: "field-error", id: "cfg-name-error", "data-testid": "cfg-name-error" }),
+    desc: h("textarea", { id: "cfg-description", rows: 3, "data-testid": "cfg-description",
+                          "aria-describedby": "cfg-description-error" }),
+    descCount: h("span", { class: "count-chars", "data-testid": "cfg-description-count" }),
+    descErr: h("span", { class: "field-error", id: "cfg-description-error",
+                         "data-testid": "cfg-description-error" }),
+    clear: h("button", { type: "button", "data-testid": "cfg-clear-description" }, "Clear description"),
+    invert: h("input", { type: "checkbox", id: "cfg-invert", "data-testid": "cfg-invert" }),
+    save: h("button", { type: "submit", class: "primary", "data-testid": "cfg-save" }, "Save"),
+    reset: h("button", { type: "button", "data-testid": "cfg-reset" }, "Undo changes"),
+    result: h("span", { class: "muted small", "data-testid": "cfg-result" }),
+  };
+  const form = h("form", { class: "panel", "data-testid": "config-form", novalidate: true },
+    h("h2", null, "Configuration"),
+    h("label", { for: "cfg-name" }, "Name ", cfg.nameCount), cfg.name, cfg.nameErr,
+    h("label", { for: "cfg-description" }, "Description ", cfg.descCount), cfg.desc, cfg.descErr,
+    h("div", { class: "row" }, cfg.clear),
+    h("label", { class: "check" }, cfg.invert,
+      " Invert directions (the motor is mounted the other way round)"),
+    h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result));
+
+  const el = h("section", null,
+    h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Dashboard"), " / train"),
+    title, desc, missing,
+    h("div", { class: "grid" }, teleCard, throttleCard, placeCard, form));
+
+  /* Throttle logic: the slider shows the operator's set point. It follows the train's
+   * target speed only while the operator is not holding it and has no unapplied change;
+   * after Apply it waits (bounded) for the train to report the new target. */
+  let held = false, speedDirty = false, dirDirty = false, expect = null, busy = false;
+  const release = () => { if (held) { held = false; scheduleRender(); } };
+  slider.addEventListener("pointerdown", () => { held = true; });
+  window.addEventListener("pointerup", release);
+  window.addEventListener("pointercancel", release);
+  slider.addEventListener("blur", release);
+  slider.addEventListener("input", () => {
+    speedDirty = true; expect = null;
+    setText(sliderValue, slider.value);
+    update();
+  });
+  for (const r of [fwd, rev]) r.addEventListener("change", () => { dirDirty = true; expect = null; update(); });
+
+  function chosenDir() { return rev.checked ? "REVERSE" : "FORWARD"; }
+
+  async function command(body, what) {
+    const t = state.trains.get(id);
+    busy = true; update();
+    try {
+      await api("POST", `/api/trains/${encodeURIComponent(id)}/command`, body);
+      const at = new Date().toLocaleTimeString();
+      setText(cmdResult, `${what}: sent at ${at}`);
+      return true;
+    } catch (e) {
+      showError(`${what} failed for ${t ? t.name : id}`, e);
+      setText(cmdResult, `${what}: failed (${e.message})`);
+      return false;
+    } finally {
+      busy = false; update();
+    }
+  }
+
+  applyBtn.addEventListener("click", async () => {
+    const speed = Number(slider.value), direction = chosenDir();
+    const ok = await command({ action: "setSpeed", speed, direction },
+                             `Speed ${speed} % ${direction === "FORWARD" ? "forward" : "reverse"}`);
+    if (ok) { expect = { speed, direction, until: Date.now() + 8000 }; update(); }
+  });
+  revertBtn.addEventListener("click", () => { speedDirty = dirDirty = false; expect = null; update(); });
+  startBtn.addEventListener("click", async () => {
+    if (await command({ action: "start" }, "Start")) { speedDirty = dirDirty = false; expect = null; update(); }
+  });
+  stopBtn.addEventListener("click", async () => {
+    if (await command({ action: "stop" }, "Stop")) {
+      speedDirty = false; slider.value = 0; setText(sliderValue, "0");
+      expect = { speed: 0, until: Date.now() + 8000 };
+      update();
+    }
+  });
+  estopBtn.addEventListener("click", async () => {
+    const t = state.trains.get(id);
+    const yes = await confirmAction(
+      `EMERGENCY STOP ${t ? t.name : id}: power to its motor is cut at once, without braking. Continue?`,
+      "Emergency stop");
+    if (!yes) return;
+    if (await command({ action: "emergencyStop" }, "Emergency stop")) {
+      speedDirty = dirDirty = false; expect = null; update();
+    }
+  });
+
+  plc.select.addEventListener("change", () => { plc.select.dataset.dirty = "1"; });
+  plc.button.addEventListener("click", async () => {
+    const target = plc.select.value || null;
+    if (await assignTrain(id, target, plc.button)) delete plc.select.dataset.dirty;
+  });
+
+  /* Configuration form: filled from the train until the operator edits it. */
+  let formDirty = false;
+  function validate() {
+    const name = cfg.name.value.trim(), d = cfg.desc.value.trim();
+    const nl = charCount(name), dl = charCount(d);
+    setText(cfg.nameCount, `${nl}/100`);
+    setText(cfg.descCount, `${dl}/500`);
+    let ok = true;
+    if (nl === 0) { setText(cfg.nameErr, "A name is required."); ok = false; }
+    else if (nl > 100) { setText(cfg.nameErr, `The name is ${nl} characters long; at most 100 are allowed.`); ok = false; }
+    else setText(cfg.nameErr, "");
+    if (dl > 500) { setText(cfg.descErr, `The description is ${dl} characters long; at most 500 are allowed.`); ok = false; }
+    else setText(cfg.descErr, "");
+    cfg.name.setAttribute("aria-invalid", cfg.nameErr.textContent ? "true" : "false");
+    cfg.desc.setAttribute("aria-invalid", cfg.descErr.textContent ? "true" : "false");
+    return ok;
+  }
+  function fillForm(t) {
+    cfg.name.value = t.name || "";
+    cfg.desc.value = t.description || "";
+    cfg.invert.checked = !!t.invert_directions;
+    validate();
+  }
+  for (const inp of [cfg.name, cfg.desc, cfg.invert]) {
+    inp.addEventListener("input", () => { formDirty = true; setText(cfg.result, ""); validate(); });
+  }
+  cfg.clear.addEventListener("click", () => {
+    cfg.desc.value = ""; formDirty = true; setText(cfg.result, ""); validate(); cfg.desc.focus();
+  });
+  cfg.reset.addEventListener("click", () => {
+    const t = state.trains.get(id);
+    formDirty = false; setText(cfg.result, "");
+    if (t) fillForm(t);
+  });
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    const t = state.trains.get(id);
+    if (!t) return;
+    if (!validate()) { setText(cfg.result, "Fix the marked fields first."); return; }
+    const name = cfg.name.value.trim();
+    const description = cfg.desc.value.trim() === "" ? null : cfg.desc.value.trim();
+    const invert = cfg.invert.checked;
+    const body = {};
+    if (name !== t.name) body.name = name;
+    if (description !== (t.description === undefined ? null : t.description)) body.description = description;
+    if (invert !== !!t.invert_directions) body.invert_directions = invert;
+    if (Object.keys(body).length === 0) {
+      formDirty = false; setText(cfg.result, "No changes to save."); return;
+    }
+    cfg.save.disabled = true;
+    setText(cfg.result, "Saving…");
+    try {
+      const view = await api("PUT", `/api/trains/${encodeURIComponent(id)}`, body);
+      formDirty = false;
+      mergeTrain(view);
+      fillForm(view);
+      setText(cfg.result, `Saved at ${new Date().toLocaleTimeString()}.`);
+    } catch (e) {
+      setText(cfg.result, `Not saved: ${e.message}`);
+      if (e.field === "name") setText(cfg.nameErr, e.message);
+      else if (e.field === "description") setText(cfg.descErr, e.message);
+      showError(`Could not save ${t.name}`, e);
+    } finally {
+      cfg.save.disabled = false;
+    }
+  });
+
+  let filled = false;
+  function update() {
+    const t = state.trains.get(id);
+    missing.hidden = !state.loaded || !!t;
+    for (const p of [teleCard, throttleCard, placeCard, form]) p.hidden = !t;
+    if (!t) { setText(title, state.loaded ? "Unknown train" : "Loading…"); setText(desc, ""); return; }
+    setText(title, t.name);
+    setText(desc, t.description || "");
+    document.title = `${t.name} · Roundhouse`;
+    const s = t.status;
+
+    // Telemetry.
+    const live = liveState(t);
+    setText(tele.speed, s && Number.isInteger(s.speed) ? s.speed : dash);
+    tele.bar.style.width = `${s && Number.isInteger(s.speed) ? s.speed : 0}%`;
+    setBadge(tele.state, live);
+    setText(tele.direction, s ? dirLabel(s.direction) : dash);
+    setText(tele.target, s && Number.isInteger(s.target_speed) ? `${s.target_speed} %` : dash);
+    const rep = s && (s.controller_id || t.actual_controller_id);
+    setText(tele.controller, rep ? `${controllerName(rep)} (${presenceOf(rep)})` : dash);
+    setTime(tele.updated, s ? s.timestamp || s.updated_at : null);
+
+    // Throttle: follow the train unless held, edited, or waiting for the applied value.
+    const target = s ? (Number.isInteger(s.target_speed) ? s.target_speed : s.speed) : null;
+    const trainDir = s ? dirValue(s.direction) : null;
+    if (expect) {
+      const reached = target === expect.speed && (!expect.direction || trainDir === expect.direction);
+      if (reached || Date.now() > expect.until) { expect = null; speedDirty = dirDirty = false; }
+    }
+    if (!held && !speedDirty && !expect && Number.isInteger(target)) {
+      slider.value = target;
+      setText(sliderValue, target);
+    }
+    if (!dirDirty && !expect && trainDir) {
+      (trainDir === "REVERSE" ? rev : fwd).checked = true;
+    }
+    pendingNote.hidden = !((speedDirty || dirDirty) && !expect);
+    for (const b of [applyBtn, startBtn, stopBtn, revertBtn]) b.disabled = busy;
+    estopBtn.disabled = false; // an emergency stop is never blocked
+    const runner = t.actual_controller_id || (s && s.controller_id);
+    const rp = presenceOf(runner);
+    offlineNote.hidden = !!runner && rp !== "offline" && rp !== "unknown";
+    setText(offlineNote, !t.desired_controller_id && !runner
+      ? "This train is not assigned to a controller: commands reach no motor."
+      : "No live controller runs this train right now: commands may reach no motor.");
+
+    // Placement.
+    const dc = t.desired_controller_id, ac = t.actual_controller_id;
+    setText(plc.desired, dc ? `${controllerName(dc)} (${presenceOf(dc)})` : "not assigned");
+    setText(plc.actual, ac ? `${controllerName(ac)} (${presenceOf(ac)})` : "no controller");
+    setBadge(plc.status, t.reassignment_status || "complete");
+    setText(plc.help, placementHelp[t.reassignment_status] || "");
+    const dirtySel = plc.select.dataset.dirty === "1";
+    syncControllerOptions(plc.select, dirtySel ? undefined : dc || "");
+    if (!dirtySel && plc.select.value !== (dc || "") && document.activeElement !== plc.select) {
+      plc.select.value = dc || "";
+    }
+
+    if (!formDirty && (!filled || document.activeElement === null || !form.contains(document.activeElement))) {
+      fillForm(t);
+      filled = true;
+    }
+  }
+
+  function destroy() {
+    window.removeEventListener("pointerup", release);
+    window.removeEventListener("pointercancel", release);
+  }
+
+  return { name: "train", nav: "dashboard", title: "Train", el, update, destroy };
+}
+
+/* ---------------------------------------------------------------- controllers ---------- */
+
+function controllersPage() {
+  const list = h("div", { class: "cards", "data-testid": "controller-list" });
+  const empty = h("p", { class: "muted", "data-testid": "no-controllers", hidden: true },
+    "No controllers yet. They appear here when they register with the central API.");
+  const el = h("section", null, h("h1", null, "Controllers"), list, empty);
+
+  function create(c) {
+    return h("a", { class: "card", href: controllerHref(c.id), "data-testid": "controller-row",
+                    dataset: { controllerId: c.id } },
+      h("div", { class: "card-head" },
+        h("span", { class: "name", "data-field": "name" }),
+        h("span", { class: "badge", "data-field": "presence" })),
+      h("dl", { class: "facts" },
+        h("dt", null, "Address"), h("dd", { "data-field": "address" }),
+        h("dt", null, "Version"), h("dd", { "data-field": "version" }),
+        h("dt", null, "Last seen"), h("dd", null, h("time", { "data-field": "last-seen", "data-rel": "" })),
+        h("dt", null, "Config"), h("dd", { "data-field": "config" }),
+        h("dt", null, "Trains"), h("dd", { "data-field": "trains" })));
+  }
+  function update1(el, c) {
+    setText(field(el, "name"), c.name);
+    setBadge(field(el, "presence"), c.status);
+    setText(field(el, "address"), c.address || dash);
+    setText(field(el, "version"), c.version || dash);
+    const ls = field(el, "last-seen");
+    ls.dataset.live = c.status === "online" ? "1" : "0";
+    setTime(ls, c.last_seen);
+    setText(field(el, "config"), configText(c));
+    const names = [...state.trains.values()].filter((t) => t.desired_controller_id === c.id)
+      .sort(byName).map((t) => t.name);
+    setText(field(el, "trains"), names.length ? names.join(", ") : "waiting for assignment");
+  }
+  return {
+    name: "controllers", nav: "controllers", title: "Controllers", el,
+    update() {
+      const cs = [...state.controllers.values()].sort(byName);
+      syncList(list, cs, (c) => c.id, create, update1);
+      empty.hidden = !state.loaded || cs.length > 0;
+    },
+  };
+}
+
+function configText(c) {
+  const d = c.config_version, a = c.applied_config_version;
+  const ds = d === null || d === undefined ? dash : d, as = a === null || a === undefined ? dash : a;
+  return `desired ${ds} / applied ${as}${d === a ? " (in sync)" : ""}`;
+}
+
+function controllerPage(id) {
+  const f = {};
+  for (const k of ["address", "version", "platform", "hardware", "config-desired", "config-applied",
+                   "epoch", "id"]) {
+    f[k] = h("span", { "data-testid": `controller-${k}` });
+  }
+  f.first = timeEl("controller-first-seen");
+  f.last = timeEl("controller-last-seen");
+  const title = h("h1", { "data-testid": "controller-name" });
+  const presence = h("span", { class: "badge", "data-testid": "controller-presence" });
+  const desc = h("p", { class: "muted", "data-testid": "controller-description" });
+  const missing = h("p", { class: "error-inline", hidden: true, "data-testid": "controller-missing" },
+    `No controller with id ${id}.`);
+  const sync = h("span", { class: "muted small", "data-testid": "controller-config-sync" });
+  const info = h("section", { class: "panel" },
+    h("h2", null, "Controller"),
+    h("dl", { class: "facts" },
+      h("dt", null, "Presence"), h("dd", null, presence),
+      h("dt", null, "ID"), h("dd", { class: "mono" }, f.id),
+      h("dt", null, "Address"), h("dd", null, f.address),
+      h("dt", null, "Software version"), h("dd", null, f.version),
+      h("dt", null, "Platform"), h("dd", null, f.platform),
+      h("dt", null, "Hardware"), h("dd", null, f.hardware),
+      h("dt", null, "First seen"), h("dd", null, f.first),
+      h("dt", null, "Last seen"), h("dd", null, f.last),
+      h("dt", null, "Config version"), h("dd", null, "desired ", f["config-desired"], " · applied ",
+                                              f["config-applied"], " ", sync),
+      h("dt", null, "Session"), h("dd", null, f.epoch)));
+
+  const rows = h("tbody", { "data-testid": "assigned-trains" });
+  const none = h("p", { class: "muted", "data-testid": "no-assigned-trains", hidden: true },
+    "No train is assigned: the controller is waiting for an assignment.");
+  const addSelect = h("select", { "data-testid": "assign-here-select", "aria-label": "Train" });
+  const addBtn = h("button", { type: "button", "data-testid": "assign-here-button" }, "Assign here");
+  const trainsPanel = h("section", { class: "panel wide" },
+    h("h2", null, "Trains"),
+    h("div", { class: "table-wrap" },
+      h("table", null,
+        h("thead", null, h("tr", null, ["Train", "Speed", "State", "Runs here?", "Placement", "Move to"]
+          .map((x) => h("th", null, x)))),
+        rows)),
+    none,
+    h("div", { class: "row" }, h("label", null, "Assign a train here "), addSelect, addBtn));
+
+  const el = h("section", null,
+    h("p", { class: "crumbs" }, h("a", { href: "#/controllers" }, "Controllers"), " / controller"),
+    title, desc, missing, h("div", { class: "grid" }, info, trainsPanel));
+
+  addBtn.addEventListener("click", async () => {
+    if (!addSelect.value) { showError("Assign a train", new Error("choose a train first")); return; }
+    if (await assignTrain(addSelect.value, id, addBtn)) addSelect.value = "";
+  });
+
+  function createRow(t) {
+    const select = h("select", { "data-testid": "move-select", "aria-label": `Move ${t.name} to` });
+    const btn = h("button", { type: "button", "data-testid": "move-button" }, "Move");
+    select.addEventListener("change", () => { select.dataset.dirty = "1"; });
+    btn.addEventListener("click", async () => {
+      if (await assignTrain(t.id, select.value || null, btn)) delete select.dataset.dirty;
+    });
+    return h("tr", { "data-testid": "assigned-train", dataset: { trainId: t.id } },
+      h("td", null, h("a", { href: trainHref(t.id), "data-field": "name" })),
+      h("td", { "data-field": "speed" }),
+      h("td", null, h("span", { class: "badge", "data-field": "state" })),
+      h("td", { "data-field": "running-here" }),
+      h("td", null, h("span", { class: "badge", "data-field": "placement" })),
+      h("td", { class: "nowrap" }, select, " ", btn));
+  }
+  function updateRow(el, t) {
+    const s = t.status;
+    setText(field(el, "name"), t.name);
+    setText(field(el, "speed"), s && Number.isInteger(s.speed) ? `${s.speed} % ${dirLabel(s.direction)}` : dash);
+    setBadge(field(el, "state"), liveState(t));
+    const here = t.actual_controller_id === id;
+    const cell = field(el, "running-here");
+    cell.dataset.value = here ? "yes" : "no";
+    let text;
+    if (here && t.desired_controller_id !== id) {
+      text = t.desired_controller_id ? `yes – leaving for ${controllerName(t.desired_controller_id)}`
+                                     : "yes – being unassigned";
+    } else if (here) text = "yes";
+    else if (t.actual_controller_id) text = `no – still on ${controllerName(t.actual_controller_id)}`;
+    else text = "no – not running yet";
+    setText(cell, text);
+    setBadge(field(el, "placement"), t.reassignment_status || "complete");
+    const select = el.querySelector("select");
+    const dirtySel = select.dataset.dirty === "1";
+    syncControllerOptions(select, dirtySel ? undefined : t.desired_controller_id || "");
+    if (!dirtySel && document.activeElement !== select) select.value = t.desired_controller_id || "";
+  }
+
+  function update() {
+    const c = state.controllers.get(id);
+    missing.hidden = !state.loaded || !!c;
+    info.hidden = trainsPanel.hidden = !c;
+    if (!c) { setText(title, state.loaded ? "Unknown controller" : "Loading…"); setText(desc, ""); return; }
+    setText(title, c.name);
+    document.title = `${c.name} · Roundhouse`;
+    setText(desc, c.description || "");
+    setBadge(presence, c.status);
+    setText(f.id, c.id);
+    setText(f.address, c.address || dash);
+    setText(f.version, c.version || dash);
+    const plat = [c.platform, c.cpu_count ? `${c.cpu_count} CPU` : null,
+                  c.memory_mb ? `${c.memory_mb} MB` : null].filter(Boolean).join(", ");
+    setText(f.platform, plat || dash);
+    setText(f.hardware, c.hardware_id || dash);
+    setTime(f.first, c.first_seen);
+    f.last.dataset.live = c.status === "online" ? "1" : "0";
+    setTime(f.last, c.last_seen);
+    setText(f["config-desired"], c.config_version ?? dash);
+    setText(f["config-applied"], c.applied_config_version ?? dash);
+    setText(sync, c.config_version === c.applied_config_version ? "(in sync)" : "(not applied yet)");
+    setText(f.epoch, c.session_epoch ?? dash);
+
+    const mine = [...state.trains.values()]
+      .filter((t) => t.desired_controller_id === id || t.actual_controller_id === id).sort(byName);
+    syncList(rows, mine, (t) => t.id, createRow, updateRow);
+    none.hidden = mine.some((t) => t.desired_controller_id === id);
+
+    const others = [...state.trains.values()].filter((t) => t.desired_controller_id !== id).sort(byName);
+    const want = [["", "— choose a train —"]].concat(others.map((t) => [t.id,
+      `${t.name} (${t.desired_controller_id ? `on ${controllerName(t.desired_controller_id)}` : "unassigned"})`]));
+    const sig = JSON.stringify(want);
+    if (addSelect.dataset.sig !== sig) {
+      const v = addSelect.value;
+      addSelect.replaceChildren(...want.map(([v2, l]) => h("option", { value: v2, text: l })));
+      addSelect.dataset.sig = sig;
+      addSelect.value = v;
+      if (addSelect.value !== v) addSelect.value = "";
+    }
+  }
+  return { name: "controller", nav: "controllers", title: "Controller", el, update };
+}
+
+function notFoundPage() {
+  const el = h("section", null, h("h1", null, "Page not found"),
+    h("p", null, "There is no page at this address. ", h("a", { href: "#/" }, "Go to the dashboard.")));
+  return { name: "notfound", nav: "", title: "Not found", el, update() {} };
+}
+
+/* ---------------------------------------------------------------- global actions ------- */
+
+$("#estop-all").addEventListener("click", async () => {
+  const yes = await confirmAction(
+    "EMERGENCY STOP THE WHOLE LAYOUT: power to every train's motor is cut at once. Continue?",
+    "Stop every train");
+  if (!yes) return;
+  const btn = $("#estop-all");
+  btn.disabled = true;
+  try {
+    await api("POST", "/api/emergency-stop", {});
+    showNotice(`Emergency stop sent to every train at ${new Date().toLocaleTimeString()}.`);
+  } catch (e) {
+    showError("EMERGENCY STOP FAILED", e);
+  } finally {
+    btn.disabled = false;
+  }
+});
+
+/* "n s ago" texts: a local clock, no request. */
+setInterval(() => {
+  for (const el of document.querySelectorAll("time[data-rel]")) if (el.dataset.iso) refreshTime(el);
+}, 1000);
+
+window.addEventListener("hashchange", route);
+window.addEventListener("error", (ev) => showError("The page hit a bug", ev.error || ev.message));
+window.addEventListener("unhandledrejection", (ev) => showError("The page hit a bug", ev.reason));
+route();
+connect();
