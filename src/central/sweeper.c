@@ -47,9 +47,10 @@ void sweeper_presence_pass(struct central *c, json_t *last_states)
         enum presence p = view_presence(c, row, now);
         json_object_set_new(seen, id, json_integer(p));
         json_t *prev = json_object_get(last_states, id);
-        if (prev == NULL || json_integer_value(prev) == p)
+        /* A controller created since the last pass comes from "unknown" (never seen). */
+        enum presence from = prev ? (enum presence)json_integer_value(prev) : PRESENCE_UNKNOWN;
+        if (from == p || (prev == NULL && !json_is_true(json_object_get(last_states, ""))))
             continue;
-        enum presence from = (enum presence)json_integer_value(prev);
         atomic_fetch_add(&c->counters.presence_transitions[from][p], 1);
         if (from == PRESENCE_ONLINE && p != PRESENCE_ONLINE)
             atomic_fetch_add(&c->counters.heartbeats_missed, 1);
@@ -77,6 +78,8 @@ void sweeper_presence_pass(struct central *c, json_t *last_states)
     }
     json_object_clear(last_states);
     json_object_update(last_states, seen);
+    /* Marks that a first pass happened: from now on new controllers are transitions. */
+    json_object_set_new(last_states, "", json_true());
     json_decref(seen);
     json_decref(rows);
 }
