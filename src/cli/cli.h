@@ -1,0 +1,36 @@
+/* State shared by the modules of one `roundhouse` invocation, and its exit codes. */
+#ifndef ROUNDHOUSE_CLI_H
+#define ROUNDHOUSE_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#define CLI_DEFAULT_CENTRAL "http://localhost:8000"
+#define CLI_DEFAULT_TIMEOUT_MS 10000L
+
+/* Exit codes (CONTRACT §1): scripts branch on them, so they never change. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_FAILED = 1, /* the central answered an error, or could not be reached */
+    CLI_EXIT_USAGE = 2,  /* bad command line; nothing was sent */
+};
+
+struct cli_options {
+    const char *central;   /* base URL */
+    long timeout_ms;       /* per request */
+    bool json;             /* print the API's JSON documents instead of tables */
+    const char *direction; /* `speed --direction`, NULL when not given */
+    int argc;              /* the command and its arguments, options removed */
+    char **argv;
+};
+
+struct http_client;
+
+struct cli {
+    struct cli_options opt;
+    struct http_client *http;
+    FILE *out; /* results */
+    FILE *err; /* diagnostics */
+};
+
+#endif

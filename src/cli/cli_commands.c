@@ -1,0 +1,703 @@
+#include "cli_commands.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "fileio.h"
+#include "http_client.h"
+#include "parse.h"
+#include "table.h"
+#include "uuidstr.h"
+#include "views.h"
+
+#define PATH_LEN 1024
+/* Import files are bounded like answers; the central refuses far less (413) anyway. */
+#define IMPORT_MAX HTTP_CLIENT_BODY_MAX
+/* No controller named this way can be meant: `assign TRAIN none` unassigns. */
+#define UNASSIGN_WORD "none"
+
+typedef int (*command_fn)(struct cli *c, int argc, char **argv);
+
+struct command {
+    const char *name;
+    const char *args;
+    const char *help;
+    int min_args, max_args;
+    command_fn run;
+};
+
+/* An answer of the central: the raw reply (printed as is for --json) and its parsed body. */
+struct answer {
+    struct http_reply reply;
+    json_t *doc;
+};
+
+static void answer_clear(struct answer *a)
+{
+    http_reply_clear(&a->reply);
+    json_decref(a->doc);
+    a->doc = NULL;
+}
+
+/* ---- diagnostics ---- */
+
+static int fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("roundhouse: ", c->err);
+    vfprintf(c->err, fmt, ap);
+    fputc('\n', c->err);
+    va_end(ap);
+    return CLI_EXIT_FAILED;
+}
+
+static int usage(struct cli *c, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("roundhouse: ", c->err);
+    vfprintf(c->err, fmt, ap);
+    fputs("\nTry 'roundhouse --help'.\n", c->err);
+    va_end(ap);
+    return CLI_EXIT_USAGE;
+}
+
+static int fail_transport(struct cli *c, int rc)
+{
+    const char *base = http_client_base(c->http);
+    const char *why = http_client_error(c->http);
+    switch (rc) {
+    case -ETIMEDOUT:
+        return fail(c, "no answer from the central at %s within %.3g s (%s)", base,
+                    (double)c->opt.timeout_ms / 1000.0, why);
+    case -ECONNREFUSED:
+        return fail(c, "cannot reach the central at %s: %s", base, why);
+    case -EFBIG:
+        return fail(c, "the answer of the central at %s is refused: %s", base, why);
+    default:
+        return fail(c, "request to the central at %s failed: %s", base, why);
+    }
+}
+
+/* The contract's error body {detail, error, field?}; anything else by its HTTP status. */
+static int fail_http(struct cli *c, const struct answer *a)
+{
+    const char *detail = json_string_value(json_object_get(a->doc, "detail"));
+    const char *code = json_string_value(json_object_get(a->doc, "error"));
+    const char *field = json_string_value(json_object_get(a->doc, "field"));
+    char text[512];
+    if (detail != NULL) {
+        snprintf(text, sizeof text, "%s", detail);
+        table_text_clean(text);
+        detail = text;
+    }
+    if (detail == NULL)
+        return fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
+                    a->reply.status);
+    if (field != NULL)
+        return fail(c, "%s (field '%s'; HTTP %ld %s)", detail, field, a->reply.status,
+                    code ? code : "error");
+    return fail(c, "%s (HTTP %ld %s)", detail, a->reply.status, code ? code : "error");
+}
+
+/* ---- requests ---- */
+
+/* Sends one request and parses the answer (a->doc stays NULL for an empty or non-JSON body).
+ * CLI_EXIT_OK whenever the central answered, whatever the status. */
+static int request(struct cli *c, const char *method, const char *path, const json_t *body,
+                   struct answer *a)
+{
+    char *payload = NULL;
+    if (body != NULL) {
+        payload = json_dumps(body, JSON_COMPACT);
+        if (payload == NULL)
+            return fail(c, "out of memory");
+    }
+    int rc = http_client_request(c->http, method, path, payload, payload ? strlen(payload) : 0,
+                                 &a->reply);
+    free(payload);
+    if (rc < 0)
+        return fail_transport(c, rc);
+    if (a->reply.len > 0)
+        a->doc = json_loadb(a->reply.body, a->reply.len, JSON_DECODE_ANY, NULL);
+    return CLI_EXIT_OK;
+}
+
+/* request(), and anything but a 2xx answer with a JSON body is a failure (reported). */
+static int api(struct cli *c, const char *method, const char *path, const json_t *body,
+               struct answer *a)
+{
+    int rc = request(c, method, path, body, a);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (a->reply.status < 200 || a->reply.status > 299)
+        return fail_http(c, a);
+    if (a->doc == NULL)
+        return fail(c, "the answer of %s%s is not JSON (is that the Roundhouse central?)",
+                    http_client_base(c->http), path);
+    return CLI_EXIT_OK;
+}
+
+/* api() with the expected JSON type of the answer checked, so views can trust it. */
+static int api_typed(struct cli *c, const char *method, const char *path, const json_t *body,
+                     json_type type, struct answer *a)
+{
+    int rc = api(c, method, path, body, a);
+    if (rc == CLI_EXIT_OK && (a->doc == NULL || json_typeof(a->doc) != type))
+        rc = fail(c, "unexpected answer from %s%s: %s expected", http_client_base(c->http), path,
+                  type == JSON_ARRAY ? "a JSON array" : "a JSON object");
+    return rc;
+}
+
+static int path_for(struct cli *c, char *out, const char *prefix, const char *id,
+                    const char *suffix)
+{
+    int rc = http_client_path(c->http, out, PATH_LEN, prefix, id, suffix);
+    if (rc == -ENAMETOOLONG)
+        return usage(c, "identifier too long: '%.60s...'", id);
+    if (rc < 0)
+        return fail(c, "out of memory");
+    return CLI_EXIT_OK;
+}
+
+/* ---- output ---- */
+
+/* --json: the document exactly as received, one per run, newline-terminated. */
+static int print_raw(struct cli *c, const struct http_reply *r)
+{
+    fwrite(r->body, 1, r->len, c->out);
+    if (r->len == 0 || r->body[r->len - 1] != '\n')
+        fputc('\n', c->out);
+    return ferror(c->out) ? fail(c, "cannot write the output") : CLI_EXIT_OK;
+}
+
+static int print_view(struct cli *c, int rc)
+{
+    if (rc == -ENOMEM)
+        return fail(c, "out of memory");
+    if (rc < 0)
+        return fail(c, "cannot write the output");
+    return CLI_EXIT_OK;
+}
+
+/* ---- argument checks (before anything is sent) ---- */
+
+static int check_id(struct cli *c, const char *what, const char *id)
+{
+    if (id[0] == '\0')
+        return usage(c, "%s must not be empty", what);
+    return CLI_EXIT_OK;
+}
+
+/* 0-100, digits only: "+5", " 5" or "5.0" are refused rather than guessed at. */
+static int parse_speed(struct cli *c, const char *s, int *out)
+{
+    bool digits = s[0] != '\0';
+    for (const char *p = s; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    if (!digits || parse_int(s, 0, 100, out) < 0)
+        return usage(c, "invalid speed '%s': expected a whole number 0-100", s);
+    return CLI_EXIT_OK;
+}
+
+static int parse_direction(struct cli *c, const char *s, const char **out)
+{
+    if (strcasecmp(s, "forward") == 0)
+        *out = "FORWARD";
+    else if (strcasecmp(s, "reverse") == 0)
+        *out = "REVERSE";
+    else
+        return usage(c, "invalid --direction '%s': expected forward or reverse", s);
+    return CLI_EXIT_OK;
+}
+
+/* A controller UUID, or the name of exactly one controller. The name is looked up in the
+ * list rather than guessed, and an ambiguous one is refused: commands must never reach a
+ * controller the operator did not mean. name_out (may be NULL) gets the name when known. */
+static int resolve_controller(struct cli *c, const char *arg, char id[UUIDSTR_LEN + 1],
+                              char *name_out, size_t name_len)
+{
+    struct answer a = {0};
+    if (check_id(c, "CONTROLLER", arg) != CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
+    if (uuidstr_normalize(arg, id) == 0)
+        return CLI_EXIT_OK;
+    int rc = api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, &a);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    size_t i, matches = 0;
+    json_t *ctl;
+    char ids[256] = "", found[UUIDSTR_LEN + 1] = "";
+    json_array_foreach(a.doc, i, ctl)
+    {
+        const char *name = json_string_value(json_object_get(ctl, "name"));
+        const char *cid = json_string_value(json_object_get(ctl, "id"));
+        if (name == NULL || cid == NULL || strcmp(name, arg) != 0)
+            continue;
+        /* The first match is used only when it stays the only one. */
+        if (found[0] == '\0')
+            snprintf(found, sizeof found, "%s", cid);
+        matches++;
+        size_t used = strlen(ids);
+        snprintf(ids + used, sizeof ids - used, "%s%s", used ? ", " : "", cid);
+    }
+    if (matches == 0)
+        rc = fail(c,
+                  "no controller is named '%s' (give its name or UUID; see `roundhouse "
+                  "controllers`)",
+                  arg);
+    else if (matches > 1)
+        rc = fail(c, "%zu controllers are named '%s' (%s): give the UUID", matches, arg, ids);
+    else
+        snprintf(id, UUIDSTR_LEN + 1, "%s", found);
+    if (rc == CLI_EXIT_OK && name_out != NULL)
+        snprintf(name_out, name_len, "%s", arg);
+out:
+    answer_clear(&a);
+    return rc;
+}
+
+/* ---- commands ---- */
+
+static int cmd_controllers(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    int rc = api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, &a);
+    if (rc == CLI_EXIT_OK)
+        rc = c->opt.json ? print_raw(c, &a.reply)
+                         : print_view(c, views_controllers_print(c->out, a.doc));
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_controller(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    char id[UUIDSTR_LEN + 1], path[PATH_LEN];
+    int rc = resolve_controller(c, argv[0], id, NULL, 0);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/controllers/", id, NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "GET", path, NULL, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK)
+        rc = c->opt.json ? print_raw(c, &a.reply)
+                         : print_view(c, views_controller_print(c->out, a.doc));
+    answer_clear(&a);
+    return rc;
+}
+
+/* Human views show controller names; --json needs only the one document. */
+static int controllers_for_view(struct cli *c, struct answer *ctls)
+{
+    if (c->opt.json)
+        return CLI_EXIT_OK;
+    return api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, ctls);
+}
+
+static int cmd_trains(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0}, ctls = {0};
+    int rc = api_typed(c, "GET", "/api/trains", NULL, JSON_ARRAY, &a);
+    if (rc == CLI_EXIT_OK)
+        rc = controllers_for_view(c, &ctls);
+    if (rc == CLI_EXIT_OK)
+        rc = c->opt.json ? print_raw(c, &a.reply)
+                         : print_view(c, views_trains_print(c->out, a.doc, ctls.doc));
+    answer_clear(&a);
+    answer_clear(&ctls);
+    return rc;
+}
+
+static int show_train_doc(struct cli *c, const char *train, const char *suffix, bool status)
+{
+    struct answer a = {0}, ctls = {0};
+    char path[PATH_LEN];
+    int rc = check_id(c, "TRAIN", train);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/trains/", train, suffix);
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "GET", path, NULL, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK)
+        rc = controllers_for_view(c, &ctls);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        rc = print_view(c, status ? views_status_print(c->out, a.doc, ctls.doc)
+                                  : views_train_print(c->out, a.doc, ctls.doc));
+    answer_clear(&a);
+    answer_clear(&ctls);
+    return rc;
+}
+
+static int cmd_train(struct cli *c, int argc, char **argv)
+{
+    return show_train_doc(c, argv[0], NULL, false);
+}
+
+static int cmd_status(struct cli *c, int argc, char **argv)
+{
+    return show_train_doc(c, argv[0], "/status", true);
+}
+
+/* PUT /api/trains/{id} with body; prints the updated train or the given confirmation. */
+static int train_put(struct cli *c, const char *train, json_t *body, struct answer *a)
+{
+    char path[PATH_LEN];
+    int rc = body == NULL ? fail(c, "out of memory") : check_id(c, "TRAIN", train);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/trains/", train, NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "PUT", path, body, JSON_OBJECT, a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a->reply);
+    return rc;
+}
+
+static int cmd_assign(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    json_t *body = NULL;
+    char id[UUIDSTR_LEN + 1], name[256] = "";
+    bool unassign = strcmp(argv[1], UNASSIGN_WORD) == 0;
+    int rc = check_id(c, "TRAIN", argv[0]);
+    if (rc == CLI_EXIT_OK && !unassign)
+        rc = resolve_controller(c, argv[1], id, name, sizeof name);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    body = json_pack("{s:o}", "controller_id", unassign ? json_null() : json_string(id));
+    rc = train_put(c, argv[0], body, &a);
+    if (rc != CLI_EXIT_OK || c->opt.json)
+        goto out;
+    if (unassign) {
+        fprintf(c->out, "train %s unassigned\n", argv[0]);
+    } else {
+        const char *placement = json_string_value(json_object_get(a.doc, "reassignment_status"));
+        fprintf(c->out, "train %s assigned to %s%s%s%s (placement: %s)\n", argv[0], name,
+                name[0] ? " (" : "", id, name[0] ? ")" : "", placement ? placement : "-");
+    }
+out:
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_rename_train(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    json_t *body = json_pack("{s:s}", "name", argv[1]);
+    int rc = train_put(c, argv[0], body, &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json) {
+        const char *name = json_string_value(json_object_get(a.doc, "name"));
+        fprintf(c->out, "train %s renamed to '%s'\n", argv[0], name ? name : argv[1]);
+    }
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+/* POST /api/trains/{id}/command. 202 means the broker took it, not that the train moved:
+ * the confirmation says "sent" for that reason. */
+static int train_command(struct cli *c, const char *train, json_t *body, const char *what)
+{
+    struct answer a = {0};
+    char path[PATH_LEN];
+    int rc = body == NULL ? fail(c, "out of memory") : check_id(c, "TRAIN", train);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/trains/", train, "/command");
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "POST", path, body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        fprintf(c->out, "train %s: %s sent\n", train, what);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_speed(struct cli *c, int argc, char **argv)
+{
+    int speed = 0;
+    const char *dir = NULL;
+    char what[64];
+    int rc = check_id(c, "TRAIN", argv[0]);
+    if (rc == CLI_EXIT_OK)
+        rc = parse_speed(c, argv[1], &speed);
+    if (rc == CLI_EXIT_OK && c->opt.direction != NULL)
+        rc = parse_direction(c, c->opt.direction, &dir);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:i}", "action", "setSpeed", "speed", speed);
+    if (body != NULL && dir != NULL)
+        json_object_set_new(body, "direction", json_string(dir));
+    snprintf(what, sizeof what, "speed %d%s%s", speed, dir ? " " : "",
+             dir ? (dir[0] == 'F' ? "forward" : "reverse") : "");
+    rc = train_command(c, argv[0], body, what);
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_stop(struct cli *c, int argc, char **argv)
+{
+    json_t *body = json_pack("{s:s}", "action", "stop");
+    int rc = train_command(c, argv[0], body, "stop");
+    json_decref(body);
+    return rc;
+}
+
+static int cmd_estop(struct cli *c, int argc, char **argv)
+{
+    if (argc == 1) {
+        json_t *body = json_pack("{s:s}", "action", "emergencyStop");
+        int rc = train_command(c, argv[0], body, "emergency stop");
+        json_decref(body);
+        return rc;
+    }
+    struct answer a = {0};
+    json_t *body = json_object();
+    int rc = body == NULL ? fail(c, "out of memory")
+                          : api_typed(c, "POST", "/api/emergency-stop", body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        fputs("emergency stop sent to every train\n", c->out);
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_export(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    const char *file = argv[0];
+    if (file[0] == '\0')
+        return usage(c, "FILE must not be empty (use - for standard output)");
+    int rc = api_typed(c, "GET", "/api/export", NULL, JSON_OBJECT, &a);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    if (strcmp(file, "-") == 0) {
+        rc = print_raw(c, &a.reply);
+        goto out;
+    }
+    /* As received, newline-terminated; the buffer has room for the NUL it carries. */
+    struct http_reply *r = &a.reply;
+    if (r->body[r->len - 1] != '\n') {
+        char *nb = realloc(r->body, r->len + 2);
+        if (nb == NULL) {
+            rc = fail(c, "out of memory");
+            goto out;
+        }
+        r->body = nb;
+        r->body[r->len++] = '\n';
+        r->body[r->len] = '\0';
+    }
+    /* Atomic: a failed or interrupted export never leaves a truncated backup behind. 0600:
+     * the whole registry, addresses included; whoever needs it can widen it. */
+    int wrc = fileio_write_atomic(file, r->body, r->len, 0600);
+    if (wrc < 0) {
+        rc = fail(c, "cannot write %s: %s", file, strerror(-wrc));
+        goto out;
+    }
+    if (!c->opt.json)
+        fprintf(c->out, "exported %zu controllers, %zu trains, %zu plugins to %s\n",
+                json_array_size(json_object_get(a.doc, "controllers")),
+                json_array_size(json_object_get(a.doc, "trains")),
+                json_array_size(json_object_get(a.doc, "plugins")), file);
+out:
+    answer_clear(&a);
+    return rc;
+}
+
+/* Standard input, bounded like files: it may be a pipe, which fileio_read_all refuses. */
+static int read_stdin(size_t max, char **out, size_t *len)
+{
+    size_t cap = 65536, used = 0;
+    char *buf = malloc(cap + 1);
+    if (buf == NULL)
+        return -ENOMEM;
+    for (;;) {
+        if (used == cap) {
+            if (cap > max) {
+                free(buf);
+                return -EFBIG;
+            }
+            size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            char *nb = realloc(buf, ncap + 1);
+            if (nb == NULL) {
+                free(buf);
+                return -ENOMEM;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t n = read(STDIN_FILENO, buf + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            int err = -errno;
+            free(buf);
+            return err;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+    }
+    if (used > max) {
+        free(buf);
+        return -EFBIG;
+    }
+    buf[used] = '\0';
+    *out = buf;
+    *len = used;
+    return 0;
+}
+
+static int cmd_import(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    const char *file = argv[0];
+    char *text = NULL;
+    size_t len = 0;
+    json_t *doc = NULL;
+    json_error_t jerr;
+    int rc = CLI_EXIT_OK;
+    if (file[0] == '\0')
+        return usage(c, "FILE must not be empty (use - for standard input)");
+    bool is_stdin = strcmp(file, "-") == 0;
+    const char *shown = is_stdin ? "standard input" : file;
+    int rrc = is_stdin ? read_stdin(IMPORT_MAX, &text, &len)
+                       : fileio_read_all(file, IMPORT_MAX, &text, &len);
+    if (rrc == -EFBIG) {
+        rc = fail(c, "cannot read %s: larger than %zu MiB", shown, IMPORT_MAX >> 20);
+        goto out;
+    }
+    if (rrc == -EINVAL) {
+        rc = fail(c, "cannot read %s: not a regular file", shown);
+        goto out;
+    }
+    if (rrc < 0) {
+        rc = fail(c, "cannot read %s: %s", shown, strerror(-rrc));
+        goto out;
+    }
+    /* Checked here so that a damaged file is reported with its own line and column; the
+     * central would only see (and count) a malformed request. */
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        rc = fail(c, "%s is not a valid JSON document: line %d column %d: %s", shown, jerr.line,
+                  jerr.column, jerr.text);
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        rc = fail(c, "%s is not a registry export (a JSON object is expected)", shown);
+        goto out;
+    }
+    /* Sent compact: a pretty-printed export keeps more room under the central's body limit. */
+    rc = api_typed(c, "POST", "/api/import", doc, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json) {
+        rc = print_raw(c, &a.reply);
+    } else if (rc == CLI_EXIT_OK) {
+        json_int_t nc = json_integer_value(json_object_get(a.doc, "controllers"));
+        json_int_t nt = json_integer_value(json_object_get(a.doc, "trains"));
+        json_int_t np = json_integer_value(json_object_get(a.doc, "plugins"));
+        fprintf(c->out,
+                "imported %" JSON_INTEGER_FORMAT " controllers, %" JSON_INTEGER_FORMAT
+                " trains, %" JSON_INTEGER_FORMAT " plugins from %s\n",
+                nc, nt, np, shown);
+    }
+out:
+    json_decref(doc);
+    free(text);
+    answer_clear(&a);
+    return rc;
+}
+
+/* The central answers /health with 503 and a health document (not an error body) when its
+ * database is unusable: that document is the answer to show, and the exit status says
+ * whether everything is healthy, so that monitoring scripts can use it directly. */
+static int cmd_health(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    int rc = request(c, "GET", "/health", NULL, &a);
+    if (rc != CLI_EXIT_OK)
+        goto out;
+    const char *status = json_string_value(json_object_get(a.doc, "status"));
+    bool health_doc =
+        json_is_object(a.doc) && status != NULL && (a.reply.status == 200 || a.reply.status == 503);
+    if (!health_doc) {
+        rc = a.reply.status >= 200 && a.reply.status <= 299
+                 ? fail(c, "unexpected answer from %s/health", http_client_base(c->http))
+                 : fail_http(c, &a);
+        goto out;
+    }
+    rc = c->opt.json ? print_raw(c, &a.reply) : print_view(c, views_health_print(c->out, a.doc));
+    if (rc == CLI_EXIT_OK && strcmp(status, "healthy") != 0) {
+        const char *reason = json_string_value(json_object_get(a.doc, "reason"));
+        rc = fail(c, "the central is %s%s%s", status, reason ? ": " : "", reason ? reason : "");
+    }
+out:
+    answer_clear(&a);
+    return rc;
+}
+
+static const struct command commands[] = {
+    {"controllers", "", "list controllers", 0, 0, cmd_controllers},
+    {"controller", "CONTROLLER", "details of one controller and its trains", 1, 1, cmd_controller},
+    {"trains", "", "list trains with their last reported status", 0, 0, cmd_trains},
+    {"train", "TRAIN", "details of one train", 1, 1, cmd_train},
+    {"status", "TRAIN", "last status the train reported", 1, 1, cmd_status},
+    {"assign", "TRAIN CONTROLLER|none", "move a train to a controller; none unassigns it", 2, 2,
+     cmd_assign},
+    {"rename-train", "TRAIN NAME", "change a train's display name", 2, 2, cmd_rename_train},
+    {"speed", "TRAIN 0-100 [--direction forward|reverse]", "set a train's speed", 2, 2, cmd_speed},
+    {"stop", "TRAIN", "stop a train (ramps down)", 1, 1, cmd_stop},
+    {"estop", "[TRAIN]", "emergency stop: one train, or without TRAIN every train", 0, 1,
+     cmd_estop},
+    {"export", "FILE|-", "write the whole registry as JSON (atomically; - = stdout)", 1, 1,
+     cmd_export},
+    {"import", "FILE|-", "create or update everything in an export (- = stdin)", 1, 1, cmd_import},
+    {"health", "", "service health; exit 1 unless healthy", 0, 0, cmd_health},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+void cli_commands_usage(FILE *out)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        char synopsis[96];
+        snprintf(synopsis, sizeof synopsis, "%s%s%s", commands[i].name,
+                 commands[i].args[0] ? " " : "", commands[i].args);
+        /* Long synopses get their own line so that the help column stays aligned. */
+        if (strlen(synopsis) > 28)
+            fprintf(out, "  %s\n  %-28s  %s\n", synopsis, "", commands[i].help);
+        else
+            fprintf(out, "  %-28s  %s\n", synopsis, commands[i].help);
+    }
+}
+
+int cli_commands_run(struct cli *c)
+{
+    const char *name = c->opt.argv[0];
+    const struct command *cmd = NULL;
+    for (size_t i = 0; i < NCOMMANDS && cmd == NULL; i++)
+        if (strcmp(commands[i].name, name) == 0)
+            cmd = &commands[i];
+    if (cmd == NULL)
+        return usage(c, "unknown command '%s'", name);
+    int nargs = c->opt.argc - 1;
+    if (nargs < cmd->min_args || nargs > cmd->max_args)
+        return usage(c, "wrong number of arguments; usage: roundhouse %s%s%s", cmd->name,
+                     cmd->args[0] ? " " : "", cmd->args);
+    if (c->opt.direction != NULL && cmd->run != cmd_speed)
+        return usage(c, "--direction only applies to the speed command");
+    return cmd->run(c, nargs, c->opt.argv + 1);
+}

@@ -1,0 +1,223 @@
+#include "http_client.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#define URL_MAX 2048
+
+struct http_client {
+    CURL *easy;
+    long timeout_ms;
+    char base[URL_MAX];
+    char error[CURL_ERROR_SIZE + 128];
+};
+
+/* Response body being received. */
+struct sink {
+    char *buf;
+    size_t len, cap;
+    bool too_big, no_memory;
+};
+
+int http_client_new(const char *base_url, long timeout_ms, struct http_client **out)
+{
+    if (base_url == NULL || timeout_ms <= 0)
+        return -EINVAL;
+    if (strncasecmp(base_url, "http://", 7) != 0 && strncasecmp(base_url, "https://", 8) != 0)
+        return -EINVAL;
+    size_t n = strlen(base_url);
+    while (n > 0 && base_url[n - 1] == '/')
+        n--;
+    if (n >= URL_MAX)
+        return -EINVAL;
+    struct http_client *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return -ENOMEM;
+    c->easy = curl_easy_init();
+    if (c->easy == NULL) {
+        free(c);
+        return -ENOMEM;
+    }
+    memcpy(c->base, base_url, n);
+    c->base[n] = '\0';
+    c->timeout_ms = timeout_ms;
+    *out = c;
+    return 0;
+}
+
+void http_client_free(struct http_client *c)
+{
+    if (c == NULL)
+        return;
+    curl_easy_cleanup(c->easy);
+    free(c);
+}
+
+const char *http_client_base(const struct http_client *c)
+{
+    return c->base;
+}
+
+const char *http_client_error(const struct http_client *c)
+{
+    return c->error;
+}
+
+void http_reply_clear(struct http_reply *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    r->body = NULL;
+    r->len = 0;
+    r->status = 0;
+}
+
+int http_client_path(struct http_client *c, char *out, size_t outlen, const char *prefix,
+                     const char *segment, const char *suffix)
+{
+    char *esc = curl_easy_escape(c->easy, segment, 0);
+    if (esc == NULL)
+        return -ENOMEM;
+    int n = snprintf(out, outlen, "%s%s%s", prefix, esc, suffix ? suffix : "");
+    curl_free(esc);
+    return n < 0 || (size_t)n >= outlen ? -ENAMETOOLONG : 0;
+}
+
+static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct sink *s = userdata;
+    size_t n = size * nmemb;
+    if (n > HTTP_CLIENT_BODY_MAX - s->len) {
+        s->too_big = true;
+        return 0; /* aborts the transfer */
+    }
+    if (s->len + n + 1 > s->cap) {
+        size_t cap = s->cap ? s->cap : 16384;
+        while (cap < s->len + n + 1)
+            cap *= 2;
+        char *nb = realloc(s->buf, cap);
+        if (nb == NULL) {
+            s->no_memory = true;
+            return 0;
+        }
+        s->buf = nb;
+        s->cap = cap;
+    }
+    memcpy(s->buf + s->len, ptr, n);
+    s->len += n;
+    s->buf[s->len] = '\0';
+    return n;
+}
+
+static int transport_error(struct http_client *c, CURLcode res, const struct sink *s,
+                           const char *errbuf)
+{
+    if (s->too_big || res == CURLE_FILESIZE_EXCEEDED) {
+        snprintf(c->error, sizeof c->error, "the response is larger than %zu MiB",
+                 HTTP_CLIENT_BODY_MAX >> 20);
+        return -EFBIG;
+    }
+    if (s->no_memory || res == CURLE_OUT_OF_MEMORY) {
+        snprintf(c->error, sizeof c->error, "out of memory");
+        return -ENOMEM;
+    }
+    /* errbuf has the specific reason ("Failed to connect to 127.0.0.1 port 1: Connection
+     * refused"); curl_easy_strerror only the category. */
+    snprintf(c->error, sizeof c->error, "%s", errbuf[0] ? errbuf : curl_easy_strerror(res));
+    switch (res) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return -ETIMEDOUT;
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+        return -ECONNREFUSED;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_GOT_NOTHING:
+    case CURLE_UNSUPPORTED_PROTOCOL:
+        return -EPROTO;
+    default:
+        return -EIO;
+    }
+}
+
+int http_client_request(struct http_client *c, const char *method, const char *path,
+                        const char *body, size_t body_len, struct http_reply *reply)
+{
+    char url[URL_MAX + 1024];
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = NULL, *h = NULL;
+    struct sink s = {0};
+    int rc = -ENOMEM;
+    c->error[0] = '\0';
+    int n = snprintf(url, sizeof url, "%s%s", c->base, path);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(c->error, sizeof c->error, "the request URL is too long");
+        return -ENAMETOOLONG;
+    }
+    headers = curl_slist_append(NULL, "Accept: application/json");
+    if (headers == NULL)
+        goto out;
+    if (body != NULL) {
+        h = curl_slist_append(headers, "Content-Type: application/json");
+        if (h == NULL)
+            goto out;
+        headers = h;
+    }
+    /* The handle is reused so that a command making several requests keeps its connection,
+     * but no option of an earlier request may leak into this one. */
+    CURL *e = c->easy;
+    curl_easy_reset(e);
+    curl_easy_setopt(e, CURLOPT_URL, url);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    if (body != NULL) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);
+    }
+    if (strcmp(method, "GET") == 0)
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_BODY_MAX);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+    /* Without it curl may use SIGALRM for resolver timeouts. */
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_USERAGENT, "roundhouse/" ROUNDHOUSE_VERSION);
+    CURLcode res = curl_easy_perform(e);
+    /* The error buffer lives on this stack frame: the handle must not keep pointing at it. */
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    if (res != CURLE_OK) {
+        rc = transport_error(c, res, &s, errbuf);
+        goto out;
+    }
+    long status = 0;
+    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    if (s.buf == NULL) {
+        s.buf = calloc(1, 1);
+        if (s.buf == NULL)
+            goto out;
+    }
+    reply->status = status;
+    reply->body = s.buf;
+    reply->len = s.len;
+    s.buf = NULL;
+    rc = 0;
+out:
+    if (rc == -ENOMEM && c->error[0] == '\0')
+        snprintf(c->error, sizeof c->error, "out of memory");
+    curl_slist_free_all(headers);
+    free(s.buf);
+    return rc;
+}

@@ -1,0 +1,45 @@
+/* roundhouse: the administrators' command-line client of the central API. Options and
+ * wiring only; the commands live in cli_commands.c. */
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "cli.h"
+#include "cli_commands.h"
+#include "cli_options.h"
+#include "http_client.h"
+
+int main(int argc, char **argv)
+{
+    struct cli c = {.out = stdout, .err = stderr};
+    int rc = cli_options_parse(argc, argv, getenv("ROUNDHOUSE_CENTRAL"), &c.opt, stdout, stderr);
+    if (rc == 1)
+        return fflush(stdout) == 0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    if (rc < 0)
+        return CLI_EXIT_USAGE;
+    /* Times are shown in the user's zone: read TZ once, before any localtime_r. */
+    tzset();
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        fputs("roundhouse: cannot initialise libcurl\n", stderr);
+        return CLI_EXIT_FAILED;
+    }
+    int exit_code = CLI_EXIT_FAILED;
+    rc = http_client_new(c.opt.central, c.opt.timeout_ms, &c.http);
+    if (rc < 0) {
+        fprintf(stderr, "roundhouse: invalid central URL '%s'\n", c.opt.central);
+        exit_code = CLI_EXIT_USAGE;
+        goto out;
+    }
+    exit_code = cli_commands_run(&c);
+    /* A full disk or a closed pipe must not look like success to a script. */
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fputs("roundhouse: cannot write the output\n", stderr);
+        if (exit_code == CLI_EXIT_OK)
+            exit_code = CLI_EXIT_FAILED;
+    }
+out:
+    http_client_free(c.http);
+    curl_global_cleanup();
+    return exit_code;
+}
