@@ -87,3 +87,66 @@ def read_sim(path):
             return json.load(f)
     except (OSError, ValueError):
         return None
+
+
+def start_central_at(tc, port, db=None, *flags):
+    """Start ``roundhouse-central`` on a given loopback port (one the kernel picked earlier,
+    e.g. for a central that "comes back" where the edge expects it). ``tc`` is the
+    :class:`harness.RoundhouseTestCase`. Bounded retry while the port is still in TIME_WAIT."""
+    db = db or os.path.join(tc.tmp, "roundhouse.db")
+    mqtt = "127.0.0.1:%d" % tc.broker.port
+    last = None
+    for attempt in range(5):
+        argv = [harness.binary("roundhouse-central"), "--listen", "127.0.0.1:%d" % port, "--db", db,
+                "--mqtt", mqtt, "--log-level", "debug"] + [str(f) for f in flags]
+        try:
+            return tc._spawn(harness.Central(argv, harness._clean_env(), tc.tmp,
+                                             os.path.join(tc.tmp, "central-at-%d.log" % attempt),
+                                             db, flags))
+        except AssertionError as exc:  # did not come up (port busy): try again shortly
+            last = exc
+            import time
+            time.sleep(0.5)
+    raise AssertionError("central did not start on port %d: %s" % (port, last))
+
+
+def mosquitto_pub(port, topic, payload, qos=1):
+    """Publish with the real ``mosquitto_pub`` client (bounded by a timeout)."""
+    import shutil
+    import subprocess
+    exe = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+    if not isinstance(payload, str):
+        payload = json.dumps(payload)
+    subprocess.run([exe, "-h", "127.0.0.1", "-p", str(port), "-t", topic, "-q", str(qos), "-m", payload],
+                   check=True, timeout=15, stdin=subprocess.DEVNULL)
+
+
+def health(edge):
+    r = edge.health.get("/health")
+    return r.json
+
+
+def train_health(edge, train_id):
+    for t in health(edge).get("trains", []):
+        if t.get("train_id") == train_id:
+            return t
+    return None
+
+
+def command_until(mq, train_id, command, where, attempts=4, each=5.0, publish=None):
+    """Publish ``command`` on the train's command topic and wait for a status matching
+    ``where``; resend (bounded: ``attempts`` × ``each`` s) in case the edge's subscription was
+    still on its way to the broker. ``publish(topic, payload)`` overrides the publisher.
+    Commands used this way must be idempotent (setSpeed, stop...)."""
+    topic = "trains/%s/commands" % train_id
+    last = None
+    for _ in range(attempts):
+        if publish is not None:
+            publish(topic, command)
+        else:
+            mq.publish(topic, command)
+        try:
+            return mq.wait_message("trains/%s/status" % train_id, where, timeout=each)
+        except AssertionError as exc:
+            last = exc
+    raise last

@@ -1,0 +1,46 @@
+/* Asynchronous HTTP/JSON calls to the central API over libcurl's multi interface, driven
+ * from the daemon's poll loop (api_client_poll replaces poll(2) and also watches the
+ * caller's descriptors), so a slow or dead central never stalls motor control.
+ * Every request has a connect and a total timeout. Not thread-safe. */
+#ifndef ROUNDHOUSE_EDGE_API_CLIENT_H
+#define ROUNDHOUSE_EDGE_API_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <jansson.h>
+
+#define API_BODY_MAX (1024 * 1024)
+#define API_CONNECT_TIMEOUT_MS 5000
+#define API_TIMEOUT_MS 10000
+
+struct api_response {
+    long status;       /* HTTP status, 0 on transport failure */
+    const char *error; /* transport error text, NULL when a response arrived */
+    const char *body;  /* NUL-terminated, may be empty; valid during the callback */
+    size_t body_len;
+    int64_t retry_after_ms; /* Retry-After in seconds * 1000, -1 when absent */
+    const char *etag;       /* ETag header or NULL */
+};
+
+typedef void (*api_done_fn)(void *ctx, int tag, const struct api_response *r);
+
+struct api_client;
+
+/* base_url without trailing slash. NULL on allocation failure. */
+struct api_client *api_client_new(const char *base_url);
+void api_client_free(struct api_client *c);
+/* Starts method base_url+path with an optional JSON body and If-None-Match value. done is
+ * called from api_client_poll when it completes (also on failure). 0 or negative errno. */
+int api_client_request(struct api_client *c, int tag, const char *method, const char *path,
+                       const json_t *body, const char *if_none_match, api_done_fn done, void *ctx);
+/* Number of requests in flight. */
+size_t api_client_pending(const struct api_client *c);
+/* Waits up to timeout_ms for the caller's descriptors (revents filled in) or curl's own
+ * sockets, then runs transfers and completion callbacks. Returns the number of the caller's
+ * descriptors with events, or a negative errno. */
+int api_client_poll(struct api_client *c, struct curl_waitfd *fds, unsigned nfds, int timeout_ms);
+
+#endif

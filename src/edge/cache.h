@@ -1,0 +1,72 @@
+/* The edge state directory's runtime-config cache (format: docs/edge-state.md).
+ *
+ *   <state-dir>/config.json       current runtime config
+ *   <state-dir>/config.prev.json  previous one (last known good)
+ *
+ * Each file is an envelope {"format":1, "cached_at":"<ISO-8601 UTC>", "config":{...},
+ * "checksum":"sha256:<hex>"} whose checksum covers the envelope without "checksum"; the
+ * runtime config inside keeps the central's own checksum, verified as well. Validation is
+ * pure (the caller passes now) so every corruption case is unit-tested. */
+#ifndef ROUNDHOUSE_EDGE_CACHE_H
+#define ROUNDHOUSE_EDGE_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#define CACHE_FILE_MAX (1024 * 1024)
+#define CACHE_CURRENT "config.json"
+#define CACHE_PREVIOUS "config.prev.json"
+/* A cached_at this far ahead of the clock is still accepted: two hosts' clocks, or a clock
+ * adjusted by NTP after the write, commonly differ by a few seconds. */
+#define CACHE_FUTURE_SKEW_MS (60 * 1000)
+#define CACHE_MAX_TRAINS 64
+
+enum cache_verdict {
+    CACHE_VALID = 0, /* usable */
+    CACHE_STALE,     /* intact but older than the maximum age: not driven */
+    CACHE_MISSING,   /* no file */
+    CACHE_INVALID,   /* unreadable, corrupt, wrong checksum, bad schema, future cached_at */
+};
+
+const char *cache_verdict_name(enum cache_verdict v);
+
+/* Schema and checksum of a runtime config (CONTRACT §2). 0, or -EINVAL with the reason. */
+int cache_config_validate(const json_t *config, char *reason, size_t reasonlen);
+
+/* Checks one envelope file's text. On CACHE_VALID / CACHE_STALE *config receives a new
+ * reference to the runtime config and *cached_at_ms its time; reason explains the other
+ * verdicts (and staleness). max_age_ms 0 means no limit. */
+enum cache_verdict cache_entry_check(const char *text, size_t len, int64_t now_ms,
+                                     int64_t max_age_ms, json_t **config, int64_t *cached_at_ms,
+                                     char *reason, size_t reasonlen);
+
+/* Serialises an envelope for config cached at now_ms. *out is malloc'd. 0 or -errno. */
+int cache_entry_build(const json_t *config, int64_t now_ms, char **out, size_t *len);
+
+/* Which of current/previous to use: the first valid one, else the first stale one, else none
+ * (-1). 0 = current, 1 = previous. */
+int cache_select(enum cache_verdict current, enum cache_verdict previous);
+
+struct cache_boot {
+    json_t *config;             /* owned; NULL when neither file is usable */
+    enum cache_verdict verdict; /* of the chosen file; CACHE_MISSING/INVALID when none */
+    const char *source;         /* "current", "previous" or NULL */
+    int64_t cached_at_ms;
+    enum cache_verdict current, previous;
+    char current_reason[160];
+    char previous_reason[160];
+};
+
+/* Reads and checks both files. Never fails on bad content (that is a verdict); returns
+ * negative errno only on allocation failure. */
+int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache_boot *out);
+void cache_boot_clear(struct cache_boot *b);
+
+/* Writes config as the current cache; the old current becomes the previous one unless it
+ * holds the same checksum (so "previous" stays a different, older config). 0 or -errno. */
+int cache_store(const char *dir, const json_t *config, int64_t now_ms);
+
+#endif

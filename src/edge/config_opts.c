@@ -1,0 +1,462 @@
+#include "config_opts.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "parse.h"
+#include "yamljson.h"
+
+static const char usage_text[] =
+    "Usage: roundhouse-edge [OPTIONS]\n"
+    "Edge controller daemon of Roundhouse: drives the trains assigned to this controller.\n"
+    "\n"
+    "  --config FILE            YAML service config (env EDGE_CONFIG; default\n"
+    "                           " EDGE_OPTS_DEFAULT_CONFIG " if present)\n"
+    "  --central URL            central API (env CENTRAL_API_URL, or CENTRAL_API_HOST +\n"
+    "                           CENTRAL_API_PORT; default http://localhost:8000)\n"
+    "  --state-dir DIR          identity + cached config (env STATE_DIR;\n"
+    "                           default /var/lib/roundhouse-edge)\n"
+    "  --name NAME              controller name (env CONTROLLER_NAME; default hostname)\n"
+    "  --health-listen H:P|off  local /health and /metrics (env HEALTH_LISTEN;\n"
+    "                           default 127.0.0.1:8080; port 0 picks a free port)\n"
+    "  --simulate               simulated motors (env SIMULATION_MODE=true, LOCAL_DEV=true)\n"
+    "  --failsafe-timeout SEC   stop trains after SEC without broker contact\n"
+    "                           (env FAILSAFE_TIMEOUT; default 10)\n"
+    "  --cache-max-age SEC      oldest usable cached config, 0 = no limit\n"
+    "                           (env CACHE_MAX_AGE; default 604800)\n"
+    "  --mqtt HOST:PORT         broker override (env MQTT_BROKER_HOST, MQTT_BROKER_PORT)\n"
+    "  --log-level LEVEL        debug|info|warning|error (env LOG_LEVEL; default info)\n"
+    "  --log-format FMT         json|text (default json)\n"
+    "  --help, --version\n"
+    "\n"
+    "Environment only: TRAIN_ID, TRAIN_NAME, MOTOR_PORT (register this train at boot),\n"
+    "HEARTBEAT_INTERVAL (override the server's heartbeat interval).\n";
+
+const char *edge_opts_usage(void)
+{
+    return usage_text;
+}
+
+/* Flag values as given on the command line (NULL: not given). */
+struct flags {
+    const char *config, *central, *state_dir, *name, *health, *failsafe, *max_age, *mqtt;
+    const char *log_level, *log_format;
+    bool simulate;
+};
+
+/* The lower layers: environment and config file (keys are env names in lower case). */
+struct layers {
+    char *const *envp;
+    json_t *file; /* object of strings, NULL when no file */
+};
+
+static void err_set(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void err_set(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static const char *env_get(char *const envp[], const char *name)
+{
+    size_t n = strlen(name);
+    for (size_t i = 0; envp != NULL && envp[i] != NULL; i++) {
+        if (strncmp(envp[i], name, n) == 0 && envp[i][n] == '=')
+            return envp[i] + n + 1;
+    }
+    return NULL;
+}
+
+static const char *file_get(const struct layers *l, const char *env_name)
+{
+    char key[64];
+    size_t n = strlen(env_name);
+    if (l->file == NULL || n >= sizeof key)
+        return NULL;
+    for (size_t i = 0; i <= n; i++)
+        key[i] = (char)tolower((unsigned char)env_name[i]);
+    return json_string_value(json_object_get(l->file, key));
+}
+
+/* Environment first, then the file. Empty environment values count as unset, as a shell
+ * `VAR= cmd` usually means "no value". */
+static const char *layer_get(const struct layers *l, const char *env_name)
+{
+    const char *v = env_get(l->envp, env_name);
+    if (v != NULL && v[0] != '\0')
+        return v;
+    return file_get(l, env_name);
+}
+
+static int copy_str(char *dst, size_t dstlen, const char *src, const char *what, char *err,
+                    size_t errlen)
+{
+    size_t n = strlen(src);
+    if (n == 0 || n >= dstlen) {
+        err_set(err, errlen, "%s: must be 1-%zu characters", what, dstlen - 1);
+        return -EINVAL;
+    }
+    memcpy(dst, src, n + 1);
+    return 0;
+}
+
+/* Scalars of the YAML file become strings so that every layer is read the same way. */
+static int file_load(const char *path, json_t **out, char *err, size_t errlen)
+{
+    json_t *doc = NULL, *flat = NULL;
+    char yerr[256] = "";
+    int rc = yamljson_load_file(path, EDGE_OPTS_CONFIG_MAX, &doc, yerr, sizeof yerr);
+    if (rc < 0) {
+        err_set(err, errlen, "config file %s: %s", path, yerr[0] ? yerr : strerror(-rc));
+        rc = -EINVAL;
+        goto out;
+    }
+    flat = json_object();
+    if (flat == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (json_is_null(doc))
+        goto done; /* an empty file is a valid, empty config */
+    if (!json_is_object(doc)) {
+        err_set(err, errlen, "config file %s: must be a mapping", path);
+        rc = -EINVAL;
+        goto out;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(doc, key, v)
+    {
+        char buf[64];
+        const char *s = NULL;
+        if (json_is_string(v)) {
+            s = json_string_value(v);
+        } else if (json_is_integer(v)) {
+            snprintf(buf, sizeof buf, "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+            s = buf;
+        } else if (json_is_boolean(v)) {
+            s = json_is_true(v) ? "true" : "false";
+        } else if (json_is_real(v)) {
+            snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
+            s = buf;
+        } else {
+            continue; /* nested keys of other tools' configs are not ours */
+        }
+        char lkey[64];
+        size_t n = strlen(key);
+        if (n >= sizeof lkey)
+            continue;
+        for (size_t i = 0; i <= n; i++)
+            lkey[i] = (char)tolower((unsigned char)key[i]);
+        if (json_object_set_new(flat, lkey, json_string(s)) < 0) {
+            rc = -ENOMEM;
+            goto out;
+        }
+    }
+done:
+    *out = flat;
+    flat = NULL;
+    rc = 0;
+out:
+    json_decref(doc);
+    json_decref(flat);
+    return rc;
+}
+
+static int flags_parse(int argc, char *const argv[], struct flags *f, char *err, size_t errlen)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } valued[] = {
+        {"--config", offsetof(struct flags, config)},
+        {"--central", offsetof(struct flags, central)},
+        {"--state-dir", offsetof(struct flags, state_dir)},
+        {"--name", offsetof(struct flags, name)},
+        {"--health-listen", offsetof(struct flags, health)},
+        {"--failsafe-timeout", offsetof(struct flags, failsafe)},
+        {"--cache-max-age", offsetof(struct flags, max_age)},
+        {"--mqtt", offsetof(struct flags, mqtt)},
+        {"--log-level", offsetof(struct flags, log_level)},
+        {"--log-format", offsetof(struct flags, log_format)},
+    };
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
+            return EDGE_OPTS_HELP;
+        if (strcmp(a, "--version") == 0)
+            return EDGE_OPTS_VERSION;
+        if (strcmp(a, "--simulate") == 0) {
+            f->simulate = true;
+            continue;
+        }
+        size_t k;
+        const char *value = NULL;
+        for (k = 0; k < sizeof valued / sizeof valued[0]; k++) {
+            size_t n = strlen(valued[k].name);
+            if (strncmp(a, valued[k].name, n) != 0)
+                continue;
+            if (a[n] == '=') {
+                value = a + n + 1;
+                break;
+            }
+            if (a[n] == '\0') {
+                if (i + 1 >= argc) {
+                    err_set(err, errlen, "%s needs a value", valued[k].name);
+                    return -EINVAL;
+                }
+                value = argv[++i];
+                break;
+            }
+        }
+        if (k == sizeof valued / sizeof valued[0]) {
+            err_set(err, errlen, "unknown argument: %s", a);
+            return -EINVAL;
+        }
+        *(const char **)((char *)f + valued[k].off) = value;
+    }
+    return 0;
+}
+
+static int central_resolve(const struct flags *f, const struct layers *l, struct edge_opts *o,
+                           char *err, size_t errlen)
+{
+    const char *url = f->central;
+    char built[512];
+    if (url == NULL) {
+        const char *v = env_get(l->envp, "CENTRAL_API_URL");
+        if (v != NULL && v[0] != '\0')
+            url = v;
+    }
+    if (url == NULL) {
+        /* CENTRAL_API_HOST/PORT (compat) from env or file beat a URL given only in the file,
+         * since the earlier deployments set exactly these two. */
+        const char *host = layer_get(l, "CENTRAL_API_HOST");
+        const char *port = layer_get(l, "CENTRAL_API_PORT");
+        const char *furl = file_get(l, "CENTRAL_API_URL");
+        if (host == NULL && port == NULL && furl != NULL) {
+            url = furl;
+        } else if (host != NULL || port != NULL) {
+            int p = 8000;
+            if (port != NULL && parse_int(port, 1, 65535, &p) < 0) {
+                err_set(err, errlen, "CENTRAL_API_PORT: not a port number: %s", port);
+                return -EINVAL;
+            }
+            int n = snprintf(built, sizeof built, "http://%s:%d", host ? host : "localhost", p);
+            if (n < 0 || (size_t)n >= sizeof built) {
+                err_set(err, errlen, "CENTRAL_API_HOST: too long");
+                return -EINVAL;
+            }
+            url = built;
+        } else {
+            url = "http://localhost:8000";
+        }
+    }
+    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
+        err_set(err, errlen, "central URL must start with http:// or https://: %s", url);
+        return -EINVAL;
+    }
+    if (copy_str(o->central_url, sizeof o->central_url, url, "central URL", err, errlen) < 0)
+        return -EINVAL;
+    size_t n = strlen(o->central_url);
+    while (n > 0 && o->central_url[n - 1] == '/')
+        o->central_url[--n] = '\0';
+    return 0;
+}
+
+static int mqtt_resolve(const struct flags *f, const struct layers *l, struct edge_opts *o,
+                        char *err, size_t errlen)
+{
+    if (f->mqtt != NULL) {
+        if (parse_host_port(f->mqtt, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port) < 0 ||
+            o->mqtt_host[0] == '\0' || o->mqtt_port == 0) {
+            err_set(err, errlen, "--mqtt: expected HOST:PORT, got %s", f->mqtt);
+            return -EINVAL;
+        }
+        o->mqtt_override = true;
+        return 0;
+    }
+    const char *host = layer_get(l, "MQTT_BROKER_HOST");
+    const char *port = layer_get(l, "MQTT_BROKER_PORT");
+    if (host == NULL) {
+        if (port != NULL) {
+            err_set(err, errlen, "MQTT_BROKER_PORT is set but MQTT_BROKER_HOST is not");
+            return -EINVAL;
+        }
+        return 0;
+    }
+    if (copy_str(o->mqtt_host, sizeof o->mqtt_host, host, "MQTT_BROKER_HOST", err, errlen) < 0)
+        return -EINVAL;
+    o->mqtt_port = 1883;
+    if (port != NULL && parse_int(port, 1, 65535, &o->mqtt_port) < 0) {
+        err_set(err, errlen, "MQTT_BROKER_PORT: not a port number: %s", port);
+        return -EINVAL;
+    }
+    o->mqtt_override = true;
+    return 0;
+}
+
+static int train_resolve(const struct layers *l, struct edge_opts *o, char *err, size_t errlen)
+{
+    const char *id = layer_get(l, "TRAIN_ID");
+    const char *name = layer_get(l, "TRAIN_NAME");
+    const char *port = layer_get(l, "MOTOR_PORT");
+    if (id == NULL)
+        return 0;
+    if (copy_str(o->train_id, sizeof o->train_id, id, "TRAIN_ID", err, errlen) < 0)
+        return -EINVAL;
+    /* The id becomes part of MQTT topics: wildcards and separators would subscribe to other
+     * trains' commands. */
+    if (strpbrk(o->train_id, "/+#") != NULL) {
+        err_set(err, errlen, "TRAIN_ID must not contain '/', '+' or '#'");
+        return -EINVAL;
+    }
+    if (copy_str(o->train_name, sizeof o->train_name, name ? name : id, "TRAIN_NAME", err, errlen) <
+        0)
+        return -EINVAL;
+    if (port == NULL) {
+        err_set(err, errlen, "TRAIN_ID is set but MOTOR_PORT is not (1-4)");
+        return -EINVAL;
+    }
+    if (parse_int(port, 1, 4, &o->motor_port) < 0) {
+        err_set(err, errlen, "MOTOR_PORT: expected 1-4, got %s", port);
+        return -EINVAL;
+    }
+    o->self_register = true;
+    return 0;
+}
+
+static int bool_layer(const struct layers *l, const char *name, bool *out, char *err, size_t errlen)
+{
+    const char *v = layer_get(l, name);
+    if (v == NULL)
+        return 0;
+    if (parse_bool(v, out) < 0) {
+        err_set(err, errlen, "%s: expected true or false, got %s", name, v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edge_opts *o,
+                    char *err, size_t errlen)
+{
+    struct flags f = {0};
+    struct layers l = {.envp = envp, .file = NULL};
+    struct edge_opts r;
+    int rc;
+    const char *v;
+
+    memset(&r, 0, sizeof r);
+    rc = flags_parse(argc, argv, &f, err, errlen);
+    if (rc != 0)
+        goto out;
+
+    /* The config file itself: flag, then env, then the default path when it exists. */
+    const char *cfg = f.config ? f.config : env_get(envp, "EDGE_CONFIG");
+    if (cfg != NULL && cfg[0] == '\0')
+        cfg = NULL;
+    if (cfg == NULL && access(EDGE_OPTS_DEFAULT_CONFIG, F_OK) == 0)
+        cfg = EDGE_OPTS_DEFAULT_CONFIG;
+    if (cfg != NULL) {
+        rc = file_load(cfg, &l.file, err, errlen);
+        if (rc < 0)
+            goto out;
+        if (copy_str(r.config_file, sizeof r.config_file, cfg, "config path", err, errlen) < 0) {
+            rc = -EINVAL;
+            goto out;
+        }
+    }
+
+    rc = -EINVAL;
+    if (central_resolve(&f, &l, &r, err, errlen) < 0)
+        goto out;
+
+    v = f.state_dir ? f.state_dir : layer_get(&l, "STATE_DIR");
+    if (copy_str(r.state_dir, sizeof r.state_dir, v ? v : "/var/lib/roundhouse-edge",
+                 "state directory", err, errlen) < 0)
+        goto out;
+
+    v = f.name ? f.name : layer_get(&l, "CONTROLLER_NAME");
+    if (v != NULL && copy_str(r.name, sizeof r.name, v, "name", err, errlen) < 0)
+        goto out;
+
+    v = f.health ? f.health : layer_get(&l, "HEALTH_LISTEN");
+    if (v == NULL)
+        v = "127.0.0.1:8080";
+    if (strcmp(v, "off") == 0) {
+        r.health_enabled = false;
+    } else if (parse_host_port(v, r.health_host, sizeof r.health_host, &r.health_port) < 0 ||
+               r.health_host[0] == '\0') {
+        err_set(err, errlen, "health listen address: expected HOST:PORT or off, got %s", v);
+        goto out;
+    } else {
+        r.health_enabled = true;
+    }
+
+    r.simulate = f.simulate;
+    if (!r.simulate) {
+        bool sim = false, dev = false;
+        if (bool_layer(&l, "SIMULATION_MODE", &sim, err, errlen) < 0 ||
+            bool_layer(&l, "LOCAL_DEV", &dev, err, errlen) < 0)
+            goto out;
+        r.simulate = sim || dev;
+    }
+
+    if (train_resolve(&l, &r, err, errlen) < 0)
+        goto out;
+
+    v = layer_get(&l, "HEARTBEAT_INTERVAL");
+    if (v != NULL && parse_int(v, 1, 3600, &r.heartbeat_override_s) < 0) {
+        err_set(err, errlen, "HEARTBEAT_INTERVAL: expected 1-3600 seconds, got %s", v);
+        goto out;
+    }
+
+    r.failsafe_timeout_s = 10;
+    v = f.failsafe ? f.failsafe : layer_get(&l, "FAILSAFE_TIMEOUT");
+    if (v != NULL && parse_int(v, 1, 86400, &r.failsafe_timeout_s) < 0) {
+        err_set(err, errlen, "failsafe timeout: expected 1-86400 seconds, got %s", v);
+        goto out;
+    }
+
+    r.cache_max_age_s = 604800;
+    v = f.max_age ? f.max_age : layer_get(&l, "CACHE_MAX_AGE");
+    if (v != NULL && parse_long(v, 0, 10L * 366 * 86400, &r.cache_max_age_s) < 0) {
+        err_set(err, errlen, "cache max age: expected 0 or more seconds, got %s", v);
+        goto out;
+    }
+
+    if (mqtt_resolve(&f, &l, &r, err, errlen) < 0)
+        goto out;
+
+    r.log_level = LOG_INFO;
+    v = f.log_level ? f.log_level : layer_get(&l, "LOG_LEVEL");
+    if (v != NULL && log_level_parse(v, &r.log_level) < 0) {
+        err_set(err, errlen, "log level: expected debug, info, warning or error, got %s", v);
+        goto out;
+    }
+    r.log_format = LOG_FORMAT_JSON;
+    v = f.log_format ? f.log_format : layer_get(&l, "LOG_FORMAT");
+    if (v != NULL && log_format_parse(v, &r.log_format) < 0) {
+        err_set(err, errlen, "log format: expected json or text, got %s", v);
+        goto out;
+    }
+
+    *o = r;
+    rc = 0;
+out:
+    json_decref(l.file);
+    return rc;
+}

@@ -1,0 +1,20 @@
+# roundhouse-edge: everything but main.c in rh_edge, so unit tests link the modules directly.
+add_library(rh_edge STATIC
+  ${CMAKE_CURRENT_LIST_DIR}/config_opts.c
+  ${CMAKE_CURRENT_LIST_DIR}/sysinfo.c
+  ${CMAKE_CURRENT_LIST_DIR}/identity.c
+  ${CMAKE_CURRENT_LIST_DIR}/cache.c
+  ${CMAKE_CURRENT_LIST_DIR}/sync.c
+  ${CMAKE_CURRENT_LIST_DIR}/trains.c
+  ${CMAKE_CURRENT_LIST_DIR}/api_client.c
+  ${CMAKE_CURRENT_LIST_DIR}/mqtt_link.c
+  ${CMAKE_CURRENT_LIST_DIR}/health.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge.c
+  ${CMAKE_CURRENT_LIST_DIR}/loop.c)
+target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
+target_link_libraries(rh_edge PUBLIC rh_motor rh_common PkgConfig::CURL PkgConfig::MOSQ
+                      PkgConfig::MHD PkgConfig::JANSSON)
+
+add_executable(roundhouse-edge ${CMAKE_CURRENT_LIST_DIR}/main.c)
+target_link_libraries(roundhouse-edge PRIVATE rh_edge rh_motor rh_common PkgConfig::CURL
+                      PkgConfig::MOSQ PkgConfig::MHD)

@@ -1,0 +1,939 @@
+#include "edge.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <unistd.h>
+
+#include "cache.h"
+#include "canon.h"
+#include "fileio.h"
+#include "health.h"
+#include "log.h"
+#include "timeutil.h"
+#include "uuidstr.h"
+
+#define EDGE_ESTOP_TOPIC "roundhouse/emergency-stop"
+
+static int64_t mono_now(void)
+{
+    return timeutil_mono_ms();
+}
+
+static uint64_t random_seed(void)
+{
+    uint64_t s = 0;
+    if (getrandom(&s, sizeof s, GRND_NONBLOCK) != (ssize_t)sizeof s || s == 0)
+        s = (uint64_t)timeutil_now_ms() ^ ((uint64_t)getpid() << 32) ^ 0x9e3779b97f4a7c15ULL;
+    return s ? s : 1;
+}
+
+/* --- MQTT ------------------------------------------------------------------------------- */
+
+static char *presence_payload(const struct edge *e, const char *state)
+{
+    char ts[TIMEUTIL_ISO_LEN + 1];
+    if (timeutil_format(timeutil_now_ms() / 1000, ts) < 0)
+        ts[0] = '\0';
+    json_t *j =
+        json_pack("{s:s, s:I, s:s, s:s}", "state", state, "session_epoch",
+                  (json_int_t)e->session_epoch, "version", ROUNDHOUSE_VERSION, "timestamp", ts);
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    return s;
+}
+
+/* The will must describe the session it belongs to, so it is re-armed whenever the epoch
+ * changes; it takes effect at the next connection. */
+static void will_arm(struct edge *e)
+{
+    char *p = presence_payload(e, "offline");
+    if (p != NULL && mqtt_link_set_will(e->mqtt, e->presence_topic, p) < 0)
+        log_event(LOG_WARNING, "mqtt_will_failed", "{s:s}", "topic", e->presence_topic);
+    free(p);
+}
+
+static void pending_add(struct edge *e, int mid)
+{
+    if (e->n_pending < EDGE_MAX_PENDING_PUBS)
+        e->pending_mids[e->n_pending++] = mid;
+}
+
+static int publish_json(struct edge *e, const char *topic, json_t *j, int qos, bool retain,
+                        bool track)
+{
+    int mid = 0, rc;
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    if (s == NULL)
+        return -ENOMEM;
+    rc = mqtt_link_publish(e->mqtt, topic, s, strlen(s), qos, retain, &mid);
+    if (rc == 0 && track && qos > 0)
+        pending_add(e, mid);
+    free(s);
+    return rc;
+}
+
+static void presence_publish(struct edge *e, const char *state, bool track)
+{
+    char *p = presence_payload(e, state);
+    int mid = 0;
+    if (p == NULL)
+        return;
+    if (mqtt_link_publish(e->mqtt, e->presence_topic, p, strlen(p), 1, true, &mid) == 0 && track)
+        pending_add(e, mid);
+    free(p);
+}
+
+static void status_publish(struct edge *e, struct train *t, int qos, bool track)
+{
+    json_t *j = train_status_json(t, e->uuid, timeutil_now_ms());
+    if (publish_json(e, t->status_topic, j, qos, true, track) == 0)
+        e->m.status_published++;
+    json_decref(j);
+}
+
+static void on_mqtt_connect(void *ctx)
+{
+    struct edge *e = ctx;
+    e->m.mqtt_connects++;
+    e->last_contact_ms = mono_now();
+    e->failsafe_fired = false;
+    /* A clean session forgets subscriptions: subscribe again on every connection. */
+    for (size_t i = 0; i < e->trains.n; i++) {
+        struct train *t = &e->trains.v[i];
+        mqtt_link_subscribe(e->mqtt, t->commands_topic, 1);
+        /* The retained status may be from before the outage: refresh it. */
+        t->status_dirty = true;
+        t->status_last_ms = -1;
+    }
+    mqtt_link_subscribe(e->mqtt, EDGE_ESTOP_TOPIC, 1);
+    mqtt_link_subscribe(e->mqtt, e->config_topic, 1);
+    presence_publish(e, "online", false);
+    /* Announced from the next tick, once the queued SUBSCRIBEs were written: tests and
+     * operators may rely on commands reaching us from then on. */
+    e->announce_connected = true;
+}
+
+static void on_mqtt_disconnect(void *ctx, int reason)
+{
+    struct edge *e = ctx;
+    log_event(LOG_WARNING, "mqtt_disconnected", "{s:s, s:i}", "broker", mqtt_link_broker(e->mqtt),
+              "reason", reason);
+}
+
+static void last_command_set(struct edge *e, const char *train_id, const char *action,
+                             bool accepted, const char *reason)
+{
+    char ts[32];
+    if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
+        ts[0] = '\0';
+    json_decref(e->last_command);
+    e->last_command = json_pack("{s:s?, s:s?, s:b, s:s?, s:s}", "train_id", train_id, "action",
+                                action, "accepted", accepted, "reason", reason, "at", ts);
+}
+
+static void estop_all(struct edge *e, const void *payload, size_t len)
+{
+    json_t *j = json_loadb(payload, len < TRAIN_CMD_MAX ? len : 0, 0, NULL);
+    const char *reason = json_string_value(json_object_get(j, "reason"));
+    /* Any message on the broadcast topic stops everything, even an unreadable one: for a
+     * safety broadcast, acting on a garbled message is the lesser evil. */
+    for (size_t i = 0; i < e->trains.n; i++)
+        trains_estop(&e->trains.v[i]);
+    e->m.commands[TRAIN_ACT_ESTOP]++;
+    log_event(LOG_WARNING, "emergency_stop", "{s:s?, s:i}", "reason", reason, "trains",
+              (int)e->trains.n);
+    last_command_set(e, NULL, "emergencyStop", true, reason);
+    json_decref(j);
+}
+
+static int64_t sync_feed(struct edge *e, const struct sync_event *ev);
+
+static void config_notify(struct edge *e, const void *payload, size_t len)
+{
+    json_t *j = json_loadb(payload, len < 4096 ? len : 0, 0, NULL);
+    json_t *v = json_object_get(j, "version");
+    if (!json_is_integer(v) || json_integer_value(v) < 0) {
+        if (len > 0) /* an empty retained message only clears the topic */
+            log_event(LOG_WARNING, "config_notification_invalid", NULL);
+        json_decref(j);
+        return;
+    }
+    json_int_t version = json_integer_value(v);
+    log_event(LOG_INFO, "config_notification", "{s:I, s:I}", "version", version, "applied",
+              (json_int_t)e->applied_version);
+    struct sync_event ev = {.kind = SYNC_EV_NOTIFY, .version = version, .retry_after_ms = -1};
+    sync_feed(e, &ev);
+    json_decref(j);
+}
+
+static void on_mqtt_message(void *ctx, const char *topic, const void *payload, size_t len)
+{
+    struct edge *e = ctx;
+    struct train_cmd cmd;
+    char err[160];
+    e->last_contact_ms = mono_now();
+
+    if (strcmp(topic, EDGE_ESTOP_TOPIC) == 0) {
+        estop_all(e, payload, len);
+        return;
+    }
+    if (strcmp(topic, e->config_topic) == 0) {
+        config_notify(e, payload, len);
+        return;
+    }
+    struct train *t = trains_find_by_topic(&e->trains, topic);
+    if (t == NULL)
+        return; /* a topic of a train we no longer run */
+    if (train_cmd_parse(payload, len, &cmd, err, sizeof err) < 0) {
+        e->m.commands_rejected++;
+        log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:i}", "train_id", t->id, "reason",
+                  err, "bytes", (int)len);
+        last_command_set(e, t->id, NULL, false, err);
+        return;
+    }
+    int rc = trains_command(t, &cmd, mono_now());
+    if (rc < 0 && cmd.action != TRAIN_ACT_ESTOP) {
+        e->m.commands_rejected++;
+        log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:s}", "train_id", t->id, "action",
+                  train_action_name(cmd.action), "reason", t->error);
+        last_command_set(e, t->id, train_action_name(cmd.action), false, t->error);
+        return;
+    }
+    e->m.commands[cmd.action]++;
+    log_event(cmd.action == TRAIN_ACT_ESTOP ? LOG_WARNING : LOG_INFO, "command_applied",
+              "{s:s, s:s, s:i, s:s, s:s}", "train_id", t->id, "action",
+              train_action_name(cmd.action), "speed", cmd.has_speed ? cmd.speed : -1, "direction",
+              cmd.has_direction ? motor_direction_name(cmd.direction) : "", "state",
+              ramp_state_name(ramp_state(&t->ramp)));
+    last_command_set(e, t->id, train_action_name(cmd.action), true, NULL);
+}
+
+static void on_mqtt_publish(void *ctx, int mid)
+{
+    struct edge *e = ctx;
+    e->last_contact_ms = mono_now();
+    for (size_t i = 0; i < e->n_pending; i++) {
+        if (e->pending_mids[i] == mid) {
+            e->pending_mids[i] = e->pending_mids[--e->n_pending];
+            break;
+        }
+    }
+}
+
+/* --- runtime config --------------------------------------------------------------------- */
+
+struct removed_topics {
+    char topics[CACHE_MAX_TRAINS][257];
+    size_t n;
+};
+
+static void on_train_removed(void *ctx, const struct train *t)
+{
+    void **pair = ctx;
+    struct edge *e = pair[0];
+    struct removed_topics *rt = pair[1];
+    json_t *j = train_status_json(t, e->uuid, timeutil_now_ms());
+    publish_json(e, t->status_topic, j, 0, true, false);
+    json_decref(j);
+    log_event(LOG_INFO, "train_removed", "{s:s}", "train_id", t->id);
+    if (rt->n < CACHE_MAX_TRAINS)
+        snprintf(rt->topics[rt->n++], sizeof rt->topics[0], "%s", t->commands_topic);
+}
+
+static void mqtt_configure(struct edge *e)
+{
+    const json_t *b = json_object_get(e->config, "mqtt_broker");
+    const char *host = json_string_value(json_object_get(b, "host"));
+    int port = (int)json_integer_value(json_object_get(b, "port"));
+    const char *user = json_string_value(json_object_get(b, "username"));
+    const char *pass = json_string_value(json_object_get(b, "password"));
+    if (e->opts.mqtt_override) {
+        host = e->opts.mqtt_host;
+        port = e->opts.mqtt_port;
+    }
+    if (user != NULL && user[0] == '\0')
+        user = NULL;
+    /* A dead broker must be noticed well within the fail-safe timeout. */
+    int keepalive = e->opts.failsafe_timeout_s / 2;
+    if (keepalive > 60)
+        keepalive = 60;
+    will_arm(e);
+    if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, keepalive, mono_now()) < 0)
+        log_event(LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
+}
+
+/* Switches to a validated config: trains, subscriptions, broker. */
+static void config_apply(struct edge *e, json_t *cfg, const char *source)
+{
+    struct removed_topics *rt = calloc(1, sizeof *rt);
+    void *pair[2] = {e, rt};
+    int64_t now = mono_now();
+    if (rt == NULL) {
+        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
+        return;
+    }
+    int errors =
+        trains_configure(&e->trains, json_object_get(cfg, "trains"), now, on_train_removed, pair);
+    if (errors < 0) {
+        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
+        free(rt);
+        return;
+    }
+    json_incref(cfg);
+    json_decref(e->config);
+    e->config = cfg;
+    json_decref(e->held);
+    e->held = NULL;
+    e->applied_version = json_integer_value(json_object_get(cfg, "version"));
+    e->m.config_applies++;
+
+    if (mqtt_link_connected(e->mqtt)) {
+        for (size_t i = 0; i < rt->n; i++) {
+            if (trains_find_by_topic(&e->trains, rt->topics[i]) == NULL)
+                mqtt_link_unsubscribe(e->mqtt, rt->topics[i]);
+        }
+        for (size_t i = 0; i < e->trains.n; i++) {
+            int src = mqtt_link_subscribe(e->mqtt, e->trains.v[i].commands_topic, 1);
+            if (src < 0)
+                log_event(LOG_WARNING, "mqtt_subscribe_failed", "{s:s, s:i}", "topic",
+                          e->trains.v[i].commands_topic, "errno", -src);
+        }
+    }
+    free(rt);
+    mqtt_configure(e);
+
+    json_t *ids = json_array();
+    for (size_t i = 0; i < e->trains.n; i++) {
+        struct train *t = &e->trains.v[i];
+        json_array_append_new(ids, json_string(t->id));
+        if (t->error[0] != '\0')
+            log_event(LOG_ERROR, "train_plugin_error", "{s:s, s:s, s:s}", "train_id", t->id,
+                      "plugin", t->plugin, "error", t->error);
+    }
+    e->errors_reported = errors;
+    log_event(LOG_INFO, "config_applied", "{s:I, s:s, s:o, s:s, s:b}", "version",
+              (json_int_t)e->applied_version, "source", source, "trains", ids, "broker",
+              mqtt_link_broker(e->mqtt), "simulate", e->opts.simulate);
+    if (e->trains.n == 0)
+        log_event(LOG_INFO, "waiting_for_assignment", "{s:s}", "uuid", e->uuid);
+}
+
+/* --- central API ------------------------------------------------------------------------ */
+
+static json_t *register_body(const struct edge *e)
+{
+    json_t *j =
+        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->name, "address", e->sys.address, "uuid",
+                  e->uuid, "version", ROUNDHOUSE_VERSION, "platform", e->sys.platform);
+    if (j != NULL && e->applied_version >= 0)
+        json_object_set_new(j, "applied_config_version", json_integer(e->applied_version));
+    return j;
+}
+
+static json_t *train_register_body(const struct edge *e)
+{
+    char desc[64];
+    snprintf(desc, sizeof desc, "Train on motor port M%d", e->opts.motor_port);
+    return json_pack("{s:s, s:s, s:s, s:s, s:{s:s, s:{s:i}}}", "train_id", e->opts.train_id, "name",
+                     e->opts.train_name, "description", desc, "model", "DC Motor", "plugin", "name",
+                     "dc_motor_hat", "config", "motor_port", e->opts.motor_port);
+}
+
+static json_t *heartbeat_body(const struct edge *e)
+{
+    json_t *trains = json_array();
+    json_t *errors = json_array();
+    for (size_t i = 0; i < e->trains.n; i++) {
+        const struct train *t = &e->trains.v[i];
+        json_array_append_new(trains, json_pack("{s:s, s:i, s:s}", "train_id", t->id, "speed",
+                                                t->ramp.speed, "direction",
+                                                motor_direction_name(t->ramp.direction)));
+        if (t->error[0] != '\0')
+            json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "train_id", t->id, "plugin",
+                                                    t->plugin, "error", t->error));
+    }
+    json_t *j = json_pack("{s:s, s:s, s:o}", "version", ROUNDHOUSE_VERSION, "platform",
+                          e->sys.platform, "trains", trains);
+    if (j == NULL) {
+        json_decref(errors);
+        return NULL;
+    }
+    if (e->sys.memory_mb > 0)
+        json_object_set_new(j, "memory_mb", json_integer(e->sys.memory_mb));
+    if (e->sys.cpu_count > 0)
+        json_object_set_new(j, "cpu_count", json_integer(e->sys.cpu_count));
+    if (e->applied_version >= 0) {
+        json_object_set_new(j, "config_version", json_integer(e->applied_version));
+        json_object_set(j, "config_hash", json_object_get(e->config, "checksum"));
+    }
+    if (e->session_epoch > 0)
+        json_object_set_new(j, "session_epoch", json_integer(e->session_epoch));
+    /* An unknown plugin is reported to the central, not hidden behind a fallback. */
+    if (json_array_size(errors) > 0)
+        json_object_set_new(j, "errors", errors);
+    else
+        json_decref(errors);
+    return j;
+}
+
+static void on_api_done(void *ctx, int tag, const struct api_response *r);
+
+static int request_start(struct edge *e, enum sync_action a)
+{
+    char path[256];
+    json_t *body = NULL;
+    const char *method = "POST";
+    const char *inm = NULL;
+    char quoted[CANON_CHECKSUM_LEN + 3];
+    int rc;
+
+    switch (a) {
+    case SYNC_ACT_REGISTER:
+        snprintf(path, sizeof path, "/api/controllers/register");
+        body = register_body(e);
+        e->m.registration_attempts++;
+        break;
+    case SYNC_ACT_REGISTER_TRAIN:
+        snprintf(path, sizeof path, "/api/controllers/%s/trains", e->uuid);
+        body = train_register_body(e);
+        break;
+    case SYNC_ACT_FETCH_CONFIG:
+        snprintf(path, sizeof path, "/api/controllers/%s/config", e->uuid);
+        method = "GET";
+        if (e->etag[0] != '\0') {
+            inm = e->etag;
+        } else {
+            const json_t *held = e->config ? e->config : e->held;
+            const char *sum = json_string_value(json_object_get(held, "checksum"));
+            if (sum != NULL) {
+                snprintf(quoted, sizeof quoted, "\"%s\"", sum);
+                inm = quoted;
+            }
+        }
+        e->m.config_downloads++;
+        break;
+    case SYNC_ACT_HEARTBEAT:
+        snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", e->uuid);
+        body = heartbeat_body(e);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (strcmp(method, "POST") == 0 && body == NULL)
+        return -ENOMEM;
+    rc = api_client_request(e->api, (int)a, method, path, body, inm, on_api_done, e);
+    json_decref(body);
+    return rc;
+}
+
+/* Feeds one event to the state machine and starts the request it asks for. Returns the
+ * retry delay chosen after a failure (-1 otherwise), for the log. */
+static int64_t sync_feed(struct edge *e, const struct sync_event *ev)
+{
+    struct sync_output out;
+    int64_t now = mono_now();
+    sync_step(&e->sync, ev, now, &out);
+    e->sync_wake_ms = out.wake_ms;
+    if (out.action == SYNC_ACT_NONE)
+        return out.retry_in_ms;
+    int rc = request_start(e, out.action);
+    if (rc < 0) {
+        /* Cannot even start the request: try again a second later through a tick, rather
+         * than recursing here. */
+        log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action",
+                  sync_action_name(out.action), "errno", -rc);
+        e->sync.inflight = SYNC_ACT_NONE;
+        e->sync_wake_ms = now + 1000;
+    }
+    return out.retry_in_ms;
+}
+
+static const char *const reg_fail_names[REG_FAIL_COUNT] = {
+    "network", "rate_limited", "rejected", "server_error", "invalid_response",
+};
+
+static json_t *body_json(const struct api_response *r)
+{
+    if (r->body_len == 0)
+        return NULL;
+    return json_loadb(r->body, r->body_len, 0, NULL);
+}
+
+static void register_done(struct edge *e, const struct api_response *r)
+{
+    struct sync_event ev = {
+        .kind = SYNC_EV_REGISTER_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
+    enum reg_failure why = REG_FAIL_NETWORK;
+    json_t *j = NULL;
+
+    if (r->status == 200 || r->status == 201) {
+        j = body_json(r);
+        const char *uuid = json_string_value(json_object_get(j, "uuid"));
+        char norm[UUIDSTR_LEN + 1];
+        if (uuid == NULL || uuidstr_normalize(uuid, norm) < 0) {
+            why = REG_FAIL_INVALID;
+            goto failed;
+        }
+        if (strcmp(norm, e->uuid) != 0) {
+            /* The central is the authority on identity; keep what it says, durably. */
+            log_event(LOG_WARNING, "controller_uuid_changed", "{s:s, s:s}", "old", e->uuid, "new",
+                      norm);
+            memcpy(e->uuid, norm, sizeof norm);
+            identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms());
+            snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence",
+                     e->uuid);
+            snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update",
+                     e->uuid);
+        }
+        json_t *cv = json_object_get(j, "config_version");
+        json_t *hb = json_object_get(j, "heartbeat_interval");
+        json_t *ep = json_object_get(j, "session_epoch");
+        int64_t old_epoch = e->session_epoch;
+        if (json_is_integer(ep))
+            e->session_epoch = json_integer_value(ep);
+        ev.kind = SYNC_EV_REGISTERED;
+        ev.version = json_is_integer(cv) ? json_integer_value(cv) : -1;
+        ev.heartbeat_interval_s = json_is_integer(hb) ? (int)json_integer_value(hb) : 0;
+        e->registered = true;
+        e->last_sync_error[0] = '\0';
+        log_event(LOG_INFO, "controller_registered", "{s:s, s:s?, s:I, s:I, s:s}", "uuid", e->uuid,
+                  "status", json_string_value(json_object_get(j, "status")), "session_epoch",
+                  (json_int_t)e->session_epoch, "config_version", (json_int_t)ev.version, "name",
+                  e->name);
+        if (e->session_epoch != old_epoch && mqtt_link_configured(e->mqtt)) {
+            will_arm(e);
+            presence_publish(e, "online", false);
+        }
+        json_decref(j);
+        sync_feed(e, &ev);
+        return;
+    }
+    if (r->status == 429)
+        why = REG_FAIL_RATE_LIMITED;
+    else if (r->status >= 500)
+        why = REG_FAIL_SERVER;
+    else if (r->status > 0)
+        why = REG_FAIL_REJECTED;
+failed:
+    json_decref(j);
+    e->m.registration_failures[why]++;
+    snprintf(e->last_sync_error, sizeof e->last_sync_error, "registration failed: %s%s%s",
+             reg_fail_names[why], r->error ? ": " : "", r->error ? r->error : "");
+    /* Logged after the step so that the chosen delay is known. */
+    int64_t delay = sync_feed(e, &ev);
+    log_event(LOG_WARNING, "registration_failed", "{s:s, s:i, s:s?, s:I, s:I}", "reason",
+              reg_fail_names[why], "http_status", (int)r->status, "error", r->error, "retry_in_ms",
+              (json_int_t)delay, "attempt", (json_int_t)e->sync.reg_attempt);
+}
+
+static void train_done(struct edge *e, const struct api_response *r)
+{
+    struct sync_event ev = {
+        .kind = SYNC_EV_TRAIN_DONE, .version = -1, .retry_after_ms = r->retry_after_ms};
+    if (r->status == 200 || r->status == 201) {
+        log_event(LOG_INFO, "train_registered", "{s:s, s:i}", "train_id", e->opts.train_id,
+                  "http_status", (int)r->status);
+    } else if (r->status == 409) {
+        json_t *j = body_json(r);
+        /* Someone moved the train elsewhere on purpose: do not fight over it, run whatever
+         * the central assigns to us. */
+        log_event(LOG_WARNING, "train_assignment_conflict", "{s:s, s:s?, s:s?}", "train_id",
+                  e->opts.train_id, "owner", json_string_value(json_object_get(j, "owner")),
+                  "detail", json_string_value(json_object_get(j, "detail")));
+        json_decref(j);
+    } else if (r->status == 0 || r->status == 429 || r->status >= 500) {
+        ev.kind = SYNC_EV_TRAIN_FAILED;
+        log_event(LOG_WARNING, "train_registration_retry", "{s:s, s:i, s:s?}", "train_id",
+                  e->opts.train_id, "http_status", (int)r->status, "error", r->error);
+    } else {
+        json_t *j = body_json(r);
+        log_event(LOG_ERROR, "train_registration_failed", "{s:s, s:i, s:s?}", "train_id",
+                  e->opts.train_id, "http_status", (int)r->status, "detail",
+                  json_string_value(json_object_get(j, "detail")));
+        json_decref(j);
+    }
+    sync_feed(e, &ev);
+}
+
+static void etag_remember(struct edge *e, const char *etag)
+{
+    if (etag != NULL && strlen(etag) < sizeof e->etag)
+        snprintf(e->etag, sizeof e->etag, "%s", etag);
+}
+
+static void config_done(struct edge *e, const struct api_response *r)
+{
+    struct sync_event ev = {
+        .kind = SYNC_EV_CONFIG_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
+    char reason[200];
+    json_t *cfg = NULL;
+
+    if (r->status == 304) {
+        etag_remember(e, r->etag);
+        ev.kind = SYNC_EV_CONFIG_UNCHANGED;
+        json_t *confirmed = e->config ? e->config : e->held;
+        if (confirmed != NULL) {
+            /* The central vouches for the cached config again: refresh its age. */
+            int rc = cache_store(e->opts.state_dir, confirmed, timeutil_now_ms());
+            if (rc < 0)
+                log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+        }
+        if (e->config == NULL && e->held != NULL) {
+            json_t *h = json_incref(e->held);
+            snprintf(e->cache_state, sizeof e->cache_state, "confirmed");
+            config_apply(e, h, "cache_confirmed");
+            json_decref(h);
+            ev.kind = SYNC_EV_CONFIG_APPLIED;
+            ev.version = e->applied_version;
+        }
+        sync_feed(e, &ev);
+        return;
+    }
+    if (r->status == 404) {
+        log_event(LOG_WARNING, "config_unknown_controller", "{s:s}", "uuid", e->uuid);
+        e->registered = false;
+        ev.kind = SYNC_EV_CONFIG_GONE;
+        sync_feed(e, &ev);
+        return;
+    }
+    if (r->status != 200) {
+        snprintf(e->last_sync_error, sizeof e->last_sync_error,
+                 "config download failed: HTTP %ld%s%s", r->status, r->error ? ": " : "",
+                 r->error ? r->error : "");
+        log_event(LOG_WARNING, "config_download_failed", "{s:i, s:s?}", "http_status",
+                  (int)r->status, "error", r->error);
+        sync_feed(e, &ev);
+        return;
+    }
+    json_error_t jerr;
+    reason[0] = '\0';
+    cfg = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
+    if (cfg == NULL)
+        snprintf(reason, sizeof reason, "not JSON: %s", jerr.text);
+    else if (cache_config_validate(cfg, reason, sizeof reason) < 0)
+        ; /* reason says why */
+    else if (strcmp(json_string_value(json_object_get(cfg, "uuid")), e->uuid) != 0)
+        snprintf(reason, sizeof reason, "config is for controller %s",
+                 json_string_value(json_object_get(cfg, "uuid")));
+    if (cfg == NULL || reason[0] != '\0') {
+        /* Never run (or cache) a config that fails validation; keep the current one. */
+        e->m.config_rejections++;
+        snprintf(e->last_sync_error, sizeof e->last_sync_error, "config rejected: %.160s", reason);
+        log_event(LOG_ERROR, "config_rejected", "{s:s}", "reason", reason);
+        json_decref(cfg);
+        sync_feed(e, &ev);
+        return;
+    }
+    etag_remember(e, r->etag);
+    int rc = cache_store(e->opts.state_dir, cfg, timeutil_now_ms());
+    if (rc < 0)
+        log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+    snprintf(e->cache_state, sizeof e->cache_state, "downloaded");
+    e->cache_reason[0] = '\0';
+    e->last_sync_error[0] = '\0';
+    config_apply(e, cfg, "central");
+    json_decref(cfg);
+    ev.kind = SYNC_EV_CONFIG_APPLIED;
+    ev.version = e->applied_version;
+    sync_feed(e, &ev);
+}
+
+static void heartbeat_done(struct edge *e, const struct api_response *r)
+{
+    struct sync_event ev = {
+        .kind = SYNC_EV_HEARTBEAT_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
+    if (r->status == 200) {
+        json_t *j = body_json(r);
+        json_t *cv = json_object_get(j, "config_version");
+        json_t *hb = json_object_get(j, "heartbeat_interval");
+        ev.kind = SYNC_EV_HEARTBEAT_OK;
+        ev.version = json_is_integer(cv) ? json_integer_value(cv) : -1;
+        ev.heartbeat_interval_s = json_is_integer(hb) ? (int)json_integer_value(hb) : 0;
+        e->m.heartbeats_ok++;
+        log_event(LOG_DEBUG, "heartbeat_ok", "{s:I, s:i}", "desired", (json_int_t)ev.version,
+                  "interval_s", ev.heartbeat_interval_s);
+        if (ev.version >= 0 && ev.version != e->applied_version)
+            log_event(LOG_INFO, "config_version_mismatch", "{s:I, s:I}", "desired",
+                      (json_int_t)ev.version, "applied", (json_int_t)e->applied_version);
+        json_decref(j);
+    } else if (r->status == 404) {
+        /* The central lost us (database reset, or deleted): register again, same UUID. */
+        e->m.heartbeats_failed++;
+        e->registered = false;
+        ev.kind = SYNC_EV_HEARTBEAT_GONE;
+        log_event(LOG_WARNING, "heartbeat_unknown_controller", "{s:s}", "uuid", e->uuid);
+    } else {
+        e->m.heartbeats_failed++;
+        log_event(LOG_WARNING, "heartbeat_failed", "{s:i, s:s?}", "http_status", (int)r->status,
+                  "error", r->error);
+    }
+    sync_feed(e, &ev);
+}
+
+static void on_api_done(void *ctx, int tag, const struct api_response *r)
+{
+    struct edge *e = ctx;
+    switch ((enum sync_action)tag) {
+    case SYNC_ACT_REGISTER:
+        register_done(e, r);
+        break;
+    case SYNC_ACT_REGISTER_TRAIN:
+        train_done(e, r);
+        break;
+    case SYNC_ACT_FETCH_CONFIG:
+        config_done(e, r);
+        break;
+    case SYNC_ACT_HEARTBEAT:
+        heartbeat_done(e, r);
+        break;
+    default:
+        break;
+    }
+}
+
+/* --- boot ------------------------------------------------------------------------------- */
+
+static void cache_report(const char *file, enum cache_verdict v, const char *reason)
+{
+    if (v == CACHE_INVALID)
+        log_event(LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", file, "reason", reason);
+    else if (v == CACHE_STALE)
+        log_event(LOG_WARNING, "cache_stale", "{s:s, s:s}", "file", file, "reason", reason);
+}
+
+static void on_mqtt_retry(void *ctx, const char *why, int64_t retry_in_ms)
+{
+    struct edge *e = ctx;
+    log_event(LOG_WARNING, "mqtt_connect_retry", "{s:s, s:s, s:I}", "broker",
+              mqtt_link_broker(e->mqtt), "reason", why, "retry_in_ms", (json_int_t)retry_in_ms);
+}
+
+static const struct mqtt_link_callbacks mqtt_callbacks = {
+    .on_connect = on_mqtt_connect,
+    .on_retry = on_mqtt_retry,
+    .on_disconnect = on_mqtt_disconnect,
+    .on_message = on_mqtt_message,
+    .on_publish = on_mqtt_publish,
+};
+
+int edge_init(struct edge *e, const struct edge_opts *o)
+{
+    struct cache_boot boot = {0};
+    enum identity_origin origin;
+    char client_id[64];
+    int64_t wall = timeutil_now_ms();
+    int rc;
+
+    memset(e, 0, sizeof *e);
+    e->opts = *o;
+    e->started_mono_ms = mono_now();
+    e->applied_version = -1;
+    e->session_epoch = 0;
+    sysinfo_collect(&e->sys);
+    snprintf(e->name, sizeof e->name, "%s", o->name[0] ? o->name : e->sys.hostname);
+
+    rc = fileio_mkdirs(o->state_dir, 0700);
+    if (rc < 0)
+        log_event(LOG_ERROR, "state_dir_unusable", "{s:s, s:s}", "path", o->state_dir, "error",
+                  strerror(-rc));
+
+    cache_load(o->state_dir, wall, (int64_t)o->cache_max_age_s * 1000, &boot);
+    cache_report(CACHE_CURRENT, boot.current, boot.current_reason);
+    cache_report(CACHE_PREVIOUS, boot.previous, boot.previous_reason);
+
+    const char *cached_uuid = json_string_value(json_object_get(boot.config, "uuid"));
+    rc = identity_load(o->state_dir, cached_uuid, wall, e->uuid, &origin);
+    if (rc < 0)
+        log_event(LOG_ERROR, "identity_save_failed", "{s:s, s:s}", "path", o->state_dir, "error",
+                  strerror(-rc));
+    if (boot.config != NULL && strcmp(cached_uuid, e->uuid) != 0) {
+        /* A state directory copied from another controller: its config is not ours. */
+        log_event(LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", boot.source, "reason",
+                  "cached config belongs to another controller");
+        cache_boot_clear(&boot);
+        boot.verdict = CACHE_INVALID;
+    }
+    snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence", e->uuid);
+    snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
+
+    trains_init(&e->trains, o->simulate, RAMP_DEFAULT_MS);
+    e->api = api_client_new(o->central_url);
+    snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
+    e->mqtt = mqtt_link_new(client_id, &mqtt_callbacks, e, random_seed());
+    if (e->api == NULL || e->mqtt == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    e->last_contact_ms = mono_now();
+
+    log_event(LOG_INFO, "edge_starting", "{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "uuid", e->uuid,
+              "identity", identity_origin_name(origin), "name", e->name, "version",
+              ROUNDHOUSE_VERSION, "central", o->central_url, "simulate", o->simulate, "state_dir",
+              o->state_dir);
+
+    if (boot.config != NULL && boot.verdict == CACHE_VALID) {
+        e->m.cache_hits++;
+        snprintf(e->cache_state, sizeof e->cache_state, "%s",
+                 strcmp(boot.source, "current") == 0 ? "valid" : "previous");
+        snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
+                 strcmp(boot.source, "current") == 0 ? "" : boot.current_reason);
+        log_event(LOG_INFO, "cache_loaded", "{s:s, s:I}", "source", boot.source, "version",
+                  json_integer_value(json_object_get(boot.config, "version")));
+        /* Drive at once: the broker and command topics do not wait for the central. */
+        config_apply(e, boot.config, boot.source);
+    } else if (boot.config != NULL) {
+        e->held = json_incref(boot.config);
+        snprintf(e->cache_state, sizeof e->cache_state, "stale");
+        snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
+                 strcmp(boot.source, "current") == 0 ? boot.current_reason : boot.previous_reason);
+        log_event(LOG_WARNING, "trains_not_driven", "{s:s, s:s}", "reason", e->cache_reason,
+                  "until", "the central API confirms or replaces the config");
+    } else {
+        snprintf(e->cache_state, sizeof e->cache_state, "%s",
+                 boot.verdict == CACHE_MISSING ? "missing" : "invalid");
+        snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
+                 boot.verdict == CACHE_MISSING ? "no cached config" : boot.current_reason);
+        log_event(LOG_INFO, "no_cached_config", "{s:s, s:s}", "state", e->cache_state, "detail",
+                  "waiting for the central API");
+    }
+
+    sync_init(&e->sync, mono_now(), o->self_register, o->heartbeat_override_s, e->applied_version,
+              random_seed());
+    e->sync_wake_ms = mono_now();
+
+    if (o->health_enabled) {
+        int port = 0;
+        rc = health_start(&e->health, o->health_host, o->health_port, e, &port);
+        if (rc < 0) {
+            log_event(LOG_ERROR, "health_listen_failed", "{s:s, s:i, s:s}", "host", o->health_host,
+                      "port", o->health_port, "error", strerror(-rc));
+            goto out;
+        }
+        log_event(LOG_INFO, "health_listening", "{s:s, s:i}", "host", o->health_host, "port", port);
+    }
+    rc = 0;
+out:
+    cache_boot_clear(&boot);
+    return rc;
+}
+
+void edge_free(struct edge *e)
+{
+    if (e == NULL)
+        return;
+    health_stop(e->health);
+    e->health = NULL;
+    trains_free(&e->trains);
+    mqtt_link_free(e->mqtt);
+    e->mqtt = NULL;
+    api_client_free(e->api);
+    e->api = NULL;
+    json_decref(e->config);
+    json_decref(e->held);
+    json_decref(e->last_command);
+    e->config = e->held = e->last_command = NULL;
+}
+
+/* --- time-driven work ------------------------------------------------------------------- */
+
+static int64_t earliest(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+static void failsafe_check(struct edge *e, int64_t now)
+{
+    if (mqtt_link_connected(e->mqtt)) {
+        e->last_contact_ms = now;
+        return;
+    }
+    if (e->failsafe_fired || now - e->last_contact_ms < (int64_t)e->opts.failsafe_timeout_s * 1000)
+        return;
+    /* Nobody can reach these trains any more: an operator could not stop them. */
+    e->failsafe_fired = true;
+    size_t moving = trains_stop_all(&e->trains, now);
+    if (moving > 0) {
+        e->m.failsafe_stops++;
+        log_event(LOG_WARNING, "failsafe_stop", "{s:i, s:i}", "trains", (int)moving, "timeout_s",
+                  e->opts.failsafe_timeout_s);
+    }
+}
+
+int64_t edge_tick(struct edge *e, int64_t now)
+{
+    int64_t wake = -1;
+
+    trains_tick(&e->trains, now);
+    for (size_t i = 0; i < e->trains.n; i++) {
+        struct train *t = &e->trains.v[i];
+        if (mqtt_link_connected(e->mqtt) && trains_status_due(t, now))
+            status_publish(e, t, 0, false);
+    }
+    mqtt_link_tick(e->mqtt, now);
+    if (e->announce_connected && mqtt_link_connected(e->mqtt)) {
+        e->announce_connected = false;
+        log_event(LOG_INFO, "mqtt_connected", "{s:s, s:s, s:i}", "broker",
+                  mqtt_link_broker(e->mqtt), "uuid", e->uuid, "trains", (int)e->trains.n);
+    }
+    failsafe_check(e, now);
+
+    if (e->sync_wake_ms >= 0 && now >= e->sync_wake_ms && e->sync.inflight == SYNC_ACT_NONE) {
+        struct sync_event ev = {.kind = SYNC_EV_TICK, .version = -1, .retry_after_ms = -1};
+        sync_feed(e, &ev);
+    }
+
+    if (mqtt_link_connected(e->mqtt))
+        wake = earliest(wake, trains_next_wake(&e->trains, now));
+    else
+        wake = earliest(wake, trains_next_ramp_ms(&e->trains, now));
+    wake = earliest(wake, mqtt_link_next_wake(e->mqtt, now));
+    if (e->sync.inflight == SYNC_ACT_NONE)
+        wake = earliest(wake, e->sync_wake_ms);
+    if (!mqtt_link_connected(e->mqtt) && !e->failsafe_fired)
+        wake = earliest(wake, e->last_contact_ms + (int64_t)e->opts.failsafe_timeout_s * 1000);
+    return wake;
+}
+
+void edge_shutdown(struct edge *e, int64_t timeout_ms)
+{
+    int64_t now = mono_now();
+    /* Power off first, talk afterwards: the motors must stop even if the broker is gone. */
+    for (size_t i = 0; i < e->trains.n; i++) {
+        struct train *t = &e->trains.v[i];
+        trains_estop(t);
+        /* A shutdown is an orderly stop, not an emergency: report it as "stopped". */
+        ramp_set_target(&t->ramp, 0, t->ramp.direction, now);
+        ramp_tick(&t->ramp, now);
+    }
+    size_t stopped = e->trains.n;
+    if (mqtt_link_connected(e->mqtt)) {
+        e->n_pending = 0;
+        for (size_t i = 0; i < e->trains.n; i++)
+            status_publish(e, &e->trains.v[i], 1, true);
+        presence_publish(e, "offline", true);
+        int64_t deadline = mono_now() + timeout_ms;
+        while (e->n_pending > 0 && mqtt_link_connected(e->mqtt) && mono_now() < deadline) {
+            struct curl_waitfd fd = {.fd = mqtt_link_fd(e->mqtt),
+                                     .events = (short)mqtt_link_events(e->mqtt)};
+            int64_t left = deadline - mono_now();
+            if (fd.fd < 0)
+                break;
+            api_client_poll(e->api, &fd, 1, left < 50 ? (int)left : 50);
+            mqtt_link_handle(e->mqtt, (short)fd.revents, mono_now());
+            mqtt_link_tick(e->mqtt, mono_now());
+        }
+        if (e->n_pending > 0)
+            log_event(LOG_WARNING, "shutdown_unacknowledged", "{s:i}", "messages",
+                      (int)e->n_pending);
+        mqtt_link_disconnect(e->mqtt);
+    }
+    log_event(LOG_INFO, "edge_stopped", "{s:i}", "trains_stopped", (int)stopped);
+}

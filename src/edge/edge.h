@@ -1,0 +1,116 @@
+/* The edge daemon's state and the glue between its modules: boot from the cache, apply
+ * runtime configs, turn sync actions into HTTP requests and their answers into sync events,
+ * MQTT callbacks into train commands, and the orderly shutdown. loop.c drives it. */
+#ifndef ROUNDHOUSE_EDGE_EDGE_H
+#define ROUNDHOUSE_EDGE_EDGE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "api_client.h"
+#include "config_opts.h"
+#include "identity.h"
+#include "mqtt_link.h"
+#include "sync.h"
+#include "sysinfo.h"
+#include "trains.h"
+
+struct health;
+
+enum reg_failure {
+    REG_FAIL_NETWORK = 0,
+    REG_FAIL_RATE_LIMITED,
+    REG_FAIL_REJECTED, /* 4xx */
+    REG_FAIL_SERVER,   /* 5xx */
+    REG_FAIL_INVALID,  /* unusable answer */
+    REG_FAIL_COUNT
+};
+
+struct edge_metrics {
+    uint64_t registration_attempts;
+    uint64_t registration_failures[REG_FAIL_COUNT];
+    uint64_t cache_hits;
+    uint64_t config_downloads;
+    uint64_t config_applies;
+    uint64_t config_rejections;
+    uint64_t config_rollbacks;
+    uint64_t heartbeats_ok;
+    uint64_t heartbeats_failed;
+    uint64_t commands[TRAIN_ACT_COUNT];
+    uint64_t commands_rejected;
+    uint64_t failsafe_stops;
+    uint64_t mqtt_connects;
+    uint64_t status_published;
+};
+
+#define EDGE_MAX_PENDING_PUBS 80
+
+struct edge {
+    struct edge_opts opts;
+    struct sysinfo_facts sys;
+    char uuid[UUIDSTR_LEN + 1];
+    char name[128];
+    int64_t started_mono_ms;
+
+    /* Runtime config. */
+    json_t *config;          /* applied; NULL: none (no cache, invalid, or stale) */
+    json_t *held;            /* intact but stale cache, kept until the central confirms it */
+    int64_t applied_version; /* -1: none */
+    char etag[160];
+    char cache_state[24]; /* valid | previous | stale | invalid | missing | downloaded */
+    char cache_reason[200];
+
+    /* Central API. */
+    struct api_client *api;
+    struct sync sync;
+    int64_t sync_wake_ms;
+    bool registered;
+    int64_t session_epoch;
+    char last_sync_error[200];
+
+    /* MQTT. */
+    struct mqtt_link *mqtt;
+    char presence_topic[128];
+    char config_topic[128];
+    int64_t last_contact_ms;
+    bool failsafe_fired;
+    bool announce_connected; /* log mqtt_connected at the next tick */
+
+    struct trains trains;
+    json_t *last_command; /* {train_id, action, accepted, at} or NULL */
+    int errors_reported;  /* trains with a plugin error */
+
+    struct health *health;
+    struct edge_metrics m;
+
+    /* Shutdown: QoS 1 messages still waiting for their PUBACK. */
+    int pending_mids[EDGE_MAX_PENDING_PUBS];
+    size_t n_pending;
+};
+
+/* Boots the daemon: identity, cache, trains, MQTT, health endpoint. 0 or negative errno
+ * (then the program exits 1). */
+int edge_init(struct edge *e, const struct edge_opts *o);
+void edge_free(struct edge *e);
+
+/* One pass of time-driven work (ramps, status messages, sync timers, fail-safe, MQTT
+ * keepalive). Returns the next time (monotonic ms) it wants to run, -1 for "no deadline". */
+int64_t edge_tick(struct edge *e, int64_t now_ms);
+/* Stops every motor, publishes their final status and the offline presence, waiting for the
+ * broker's acknowledgement at most timeout_ms. */
+void edge_shutdown(struct edge *e, int64_t timeout_ms);
+
+/* Installs the SIGTERM/SIGINT handlers (loop.c). Called first thing by the program, so that
+ * a stop request arriving during start-up is remembered and honoured by edge_run rather than
+ * killing the process with motors possibly open. 0 or negative errno. */
+int edge_signals_init(void);
+/* Poll loop (loop.c): runs until SIGTERM/SIGINT, then shuts down. 0 or negative errno. */
+int edge_run(struct edge *e);
+
+/* For health.c. */
+json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status);
+char *edge_metrics_text(const struct edge *e, int64_t now_ms);
+
+#endif

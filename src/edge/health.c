@@ -1,0 +1,354 @@
+#include "health.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "edge.h"
+#include "timeutil.h"
+
+struct health {
+    struct MHD_Daemon *d;
+    struct edge *e;
+};
+
+/* --- content ---------------------------------------------------------------------------- */
+
+json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
+{
+    const char *status = "healthy";
+    char reason[512] = "ok";
+    json_t *trains = json_array();
+
+    for (size_t i = 0; i < e->trains.n; i++) {
+        const struct train *t = &e->trains.v[i];
+        json_t *j = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:b}", "train_id", t->id, "speed",
+                              t->ramp.speed, "direction", motor_direction_name(t->ramp.direction),
+                              "target_speed", t->ramp.target_speed, "state",
+                              ramp_state_name(ramp_state(&t->ramp)), "plugin", t->plugin,
+                              "invert_directions", t->invert);
+        if (j == NULL)
+            continue;
+        if (t->motor != NULL)
+            json_object_set_new(j, "motor", motor_describe(t->motor));
+        if (t->error[0] != '\0')
+            json_object_set_new(j, "error", json_string(t->error));
+        if (t->motor_rc < 0)
+            json_object_set_new(j, "motor_error", json_string(strerror(-t->motor_rc)));
+        json_array_append_new(trains, j);
+    }
+
+    /* The first problem found names the status, most severe first. */
+    for (size_t i = 0; i < e->trains.n; i++) {
+        const struct train *t = &e->trains.v[i];
+        if (t->error[0] != '\0') {
+            status = "unhealthy";
+            snprintf(reason, sizeof reason, "train %s: %s", t->id, t->error);
+            break;
+        }
+    }
+    if (strcmp(status, "healthy") == 0) {
+        if (e->config == NULL && e->held != NULL) {
+            status = "degraded";
+            snprintf(reason, sizeof reason,
+                     "cached config too old (%s); trains not driven until the central API "
+                     "confirms it",
+                     e->cache_reason);
+        } else if (e->config == NULL) {
+            status = "degraded";
+            snprintf(reason, sizeof reason, "no runtime config (%s); waiting for the central API",
+                     e->cache_state);
+        } else if (!mqtt_link_connected(e->mqtt)) {
+            status = "degraded";
+            snprintf(reason, sizeof reason, "MQTT broker %s not connected",
+                     mqtt_link_broker(e->mqtt));
+        } else if (!e->registered) {
+            status = "degraded";
+            snprintf(reason, sizeof reason, "not registered with the central API%s%s",
+                     e->last_sync_error[0] ? ": " : "", e->last_sync_error);
+        } else if (e->trains.n == 0) {
+            snprintf(reason, sizeof reason, "waiting for assignment");
+        }
+    }
+    *http_status = strcmp(status, "unhealthy") == 0 ? 503 : 200;
+
+    json_t *h = json_pack(
+        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:b, s:s, s:s, s:I, s:b}", "status", status,
+        "reason", reason, "controller_uuid", e->uuid, "name", e->name, "version",
+        ROUNDHOUSE_VERSION, "trains", trains, "mqtt_connected", mqtt_link_connected(e->mqtt),
+        "mqtt_broker", mqtt_link_broker(e->mqtt), "registered", e->registered, "cache_state",
+        e->cache_state, "cache_reason", e->cache_reason, "uptime_seconds",
+        (json_int_t)((now_ms - e->started_mono_ms) / 1000), "simulate", e->opts.simulate);
+    if (h == NULL)
+        return NULL;
+    json_object_set_new(h, "config_version",
+                        e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
+    json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
+    json_object_set(h, "last_command", e->last_command ? e->last_command : json_null());
+    return h;
+}
+
+struct sbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void sb_printf(struct sbuf *b, const char *fmt, ...)
+{
+    if (b->failed)
+        return;
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            b->failed = true;
+            return;
+        }
+        if (b->p != NULL && b->len + (size_t)n < b->cap) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->len + (size_t)n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (np == NULL) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+}
+
+static void counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+              (unsigned long long)v);
+}
+
+static void gauge(struct sbuf *b, const char *name, const char *help, long long v)
+{
+    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+}
+
+char *edge_metrics_text(const struct edge *e, int64_t now_ms)
+{
+    static const char *const reg_reasons[REG_FAIL_COUNT] = {
+        "network", "rate_limited", "rejected", "server_error", "invalid_response",
+    };
+    const struct edge_metrics *m = &e->m;
+    struct sbuf b = {0};
+
+    counter(&b, "controller_registration_attempts_total", "Registration requests started.",
+            m->registration_attempts);
+    sb_printf(&b, "# HELP controller_registration_failures_total Failed registrations by "
+                  "reason.\n# TYPE controller_registration_failures_total counter\n");
+    for (int i = 0; i < REG_FAIL_COUNT; i++)
+        sb_printf(&b, "controller_registration_failures_total{reason=\"%s\"} %llu\n",
+                  reg_reasons[i], (unsigned long long)m->registration_failures[i]);
+    counter(&b, "controller_config_cache_hits_total", "Boots that drove from the cached config.",
+            m->cache_hits);
+    counter(&b, "controller_config_downloads_total", "Runtime config requests.",
+            m->config_downloads);
+    counter(&b, "controller_config_applies_total", "Runtime configs applied.", m->config_applies);
+    counter(&b, "controller_config_rejections_total",
+            "Downloaded configs refused (schema, checksum, identity).", m->config_rejections);
+    counter(&b, "controller_config_rollbacks_total", "Configs rolled back after a failed apply.",
+            m->config_rollbacks);
+    gauge(&b, "controller_config_version", "Applied runtime config version (-1: none).",
+          (long long)e->applied_version);
+    counter(&b, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
+    counter(&b, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
+            m->heartbeats_failed);
+    gauge(&b, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
+          mqtt_link_connected(e->mqtt) ? 1 : 0);
+    counter(&b, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
+    sb_printf(&b, "# HELP controller_commands_total Train commands applied by action.\n"
+                  "# TYPE controller_commands_total counter\n");
+    for (int i = 0; i < TRAIN_ACT_COUNT; i++)
+        sb_printf(&b, "controller_commands_total{action=\"%s\"} %llu\n",
+                  train_action_name((enum train_action)i), (unsigned long long)m->commands[i]);
+    counter(&b, "controller_commands_rejected_total", "Train commands rejected.",
+            m->commands_rejected);
+    counter(&b, "controller_failsafe_stops_total", "Trains stopped for lack of broker contact.",
+            m->failsafe_stops);
+    counter(&b, "controller_status_messages_total", "Train status messages published.",
+            m->status_published);
+    gauge(&b, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);
+    gauge(&b, "controller_registered", "1 while registered with the central API.",
+          e->registered ? 1 : 0);
+    gauge(&b, "controller_uptime_seconds", "Seconds since start.",
+          (long long)((now_ms - e->started_mono_ms) / 1000));
+    if (b.failed) {
+        free(b.p);
+        return NULL;
+    }
+    return b.p;
+}
+
+/* --- HTTP ------------------------------------------------------------------------------- */
+
+static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type,
+                             char *body)
+{
+    struct MHD_Response *r =
+        MHD_create_response_from_buffer(strlen(body), body, MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, "Content-Type", type);
+    MHD_add_response_header(r, "Cache-Control", "no-store");
+    enum MHD_Result ret = MHD_queue_response(c, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result reply_json(struct MHD_Connection *c, unsigned status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (s == NULL)
+        return MHD_NO;
+    return reply(c, status, "application/json", s);
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct health *h = cls;
+    (void)version;
+    (void)upload_data;
+    /* Request bodies are never read: drop them as they arrive. */
+    if (*con_cls == NULL) {
+        *con_cls = h;
+        return MHD_YES;
+    }
+    if (*upload_data_size > 0) {
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+        return reply_json(
+            c, 405, json_pack("{s:s, s:s}", "detail", "only GET", "error", "method_not_allowed"));
+    int64_t now = timeutil_mono_ms();
+    if (strcmp(url, "/health") == 0) {
+        int status = 200;
+        json_t *j = edge_health_json(h->e, now, &status);
+        return reply_json(c, (unsigned)status, j);
+    }
+    if (strcmp(url, "/metrics") == 0) {
+        char *text = edge_metrics_text(h->e, now);
+        if (text == NULL)
+            return MHD_NO;
+        return reply(c, 200, "text/plain; version=0.0.4", text);
+    }
+    return reply_json(c, 404, json_pack("{s:s, s:s}", "detail", "not found", "error", "not_found"));
+}
+
+int health_start(struct health **out, const char *host, int port, struct edge *e, int *bound_port)
+{
+    struct addrinfo hints = {0}, *ai = NULL;
+    struct health *h = NULL;
+    char portstr[16];
+    int rc;
+
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    snprintf(portstr, sizeof portstr, "%d", port);
+    if (getaddrinfo(host, portstr, &hints, &ai) != 0 || ai == NULL) {
+        rc = -EADDRNOTAVAIL;
+        goto out;
+    }
+    h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    h->e = e;
+    unsigned flags = MHD_NO_FLAG; /* external select: our loop runs it */
+    if (ai->ai_family == AF_INET6)
+        flags |= MHD_USE_IPv6;
+    h->d = MHD_start_daemon(flags, (uint16_t)port, NULL, NULL, on_request, h, MHD_OPTION_SOCK_ADDR,
+                            ai->ai_addr, MHD_OPTION_CONNECTION_LIMIT, (unsigned)32,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)10, MHD_OPTION_END);
+    if (h->d == NULL) {
+        rc = -EADDRINUSE;
+        goto out;
+    }
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(h->d, MHD_DAEMON_INFO_BIND_PORT);
+    *bound_port = info ? (int)info->port : port;
+    *out = h;
+    h = NULL;
+    rc = 0;
+out:
+    if (ai != NULL)
+        freeaddrinfo(ai);
+    free(h);
+    return rc;
+}
+
+void health_stop(struct health *h)
+{
+    if (h == NULL)
+        return;
+    MHD_stop_daemon(h->d);
+    free(h);
+}
+
+unsigned health_fds(struct health *h, struct curl_waitfd *fds, unsigned max)
+{
+    fd_set rs, ws, es;
+    MHD_socket maxfd = 0;
+    unsigned n = 0;
+    if (h == NULL)
+        return 0;
+    FD_ZERO(&rs);
+    FD_ZERO(&ws);
+    FD_ZERO(&es);
+    if (MHD_get_fdset2(h->d, &rs, &ws, &es, &maxfd, FD_SETSIZE) != MHD_YES)
+        return 0;
+    for (int fd = 0; fd <= maxfd && n < max; fd++) {
+        short ev = 0;
+        if (FD_ISSET(fd, &rs))
+            ev |= CURL_WAIT_POLLIN;
+        if (FD_ISSET(fd, &ws))
+            ev |= CURL_WAIT_POLLOUT;
+        if (ev == 0)
+            continue;
+        fds[n].fd = fd;
+        fds[n].events = ev;
+        fds[n].revents = 0;
+        n++;
+    }
+    return n;
+}
+
+void health_run(struct health *h)
+{
+    if (h != NULL)
+        MHD_run(h->d);
+}
+
+int64_t health_timeout_ms(struct health *h)
+{
+    MHD_UNSIGNED_LONG_LONG t = 0;
+    if (h == NULL || MHD_get_timeout(h->d, &t) != MHD_YES)
+        return -1;
+    return (int64_t)t;
+}

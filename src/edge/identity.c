@@ -1,0 +1,119 @@
+#include "identity.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "canon.h"
+#include "fileio.h"
+#include "timeutil.h"
+
+const char *identity_origin_name(enum identity_origin o)
+{
+    switch (o) {
+    case IDENTITY_LOADED:
+        return "loaded";
+    case IDENTITY_RECOVERED:
+        return "recovered";
+    default:
+        return "generated";
+    }
+}
+
+int identity_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1])
+{
+    json_t *doc = NULL;
+    char sum[CANON_CHECKSUM_LEN + 1];
+    int rc = -EINVAL;
+    if (text == NULL || len == 0 || len > IDENTITY_FILE_MAX)
+        goto out;
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(doc))
+        goto out;
+    const char *u = json_string_value(json_object_get(doc, "uuid"));
+    const char *given = json_string_value(json_object_get(doc, "checksum"));
+    if (u == NULL || !uuidstr_valid(u) || given == NULL)
+        goto out;
+    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
+        goto out;
+    memcpy(uuid, u, UUIDSTR_LEN + 1);
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+static int identity_path(const char *dir, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, IDENTITY_FILE);
+    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
+}
+
+int identity_save(const char *dir, const char *uuid, int64_t now_ms)
+{
+    char path[1024], ts[32], sum[CANON_CHECKSUM_LEN + 1];
+    json_t *doc = NULL;
+    char *text = NULL;
+    int rc = identity_path(dir, path, sizeof path);
+    if (rc < 0)
+        goto out;
+    if (!uuidstr_valid(uuid)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = timeutil_format_ms(now_ms, ts, sizeof ts);
+    if (rc < 0)
+        goto out;
+    doc = json_pack("{s:i, s:s, s:s}", "format", 1, "uuid", uuid, "created_at", ts);
+    if (doc == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = canon_checksum(doc, sum)) < 0)
+        goto out;
+    if (json_object_set_new(doc, "checksum", json_string(sum)) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (text == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = fileio_mkdirs(dir, 0700)) < 0)
+        goto out;
+    rc = fileio_write_atomic(path, text, strlen(text), 0600);
+out:
+    json_decref(doc);
+    free(text);
+    return rc;
+}
+
+int identity_load(const char *dir, const char *fallback_uuid, int64_t now_ms,
+                  char uuid[UUIDSTR_LEN + 1], enum identity_origin *origin)
+{
+    char path[1024];
+    char *text = NULL;
+    size_t len = 0;
+    int rc = identity_path(dir, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    if (fileio_read_all(path, IDENTITY_FILE_MAX, &text, &len) == 0 &&
+        identity_parse(text, len, uuid) == 0) {
+        free(text);
+        *origin = IDENTITY_LOADED;
+        return 0;
+    }
+    free(text);
+    if (fallback_uuid != NULL && uuidstr_valid(fallback_uuid)) {
+        memcpy(uuid, fallback_uuid, UUIDSTR_LEN + 1);
+        *origin = IDENTITY_RECOVERED;
+    } else {
+        uuidstr_generate(uuid);
+        *origin = IDENTITY_GENERATED;
+    }
+    return identity_save(dir, uuid, now_ms);
+}

@@ -1,0 +1,123 @@
+/* The daemon's single event loop: one poll (through curl_multi_poll, which also drives the
+ * HTTP transfers) over the signal self-pipe, the MQTT socket and the health server, with the
+ * timeout set by the nearest deadline (ramp step, status message, sync timer, keepalive,
+ * fail-safe). Signal handlers only write to the pipe. */
+#include "edge.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "health.h"
+#include "log.h"
+#include "timeutil.h"
+
+#define LOOP_MAX_FDS 40
+#define LOOP_MAX_SLEEP_MS 1000
+#define LOOP_SHUTDOWN_FLUSH_MS 2000
+
+static int sig_pipe[2] = {-1, -1};
+
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char c = (unsigned char)sig;
+    ssize_t n = write(sig_pipe[1], &c, 1);
+    (void)n; /* a full pipe already holds a pending signal */
+    errno = saved;
+}
+
+int edge_signals_init(void)
+{
+    struct sigaction sa;
+    if (pipe(sig_pipe) < 0)
+        return -errno;
+    for (int i = 0; i < 2; i++) {
+        if (fcntl(sig_pipe[i], F_SETFL, O_NONBLOCK) < 0 ||
+            fcntl(sig_pipe[i], F_SETFD, FD_CLOEXEC) < 0)
+            return -errno;
+    }
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
+        return -errno;
+    /* A peer closing a socket must not kill a process that drives motors. */
+    sa.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &sa, NULL);
+    return 0;
+}
+
+static void signals_teardown(void)
+{
+    for (int i = 0; i < 2; i++) {
+        if (sig_pipe[i] >= 0)
+            close(sig_pipe[i]);
+        sig_pipe[i] = -1;
+    }
+}
+
+int edge_run(struct edge *e)
+{
+    struct curl_waitfd fds[LOOP_MAX_FDS];
+    int stop_sig = 0;
+    int rc;
+    if (sig_pipe[0] < 0) {
+        rc = edge_signals_init();
+        if (rc < 0) {
+            log_event(LOG_ERROR, "signal_setup_failed", "{s:s}", "error", strerror(-rc));
+            signals_teardown();
+            return rc;
+        }
+    }
+
+    while (stop_sig == 0) {
+        int64_t now = timeutil_mono_ms();
+        int64_t wake = edge_tick(e, now);
+        int64_t timeout = LOOP_MAX_SLEEP_MS;
+        if (wake >= 0 && wake - now < timeout)
+            timeout = wake - now;
+        int64_t ht = health_timeout_ms(e->health);
+        if (ht >= 0 && ht < timeout)
+            timeout = ht;
+        if (timeout < 0)
+            timeout = 0;
+
+        unsigned n = 0;
+        fds[n++] = (struct curl_waitfd){.fd = sig_pipe[0], .events = CURL_WAIT_POLLIN};
+        int mfd = mqtt_link_fd(e->mqtt);
+        int mqtt_slot = -1;
+        if (mfd >= 0) {
+            mqtt_slot = (int)n;
+            fds[n++] = (struct curl_waitfd){.fd = mfd, .events = mqtt_link_events(e->mqtt)};
+        }
+        n += health_fds(e->health, fds + n, LOOP_MAX_FDS - n);
+
+        rc = api_client_poll(e->api, fds, n, (int)timeout);
+        if (rc < 0) {
+            log_event(LOG_ERROR, "poll_failed", "{s:i}", "errno", -rc);
+            usleep(10000); /* never spin on a persistent error */
+        }
+        if (fds[0].revents != 0) {
+            unsigned char c;
+            while (read(sig_pipe[0], &c, 1) == 1)
+                stop_sig = c;
+        }
+        /* curl_multi_poll reports only IN/OUT/PRI for our descriptors: a bare POLLHUP or
+         * POLLERR would be invisible and make poll return at once forever. A non-blocking
+         * read is cheap (EAGAIN when idle) and surfaces a dead socket. */
+        if (mqtt_slot >= 0 && mqtt_link_fd(e->mqtt) == mfd)
+            mqtt_link_handle(e->mqtt, (short)(fds[mqtt_slot].revents | CURL_WAIT_POLLIN),
+                             timeutil_mono_ms());
+        health_run(e->health);
+    }
+
+    log_event(LOG_INFO, "shutdown_requested", "{s:s}", "signal",
+              stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+    edge_shutdown(e, LOOP_SHUTDOWN_FLUSH_MS);
+    signals_teardown();
+    return 0;
+}

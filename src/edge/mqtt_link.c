@@ -1,0 +1,398 @@
+#include "mqtt_link.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+
+#include "backoff.h"
+
+enum link_state { LINK_IDLE = 0, LINK_RESOLVING, LINK_CONNECTING, LINK_CONNECTED, LINK_WAITING };
+
+/* Broker name resolution runs on a short-lived thread: getaddrinfo blocks for seconds when
+ * DNS is unreachable, and the loop must keep ramping, stopping and answering signals.
+ * Shared by the link and the thread; whoever drops the last reference frees it. */
+struct resolve_job {
+    atomic_int refs;
+    atomic_bool done;
+    int rc; /* 0 or EAI_* */
+    char host[256];
+    char addr[INET6_ADDRSTRLEN];
+};
+
+#define MQTT_LINK_RESOLVE_POLL_MS 20
+
+struct mqtt_link {
+    struct mosquitto *mosq;
+    struct mqtt_link_callbacks cb;
+    void *ctx;
+    enum link_state state;
+    char host[256];
+    int port;
+    int keepalive_s;
+    char broker[300];
+    unsigned attempt;
+    int64_t retry_at_ms;
+    int64_t connect_started_ms;
+    int64_t now_ms; /* last time seen, for callbacks that need it */
+    uint64_t rng;
+    struct resolve_job *job; /* while LINK_RESOLVING */
+};
+
+static void job_release(struct resolve_job *j)
+{
+    if (j != NULL && atomic_fetch_sub(&j->refs, 1) == 1)
+        free(j);
+}
+
+static void job_drop(struct mqtt_link *l)
+{
+    job_release(l->job);
+    l->job = NULL;
+}
+
+static void *resolve_main(void *arg)
+{
+    struct resolve_job *j = arg;
+    struct addrinfo hints = {0}, *ai = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    j->rc = getaddrinfo(j->host, NULL, &hints, &ai);
+    if (j->rc == 0) {
+        const void *src =
+            ai->ai_family == AF_INET6
+                ? (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr
+                : (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr;
+        if (inet_ntop(ai->ai_family, src, j->addr, sizeof j->addr) == NULL)
+            j->rc = EAI_FAIL;
+        freeaddrinfo(ai);
+    }
+    atomic_store(&j->done, true);
+    job_release(j);
+    return NULL;
+}
+
+static void on_connect_cb(struct mosquitto *m, void *obj, int rc)
+{
+    struct mqtt_link *l = obj;
+    (void)m;
+    if (rc != 0) {
+        /* Refused (bad credentials, ...): the socket stays open; drop it and retry later. */
+        mosquitto_disconnect(l->mosq);
+        return;
+    }
+    l->state = LINK_CONNECTED;
+    l->attempt = 0;
+    if (l->cb.on_connect != NULL)
+        l->cb.on_connect(l->ctx);
+}
+
+static void schedule_retry(struct mqtt_link *l, const char *why)
+{
+    int64_t d = backoff_delay_ms(l->attempt, MQTT_LINK_BACKOFF_BASE_MS, MQTT_LINK_BACKOFF_CAP_MS,
+                                 backoff_rand(&l->rng));
+    if (l->attempt < 32)
+        l->attempt++;
+    l->state = LINK_WAITING;
+    l->retry_at_ms = l->now_ms + d;
+    if (l->cb.on_retry != NULL)
+        l->cb.on_retry(l->ctx, why, d);
+}
+
+static void on_disconnect_cb(struct mosquitto *m, void *obj, int rc)
+{
+    struct mqtt_link *l = obj;
+    (void)m;
+    bool was_connected = l->state == LINK_CONNECTED;
+    if (l->state != LINK_IDLE)
+        schedule_retry(l, "connection lost");
+    if (was_connected && l->cb.on_disconnect != NULL)
+        l->cb.on_disconnect(l->ctx, rc);
+}
+
+static void on_message_cb(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
+{
+    struct mqtt_link *l = obj;
+    (void)m;
+    if (l->cb.on_message != NULL && msg->topic != NULL)
+        l->cb.on_message(l->ctx, msg->topic, msg->payload,
+                         msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+}
+
+static void on_publish_cb(struct mosquitto *m, void *obj, int mid)
+{
+    struct mqtt_link *l = obj;
+    (void)m;
+    if (l->cb.on_publish != NULL)
+        l->cb.on_publish(l->ctx, mid);
+}
+
+struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_callbacks *cb,
+                                void *ctx, uint64_t seed)
+{
+    static bool lib_done;
+    struct mqtt_link *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    if (!lib_done) {
+        mosquitto_lib_init();
+        lib_done = true;
+    }
+    l->cb = *cb;
+    l->ctx = ctx;
+    l->rng = seed ? seed : 0x2545f4914f6cdd1dULL;
+    /* Clean session: commands queued while we were away are stale by the time we return,
+     * and replaying old speed commands to a train would be unsafe. */
+    l->mosq = mosquitto_new(client_id, true, l);
+    if (l->mosq == NULL) {
+        free(l);
+        return NULL;
+    }
+    mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Commands and stops are small packets: Nagle's algorithm would hold a SUBSCRIBE or a
+     * status behind an unacknowledged PUBACK for a delayed-ACK period (~40 ms). */
+    mosquitto_int_option(l->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_callback_set(l->mosq, on_connect_cb);
+    mosquitto_disconnect_callback_set(l->mosq, on_disconnect_cb);
+    mosquitto_message_callback_set(l->mosq, on_message_cb);
+    mosquitto_publish_callback_set(l->mosq, on_publish_cb);
+    return l;
+}
+
+void mqtt_link_free(struct mqtt_link *l)
+{
+    if (l == NULL)
+        return;
+    job_drop(l); /* a resolver thread still running frees the job itself */
+    mosquitto_destroy(l->mosq);
+    free(l);
+}
+
+static void link_connect_addr(struct mqtt_link *l, const char *addr)
+{
+    l->state = LINK_CONNECTING;
+    l->connect_started_ms = l->now_ms;
+    int rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive_s);
+    if (rc != MOSQ_ERR_SUCCESS)
+        schedule_retry(l, "connect failed");
+}
+
+/* Every (re)connection resolves the name again: a broker may move to another address. */
+static void link_connect(struct mqtt_link *l)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    pthread_t tid;
+    pthread_attr_t attr;
+
+    job_drop(l);
+    if (inet_pton(AF_INET, l->host, buf) == 1 || inet_pton(AF_INET6, l->host, buf) == 1) {
+        link_connect_addr(l, l->host);
+        return;
+    }
+    struct resolve_job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        schedule_retry(l, "out of memory");
+        return;
+    }
+    snprintf(j->host, sizeof j->host, "%s", l->host);
+    atomic_init(&j->refs, 2);
+    atomic_init(&j->done, false);
+    int rc = pthread_attr_init(&attr);
+    if (rc == 0) {
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        rc = pthread_create(&tid, &attr, resolve_main, j);
+        pthread_attr_destroy(&attr);
+    }
+    if (rc != 0) {
+        free(j);
+        schedule_retry(l, "cannot start resolver");
+        return;
+    }
+    l->job = j;
+    l->state = LINK_RESOLVING;
+    l->connect_started_ms = l->now_ms;
+}
+
+int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const char *username,
+                         const char *password, int keepalive_s, int64_t now_ms)
+{
+    l->now_ms = now_ms;
+    if (strlen(host) >= sizeof l->host)
+        return -ENAMETOOLONG;
+    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive_s == l->keepalive_s;
+    if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
+        MOSQ_ERR_SUCCESS)
+        return -ENOMEM;
+    if (same && l->state != LINK_IDLE)
+        return 0;
+    if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) {
+        l->state = LINK_IDLE; /* our own disconnect: no retry scheduling from the callback */
+        mosquitto_disconnect(l->mosq);
+    }
+    job_drop(l);
+    snprintf(l->host, sizeof l->host, "%s", host);
+    l->port = port;
+    l->keepalive_s = keepalive_s < 5 ? 5 : keepalive_s;
+    snprintf(l->broker, sizeof l->broker, "%s:%d", host, port);
+    l->attempt = 0;
+    link_connect(l);
+    return 0;
+}
+
+int mqtt_link_set_will(struct mqtt_link *l, const char *topic, const char *payload)
+{
+    int rc = mosquitto_will_set(l->mosq, topic, (int)strlen(payload), payload, 1, true);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
+}
+
+int mqtt_link_fd(struct mqtt_link *l)
+{
+    if (l->state != LINK_CONNECTING && l->state != LINK_CONNECTED)
+        return -1;
+    return mosquitto_socket(l->mosq);
+}
+
+short mqtt_link_events(struct mqtt_link *l)
+{
+    short ev = POLLIN;
+    if (mosquitto_want_write(l->mosq))
+        ev |= POLLOUT;
+    return ev;
+}
+
+void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms)
+{
+    l->now_ms = now_ms;
+    if (mqtt_link_fd(l) < 0)
+        return;
+    if (revents & (POLLIN | POLLERR | POLLHUP))
+        mosquitto_loop_read(l->mosq, 16);
+    /* Packets queued by callbacks during the read (SUBSCRIBEs after CONNACK, PUBACKs) go out
+     * now rather than one poll round later. */
+    if (mqtt_link_fd(l) >= 0 && ((revents & POLLOUT) || mosquitto_want_write(l->mosq)))
+        mosquitto_loop_write(l->mosq, 16);
+}
+
+void mqtt_link_tick(struct mqtt_link *l, int64_t now_ms)
+{
+    l->now_ms = now_ms;
+    if ((l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) &&
+        mosquitto_socket(l->mosq) < 0) {
+        /* The socket went away without a callback (an error inside the library). */
+        bool was_connected = l->state == LINK_CONNECTED;
+        schedule_retry(l, "connection lost");
+        if (was_connected && l->cb.on_disconnect != NULL)
+            l->cb.on_disconnect(l->ctx, -1);
+        return;
+    }
+    switch (l->state) {
+    case LINK_CONNECTED:
+        mosquitto_loop_misc(l->mosq); /* keepalive: a dead broker is noticed here */
+        /* Queued messages may wait for the socket to become writable. */
+        if (mqtt_link_fd(l) >= 0 && mosquitto_want_write(l->mosq))
+            mosquitto_loop_write(l->mosq, 16);
+        break;
+    case LINK_CONNECTING:
+        if (now_ms - l->connect_started_ms > MQTT_LINK_CONNECT_TIMEOUT_MS) {
+            /* A broker that accepts TCP but never answers CONNECT. */
+            l->state = LINK_WAITING;
+            mosquitto_disconnect(l->mosq);
+            schedule_retry(l, "no CONNACK");
+        }
+        break;
+    case LINK_WAITING:
+        if (now_ms >= l->retry_at_ms)
+            link_connect(l);
+        break;
+    case LINK_RESOLVING:
+        if (atomic_load(&l->job->done)) {
+            char addr[INET6_ADDRSTRLEN];
+            int rc = l->job->rc;
+            snprintf(addr, sizeof addr, "%s", l->job->addr);
+            job_drop(l);
+            if (rc != 0)
+                schedule_retry(l, "name resolution failed");
+            else
+                link_connect_addr(l, addr);
+        } else if (now_ms - l->connect_started_ms > MQTT_LINK_CONNECT_TIMEOUT_MS) {
+            job_drop(l); /* the thread finishes on its own and frees the job */
+            schedule_retry(l, "name resolution timed out");
+        }
+        break;
+    case LINK_IDLE:
+        break;
+    }
+}
+
+int64_t mqtt_link_next_wake(const struct mqtt_link *l, int64_t now_ms)
+{
+    switch (l->state) {
+    case LINK_WAITING:
+        return l->retry_at_ms;
+    case LINK_RESOLVING:
+        return now_ms + MQTT_LINK_RESOLVE_POLL_MS;
+    case LINK_CONNECTING:
+    case LINK_CONNECTED:
+        return now_ms + 1000;
+    default:
+        return -1;
+    }
+}
+
+bool mqtt_link_connected(const struct mqtt_link *l)
+{
+    return l != NULL && l->state == LINK_CONNECTED;
+}
+
+bool mqtt_link_configured(const struct mqtt_link *l)
+{
+    return l != NULL && l->state != LINK_IDLE;
+}
+
+const char *mqtt_link_broker(const struct mqtt_link *l)
+{
+    return l->broker;
+}
+
+int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos)
+{
+    if (l->state != LINK_CONNECTED)
+        return -ENOTCONN;
+    return mosquitto_subscribe(l->mosq, NULL, topic, qos) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int mqtt_link_unsubscribe(struct mqtt_link *l, const char *topic)
+{
+    if (l->state != LINK_CONNECTED)
+        return -ENOTCONN;
+    return mosquitto_unsubscribe(l->mosq, NULL, topic) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+int mqtt_link_publish(struct mqtt_link *l, const char *topic, const char *payload, size_t len,
+                      int qos, bool retain, int *mid)
+{
+    if (l->state != LINK_CONNECTED)
+        return -ENOTCONN;
+    int rc = mosquitto_publish(l->mosq, mid, topic, (int)len, payload, qos, retain);
+    return rc == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+}
+
+void mqtt_link_disconnect(struct mqtt_link *l)
+{
+    job_drop(l);
+    if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) {
+        l->state = LINK_IDLE;
+        mosquitto_disconnect(l->mosq);
+        /* Flush the DISCONNECT packet. */
+        if (mosquitto_socket(l->mosq) >= 0)
+            mosquitto_loop_write(l->mosq, 1);
+    }
+    l->state = LINK_IDLE;
+}

@@ -1,0 +1,59 @@
+/* The edge's MQTT connection: libmosquitto driven from the daemon's own poll loop
+ * (mosquitto_socket + mosquitto_loop_read/write/misc, no library thread), reconnecting with
+ * full-jitter backoff. The owner re-subscribes and publishes its birth in on_connect. */
+#ifndef ROUNDHOUSE_EDGE_MQTT_LINK_H
+#define ROUNDHOUSE_EDGE_MQTT_LINK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MQTT_LINK_BACKOFF_BASE_MS 500
+#define MQTT_LINK_BACKOFF_CAP_MS 30000
+#define MQTT_LINK_CONNECT_TIMEOUT_MS 10000
+
+struct mqtt_link_callbacks {
+    void (*on_connect)(void *ctx);                /* CONNACK accepted */
+    void (*on_disconnect)(void *ctx, int reason); /* any loss, including our own */
+    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len);
+    void (*on_publish)(void *ctx, int mid); /* PUBACK of a QoS 1 message */
+    /* A connection attempt failed or the connection was lost; next attempt in retry_in_ms. */
+    void (*on_retry)(void *ctx, const char *why, int64_t retry_in_ms);
+};
+
+struct mqtt_link;
+
+/* NULL on failure (allocation, or a client id libmosquitto refuses). */
+struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_callbacks *cb,
+                                void *ctx, uint64_t seed);
+void mqtt_link_free(struct mqtt_link *l);
+
+/* Target broker; (re)connects at once when it differs from the current one (or when not
+ * connected). username may be NULL. keepalive_s bounds how long a dead broker goes unnoticed.
+ * 0 or negative errno. */
+int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const char *username,
+                         const char *password, int keepalive_s, int64_t now_ms);
+/* Last will for the next connection (retained QoS 1). */
+int mqtt_link_set_will(struct mqtt_link *l, const char *topic, const char *payload);
+
+/* Poll integration: descriptor (-1 when none) and the events to wait for. */
+int mqtt_link_fd(struct mqtt_link *l);
+short mqtt_link_events(struct mqtt_link *l);
+void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms);
+/* Keepalive and reconnect timer; call at least once a second. */
+void mqtt_link_tick(struct mqtt_link *l, int64_t now_ms);
+int64_t mqtt_link_next_wake(const struct mqtt_link *l, int64_t now_ms);
+
+bool mqtt_link_connected(const struct mqtt_link *l);
+bool mqtt_link_configured(const struct mqtt_link *l);
+const char *mqtt_link_broker(const struct mqtt_link *l); /* "host:port" or "" */
+
+int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos);
+int mqtt_link_unsubscribe(struct mqtt_link *l, const char *topic);
+/* mid may be NULL. 0 or negative errno (-ENOTCONN when not connected). */
+int mqtt_link_publish(struct mqtt_link *l, const char *topic, const char *payload, size_t len,
+                      int qos, bool retain, int *mid);
+/* Clean disconnect (no will published). */
+void mqtt_link_disconnect(struct mqtt_link *l);
+
+#endif

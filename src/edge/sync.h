@@ -1,0 +1,80 @@
+/* Registration / heartbeat / config-download state machine of the edge: a pure function of
+ * (state, event, now) that says which request to start next and when to be called again.
+ * No sockets or clocks inside; the shell (daemon.c) performs the requests with libcurl and
+ * feeds their outcome back as events. At most one request is in flight at a time, so the
+ * order register -> train registration -> config download -> heartbeats is easy to follow.
+ *
+ * Motor control never waits for this machine: it only decides about HTTP traffic. */
+#ifndef ROUNDHOUSE_EDGE_SYNC_H
+#define ROUNDHOUSE_EDGE_SYNC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SYNC_BACKOFF_BASE_MS 1000
+#define SYNC_BACKOFF_CAP_MS 60000
+#define SYNC_DEFAULT_HEARTBEAT_S 10
+
+enum sync_action {
+    SYNC_ACT_NONE = 0,
+    SYNC_ACT_REGISTER,       /* POST /api/controllers/register with the UUID */
+    SYNC_ACT_REGISTER_TRAIN, /* POST /api/controllers/{uuid}/trains (TRAIN_ID env) */
+    SYNC_ACT_FETCH_CONFIG,   /* GET /api/controllers/{uuid}/config, If-None-Match */
+    SYNC_ACT_HEARTBEAT,      /* POST /api/controllers/{uuid}/heartbeat */
+};
+
+enum sync_event_kind {
+    SYNC_EV_TICK = 0,         /* time passed */
+    SYNC_EV_REGISTERED,       /* 200: version = desired config version */
+    SYNC_EV_REGISTER_FAILED,  /* network error or non-200 */
+    SYNC_EV_TRAIN_DONE,       /* 200/201/409 or another final answer */
+    SYNC_EV_TRAIN_FAILED,     /* network error, 5xx, 429: worth retrying */
+    SYNC_EV_CONFIG_APPLIED,   /* 200 + valid + applied: version = applied version */
+    SYNC_EV_CONFIG_UNCHANGED, /* 304 */
+    SYNC_EV_CONFIG_FAILED,    /* network error, 5xx, invalid document */
+    SYNC_EV_CONFIG_GONE,      /* 404: the central does not know us */
+    SYNC_EV_HEARTBEAT_OK,     /* 200: version = desired config version */
+    SYNC_EV_HEARTBEAT_FAILED, /* network error or other status */
+    SYNC_EV_HEARTBEAT_GONE,   /* 404: database reset or controller deleted */
+    SYNC_EV_NOTIFY,           /* MQTT config/update: version = announced version */
+};
+
+struct sync_event {
+    enum sync_event_kind kind;
+    int64_t version;          /* see above; -1 when absent */
+    int heartbeat_interval_s; /* from the answer; 0 when absent */
+    int64_t retry_after_ms;   /* 429 Retry-After; -1 when absent */
+};
+
+enum sync_phase { SYNC_UNREGISTERED = 0, SYNC_REGISTERED };
+
+struct sync {
+    enum sync_phase phase;
+    enum sync_action inflight;
+    bool self_register; /* TRAIN_ID configured */
+    bool train_pending;
+    bool config_wanted;
+    unsigned reg_attempt, train_attempt, cfg_attempt;
+    int64_t next_register_ms, next_train_ms, next_config_ms, next_heartbeat_ms;
+    int heartbeat_interval_s;
+    int heartbeat_override_s; /* HEARTBEAT_INTERVAL env; 0 = server's */
+    int64_t applied_version;  /* -1: no config applied */
+    int64_t desired_version;  /* -1: unknown */
+    unsigned registrations;   /* successful registrations so far */
+    uint64_t rng;
+};
+
+struct sync_output {
+    enum sync_action action; /* to start now (the machine now counts it as in flight) */
+    int64_t wake_ms;         /* call again with SYNC_EV_TICK at this time; -1: only on events */
+    int64_t retry_in_ms;     /* after a failure: the delay chosen, else -1 (for logs) */
+};
+
+/* Starts unregistered with a registration due at now_ms. seed must be non-zero. */
+void sync_init(struct sync *s, int64_t now_ms, bool self_register, int heartbeat_override_s,
+               int64_t applied_version, uint64_t seed);
+void sync_step(struct sync *s, const struct sync_event *ev, int64_t now_ms,
+               struct sync_output *out);
+const char *sync_action_name(enum sync_action a);
+
+#endif

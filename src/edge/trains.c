@@ -1,0 +1,486 @@
+#include "trains.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "timeutil.h"
+
+static const char *const action_names[TRAIN_ACT_COUNT] = {
+    "setSpeed", "setDirection", "start", "stop", "emergencyStop",
+};
+
+const char *train_action_name(enum train_action a)
+{
+    return (unsigned)a < TRAIN_ACT_COUNT ? action_names[a] : "unknown";
+}
+
+static void why(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void why(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+static int action_parse(const char *s, enum train_action *out)
+{
+    for (int i = 0; i < TRAIN_ACT_COUNT; i++) {
+        /* Case-insensitive: the earlier gateway and scripts were not consistent. */
+        if (strcasecmp(s, action_names[i]) == 0) {
+            *out = (enum train_action)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static int speed_parse(const json_t *v, int *out)
+{
+    double d;
+    if (json_is_integer(v)) {
+        json_int_t i = json_integer_value(v);
+        if (i < 0 || i > 100)
+            return -ERANGE;
+        *out = (int)i;
+        return 0;
+    }
+    if (json_is_real(v)) {
+        d = json_real_value(v);
+        if (!(d >= 0.0 && d <= 100.0))
+            return -ERANGE;
+        *out = (int)(d + 0.5); /* d >= 0: round half up */
+        return 0;
+    }
+    return -EINVAL;
+}
+
+static int direction_parse(const json_t *v, enum motor_direction *out)
+{
+    const char *s = json_string_value(v);
+    if (s == NULL)
+        return -EINVAL;
+    if (strcasecmp(s, "FORWARD") == 0) {
+        *out = MOTOR_FORWARD;
+        return 0;
+    }
+    /* Commands say REVERSE, status messages say BACKWARD; both mean the same. */
+    if (strcasecmp(s, "REVERSE") == 0 || strcasecmp(s, "BACKWARD") == 0) {
+        *out = MOTOR_REVERSE;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char *err,
+                    size_t errlen)
+{
+    struct train_cmd c = {0};
+    json_t *doc = NULL;
+    json_error_t jerr;
+    int rc = -EINVAL;
+
+    if (payload == NULL || len == 0) {
+        why(err, errlen, "empty payload");
+        goto out;
+    }
+    if (len > TRAIN_CMD_MAX) {
+        why(err, errlen, "payload larger than %d bytes", TRAIN_CMD_MAX);
+        goto out;
+    }
+    doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (doc == NULL) {
+        why(err, errlen, "not JSON: %s", jerr.text);
+        goto out;
+    }
+    if (!json_is_object(doc)) {
+        why(err, errlen, "not a JSON object");
+        goto out;
+    }
+    const json_t *action = json_object_get(doc, "action");
+    const json_t *command = json_object_get(doc, "command");
+    const json_t *speed = json_object_get(doc, "speed");
+    const json_t *direction = json_object_get(doc, "direction");
+    if (speed != NULL && json_is_null(speed))
+        speed = NULL;
+    if (direction != NULL && json_is_null(direction))
+        direction = NULL;
+
+    if (action != NULL && !json_is_null(action)) {
+        if (!json_is_string(action) || action_parse(json_string_value(action), &c.action) < 0) {
+            why(err, errlen, "unknown action");
+            goto out;
+        }
+        if (command != NULL && !json_is_null(command)) {
+            enum train_action other;
+            if (!json_is_string(command) || action_parse(json_string_value(command), &other) < 0 ||
+                other != c.action) {
+                why(err, errlen, "action and command disagree");
+                goto out;
+            }
+        }
+    } else if (command != NULL && !json_is_null(command)) {
+        if (!json_is_string(command) || action_parse(json_string_value(command), &c.action) < 0) {
+            why(err, errlen, "unknown command");
+            goto out;
+        }
+    } else if (speed != NULL) {
+        c.action = TRAIN_ACT_SET_SPEED; /* legacy {"speed": N} */
+    } else {
+        why(err, errlen, "no action");
+        goto out;
+    }
+
+    if (speed != NULL) {
+        int r = speed_parse(speed, &c.speed);
+        if (r < 0) {
+            why(err, errlen, r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
+            goto out;
+        }
+        c.has_speed = true;
+    }
+    if (direction != NULL) {
+        if (direction_parse(direction, &c.direction) < 0) {
+            why(err, errlen, "direction: expected FORWARD or REVERSE");
+            goto out;
+        }
+        c.has_direction = true;
+    }
+    if (c.action == TRAIN_ACT_SET_SPEED && !c.has_speed) {
+        why(err, errlen, "setSpeed needs a speed");
+        goto out;
+    }
+    if (c.action == TRAIN_ACT_SET_DIRECTION && !c.has_direction) {
+        why(err, errlen, "setDirection needs a direction");
+        goto out;
+    }
+    *out = c;
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+/* --- the set of trains ------------------------------------------------------------------ */
+
+void trains_init(struct trains *ts, bool simulate, int64_t ramp_ms)
+{
+    ts->v = NULL;
+    ts->n = 0;
+    ts->simulate = simulate;
+    ts->ramp_ms = ramp_ms > 0 ? ramp_ms : RAMP_DEFAULT_MS;
+}
+
+static void train_release(struct train *t)
+{
+    motor_close(t->motor); /* stops it first */
+    t->motor = NULL;
+    json_decref(t->plugin_config);
+    t->plugin_config = NULL;
+}
+
+void trains_free(struct trains *ts)
+{
+    if (ts == NULL)
+        return;
+    for (size_t i = 0; i < ts->n; i++)
+        train_release(&ts->v[i]);
+    free(ts->v);
+    ts->v = NULL;
+    ts->n = 0;
+}
+
+struct train *trains_find(struct trains *ts, const char *train_id)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (strcmp(ts->v[i].id, train_id) == 0)
+            return &ts->v[i];
+    return NULL;
+}
+
+struct train *trains_find_by_topic(struct trains *ts, const char *topic)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (strcmp(ts->v[i].commands_topic, topic) == 0)
+            return &ts->v[i];
+    return NULL;
+}
+
+static enum motor_direction wire_direction(const struct train *t, enum motor_direction d)
+{
+    if (!t->invert)
+        return d;
+    return d == MOTOR_FORWARD ? MOTOR_REVERSE : MOTOR_FORWARD;
+}
+
+static void motor_apply(struct train *t)
+{
+    if (t->motor == NULL)
+        return;
+    t->motor_rc = motor_set(t->motor, t->ramp.speed, wire_direction(t, t->ramp.direction));
+}
+
+static void copy_field(char *dst, size_t dstlen, const char *src)
+{
+    snprintf(dst, dstlen, "%s", src ? src : "");
+}
+
+static void train_open(struct train *t, bool simulate)
+{
+    char err[160] = "";
+    t->error[0] = '\0';
+    /* The name is checked even in simulation: an unknown plugin is a configuration error to
+     * report, never a silent fallback to another driver. */
+    if (motor_plugin_find(t->plugin) == NULL) {
+        snprintf(t->error, sizeof t->error, "unknown motor plugin '%s'", t->plugin);
+        return;
+    }
+    int rc = motor_open(simulate ? "simulator" : t->plugin, t->plugin_config, &t->motor, err,
+                        sizeof err);
+    if (rc < 0) {
+        t->motor = NULL;
+        snprintf(t->error, sizeof t->error, "%s", err[0] ? err : strerror(-rc));
+    }
+}
+
+/* Reads one validated train entry into t (topics default to trains/{id}/...). */
+static void train_read(struct train *t, const json_t *j)
+{
+    const char *id = json_string_value(json_object_get(j, "train_id"));
+    const json_t *plugin = json_object_get(j, "plugin");
+    const json_t *pc = json_object_get(plugin, "config");
+    const char *ct = json_string_value(json_object_get(j, "commands_topic"));
+    const char *st = json_string_value(json_object_get(j, "status_topic"));
+
+    copy_field(t->id, sizeof t->id, id);
+    copy_field(t->name, sizeof t->name, json_string_value(json_object_get(j, "name")));
+    copy_field(t->plugin, sizeof t->plugin, json_string_value(json_object_get(plugin, "name")));
+    t->plugin_config = json_is_object(pc) ? json_deep_copy(pc) : NULL;
+    t->invert = json_is_true(json_object_get(j, "invert_directions"));
+    if (ct != NULL)
+        copy_field(t->commands_topic, sizeof t->commands_topic, ct);
+    else
+        snprintf(t->commands_topic, sizeof t->commands_topic, "trains/%s/commands", t->id);
+    if (st != NULL)
+        copy_field(t->status_topic, sizeof t->status_topic, st);
+    else
+        snprintf(t->status_topic, sizeof t->status_topic, "trains/%s/status", t->id);
+}
+
+static bool same_driver(const struct train *a, const struct train *b)
+{
+    if (strcmp(a->plugin, b->plugin) != 0 || a->invert != b->invert)
+        return false;
+    if (a->plugin_config == NULL || b->plugin_config == NULL)
+        return a->plugin_config == b->plugin_config;
+    return json_equal(a->plugin_config, b->plugin_config);
+}
+
+int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms,
+                     trains_removed_fn removed, void *ctx)
+{
+    size_t n = json_array_size(list);
+    struct train *nv = NULL;
+    int errors = 0;
+
+    if (n > 0) {
+        nv = calloc(n, sizeof *nv);
+        if (nv == NULL)
+            return -ENOMEM;
+    }
+    for (size_t i = 0; i < ts->n; i++)
+        ts->v[i].present = false;
+
+    for (size_t i = 0; i < n; i++) {
+        struct train *t = &nv[i];
+        train_read(t, json_array_get(list, i));
+        t->status_last_ms = -1;
+        struct train *old = trains_find(ts, t->id);
+        if (old != NULL && same_driver(old, t) && old->motor != NULL) {
+            /* Same motor: keep it, and its ramp, so a running train is not jolted. */
+            old->present = true;
+            t->motor = old->motor;
+            old->motor = NULL;
+            t->ramp = old->ramp;
+            t->status_last_ms = old->status_last_ms;
+            t->status_dirty = old->status_dirty;
+            continue;
+        }
+        if (old != NULL) {
+            /* Driver changed: the old one stops before the new one takes over. */
+            old->present = true;
+            ramp_emergency_stop(&old->ramp);
+            motor_close(old->motor);
+            old->motor = NULL;
+        }
+        ramp_init(&t->ramp, ts->ramp_ms);
+        t->status_dirty = true;
+        train_open(t, ts->simulate);
+        (void)now_ms;
+    }
+
+    for (size_t i = 0; i < ts->n; i++) {
+        struct train *o = &ts->v[i];
+        if (!o->present) {
+            ramp_emergency_stop(&o->ramp);
+            if (o->motor != NULL)
+                o->motor_rc = motor_stop(o->motor);
+            if (removed != NULL)
+                removed(ctx, o);
+        }
+        train_release(o);
+    }
+    free(ts->v);
+    ts->v = nv;
+    ts->n = n;
+    for (size_t i = 0; i < n; i++)
+        if (nv[i].error[0] != '\0')
+            errors++;
+    return errors;
+}
+
+int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
+{
+    struct ramp *r = &t->ramp;
+    if (c->action == TRAIN_ACT_ESTOP) {
+        /* Even a train whose plugin is broken gets the stop: it may be half-open. */
+        trains_estop(t);
+        return t->motor != NULL ? 0 : -ENODEV;
+    }
+    if (t->motor == NULL)
+        return -ENODEV;
+    switch (c->action) {
+    case TRAIN_ACT_SET_SPEED:
+        ramp_set_target(r, c->speed, c->has_direction ? c->direction : r->target_direction, now_ms);
+        break;
+    case TRAIN_ACT_SET_DIRECTION:
+        ramp_set_target(r, r->estopped ? 0 : r->target_speed, c->direction, now_ms);
+        break;
+    case TRAIN_ACT_START: {
+        int speed = c->has_speed                            ? c->speed
+                    : (r->target_speed > 0 && !r->estopped) ? r->target_speed
+                                                            : TRAIN_START_DEFAULT_SPEED;
+        /* start ramps like any speed change (the earlier system's start jumped at once). */
+        ramp_set_target(r, speed, c->has_direction ? c->direction : r->target_direction, now_ms);
+        break;
+    }
+    case TRAIN_ACT_STOP:
+        ramp_stop(r, now_ms);
+        break;
+    default:
+        break;
+    }
+    t->status_dirty = true;
+    if (ramp_tick(r, now_ms))
+        motor_apply(t);
+    return 0;
+}
+
+void trains_estop(struct train *t)
+{
+    ramp_emergency_stop(&t->ramp);
+    if (t->motor != NULL)
+        t->motor_rc = motor_stop(t->motor);
+    t->status_dirty = true;
+    /* The stop is news that must not wait for the rate limit. */
+    t->status_last_ms = -1;
+}
+
+bool train_moving(const struct train *t)
+{
+    return t->ramp.speed > 0 || t->ramp.active;
+}
+
+size_t trains_stop_all(struct trains *ts, int64_t now_ms)
+{
+    size_t moving = 0;
+    for (size_t i = 0; i < ts->n; i++) {
+        struct train *t = &ts->v[i];
+        if (!train_moving(t))
+            continue;
+        moving++;
+        ramp_stop(&t->ramp, now_ms);
+        t->status_dirty = true;
+    }
+    return moving;
+}
+
+void trains_tick(struct trains *ts, int64_t now_ms)
+{
+    for (size_t i = 0; i < ts->n; i++) {
+        struct train *t = &ts->v[i];
+        if (ramp_tick(&t->ramp, now_ms)) {
+            motor_apply(t);
+            t->status_dirty = true;
+        }
+    }
+}
+
+static int64_t status_due_at(const struct train *t)
+{
+    if (t->status_last_ms < 0)
+        return t->status_dirty ? 0 : -1;
+    if (t->status_dirty)
+        return t->status_last_ms + TRAIN_STATUS_MIN_GAP_MS;
+    if (train_moving(t))
+        return t->status_last_ms + TRAIN_STATUS_PERIOD_MS;
+    return -1;
+}
+
+bool trains_status_due(struct train *t, int64_t now_ms)
+{
+    int64_t at = status_due_at(t);
+    if (at < 0 || now_ms < at)
+        return false;
+    t->status_dirty = false;
+    t->status_last_ms = now_ms;
+    return true;
+}
+
+int64_t trains_next_wake(const struct trains *ts, int64_t now_ms)
+{
+    int64_t best = -1;
+    for (size_t i = 0; i < ts->n; i++) {
+        const struct train *t = &ts->v[i];
+        int64_t a = ramp_next_change_ms(&t->ramp, now_ms);
+        int64_t b = status_due_at(t);
+        if (b >= 0 && b < now_ms)
+            b = now_ms;
+        if (a >= 0 && (best < 0 || a < best))
+            best = a;
+        if (b >= 0 && (best < 0 || b < best))
+            best = b;
+    }
+    return best;
+}
+
+int64_t trains_next_ramp_ms(const struct trains *ts, int64_t now_ms)
+{
+    int64_t best = -1;
+    for (size_t i = 0; i < ts->n; i++) {
+        int64_t a = ramp_next_change_ms(&ts->v[i].ramp, now_ms);
+        if (a >= 0 && (best < 0 || a < best))
+            best = a;
+    }
+    return best;
+}
+
+json_t *train_status_json(const struct train *t, const char *controller_id, int64_t wall_ms)
+{
+    char ts[32];
+    if (timeutil_format_ms(wall_ms, ts, sizeof ts) < 0)
+        ts[0] = '\0';
+    return json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s}", "train_id", t->id, "speed",
+                     t->ramp.speed, "direction", motor_direction_name(t->ramp.direction),
+                     "target_speed", t->ramp.target_speed, "state",
+                     ramp_state_name(ramp_state(&t->ramp)), "controller_id", controller_id,
+                     "timestamp", ts);
+}

@@ -1,0 +1,219 @@
+"""roundhouse-edge without a central API: boot from the verified cache, drive trains over
+MQTT, fall back on corrupt caches, emergency stop, SIGTERM and the broker fail-safe.
+Everything runs on loopback with kernel-picked ports; no central is started (its URL points
+at a free port where nothing listens)."""
+
+import datetime
+import json
+import os
+import signal
+import time
+
+import harness
+import edge_support as es
+
+
+class EdgeOfflineTest(harness.RoundhouseTestCase):
+
+    def nowhere(self):
+        """A central URL where nothing listens."""
+        return "http://127.0.0.1:%d" % harness.free_port()
+
+    def cached_edge(self, train_id="t1", *flags, config_kw=None, **kw):
+        """An edge booted from a valid cache with one simulated train (state file in tmp)."""
+        uuid = harness.new_uuid()
+        sim = os.path.join(self.tmp, "sim-%s.json" % train_id)
+        cfg = es.runtime_config(uuid, self.broker.port, [(train_id, {"state_file": sim})],
+                                **(config_kw or {}))
+        state = os.path.join(self.tmp, "state-%s" % train_id)
+        es.write_state(state, uuid, cfg)
+        edge = self.start_edge(self.nowhere(), *flags, state_dir=state, **kw)
+        edge.wait_event("mqtt_connected")
+        return edge, uuid, sim
+
+    def test_cached_config_drives_without_central(self):
+        edge, uuid, sim = self.cached_edge("t1")
+        ev = edge.find_events("config_applied")[0]
+        self.assertEqual(ev["source"], "current")
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/t1/status")
+            mq.subscribe("controllers/%s/presence" % uuid)
+            mq.wait_message("controllers/%s/presence" % uuid, lambda d: d["state"] == "online")
+            # The real mosquitto_pub client, as an operator's script would send it.
+            st, retained = es.command_until(
+                mq, "t1", {"action": "setSpeed", "speed": 30},
+                lambda d: d["speed"] == 30 and d["state"] == "running",
+                publish=lambda topic, payload: es.mosquitto_pub(self.broker.port, topic, payload))
+        self.assertEqual(st["controller_id"], uuid)
+        self.assertEqual(st["direction"], "FORWARD")
+        self.assertEqual(st["target_speed"], 30)
+        self.assertIsoUtc(st["timestamp"])
+        self.assertEqual(es.read_sim(sim)["speed"], 30)
+        h = es.health(edge)
+        self.assertEqual(h["controller_uuid"], uuid)
+        self.assertTrue(h["mqtt_connected"])
+        self.assertEqual(h["cache_state"], "valid")
+        self.assertEqual(h["config_version"], 1)
+        self.assertEqual(h["status"], "degraded")  # driving, but the central is unreachable
+        self.assertEqual(h["trains"][0]["speed"], 30)
+        self.assertEqual(h["last_command"]["action"], "setSpeed")
+        self.assertTrue(edge.find_events("registration_failed"))
+        metrics = edge.health.get("/metrics").body.decode()
+        self.assertIn("controller_config_cache_hits_total 1", metrics)
+        self.assertRegex(metrics, r'controller_commands_total\{action="setSpeed"\} [1-9]')
+
+    def test_bad_commands_rejected_whole(self):
+        edge, uuid, sim = self.cached_edge("t2")
+        for bad in ['{"action":"fly"}', "not json", '{"action":"setSpeed","speed":500}',
+                    '{"action":"setSpeed","speed":40,"direction":"SIDEWAYS"}', "[]"]:
+            es.mosquitto_pub(self.broker.port, "trains/t2/commands", bad)
+        harness.wait_until(lambda: len(edge.find_events("command_rejected")) >= 5, timeout=15,
+                           message="five command_rejected events")
+        self.assertEqual(es.read_sim(sim)["speed"], 0)
+        self.assertEqual(es.train_health(edge, "t2")["target_speed"], 0)
+        # The legacy forms still work.
+        es.mosquitto_pub(self.broker.port, "trains/t2/commands", {"speed": 10})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 10, timeout=20)
+
+    def corrupt_variants(self, good_env_text, cfg):
+        """(name, file content bytes, expect) for every documented corruption."""
+        data = good_env_text.encode()
+        mid = len(data) // 2
+        flipped = bytearray(data)
+        flipped[mid] ^= 0x01
+        wrong = json.loads(good_env_text)
+        wrong["checksum"] = "sha256:" + "0" * 64
+        future = es.envelope(cfg, es.iso_utc(datetime.datetime.now(datetime.timezone.utc)
+                                              + datetime.timedelta(days=2)))
+        old = es.envelope(cfg, es.iso_utc(datetime.datetime.now(datetime.timezone.utc)
+                                           - datetime.timedelta(days=30)))
+        return [
+            ("truncated", data[:mid], "invalid"),
+            ("flipped_byte", bytes(flipped), "invalid"),
+            ("wrong_checksum", json.dumps(wrong).encode(), "invalid"),
+            ("future_cached_at", json.dumps(future).encode(), "invalid"),
+            ("older_than_max_age", json.dumps(old).encode(), "stale"),
+            ("not_json", b"this is not json\n", "invalid"),
+            ("empty_file", b"", "invalid"),
+        ]
+
+    def test_corrupt_caches_fall_back(self):
+        uuid = harness.new_uuid()
+        cfg = es.runtime_config(uuid, self.broker.port, [("tc", {})], version=7)
+        prev = es.runtime_config(uuid, self.broker.port, [("tp", {})], version=6)
+        good = json.dumps(es.envelope(cfg))
+        for name, content, expect in self.corrupt_variants(good, cfg):
+            for with_previous in (True, False):
+                with self.subTest(case=name, previous=with_previous):
+                    state = os.path.join(self.tmp, "state-%s-%d" % (name, with_previous))
+                    es.write_state(state, uuid, None, prev if with_previous else None)
+                    with open(os.path.join(state, "config.json"), "wb") as f:
+                        f.write(content)
+                    edge = self.start_edge(self.nowhere(), "--cache-max-age", "604800",
+                                           state_dir=state)
+                    h = es.health(edge)
+                    # The identity is kept whatever happened to the configs.
+                    self.assertEqual(h["controller_uuid"], uuid)
+                    if with_previous and expect == "invalid":
+                        # Documented fallback: the previous (last known good) config.
+                        ev = edge.wait_event("config_applied")
+                        self.assertEqual(ev["source"], "previous")
+                        self.assertEqual(ev["version"], 6)
+                        self.assertEqual(h["cache_state"], "previous")
+                        self.assertEqual([t["train_id"] for t in h["trains"]], ["tp"])
+                        self.assertTrue(edge.find_events("cache_invalid"))
+                    elif expect == "stale" and not with_previous:
+                        # Intact but too old: held, trains not driven, degraded with a reason.
+                        edge.wait_event("trains_not_driven")
+                        self.assertEqual(h["cache_state"], "stale")
+                        self.assertEqual(h["trains"], [])
+                        self.assertEqual(h["status"], "degraded")
+                        self.assertIn("too old", h["reason"])
+                    elif expect == "stale":
+                        # A valid previous beats a stale current.
+                        ev = edge.wait_event("config_applied")
+                        self.assertEqual(ev["source"], "previous")
+                    else:
+                        # Nothing usable: no config, waiting for the central, never a crash.
+                        edge.wait_event("no_cached_config")
+                        self.assertEqual(h["cache_state"], "invalid")
+                        self.assertIsNone(h["config_version"])
+                        self.assertEqual(h["status"], "degraded")
+                        self.assertFalse(edge.find_events("config_applied"))
+                    self.assertTrue(edge.alive)
+                    self.stop(edge)
+                    self.assertEqual(es.read_identity(state), uuid)
+
+    def test_emergency_stop_mid_ramp(self):
+        edge, uuid, sim = self.cached_edge("te")
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/te/status")
+            es.command_until(mq, "te", {"action": "setSpeed", "speed": 100},
+                             lambda d: 0 < d["speed"] < 100)
+            t_cmd = time.monotonic()
+            mq.publish("trains/te/commands", {"action": "emergencyStop"})
+            st, _ = mq.wait_message("trains/te/status",
+                                    lambda d: d["state"] == "estopped", timeout=20)
+            self.assertEqual(st["speed"], 0)
+            self.assertEqual(es.read_sim(sim)["speed"], 0)
+            # Past the end of the 3 s ramp: still 0 (no ramp step re-energised the motor).
+            time.sleep(max(0.0, 3.5 - (time.monotonic() - t_cmd)))
+            self.assertEqual(es.read_sim(sim)["speed"], 0)
+            th = es.train_health(edge, "te")
+            self.assertEqual(th["speed"], 0)
+            self.assertEqual(th["state"], "estopped")
+            later = [json.loads(p) for t, p, _r, _q in mq.messages if t == "trains/te/status"]
+            idx = max(i for i, d in enumerate(later) if d["state"] == "estopped")
+            self.assertTrue(all(d["speed"] == 0 for d in later[idx:]), later[idx:])
+
+    def test_broadcast_emergency_stop(self):
+        edge, uuid, sim = self.cached_edge("tb")
+        es.mosquitto_pub(self.broker.port, "trains/tb/commands", {"action": "setSpeed", "speed": 20})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] > 0, timeout=20)
+        es.mosquitto_pub(self.broker.port, "roundhouse/emergency-stop",
+                         {"reason": "test", "timestamp": es.iso_utc()})
+        edge.wait_event("emergency_stop")
+        self.assertEqual(es.read_sim(sim)["speed"], 0)
+
+    def test_sigterm_while_moving_stops_and_publishes(self):
+        edge, uuid, sim = self.cached_edge("ts")
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/ts/status")
+            es.command_until(mq, "ts", {"action": "setSpeed", "speed": 60},
+                             lambda d: d["speed"] > 0)
+            self.stop(edge)  # SIGTERM; asserts exit status 0
+            last = [json.loads(p) for t, p, _r, _q in mq.messages if t == "trains/ts/status"]
+            harness.wait_until(lambda: json.loads(
+                [p for t, p, _r, _q in mq.messages if t == "trains/ts/status"][-1])["speed"] == 0,
+                timeout=10, message="last status says speed 0")
+        self.assertEqual(es.read_sim(sim)["speed"], 0)
+        self.assertTrue(last)
+        # The retained status a newcomer sees says 0 too, and the presence says offline.
+        with harness.MqttClient(self.broker.port) as mq2:
+            mq2.subscribe("trains/ts/status")
+            mq2.subscribe("controllers/%s/presence" % uuid)
+            st, retained = mq2.wait_message("trains/ts/status")
+            self.assertTrue(retained)
+            self.assertEqual(st["speed"], 0)
+            pr, _ = mq2.wait_message("controllers/%s/presence" % uuid)
+            self.assertEqual(pr["state"], "offline")
+
+    def test_failsafe_stops_without_broker(self):
+        edge, uuid, sim = self.cached_edge("tf", "--failsafe-timeout", "1")
+        es.mosquitto_pub(self.broker.port, "trains/tf/commands", {"action": "setSpeed", "speed": 40})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 40, timeout=20)
+        self.stop(self.broker)
+        edge.wait_event("failsafe_stop", timeout=30)
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 0, timeout=20,
+                           message="train stopped by the fail-safe")
+        # The broker comes back: the edge reconnects and re-subscribes.
+        n = len(edge.find_events("mqtt_connected"))
+        self.restart_broker()
+        harness.wait_until(lambda: len(edge.find_events("mqtt_connected")) > n, timeout=60,
+                           message="reconnected")
+        es.mosquitto_pub(self.broker.port, "trains/tf/commands", {"speed": 5})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 5, timeout=20)
+
+
+if __name__ == "__main__":
+    harness.main()
