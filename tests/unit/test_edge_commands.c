@@ -138,7 +138,7 @@ static int motor_speed(const struct train *t, const char **dir)
     int speed = (int)json_integer_value(json_object_get(d, "speed"));
     static char buf[16];
     const char *s = json_string_value(json_object_get(d, "direction"));
-    strncpy(buf, s ? s : "", sizeof buf - 1);
+    snprintf(buf, sizeof buf, "%s", s ? s : "");
     if (dir != NULL)
         *dir = buf;
     json_decref(d);
@@ -294,7 +294,7 @@ static void on_removed(void *ctx, const struct train *t)
 {
     (void)ctx;
     removed_count++;
-    strncpy(removed_id, t->id, sizeof removed_id - 1);
+    snprintf(removed_id, sizeof removed_id, "%s", t->id);
     assert_int_equal(t->ramp.speed, 0); /* stopped before the caller hears of it */
 }
 
