@@ -320,12 +320,14 @@ struct register_req {
     bool has_uuid;
     char uuid[UUIDSTR_LEN + 1];
     int64_t applied;
+    int64_t epoch; /* the session epoch the edge already announced over MQTT, -1: none */
 };
 
 static int parse_register(const json_t *b, struct register_req *r, struct jsonx_err *err)
 {
     memset(r, 0, sizeof *r);
     r->applied = -1;
+    r->epoch = -1;
     bool is_null = false;
     int rc;
     if ((rc = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &r->name, err)) < 0)
@@ -338,7 +340,8 @@ static int parse_register(const json_t *b, struct register_req *r, struct jsonx_
         jsonx_string(b, "version", 0, 64, true, &r->version, err) < 0 ||
         jsonx_string(b, "platform", 0, 128, true, &r->platform, err) < 0 ||
         jsonx_string(b, "hardware_id", 0, 128, true, &r->hardware_id, err) < 0 ||
-        jsonx_int(b, "applied_config_version", 0, INT64_MAX / 2, &r->applied, err) < 0)
+        jsonx_int(b, "applied_config_version", 0, INT64_MAX / 2, &r->applied, err) < 0 ||
+        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &r->epoch, err) < 0)
         return -1;
     rc = jsonx_uuid(b, "uuid", true, r->uuid, &is_null, err);
     if (rc < 0)
@@ -443,9 +446,12 @@ static void h_register(struct call *k)
             cv++;
         json_object_set_new(fields, "config_version",
                             json_integer(registry_seed_config_version(cv, r.applied)));
-        json_object_set_new(
-            fields, "session_epoch",
-            json_integer(json_integer_value(json_object_get(row, "session_epoch")) + 1));
+        /* A new session: above the last one, and at least the epoch the edge already put in
+         * its MQTT birth and will (it boots from its cache before it can register). */
+        int64_t epoch = json_integer_value(json_object_get(row, "session_epoch")) + 1;
+        if (r.epoch > epoch)
+            epoch = r.epoch;
+        json_object_set_new(fields, "session_epoch", json_integer(epoch));
         if (json_is_null(json_object_get(row, "first_seen")))
             json_object_set_new(fields, "first_seen", json_integer(k->now));
         rc = store_controller_update(c->store, id, fields);
@@ -459,7 +465,7 @@ static void h_register(struct call *k)
                             json_integer(d.action == REGISTRY_RESTORE
                                              ? registry_restore_config_version(r.applied)
                                              : 1));
-        json_object_set_new(fields, "session_epoch", json_integer(1));
+        json_object_set_new(fields, "session_epoch", json_integer(r.epoch > 1 ? r.epoch : 1));
         json_object_set_new(fields, "first_seen", json_integer(k->now));
         json_object_set_new(fields, "created_at", json_integer(k->now));
         json_object_set_new(fields, "enabled", json_true());

@@ -304,7 +304,11 @@ static void ingest_presence(struct notify *n, const char *uuid, const json_t *do
     }
     int64_t now = timeutil_now_ms() / 1000;
     if (strcmp(state, "online") == 0)
-        f = json_pack("{s:I, s:n}", "last_seen", (json_int_t)now, "offline_epoch");
+        /* A birth from a newer session than the last registration (the edge booted from its
+         * cache and chose the next epoch itself) starts that session here too, so the will
+         * of the previous process can no longer override it. */
+        f = json_pack("{s:I, s:n, s:I}", "last_seen", (json_int_t)now, "offline_epoch",
+                      "session_epoch", (json_int_t)epoch);
     else
         f = json_pack("{s:I}", "offline_epoch", (json_int_t)epoch);
     rc = store_controller_update(st, uuid, f);

@@ -332,9 +332,14 @@ function applyEvent(type, data) {
   }
 }
 
+/* Is status a newer than status b? By the reporter's timestamp (ms), else the time the
+ * central stored it (s). */
 function newer(a, b) {
-  const ta = parseTime(a.updated_at || a.timestamp), tb = parseTime(b.updated_at || b.timestamp);
-  return ta && tb && ta.getTime() > tb.getTime();
+  for (const k of ["timestamp", "updated_at"]) {
+    const ta = parseTime(a[k]), tb = parseTime(b[k]);
+    if (ta && tb) return ta.getTime() > tb.getTime();
+  }
+  return false;
 }
 
 function mergeTrain(view) {
@@ -751,7 +756,11 @@ function trainPage(id) {
     }
   });
 
-  let filled = false;
+  function sameForm(t) {
+    return cfg.name.value === (t.name || "") && cfg.desc.value === (t.description || "") &&
+      cfg.invert.checked === !!t.invert_directions;
+  }
+
   function update() {
     const t = state.trains.get(id);
     missing.hidden = !state.loaded || !!t;
@@ -809,10 +818,8 @@ function trainPage(id) {
       plc.select.value = dc || "";
     }
 
-    if (!formDirty && (!filled || document.activeElement === null || !form.contains(document.activeElement))) {
-      fillForm(t);
-      filled = true;
-    }
+    // Someone else's edit shows at once, unless the operator has started editing.
+    if (!formDirty && !sameForm(t)) fillForm(t);
   }
 
   function destroy() {
@@ -909,7 +916,7 @@ function controllerPage(id) {
   const addBtn = h("button", { type: "button", "data-testid": "assign-here-button" }, "Assign here");
   const trainsPanel = h("section", { class: "panel wide" },
     h("h2", null, "Trains"),
-    h("div", { class: "table-wrap" },
+    h("div", { class: "table-wrap", "data-field": "table" },
       h("table", null,
         h("thead", null, h("tr", null, ["Train", "Speed", "State", "Runs here?", "Placement", "Move to"]
           .map((x) => h("th", null, x)))),
@@ -934,12 +941,12 @@ function controllerPage(id) {
       if (await assignTrain(t.id, select.value || null, btn)) delete select.dataset.dirty;
     });
     return h("tr", { "data-testid": "assigned-train", dataset: { trainId: t.id } },
-      h("td", null, h("a", { href: trainHref(t.id), "data-field": "name" })),
-      h("td", { "data-field": "speed" }),
-      h("td", null, h("span", { class: "badge", "data-field": "state" })),
-      h("td", { "data-field": "running-here" }),
-      h("td", null, h("span", { class: "badge", "data-field": "placement" })),
-      h("td", { class: "nowrap" }, select, " ", btn));
+      h("td", { "data-label": "Train" }, h("a", { href: trainHref(t.id), "data-field": "name" })),
+      h("td", { "data-label": "Speed", "data-field": "speed" }),
+      h("td", { "data-label": "State" }, h("span", { class: "badge", "data-field": "state" })),
+      h("td", { "data-label": "Runs here?", "data-field": "running-here" }),
+      h("td", { "data-label": "Placement" }, h("span", { class: "badge", "data-field": "placement" })),
+      h("td", { "data-label": "Move to", class: "nowrap" }, select, " ", btn));
   }
   function updateRow(el, t) {
     const s = t.status;
@@ -992,6 +999,7 @@ function controllerPage(id) {
       .filter((t) => t.desired_controller_id === id || t.actual_controller_id === id).sort(byName);
     syncList(rows, mine, (t) => t.id, createRow, updateRow);
     none.hidden = mine.some((t) => t.desired_controller_id === id);
+    field(trainsPanel, "table").hidden = mine.length === 0;
 
     const others = [...state.trains.values()].filter((t) => t.desired_controller_id !== id).sort(byName);
     const want = [["", "— choose a train —"]].concat(others.map((t) => [t.id,
