@@ -685,6 +685,20 @@ static void h_heartbeat(struct call *k)
     const char *hash = NULL, *version = NULL, *platform = NULL;
     int64_t applied = -1, memory = -1, cpus = -1, epoch = -1;
     json_t *trains = json_object_get(b, "trains");
+    json_t *errors = json_object_get(b, "errors");
+    if (errors != NULL) {
+        bool ok = json_is_array(errors) && json_array_size(errors) <= 16;
+        size_t i;
+        json_t *e;
+        json_array_foreach(errors, i, e) ok = ok && json_is_string(e) && json_string_length(e) <= 300;
+        if (!ok) {
+            http_response_error(k->resp, 422, "invalid_field", "errors",
+                                "'errors' must be a list of at most 16 strings (300 characters "
+                                "each)");
+            json_decref(b);
+            return;
+        }
+    }
     if (jsonx_string(b, "config_hash", 0, 128, true, &hash, &err) < 0 ||
         jsonx_string(b, "version", 0, 64, true, &version, &err) < 0 ||
         jsonx_string(b, "platform", 0, 128, true, &platform, &err) < 0 ||
@@ -761,6 +775,20 @@ static void h_heartbeat(struct call *k)
         json_object_set_new(fields, "memory_mb", json_integer(memory));
     if (cpus >= 0)
         json_object_set_new(fields, "cpu_count", json_integer(cpus));
+    /* What the controller reports as wrong (e.g. a config it could not apply and rolled
+     * back) is kept in its metadata for the operator; an empty list clears it. */
+    bool errors_changed = false;
+    if (errors != NULL) {
+        json_t *meta = json_object_get(row, "metadata");
+        meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
+        errors_changed = !json_equal(json_object_get(meta, "errors"), errors) &&
+                         !(json_array_size(errors) == 0 && json_object_get(meta, "errors") == NULL);
+        if (json_array_size(errors) == 0)
+            json_object_del(meta, "errors");
+        else
+            json_object_set(meta, "errors", errors);
+        json_object_set_new(fields, "metadata", meta);
+    }
     rc = store_controller_update(c->store, id, fields);
     if (rc == 0 && json_is_array(trains))
         rc = apply_reported_trains(k, id, trains);
@@ -768,8 +796,8 @@ static void h_heartbeat(struct call *k)
      * (presence changes come from the sweeper). */
     json_t *event = NULL;
     json_t *old_applied = json_object_get(row, "applied_config_version");
-    if (rc == 0 && applied >= 0 &&
-        (!json_is_integer(old_applied) || json_integer_value(old_applied) != applied)) {
+    if (rc == 0 && (errors_changed || (applied >= 0 && (!json_is_integer(old_applied) ||
+                                                         json_integer_value(old_applied) != applied)))) {
         json_t *now_row = NULL;
         if (store_controller_get(c->store, id, &now_row) == 0)
             event = view_controller(c, now_row, k->now, true);

@@ -257,6 +257,22 @@ class HandoverTest(harness.RoundhouseTestCase):
         self.assertEqual(self.get_json(c, "/api/trains/t-both")["reassignment_status"], "conflict")
 
 
+class HeartbeatErrorsTest(harness.RoundhouseTestCase):
+
+    def test_reported_errors_are_shown_and_cleared(self):
+        c = self.start_central()
+        a = self.register(c, "pi-err", "10.9.5.1")
+        u = a["uuid"]
+        r = c.post("/api/controllers/%s/heartbeat" % u, {"errors": ["config 7: unknown plugin 'warp'"]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get_json(c, "/api/controllers/%s" % u)["metadata"].get("errors"),
+                         ["config 7: unknown plugin 'warp'"])
+        self.assertEqual(c.post("/api/controllers/%s/heartbeat" % u, {"errors": []}).status, 200)
+        self.assertNotIn("errors", self.get_json(c, "/api/controllers/%s" % u)["metadata"])
+        self.assertRejectedUnchanged(c, lambda: c.post("/api/controllers/%s/heartbeat" % u, {"errors": "x"}),
+                                     422, field="errors")
+
+
 class ReviewRegressionTest(harness.RoundhouseTestCase):
     """Requests that once crashed the central or changed it wrongly."""
 
