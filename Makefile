@@ -4,10 +4,12 @@
 #   make check  install, build, run every test, then the suite again under ASan + UBSan
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 10
 JOBS       ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan check test test-asan demo demo-stop clean format
+.PHONY: all deps build build-asan build-fuzz check test test-asan fuzz demo demo-stop clean format
 
 all: build
 
@@ -34,7 +36,27 @@ test-asan: build-asan
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
-check: test test-asan
+# Each libFuzzer target for FUZZ_SECONDS, starting from its seed corpus (fuzz/corpus/NAME);
+# new inputs go to $(FUZZ_BUILD)/corpus, the committed seeds are not changed. A crash leaves
+# its input as $(FUZZ_BUILD)/crash-* and fails the run. docs/operations.md: long runs.
+build-fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DROUNDHOUSE_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) -j$(JOBS) --target fuzz_all
+
+fuzz: build-fuzz
+	@set -e; for t in $$(ls fuzz/corpus); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  if ! (cd $(FUZZ_BUILD) && ASAN_OPTIONS=detect_leaks=1 ./bin/$$t \
+	        -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+	        corpus/$$t ../fuzz/corpus/$$t >$$t.log 2>&1); then \
+	    tail -n 60 $(FUZZ_BUILD)/$$t.log; echo "fuzz: $$t FAILED"; exit 1; \
+	  fi; \
+	  grep -E '^#[0-9]+.*DONE' $(FUZZ_BUILD)/$$t.log || true; \
+	done
+
+check: test test-asan fuzz
 
 demo: build
 	@scripts/demo.sh start $(BUILD)/bin

@@ -13,7 +13,19 @@ packages=(
   libcmocka-dev python3 python3-paho-mqtt sqlite3 curl
   # the broker and its command-line clients
   mosquitto mosquitto-clients
+  # fuzzing (make fuzz, and briefly in make check): clang's libFuzzer and sanitizer runtime
+  clang libclang-rt-14-dev
+  # browser tests (tests/browser): headless Chromium driven by playwright-core from npm
+  chromium
 )
+# node and npm: Debian's, unless the commands are already there (a nodejs from another apt
+# source may bundle npm, and then conflicts with Debian's npm package).
+if ! command -v node >/dev/null 2>&1; then
+  packages+=(nodejs)
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  packages+=(npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

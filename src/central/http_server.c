@@ -34,7 +34,8 @@ struct request_state {
 
 void http_request_suspend(const struct http_request *req, struct http_response *resp)
 {
-    MHD_suspend_connection(req->conn);
+    if (req->conn != NULL)
+        MHD_suspend_connection(req->conn);
     resp->suspended = true;
 }
 
@@ -45,11 +46,23 @@ void http_connection_resume(struct MHD_Connection *conn)
 
 const char *http_request_header(const struct http_request *req, const char *name)
 {
+    if (req->conn == NULL) {
+        const char *key;
+        json_t *v;
+        json_object_foreach((json_t *)req->fake_headers, key, v)
+        {
+            if (strcasecmp(key, name) == 0)
+                return json_string_value(v);
+        }
+        return NULL;
+    }
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
 }
 
 const char *http_request_query(const struct http_request *req, const char *name)
 {
+    if (req->conn == NULL)
+        return json_string_value(json_object_get(req->fake_query, name));
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 

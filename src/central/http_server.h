@@ -22,6 +22,10 @@ struct http_request {
     char client_ip[64];
     int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
     struct MHD_Connection *conn;
+    /* Without a connection (fuzzing and unit tests drive the handlers directly), headers
+     * and query arguments come from these objects of strings. */
+    const json_t *fake_headers;
+    const json_t *fake_query;
 };
 
 struct MHD_Response;

@@ -58,7 +58,7 @@ unsigned long notify_sent_commands(const struct notify *n)
 static int publish_json(struct notify *n, const char *topic, const json_t *doc, int qos,
                         bool retain)
 {
-    if (!atomic_load(&n->connected))
+    if (n == NULL || !atomic_load(&n->connected))
         return -ENOTCONN;
     char *text = json_dumps(doc, JSON_COMPACT);
     if (text == NULL)
@@ -79,7 +79,7 @@ int notify_command(struct notify *n, const char *train_id, const json_t *payload
     if (runtime_config_topic(topic, sizeof topic, train_id, "commands") < 0)
         return -EINVAL;
     int rc = publish_json(n, topic, payload, 1, false);
-    if (rc == 0)
+    if (rc == 0 && n != NULL)
         atomic_fetch_add(&n->commands, 1);
     return rc;
 }
@@ -131,7 +131,7 @@ static int send_config_update(struct notify *n, const char *uuid, long long vers
     json_t *doc = json_pack("{s:I, s:s}", "version", (json_int_t)version, "checksum", checksum);
     int rc = publish_json(n, topic, doc, 1, true);
     json_decref(doc);
-    if (rc == 0) {
+    if (rc == 0 && n != NULL) {
         atomic_fetch_add(&n->config_updates, 1);
         log_event(LOG_DEBUG, "config_update_published", "{s:s, s:I}", "uuid", uuid, "version",
                   (json_int_t)version);
@@ -211,7 +211,7 @@ static const char *topic_middle(const char *topic, const char *prefix, const cha
     return out;
 }
 
-static void ingest_status(struct notify *n, const char *train_id, const json_t *doc)
+static void ingest_status(struct central *c, const char *train_id, const json_t *doc)
 {
     struct jsonx_err err;
     int64_t speed = 0, target = -1;
@@ -238,7 +238,7 @@ static void ingest_status(struct notify *n, const char *train_id, const json_t *
                             "updated_at", (json_int_t)now);
     if (target >= 0)
         json_object_set_new(row, "target_speed", json_integer(target));
-    struct store *st = n->c->store;
+    struct store *st = c->store;
     json_t *train = NULL;
     if (store_begin(st, true) < 0)
         goto out;
@@ -259,7 +259,7 @@ static void ingest_status(struct notify *n, const char *train_id, const json_t *
     }
     if (rc == 0) {
         if (store_commit(st) == 0)
-            events_publish(n->c->events, "status", event);
+            events_publish(c->events, "status", event);
         else
             json_decref(event);
     } else {
@@ -278,7 +278,7 @@ out:
 /* Birth and will of an edge: a will (or clean shutdown) of the current session takes the
  * controller out of "online" at once; anything from an older session is ignored, so a quick
  * restart is never overridden by its predecessor's will. */
-static void ingest_presence(struct notify *n, const char *uuid, const json_t *doc)
+static void ingest_presence(struct central *c, const char *uuid, const json_t *doc)
 {
     struct jsonx_err err;
     const char *state = NULL;
@@ -289,7 +289,7 @@ static void ingest_presence(struct notify *n, const char *uuid, const json_t *do
         log_event(LOG_WARNING, "presence_rejected", "{s:s}", "uuid", uuid);
         return;
     }
-    struct store *st = n->c->store;
+    struct store *st = c->store;
     json_t *row = NULL, *f = NULL;
     if (store_begin(st, true) < 0)
         return;
@@ -314,15 +314,15 @@ static void ingest_presence(struct notify *n, const char *uuid, const json_t *do
     rc = store_controller_update(st, uuid, f);
     /* Gone: the trains it held and that were moved away may now go to their new owners. */
     if (rc == 0 && strcmp(state, "offline") == 0)
-        rc = placement_release(n->c, st, uuid, now);
+        rc = placement_release(c, st, uuid, now);
     if (rc < 0)
         goto rollback;
     json_t *saved = NULL, *event = NULL;
     if (store_controller_get(st, uuid, &saved) == 0)
-        event = view_controller(n->c, saved, now, true);
+        event = view_controller(c, saved, now, true);
     json_decref(saved);
     if (store_commit(st) == 0)
-        events_publish(n->c->events, "controller", event);
+        events_publish(c->events, "controller", event);
     else
         json_decref(event);
     log_event(LOG_INFO, "controller_presence", "{s:s, s:s, s:I}", "uuid", uuid, "state", state,
@@ -335,34 +335,40 @@ out:
     json_decref(f);
 }
 
-static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+void notify_ingest(struct central *c, const char *topic, const void *payload, size_t len)
 {
-    struct notify *n = obj;
     char id[128];
-    if (msg->payloadlen <= 0) /* a cleared retained message */
+    if (len == 0) /* a cleared retained message */
         return;
-    if (msg->payloadlen > MAX_PAYLOAD) {
-        log_event(LOG_WARNING, "mqtt_payload_too_large", "{s:s, s:i}", "topic", msg->topic,
-                  "bytes", msg->payloadlen);
+    if (len > MAX_PAYLOAD) {
+        log_event(LOG_WARNING, "mqtt_payload_too_large", "{s:s, s:I}", "topic", topic, "bytes",
+                  (json_int_t)len);
         return;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb(msg->payload, (size_t)msg->payloadlen, JSON_REJECT_DUPLICATES, &jerr);
+    json_t *doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
-        log_event(LOG_WARNING, "mqtt_payload_invalid", "{s:s, s:s}", "topic", msg->topic,
-                  "error", doc ? "not a JSON object" : jerr.text);
+        log_event(LOG_WARNING, "mqtt_payload_invalid", "{s:s, s:s}", "topic", topic, "error",
+                  doc ? "not a JSON object" : jerr.text);
         json_decref(doc);
         return;
     }
-    if (topic_middle(msg->topic, "trains/", "/status", id, sizeof id) &&
+    if (topic_middle(topic, "trains/", "/status", id, sizeof id) &&
         runtime_config_train_id_valid(id)) {
-        ingest_status(n, id, doc);
-    } else if (topic_middle(msg->topic, "controllers/", "/presence", id, sizeof id)) {
+        ingest_status(c, id, doc);
+    } else if (topic_middle(topic, "controllers/", "/presence", id, sizeof id)) {
         char uuid[UUIDSTR_LEN + 1];
         if (uuidstr_normalize(id, uuid) == 0)
-            ingest_presence(n, uuid, doc);
+            ingest_presence(c, uuid, doc);
     }
     json_decref(doc);
+}
+
+static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
+{
+    struct notify *n = obj;
+    if (msg->payloadlen >= 0)
+        notify_ingest(n->c, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)

@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct central;
 struct notify;
@@ -35,6 +36,11 @@ void notify_config_update(struct notify *n, const char *uuid, long long version,
  * controllers act on the version. */
 struct store;
 void notify_on_commit(void *ctx, struct store *st, const json_t *bumped);
+
+/* Handles one message of the subscribed topics (trains/+/status, controllers/+/presence):
+ * validated, stored, published on the event stream. Invalid payloads are logged and
+ * dropped. Exposed for the fuzz target. */
+void notify_ingest(struct central *c, const char *topic, const void *payload, size_t len);
 
 /* Counters for /metrics. */
 unsigned long notify_sent_config_updates(const struct notify *n);

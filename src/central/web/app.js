@@ -260,7 +260,6 @@ function connect() {
   }
   es.onopen = () => {
     if (gen !== generation) return;
-    retryDelay = 1000;
     if (!buffer) buffer = [];
     loadSnapshot(gen);
   };
@@ -286,12 +285,15 @@ function reconnectLater() {
   retryTimer = setTimeout(connect, delay);
 }
 
+let snapshotSeq = 0;
 async function loadSnapshot(gen) {
+  const seq = ++snapshotSeq; // only the newest load in flight counts
   try {
     const [controllers, trains] = await Promise.all([
       api("GET", "/api/controllers"), api("GET", "/api/trains"),
     ]);
-    if (gen !== generation) return;
+    if (gen !== generation || seq !== snapshotSeq) return;
+    retryDelay = 1000;
     state.controllers = new Map(controllers.map((c) => [c.id, c]));
     state.trains = new Map(trains.map((t) => [t.id, t]));
     state.loaded = true;
@@ -302,7 +304,7 @@ async function loadSnapshot(gen) {
     for (const old of document.querySelectorAll('[data-source="load"]')) old.remove();
     scheduleRender(true);
   } catch (e) {
-    if (gen !== generation) return;
+    if (gen !== generation || seq !== snapshotSeq) return;
     showError("Could not load the layout", e);
     const last = $("#errors").lastElementChild;
     if (last) last.dataset.source = "load";

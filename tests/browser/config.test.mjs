@@ -1,0 +1,131 @@
+// Editing a train's configuration in the web UI: name, description (cleared to null),
+// invert directions, client-side validation messages, and server errors shown in words.
+import { before, after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { useWorld, waitFor, waitText, textOf, markPage, assertNotReloaded } from './support.mjs';
+
+const w = useWorld('config', { edges: 1 }, { before, after });
+
+const tid = (id) => `[data-testid="${id}"]`;
+
+async function train() { return (await w.api('GET', '/api/trains/train-1')).body; }
+
+describe('train configuration', () => {
+  it('saves name, description and invert directions', w.guard(async () => {
+    const { page } = w;
+    await w.goto('#/trains/train-1');
+    await markPage(page);
+    const before0 = await train();
+    assert.equal(await page.getByTestId('cfg-name').inputValue(), before0.name);
+    assert.equal(await page.getByTestId('cfg-description').inputValue(), before0.description || '');
+
+    await page.getByTestId('cfg-name').fill('  Express  ');
+    await page.getByTestId('cfg-description').fill('Blue coaches, Märklin BR 01');
+    await page.getByTestId('cfg-invert').check();
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t.startsWith('Saved'));
+    await waitText(page, tid('train-name'), (t) => t === 'Express');
+    assert.equal(await textOf(page, tid('train-description')), 'Blue coaches, Märklin BR 01');
+
+    const t = await train();
+    assert.equal(t.name, 'Express', 'the name is sent trimmed');
+    assert.equal(t.description, 'Blue coaches, Märklin BR 01');
+    assert.equal(t.invert_directions, true);
+    // The controller gets the change (invert_directions is part of its runtime config).
+    await waitFor(async () => {
+      const h = await w.trainOnEdge(w.edges[0], 'train-1');
+      return h && h.invert_directions === true;
+    }, { what: 'the edge to apply invert_directions', timeout: 20000 });
+    await assertNotReloaded(page);
+  }));
+
+  it('clears the description (sent as null)', w.guard(async () => {
+    const { page } = w;
+    await page.getByTestId('cfg-clear-description').click();
+    assert.equal(await page.getByTestId('cfg-description').inputValue(), '');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t.startsWith('Saved'));
+    const t = await train();
+    assert.equal(t.description, null);
+    assert.equal(t.name, 'Express');
+    assert.equal(t.invert_directions, true);
+    assert.equal(await textOf(page, tid('train-description')), '');
+    // Saving again without a change says so instead of sending anything.
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (s) => s === 'No changes to save.');
+  }));
+
+  it('validates name and description lengths before sending', w.guard(async () => {
+    const { page } = w;
+    const sent = [];
+    page.on('request', (r) => { if (r.method() === 'PUT') sent.push(r.url()); });
+
+    await page.getByTestId('cfg-name').fill('   ');
+    await waitText(page, tid('cfg-name-error'), (t) => t === 'A name is required.');
+    assert.equal(await page.getByTestId('cfg-name').getAttribute('aria-invalid'), 'true');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t === 'Fix the marked fields first.');
+
+    await page.getByTestId('cfg-name').fill('x'.repeat(101));
+    await waitText(page, tid('cfg-name-error'), (t) => /101 characters long; at most 100/.test(t));
+    assert.equal(await textOf(page, tid('cfg-name-count')), '101/100');
+    // 100 characters are fine, counted as characters, not bytes.
+    await page.getByTestId('cfg-name').fill('é'.repeat(100));
+    await waitText(page, tid('cfg-name-error'), (t) => t === '');
+
+    await page.getByTestId('cfg-description').fill('d'.repeat(501));
+    await waitText(page, tid('cfg-description-error'), (t) => /501 characters long; at most 500/.test(t));
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t === 'Fix the marked fields first.');
+    assert.deepEqual(sent, [], 'nothing was sent while the form was invalid');
+    assert.equal((await train()).name, 'Express');
+
+    await page.getByTestId('cfg-description').fill('d'.repeat(500));
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t.startsWith('Saved'));
+    const t = await train();
+    assert.equal(t.name, 'é'.repeat(100));
+    assert.equal(t.description, 'd'.repeat(500));
+    assert.equal(sent.length, 1);
+  }));
+
+  it('shows the server\'s error detail at the field and in the message area', w.guard(async () => {
+    const { page } = w;
+    // A refusal the client cannot foresee, as the API words it.
+    await page.route('**/api/trains/train-1', (route) => {
+      if (route.request().method() !== 'PUT') return route.continue();
+      return route.fulfill({
+        status: 422, contentType: 'application/json',
+        body: JSON.stringify({ detail: "'name' is reserved on this layout", error: 'invalid_field', field: 'name' }),
+      });
+    });
+    await page.getByTestId('cfg-name').fill('Reserved');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-name-error'), (t) => t === "'name' is reserved on this layout");
+    const msg = await waitText(page, tid('error-message'), (t) => t.length > 0);
+    assert.match(msg, /Could not save .*: 'name' is reserved on this layout/);
+    assert.match(await textOf(page, tid('cfg-result')), /^Not saved: /);
+    await page.unroute('**/api/trains/train-1');
+    // The operator's input is still there to correct.
+    assert.equal(await page.getByTestId('cfg-name').inputValue(), 'Reserved');
+    // Undo returns to the saved values.
+    await page.getByTestId('cfg-reset').click();
+    assert.equal(await page.getByTestId('cfg-name').inputValue(), 'é'.repeat(100));
+  }));
+
+  it('updates the form live when someone else edits the train, unless it is being edited', w.guard(async () => {
+    const { page } = w;
+    let r = await w.api('PUT', '/api/trains/train-1', { name: 'Night Mail', description: null });
+    assert.equal(r.status, 200);
+    await waitFor(async () => (await page.getByTestId('cfg-name').inputValue()) === 'Night Mail',
+                  { what: 'the form to show the new name' });
+    assert.equal(await page.getByTestId('cfg-description').inputValue(), '');
+    // Now the operator types; a concurrent change does not overwrite the edit.
+    await page.getByTestId('cfg-description').fill('typing…');
+    r = await w.api('PUT', '/api/trains/train-1', { name: 'Flying Scotsman' });
+    assert.equal(r.status, 200);
+    await waitText(page, tid('train-name'), (t) => t === 'Flying Scotsman');
+    assert.equal(await page.getByTestId('cfg-description').inputValue(), 'typing…');
+    assert.equal(await page.getByTestId('cfg-name').inputValue(), 'Night Mail');
+  }));
+});
