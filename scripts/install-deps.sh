@@ -8,13 +8,17 @@ packages=(
   build-essential cmake pkg-config
   # libraries
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev
-  libyaml-dev uuid-dev libssl-dev
+  libyaml-dev uuid-dev libssl-dev libsystemd-dev
   # tests
   libcmocka-dev python3 python3-paho-mqtt sqlite3 curl
+  # systemd-analyze verify of deploy/*.service
+  systemd
   # the broker and its command-line clients
   mosquitto mosquitto-clients
   # fuzzing (make fuzz, and briefly in make check): clang's libFuzzer and sanitizer runtime
   clang libclang-rt-14-dev
+  # memcheck runs of the daemons (tests/integration/test_*_ops.py)
+  valgrind
   # browser tests (tests/browser): headless Chromium driven by playwright-core from npm
   chromium
 )

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
@@ -127,11 +129,14 @@ int main(int argc, char **argv)
         goto out;
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host,
+               http_server_port(http));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
         ;
     log_event(LOG_INFO, "shutdown", "{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sd_notify(0, "STOPPING=1");
     exit_code = 0;
 out:
     sweeper_stop(sweeper);

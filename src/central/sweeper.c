@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <time.h>
 
+#include <systemd/sd-daemon.h>
+
 #include "api_views.h"
 #include "central.h"
 #include "events.h"
@@ -107,8 +109,13 @@ static void *run(void *arg)
         tick++;
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
-        if (tick % PRESENCE_EVERY_TICKS == 0)
+        if (tick % PRESENCE_EVERY_TICKS == 0) {
             sweeper_presence_pass(c, sw->states);
+            /* The pass needs the store (and so the database) to be usable: a central stuck
+             * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
+             * systemd. */
+            sd_notify(0, "WATCHDOG=1");
+        }
         pthread_mutex_lock(&sw->lock);
     }
     pthread_mutex_unlock(&sw->lock);

@@ -685,18 +685,20 @@ class RoundhouseTestCase(unittest.TestCase):
         self._procs.append(broker)
         return broker
 
-    def start_central(self, *flags, db=None, mqtt=None, env=None, log_level="debug"):
+    def start_central(self, *flags, db=None, mqtt=None, env=None, log_level="debug", prefix=None):
         """Start ``roundhouse-central --listen 127.0.0.1:0 --db DB --mqtt 127.0.0.1:PORT
         --log-level debug FLAGS...`` and wait for its ``http_listening`` event.
 
         ``db`` defaults to ``<tmp>/roundhouse.db``; ``mqtt`` (a "host:port" string) defaults
         to this test's broker; ``env`` adds/overrides environment variables (value None
-        removes one). Returns a :class:`Central`."""
+        removes one). ``prefix`` is a command to run it under (e.g. valgrind). Returns a
+        :class:`Central`."""
         db = db or os.path.join(self.tmp, "roundhouse.db")
         if mqtt is None:
             mqtt = "127.0.0.1:%d" % (self.broker.port if self.broker else free_port())
-        argv = [binary("roundhouse-central"), "--listen", "127.0.0.1:0", "--db", db,
-                "--mqtt", mqtt, "--log-level", log_level] + [str(f) for f in flags]
+        argv = list(prefix or []) + [binary("roundhouse-central"), "--listen", "127.0.0.1:0",
+                                     "--db", db, "--mqtt", mqtt, "--log-level", log_level]
+        argv += [str(f) for f in flags]
         n = sum(1 for p in self._procs if isinstance(p, Central))
         return self._spawn(Central(argv, _clean_env(env), self.tmp,
                                    os.path.join(self.tmp, "central-%d.log" % n), db, flags))
