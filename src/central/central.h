@@ -16,6 +16,7 @@ struct ratelimit;
 struct notify;
 struct events;
 struct longpoll;
+struct http_metrics;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 /* The registry import is one document for the whole fleet. */
@@ -43,7 +44,6 @@ struct central_options {
 };
 
 struct central_counters {
-    atomic_ulong http_requests[6]; /* by status class: index code/100 */
     atomic_ulong registrations[4]; /* by enum registry_action */
     atomic_ulong registrations_rejected;
     atomic_ulong heartbeats;
@@ -59,6 +59,7 @@ struct central {
     struct notify *notify;
     struct events *events;
     struct longpoll *longpoll;
+    struct http_metrics *http_metrics;
     int64_t started_mono_ms;
     struct central_counters counters;
 };

@@ -2,6 +2,7 @@
  * opens a transaction, and every change happens in one transaction, so a rejected request
  * changes nothing. */
 #include "http_api.h"
+#include "http_metrics.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -269,12 +270,8 @@ by_state[view_presence(c, r, k->now)]++;
            "# TYPE roundhouse_database_errors_total counter\n"
            "roundhouse_database_errors_total %lu\n",
            atomic_load(&c->counters.db_errors));
-    append(&buf, &len, &cap,
-           "# HELP roundhouse_http_responses_total HTTP responses by status class.\n"
-           "# TYPE roundhouse_http_responses_total counter\n");
-    for (int i = 1; i < 6; i++)
-        append(&buf, &len, &cap, "roundhouse_http_responses_total{code=\"%dxx\"} %lu\n", i,
-               atomic_load(&c->counters.http_requests[i]));
+    if (c->http_metrics != NULL)
+        http_metrics_render(c->http_metrics, &buf, &len, &cap);
     append(&buf, &len, &cap,
            "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
            "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
@@ -1982,6 +1979,7 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
         if (strcmp(routes[i].method, method) == 0) {
             k.arg[0] = arg[0];
             k.arg[1] = arg[1];
+            resp->route = routes[i].pattern;
             routes[i].fn(&k);
             found = true;
             break;
@@ -1999,7 +1997,11 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
         http_response_error(resp, 404, "not_found", NULL, "no such resource: %s", req->path);
     }
     json_decref(k.pending_events);
-    unsigned cls = resp->status / 100;
-    if (cls < 6)
-        atomic_fetch_add(&k.c->counters.http_requests[cls], 1);
+}
+
+void http_api_observe(void *ctx, const char *method, const char *route, unsigned status,
+                      double seconds)
+{
+    struct central *c = ctx;
+    http_metrics_observe(c->http_metrics, method, route, status, seconds);
 }

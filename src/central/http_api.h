@@ -8,5 +8,8 @@ struct central;
 
 /* The http_handler_fn for struct http_server_config; ctx is the struct central. */
 void http_api_handle(void *ctx, const struct http_request *req, struct http_response *resp);
+/* The observe callback of struct http_server_config: feeds the request metrics. */
+void http_api_observe(void *ctx, const char *method, const char *route, unsigned status,
+                      double seconds);
 
 #endif

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <microhttpd.h>
 
@@ -30,6 +31,7 @@ struct request_state {
     bool too_large;
     size_t max_body;
     int64_t started_ms;
+    struct timespec started; /* precise, for the latency histogram */
 };
 
 void http_request_suspend(const struct http_request *req, struct http_response *resp)
@@ -194,6 +196,18 @@ static void client_ip(struct MHD_Connection *conn, char *out, size_t len)
                   (socklen_t)len);
 }
 
+static void observe(struct http_server *srv, const struct request_state *rs, const char *method,
+                    const char *route, unsigned status)
+{
+    if (srv->cfg.observe == NULL)
+        return;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double s = (double)(now.tv_sec - rs->started.tv_sec) +
+               (double)(now.tv_nsec - rs->started.tv_nsec) / 1e9;
+    srv->cfg.observe(srv->cfg.ctx, method, route, status, s);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -206,6 +220,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (rs == NULL)
             return MHD_NO;
         rs->started_ms = timeutil_mono_ms();
+        clock_gettime(CLOCK_MONOTONIC, &rs->started);
         *con_cls = rs;
         rs->max_body = srv->cfg.max_body;
         if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
@@ -259,6 +274,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         add_cors(srv, conn, r);
         enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
         MHD_destroy_response(r);
+        observe(srv, rs, method, NULL, MHD_HTTP_NO_CONTENT);
         return ret;
     } else if (rs->len > 0 &&
                !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
@@ -285,9 +301,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         add_cors(srv, conn, resp.stream);
         ret = MHD_queue_response(conn, resp.status ? resp.status : 200, resp.stream);
         MHD_destroy_response(resp.stream);
+        observe(srv, rs, method, resp.route, resp.status ? resp.status : 200);
         return ret;
     }
     ret = send_response(srv, conn, method, &resp);
+    observe(srv, rs, method, resp.route, resp.status);
     log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
               "code", (int)resp.status, "duration_ms",
               (json_int_t)(timeutil_mono_ms() - rs->started_ms));

@@ -57,6 +57,10 @@ struct http_server_config {
     const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
     http_handler_fn handler;
     void *ctx;
+    /* Called once per response sent (also 413, 415 and preflights), with the route pattern
+     * the handler set in resp->route (NULL: none) and the time since the request arrived. */
+    void (*observe)(void *ctx, const char *method, const char *route, unsigned status,
+                    double seconds);
 };
 
 int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,

@@ -11,6 +11,7 @@
 #include "bootstrap.h"
 #include "central.h"
 #include "http_api.h"
+#include "http_metrics.h"
 #include "http_server.h"
 #include "events.h"
 #include "log.h"
@@ -105,6 +106,7 @@ int main(int argc, char **argv)
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
     c.events = events_new(1024, 256);
     c.longpoll = longpoll_new(4096);
+    c.http_metrics = http_metrics_new();
     if (c.register_limit == NULL || c.events == NULL || c.longpoll == NULL)
         goto out;
     store_set_commit_hook(c.store, on_commit, &c);
@@ -118,6 +120,7 @@ int main(int argc, char **argv)
         .max_connections = 1000,
         .cors_origins = c.opts.cors_origins,
         .handler = http_api_handle,
+        .observe = http_api_observe,
         .ctx = &c,
     };
     rc = http_server_start(&hc, &http, err, sizeof err);
@@ -149,6 +152,7 @@ out:
     notify_stop(c.notify);
     events_free(c.events);
     longpoll_free(c.longpoll);
+    http_metrics_free(c.http_metrics);
     ratelimit_free(c.register_limit);
     store_free(c.store);
     return exit_code;

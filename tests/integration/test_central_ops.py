@@ -38,6 +38,31 @@ class SystemdNotifyTest(harness.RoundhouseTestCase):
         harness.wait_until(lambda: got("STOPPING=1"), timeout=5, interval=0.05, message="no STOPPING=1")
 
 
+@unittest.skipUnless(shutil.which("promtool"), "promtool (Debian package prometheus) not installed")
+class MetricsFormatTest(harness.RoundhouseTestCase):
+
+    def test_metrics_pass_promtool(self):
+        c = self.start_central()
+        u = self.register(c, "prom-a", "10.3.0.1")["uuid"]
+        self.add_train(c, u, "t-prom")
+        c.get("/api/nope")
+        c.post("/api/controllers/register", raw=b"x" * 70000, content_type="application/json")
+        c.options("/api/trains")
+        body = c.get("/metrics").body
+        import subprocess
+        p = subprocess.run(["promtool", "check", "metrics"], input=body, capture_output=True, timeout=60)
+        self.assertEqual(p.returncode, 0, p.stdout.decode() + p.stderr.decode())
+        text = body.decode()
+        for needle in ('roundhouse_http_requests_total{method="POST",route="/api/controllers/register",code="200"} 1',
+                       'roundhouse_http_requests_total{method="POST",route="unmatched",code="413"} 1',
+                       'roundhouse_http_requests_total{method="OPTIONS",route="unmatched",code="204"} 1',
+                       'roundhouse_http_requests_total{method="GET",route="unmatched",code="404"} 1',
+                       'roundhouse_registrations_total{status="registered"} 1',
+                       'roundhouse_controllers{state="online"} 1',
+                       'roundhouse_http_request_duration_seconds_count{method="POST",route="/api/controllers/*/trains"} 1'):
+            self.assertIn(needle, text)
+
+
 class CrashSafetyTest(harness.RoundhouseTestCase):
 
     def test_kill_9_during_registration_burst_keeps_every_acknowledged_registration(self):
