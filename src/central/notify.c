@@ -254,7 +254,8 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
     if (rc == 0) {
         json_t *saved = NULL;
         if (store_status_get(st, train_id, &saved) == 0)
-            event = view_status(saved);
+            event = view_status_live(c, saved,
+                                     json_string_value(json_object_get(train, "actual_controller_id")));
         json_decref(saved);
     }
     if (rc == 0) {
