@@ -9,6 +9,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "strbuf.h"
 #include <strings.h>
 
 #include <microhttpd.h>
@@ -55,6 +57,15 @@ static void db_failed(struct call *k, int rc)
               store_last_error(k->c->store), "rc", rc);
     http_response_error(k->resp, 503, "database_unavailable", NULL,
                         "the database could not complete the request");
+}
+
+/* Opens a transaction; answers 503 itself when it cannot. */
+static bool begin(struct call *k, bool write)
+{
+    int rc = store_begin(k->c->store, write);
+    if (rc < 0)
+        db_failed(k, rc);
+    return rc == 0;
 }
 
 static void invalid(struct call *k, const struct jsonx_err *err)
@@ -198,30 +209,6 @@ static void h_health(struct call *k)
     http_response_json(k->resp, db_ok ? 200 : 503, body);
 }
 
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return;
-        if ((size_t)n < *cap - *len) {
-            *len += (size_t)n;
-            return;
-        }
-        size_t ncap = *cap * 2 + (size_t)n;
-        char *nb = realloc(*buf, ncap);
-        if (nb == NULL)
-            return;
-        *buf = nb;
-        *cap = ncap;
-    }
-}
 
 static void h_metrics(struct call *k)
 {
@@ -243,36 +230,36 @@ by_state[view_presence(c, r, k->now)]++;
         store_rollback(c->store);
     }
     json_decref(rows);
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_controllers Registered controllers by presence state.\n"
            "# TYPE roundhouse_controllers gauge\n");
     for (int s = 0; s < 4; s++)
-        append(&buf, &len, &cap, "roundhouse_controllers{state=\"%s\"} %ld\n",
+        strbuf_appendf(&buf, &len, &cap, "roundhouse_controllers{state=\"%s\"} %ld\n",
                presence_name((enum presence)s), by_state[s]);
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_registrations_total Controller registrations by result.\n"
            "# TYPE roundhouse_registrations_total counter\n");
     for (int a = 0; a < 4; a++)
-        append(&buf, &len, &cap, "roundhouse_registrations_total{status=\"%s\"} %lu\n",
+        strbuf_appendf(&buf, &len, &cap, "roundhouse_registrations_total{status=\"%s\"} %lu\n",
                registry_status_name((enum registry_action)a),
                atomic_load(&c->counters.registrations[a]));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_registrations_rejected_total Registrations refused (rate limit, "
            "token).\n# TYPE roundhouse_registrations_rejected_total counter\n"
            "roundhouse_registrations_rejected_total %lu\n",
            atomic_load(&c->counters.registrations_rejected));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_heartbeats_total Heartbeats accepted.\n"
            "# TYPE roundhouse_heartbeats_total counter\nroundhouse_heartbeats_total %lu\n",
            atomic_load(&c->counters.heartbeats));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_database_errors_total Failed database operations.\n"
            "# TYPE roundhouse_database_errors_total counter\n"
            "roundhouse_database_errors_total %lu\n",
            atomic_load(&c->counters.db_errors));
     if (c->http_metrics != NULL)
         http_metrics_render(c->http_metrics, &buf, &len, &cap);
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
            "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
            "# HELP roundhouse_config_notifications_total config/update messages published.\n"
@@ -283,24 +270,24 @@ by_state[view_presence(c, r, k->now)]++;
            "roundhouse_commands_relayed_total %lu\n",
            notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
            notify_sent_commands(c->notify));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_presence_transitions_total Controller presence changes.\n"
            "# TYPE roundhouse_presence_transitions_total counter\n");
     for (int f = 0; f < 4; f++)
         for (int t = 0; t < 4; t++)
             if (f != t)
-                append(&buf, &len, &cap,
+                strbuf_appendf(&buf, &len, &cap,
                        "roundhouse_presence_transitions_total{from=\"%s\",to=\"%s\"} %lu\n",
                        presence_name((enum presence)f), presence_name((enum presence)t),
                        atomic_load(&c->counters.presence_transitions[f][t]));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_heartbeat_missed_total Controllers that left online without a "
            "heartbeat.\n# TYPE roundhouse_heartbeat_missed_total counter\n"
            "roundhouse_heartbeat_missed_total %lu\n"
            "# HELP roundhouse_event_streams Open /api/events streams.\n"
            "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
            atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
-    append(&buf, &len, &cap,
+    strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_uptime_seconds Seconds since start.\n"
            "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
            (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
@@ -511,11 +498,9 @@ out:
 static void h_controllers_list(struct call *k)
 {
     json_t *rows = NULL;
-    int rc = store_begin(k->c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     rc = store_controller_list(k->c->store, &rows);
     if (rc < 0) {
         store_rollback(k->c->store);
@@ -543,16 +528,20 @@ static json_t *load_controller(struct call *k, const char *id)
     return rc == 0 ? row : NULL;
 }
 
+static bool controller_exists(struct call *k, const char *id)
+{
+    json_t *row = load_controller(k, id);
+    json_decref(row);
+    return row != NULL;
+}
+
 static void h_controller_get(struct call *k)
 {
     char id[UUIDSTR_LEN + 1];
     if (!path_uuid(k, k->arg[0], id))
         return;
-    int rc = store_begin(k->c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    if (!begin(k, false))
         return;
-    }
     json_t *row = load_controller(k, id);
     if (row != NULL)
         http_response_json(k->resp, 200, view_controller(k->c, row, k->now, true));
@@ -565,11 +554,8 @@ static void h_controller_ping(struct call *k)
     char id[UUIDSTR_LEN + 1];
     if (!path_uuid(k, k->arg[0], id))
         return;
-    int rc = store_begin(k->c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    if (!begin(k, false))
         return;
-    }
     json_t *row = load_controller(k, id);
     if (row != NULL)
         http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "status", "ok", "uuid", id));
@@ -894,11 +880,9 @@ static void h_runtime_config(struct call *k)
     int poll = longpoll_params(k, &wait, &have);
     if (poll < 0)
         return;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *trains = NULL, *doc = NULL;
     json_t *row = load_controller(k, id);
     if (row == NULL) {
@@ -1026,11 +1010,9 @@ static void h_controller_delete(struct call *k)
     char id[UUIDSTR_LEN + 1];
     if (!path_uuid(k, k->arg[0], id))
         return;
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, true))
         return;
-    }
     json_t *trains = NULL;
     rc = store_train_list(c->store, id, &trains);
     size_t i;
@@ -1070,19 +1052,13 @@ static void h_controller_delete(struct call *k)
 static void h_trains_list(struct call *k, const char *controller_id, bool with_status)
 {
     struct central *c = k->c;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *rows = NULL;
-    if (controller_id != NULL) {
-        json_t *ctl = load_controller(k, controller_id);
-        if (ctl == NULL) {
-            store_rollback(c->store);
-            return;
-        }
-        json_decref(ctl);
+    if (controller_id != NULL && !controller_exists(k, controller_id)) {
+        store_rollback(c->store);
+        return;
     }
     rc = store_train_list(c->store, controller_id, &rows);
     if (rc < 0) {
@@ -1120,19 +1096,13 @@ static void train_get(struct call *k, const char *controller_id, const char *tra
                       bool with_status)
 {
     struct central *c = k->c;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *row = NULL;
-    if (controller_id != NULL) {
-        json_t *ctl = load_controller(k, controller_id);
-        if (ctl == NULL) {
-            store_rollback(c->store);
-            return;
-        }
-        json_decref(ctl);
+    if (controller_id != NULL && !controller_exists(k, controller_id)) {
+        store_rollback(c->store);
+        return;
     }
     rc = store_train_get(c->store, train_id, &row);
     const char *owner = row ? json_string_value(json_object_get(row, "desired_controller_id")) : NULL;
@@ -1237,11 +1207,9 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         return;
     }
     json_t *ctl = NULL, *train = NULL, *row = NULL;
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, true))
         return;
-    }
     ctl = load_controller(k, cid);
     if (ctl == NULL)
         goto rollback;
@@ -1500,11 +1468,9 @@ static void h_train_delete(struct call *k)
     struct central *c = k->c;
     const char *tid = k->arg[0];
     json_t *train = NULL;
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, true))
         return;
-    }
     rc = store_train_get(c->store, tid, &train);
     if (rc == 0) {
         const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
@@ -1535,11 +1501,9 @@ static void h_train_delete(struct call *k)
 static void h_train_status(struct call *k)
 {
     struct central *c = k->c;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *row = NULL, *train = NULL, *view = NULL;
     rc = store_status_get(c->store, k->arg[0], &row);
     if (rc == 0) {
@@ -1756,11 +1720,9 @@ static void h_status_update(struct call *k)
 static void h_full_config(struct call *k)
 {
     struct central *c = k->c;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *plugins = NULL, *rows = NULL;
     rc = store_plugin_list(c->store, &plugins);
     if (rc == 0)
@@ -1784,11 +1746,9 @@ static void h_full_config(struct call *k)
 static void h_plugins(struct call *k)
 {
     struct central *c = k->c;
-    int rc = store_begin(c->store, false);
-    if (rc < 0) {
-        db_failed(k, rc);
+    int rc = 0;
+    if (!begin(k, false))
         return;
-    }
     json_t *plugins = NULL;
     rc = store_plugin_list(c->store, &plugins);
     store_rollback(c->store);

@@ -2,10 +2,11 @@
 
 #include <errno.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "strbuf.h"
 
 #define MAX_SERIES 96
 #define MAX_CODES 12
@@ -98,47 +99,23 @@ void http_metrics_observe(struct http_metrics *m, const char *method, const char
     pthread_mutex_unlock(&m->lock);
 }
 
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
-{
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
-        va_end(ap);
-        if (n < 0)
-            return -EINVAL;
-        if ((size_t)n < *cap - *len) {
-            *len += (size_t)n;
-            return 0;
-        }
-        size_t ncap = *cap * 2 + (size_t)n;
-        char *nb = realloc(*buf, ncap);
-        if (nb == NULL)
-            return -ENOMEM;
-        *buf = nb;
-        *cap = ncap;
-    }
-}
 
 int http_metrics_render(struct http_metrics *m, char **buf, size_t *len, size_t *cap)
 {
     int rc = 0;
     pthread_mutex_lock(&m->lock);
-    rc |= append(buf, len, cap,
+    rc |= strbuf_appendf(buf, len, cap,
                  "# HELP roundhouse_http_requests_total HTTP requests by method, route and "
                  "status code.\n# TYPE roundhouse_http_requests_total counter\n");
     for (unsigned i = 0; i < m->nseries; i++) {
         const struct series *s = &m->series[i];
         for (unsigned c = 0; c < MAX_CODES && s->codes[c] != 0; c++)
-            rc |= append(buf, len, cap,
+            rc |= strbuf_appendf(buf, len, cap,
                          "roundhouse_http_requests_total{method=\"%s\",route=\"%s\",code=\"%u\"} "
                          "%lu\n",
                          s->method, s->route, s->codes[c], s->code_counts[c]);
     }
-    rc |= append(buf, len, cap,
+    rc |= strbuf_appendf(buf, len, cap,
                  "# HELP roundhouse_http_request_duration_seconds Time to handle a request, by "
                  "route.\n# TYPE roundhouse_http_request_duration_seconds histogram\n");
     for (unsigned i = 0; i < m->nseries; i++) {
@@ -146,12 +123,12 @@ int http_metrics_render(struct http_metrics *m, char **buf, size_t *len, size_t 
         unsigned long cumulative = 0;
         for (size_t b = 0; b < NBUCKETS; b++) {
             cumulative += s->buckets[b];
-            rc |= append(buf, len, cap,
+            rc |= strbuf_appendf(buf, len, cap,
                          "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
                          "le=\"%g\"} %lu\n",
                          s->method, s->route, bucket_le[b], cumulative);
         }
-        rc |= append(buf, len, cap,
+        rc |= strbuf_appendf(buf, len, cap,
                      "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
                      "le=\"+Inf\"} %lu\n"
                      "roundhouse_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} "

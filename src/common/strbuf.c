@@ -1,0 +1,32 @@
+#include "strbuf.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
+        va_end(ap);
+        if (n < 0) {
+            (*buf)[*len] = '\0';
+            return -EINVAL;
+        }
+        if ((size_t)n < *cap - *len) {
+            *len += (size_t)n;
+            return 0;
+        }
+        size_t ncap = *cap * 2 + (size_t)n + 1;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL) {
+            (*buf)[*len] = '\0';
+            return -ENOMEM;
+        }
+        *buf = nb;
+        *cap = ncap;
+    }
+}

@@ -1,0 +1,12 @@
+/* Appending formatted text to a growing heap buffer (Prometheus expositions and the like).
+ * *buf is malloc'd with capacity *cap and *len bytes used (plus a NUL); it grows as needed.
+ * 0, or -ENOMEM / -EINVAL with the buffer left as it was. */
+#ifndef ROUNDHOUSE_STRBUF_H
+#define ROUNDHOUSE_STRBUF_H
+
+#include <stddef.h>
+
+int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#endif
