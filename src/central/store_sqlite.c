@@ -443,6 +443,33 @@ static int run(struct store *st, sqlite3_stmt *stmt)
     return result;
 }
 
+/* Prepares sql and binds the values of fields (whitelisted columns of t, in their order)
+ * to parameters 1..n; *next (when given) receives n + 1. */
+static int prepare_bound(struct store *st, const struct table *t, const char *sql,
+                         const json_t *fields, sqlite3_stmt **out, int *next)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    int i = 1;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
+        if (rc != SQLITE_OK) {
+            int result = map_rc(st, rc);
+            sqlite3_finalize(stmt);
+            return result;
+        }
+    }
+    *out = stmt;
+    if (next != NULL)
+        *next = i;
+    return 0;
+}
+
 /* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
  * present in row. Unknown keys are a programming error: -EINVAL. */
 static int insert_row(struct store *st, const struct table *t, const json_t *row, bool upsert)
@@ -472,18 +499,9 @@ static int insert_row(struct store *st, const struct table *t, const json_t *row
     if (n < 0 || (size_t)n >= sizeof sql)
         return -E2BIG;
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    int i = 1;
-    json_object_foreach((json_t *)row, key, value)
-    {
-        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
-        if (rc != SQLITE_OK) {
-            sqlite3_finalize(stmt);
-            return map_rc(st, rc);
-        }
-    }
+    int rc = prepare_bound(st, t, sql, row, &stmt, NULL);
+    if (rc < 0)
+        return rc;
     return run(st, stmt);
 }
 
@@ -512,18 +530,10 @@ static int update_row(struct store *st, const struct table *t, const char *id,
     if (n < 0 || (size_t)n >= sizeof sql)
         return -E2BIG;
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    int i = 1;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
-        if (rc != SQLITE_OK) {
-            sqlite3_finalize(stmt);
-            return map_rc(st, rc);
-        }
-    }
+    int i = 0;
+    int rc = prepare_bound(st, t, sql, fields, &stmt, &i);
+    if (rc < 0)
+        return rc;
     sqlite3_bind_text(stmt, i, id, -1, SQLITE_TRANSIENT);
     rc = run(st, stmt);
     if (rc == 0 && sqlite3_changes(st->db) == 0)
