@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <mosquitto.h>
 
 #include "api_views.h"
+#include "backoff.h"
 #include "central.h"
 #include "events.h"
 #include "jsonx.h"
@@ -35,9 +37,14 @@ struct notify {
     atomic_bool connected;
     atomic_ulong config_updates;
     atomic_ulong commands;
-    pthread_mutex_t lock; /* pending */
+    pthread_mutex_t lock; /* pending, and the connector's state */
     struct pending *pending;
     size_t npending;
+    pthread_t connector;
+    pthread_cond_t wake;
+    bool connector_started;
+    bool loop_started;
+    bool stopping;
 };
 
 bool notify_connected(const struct notify *n)
@@ -395,6 +402,43 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
         log_event(LOG_WARNING, "mqtt_disconnected", "{s:s}", "reason", mosquitto_strerror(rc));
 }
 
+static void *connector_run(void *arg)
+{
+    struct notify *n = arg;
+    const struct central_options *o = &n->c->opts;
+    unsigned attempt = 0;
+    uint64_t rnd = (uint64_t)timeutil_now_ms() | 1;
+    pthread_mutex_lock(&n->lock);
+    while (!n->stopping) {
+        pthread_mutex_unlock(&n->lock);
+        int rc = mosquitto_connect_async(n->mosq, o->mqtt_host, o->mqtt_port, 30);
+        if (rc == MOSQ_ERR_SUCCESS)
+            rc = mosquitto_loop_start(n->mosq);
+        pthread_mutex_lock(&n->lock);
+        if (rc == MOSQ_ERR_SUCCESS) {
+            n->loop_started = true;
+            break;
+        }
+        if (attempt == 0 || attempt % 10 == 0)
+            log_event(LOG_WARNING, "mqtt_connect_failed", "{s:s, s:i, s:s, s:i}", "host",
+                      o->mqtt_host, "port", o->mqtt_port, "error", mosquitto_strerror(rc),
+                      "attempt", (int)attempt + 1);
+        int64_t delay = 500 + backoff_delay_ms(attempt++, 1000, 30000, backoff_rand(&rnd));
+        struct timespec until;
+        clock_gettime(CLOCK_MONOTONIC, &until);
+        until.tv_sec += delay / 1000;
+        until.tv_nsec += (delay % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        while (!n->stopping && pthread_cond_timedwait(&n->wake, &n->lock, &until) == 0)
+            ;
+    }
+    pthread_mutex_unlock(&n->lock);
+    return NULL;
+}
+
 int notify_start(struct central *c, struct notify **out)
 {
     mosquitto_lib_init();
@@ -420,18 +464,21 @@ int notify_start(struct central *c, struct notify **out)
     mosquitto_connect_callback_set(n->mosq, on_connect);
     mosquitto_disconnect_callback_set(n->mosq, on_disconnect);
     mosquitto_message_callback_set(n->mosq, on_message);
-    /* connect_async + loop_start: the network thread keeps retrying (with the backoff above)
-     * whether or not the broker is up now, so the API never waits for it. */
-    int rc = mosquitto_connect_async(n->mosq, c->opts.mqtt_host, c->opts.mqtt_port, 30);
-    if (rc != MOSQ_ERR_SUCCESS)
-        log_event(LOG_WARNING, "mqtt_connect_failed", "{s:s, s:i, s:s}", "host",
-                  c->opts.mqtt_host, "port", c->opts.mqtt_port, "error",
-                  mosquitto_strerror(rc));
-    rc = mosquitto_loop_start(n->mosq);
-    if (rc != MOSQ_ERR_SUCCESS) {
+    /* The first connection is made by a small thread of ours: libmosquitto's network thread
+     * retries lost connections, but not a first connect that failed (broker down when the
+     * central starts), so that one is retried here, with the same backoff, until it works;
+     * then the library's loop takes over. The API never waits for any of it. */
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(&n->wake, &attr);
+    pthread_condattr_destroy(&attr);
+    if (pthread_create(&n->connector, NULL, connector_run, n) != 0) {
+        pthread_cond_destroy(&n->wake);
         notify_stop(n);
-        return -EIO;
+        return -EAGAIN;
     }
+    n->connector_started = true;
     *out = n;
     return 0;
 }
@@ -440,14 +487,23 @@ void notify_stop(struct notify *n)
 {
     if (n == NULL)
         return;
-    if (n->mosq != NULL) {
+    if (n->connector_started) {
+        pthread_mutex_lock(&n->lock);
+        n->stopping = true;
+        pthread_cond_signal(&n->wake);
+        pthread_mutex_unlock(&n->lock);
+        pthread_join(n->connector, NULL);
+        pthread_cond_destroy(&n->wake);
+    }
+    if (n->mosq != NULL && n->loop_started) {
         mosquitto_disconnect(n->mosq);
         /* Not forced: a cancelled network thread could die inside a callback holding memory;
          * after mosquitto_disconnect the loop ends by itself, and a reconnect wait is
          * interrupted by loop_stop. */
         mosquitto_loop_stop(n->mosq, false);
-        mosquitto_destroy(n->mosq);
     }
+    if (n->mosq != NULL)
+        mosquitto_destroy(n->mosq);
     pthread_mutex_destroy(&n->lock);
     free(n->pending);
     free(n);

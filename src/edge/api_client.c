@@ -101,43 +101,45 @@ static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
     return n;
 }
 
-int api_client_request(struct api_client *c, int tag, const char *method, const char *path,
-                       const json_t *body, const char *if_none_match, api_done_fn done, void *ctx)
+static int header_add(struct api_req *r, const char *line)
+{
+    struct curl_slist *h = curl_slist_append(r->headers, line);
+    if (h == NULL)
+        return -ENOMEM;
+    r->headers = h;
+    return 0;
+}
+
+int api_client_start(struct api_client *c, const struct api_call *call, api_done_fn done, void *ctx)
 {
     struct api_req *r = NULL;
     char url[1024], hdr[512];
     int rc = -ENOMEM;
-    int n = snprintf(url, sizeof url, "%s%s", c->base, path);
+    int n = snprintf(url, sizeof url, "%s%s", c->base, call->path);
     if (n < 0 || (size_t)n >= sizeof url)
         return -ENAMETOOLONG;
     r = calloc(1, sizeof *r);
     if (r == NULL)
         goto fail;
-    r->tag = tag;
+    r->tag = call->tag;
     r->done = done;
     r->ctx = ctx;
     r->easy = curl_easy_init();
-    if (r->easy == NULL)
+    if (r->easy == NULL || header_add(r, "Accept: application/json") < 0)
         goto fail;
-    r->headers = curl_slist_append(r->headers, "Accept: application/json");
-    if (r->headers == NULL)
-        goto fail;
-    if (body != NULL) {
-        r->payload = json_dumps(body, JSON_COMPACT);
-        struct curl_slist *h = curl_slist_append(r->headers, "Content-Type: application/json");
-        if (r->payload == NULL || h == NULL)
+    if (call->body != NULL) {
+        r->payload = json_dumps(call->body, JSON_COMPACT);
+        if (r->payload == NULL || header_add(r, "Content-Type: application/json") < 0)
             goto fail;
-        r->headers = h;
     }
-    if (if_none_match != NULL && if_none_match[0] != '\0') {
-        n = snprintf(hdr, sizeof hdr, "If-None-Match: %s", if_none_match);
-        if (n > 0 && (size_t)n < sizeof hdr) {
-            struct curl_slist *h = curl_slist_append(r->headers, hdr);
-            if (h == NULL)
-                goto fail;
-            r->headers = h;
-        }
+    if (call->if_none_match != NULL && call->if_none_match[0] != '\0') {
+        n = snprintf(hdr, sizeof hdr, "If-None-Match: %s", call->if_none_match);
+        if (n > 0 && (size_t)n < sizeof hdr && header_add(r, hdr) < 0)
+            goto fail;
     }
+    if (call->header != NULL && header_add(r, call->header) < 0)
+        goto fail;
+    const char *method = call->method;
     CURL *e = r->easy;
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
@@ -151,7 +153,8 @@ int api_client_request(struct api_client *c, int tag, const char *method, const 
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)API_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)API_TIMEOUT_MS);
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+                     call->timeout_ms > 0 ? call->timeout_ms : (long)API_TIMEOUT_MS);
     /* Signals belong to the daemon's loop; curl must not use SIGALRM for DNS timeouts. */
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");

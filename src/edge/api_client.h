@@ -32,10 +32,21 @@ struct api_client;
 /* base_url without trailing slash. NULL on allocation failure. */
 struct api_client *api_client_new(const char *base_url);
 void api_client_free(struct api_client *c);
-/* Starts method base_url+path with an optional JSON body and If-None-Match value. done is
- * called from api_client_poll when it completes (also on failure). 0 or negative errno. */
-int api_client_request(struct api_client *c, int tag, const char *method, const char *path,
-                       const json_t *body, const char *if_none_match, api_done_fn done, void *ctx);
+/* One request. Only method and path are required. */
+struct api_call {
+    int tag;                   /* handed back to done */
+    const char *method;        /* "GET", "POST" */
+    const char *path;          /* appended to base_url */
+    const json_t *body;        /* sent as JSON; NULL: none */
+    const char *if_none_match; /* NULL: none */
+    const char *header;        /* one more "Name: value" header; NULL: none */
+    long timeout_ms;           /* total time allowed; 0: API_TIMEOUT_MS */
+};
+
+/* Starts a request. done is called from api_client_poll when it completes (also on
+ * failure). 0 or negative errno. */
+int api_client_start(struct api_client *c, const struct api_call *call, api_done_fn done,
+                     void *ctx);
 /* Number of requests in flight. */
 size_t api_client_pending(const struct api_client *c);
 /* Waits up to timeout_ms for the caller's descriptors (revents filled in) or curl's own

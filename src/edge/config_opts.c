@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "parse.h"
+#include "trains.h"
 #include "yamljson.h"
 
 static const char usage_text[] =
@@ -31,6 +32,9 @@ static const char usage_text[] =
     "  --cache-max-age SEC      oldest usable cached config, 0 = no limit\n"
     "                           (env CACHE_MAX_AGE; default 604800)\n"
     "  --mqtt HOST:PORT         broker override (env MQTT_BROKER_HOST, MQTT_BROKER_PORT)\n"
+    "  --registration-token T   shared secret sent as X-Registration-Token when registering,\n"
+    "                           for a central started with --registration-token\n"
+    "                           (env ROUNDHOUSE_REGISTRATION_TOKEN; default none)\n"
     "  --log-level LEVEL        debug|info|warning|error (env LOG_LEVEL; default info)\n"
     "  --log-format FMT         json|text (default json)\n"
     "  --help, --version\n"
@@ -46,6 +50,7 @@ const char *edge_opts_usage(void)
 /* Flag values as given on the command line (NULL: not given). */
 struct flags {
     const char *config, *central, *state_dir, *name, *health, *failsafe, *max_age, *mqtt;
+    const char *token;
     const char *log_level, *log_format;
     bool simulate;
 };
@@ -189,6 +194,7 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
         {"--failsafe-timeout", offsetof(struct flags, failsafe)},
         {"--cache-max-age", offsetof(struct flags, max_age)},
         {"--mqtt", offsetof(struct flags, mqtt)},
+        {"--registration-token", offsetof(struct flags, token)},
         {"--log-level", offsetof(struct flags, log_level)},
         {"--log-format", offsetof(struct flags, log_format)},
     };
@@ -318,9 +324,12 @@ static int train_resolve(const struct layers *l, struct edge_opts *o, char *err,
     if (copy_str(o->train_id, sizeof o->train_id, id, "TRAIN_ID", err, errlen) < 0)
         return -EINVAL;
     /* The id becomes part of MQTT topics: wildcards and separators would subscribe to other
-     * trains' commands. */
-    if (strpbrk(o->train_id, "/+#") != NULL) {
-        err_set(err, errlen, "TRAIN_ID must not contain '/', '+' or '#'");
+     * trains' commands. Same rule as the central's. */
+    if (!train_id_valid(o->train_id, strlen(o->train_id))) {
+        err_set(err, errlen,
+                "TRAIN_ID must be 1-%d bytes without whitespace, control characters, '/', '+' "
+                "or '#'",
+                TRAIN_ID_MAX);
         return -EINVAL;
     }
     if (copy_str(o->train_name, sizeof o->train_name, name ? name : id, "TRAIN_NAME", err, errlen) <
@@ -335,6 +344,19 @@ static int train_resolve(const struct layers *l, struct edge_opts *o, char *err,
         return -EINVAL;
     }
     o->self_register = true;
+    return 0;
+}
+
+/* The token travels in an HTTP header: printable ASCII only, so it can neither break the
+ * header nor smuggle another one in. */
+static int token_check(const char *v, char *err, size_t errlen)
+{
+    for (const char *p = v; *p; p++) {
+        if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
+            err_set(err, errlen, "registration token: printable ASCII without spaces only");
+            return -EINVAL;
+        }
+    }
     return 0;
 }
 
@@ -439,6 +461,13 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
     }
 
     if (mqtt_resolve(&f, &l, &r, err, errlen) < 0)
+        goto out;
+
+    v = f.token ? f.token : layer_get(&l, "ROUNDHOUSE_REGISTRATION_TOKEN");
+    if (v != NULL && token_check(v, err, errlen) < 0)
+        goto out;
+    if (v != NULL && copy_str(r.registration_token, sizeof r.registration_token, v,
+                              "registration token", err, errlen) < 0)
         goto out;
 
     r.log_level = LOG_INFO;

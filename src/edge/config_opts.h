@@ -27,12 +27,15 @@ struct edge_opts {
     bool simulate;
     /* TRAIN_ID / TRAIN_NAME / MOTOR_PORT: self-registration of one train at boot. */
     bool self_register;
-    char train_id[65];
+    char train_id[101]; /* TRAIN_ID_MAX + 1 */
     char train_name[101];
     int motor_port;
     int heartbeat_override_s; /* 0: use the server's interval */
     int failsafe_timeout_s;
     long cache_max_age_s; /* 0: no limit */
+    /* --registration-token / ROUNDHOUSE_REGISTRATION_TOKEN: sent as X-Registration-Token
+     * when registering; empty: none. */
+    char registration_token[257];
     bool mqtt_override;
     char mqtt_host[256];
     int mqtt_port;

@@ -10,6 +10,7 @@
 
 #include "cache.h"
 #include "canon.h"
+#include "epoch.h"
 #include "fileio.h"
 #include "health.h"
 #include "log.h"
@@ -46,12 +47,18 @@ static char *presence_payload(const struct edge *e, const char *state)
     return s;
 }
 
-/* The will must describe the session it belongs to, so it is re-armed whenever the epoch
- * changes; it takes effect at the next connection. */
+/* The will must describe the session it belongs to: a will carrying an older epoch than the
+ * central's is ignored, and the controller would then look online until the grace period ran
+ * out. MQTT fixes the will at CONNECT, so a changed epoch needs a new connection
+ * (session_epoch_adopt). */
 static void will_arm(struct edge *e)
 {
+    if (e->uuid[0] == '\0')
+        return; /* no presence topic before the central assigned our UUID */
     char *p = presence_payload(e, "offline");
-    if (p != NULL && mqtt_link_set_will(e->mqtt, e->presence_topic, p) < 0)
+    if (p != NULL && mqtt_link_set_will(e->mqtt, e->presence_topic, p) == 0)
+        e->will_epoch = e->session_epoch;
+    else
         log_event(LOG_WARNING, "mqtt_will_failed", "{s:s}", "topic", e->presence_topic);
     free(p);
 }
@@ -78,7 +85,7 @@ static int publish_json(struct edge *e, const char *topic, json_t *j, int qos, b
 
 static void presence_publish(struct edge *e, const char *state, bool track)
 {
-    char *p = presence_payload(e, state);
+    char *p = e->uuid[0] ? presence_payload(e, state) : NULL;
     int mid = 0;
     if (p == NULL)
         return;
@@ -95,33 +102,47 @@ static void status_publish(struct edge *e, struct train *t, int qos, bool track)
     json_decref(j);
 }
 
+static int64_t sync_feed(struct edge *e, const struct sync_event *ev);
+
+static void sync_feed_kind(struct edge *e, enum sync_event_kind kind, int64_t version)
+{
+    struct sync_event ev = {.kind = kind, .version = version, .retry_after_ms = -1};
+    sync_feed(e, &ev);
+}
+
 static void on_mqtt_connect(void *ctx)
 {
     struct edge *e = ctx;
     e->m.mqtt_connects++;
     e->last_contact_ms = mono_now();
     e->failsafe_fired = false;
-    /* A clean session forgets subscriptions: subscribe again on every connection. */
+    /* A clean session forgets subscriptions: subscribe again on every connection. Trains
+     * being released too: they still take stop and emergencyStop. */
     for (size_t i = 0; i < e->trains.n; i++) {
         struct train *t = &e->trains.v[i];
-        mqtt_link_subscribe(e->mqtt, t->commands_topic, 1);
+        mqtt_link_subscribe(e->mqtt, t->commands_topic, 1, NULL);
         /* The retained status may be from before the outage: refresh it. */
         t->status_dirty = true;
         t->status_last_ms = -1;
     }
-    mqtt_link_subscribe(e->mqtt, EDGE_ESTOP_TOPIC, 1);
-    mqtt_link_subscribe(e->mqtt, e->config_topic, 1);
+    mqtt_link_subscribe(e->mqtt, EDGE_ESTOP_TOPIC, 1, NULL);
+    if (e->uuid[0] != '\0')
+        mqtt_link_subscribe(e->mqtt, e->config_topic, 1, NULL);
     presence_publish(e, "online", false);
     /* Announced from the next tick, once the queued SUBSCRIBEs were written: tests and
      * operators may rely on commands reaching us from then on. */
     e->announce_connected = true;
+    sync_feed_kind(e, SYNC_EV_BROKER_UP, -1);
 }
 
 static void on_mqtt_disconnect(void *ctx, int reason)
 {
     struct edge *e = ctx;
-    log_event(LOG_WARNING, "mqtt_disconnected", "{s:s, s:i}", "broker", mqtt_link_broker(e->mqtt),
-              "reason", reason);
+    log_event(reason == 0 ? LOG_INFO : LOG_WARNING, "mqtt_disconnected", "{s:s, s:i}", "broker",
+              mqtt_link_broker(e->mqtt), "reason", reason);
+    /* SUBACKs of that connection will not come; the next one subscribes everything. */
+    e->apply.n_subs = 0;
+    sync_feed_kind(e, SYNC_EV_BROKER_DOWN, -1);
 }
 
 static void last_command_set(struct edge *e, const char *train_id, const char *action,
@@ -150,8 +171,6 @@ static void estop_all(struct edge *e, const void *payload, size_t len)
     json_decref(j);
 }
 
-static int64_t sync_feed(struct edge *e, const struct sync_event *ev);
-
 static void config_notify(struct edge *e, const void *payload, size_t len)
 {
     json_t *j = json_loadb(payload, len < 4096 ? len : 0, 0, NULL);
@@ -163,10 +182,9 @@ static void config_notify(struct edge *e, const void *payload, size_t len)
         return;
     }
     json_int_t version = json_integer_value(v);
-    log_event(LOG_INFO, "config_notification", "{s:I, s:I}", "version", version, "applied",
-              (json_int_t)e->applied_version);
-    struct sync_event ev = {.kind = SYNC_EV_NOTIFY, .version = version, .retry_after_ms = -1};
-    sync_feed(e, &ev);
+    log_event(LOG_INFO, "config_notification", "{s:I, s:I, s:b}", "version", version, "applied",
+              (json_int_t)e->applied_version, "wanted", sync_version_wanted(&e->sync, version));
+    sync_feed_kind(e, SYNC_EV_NOTIFY, version);
     json_decref(j);
 }
 
@@ -181,7 +199,7 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
         estop_all(e, payload, len);
         return;
     }
-    if (strcmp(topic, e->config_topic) == 0) {
+    if (e->uuid[0] != '\0' && strcmp(topic, e->config_topic) == 0) {
         config_notify(e, payload, len);
         return;
     }
@@ -197,10 +215,11 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
     }
     int rc = trains_command(t, &cmd, mono_now());
     if (rc < 0 && cmd.action != TRAIN_ACT_ESTOP) {
+        const char *why = rc == -EBUSY ? "train is being handed over" : t->error;
         e->m.commands_rejected++;
         log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:s}", "train_id", t->id, "action",
-                  train_action_name(cmd.action), "reason", t->error);
-        last_command_set(e, t->id, train_action_name(cmd.action), false, t->error);
+                  train_action_name(cmd.action), "reason", why);
+        last_command_set(e, t->id, train_action_name(cmd.action), false, why);
         return;
     }
     e->m.commands[cmd.action]++;
@@ -224,39 +243,92 @@ static void on_mqtt_publish(void *ctx, int mid)
     }
 }
 
+static void on_mqtt_subscribe(void *ctx, int mid, bool granted)
+{
+    struct edge *e = ctx;
+    struct edge_apply *a = &e->apply;
+    e->last_contact_ms = mono_now();
+    for (size_t i = 0; i < a->n_subs; i++) {
+        if (a->sub_mids[i] != mid)
+            continue;
+        if (!granted && !a->sub_refused) {
+            a->sub_refused = true;
+            snprintf(a->refused_train, sizeof a->refused_train, "%s", a->sub_train[i]);
+        }
+        a->n_subs--;
+        a->sub_mids[i] = a->sub_mids[a->n_subs];
+        memcpy(a->sub_train[i], a->sub_train[a->n_subs], sizeof a->sub_train[i]);
+        break;
+    }
+}
+
 /* --- runtime config --------------------------------------------------------------------- */
 
-struct removed_topics {
-    char topics[CACHE_MAX_TRAINS][257];
-    size_t n;
-};
-
-static void on_train_removed(void *ctx, const struct train *t)
+/* Whether a train other than except still takes commands from topic. */
+static bool topic_in_use(const struct edge *e, const char *topic, const struct train *except)
 {
-    void **pair = ctx;
-    struct edge *e = pair[0];
-    struct removed_topics *rt = pair[1];
-    json_t *j = train_status_json(t, e->uuid, timeutil_now_ms());
-    publish_json(e, t->status_topic, j, 0, true, false);
-    json_decref(j);
-    log_event(LOG_INFO, "train_removed", "{s:s}", "train_id", t->id);
-    if (rt->n < CACHE_MAX_TRAINS)
-        snprintf(rt->topics[rt->n++], sizeof rt->topics[0], "%s", t->commands_topic);
+    for (size_t i = 0; i < e->trains.n; i++) {
+        const struct train *t = &e->trains.v[i];
+        if (t != except && strcmp(t->commands_topic, topic) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* A released train (stopped, about to be closed): its last status, and its topic dropped. */
+static void on_train_released(void *ctx, const struct train *t)
+{
+    struct edge *e = ctx;
+    /* Only a train that was announced gets a final word: one that was opened and dropped
+     * within the same apply (a rollback) never ran here. */
+    if (t->status_last_ms >= 0) {
+        json_t *j = train_status_json(t, e->uuid, timeutil_now_ms());
+        if (publish_json(e, t->status_topic, j, 0, true, false) == 0)
+            e->m.status_published++;
+        json_decref(j);
+    }
+    if (!topic_in_use(e, t->commands_topic, t))
+        mqtt_link_unsubscribe(e->mqtt, t->commands_topic);
+    log_event(LOG_INFO, "train_released", "{s:s}", "train_id", t->id);
+}
+
+static void broker_of(const struct edge *e, const json_t *cfg, const char **host, int *port,
+                      const char **user, const char **pass)
+{
+    const json_t *b = json_object_get(cfg, "mqtt_broker");
+    *host = json_string_value(json_object_get(b, "host"));
+    *port = (int)json_integer_value(json_object_get(b, "port"));
+    *user = json_string_value(json_object_get(b, "username"));
+    *pass = json_string_value(json_object_get(b, "password"));
+    if (e->opts.mqtt_override) {
+        *host = e->opts.mqtt_host;
+        *port = e->opts.mqtt_port;
+    }
+    if (*user != NULL && (*user)[0] == '\0')
+        *user = NULL;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return (a == NULL || b == NULL) ? a == b : strcmp(a, b) == 0;
+}
+
+static bool same_broker(const struct edge *e, const json_t *a, const json_t *b)
+{
+    const char *ha, *hb, *ua, *ub, *pa, *pb;
+    int porta, portb;
+    if (a == NULL || b == NULL)
+        return false;
+    broker_of(e, a, &ha, &porta, &ua, &pa);
+    broker_of(e, b, &hb, &portb, &ub, &pb);
+    return str_eq(ha, hb) && porta == portb && str_eq(ua, ub) && str_eq(pa, pb);
 }
 
 static void mqtt_configure(struct edge *e)
 {
-    const json_t *b = json_object_get(e->config, "mqtt_broker");
-    const char *host = json_string_value(json_object_get(b, "host"));
-    int port = (int)json_integer_value(json_object_get(b, "port"));
-    const char *user = json_string_value(json_object_get(b, "username"));
-    const char *pass = json_string_value(json_object_get(b, "password"));
-    if (e->opts.mqtt_override) {
-        host = e->opts.mqtt_host;
-        port = e->opts.mqtt_port;
-    }
-    if (user != NULL && user[0] == '\0')
-        user = NULL;
+    const char *host, *user, *pass;
+    int port;
+    broker_of(e, e->config, &host, &port, &user, &pass);
     /* A dead broker must be noticed well within the fail-safe timeout. */
     int keepalive = e->opts.failsafe_timeout_s / 2;
     if (keepalive > 60)
@@ -266,71 +338,221 @@ static void mqtt_configure(struct edge *e)
         log_event(LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
 }
 
-/* Switches to a validated config: trains, subscriptions, broker. */
-static void config_apply(struct edge *e, json_t *cfg, const char *source)
+static void subscribe_all(struct edge *e)
 {
-    struct removed_topics *rt = calloc(1, sizeof *rt);
-    void *pair[2] = {e, rt};
-    int64_t now = mono_now();
-    if (rt == NULL) {
-        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
+    if (!mqtt_link_connected(e->mqtt))
         return;
-    }
-    int errors =
-        trains_configure(&e->trains, json_object_get(cfg, "trains"), now, on_train_removed, pair);
-    if (errors < 0) {
-        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
-        free(rt);
-        return;
-    }
-    json_incref(cfg);
+    for (size_t i = 0; i < e->trains.n; i++)
+        mqtt_link_subscribe(e->mqtt, e->trains.v[i].commands_topic, 1, NULL);
+}
+
+/* Back to the running config's trains: trains the failed config added are closed, changed
+ * drivers restored, trains it removed kept. */
+static void trains_rollback(struct edge *e)
+{
+    if (trains_configure(&e->trains, json_object_get(e->config, "trains"), mono_now()) < 0)
+        log_event(LOG_ERROR, "config_rollback_failed", "{s:s}", "reason", "out of memory");
+    trains_reap(&e->trains, true, on_train_released, e);
+    subscribe_all(e);
+}
+
+static void apply_clear(struct edge *e)
+{
+    json_decref(e->apply.cfg);
+    memset(&e->apply, 0, sizeof e->apply);
+}
+
+/* A config that could not be applied: the running one stays (the caller restored its
+ * trains), the version is not tried again, and the error is reported. */
+static void apply_failed(struct edge *e, const json_t *cfg, const char *reason, bool from_sync)
+{
+    json_int_t version = json_integer_value(json_object_get(cfg, "version"));
+    e->rejected_version = version;
+    snprintf(e->rejected_checksum, sizeof e->rejected_checksum, "%s",
+             json_string_value(json_object_get(cfg, "checksum")));
+    snprintf(e->apply_error, sizeof e->apply_error,
+             "config %" JSON_INTEGER_FORMAT " rolled back: %.200s", version, reason);
+    e->m.config_rollbacks++;
+    log_event(LOG_ERROR, "config_rolled_back", "{s:I, s:I, s:s}", "version", version, "running",
+              (json_int_t)e->applied_version, "reason", reason);
+    if (from_sync)
+        sync_feed_kind(e, SYNC_EV_CONFIG_REJECTED, version);
+}
+
+static void etag_remember(struct edge *e, const char *etag)
+{
+    if (etag != NULL && etag[0] != '\0' && strlen(etag) < sizeof e->etag)
+        snprintf(e->etag, sizeof e->etag, "%s", etag);
+}
+
+static void apply_commit(struct edge *e)
+{
+    struct edge_apply *a = &e->apply;
+    bool from_sync = a->from_sync;
+    json_t *cfg = a->cfg;
+    a->cfg = NULL;
+
     json_decref(e->config);
     e->config = cfg;
     json_decref(e->held);
     e->held = NULL;
     e->applied_version = json_integer_value(json_object_get(cfg, "version"));
     e->m.config_applies++;
-
-    if (mqtt_link_connected(e->mqtt)) {
-        for (size_t i = 0; i < rt->n; i++) {
-            if (trains_find_by_topic(&e->trains, rt->topics[i]) == NULL)
-                mqtt_link_unsubscribe(e->mqtt, rt->topics[i]);
-        }
-        for (size_t i = 0; i < e->trains.n; i++) {
-            int src = mqtt_link_subscribe(e->mqtt, e->trains.v[i].commands_topic, 1);
-            if (src < 0)
-                log_event(LOG_WARNING, "mqtt_subscribe_failed", "{s:s, s:i}", "topic",
-                          e->trains.v[i].commands_topic, "errno", -src);
-        }
+    e->apply_error[0] = '\0';
+    if (strcmp(a->source, "central") == 0) {
+        /* Cached as current only now that it runs; the one before becomes the previous. */
+        int rc = cache_store(e->opts.state_dir, cfg, timeutil_now_ms());
+        if (rc < 0)
+            log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+        etag_remember(e, a->etag);
     }
-    free(rt);
     mqtt_configure(e);
 
     json_t *ids = json_array();
+    int errors = 0;
     for (size_t i = 0; i < e->trains.n; i++) {
         struct train *t = &e->trains.v[i];
         json_array_append_new(ids, json_string(t->id));
-        if (t->error[0] != '\0')
+        if (t->error[0] != '\0') {
+            errors++;
             log_event(LOG_ERROR, "train_plugin_error", "{s:s, s:s, s:s}", "train_id", t->id,
                       "plugin", t->plugin, "error", t->error);
+        }
     }
     e->errors_reported = errors;
     log_event(LOG_INFO, "config_applied", "{s:I, s:s, s:o, s:s, s:b}", "version",
-              (json_int_t)e->applied_version, "source", source, "trains", ids, "broker",
+              (json_int_t)e->applied_version, "source", a->source, "trains", ids, "broker",
               mqtt_link_broker(e->mqtt), "simulate", e->opts.simulate);
     if (e->trains.n == 0)
         log_event(LOG_INFO, "waiting_for_assignment", "{s:s}", "uuid", e->uuid);
+    apply_clear(e);
+    /* Reported at once: the central's handover waits for this controller's word. */
+    if (from_sync)
+        sync_feed_kind(e, SYNC_EV_CONFIG_APPLIED, e->applied_version);
+}
+
+/* Moves a pending apply on: trains that stopped are released, SUBACKs checked; commits
+ * when nothing is left to wait for. */
+static void apply_progress(struct edge *e, int64_t now)
+{
+    struct edge_apply *a = &e->apply;
+    if (!a->pending)
+        return;
+    if (a->sub_refused && e->config != NULL) {
+        char reason[200];
+        json_t *cfg = json_incref(a->cfg);
+        bool from_sync = a->from_sync;
+        snprintf(reason, sizeof reason,
+                 "train %s: the broker refused the subscription to its "
+                 "command topic",
+                 a->refused_train);
+        apply_clear(e);
+        trains_rollback(e);
+        apply_failed(e, cfg, reason, from_sync);
+        json_decref(cfg);
+        return;
+    }
+    bool overdue = now >= a->deadline_ms;
+    if (trains_reap(&e->trains, overdue, on_train_released, e) > 0)
+        return;
+    if (a->n_subs > 0 && mqtt_link_connected(e->mqtt)) {
+        if (now < a->subs_deadline_ms && !overdue)
+            return;
+        /* A broker that does not answer is a broker problem, not the config's. */
+        log_event(LOG_WARNING, "config_subscriptions_unconfirmed", "{s:i}", "topics",
+                  (int)a->n_subs);
+    }
+    apply_commit(e);
+}
+
+/* Applies a validated config: check, open, then (possibly later, apply_progress) release the
+ * removed trains, wait for the SUBACKs and commit. With a running config to return to, a
+ * train that cannot get its new driver rolls the whole config back; without one (the first
+ * config), it is applied and the broken train reported. 0 when committed or in progress,
+ * -EINVAL when rolled back. */
+static int config_apply(struct edge *e, json_t *cfg, const char *source, bool from_sync,
+                        const char *etag)
+{
+    const json_t *list = json_object_get(cfg, "trains");
+    int64_t now = mono_now();
+    char reason[200] = "";
+
+    if (e->config != NULL && trains_check(&e->trains, list, reason, sizeof reason) < 0) {
+        /* Refused before anything was touched: the running trains do not even twitch. */
+        apply_failed(e, cfg, reason, from_sync);
+        return -EINVAL;
+    }
+    int failed = trains_configure(&e->trains, list, now);
+    if (failed < 0) {
+        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
+        if (from_sync)
+            sync_feed_kind(e, SYNC_EV_CONFIG_FAILED, -1);
+        return -ENOMEM;
+    }
+    if (failed > 0 && e->config != NULL) {
+        for (size_t i = 0; i < e->trains.n; i++) {
+            const struct train *t = &e->trains.v[i];
+            if (t->opened && t->error[0] != '\0') {
+                snprintf(reason, sizeof reason, "train %.100s: %.90s", t->id, t->error);
+                break;
+            }
+        }
+        trains_rollback(e);
+        apply_failed(e, cfg, reason, from_sync);
+        return -EINVAL;
+    }
+
+    apply_clear(e);
+    struct edge_apply *a = &e->apply;
+    a->pending = true;
+    a->cfg = json_incref(cfg);
+    a->from_sync = from_sync;
+    snprintf(a->source, sizeof a->source, "%s", source);
+    if (etag != NULL)
+        snprintf(a->etag, sizeof a->etag, "%s", etag);
+    a->deadline_ms = now + EDGE_APPLY_MAX_MS;
+    a->subs_deadline_ms = now + EDGE_APPLY_SUBACK_MS;
+    trains_release_start(&e->trains, now);
+    /* On the broker we stay with, the command topics must be acknowledged before the
+     * central hears that we run these trains. A new broker subscribes at its connection. */
+    if (mqtt_link_connected(e->mqtt) && same_broker(e, e->config, cfg)) {
+        for (size_t i = 0; i < e->trains.n && a->n_subs < EDGE_MAX_TRAINS; i++) {
+            const struct train *t = &e->trains.v[i];
+            int mid = 0;
+            if (t->releasing)
+                continue;
+            int rc = mqtt_link_subscribe(e->mqtt, t->commands_topic, 1, &mid);
+            if (rc < 0) {
+                log_event(LOG_WARNING, "mqtt_subscribe_failed", "{s:s, s:i}", "topic",
+                          t->commands_topic, "errno", -rc);
+                continue;
+            }
+            a->sub_mids[a->n_subs] = mid;
+            snprintf(a->sub_train[a->n_subs], sizeof a->sub_train[0], "%s", t->id);
+            a->n_subs++;
+        }
+    }
+    apply_progress(e, now);
+    return 0;
 }
 
 /* --- central API ------------------------------------------------------------------------ */
 
 static json_t *register_body(const struct edge *e)
 {
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", e->name, "address", e->sys.address, "uuid",
-                  e->uuid, "version", ROUNDHOUSE_VERSION, "platform", e->sys.platform);
-    if (j != NULL && e->applied_version >= 0)
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s}", "name", e->name, "address", e->sys.address,
+                          "version", ROUNDHOUSE_VERSION, "platform", e->sys.platform);
+    if (j == NULL)
+        return NULL;
+    /* Without a UUID of its own the controller asks the central for one (and may be matched
+     * by name), rather than inventing one that would be taken for a restored controller. */
+    if (e->uuid[0] != '\0')
+        json_object_set_new(j, "uuid", json_string(e->uuid));
+    if (e->applied_version >= 0)
         json_object_set_new(j, "applied_config_version", json_integer(e->applied_version));
+    /* The epoch this process already announced in its birth and will. */
+    if (e->session_epoch > 0)
+        json_object_set_new(j, "session_epoch", json_integer(e->session_epoch));
     return j;
 }
 
@@ -343,25 +565,45 @@ static json_t *train_register_body(const struct edge *e)
                      "dc_motor_hat", "config", "motor_port", e->opts.motor_port);
 }
 
+#define EDGE_HEARTBEAT_MAX_ERRORS 16
+
+/* Short strings (the central keeps at most 16 of at most 300 characters): what the operator
+ * should know is wrong here. Always sent, so that an empty list clears what was reported. */
+static json_t *errors_json(const struct edge *e)
+{
+    char line[300];
+    json_t *errors = json_array();
+    if (errors == NULL)
+        return NULL;
+    if (e->apply_error[0] != '\0')
+        json_array_append_new(errors, json_string(e->apply_error));
+    for (size_t i = 0; i < e->trains.n; i++) {
+        const struct train *t = &e->trains.v[i];
+        if (t->error[0] == '\0' || json_array_size(errors) >= EDGE_HEARTBEAT_MAX_ERRORS)
+            continue;
+        snprintf(line, sizeof line, "train %.100s: %.190s", t->id, t->error);
+        json_t *s = json_string(line);
+        if (s != NULL)
+            json_array_append_new(errors, s);
+    }
+    return errors;
+}
+
 static json_t *heartbeat_body(const struct edge *e)
 {
     json_t *trains = json_array();
-    json_t *errors = json_array();
     for (size_t i = 0; i < e->trains.n; i++) {
+        /* A train being released is still ours until it stands still: the central hands it
+         * over only once we stop listing it. */
         const struct train *t = &e->trains.v[i];
         json_array_append_new(trains, json_pack("{s:s, s:i, s:s}", "train_id", t->id, "speed",
                                                 t->ramp.speed, "direction",
                                                 motor_direction_name(t->ramp.direction)));
-        if (t->error[0] != '\0')
-            json_array_append_new(errors, json_pack("{s:s, s:s, s:s}", "train_id", t->id, "plugin",
-                                                    t->plugin, "error", t->error));
     }
-    json_t *j = json_pack("{s:s, s:s, s:o}", "version", ROUNDHOUSE_VERSION, "platform",
-                          e->sys.platform, "trains", trains);
-    if (j == NULL) {
-        json_decref(errors);
+    json_t *j = json_pack("{s:s, s:s, s:o, s:o*}", "version", ROUNDHOUSE_VERSION, "platform",
+                          e->sys.platform, "trains", trains, "errors", errors_json(e));
+    if (j == NULL)
         return NULL;
-    }
     if (e->sys.memory_mb > 0)
         json_object_set_new(j, "memory_mb", json_integer(e->sys.memory_mb));
     if (e->sys.cpu_count > 0)
@@ -372,29 +614,26 @@ static json_t *heartbeat_body(const struct edge *e)
     }
     if (e->session_epoch > 0)
         json_object_set_new(j, "session_epoch", json_integer(e->session_epoch));
-    /* An unknown plugin is reported to the central, not hidden behind a fallback. */
-    if (json_array_size(errors) > 0)
-        json_object_set_new(j, "errors", errors);
-    else
-        json_decref(errors);
     return j;
 }
 
 static void on_api_done(void *ctx, int tag, const struct api_response *r);
 
-static int request_start(struct edge *e, enum sync_action a)
+static int request_start(struct edge *e, enum sync_action a, int64_t longpoll_version)
 {
-    char path[256];
+    char path[256], token[300], quoted[CANON_CHECKSUM_LEN + 3];
     json_t *body = NULL;
-    const char *method = "POST";
-    const char *inm = NULL;
-    char quoted[CANON_CHECKSUM_LEN + 3];
+    struct api_call call = {.tag = (int)a, .method = "POST", .path = path};
     int rc;
 
     switch (a) {
     case SYNC_ACT_REGISTER:
         snprintf(path, sizeof path, "/api/controllers/register");
         body = register_body(e);
+        if (e->opts.registration_token[0] != '\0') {
+            snprintf(token, sizeof token, "X-Registration-Token: %s", e->opts.registration_token);
+            call.header = token;
+        }
         e->m.registration_attempts++;
         break;
     case SYNC_ACT_REGISTER_TRAIN:
@@ -403,15 +642,15 @@ static int request_start(struct edge *e, enum sync_action a)
         break;
     case SYNC_ACT_FETCH_CONFIG:
         snprintf(path, sizeof path, "/api/controllers/%s/config", e->uuid);
-        method = "GET";
+        call.method = "GET";
         if (e->etag[0] != '\0') {
-            inm = e->etag;
+            call.if_none_match = e->etag;
         } else {
             const json_t *held = e->config ? e->config : e->held;
             const char *sum = json_string_value(json_object_get(held, "checksum"));
             if (sum != NULL) {
                 snprintf(quoted, sizeof quoted, "\"%s\"", sum);
-                inm = quoted;
+                call.if_none_match = quoted;
             }
         }
         e->m.config_downloads++;
@@ -420,17 +659,36 @@ static int request_start(struct edge *e, enum sync_action a)
         snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", e->uuid);
         body = heartbeat_body(e);
         break;
+    case SYNC_ACT_LONGPOLL:
+        /* Held by the central until our version is overtaken or the wait ends: it must not
+         * time out on our side first. */
+        snprintf(path, sizeof path, "/api/controllers/%s/config?wait=%d&version=%" PRId64, e->uuid,
+                 SYNC_LONGPOLL_WAIT_S, longpoll_version);
+        call.method = "GET";
+        call.timeout_ms = (SYNC_LONGPOLL_WAIT_S + 15) * 1000L;
+        e->m.longpolls++;
+        break;
     default:
         return -EINVAL;
     }
-    if (strcmp(method, "POST") == 0 && body == NULL)
+    if (strcmp(call.method, "POST") == 0 && body == NULL)
         return -ENOMEM;
-    rc = api_client_request(e->api, (int)a, method, path, body, inm, on_api_done, e);
+    call.body = body;
+    rc = api_client_start(e->api, &call, on_api_done, e);
     json_decref(body);
     return rc;
 }
 
-/* Feeds one event to the state machine and starts the request it asks for. Returns the
+static int64_t earliest(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* Feeds one event to the state machine and starts the requests it asks for. Returns the
  * retry delay chosen after a failure (-1 otherwise), for the log. */
 static int64_t sync_feed(struct edge *e, const struct sync_event *ev)
 {
@@ -438,16 +696,28 @@ static int64_t sync_feed(struct edge *e, const struct sync_event *ev)
     int64_t now = mono_now();
     sync_step(&e->sync, ev, now, &out);
     e->sync_wake_ms = out.wake_ms;
-    if (out.action == SYNC_ACT_NONE)
-        return out.retry_in_ms;
-    int rc = request_start(e, out.action);
-    if (rc < 0) {
-        /* Cannot even start the request: try again a second later through a tick, rather
-         * than recursing here. */
-        log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action",
-                  sync_action_name(out.action), "errno", -rc);
-        e->sync.inflight = SYNC_ACT_NONE;
-        e->sync_wake_ms = now + 1000;
+    if (out.action != SYNC_ACT_NONE) {
+        int rc = request_start(e, out.action, -1);
+        if (rc < 0) {
+            /* Cannot even start the request: try again a second later through a tick,
+             * rather than recursing here. */
+            log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action",
+                      sync_action_name(out.action), "errno", -rc);
+            e->sync.inflight = SYNC_ACT_NONE;
+            e->sync_wake_ms = earliest(e->sync_wake_ms, now + 1000);
+        }
+    }
+    if (out.longpoll_version >= 0) {
+        log_event(LOG_DEBUG, "config_longpoll_started", "{s:I}", "version",
+                  (json_int_t)out.longpoll_version);
+        int rc = request_start(e, SYNC_ACT_LONGPOLL, out.longpoll_version);
+        if (rc < 0) {
+            log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action", "longpoll",
+                      "errno", -rc);
+            e->sync.lp_inflight = false;
+            e->sync.lp_next_ms = now + 1000;
+            e->sync_wake_ms = earliest(e->sync_wake_ms, now + 1000);
+        }
     }
     return out.retry_in_ms;
 }
@@ -461,6 +731,56 @@ static json_t *body_json(const struct api_response *r)
     if (r->body_len == 0)
         return NULL;
     return json_loadb(r->body, r->body_len, 0, NULL);
+}
+
+static void epoch_persist(struct edge *e)
+{
+    if (e->uuid[0] == '\0' || e->session_epoch < 1)
+        return;
+    int rc = epoch_save(e->opts.state_dir, e->uuid, e->session_epoch, timeutil_now_ms());
+    if (rc < 0)
+        log_event(LOG_ERROR, "session_save_failed", "{s:s, s:s}", "path", e->opts.state_dir,
+                  "error", strerror(-rc));
+}
+
+/* The UUID the central gave us (first registration), kept from now on. */
+static void identity_adopt(struct edge *e, const char *uuid)
+{
+    char client_id[64];
+    log_event(e->uuid[0] ? LOG_WARNING : LOG_INFO, "controller_uuid_assigned", "{s:s, s:s?}",
+              "uuid", uuid, "old", e->uuid[0] ? e->uuid : NULL);
+    memcpy(e->uuid, uuid, UUIDSTR_LEN + 1);
+    int rc = identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms());
+    if (rc < 0)
+        log_event(LOG_ERROR, "identity_save_failed", "{s:s, s:s}", "path", e->opts.state_dir,
+                  "error", strerror(-rc));
+    snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence", e->uuid);
+    snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
+    snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
+    if (mqtt_link_set_client_id(e->mqtt, client_id, mono_now()) < 0)
+        log_event(LOG_ERROR, "mqtt_client_id_failed", "{s:s}", "client_id", client_id);
+    e->will_epoch = -1;
+    if (mqtt_link_configured(e->mqtt))
+        will_arm(e);
+}
+
+/* The central's word on this session's epoch (max(its last + 1, ours)). Birth, will and
+ * heartbeats must carry it; the will only changes with a new connection. */
+static void session_epoch_adopt(struct edge *e, int64_t epoch)
+{
+    if (epoch < 1)
+        return;
+    bool changed = epoch != e->session_epoch;
+    e->session_epoch = epoch;
+    if (changed)
+        epoch_persist(e);
+    if (mqtt_link_configured(e->mqtt) && epoch_rearm_needed(e->will_epoch, epoch)) {
+        log_event(LOG_INFO, "mqtt_will_rearmed", "{s:I, s:I}", "old_epoch",
+                  (json_int_t)e->will_epoch, "session_epoch", (json_int_t)epoch);
+        will_arm(e);
+        /* The birth with the new epoch follows from on_mqtt_connect. */
+        mqtt_link_reconnect(e->mqtt, mono_now());
+    }
 }
 
 static void register_done(struct edge *e, const struct api_response *r)
@@ -478,36 +798,22 @@ static void register_done(struct edge *e, const struct api_response *r)
             why = REG_FAIL_INVALID;
             goto failed;
         }
-        if (strcmp(norm, e->uuid) != 0) {
-            /* The central is the authority on identity; keep what it says, durably. */
-            log_event(LOG_WARNING, "controller_uuid_changed", "{s:s, s:s}", "old", e->uuid, "new",
-                      norm);
-            memcpy(e->uuid, norm, sizeof norm);
-            identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms());
-            snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence",
-                     e->uuid);
-            snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update",
-                     e->uuid);
-        }
+        if (strcmp(norm, e->uuid) != 0)
+            identity_adopt(e, norm);
         json_t *cv = json_object_get(j, "config_version");
         json_t *hb = json_object_get(j, "heartbeat_interval");
         json_t *ep = json_object_get(j, "session_epoch");
-        int64_t old_epoch = e->session_epoch;
-        if (json_is_integer(ep))
-            e->session_epoch = json_integer_value(ep);
         ev.kind = SYNC_EV_REGISTERED;
         ev.version = json_is_integer(cv) ? json_integer_value(cv) : -1;
         ev.heartbeat_interval_s = json_is_integer(hb) ? (int)json_integer_value(hb) : 0;
         e->registered = true;
         e->last_sync_error[0] = '\0';
+        if (json_is_integer(ep))
+            session_epoch_adopt(e, json_integer_value(ep));
         log_event(LOG_INFO, "controller_registered", "{s:s, s:s?, s:I, s:I, s:s}", "uuid", e->uuid,
                   "status", json_string_value(json_object_get(j, "status")), "session_epoch",
                   (json_int_t)e->session_epoch, "config_version", (json_int_t)ev.version, "name",
                   e->name);
-        if (e->session_epoch != old_epoch && mqtt_link_configured(e->mqtt)) {
-            will_arm(e);
-            presence_publish(e, "online", false);
-        }
         json_decref(j);
         sync_feed(e, &ev);
         return;
@@ -521,8 +827,9 @@ static void register_done(struct edge *e, const struct api_response *r)
 failed:
     json_decref(j);
     e->m.registration_failures[why]++;
-    snprintf(e->last_sync_error, sizeof e->last_sync_error, "registration failed: %s%s%s",
-             reg_fail_names[why], r->error ? ": " : "", r->error ? r->error : "");
+    snprintf(e->last_sync_error, sizeof e->last_sync_error, "registration failed: %s%s%s%s",
+             reg_fail_names[why], r->error ? ": " : "", r->error ? r->error : "",
+             r->status == 401 ? " (registration token missing or wrong)" : "");
     /* Logged after the step so that the chosen delay is known. */
     int64_t delay = sync_feed(e, &ev);
     log_event(LOG_WARNING, "registration_failed", "{s:s, s:i, s:s?, s:I, s:I}", "reason",
@@ -559,22 +866,37 @@ static void train_done(struct edge *e, const struct api_response *r)
     sync_feed(e, &ev);
 }
 
-static void etag_remember(struct edge *e, const char *etag)
+/* A downloaded document that cannot be used. One whose content is wrong (schema, another
+ * controller's) is refused for good: that version is not downloaded again. One that does
+ * not even parse or match its own checksum may have been damaged on the way: retried. */
+static void config_refuse(struct edge *e, const json_t *cfg, const char *reason, bool retry)
 {
-    if (etag != NULL && strlen(etag) < sizeof e->etag)
-        snprintf(e->etag, sizeof e->etag, "%s", etag);
+    struct sync_event ev = {.kind = SYNC_EV_CONFIG_FAILED, .version = -1, .retry_after_ms = -1};
+    json_t *v = json_object_get(cfg, "version");
+    e->m.config_rejections++;
+    snprintf(e->last_sync_error, sizeof e->last_sync_error, "config rejected: %.160s", reason);
+    log_event(LOG_ERROR, "config_rejected", "{s:s, s:b}", "reason", reason, "retry", retry);
+    if (!retry && json_is_integer(v) && json_integer_value(v) >= 0) {
+        e->rejected_version = json_integer_value(v);
+        snprintf(e->rejected_checksum, sizeof e->rejected_checksum, "%s",
+                 json_string_value(json_object_get(cfg, "checksum"))
+                     ? json_string_value(json_object_get(cfg, "checksum"))
+                     : "");
+        ev.kind = SYNC_EV_CONFIG_REJECTED;
+        ev.version = e->rejected_version;
+    }
+    sync_feed(e, &ev);
 }
 
 static void config_done(struct edge *e, const struct api_response *r)
 {
     struct sync_event ev = {
         .kind = SYNC_EV_CONFIG_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
-    char reason[200];
+    char reason[200], sum[CANON_CHECKSUM_LEN + 1];
     json_t *cfg = NULL;
 
     if (r->status == 304) {
         etag_remember(e, r->etag);
-        ev.kind = SYNC_EV_CONFIG_UNCHANGED;
         json_t *confirmed = e->config ? e->config : e->held;
         if (confirmed != NULL) {
             /* The central vouches for the cached config again: refresh its age. */
@@ -585,19 +907,17 @@ static void config_done(struct edge *e, const struct api_response *r)
         if (e->config == NULL && e->held != NULL) {
             json_t *h = json_incref(e->held);
             snprintf(e->cache_state, sizeof e->cache_state, "confirmed");
-            config_apply(e, h, "cache_confirmed");
+            config_apply(e, h, "cache_confirmed", true, NULL);
             json_decref(h);
-            ev.kind = SYNC_EV_CONFIG_APPLIED;
-            ev.version = e->applied_version;
+            return;
         }
-        sync_feed(e, &ev);
+        sync_feed_kind(e, SYNC_EV_CONFIG_UNCHANGED, -1);
         return;
     }
     if (r->status == 404) {
         log_event(LOG_WARNING, "config_unknown_controller", "{s:s}", "uuid", e->uuid);
         e->registered = false;
-        ev.kind = SYNC_EV_CONFIG_GONE;
-        sync_feed(e, &ev);
+        sync_feed_kind(e, SYNC_EV_CONFIG_GONE, -1);
         return;
     }
     if (r->status != 200) {
@@ -610,36 +930,44 @@ static void config_done(struct edge *e, const struct api_response *r)
         return;
     }
     json_error_t jerr;
-    reason[0] = '\0';
     cfg = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    if (cfg == NULL)
+    const char *given = json_string_value(json_object_get(cfg, "checksum"));
+    if (cfg == NULL) {
         snprintf(reason, sizeof reason, "not JSON: %s", jerr.text);
-    else if (cache_config_validate(cfg, reason, sizeof reason) < 0)
-        ; /* reason says why */
-    else if (strcmp(json_string_value(json_object_get(cfg, "uuid")), e->uuid) != 0)
-        snprintf(reason, sizeof reason, "config is for controller %s",
-                 json_string_value(json_object_get(cfg, "uuid")));
-    if (cfg == NULL || reason[0] != '\0') {
-        /* Never run (or cache) a config that fails validation; keep the current one. */
-        e->m.config_rejections++;
-        snprintf(e->last_sync_error, sizeof e->last_sync_error, "config rejected: %.160s", reason);
-        log_event(LOG_ERROR, "config_rejected", "{s:s}", "reason", reason);
-        json_decref(cfg);
-        sync_feed(e, &ev);
-        return;
+        config_refuse(e, NULL, reason, true);
+        goto out;
     }
-    etag_remember(e, r->etag);
-    int rc = cache_store(e->opts.state_dir, cfg, timeutil_now_ms());
-    if (rc < 0)
-        log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+    if (!json_is_object(cfg) || given == NULL || canon_checksum(cfg, sum) < 0 ||
+        strcmp(sum, given) != 0) {
+        config_refuse(e, NULL, "checksum: missing or does not match the content", true);
+        goto out;
+    }
+    if (cache_config_validate(cfg, reason, sizeof reason) < 0) {
+        config_refuse(e, cfg, reason, false);
+        goto out;
+    }
+    const char *for_uuid = json_string_value(json_object_get(cfg, "uuid"));
+    if (strcmp(for_uuid, e->uuid) != 0) {
+        snprintf(reason, sizeof reason, "config is for controller %s", for_uuid);
+        config_refuse(e, cfg, reason, false);
+        goto out;
+    }
+    json_int_t version = json_integer_value(json_object_get(cfg, "version"));
+    if (version == e->rejected_version && strcmp(given, e->rejected_checksum) == 0) {
+        /* The very document that failed before: it would fail again. */
+        log_event(LOG_INFO, "config_skipped", "{s:I, s:s}", "version", version, "reason",
+                  "this version was rolled back or refused before");
+        sync_feed_kind(e, SYNC_EV_CONFIG_REJECTED, version);
+        goto out;
+    }
     snprintf(e->cache_state, sizeof e->cache_state, "downloaded");
     e->cache_reason[0] = '\0';
     e->last_sync_error[0] = '\0';
-    config_apply(e, cfg, "central");
+    /* Its outcome (applied, or rolled back) reaches the sync machine from config_apply,
+     * possibly later: the download counts as in flight until then. */
+    config_apply(e, cfg, "central", true, r->etag);
+out:
     json_decref(cfg);
-    ev.kind = SYNC_EV_CONFIG_APPLIED;
-    ev.version = e->applied_version;
-    sync_feed(e, &ev);
 }
 
 static void heartbeat_done(struct edge *e, const struct api_response *r)
@@ -654,9 +982,10 @@ static void heartbeat_done(struct edge *e, const struct api_response *r)
         ev.version = json_is_integer(cv) ? json_integer_value(cv) : -1;
         ev.heartbeat_interval_s = json_is_integer(hb) ? (int)json_integer_value(hb) : 0;
         e->m.heartbeats_ok++;
-        log_event(LOG_DEBUG, "heartbeat_ok", "{s:I, s:i}", "desired", (json_int_t)ev.version,
-                  "interval_s", ev.heartbeat_interval_s);
-        if (ev.version >= 0 && ev.version != e->applied_version)
+        log_event(LOG_DEBUG, "heartbeat_ok", "{s:I, s:i, s:s?}", "desired", (json_int_t)ev.version,
+                  "interval_s", ev.heartbeat_interval_s, "status",
+                  json_string_value(json_object_get(j, "status")));
+        if (sync_version_wanted(&e->sync, ev.version))
             log_event(LOG_INFO, "config_version_mismatch", "{s:I, s:I}", "desired",
                       (json_int_t)ev.version, "applied", (json_int_t)e->applied_version);
         json_decref(j);
@@ -671,6 +1000,31 @@ static void heartbeat_done(struct edge *e, const struct api_response *r)
         log_event(LOG_WARNING, "heartbeat_failed", "{s:i, s:s?}", "http_status", (int)r->status,
                   "error", r->error);
     }
+    sync_feed(e, &ev);
+}
+
+/* The long poll only says that there is something newer; the download and apply take the
+ * same path as after an MQTT notification. */
+static void longpoll_done(struct edge *e, const struct api_response *r)
+{
+    struct sync_event ev = {
+        .kind = SYNC_EV_LONGPOLL_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
+    if (r->status == 200) {
+        json_t *j = body_json(r);
+        json_t *v = json_object_get(j, "version");
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            ev.kind = SYNC_EV_LONGPOLL_CHANGED;
+            ev.version = json_integer_value(v);
+            log_event(LOG_INFO, "config_longpoll_changed", "{s:I, s:I}", "version",
+                      (json_int_t)ev.version, "applied", (json_int_t)e->applied_version);
+        }
+        json_decref(j);
+    } else if (r->status == 304) {
+        ev.kind = SYNC_EV_LONGPOLL_UNCHANGED;
+    }
+    if (ev.kind == SYNC_EV_LONGPOLL_FAILED)
+        log_event(LOG_WARNING, "config_longpoll_failed", "{s:i, s:s?}", "http_status",
+                  (int)r->status, "error", r->error);
     sync_feed(e, &ev);
 }
 
@@ -689,6 +1043,9 @@ static void on_api_done(void *ctx, int tag, const struct api_response *r)
         break;
     case SYNC_ACT_HEARTBEAT:
         heartbeat_done(e, r);
+        break;
+    case SYNC_ACT_LONGPOLL:
+        longpoll_done(e, r);
         break;
     default:
         break;
@@ -718,6 +1075,7 @@ static const struct mqtt_link_callbacks mqtt_callbacks = {
     .on_disconnect = on_mqtt_disconnect,
     .on_message = on_mqtt_message,
     .on_publish = on_mqtt_publish,
+    .on_subscribe = on_mqtt_subscribe,
 };
 
 int edge_init(struct edge *e, const struct edge_opts *o)
@@ -732,7 +1090,9 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     e->opts = *o;
     e->started_mono_ms = mono_now();
     e->applied_version = -1;
+    e->rejected_version = -1;
     e->session_epoch = 0;
+    e->will_epoch = -1;
     sysinfo_collect(&e->sys);
     snprintf(e->name, sizeof e->name, "%s", o->name[0] ? o->name : e->sys.hostname);
 
@@ -750,6 +1110,17 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     if (rc < 0)
         log_event(LOG_ERROR, "identity_save_failed", "{s:s, s:s}", "path", o->state_dir, "error",
                   strerror(-rc));
+    if (e->uuid[0] != '\0') {
+        /* A new session: above the last one this controller had, announced in the birth
+         * and will before the central is even asked, and remembered at once so that a
+         * crash right after still leaves the next process a higher epoch. */
+        int64_t stored = 0;
+        rc = epoch_load(o->state_dir, e->uuid, &stored);
+        if (rc == -EINVAL)
+            log_event(LOG_WARNING, "session_file_invalid", "{s:s}", "path", o->state_dir);
+        e->session_epoch = epoch_next(rc == 0 ? stored : 0);
+        epoch_persist(e);
+    }
     if (boot.config != NULL && strcmp(cached_uuid, e->uuid) != 0) {
         /* A state directory copied from another controller: its config is not ours. */
         log_event(LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", boot.source, "reason",
@@ -763,17 +1134,18 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     trains_init(&e->trains, o->simulate, RAMP_DEFAULT_MS);
     e->api = api_client_new(o->central_url);
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
-    e->mqtt = mqtt_link_new(client_id, &mqtt_callbacks, e, random_seed());
+    e->mqtt = mqtt_link_new(e->uuid[0] ? client_id : NULL, &mqtt_callbacks, e, random_seed());
     if (e->api == NULL || e->mqtt == NULL) {
         rc = -ENOMEM;
         goto out;
     }
     e->last_contact_ms = mono_now();
 
-    log_event(LOG_INFO, "edge_starting", "{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "uuid", e->uuid,
-              "identity", identity_origin_name(origin), "name", e->name, "version",
+    log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b}", "uuid",
+              e->uuid[0] ? e->uuid : NULL, "identity", identity_origin_name(origin),
+              "session_epoch", (json_int_t)e->session_epoch, "name", e->name, "version",
               ROUNDHOUSE_VERSION, "central", o->central_url, "simulate", o->simulate, "state_dir",
-              o->state_dir);
+              o->state_dir, "registration_token", o->registration_token[0] != '\0');
 
     if (boot.config != NULL && boot.verdict == CACHE_VALID) {
         e->m.cache_hits++;
@@ -784,7 +1156,7 @@ int edge_init(struct edge *e, const struct edge_opts *o)
         log_event(LOG_INFO, "cache_loaded", "{s:s, s:I}", "source", boot.source, "version",
                   json_integer_value(json_object_get(boot.config, "version")));
         /* Drive at once: the broker and command topics do not wait for the central. */
-        config_apply(e, boot.config, boot.source);
+        config_apply(e, boot.config, boot.source, false, NULL);
     } else if (boot.config != NULL) {
         e->held = json_incref(boot.config);
         snprintf(e->cache_state, sizeof e->cache_state, "stale");
@@ -832,6 +1204,7 @@ void edge_free(struct edge *e)
     e->mqtt = NULL;
     api_client_free(e->api);
     e->api = NULL;
+    apply_clear(e);
     json_decref(e->config);
     json_decref(e->held);
     json_decref(e->last_command);
@@ -839,15 +1212,6 @@ void edge_free(struct edge *e)
 }
 
 /* --- time-driven work ------------------------------------------------------------------- */
-
-static int64_t earliest(int64_t a, int64_t b)
-{
-    if (a < 0)
-        return b;
-    if (b < 0)
-        return a;
-    return a < b ? a : b;
-}
 
 static void failsafe_check(struct edge *e, int64_t now)
 {
@@ -884,19 +1248,19 @@ int64_t edge_tick(struct edge *e, int64_t now)
                   mqtt_link_broker(e->mqtt), "uuid", e->uuid, "trains", (int)e->trains.n);
     }
     failsafe_check(e, now);
+    apply_progress(e, now);
 
-    if (e->sync_wake_ms >= 0 && now >= e->sync_wake_ms && e->sync.inflight == SYNC_ACT_NONE) {
-        struct sync_event ev = {.kind = SYNC_EV_TICK, .version = -1, .retry_after_ms = -1};
-        sync_feed(e, &ev);
-    }
+    if (e->sync_wake_ms >= 0 && now >= e->sync_wake_ms)
+        sync_feed_kind(e, SYNC_EV_TICK, -1);
 
     if (mqtt_link_connected(e->mqtt))
         wake = earliest(wake, trains_next_wake(&e->trains, now));
     else
         wake = earliest(wake, trains_next_ramp_ms(&e->trains, now));
     wake = earliest(wake, mqtt_link_next_wake(e->mqtt, now));
-    if (e->sync.inflight == SYNC_ACT_NONE)
-        wake = earliest(wake, e->sync_wake_ms);
+    wake = earliest(wake, e->sync_wake_ms);
+    if (e->apply.pending)
+        wake = earliest(wake, now + 100);
     if (!mqtt_link_connected(e->mqtt) && !e->failsafe_fired)
         wake = earliest(wake, e->last_contact_ms + (int64_t)e->opts.failsafe_timeout_s * 1000);
     return wake;

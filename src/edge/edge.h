@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "api_client.h"
+#include "canon.h"
 #include "config_opts.h"
 #include "identity.h"
 #include "mqtt_link.h"
@@ -36,6 +37,7 @@ struct edge_metrics {
     uint64_t config_applies;
     uint64_t config_rejections;
     uint64_t config_rollbacks;
+    uint64_t longpolls;
     uint64_t heartbeats_ok;
     uint64_t heartbeats_failed;
     uint64_t commands[TRAIN_ACT_COUNT];
@@ -46,6 +48,29 @@ struct edge_metrics {
 };
 
 #define EDGE_MAX_PENDING_PUBS 80
+/* Trains a config may name (CACHE_MAX_TRAINS). */
+#define EDGE_MAX_TRAINS 64
+/* How long an apply may wait for SUBACKs, and at most in all (removed trains ramp down in
+ * RAMP_DEFAULT_MS; a train still moving then is cut to 0). */
+#define EDGE_APPLY_SUBACK_MS 10000
+#define EDGE_APPLY_MAX_MS 15000
+
+/* A runtime config between "opened and checked" and "committed": removed trains ramping
+ * down, new subscriptions waiting for their SUBACK. The running config (edge.config) is
+ * still the old one, the one a failure rolls back to. */
+struct edge_apply {
+    bool pending;
+    json_t *cfg; /* owned */
+    char source[24];
+    bool from_sync; /* the outcome is fed to the sync machine */
+    char etag[160];
+    int sub_mids[EDGE_MAX_TRAINS];
+    char sub_train[EDGE_MAX_TRAINS][TRAIN_ID_MAX + 1];
+    size_t n_subs;
+    bool sub_refused;
+    char refused_train[TRAIN_ID_MAX + 1];
+    int64_t subs_deadline_ms, deadline_ms;
+};
 
 struct edge {
     struct edge_opts opts;
@@ -61,13 +86,20 @@ struct edge {
     char etag[160];
     char cache_state[24]; /* valid | previous | stale | invalid | missing | downloaded */
     char cache_reason[200];
+    struct edge_apply apply;
+    /* Last config refused or rolled back (not applied again), and why; the error is
+     * reported until a newer config is applied. */
+    int64_t rejected_version; /* -1: none */
+    char rejected_checksum[CANON_CHECKSUM_LEN + 1];
+    char apply_error[256];
 
     /* Central API. */
     struct api_client *api;
     struct sync sync;
     int64_t sync_wake_ms;
     bool registered;
-    int64_t session_epoch;
+    int64_t session_epoch; /* this process's session (epoch.h); 0: none yet */
+    int64_t will_epoch;    /* the epoch in the armed will; -1: none armed */
     char last_sync_error[200];
 
     /* MQTT. */

@@ -29,11 +29,11 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
 
     for (size_t i = 0; i < e->trains.n; i++) {
         const struct train *t = &e->trains.v[i];
-        json_t *j = json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:b}", "train_id", t->id, "speed",
-                              t->ramp.speed, "direction", motor_direction_name(t->ramp.direction),
-                              "target_speed", t->ramp.target_speed, "state",
-                              ramp_state_name(ramp_state(&t->ramp)), "plugin", t->plugin,
-                              "invert_directions", t->invert);
+        json_t *j = json_pack(
+            "{s:s, s:i, s:s, s:i, s:s, s:s, s:b, s:b}", "train_id", t->id, "speed", t->ramp.speed,
+            "direction", motor_direction_name(t->ramp.direction), "target_speed",
+            t->ramp.target_speed, "state", ramp_state_name(ramp_state(&t->ramp)), "plugin",
+            t->plugin, "invert_directions", t->invert, "releasing", t->releasing);
         if (j == NULL)
             continue;
         if (t->motor != NULL)
@@ -55,7 +55,12 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
         }
     }
     if (strcmp(status, "healthy") == 0) {
-        if (e->config == NULL && e->held != NULL) {
+        if (e->apply_error[0] != '\0') {
+            /* Still driving the previous config, which works: degraded, not unhealthy. */
+            status = "degraded";
+            snprintf(reason, sizeof reason, "%s; still running config %lld", e->apply_error,
+                     (long long)e->applied_version);
+        } else if (e->config == NULL && e->held != NULL) {
             status = "degraded";
             snprintf(reason, sizeof reason,
                      "cached config too old (%s); trains not driven until the central API "
@@ -63,8 +68,9 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
                      e->cache_reason);
         } else if (e->config == NULL) {
             status = "degraded";
-            snprintf(reason, sizeof reason, "no runtime config (%s); waiting for the central API",
-                     e->cache_state);
+            snprintf(reason, sizeof reason,
+                     "no runtime config (%s); waiting for the central API%s%s", e->cache_state,
+                     e->last_sync_error[0] ? ": " : "", e->last_sync_error);
         } else if (!mqtt_link_connected(e->mqtt)) {
             status = "degraded";
             snprintf(reason, sizeof reason, "MQTT broker %s not connected",
@@ -79,18 +85,27 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     }
     *http_status = strcmp(status, "unhealthy") == 0 ? 503 : 200;
 
-    json_t *h = json_pack(
-        "{s:s, s:s, s:s, s:s, s:s, s:o, s:b, s:s, s:b, s:s, s:s, s:I, s:b}", "status", status,
-        "reason", reason, "controller_uuid", e->uuid, "name", e->name, "version",
-        ROUNDHOUSE_VERSION, "trains", trains, "mqtt_connected", mqtt_link_connected(e->mqtt),
-        "mqtt_broker", mqtt_link_broker(e->mqtt), "registered", e->registered, "cache_state",
-        e->cache_state, "cache_reason", e->cache_reason, "uptime_seconds",
-        (json_int_t)((now_ms - e->started_mono_ms) / 1000), "simulate", e->opts.simulate);
+    json_t *h =
+        json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:b, s:s, s:b, s:s, s:s, s:I, s:b}", "status",
+                  status, "reason", reason, "controller_uuid", e->uuid[0] ? e->uuid : NULL, "name",
+                  e->name, "version", ROUNDHOUSE_VERSION, "trains", trains, "mqtt_connected",
+                  mqtt_link_connected(e->mqtt), "mqtt_broker", mqtt_link_broker(e->mqtt),
+                  "registered", e->registered, "cache_state", e->cache_state, "cache_reason",
+                  e->cache_reason, "uptime_seconds",
+                  (json_int_t)((now_ms - e->started_mono_ms) / 1000), "simulate", e->opts.simulate);
     if (h == NULL)
         return NULL;
     json_object_set_new(h, "config_version",
                         e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
     json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
+    json_object_set_new(h, "config_error",
+                        e->apply_error[0] ? json_string(e->apply_error) : json_null());
+    json_object_set_new(h, "rejected_config_version",
+                        e->rejected_version >= 0 ? json_integer(e->rejected_version) : json_null());
+    json_object_set_new(h, "applying",
+                        e->apply.pending ? json_integer(json_integer_value(
+                                               json_object_get(e->apply.cfg, "version")))
+                                         : json_null());
     json_object_set(h, "last_command", e->last_command ? e->last_command : json_null());
     return h;
 }
@@ -170,6 +185,8 @@ char *edge_metrics_text(const struct edge *e, int64_t now_ms)
             m->config_rollbacks);
     gauge(&b, "controller_config_version", "Applied runtime config version (-1: none).",
           (long long)e->applied_version);
+    counter(&b, "controller_config_longpolls_total",
+            "Config long polls started (while the broker is unreachable).", m->longpolls);
     counter(&b, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
     counter(&b, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
             m->heartbeats_failed);

@@ -19,7 +19,7 @@ const char *identity_origin_name(enum identity_origin o)
     case IDENTITY_RECOVERED:
         return "recovered";
     default:
-        return "generated";
+        return "none";
     }
 }
 
@@ -108,12 +108,13 @@ int identity_load(const char *dir, const char *fallback_uuid, int64_t now_ms,
         return 0;
     }
     free(text);
-    if (fallback_uuid != NULL && uuidstr_valid(fallback_uuid)) {
-        memcpy(uuid, fallback_uuid, UUIDSTR_LEN + 1);
-        *origin = IDENTITY_RECOVERED;
-    } else {
-        uuidstr_generate(uuid);
-        *origin = IDENTITY_GENERATED;
+    if (fallback_uuid == NULL || !uuidstr_valid(fallback_uuid)) {
+        /* Never invented here: only the central hands out new identities. */
+        uuid[0] = '\0';
+        *origin = IDENTITY_NONE;
+        return 0;
     }
+    memcpy(uuid, fallback_uuid, UUIDSTR_LEN + 1);
+    *origin = IDENTITY_RECOVERED;
     return identity_save(dir, uuid, now_ms);
 }

@@ -15,7 +15,7 @@
 enum identity_origin {
     IDENTITY_LOADED = 0, /* identity.json intact */
     IDENTITY_RECOVERED,  /* identity.json missing or corrupt, UUID taken from the cache */
-    IDENTITY_GENERATED,  /* first boot */
+    IDENTITY_NONE,       /* neither: the central assigns one at the first registration */
 };
 
 const char *identity_origin_name(enum identity_origin o);
@@ -24,9 +24,12 @@ const char *identity_origin_name(enum identity_origin o);
 int identity_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1]);
 
 /* Loads identity.json; when it is missing or corrupt, uses fallback_uuid (the UUID of an
- * intact cached config, may be NULL) or generates a new UUID, and writes the file.
- * 0 or negative errno (state directory not writable: the UUID is still returned, since
- * driving trains matters more than persisting it). */
+ * intact cached config, may be NULL) and writes the file. With neither, uuid is "" and
+ * origin IDENTITY_NONE: the edge registers without a UUID and keeps the one the central
+ * answers (identity_save), so that a brand-new controller is "registered", and a rebuilt
+ * one that lost its volume can be matched by name ("existing"), instead of presenting an
+ * invented UUID as a "restored" one. 0 or negative errno (state directory not writable: the
+ * recovered UUID is still returned, since driving trains matters more than persisting it). */
 int identity_load(const char *dir, const char *fallback_uuid, int64_t now_ms,
                   char uuid[UUIDSTR_LEN + 1], enum identity_origin *origin);
 

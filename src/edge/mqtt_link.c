@@ -37,6 +37,11 @@ struct mqtt_link {
     char host[256];
     int port;
     int keepalive_s;
+    /* Kept so that a fresh client state (link_reset) can be set up like the old one. */
+    char client_id[128];               /* "": a random one */
+    char username[256], password[256]; /* "" username: none */
+    char will_topic[256];
+    char *will_payload; /* NULL: no will */
     char broker[300];
     unsigned attempt;
     int64_t retry_at_ms;
@@ -134,6 +139,31 @@ static void on_publish_cb(struct mosquitto *m, void *obj, int mid)
         l->cb.on_publish(l->ctx, mid);
 }
 
+static void on_subscribe_cb(struct mosquitto *m, void *obj, int mid, int n, const int *granted)
+{
+    struct mqtt_link *l = obj;
+    bool ok = n > 0;
+    (void)m;
+    for (int i = 0; i < n; i++)
+        ok = ok && granted[i] >= 0 && granted[i] <= 2;
+    if (l->cb.on_subscribe != NULL)
+        l->cb.on_subscribe(l->ctx, mid, ok);
+}
+
+/* Options and callbacks, after mosquitto_new or mosquitto_reinitialise. */
+static void link_setup(struct mqtt_link *l)
+{
+    mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Commands and stops are small packets: Nagle's algorithm would hold a SUBSCRIBE or a
+     * status behind an unacknowledged PUBACK for a delayed-ACK period (~40 ms). */
+    mosquitto_int_option(l->mosq, MOSQ_OPT_TCP_NODELAY, 1);
+    mosquitto_connect_callback_set(l->mosq, on_connect_cb);
+    mosquitto_disconnect_callback_set(l->mosq, on_disconnect_cb);
+    mosquitto_message_callback_set(l->mosq, on_message_cb);
+    mosquitto_publish_callback_set(l->mosq, on_publish_cb);
+    mosquitto_subscribe_callback_set(l->mosq, on_subscribe_cb);
+}
+
 struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_callbacks *cb,
                                 void *ctx, uint64_t seed)
 {
@@ -155,14 +185,8 @@ struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_ca
         free(l);
         return NULL;
     }
-    mosquitto_int_option(l->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-    /* Commands and stops are small packets: Nagle's algorithm would hold a SUBSCRIBE or a
-     * status behind an unacknowledged PUBACK for a delayed-ACK period (~40 ms). */
-    mosquitto_int_option(l->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-    mosquitto_connect_callback_set(l->mosq, on_connect_cb);
-    mosquitto_disconnect_callback_set(l->mosq, on_disconnect_cb);
-    mosquitto_message_callback_set(l->mosq, on_message_cb);
-    mosquitto_publish_callback_set(l->mosq, on_publish_cb);
+    snprintf(l->client_id, sizeof l->client_id, "%s", client_id ? client_id : "");
+    link_setup(l);
     return l;
 }
 
@@ -172,6 +196,7 @@ void mqtt_link_free(struct mqtt_link *l)
         return;
     job_drop(l); /* a resolver thread still running frees the job itself */
     mosquitto_destroy(l->mosq);
+    free(l->will_payload);
     free(l);
 }
 
@@ -230,6 +255,8 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
     if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
         MOSQ_ERR_SUCCESS)
         return -ENOMEM;
+    snprintf(l->username, sizeof l->username, "%s", username ? username : "");
+    snprintf(l->password, sizeof l->password, "%s", username && password ? password : "");
     if (same && l->state != LINK_IDLE)
         return 0;
     if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) {
@@ -246,10 +273,98 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
     return 0;
 }
 
+/* Our own clean disconnect: no retry scheduled, no will published by the broker. */
+static void link_drop(struct mqtt_link *l)
+{
+    job_drop(l);
+    if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) {
+        l->state = LINK_IDLE;
+        mosquitto_disconnect(l->mosq);
+        /* Flush the DISCONNECT packet. */
+        if (mosquitto_socket(l->mosq) >= 0)
+            mosquitto_loop_write(l->mosq, 1);
+    }
+    l->state = LINK_IDLE;
+}
+
+/* A fresh libmosquitto client state with the same id, credentials, will and callbacks. What
+ * the old state still held is dropped on purpose: libmosquitto re-sends unacknowledged QoS 1
+ * messages after a reconnect, and an old session's birth arriving after the new one would
+ * leave a stale retained presence behind. */
+static int link_reset(struct mqtt_link *l)
+{
+    if (mosquitto_reinitialise(l->mosq, l->client_id[0] ? l->client_id : NULL, true, l) !=
+        MOSQ_ERR_SUCCESS)
+        return -EINVAL;
+    link_setup(l);
+    if (l->username[0] != '\0' &&
+        mosquitto_username_pw_set(l->mosq, l->username, l->password) != MOSQ_ERR_SUCCESS)
+        return -ENOMEM;
+    if (l->will_payload != NULL &&
+        mosquitto_will_set(l->mosq, l->will_topic, (int)strlen(l->will_payload), l->will_payload, 1,
+                           true) != MOSQ_ERR_SUCCESS)
+        return -EINVAL;
+    return 0;
+}
+
+void mqtt_link_reconnect(struct mqtt_link *l, int64_t now_ms)
+{
+    l->now_ms = now_ms;
+    if (l->state != LINK_CONNECTED && l->state != LINK_CONNECTING)
+        return;
+    bool was_connected = l->state == LINK_CONNECTED;
+    link_drop(l);
+    if (was_connected && l->cb.on_disconnect != NULL)
+        l->cb.on_disconnect(l->ctx, 0);
+    l->attempt = 0;
+    if (link_reset(l) < 0) {
+        schedule_retry(l, "client reset failed");
+        return;
+    }
+    link_connect(l);
+}
+
+int mqtt_link_set_client_id(struct mqtt_link *l, const char *client_id, int64_t now_ms)
+{
+    l->now_ms = now_ms;
+    bool active = l->state != LINK_IDLE;
+    bool was_connected = l->state == LINK_CONNECTED;
+    if (strlen(client_id) >= sizeof l->client_id)
+        return -ENAMETOOLONG;
+    link_drop(l);
+    if (was_connected && l->cb.on_disconnect != NULL)
+        l->cb.on_disconnect(l->ctx, 0);
+    snprintf(l->client_id, sizeof l->client_id, "%s", client_id);
+    /* The will belonged to the old identity: the owner sets the new one. */
+    free(l->will_payload);
+    l->will_payload = NULL;
+    int rc = link_reset(l);
+    if (rc < 0)
+        return rc;
+    if (active) {
+        /* Connects again from the next tick, once the owner has set the will again. */
+        l->state = LINK_WAITING;
+        l->retry_at_ms = now_ms;
+    }
+    return 0;
+}
+
 int mqtt_link_set_will(struct mqtt_link *l, const char *topic, const char *payload)
 {
-    int rc = mosquitto_will_set(l->mosq, topic, (int)strlen(payload), payload, 1, true);
-    return rc == MOSQ_ERR_SUCCESS ? 0 : -EINVAL;
+    if (strlen(topic) >= sizeof l->will_topic)
+        return -ENAMETOOLONG;
+    char *copy = strdup(payload);
+    if (copy == NULL)
+        return -ENOMEM;
+    if (mosquitto_will_set(l->mosq, topic, (int)strlen(payload), payload, 1, true) !=
+        MOSQ_ERR_SUCCESS) {
+        free(copy);
+        return -EINVAL;
+    }
+    snprintf(l->will_topic, sizeof l->will_topic, "%s", topic);
+    free(l->will_payload);
+    l->will_payload = copy;
+    return 0;
 }
 
 int mqtt_link_fd(struct mqtt_link *l)
@@ -361,11 +476,11 @@ const char *mqtt_link_broker(const struct mqtt_link *l)
     return l->broker;
 }
 
-int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos)
+int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, int *mid)
 {
     if (l->state != LINK_CONNECTED)
         return -ENOTCONN;
-    return mosquitto_subscribe(l->mosq, NULL, topic, qos) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
+    return mosquitto_subscribe(l->mosq, mid, topic, qos) == MOSQ_ERR_SUCCESS ? 0 : -EIO;
 }
 
 int mqtt_link_unsubscribe(struct mqtt_link *l, const char *topic)
@@ -386,13 +501,5 @@ int mqtt_link_publish(struct mqtt_link *l, const char *topic, const char *payloa
 
 void mqtt_link_disconnect(struct mqtt_link *l)
 {
-    job_drop(l);
-    if (l->state == LINK_CONNECTED || l->state == LINK_CONNECTING) {
-        l->state = LINK_IDLE;
-        mosquitto_disconnect(l->mosq);
-        /* Flush the DISCONNECT packet. */
-        if (mosquitto_socket(l->mosq) >= 0)
-            mosquitto_loop_write(l->mosq, 1);
-    }
-    l->state = LINK_IDLE;
+    link_drop(l);
 }

@@ -17,16 +17,23 @@ struct mqtt_link_callbacks {
     void (*on_disconnect)(void *ctx, int reason); /* any loss, including our own */
     void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len);
     void (*on_publish)(void *ctx, int mid); /* PUBACK of a QoS 1 message */
+    /* SUBACK: granted false when the broker refused the subscription (0x80). */
+    void (*on_subscribe)(void *ctx, int mid, bool granted);
     /* A connection attempt failed or the connection was lost; next attempt in retry_in_ms. */
     void (*on_retry)(void *ctx, const char *why, int64_t retry_in_ms);
 };
 
 struct mqtt_link;
 
-/* NULL on failure (allocation, or a client id libmosquitto refuses). */
+/* NULL on failure (allocation, or a client id libmosquitto refuses). client_id NULL: a
+ * random one until mqtt_link_set_client_id (a controller that has no UUID yet). */
 struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_callbacks *cb,
                                 void *ctx, uint64_t seed);
 void mqtt_link_free(struct mqtt_link *l);
+/* New client id. A live connection is dropped cleanly and made again with it from the next
+ * mqtt_link_tick; the will is reset by the change, so the owner sets it again first.
+ * 0 or negative errno. */
+int mqtt_link_set_client_id(struct mqtt_link *l, const char *client_id, int64_t now_ms);
 
 /* Target broker; (re)connects at once when it differs from the current one (or when not
  * connected). username may be NULL. keepalive_s bounds how long a dead broker goes unnoticed.
@@ -35,6 +42,11 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
                          const char *password, int keepalive_s, int64_t now_ms);
 /* Last will for the next connection (retained QoS 1). */
 int mqtt_link_set_will(struct mqtt_link *l, const char *topic, const char *payload);
+/* Makes a connected (or connecting) link connect again now, so that a will set since takes
+ * effect: MQTT fixes the will at CONNECT. The clean DISCONNECT first means the broker drops
+ * the old will instead of publishing it. Does nothing when not connected: the next
+ * attempt uses the new will anyway. */
+void mqtt_link_reconnect(struct mqtt_link *l, int64_t now_ms);
 
 /* Poll integration: descriptor (-1 when none) and the events to wait for. */
 int mqtt_link_fd(struct mqtt_link *l);
@@ -48,7 +60,9 @@ bool mqtt_link_connected(const struct mqtt_link *l);
 bool mqtt_link_configured(const struct mqtt_link *l);
 const char *mqtt_link_broker(const struct mqtt_link *l); /* "host:port" or "" */
 
-int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos);
+/* mid (may be NULL) identifies the SUBACK reported through on_subscribe. 0 or negative
+ * errno (-ENOTCONN when not connected). */
+int mqtt_link_subscribe(struct mqtt_link *l, const char *topic, int qos, int *mid);
 int mqtt_link_unsubscribe(struct mqtt_link *l, const char *topic);
 /* mid may be NULL. 0 or negative errno (-ENOTCONN when not connected). */
 int mqtt_link_publish(struct mqtt_link *l, const char *topic, const char *payload, size_t len,

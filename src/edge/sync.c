@@ -15,6 +15,8 @@ const char *sync_action_name(enum sync_action a)
         return "fetch_config";
     case SYNC_ACT_HEARTBEAT:
         return "heartbeat";
+    case SYNC_ACT_LONGPOLL:
+        return "longpoll";
     default:
         return "none";
     }
@@ -32,7 +34,21 @@ void sync_init(struct sync *s, int64_t now_ms, bool self_register, int heartbeat
     s->heartbeat_override_s = heartbeat_override_s;
     s->applied_version = applied_version;
     s->desired_version = -1;
+    s->failed_version = -1;
+    s->broker_up = false;
+    s->broker_down_ms = now_ms;
+    s->lp_next_ms = now_ms;
+    s->lp_asked = -1;
     s->rng = seed != 0 ? seed : 0x9e3779b97f4a7c15ULL;
+}
+
+bool sync_version_wanted(const struct sync *s, int64_t version)
+{
+    /* Versions only rise for a given central database (a reset shows as a 404 and a new
+     * registration, which clears failed_version). Nothing at or below what is applied, or
+     * at or below a version that was refused, is worth downloading: re-applying a version
+     * that failed would fail again, and an old retained notification is old news. */
+    return version >= 0 && version > s->applied_version && version > s->failed_version;
 }
 
 /* Full-jitter backoff, but never sooner than the server asked for (429 Retry-After). */
@@ -60,12 +76,55 @@ static int64_t hb_period_ms(const struct sync *s)
     return (int64_t)s->heartbeat_interval_s * 1000;
 }
 
+static int64_t max64(int64_t a, int64_t b)
+{
+    return a > b ? a : b;
+}
+
 /* A central that forgot us: register again, at once, with the same UUID. */
 static void sync_unregister(struct sync *s, int64_t now_ms)
 {
     s->phase = SYNC_UNREGISTERED;
     s->reg_attempt = 0;
     s->next_register_ms = now_ms;
+}
+
+static void config_want(struct sync *s, int64_t now_ms)
+{
+    s->config_wanted = true;
+    s->cfg_attempt = 0;
+    s->next_config_ms = now_ms;
+}
+
+/* An announced version (notification, long poll). */
+static void announced(struct sync *s, int64_t version, int64_t now_ms)
+{
+    if (!sync_version_wanted(s, version))
+        return;
+    /* News skips any pending backoff; the same news again does not. */
+    if (version > s->desired_version || !s->config_wanted)
+        config_want(s, now_ms);
+    s->desired_version = max64(s->desired_version, version);
+}
+
+/* After an apply, a rollback or a refusal: report at once, and go on if the central has
+ * announced something newer meanwhile. */
+static void config_settled(struct sync *s, int64_t now_ms)
+{
+    s->config_wanted = false;
+    s->cfg_attempt = 0;
+    if (s->phase == SYNC_REGISTERED)
+        s->next_heartbeat_ms = now_ms;
+    if (sync_version_wanted(s, s->desired_version))
+        config_want(s, now_ms);
+}
+
+static void longpoll_backoff(struct sync *s, int64_t retry_after_ms, int64_t now_ms,
+                             struct sync_output *out)
+{
+    int64_t d = retry_delay(s, &s->lp_attempt, retry_after_ms);
+    s->lp_next_ms = now_ms + d;
+    out->retry_in_ms = d;
 }
 
 static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now_ms,
@@ -81,15 +140,16 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         interval_update(s, ev->heartbeat_interval_s);
         if (ev->version >= 0)
             s->desired_version = ev->version;
+        /* The central may be another database now, with versions counted afresh: the
+         * downloaded document itself tells whether it is the one that failed. */
+        s->failed_version = -1;
         /* Every registration (boot, or after the central lost us) re-announces the
          * self-registered train and fetches the config: both may have changed meanwhile.
          * The conditional GET makes the fetch cheap when nothing did. */
         s->train_pending = s->self_register;
         s->train_attempt = 0;
         s->next_train_ms = now_ms;
-        s->config_wanted = true;
-        s->cfg_attempt = 0;
-        s->next_config_ms = now_ms;
+        config_want(s, now_ms);
         s->next_heartbeat_ms = now_ms + hb_period_ms(s);
         break;
     case SYNC_EV_REGISTER_FAILED:
@@ -100,8 +160,7 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         s->train_pending = false;
         s->train_attempt = 0;
         /* The registration may have changed our assignment. */
-        s->config_wanted = true;
-        s->next_config_ms = now_ms;
+        config_want(s, now_ms);
         break;
     case SYNC_EV_TRAIN_FAILED:
         out->retry_in_ms = retry_delay(s, &s->train_attempt, ev->retry_after_ms);
@@ -110,8 +169,12 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
     case SYNC_EV_CONFIG_APPLIED:
         if (ev->version >= 0)
             s->applied_version = ev->version;
-        s->config_wanted = false;
-        s->cfg_attempt = 0;
+        config_settled(s, now_ms);
+        break;
+    case SYNC_EV_CONFIG_REJECTED:
+        if (ev->version >= 0)
+            s->failed_version = ev->version;
+        config_settled(s, now_ms);
         break;
     case SYNC_EV_CONFIG_UNCHANGED:
         s->config_wanted = false;
@@ -130,11 +193,8 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         s->next_heartbeat_ms = now_ms + hb_period_ms(s);
         if (ev->version >= 0) {
             s->desired_version = ev->version;
-            if (ev->version != s->applied_version && !s->config_wanted) {
-                s->config_wanted = true;
-                s->cfg_attempt = 0;
-                s->next_config_ms = now_ms;
-            }
+            if (sync_version_wanted(s, ev->version) && !s->config_wanted)
+                config_want(s, now_ms);
         }
         break;
     case SYNC_EV_HEARTBEAT_FAILED: {
@@ -146,14 +206,39 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         break;
     }
     case SYNC_EV_NOTIFY:
-        if (ev->version > s->applied_version) {
-            if (ev->version > s->desired_version)
-                s->desired_version = ev->version;
-            /* A notification is news: skip any pending backoff. */
-            s->config_wanted = true;
-            s->cfg_attempt = 0;
-            s->next_config_ms = now_ms;
+        announced(s, ev->version, now_ms);
+        break;
+    case SYNC_EV_BROKER_UP:
+        s->broker_up = true;
+        break;
+    case SYNC_EV_BROKER_DOWN:
+        if (s->broker_up)
+            s->broker_down_ms = now_ms;
+        s->broker_up = false;
+        break;
+    case SYNC_EV_LONGPOLL_CHANGED:
+        s->lp_inflight = false;
+        if (ev->version > s->lp_asked) {
+            s->lp_attempt = 0;
+            s->lp_next_ms = now_ms;
+            announced(s, ev->version, now_ms);
+        } else {
+            /* 200 without anything newer: the central did not hold the request. */
+            longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
         }
+        break;
+    case SYNC_EV_LONGPOLL_UNCHANGED:
+        s->lp_inflight = false;
+        if (now_ms - s->lp_started_ms >= SYNC_LONGPOLL_MIN_HOLD_MS) {
+            s->lp_attempt = 0;
+            s->lp_next_ms = now_ms;
+        } else {
+            longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
+        }
+        break;
+    case SYNC_EV_LONGPOLL_FAILED:
+        s->lp_inflight = false;
+        longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
         break;
     }
 }
@@ -192,20 +277,62 @@ static enum sync_action due_action(const struct sync *s, int64_t now_ms, int64_t
     return SYNC_ACT_NONE;
 }
 
+/* The long poll is the fallback for MQTT notifications: only while registered, with a
+ * config to compare versions against, and the broker unreachable for a while. */
+static bool longpoll_due(const struct sync *s, int64_t now_ms, int64_t *wake)
+{
+    *wake = -1;
+    if (s->lp_inflight || s->phase != SYNC_REGISTERED || s->broker_up || s->applied_version < 0)
+        return false;
+    int64_t at = max64(s->broker_down_ms + SYNC_LONGPOLL_GRACE_MS, s->lp_next_ms);
+    if (now_ms >= at)
+        return true;
+    *wake = at;
+    return false;
+}
+
+static bool ends_request(enum sync_event_kind k)
+{
+    switch (k) {
+    case SYNC_EV_TICK:
+    case SYNC_EV_NOTIFY:
+    case SYNC_EV_BROKER_UP:
+    case SYNC_EV_BROKER_DOWN:
+    case SYNC_EV_LONGPOLL_CHANGED:
+    case SYNC_EV_LONGPOLL_UNCHANGED:
+    case SYNC_EV_LONGPOLL_FAILED:
+        return false;
+    default:
+        return true;
+    }
+}
+
 void sync_step(struct sync *s, const struct sync_event *ev, int64_t now_ms, struct sync_output *out)
 {
+    int64_t wake = -1, lp_wake = -1;
     out->action = SYNC_ACT_NONE;
     out->wake_ms = -1;
     out->retry_in_ms = -1;
+    out->longpoll_version = -1;
 
-    /* A completion event ends the request in flight; a tick or notification does not. */
-    if (ev->kind != SYNC_EV_TICK && ev->kind != SYNC_EV_NOTIFY)
+    /* A completion event ends the request in flight; other events do not. */
+    if (ends_request(ev->kind))
         s->inflight = SYNC_ACT_NONE;
     event_apply(s, ev, now_ms, out);
-    if (s->inflight != SYNC_ACT_NONE)
-        return; /* woken again by the completion event */
-    int64_t wake;
-    out->action = due_action(s, now_ms, &wake);
-    s->inflight = out->action;
-    out->wake_ms = out->action == SYNC_ACT_NONE ? wake : -1;
+    /* While a request is in flight, its completion event wakes the machine again. */
+    if (s->inflight == SYNC_ACT_NONE) {
+        out->action = due_action(s, now_ms, &wake);
+        s->inflight = out->action;
+        if (out->action != SYNC_ACT_NONE)
+            wake = -1;
+    }
+    if (longpoll_due(s, now_ms, &lp_wake)) {
+        /* Asks for anything above what is applied, refused, or already announced. */
+        out->longpoll_version =
+            max64(s->applied_version, max64(s->failed_version, s->desired_version));
+        s->lp_inflight = true;
+        s->lp_asked = out->longpoll_version;
+        s->lp_started_ms = now_ms;
+    }
+    out->wake_ms = earliest(wake, lp_wake);
 }

@@ -18,6 +18,18 @@ const char *train_action_name(enum train_action a)
     return (unsigned)a < TRAIN_ACT_COUNT ? action_names[a] : "unknown";
 }
 
+bool train_id_valid(const char *id, size_t len)
+{
+    if (id == NULL || len == 0 || len > TRAIN_ID_MAX || strlen(id) != len)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        if (ch <= ' ' || ch == 0x7f || ch == '/' || ch == '+' || ch == '#')
+            return false;
+    }
+    return true;
+}
+
 static void why(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -208,10 +220,16 @@ struct train *trains_find(struct trains *ts, const char *train_id)
 
 struct train *trains_find_by_topic(struct trains *ts, const char *topic)
 {
-    for (size_t i = 0; i < ts->n; i++)
-        if (strcmp(ts->v[i].commands_topic, topic) == 0)
+    struct train *releasing = NULL;
+    for (size_t i = 0; i < ts->n; i++) {
+        if (strcmp(ts->v[i].commands_topic, topic) != 0)
+            continue;
+        if (!ts->v[i].releasing)
             return &ts->v[i];
-    return NULL;
+        if (releasing == NULL)
+            releasing = &ts->v[i];
+    }
+    return releasing;
 }
 
 static enum motor_direction wire_direction(const struct train *t, enum motor_direction d)
@@ -284,15 +302,41 @@ static bool same_driver(const struct train *a, const struct train *b)
     return json_equal(a->plugin_config, b->plugin_config);
 }
 
-int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms,
-                     trains_removed_fn removed, void *ctx)
+static const struct train *find_const(const struct trains *ts, const char *train_id)
+{
+    for (size_t i = 0; i < ts->n; i++)
+        if (strcmp(ts->v[i].id, train_id) == 0)
+            return &ts->v[i];
+    return NULL;
+}
+
+int trains_check(const struct trains *ts, const json_t *list, char *err, size_t errlen)
+{
+    int rc = 0;
+    for (size_t i = 0; i < json_array_size(list) && rc == 0; i++) {
+        struct train t = {0};
+        train_read(&t, json_array_get(list, i));
+        const struct train *old = find_const(ts, t.id);
+        /* A train keeping its driver is not touched by the apply, so it cannot make it fail. */
+        if ((old == NULL || !same_driver(old, &t)) && motor_plugin_find(t.plugin) == NULL) {
+            why(err, errlen, "train %s: unknown motor plugin '%s'", t.id, t.plugin);
+            rc = -EINVAL;
+        }
+        json_decref(t.plugin_config);
+    }
+    return rc;
+}
+
+int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms)
 {
     size_t n = json_array_size(list);
+    size_t cap = n + ts->n, k = 0;
     struct train *nv = NULL;
     int errors = 0;
+    (void)now_ms;
 
-    if (n > 0) {
-        nv = calloc(n, sizeof *nv);
+    if (cap > 0) {
+        nv = calloc(cap, sizeof *nv);
         if (nv == NULL)
             return -ENOMEM;
     }
@@ -300,20 +344,23 @@ int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms,
         ts->v[i].present = false;
 
     for (size_t i = 0; i < n; i++) {
-        struct train *t = &nv[i];
+        struct train *t = &nv[k++];
         train_read(t, json_array_get(list, i));
         t->status_last_ms = -1;
         struct train *old = trains_find(ts, t->id);
         if (old != NULL && same_driver(old, t) && old->motor != NULL) {
-            /* Same motor: keep it, and its ramp, so a running train is not jolted. */
+            /* Same motor: keep it, and its ramp, so a running train is not jolted. A train
+             * that was being released and is assigned here again is simply kept. */
             old->present = true;
             t->motor = old->motor;
             old->motor = NULL;
             t->ramp = old->ramp;
+            t->motor_rc = old->motor_rc;
             t->status_last_ms = old->status_last_ms;
             t->status_dirty = old->status_dirty;
             continue;
         }
+        bool was_broken = old != NULL && same_driver(old, t) && old->error[0] != '\0';
         if (old != NULL) {
             /* Driver changed: the old one stops before the new one takes over. */
             old->present = true;
@@ -323,28 +370,76 @@ int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms,
         }
         ramp_init(&t->ramp, ts->ramp_ms);
         t->status_dirty = true;
+        t->opened = true;
         train_open(t, ts->simulate);
-        (void)now_ms;
+        if (t->error[0] != '\0' && !was_broken)
+            errors++;
     }
 
+    /* Trains no longer listed keep running as they are until the caller releases them. */
     for (size_t i = 0; i < ts->n; i++) {
         struct train *o = &ts->v[i];
         if (!o->present) {
-            ramp_emergency_stop(&o->ramp);
-            if (o->motor != NULL)
-                o->motor_rc = motor_stop(o->motor);
-            if (removed != NULL)
-                removed(ctx, o);
+            nv[k] = *o;
+            nv[k].releasing = true;
+            nv[k].opened = false;
+            k++;
+            o->motor = NULL;
+            o->plugin_config = NULL;
         }
         train_release(o);
     }
     free(ts->v);
     ts->v = nv;
-    ts->n = n;
-    for (size_t i = 0; i < n; i++)
-        if (nv[i].error[0] != '\0')
-            errors++;
+    ts->n = k;
     return errors;
+}
+
+void trains_release_start(struct trains *ts, int64_t now_ms)
+{
+    for (size_t i = 0; i < ts->n; i++) {
+        struct train *t = &ts->v[i];
+        if (t->releasing && train_moving(t)) {
+            ramp_stop(&t->ramp, now_ms);
+            t->status_dirty = true;
+        }
+    }
+}
+
+size_t trains_reap(struct trains *ts, bool force, trains_removed_fn removed, void *ctx)
+{
+    size_t k = 0, left = 0;
+    for (size_t i = 0; i < ts->n; i++) {
+        struct train *t = &ts->v[i];
+        if (t->releasing && force)
+            ramp_emergency_stop(&t->ramp);
+        if (!t->releasing || train_moving(t)) {
+            left += t->releasing;
+            if (k != i)
+                ts->v[k] = *t;
+            k++;
+            continue;
+        }
+        if (t->motor != NULL)
+            t->motor_rc = motor_stop(t->motor);
+        if (removed != NULL)
+            removed(ctx, t);
+        train_release(t);
+        /* Until the array is compacted, the slot must not look like a train to a caller's
+         * lookups (a later removed() callback in this pass). */
+        t->commands_topic[0] = '\0';
+        t->id[0] = '\0';
+    }
+    ts->n = k;
+    return left;
+}
+
+size_t trains_releasing(const struct trains *ts)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < ts->n; i++)
+        n += ts->v[i].releasing;
+    return n;
 }
 
 int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
@@ -357,6 +452,9 @@ int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
     }
     if (t->motor == NULL)
         return -ENODEV;
+    /* A train handed over to another controller is only brought to a stop here. */
+    if (t->releasing && c->action != TRAIN_ACT_STOP)
+        return -EBUSY;
     switch (c->action) {
     case TRAIN_ACT_SET_SPEED:
         ramp_set_target(r, c->speed, c->has_direction ? c->direction : r->target_direction, now_ms);

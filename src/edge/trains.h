@@ -21,6 +21,8 @@
 #include "plugins/plugin.h"
 
 #define TRAIN_CMD_MAX (64 * 1024)
+/* Train ids become MQTT topic levels; the central's rule (runtime_config_train_id_valid). */
+#define TRAIN_ID_MAX 100
 #define TRAIN_START_DEFAULT_SPEED 50
 /* Status: at most one message per 100 ms while ramping, and one every 5 s while moving. */
 #define TRAIN_STATUS_MIN_GAP_MS 100
@@ -45,12 +47,17 @@ struct train_cmd {
 
 const char *train_action_name(enum train_action a);
 
+/* Pure: the central's train-id rule. 1-100 bytes (len is the byte length, so an embedded NUL
+ * fails), no whitespace or control characters, no '/', '+' or '#' (topic separators and
+ * wildcards: such an id would subscribe this motor to other trains' commands). */
+bool train_id_valid(const char *id, size_t len);
+
 /* Pure. 0, or -EINVAL with a reason in err (payload rejected as a whole). */
 int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char *err,
                     size_t errlen);
 
 struct train {
-    char id[65];
+    char id[TRAIN_ID_MAX + 1];
     char name[101];
     char plugin[65];
     json_t *plugin_config; /* owned; NULL when none */
@@ -63,7 +70,11 @@ struct train {
     struct ramp ramp;
     bool status_dirty;
     int64_t status_last_ms; /* monotonic; -1: never published */
-    bool present;           /* scratch for trains_configure */
+    /* No longer in the config: ramping down before its motor is closed and its topic
+     * dropped (trains_release_start, trains_reap). Accepts only stop and emergencyStop. */
+    bool releasing;
+    bool opened;  /* its driver was opened (or reopened) by the last trains_configure */
+    bool present; /* scratch for trains_configure */
 };
 
 struct trains {
@@ -73,24 +84,40 @@ struct trains {
     int64_t ramp_ms;
 };
 
-/* Called for a train about to be removed by trains_configure, after its motor was stopped
+/* Called for a train about to be removed by trains_reap, after its motor was stopped
  * (speed 0), so the caller can publish the final status and unsubscribe. */
 typedef void (*trains_removed_fn)(void *ctx, const struct train *t);
 
 void trains_init(struct trains *ts, bool simulate, int64_t ramp_ms);
 /* Stops and closes every motor. */
 void trains_free(struct trains *ts);
-/* Makes the set match the "trains" array of a validated runtime config: removed trains are
- * stopped and closed, new ones opened, kept ones keep their motor and ramp unless their
- * plugin, plugin config or inversion changed. A plugin that cannot be opened (unknown name,
- * missing hardware) leaves the train in the set with t->error set and no motor: it is
- * reported, not silently replaced. Returns the number of trains with an error, or -ENOMEM. */
-int trains_configure(struct trains *ts, const json_t *trains, int64_t now_ms,
-                     trains_removed_fn removed, void *ctx);
+/* Pure check of a validated "trains" array against the running set, before anything is
+ * touched: every train that would get a new driver (new train, or plugin, plugin config or
+ * inversion changed) must name a known plugin. 0, or -EINVAL with the reason in err. Trains
+ * kept as they are pass, even a broken one (it is not news). */
+int trains_check(const struct trains *ts, const json_t *list, char *err, size_t errlen);
+/* Makes the set match the "trains" array of a validated runtime config: new ones opened,
+ * kept ones keep their motor and ramp unless their plugin, plugin config or inversion
+ * changed (then the old motor stops before the new one opens). Trains no longer listed stay
+ * in the set marked releasing, motor and ramp untouched: trains_release_start ramps them down
+ * and trains_reap removes them. A plugin that cannot be opened leaves the train in the set
+ * with t->error set and no motor: it is reported, not silently replaced. Returns how many
+ * trains this call opened and failed to open (a train already broken with the same driver
+ * does not count), or -ENOMEM (the set is then unchanged). */
+int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms);
+/* Ramps every releasing train down to 0. */
+void trains_release_start(struct trains *ts, int64_t now_ms);
+/* Removes the releasing trains that stand still (with force: all of them, cut to 0 at once),
+ * calling removed() for each once its motor is stopped, before it is closed. Returns how many
+ * releasing trains remain. */
+size_t trains_reap(struct trains *ts, bool force, trains_removed_fn removed, void *ctx);
+size_t trains_releasing(const struct trains *ts);
+/* The train that takes commands from topic (a kept train before a releasing one), or NULL. */
 struct train *trains_find_by_topic(struct trains *ts, const char *topic);
 struct train *trains_find(struct trains *ts, const char *train_id);
 
-/* Applies a parsed command. 0, -ENODEV when the train has no working motor. */
+/* Applies a parsed command. 0, -ENODEV when the train has no working motor, -EBUSY for
+ * anything but stop or emergencyStop while it is being released. */
 int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms);
 /* Emergency stop: output 0 at once. */
 void trains_estop(struct train *t);

@@ -150,3 +150,149 @@ def command_until(mq, train_id, command, where, attempts=4, each=5.0, publish=No
         except AssertionError as exc:
             last = exc
     raise last
+
+
+# --------------------------------------------------------------------------- live tests
+
+def controller(central, uuid):
+    """GET /api/controllers/{uuid} (JSON), asserting 200."""
+    r = central.get("/api/controllers/%s" % uuid)
+    assert r.status == 200, r
+    return r.json
+
+
+def train(central, train_id):
+    """GET /api/trains/{id} (JSON), asserting 200."""
+    r = central.get("/api/trains/%s" % train_id)
+    assert r.status == 200, r
+    return r.json
+
+
+def command(central, train_id, body):
+    """POST /api/trains/{id}/command, asserting 202 (the central relays it over MQTT)."""
+    r = central.post("/api/trains/%s/command" % train_id, body)
+    assert r.status == 202, r
+    return r.json
+
+
+def motor_speed(edge, train_id):
+    """The simulated motor's output of ``train_id`` as the edge's /health shows it (None when
+    the edge does not run that train or it has no motor)."""
+    t = train_health(edge, train_id)
+    if t is None or "motor" not in t:
+        return None
+    return t["motor"].get("speed")
+
+
+def train_ids(edge):
+    return [t["train_id"] for t in health(edge).get("trains", [])]
+
+
+class TcpProxy:
+    """A TCP relay from a kernel-picked loopback port to ``127.0.0.1:upstream_port``. The test
+    can :meth:`cut` it (every relayed connection closed, new ones accepted and closed at once)
+    and :meth:`resume` it: one client loses the broker while the broker and every other
+    client stay up. Threads end at :meth:`close` (registered as a cleanup by the caller) or
+    after ``lifetime`` seconds at the latest."""
+
+    def __init__(self, upstream_port, lifetime=600.0):
+        import socket
+        import threading
+        import time
+        self._socket_mod = socket
+        self.upstream = upstream_port
+        self._deadline = time.monotonic() + lifetime
+        self._lock = threading.Lock()
+        self._conns = []
+        self._open = True
+        self._closed = False
+        self._threads = []
+        self._lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._lsock.bind(("127.0.0.1", 0))
+        self._lsock.listen(16)
+        self._lsock.settimeout(0.2)
+        self.port = self._lsock.getsockname()[1]
+        self._spawn(self._accept_loop)
+
+    def _alive(self):
+        import time
+        return not self._closed and time.monotonic() < self._deadline
+
+    def _spawn(self, target, *args):
+        import threading
+        t = threading.Thread(target=target, args=args, daemon=True)
+        self._threads.append(t)
+        t.start()
+
+    def _accept_loop(self):
+        socket = self._socket_mod
+        while self._alive():
+            try:
+                client, _addr = self._lsock.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not self._open:
+                self._kill(client)
+                continue
+            try:
+                up = socket.create_connection(("127.0.0.1", self.upstream), timeout=5)
+            except OSError:
+                self._kill(client)
+                continue
+            with self._lock:
+                self._conns.append((client, up))
+            self._spawn(self._pump, client, up)
+            self._spawn(self._pump, up, client)
+
+    def _pump(self, src, dst):
+        socket = self._socket_mod
+        src.settimeout(0.5)
+        while self._alive():
+            try:
+                data = src.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            if not data:
+                break
+            try:
+                dst.sendall(data)
+            except OSError:
+                break
+        self._kill(src)
+        self._kill(dst)
+
+    def _kill(self, s):
+        try:
+            s.shutdown(self._socket_mod.SHUT_RDWR)
+        except OSError:
+            pass
+        try:
+            s.close()
+        except OSError:
+            pass
+
+    def cut(self):
+        """Close every relayed connection and refuse new ones until :meth:`resume`."""
+        with self._lock:
+            self._open = False
+            conns, self._conns = self._conns, []
+        for c, u in conns:
+            self._kill(c)
+            self._kill(u)
+
+    def resume(self):
+        self._open = True
+
+    def close(self):
+        self.cut()
+        self._closed = True
+        try:
+            self._lsock.close()
+        except OSError:
+            pass
+        for t in self._threads:
+            t.join(timeout=2)

@@ -261,6 +261,47 @@ static void m_invert_str(json_t *c)
     json_object_set_new(json_array_get(json_object_get(c, "trains"), 0), "invert_directions",
                         json_string("yes"));
 }
+static void set_id(json_t *c, const char *id)
+{
+    json_object_set_new(json_array_get(json_object_get(c, "trains"), 0), "train_id",
+                        json_string(id));
+}
+static void m_id_slash(json_t *c)
+{
+    set_id(c, "a/b");
+}
+static void m_id_hash(json_t *c)
+{
+    set_id(c, "t#");
+}
+static void m_id_space(json_t *c)
+{
+    set_id(c, "my train");
+}
+static void m_id_tab(json_t *c)
+{
+    set_id(c, "t\t1");
+}
+static void m_id_del(json_t *c)
+{
+    set_id(c, "t\x7f");
+}
+static void m_id_empty(json_t *c)
+{
+    set_id(c, "");
+}
+static void m_id_101(json_t *c)
+{
+    char id[102];
+    memset(id, 'x', 101);
+    id[101] = '\0';
+    set_id(c, id);
+}
+static void m_id_nul(json_t *c)
+{
+    json_object_set_new(json_array_get(json_object_get(c, "trains"), 0), "train_id",
+                        json_stringn("t\0x", 3));
+}
 static void m_hb_zero(json_t *c)
 {
     json_object_set_new(c, "heartbeat_interval", json_integer(0));
@@ -269,12 +310,25 @@ static void m_hb_zero(json_t *c)
 static void test_schema(void **state)
 {
     (void)state;
-    void (*const muts[])(json_t *) = {m_no_broker,   m_bad_port,   m_port_string, m_bad_uuid,
-                                      m_version_neg, m_trains_obj, m_no_trains,   m_wild_id,
-                                      m_wild_topic,  m_dup_train,  m_no_plugin,   m_invert_str,
-                                      m_hb_zero};
+    void (*const muts[])(json_t *) = {
+        m_no_broker, m_bad_port, m_port_string, m_bad_uuid,  m_version_neg, m_trains_obj,
+        m_no_trains, m_wild_id,  m_wild_topic,  m_dup_train, m_no_plugin,   m_invert_str,
+        m_hb_zero,   m_id_slash, m_id_hash,     m_id_space,  m_id_tab,      m_id_del,
+        m_id_empty,  m_id_101,   m_id_nul};
     for (size_t i = 0; i < sizeof muts / sizeof muts[0]; i++)
         schema_rejects(muts[i]);
+    /* The central's train-id rule: up to 100 bytes, any other printable byte (UTF-8 too). */
+    static const char *const good_ids[] = {
+        "t1", "Ünterwegs-Zug", "a.b:c_d-e@f",
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxx"};
+    for (size_t i = 0; i < sizeof good_ids / sizeof good_ids[0]; i++) {
+        json_t *ok = config_new(1);
+        set_id(ok, good_ids[i]);
+        resum(ok);
+        assert_int_equal(cache_config_validate(ok, NULL, 0), 0);
+        json_decref(ok);
+    }
     /* No trains is a valid config ("waiting for assignment"); compat keys may be null. */
     json_t *cfg = config_new(1);
     json_object_set_new(cfg, "trains", json_array());
@@ -434,12 +488,24 @@ static void test_identity(void **state)
     enum identity_origin o;
     rm_file(IDENTITY_FILE);
 
+    /* First boot: no UUID invented, nothing written; the central will assign one. */
     assert_int_equal(identity_load(dir, NULL, NOW, u1, &o), 0);
-    assert_int_equal(o, IDENTITY_GENERATED);
-    assert_true(uuidstr_valid(u1));
+    assert_int_equal(o, IDENTITY_NONE);
+    assert_string_equal(u1, "");
+    assert_string_equal(identity_origin_name(o), "none");
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, IDENTITY_FILE);
+    assert_int_equal(access(p, F_OK), -1);
+    /* The one the central assigned is kept from then on. */
+    assert_int_equal(identity_save(dir, UUID, NOW), 0);
     assert_int_equal(identity_load(dir, NULL, NOW, u2, &o), 0);
     assert_int_equal(o, IDENTITY_LOADED);
-    assert_string_equal(u1, u2);
+    assert_string_equal(u2, UUID);
+    /* A corrupt file and nothing to recover from: none (not a new one). */
+    put(IDENTITY_FILE, "{", 1);
+    assert_int_equal(identity_load(dir, NULL, NOW, u1, &o), 0);
+    assert_int_equal(o, IDENTITY_NONE);
+    assert_int_equal(identity_save(dir, "not-a-uuid", NOW), -EINVAL);
 
     /* Corrupt identity with a cached config UUID at hand -> recovered, not a new one. */
     put(IDENTITY_FILE, "{\"uuid\":", 8);

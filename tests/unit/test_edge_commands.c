@@ -158,7 +158,7 @@ static void test_ramp_and_estop(void **state)
     struct trains ts;
     trains_init(&ts, false, 3000);
     json_t *list = one_train("simulator", false);
-    assert_int_equal(trains_configure(&ts, list, 0, NULL, NULL), 0);
+    assert_int_equal(trains_configure(&ts, list, 0), 0);
     struct train *t = trains_find(&ts, "t1");
     assert_non_null(t);
     assert_string_equal(t->commands_topic, "trains/t1/commands");
@@ -214,7 +214,7 @@ static void test_reverse_goes_through_zero(void **state)
     const char *dir;
     trains_init(&ts, false, 1000);
     json_t *list = one_train("simulator", false);
-    trains_configure(&ts, list, 0, NULL, NULL);
+    trains_configure(&ts, list, 0);
     struct train *t = &ts.v[0];
     cmd(t, "{\"action\":\"setSpeed\",\"speed\":40}", 0);
     trains_tick(&ts, 1000);
@@ -243,7 +243,7 @@ static void test_invert_directions(void **state)
     const char *dir;
     trains_init(&ts, false, 1000);
     json_t *list = one_train("simulator", true);
-    trains_configure(&ts, list, 0, NULL, NULL);
+    trains_configure(&ts, list, 0);
     struct train *t = &ts.v[0];
     cmd(t, "{\"action\":\"setSpeed\",\"speed\":10,\"direction\":\"FORWARD\"}", 0);
     trains_tick(&ts, 1000);
@@ -264,7 +264,7 @@ static void test_unknown_plugin_reported(void **state)
     struct train_cmd c;
     trains_init(&ts, true, 1000); /* even in simulation: no silent fallback */
     json_t *list = one_train("warp_drive", false);
-    assert_int_equal(trains_configure(&ts, list, 0, NULL, NULL), 1);
+    assert_int_equal(trains_configure(&ts, list, 0), 1);
     struct train *t = &ts.v[0];
     assert_null(t->motor);
     assert_non_null(strstr(t->error, "warp_drive"));
@@ -280,7 +280,7 @@ static void test_simulate_forces_simulator(void **state)
     struct trains ts;
     trains_init(&ts, true, 1000);
     json_t *list = one_train("dc_motor_hat", false);
-    assert_int_equal(trains_configure(&ts, list, 0, NULL, NULL), 0);
+    assert_int_equal(trains_configure(&ts, list, 0), 0);
     json_t *d = motor_describe(ts.v[0].motor);
     assert_string_equal(json_string_value(json_object_get(d, "plugin")), "simulator");
     json_decref(d);
@@ -289,13 +289,14 @@ static void test_simulate_forces_simulator(void **state)
 }
 
 static int removed_count;
-static char removed_id[65];
+static char removed_id[TRAIN_ID_MAX + 1];
 static void on_removed(void *ctx, const struct train *t)
 {
     (void)ctx;
     removed_count++;
     snprintf(removed_id, sizeof removed_id, "%s", t->id);
     assert_int_equal(t->ramp.speed, 0); /* stopped before the caller hears of it */
+    assert_int_equal(motor_speed(t, NULL), 0);
 }
 
 static void test_reconfigure(void **state)
@@ -304,7 +305,7 @@ static void test_reconfigure(void **state)
     struct trains ts;
     trains_init(&ts, false, 1000);
     json_t *a = one_train("simulator", false);
-    trains_configure(&ts, a, 0, on_removed, NULL);
+    trains_configure(&ts, a, 0);
     cmd(&ts.v[0], "{\"speed\":30}", 0);
     trains_tick(&ts, 1000);
     struct motor *m = ts.v[0].motor;
@@ -313,22 +314,58 @@ static void test_reconfigure(void **state)
     json_t *b = json_pack("[{s:s, s:{s:s, s:{s:i}}, s:b}, {s:s, s:{s:s}}]", "train_id", "t1",
                           "plugin", "name", "simulator", "config", "motor_port", 1,
                           "invert_directions", 0, "train_id", "t2", "plugin", "name", "simulator");
-    assert_int_equal(trains_configure(&ts, b, 2000, on_removed, NULL), 0);
+    assert_int_equal(trains_configure(&ts, b, 2000), 0);
     assert_int_equal(ts.n, 2);
     assert_ptr_equal(trains_find(&ts, "t1")->motor, m);
+    assert_false(trains_find(&ts, "t1")->opened);
+    assert_true(trains_find(&ts, "t2")->opened);
     assert_int_equal(trains_find(&ts, "t1")->ramp.speed, 30);
-    assert_int_equal(removed_count, 0);
+    assert_int_equal(trains_releasing(&ts), 0);
 
-    /* t1 removed: stopped and reported. */
+    /* t1 removed: kept running, marked releasing, until released. */
     json_t *c = json_pack("[{s:s, s:{s:s}}]", "train_id", "t2", "plugin", "name", "simulator");
-    assert_int_equal(trains_configure(&ts, c, 3000, on_removed, NULL), 0);
+    assert_int_equal(trains_configure(&ts, c, 3000), 0);
+    struct train *t1 = trains_find(&ts, "t1");
+    assert_non_null(t1);
+    assert_true(t1->releasing);
+    assert_int_equal(t1->ramp.speed, 30);
+    assert_ptr_equal(t1->motor, m);
+    assert_int_equal(trains_releasing(&ts), 1);
+    /* Only stop and emergencyStop while it is being released. */
+    struct train_cmd sc;
+    assert_int_equal(parse("{\"speed\":80}", &sc), 0);
+    assert_int_equal(trains_command(t1, &sc, 3000), -EBUSY);
+    assert_int_equal(t1->ramp.target_speed, 30);
+    /* Its command topic still finds it (stop, emergencyStop), a kept train first. */
+    assert_ptr_equal(trains_find_by_topic(&ts, "trains/t1/commands"), t1);
+    /* Released: ramps down, removed once it stands still, reported after its motor stopped. */
+    trains_release_start(&ts, 3000);
+    assert_int_equal(trains_reap(&ts, false, on_removed, NULL), 1);
+    assert_int_equal(removed_count, 0);
+    trains_tick(&ts, 3500);
+    assert_true(trains_find(&ts, "t1")->ramp.speed > 0);
+    assert_int_equal(trains_reap(&ts, false, on_removed, NULL), 1);
+    trains_tick(&ts, 4000);
+    assert_int_equal(trains_reap(&ts, false, on_removed, NULL), 0);
     assert_int_equal(removed_count, 1);
     assert_string_equal(removed_id, "t1");
     assert_null(trains_find(&ts, "t1"));
+    assert_int_equal(ts.n, 1);
 
-    /* Nothing assigned is valid. */
+    /* Moved away and back before it was released: simply kept. */
+    cmd(&ts.v[0], "{\"speed\":20}", 4000);
     json_t *none = json_array();
-    assert_int_equal(trains_configure(&ts, none, 4000, on_removed, NULL), 0);
+    assert_int_equal(trains_configure(&ts, none, 4100), 0);
+    assert_true(ts.v[0].releasing);
+    assert_int_equal(trains_configure(&ts, c, 4200), 0);
+    assert_false(ts.v[0].releasing);
+    assert_false(ts.v[0].opened);
+
+    /* Nothing assigned is valid; forced release cuts a moving train at once. */
+    trains_tick(&ts, 5000);
+    assert_true(ts.v[0].ramp.speed > 0);
+    assert_int_equal(trains_configure(&ts, none, 5000), 0);
+    assert_int_equal(trains_reap(&ts, true, on_removed, NULL), 0);
     assert_int_equal(ts.n, 0);
     assert_int_equal(removed_count, 2);
     trains_free(&ts);
@@ -338,13 +375,68 @@ static void test_reconfigure(void **state)
     json_decref(none);
 }
 
+/* The check before an apply: only trains that would get a new driver must name a known
+ * plugin; nothing is touched. */
+static void test_check_before_apply(void **state)
+{
+    (void)state;
+    struct trains ts;
+    char err[200] = "";
+    trains_init(&ts, true, 1000);
+    json_t *good = one_train("simulator", false);
+    json_t *warp = one_train("warp_drive", false);
+    assert_int_equal(trains_check(&ts, good, err, sizeof err), 0);
+    assert_int_equal(trains_check(&ts, warp, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "warp_drive"));
+    assert_non_null(strstr(err, "t1"));
+    trains_configure(&ts, good, 0);
+    cmd(&ts.v[0], "{\"speed\":40}", 0);
+    trains_tick(&ts, 1000);
+    /* Changing the running train's plugin to an unknown one: refused, train untouched. */
+    assert_int_equal(trains_check(&ts, warp, err, sizeof err), -EINVAL);
+    assert_int_equal(ts.v[0].ramp.speed, 40);
+    assert_int_equal(motor_speed(&ts.v[0], NULL), 40);
+    trains_free(&ts);
+
+    /* A train already broken with the same driver is not news: it passes the check, and
+     * reopening it and failing again does not count as a new failure. */
+    trains_init(&ts, true, 1000);
+    assert_int_equal(trains_configure(&ts, warp, 0), 1);
+    assert_int_equal(trains_check(&ts, warp, err, sizeof err), 0);
+    assert_int_equal(trains_configure(&ts, warp, 10), 0);
+    assert_true(ts.v[0].error[0] != '\0');
+    trains_free(&ts);
+    json_decref(good);
+    json_decref(warp);
+}
+
+static void test_train_id_rule(void **state)
+{
+    (void)state;
+    char id[TRAIN_ID_MAX + 2];
+    memset(id, 'a', sizeof id);
+    id[TRAIN_ID_MAX] = '\0';
+    assert_true(train_id_valid(id, TRAIN_ID_MAX));
+    id[TRAIN_ID_MAX] = 'a';
+    id[TRAIN_ID_MAX + 1] = '\0';
+    assert_false(train_id_valid(id, TRAIN_ID_MAX + 1));
+    assert_true(train_id_valid("t-1.x", 5));
+    assert_true(train_id_valid("Zug\xc3\xbc", 5));
+    static const char *const bad[] = {"",     "a b",  "a/b",   "a+b", "a#b",
+                                      "a\tb", "a\nb", "a\x7f", "\x01"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_false(train_id_valid(bad[i], strlen(bad[i])));
+    assert_false(train_id_valid("a\0b", 3)); /* embedded NUL */
+    assert_false(train_id_valid(NULL, 0));
+}
+
 static void test_status_rate(void **state)
 {
     (void)state;
     struct trains ts;
     trains_init(&ts, false, 3000);
     json_t *list = one_train("simulator", false);
-    trains_configure(&ts, list, 0, NULL, NULL);
+    trains_configure(&ts, list, 0);
     struct train *t = &ts.v[0];
     assert_true(trains_status_due(t, 0)); /* initial status */
     assert_false(trains_status_due(t, 10));
@@ -389,7 +481,7 @@ static void test_stop_all(void **state)
     struct trains ts;
     trains_init(&ts, false, 1000);
     json_t *list = one_train("simulator", false);
-    trains_configure(&ts, list, 0, NULL, NULL);
+    trains_configure(&ts, list, 0);
     assert_int_equal(trains_stop_all(&ts, 0), 0);
     cmd(&ts.v[0], "{\"speed\":50}", 0);
     trains_tick(&ts, 1000);
@@ -412,6 +504,8 @@ int main(void)
         cmocka_unit_test(test_unknown_plugin_reported),
         cmocka_unit_test(test_simulate_forces_simulator),
         cmocka_unit_test(test_reconfigure),
+        cmocka_unit_test(test_check_before_apply),
+        cmocka_unit_test(test_train_id_rule),
         cmocka_unit_test(test_status_rate),
         cmocka_unit_test(test_stop_all),
     };

@@ -228,6 +228,16 @@ static void test_bad_usage(void **state)
     assert_int_equal(parse(&o, NOARGS, ENV("TRAIN_ID=t1", "MOTOR_PORT=one")), -EINVAL);
     assert_int_equal(parse(&o, NOARGS, ENV("TRAIN_ID=t/1", "MOTOR_PORT=1")), -EINVAL);
     assert_int_equal(parse(&o, NOARGS, ENV("TRAIN_ID=t#", "MOTOR_PORT=1")), -EINVAL);
+    /* The central's train-id rule: no whitespace either, at most 100 bytes. */
+    assert_int_equal(parse(&o, NOARGS, ENV("TRAIN_ID=my train", "MOTOR_PORT=1")), -EINVAL);
+    assert_int_equal(parse(&o, NOARGS,
+                           ENV("TRAIN_ID=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                               "MOTOR_PORT=1")),
+                     -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--registration-token", "has space"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--registration-token"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--registration-token", ""), NOENV), -EINVAL);
     assert_int_equal(parse(&o, NOARGS, ENV("HEARTBEAT_INTERVAL=0")), -EINVAL);
     assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_PORT=http")), -EINVAL);
     assert_int_equal(parse(&o, NOARGS, ENV("MQTT_BROKER_PORT=1883")), -EINVAL);
@@ -238,12 +248,42 @@ static void test_bad_usage(void **state)
     assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), -EINVAL);
 }
 
+static void test_train_id_and_token(void **state)
+{
+    (void)state;
+    struct edge_opts o;
+    /* Ids longer than the earlier 64-character limit are the central's to allow. */
+    assert_int_equal(parse(&o, NOARGS,
+                           ENV("TRAIN_ID=xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx",
+                               "MOTOR_PORT=1")),
+                     0);
+    assert_int_equal(strlen(o.train_id), 100);
+    assert_string_equal(o.registration_token, "");
+    assert_int_equal(parse(&o, NOARGS, ENV("ROUNDHOUSE_REGISTRATION_TOKEN=from-env")), 0);
+    assert_string_equal(o.registration_token, "from-env");
+    assert_int_equal(parse(&o, ARGV("--registration-token", "from-flag"),
+                           ENV("ROUNDHOUSE_REGISTRATION_TOKEN=from-env")),
+                     0);
+    assert_string_equal(o.registration_token, "from-flag");
+    assert_int_equal(parse(&o, ARGV("--registration-token=s3cr3t!"), NOENV), 0);
+    assert_string_equal(o.registration_token, "s3cr3t!");
+    write_cfg("roundhouse_registration_token: from-file\n");
+    assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), 0);
+    assert_string_equal(o.registration_token, "from-file");
+    assert_non_null(strstr(edge_opts_usage(), "--registration-token"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_flags),
-        cmocka_unit_test(test_env),          cmocka_unit_test(test_precedence),
-        cmocka_unit_test(test_help_version), cmocka_unit_test(test_bad_usage),
+        cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_flags),
+        cmocka_unit_test(test_env),
+        cmocka_unit_test(test_precedence),
+        cmocka_unit_test(test_help_version),
+        cmocka_unit_test(test_bad_usage),
+        cmocka_unit_test(test_train_id_and_token),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

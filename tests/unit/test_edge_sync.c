@@ -93,7 +93,7 @@ static void test_full_path_with_train(void **state)
     struct sync s;
     int64_t now = T0;
     sync_init(&s, now, true, 0, 3, 1);
-    assert_int_equal(step(&s, SYNC_EV_TICK, now).action, SYNC_ACT_REGISTER);
+    assert_int_equal(step(&s, SYNC_EV_BROKER_UP, now).action, SYNC_ACT_REGISTER);
     struct sync_output o = step_v(&s, SYNC_EV_REGISTERED, 4, 5, now);
     assert_int_equal(s.phase, SYNC_REGISTERED);
     assert_int_equal(s.heartbeat_interval_s, 5);
@@ -102,8 +102,12 @@ static void test_full_path_with_train(void **state)
     assert_int_equal(o.action, SYNC_ACT_FETCH_CONFIG);
     o = step_v(&s, SYNC_EV_CONFIG_APPLIED, 5, 0, now + 20);
     assert_int_equal(s.applied_version, 5);
+    /* What it now runs is reported at once (the central's handover waits for it). */
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
+    o = step_v(&s, SYNC_EV_HEARTBEAT_OK, 5, 5, now + 30);
     assert_int_equal(o.action, SYNC_ACT_NONE);
-    assert_true(o.wake_ms == now + 5000);
+    assert_true(o.wake_ms == now + 5030);
+    now += 30;
     o = step(&s, SYNC_EV_TICK, now + 5000);
     assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
     /* Same version: nothing to do until the next heartbeat. */
@@ -132,6 +136,7 @@ static void test_train_failure_retries_without_blocking_config(void **state)
     (void)state;
     struct sync s;
     sync_init(&s, T0, true, 0, -1, 3);
+    step(&s, SYNC_EV_BROKER_UP, T0);
     step(&s, SYNC_EV_TICK, T0);
     assert_int_equal(step_v(&s, SYNC_EV_REGISTERED, 1, 10, T0).action, SYNC_ACT_REGISTER_TRAIN);
     struct sync_event ev = {.kind = SYNC_EV_TRAIN_FAILED, .version = -1, .retry_after_ms = 5000};
@@ -140,6 +145,8 @@ static void test_train_failure_retries_without_blocking_config(void **state)
     /* The config download goes ahead while the train registration waits. */
     assert_int_equal(o.action, SYNC_ACT_FETCH_CONFIG);
     o = step_v(&s, SYNC_EV_CONFIG_APPLIED, 1, 0, T0 + 1);
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
+    o = step_v(&s, SYNC_EV_HEARTBEAT_OK, 1, 10, T0 + 2);
     assert_int_equal(o.action, SYNC_ACT_NONE);
     assert_true(o.wake_ms >= T0 + 5000);
     assert_int_equal(step(&s, SYNC_EV_TICK, o.wake_ms).action, SYNC_ACT_REGISTER_TRAIN);
@@ -147,14 +154,21 @@ static void test_train_failure_retries_without_blocking_config(void **state)
     assert_int_equal(step(&s, SYNC_EV_TRAIN_DONE, o.wake_ms).action, SYNC_ACT_FETCH_CONFIG);
 }
 
+/* Registered, config 2 applied and reported, broker connected: idle until the next
+ * heartbeat at now + 10 s. */
 static void registered(struct sync *s, bool train, int64_t now)
 {
     sync_init(s, now, train, 0, -1, 5);
+    step(s, SYNC_EV_BROKER_UP, now);
     step(s, SYNC_EV_TICK, now);
     step_v(s, SYNC_EV_REGISTERED, 2, 10, now);
     if (train)
         step(s, SYNC_EV_TRAIN_DONE, now);
-    step_v(s, SYNC_EV_CONFIG_APPLIED, 2, 0, now);
+    assert_int_equal(step_v(s, SYNC_EV_CONFIG_APPLIED, 2, 0, now).action, SYNC_ACT_HEARTBEAT);
+    struct sync_output o = step_v(s, SYNC_EV_HEARTBEAT_OK, 2, 10, now);
+    assert_int_equal(o.action, SYNC_ACT_NONE);
+    assert_true(o.wake_ms == now + 10000);
+    assert_true(o.longpoll_version == -1);
 }
 
 static void test_heartbeat_404_reregisters(void **state)
@@ -227,10 +241,14 @@ static void test_notify(void **state)
     assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 1, 0, T0 + 1).action, SYNC_ACT_NONE);
     /* Newer: download at once. */
     assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 2).action, SYNC_ACT_FETCH_CONFIG);
-    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_APPLIED, 3, 0, T0 + 3).action, SYNC_ACT_NONE);
+    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_APPLIED, 3, 0, T0 + 3).action, SYNC_ACT_HEARTBEAT);
+    assert_int_equal(step_v(&s, SYNC_EV_HEARTBEAT_OK, 3, 10, T0 + 4).action, SYNC_ACT_NONE);
+    /* The retained notification of an applied version, seen again after a reconnection. */
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 5).action, SYNC_ACT_NONE);
+    assert_false(s.config_wanted);
 
     /* During a heartbeat in flight: remembered, started when the heartbeat completes. */
-    assert_int_equal(step(&s, SYNC_EV_TICK, T0 + 10000).action, SYNC_ACT_HEARTBEAT);
+    assert_int_equal(step(&s, SYNC_EV_TICK, T0 + 10004).action, SYNC_ACT_HEARTBEAT);
     assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 4, 0, T0 + 10001).action, SYNC_ACT_NONE);
     assert_int_equal(s.inflight, SYNC_ACT_HEARTBEAT);
     assert_int_equal(step_v(&s, SYNC_EV_HEARTBEAT_OK, 4, 10, T0 + 10002).action,
@@ -248,6 +266,168 @@ static void test_notify_before_registration(void **state)
     struct sync_output o = step_v(&s, SYNC_EV_NOTIFY, 2, 0, T0 + 1);
     assert_true(o.action == SYNC_ACT_NONE || o.action == SYNC_ACT_REGISTER);
     assert_true(s.config_wanted);
+}
+
+/* A notification during the download of an older version is not lost: the newer one is
+ * fetched right after the apply. */
+static void test_notify_during_download(void **state)
+{
+    (void)state;
+    struct sync s;
+    registered(&s, false, T0);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 1).action, SYNC_ACT_FETCH_CONFIG);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 4, 0, T0 + 2).action, SYNC_ACT_NONE);
+    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_APPLIED, 3, 0, T0 + 3).action,
+                     SYNC_ACT_FETCH_CONFIG);
+    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_APPLIED, 4, 0, T0 + 4).action, SYNC_ACT_HEARTBEAT);
+}
+
+/* A config that failed to apply (rolled back) is reported at once and not fetched again
+ * until a newer version is announced, whichever way the news comes. */
+static void test_rollback_not_retried(void **state)
+{
+    (void)state;
+    struct sync s;
+    registered(&s, false, T0);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 1).action, SYNC_ACT_FETCH_CONFIG);
+    struct sync_output o = step_v(&s, SYNC_EV_CONFIG_REJECTED, 3, 0, T0 + 2);
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT); /* the error, reported now */
+    assert_int_equal(s.applied_version, 2);
+    assert_int_equal(s.failed_version, 3);
+    /* The central still wants 3: no download. */
+    o = step_v(&s, SYNC_EV_HEARTBEAT_OK, 3, 10, T0 + 3);
+    assert_int_equal(o.action, SYNC_ACT_NONE);
+    assert_false(s.config_wanted);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 4).action, SYNC_ACT_NONE);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 2, 0, T0 + 4).action, SYNC_ACT_NONE);
+    assert_int_equal(step(&s, SYNC_EV_TICK, T0 + 10003).action, SYNC_ACT_HEARTBEAT);
+    assert_int_equal(step_v(&s, SYNC_EV_HEARTBEAT_OK, 3, 10, T0 + 10004).action, SYNC_ACT_NONE);
+    assert_false(sync_version_wanted(&s, 3));
+    assert_true(sync_version_wanted(&s, 4));
+    /* A newer one (the operator fixed it): downloaded, and applying it clears nothing else. */
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 4, 0, T0 + 10005).action, SYNC_ACT_FETCH_CONFIG);
+    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_APPLIED, 4, 0, T0 + 10006).action,
+                     SYNC_ACT_HEARTBEAT);
+    assert_int_equal(s.applied_version, 4);
+
+    /* Failed again, then the heartbeat names a newer version: downloaded. */
+    step(&s, SYNC_EV_HEARTBEAT_OK, T0 + 10007);
+    assert_int_equal(step_v(&s, SYNC_EV_NOTIFY, 5, 0, T0 + 10008).action, SYNC_ACT_FETCH_CONFIG);
+    assert_int_equal(step_v(&s, SYNC_EV_CONFIG_REJECTED, 5, 0, T0 + 10009).action,
+                     SYNC_ACT_HEARTBEAT);
+    assert_int_equal(step_v(&s, SYNC_EV_HEARTBEAT_OK, 6, 10, T0 + 10010).action,
+                     SYNC_ACT_FETCH_CONFIG);
+}
+
+/* A new registration may mean a new central database: its versions may repeat the failed
+ * one, so the memory is cleared (the edge compares the document itself). */
+static void test_registration_clears_failed_version(void **state)
+{
+    (void)state;
+    struct sync s;
+    registered(&s, false, T0);
+    step_v(&s, SYNC_EV_NOTIFY, 3, 0, T0 + 1);
+    step_v(&s, SYNC_EV_CONFIG_REJECTED, 3, 0, T0 + 2);
+    assert_int_equal(step(&s, SYNC_EV_HEARTBEAT_GONE, T0 + 3).action, SYNC_ACT_REGISTER);
+    assert_int_equal(step_v(&s, SYNC_EV_REGISTERED, 3, 10, T0 + 4).action, SYNC_ACT_FETCH_CONFIG);
+    assert_int_equal(s.failed_version, -1);
+}
+
+/* Long poll: only while registered, with a config, and the broker unreachable for the grace
+ * period; beside the other requests; one at a time; never spinning. */
+static void test_longpoll_decisions(void **state)
+{
+    (void)state;
+    struct sync s;
+    registered(&s, false, T0);
+    int64_t now = T0 + 100;
+    /* Broker up: never. */
+    assert_true(step(&s, SYNC_EV_TICK, now).longpoll_version == -1);
+    struct sync_output o = step(&s, SYNC_EV_BROKER_DOWN, now);
+    assert_true(o.longpoll_version == -1);
+    assert_true(o.wake_ms == now + SYNC_LONGPOLL_GRACE_MS); /* before the heartbeat */
+    assert_true(step(&s, SYNC_EV_TICK, now + SYNC_LONGPOLL_GRACE_MS - 1).longpoll_version == -1);
+    /* Back within the grace period: nothing. */
+    step(&s, SYNC_EV_BROKER_UP, now + 1000);
+    assert_true(step(&s, SYNC_EV_TICK, now + SYNC_LONGPOLL_GRACE_MS).longpoll_version == -1);
+    /* Down for good. */
+    now += 5000;
+    step(&s, SYNC_EV_BROKER_DOWN, now);
+    now += SYNC_LONGPOLL_GRACE_MS;
+    o = step(&s, SYNC_EV_TICK, now);
+    assert_true(o.longpoll_version == 2); /* the applied version */
+    assert_true(s.lp_inflight);
+    /* One at a time, and the heartbeat goes on beside it. */
+    assert_true(step(&s, SYNC_EV_TICK, now + 1).longpoll_version == -1);
+    o = step(&s, SYNC_EV_TICK, T0 + 10000);
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
+    assert_true(o.longpoll_version == -1);
+    /* (A long heartbeat period from here on keeps the rest of this test about the poll.) */
+    step_v(&s, SYNC_EV_HEARTBEAT_OK, 2, 3600, T0 + 10001);
+    /* 304 after holding: the next one at once. */
+    o = step(&s, SYNC_EV_LONGPOLL_UNCHANGED, now + 50000);
+    assert_true(o.longpoll_version == 2);
+    now += 50000;
+    /* 304 at once (a central that does not hold it): backoff, no spinning. */
+    o = step(&s, SYNC_EV_LONGPOLL_UNCHANGED, now + 10);
+    assert_true(o.longpoll_version == -1);
+    assert_true(o.retry_in_ms >= 0);
+    now += 10 + o.retry_in_ms;
+    o = step(&s, SYNC_EV_TICK, now);
+    assert_true(o.longpoll_version == 2);
+    /* Failure: backoff too. */
+    o = step(&s, SYNC_EV_LONGPOLL_FAILED, now + 5);
+    assert_true(o.longpoll_version == -1 || o.retry_in_ms == 0);
+    if (o.longpoll_version == -1) {
+        now += 5 + o.retry_in_ms;
+        o = step(&s, SYNC_EV_TICK, now);
+    }
+    assert_true(o.longpoll_version == 2);
+    /* A newer version: downloaded like after a notification; the next long poll asks for
+     * more than that. */
+    o = step_v(&s, SYNC_EV_LONGPOLL_CHANGED, 3, 0, now + 20);
+    assert_int_equal(o.action, SYNC_ACT_FETCH_CONFIG);
+    assert_true(o.longpoll_version == 3);
+    /* The same news again (a central answering 200 without holding): no refetch, backoff. */
+    o = step_v(&s, SYNC_EV_LONGPOLL_CHANGED, 3, 0, now + 30);
+    assert_true(o.longpoll_version == -1);
+    assert_int_equal(o.action, SYNC_ACT_NONE);
+    assert_true(o.retry_in_ms >= 0);
+    /* Rolled back: the long poll asks for more than the failed version. */
+    o = step_v(&s, SYNC_EV_CONFIG_REJECTED, 3, 0, now + 40);
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
+    assert_int_equal(s.failed_version, 3);
+    now += 40 + (o.retry_in_ms > 0 ? o.retry_in_ms : 0) + SYNC_BACKOFF_CAP_MS;
+    o = step_v(&s, SYNC_EV_HEARTBEAT_OK, 3, 3600, now);
+    assert_true(o.longpoll_version == 3);
+    /* The broker returns: the one in flight may end, no new one. */
+    step(&s, SYNC_EV_BROKER_UP, now + 2);
+    o = step(&s, SYNC_EV_LONGPOLL_UNCHANGED, now + 60000);
+    assert_true(o.longpoll_version == -1);
+}
+
+static void test_longpoll_needs_registration_and_config(void **state)
+{
+    (void)state;
+    struct sync s;
+    /* Never registered (central unreachable): no long poll, only registration attempts. */
+    sync_init(&s, T0, false, 0, 4, 5);
+    struct sync_output o = step(&s, SYNC_EV_TICK, T0 + 60000);
+    assert_int_equal(o.action, SYNC_ACT_REGISTER);
+    assert_true(o.longpoll_version == -1);
+    /* Registered but nothing applied yet: the download is what is needed. */
+    sync_init(&s, T0, false, 0, -1, 5);
+    step(&s, SYNC_EV_TICK, T0);
+    o = step_v(&s, SYNC_EV_REGISTERED, 1, 10, T0 + 60000);
+    assert_int_equal(o.action, SYNC_ACT_FETCH_CONFIG);
+    assert_true(o.longpoll_version == -1);
+    /* Booted from the cache (version 4), broker down since boot: the long poll starts
+     * once registered, beside the download. */
+    sync_init(&s, T0, false, 0, 4, 5);
+    step(&s, SYNC_EV_TICK, T0);
+    o = step_v(&s, SYNC_EV_REGISTERED, 5, 10, T0 + 60000);
+    assert_int_equal(o.action, SYNC_ACT_FETCH_CONFIG);
+    assert_true(o.longpoll_version == 5); /* above what the central already announced */
 }
 
 static void test_heartbeat_override(void **state)
@@ -275,6 +455,7 @@ static void test_action_names(void **state)
     (void)state;
     assert_string_equal(sync_action_name(SYNC_ACT_REGISTER), "register");
     assert_string_equal(sync_action_name(SYNC_ACT_HEARTBEAT), "heartbeat");
+    assert_string_equal(sync_action_name(SYNC_ACT_LONGPOLL), "longpoll");
     assert_string_equal(sync_action_name(SYNC_ACT_NONE), "none");
 }
 
@@ -293,6 +474,11 @@ int main(void)
         cmocka_unit_test(test_config_failure_backs_off),
         cmocka_unit_test(test_notify),
         cmocka_unit_test(test_notify_before_registration),
+        cmocka_unit_test(test_notify_during_download),
+        cmocka_unit_test(test_rollback_not_retried),
+        cmocka_unit_test(test_registration_clears_failed_version),
+        cmocka_unit_test(test_longpoll_decisions),
+        cmocka_unit_test(test_longpoll_needs_registration_and_config),
         cmocka_unit_test(test_heartbeat_override),
         cmocka_unit_test(test_action_names),
     };

@@ -1,0 +1,120 @@
+#include "epoch.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "canon.h"
+#include "fileio.h"
+#include "timeutil.h"
+#include "uuidstr.h"
+
+#define EPOCH_FORMAT 1
+
+int epoch_parse(const char *text, size_t len, const char *uuid, int64_t *epoch)
+{
+    json_t *doc = NULL;
+    char sum[CANON_CHECKSUM_LEN + 1];
+    int rc = -EINVAL;
+    if (text == NULL || len == 0 || len > EPOCH_FILE_MAX || uuid == NULL)
+        goto out;
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(doc))
+        goto out;
+    const json_t *fmt = json_object_get(doc, "format");
+    const json_t *ep = json_object_get(doc, "session_epoch");
+    const char *u = json_string_value(json_object_get(doc, "uuid"));
+    const char *given = json_string_value(json_object_get(doc, "checksum"));
+    if (!json_is_integer(fmt) || json_integer_value(fmt) != EPOCH_FORMAT || !json_is_integer(ep) ||
+        json_integer_value(ep) < 0 || json_integer_value(ep) > EPOCH_MAX || u == NULL ||
+        given == NULL)
+        goto out;
+    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
+        goto out;
+    /* An epoch counts only for the controller it was issued to. */
+    if (strcmp(u, uuid) != 0)
+        goto out;
+    *epoch = json_integer_value(ep);
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+int64_t epoch_next(int64_t stored)
+{
+    if (stored < 1)
+        return 1;
+    return stored >= EPOCH_MAX ? EPOCH_MAX : stored + 1;
+}
+
+bool epoch_rearm_needed(int64_t armed, int64_t answered)
+{
+    return answered > 0 && answered != armed;
+}
+
+static int epoch_path(const char *dir, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, EPOCH_FILE);
+    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
+}
+
+int epoch_load(const char *dir, const char *uuid, int64_t *epoch)
+{
+    char path[1024];
+    char *text = NULL;
+    size_t len = 0;
+    int rc = epoch_path(dir, path, sizeof path);
+    if (rc < 0)
+        return rc;
+    rc = fileio_read_all(path, EPOCH_FILE_MAX, &text, &len);
+    if (rc == -ENOENT)
+        goto out;
+    rc = rc < 0 ? -EINVAL : epoch_parse(text, len, uuid, epoch);
+out:
+    free(text);
+    return rc;
+}
+
+int epoch_save(const char *dir, const char *uuid, int64_t epoch, int64_t now_ms)
+{
+    char path[1024], ts[32], sum[CANON_CHECKSUM_LEN + 1];
+    json_t *doc = NULL;
+    char *text = NULL;
+    int rc = epoch_path(dir, path, sizeof path);
+    if (rc < 0)
+        goto out;
+    if (uuid == NULL || !uuidstr_valid(uuid) || epoch < 0 || epoch > EPOCH_MAX) {
+        rc = -EINVAL;
+        goto out;
+    }
+    if ((rc = timeutil_format_ms(now_ms, ts, sizeof ts)) < 0)
+        goto out;
+    doc = json_pack("{s:i, s:s, s:I, s:s}", "format", EPOCH_FORMAT, "uuid", uuid, "session_epoch",
+                    (json_int_t)epoch, "updated_at", ts);
+    if (doc == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = canon_checksum(doc, sum)) < 0)
+        goto out;
+    if (json_object_set_new(doc, "checksum", json_string(sum)) < 0) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (text == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if ((rc = fileio_mkdirs(dir, 0700)) < 0)
+        goto out;
+    rc = fileio_write_atomic(path, text, strlen(text), 0600);
+out:
+    json_decref(doc);
+    free(text);
+    return rc;
+}
