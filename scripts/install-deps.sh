@@ -17,6 +17,8 @@ packages=(
   mosquitto mosquitto-clients
   # fuzzing (make fuzz, and briefly in make check): clang's libFuzzer and sanitizer runtime
   clang libclang-rt-14-dev
+  # benchmarks (bench/run-all.sh)
+  wrk
   # promtool checks the /metrics output in the tests
   prometheus
   # memcheck runs of the daemons (tests/integration/test_*_ops.py)

@@ -1,0 +1,737 @@
+#!/usr/bin/env python3
+"""Roundhouse benchmarks: start the real programs on loopback, load them, print one table.
+
+Usage: bench/bench.py [--quick] [--only NAME[,NAME...]] [--json FILE] [--bin DIR]
+
+Every benchmark starts its own mosquitto and roundhouse-central (kernel-picked or free
+loopback ports, a private temp directory), is bounded in time, and stops everything it
+started, also on failure or Ctrl-C. Binaries come from --bin, $ROUNDHOUSE_BIN_DIR or
+<repo>/build/bin. wrk (Debian package `wrk`) is needed for the throughput rows; the MQTT
+command/status row needs python3-paho-mqtt. See docs/performance.md.
+"""
+
+import argparse
+import atexit
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid as uuidlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
+import edge_support  # noqa: E402  (state directories in the edge's cache format)
+import harness  # noqa: E402  (free ports, bounded waits, HTTP client)
+
+WRK_SCRIPT = os.path.join(HERE, "wrk", "roundhouse.lua")
+MOSQUITTO = harness.MOSQUITTO
+
+# Targets from issue 7 and the earlier Python system's figures, side by side in the table.
+EARLIER = {
+    "register_2": "778/s, p99 39 ms",
+    "register_10k": "~10/s at 800 ctl",
+    "heartbeat": "1,007/s, p99 620 ms",
+    "command_status": "p50 7.6 ms",
+    "reassign": "never arrived",
+    "edge_ready_up": "0.15 s",
+    "edge_ready_down": "8.2 s",
+    "edge_ready_hung": "33 s",
+    "edge_rss": "32 MB",
+}
+
+
+# --------------------------------------------------------------------------- processes
+
+class Proc:
+    """A started program; stderr goes to a file (and optionally through a pipe we read)."""
+
+    ALL = []
+
+    def __init__(self, name, argv, tmp, env=None, pipe=False, stdout=None):
+        self.name = name
+        self.argv = [str(a) for a in argv]
+        self.log = os.path.join(tmp, "%s-%d.log" % (name, len(Proc.ALL)))
+        self.lines = []
+        self._cond = threading.Condition()
+        env2 = harness._clean_env(env)
+        self._logf = open(self.log, "wb")
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                  stdout=stdout if stdout is not None else subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE if pipe else self._logf, env=env2,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        Proc.ALL.append(self)
+        self._reader = None
+        if pipe:
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+
+    def _read(self):
+        for raw in iter(self.p.stderr.readline, b""):
+            t = time.monotonic()
+            self._logf.write(raw)
+            with self._cond:
+                self.lines.append((t, raw.decode("utf-8", "replace")))
+                self._cond.notify_all()
+        with self._cond:
+            self._cond.notify_all()
+
+    def wait_line(self, pattern, timeout):
+        """Monotonic time at which a stderr line matching pattern arrived (pipe mode)."""
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        idx = 0
+        with self._cond:
+            while True:
+                while idx < len(self.lines):
+                    t, line = self.lines[idx]
+                    idx += 1
+                    if rx.search(line):
+                        return t
+                left = deadline - time.monotonic()
+                if left <= 0 or self.p.poll() is not None:
+                    raise RuntimeError("%s: no line matching %r within %.0f s (log %s)" %
+                                       (self.name, pattern, timeout, self.log))
+                self._cond.wait(min(left, 0.2))
+
+    def log_text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self, timeout=10):
+        if self.p.poll() is None:
+            try:
+                self.p.send_signal(signal.SIGTERM)
+                self.p.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait(timeout=timeout)
+        if self._reader is not None:
+            self._reader.join(timeout=5)
+        self._logf.close()
+        if self in Proc.ALL:
+            Proc.ALL.remove(self)
+
+
+RUNNING = []  # roundhouse-fleet processes being waited for
+
+
+def stop_all():
+    for p in list(RUNNING):
+        if p.poll() is None:
+            p.terminate()
+    for p in list(RUNNING):
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    for p in list(reversed(Proc.ALL)):
+        try:
+            p.stop(timeout=5)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+atexit.register(stop_all)
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        text = f.read()
+    rss = int(re.search(r"VmRSS:\s+(\d+)", text).group(1))
+    hwm = int(re.search(r"VmHWM:\s+(\d+)", text).group(1))
+    return rss, hwm
+
+
+class Env:
+    """One benchmark's world: temp dir, mosquitto, central."""
+
+    def __init__(self, bench, name):
+        self.bench = bench
+        self.tmp = tempfile.mkdtemp(prefix="rh-bench-%s-" % name)
+        self.broker_port = None
+        self.central = None
+        self.broker = None
+        self.db = os.path.join(self.tmp, "roundhouse.db")
+
+    def start_broker(self, nodelay=False):
+        for _ in range(5):
+            port = harness.free_port()
+            conf = os.path.join(self.tmp, "mosquitto.conf")
+            with open(conf, "w") as f:
+                f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+                f.write("log_dest stderr\nlog_type error\nlog_type warning\n")
+                f.write("max_queued_messages 100000\n")
+                if nodelay:
+                    f.write("set_tcp_nodelay true\n")
+            b = Proc("mosquitto", [MOSQUITTO, "-c", conf], self.tmp)
+            if harness.wait_tcp("127.0.0.1", port, timeout=10, alive=lambda: b.p.poll() is None):
+                self.broker, self.broker_port = b, port
+                return
+            b.stop(timeout=2)
+        raise RuntimeError("mosquitto did not start")
+
+    def start_central(self, *flags):
+        # The broker listens first: before fb30664 the central never retried a first MQTT
+        # connection that failed (docs/performance.md, findings).
+        argv = [self.bench.bin("roundhouse-central"), "--listen", "127.0.0.1:0", "--db", self.db,
+                "--mqtt", "127.0.0.1:%d" % self.broker_port, "--register-rate", "1000000000/min",
+                "--log-level", "info"] + list(flags)
+        c = Proc("central", argv, self.tmp)
+        deadline = time.monotonic() + 30
+        port = None
+        while time.monotonic() < deadline and port is None:
+            m = re.search(r'"event":"http_listening".*?"port":(\d+)', c.log_text())
+            if m:
+                port = int(m.group(1))
+                break
+            if c.p.poll() is not None:
+                raise RuntimeError("central exited:\n" + c.log_text()[-2000:])
+            time.sleep(0.02)
+        if port is None:
+            raise RuntimeError("central did not start")
+        c.port = port
+        c.url = "http://127.0.0.1:%d" % port
+        c.http = harness.HttpClient("127.0.0.1", port, timeout=120)
+        harness.wait_until(lambda: c.http.get("/health").json.get("mqtt_connected"), timeout=20,
+                           message="central connected to the broker")
+        self.central = c
+        return c
+
+    def restart_central(self, *flags):
+        self.central.stop()
+        return self.start_central(*flags)
+
+    def close(self):
+        for p in list(reversed(Proc.ALL)):
+            if p.log.startswith(self.tmp):
+                p.stop()
+        if not self.bench.keep:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- tools
+
+def fleet(bench, env, *args, timeout=600):
+    argv = [bench.bin("roundhouse-fleet"), "--central", env.central.url, "--mqtt",
+            "127.0.0.1:%d" % env.broker_port, "--central-pid", env.central.pid, "--json"]
+    argv += [str(a) for a in args]
+    p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=harness._clean_env(), stdin=subprocess.DEVNULL,
+                         start_new_session=True)
+    RUNNING.append(p)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.terminate()
+        out, err = p.communicate(timeout=30)
+    finally:
+        RUNNING.remove(p)
+    if p.returncode not in (0, 1) or not out.strip():
+        raise RuntimeError("roundhouse-fleet failed (%d): %s" % (p.returncode, err[-2000:]))
+    return json.loads(out)
+
+
+def shards_needed(n):
+    """Processes needed for n simulated controllers: libmosquitto holds 3 descriptors per
+    client (socket + socketpair), and RLIMIT_NOFILE's hard limit may be below 3 n."""
+    import resource
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    if hard == resource.RLIM_INFINITY:
+        return 1
+    per = max(1, (hard - 500) // 3)
+    return max(1, -(-n // per))
+
+
+def fleet_sharded(bench, env, n, *args, timeout=600):
+    """roundhouse-fleet for n controllers, split into --shard K/M processes started together
+    when one process cannot hold them; the results are merged conservatively (times and
+    percentiles: the worst shard; counts: summed)."""
+    m = shards_needed(n)
+    if m == 1:
+        return fleet(bench, env, "--controllers", n, *args, timeout=timeout)
+    out = [None] * m
+    errs = []
+
+    # Together as many connections as one process would open: libmicrohttpd (Debian 12's
+    # 0.9.75, epoll mode) nearly stops serving at exactly 128 open connections (performance.md).
+    conns = max(8, 64 // m)
+
+    def one(k):
+        try:
+            out[k] = fleet(bench, env, "--controllers", n, "--shard", "%d/%d" % (k, m),
+                           "--http-connections", conns, *args, timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errs.append(exc)
+    ts = [threading.Thread(target=one, args=(k,)) for k in range(m)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout + 60)
+    if errs or any(o is None for o in out):
+        raise RuntimeError("sharded fleet failed: %s" % (errs[:1],))
+    d = json.loads(json.dumps(out[0]))
+    d["shards"] = m
+    d["shard_results"] = out
+    b = d["boot"]
+    for key in ("duration_s", "registered_s"):
+        b[key] = max(o["boot"][key] for o in out)
+    for key in ("registered", "configured", "ready", "mqtt_up", "errors", "status_429"):
+        b[key] = sum(o["boot"][key] for o in out)
+    b["complete"] = all(o["boot"]["complete"] for o in out)
+    dups = [o["boot"]["duplicates"] for o in out]
+    b["duplicates"] = None if None in dups else max(dups)
+    b["statuses"] = {k: sum(o["boot"]["statuses"][k] for o in out) for k in b["statuses"]}
+    b["registrations_per_s"] = b["registered"] / b["registered_s"] if b["registered_s"] else 0
+    for name, q in d["requests"].items():
+        for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+            q[key] = max(o["requests"].get(name, {}).get(key, 0) for o in out)
+        for key in ("count", "ok", "errors", "status_429", "per_second"):
+            q[key] = sum(o["requests"].get(name, {}).get(key, 0) for o in out)
+    if "steady" in d:
+        st = d["steady"]
+        st["heartbeats_per_s"] = sum(o["steady"]["heartbeats_per_s"] for o in out)
+        st["errors"] = sum(o["steady"]["errors"] for o in out)
+        for key in ("p50_ms", "p90_ms", "p99_ms", "max_ms"):
+            st["heartbeat"][key] = max(o["steady"]["heartbeat"][key] for o in out)
+        st["heartbeat"]["count"] = sum(o["steady"]["heartbeat"]["count"] for o in out)
+    return d
+
+
+def ids_file(env, rows, name):
+    path = os.path.join(env.tmp, name)
+    with open(path, "w") as f:
+        for r in rows:
+            f.write("%s %s %s %d\n" % (r[0], r[1], r[2] or "-", r[3]))
+    return path
+
+
+def controller_rows(env, prefix=""):
+    r = env.central.http.get("/api/controllers")
+    out = []
+    for c in r.json:
+        if c["name"].startswith(prefix):
+            train = c["trains"][0]["id"] if c["trains"] else None
+            out.append((c["id"], c["name"], train, c["config_version"] or 0))
+    return out
+
+
+def wrk(bench, env, mode, ids, seconds, connections=64, threads=2):
+    if not shutil.which("wrk"):
+        raise RuntimeError("wrk not installed (apt-get install wrk)")
+    argv = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency",
+            "--timeout", "10s", "-s", WRK_SCRIPT, env.central.url]
+    e = dict(os.environ, RH_MODE=mode, RH_IDS_FILE=ids)
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, env=e)
+    m = re.search(r"WRKJSON (\{.*\})", p.stdout)
+    if p.returncode != 0 or not m:
+        raise RuntimeError("wrk failed: %s %s" % (p.stdout[-1500:], p.stderr[-1500:]))
+    d = json.loads(m.group(1))
+    d["rps"] = d["requests"] / (d["duration_us"] / 1e6)
+    d["errors"] = d["non_2xx"] + d["connect_errors"] + d["read_errors"] + d["write_errors"] + d["timeouts"]
+    return d
+
+
+def log_span_ms(proc, first, last):
+    """Milliseconds between two structured log events of proc, by their own "ts"."""
+    ts = {}
+    for _t, line in proc.lines:
+        m = re.search(r'"ts":"[^"]*T(\d\d):(\d\d):(\d\d\.\d+)Z".*?"event":"(\w+)"', line)
+        if m and m.group(4) in (first, last) and m.group(4) not in ts:
+            ts[m.group(4)] = (int(m.group(1)) * 60 + int(m.group(2))) * 60 + float(m.group(3))
+    return (ts[last] - ts[first]) * 1000 if first in ts and last in ts else float("nan")
+
+
+def spawn_baseline_ms(runs=20):
+    """Median time to spawn and reap /bin/true from here: the share of the figures that is
+    process creation by the benchmark itself."""
+    ts = []
+    for _ in range(runs):
+        t = time.monotonic()
+        subprocess.run(["/bin/true"], check=False)
+        ts.append((time.monotonic() - t) * 1000)
+    return statistics.median(ts)
+
+
+def pct(values, p):
+    """Nearest-rank percentile (same rule as roundhouse-fleet)."""
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+    return s[k]
+
+
+# --------------------------------------------------------------------------- benchmarks
+
+class Bench:
+    def __init__(self, args):
+        self.quick = args.quick
+        self.keep = args.keep
+        self.bindir = args.bin or os.environ.get("ROUNDHOUSE_BIN_DIR") or os.path.join(REPO, "build", "bin")
+        self.rows = []       # (benchmark, result, target, met, earlier)
+        self.details = {}
+
+    def bin(self, name):
+        path = os.path.join(self.bindir, name)
+        if not os.access(path, os.X_OK):
+            raise RuntimeError("%s missing: build it or pass --bin" % path)
+        return path
+
+    def row(self, name, result, target="", met=None, earlier=""):
+        self.rows.append((name, result, target, met, earlier))
+        mark = "" if met is None else (" [met]" if met else " [MISSED]")
+        print("  %-44s %s%s" % (name, result, mark), file=sys.stderr, flush=True)
+
+    # ---- wrk: registration and heartbeat throughput
+
+    def b_register(self):
+        secs = 3 if self.quick else 10
+        env = Env(self, "register")
+        try:
+            env.start_broker()
+            env.start_central()
+            two = [(str(uuidlib.uuid4()), "wrk-%d" % i, None, 0) for i in range(2)]
+            d = wrk(self, env, "register", ids_file(env, two, "ids2"), secs)
+            self.details["register_2"] = d
+            self.row("registration, 2 controllers (wrk -c64)",
+                     "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (d["rps"], d["p50_us"] / 1e3, d["p99_us"] / 1e3, d["errors"]),
+                     ">= 20,000/s", d["rps"] >= 20000 and d["errors"] == 0, EARLIER["register_2"])
+        finally:
+            env.close()
+
+    # ---- boot storms (and, on the 10k registry, the throughput rows and the central's RSS)
+
+    def b_boot(self, n, with_registry_rows=False):
+        env = Env(self, "boot%d" % n)
+        try:
+            env.start_broker()
+            env.start_central()
+            first = fleet_sharded(self, env, n, "--scenario", "boot-storm", "--seed", 11,
+                                  "--boot-timeout", 300)
+            central = env.restart_central()
+            d = fleet_sharded(self, env, n, "--scenario", "boot-storm", "--seed", 11,
+                              "--boot-timeout", 300)
+            self.details["boot_%d_first" % n] = first
+            self.details["boot_%d" % n] = d
+            b = d["boot"]
+            reg = d["requests"].get("register", {})
+            res = "%.2f s, %d/%d ready, %d duplicates, %d errors, %d x 429; register p99 %.1f ms%s" % (
+                b["duration_s"], b["ready"], n, b["duplicates"] if b["duplicates"] is not None else -1,
+                b["errors"], b["status_429"], reg.get("p99_ms", float("nan")),
+                " (%d fleet processes)" % d["shards"] if d.get("shards") else "")
+            if n >= 10000:
+                self.row("boot-storm %d (reboot after central restart)" % n, res, "< 10 s, 0 duplicates",
+                         b["complete"] and b["duration_s"] < 10 and b["duplicates"] == 0)
+            else:
+                self.row("boot-storm %d (reboot after central restart)" % n, res, "0 duplicates",
+                         b["complete"] and b["duplicates"] == 0)
+            fb = first["boot"]
+            self.row("boot-storm %d (first boot, empty registry)" % n,
+                     "%.2f s, %d/%d ready, %d duplicates" % (fb["duration_s"], fb["ready"], n,
+                                                             fb["duplicates"] if fb["duplicates"] is not None else -1))
+            if not with_registry_rows:
+                return
+            rss, hwm = rss_kib(central.pid)
+            self.details["central_rss_10k"] = {"rss_kib": rss, "hwm_kib": hwm}
+            self.row("central RSS, %d controllers online" % n, "%.1f MiB (peak %.1f MiB)" % (rss / 1024, hwm / 1024),
+                     "< 64 MiB", hwm < 64 * 1024)
+            rows = controller_rows(env, "fleet-11-")
+            secs = 3 if self.quick else 10
+            ids = ids_file(env, rows, "ids-n")
+            r = wrk(self, env, "register", ids, secs)
+            self.details["register_%d" % n] = r
+            base = self.details.get("register_2", {}).get("rps")
+            within = base is not None and r["rps"] >= 0.9 * base
+            self.row("registration, %d registered (wrk -c64)" % n,
+                     "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"]),
+                     ">= 20,000/s, within 10 % of 2", r["rps"] >= 20000 and within and r["errors"] == 0,
+                     EARLIER["register_10k"])
+            h = wrk(self, env, "heartbeat", ids, secs)
+            self.details["heartbeat_%d" % n] = h
+            self.row("heartbeat, %d controllers (wrk -c64)" % n,
+                     "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (h["rps"], h["p50_us"] / 1e3, h["p99_us"] / 1e3, h["errors"]),
+                     "", None, EARLIER["heartbeat"])
+            h8 = wrk(self, env, "heartbeat", ids, secs, connections=8, threads=1)
+            self.details["heartbeat_%d_c8" % n] = h8
+            self.row("heartbeat, %d controllers (wrk -c8)" % n,
+                     "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors" % (h8["rps"], h8["p50_us"] / 1e3, h8["p99_us"] / 1e3, h8["errors"]),
+                     "p99 < 5 ms", h8["p99_us"] < 5000 and h8["errors"] == 0)
+            # Heartbeats from the simulated fleet at a real cadence, with the central's CPU.
+            for interval in ((2,) if self.quick else (10, 2)):
+                s = fleet_sharded(self, env, n, "--scenario", "steady", "--seed", 11,
+                                  "--duration", 5 if self.quick else 20, "--heartbeat-interval", interval,
+                                  "--boot-timeout", 300)
+                self.details["steady_%d_%ds" % (n, interval)] = s
+                st = s["steady"]
+                hb = st["heartbeat"]
+                c = s.get("central") or {}
+                self.row("steady, %d controllers every %d s (fleet)" % (n, interval),
+                         "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors; central CPU %.0f %%, RSS %.1f MiB" % (
+                             st["heartbeats_per_s"], hb["p50_ms"], hb["p99_ms"], st["errors"],
+                             c.get("cpu_percent", float("nan")), c.get("rss_kib", 0) / 1024),
+                         "p99 < 5 ms", hb["p99_ms"] < 5 and st["errors"] == 0)
+        finally:
+            env.close()
+
+    # ---- reassignment propagation
+
+    def b_reassign(self):
+        n = 50 if self.quick else 200
+        secs = 5 if self.quick else 15
+        for nodelay in (False, True):
+            env = Env(self, "reassign")
+            try:
+                env.start_broker(nodelay=nodelay)
+                env.start_central()
+                d = fleet(self, env, "--controllers", n, "--trains-per-controller", 2, "--scenario",
+                          "reassign", "--duration", secs, "--reassign-inflight", 4)
+                self.details["reassign_nodelay" if nodelay else "reassign"] = d
+                ra = d["reassign"]
+                lat = ra["latency"]
+                self.row("reassign PUT -> new owner, %d ctl%s" % (n, ", broker set_tcp_nodelay" if nodelay else ""),
+                         "p50 %.1f ms, p90 %.1f ms, p99 %.1f ms, max %.1f ms (%d/%d moves, %d timeouts)" % (
+                             lat["p50_ms"], lat["p90_ms"], lat["p99_ms"], lat["max_ms"], ra["completed"],
+                             ra["moves"], ra["timeouts"]),
+                         "p99 < 50 ms", lat["p99_ms"] < 50 and ra["timeouts"] == 0 and ra["completed"] > 0,
+                         "" if nodelay else EARLIER["reassign"])
+            finally:
+                env.close()
+
+    # ---- REST command -> MQTT status through a real edge
+
+    def b_command(self):
+        if not harness.HAVE_PAHO:
+            self.row("REST command -> status (edge --simulate)", "skipped: python3-paho-mqtt missing")
+            return
+        count = 30 if self.quick else 200
+        env = Env(self, "command")
+        try:
+            env.start_broker()
+            env.start_central()
+            state = os.path.join(env.tmp, "edge")
+            edge = Proc("edge", [self.bin("roundhouse-edge"), "--central", env.central.url, "--state-dir", state,
+                                 "--health-listen", "off", "--simulate", "--name", "bench-edge", "--log-level", "info"],
+                        env.tmp, env={"TRAIN_ID": "bench1", "TRAIN_NAME": "Bench", "MOTOR_PORT": "1"}, pipe=True)
+            edge.wait_line(r'"event":"mqtt_connected"', 30)
+            # Subscribed to the train once the edge reports running it (heartbeat after apply).
+            harness.wait_until(lambda: env.central.http.get("/api/trains/bench1").json.get("actual_controller_id"),
+                               timeout=30, message="edge runs bench1")
+            time.sleep(0.5)
+            got = []
+            cond = threading.Condition()
+            mq = harness.MqttClient(env.broker_port)
+            try:
+                orig = mq._c.on_message
+
+                def on_msg(c, u, msg):
+                    t = time.perf_counter()
+                    try:
+                        doc = json.loads(msg.payload)
+                    except ValueError:
+                        return
+                    with cond:
+                        got.append((t, doc))
+                        cond.notify_all()
+                    orig(c, u, msg)
+                mq._c.on_message = on_msg
+                mq.subscribe("trains/bench1/status")
+                lat = []
+                for i in range(count):
+                    if i % 2 == 0:
+                        body, want = {"action": "setSpeed", "speed": 10 + (i // 2) % 80}, None
+                        want = lambda d, s=body["speed"]: d.get("target_speed") == s and d.get("state") != "estopped"
+                    else:
+                        body = {"action": "emergencyStop"}
+                        want = lambda d: d.get("state") == "estopped"
+                    time.sleep(0.25)  # idle gap: the edge rate-limits a ramp's statuses to 10/s
+                    with cond:
+                        start_idx = len(got)
+                    t0 = time.perf_counter()
+                    r = env.central.http.post("/api/trains/bench1/command", body)
+                    if r.status != 202:
+                        raise RuntimeError("command refused: %r" % r)
+                    deadline = time.monotonic() + 5
+                    with cond:
+                        found = None
+                        while found is None and time.monotonic() < deadline:
+                            for t, doc in got[start_idx:]:
+                                if want(doc):
+                                    found = t
+                                    break
+                            if found is None:
+                                cond.wait(0.05)
+                    if found is None:
+                        raise RuntimeError("no status for command %d" % i)
+                    lat.append((found - t0) * 1000)
+            finally:
+                mq.close()
+            self.details["command_status"] = {"count": len(lat), "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90),
+                                              "p99_ms": pct(lat, 99), "max_ms": max(lat)}
+            self.row("REST command -> status (edge --simulate)",
+                     "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)" % (
+                         pct(lat, 50), pct(lat, 90), pct(lat, 99), max(lat), len(lat)),
+                     "p99 < 3 ms", pct(lat, 99) < 3, EARLIER["command_status"])
+            # RSS of the edge: idle now, then while ramping (setSpeed keeps it ramping for 3 s).
+            idle = rss_kib(edge.pid)[0]
+            peak = idle
+            for speed in (100, 0, 80):
+                env.central.http.post("/api/trains/bench1/command", {"action": "setSpeed", "speed": speed})
+                end = time.monotonic() + 1.0
+                while time.monotonic() < end:
+                    peak = max(peak, rss_kib(edge.pid)[0])
+                    time.sleep(0.05)
+            hwm = rss_kib(edge.pid)[1]
+            with open("/proc/%d/status" % edge.pid) as f:
+                st = dict(re.findall(r"^(Rss\w+):\s+(\d+)", f.read(), re.M))
+            anon, files = int(st.get("RssAnon", 0)), int(st.get("RssFile", 0))
+            self.details["edge_rss"] = {"idle_kib": idle, "ramping_kib": peak, "hwm_kib": hwm,
+                                        "anon_kib": anon, "file_kib": files}
+            self.row("edge RSS idle / ramping / peak", "%.2f / %.2f / %.2f MiB (private %.2f MiB, library pages %.2f MiB)" % (
+                idle / 1024, peak / 1024, hwm / 1024, anon / 1024, files / 1024),
+                     "< 4 MiB", hwm < 4 * 1024, EARLIER["edge_rss"])
+            edge.stop()
+        finally:
+            env.close()
+
+    # ---- edge start-up from a valid cache
+
+    def b_edge_ready(self):
+        runs = 5 if self.quick else 20
+        env = Env(self, "edgeready")
+        hung_sock = None
+        try:
+            env.start_broker()
+            central = env.start_central()
+            # "hung": accepts connections (kernel backlog) and never answers.
+            hung_sock = socket.socket()
+            hung_sock.bind(("127.0.0.1", 0))
+            hung_sock.listen(128)
+            hung_url = "http://127.0.0.1:%d" % hung_sock.getsockname()[1]
+            down_url = "http://127.0.0.1:%d" % harness.free_port()
+            results = {}
+            base = spawn_baseline_ms()
+            for case, url in (("up", central.url), ("down", down_url), ("hung", hung_url)):
+                times, inner = [], []
+                for i in range(runs):
+                    uid = str(uuidlib.uuid4())
+                    state = os.path.join(env.tmp, "edge-%s-%d" % (case, i))
+                    cfg = edge_support.runtime_config(uid, env.broker_port, trains=[("r%d" % i, {})],
+                                                      version=3, name="ready-%d" % i)
+                    edge_support.write_state(state, uid, cfg)
+                    e = Proc("edge", [self.bin("roundhouse-edge"), "--central", url, "--state-dir", state,
+                                      "--health-listen", "off", "--simulate", "--log-level", "info"],
+                             env.tmp, pipe=True)
+                    try:
+                        t = e.wait_line(r'"event":"mqtt_connected"', 60)
+                        times.append((t - e.t0) * 1000)
+                        inner.append(log_span_ms(e, "edge_starting", "mqtt_connected"))
+                    finally:
+                        e.stop()
+                results[case] = times
+                key = "edge_ready_" + case
+                self.details[key] = {"runs": runs, "p50_ms": statistics.median(times), "max_ms": max(times),
+                                     "in_process_p50_ms": statistics.median(inner), "in_process_max_ms": max(inner),
+                                     "spawn_baseline_ms": base}
+                self.row("edge ready from cache, central %s" % case,
+                         "median %.1f ms, max %.1f ms from spawn (spawn of /bin/true: %.1f ms); "
+                         "first log line -> ready: median %.0f ms, max %.0f ms (n=%d)" % (
+                             statistics.median(times), max(times), base, statistics.median(inner), max(inner), runs),
+                         "< 20 ms", max(times) < 20, EARLIER[key])
+        finally:
+            if hung_sock is not None:
+                hung_sock.close()
+            env.close()
+
+    # ---- driver
+
+    ALL = ("register", "boot1k", "boot10k", "reassign", "command", "edge_ready")
+
+    def run(self, only):
+        todo = [b for b in self.ALL if not only or b in only]
+        for name in todo:
+            print("== %s" % name, file=sys.stderr, flush=True)
+            try:
+                if name == "register":
+                    self.b_register()
+                elif name == "boot1k":
+                    self.b_boot(200 if self.quick else 1000)
+                elif name == "boot10k":
+                    self.b_boot(500 if self.quick else 10000, with_registry_rows=True)
+                elif name == "reassign":
+                    self.b_reassign()
+                elif name == "command":
+                    self.b_command()
+                elif name == "edge_ready":
+                    self.b_edge_ready()
+            except Exception as exc:  # noqa: BLE001 - one failed benchmark must not hide the rest
+                self.row(name, "FAILED: %s" % str(exc).splitlines()[0][:200], "", False)
+            finally:
+                stop_all()
+
+
+def machine():
+    cpu = "?"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    return {"nproc": os.cpu_count(), "cpu": cpu, "kernel": platform.release(),
+            "loadavg_at_start": open("/proc/loadavg").read().split()[:3]}
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="small sizes and short runs (development)")
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(Bench.ALL))
+    ap.add_argument("--json", help="write all results to this file")
+    ap.add_argument("--bin", help="directory with the programs (default build/bin)")
+    ap.add_argument("--keep", action="store_true", help="keep temporary directories")
+    args = ap.parse_args()
+    only = [s for s in args.only.split(",") if s]
+    for s in only:
+        if s not in Bench.ALL:
+            ap.error("unknown benchmark %r" % s)
+    def on_term(*_a):
+        stop_all()
+        sys.exit(143)
+    signal.signal(signal.SIGTERM, on_term)
+    m = machine()
+    b = Bench(args)
+    t0 = time.monotonic()
+    b.run(only)
+    m["loadavg_at_end"] = open("/proc/loadavg").read().split()[:3]
+    m["wall_s"] = round(time.monotonic() - t0, 1)
+    print("\nRoundhouse benchmarks (%s): %d x %s, kernel %s, load %s -> %s, %.0f s%s\n" % (
+        time.strftime("%Y-%m-%d"), m["nproc"], m["cpu"], m["kernel"], "/".join(m["loadavg_at_start"]),
+        "/".join(m["loadavg_at_end"]), m["wall_s"], ", QUICK sizes" if args.quick else ""))
+    w = max(len(r[0]) for r in b.rows) if b.rows else 10
+    print("%-*s  %-6s  %-32s  %s" % (w, "benchmark", "target", "", "earlier system"))
+    print("%-*s    %s" % (w, "", "result"))
+    print("-" * (w + 70))
+    for name, result, target, met, earlier in b.rows:
+        verdict = "" if met is None else ("met" if met else "MISSED")
+        print("%-*s  %-6s  %-32s  %s" % (w, name, verdict, target, earlier))
+        print("%-*s    %s" % (w, "", result))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"machine": m, "quick": args.quick,
+                       "rows": [dict(zip(("benchmark", "result", "target", "met", "earlier"), r)) for r in b.rows],
+                       "details": b.details}, f, indent=2)
+    return 0 if all(r[3] is not False or "FAILED" not in r[1] for r in b.rows) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
