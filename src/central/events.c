@@ -128,6 +128,11 @@ void events_keepalive(struct events *ev)
     pthread_mutex_unlock(&ev->lock);
 }
 
+bool events_wanted(struct events *ev)
+{
+    return ev != NULL && events_streams(ev) > 0;
+}
+
 unsigned events_streams(struct events *ev)
 {
     pthread_mutex_lock(&ev->lock);

@@ -2,7 +2,9 @@
  * controller, train, assignment or train status, for the web UI and any other client.
  *
  * Events are kept in a bounded ring; each has an increasing id, so a client that reconnects
- * with Last-Event-ID gets what it missed while the ring still holds it. A stream waits
+ * with Last-Event-ID gets what it missed while the ring still holds it. The hottest
+ * producers (registrations, heartbeats) skip building events while no stream is open, so a
+ * client should (and the web UI does) reload the state over REST whenever it connects. A stream waits
  * (suspended connection, no thread) until an event arrives; every keepalive it writes a
  * comment line, which also lets the server notice a client that went away.
  * Thread-safe: events_publish may be called from any thread. */
@@ -10,6 +12,7 @@
 #define ROUNDHOUSE_EVENTS_H
 
 #include <jansson.h>
+#include <stdbool.h>
 
 struct events;
 struct http_request;
@@ -27,5 +30,7 @@ void events_stream(struct events *ev, const struct http_request *req, struct htt
 /* Wakes every waiting stream to write a keepalive comment. */
 void events_keepalive(struct events *ev);
 unsigned events_streams(struct events *ev);
+/* True when at least one stream is open: callers skip building event payloads otherwise. */
+bool events_wanted(struct events *ev);
 
 #endif

@@ -461,7 +461,9 @@ static void h_register(struct call *k)
     rc = store_controller_get(c->store, id, &saved);
     if (rc < 0)
         goto db_fail_tx;
-    json_t *event = view_controller(c, saved, k->now, true);
+    /* Views are built only for open event streams: at boot storms they cost more than the
+     * registration itself. */
+    json_t *event = events_wanted(c->events) ? view_controller(c, saved, k->now, true) : NULL;
     rc = store_commit(c->store);
     if (rc < 0) {
         json_decref(event);
@@ -779,7 +781,8 @@ static void h_heartbeat(struct call *k)
      * (presence changes come from the sweeper). */
     json_t *event = NULL;
     json_t *old_applied = json_object_get(row, "applied_config_version");
-    if (rc == 0 && (errors_changed || (applied >= 0 && (!json_is_integer(old_applied) ||
+    if (rc == 0 && events_wanted(c->events) &&
+        (errors_changed || (applied >= 0 && (!json_is_integer(old_applied) ||
                                                          json_integer_value(old_applied) != applied)))) {
         json_t *now_row = NULL;
         if (store_controller_get(c->store, id, &now_row) == 0)

@@ -460,6 +460,9 @@ int notify_start(struct central *c, struct notify **out)
     if (c->opts.mqtt_username[0] != '\0')
         mosquitto_username_pw_set(n->mosq, c->opts.mqtt_username, c->opts.mqtt_password);
     mosquitto_int_option(n->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
+    /* Commands and notifications are small and latency-bound: no Nagle delay behind an
+     * unacknowledged packet (it added ~20 ms to reassignment tails in the benchmarks). */
+    mosquitto_int_option(n->mosq, MOSQ_OPT_TCP_NODELAY, 1);
     mosquitto_reconnect_delay_set(n->mosq, 1, 30, true);
     mosquitto_connect_callback_set(n->mosq, on_connect);
     mosquitto_disconnect_callback_set(n->mosq, on_disconnect);

@@ -1,11 +1,14 @@
 #include "cache.h"
 
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "canon.h"
 #include "fileio.h"
@@ -47,14 +50,18 @@ static bool is_str_len(const json_t *v, size_t lo, size_t hi)
     return json_is_string(v) && json_string_length(v) >= lo && json_string_length(v) <= hi;
 }
 
+/* A string used as a C string (a name looked up, a host connected to): an embedded NUL would
+ * make it mean something shorter than what the checksum covered. */
+static bool is_text(const json_t *v, size_t lo, size_t hi)
+{
+    return is_str_len(v, lo, hi) && strlen(json_string_value(v)) == json_string_length(v);
+}
+
 /* A topic we subscribe to must not contain wildcards: "+" or "#" would deliver other trains'
  * commands to this motor. */
 static bool topic_ok(const json_t *v)
 {
-    if (!is_str_len(v, 1, 256))
-        return false;
-    const char *s = json_string_value(v);
-    return strpbrk(s, "+#") == NULL && strlen(s) == json_string_length(v);
+    return is_text(v, 1, 256) && strpbrk(json_string_value(v), "+#") == NULL;
 }
 
 static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
@@ -72,7 +79,7 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
         return -EINVAL;
     }
     const json_t *plugin = json_object_get(t, "plugin");
-    if (!json_is_object(plugin) || !is_str_len(json_object_get(plugin, "name"), 1, 64)) {
+    if (!json_is_object(plugin) || !is_text(json_object_get(plugin, "name"), 1, 64)) {
         why(reason, len, "trains[%zu].plugin: expected an object with a name", i);
         return -EINVAL;
     }
@@ -102,15 +109,15 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
     return 0;
 }
 
-int cache_config_validate(const json_t *config, char *reason, size_t len)
+/* The runtime config's schema (CONTRACT §2), everything but its checksum. */
+static int config_schema_check(const json_t *config, char *reason, size_t len)
 {
-    char sum[CANON_CHECKSUM_LEN + 1];
     if (!json_is_object(config)) {
         why(reason, len, "runtime config: not an object");
         return -EINVAL;
     }
     const json_t *uuid = json_object_get(config, "uuid");
-    if (!json_is_string(uuid) || !uuidstr_valid(json_string_value(uuid))) {
+    if (!is_text(uuid, UUIDSTR_LEN, UUIDSTR_LEN) || !uuidstr_valid(json_string_value(uuid))) {
         why(reason, len, "uuid: expected a canonical UUID");
         return -EINVAL;
     }
@@ -119,7 +126,7 @@ int cache_config_validate(const json_t *config, char *reason, size_t len)
         return -EINVAL;
     }
     const json_t *broker = json_object_get(config, "mqtt_broker");
-    if (!json_is_object(broker) || !is_str_len(json_object_get(broker, "host"), 1, 255) ||
+    if (!json_is_object(broker) || !is_text(json_object_get(broker, "host"), 1, 255) ||
         !is_int_in(json_object_get(broker, "port"), 1, 65535)) {
         why(reason, len, "mqtt_broker: expected {host, port 1-65535}");
         return -EINVAL;
@@ -127,7 +134,7 @@ int cache_config_validate(const json_t *config, char *reason, size_t len)
     static const char *const creds[] = {"username", "password"};
     for (size_t k = 0; k < 2; k++) {
         const json_t *c = json_object_get(broker, creds[k]);
-        if (c != NULL && !json_is_null(c) && !is_str_len(c, 0, 255)) {
+        if (c != NULL && !json_is_null(c) && !is_text(c, 0, 255)) {
             why(reason, len, "mqtt_broker.%s: expected a string", creds[k]);
             return -EINVAL;
         }
@@ -154,6 +161,13 @@ int cache_config_validate(const json_t *config, char *reason, size_t len)
             }
         }
     }
+    return 0;
+}
+
+/* The document's own checksum: present and matching its canonical form. */
+static int config_checksum_check(const json_t *config, char *reason, size_t len)
+{
+    char sum[CANON_CHECKSUM_LEN + 1];
     const json_t *given = json_object_get(config, "checksum");
     if (!json_is_string(given)) {
         why(reason, len, "checksum: missing");
@@ -161,6 +175,60 @@ int cache_config_validate(const json_t *config, char *reason, size_t len)
     }
     if (canon_checksum(config, sum) < 0 || strcmp(sum, json_string_value(given)) != 0) {
         why(reason, len, "checksum: does not match the content");
+        return -EINVAL;
+    }
+    return 0;
+}
+
+int cache_config_validate(const json_t *config, char *reason, size_t len)
+{
+    int rc = config_schema_check(config, reason, len);
+    if (rc == 0)
+        rc = config_checksum_check(config, reason, len);
+    return rc;
+}
+
+int cache_config_parse(const char *text, size_t len, json_t **doc, char *reason, size_t reasonlen)
+{
+    json_error_t jerr;
+    json_t *j = NULL;
+    if (text == NULL || len == 0) {
+        why(reason, reasonlen, "not JSON: empty document");
+        return -EBADMSG;
+    }
+    if (len > CACHE_FILE_MAX) {
+        why(reason, reasonlen, "larger than %d bytes", CACHE_FILE_MAX);
+        return -EBADMSG;
+    }
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (j == NULL) {
+        why(reason, reasonlen, "not JSON: %s", jerr.text);
+        return -EBADMSG;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        why(reason, reasonlen, "not a JSON object");
+        return -EBADMSG;
+    }
+    *doc = j;
+    return 0;
+}
+
+int cache_config_check(const json_t *config, const char *own_uuid, char *reason, size_t len)
+{
+    /* The checksum first: a document that does not match it may have been damaged on the
+     * way, and its content (version included) cannot be trusted to say anything. */
+    if (!json_is_object(config) || config_checksum_check(config, reason, len) < 0) {
+        if (!json_is_object(config))
+            why(reason, len, "not a JSON object");
+        return -EBADMSG;
+    }
+    int rc = config_schema_check(config, reason, len);
+    if (rc < 0)
+        return rc;
+    const char *for_uuid = json_string_value(json_object_get(config, "uuid"));
+    if (own_uuid != NULL && own_uuid[0] != '\0' && strcmp(for_uuid, own_uuid) != 0) {
+        why(reason, len, "config is for controller %s", for_uuid);
         return -EINVAL;
     }
     return 0;
@@ -208,7 +276,9 @@ enum cache_verdict cache_entry_check(const char *text, size_t len, int64_t now_m
         goto out;
     }
     const json_t *ca = json_object_get(env, "cached_at");
-    if (!json_is_string(ca) || timeutil_parse_ms(json_string_value(ca), &at) < 0) {
+    /* Before 1970 is no time this edge could have written (found by fuzz_edge_cache: such a
+     * file was valid with --cache-max-age 0 but could not be written back as it was). */
+    if (!json_is_string(ca) || timeutil_parse_ms(json_string_value(ca), &at) < 0 || at < 0) {
         why(reason, reasonlen, "cached_at: expected an ISO-8601 UTC time");
         goto out;
     }
@@ -396,5 +466,54 @@ out:
     free(old);
     free(text);
     json_decref(old_cfg);
+    return rc;
+}
+
+/* The state directory's files, all written by fileio_write_atomic through a temporary file
+ * "<name>.tmp.<pid>" in the same directory. */
+static const char *const state_files[] = {CACHE_CURRENT, CACHE_PREVIOUS, "identity.json",
+                                          "session.json"};
+
+bool cache_leftover_name(const char *name)
+{
+    for (size_t i = 0; i < sizeof state_files / sizeof state_files[0]; i++) {
+        size_t n = strlen(state_files[i]);
+        if (strncmp(name, state_files[i], n) != 0 || strncmp(name + n, ".tmp.", 5) != 0)
+            continue;
+        const char *p = name + n + 5;
+        if (*p == '\0')
+            return false;
+        for (; *p != '\0'; p++)
+            if (!isdigit((unsigned char)*p))
+                return false;
+        return true;
+    }
+    return false;
+}
+
+int cache_leftovers_remove(const char *dir, int *removed)
+{
+    char path[1024];
+    struct dirent *de;
+    int rc = 0, n = 0;
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        rc = errno == ENOENT ? 0 : -errno;
+        goto out;
+    }
+    while ((de = readdir(d)) != NULL) {
+        if (!cache_leftover_name(de->d_name))
+            continue;
+        if (path_join(path, sizeof path, dir, de->d_name) < 0)
+            continue;
+        if (unlink(path) == 0)
+            n++;
+        else if (errno != ENOENT && rc == 0)
+            rc = -errno;
+    }
+out:
+    if (d != NULL)
+        closedir(d);
+    *removed = n;
     return rc;
 }

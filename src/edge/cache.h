@@ -36,6 +36,19 @@ const char *cache_verdict_name(enum cache_verdict v);
 /* Schema and checksum of a runtime config (CONTRACT §2). 0, or -EINVAL with the reason. */
 int cache_config_validate(const json_t *config, char *reason, size_t reasonlen);
 
+/* A runtime config downloaded from the central, before it is applied (docs/edge-state.md):
+ *
+ *   cache_config_parse: the body is a JSON object (duplicate keys rejected), at most
+ *     CACHE_FILE_MAX bytes. 0 with *doc a new reference, or -EBADMSG (*doc untouched).
+ *   cache_config_check: its own checksum, then the schema, then that it is for own_uuid
+ *     (NULL or "": not checked). 0; -EBADMSG when the checksum is missing or wrong (it may
+ *     have been damaged in transit: worth another download); -EINVAL when the content is
+ *     wrong (refused for good).
+ *
+ * Both pure; reason (may be NULL) says why. */
+int cache_config_parse(const char *text, size_t len, json_t **doc, char *reason, size_t reasonlen);
+int cache_config_check(const json_t *config, const char *own_uuid, char *reason, size_t reasonlen);
+
 /* Checks one envelope file's text. On CACHE_VALID / CACHE_STALE *config receives a new
  * reference to the runtime config and *cached_at_ms its time; reason explains the other
  * verdicts (and staleness). max_age_ms 0 means no limit. */
@@ -68,5 +81,15 @@ void cache_boot_clear(struct cache_boot *b);
 /* Writes config as the current cache; the old current becomes the previous one unless it
  * holds the same checksum (so "previous" stays a different, older config). 0 or -errno. */
 int cache_store(const char *dir, const json_t *config, int64_t now_ms);
+
+/* Whether name is a temporary file of an atomic write to one of the state directory's files
+ * ("config.json.tmp.<pid>", also of config.prev.json, identity.json, session.json). */
+bool cache_leftover_name(const char *name);
+/* Removes such temporary files: at boot, before anything is written, they can only be left
+ * over by a process that died in the middle of a write (kill -9, power cut). Never read:
+ * whatever they hold, the rename that would have made it the real file did not happen.
+ * Assumes one edge per state directory. *removed receives how many went (also on failure).
+ * 0 or negative errno (a missing directory is not an error). */
+int cache_leftovers_remove(const char *dir, int *removed);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cache.h"
@@ -22,6 +23,16 @@
 static int64_t mono_now(void)
 {
     return timeutil_mono_ms();
+}
+
+/* Finer than timeutil_mono_ms, for the download-time histogram (a LAN answer takes a
+ * fraction of a millisecond). */
+static int64_t mono_now_us(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) < 0)
+        return timeutil_mono_ms() * 1000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 static uint64_t random_seed(void)
@@ -654,6 +665,7 @@ static int request_start(struct edge *e, enum sync_action a, int64_t longpoll_ve
             }
         }
         e->m.config_downloads++;
+        e->fetch_started_us = mono_now_us();
         break;
     case SYNC_ACT_HEARTBEAT:
         snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", e->uuid);
@@ -892,9 +904,10 @@ static void config_done(struct edge *e, const struct api_response *r)
 {
     struct sync_event ev = {
         .kind = SYNC_EV_CONFIG_FAILED, .version = -1, .retry_after_ms = r->retry_after_ms};
-    char reason[200], sum[CANON_CHECKSUM_LEN + 1];
+    char reason[200];
     json_t *cfg = NULL;
 
+    histogram_observe(&e->m.download_seconds, (double)(mono_now_us() - e->fetch_started_us) / 1e6);
     if (r->status == 304) {
         etag_remember(e, r->etag);
         json_t *confirmed = e->config ? e->config : e->held;
@@ -929,29 +942,17 @@ static void config_done(struct edge *e, const struct api_response *r)
         sync_feed(e, &ev);
         return;
     }
-    json_error_t jerr;
-    cfg = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &jerr);
-    const char *given = json_string_value(json_object_get(cfg, "checksum"));
-    if (cfg == NULL) {
-        snprintf(reason, sizeof reason, "not JSON: %s", jerr.text);
+    if (cache_config_parse(r->body, r->body_len, &cfg, reason, sizeof reason) < 0) {
         config_refuse(e, NULL, reason, true);
         goto out;
     }
-    if (!json_is_object(cfg) || given == NULL || canon_checksum(cfg, sum) < 0 ||
-        strcmp(sum, given) != 0) {
-        config_refuse(e, NULL, "checksum: missing or does not match the content", true);
+    int rc = cache_config_check(cfg, e->uuid, reason, sizeof reason);
+    if (rc < 0) {
+        /* A damaged document says nothing reliable about its version: retried. */
+        config_refuse(e, rc == -EBADMSG ? NULL : cfg, reason, rc == -EBADMSG);
         goto out;
     }
-    if (cache_config_validate(cfg, reason, sizeof reason) < 0) {
-        config_refuse(e, cfg, reason, false);
-        goto out;
-    }
-    const char *for_uuid = json_string_value(json_object_get(cfg, "uuid"));
-    if (strcmp(for_uuid, e->uuid) != 0) {
-        snprintf(reason, sizeof reason, "config is for controller %s", for_uuid);
-        config_refuse(e, cfg, reason, false);
-        goto out;
-    }
+    const char *given = json_string_value(json_object_get(cfg, "checksum"));
     json_int_t version = json_integer_value(json_object_get(cfg, "version"));
     if (version == e->rejected_version && strcmp(given, e->rejected_checksum) == 0) {
         /* The very document that failed before: it would fail again. */
@@ -1101,6 +1102,13 @@ int edge_init(struct edge *e, const struct edge_opts *o)
         log_event(LOG_ERROR, "state_dir_unusable", "{s:s, s:s}", "path", o->state_dir, "error",
                   strerror(-rc));
 
+    /* A write that a crash interrupted leaves its temporary file behind: never the cache. */
+    int leftovers = 0;
+    rc = cache_leftovers_remove(o->state_dir, &leftovers);
+    if (leftovers > 0 || rc < 0)
+        log_event(rc < 0 ? LOG_WARNING : LOG_INFO, "state_leftovers_removed", "{s:s, s:i, s:s?}",
+                  "path", o->state_dir, "files", leftovers, "error", rc < 0 ? strerror(-rc) : NULL);
+
     cache_load(o->state_dir, wall, (int64_t)o->cache_max_age_s * 1000, &boot);
     cache_report(CACHE_CURRENT, boot.current, boot.current_reason);
     cache_report(CACHE_PREVIOUS, boot.previous, boot.previous_reason);
@@ -1191,6 +1199,21 @@ int edge_init(struct edge *e, const struct edge_opts *o)
 out:
     cache_boot_clear(&boot);
     return rc;
+}
+
+bool edge_settled(const struct edge *e, char *status, size_t statuslen)
+{
+    if (e->config == NULL) {
+        snprintf(status, statuslen,
+                 "no runtime config to drive (cache %s); waiting for the central API",
+                 e->cache_state);
+        return true;
+    }
+    bool up = mqtt_link_connected(e->mqtt) && !e->announce_connected;
+    snprintf(status, statuslen, "config %lld, %zu train(s), broker %s %s",
+             (long long)e->applied_version, e->trains.n, mqtt_link_broker(e->mqtt),
+             up ? "connected" : "not connected yet");
+    return up;
 }
 
 void edge_free(struct edge *e)

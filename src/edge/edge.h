@@ -12,6 +12,7 @@
 #include "api_client.h"
 #include "canon.h"
 #include "config_opts.h"
+#include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
 #include "sync.h"
@@ -34,6 +35,7 @@ struct edge_metrics {
     uint64_t registration_failures[REG_FAIL_COUNT];
     uint64_t cache_hits;
     uint64_t config_downloads;
+    struct histogram download_seconds; /* start of a config request to its answer */
     uint64_t config_applies;
     uint64_t config_rejections;
     uint64_t config_rollbacks;
@@ -97,6 +99,7 @@ struct edge {
     struct api_client *api;
     struct sync sync;
     int64_t sync_wake_ms;
+    int64_t fetch_started_us; /* monotonic, of the config request in flight */
     bool registered;
     int64_t session_epoch; /* this process's session (epoch.h); 0: none yet */
     int64_t will_epoch;    /* the epoch in the armed will; -1: none armed */
@@ -140,6 +143,11 @@ void edge_shutdown(struct edge *e, int64_t timeout_ms);
 int edge_signals_init(void);
 /* Poll loop (loop.c): runs until SIGTERM/SIGINT, then shuts down. 0 or negative errno. */
 int edge_run(struct edge *e);
+
+/* Whether the edge has done what it can do on its own (sdnotify.h: READY): true without a
+ * config to drive, or once the broker is connected and the command topics subscribed.
+ * status receives a one-line summary for systemd's STATUS=. */
+bool edge_settled(const struct edge *e, char *status, size_t statuslen);
 
 /* For health.c. */
 json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status);

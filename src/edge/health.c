@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <netdb.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,8 @@
 #include <microhttpd.h>
 
 #include "edge.h"
+#include "histogram.h"
+#include "strbuf.h"
 #include "timeutil.h"
 
 struct health {
@@ -110,53 +111,28 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     return h;
 }
 
-struct sbuf {
-    char *p;
+/* The exposition being written; the first failure sticks (rc) and the text is dropped. */
+struct expo {
+    char *buf;
     size_t len, cap;
-    bool failed;
+    int rc;
 };
 
-static void sb_printf(struct sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define expo_add(x, ...)                                                                           \
+    do {                                                                                           \
+        if ((x)->rc == 0)                                                                          \
+            (x)->rc = strbuf_appendf(&(x)->buf, &(x)->len, &(x)->cap, __VA_ARGS__);                \
+    } while (0)
 
-static void sb_printf(struct sbuf *b, const char *fmt, ...)
+static void counter(struct expo *x, const char *name, const char *help, uint64_t v)
 {
-    if (b->failed)
-        return;
-    for (;;) {
-        va_list ap;
-        va_start(ap, fmt);
-        int n = vsnprintf(b->p ? b->p + b->len : NULL, b->p ? b->cap - b->len : 0, fmt, ap);
-        va_end(ap);
-        if (n < 0) {
-            b->failed = true;
-            return;
-        }
-        if (b->p != NULL && b->len + (size_t)n < b->cap) {
-            b->len += (size_t)n;
-            return;
-        }
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->len + (size_t)n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (np == NULL) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
-    }
+    expo_add(x, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
+             (unsigned long long)v);
 }
 
-static void counter(struct sbuf *b, const char *name, const char *help, uint64_t v)
+static void gauge(struct expo *x, const char *name, const char *help, long long v)
 {
-    sb_printf(b, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-              (unsigned long long)v);
-}
-
-static void gauge(struct sbuf *b, const char *name, const char *help, long long v)
-{
-    sb_printf(b, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
+    expo_add(x, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
 }
 
 char *edge_metrics_text(const struct edge *e, int64_t now_ms)
@@ -165,55 +141,65 @@ char *edge_metrics_text(const struct edge *e, int64_t now_ms)
         "network", "rate_limited", "rejected", "server_error", "invalid_response",
     };
     const struct edge_metrics *m = &e->m;
-    struct sbuf b = {0};
+    struct expo x = {.cap = 8192};
 
-    counter(&b, "controller_registration_attempts_total", "Registration requests started.",
+    x.buf = malloc(x.cap);
+    if (x.buf == NULL)
+        return NULL;
+    x.buf[0] = '\0';
+    counter(&x, "controller_registration_attempts_total", "Registration requests started.",
             m->registration_attempts);
-    sb_printf(&b, "# HELP controller_registration_failures_total Failed registrations by "
-                  "reason.\n# TYPE controller_registration_failures_total counter\n");
+    expo_add(&x, "# HELP controller_registration_failures_total Failed registrations by "
+                 "reason.\n# TYPE controller_registration_failures_total counter\n");
     for (int i = 0; i < REG_FAIL_COUNT; i++)
-        sb_printf(&b, "controller_registration_failures_total{reason=\"%s\"} %llu\n",
-                  reg_reasons[i], (unsigned long long)m->registration_failures[i]);
-    counter(&b, "controller_config_cache_hits_total", "Boots that drove from the cached config.",
+        expo_add(&x, "controller_registration_failures_total{reason=\"%s\"} %llu\n", reg_reasons[i],
+                 (unsigned long long)m->registration_failures[i]);
+    counter(&x, "controller_config_cache_hits_total", "Boots that drove from the cached config.",
             m->cache_hits);
-    counter(&b, "controller_config_downloads_total", "Runtime config requests.",
+    counter(&x, "controller_config_downloads_total", "Runtime config requests.",
             m->config_downloads);
-    counter(&b, "controller_config_applies_total", "Runtime configs applied.", m->config_applies);
-    counter(&b, "controller_config_rejections_total",
+    if (x.rc == 0)
+        x.rc = histogram_render(&m->download_seconds, "controller_config_download_seconds",
+                                "Time to an answer of a runtime config request (200, 304 or "
+                                "error), in seconds.",
+                                &x.buf, &x.len, &x.cap);
+    counter(&x, "controller_config_applies_total", "Runtime configs applied.", m->config_applies);
+    counter(&x, "controller_config_rejections_total",
             "Downloaded configs refused (schema, checksum, identity).", m->config_rejections);
-    counter(&b, "controller_config_rollbacks_total", "Configs rolled back after a failed apply.",
+    counter(&x, "controller_config_rollbacks_total", "Configs rolled back after a failed apply.",
             m->config_rollbacks);
-    gauge(&b, "controller_config_version", "Applied runtime config version (-1: none).",
+    gauge(&x, "controller_config_version", "Applied runtime config version (-1: none).",
           (long long)e->applied_version);
-    counter(&b, "controller_config_longpolls_total",
+    counter(&x, "controller_config_longpolls_total",
             "Config long polls started (while the broker is unreachable).", m->longpolls);
-    counter(&b, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
-    counter(&b, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
+    counter(&x, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
+    counter(&x, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
             m->heartbeats_failed);
-    gauge(&b, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
+    gauge(&x, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
           mqtt_link_connected(e->mqtt) ? 1 : 0);
-    counter(&b, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
-    sb_printf(&b, "# HELP controller_commands_total Train commands applied by action.\n"
-                  "# TYPE controller_commands_total counter\n");
+    counter(&x, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
+    expo_add(&x, "# HELP controller_commands_total Train commands applied by action.\n"
+                 "# TYPE controller_commands_total counter\n");
     for (int i = 0; i < TRAIN_ACT_COUNT; i++)
-        sb_printf(&b, "controller_commands_total{action=\"%s\"} %llu\n",
-                  train_action_name((enum train_action)i), (unsigned long long)m->commands[i]);
-    counter(&b, "controller_commands_rejected_total", "Train commands rejected.",
+        expo_add(&x, "controller_commands_total{action=\"%s\"} %llu\n",
+                 train_action_name((enum train_action)i), (unsigned long long)m->commands[i]);
+    counter(&x, "controller_commands_rejected_total", "Train commands rejected.",
             m->commands_rejected);
-    counter(&b, "controller_failsafe_stops_total", "Trains stopped for lack of broker contact.",
+    counter(&x, "controller_failsafe_stops_total",
+            "Fail-safe stops: moving trains ramped down for lack of broker contact.",
             m->failsafe_stops);
-    counter(&b, "controller_status_messages_total", "Train status messages published.",
+    counter(&x, "controller_status_messages_total", "Train status messages published.",
             m->status_published);
-    gauge(&b, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);
-    gauge(&b, "controller_registered", "1 while registered with the central API.",
+    gauge(&x, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);
+    gauge(&x, "controller_registered", "1 while registered with the central API.",
           e->registered ? 1 : 0);
-    gauge(&b, "controller_uptime_seconds", "Seconds since start.",
+    gauge(&x, "controller_uptime_seconds", "Seconds since start.",
           (long long)((now_ms - e->started_mono_ms) / 1000));
-    if (b.failed) {
-        free(b.p);
+    if (x.rc < 0) {
+        free(x.buf);
         return NULL;
     }
-    return b.p;
+    return x.buf;
 }
 
 /* --- HTTP ------------------------------------------------------------------------------- */

@@ -1,17 +1,20 @@
 /* The daemon's single event loop: one poll (through curl_multi_poll, which also drives the
  * HTTP transfers) over the signal self-pipe, the MQTT socket and the health server, with the
  * timeout set by the nearest deadline (ramp step, status message, sync timer, keepalive,
- * fail-safe). Signal handlers only write to the pipe. */
+ * fail-safe). Signal handlers only write to the pipe. Each pass also tells systemd that the
+ * loop is alive (sdnotify.h). */
 #include "edge.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "health.h"
 #include "log.h"
+#include "sdnotify.h"
 #include "timeutil.h"
 
 #define LOOP_MAX_FDS 40
@@ -60,9 +63,25 @@ static void signals_teardown(void)
     }
 }
 
+/* READY=1 once the edge is settled (or has waited long enough), with what it runs. */
+static void ready_check(struct sdnotify *sdn, const struct edge *e, int64_t now)
+{
+    char status[300], msg[320];
+    if (sdn->ready_sent)
+        return;
+    bool settled = edge_settled(e, status, sizeof status);
+    if (!sdnotify_ready_due(sdn, settled, now))
+        return;
+    snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
+    int rc = sdnotify_send(msg);
+    log_event(LOG_INFO, "edge_ready", "{s:s, s:b, s:b}", "status", status, "settled", settled,
+              "systemd", rc == 0);
+}
+
 int edge_run(struct edge *e)
 {
     struct curl_waitfd fds[LOOP_MAX_FDS];
+    struct sdnotify sdn;
     int stop_sig = 0;
     int rc;
     if (sig_pipe[0] < 0) {
@@ -74,9 +93,14 @@ int edge_run(struct edge *e)
         }
     }
 
+    sdnotify_init(&sdn, timeutil_mono_ms());
     while (stop_sig == 0) {
         int64_t now = timeutil_mono_ms();
         int64_t wake = edge_tick(e, now);
+        /* Fed from the pass itself: a loop stuck anywhere stops feeding it. */
+        if (sdnotify_watchdog_due(&sdn, now))
+            sdnotify_send("WATCHDOG=1");
+        ready_check(&sdn, e, now);
         int64_t timeout = LOOP_MAX_SLEEP_MS;
         if (wake >= 0 && wake - now < timeout)
             timeout = wake - now;
@@ -117,6 +141,7 @@ int edge_run(struct edge *e)
 
     log_event(LOG_INFO, "shutdown_requested", "{s:s}", "signal",
               stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sdnotify_send("STOPPING=1\nSTATUS=stopping the motors");
     edge_shutdown(e, LOOP_SHUTDOWN_FLUSH_MS);
     signals_teardown();
     return 0;

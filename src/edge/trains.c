@@ -43,8 +43,18 @@ static void why(char *err, size_t errlen, const char *fmt, ...)
     va_end(ap);
 }
 
-static int action_parse(const char *s, enum train_action *out)
+/* A JSON string whose bytes are all part of the C string: "stop\u0000x" is not "stop". */
+static const char *json_text(const json_t *v)
 {
+    const char *s = json_string_value(v);
+    return s != NULL && strlen(s) == json_string_length(v) ? s : NULL;
+}
+
+static int action_parse(const json_t *v, enum train_action *out)
+{
+    const char *s = json_text(v);
+    if (s == NULL)
+        return -EINVAL;
     for (int i = 0; i < TRAIN_ACT_COUNT; i++) {
         /* Case-insensitive: the earlier gateway and scripts were not consistent. */
         if (strcasecmp(s, action_names[i]) == 0) {
@@ -77,7 +87,7 @@ static int speed_parse(const json_t *v, int *out)
 
 static int direction_parse(const json_t *v, enum motor_direction *out)
 {
-    const char *s = json_string_value(v);
+    const char *s = json_text(v);
     if (s == NULL)
         return -EINVAL;
     if (strcasecmp(s, "FORWARD") == 0) {
@@ -127,20 +137,19 @@ int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char
         direction = NULL;
 
     if (action != NULL && !json_is_null(action)) {
-        if (!json_is_string(action) || action_parse(json_string_value(action), &c.action) < 0) {
+        if (action_parse(action, &c.action) < 0) {
             why(err, errlen, "unknown action");
             goto out;
         }
         if (command != NULL && !json_is_null(command)) {
             enum train_action other;
-            if (!json_is_string(command) || action_parse(json_string_value(command), &other) < 0 ||
-                other != c.action) {
+            if (action_parse(command, &other) < 0 || other != c.action) {
                 why(err, errlen, "action and command disagree");
                 goto out;
             }
         }
     } else if (command != NULL && !json_is_null(command)) {
-        if (!json_is_string(command) || action_parse(json_string_value(command), &c.action) < 0) {
+        if (action_parse(command, &c.action) < 0) {
             why(err, errlen, "unknown command");
             goto out;
         }

@@ -296,3 +296,49 @@ class TcpProxy:
             pass
         for t in self._threads:
             t.join(timeout=2)
+
+
+def start_edge_under(tc, prefix, central=None, *flags, state_dir=None, name=None, env=None,
+                     simulate=True, log_level="debug", timeout=120):
+    """Like :meth:`harness.RoundhouseTestCase.start_edge` (same arguments, health on), but
+    run under ``prefix`` (e.g. ``["valgrind", ...]``) and waiting up to ``timeout`` s for the
+    ``health_listening`` event: a program under valgrind starts many times slower. The
+    process is stopped with the test's other programs; stop it yourself with a longer
+    timeout (``edge.stop(timeout=...)`` returns the problems) when it needs one."""
+    state_dir = state_dir or os.path.join(tc.tmp, "edge-state")
+    os.makedirs(state_dir, exist_ok=True)
+    argv = list(prefix) + [harness.binary("roundhouse-edge")]
+    if central is not None:
+        argv += ["--central", central.url if isinstance(central, harness.Central) else str(central)]
+    argv += ["--state-dir", state_dir, "--health-listen", "127.0.0.1:0", "--log-level", log_level]
+    if simulate:
+        argv.append("--simulate")
+    if name is not None:
+        argv += ["--name", name]
+    argv += [str(f) for f in flags]
+    edge = harness.Edge(argv, harness._clean_env(env), tc.tmp,
+                        os.path.join(tc.tmp, "edge-under-%d.log" % len(tc._procs)), state_dir, True)
+    tc._procs.append(edge)  # stopped (and its stderr printed) with the others, even if it never gets ready
+    edge.wait_ready(timeout=timeout)
+    return edge
+
+
+def kill9(edge):
+    """SIGKILL on purpose (a crash): reaped here, so the harness does not count it as a
+    failure."""
+    import signal
+    edge.proc.send_signal(signal.SIGKILL)
+    edge.proc.wait(timeout=10)
+    edge.returncode = edge.proc.returncode
+
+
+def metrics(edge):
+    """The edge's /metrics as {"name{labels}": value} (float), asserting 200."""
+    r = edge.health.get("/metrics")
+    assert r.status == 200, r
+    out = {}
+    for line in r.body.decode().splitlines():
+        if line and not line.startswith("#"):
+            key, _, value = line.rpartition(" ")
+            out[key] = float(value)
+    return out

@@ -163,6 +163,63 @@ static void test_future_cached_at(void **state)
     json_decref(cfg);
 }
 
+static void test_cached_at_before_1970(void **state)
+{
+    (void)state;
+    /* Found by fuzz_edge_cache: no time this edge could have written, whatever the maximum
+     * age (0 = no limit would have let it through). */
+    json_t *cfg = config_new(1);
+    json_t *env = json_pack("{s:i, s:s, s:O}", "format", 1, "cached_at",
+                            "0226-11-18T09:00:00+01:00", "config", cfg);
+    resum(env);
+    char *text = json_dumps(env, JSON_COMPACT);
+    assert_non_null(text);
+    assert_int_equal(check(text, strlen(text), 0), CACHE_INVALID);
+    assert_int_equal(check(text, strlen(text), 7 * DAY), CACHE_INVALID);
+    free(text);
+    json_decref(env);
+    json_decref(cfg);
+}
+
+static void test_document_check(void **state)
+{
+    (void)state;
+    json_t *doc = NULL;
+    char reason[200];
+    json_t *cfg = config_new(7);
+    char *text = json_dumps(cfg, JSON_COMPACT);
+
+    /* Damaged on the way (worth another download): not JSON, not an object, bad checksum. */
+    assert_int_equal(cache_config_parse("{\"uuid\":", 8, &doc, reason, sizeof reason), -EBADMSG);
+    assert_null(doc);
+    assert_int_equal(cache_config_parse("[1]", 3, &doc, reason, sizeof reason), -EBADMSG);
+    assert_int_equal(cache_config_parse("", 0, &doc, reason, sizeof reason), -EBADMSG);
+    assert_int_equal(cache_config_parse("{\"a\":1,\"a\":2}", 13, &doc, NULL, 0), -EBADMSG);
+    assert_null(doc);
+    assert_int_equal(cache_config_parse(text, strlen(text), &doc, reason, sizeof reason), 0);
+    assert_int_equal(cache_config_check(doc, UUID, reason, sizeof reason), 0);
+    assert_int_equal(cache_config_check(doc, NULL, reason, sizeof reason), 0);
+    json_object_set_new(doc, "version", json_integer(8));
+    assert_int_equal(cache_config_check(doc, UUID, reason, sizeof reason), -EBADMSG);
+    json_object_del(doc, "checksum");
+    assert_int_equal(cache_config_check(doc, UUID, reason, sizeof reason), -EBADMSG);
+    /* Wrong content with a right checksum: refused for good. */
+    json_object_set_new(doc, "version", json_integer(-1));
+    resum(doc);
+    assert_int_equal(cache_config_check(doc, UUID, reason, sizeof reason), -EINVAL);
+    assert_non_null(strstr(reason, "version"));
+    json_object_set_new(doc, "version", json_integer(8));
+    resum(doc);
+    assert_int_equal(
+        cache_config_check(doc, "11111111-2222-4333-8444-555555555555", reason, sizeof reason),
+        -EINVAL);
+    assert_non_null(strstr(reason, "for controller"));
+    assert_int_equal(cache_config_check(doc, UUID, NULL, 0), 0);
+    json_decref(doc);
+    free(text);
+    json_decref(cfg);
+}
+
 static void test_max_age(void **state)
 {
     (void)state;
@@ -481,6 +538,101 @@ static void test_store_rotation(void **state)
     json_decref(c2);
 }
 
+static void put_raw(const char *name, const char *text, size_t len)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(text, 1, len, f), len);
+    assert_int_equal(fclose(f), 0);
+}
+
+static bool exists(const char *name)
+{
+    char p[128];
+    snprintf(p, sizeof p, "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+/* What kill -9 in the middle of cache_store can leave: a temporary file of the write that
+ * never got renamed, next to a current file cut short (a file system that lost the tail). */
+static void test_crash_leftovers(void **state)
+{
+    (void)state;
+    struct cache_boot b;
+    json_t *v6 = config_new(6), *v5 = config_new(5);
+    size_t len6, len5;
+    char *t6 = envelope_text(v6, NOW - 500, &len6);
+    char *t5 = envelope_text(v5, NOW - 1000, &len5);
+    int removed = -1;
+
+    rm_file(CACHE_CURRENT);
+    put_config(CACHE_PREVIOUS, 4, NOW - 2000);
+    put_raw(CACHE_CURRENT, t5, len5 / 2);
+    put_raw(CACHE_CURRENT ".tmp.4242", t6, len6); /* complete, valid, and newer: still not it */
+    put_raw(CACHE_PREVIOUS ".tmp.17", t6, len6 / 3);
+    put_raw("session.json.tmp.1", "{", 1);
+
+    assert_int_equal(cache_load(dir, NOW, 7 * DAY, &b), 0);
+    assert_int_equal(b.current, CACHE_INVALID);
+    assert_int_equal(b.verdict, CACHE_VALID);
+    assert_string_equal(b.source, "previous");
+    assert_int_equal(json_integer_value(json_object_get(b.config, "version")), 4);
+    cache_boot_clear(&b);
+
+    /* At boot the leftovers go; nothing else does. */
+    put_raw("config.json.tmp.", "x", 1);
+    put_raw("config.json.tmp.12a", "x", 1);
+    put_raw("notes.json.tmp.5", "x", 1);
+    assert_int_equal(cache_leftovers_remove(dir, &removed), 0);
+    assert_int_equal(removed, 3);
+    assert_false(exists(CACHE_CURRENT ".tmp.4242"));
+    assert_false(exists(CACHE_PREVIOUS ".tmp.17"));
+    assert_false(exists("session.json.tmp.1"));
+    assert_true(exists(CACHE_CURRENT));
+    assert_true(exists(CACHE_PREVIOUS));
+    assert_true(exists("config.json.tmp."));
+    assert_true(exists("config.json.tmp.12a"));
+    assert_true(exists("notes.json.tmp.5"));
+    rm_file("config.json.tmp.");
+    rm_file("config.json.tmp.12a");
+    rm_file("notes.json.tmp.5");
+    assert_int_equal(cache_leftovers_remove(dir, &removed), 0);
+    assert_int_equal(removed, 0);
+    assert_int_equal(cache_leftovers_remove("/nonexistent/rh-edge", &removed), 0);
+
+    /* Only a leftover temporary file: no config at all (never read). */
+    rm_file(CACHE_CURRENT);
+    rm_file(CACHE_PREVIOUS);
+    put_raw(CACHE_CURRENT ".tmp.4242", t6, len6);
+    assert_int_equal(cache_load(dir, NOW, 7 * DAY, &b), 0);
+    assert_null(b.config);
+    assert_int_equal(b.verdict, CACHE_MISSING);
+    rm_file(CACHE_CURRENT ".tmp.4242");
+
+    /* A truncated current and nothing else: invalid, not driven. */
+    put_raw(CACHE_CURRENT, t5, len5 - 1);
+    assert_int_equal(cache_load(dir, NOW, 7 * DAY, &b), 0);
+    assert_null(b.config);
+    assert_int_equal(b.verdict, CACHE_INVALID);
+    /* The next store does not rotate the damaged one into the previous slot. */
+    assert_int_equal(cache_store(dir, v6, NOW), 0);
+    assert_int_equal(cache_load(dir, NOW, 7 * DAY, &b), 0);
+    assert_string_equal(b.source, "current");
+    assert_int_equal(b.previous, CACHE_MISSING);
+    cache_boot_clear(&b);
+
+    assert_true(cache_leftover_name("identity.json.tmp.99"));
+    assert_false(cache_leftover_name("identity.json.tmp"));
+    assert_false(cache_leftover_name("xconfig.json.tmp.1"));
+    assert_false(cache_leftover_name(CACHE_CURRENT));
+    free(t6);
+    free(t5);
+    json_decref(v6);
+    json_decref(v5);
+}
+
 static void test_identity(void **state)
 {
     (void)state;
@@ -530,12 +682,15 @@ int main(void)
         cmocka_unit_test(test_flipped_byte),
         cmocka_unit_test(test_wrong_checksums),
         cmocka_unit_test(test_future_cached_at),
+        cmocka_unit_test(test_cached_at_before_1970),
+        cmocka_unit_test(test_document_check),
         cmocka_unit_test(test_max_age),
         cmocka_unit_test(test_not_json_and_empty),
         cmocka_unit_test(test_schema),
         cmocka_unit_test(test_select),
         cmocka_unit_test(test_load_fallbacks),
         cmocka_unit_test(test_store_rotation),
+        cmocka_unit_test(test_crash_leftovers),
         cmocka_unit_test(test_identity),
     };
     return cmocka_run_group_tests(tests, dir_setup, dir_teardown);
