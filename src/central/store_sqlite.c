@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <sqlite3.h>
@@ -129,8 +130,22 @@ static const char *const migrations[] = {
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
+#define STMT_CACHE_SIZE 48
+
+/* Prepared statements are kept and reused (reset, bindings cleared): compiling the SQL again
+ * on every request was a third of the central's CPU under load. Statements are never used
+ * by two callers at once: every store function finishes with its statement before it
+ * returns, and the store's mutex serialises callers. */
+struct cached_stmt {
+    char *sql;
+    sqlite3_stmt *stmt;
+    uint64_t used; /* for eviction of the least recently used */
+};
+
 struct store {
     sqlite3 *db;
+    struct cached_stmt cache[STMT_CACHE_SIZE];
+    uint64_t clock;
     pthread_mutex_t lock;
     char error[256];
     json_t *bumped; /* controllers whose config_version rose in the open transaction */
@@ -272,6 +287,10 @@ void store_free(struct store *st)
 {
     if (st == NULL)
         return;
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+        free(st->cache[i].sql);
+    }
     if (st->db != NULL)
         sqlite3_close(st->db);
     json_decref(st->bumped);
@@ -315,6 +334,51 @@ void store_rollback(struct store *st)
 int store_ping(struct store *st)
 {
     return exec(st, "SELECT 1");
+}
+
+/* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
+ * an SQLite result code. */
+static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out)
+{
+    struct cached_stmt *victim = &st->cache[0];
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        struct cached_stmt *c = &st->cache[i];
+        if (c->sql != NULL && strcmp(c->sql, sql) == 0) {
+            c->used = ++st->clock;
+            *out = c->stmt;
+            return SQLITE_OK;
+        }
+        if (c->sql == NULL || (victim->sql != NULL && c->used < victim->used))
+            victim = c;
+    }
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v3(st->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    char *copy = strdup(sql);
+    if (copy != NULL) {
+        sqlite3_finalize(victim->stmt);
+        free(victim->sql);
+        victim->sql = copy;
+        victim->stmt = stmt;
+        victim->used = ++st->clock;
+    }
+    *out = stmt;
+    return SQLITE_OK;
+}
+
+/* Done with a statement from stmt_prepare: cached ones are reset for the next use, others
+ * (the cache could not hold them) finalised. */
+static void stmt_release(struct store *st, sqlite3_stmt *stmt)
+{
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        if (st->cache[i].stmt == stmt) {
+            sqlite3_reset(stmt);
+            sqlite3_clear_bindings(stmt);
+            return;
+        }
+    }
+    sqlite3_finalize(stmt);
 }
 
 /* ---- generic row helpers ---- */
@@ -392,7 +456,7 @@ static int query(struct store *st, const struct table *t, const char *sql, const
                  const char *p2, bool single, json_t **out)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
     if (p1)
@@ -403,7 +467,7 @@ static int query(struct store *st, const struct table *t, const char *sql, const
     while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
         json_array_append_new(rows, row_to_json(stmt, t));
     int result = map_rc(st, rc);
-    sqlite3_finalize(stmt);
+    stmt_release(st, stmt);
     if (result < 0) {
         json_decref(rows);
         return result;
@@ -439,7 +503,7 @@ static int run(struct store *st, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
     int result = map_rc(st, rc);
-    sqlite3_finalize(stmt);
+    stmt_release(st, stmt);
     return result;
 }
 
@@ -449,7 +513,7 @@ static int prepare_bound(struct store *st, const struct table *t, const char *sq
                          const json_t *fields, sqlite3_stmt **out, int *next)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
     int i = 1;
@@ -460,7 +524,7 @@ static int prepare_bound(struct store *st, const struct table *t, const char *sq
         rc = bind_json(stmt, i++, value, find_column(t, key)->type);
         if (rc != SQLITE_OK) {
             int result = map_rc(st, rc);
-            sqlite3_finalize(stmt);
+            stmt_release(st, stmt);
             return result;
         }
     }
@@ -546,7 +610,7 @@ static int delete_row(struct store *st, const struct table *t, const char *id)
     char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
     sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
@@ -589,10 +653,10 @@ int store_controller_update(struct store *st, const char *id, const json_t *fiel
 int store_controller_bump_config(struct store *st, const char *id, int64_t now)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db,
-                                "UPDATE controllers SET config_version = config_version + 1, "
-                                "updated_at = ? WHERE id = ?",
-                                -1, &stmt, NULL);
+    int rc = stmt_prepare(st,
+                          "UPDATE controllers SET config_version = config_version + 1, "
+                          "updated_at = ? WHERE id = ?",
+                          &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
     sqlite3_bind_int64(stmt, 1, now);
