@@ -5,12 +5,15 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 cd "$here"
-if [ ! -d node_modules/playwright-core ]; then
-  # Several ctest jobs may start at once: one installs, the others wait for it.
+# Several ctest jobs may start at once: one installs, the others wait for it. The marker is
+# written only after npm ci finished, so a half-extracted node_modules never counts.
+marker=node_modules/.roundhouse-installed
+if [ ! -e "$marker" ]; then
   exec 9>"${TMPDIR:-/tmp}/roundhouse-browser-npm-install.lock"
   flock -w 280 9
-  if [ ! -d node_modules/playwright-core ]; then
+  if [ ! -e "$marker" ]; then
     npm ci --no-audit --no-fund >&2
+    touch "$marker"
   fi
   flock -u 9
 fi
