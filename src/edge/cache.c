@@ -517,3 +517,21 @@ out:
     *removed = n;
     return rc;
 }
+
+int cache_write_sealed(const char *dir, const char *path, json_t *doc)
+{
+    char sum[CANON_CHECKSUM_LEN + 1];
+    int rc = canon_checksum(doc, sum);
+    if (rc < 0)
+        return rc;
+    if (json_object_set_new(doc, "checksum", json_string(sum)) < 0)
+        return -ENOMEM;
+    char *text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
+    if (text == NULL)
+        return -ENOMEM;
+    rc = fileio_mkdirs(dir, 0700);
+    if (rc == 0)
+        rc = fileio_write_atomic(path, text, strlen(text), 0600);
+    free(text);
+    return rc;
+}

@@ -92,4 +92,9 @@ bool cache_leftover_name(const char *name);
  * 0 or negative errno (a missing directory is not an error). */
 int cache_leftovers_remove(const char *dir, int *removed);
 
+/* Writes a small state file (identity, session epoch): doc gets a "checksum" key (SHA-256 of
+ * its canonical JSON without it), is written indented with sorted keys, temp file + fsync +
+ * rename, mode 0600, creating dir (0700) when missing. 0 or negative errno. */
+int cache_write_sealed(const char *dir, const char *path, json_t *doc);
+
 #endif

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "cache.h"
 #include "canon.h"
 #include "fileio.h"
 #include "timeutil.h"
@@ -54,9 +55,8 @@ static int identity_path(const char *dir, char *out, size_t outlen)
 
 int identity_save(const char *dir, const char *uuid, int64_t now_ms)
 {
-    char path[1024], ts[32], sum[CANON_CHECKSUM_LEN + 1];
+    char path[1024], ts[32];
     json_t *doc = NULL;
-    char *text = NULL;
     int rc = identity_path(dir, path, sizeof path);
     if (rc < 0)
         goto out;
@@ -72,23 +72,9 @@ int identity_save(const char *dir, const char *uuid, int64_t now_ms)
         rc = -ENOMEM;
         goto out;
     }
-    if ((rc = canon_checksum(doc, sum)) < 0)
-        goto out;
-    if (json_object_set_new(doc, "checksum", json_string(sum)) < 0) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    text = json_dumps(doc, JSON_INDENT(2) | JSON_SORT_KEYS);
-    if (text == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    if ((rc = fileio_mkdirs(dir, 0700)) < 0)
-        goto out;
-    rc = fileio_write_atomic(path, text, strlen(text), 0600);
+    rc = cache_write_sealed(dir, path, doc);
 out:
     json_decref(doc);
-    free(text);
     return rc;
 }
 
