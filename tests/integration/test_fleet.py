@@ -103,10 +103,20 @@ class TestFleet(harness.RoundhouseTestCase):
                 harness.wait_until(
                     lambda: (self.get_json(central, "/api/trains/fl3-c0-t0")["actual_controller_id"]
                              is not None), timeout=30)
-                r = central.post("/api/trains/fl3-c0-t0/command", {"action": "setSpeed", "speed": 42})
-                self.assertEqual(r.status, 202, r)
-                doc, _ = mq.wait_message("trains/fl3-c0-t0/status", where=lambda d: d.get("speed") == 42,
-                                         timeout=20)
+                # The controller may report the train a moment before its subscription to the
+                # command topic is acknowledged (a command then is lost, as with a real edge
+                # that is still connecting): send again, a bounded number of times.
+                doc = None
+                for _ in range(10):
+                    r = central.post("/api/trains/fl3-c0-t0/command", {"action": "setSpeed", "speed": 42})
+                    self.assertEqual(r.status, 202, r)
+                    try:
+                        doc, _ = mq.wait_message("trains/fl3-c0-t0/status",
+                                                 where=lambda d: d.get("speed") == 42, timeout=3)
+                        break
+                    except AssertionError:
+                        continue
+                self.assertIsNotNone(doc, "no status answered the command")
                 self.assertEqual(doc["train_id"], "fl3-c0-t0")
                 self.assertEqual(doc["state"], "running")
             finally:

@@ -319,6 +319,7 @@ function applyEvent(type, data) {
     if (data.deleted) state.controllers.delete(data.id);
     else if (data.id) state.controllers.set(data.id, data);
   } else if (type === "train") {
+    if (data.id) trainEvents.set(data.id, trainEventCount(data.id) + 1);
     if (data.deleted) state.trains.delete(data.id);
     else if (data.id) {
       // A train event carries the status of the moment; a newer one may already be here.
@@ -344,8 +345,19 @@ function newer(a, b) {
   return false;
 }
 
-function mergeTrain(view) {
-  if (view && view.id) applyEvent("train", view);
+/* Train events seen per train: a REST answer must not overwrite what the stream delivered
+ * meanwhile (a handover can complete before the PUT's answer arrives). */
+const trainEvents = new Map();
+
+function trainEventCount(id) {
+  return trainEvents.get(id) || 0;
+}
+
+/* Applies a REST answer for a train unless an event for it arrived after `seenBefore`. */
+function mergeTrain(view, seenBefore) {
+  if (view && view.id && (seenBefore === undefined || trainEventCount(view.id) === seenBefore)) {
+    applyEvent("train", view);
+  }
   scheduleRender();
 }
 
@@ -436,9 +448,10 @@ async function assignTrain(trainId, controllerId, button) {
   const label = t ? t.name : trainId;
   if (button) button.disabled = true;
   try {
+    const seen = trainEventCount(trainId);
     const view = await api("PUT", `/api/trains/${encodeURIComponent(trainId)}`,
                            { controller_id: controllerId || null });
-    mergeTrain(view);
+    mergeTrain(view, seen);
     showNotice(controllerId ? `${label}: moving to ${controllerName(controllerId)}`
                             : `${label}: unassigned`);
     return true;
@@ -743,9 +756,10 @@ function trainPage(id) {
     cfg.save.disabled = true;
     setText(cfg.result, "Saving…");
     try {
+      const seen = trainEventCount(id);
       const view = await api("PUT", `/api/trains/${encodeURIComponent(id)}`, body);
       formDirty = false;
-      mergeTrain(view);
+      mergeTrain(view, seen);
       fillForm(view);
       setText(cfg.result, `Saved at ${new Date().toLocaleTimeString()}.`);
     } catch (e) {
