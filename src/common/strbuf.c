@@ -30,3 +30,13 @@ int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
         *cap = ncap;
     }
 }
+
+void strbuf_errorf(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}

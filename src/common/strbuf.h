@@ -9,4 +9,9 @@
 int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
+/* Formats an error message into a fixed caller buffer (truncated to fit); a NULL or empty
+ * buffer is ignored. */
+void strbuf_errorf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 #endif

@@ -1,3 +1,4 @@
+#include "strbuf.h"
 #include "config_opts.h"
 
 #include <ctype.h>
@@ -61,19 +62,6 @@ struct layers {
     json_t *file; /* object of strings, NULL when no file */
 };
 
-static void err_set(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void err_set(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 static const char *env_get(char *const envp[], const char *name)
 {
     size_t n = strlen(name);
@@ -110,7 +98,7 @@ static int copy_str(char *dst, size_t dstlen, const char *src, const char *what,
 {
     size_t n = strlen(src);
     if (n == 0 || n >= dstlen) {
-        err_set(err, errlen, "%s: must be 1-%zu characters", what, dstlen - 1);
+        strbuf_errorf(err, errlen, "%s: must be 1-%zu characters", what, dstlen - 1);
         return -EINVAL;
     }
     memcpy(dst, src, n + 1);
@@ -124,7 +112,7 @@ static int file_load(const char *path, json_t **out, char *err, size_t errlen)
     char yerr[256] = "";
     int rc = yamljson_load_file(path, EDGE_OPTS_CONFIG_MAX, &doc, yerr, sizeof yerr);
     if (rc < 0) {
-        err_set(err, errlen, "config file %s: %s", path, yerr[0] ? yerr : strerror(-rc));
+        strbuf_errorf(err, errlen, "config file %s: %s", path, yerr[0] ? yerr : strerror(-rc));
         rc = -EINVAL;
         goto out;
     }
@@ -136,7 +124,7 @@ static int file_load(const char *path, json_t **out, char *err, size_t errlen)
     if (json_is_null(doc))
         goto done; /* an empty file is a valid, empty config */
     if (!json_is_object(doc)) {
-        err_set(err, errlen, "config file %s: must be a mapping", path);
+        strbuf_errorf(err, errlen, "config file %s: must be a mapping", path);
         rc = -EINVAL;
         goto out;
     }
@@ -220,7 +208,7 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
             }
             if (a[n] == '\0') {
                 if (i + 1 >= argc) {
-                    err_set(err, errlen, "%s needs a value", valued[k].name);
+                    strbuf_errorf(err, errlen, "%s needs a value", valued[k].name);
                     return -EINVAL;
                 }
                 value = argv[++i];
@@ -228,7 +216,7 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
             }
         }
         if (k == sizeof valued / sizeof valued[0]) {
-            err_set(err, errlen, "unknown argument: %s", a);
+            strbuf_errorf(err, errlen, "unknown argument: %s", a);
             return -EINVAL;
         }
         *(const char **)((char *)f + valued[k].off) = value;
@@ -257,12 +245,12 @@ static int central_resolve(const struct flags *f, const struct layers *l, struct
         } else if (host != NULL || port != NULL) {
             int p = 8000;
             if (port != NULL && parse_int(port, 1, 65535, &p) < 0) {
-                err_set(err, errlen, "CENTRAL_API_PORT: not a port number: %s", port);
+                strbuf_errorf(err, errlen, "CENTRAL_API_PORT: not a port number: %s", port);
                 return -EINVAL;
             }
             int n = snprintf(built, sizeof built, "http://%s:%d", host ? host : "localhost", p);
             if (n < 0 || (size_t)n >= sizeof built) {
-                err_set(err, errlen, "CENTRAL_API_HOST: too long");
+                strbuf_errorf(err, errlen, "CENTRAL_API_HOST: too long");
                 return -EINVAL;
             }
             url = built;
@@ -271,7 +259,7 @@ static int central_resolve(const struct flags *f, const struct layers *l, struct
         }
     }
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        err_set(err, errlen, "central URL must start with http:// or https://: %s", url);
+        strbuf_errorf(err, errlen, "central URL must start with http:// or https://: %s", url);
         return -EINVAL;
     }
     if (copy_str(o->central_url, sizeof o->central_url, url, "central URL", err, errlen) < 0)
@@ -288,7 +276,7 @@ static int mqtt_resolve(const struct flags *f, const struct layers *l, struct ed
     if (f->mqtt != NULL) {
         if (parse_host_port(f->mqtt, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port) < 0 ||
             o->mqtt_host[0] == '\0' || o->mqtt_port == 0) {
-            err_set(err, errlen, "--mqtt: expected HOST:PORT, got %s", f->mqtt);
+            strbuf_errorf(err, errlen, "--mqtt: expected HOST:PORT, got %s", f->mqtt);
             return -EINVAL;
         }
         o->mqtt_override = true;
@@ -298,7 +286,7 @@ static int mqtt_resolve(const struct flags *f, const struct layers *l, struct ed
     const char *port = layer_get(l, "MQTT_BROKER_PORT");
     if (host == NULL) {
         if (port != NULL) {
-            err_set(err, errlen, "MQTT_BROKER_PORT is set but MQTT_BROKER_HOST is not");
+            strbuf_errorf(err, errlen, "MQTT_BROKER_PORT is set but MQTT_BROKER_HOST is not");
             return -EINVAL;
         }
         return 0;
@@ -307,7 +295,7 @@ static int mqtt_resolve(const struct flags *f, const struct layers *l, struct ed
         return -EINVAL;
     o->mqtt_port = 1883;
     if (port != NULL && parse_int(port, 1, 65535, &o->mqtt_port) < 0) {
-        err_set(err, errlen, "MQTT_BROKER_PORT: not a port number: %s", port);
+        strbuf_errorf(err, errlen, "MQTT_BROKER_PORT: not a port number: %s", port);
         return -EINVAL;
     }
     o->mqtt_override = true;
@@ -326,7 +314,7 @@ static int train_resolve(const struct layers *l, struct edge_opts *o, char *err,
     /* The id becomes part of MQTT topics: wildcards and separators would subscribe to other
      * trains' commands. Same rule as the central's. */
     if (!train_id_valid(o->train_id, strlen(o->train_id))) {
-        err_set(err, errlen,
+        strbuf_errorf(err, errlen,
                 "TRAIN_ID must be 1-%d bytes without whitespace, control characters, '/', '+' "
                 "or '#'",
                 TRAIN_ID_MAX);
@@ -336,11 +324,11 @@ static int train_resolve(const struct layers *l, struct edge_opts *o, char *err,
         0)
         return -EINVAL;
     if (port == NULL) {
-        err_set(err, errlen, "TRAIN_ID is set but MOTOR_PORT is not (1-4)");
+        strbuf_errorf(err, errlen, "TRAIN_ID is set but MOTOR_PORT is not (1-4)");
         return -EINVAL;
     }
     if (parse_int(port, 1, 4, &o->motor_port) < 0) {
-        err_set(err, errlen, "MOTOR_PORT: expected 1-4, got %s", port);
+        strbuf_errorf(err, errlen, "MOTOR_PORT: expected 1-4, got %s", port);
         return -EINVAL;
     }
     o->self_register = true;
@@ -353,7 +341,7 @@ static int token_check(const char *v, char *err, size_t errlen)
 {
     for (const char *p = v; *p; p++) {
         if ((unsigned char)*p < 0x21 || (unsigned char)*p > 0x7e) {
-            err_set(err, errlen, "registration token: printable ASCII without spaces only");
+            strbuf_errorf(err, errlen, "registration token: printable ASCII without spaces only");
             return -EINVAL;
         }
     }
@@ -366,7 +354,7 @@ static int bool_layer(const struct layers *l, const char *name, bool *out, char 
     if (v == NULL)
         return 0;
     if (parse_bool(v, out) < 0) {
-        err_set(err, errlen, "%s: expected true or false, got %s", name, v);
+        strbuf_errorf(err, errlen, "%s: expected true or false, got %s", name, v);
         return -EINVAL;
     }
     return 0;
@@ -422,7 +410,7 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
         r.health_enabled = false;
     } else if (parse_host_port(v, r.health_host, sizeof r.health_host, &r.health_port) < 0 ||
                r.health_host[0] == '\0') {
-        err_set(err, errlen, "health listen address: expected HOST:PORT or off, got %s", v);
+        strbuf_errorf(err, errlen, "health listen address: expected HOST:PORT or off, got %s", v);
         goto out;
     } else {
         r.health_enabled = true;
@@ -442,21 +430,21 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
 
     v = layer_get(&l, "HEARTBEAT_INTERVAL");
     if (v != NULL && parse_int(v, 1, 3600, &r.heartbeat_override_s) < 0) {
-        err_set(err, errlen, "HEARTBEAT_INTERVAL: expected 1-3600 seconds, got %s", v);
+        strbuf_errorf(err, errlen, "HEARTBEAT_INTERVAL: expected 1-3600 seconds, got %s", v);
         goto out;
     }
 
     r.failsafe_timeout_s = 10;
     v = f.failsafe ? f.failsafe : layer_get(&l, "FAILSAFE_TIMEOUT");
     if (v != NULL && parse_int(v, 1, 86400, &r.failsafe_timeout_s) < 0) {
-        err_set(err, errlen, "failsafe timeout: expected 1-86400 seconds, got %s", v);
+        strbuf_errorf(err, errlen, "failsafe timeout: expected 1-86400 seconds, got %s", v);
         goto out;
     }
 
     r.cache_max_age_s = 604800;
     v = f.max_age ? f.max_age : layer_get(&l, "CACHE_MAX_AGE");
     if (v != NULL && parse_long(v, 0, 10L * 366 * 86400, &r.cache_max_age_s) < 0) {
-        err_set(err, errlen, "cache max age: expected 0 or more seconds, got %s", v);
+        strbuf_errorf(err, errlen, "cache max age: expected 0 or more seconds, got %s", v);
         goto out;
     }
 
@@ -473,13 +461,13 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
     r.log_level = LOG_INFO;
     v = f.log_level ? f.log_level : layer_get(&l, "LOG_LEVEL");
     if (v != NULL && log_level_parse(v, &r.log_level) < 0) {
-        err_set(err, errlen, "log level: expected debug, info, warning or error, got %s", v);
+        strbuf_errorf(err, errlen, "log level: expected debug, info, warning or error, got %s", v);
         goto out;
     }
     r.log_format = LOG_FORMAT_JSON;
     v = f.log_format ? f.log_format : layer_get(&l, "LOG_FORMAT");
     if (v != NULL && log_format_parse(v, &r.log_format) < 0) {
-        err_set(err, errlen, "log format: expected json or text, got %s", v);
+        strbuf_errorf(err, errlen, "log format: expected json or text, got %s", v);
         goto out;
     }
 

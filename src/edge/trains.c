@@ -1,3 +1,4 @@
+#include "strbuf.h"
 #include "trains.h"
 
 #include <errno.h>
@@ -28,19 +29,6 @@ bool train_id_valid(const char *id, size_t len)
             return false;
     }
     return true;
-}
-
-static void why(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void why(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (err == NULL || errlen == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
 }
 
 /* A JSON string whose bytes are all part of the C string: "stop\u0000x" is not "stop". */
@@ -111,20 +99,20 @@ int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char
     int rc = -EINVAL;
 
     if (payload == NULL || len == 0) {
-        why(err, errlen, "empty payload");
+        strbuf_errorf(err, errlen, "empty payload");
         goto out;
     }
     if (len > TRAIN_CMD_MAX) {
-        why(err, errlen, "payload larger than %d bytes", TRAIN_CMD_MAX);
+        strbuf_errorf(err, errlen, "payload larger than %d bytes", TRAIN_CMD_MAX);
         goto out;
     }
     doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        why(err, errlen, "not JSON: %s", jerr.text);
+        strbuf_errorf(err, errlen, "not JSON: %s", jerr.text);
         goto out;
     }
     if (!json_is_object(doc)) {
-        why(err, errlen, "not a JSON object");
+        strbuf_errorf(err, errlen, "not a JSON object");
         goto out;
     }
     const json_t *action = json_object_get(doc, "action");
@@ -138,49 +126,49 @@ int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char
 
     if (action != NULL && !json_is_null(action)) {
         if (action_parse(action, &c.action) < 0) {
-            why(err, errlen, "unknown action");
+            strbuf_errorf(err, errlen, "unknown action");
             goto out;
         }
         if (command != NULL && !json_is_null(command)) {
             enum train_action other;
             if (action_parse(command, &other) < 0 || other != c.action) {
-                why(err, errlen, "action and command disagree");
+                strbuf_errorf(err, errlen, "action and command disagree");
                 goto out;
             }
         }
     } else if (command != NULL && !json_is_null(command)) {
         if (action_parse(command, &c.action) < 0) {
-            why(err, errlen, "unknown command");
+            strbuf_errorf(err, errlen, "unknown command");
             goto out;
         }
     } else if (speed != NULL) {
         c.action = TRAIN_ACT_SET_SPEED; /* legacy {"speed": N} */
     } else {
-        why(err, errlen, "no action");
+        strbuf_errorf(err, errlen, "no action");
         goto out;
     }
 
     if (speed != NULL) {
         int r = speed_parse(speed, &c.speed);
         if (r < 0) {
-            why(err, errlen, r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
+            strbuf_errorf(err, errlen, r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
             goto out;
         }
         c.has_speed = true;
     }
     if (direction != NULL) {
         if (direction_parse(direction, &c.direction) < 0) {
-            why(err, errlen, "direction: expected FORWARD or REVERSE");
+            strbuf_errorf(err, errlen, "direction: expected FORWARD or REVERSE");
             goto out;
         }
         c.has_direction = true;
     }
     if (c.action == TRAIN_ACT_SET_SPEED && !c.has_speed) {
-        why(err, errlen, "setSpeed needs a speed");
+        strbuf_errorf(err, errlen, "setSpeed needs a speed");
         goto out;
     }
     if (c.action == TRAIN_ACT_SET_DIRECTION && !c.has_direction) {
-        why(err, errlen, "setDirection needs a direction");
+        strbuf_errorf(err, errlen, "setDirection needs a direction");
         goto out;
     }
     *out = c;
@@ -328,7 +316,7 @@ int trains_check(const struct trains *ts, const json_t *list, char *err, size_t 
         const struct train *old = find_const(ts, t.id);
         /* A train keeping its driver is not touched by the apply, so it cannot make it fail. */
         if ((old == NULL || !same_driver(old, &t)) && motor_plugin_find(t.plugin) == NULL) {
-            why(err, errlen, "train %s: unknown motor plugin '%s'", t.id, t.plugin);
+            strbuf_errorf(err, errlen, "train %s: unknown motor plugin '%s'", t.id, t.plugin);
             rc = -EINVAL;
         }
         json_decref(t.plugin_config);
