@@ -2,14 +2,19 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <limits.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <microhttpd.h>
 
@@ -18,6 +23,9 @@
 
 struct http_server {
     struct MHD_Daemon *daemon;
+    pthread_t thread;
+    bool thread_started;
+    int stop_fd; /* eventfd: written once by http_server_stop */
     struct http_server_config cfg;
     char *cors; /* copy of cfg.cors_origins */
     int port;
@@ -325,15 +333,50 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
+/* The server's thread. MHD runs in external-polling epoll mode and this loop waits on MHD's
+ * epoll descriptor itself: MHD's internal polling thread (0.9.75) calls epoll_wait again,
+ * with the full timeout, whenever one call returned exactly its batch of 128 events, before
+ * serving any of them; with 128 busy keep-alive connections every round did, and the
+ * server all but stopped. MHD_run never blocks, so that second wait returns at once here. */
+static void *serve(void *arg)
+{
+    struct http_server *srv = arg;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    struct pollfd fds[2] = {{.fd = di->epoll_fd, .events = POLLIN},
+                            {.fd = srv->stop_fd, .events = POLLIN}};
+    for (;;) {
+        MHD_UNSIGNED_LONG_LONG wait_ms;
+        int timeout = -1;
+        if (MHD_get_timeout(srv->daemon, &wait_ms) == MHD_YES)
+            timeout = wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
+        if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
+            log_event(LOG_ERROR, "http_poll_failed", "{s:s}", "error", strerror(errno));
+            usleep(10000); /* never spin on a persistent error */
+        }
+        if (fds[1].revents != 0)
+            return NULL;
+        MHD_run(srv->daemon);
+    }
+}
+
+static void server_free(struct http_server *srv)
+{
+    if (srv->daemon != NULL)
+        MHD_stop_daemon(srv->daemon);
+    if (srv->stop_fd >= 0)
+        close(srv->stop_fd);
+    free(srv->cors);
+    free(srv);
+}
+
 int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,
                       size_t errlen)
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    /* ITC: a connection resumed from another thread (long poll, event stream) is served at
-     * once rather than at the next network event. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ITC;
+    /* ITC: a connection resumed from another thread (long poll, event stream) wakes the
+     * epoll descriptor, so it is served at once rather than at the next network event. */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->host, &sin->sin_addr) == 1) {
@@ -353,6 +396,13 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         return -ENOMEM;
     srv->cfg = *cfg;
     srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
+    srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->stop_fd < 0) {
+        int rc = -errno;
+        snprintf(err, errlen, "cannot create the server's stop descriptor: %s", strerror(-rc));
+        server_free(srv);
+        return rc;
+    }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -361,12 +411,18 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
                  cfg->host, cfg->port);
-        free(srv->cors);
-        free(srv);
+        server_free(srv);
         return -EADDRINUSE;
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
+    int rc = pthread_create(&srv->thread, NULL, serve, srv);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));
+        server_free(srv);
+        return -rc;
+    }
+    srv->thread_started = true;
     *out = srv;
     return 0;
 }
@@ -380,7 +436,11 @@ void http_server_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
-    MHD_stop_daemon(srv->daemon);
-    free(srv->cors);
-    free(srv);
+    if (srv->thread_started) {
+        uint64_t one = 1;
+        if (write(srv->stop_fd, &one, sizeof one) != sizeof one)
+            log_event(LOG_ERROR, "http_stop_signal_failed", "{s:s}", "error", strerror(errno));
+        pthread_join(srv->thread, NULL);
+    }
+    server_free(srv);
 }

@@ -1,4 +1,4 @@
-/* The central's HTTP front: libmicrohttpd in its own polling thread (epoll), request bodies
+/* The central's HTTP front: libmicrohttpd driven by its own thread (external epoll), request bodies
  * collected up to a limit, the cross-cutting rules applied before any handler runs:
  *   - a body larger than max_body -> 413;
  *   - a non-empty body whose Content-Type is not application/json -> 415;

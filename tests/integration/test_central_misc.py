@@ -3,6 +3,8 @@ metrics, /api/config, /api/plugins, CORS, export/import, YAML bootstrap, rate li
 registration token, database schema upgrade. (CONTRACT.md §1, §2 "Service".)"""
 
 import os
+import signal
+import socket
 import sqlite3
 import unittest
 
@@ -75,6 +77,39 @@ class ServiceEndpointsTest(harness.RoundhouseTestCase):
         r = c.get("/")
         self.assertEqual(r.status, 200, r)
         self.assertIn("text/html", r.header("Content-Type", ""))
+
+    def test_128_busy_keepalive_connections_are_all_served(self):
+        # libmicrohttpd's own polling thread waited again, with the full connection timeout,
+        # whenever epoll returned exactly 128 ready connections, before serving any of them.
+        # The central is paused while every connection sends, so that all 128 are ready in
+        # one epoll call when it resumes.
+        c = self.start_central()
+        conns = []
+
+        def ping_all(rnd):
+            for s in conns:
+                s.sendall(b"GET /api/ping HTTP/1.1\r\nHost: x\r\n\r\n")
+            if rnd > 0:
+                c.send_signal(signal.SIGCONT)
+            for i, s in enumerate(conns):
+                data = b""
+                while not data.endswith(b'{"status":"ok"}') and len(data) < 8192:
+                    chunk = s.recv(4096)
+                    self.assertTrue(chunk, f"connection {i} closed in round {rnd}")
+                    data += chunk
+                self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:80])
+
+        try:
+            for _ in range(128):
+                conns.append(socket.create_connection(("127.0.0.1", c.port), timeout=20))
+            ping_all(0)
+            for rnd in (1, 2):
+                c.send_signal(signal.SIGSTOP)
+                ping_all(rnd)
+        finally:
+            c.send_signal(signal.SIGCONT)
+            for s in conns:
+                s.close()
 
     def test_health_degraded_without_broker(self):
         c = self.start_central()
