@@ -63,7 +63,7 @@ static void wake_all(struct events *ev)
     for (struct stream *s = ev->streams; s != NULL; s = s->next) {
         if (s->suspended) {
             s->suspended = false;
-            MHD_resume_connection(s->conn);
+            http_connection_resume(s->conn);
         }
     }
 }

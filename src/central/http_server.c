@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,10 @@ struct http_server {
     struct MHD_Daemon *daemon;
     pthread_t thread;
     bool thread_started;
-    int stop_fd; /* eventfd: written once by http_server_stop */
+    /* eventfd that wakes the server's thread: a connection was resumed from another thread
+     * (MHD has no wake-up channel of its own in external-polling mode), or it should stop. */
+    int wake_fd;
+    atomic_bool stopping;
     struct http_server_config cfg;
     char *cors; /* copy of cfg.cors_origins */
     int port;
@@ -49,9 +53,29 @@ void http_request_suspend(const struct http_request *req, struct http_response *
     resp->suspended = true;
 }
 
+static void wake(struct http_server *srv)
+{
+    uint64_t one = 1;
+    if (write(srv->wake_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
+        log_event(LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
+}
+
 void http_connection_resume(struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    if (ci != NULL && ci->socket_context != NULL)
+        wake(ci->socket_context);
+}
+
+/* Every connection carries its server, so that a resume from any thread can wake it. */
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe)
+{
+    (void)conn;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
+        *socket_context = cls;
 }
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -334,7 +358,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 }
 
 /* The server's thread. MHD runs in external-polling epoll mode and this loop waits on MHD's
- * epoll descriptor itself: MHD's internal polling thread (0.9.75) calls epoll_wait again,
+ * epoll descriptor and the wake-up descriptor itself: MHD's internal polling thread (0.9.75) calls epoll_wait again,
  * with the full timeout, whenever one call returned exactly its batch of 128 events, before
  * serving any of them; with 128 busy keep-alive connections every round did, and the
  * server all but stopped. MHD_run never blocks, so that second wait returns at once here. */
@@ -343,7 +367,7 @@ static void *serve(void *arg)
     struct http_server *srv = arg;
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_EPOLL_FD);
     struct pollfd fds[2] = {{.fd = di->epoll_fd, .events = POLLIN},
-                            {.fd = srv->stop_fd, .events = POLLIN}};
+                            {.fd = srv->wake_fd, .events = POLLIN}};
     for (;;) {
         MHD_UNSIGNED_LONG_LONG wait_ms;
         int timeout = -1;
@@ -353,8 +377,13 @@ static void *serve(void *arg)
             log_event(LOG_ERROR, "http_poll_failed", "{s:s}", "error", strerror(errno));
             usleep(10000); /* never spin on a persistent error */
         }
-        if (fds[1].revents != 0)
-            return NULL;
+        if (fds[1].revents != 0) {
+            uint64_t n;
+            if (read(srv->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
+                log_event(LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
+            if (atomic_load(&srv->stopping))
+                return NULL;
+        }
         MHD_run(srv->daemon);
     }
 }
@@ -363,8 +392,8 @@ static void server_free(struct http_server *srv)
 {
     if (srv->daemon != NULL)
         MHD_stop_daemon(srv->daemon);
-    if (srv->stop_fd >= 0)
-        close(srv->stop_fd);
+    if (srv->wake_fd >= 0)
+        close(srv->wake_fd);
     free(srv->cors);
     free(srv);
 }
@@ -374,9 +403,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
 {
     struct sockaddr_storage ss;
     memset(&ss, 0, sizeof ss);
-    /* ITC: a connection resumed from another thread (long poll, event stream) wakes the
-     * epoll descriptor, so it is served at once rather than at the next network event. */
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
     struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
     struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
     if (inet_pton(AF_INET, cfg->host, &sin->sin_addr) == 1) {
@@ -396,16 +423,17 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         return -ENOMEM;
     srv->cfg = *cfg;
     srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
-    srv->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-    if (srv->stop_fd < 0) {
+    srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (srv->wake_fd < 0) {
         int rc = -errno;
-        snprintf(err, errlen, "cannot create the server's stop descriptor: %s", strerror(-rc));
+        snprintf(err, errlen, "cannot create the server's wake-up descriptor: %s", strerror(-rc));
         server_free(srv);
         return rc;
     }
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(64 * 1024), MHD_OPTION_END);
     if (srv->daemon == NULL) {
@@ -437,9 +465,8 @@ void http_server_stop(struct http_server *srv)
     if (srv == NULL)
         return;
     if (srv->thread_started) {
-        uint64_t one = 1;
-        if (write(srv->stop_fd, &one, sizeof one) != sizeof one)
-            log_event(LOG_ERROR, "http_stop_signal_failed", "{s:s}", "error", strerror(errno));
+        atomic_store(&srv->stopping, true);
+        wake(srv);
         pthread_join(srv->thread, NULL);
     }
     server_free(srv);
