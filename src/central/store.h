@@ -51,6 +51,18 @@ int store_ping(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
 int store_controller_list(struct store *st, json_t **out);
+/* The presence columns of one controller, as the presence scan hands them over. */
+struct store_presence_row {
+    const char *id;
+    int64_t last_seen; /* -1: never seen */
+    int64_t session_epoch;
+    int64_t offline_epoch;
+    bool has_offline_epoch; /* false: the broker never reported this controller gone */
+};
+typedef void (*store_presence_fn)(void *ctx, const struct store_presence_row *row);
+/* Calls fn for every controller with only the columns presence depends on: no row objects,
+ * so a pass over ten thousand controllers holds the store briefly. Inside a transaction. */
+int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx);
 /* Controllers with this exact name, most recently seen first. */
 int store_controller_find_by_name(struct store *st, const char *name, json_t **out);
 int store_controller_insert(struct store *st, const json_t *row);

@@ -632,6 +632,32 @@ int store_controller_list(struct store *st, json_t **out)
     return list_all(st, &controllers_table, out);
 }
 
+int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st,
+                          "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
+                          &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        bool seen = sqlite3_column_type(stmt, 1) != SQLITE_NULL;
+        bool went_offline = sqlite3_column_type(stmt, 3) != SQLITE_NULL;
+        struct store_presence_row row = {
+            .id = (const char *)sqlite3_column_text(stmt, 0),
+            .last_seen = seen ? sqlite3_column_int64(stmt, 1) : -1,
+            .session_epoch = sqlite3_column_int64(stmt, 2),
+            .offline_epoch = sqlite3_column_int64(stmt, 3),
+            .has_offline_epoch = went_offline,
+        };
+        if (row.id != NULL)
+            fn(ctx, &row);
+    }
+    int result = map_rc(st, rc);
+    stmt_release(st, stmt);
+    return result;
+}
+
 int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
 {
     return query(st, &controllers_table,

@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include <systemd/sd-daemon.h>
@@ -13,6 +14,7 @@
 #include "events.h"
 #include "log.h"
 #include "placement.h"
+#include "presence.h"
 #include "longpoll.h"
 #include "store.h"
 #include "timeutil.h"
@@ -27,63 +29,120 @@ struct sweeper {
     pthread_mutex_t lock;
     pthread_cond_t cond;
     bool stop;
-    json_t *states; /* uuid -> last presence name */
+    struct presence_tracker tracker;
 };
 
-void sweeper_presence_pass(struct central *c, json_t *last_states)
+void presence_tracker_init(struct presence_tracker *t)
 {
-    int64_t now = timeutil_now_ms() / 1000;
-    json_t *rows = NULL;
-    if (store_begin(c->store, false) < 0)
+    t->states = json_object();
+    t->pass = 0;
+}
+
+void presence_tracker_free(struct presence_tracker *t)
+{
+    json_decref(t->states);
+    t->states = NULL;
+}
+
+/* A state remembered between passes: the number of the pass that saw it, and the presence. */
+#define MARK(pass, p) ((json_int_t)((pass) << 3) | (json_int_t)(p))
+#define MARK_PRESENCE(v) ((enum presence)((v)&7))
+#define MARK_PASS(v) ((uint64_t)(v) >> 3)
+
+struct scan {
+    struct central *c;
+    struct presence_tracker *t;
+    int64_t now;
+    size_t seen;
+    json_t *changes; /* [[id, from, to], ...] */
+};
+
+/* Runs under the store's lock: compares and remembers, nothing else. */
+static void scan_row(void *arg, const struct store_presence_row *row)
+{
+    struct scan *x = arg;
+    bool went_offline = row->has_offline_epoch && row->offline_epoch >= row->session_epoch;
+    enum presence p = presence_state(row->last_seen, x->now, went_offline, &x->c->opts.presence);
+    json_t *prev = json_object_get(x->t->states, row->id);
+    x->seen++;
+    if (prev == NULL) {
+        json_object_set_new(x->t->states, row->id, json_integer(MARK(x->t->pass, p)));
+        /* A controller created since the last pass comes from "unknown" (never seen); on
+         * the first pass everything is only recorded: a restart is not a transition. */
+        if (x->t->pass > 1 && p != PRESENCE_UNKNOWN)
+            json_array_append_new(x->changes,
+                                  json_pack("[s, i, i, b]", row->id, PRESENCE_UNKNOWN, p, 0));
         return;
-    if (store_controller_list(c->store, &rows) < 0) {
+    }
+    enum presence from = MARK_PRESENCE(json_integer_value(prev));
+    json_integer_set(prev, MARK(x->t->pass, p));
+    if (from != p)
+        json_array_append_new(x->changes, json_pack("[s, i, i, b]", row->id, from, p, 1));
+}
+
+/* Counts, logs and publishes one transition; a controller that stopped being live releases
+ * what it held (placement.h). */
+static void transition(struct central *c, const char *id, enum presence from, enum presence to,
+                       bool known, int64_t now)
+{
+    atomic_fetch_add(&c->counters.presence_transitions[from][to], 1);
+    if (from == PRESENCE_ONLINE && to != PRESENCE_ONLINE)
+        atomic_fetch_add(&c->counters.heartbeats_missed, 1);
+    log_event(LOG_INFO, "controller_presence_changed", "{s:s, s:s, s:s}", "uuid", id, "from",
+              presence_name(from), "to", presence_name(to));
+    if (events_wanted(c->events) && store_begin(c->store, false) == 0) {
+        json_t *row = NULL;
+        if (store_controller_get(c->store, id, &row) == 0)
+            events_publish(c->events, "controller", view_controller(c, row, now, true));
         store_rollback(c->store);
+        json_decref(row);
+    }
+    if (!known || (to != PRESENCE_OFFLINE && to != PRESENCE_UNKNOWN))
+        return;
+    if (store_begin(c->store, true) == 0) {
+        if (placement_release(c, c->store, id, now) == 0)
+            store_commit(c->store);
+        else
+            store_rollback(c->store);
+    }
+}
+
+void sweeper_presence_pass(struct central *c, struct presence_tracker *t)
+{
+    struct scan x = {.c = c, .t = t, .now = timeutil_now_ms() / 1000, .changes = json_array()};
+    t->pass++;
+    if (store_begin(c->store, false) < 0) {
+        json_decref(x.changes);
         return;
     }
-    json_t *seen = json_object();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        const char *id = json_string_value(json_object_get(row, "id"));
-        enum presence p = view_presence(c, row, now);
-        json_object_set_new(seen, id, json_integer(p));
-        json_t *prev = json_object_get(last_states, id);
-        /* A controller created since the last pass comes from "unknown" (never seen). */
-        enum presence from = prev ? (enum presence)json_integer_value(prev) : PRESENCE_UNKNOWN;
-        if (from == p || (prev == NULL && !json_is_true(json_object_get(last_states, ""))))
-            continue;
-        atomic_fetch_add(&c->counters.presence_transitions[from][p], 1);
-        if (from == PRESENCE_ONLINE && p != PRESENCE_ONLINE)
-            atomic_fetch_add(&c->counters.heartbeats_missed, 1);
-        log_event(LOG_INFO, "controller_presence_changed", "{s:s, s:s, s:s}", "uuid", id, "from",
-                  presence_name(from), "to", presence_name(p));
-        events_publish(c->events, "controller", view_controller(c, row, now, true));
-    }
+    int rc = store_controller_presence_scan(c->store, scan_row, &x);
     store_rollback(c->store);
-    /* Controllers that stopped being live release what they held (placement.h). */
-    const char *id;
-    json_t *state;
-    json_object_foreach(seen, id, state)
-    {
-        json_t *prev = json_object_get(last_states, id);
-        enum presence p = (enum presence)json_integer_value(state);
-        if (prev == NULL || json_integer_value(prev) == p ||
-            (p != PRESENCE_OFFLINE && p != PRESENCE_UNKNOWN))
-            continue;
-        if (store_begin(c->store, true) == 0) {
-            if (placement_release(c, c->store, id, now) == 0)
-                store_commit(c->store);
-            else
-                store_rollback(c->store);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
+        json_decref(x.changes);
+        return;
+    }
+    /* Forget deleted controllers: the ones this pass did not see. */
+    if (x.seen < json_object_size(t->states)) {
+        const char *id;
+        json_t *v;
+        void *tmp;
+        json_object_foreach_safe(t->states, tmp, id, v)
+        {
+            if (MARK_PASS(json_integer_value(v)) != t->pass)
+                json_object_del(t->states, id);
         }
     }
-    json_object_clear(last_states);
-    json_object_update(last_states, seen);
-    /* Marks that a first pass happened: from now on new controllers are transitions. */
-    json_object_set_new(last_states, "", json_true());
-    json_decref(seen);
-    json_decref(rows);
+    size_t i;
+    json_t *ch;
+    json_array_foreach(x.changes, i, ch)
+    {
+        transition(c, json_string_value(json_array_get(ch, 0)),
+                   (enum presence)json_integer_value(json_array_get(ch, 1)),
+                   (enum presence)json_integer_value(json_array_get(ch, 2)),
+                   json_is_true(json_array_get(ch, 3)), x.now);
+    }
+    json_decref(x.changes);
 }
 
 static void *run(void *arg)
@@ -110,7 +169,7 @@ static void *run(void *arg)
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
         if (tick % PRESENCE_EVERY_TICKS == 0) {
-            sweeper_presence_pass(c, sw->states);
+            sweeper_presence_pass(c, &sw->tracker);
             /* The pass needs the store (and so the database) to be usable: a central stuck
              * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
              * systemd. */
@@ -128,7 +187,7 @@ int sweeper_start(struct central *c, struct sweeper **out)
     if (sw == NULL)
         return -ENOMEM;
     sw->c = c;
-    sw->states = json_object();
+    presence_tracker_init(&sw->tracker);
     pthread_mutex_init(&sw->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -136,9 +195,9 @@ int sweeper_start(struct central *c, struct sweeper **out)
     pthread_cond_init(&sw->cond, &attr);
     pthread_condattr_destroy(&attr);
     /* The first pass only records the states: a restart is not a transition. */
-    sweeper_presence_pass(c, sw->states);
+    sweeper_presence_pass(c, &sw->tracker);
     if (pthread_create(&sw->thread, NULL, run, sw) != 0) {
-        json_decref(sw->states);
+        presence_tracker_free(&sw->tracker);
         free(sw);
         return -EAGAIN;
     }
@@ -157,6 +216,6 @@ void sweeper_stop(struct sweeper *sw)
     pthread_join(sw->thread, NULL);
     pthread_cond_destroy(&sw->cond);
     pthread_mutex_destroy(&sw->lock);
-    json_decref(sw->states);
+    presence_tracker_free(&sw->tracker);
     free(sw);
 }

@@ -6,13 +6,21 @@
 #define ROUNDHOUSE_SWEEPER_H
 
 #include <jansson.h>
+#include <stdint.h>
 
 struct central;
 struct sweeper;
 
 int sweeper_start(struct central *c, struct sweeper **out);
 void sweeper_stop(struct sweeper *sw);
-/* One pass (also used by tests and after start). */
-void sweeper_presence_pass(struct central *c, json_t *last_states);
+/* What the presence pass remembers between passes. */
+struct presence_tracker {
+    json_t *states; /* controller id -> pass number << 3 | presence */
+    uint64_t pass;
+};
+void presence_tracker_init(struct presence_tracker *t);
+void presence_tracker_free(struct presence_tracker *t);
+/* One pass (also run once at start, which only records the states). */
+void sweeper_presence_pass(struct central *c, struct presence_tracker *t);
 
 #endif
