@@ -457,13 +457,18 @@ static void h_register(struct call *k)
     }
     if (rc < 0)
         goto db_fail_tx;
-    json_t *saved = NULL;
-    rc = store_controller_get(c->store, id, &saved);
-    if (rc < 0)
-        goto db_fail_tx;
-    /* Views are built only for open event streams: at boot storms they cost more than the
-     * registration itself. */
-    json_t *event = events_wanted(c->events) ? view_controller(c, saved, k->now, true) : NULL;
+    /* The answer comes from what was written, not from reading the row back; the full row
+     * is read only for the event view, and views are built only for open event streams: at
+     * boot storms they cost more than the registration itself. */
+    json_t *saved = row != NULL ? json_copy(row) : json_object();
+    json_object_update(saved, fields);
+    json_t *event = NULL;
+    if (events_wanted(c->events)) {
+        json_t *full = NULL;
+        if (store_controller_get(c->store, id, &full) == 0)
+            event = view_controller(c, full, k->now, true);
+        json_decref(full);
+    }
     rc = store_commit(c->store);
     if (rc < 0) {
         json_decref(event);
@@ -475,7 +480,7 @@ static void h_register(struct call *k)
     const char *status = registry_status_name(d.action);
     http_response_json(
         k->resp, 200,
-        json_pack("{s:s, s:O, s:O, s:s, s:O, s:i, s:O}", "uuid", id, "name",
+        json_pack("{s:s, s:O, s:O?, s:s, s:O, s:i, s:O}", "uuid", id, "name",
                   json_object_get(saved, "name"), "address", json_object_get(saved, "address"),
                   "status", status, "config_version", json_object_get(saved, "config_version"),
                   "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",

@@ -34,6 +34,9 @@ struct store;
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
  * build old databases this way); pass STORE_SCHEMA_VERSION normally. */
 int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen);
+/* A second, read-only connection to the same database, for readers that should not queue
+ * behind the writer (WAL lets them read concurrently): the presence sweeper. */
+int store_open_reader(const char *path, struct store **out, char *err, size_t errlen);
 void store_free(struct store *st);
 const char *store_last_error(struct store *st);
 int store_schema_version(struct store *st, int *out);

@@ -191,6 +191,28 @@ static int exec(struct store *st, const char *sql)
     return 0;
 }
 
+static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
+static void stmt_release(struct store *st, sqlite3_stmt *stmt);
+
+/* Like exec, for the statements run on every request (BEGIN, COMMIT, ROLLBACK): through the
+ * statement cache rather than compiled each time. */
+static int exec_cached(struct store *st, const char *sql)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st, sql, &stmt);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+            rc = SQLITE_OK;
+        stmt_release(st, stmt);
+    }
+    if (rc != SQLITE_OK) {
+        snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
+        return -EIO;
+    }
+    return 0;
+}
+
 static int schema_version(struct store *st, int *out)
 {
     sqlite3_stmt *stmt = NULL;
@@ -256,6 +278,9 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     }
     pthread_mutex_init(&st->lock, NULL);
     st->bumped = json_array();
+    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
+     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
     int rc = sqlite3_open_v2(path, &st->db,
                              SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                              NULL);
@@ -283,6 +308,27 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     return 0;
 }
 
+int store_open_reader(const char *path, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    pthread_mutex_init(&st->lock, NULL);
+    st->bumped = json_array();
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s for reading: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        store_free(st);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    *out = st;
+    return 0;
+}
+
 void store_free(struct store *st)
 {
     if (st == NULL)
@@ -303,7 +349,7 @@ int store_begin(struct store *st, bool write)
     pthread_mutex_lock(&st->lock);
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
      * "no such controller" and both insert. */
-    int rc = exec(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
+    int rc = exec_cached(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
     if (rc < 0) {
         pthread_mutex_unlock(&st->lock);
         return rc;
@@ -314,9 +360,9 @@ int store_begin(struct store *st, bool write)
 
 int store_commit(struct store *st)
 {
-    int rc = exec(st, "COMMIT");
+    int rc = exec_cached(st, "COMMIT");
     if (rc < 0)
-        exec(st, "ROLLBACK");
+        exec_cached(st, "ROLLBACK");
     else if (st->hook != NULL && json_array_size(st->bumped) > 0)
         st->hook(st->hook_ctx, st, st->bumped);
     json_array_clear(st->bumped);
@@ -326,7 +372,7 @@ int store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
-    exec(st, "ROLLBACK");
+    exec_cached(st, "ROLLBACK");
     json_array_clear(st->bumped);
     pthread_mutex_unlock(&st->lock);
 }

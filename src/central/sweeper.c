@@ -30,6 +30,9 @@ struct sweeper {
     pthread_cond_t cond;
     bool stop;
     struct presence_tracker tracker;
+    /* The pass reads through its own connection, so that it never holds the store's lock
+     * (and every request behind it) for a scan of the whole table. */
+    struct store *reader;
 };
 
 void presence_tracker_init(struct presence_tracker *t)
@@ -107,16 +110,16 @@ static void transition(struct central *c, const char *id, enum presence from, en
     }
 }
 
-void sweeper_presence_pass(struct central *c, struct presence_tracker *t)
+void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct store *reader)
 {
     struct scan x = {.c = c, .t = t, .now = timeutil_now_ms() / 1000, .changes = json_array()};
     t->pass++;
-    if (store_begin(c->store, false) < 0) {
+    if (store_begin(reader, false) < 0) {
         json_decref(x.changes);
         return;
     }
-    int rc = store_controller_presence_scan(c->store, scan_row, &x);
-    store_rollback(c->store);
+    int rc = store_controller_presence_scan(reader, scan_row, &x);
+    store_rollback(reader);
     if (rc < 0) {
         log_event(LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
         json_decref(x.changes);
@@ -169,7 +172,7 @@ static void *run(void *arg)
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
         if (tick % PRESENCE_EVERY_TICKS == 0) {
-            sweeper_presence_pass(c, &sw->tracker);
+            sweeper_presence_pass(c, &sw->tracker, sw->reader ? sw->reader : c->store);
             /* The pass needs the store (and so the database) to be usable: a central stuck
              * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
              * systemd. */
@@ -188,6 +191,11 @@ int sweeper_start(struct central *c, struct sweeper **out)
         return -ENOMEM;
     sw->c = c;
     presence_tracker_init(&sw->tracker);
+    char err[256];
+    if (store_open_reader(c->opts.db, &sw->reader, err, sizeof err) < 0) {
+        log_event(LOG_WARNING, "presence_reader_unavailable", "{s:s}", "error", err);
+        sw->reader = NULL; /* the pass then reads through the main store */
+    }
     pthread_mutex_init(&sw->lock, NULL);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -195,9 +203,10 @@ int sweeper_start(struct central *c, struct sweeper **out)
     pthread_cond_init(&sw->cond, &attr);
     pthread_condattr_destroy(&attr);
     /* The first pass only records the states: a restart is not a transition. */
-    sweeper_presence_pass(c, &sw->tracker);
+    sweeper_presence_pass(c, &sw->tracker, sw->reader ? sw->reader : c->store);
     if (pthread_create(&sw->thread, NULL, run, sw) != 0) {
         presence_tracker_free(&sw->tracker);
+        store_free(sw->reader);
         free(sw);
         return -EAGAIN;
     }
@@ -217,5 +226,6 @@ void sweeper_stop(struct sweeper *sw)
     pthread_cond_destroy(&sw->cond);
     pthread_mutex_destroy(&sw->lock);
     presence_tracker_free(&sw->tracker);
+    store_free(sw->reader);
     free(sw);
 }
