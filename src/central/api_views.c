@@ -24,6 +24,13 @@ enum presence view_presence(struct central *c, const json_t *row, int64_t now)
                           went_offline, &c->opts.presence);
 }
 
+enum presence view_presence_scanned(struct central *c, const struct store_presence_row *row,
+                                    int64_t now)
+{
+    bool went_offline = row->has_offline_epoch && row->offline_epoch >= row->session_epoch;
+    return presence_state(row->last_seen, now, went_offline, &c->opts.presence);
+}
+
 json_t *view_status(const json_t *row)
 {
     json_t *ts = json_object_get(row, "reported_at");

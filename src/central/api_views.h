@@ -16,6 +16,10 @@ json_t *view_time(const json_t *seconds);
 /* Presence of a controller row at now (see presence.h): its last_seen, and whether the MQTT
  * will of its current session was received. */
 enum presence view_presence(struct central *c, const json_t *row, int64_t now);
+/* The same rule for a row of the presence scan (store_controller_presence_scan). */
+struct store_presence_row;
+enum presence view_presence_scanned(struct central *c, const struct store_presence_row *row,
+                                    int64_t now);
 json_t *view_status(const json_t *status_row);
 /* view_status, with "controller_status" (presence of the reporting controller, else of
  * fallback_controller) and state "offline" when that controller is offline or unknown.

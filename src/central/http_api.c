@@ -210,6 +210,19 @@ static void h_health(struct call *k)
 }
 
 
+
+struct presence_count {
+    struct central *c;
+    int64_t now;
+    long by_state[4];
+};
+
+static void count_presence(void *ctx, const struct store_presence_row *row)
+{
+    struct presence_count *n = ctx;
+    n->by_state[view_presence_scanned(n->c, row, n->now)]++;
+}
+
 static void h_metrics(struct call *k)
 {
     struct central *c = k->c;
@@ -218,18 +231,12 @@ static void h_metrics(struct call *k)
     if (buf == NULL)
         return;
     buf[0] = '\0';
-    long by_state[4] = {0};
-    json_t *rows = NULL;
+    struct presence_count counts = {.c = c, .now = k->now};
     if (store_begin(c->store, false) == 0) {
-        if (store_controller_list(c->store, &rows) == 0) {
-            size_t i;
-            json_t *r;
-            json_array_foreach(rows, i, r)
-by_state[view_presence(c, r, k->now)]++;
-        }
+        store_controller_presence_scan(c->store, count_presence, &counts);
         store_rollback(c->store);
     }
-    json_decref(rows);
+    long *by_state = counts.by_state;
     strbuf_appendf(&buf, &len, &cap,
            "# HELP roundhouse_controllers Registered controllers by presence state.\n"
            "# TYPE roundhouse_controllers gauge\n");
@@ -502,25 +509,60 @@ out:
     json_decref(fields);
 }
 
+struct list_writer {
+    struct call *k;
+    FILE *out;
+    bool first;
+};
+
+static int list_one(void *ctx, const json_t *row)
+{
+    struct list_writer *w = ctx;
+    json_t *view = view_controller(w->k->c, row, w->k->now, true);
+    if (view == NULL)
+        return -ENOMEM;
+    if (!w->first)
+        fputc(',', w->out);
+    w->first = false;
+    int rc = json_dumpf(view, w->out, JSON_COMPACT);
+    json_decref(view);
+    return rc == 0 ? 0 : -ENOMEM;
+}
+
+/* Written out one controller at a time: with ten thousand controllers the answer is about
+ * 10 MB, and as one jansson tree it took more than 100 MiB. */
 static void h_controllers_list(struct call *k)
 {
-    json_t *rows = NULL;
-    int rc = 0;
-    if (!begin(k, false))
+    char *text = NULL;
+    size_t len = 0;
+    struct list_writer w = {.k = k, .out = open_memstream(&text, &len), .first = true};
+    if (w.out == NULL) {
+        http_response_error(k->resp, 500, "out_of_memory", NULL, "cannot build the list");
         return;
-    rc = store_controller_list(k->c->store, &rows);
+    }
+    if (!begin(k, false)) {
+        fclose(w.out);
+        free(text);
+        return;
+    }
+    fputc('[', w.out);
+    int rc = store_controller_foreach(k->c->store, list_one, &w);
+    store_rollback(k->c->store);
+    fputc(']', w.out);
+    bool written = fclose(w.out) == 0;
+    if (rc == -ENOMEM || !written) {
+        free(text);
+        http_response_error(k->resp, 500, "out_of_memory", NULL, "cannot build the list");
+        return;
+    }
     if (rc < 0) {
-        store_rollback(k->c->store);
+        free(text);
         db_failed(k, rc);
         return;
     }
-    json_t *out = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(out, view_controller(k->c, row, k->now, true));
-    store_rollback(k->c->store);
-    json_decref(rows);
-    http_response_json(k->resp, 200, out);
+    k->resp->status = 200;
+    k->resp->text = text;
+    k->resp->content_type = "application/json";
 }
 
 /* Loads one controller inside an open transaction; answers 404 itself. */

@@ -678,6 +678,25 @@ int store_controller_list(struct store *st, json_t **out)
     return list_all(st, &controllers_table, out);
 }
 
+int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s", controllers_table.order);
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st, sql, &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    int stopped = 0;
+    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *row = row_to_json(stmt, &controllers_table);
+        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
+        json_decref(row);
+    }
+    int result = stopped < 0 ? stopped : map_rc(st, rc);
+    stmt_release(st, stmt);
+    return result;
+}
+
 int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
 {
     sqlite3_stmt *stmt = NULL;

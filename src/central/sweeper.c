@@ -64,8 +64,7 @@ struct scan {
 static void scan_row(void *arg, const struct store_presence_row *row)
 {
     struct scan *x = arg;
-    bool went_offline = row->has_offline_epoch && row->offline_epoch >= row->session_epoch;
-    enum presence p = presence_state(row->last_seen, x->now, went_offline, &x->c->opts.presence);
+    enum presence p = view_presence_scanned(x->c, row, x->now);
     json_t *prev = json_object_get(x->t->states, row->id);
     x->seen++;
     if (prev == NULL) {
