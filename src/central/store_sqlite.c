@@ -317,9 +317,9 @@ int store_open_reader(const char *path, struct store **out, char *err, size_t er
     }
     pthread_mutex_init(&st->lock, NULL);
     st->bumped = json_array();
-    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s for reading: %s", path,
+        snprintf(err, errlen, "cannot open a second connection to %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         store_free(st);
         return -EIO;
@@ -327,6 +327,27 @@ int store_open_reader(const char *path, struct store **out, char *err, size_t er
     sqlite3_busy_timeout(st->db, 5000);
     *out = st;
     return 0;
+}
+
+int store_defer_checkpoints(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    int rc = exec(st, "PRAGMA wal_autocheckpoint=0");
+    pthread_mutex_unlock(&st->lock);
+    return rc;
+}
+
+int store_checkpoint(struct store *st)
+{
+    pthread_mutex_lock(&st->lock);
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    /* Busy: a writer was starting; what is left is copied on the next call. */
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK)
+        set_error(st);
+    pthread_mutex_unlock(&st->lock);
+    return rc == SQLITE_OK ? 0 : -EIO;
 }
 
 void store_free(struct store *st)

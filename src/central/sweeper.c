@@ -30,8 +30,9 @@ struct sweeper {
     pthread_cond_t cond;
     bool stop;
     struct presence_tracker tracker;
-    /* The pass reads through its own connection, so that it never holds the store's lock
-     * (and every request behind it) for a scan of the whole table. */
+    /* The pass reads, and the WAL is checkpointed, through a connection of its own, so that
+     * neither holds the store's lock (and every request behind it). NULL: no second
+     * connection, the pass reads through the store and SQLite checkpoints on commit. */
     struct store *reader;
 };
 
@@ -167,6 +168,9 @@ static void *run(void *arg)
         pthread_mutex_unlock(&sw->lock);
         /* Expire one tick early rather than late: a long poll answers within its wait. */
         longpoll_expire(c->longpoll, timeutil_mono_ms() + TICK_MS);
+        if (sw->reader != NULL && store_checkpoint(sw->reader) < 0)
+            log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
+                      store_last_error(sw->reader));
         tick++;
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
@@ -192,8 +196,11 @@ int sweeper_start(struct central *c, struct sweeper **out)
     presence_tracker_init(&sw->tracker);
     char err[256];
     if (store_open_reader(c->opts.db, &sw->reader, err, sizeof err) < 0) {
-        log_event(LOG_WARNING, "presence_reader_unavailable", "{s:s}", "error", err);
-        sw->reader = NULL; /* the pass then reads through the main store */
+        log_event(LOG_WARNING, "second_connection_unavailable", "{s:s}", "error", err);
+        sw->reader = NULL;
+    } else if (store_defer_checkpoints(c->store) < 0) {
+        log_event(LOG_WARNING, "checkpoint_deferral_failed", "{s:s}", "error",
+                  store_last_error(c->store));
     }
     pthread_mutex_init(&sw->lock, NULL);
     pthread_condattr_t attr;

@@ -105,6 +105,27 @@ class CrashSafetyTest(harness.RoundhouseTestCase):
 
 @unittest.skipIf(SANITIZED, "valgrind does not run sanitizer builds")
 @unittest.skipUnless(shutil.which("valgrind"), "valgrind not installed")
+class CheckpointTest(harness.RoundhouseTestCase):
+
+    def test_wal_is_copied_into_the_database_in_the_background(self):
+        # The connection that commits requests no longer checkpoints (it did so in the
+        # middle of a request, with a sync); the sweeper's connection does, a few times a
+        # second. Without either, these 150 registrations would stay in the WAL (SQLite's
+        # own threshold is 1,000 pages) and the database file would not grow.
+        c = self.start_central("--register-rate", "1000000/min", log_level="info")
+        db = c.db
+        size_before = os.path.getsize(db)
+        for i in range(150):
+            r = c.post("/api/controllers/register",
+                       {"name": "ckpt-%03d" % i, "uuid": harness.new_uuid(),
+                        "address": "10.0.%d.%d" % (i // 200, i % 200), "version": "x" * 60, "platform": "y" * 60})
+            self.assertEqual(r.status, 200, r)
+        harness.wait_until(lambda: os.path.getsize(db) > size_before + 16 * 1024, timeout=10,
+                           message="the database file never received the registrations")
+        # And the data read back through the file is complete.
+        self.assertEqual(len(self.get_json(c, "/api/controllers")), 150)
+
+
 class ValgrindTest(harness.RoundhouseTestCase):
 
     def test_integration_scenario_is_clean_under_memcheck(self):
