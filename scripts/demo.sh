@@ -49,6 +49,7 @@ start() {
 listener $mqtt_port 127.0.0.1
 allow_anonymous true
 persistence false
+set_tcp_nodelay true
 CONF
   "$mosquitto_bin" -c "$demo/mosquitto.conf" >"$demo/mosquitto.log" 2>&1 &
   echo $! >"$demo/mosquitto.pid"
