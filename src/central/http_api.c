@@ -435,6 +435,8 @@ static void h_register(struct call *k)
          * gets a new document version. */
         if (strcmp(json_string_value(json_object_get(row, "name")), r.name) != 0)
             cv++;
+        else
+            json_object_del(fields, "name"); /* unchanged: its index page is not rewritten */
         json_object_set_new(fields, "config_version",
                             json_integer(registry_seed_config_version(cv, r.applied)));
         /* A new session: above the last one, and at least the epoch the edge already put in
