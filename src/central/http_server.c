@@ -366,11 +366,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
 }
 
-/* The server's thread. MHD runs in external-polling epoll mode and this loop waits on MHD's
- * epoll descriptor and the wake-up descriptor itself: MHD's internal polling thread (0.9.75) calls epoll_wait again,
- * with the full timeout, whenever one call returned exactly its batch of 128 events, before
- * serving any of them; with 128 busy keep-alive connections every round did, and the
- * server all but stopped. MHD_run never blocks, so that second wait returns at once here. */
+/* The server's thread. MHD runs in external-polling epoll mode, and this loop waits on MHD's
+ * epoll descriptor and on the wake-up descriptor itself. MHD's own polling thread (0.9.75)
+ * called epoll_wait again, with the full timeout, whenever one call had returned exactly its
+ * batch of 128 events, before serving any of them: with 128 busy keep-alive connections
+ * every round did, and the server all but stopped. MHD_run never blocks, so here that
+ * second call returns at once. */
 static void *serve(void *arg)
 {
     struct http_server *srv = arg;
