@@ -103,8 +103,6 @@ class CrashSafetyTest(harness.RoundhouseTestCase):
         self.assertFalse(missing, "%d acknowledged registrations lost after kill -9" % len(missing))
 
 
-@unittest.skipIf(SANITIZED, "valgrind does not run sanitizer builds")
-@unittest.skipUnless(shutil.which("valgrind"), "valgrind not installed")
 class CheckpointTest(harness.RoundhouseTestCase):
 
     def test_wal_is_copied_into_the_database_in_the_background(self):
@@ -118,7 +116,7 @@ class CheckpointTest(harness.RoundhouseTestCase):
         for i in range(150):
             r = c.post("/api/controllers/register",
                        {"name": "ckpt-%03d" % i, "uuid": harness.new_uuid(),
-                        "address": "10.0.%d.%d" % (i // 200, i % 200), "version": "x" * 60, "platform": "y" * 60})
+                        "address": "10.0.0.%d" % i, "version": "x" * 60, "platform": "y" * 60})
             self.assertEqual(r.status, 200, r)
         harness.wait_until(lambda: os.path.getsize(db) > size_before + 16 * 1024, timeout=10,
                            message="the database file never received the registrations")
@@ -126,6 +124,8 @@ class CheckpointTest(harness.RoundhouseTestCase):
         self.assertEqual(len(self.get_json(c, "/api/controllers")), 150)
 
 
+@unittest.skipIf(SANITIZED, "valgrind does not run sanitizer builds")
+@unittest.skipUnless(shutil.which("valgrind"), "valgrind not installed")
 class ValgrindTest(harness.RoundhouseTestCase):
 
     def test_integration_scenario_is_clean_under_memcheck(self):
