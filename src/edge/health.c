@@ -314,7 +314,7 @@ void health_stop(struct health *h)
     free(h);
 }
 
-unsigned health_fds(struct health *h, struct curl_waitfd *fds, unsigned max)
+unsigned health_fds(struct health *h, struct pollfd *fds, unsigned max)
 {
     fd_set rs, ws, es;
     MHD_socket maxfd = 0;
@@ -329,9 +329,9 @@ unsigned health_fds(struct health *h, struct curl_waitfd *fds, unsigned max)
     for (int fd = 0; fd <= maxfd && n < max; fd++) {
         short ev = 0;
         if (FD_ISSET(fd, &rs))
-            ev |= CURL_WAIT_POLLIN;
+            ev |= POLLIN;
         if (FD_ISSET(fd, &ws))
-            ev |= CURL_WAIT_POLLOUT;
+            ev |= POLLOUT;
         if (ev == 0)
             continue;
         fds[n].fd = fd;

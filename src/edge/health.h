@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include <poll.h>
 
 struct edge;
 struct health;
@@ -16,7 +16,7 @@ struct health;
 int health_start(struct health **out, const char *host, int port, struct edge *e, int *bound_port);
 void health_stop(struct health *h);
 /* Appends the server's descriptors to fds (at most max). Returns how many were added. */
-unsigned health_fds(struct health *h, struct curl_waitfd *fds, unsigned max);
+unsigned health_fds(struct health *h, struct pollfd *fds, unsigned max);
 /* Serves whatever is ready, without blocking. */
 void health_run(struct health *h);
 /* Milliseconds until the server has timed work (connection timeouts), -1 for none. */
