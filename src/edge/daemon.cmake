@@ -17,8 +17,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(rh_edge PUBLIC rh_motor rh_common http_parser::http_parser PkgConfig::MOSQ
-                      PkgConfig::MHD PkgConfig::JANSSON)
+                      PkgConfig::JANSSON)
 
 add_executable(roundhouse-edge ${CMAKE_CURRENT_LIST_DIR}/main.c)
-target_link_libraries(roundhouse-edge PRIVATE rh_edge rh_motor rh_common PkgConfig::MOSQ
-                      PkgConfig::MHD)
+target_link_libraries(roundhouse-edge PRIVATE rh_edge rh_motor rh_common PkgConfig::MOSQ)

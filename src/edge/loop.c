@@ -119,6 +119,7 @@ int edge_run(struct edge *e)
             mqtt_slot = (int)n;
             fds[n++] = (struct pollfd){.fd = mfd, .events = mqtt_link_events(e->mqtt)};
         }
+        unsigned health_slot = n;
         n += health_fds(e->health, fds + n, LOOP_MAX_FDS - n);
 
         rc = api_client_poll(e->api, fds, n, (int)timeout);
@@ -136,7 +137,7 @@ int edge_run(struct edge *e)
          * forever. */
         if (mqtt_slot >= 0 && mqtt_link_fd(e->mqtt) == mfd)
             mqtt_link_handle(e->mqtt, fds[mqtt_slot].revents, timeutil_mono_ms());
-        health_run(e->health);
+        health_run(e->health, fds + health_slot, n - health_slot);
     }
 
     log_event(LOG_INFO, "shutdown_requested", "{s:s}", "signal",
