@@ -40,7 +40,8 @@ int api_client_check_url(const char *base_url);
 /* base_url without trailing slash. NULL on allocation failure or a URL that
  * api_client_check_url refuses. */
 struct api_client *api_client_new(const char *base_url);
-/* Closes the connections of requests still in flight; their done is not called. */
+/* Closes the connections of requests still in flight; their done is not called. Waits for
+ * a host-name lookup still running (it writes into the client): at shutdown only. */
 void api_client_free(struct api_client *c);
 /* One request. Only method and path are required. */
 struct api_call {
