@@ -51,10 +51,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(&pieces, b);
     if (a != b)
         abort();
-    if (a > 0 && (whole.status != pieces.status || whole.body_len != pieces.body_len ||
-                  (whole.body_len > 0 && memcmp(whole.body, pieces.body, whole.body_len) != 0) ||
-                  strcmp(whole.etag, pieces.etag) != 0 ||
-                  whole.retry_after_ms != pieces.retry_after_ms))
+    if (a > 0 &&
+        (whole.status != pieces.status || whole.body_len != pieces.body_len ||
+         (whole.body_len > 0 && memcmp(whole.body, pieces.body, whole.body_len) != 0) ||
+         strcmp(whole.etag, pieces.etag) != 0 || whole.retry_after_ms != pieces.retry_after_ms))
         abort();
     http_response_clear(&whole);
     http_response_clear(&pieces);

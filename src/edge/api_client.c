@@ -569,7 +569,7 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
             continue;
         }
         int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT ? r->connect_deadline_ms
-                                                                         : r->deadline_ms;
+                                                                        : r->deadline_ms;
         if (dl - now < wait)
             wait = dl - now > 0 ? dl - now : 0;
         if (r->state == REQ_RESOLVE && wait > API_RESOLVE_POLL_MS)

@@ -346,8 +346,8 @@ static void conn_route(struct health *h, struct health_conn *c)
         else
             conn_reply(c, 200, "text/plain; version=0.0.4", text, head);
     } else {
-        conn_reply_json(c, 404, json_pack("{s:s, s:s}", "detail", "not found", "error", "not_found"),
-                        head);
+        conn_reply_json(c, 404,
+                        json_pack("{s:s, s:s}", "detail", "not found", "error", "not_found"), head);
     }
 }
 
@@ -532,8 +532,8 @@ unsigned health_fds(struct health *h, struct pollfd *fds, unsigned max)
     for (size_t i = 0; i < HEALTH_MAX_CONNS && n < max; i++) {
         const struct health_conn *c = &h->conns[i];
         if (c->state != CONN_FREE)
-            fds[n++] = (struct pollfd){.fd = c->fd,
-                                       .events = c->state == CONN_WRITE ? POLLOUT : POLLIN};
+            fds[n++] =
+                (struct pollfd){.fd = c->fd, .events = c->state == CONN_WRITE ? POLLOUT : POLLIN};
     }
     return n;
 }

@@ -28,7 +28,7 @@ struct http_response {
     char etag[HTTP_RESPONSE_ETAG_MAX]; /* "" when absent or longer than the bound */
     int64_t retry_after_ms;            /* -1 when absent or not delta-seconds */
     bool complete;
-    size_t received; /* bytes fed so far */
+    size_t received;   /* bytes fed so far */
     const char *error; /* static text, set with a negative return */
     int fail;          /* the negative errno a callback stopped the parser with */
 

@@ -29,10 +29,10 @@
 #define RUN_LIMIT_MS 5000
 
 enum srv_mode {
-    SRV_ANSWER,         /* the answer, then keep the connection open */
-    SRV_ANSWER_CLOSE,   /* the answer, then close */
-    SRV_SILENT,         /* read the request, never answer */
-    SRV_ECHO_REVERSED,  /* wait for all expected requests, answer each with its path, last first */
+    SRV_ANSWER,        /* the answer, then keep the connection open */
+    SRV_ANSWER_CLOSE,  /* the answer, then close */
+    SRV_SILENT,        /* read the request, never answer */
+    SRV_ECHO_REVERSED, /* wait for all expected requests, answer each with its path, last first */
 };
 
 struct srv_conn {
@@ -208,8 +208,7 @@ static void srv_serve(struct srv *s, struct pollfd *fds, unsigned n)
             }
             c->out_off += (size_t)w;
         }
-        if (c->fd >= 0 && c->answering && c->out_off == c->out_len &&
-            s->mode == SRV_ANSWER_CLOSE) {
+        if (c->fd >= 0 && c->answering && c->out_off == c->out_len && s->mode == SRV_ANSWER_CLOSE) {
             close(c->fd);
             c->fd = -1;
         }
