@@ -8,7 +8,7 @@ packages=(
   build-essential cmake pkg-config
   # libraries
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev
-  libyaml-dev uuid-dev libssl-dev libsystemd-dev
+  libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev
   # tests
   libcmocka-dev python3 python3-paho-mqtt sqlite3 curl
   # systemd-analyze verify of deploy/*.service

@@ -1,4 +1,4 @@
-/* SHA-256 through OpenSSL's libcrypto. */
+/* SHA-256 (FIPS 180-4), self-contained: sha256.c says why not libcrypto. */
 #ifndef ROUNDHOUSE_SHA256_H
 #define ROUNDHOUSE_SHA256_H
 

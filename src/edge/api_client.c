@@ -1,62 +1,226 @@
+/* getaddrinfo_a is a GNU extension (in libc itself since glibc 2.34). */
+#define _GNU_SOURCE
 #include "api_client.h"
 
 #include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
-#include "parse.h"
+#include <http_parser.h>
+
+#include "http_response.h"
+#include "strbuf.h"
+#include "timeutil.h"
+
+#define API_ADDR_MAX 4
+/* A looked-up name is used for this long; a central that moved is found at the next one. */
+#define API_RESOLVE_TTL_MS 30000
+/* getaddrinfo_a is asked, not waited for: how often the loop looks while it runs. */
+#define API_RESOLVE_POLL_MS 10
+/* Reads per request and loop pass: a server streaming without end cannot hold the loop. */
+#define API_READS_PER_PASS 64
+
+enum req_state { REQ_RESOLVE, REQ_CONNECT, REQ_SEND, REQ_RECV, REQ_DONE };
+
+struct api_addr {
+    struct sockaddr_storage sa;
+    socklen_t len;
+};
 
 struct api_req {
-    CURL *easy;
-    struct curl_slist *headers;
-    char *payload;
-    char *buf;
-    size_t len, cap;
-    bool too_big;
+    struct api_req *next;
+    enum req_state state;
+    int fd;
+    int pidx; /* slot in the client's pollfd array during one poll, -1: none */
+    size_t addr_next;
+    int last_errno; /* of the last address tried */
+    char *out;
+    size_t out_len, out_off;
+    struct http_response resp;
+    int64_t started_ms, connect_deadline_ms, deadline_ms;
+    bool ok; /* REQ_DONE with a complete response */
+    char error[160];
     int tag;
     api_done_fn done;
     void *ctx;
-    struct api_req *next;
 };
 
 struct api_client {
-    CURLM *multi;
-    char *base;
+    char host[256]; /* without the brackets of an IPv6 literal */
+    char port[8];
+    char authority[300]; /* the Host header */
+    char prefix[512];    /* path of the base URL, "" or "/..." without trailing slash */
+    bool numeric;        /* host is an IP literal: its address never changes */
+    struct api_addr addrs[API_ADDR_MAX];
+    size_t naddrs;
+    int64_t resolved_ms;
+    /* The lookup in progress (getaddrinfo_a runs it on a thread of its own). */
+    bool resolving;
+    struct gaicb gai;
+    struct addrinfo gai_hints;
     struct api_req *reqs;
     size_t pending;
+    struct pollfd *pfds;
+    size_t pfds_cap;
 };
+
+/* --- base URL ------------------------------------------------------------------------- */
+
+struct url_parts {
+    char host[256];
+    char port[8];
+    char authority[300];
+    char prefix[512];
+    bool v6;
+};
+
+static int url_split(const char *url, struct url_parts *out)
+{
+    struct http_parser_url u;
+    size_t len = strlen(url);
+    http_parser_url_init(&u);
+    if (http_parser_parse_url(url, len, 0, &u) != 0)
+        return -EINVAL;
+    if (!(u.field_set & (1 << UF_SCHEMA)) || !(u.field_set & (1 << UF_HOST)))
+        return -EINVAL;
+    const char *schema = url + u.field_data[UF_SCHEMA].off;
+    size_t slen = u.field_data[UF_SCHEMA].len;
+    if (slen == 5 && strncasecmp(schema, "https", 5) == 0)
+        return -EPROTONOSUPPORT;
+    if (slen != 4 || strncasecmp(schema, "http", 4) != 0)
+        return -EINVAL;
+    if (u.field_set & ((1 << UF_QUERY) | (1 << UF_FRAGMENT) | (1 << UF_USERINFO)))
+        return -EINVAL;
+    size_t hlen = u.field_data[UF_HOST].len;
+    const char *host = url + u.field_data[UF_HOST].off;
+    if (hlen == 0 || hlen >= sizeof out->host)
+        return -EINVAL;
+    memcpy(out->host, host, hlen);
+    out->host[hlen] = '\0';
+    out->v6 = host > url && host[-1] == '[';
+    unsigned port = (u.field_set & (1 << UF_PORT)) ? u.port : 80;
+    if (port == 0)
+        return -EINVAL;
+    snprintf(out->port, sizeof out->port, "%u", port);
+    int n = snprintf(out->authority, sizeof out->authority, "%s%s%s:%u", out->v6 ? "[" : "",
+                     out->host, out->v6 ? "]" : "", port);
+    if (n < 0 || (size_t)n >= sizeof out->authority)
+        return -EINVAL;
+    out->prefix[0] = '\0';
+    if (u.field_set & (1 << UF_PATH)) {
+        size_t plen = u.field_data[UF_PATH].len;
+        if (plen >= sizeof out->prefix)
+            return -EINVAL;
+        memcpy(out->prefix, url + u.field_data[UF_PATH].off, plen);
+        out->prefix[plen] = '\0';
+        while (plen > 0 && out->prefix[plen - 1] == '/')
+            out->prefix[--plen] = '\0';
+    }
+    return 0;
+}
+
+int api_client_check_url(const char *base_url)
+{
+    struct url_parts p;
+    return url_split(base_url, &p);
+}
+
+/* --- addresses -------------------------------------------------------------------------- */
+
+static size_t addrs_copy(struct api_addr *dst, const struct addrinfo *ai)
+{
+    size_t n = 0;
+    for (; ai != NULL && n < API_ADDR_MAX; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof dst[n].sa ||
+            (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
+            continue;
+        memcpy(&dst[n].sa, ai->ai_addr, ai->ai_addrlen);
+        dst[n].len = ai->ai_addrlen;
+        n++;
+    }
+    return n;
+}
+
+static void resolver_hints(struct addrinfo *h, int flags)
+{
+    memset(h, 0, sizeof *h);
+    h->ai_family = AF_UNSPEC;
+    h->ai_socktype = SOCK_STREAM;
+    h->ai_flags = flags | AI_NUMERICSERV;
+}
+
+static int resolver_start(struct api_client *c)
+{
+    struct gaicb *list[1] = {&c->gai};
+    memset(&c->gai, 0, sizeof c->gai);
+    resolver_hints(&c->gai_hints, 0);
+    c->gai.ar_name = c->host;
+    c->gai.ar_service = c->port;
+    c->gai.ar_request = &c->gai_hints;
+    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
+    if (rc != 0)
+        return rc;
+    c->resolving = true;
+    return 0;
+}
+
+/* Waits for a lookup still running: it writes into c->gai. Only when the client is freed. */
+static void resolver_stop(struct api_client *c)
+{
+    if (!c->resolving)
+        return;
+    if (gai_cancel(&c->gai) == EAI_NOTCANCELED) {
+        const struct gaicb *list[1] = {&c->gai};
+        while (gai_error(&c->gai) == EAI_INPROGRESS)
+            gai_suspend(list, 1, NULL);
+    }
+    if (gai_error(&c->gai) == 0 && c->gai.ar_result != NULL)
+        freeaddrinfo(c->gai.ar_result);
+    c->resolving = false;
+}
+
+/* --- client ------------------------------------------------------------------------------- */
 
 struct api_client *api_client_new(const char *base_url)
 {
-    static bool global_done;
+    struct url_parts p;
     struct api_client *c = NULL;
-    if (!global_done) {
-        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-            return NULL;
-        global_done = true;
-    }
+    if (url_split(base_url, &p) < 0)
+        return NULL;
     c = calloc(1, sizeof *c);
     if (c == NULL)
         return NULL;
-    c->multi = curl_multi_init();
-    c->base = strdup(base_url);
-    if (c->multi == NULL || c->base == NULL) {
-        api_client_free(c);
-        return NULL;
+    memcpy(c->host, p.host, sizeof c->host);
+    memcpy(c->port, p.port, sizeof c->port);
+    memcpy(c->authority, p.authority, sizeof c->authority);
+    memcpy(c->prefix, p.prefix, sizeof c->prefix);
+    c->resolved_ms = -1;
+
+    /* An IP literal is converted here, without any lookup, once. */
+    struct addrinfo hints, *ai = NULL;
+    resolver_hints(&hints, AI_NUMERICHOST);
+    if (getaddrinfo(c->host, c->port, &hints, &ai) == 0) {
+        c->naddrs = addrs_copy(c->addrs, ai);
+        c->numeric = c->naddrs > 0;
+        freeaddrinfo(ai);
     }
     return c;
 }
 
-static void req_free(struct api_client *c, struct api_req *r)
+static void req_free(struct api_req *r)
 {
-    if (r->easy != NULL) {
-        curl_multi_remove_handle(c->multi, r->easy);
-        curl_easy_cleanup(r->easy);
-    }
-    curl_slist_free_all(r->headers);
-    free(r->payload);
-    free(r->buf);
+    if (r->fd >= 0)
+        close(r->fd);
+    http_response_clear(&r->resp);
+    free(r->out);
     free(r);
 }
 
@@ -67,110 +231,78 @@ void api_client_free(struct api_client *c)
     while (c->reqs != NULL) {
         struct api_req *r = c->reqs;
         c->reqs = r->next;
-        req_free(c, r);
+        req_free(r);
     }
-    if (c->multi != NULL)
-        curl_multi_cleanup(c->multi);
-    free(c->base);
+    resolver_stop(c);
+    free(c->pfds);
     free(c);
 }
 
-/* Response bodies from the network are bounded: a confused or hostile server must not make
- * the controller allocate without limit. */
-static size_t on_data(char *ptr, size_t size, size_t nmemb, void *userdata)
+static bool has_line_break(const char *s)
 {
-    struct api_req *r = userdata;
-    size_t n = size * nmemb;
-    if (r->len + n > API_BODY_MAX) {
-        r->too_big = true;
-        return 0; /* aborts the transfer */
-    }
-    if (r->len + n + 1 > r->cap) {
-        size_t cap = r->cap ? r->cap : 4096;
-        while (cap < r->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(r->buf, cap);
-        if (nb == NULL)
-            return 0;
-        r->buf = nb;
-        r->cap = cap;
-    }
-    memcpy(r->buf + r->len, ptr, n);
-    r->len += n;
-    r->buf[r->len] = '\0';
-    return n;
-}
-
-static int header_add(struct api_req *r, const char *line)
-{
-    struct curl_slist *h = curl_slist_append(r->headers, line);
-    if (h == NULL)
-        return -ENOMEM;
-    r->headers = h;
-    return 0;
+    return s != NULL && strpbrk(s, "\r\n") != NULL;
 }
 
 int api_client_start(struct api_client *c, const struct api_call *call, api_done_fn done, void *ctx)
 {
     struct api_req *r = NULL;
-    char url[1024], hdr[512];
+    char *payload = NULL;
+    size_t cap = 0;
     int rc = -ENOMEM;
-    int n = snprintf(url, sizeof url, "%s%s", c->base, call->path);
-    if (n < 0 || (size_t)n >= sizeof url)
-        return -ENAMETOOLONG;
+
+    if (has_line_break(call->method) || has_line_break(call->path) ||
+        has_line_break(call->if_none_match) || has_line_break(call->header) ||
+        call->method == NULL || call->path == NULL)
+        return -EINVAL;
     r = calloc(1, sizeof *r);
     if (r == NULL)
         goto fail;
+    r->fd = -1;
+    r->pidx = -1;
     r->tag = call->tag;
     r->done = done;
     r->ctx = ctx;
-    r->easy = curl_easy_init();
-    if (r->easy == NULL || header_add(r, "Accept: application/json") < 0)
-        goto fail;
+    http_response_init(&r->resp, API_BODY_MAX);
     if (call->body != NULL) {
-        r->payload = json_dumps(call->body, JSON_COMPACT);
-        if (r->payload == NULL || header_add(r, "Content-Type: application/json") < 0)
+        payload = json_dumps(call->body, JSON_COMPACT);
+        if (payload == NULL)
             goto fail;
     }
-    if (call->if_none_match != NULL && call->if_none_match[0] != '\0') {
-        n = snprintf(hdr, sizeof hdr, "If-None-Match: %s", call->if_none_match);
-        if (n > 0 && (size_t)n < sizeof hdr && header_add(r, hdr) < 0)
-            goto fail;
-    }
-    if (call->header != NULL && header_add(r, call->header) < 0)
+    rc = strbuf_appendf(&r->out, &r->out_len, &cap,
+                        "%s %s%s HTTP/1.1\r\nHost: %s\r\nUser-Agent: roundhouse-edge/%s\r\n"
+                        "Accept: application/json\r\nConnection: close\r\n",
+                        call->method, c->prefix, call->path, c->authority, ROUNDHOUSE_VERSION);
+    if (rc == 0 && payload != NULL)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap,
+                            "Content-Type: application/json\r\nContent-Length: %zu\r\n",
+                            strlen(payload));
+    else if (rc == 0 && strcmp(call->method, "GET") != 0 && strcmp(call->method, "HEAD") != 0)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "Content-Length: 0\r\n");
+    if (rc == 0 && call->if_none_match != NULL && call->if_none_match[0] != '\0')
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "If-None-Match: %s\r\n",
+                            call->if_none_match);
+    if (rc == 0 && call->header != NULL)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "%s\r\n", call->header);
+    if (rc == 0)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "\r\n%s", payload ? payload : "");
+    if (rc < 0)
         goto fail;
-    const char *method = call->method;
-    CURL *e = r->easy;
-    curl_easy_setopt(e, CURLOPT_URL, url);
-    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->headers);
-    if (r->payload != NULL) {
-        curl_easy_setopt(e, CURLOPT_POSTFIELDS, r->payload);
-        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(r->payload));
-    } else if (strcmp(method, "GET") == 0) {
-        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-    }
-    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
-    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)API_CONNECT_TIMEOUT_MS);
-    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-                     call->timeout_ms > 0 ? call->timeout_ms : (long)API_TIMEOUT_MS);
-    /* Signals belong to the daemon's loop; curl must not use SIGALRM for DNS timeouts. */
-    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(e, CURLOPT_USERAGENT, "roundhouse-edge/" ROUNDHOUSE_VERSION);
-    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
-    if (curl_multi_add_handle(c->multi, e) != CURLM_OK) {
-        rc = -EIO;
-        goto fail;
-    }
+
+    long total = call->timeout_ms > 0 ? call->timeout_ms : API_TIMEOUT_MS;
+    r->started_ms = timeutil_mono_ms();
+    r->deadline_ms = r->started_ms + total;
+    r->connect_deadline_ms =
+        r->started_ms + (total < API_CONNECT_TIMEOUT_MS ? total : API_CONNECT_TIMEOUT_MS);
+    r->state = REQ_RESOLVE; /* moved on by the next api_client_poll */
     r->next = c->reqs;
     c->reqs = r;
     c->pending++;
+    free(payload);
     return 0;
 fail:
+    free(payload);
     if (r != NULL)
-        req_free(c, r);
+        req_free(r);
     return rc;
 }
 
@@ -179,34 +311,210 @@ size_t api_client_pending(const struct api_client *c)
     return c->pending;
 }
 
-static int64_t retry_after(CURL *e)
+/* --- one request's progress --------------------------------------------------------------- */
+
+static void req_fail(struct api_req *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void req_fail(struct api_req *r, const char *fmt, ...)
 {
-    struct curl_header *h = NULL;
-    long secs;
-    if (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h) != CURLHE_OK)
-        return -1;
-    /* Only the delta-seconds form; an HTTP-date falls back to our own backoff. */
-    if (parse_long(h->value, 0, 24 * 3600, &secs) < 0)
-        return -1;
-    return (int64_t)secs * 1000;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(r->error, sizeof r->error, fmt, ap);
+    va_end(ap);
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    r->state = REQ_DONE;
+    r->ok = false;
 }
 
-static void req_finish(struct api_client *c, struct api_req *r, CURLcode result)
+static void req_succeed(struct api_req *r)
 {
-    struct api_response resp = {0};
-    struct curl_header *h = NULL;
-    resp.retry_after_ms = -1;
-    if (result == CURLE_OK) {
-        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &resp.status);
-        resp.retry_after_ms = retry_after(r->easy);
-        if (curl_easy_header(r->easy, "ETag", 0, CURLH_HEADER, -1, &h) == CURLHE_OK)
-            resp.etag = h->value;
-    } else {
-        resp.error = r->too_big ? "response body too large" : curl_easy_strerror(result);
-    }
-    resp.body = r->buf ? r->buf : "";
-    resp.body_len = r->len;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+    r->state = REQ_DONE;
+    r->ok = true;
+}
 
+static void req_send(struct api_client *c, struct api_req *r);
+
+/* Tries the addresses from r->addr_next on until one connects or is connecting. */
+static void req_connect(struct api_client *c, struct api_req *r)
+{
+    while (r->addr_next < c->naddrs) {
+        const struct api_addr *a = &c->addrs[r->addr_next++];
+        int one = 1;
+        int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            r->last_errno = errno;
+            continue;
+        }
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) {
+            r->fd = fd;
+            r->state = REQ_SEND;
+            req_send(c, r);
+            return;
+        }
+        if (errno == EINPROGRESS) {
+            r->fd = fd;
+            r->state = REQ_CONNECT;
+            return;
+        }
+        r->last_errno = errno;
+        close(fd);
+    }
+    req_fail(r, "connect to %s failed: %s", c->authority,
+             strerror(r->last_errno ? r->last_errno : EHOSTUNREACH));
+}
+
+static void req_connected(struct api_client *c, struct api_req *r)
+{
+    int err = 0;
+    socklen_t len = sizeof err;
+    if (getsockopt(r->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err != 0) {
+        /* Refused on this address (say ::1 of "localhost"): the next one may listen. */
+        r->last_errno = err;
+        close(r->fd);
+        r->fd = -1;
+        req_connect(c, r);
+        return;
+    }
+    r->state = REQ_SEND;
+    req_send(c, r);
+}
+
+static void req_send(struct api_client *c, struct api_req *r)
+{
+    while (r->out_off < r->out_len) {
+        ssize_t n = send(r->fd, r->out + r->out_off, r->out_len - r->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            req_fail(r, "sending to %s failed: %s", c->authority, strerror(errno));
+            return;
+        }
+        r->out_off += (size_t)n;
+    }
+    r->state = REQ_RECV;
+}
+
+static void req_recv(struct api_client *c, struct api_req *r)
+{
+    char buf[16384];
+    for (int i = 0; i < API_READS_PER_PASS; i++) {
+        ssize_t n = recv(r->fd, buf, sizeof buf, 0);
+        int rc;
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            req_fail(r, "receiving from %s failed: %s", c->authority, strerror(errno));
+            return;
+        }
+        rc = n == 0 ? http_response_eof(&r->resp) : http_response_feed(&r->resp, buf, (size_t)n);
+        if (rc > 0) {
+            req_succeed(r);
+            return;
+        }
+        if (rc < 0) {
+            req_fail(r, "%s from %s", r->resp.error, c->authority);
+            return;
+        }
+    }
+}
+
+/* Moves a request on after an event (revents) or none (0), and applies its deadlines. */
+static void req_step(struct api_client *c, struct api_req *r, short revents, int64_t now)
+{
+    bool fresh = c->naddrs > 0 && (c->numeric || now - c->resolved_ms < API_RESOLVE_TTL_MS);
+    switch (r->state) {
+    case REQ_RESOLVE:
+        if (fresh) {
+            r->addr_next = 0;
+            req_connect(c, r);
+        }
+        break;
+    case REQ_CONNECT:
+        if (revents != 0)
+            req_connected(c, r);
+        break;
+    case REQ_SEND:
+        if (revents != 0)
+            req_send(c, r);
+        break;
+    case REQ_RECV:
+        if (revents != 0)
+            req_recv(c, r);
+        break;
+    case REQ_DONE:
+        break;
+    }
+    if (r->state == REQ_DONE)
+        return;
+    if ((r->state == REQ_RESOLVE || r->state == REQ_CONNECT) && now >= r->connect_deadline_ms)
+        req_fail(r, "connection to %s timed out after %lld ms", c->authority,
+                 (long long)(now - r->started_ms));
+    else if (now >= r->deadline_ms)
+        req_fail(r, "no complete answer from %s within %lld ms", c->authority,
+                 (long long)(r->deadline_ms - r->started_ms));
+}
+
+/* Starts a lookup when a request waits for one, and ends the wait of all when it is over. */
+static void resolver_step(struct api_client *c, int64_t now)
+{
+    bool waiting = false;
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+        waiting |= r->state == REQ_RESOLVE;
+    if (c->numeric || !waiting)
+        return;
+    if (c->resolving) {
+        int rc = gai_error(&c->gai);
+        if (rc == EAI_INPROGRESS)
+            return;
+        c->resolving = false;
+        if (rc == 0) {
+            c->naddrs = addrs_copy(c->addrs, c->gai.ar_result);
+            freeaddrinfo(c->gai.ar_result);
+            c->gai.ar_result = NULL;
+            c->resolved_ms = now;
+            if (c->naddrs > 0)
+                return;
+            rc = EAI_NONAME;
+        }
+        c->naddrs = 0;
+        for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+            if (r->state == REQ_RESOLVE)
+                req_fail(r, "could not resolve host %s: %s", c->host, gai_strerror(rc));
+        return;
+    }
+    if (c->naddrs > 0 && now - c->resolved_ms < API_RESOLVE_TTL_MS)
+        return;
+    int rc = resolver_start(c);
+    if (rc != 0)
+        for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+            if (r->state == REQ_RESOLVE)
+                req_fail(r, "could not resolve host %s: %s", c->host, gai_strerror(rc));
+}
+
+static void req_finish(struct api_client *c, struct api_req *r)
+{
+    struct api_response resp = {.retry_after_ms = -1, .body = ""};
+    if (r->ok) {
+        resp.status = r->resp.status;
+        resp.retry_after_ms = r->resp.retry_after_ms;
+        resp.etag = r->resp.etag[0] ? r->resp.etag : NULL;
+        resp.body = r->resp.body ? r->resp.body : "";
+        resp.body_len = r->resp.body_len;
+    } else {
+        resp.error = r->error;
+    }
     /* Unlink before the callback: it may start the next request. */
     struct api_req **pp = &c->reqs;
     while (*pp != NULL && *pp != r)
@@ -216,30 +524,86 @@ static void req_finish(struct api_client *c, struct api_req *r, CURLcode result)
     c->pending--;
     if (r->done != NULL)
         r->done(r->ctx, r->tag, &resp);
-    req_free(c, r);
+    req_free(r);
 }
 
-int api_client_poll(struct api_client *c, struct curl_waitfd *fds, unsigned nfds, int timeout_ms)
+static short req_events(const struct api_req *r)
 {
-    int running = 0, ready = 0;
-    for (unsigned i = 0; i < nfds; i++)
-        fds[i].revents = 0;
-    CURLMcode mc = curl_multi_poll(c->multi, fds, nfds, timeout_ms, NULL);
-    if (mc != CURLM_OK)
-        return -EIO;
-    for (unsigned i = 0; i < nfds; i++)
+    switch (r->state) {
+    case REQ_CONNECT:
+    case REQ_SEND:
+        return POLLOUT;
+    case REQ_RECV:
+        return POLLIN;
+    default:
+        return 0;
+    }
+}
+
+int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+    int64_t now = timeutil_mono_ms();
+    size_t n = nfds;
+    int ready = 0, rc = 0;
+
+    resolver_step(c, now);
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+        req_step(c, r, 0, now);
+    if (n + c->pending > c->pfds_cap) {
+        size_t cap = n + c->pending + 8;
+        struct pollfd *p = realloc(c->pfds, cap * sizeof *p);
+        if (p == NULL)
+            return -ENOMEM;
+        c->pfds = p;
+        c->pfds_cap = cap;
+    }
+    for (unsigned i = 0; i < nfds; i++) {
+        c->pfds[i] = fds[i];
+        c->pfds[i].revents = 0;
+    }
+    int64_t wait = timeout_ms < 0 ? INT32_MAX : timeout_ms;
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        r->pidx = -1;
+        if (r->state == REQ_DONE) {
+            wait = 0;
+            continue;
+        }
+        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT ? r->connect_deadline_ms
+                                                                        : r->deadline_ms;
+        if (dl - now < wait)
+            wait = dl - now > 0 ? dl - now : 0;
+        if (r->state == REQ_RESOLVE && wait > API_RESOLVE_POLL_MS)
+            wait = API_RESOLVE_POLL_MS;
+        if (r->fd >= 0) {
+            r->pidx = (int)n;
+            c->pfds[n++] = (struct pollfd){.fd = r->fd, .events = req_events(r)};
+        }
+    }
+    if (timeout_ms < 0 && wait == INT32_MAX)
+        wait = -1;
+    if (poll(c->pfds, (nfds_t)n, (int)wait) < 0) {
+        if (errno != EINTR)
+            rc = -errno;
+        for (size_t i = 0; i < n; i++)
+            c->pfds[i].revents = 0;
+    }
+    for (unsigned i = 0; i < nfds; i++) {
+        fds[i].revents = c->pfds[i].revents;
         if (fds[i].revents != 0)
             ready++;
-    curl_multi_perform(c->multi, &running);
-    CURLMsg *msg;
-    int left;
-    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-        if (msg->msg != CURLMSG_DONE)
-            continue;
-        struct api_req *r = NULL;
-        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-        if (r != NULL)
-            req_finish(c, r, msg->data.result);
     }
-    return ready;
+
+    now = timeutil_mono_ms();
+    resolver_step(c, now);
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+        req_step(c, r, r->pidx >= 0 ? c->pfds[r->pidx].revents : 0, now);
+    /* Callbacks last: they may start requests, which the next pass picks up. */
+    struct api_req *r = c->reqs;
+    while (r != NULL) {
+        struct api_req *next = r->next;
+        if (r->state == REQ_DONE)
+            req_finish(c, r);
+        r = next;
+    }
+    return rc < 0 ? rc : ready;
 }

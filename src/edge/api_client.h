@@ -1,15 +1,19 @@
-/* Asynchronous HTTP/JSON calls to the central API over libcurl's multi interface, driven
- * from the daemon's poll loop (api_client_poll replaces poll(2) and also watches the
- * caller's descriptors), so a slow or dead central never stalls motor control.
- * Every request has a connect and a total timeout. Not thread-safe. */
+/* Asynchronous HTTP/1.1 JSON calls to the central API, driven from the daemon's poll loop
+ * (api_client_poll replaces poll(2) and also watches the caller's descriptors), so a slow or
+ * dead central never stalls motor control. Plain http:// only: the edge talks to one central
+ * on its own network, and TLS would bring back the libraries whose loading dominated the
+ * edge's start-up (docs/performance.md). One TCP connection per request, "Connection: close".
+ *
+ * Every request has a connect timeout (name lookup included) and a total timeout. Host names
+ * other than IP literals are looked up with getaddrinfo_a, off the loop. Not thread-safe. */
 #ifndef ROUNDHOUSE_EDGE_API_CLIENT_H
 #define ROUNDHOUSE_EDGE_API_CLIENT_H
 
+#include <poll.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <jansson.h>
 
 #define API_BODY_MAX (1024 * 1024)
@@ -29,8 +33,15 @@ typedef void (*api_done_fn)(void *ctx, int tag, const struct api_response *r);
 
 struct api_client;
 
-/* base_url without trailing slash. NULL on allocation failure. */
+/* Whether base_url is one the client can use: http://host[:port][/prefix], host a name or an
+ * IP literal ([v6] in brackets). 0, -EPROTONOSUPPORT for https:// (not supported by the
+ * edge), -EINVAL for anything else. */
+int api_client_check_url(const char *base_url);
+/* base_url without trailing slash. NULL on allocation failure or a URL that
+ * api_client_check_url refuses. */
 struct api_client *api_client_new(const char *base_url);
+/* Closes the connections of requests still in flight; their done is not called. Waits for
+ * a host-name lookup still running (it writes into the client): at shutdown only. */
 void api_client_free(struct api_client *c);
 /* One request. Only method and path are required. */
 struct api_call {
@@ -44,14 +55,17 @@ struct api_call {
 };
 
 /* Starts a request. done is called from api_client_poll when it completes (also on
- * failure). 0 or negative errno. */
+ * failure, with status 0 and error set: refused, timed out, reset, malformed answer, body
+ * above API_BODY_MAX), never from here. 0 or negative errno (-EINVAL: a method, path or
+ * header with line breaks in it). */
 int api_client_start(struct api_client *c, const struct api_call *call, api_done_fn done,
                      void *ctx);
 /* Number of requests in flight. */
 size_t api_client_pending(const struct api_client *c);
-/* Waits up to timeout_ms for the caller's descriptors (revents filled in) or curl's own
- * sockets, then runs transfers and completion callbacks. Returns the number of the caller's
- * descriptors with events, or a negative errno. */
-int api_client_poll(struct api_client *c, struct curl_waitfd *fds, unsigned nfds, int timeout_ms);
+/* Waits up to timeout_ms for the caller's descriptors (revents filled in, POLLHUP and
+ * POLLERR included) or the client's own sockets, then moves the requests on and calls the
+ * completion callbacks. Returns the number of the caller's descriptors with events, or a
+ * negative errno. */
+int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 #endif

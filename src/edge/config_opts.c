@@ -10,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "api_client.h"
 #include "parse.h"
 #include "trains.h"
 #include "yamljson.h"
@@ -258,8 +259,14 @@ static int central_resolve(const struct flags *f, const struct layers *l, struct
             url = "http://localhost:8000";
         }
     }
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        strbuf_errorf(err, errlen, "central URL must start with http:// or https://: %s", url);
+    int urc = api_client_check_url(url);
+    if (urc == -EPROTONOSUPPORT) {
+        strbuf_errorf(err, errlen,
+                      "central URL %s: https is not supported by the edge, only http://", url);
+        return -EINVAL;
+    }
+    if (urc < 0) {
+        strbuf_errorf(err, errlen, "central URL must be http://HOST[:PORT][/PATH]: %s", url);
         return -EINVAL;
     }
     if (copy_str(o->central_url, sizeof o->central_url, url, "central URL", err, errlen) < 0)

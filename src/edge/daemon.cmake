@@ -7,6 +7,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/cache.c
   ${CMAKE_CURRENT_LIST_DIR}/sync.c
   ${CMAKE_CURRENT_LIST_DIR}/trains.c
+  ${CMAKE_CURRENT_LIST_DIR}/http_response.c
   ${CMAKE_CURRENT_LIST_DIR}/api_client.c
   ${CMAKE_CURRENT_LIST_DIR}/mqtt_link.c
   ${CMAKE_CURRENT_LIST_DIR}/histogram.c
@@ -15,9 +16,8 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/edge.c
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(rh_edge PUBLIC rh_motor rh_common PkgConfig::CURL PkgConfig::MOSQ
-                      PkgConfig::MHD PkgConfig::JANSSON PkgConfig::SYSTEMD)
+target_link_libraries(rh_edge PUBLIC rh_motor rh_common http_parser::http_parser PkgConfig::MOSQ
+                      PkgConfig::JANSSON)
 
 add_executable(roundhouse-edge ${CMAKE_CURRENT_LIST_DIR}/main.c)
-target_link_libraries(roundhouse-edge PRIVATE rh_edge rh_motor rh_common PkgConfig::CURL
-                      PkgConfig::MOSQ PkgConfig::MHD)
+target_link_libraries(roundhouse-edge PRIVATE rh_edge rh_motor rh_common PkgConfig::MOSQ)

@@ -1308,7 +1308,7 @@ void edge_shutdown(struct edge *e, int64_t timeout_ms)
         presence_publish(e, "offline", true);
         int64_t deadline = mono_now() + timeout_ms;
         while (e->n_pending > 0 && mqtt_link_connected(e->mqtt) && mono_now() < deadline) {
-            struct curl_waitfd fd = {.fd = mqtt_link_fd(e->mqtt),
+            struct pollfd fd = {.fd = mqtt_link_fd(e->mqtt),
                                      .events = (short)mqtt_link_events(e->mqtt)};
             int64_t left = deadline - mono_now();
             if (fd.fd < 0)

@@ -1,12 +1,15 @@
-/* Local /health and /metrics of the edge (libmicrohttpd without its own thread: its sockets
- * are watched by the daemon's poll loop, so handlers read the daemon's state without locks). */
+/* Local /health and /metrics of the edge: a small HTTP/1.1 server whose sockets are watched
+ * by the daemon's poll loop, so answers read the daemon's state without locks. GET and HEAD
+ * of /health (200, or 503 when unhealthy) and /metrics (Prometheus text); 404 for other
+ * paths, 405 for other methods, 400/413/431 for malformed or oversized requests. One request
+ * per connection ("Connection: close"); connections are capped in number and time. */
 #ifndef ROUNDHOUSE_EDGE_HEALTH_H
 #define ROUNDHOUSE_EDGE_HEALTH_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
+#include <poll.h>
 
 struct edge;
 struct health;
@@ -16,9 +19,10 @@ struct health;
 int health_start(struct health **out, const char *host, int port, struct edge *e, int *bound_port);
 void health_stop(struct health *h);
 /* Appends the server's descriptors to fds (at most max). Returns how many were added. */
-unsigned health_fds(struct health *h, struct curl_waitfd *fds, unsigned max);
-/* Serves whatever is ready, without blocking. */
-void health_run(struct health *h);
+unsigned health_fds(struct health *h, struct pollfd *fds, unsigned max);
+/* Serves whatever is ready, without blocking: fds are those health_fds added, with revents
+ * from poll. Also closes connections past their time. */
+void health_run(struct health *h, const struct pollfd *fds, unsigned nfds);
 /* Milliseconds until the server has timed work (connection timeouts), -1 for none. */
 int64_t health_timeout_ms(struct health *h);
 

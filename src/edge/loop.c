@@ -1,5 +1,5 @@
-/* The daemon's single event loop: one poll (through curl_multi_poll, which also drives the
- * HTTP transfers) over the signal self-pipe, the MQTT socket and the health server, with the
+/* The daemon's single event loop: one poll (through api_client_poll, which also drives the
+ * HTTP requests) over the signal self-pipe, the MQTT socket and the health server, with the
  * timeout set by the nearest deadline (ramp step, status message, sync timer, keepalive,
  * fail-safe). Signal handlers only write to the pipe. Each pass also tells systemd that the
  * loop is alive (sdnotify.h). */
@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
@@ -80,7 +81,7 @@ static void ready_check(struct sdnotify *sdn, const struct edge *e, int64_t now)
 
 int edge_run(struct edge *e)
 {
-    struct curl_waitfd fds[LOOP_MAX_FDS];
+    struct pollfd fds[LOOP_MAX_FDS];
     struct sdnotify sdn;
     int stop_sig = 0;
     int rc;
@@ -111,13 +112,14 @@ int edge_run(struct edge *e)
             timeout = 0;
 
         unsigned n = 0;
-        fds[n++] = (struct curl_waitfd){.fd = sig_pipe[0], .events = CURL_WAIT_POLLIN};
+        fds[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
         int mfd = mqtt_link_fd(e->mqtt);
         int mqtt_slot = -1;
         if (mfd >= 0) {
             mqtt_slot = (int)n;
-            fds[n++] = (struct curl_waitfd){.fd = mfd, .events = mqtt_link_events(e->mqtt)};
+            fds[n++] = (struct pollfd){.fd = mfd, .events = mqtt_link_events(e->mqtt)};
         }
+        unsigned health_slot = n;
         n += health_fds(e->health, fds + n, LOOP_MAX_FDS - n);
 
         rc = api_client_poll(e->api, fds, n, (int)timeout);
@@ -130,13 +132,12 @@ int edge_run(struct edge *e)
             while (read(sig_pipe[0], &c, 1) == 1)
                 stop_sig = c;
         }
-        /* curl_multi_poll reports only IN/OUT/PRI for our descriptors: a bare POLLHUP or
-         * POLLERR would be invisible and make poll return at once forever. A non-blocking
-         * read is cheap (EAGAIN when idle) and surfaces a dead socket. */
+        /* POLLHUP and POLLERR come through as they are: mqtt_link_handle reads on them, so
+         * a dead socket is noticed (the read fails) rather than making poll return at once
+         * forever. */
         if (mqtt_slot >= 0 && mqtt_link_fd(e->mqtt) == mfd)
-            mqtt_link_handle(e->mqtt, (short)(fds[mqtt_slot].revents | CURL_WAIT_POLLIN),
-                             timeutil_mono_ms());
-        health_run(e->health);
+            mqtt_link_handle(e->mqtt, fds[mqtt_slot].revents, timeutil_mono_ms());
+        health_run(e->health, fds + health_slot, n - health_slot);
     }
 
     log_event(LOG_INFO, "shutdown_requested", "{s:s}", "signal",

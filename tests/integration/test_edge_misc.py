@@ -3,6 +3,7 @@ fallback), the MQTT last will on a crash, and the local endpoints."""
 
 import os
 import signal
+import socket
 import subprocess
 
 import harness
@@ -107,6 +108,53 @@ class EdgeMiscTest(harness.RoundhouseTestCase):
         self.assertEqual(h["status"], "degraded")
         self.assertIsNone(h["config_version"])
         self.assertIsInstance(h["uptime_seconds"], int)
+
+    def raw(self, edge, data, timeout=15):
+        """Send ``data`` on a new connection to the health port; all the edge answered
+        before it closed the connection."""
+        with socket.create_connection(("127.0.0.1", edge.health_port), timeout=timeout) as s:
+            s.sendall(data)
+            out = b""
+            while True:
+                chunk = s.recv(65536)
+                if not chunk:
+                    return out
+                out += chunk
+
+    def test_health_server_bounds(self):
+        edge = self.start_edge("http://127.0.0.1:%d" % harness.free_port())
+        r = edge.health.get("/health?verbose=1")  # the query string is not part of the path
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["Content-Type"], "application/json")
+        self.assertEqual(r.headers["Cache-Control"], "no-store")
+        head = edge.health.request("HEAD", "/metrics")
+        self.assertEqual(head.status, 200)
+        self.assertEqual(head.body, b"")
+        self.assertGreater(int(head.headers["Content-Length"]), 0)
+        self.assertTrue(self.raw(edge, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 "))
+        big = b"GET /health HTTP/1.1\r\nX-Pad: " + b"a" * 9000 + b"\r\n\r\n"
+        self.assertTrue(self.raw(edge, big).startswith(b"HTTP/1.1 431 "))
+        # A request body is read and dropped, within a bound.
+        post = b"POST /health HTTP/1.1\r\nContent-Length: 100000\r\n\r\n" + b"x" * 100000
+        self.assertTrue(self.raw(edge, post).startswith(b"HTTP/1.1 413 "))
+        # Connections that never send a request: at most 16 are held, and each is closed after
+        # its 10 s; meanwhile a 17th waits in the backlog and is served after that.
+        idle = [socket.create_connection(("127.0.0.1", edge.health_port), timeout=30)
+                for _ in range(16)]
+        try:
+            waiting = socket.create_connection(("127.0.0.1", edge.health_port), timeout=1)
+            waiting.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n")
+            with self.assertRaises(socket.timeout):
+                waiting.recv(1)
+            waiting.settimeout(30)
+            self.assertEqual(waiting.recv(13), b"HTTP/1.1 200 ")
+            waiting.close()
+            for s in idle:
+                self.assertEqual(s.recv(1), b"")  # closed by the edge
+        finally:
+            for s in idle:
+                s.close()
+        self.assertEqual(edge.health.get("/health").status, 200)
 
 
 if __name__ == "__main__":

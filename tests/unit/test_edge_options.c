@@ -248,6 +248,21 @@ static void test_bad_usage(void **state)
     assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), -EINVAL);
 }
 
+static void test_https_refused(void **state)
+{
+    (void)state;
+    struct edge_opts o;
+    char err[256] = "";
+    char *const argv[] = {"roundhouse-edge", "--central", "https://central:8443", NULL};
+    /* The edge's client speaks plain HTTP only: said at start-up, not at the first request. */
+    assert_int_equal(edge_opts_parse(3, argv, NOENV, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "https is not supported by the edge"));
+    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=https://api:8001")), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://user:pw@c:9000"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://[::1]:9000/prefix"), NOENV), 0);
+    assert_string_equal(o.central_url, "http://[::1]:9000/prefix");
+}
+
 static void test_train_id_and_token(void **state)
 {
     (void)state;
@@ -284,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_bad_usage),
         cmocka_unit_test(test_train_id_and_token),
+        cmocka_unit_test(test_https_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

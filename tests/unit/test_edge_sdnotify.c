@@ -7,9 +7,42 @@
 
 #include <cmocka.h>
 
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 
 #include "sdnotify.h"
+
+/* A datagram socket standing in for systemd's; name is a path, or "@..." for the abstract
+ * namespace. Receives without waiting: the datagram is queued before sendto returns. */
+static int listener(const char *name)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    size_t len = strlen(name);
+    assert_true(len < sizeof sa.sun_path);
+    memcpy(sa.sun_path, name, len);
+    if (sa.sun_path[0] == '@')
+        sa.sun_path[0] = '\0';
+    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(
+        bind(fd, (struct sockaddr *)&sa, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)),
+        0);
+    return fd;
+}
+
+static void expect_datagram(int fd, const char *want)
+{
+    char buf[512];
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    assert_true(n >= 0);
+    assert_int_equal((size_t)n, strlen(want));
+    assert_memory_equal(buf, want, (size_t)n);
+}
 
 static void test_ready_when_settled(void **state)
 {
@@ -66,6 +99,61 @@ static void test_send_outside_systemd(void **state)
     unsetenv("NOTIFY_SOCKET");
 }
 
+static void test_send_to_path_socket(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/rh-sdnotify-XXXXXX", path[128];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof path, "%s/notify.sock", dir);
+    int fd = listener(path);
+    setenv("NOTIFY_SOCKET", path, 1);
+    assert_int_equal(sdnotify_send("READY=1\nSTATUS=config 3, 1 train(s)"), 0);
+    expect_datagram(fd, "READY=1\nSTATUS=config 3, 1 train(s)");
+    /* Every notification is one datagram of its own, with no terminator added. */
+    assert_int_equal(sdnotify_send("WATCHDOG=1"), 0);
+    assert_int_equal(sdnotify_send("STOPPING=1"), 0);
+    expect_datagram(fd, "WATCHDOG=1");
+    expect_datagram(fd, "STOPPING=1");
+    unsetenv("NOTIFY_SOCKET");
+    close(fd);
+    unlink(path);
+    rmdir(dir);
+}
+
+static void test_send_to_abstract_socket(void **state)
+{
+    (void)state;
+    char name[64];
+    snprintf(name, sizeof name, "@rh-sdnotify-test-%ld", (long)getpid());
+    int fd = listener(name);
+    setenv("NOTIFY_SOCKET", name, 1);
+    assert_int_equal(sdnotify_send("READY=1"), 0);
+    expect_datagram(fd, "READY=1");
+    /* The same name as a path is another socket, which does not exist. */
+    char path[80];
+    snprintf(path, sizeof path, "/%s", name + 1);
+    setenv("NOTIFY_SOCKET", path, 1);
+    assert_int_equal(sdnotify_send("READY=1"), -ENOENT);
+    unsetenv("NOTIFY_SOCKET");
+    close(fd);
+}
+
+static void test_send_rejects_bad_addresses(void **state)
+{
+    (void)state;
+    char longpath[200];
+    setenv("NOTIFY_SOCKET", "relative/notify.sock", 1);
+    assert_int_equal(sdnotify_send("READY=1"), -EAFNOSUPPORT);
+    memset(longpath, 'x', sizeof longpath - 1);
+    longpath[0] = '/';
+    longpath[sizeof longpath - 1] = '\0';
+    setenv("NOTIFY_SOCKET", longpath, 1);
+    assert_int_equal(sdnotify_send("READY=1"), -E2BIG);
+    setenv("NOTIFY_SOCKET", "@rh-anything", 1);
+    assert_int_equal(sdnotify_send(""), -EINVAL);
+    unsetenv("NOTIFY_SOCKET");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -73,6 +161,9 @@ int main(void)
         cmocka_unit_test(test_ready_after_longest_wait),
         cmocka_unit_test(test_watchdog_rate),
         cmocka_unit_test(test_send_outside_systemd),
+        cmocka_unit_test(test_send_to_path_socket),
+        cmocka_unit_test(test_send_to_abstract_socket),
+        cmocka_unit_test(test_send_rejects_bad_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
