@@ -1,4 +1,4 @@
-/* SHA-256 (FIPS 180-4), self-contained: sha256.c says why not libcrypto. */
+/* SHA-256 as lower-case hex, through libcrypto (sha256.c says which interface and why). */
 #ifndef ROUNDHOUSE_SHA256_H
 #define ROUNDHOUSE_SHA256_H
 
