@@ -40,6 +40,7 @@ void presence_tracker_init(struct presence_tracker *t)
 {
     t->states = json_object();
     t->pass = 0;
+    t->primed = false;
 }
 
 void presence_tracker_free(struct presence_tracker *t)
@@ -58,10 +59,10 @@ struct scan {
     struct presence_tracker *t;
     int64_t now;
     size_t seen;
-    json_t *changes; /* [[id, from, to], ...] */
+    json_t *changes; /* [[id, from, to, known before], ...] */
 };
 
-/* Runs under the store's lock: compares and remembers, nothing else. */
+/* Runs inside the scan's transaction: compares and remembers, nothing else. */
 static void scan_row(void *arg, const struct store_presence_row *row)
 {
     struct scan *x = arg;
@@ -72,7 +73,7 @@ static void scan_row(void *arg, const struct store_presence_row *row)
         json_object_set_new(x->t->states, row->id, json_integer(MARK(x->t->pass, p)));
         /* A controller created since the last pass comes from "unknown" (never seen); on
          * the first pass everything is only recorded: a restart is not a transition. */
-        if (x->t->pass > 1 && p != PRESENCE_UNKNOWN)
+        if (x->t->primed && p != PRESENCE_UNKNOWN)
             json_array_append_new(x->changes,
                                   json_pack("[s, i, i, b]", row->id, PRESENCE_UNKNOWN, p, 0));
         return;
@@ -120,13 +121,10 @@ void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct
     }
     int rc = store_controller_presence_scan(reader, scan_row, &x);
     store_rollback(reader);
-    if (rc < 0) {
+    if (rc < 0)
         log_event(LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
-        json_decref(x.changes);
-        return;
-    }
-    /* Forget deleted controllers: the ones this pass did not see. */
-    if (x.seen < json_object_size(t->states)) {
+    /* Forget deleted controllers: the ones a complete pass did not see. */
+    if (rc == 0 && x.seen < json_object_size(t->states)) {
         const char *id;
         json_t *v;
         void *tmp;
@@ -146,6 +144,9 @@ void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct
                    json_is_true(json_array_get(ch, 3)), x.now);
     }
     json_decref(x.changes);
+    /* From now on a controller not seen before is a transition from "unknown". */
+    if (rc == 0)
+        t->primed = true;
 }
 
 static void *run(void *arg)

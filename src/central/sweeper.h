@@ -6,6 +6,7 @@
 #define ROUNDHOUSE_SWEEPER_H
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 struct central;
@@ -17,6 +18,7 @@ void sweeper_stop(struct sweeper *sw);
 struct presence_tracker {
     json_t *states; /* controller id -> pass number << 3 | presence */
     uint64_t pass;
+    bool primed; /* a complete pass recorded every controller */
 };
 void presence_tracker_init(struct presence_tracker *t);
 void presence_tracker_free(struct presence_tracker *t);
