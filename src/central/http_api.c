@@ -209,8 +209,6 @@ static void h_health(struct call *k)
     http_response_json(k->resp, db_ok ? 200 : 503, body);
 }
 
-
-
 struct presence_count {
     struct central *c;
     int64_t now;
