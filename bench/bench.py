@@ -639,10 +639,15 @@ class Bench:
             with open("/proc/%d/status" % edge.pid) as f:
                 st = dict(re.findall(r"^(Rss\w+):\s+(\d+)", f.read(), re.M))
             anon, files = int(st.get("RssAnon", 0)), int(st.get("RssFile", 0))
+            # PSS shares each library page among the processes that map it: on a controller
+            # libc and libcrypto are mapped by many.
+            with open("/proc/%d/smaps_rollup" % edge.pid) as f:
+                pss = int(re.search(r"^Pss:\s+(\d+)", f.read(), re.M).group(1))
             self.details["edge_rss"] = {"idle_kib": idle, "ramping_kib": peak, "hwm_kib": hwm,
-                                        "anon_kib": anon, "file_kib": files}
-            self.row("edge RSS idle / ramping / peak", "%.2f / %.2f / %.2f MiB (private %.2f MiB, library pages %.2f MiB)" % (
-                idle / 1024, peak / 1024, hwm / 1024, anon / 1024, files / 1024),
+                                        "anon_kib": anon, "file_kib": files, "pss_kib": pss}
+            self.row("edge RSS idle / ramping / peak",
+                     "%.2f / %.2f / %.2f MiB (private %.2f MiB, library pages %.2f MiB; PSS %.2f MiB)" % (
+                         idle / 1024, peak / 1024, hwm / 1024, anon / 1024, files / 1024, pss / 1024),
                      "< 4 MiB", hwm < 4 * 1024, EARLIER["edge_rss"])
             edge.stop()
         finally:
