@@ -34,10 +34,10 @@ struct store;
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
  * build old databases this way); pass STORE_SCHEMA_VERSION normally. */
 int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen);
-/* A second connection to the same database, for work that should not queue behind the
- * requests (WAL lets it run alongside the writer): the presence sweeper's reads and the WAL
- * checkpoints. */
-int store_open_reader(const char *path, struct store **out, char *err, size_t errlen);
+/* A second connection to the database store_open opened, for work that should not queue
+ * behind the requests (WAL lets it run alongside the writer): the presence sweeper's reads
+ * and the WAL checkpoints. */
+int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen);
 /* Checkpoints are left to store_checkpoint on another connection: the connection that
  * commits a request no longer copies the WAL into the database (and syncs it) in the
  * middle of a request. 0 or -EIO. */

@@ -269,7 +269,10 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
     return 0;
 }
 
-int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
+/* A store on a fresh connection to path (flags for sqlite3_open_v2, NOMUTEX added: the
+ * store's own lock serialises its use). */
+static int store_connect(const char *path, int flags, struct store **out, char *err,
+                         size_t errlen)
 {
     struct store *st = calloc(1, sizeof *st);
     if (st == NULL) {
@@ -281,9 +284,7 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     /* No memory statistics: they cost a global mutex on every allocation. Refused (and
      * harmless) once SQLite is initialised, e.g. by a second store in one process. */
     sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    int rc = sqlite3_open_v2(path, &st->db,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                             NULL);
+    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -291,6 +292,16 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
         return -EIO;
     }
     sqlite3_busy_timeout(st->db, 5000);
+    *out = st;
+    return 0;
+}
+
+int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
+{
+    struct store *st = NULL;
+    int rc = store_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
+    if (rc < 0)
+        return rc;
     /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
      * (kill -9); only an OS crash or power cut can lose the last commits. */
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
@@ -308,25 +319,10 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     return 0;
 }
 
-int store_open_reader(const char *path, struct store **out, char *err, size_t errlen)
+int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen)
 {
-    struct store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutex_init(&st->lock, NULL);
-    st->bumped = json_array();
-    int rc = sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open a second connection to %s: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        store_free(st);
-        return -EIO;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    *out = st;
-    return 0;
+    /* The database exists (store_open made it) and is in WAL mode, which is persistent. */
+    return store_connect(path, SQLITE_OPEN_READWRITE, out, err, errlen);
 }
 
 int store_defer_checkpoints(struct store *st)

@@ -33,7 +33,7 @@ struct sweeper {
     /* The pass reads, and the WAL is checkpointed, through a connection of its own, so that
      * neither holds the store's lock (and every request behind it). NULL: no second
      * connection, the pass reads through the store and SQLite checkpoints on commit. */
-    struct store *reader;
+    struct store *maint;
 };
 
 void presence_tracker_init(struct presence_tracker *t)
@@ -111,16 +111,16 @@ static void transition(struct central *c, const char *id, enum presence from, en
     }
 }
 
-void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct store *reader)
+void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct store *st)
 {
     struct scan x = {.c = c, .t = t, .now = timeutil_now_ms() / 1000, .changes = json_array()};
     t->pass++;
-    if (store_begin(reader, false) < 0) {
+    if (store_begin(st, false) < 0) {
         json_decref(x.changes);
         return;
     }
-    int rc = store_controller_presence_scan(reader, scan_row, &x);
-    store_rollback(reader);
+    int rc = store_controller_presence_scan(st, scan_row, &x);
+    store_rollback(st);
     if (rc < 0)
         log_event(LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
     /* Forget deleted controllers: the ones a complete pass did not see. */
@@ -169,14 +169,14 @@ static void *run(void *arg)
         pthread_mutex_unlock(&sw->lock);
         /* Expire one tick early rather than late: a long poll answers within its wait. */
         longpoll_expire(c->longpoll, timeutil_mono_ms() + TICK_MS);
-        if (sw->reader != NULL && store_checkpoint(sw->reader) < 0)
+        if (sw->maint != NULL && store_checkpoint(sw->maint) < 0)
             log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
-                      store_last_error(sw->reader));
+                      store_last_error(sw->maint));
         tick++;
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
         if (tick % PRESENCE_EVERY_TICKS == 0) {
-            sweeper_presence_pass(c, &sw->tracker, sw->reader ? sw->reader : c->store);
+            sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
             /* The pass needs the store (and so the database) to be usable: a central stuck
              * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
              * systemd. */
@@ -196,9 +196,9 @@ int sweeper_start(struct central *c, struct sweeper **out)
     sw->c = c;
     presence_tracker_init(&sw->tracker);
     char err[256];
-    if (store_open_reader(c->opts.db, &sw->reader, err, sizeof err) < 0) {
+    if (store_open_maintenance(c->opts.db, &sw->maint, err, sizeof err) < 0) {
         log_event(LOG_WARNING, "second_connection_unavailable", "{s:s}", "error", err);
-        sw->reader = NULL;
+        sw->maint = NULL;
     } else if (store_defer_checkpoints(c->store) < 0) {
         log_event(LOG_WARNING, "checkpoint_deferral_failed", "{s:s}", "error",
                   store_last_error(c->store));
@@ -210,10 +210,10 @@ int sweeper_start(struct central *c, struct sweeper **out)
     pthread_cond_init(&sw->cond, &attr);
     pthread_condattr_destroy(&attr);
     /* The first pass only records the states: a restart is not a transition. */
-    sweeper_presence_pass(c, &sw->tracker, sw->reader ? sw->reader : c->store);
+    sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
     if (pthread_create(&sw->thread, NULL, run, sw) != 0) {
         presence_tracker_free(&sw->tracker);
-        store_free(sw->reader);
+        store_free(sw->maint);
         free(sw);
         return -EAGAIN;
     }
@@ -233,6 +233,6 @@ void sweeper_stop(struct sweeper *sw)
     pthread_cond_destroy(&sw->cond);
     pthread_mutex_destroy(&sw->lock);
     presence_tracker_free(&sw->tracker);
-    store_free(sw->reader);
+    store_free(sw->maint);
     free(sw);
 }

@@ -22,9 +22,9 @@ struct presence_tracker {
 };
 void presence_tracker_init(struct presence_tracker *t);
 void presence_tracker_free(struct presence_tracker *t);
-/* One pass (also run once at start, which only records the states), reading through reader
- * (a connection of its own, or the central's store). */
+/* One pass (also run once at start, which only records the states), reading through st
+ * (the sweeper's own connection, or the central's store). */
 struct store;
-void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct store *reader);
+void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct store *st);
 
 #endif
