@@ -5,11 +5,13 @@
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
 FUZZ_BUILD ?= build-fuzz
+RELEASE_BUILD ?= build-release
 FUZZ_SECONDS ?= 10
 JOBS       ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-fuzz check test test-asan fuzz demo demo-stop clean format
+.PHONY: all deps build build-asan build-release build-fuzz build-matrix check test test-asan \
+        test-release fuzz demo demo-stop clean format
 
 all: build
 
@@ -36,6 +38,19 @@ test-asan: build-asan
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	ctest --output-on-failure -j$(JOBS) $(CTEST_ARGS)
 
+# A third build, of another type and with the other compiler (clang, Release): the optimiser's
+# warnings differ by build type and compiler, and each must stay warning-free. Its unit tests
+# run too. `make build-matrix` builds all eight (gcc and clang x four build types).
+build-release: deps
+	cmake -S . -B $(RELEASE_BUILD) -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(RELEASE_BUILD) -j$(JOBS)
+
+test-release: build-release
+	cd $(RELEASE_BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
+
+build-matrix: deps
+	@scripts/build-matrix.sh $(JOBS)
+
 # Each libFuzzer target for FUZZ_SECONDS, starting from its seed corpus (fuzz/corpus/NAME);
 # new inputs go to $(FUZZ_BUILD)/corpus, the committed seeds are not changed. A crash leaves
 # its input as $(FUZZ_BUILD)/crash-* and fails the run. docs/operations.md: long runs.
@@ -56,7 +71,7 @@ fuzz: build-fuzz
 	  grep -E '^#[0-9]+.*DONE' $(FUZZ_BUILD)/$$t.log || true; \
 	done
 
-check: test test-asan fuzz
+check: test test-asan test-release fuzz
 
 demo: build
 	@scripts/demo.sh start $(BUILD)/bin
@@ -65,7 +80,7 @@ demo-stop:
 	@scripts/demo.sh stop
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

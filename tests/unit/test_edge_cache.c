@@ -377,8 +377,9 @@ static void test_schema(void **state)
     /* The central's train-id rule: up to 100 bytes, any other printable byte (UTF-8 too). */
     static const char *const good_ids[] = {
         "t1", "Ünterwegs-Zug", "a.b:c_d-e@f",
-        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-        "xxxxxxxxxxxxxx"};
+        /* one id of 100 bytes (parenthesised: one element, not two) */
+        ("xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+         "xxxxxxxxxxxxxx")};
     for (size_t i = 0; i < sizeof good_ids / sizeof good_ids[0]; i++) {
         json_t *ok = config_new(1);
         set_id(ok, good_ids[i]);
