@@ -1674,9 +1674,22 @@ static void h_command(struct call *k)
     json_decref(b);
 }
 
-/* POST /api/emergency-stop: one broadcast that every controller obeys for all its trains. */
+/* Collects the ids of the controllers a train is (or is to be) placed on, once each. */
+static void estop_count_controller(json_t *seen, const json_t *train, const char *key)
+{
+    const char *id = json_string_value(json_object_get(train, key));
+    if (id != NULL)
+        json_object_set_new(seen, id, json_true());
+}
+
+/* POST /api/emergency-stop: the broadcast that Roundhouse edges obey for all their trains, and
+ * an emergencyStop on the command topic of every train, because edges of the earlier system
+ * listen only there. Every train, not only assigned ones: an earlier edge never follows a
+ * changed assignment, so a train the registry calls unassigned may still be running on one.
+ * The answer counts the trains and the controllers (desired or actual) they were sent to. */
 static void h_emergency_stop(struct call *k)
 {
+    struct central *c = k->c;
     json_t *b = body_object(k, true);
     if (b == NULL)
         return;
@@ -1689,16 +1702,43 @@ static void h_emergency_stop(struct call *k)
     }
     if (reason == NULL)
         reason = "operator";
-    int rc = notify_emergency_stop(k->c->notify, reason);
+    int rc = notify_emergency_stop(c->notify, reason);
+    json_t *trains = NULL, *seen = json_object();
+    size_t sent = 0, failed = 0;
+    if (rc == 0 && store_begin(c->store, false) == 0) {
+        if (store_train_list(c->store, NULL, &trains) < 0)
+            trains = NULL;
+        store_rollback(c->store);
+    }
+    json_t *estop = json_pack("{s:s}", "action", "emergencyStop");
+    size_t i;
+    json_t *t;
+    json_array_foreach(trains, i, t)
+    {
+        const char *tid = json_string_value(json_object_get(t, "id"));
+        if (tid == NULL || notify_command(c->notify, tid, estop) < 0) {
+            failed++;
+            continue;
+        }
+        sent++;
+        estop_count_controller(seen, t, "desired_controller_id");
+        estop_count_controller(seen, t, "actual_controller_id");
+    }
+    json_decref(estop);
     if (rc < 0)
         http_response_error(k->resp, 503, "broker_unavailable", NULL,
                             "the MQTT broker is not reachable; the emergency stop was NOT sent");
     else
         http_response_json(k->resp, 202,
-                           json_pack("{s:s, s:s}", "message", "Emergency stop sent", "reason",
-                                     reason));
-    log_event(rc < 0 ? LOG_ERROR : LOG_WARNING, "emergency_stop", "{s:s, s:b}", "reason", reason,
-              "sent", rc == 0);
+                           json_pack("{s:s, s:s, s:I, s:I, s:I}", "message", "Emergency stop sent",
+                                     "reason", reason, "trains", (json_int_t)sent, "controllers",
+                                     (json_int_t)json_object_size(seen), "trains_failed",
+                                     (json_int_t)failed));
+    log_event(rc < 0 ? LOG_ERROR : LOG_WARNING, "emergency_stop", "{s:s, s:b, s:I, s:I}", "reason",
+              reason, "sent", rc == 0, "trains", (json_int_t)sent, "trains_failed",
+              (json_int_t)failed);
+    json_decref(trains);
+    json_decref(seen);
     json_decref(b);
 }
 

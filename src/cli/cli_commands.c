@@ -470,7 +470,11 @@ static int cmd_estop(struct cli *c, int argc, char **argv)
     if (rc == CLI_EXIT_OK && c->opt.json)
         rc = print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
-        fputs("emergency stop sent to every train\n", c->out);
+        fprintf(c->out,
+                "emergency stop broadcast to every controller, and sent to %" JSON_INTEGER_FORMAT
+                " train(s) on %" JSON_INTEGER_FORMAT " controller(s)\n",
+                json_integer_value(json_object_get(a.doc, "trains")),
+                json_integer_value(json_object_get(a.doc, "controllers")));
     json_decref(body);
     answer_clear(&a);
     return rc;

@@ -419,6 +419,27 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
             self.assertIn("reason", doc)
             self.assertIsoUtc(doc.get("timestamp"))
 
+    def test_emergency_stop_reaches_every_train_topic(self):
+        """Edges of the earlier system listen only on their train's command topic: the
+        layout-wide stop is also sent there, for every train (an unassigned one may still run
+        on an earlier edge that never re-read its config), and the answer counts them."""
+        c, a = self.c, self.u
+        b = self.register(c, "pi-cmd-2", "10.3.0.2")["uuid"]
+        for tid, owner in (("te-a", a), ("te-b", b), ("te-free", a)):
+            self.assertEqual(c.post("/api/controllers/%s/trains" % owner,
+                                    {"train_id": tid, "name": tid}).status, 201)
+        self.assertEqual(c.put("/api/trains/te-free", {"controller_id": None}).status, 200)
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/+/commands")
+            r = c.post("/api/emergency-stop", {"reason": "derailment"})
+            self.assertEqual(r.status, 202, r)
+            self.assertEqual(r.json.get("trains"), 4, r)  # with setUp's t-cmd
+            self.assertEqual(r.json.get("controllers"), 2, r)
+            self.assertEqual(r.json.get("trains_failed"), 0, r)
+            for tid in ("t-cmd", "te-a", "te-b", "te-free"):
+                mq.wait_message("trains/%s/commands" % tid,
+                                where=lambda d: d == {"action": "emergencyStop"})
+
     def test_command_with_broker_down_is_503_and_recovers(self):
         c = self.c
         self.stop(self.broker)
