@@ -25,10 +25,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (store_open(":memory:", STORE_SCHEMA_VERSION, &c.store, err, sizeof err) < 0)
             abort();
         c.events = events_new(64, 4);
-        json_t *ctl = json_pack("{s:s, s:s, s:i, s:i, s:I, s:I}", "id",
-                                "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name", "fuzz",
-                                "session_epoch", 3, "last_seen", 1, "created_at", (json_int_t)1,
-                                "updated_at", (json_int_t)1);
+        json_t *ctl =
+            json_pack("{s:s, s:s, s:i, s:i, s:I, s:I}", "id",
+                      "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name", "fuzz", "session_epoch", 3,
+                      "last_seen", 1, "created_at", (json_int_t)1, "updated_at", (json_int_t)1);
         json_t *train = json_pack("{s:s, s:s, s:s, s:{}, s:s, s:I, s:I}", "id", "t1", "name",
                                   "Fuzz", "plugin_name", "simulator", "plugin_config",
                                   "desired_controller_id", "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e",

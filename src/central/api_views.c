@@ -20,8 +20,8 @@ enum presence view_presence(struct central *c, const json_t *row, int64_t now)
     bool went_offline =
         json_is_integer(off) &&
         json_integer_value(off) >= json_integer_value(json_object_get(row, "session_epoch"));
-    return presence_state(json_is_integer(last) ? json_integer_value(last) : -1, now,
-                          went_offline, &c->opts.presence);
+    return presence_state(json_is_integer(last) ? json_integer_value(last) : -1, now, went_offline,
+                          &c->opts.presence);
 }
 
 enum presence view_presence_scanned(struct central *c, const struct store_presence_row *row,
@@ -34,20 +34,18 @@ enum presence view_presence_scanned(struct central *c, const struct store_presen
 json_t *view_status(const json_t *row)
 {
     json_t *ts = json_object_get(row, "reported_at");
-    json_t *v = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "train_id",
-                          json_object_get(row, "train_id"), "speed",
-                          json_object_get(row, "speed"), "direction",
-                          json_object_get(row, "direction"), "target_speed",
-                          json_object_get(row, "target_speed"), "state",
-                          json_object_get(row, "state"), "voltage",
-                          json_object_get(row, "voltage"), "current",
-                          json_object_get(row, "current"), "position",
-                          json_object_get(row, "position"), "controller_id",
-                          json_object_get(row, "controller_id"));
+    json_t *v = json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?}", "train_id",
+        json_object_get(row, "train_id"), "speed", json_object_get(row, "speed"), "direction",
+        json_object_get(row, "direction"), "target_speed", json_object_get(row, "target_speed"),
+        "state", json_object_get(row, "state"), "voltage", json_object_get(row, "voltage"),
+        "current", json_object_get(row, "current"), "position", json_object_get(row, "position"),
+        "controller_id", json_object_get(row, "controller_id"));
     if (v == NULL)
         return NULL;
-    json_object_set_new(v, "timestamp", json_is_string(ts) ? json_incref(ts)
-                                                           : view_time(json_object_get(row, "updated_at")));
+    json_object_set_new(v, "timestamp",
+                        json_is_string(ts) ? json_incref(ts)
+                                           : view_time(json_object_get(row, "updated_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
     return v;
 }
@@ -78,16 +76,16 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
 {
     json_t *desired = json_object_get(row, "desired_controller_id");
     json_t *config = json_object_get(row, "plugin_config");
-    json_t *v = json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?, s:O?, s:O?, s:O?}", "id",
-        json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
-        json_object_get(row, "description"), "model", json_object_get(row, "model"), "plugin",
-        "name", json_object_get(row, "plugin_name"), "config",
-        json_is_object(config) ? config : NULL,
-        "invert_directions", json_object_get(row, "invert_directions"), "controller_id", desired,
-        "desired_controller_id", desired, "actual_controller_id",
-        json_object_get(row, "actual_controller_id"), "reassignment_status",
-        json_object_get(row, "reassignment_status"));
+    json_t *v =
+        json_pack("{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?, s:O?, s:O?, s:O?}", "id",
+                  json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
+                  json_object_get(row, "description"), "model", json_object_get(row, "model"),
+                  "plugin", "name", json_object_get(row, "plugin_name"), "config",
+                  json_is_object(config) ? config : NULL, "invert_directions",
+                  json_object_get(row, "invert_directions"), "controller_id", desired,
+                  "desired_controller_id", desired, "actual_controller_id",
+                  json_object_get(row, "actual_controller_id"), "reassignment_status",
+                  json_object_get(row, "reassignment_status"));
     if (v == NULL)
         return NULL;
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
@@ -95,11 +93,10 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
     json_t *status = json_null();
     if (with_status) {
         json_t *srow = NULL;
-        if (store_status_get(c->store, json_string_value(json_object_get(row, "id")), &srow) ==
-            0) {
+        if (store_status_get(c->store, json_string_value(json_object_get(row, "id")), &srow) == 0) {
             json_decref(status);
-            status = view_status_live(c, srow,
-                                      json_string_value(json_object_get(row, "actual_controller_id")));
+            status = view_status_live(
+                c, srow, json_string_value(json_object_get(row, "actual_controller_id")));
             json_decref(srow);
         }
     }
@@ -112,20 +109,21 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
     json_t *last = json_object_get(row, "last_seen");
     enum presence p = view_presence(c, row, now);
     json_t *v = json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s, s:O?, s:O?, s:O?, "
+        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, s:O?, s:O?, s:s, s:O?, "
+        "s:O?, s:O?, "
         "s:O?, s:O?}",
         "id", json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
-        json_object_get(row, "description"), "address", json_object_get(row, "address"),
-        "enabled", json_object_get(row, "enabled"), "first_seen",
-        view_time(json_object_get(row, "first_seen")), "last_seen", view_time(last),
-        "config_hash", json_object_get(row, "config_hash"), "version",
-        json_object_get(row, "version"), "platform", json_object_get(row, "platform"),
-        "hardware_id", json_object_get(row, "hardware_id"), "memory_mb",
-        json_object_get(row, "memory_mb"), "cpu_count", json_object_get(row, "cpu_count"),
-        "status", presence_name(p), "config_version", json_object_get(row, "config_version"),
-        "applied_config_version", json_object_get(row, "applied_config_version"),
-        "session_epoch", json_object_get(row, "session_epoch"), "metadata",
-        json_object_get(row, "metadata"), "created_at", json_object_get(row, "created_at"));
+        json_object_get(row, "description"), "address", json_object_get(row, "address"), "enabled",
+        json_object_get(row, "enabled"), "first_seen",
+        view_time(json_object_get(row, "first_seen")), "last_seen", view_time(last), "config_hash",
+        json_object_get(row, "config_hash"), "version", json_object_get(row, "version"), "platform",
+        json_object_get(row, "platform"), "hardware_id", json_object_get(row, "hardware_id"),
+        "memory_mb", json_object_get(row, "memory_mb"), "cpu_count",
+        json_object_get(row, "cpu_count"), "status", presence_name(p), "config_version",
+        json_object_get(row, "config_version"), "applied_config_version",
+        json_object_get(row, "applied_config_version"), "session_epoch",
+        json_object_get(row, "session_epoch"), "metadata", json_object_get(row, "metadata"),
+        "created_at", json_object_get(row, "created_at"));
     if (v == NULL)
         return NULL;
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
@@ -133,8 +131,7 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
     json_t *trains = json_array();
     if (with_trains) {
         json_t *rows = NULL;
-        if (store_train_list(c->store, json_string_value(json_object_get(row, "id")), &rows) ==
-            0) {
+        if (store_train_list(c->store, json_string_value(json_object_get(row, "id")), &rows) == 0) {
             size_t i;
             json_t *t;
             json_array_foreach(rows, i, t) json_array_append_new(trains, view_train(c, t, false));

@@ -51,8 +51,7 @@ static int copy(char *dst, size_t len, const char *opt, const char *value)
     return 0;
 }
 
-static int set_host_port(const char *opt, const char *value, char *host, size_t hostlen,
-                         int *port)
+static int set_host_port(const char *opt, const char *value, char *host, size_t hostlen, int *port)
 {
     if (parse_host_port(value, host, hostlen, port) < 0)
         return bad(opt, value, "expected HOST:PORT with a port 0-65535");
@@ -93,8 +92,8 @@ static int apply(struct central_options *o, int opt, const char *v)
 {
     switch (opt) {
     case OPT_LISTEN: {
-        int rc = set_host_port("--listen", v, o->listen_host, sizeof o->listen_host,
-                               &o->listen_port);
+        int rc =
+            set_host_port("--listen", v, o->listen_host, sizeof o->listen_host, &o->listen_port);
         struct in6_addr a6;
         struct in_addr a4;
         if (rc == 0 && inet_pton(AF_INET, o->listen_host, &a4) != 1 &&
@@ -112,8 +111,8 @@ static int apply(struct central_options *o, int opt, const char *v)
         return copy(o->mqtt_password, sizeof o->mqtt_password, "--mqtt-password", v);
     case OPT_ADVERTISE:
         o->advertise_set = true;
-        return set_host_port("--mqtt-advertise", v, o->advertise_host,
-                             sizeof o->advertise_host, &o->advertise_port);
+        return set_host_port("--mqtt-advertise", v, o->advertise_host, sizeof o->advertise_host,
+                             &o->advertise_port);
     case OPT_BOOTSTRAP:
         return copy(o->bootstrap, sizeof o->bootstrap, "--bootstrap", v);
     case OPT_HEARTBEAT:
@@ -135,8 +134,7 @@ static int apply(struct central_options *o, int opt, const char *v)
             return bad("--register-rate", v, "expected N or N/MIN with N >= 1");
         return 0;
     case OPT_TOKEN:
-        return copy(o->registration_token, sizeof o->registration_token,
-                    "--registration-token", v);
+        return copy(o->registration_token, sizeof o->registration_token, "--registration-token", v);
     case OPT_CORS:
         return copy(o->cors_origins, sizeof o->cors_origins, "--cors-origins", v);
     case OPT_LOG_LEVEL:
@@ -173,8 +171,7 @@ static int apply_env(struct central_options *o)
     for (size_t i = 0; i < sizeof envs / sizeof envs[0]; i++) {
         const char *v = getenv(envs[i].name);
         if (v != NULL && *v != '\0' && apply(o, envs[i].opt, v) < 0) {
-            fprintf(stderr, "roundhouse-central: (from environment variable %s)\n",
-                    envs[i].name);
+            fprintf(stderr, "roundhouse-central: (from environment variable %s)\n", envs[i].name);
             return -EINVAL;
         }
     }
@@ -253,8 +250,9 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         return -EINVAL;
     }
     if (o->presence.offline_after <= o->presence.stale_after) {
-        fprintf(stderr, "roundhouse-central: --offline-after (%lld) must be greater than "
-                        "--stale-after (%lld)\n",
+        fprintf(stderr,
+                "roundhouse-central: --offline-after (%lld) must be greater than "
+                "--stale-after (%lld)\n",
                 (long long)o->presence.offline_after, (long long)o->presence.stale_after);
         return -EINVAL;
     }

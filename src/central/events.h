@@ -4,8 +4,8 @@
  * Events are kept in a bounded ring; each has an increasing id, so a client that reconnects
  * with Last-Event-ID gets what it missed while the ring still holds it. The hottest
  * producers (registrations, heartbeats) skip building events while no stream is open, so a
- * client should (and the web UI does) reload the state over REST whenever it connects. A stream waits
- * (suspended connection, no thread) until an event arrives; every keepalive it writes a
+ * client should (and the web UI does) reload the state over REST whenever it connects. A stream
+ * waits (suspended connection, no thread) until an event arrives; every keepalive it writes a
  * comment line, which also lets the server notice a client that went away.
  * Thread-safe: events_publish may be called from any thread. */
 #ifndef ROUNDHOUSE_EVENTS_H

@@ -43,8 +43,8 @@ struct call {
     struct central *c;
     const struct http_request *req;
     struct http_response *resp;
-    const char *arg[2]; /* the path segments matched by '*' */
-    int64_t now;        /* wall clock, seconds */
+    const char *arg[2];     /* the path segments matched by '*' */
+    int64_t now;            /* wall clock, seconds */
     json_t *pending_events; /* train views to publish after commit (heartbeats) */
 };
 
@@ -84,7 +84,8 @@ static json_t *body_object(struct call *k, bool allow_empty)
         return NULL;
     }
     json_error_t jerr;
-    json_t *doc = json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *doc =
+        json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
         http_response_error(k->resp, 400, "malformed_json", NULL,
                             "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,
@@ -105,8 +106,7 @@ static int get_train_id(const json_t *body, const char *key, const char **out,
 {
     int rc = jsonx_string(body, key, 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, out, err);
     if (rc == 1 && !runtime_config_train_id_valid(*out)) {
-        jsonx_err_set(err, key,
-                      "'%s' must be 1-%d characters without spaces, '/', '+' or '#'", key,
+        jsonx_err_set(err, key, "'%s' must be 1-%d characters without spaces, '/', '+' or '#'", key,
                       RUNTIME_CONFIG_TRAIN_ID_MAX);
         return -1;
     }
@@ -117,8 +117,8 @@ static int get_train_id(const json_t *body, const char *key, const char **out,
 static bool path_uuid(struct call *k, const char *s, char out[UUIDSTR_LEN + 1])
 {
     if (uuidstr_normalize(s, out) < 0) {
-        http_response_error(k->resp, 404, "controller_not_found", NULL,
-                            "controller %s not found", s);
+        http_response_error(k->resp, 404, "controller_not_found", NULL, "controller %s not found",
+                            s);
         return false;
     }
     return true;
@@ -126,8 +126,7 @@ static bool path_uuid(struct call *k, const char *s, char out[UUIDSTR_LEN + 1])
 
 static void not_found_controller(struct call *k, const char *id)
 {
-    http_response_error(k->resp, 404, "controller_not_found", NULL, "controller %s not found",
-                        id);
+    http_response_error(k->resp, 404, "controller_not_found", NULL, "controller %s not found", id);
 }
 
 static void not_found_train(struct call *k, const char *id)
@@ -137,8 +136,8 @@ static void not_found_train(struct call *k, const char *id)
 
 static bool is_loopback_host(const char *h)
 {
-    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 ||
-           strcmp(h, "::1") == 0 || strcasecmp(h, "ip6-localhost") == 0;
+    return strcasecmp(h, "localhost") == 0 || strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 ||
+           strcasecmp(h, "ip6-localhost") == 0;
 }
 
 /* The broker address for runtime configs (CONTRACT §1 --mqtt-advertise). */
@@ -200,8 +199,7 @@ static void h_health(struct call *k)
     bool mqtt = notify_connected(k->c->notify);
     const char *status = !db_ok ? "unhealthy" : (mqtt ? "healthy" : "degraded");
     json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",
-                             db_ok ? "ok" : "unavailable", "mqtt_connected", mqtt,
-                             "uptime_seconds",
+                             db_ok ? "ok" : "unavailable", "mqtt_connected", mqtt, "uptime_seconds",
                              (json_int_t)((timeutil_mono_ms() - k->c->started_mono_ms) / 1000),
                              "version", ROUNDHOUSE_VERSION);
     if (!mqtt && db_ok)
@@ -236,66 +234,69 @@ static void h_metrics(struct call *k)
     }
     long *by_state = counts.by_state;
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_controllers Registered controllers by presence state.\n"
-           "# TYPE roundhouse_controllers gauge\n");
+                   "# HELP roundhouse_controllers Registered controllers by presence state.\n"
+                   "# TYPE roundhouse_controllers gauge\n");
     for (int s = 0; s < 4; s++)
         strbuf_appendf(&buf, &len, &cap, "roundhouse_controllers{state=\"%s\"} %ld\n",
-               presence_name((enum presence)s), by_state[s]);
+                       presence_name((enum presence)s), by_state[s]);
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_registrations_total Controller registrations by result.\n"
-           "# TYPE roundhouse_registrations_total counter\n");
+                   "# HELP roundhouse_registrations_total Controller registrations by result.\n"
+                   "# TYPE roundhouse_registrations_total counter\n");
     for (int a = 0; a < 4; a++)
         strbuf_appendf(&buf, &len, &cap, "roundhouse_registrations_total{status=\"%s\"} %lu\n",
-               registry_status_name((enum registry_action)a),
-               atomic_load(&c->counters.registrations[a]));
+                       registry_status_name((enum registry_action)a),
+                       atomic_load(&c->counters.registrations[a]));
+    strbuf_appendf(
+        &buf, &len, &cap,
+        "# HELP roundhouse_registrations_rejected_total Registrations refused (rate limit, "
+        "token).\n# TYPE roundhouse_registrations_rejected_total counter\n"
+        "roundhouse_registrations_rejected_total %lu\n",
+        atomic_load(&c->counters.registrations_rejected));
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_registrations_rejected_total Registrations refused (rate limit, "
-           "token).\n# TYPE roundhouse_registrations_rejected_total counter\n"
-           "roundhouse_registrations_rejected_total %lu\n",
-           atomic_load(&c->counters.registrations_rejected));
+                   "# HELP roundhouse_heartbeats_total Heartbeats accepted.\n"
+                   "# TYPE roundhouse_heartbeats_total counter\nroundhouse_heartbeats_total %lu\n",
+                   atomic_load(&c->counters.heartbeats));
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_heartbeats_total Heartbeats accepted.\n"
-           "# TYPE roundhouse_heartbeats_total counter\nroundhouse_heartbeats_total %lu\n",
-           atomic_load(&c->counters.heartbeats));
-    strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_database_errors_total Failed database operations.\n"
-           "# TYPE roundhouse_database_errors_total counter\n"
-           "roundhouse_database_errors_total %lu\n",
-           atomic_load(&c->counters.db_errors));
+                   "# HELP roundhouse_database_errors_total Failed database operations.\n"
+                   "# TYPE roundhouse_database_errors_total counter\n"
+                   "roundhouse_database_errors_total %lu\n",
+                   atomic_load(&c->counters.db_errors));
     if (c->http_metrics != NULL)
         http_metrics_render(c->http_metrics, &buf, &len, &cap);
+    strbuf_appendf(
+        &buf, &len, &cap,
+        "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
+        "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
+        "# HELP roundhouse_config_notifications_total config/update messages published.\n"
+        "# TYPE roundhouse_config_notifications_total counter\n"
+        "roundhouse_config_notifications_total %lu\n"
+        "# HELP roundhouse_commands_relayed_total Commands published to trains.\n"
+        "# TYPE roundhouse_commands_relayed_total counter\n"
+        "roundhouse_commands_relayed_total %lu\n",
+        notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
+        notify_sent_commands(c->notify));
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
-           "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
-           "# HELP roundhouse_config_notifications_total config/update messages published.\n"
-           "# TYPE roundhouse_config_notifications_total counter\n"
-           "roundhouse_config_notifications_total %lu\n"
-           "# HELP roundhouse_commands_relayed_total Commands published to trains.\n"
-           "# TYPE roundhouse_commands_relayed_total counter\n"
-           "roundhouse_commands_relayed_total %lu\n",
-           notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
-           notify_sent_commands(c->notify));
-    strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_presence_transitions_total Controller presence changes.\n"
-           "# TYPE roundhouse_presence_transitions_total counter\n");
+                   "# HELP roundhouse_presence_transitions_total Controller presence changes.\n"
+                   "# TYPE roundhouse_presence_transitions_total counter\n");
     for (int f = 0; f < 4; f++)
         for (int t = 0; t < 4; t++)
             if (f != t)
                 strbuf_appendf(&buf, &len, &cap,
-                       "roundhouse_presence_transitions_total{from=\"%s\",to=\"%s\"} %lu\n",
-                       presence_name((enum presence)f), presence_name((enum presence)t),
-                       atomic_load(&c->counters.presence_transitions[f][t]));
+                               "roundhouse_presence_transitions_total{from=\"%s\",to=\"%s\"} %lu\n",
+                               presence_name((enum presence)f), presence_name((enum presence)t),
+                               atomic_load(&c->counters.presence_transitions[f][t]));
+    strbuf_appendf(
+        &buf, &len, &cap,
+        "# HELP roundhouse_heartbeat_missed_total Controllers that left online without a "
+        "heartbeat.\n# TYPE roundhouse_heartbeat_missed_total counter\n"
+        "roundhouse_heartbeat_missed_total %lu\n"
+        "# HELP roundhouse_event_streams Open /api/events streams.\n"
+        "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
+        atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
     strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_heartbeat_missed_total Controllers that left online without a "
-           "heartbeat.\n# TYPE roundhouse_heartbeat_missed_total counter\n"
-           "roundhouse_heartbeat_missed_total %lu\n"
-           "# HELP roundhouse_event_streams Open /api/events streams.\n"
-           "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
-           atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
-    strbuf_appendf(&buf, &len, &cap,
-           "# HELP roundhouse_uptime_seconds Seconds since start.\n"
-           "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
-           (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
+                   "# HELP roundhouse_uptime_seconds Seconds since start.\n"
+                   "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
+                   (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
     k->resp->status = 200;
     k->resp->text = buf;
     k->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
@@ -352,8 +353,7 @@ static void h_register(struct call *k)
             diff |= (unsigned)(tok[i] ^ c->opts.registration_token[i]);
         if (diff) {
             atomic_fetch_add(&c->counters.registrations_rejected, 1);
-            http_response_error(k->resp, 401, "registration_token_invalid",
-                                "X-Registration-Token",
+            http_response_error(k->resp, 401, "registration_token_invalid", "X-Registration-Token",
                                 "a valid X-Registration-Token header is required");
             return;
         }
@@ -407,8 +407,7 @@ static void h_register(struct call *k)
             ncand++;
         }
     }
-    struct registry_decision d =
-        registry_match(r.has_uuid, known, cand, ncand);
+    struct registry_decision d = registry_match(r.has_uuid, known, cand, ncand);
 
     fields = json_pack("{s:s, s:I}", "name", r.name, "last_seen", (json_int_t)k->now);
     if (r.address)
@@ -425,8 +424,8 @@ static void h_register(struct call *k)
 
     json_t *row = NULL;
     if (d.action == REGISTRY_REACTIVATE || d.action == REGISTRY_ADOPT) {
-        row = d.action == REGISTRY_REACTIVATE ? existing
-                                              : json_array_get(candidates, d.adopt_index);
+        row =
+            d.action == REGISTRY_REACTIVATE ? existing : json_array_get(candidates, d.adopt_index);
         snprintf(id, sizeof id, "%s", json_string_value(json_object_get(row, "id")));
         int64_t cv = json_integer_value(json_object_get(row, "config_version"));
         /* The name is part of the runtime config: a rebuilt container with a new hostname
@@ -485,15 +484,15 @@ static void h_register(struct call *k)
     events_publish(c->events, "controller", event);
     atomic_fetch_add(&c->counters.registrations[d.action], 1);
     const char *status = registry_status_name(d.action);
-    http_response_json(
-        k->resp, 200,
-        json_pack("{s:s, s:O, s:O?, s:s, s:O, s:i, s:O}", "uuid", id, "name",
-                  json_object_get(saved, "name"), "address", json_object_get(saved, "address"),
-                  "status", status, "config_version", json_object_get(saved, "config_version"),
-                  "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",
-                  json_object_get(saved, "session_epoch")));
-    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:I}", "uuid", id,
-              "status", status, "name", r.name, "client", k->req->client_ip, "duration_ms",
+    http_response_json(k->resp, 200,
+                       json_pack("{s:s, s:O, s:O?, s:s, s:O, s:i, s:O}", "uuid", id, "name",
+                                 json_object_get(saved, "name"), "address",
+                                 json_object_get(saved, "address"), "status", status,
+                                 "config_version", json_object_get(saved, "config_version"),
+                                 "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",
+                                 json_object_get(saved, "session_epoch")));
+    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:I}", "uuid", id, "status",
+              status, "name", r.name, "client", k->req->client_ip, "duration_ms",
               (json_int_t)(timeutil_mono_ms() - t0));
     json_decref(saved);
     goto out;
@@ -688,8 +687,7 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
             continue; /* nothing changed: no write, no event */
         }
         json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", now_actual,
-                              "reassignment_status", now_status, "updated_at",
-                              (json_int_t)k->now);
+                              "reassignment_status", now_status, "updated_at", (json_int_t)k->now);
         rc = store_train_update(st, tid, f);
         json_decref(f);
         if (rc == 0)
@@ -722,7 +720,8 @@ static void h_heartbeat(struct call *k)
         bool ok = json_is_array(errors) && json_array_size(errors) <= 16;
         size_t i;
         json_t *e;
-        json_array_foreach(errors, i, e) ok = ok && json_is_string(e) && json_string_length(e) <= 300;
+        json_array_foreach(errors, i, e) ok =
+            ok && json_is_string(e) && json_string_length(e) <= 300;
         if (!ok) {
             http_response_error(k->resp, 422, "invalid_field", "errors",
                                 "'errors' must be a list of at most 16 strings (300 characters "
@@ -785,14 +784,14 @@ static void h_heartbeat(struct call *k)
          * running after a restart, or a delayed request) must not mask the new one. */
         store_rollback(c->store);
         http_response_json(k->resp, 200,
-                           json_pack("{s:s, s:O, s:i, s:I}", "status", "ignored",
-                                     "config_version", json_object_get(row, "config_version"),
-                                     "heartbeat_interval", c->opts.heartbeat_interval,
-                                     "session_epoch", (json_int_t)current_epoch));
+                           json_pack("{s:s, s:O, s:i, s:I}", "status", "ignored", "config_version",
+                                     json_object_get(row, "config_version"), "heartbeat_interval",
+                                     c->opts.heartbeat_interval, "session_epoch",
+                                     (json_int_t)current_epoch));
         goto out;
     }
-    fields = json_pack("{s:I, s:I}", "last_seen", (json_int_t)k->now, "updated_at",
-                       (json_int_t)k->now);
+    fields =
+        json_pack("{s:I, s:I}", "last_seen", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
     if (json_is_null(json_object_get(row, "first_seen")))
         json_object_set_new(fields, "first_seen", json_integer(k->now));
     if (hash)
@@ -830,7 +829,7 @@ static void h_heartbeat(struct call *k)
     json_t *old_applied = json_object_get(row, "applied_config_version");
     if (rc == 0 && events_wanted(c->events) &&
         (errors_changed || (applied >= 0 && (!json_is_integer(old_applied) ||
-                                                         json_integer_value(old_applied) != applied)))) {
+                                             json_integer_value(old_applied) != applied)))) {
         json_t *now_row = NULL;
         if (store_controller_get(c->store, id, &now_row) == 0)
             event = view_controller(c, now_row, k->now, true);
@@ -1155,9 +1154,10 @@ static void train_get(struct call *k, const char *controller_id, const char *tra
         return;
     }
     rc = store_train_get(c->store, train_id, &row);
-    const char *owner = row ? json_string_value(json_object_get(row, "desired_controller_id")) : NULL;
-    if (rc == -ENOENT || (rc == 0 && controller_id != NULL &&
-                          (owner == NULL || strcmp(owner, controller_id) != 0)))
+    const char *owner =
+        row ? json_string_value(json_object_get(row, "desired_controller_id")) : NULL;
+    if (rc == -ENOENT ||
+        (rc == 0 && controller_id != NULL && (owner == NULL || strcmp(owner, controller_id) != 0)))
         not_found_train(k, train_id);
     else if (rc < 0)
         db_failed(k, rc);
@@ -1231,8 +1231,8 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
     }
     if (rc < 0)
         return -1;
-    if ((rc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &r->description,
-                           err)) < 0)
+    if ((rc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &r->description, err)) <
+        0)
         return -1;
     r->has_description = rc == 1;
     if ((rc = jsonx_string(b, "model", 0, MODEL_MAX_LEN, true, &r->model, err)) < 0)
@@ -1271,10 +1271,10 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
     if (rc == -ENOENT) {
         json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
         row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
-                        r.train_id, "name", r.name, "description", r.description, "model",
-                        r.model, "plugin_name", r.plugin_name ? r.plugin_name : "dc_motor",
-                        "plugin_config", cfg, "invert_directions", 0, "desired_controller_id",
-                        cid, "actual_controller_id", "reassignment_status",
+                        r.train_id, "name", r.name, "description", r.description, "model", r.model,
+                        "plugin_name", r.plugin_name ? r.plugin_name : "dc_motor", "plugin_config",
+                        cfg, "invert_directions", 0, "desired_controller_id", cid,
+                        "actual_controller_id", "reassignment_status",
                         registry_reassignment_status(cid, NULL, false), "created_at",
                         (json_int_t)k->now, "updated_at", (json_int_t)k->now);
         rc = store_train_insert(c->store, row);
@@ -1283,8 +1283,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         if (rc < 0)
             goto db_fail;
         status = 201;
-        log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id,
-                  "controller", cid);
+        log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id, "controller",
+                  cid);
     } else {
         const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
         if (owner != NULL && strcmp(owner, cid) == 0) {
@@ -1292,9 +1292,9 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
             changed = false;
         } else if (owner != NULL && !r.reassign) {
             store_rollback(c->store);
-            json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error",
-                                     "train_assigned_elsewhere", "owner", owner, "field",
-                                     "train_id");
+            json_t *body =
+                json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error", "train_assigned_elsewhere",
+                          "owner", owner, "field", "train_id");
             char detail[200];
             snprintf(detail, sizeof detail,
                      "train %s is assigned to controller %s; send reassign: true to move it",
@@ -1304,10 +1304,9 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
             goto out;
         } else {
             const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
-            json_t *f = json_pack("{s:s, s:s, s:I}", "desired_controller_id", cid,
-                                  "reassignment_status",
-                                  registry_reassignment_status(cid, actual, false), "updated_at",
-                                  (json_int_t)k->now);
+            json_t *f = json_pack(
+                "{s:s, s:s, s:I}", "desired_controller_id", cid, "reassignment_status",
+                registry_reassignment_status(cid, actual, false), "updated_at", (json_int_t)k->now);
             rc = store_train_update(c->store, r.train_id, f);
             json_decref(f);
             if (rc == 0 && owner != NULL)
@@ -1499,8 +1498,8 @@ static void h_train_put(struct call *k)
         goto out;
     }
     if (moved)
-        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
-                  owner, "to", new_owner);
+        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from", owner,
+                  "to", new_owner);
     events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, 200, view);
     goto out;
@@ -1558,8 +1557,8 @@ static void h_train_status(struct call *k)
     rc = store_status_get(c->store, k->arg[0], &row);
     if (rc == 0) {
         store_train_get(c->store, k->arg[0], &train);
-        view = view_status_live(
-            c, row, json_string_value(json_object_get(train, "actual_controller_id")));
+        view = view_status_live(c, row,
+                                json_string_value(json_object_get(train, "actual_controller_id")));
     }
     store_rollback(c->store);
     if (rc == -ENOENT)
@@ -1573,8 +1572,7 @@ static void h_train_status(struct call *k)
     json_decref(train);
 }
 
-static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop",
-                                      "emergencyStop"};
+static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop", "emergencyStop"};
 
 /* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
  * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
@@ -1591,8 +1589,9 @@ static void h_command(struct call *k)
     int64_t speed = -1;
     int has_action = jsonx_string(b, "action", 1, 32, false, &action, &err);
     if (has_action == 0)
-        jsonx_err_set(&err, "action", "'action' is required: one of setSpeed, setDirection, "
-                                      "start, stop, emergencyStop");
+        jsonx_err_set(&err, "action",
+                      "'action' is required: one of setSpeed, setDirection, "
+                      "start, stop, emergencyStop");
     bool known = false;
     for (size_t i = 0; has_action == 1 && i < sizeof actions / sizeof actions[0]; i++)
         known = known || strcmp(action, actions[i]) == 0;
@@ -1665,11 +1664,10 @@ static void h_command(struct call *k)
                             "the command could not be published");
     else
         http_response_json(k->resp, 202,
-                           json_pack("{s:s, s:s, s:s}", "message", "Command sent", "train_id",
-                                     tid, "action", action));
+                           json_pack("{s:s, s:s, s:s}", "message", "Command sent", "train_id", tid,
+                                     "action", action));
     if (rc == 0)
-        log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command",
-                  payload);
+        log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command", payload);
     json_decref(payload);
     json_decref(b);
 }
@@ -1764,7 +1762,8 @@ static void h_status_update(struct call *k)
         return;
     }
     if ((voltage && !json_is_number(voltage)) || (current && !json_is_number(current))) {
-        http_response_error(k->resp, 422, "invalid_field", voltage && !json_is_number(voltage) ? "voltage" : "current",
+        http_response_error(k->resp, 422, "invalid_field",
+                            voltage && !json_is_number(voltage) ? "voltage" : "current",
                             "voltage and current must be numbers");
         json_decref(b);
         return;
@@ -1798,8 +1797,8 @@ static void h_status_update(struct call *k)
     else if (rc < 0)
         db_failed(k, rc);
     else
-        http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "message", "Status updated",
-                                                    "train_id", tid));
+        http_response_json(k->resp, 200,
+                           json_pack("{s:s, s:s}", "message", "Status updated", "train_id", tid));
     json_decref(train);
     json_decref(row);
     json_decref(b);
@@ -1826,7 +1825,8 @@ static void h_full_config(struct call *k)
     json_t *ctls = json_array();
     size_t i;
     json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(ctls, view_controller(c, row, k->now, true));
+    json_array_foreach(rows, i, row)
+        json_array_append_new(ctls, view_controller(c, row, k->now, true));
     store_rollback(c->store);
     json_decref(rows);
     http_response_json(k->resp, 200,
@@ -1865,11 +1865,9 @@ static void h_import(struct call *k)
         return;
     char field[128] = "", detail[256] = "";
     json_t *summary = NULL;
-    int rc = registry_import(k->c, b, k->now, &summary, field, sizeof field, detail,
-                             sizeof detail);
+    int rc = registry_import(k->c, b, k->now, &summary, field, sizeof field, detail, sizeof detail);
     if (rc == -EINVAL)
-        http_response_error(k->resp, 422, "invalid_field", field[0] ? field : NULL, "%s",
-                            detail);
+        http_response_error(k->resp, 422, "invalid_field", field[0] ? field : NULL, "%s", detail);
     else if (rc < 0)
         db_failed(k, rc);
     else
@@ -2035,14 +2033,13 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
             break;
         }
         if (strstr(allow, routes[i].method) == NULL)
-            alen += (size_t)snprintf(allow + alen, sizeof allow - alen, "%s%s",
-                                     alen ? ", " : "", routes[i].method);
+            alen += (size_t)snprintf(allow + alen, sizeof allow - alen, "%s%s", alen ? ", " : "",
+                                     routes[i].method);
     }
     if (!found && alen > 0) {
         snprintf(resp->allow, sizeof resp->allow, "%s", allow);
         http_response_error(resp, 405, "method_not_allowed", NULL,
-                            "%s is not allowed on %s (allowed: %s)", req->method, req->path,
-                            allow);
+                            "%s is not allowed on %s (allowed: %s)", req->method, req->path, allow);
     } else if (!found) {
         http_response_error(resp, 404, "not_found", NULL, "no such resource: %s", req->path);
     }

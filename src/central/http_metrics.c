@@ -15,8 +15,8 @@ static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                    0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
 #define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
 
-static const char *const methods[] = {"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "HEAD",
-                                      "other"};
+static const char *const methods[] = {"GET",    "POST",    "PUT",  "PATCH",
+                                      "DELETE", "OPTIONS", "HEAD", "other"};
 
 struct series {
     const char *method; /* one of methods[] */
@@ -99,44 +99,47 @@ void http_metrics_observe(struct http_metrics *m, const char *method, const char
     pthread_mutex_unlock(&m->lock);
 }
 
-
 int http_metrics_render(struct http_metrics *m, char **buf, size_t *len, size_t *cap)
 {
     int rc = 0;
     pthread_mutex_lock(&m->lock);
     rc |= strbuf_appendf(buf, len, cap,
-                 "# HELP roundhouse_http_requests_total HTTP requests by method, route and "
-                 "status code.\n# TYPE roundhouse_http_requests_total counter\n");
+                         "# HELP roundhouse_http_requests_total HTTP requests by method, route and "
+                         "status code.\n# TYPE roundhouse_http_requests_total counter\n");
     for (unsigned i = 0; i < m->nseries; i++) {
         const struct series *s = &m->series[i];
         for (unsigned c = 0; c < MAX_CODES && s->codes[c] != 0; c++)
-            rc |= strbuf_appendf(buf, len, cap,
-                         "roundhouse_http_requests_total{method=\"%s\",route=\"%s\",code=\"%u\"} "
-                         "%lu\n",
-                         s->method, s->route, s->codes[c], s->code_counts[c]);
+            rc |= strbuf_appendf(
+                buf, len, cap,
+                "roundhouse_http_requests_total{method=\"%s\",route=\"%s\",code=\"%u\"} "
+                "%lu\n",
+                s->method, s->route, s->codes[c], s->code_counts[c]);
     }
-    rc |= strbuf_appendf(buf, len, cap,
-                 "# HELP roundhouse_http_request_duration_seconds Time to handle a request, by "
-                 "route.\n# TYPE roundhouse_http_request_duration_seconds histogram\n");
+    rc |= strbuf_appendf(
+        buf, len, cap,
+        "# HELP roundhouse_http_request_duration_seconds Time to handle a request, by "
+        "route.\n# TYPE roundhouse_http_request_duration_seconds histogram\n");
     for (unsigned i = 0; i < m->nseries; i++) {
         const struct series *s = &m->series[i];
         unsigned long cumulative = 0;
         for (size_t b = 0; b < NBUCKETS; b++) {
             cumulative += s->buckets[b];
-            rc |= strbuf_appendf(buf, len, cap,
-                         "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-                         "le=\"%g\"} %lu\n",
-                         s->method, s->route, bucket_le[b], cumulative);
+            rc |= strbuf_appendf(
+                buf, len, cap,
+                "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+                "le=\"%g\"} %lu\n",
+                s->method, s->route, bucket_le[b], cumulative);
         }
-        rc |= strbuf_appendf(buf, len, cap,
-                     "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-                     "le=\"+Inf\"} %lu\n"
-                     "roundhouse_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} "
-                     "%.6f\n"
-                     "roundhouse_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
-                     "%lu\n",
-                     s->method, s->route, s->count, s->method, s->route, s->sum, s->method,
-                     s->route, s->count);
+        rc |= strbuf_appendf(
+            buf, len, cap,
+            "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
+            "le=\"+Inf\"} %lu\n"
+            "roundhouse_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} "
+            "%.6f\n"
+            "roundhouse_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
+            "%lu\n",
+            s->method, s->route, s->count, s->method, s->route, s->sum, s->method, s->route,
+            s->count);
     }
     pthread_mutex_unlock(&m->lock);
     return rc ? -ENOMEM : 0;

@@ -185,9 +185,8 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     size_t len = text ? strlen(text) : 0;
     if (len >= LARGE_ANSWER)
         srv->trim_pending = true;
-    struct MHD_Response *r =
-        MHD_create_response_from_buffer(len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE
-                                                                             : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r = MHD_create_response_from_buffer(
+        len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
         free(text);
         return MHD_NO;
@@ -250,9 +249,8 @@ static void observe(struct http_server *srv, const struct request_state *rs, con
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http_server *srv = cls;
     struct request_state *rs = *con_cls;
@@ -302,8 +300,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         http_response_error(&resp, 413, "payload_too_large", NULL,
                             "request body is larger than %zu bytes", rs->max_body);
     } else if (strcmp(method, "OPTIONS") == 0) {
-        struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"",
-                                                                 MHD_RESPMEM_PERSISTENT);
+        struct MHD_Response *r =
+            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
         if (r == NULL)
             return MHD_NO;
         MHD_add_response_header(r, "Access-Control-Allow-Methods",
@@ -450,12 +448,12 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
+        cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)",
-                 cfg->host, cfg->port);
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)", cfg->host,
+                 cfg->port);
         server_free(srv);
         return -EADDRINUSE;
     }

@@ -32,13 +32,13 @@ struct MHD_Response;
 
 struct http_response {
     unsigned status;
-    json_t *json;             /* owned; sent as application/json */
-    char *text;               /* owned; alternative raw body */
-    const char *content_type; /* for text */
-    char etag[96];            /* sent as ETag when non-empty */
-    int retry_after;          /* seconds; sent when > 0 */
-    char allow[128];           /* Allow header (405) when non-empty */
-    const char *route;        /* route label for metrics/logs (static string) */
+    json_t *json;                /* owned; sent as application/json */
+    char *text;                  /* owned; alternative raw body */
+    const char *content_type;    /* for text */
+    char etag[96];               /* sent as ETag when non-empty */
+    int retry_after;             /* seconds; sent when > 0 */
+    char allow[128];             /* Allow header (405) when non-empty */
+    const char *route;           /* route label for metrics/logs (static string) */
     struct MHD_Response *stream; /* a streaming response (SSE) queued instead of a body */
     bool suspended;              /* set by http_request_suspend: answer later */
 };

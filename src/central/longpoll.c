@@ -46,8 +46,8 @@ void longpoll_free(struct longpoll *lp)
     free(lp);
 }
 
-bool longpoll_park(struct longpoll *lp, const struct http_request *req,
-                   struct http_response *resp, const char *controller_id, int64_t deadline_ms)
+bool longpoll_park(struct longpoll *lp, const struct http_request *req, struct http_response *resp,
+                   const char *controller_id, int64_t deadline_ms)
 {
     pthread_mutex_lock(&lp->lock);
     struct waiter *w = NULL;
@@ -66,8 +66,7 @@ bool longpoll_park(struct longpoll *lp, const struct http_request *req,
     return w != NULL;
 }
 
-static void resume_where(struct longpoll *lp, const char *controller_id, int64_t now_ms,
-                         bool all)
+static void resume_where(struct longpoll *lp, const char *controller_id, int64_t now_ms, bool all)
 {
     pthread_mutex_lock(&lp->lock);
     for (unsigned i = 0; i < lp->nslots; i++) {

@@ -18,8 +18,8 @@ void longpoll_free(struct longpoll *lp);
 
 /* Suspends the request until longpoll_wake(controller_id) or deadline (monotonic ms).
  * Returns false (nothing done) when the table is full. */
-bool longpoll_park(struct longpoll *lp, const struct http_request *req,
-                   struct http_response *resp, const char *controller_id, int64_t deadline_ms);
+bool longpoll_park(struct longpoll *lp, const struct http_request *req, struct http_response *resp,
+                   const char *controller_id, int64_t deadline_ms);
 void longpoll_wake(struct longpoll *lp, const char *controller_id);
 /* Resumes the requests whose deadline is at or before now_ms. */
 void longpoll_expire(struct longpoll *lp, int64_t now_ms);

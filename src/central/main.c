@@ -49,17 +49,17 @@ static int run_bootstrap(struct central *c)
     json_t *doc = NULL, *created = NULL;
     int rc = bootstrap_load_file(c->opts.bootstrap, &doc, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "bootstrap_invalid", "{s:s, s:s}", "file", c->opts.bootstrap,
-                  "error", err);
+        log_event(LOG_ERROR, "bootstrap_invalid", "{s:s, s:s}", "file", c->opts.bootstrap, "error",
+                  err);
         return rc;
     }
     rc = registry_bootstrap(c, doc, timeutil_now_ms() / 1000, &created);
     if (rc < 0) {
-        log_event(LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap,
-                  "error", store_last_error(c->store));
+        log_event(LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap, "error",
+                  store_last_error(c->store));
     } else {
-        log_event(LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap,
-                  "created", created);
+        log_event(LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap, "created",
+                  created);
     }
     json_decref(doc);
     json_decref(created);
@@ -96,14 +96,12 @@ int main(int argc, char **argv)
     char err[512];
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db, "error",
-                  err);
+        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db, "error", err);
         goto out;
     }
     int version = 0;
     store_schema_version(c.store, &version);
-    log_event(LOG_INFO, "database_ready", "{s:s, s:i}", "db", c.opts.db, "schema_version",
-              version);
+    log_event(LOG_INFO, "database_ready", "{s:s, s:i}", "db", c.opts.db, "schema_version", version);
     if (c.opts.bootstrap[0] != '\0' && run_bootstrap(&c) < 0)
         goto out;
     if (notify_start(&c, &c.notify) < 0)
@@ -137,8 +135,7 @@ int main(int argc, char **argv)
         goto out;
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
-    sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host,
-               http_server_port(http));
+    sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host, http_server_port(http));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)

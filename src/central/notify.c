@@ -113,8 +113,8 @@ static void queue_pending(struct notify *n, const char *uuid, long long version,
     if (i == n->npending) {
         if (n->npending == MAX_PENDING) {
             /* The controller still learns of it from its heartbeat answer. */
-            log_event(LOG_WARNING, "config_update_dropped", "{s:s, s:I}", "uuid", uuid,
-                      "version", (json_int_t)version);
+            log_event(LOG_WARNING, "config_update_dropped", "{s:s, s:I}", "uuid", uuid, "version",
+                      (json_int_t)version);
             store = false;
         } else {
             n->npending++;
@@ -234,15 +234,15 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
         jsonx_uuid(doc, "controller_id", true, ctl, &ctl_null, &err) < 0) {
         if (has_speed == 0)
             jsonx_err_set(&err, "speed", "'speed' is required");
-        log_event(LOG_WARNING, "status_rejected", "{s:s, s:s, s:s}", "train_id", train_id,
-                  "field", err.field, "error", err.detail);
+        log_event(LOG_WARNING, "status_rejected", "{s:s, s:s, s:s}", "train_id", train_id, "field",
+                  err.field, "error", err.detail);
         return;
     }
     int64_t now = timeutil_now_ms() / 1000;
-    json_t *row = json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:I}", "train_id", train_id,
-                            "speed", (json_int_t)speed, "direction", dir, "state", state,
-                            "reported_at", ts, "controller_id", ctl_null ? NULL : ctl,
-                            "updated_at", (json_int_t)now);
+    json_t *row =
+        json_pack("{s:s, s:I, s:s?, s:s?, s:s?, s:s?, s:I}", "train_id", train_id, "speed",
+                  (json_int_t)speed, "direction", dir, "state", state, "reported_at", ts,
+                  "controller_id", ctl_null ? NULL : ctl, "updated_at", (json_int_t)now);
     if (target >= 0)
         json_object_set_new(row, "target_speed", json_integer(target));
     struct store *st = c->store;
@@ -261,8 +261,8 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
     if (rc == 0) {
         json_t *saved = NULL;
         if (store_status_get(st, train_id, &saved) == 0)
-            event = view_status_live(c, saved,
-                                     json_string_value(json_object_get(train, "actual_controller_id")));
+            event = view_status_live(
+                c, saved, json_string_value(json_object_get(train, "actual_controller_id")));
         json_decref(saved);
     }
     if (rc == 0) {
@@ -275,8 +275,8 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
         if (rc == -ENOENT)
             log_event(LOG_DEBUG, "status_unknown_train", "{s:s}", "train_id", train_id);
         else
-            log_event(LOG_ERROR, "database_error", "{s:s, s:s}", "while", "status_ingest",
-                      "error", store_last_error(st));
+            log_event(LOG_ERROR, "database_error", "{s:s, s:s}", "while", "status_ingest", "error",
+                      store_last_error(st));
     }
 out:
     json_decref(train);
@@ -306,8 +306,8 @@ static void ingest_presence(struct central *c, const char *uuid, const json_t *d
         goto rollback;
     int64_t current = json_integer_value(json_object_get(row, "session_epoch"));
     if (epoch < current) {
-        log_event(LOG_DEBUG, "presence_old_epoch_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
-                  "epoch", (json_int_t)epoch, "current", (json_int_t)current);
+        log_event(LOG_DEBUG, "presence_old_epoch_ignored", "{s:s, s:I, s:I}", "uuid", uuid, "epoch",
+                  (json_int_t)epoch, "current", (json_int_t)current);
         goto rollback;
     }
     int64_t now = timeutil_now_ms() / 1000;

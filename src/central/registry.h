@@ -65,5 +65,4 @@ bool registry_train_deliverable(const char *controller_id, const char *actual,
  *   desired == actual             -> "complete" (both null included)
  *   actual set, differs           -> "pending"  (the old owner still runs it)
  *   actual null, desired set      -> "in_progress" (released, new owner not running it yet) */
-const char *registry_reassignment_status(const char *desired, const char *actual,
-                                         bool conflict);
+const char *registry_reassignment_status(const char *desired, const char *actual, bool conflict);

@@ -17,32 +17,29 @@
 
 static json_t *controller_export(const json_t *row)
 {
-    json_t *v = json_pack("{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, "
-                          "s:O?}",
-                          "id", json_object_get(row, "id"), "name", json_object_get(row, "name"),
-                          "description", json_object_get(row, "description"), "address",
-                          json_object_get(row, "address"), "enabled",
-                          json_object_get(row, "enabled"), "first_seen",
-                          view_time(json_object_get(row, "first_seen")), "last_seen",
-                          view_time(json_object_get(row, "last_seen")), "version",
-                          json_object_get(row, "version"), "platform",
-                          json_object_get(row, "platform"), "hardware_id",
-                          json_object_get(row, "hardware_id"), "config_version",
-                          json_object_get(row, "config_version"), "metadata",
-                          json_object_get(row, "metadata"));
+    json_t *v = json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:o, s:o, s:O?, s:O?, s:O?, s:O?, "
+        "s:O?}",
+        "id", json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
+        json_object_get(row, "description"), "address", json_object_get(row, "address"), "enabled",
+        json_object_get(row, "enabled"), "first_seen",
+        view_time(json_object_get(row, "first_seen")), "last_seen",
+        view_time(json_object_get(row, "last_seen")), "version", json_object_get(row, "version"),
+        "platform", json_object_get(row, "platform"), "hardware_id",
+        json_object_get(row, "hardware_id"), "config_version",
+        json_object_get(row, "config_version"), "metadata", json_object_get(row, "metadata"));
     return v;
 }
 
 static json_t *train_export(const json_t *row)
 {
-    return json_pack("{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?}", "id",
-                     json_object_get(row, "id"), "name", json_object_get(row, "name"),
-                     "description", json_object_get(row, "description"), "model",
-                     json_object_get(row, "model"), "plugin", "name",
-                     json_object_get(row, "plugin_name"), "config",
-                     json_object_get(row, "plugin_config"), "invert_directions",
-                     json_object_get(row, "invert_directions"), "controller_id",
-                     json_object_get(row, "desired_controller_id"));
+    return json_pack(
+        "{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?}", "id", json_object_get(row, "id"),
+        "name", json_object_get(row, "name"), "description", json_object_get(row, "description"),
+        "model", json_object_get(row, "model"), "plugin", "name",
+        json_object_get(row, "plugin_name"), "config", json_object_get(row, "plugin_config"),
+        "invert_directions", json_object_get(row, "invert_directions"), "controller_id",
+        json_object_get(row, "desired_controller_id"));
 }
 
 int registry_export(struct central *c, int64_t now, json_t **out)
@@ -214,10 +211,10 @@ static json_t *copy_keys(const json_t *src, const char *const *keys)
 
 /* Inserts or updates one controller from an import/bootstrap entry, then makes sure its
  * config_version is above both values. */
-static int upsert_controller(struct central *c, const char *id, const json_t *entry,
-                             int64_t now, bool only_if_missing, bool *created)
+static int upsert_controller(struct central *c, const char *id, const json_t *entry, int64_t now,
+                             bool only_if_missing, bool *created)
 {
-    static const char *const keys[] = {"name", "description", "address", "enabled", "version",
+    static const char *const keys[] = {"name",     "description", "address",  "enabled", "version",
                                        "platform", "hardware_id", "metadata", NULL};
     json_t *existing = NULL;
     int rc = store_controller_get(c->store, id, &existing);
@@ -275,14 +272,13 @@ static int upsert_train(struct central *c, const json_t *entry, const char *owne
     const char *pname = json_string_value(json_object_get(plugin, "name"));
     json_t *pcfg = json_object_get(plugin, "config");
     json_t *cfg = json_is_object(pcfg) ? json_incref(pcfg) : json_object();
-    json_t *fields = json_pack("{s:s, s:O?, s:O?, s:s, s:o, s:b, s:s?, s:I}", "name",
-                               json_string_value(json_object_get(entry, "name")), "description",
-                               json_object_get(entry, "description"), "model",
-                               json_object_get(entry, "model"), "plugin_name",
-                               pname ? pname : "dc_motor", "plugin_config", cfg,
-                               "invert_directions",
-                               json_is_true(json_object_get(entry, "invert_directions")),
-                               "desired_controller_id", owner, "updated_at", (json_int_t)now);
+    json_t *fields =
+        json_pack("{s:s, s:O?, s:O?, s:s, s:o, s:b, s:s?, s:I}", "name",
+                  json_string_value(json_object_get(entry, "name")), "description",
+                  json_object_get(entry, "description"), "model", json_object_get(entry, "model"),
+                  "plugin_name", pname ? pname : "dc_motor", "plugin_config", cfg,
+                  "invert_directions", json_is_true(json_object_get(entry, "invert_directions")),
+                  "desired_controller_id", owner, "updated_at", (json_int_t)now);
     if (fields == NULL) {
         json_decref(existing);
         return -ENOMEM;
@@ -321,9 +317,9 @@ int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **
     json_t *p;
     json_array_foreach(json_object_get(doc, "plugins"), i, p)
     {
-        json_t *row = json_pack("{s:O, s:O?, s:O?}", "name", json_object_get(p, "name"),
-                                "description", json_object_get(p, "description"), "config",
-                                json_object_get(p, "config"));
+        json_t *row =
+            json_pack("{s:O, s:O?, s:O?}", "name", json_object_get(p, "name"), "description",
+                      json_object_get(p, "description"), "config", json_object_get(p, "config"));
         if (json_is_null(json_object_get(row, "config")))
             json_object_set_new(row, "config", json_object());
         rc = store_plugin_upsert(c->store, row);
@@ -356,8 +352,9 @@ int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **
                 store_rollback(c->store);
                 char f[64];
                 snprintf(f, sizeof f, "trains[%zu].controller_id", i);
-                return fail(&e, f, "the train's controller_id names no controller in the "
-                                   "document or the registry");
+                return fail(&e, f,
+                            "the train's controller_id names no controller in the "
+                            "document or the registry");
             }
             if (rc < 0)
                 goto fail;
@@ -421,9 +418,8 @@ int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t
             /* "${UUID}" and friends: the controller is identified by its name, so that
              * starting again with the same file finds the one created the first time. */
             json_t *same = NULL;
-            rc = store_controller_find_by_name(c->store,
-                                               json_string_value(json_object_get(p, "name")),
-                                               &same);
+            rc = store_controller_find_by_name(
+                c->store, json_string_value(json_object_get(p, "name")), &same);
             if (rc == 0 && json_array_size(same) > 0) {
                 snprintf(id, sizeof id, "%s",
                          json_string_value(json_object_get(json_array_get(same, 0), "id")));

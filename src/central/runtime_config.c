@@ -23,10 +23,9 @@ static json_t *train_entry(const json_t *row)
     config = json_is_object(config) ? json_incref(config) : json_object();
     return json_pack("{s:s, s:O, s:{s:O, s:o}, s:b, s:s, s:s}", "train_id", id, "name",
                      json_object_get(row, "name"), "plugin", "name",
-                     json_object_get(row, "plugin_name"), "config", config,
-                     "invert_directions",
-                     json_is_true(json_object_get(row, "invert_directions")), "commands_topic",
-                     cmd, "status_topic", status);
+                     json_object_get(row, "plugin_name"), "config", config, "invert_directions",
+                     json_is_true(json_object_get(row, "invert_directions")), "commands_topic", cmd,
+                     "status_topic", status);
 }
 
 json_t *runtime_config_build(const json_t *controller, const json_t *trains,
@@ -47,19 +46,20 @@ json_t *runtime_config_build(const json_t *controller, const json_t *trains,
     json_t *mqtt = json_pack("{s:s, s:i}", "host", broker->host, "port", broker->port);
     if (mqtt != NULL && broker->username != NULL) {
         json_object_set_new(mqtt, "username", json_string(broker->username));
-        json_object_set_new(mqtt, "password", json_string(broker->password ? broker->password : ""));
+        json_object_set_new(mqtt, "password",
+                            json_string(broker->password ? broker->password : ""));
     }
     /* The compat keys describe the first train and are null, never a placeholder train,
      * when none is assigned (the earlier system's "default_train" stranded controllers). */
     json_t *first = json_array_get(list, 0);
-    json_t *doc = json_pack(
-        "{s:O, s:O, s:O, s:O?, s:O?, s:O?, s:o, s:i, s:o}", "uuid",
-        json_object_get(controller, "id"), "name", json_object_get(controller, "name"),
-        "version", json_object_get(controller, "config_version"), "train_id",
-        first ? json_object_get(first, "train_id") : NULL, "status_topic",
-        first ? json_object_get(first, "status_topic") : NULL, "commands_topic",
-        first ? json_object_get(first, "commands_topic") : NULL, "mqtt_broker", mqtt,
-        "heartbeat_interval", heartbeat_interval, "trains", list);
+    json_t *doc =
+        json_pack("{s:O, s:O, s:O, s:O?, s:O?, s:O?, s:o, s:i, s:o}", "uuid",
+                  json_object_get(controller, "id"), "name", json_object_get(controller, "name"),
+                  "version", json_object_get(controller, "config_version"), "train_id",
+                  first ? json_object_get(first, "train_id") : NULL, "status_topic",
+                  first ? json_object_get(first, "status_topic") : NULL, "commands_topic",
+                  first ? json_object_get(first, "commands_topic") : NULL, "mqtt_broker", mqtt,
+                  "heartbeat_interval", heartbeat_interval, "trains", list);
     if (doc == NULL)
         return NULL;
     char checksum[CANON_CHECKSUM_LEN + 1];

@@ -22,34 +22,46 @@ struct table {
     const struct column *columns;
 };
 
-static const struct column controller_columns[] = {
-    {"id", 'T'},          {"name", 'T'},           {"description", 'T'},
-    {"address", 'T'},     {"enabled", 'B'},        {"first_seen", 'I'},
-    {"last_seen", 'I'},   {"config_hash", 'T'},    {"version", 'T'},
-    {"platform", 'T'},    {"hardware_id", 'T'},    {"memory_mb", 'I'},
-    {"cpu_count", 'I'},   {"config_version", 'I'}, {"applied_config_version", 'I'},
-    {"session_epoch", 'I'}, {"offline_epoch", 'I'}, {"metadata", 'J'},     {"created_at", 'I'},
-    {"updated_at", 'I'},  {NULL, 0}};
+static const struct column controller_columns[] = {{"id", 'T'},
+                                                   {"name", 'T'},
+                                                   {"description", 'T'},
+                                                   {"address", 'T'},
+                                                   {"enabled", 'B'},
+                                                   {"first_seen", 'I'},
+                                                   {"last_seen", 'I'},
+                                                   {"config_hash", 'T'},
+                                                   {"version", 'T'},
+                                                   {"platform", 'T'},
+                                                   {"hardware_id", 'T'},
+                                                   {"memory_mb", 'I'},
+                                                   {"cpu_count", 'I'},
+                                                   {"config_version", 'I'},
+                                                   {"applied_config_version", 'I'},
+                                                   {"session_epoch", 'I'},
+                                                   {"offline_epoch", 'I'},
+                                                   {"metadata", 'J'},
+                                                   {"created_at", 'I'},
+                                                   {"updated_at", 'I'},
+                                                   {NULL, 0}};
 
-static const struct column train_columns[] = {
-    {"id", 'T'},
-    {"name", 'T'},
-    {"description", 'T'},
-    {"model", 'T'},
-    {"plugin_name", 'T'},
-    {"plugin_config", 'J'},
-    {"invert_directions", 'B'},
-    {"desired_controller_id", 'T'},
-    {"actual_controller_id", 'T'},
-    {"reassignment_status", 'T'},
-    {"last_telemetry_at", 'I'},
-    {"created_at", 'I'},
-    {"updated_at", 'I'},
-    {NULL, 0}};
+static const struct column train_columns[] = {{"id", 'T'},
+                                              {"name", 'T'},
+                                              {"description", 'T'},
+                                              {"model", 'T'},
+                                              {"plugin_name", 'T'},
+                                              {"plugin_config", 'J'},
+                                              {"invert_directions", 'B'},
+                                              {"desired_controller_id", 'T'},
+                                              {"actual_controller_id", 'T'},
+                                              {"reassignment_status", 'T'},
+                                              {"last_telemetry_at", 'I'},
+                                              {"created_at", 'I'},
+                                              {"updated_at", 'I'},
+                                              {NULL, 0}};
 
 static const struct column status_columns[] = {
-    {"train_id", 'T'}, {"speed", 'I'},    {"direction", 'T'},     {"target_speed", 'I'},
-    {"state", 'T'},    {"voltage", 'R'},  {"current", 'R'},       {"position", 'T'},
+    {"train_id", 'T'},      {"speed", 'I'},       {"direction", 'T'},  {"target_speed", 'I'},
+    {"state", 'T'},         {"voltage", 'R'},     {"current", 'R'},    {"position", 'T'},
     {"controller_id", 'T'}, {"reported_at", 'T'}, {"updated_at", 'I'}, {NULL, 0}};
 
 static const struct column plugin_columns[] = {
@@ -58,8 +70,7 @@ static const struct column plugin_columns[] = {
 static const struct table controllers_table = {"controllers", "id", "created_at, rowid",
                                                controller_columns};
 static const struct table trains_table = {"trains", "id", "created_at, rowid", train_columns};
-static const struct table status_table = {"train_status", "train_id", "train_id",
-                                          status_columns};
+static const struct table status_table = {"train_status", "train_id", "train_id", status_columns};
 static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
 
 /* Each migration is applied in its own transaction together with its row in
@@ -240,8 +251,7 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
 {
     if (exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                  " version INTEGER PRIMARY KEY NOT NULL,"
-                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))") <
-        0) {
+                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))") < 0) {
         snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
         return -EIO;
     }
@@ -251,9 +261,8 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
         return -EIO;
     }
     if (current > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen,
-                 "database schema version %d is newer than this program supports (%d)", current,
-                 STORE_SCHEMA_VERSION);
+        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
+                 current, STORE_SCHEMA_VERSION);
         return -EPROTO;
     }
     for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
@@ -271,8 +280,7 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
 
 /* A store on a fresh connection to path (flags for sqlite3_open_v2, NOMUTEX added: the
  * store's own lock serialises its use). */
-static int store_connect(const char *path, int flags, struct store **out, char *err,
-                         size_t errlen)
+static int store_connect(const char *path, int flags, struct store **out, char *err, size_t errlen)
 {
     struct store *st = calloc(1, sizeof *st);
     if (st == NULL) {
@@ -619,8 +627,9 @@ static int insert_row(struct store *st, const struct table *t, const json_t *row
     }
     int n;
     if (upsert && ul > 0)
-        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT(%s) DO UPDATE SET %s",
-                     t->name, cols, params, t->key, updates);
+        n = snprintf(sql, sizeof sql,
+                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT(%s) DO UPDATE SET %s", t->name,
+                     cols, params, t->key, updates);
     else
         n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)", t->name, cols, params);
     if (n < 0 || (size_t)n >= sizeof sql)
@@ -632,8 +641,7 @@ static int insert_row(struct store *st, const struct table *t, const json_t *row
     return run(st, stmt);
 }
 
-static int update_row(struct store *st, const struct table *t, const char *id,
-                      const json_t *fields)
+static int update_row(struct store *st, const struct table *t, const char *id, const json_t *fields)
 {
     if (json_object_size(fields) == 0) {
         json_t *row = NULL;
@@ -717,8 +725,7 @@ int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t
 int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st,
-                          "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
+    int rc = stmt_prepare(st, "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
                           &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);

@@ -22,8 +22,8 @@ static json_t *lookup(const json_t *obj, const char *key)
     return json_is_object(obj) ? json_object_get(obj, key) : NULL;
 }
 
-int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxlen,
-                 bool allow_null, const char **out, struct jsonx_err *err)
+int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxlen, bool allow_null,
+                 const char **out, struct jsonx_err *err)
 {
     json_t *v = lookup(obj, key);
     if (v == NULL)
@@ -47,8 +47,7 @@ int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxle
         if (strlen(text) != bytes)
             jsonx_err_set(err, key, "'%s' must not contain NUL characters", key);
         else
-            jsonx_err_set(err, key, "'%s' must be %zu to %zu characters long", key, minlen,
-                          maxlen);
+            jsonx_err_set(err, key, "'%s' must be %zu to %zu characters long", key, minlen, maxlen);
         return -1;
     }
     *out = json_string_value(v);

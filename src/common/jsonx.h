@@ -15,10 +15,10 @@ struct jsonx_err {
     char detail[192];
 };
 
-/* String of minlen..maxlen characters (UTF-8 code points; embedded NUL rejected). allow_null: JSON null accepted and
- * reported as *out = NULL with return 1. */
-int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxlen,
-                 bool allow_null, const char **out, struct jsonx_err *err);
+/* String of minlen..maxlen characters (UTF-8 code points; embedded NUL rejected). allow_null: JSON
+ * null accepted and reported as *out = NULL with return 1. */
+int jsonx_string(const json_t *obj, const char *key, size_t minlen, size_t maxlen, bool allow_null,
+                 const char **out, struct jsonx_err *err);
 int jsonx_int(const json_t *obj, const char *key, int64_t min, int64_t max, int64_t *out,
               struct jsonx_err *err);
 int jsonx_bool(const json_t *obj, const char *key, bool *out, struct jsonx_err *err);

@@ -79,14 +79,12 @@ int timeutil_parse_ms(const char *s, int64_t *out_ms)
         return -EINVAL;
     const char *p = s;
     int y, mo, d, h, mi, se, ms = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d))
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' || digits(&p, 2, &d))
         return -EINVAL;
     if (*p != 'T' && *p != 't' && *p != ' ')
         return -EINVAL;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-        digits(&p, 2, &se))
+    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' || digits(&p, 2, &se))
         return -EINVAL;
     if (*p == '.') {
         p++;

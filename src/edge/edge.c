@@ -1309,7 +1309,7 @@ void edge_shutdown(struct edge *e, int64_t timeout_ms)
         int64_t deadline = mono_now() + timeout_ms;
         while (e->n_pending > 0 && mqtt_link_connected(e->mqtt) && mono_now() < deadline) {
             struct pollfd fd = {.fd = mqtt_link_fd(e->mqtt),
-                                     .events = (short)mqtt_link_events(e->mqtt)};
+                                .events = (short)mqtt_link_events(e->mqtt)};
             int64_t left = deadline - mono_now();
             if (fd.fd < 0)
                 break;

@@ -151,7 +151,8 @@ int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char
     if (speed != NULL) {
         int r = speed_parse(speed, &c.speed);
         if (r < 0) {
-            strbuf_errorf(err, errlen, r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
+            strbuf_errorf(err, errlen,
+                          r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
             goto out;
         }
         c.has_speed = true;

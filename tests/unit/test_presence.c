@@ -61,9 +61,12 @@ static void test_names(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_never_seen_is_unknown), cmocka_unit_test(test_stale_threshold),
-        cmocka_unit_test(test_offline_threshold),     cmocka_unit_test(test_future_last_seen_is_online),
-        cmocka_unit_test(test_will_forces_offline),   cmocka_unit_test(test_names),
+        cmocka_unit_test(test_never_seen_is_unknown),
+        cmocka_unit_test(test_stale_threshold),
+        cmocka_unit_test(test_offline_threshold),
+        cmocka_unit_test(test_future_last_seen_is_online),
+        cmocka_unit_test(test_will_forces_offline),
+        cmocka_unit_test(test_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,7 +8,6 @@
 
 #include "registry.h"
 
-
 static void test_rule1_known_uuid_reactivates(void **state)
 {
     struct registry_decision d = registry_match(true, true, NULL, 0);
@@ -75,9 +74,9 @@ static void test_seed_config_version(void **state)
 {
     assert_int_equal(registry_seed_config_version(1, -1), 1);
     assert_int_equal(registry_seed_config_version(0, -1), 1);
-    assert_int_equal(registry_seed_config_version(1, 7), 8);  /* restored from old backup */
-    assert_int_equal(registry_seed_config_version(9, 7), 9);  /* already ahead */
-    assert_int_equal(registry_seed_config_version(7, 7), 7);  /* a restart: nothing new */
+    assert_int_equal(registry_seed_config_version(1, 7), 8); /* restored from old backup */
+    assert_int_equal(registry_seed_config_version(9, 7), 9); /* already ahead */
+    assert_int_equal(registry_seed_config_version(7, 7), 7); /* a restart: nothing new */
     assert_int_equal(registry_restore_config_version(-1), 1);
     assert_int_equal(registry_restore_config_version(0), 1);
     assert_int_equal(registry_restore_config_version(7), 8); /* restored: above applied */

@@ -39,11 +39,11 @@ static void test_unassigned_has_null_compat_keys(void **state)
 static void test_assigned_train_and_checksum(void **state)
 {
     json_t *ctl = controller();
-    json_t *trains = json_pack("[{s:s, s:s, s:s, s:{s:i}, s:b}]", "id", "t1", "name", "Express",
-                               "plugin_name", "dc_motor_hat", "plugin_config", "motor_port", 2,
-                               "invert_directions", 1);
-    struct runtime_broker b = {.host = "10.0.0.2", .port = 1884, .username = "edge",
-                               .password = "secret"};
+    json_t *trains =
+        json_pack("[{s:s, s:s, s:s, s:{s:i}, s:b}]", "id", "t1", "name", "Express", "plugin_name",
+                  "dc_motor_hat", "plugin_config", "motor_port", 2, "invert_directions", 1);
+    struct runtime_broker b = {
+        .host = "10.0.0.2", .port = 1884, .username = "edge", .password = "secret"};
     json_t *doc = runtime_config_build(ctl, trains, &b, 15);
     assert_string_equal(json_string_value(json_object_get(doc, "train_id")), "t1");
     assert_string_equal(json_string_value(json_object_get(doc, "commands_topic")),

@@ -55,14 +55,13 @@ static void test_migrates_v1_database_in_place(void **state)
     int v = 0;
     assert_int_equal(store_schema_version(st, &v), 0);
     assert_int_equal(v, 1);
-    json_t *ctl = json_pack("{s:s, s:s, s:I, s:I, s:I}", "id",
-                            "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name", "pi-1",
-                            "config_version", (json_int_t)4, "created_at", (json_int_t)1,
-                            "updated_at", (json_int_t)1);
-    json_t *train = json_pack("{s:s, s:s, s:s, s:{}, s:s, s:I, s:I}", "id", "t1", "name",
-                              "Express", "plugin_name", "dc_motor", "plugin_config",
-                              "desired_controller_id", "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e",
-                              "created_at", (json_int_t)1, "updated_at", (json_int_t)1);
+    json_t *ctl = json_pack(
+        "{s:s, s:s, s:I, s:I, s:I}", "id", "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name", "pi-1",
+        "config_version", (json_int_t)4, "created_at", (json_int_t)1, "updated_at", (json_int_t)1);
+    json_t *train = json_pack("{s:s, s:s, s:s, s:{}, s:s, s:I, s:I}", "id", "t1", "name", "Express",
+                              "plugin_name", "dc_motor", "plugin_config", "desired_controller_id",
+                              "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "created_at", (json_int_t)1,
+                              "updated_at", (json_int_t)1);
     assert_int_equal(store_begin(st, true), 0);
     assert_int_equal(store_controller_insert(st, ctl), 0);
     assert_int_equal(store_train_insert(st, train), 0);
@@ -88,8 +87,7 @@ static void test_migrates_v1_database_in_place(void **state)
     json_decref(row);
     assert_int_equal(store_controller_update(st, "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", v2), 0);
     assert_int_equal(store_train_get(st, "t1", &row), 0);
-    assert_string_equal(json_string_value(json_object_get(row, "reassignment_status")),
-                        "pending");
+    assert_string_equal(json_string_value(json_object_get(row, "reassignment_status")), "pending");
     assert_true(json_is_null(json_object_get(row, "actual_controller_id")));
     json_decref(row);
     assert_int_equal(store_commit(st), 0);
@@ -113,9 +111,9 @@ static void test_refuses_newer_schema(void **state)
     store_free(st);
     sqlite3 *db = NULL;
     assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(db, "INSERT INTO schema_migrations(version) VALUES (99)", NULL,
-                                  NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(db, "INSERT INTO schema_migrations(version) VALUES (99)", NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(db);
     st = NULL;
     assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), -EPROTO);
