@@ -10,8 +10,8 @@ FUZZ_SECONDS ?= 10
 JOBS       ?= 2
 CTEST_ARGS ?=
 
-.PHONY: all deps build build-asan build-release build-fuzz build-matrix check test test-asan \
-        test-release fuzz demo demo-stop clean format
+.PHONY: all deps build build-asan build-release build-fuzz build-matrix check format-check \
+        test test-asan test-release fuzz demo demo-stop clean format
 
 all: build
 
@@ -71,7 +71,14 @@ fuzz: build-fuzz
 	  grep -E '^#[0-9]+.*DONE' $(FUZZ_BUILD)/$$t.log || true; \
 	done
 
-check: test test-asan test-release fuzz
+# Fails on any file clang-format would change (make format applies it).
+format-check:
+	@out=$$(for f in $$(git ls-files '*.c' '*.h'); do \
+	  clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
+	if [ -n "$$out" ]; then echo "format-check: clang-format would change:"; echo "$$out"; \
+	  echo "(run make format)"; exit 1; fi; echo "format-check: every C file is formatted"
+
+check: format-check test test-asan test-release fuzz
 
 demo: build
 	@scripts/demo.sh start $(BUILD)/bin
