@@ -72,7 +72,7 @@ fuzz: build-fuzz
 	done
 
 # Fails on any file clang-format would change (make format applies it).
-format-check:
+format-check: deps
 	@out=$$(for f in $$(git ls-files '*.c' '*.h'); do \
 	  clang-format --dry-run -Werror "$$f" >/dev/null 2>&1 || echo "$$f"; done); \
 	if [ -n "$$out" ]; then echo "format-check: clang-format would change:"; echo "$$out"; \
