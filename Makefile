@@ -11,7 +11,7 @@ JOBS       ?= 2
 CTEST_ARGS ?=
 
 .PHONY: all deps build build-asan build-release build-fuzz build-matrix check format-check \
-        test test-asan test-release fuzz demo demo-stop clean format
+        test test-asan test-release test-arm fuzz demo demo-stop clean format
 
 all: build
 
@@ -48,6 +48,13 @@ build-release: deps
 test-release: build-release
 	cd $(RELEASE_BUILD) && ctest --output-on-failure -j$(JOBS) -L unit
 
+# The Pi builds: every program cross-built for armhf (32-bit) and arm64 with Debian's cross
+# compilers, unit tests and the edge's integration tests under qemu-user (scripts/test-arm.sh).
+ARM_ARCHES ?= armhf arm64
+test-arm: build
+	@scripts/install-cross-deps.sh $(ARM_ARCHES)
+	@set -e; for a in $(ARM_ARCHES); do JOBS=$(JOBS) scripts/test-arm.sh $$a $(BUILD); done
+
 build-matrix: deps
 	@scripts/build-matrix.sh $(JOBS)
 
@@ -78,7 +85,7 @@ format-check: deps
 	if [ -n "$$out" ]; then echo "format-check: clang-format would change:"; echo "$$out"; \
 	  echo "(run make format)"; exit 1; fi; echo "format-check: every C file is formatted"
 
-check: format-check test test-asan test-release fuzz
+check: format-check test test-asan test-release test-arm fuzz
 
 demo: build
 	@scripts/demo.sh start $(BUILD)/bin
@@ -87,7 +94,7 @@ demo-stop:
 	@scripts/demo.sh stop
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix build-armhf build-arm64
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -5,7 +5,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/types.h>
 #include <time.h>
+
+/* Times after 2038 and files with large inode numbers on 32-bit Pis: the build asks for 64-bit
+ * time_t and off_t (CMakeLists.txt); a C library that cannot give them must fail the build,
+ * not the layout in 2038. */
+_Static_assert(sizeof(time_t) == 8, "64-bit time_t required (_TIME_BITS=64, glibc >= 2.34)");
+_Static_assert(sizeof(off_t) == 8, "64-bit off_t required (_FILE_OFFSET_BITS=64)");
 
 int64_t timeutil_now_ms(void)
 {

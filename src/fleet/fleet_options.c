@@ -1,6 +1,7 @@
 #include "fleet_options.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -205,7 +206,7 @@ int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *ou
             r.json = true;
             break;
         case OPT_SEED:
-            if (parse_long(v, 0, INT64_MAX, &l) < 0)
+            if (parse_long(v, 0, LONG_MAX, &l) < 0)
                 return bad(err, "invalid --seed '%s': expected a non-negative integer", v);
             r.seed = (uint64_t)l;
             break;
