@@ -12,6 +12,7 @@
 
 #include "fileio.h"
 #include "http_client.h"
+#include "legacy_db.h"
 #include "parse.h"
 #include "table.h"
 #include "uuidstr.h"
@@ -566,9 +567,29 @@ static int read_stdin(size_t max, char **out, size_t *len)
     return 0;
 }
 
-static int cmd_import(struct cli *c, int argc, char **argv)
+/* Sends a registry document to POST /api/import and reports what it created or updated. */
+static int import_send(struct cli *c, const json_t *doc, const char *shown)
 {
     struct answer a = {0};
+    /* Sent compact: a pretty-printed export keeps more room under the central's body limit. */
+    int rc = api_typed(c, "POST", "/api/import", doc, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json) {
+        rc = print_raw(c, &a.reply);
+    } else if (rc == CLI_EXIT_OK) {
+        json_int_t nc = json_integer_value(json_object_get(a.doc, "controllers"));
+        json_int_t nt = json_integer_value(json_object_get(a.doc, "trains"));
+        json_int_t np = json_integer_value(json_object_get(a.doc, "plugins"));
+        fprintf(c->out,
+                "imported %" JSON_INTEGER_FORMAT " controllers, %" JSON_INTEGER_FORMAT
+                " trains, %" JSON_INTEGER_FORMAT " plugins from %s\n",
+                nc, nt, np, shown);
+    }
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_import(struct cli *c, int argc, char **argv)
+{
     const char *file = argv[0];
     char *text = NULL;
     size_t len = 0;
@@ -605,23 +626,32 @@ static int cmd_import(struct cli *c, int argc, char **argv)
         rc = fail(c, "%s is not a registry export (a JSON object is expected)", shown);
         goto out;
     }
-    /* Sent compact: a pretty-printed export keeps more room under the central's body limit. */
-    rc = api_typed(c, "POST", "/api/import", doc, JSON_OBJECT, &a);
-    if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = print_raw(c, &a.reply);
-    } else if (rc == CLI_EXIT_OK) {
-        json_int_t nc = json_integer_value(json_object_get(a.doc, "controllers"));
-        json_int_t nt = json_integer_value(json_object_get(a.doc, "trains"));
-        json_int_t np = json_integer_value(json_object_get(a.doc, "plugins"));
-        fprintf(c->out,
-                "imported %" JSON_INTEGER_FORMAT " controllers, %" JSON_INTEGER_FORMAT
-                " trains, %" JSON_INTEGER_FORMAT " plugins from %s\n",
-                nc, nt, np, shown);
-    }
+    rc = import_send(c, doc, shown);
 out:
     json_decref(doc);
     free(text);
-    answer_clear(&a);
+    return rc;
+}
+
+/* roundhouse import-legacy FILE: the earlier system's SQLite database, carried over with
+ * every controller UUID, train, plugin and assignment (docs/migration.md). Idempotent, as the
+ * import is: a second run updates the same records. */
+static int cmd_import_legacy(struct cli *c, int argc, char **argv)
+{
+    const char *file = argv[0];
+    char err[512], warn[1024];
+    json_t *doc = NULL;
+    if (file[0] == '\0')
+        return usage(c, "FILE must not be empty");
+    if (access(file, R_OK) != 0)
+        return fail(c, "cannot read %s: %s", file, strerror(errno));
+    int rc = legacy_db_read(file, &doc, err, sizeof err, warn, sizeof warn);
+    if (rc < 0)
+        return fail(c, "%s: %s; nothing was imported", file, err);
+    if (warn[0] != '\0')
+        fprintf(c->err, "roundhouse: note: %s\n", warn);
+    rc = import_send(c, doc, file);
+    json_decref(doc);
     return rc;
 }
 
@@ -669,6 +699,8 @@ static const struct command commands[] = {
     {"export", "FILE|-", "write the whole registry as JSON (atomically; - = stdout)", 1, 1,
      cmd_export},
     {"import", "FILE|-", "create or update everything in an export (- = stdin)", 1, 1, cmd_import},
+    {"import-legacy", "FILE", "import the earlier system's SQLite database (UUIDs kept)", 1, 1,
+     cmd_import_legacy},
     {"health", "", "service health; exit 1 unless healthy", 0, 0, cmd_health},
 };
 

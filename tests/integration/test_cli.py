@@ -8,6 +8,7 @@ import json
 import os
 import re
 import socket
+import sqlite3
 import threading
 
 import harness
@@ -539,6 +540,131 @@ class ExportImportTest(CliTestBase):
         p = self.rh("export", os.path.join(self.tmp, "no-such-dir", "x.json"))
         self.assertExit(p, 1)
         self.assertIn("no-such-dir", p.stderr)
+
+
+class LegacyImportTest(CliTestBase):
+    """roundhouse import-legacy: the earlier system's SQLite database, with its schema as the
+    earlier central created it (data/earlier_schema.sql)."""
+
+    U1 = "B7E6A2E2-8C3A-4E2A-9C1A-2F8E4B7E6A2E"  # upper case: the earlier system kept any case
+    U2 = "0f4e2d6c-1a2b-4c3d-8e9f-a0b1c2d3e4f5"
+
+    def legacy_db(self, name="central_api_config.db", telemetry=True):
+        path = os.path.join(self.tmp, name)
+        with open(os.path.join(os.path.dirname(__file__), "data", "earlier_schema.sql"),
+                  encoding="utf-8") as f:
+            schema = f.read()
+        if not telemetry:  # made before the telemetry migration, which never applied
+            schema = re.sub(r"\n    (first_seen|last_seen|config_hash|version|platform|"
+                            r"python_version|memory_mb|cpu_count|status) [^\n]*", "", schema)
+            schema = schema.replace("enabled BOOLEAN NOT NULL,\n);", "enabled BOOLEAN NOT NULL\n);")
+        db = sqlite3.connect(path)
+        db.executescript(schema)
+        db.execute("INSERT INTO plugins VALUES ('dc_motor_hat', 'Waveshare DC motor HAT', ?)",
+                   (json.dumps({"required": ["motor_port"]}),))
+        if telemetry:
+            db.execute("INSERT INTO edge_controllers (id, name, description, address, enabled,"
+                       " first_seen, last_seen, version, platform, python_version, memory_mb,"
+                       " cpu_count, status) VALUES (?, 'Holiday Display', 'window', "
+                       "'192.168.2.214', 1, '2025-12-01 08:00:00', '2025-12-24 17:30:05',"
+                       " '1.4.2', 'Linux-6.1-armv7l', '3.11.2', 926, 4, 'online')", (self.U1,))
+        else:
+            db.execute("INSERT INTO edge_controllers (id, name, description, address, enabled)"
+                       " VALUES (?, 'Holiday Display', 'window', '192.168.2.214', 1)", (self.U1,))
+        db.execute("INSERT INTO edge_controllers (id, name, address, enabled) VALUES "
+                   "(?, 'shed', '192.168.2.40', 0)", (self.U2,))
+        db.executemany("INSERT INTO trains VALUES (?, ?, ?, ?, ?, ?, ?, ?)", [
+            ("polar-express", "Polar Express", "Christmas", "Lionel 6-31960", "dc_motor_hat",
+             json.dumps({"motor_port": 1}), self.U1, 0),
+            ("shed-shunter", "Shunter", None, None, "dc_motor_hat", json.dumps({"motor_port": 2}),
+             self.U2, 1),
+            # The earlier schema never enforced its foreign key.
+            ("orphan", "Orphan", None, None, "simulator", None, "no-such-controller", 0),
+        ])
+        db.execute("INSERT INTO train_status (train_id, speed) VALUES ('polar-express', 30)")
+        db.commit()
+        db.close()
+        return path
+
+    def check_imported(self):
+        ctl = {c["id"]: c for c in self.get_json(self.c, "/api/controllers")}
+        u1 = self.U1.lower()
+        self.assertIn(u1, ctl)
+        self.assertIn(self.U2, ctl)
+        self.assertEqual(ctl[u1]["name"], "Holiday Display")
+        self.assertEqual(ctl[u1]["address"], "192.168.2.214")
+        self.assertTrue(ctl[u1]["enabled"])
+        self.assertFalse(ctl[self.U2]["enabled"])
+        trains = {t["id"]: t for t in self.get_json(self.c, "/api/trains")}
+        self.assertEqual(trains["polar-express"]["controller_id"], u1)
+        self.assertEqual(trains["polar-express"]["model"], "Lionel 6-31960")
+        self.assertEqual(trains["polar-express"]["plugin"],
+                         {"name": "dc_motor_hat", "config": {"motor_port": 1}})
+        self.assertEqual(trains["shed-shunter"]["controller_id"], self.U2)
+        self.assertTrue(trains["shed-shunter"]["invert_directions"])
+        self.assertIsNone(trains["orphan"]["controller_id"])
+        self.assertIn("dc_motor_hat", [p["name"] for p in self.get_json(self.c, "/api/plugins")])
+        return ctl, trains
+
+    def test_import_keeps_uuids_and_assignments(self):
+        path = self.legacy_db()
+        with open(path, "rb") as f:
+            original = f.read()
+        p = self.rh("import-legacy", path)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("imported 2 controllers, 3 trains, 1 plugins", p.stdout)
+        self.assertIn("orphan", p.stderr)  # the note on the train without a controller
+        ctl, _ = self.check_imported()
+        self.assertEqual(ctl[self.U1.lower()]["first_seen"], "2025-12-01T08:00:00Z")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), original, "the earlier database is not changed")
+        # Idempotent: a second run updates the same records, creates nothing.
+        before = len(self.get_json(self.c, "/api/controllers"))
+        self.assertEqual(self.rh("import-legacy", path).returncode, 0)
+        self.assertEqual(len(self.get_json(self.c, "/api/controllers")), before)
+        self.check_imported()
+        # An earlier edge with its cached UUID is recognised at once.
+        r = self.c.post("/api/controllers/register",
+                        {"uuid": self.U1.lower(), "name": "Holiday Display", "address": "192.168.2.214"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "reactivated", r)
+
+    def test_database_from_before_the_telemetry_migration(self):
+        p = self.rh("import-legacy", self.legacy_db(telemetry=False))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.check_imported()
+
+    def test_wrong_files_are_refused_and_change_nothing(self):
+        before = self.c.dump()
+        text = os.path.join(self.tmp, "notes.txt")
+        with open(text, "w", encoding="utf-8") as f:
+            f.write("not a database at all\n" * 100)
+        other = os.path.join(self.tmp, "other.db")
+        db = sqlite3.connect(other)
+        db.execute("CREATE TABLE things (id TEXT)")
+        db.commit()
+        db.close()
+        no_plugin_col = os.path.join(self.tmp, "half.db")
+        db = sqlite3.connect(no_plugin_col)
+        db.execute("CREATE TABLE edge_controllers (id TEXT, name TEXT)")
+        db.execute("CREATE TABLE trains (id TEXT, name TEXT)")
+        db.commit()
+        db.close()
+        bad_uuid = self.legacy_db("bad-uuid.db")
+        db = sqlite3.connect(bad_uuid)
+        db.execute("INSERT INTO edge_controllers (id, name, enabled) VALUES ('pi-7', 'x', 1)")
+        db.commit()
+        db.close()
+        for path, says in ((text, "not an SQLite file"), (other, "no table edge_controllers"),
+                           (no_plugin_col, "has no column plugin_name"),
+                           (bad_uuid, "id 'pi-7' is not a UUID"),
+                           (os.path.join(self.tmp, "missing.db"), "missing.db")):
+            with self.subTest(path=os.path.basename(path)):
+                p = self.rh("import-legacy", path)
+                self.assertExit(p, 1)
+                self.assertIn(says, p.stderr)
+        self.assertEqual(self.c.dump(), before)
+        self.assertExit(self.rh("import-legacy"), 2)
 
 
 class ConnectionTest(CliTestBase):
