@@ -404,6 +404,8 @@ static void h_register(struct call *k)
             if (ncand == sizeof cand / sizeof cand[0])
                 break;
             cand[ncand].presence = view_presence(c, row, k->now);
+            cand[ncand].same_address = registry_same_address(
+                json_string_value(json_object_get(row, "address")), r.address);
             ncand++;
         }
     }

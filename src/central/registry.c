@@ -1,5 +1,8 @@
 #include "registry.h"
 
+#include <string.h>
+#include <strings.h>
+
 struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         const struct registry_candidate *candidates,
                                         size_t ncandidates)
@@ -10,6 +13,13 @@ struct registry_decision registry_match(bool uuid_given, bool uuid_known,
         return d;
     }
     for (size_t i = 0; i < ncandidates; i++) {
+        if (candidates[i].same_address) {
+            d.action = REGISTRY_ADOPT;
+            d.adopt_index = i;
+            return d;
+        }
+    }
+    for (size_t i = 0; i < ncandidates; i++) {
         if (candidates[i].presence != PRESENCE_ONLINE) {
             d.action = REGISTRY_ADOPT;
             d.adopt_index = i;
@@ -17,6 +27,12 @@ struct registry_decision registry_match(bool uuid_given, bool uuid_known,
         }
     }
     return d;
+}
+
+bool registry_same_address(const char *stored, const char *requested)
+{
+    return stored != NULL && requested != NULL && stored[0] != '\0' &&
+           strcasecmp(stored, "unknown") != 0 && strcmp(stored, requested) == 0;
 }
 
 const char *registry_status_name(enum registry_action a)

@@ -4,8 +4,10 @@
  *
  *   1. uuid given and known            -> REACTIVATE that record  ("reactivated")
  *   2. uuid given, unknown (db reset)  -> RESTORE: create it with that uuid ("restored")
- *   3. no uuid: a controller with that name that is not online -> ADOPT it ("existing");
- *      a live one is never shared
+ *   3. no uuid: a controller with that name and the same address -> ADOPT it ("existing"),
+ *      live or not: it is the same device restarting (an earlier edge whose container lost
+ *      its cache comes back within seconds); else one with that name that is not online ->
+ *      ADOPT it; a live one from another address is never shared
  *   4. otherwise                       -> CREATE with a new uuid ("registered") */
 #ifndef ROUNDHOUSE_REGISTRY_H
 #define ROUNDHOUSE_REGISTRY_H
@@ -25,6 +27,7 @@ enum registry_action {
 
 struct registry_candidate {
     enum presence presence; /* computed by the caller at the time of the request */
+    bool same_address;      /* its stored address is the registration's (registry_same_address) */
 };
 
 struct registry_decision {
@@ -33,11 +36,15 @@ struct registry_decision {
 };
 
 /* uuid_given / uuid_known describe rule 1-2; candidates are the controllers with the
- * requested name, most recently seen first (only consulted without a uuid). Among several
- * candidates that are not online the most recently seen one is adopted. */
+ * requested name, most recently seen first (only consulted without a uuid). The most recently
+ * seen one with the same address is adopted; failing that, the most recently seen one that is
+ * not online. */
 struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         const struct registry_candidate *candidates,
                                         size_t ncandidates);
+/* Whether a stored address and a registration's name one device: both given, equal, and not
+ * a placeholder ("unknown", which the earlier edge sends when it cannot resolve its own). */
+bool registry_same_address(const char *stored, const char *requested);
 /* "reactivated", "restored", "existing", "registered". */
 const char *registry_status_name(enum registry_action a);
 /* The config_version of a known controller after it registered reporting `applied` (< 0:

@@ -120,6 +120,21 @@ class ControllerRegistrationTest(harness.RoundhouseTestCase):
         ids = sorted(x["id"] for x in self.get_json(c, "/api/controllers"))
         self.assertEqual(ids, sorted([a["uuid"], b["uuid"]]))
 
+    def test_quick_restart_from_same_address_is_the_same_controller(self):
+        # An earlier edge whose container lost its cache registers again, without a UUID,
+        # seconds after its first registration: same name and same address is the same device.
+        c = self.start_central()
+        first = self.register(c, "pi-quick", "10.0.0.41")
+        self.add_train(c, first["uuid"], "t-quick")
+        again = self.register(c, "pi-quick", "10.0.0.41")
+        self.assertEqual((again["uuid"], again["status"]), (first["uuid"], "existing"))
+        self.assertEqual([x["id"] for x in self.get_json(c, "/api/controllers")], [first["uuid"]])
+        self.assertEqual(self.get_json(c, "/api/trains/t-quick")["controller_id"], first["uuid"])
+        # The earlier edge's placeholder address names no device.
+        u1 = self.register(c, "pi-nowhere", "unknown")["uuid"]
+        u2 = self.register(c, "pi-nowhere", "unknown")["uuid"]
+        self.assertNotEqual(u1, u2)
+
     def test_offline_controller_with_same_name_is_adopted(self):
         c = self.start_central("--stale-after", "1", "--offline-after", "2")
         first = self.register(c, "pi-sleepy", "10.0.0.21")

@@ -18,14 +18,14 @@ static void test_rule1_known_uuid_reactivates(void **state)
 static void test_rule1_ignores_name_candidates(void **state)
 {
     /* A UUID wins over any name match, even an offline one with the same name. */
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
     struct registry_decision d = registry_match(true, true, c, 1);
     assert_int_equal(d.action, REGISTRY_REACTIVATE);
 }
 
 static void test_rule2_unknown_uuid_restores(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
     struct registry_decision d = registry_match(true, false, c, 1);
     assert_int_equal(d.action, REGISTRY_RESTORE);
     assert_string_equal(registry_status_name(d.action), "restored");
@@ -33,7 +33,7 @@ static void test_rule2_unknown_uuid_restores(void **state)
 
 static void test_rule3_adopts_offline_name(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
     struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 0);
@@ -42,25 +42,53 @@ static void test_rule3_adopts_offline_name(void **state)
 
 static void test_rule3_adopts_stale_and_never_seen(void **state)
 {
-    struct registry_candidate stale[] = {{PRESENCE_STALE}};
+    struct registry_candidate stale[] = {{PRESENCE_STALE, false}};
     assert_int_equal(registry_match(false, false, stale, 1).action, REGISTRY_ADOPT);
-    struct registry_candidate never[] = {{PRESENCE_UNKNOWN}};
+    struct registry_candidate never[] = {{PRESENCE_UNKNOWN, false}};
     assert_int_equal(registry_match(false, false, never, 1).action, REGISTRY_ADOPT);
 }
 
 static void test_rule3_never_shares_live_controller(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_ONLINE}};
+    struct registry_candidate c[] = {{PRESENCE_ONLINE, false}};
     struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_CREATE);
 }
 
 static void test_rule3_skips_live_picks_first_not_online(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_ONLINE}, {PRESENCE_STALE}, {PRESENCE_OFFLINE}};
+    struct registry_candidate c[] = {
+        {PRESENCE_ONLINE, false}, {PRESENCE_STALE, false}, {PRESENCE_OFFLINE, false}};
     struct registry_decision d = registry_match(false, false, c, 3);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 1);
+}
+
+/* The same device restarting: same name, same address, record still live (an earlier edge
+ * whose container lost its cache registers again within seconds). */
+static void test_rule3_same_address_adopts_live(void **state)
+{
+    struct registry_candidate c[] = {{PRESENCE_ONLINE, false}, {PRESENCE_ONLINE, true}};
+    struct registry_decision d = registry_match(false, false, c, 2);
+    assert_int_equal(d.action, REGISTRY_ADOPT);
+    assert_int_equal(d.adopt_index, 1);
+    /* Preferred over a record of that name that is not online but came from elsewhere. */
+    struct registry_candidate e[] = {{PRESENCE_OFFLINE, false}, {PRESENCE_STALE, true}};
+    d = registry_match(false, false, e, 2);
+    assert_int_equal(d.adopt_index, 1);
+    /* With a uuid the address plays no part. */
+    assert_int_equal(registry_match(true, false, c, 2).action, REGISTRY_RESTORE);
+}
+
+static void test_same_address(void **state)
+{
+    assert_true(registry_same_address("10.0.0.7", "10.0.0.7"));
+    assert_false(registry_same_address("10.0.0.7", "10.0.0.8"));
+    assert_false(registry_same_address(NULL, "10.0.0.7"));
+    assert_false(registry_same_address("10.0.0.7", NULL));
+    assert_false(registry_same_address("", ""));
+    assert_false(registry_same_address("unknown", "unknown"));
+    assert_false(registry_same_address("Unknown", "Unknown"));
 }
 
 static void test_rule4_no_candidates_creates(void **state)
@@ -119,6 +147,8 @@ int main(void)
         cmocka_unit_test(test_rule3_adopts_stale_and_never_seen),
         cmocka_unit_test(test_rule3_never_shares_live_controller),
         cmocka_unit_test(test_rule3_skips_live_picks_first_not_online),
+        cmocka_unit_test(test_rule3_same_address_adopts_live),
+        cmocka_unit_test(test_same_address),
         cmocka_unit_test(test_rule4_no_candidates_creates),
         cmocka_unit_test(test_seed_config_version),
         cmocka_unit_test(test_reassignment_status),
