@@ -1,5 +1,7 @@
 #include "api_views.h"
 
+#include <errno.h>
+
 #include "central.h"
 #include "presence.h"
 #include "store.h"
@@ -72,6 +74,36 @@ json_t *view_status_live(struct central *c, const json_t *srow, const char *fall
     return status;
 }
 
+/* A registered train's status before it first reported: stopped, with the earlier system's
+ * defaults for what Roundhouse edges do not measure (its UI disabled every control of a
+ * train whose status answered 404, and never asked again). */
+static json_t *status_row_zero(const json_t *train)
+{
+    return json_pack("{s:O, s:i, s:s, s:i, s:s, s:f, s:f, s:s, s:n, s:O?}", "train_id",
+                     json_object_get(train, "id"), "speed", 0, "direction", "FORWARD",
+                     "target_speed", 0, "state", "stopped", "voltage", 0.0, "current", 0.0,
+                     "position", "unknown", "controller_id", "updated_at",
+                     json_object_get(train, "created_at"));
+}
+
+int view_train_status(struct central *c, const json_t *train, json_t **out)
+{
+    json_t *srow = NULL;
+    const char *holder = json_string_value(json_object_get(train, "actual_controller_id"));
+    int rc = store_status_get(c->store, json_string_value(json_object_get(train, "id")), &srow);
+    if (rc == -ENOENT) {
+        srow = status_row_zero(train);
+        /* Nobody has reported it yet: as live as the controller it is assigned to. */
+        if (holder == NULL)
+            holder = json_string_value(json_object_get(train, "desired_controller_id"));
+    } else if (rc < 0) {
+        return rc;
+    }
+    *out = view_status_live(c, srow, holder);
+    json_decref(srow);
+    return *out ? 0 : -ENOMEM;
+}
+
 json_t *view_train(struct central *c, const json_t *row, bool with_status)
 {
     json_t *desired = json_object_get(row, "desired_controller_id");
@@ -90,16 +122,9 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
         return NULL;
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
-    json_t *status = json_null();
-    if (with_status) {
-        json_t *srow = NULL;
-        if (store_status_get(c->store, json_string_value(json_object_get(row, "id")), &srow) == 0) {
-            json_decref(status);
-            status = view_status_live(
-                c, srow, json_string_value(json_object_get(row, "actual_controller_id")));
-            json_decref(srow);
-        }
-    }
+    json_t *status = NULL;
+    if (with_status && view_train_status(c, row, &status) < 0)
+        status = NULL;
     json_object_set_new(v, "status", status ? status : json_null());
     return v;
 }

@@ -26,6 +26,10 @@ json_t *view_status(const json_t *status_row);
  * Reads through the store: call inside a transaction. */
 json_t *view_status_live(struct central *c, const json_t *status_row,
                          const char *fallback_controller);
+/* The live status of a train row (view_status_live of its status row): a train that never
+ * reported has the zero status (speed 0, stopped) from its registration on. 0 with *out a
+ * new reference, or a negative errno of the store. */
+int view_train_status(struct central *c, const json_t *train_row, json_t **out);
 json_t *view_train(struct central *c, const json_t *row, bool with_status);
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);
 

@@ -1549,23 +1549,24 @@ static void h_train_delete(struct call *k)
     k->resp->status = 204;
 }
 
+/* GET /api/trains/{id}/status: what the train last reported, or its zero status when it never
+ * did; a status row of a train that is not (or no longer) registered is still shown. */
 static void h_train_status(struct call *k)
 {
     struct central *c = k->c;
-    int rc = 0;
     if (!begin(k, false))
         return;
     json_t *row = NULL, *train = NULL, *view = NULL;
-    rc = store_status_get(c->store, k->arg[0], &row);
+    int rc = store_train_get(c->store, k->arg[0], &train);
     if (rc == 0) {
-        store_train_get(c->store, k->arg[0], &train);
-        view = view_status_live(c, row,
-                                json_string_value(json_object_get(train, "actual_controller_id")));
+        rc = view_train_status(c, train, &view);
+    } else if (rc == -ENOENT && (rc = store_status_get(c->store, k->arg[0], &row)) == 0) {
+        view = view_status_live(c, row, NULL);
+        rc = view ? 0 : -ENOMEM;
     }
     store_rollback(c->store);
     if (rc == -ENOENT)
-        http_response_error(k->resp, 404, "status_not_available", NULL,
-                            "no status has been reported for train %s", k->arg[0]);
+        not_found_train(k, k->arg[0]);
     else if (rc < 0)
         db_failed(k, rc);
     else

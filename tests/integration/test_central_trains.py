@@ -455,7 +455,17 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
 
     def test_status_via_mqtt_and_http(self):
         c = self.c
-        self.assertJsonError(c.get("/api/trains/t-cmd/status"), 404)
+        # Before any report: the zero status, as the earlier system had from registration on
+        # (its UI disabled every control of a train whose status was 404).
+        zero = self.get_json(c, "/api/trains/t-cmd/status")
+        self.assertEqual((zero["train_id"], zero["speed"], zero["target_speed"], zero["voltage"],
+                          zero["current"], zero["position"]), ("t-cmd", 0, 0, 0.0, 0.0, "unknown"), zero)
+        self.assertEqual(zero["direction"], "FORWARD")
+        self.assertIsoUtc(zero["timestamp"])
+        self.assertEqual(self.get_json(c, "/api/trains/t-cmd")["status"]["speed"], 0)
+        listed = {t["id"]: t for t in self.get_json(c, "/api/trains")}
+        self.assertEqual(listed["t-cmd"]["status"]["position"], "unknown")
+        self.assertJsonError(c.get("/api/trains/no-such-train/status"), 404)
         with harness.MqttClient(self.broker.port) as mq:
             mq.publish("trains/t-cmd/status",
                        {"train_id": "t-cmd", "speed": 40, "direction": "BACKWARD", "target_speed": 60,

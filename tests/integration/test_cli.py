@@ -277,8 +277,8 @@ class ReadCommandsTest(CliTestBase):
                                             "direction": "FORWARD", "state": "ramping",
                                             "controller_id": self.a,
                                             "timestamp": "2026-11-27T10:15:00Z"})
-        harness.wait_until(lambda: self.c.get("/api/trains/t1/status").status == 200, timeout=10,
-                           message="status of t1 never stored")
+        harness.wait_until(lambda: self.c.get("/api/trains/t1/status").json.get("speed") == 30,
+                           timeout=10, message="status of t1 never stored")
         p = self.rh("trains")
         self.assertExit(p, 0)
         rows = table(p.stdout)
@@ -288,8 +288,9 @@ class ReadCommandsTest(CliTestBase):
         api = {t["id"]: t for t in self.get_json(self.c, "/api/trains")}
         self.assertEqual(by_id["t1"], ["t1", "Express", "pi-a", api["t1"]["reassignment_status"],
                                        "30 -> 50", "FORWARD", "ramping"])
+        # t2 never reported: its zero status.
         self.assertEqual(by_id["t2"], ["t2", "Zürich Local", "pi-a", api["t2"]["reassignment_status"],
-                                       "-", "-", "-"])
+                                       "0", "FORWARD", "stopped"])
         # Columns stay aligned with a non-ASCII name (widths are counted in characters).
         lines = p.stdout.splitlines()
         col = lines[0].index("CONTROLLER")
@@ -316,10 +317,12 @@ class ReadCommandsTest(CliTestBase):
         self.assertEqual(d["controller"], "pi-a (%s)" % self.a)
         self.assertEqual(d["reported"], "2026-11-27 11:15:00 XYZ")
         self.assertJsonOutput(self.rh("--json", "status", "t1"), "/api/trains/t1/status")
-        # Never reported: the server's 404 detail.
-        p = self.rh("status", "t2")
+        # Never reported: its zero status; a train that does not exist: the server's 404 detail.
+        d = details(self.rh("status", "t2").stdout)
+        self.assertEqual((d["speed"], d["state"]), ("0", "stopped"))
+        p = self.rh("status", "t-none")
         self.assertExit(p, 1)
-        self.assertIn(self.c.get("/api/trains/t2/status").json["detail"], p.stderr)
+        self.assertIn(self.c.get("/api/trains/t-none/status").json["detail"], p.stderr)
 
     def test_unknown_train_is_1_with_server_detail(self):
         detail = self.c.get("/api/trains/nope").json["detail"]
