@@ -1577,6 +1577,43 @@ static void h_train_status(struct call *k)
 
 static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop", "emergencyStop"};
 
+/* The action of a command body: `action`, or the earlier forms the edges also take,
+ * `{"command": A}` (both must agree when both are given) and `{"speed": N}` (setSpeed); any
+ * case, answered with the canonical name. 1 with *out set, or -1 with err naming the field. */
+static int command_action(const json_t *b, const char **out, struct jsonx_err *err)
+{
+    const char *action = NULL, *command = NULL;
+    int a = jsonx_string(b, "action", 1, 32, false, &action, err);
+    int m = a < 0 ? 0 : jsonx_string(b, "command", 1, 32, false, &command, err);
+    if (a < 0 || m < 0)
+        return -1;
+    if (a == 1 && m == 1 && strcasecmp(action, command) != 0) {
+        jsonx_err_set(err, "command", "'action' and 'command' name different actions");
+        return -1;
+    }
+    const char *name = a == 1 ? action : command;
+    const char *field = a == 1 ? "action" : "command";
+    if (name == NULL && json_object_get(b, "speed") != NULL)
+        name = "setSpeed";
+    if (name == NULL) {
+        jsonx_err_set(err, "action",
+                      "'action' is required: one of setSpeed, setDirection, start, stop, "
+                      "emergencyStop");
+        return -1;
+    }
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        if (strcasecmp(name, actions[i]) == 0) {
+            *out = actions[i];
+            return 1;
+        }
+    }
+    jsonx_err_set(err, field,
+                  "unknown action '%.40s': use setSpeed, setDirection, start, stop or "
+                  "emergencyStop",
+                  name);
+    return -1;
+}
+
 /* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
  * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
  * (the status topic says that). */
@@ -1590,21 +1627,7 @@ static void h_command(struct call *k)
     struct jsonx_err err;
     const char *action = NULL, *dir = NULL;
     int64_t speed = -1;
-    int has_action = jsonx_string(b, "action", 1, 32, false, &action, &err);
-    if (has_action == 0)
-        jsonx_err_set(&err, "action",
-                      "'action' is required: one of setSpeed, setDirection, "
-                      "start, stop, emergencyStop");
-    bool known = false;
-    for (size_t i = 0; has_action == 1 && i < sizeof actions / sizeof actions[0]; i++)
-        known = known || strcmp(action, actions[i]) == 0;
-    if (has_action == 1 && !known) {
-        jsonx_err_set(&err, "action",
-                      "unknown action '%.40s': use setSpeed, setDirection, start, stop or "
-                      "emergencyStop",
-                      action);
-        has_action = -1;
-    }
+    int has_action = command_action(b, &action, &err);
     if (has_action != 1 || jsonx_int(b, "speed", 0, 100, &speed, &err) < 0 ||
         jsonx_string(b, "direction", 1, 16, false, &dir, &err) < 0) {
         invalid(k, &err);

@@ -410,6 +410,28 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
         self.assertRejectedUnchanged(
             c, lambda: c.post("/api/trains/nope/command", {"action": "stop"}), 404)
 
+    def test_earlier_command_bodies_are_relayed_canonically(self):
+        """The bodies the earlier system's clients send, which the MQTT side already takes:
+        {"speed": N} and {"command": A}, relayed in the canonical {action, ...} form."""
+        c = self.c
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/t-cmd/commands")
+            for body, relayed in (({"speed": 35}, {"action": "setSpeed", "speed": 35}),
+                                  ({"command": "stop"}, {"action": "stop"}),
+                                  ({"command": "START"}, {"action": "start"}),
+                                  ({"action": "stop", "command": "Stop"}, {"action": "stop"}),
+                                  ({"speed": 20, "direction": "reverse"},
+                                   {"action": "setSpeed", "speed": 20, "direction": "REVERSE"})):
+                with self.subTest(body=body):
+                    r = c.post("/api/trains/t-cmd/command", body)
+                    self.assertEqual(r.status, 202, r)
+                    mq.wait_message("trains/t-cmd/commands", where=lambda d, want=relayed: d == want)
+        for bad, field in (({"command": "fly"}, "command"), ({"action": "stop", "command": "start"}, "command"),
+                           ({"command": 3}, "command"), ({}, "action"), ({"speed": 101}, "speed")):
+            with self.subTest(bad=bad):
+                self.assertRejectedUnchanged(c, lambda: c.post("/api/trains/t-cmd/command", bad), 422,
+                                             field=field)
+
     def test_emergency_stop_broadcast(self):
         with harness.MqttClient(self.broker.port) as mq:
             mq.subscribe("roundhouse/emergency-stop")
