@@ -340,7 +340,7 @@ static void mqtt_configure(struct edge *e)
     const char *host, *user, *pass;
     int port;
     broker_of(e, e->config, &host, &port, &user, &pass);
-    /* A dead broker must be noticed well within the fail-safe timeout. */
+    /* A live broker must be heard from well within the fail-safe timeout (failsafe_check). */
     int keepalive = e->opts.failsafe_timeout_s / 2;
     if (keepalive > 60)
         keepalive = 60;
@@ -1236,11 +1236,34 @@ void edge_free(struct edge *e)
 
 /* --- time-driven work ------------------------------------------------------------------- */
 
+/* The fail-safe counts from the last packet received from the broker, not from the
+ * connection state: a frozen broker, or a path that silently drops packets, leaves the
+ * connection "up" in libmosquitto until its keepalive gives up, 1.5-2 keepalives later (and
+ * libmosquitto's keepalive cannot go under 5 s). So the edge asks itself: after a third of
+ * the timeout without a packet it publishes a probe (EDGE_PROBE_MIN_INTERVAL_MS) whose PUBACK
+ * a live broker sends at once. A whole timeout of silence means nobody can reach these
+ * trains. Contact resuming re-arms it. */
+static int64_t probe_interval_ms(const struct edge *e)
+{
+    int64_t p = (int64_t)e->opts.failsafe_timeout_s * 1000 / 3;
+    return p < EDGE_PROBE_MIN_INTERVAL_MS ? EDGE_PROBE_MIN_INTERVAL_MS : p;
+}
+
 static void failsafe_check(struct edge *e, int64_t now)
 {
-    if (mqtt_link_connected(e->mqtt)) {
-        e->last_contact_ms = now;
-        return;
+    int64_t rx = mqtt_link_last_rx(e->mqtt);
+    if (rx > e->last_contact_ms) {
+        e->last_contact_ms = rx;
+        e->failsafe_fired = false;
+    }
+    int64_t interval = probe_interval_ms(e);
+    if (mqtt_link_connected(e->mqtt) && e->uuid[0] != '\0' &&
+        now - e->last_contact_ms >= interval && now - e->last_probe_ms >= interval) {
+        char topic[96];
+        snprintf(topic, sizeof topic, "controllers/%s/probe", e->uuid);
+        e->last_probe_ms = now;
+        if (mqtt_link_publish(e->mqtt, topic, "", 0, 1, false, NULL) == 0)
+            e->m.mqtt_probes++;
     }
     if (e->failsafe_fired || now - e->last_contact_ms < (int64_t)e->opts.failsafe_timeout_s * 1000)
         return;
@@ -1249,8 +1272,9 @@ static void failsafe_check(struct edge *e, int64_t now)
     size_t moving = trains_stop_all(&e->trains, now);
     if (moving > 0) {
         e->m.failsafe_stops++;
-        log_event(LOG_WARNING, "failsafe_stop", "{s:i, s:i}", "trains", (int)moving, "timeout_s",
-                  e->opts.failsafe_timeout_s);
+        log_event(LOG_WARNING, "failsafe_stop", "{s:i, s:i, s:I}", "trains", (int)moving,
+                  "timeout_s", e->opts.failsafe_timeout_s, "silent_ms",
+                  (json_int_t)(now - e->last_contact_ms));
     }
 }
 
@@ -1284,8 +1308,13 @@ int64_t edge_tick(struct edge *e, int64_t now)
     wake = earliest(wake, e->sync_wake_ms);
     if (e->apply.pending)
         wake = earliest(wake, now + 100);
-    if (!mqtt_link_connected(e->mqtt) && !e->failsafe_fired)
+    if (!e->failsafe_fired)
         wake = earliest(wake, e->last_contact_ms + (int64_t)e->opts.failsafe_timeout_s * 1000);
+    if (mqtt_link_connected(e->mqtt)) {
+        int64_t probe_at = e->last_contact_ms + probe_interval_ms(e);
+        int64_t again = e->last_probe_ms + probe_interval_ms(e);
+        wake = earliest(wake, probe_at > again ? probe_at : again);
+    }
     return wake;
 }
 

@@ -45,6 +45,7 @@ struct edge_metrics {
     uint64_t commands[TRAIN_ACT_COUNT];
     uint64_t commands_rejected;
     uint64_t failsafe_stops;
+    uint64_t mqtt_probes; /* fail-safe probes of a silent broker (failsafe_check) */
     uint64_t mqtt_connects;
     uint64_t status_published;
 };
@@ -56,6 +57,11 @@ struct edge_metrics {
  * RAMP_DEFAULT_MS; a train still moving then is cut to 0). */
 #define EDGE_APPLY_SUBACK_MS 10000
 #define EDGE_APPLY_MAX_MS 15000
+/* The fail-safe's own probe of a silent broker (edge.c, failsafe_check): a QoS 1 publish
+ * with an empty payload on controllers/{uuid}/probe, which nobody subscribes to; the broker's
+ * PUBACK is the answer. Sent after a third of the fail-safe timeout without a packet, at
+ * most this often. */
+#define EDGE_PROBE_MIN_INTERVAL_MS 250
 
 /* A runtime config between "opened and checked" and "committed": removed trains ramping
  * down, new subscriptions waiting for their SUBACK. The running config (edge.config) is
@@ -109,7 +115,8 @@ struct edge {
     struct mqtt_link *mqtt;
     char presence_topic[128];
     char config_topic[128];
-    int64_t last_contact_ms;
+    int64_t last_contact_ms; /* last packet from the broker (mono ms) */
+    int64_t last_probe_ms;
     bool failsafe_fired;
     bool announce_connected; /* log mqtt_connected at the next tick */
 

@@ -186,6 +186,8 @@ char *edge_metrics_text(const struct edge *e, int64_t now_ms)
     counter(&x, "controller_failsafe_stops_total",
             "Fail-safe stops: moving trains ramped down for lack of broker contact.",
             m->failsafe_stops);
+    counter(&x, "controller_mqtt_probes_total",
+            "Probes of a broker silent for a third of the fail-safe timeout.", m->mqtt_probes);
     counter(&x, "controller_status_messages_total", "Train status messages published.",
             m->status_published);
     gauge(&x, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);

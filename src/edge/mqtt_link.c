@@ -46,7 +46,8 @@ struct mqtt_link {
     unsigned attempt;
     int64_t retry_at_ms;
     int64_t connect_started_ms;
-    int64_t now_ms; /* last time seen, for callbacks that need it */
+    int64_t now_ms;     /* last time seen, for callbacks that need it */
+    int64_t last_rx_ms; /* last time bytes arrived from the broker (-1: never) */
     uint64_t rng;
     struct resolve_job *job; /* while LINK_RESOLVING */
 };
@@ -177,6 +178,7 @@ struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_ca
     }
     l->cb = *cb;
     l->ctx = ctx;
+    l->last_rx_ms = -1;
     l->rng = seed ? seed : 0x2545f4914f6cdd1dULL;
     /* Clean session: commands queued while we were away are stale by the time we return,
      * and replaying old speed commands to a train would be unsafe. */
@@ -251,7 +253,11 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
     l->now_ms = now_ms;
     if (strlen(host) >= sizeof l->host)
         return -ENAMETOOLONG;
-    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive_s == l->keepalive_s;
+    /* libmosquitto refuses keepalives under 5 s (connect fails with MOSQ_ERR_INVAL). Compared
+     * as it will be stored: a value clamped on the way in must not count as a change at every
+     * call (that dropped and reopened the connection at every config change). */
+    int keepalive = keepalive_s < 5 ? 5 : keepalive_s;
+    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s;
     if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
         MOSQ_ERR_SUCCESS)
         return -ENOMEM;
@@ -266,7 +272,7 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
     job_drop(l);
     snprintf(l->host, sizeof l->host, "%s", host);
     l->port = port;
-    l->keepalive_s = keepalive_s < 5 ? 5 : keepalive_s;
+    l->keepalive_s = keepalive;
     snprintf(l->broker, sizeof l->broker, "%s:%d", host, port);
     l->attempt = 0;
     link_connect(l);
@@ -387,8 +393,9 @@ void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms)
     l->now_ms = now_ms;
     if (mqtt_link_fd(l) < 0)
         return;
-    if (revents & (POLLIN | POLLERR | POLLHUP))
-        mosquitto_loop_read(l->mosq, 16);
+    if ((revents & (POLLIN | POLLERR | POLLHUP)) &&
+        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN))
+        l->last_rx_ms = now_ms;
     /* Packets queued by callbacks during the read (SUBSCRIBEs after CONNACK, PUBACKs) go out
      * now rather than one poll round later. */
     if (mqtt_link_fd(l) >= 0 && ((revents & POLLOUT) || mosquitto_want_write(l->mosq)))
@@ -459,6 +466,11 @@ int64_t mqtt_link_next_wake(const struct mqtt_link *l, int64_t now_ms)
     default:
         return -1;
     }
+}
+
+int64_t mqtt_link_last_rx(const struct mqtt_link *l)
+{
+    return l ? l->last_rx_ms : -1;
 }
 
 bool mqtt_link_connected(const struct mqtt_link *l)

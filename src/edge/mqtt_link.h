@@ -36,8 +36,8 @@ void mqtt_link_free(struct mqtt_link *l);
 int mqtt_link_set_client_id(struct mqtt_link *l, const char *client_id, int64_t now_ms);
 
 /* Target broker; (re)connects at once when it differs from the current one (or when not
- * connected). username may be NULL. keepalive_s bounds how long a dead broker goes unnoticed.
- * 0 or negative errno. */
+ * connected). username may be NULL. keepalive_s is MQTT's keepalive, at least 5 (smaller
+ * values are raised: libmosquitto refuses them). 0 or negative errno. */
 int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const char *username,
                          const char *password, int keepalive_s, int64_t now_ms);
 /* Last will for the next connection (retained QoS 1). */
@@ -57,6 +57,11 @@ void mqtt_link_tick(struct mqtt_link *l, int64_t now_ms);
 int64_t mqtt_link_next_wake(const struct mqtt_link *l, int64_t now_ms);
 
 bool mqtt_link_connected(const struct mqtt_link *l);
+/* When bytes last arrived from the broker (any packet: CONNACK, PUBLISH, PUBACK, SUBACK,
+ * PINGRESP), on the clock of now_ms; -1 before the first. A connection libmosquitto still
+ * calls up can be silent (a frozen broker, a path that drops packets): the fail-safe counts
+ * from this, not from the connection state. */
+int64_t mqtt_link_last_rx(const struct mqtt_link *l);
 bool mqtt_link_configured(const struct mqtt_link *l);
 const char *mqtt_link_broker(const struct mqtt_link *l); /* "host:port" or "" */
 

@@ -126,6 +126,22 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         self.wait_trains(edge, [long_id])
         self.drive(central, edge, long_id, 10)
 
+    def test_config_change_keeps_the_mqtt_connection_with_a_short_failsafe(self):
+        """With --failsafe-timeout under 10 s the keepalive asked for is under libmosquitto's
+        minimum of 5 s; the raised value used to count as a new broker setting, so every
+        config change dropped and reopened the connection."""
+        central = self.start_central()
+        edge, uuid = self.edge_up(central, "pi-short", "--failsafe-timeout", "4")
+        connects = es.metrics(edge)["controller_mqtt_connects_total"]
+        n = len(edge.events)
+        self.add_train(central, uuid, "t-short-1", name="One")
+        self.wait_trains(edge, ["t-short-1"], start=n)
+        self.add_train(central, uuid, "t-short-2", name="Two")
+        self.wait_trains(edge, ["t-short-1", "t-short-2"], start=n)
+        self.drive(central, edge, "t-short-2", 10)
+        self.assertEqual(es.metrics(edge)["controller_mqtt_connects_total"], connects)
+        self.assertEqual(len(edge.find_events("mqtt_connected")), 1)
+
     # ------------------------------------------------------------------ broker outages
 
     # The central must reach a broker that comes up after it (libmosquitto does not retry a

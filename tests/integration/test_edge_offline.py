@@ -214,6 +214,38 @@ class EdgeOfflineTest(harness.RoundhouseTestCase):
         es.mosquitto_pub(self.broker.port, "trains/tf/commands", {"speed": 5})
         harness.wait_until(lambda: es.read_sim(sim)["speed"] == 5, timeout=20)
 
+    def test_failsafe_counts_from_the_last_packet_of_a_frozen_broker(self):
+        """A frozen broker (SIGSTOP: the TCP connection stays up, nothing answers) must stop
+        the trains within the fail-safe timeout of its last packet. Before, the timer started
+        only once libmosquitto's keepalive gave the connection up: 15.7-19.5 s for 10 s."""
+        timeout = 4
+        edge, uuid, sim = self.cached_edge("tz", "--failsafe-timeout", str(timeout))
+        es.mosquitto_pub(self.broker.port, "trains/tz/commands", {"action": "setSpeed", "speed": 60})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 60, timeout=20)
+        # A healthy but idle link never trips it: the edge's probes are answered.
+        time.sleep(timeout * 1.5)
+        self.assertEqual(edge.find_events("failsafe_stop"), [])
+        self.assertGreater(es.metrics(edge)["controller_mqtt_probes_total"], 0)
+        n = len(edge.events)
+        frozen_at = time.monotonic()
+        os.kill(self.broker.pid, signal.SIGSTOP)
+        try:
+            ev = edge.wait_event("failsafe_stop", timeout=30, start=n)
+            took = time.monotonic() - frozen_at
+            # The last packet came at or before the freeze; 3 s of margin for a loaded machine
+            # (the old behaviour needed more than twice the timeout).
+            self.assertLess(took, timeout + 3, "fail-safe after %.1f s" % took)
+            self.assertLessEqual(ev["silent_ms"], (timeout + 1) * 1000, ev)
+            harness.wait_until(lambda: es.read_sim(sim)["speed"] == 0, timeout=20,
+                               message="train stopped by the fail-safe")
+        finally:
+            os.kill(self.broker.pid, signal.SIGCONT)
+        # Contact resumes: the train can be driven again, and the fail-safe is armed again.
+        harness.wait_until(
+            lambda: (es.mosquitto_pub(self.broker.port, "trains/tz/commands", {"speed": 5}),
+                     es.read_sim(sim)["speed"] == 5)[1],
+            timeout=40, interval=1.0, message="driving again after the broker woke up")
+
 
 if __name__ == "__main__":
     harness.main()
