@@ -390,6 +390,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     atomic_store(&n->connected, true);
     mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
     mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
+    /* A retained emergency stop (published by mistake, or by a stranger) would stop every
+     * train at every reconnect of every edge: clear it. Edges ignore the empty message this
+     * sends them, and retained ones anyway. */
+    mosquitto_publish(mosq, NULL, "roundhouse/emergency-stop", 0, NULL, 1, true);
     log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i}", "host", n->c->opts.mqtt_host, "port",
               n->c->opts.mqtt_port);
     flush_pending(n);

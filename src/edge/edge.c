@@ -199,7 +199,8 @@ static void config_notify(struct edge *e, const void *payload, size_t len)
     json_decref(j);
 }
 
-static void on_mqtt_message(void *ctx, const char *topic, const void *payload, size_t len)
+static void on_mqtt_message(void *ctx, const char *topic, const void *payload, size_t len,
+                            bool retained)
 {
     struct edge *e = ctx;
     struct train_cmd cmd;
@@ -207,6 +208,14 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
     e->last_contact_ms = mono_now();
 
     if (strcmp(topic, EDGE_ESTOP_TOPIC) == 0) {
+        /* The stop is a moment, not a state: a retained one would stop every train at every
+         * reconnect, long after the reason was gone. An empty message is the central clearing
+         * such a retained one. */
+        if (retained || len == 0) {
+            log_event(LOG_WARNING, "emergency_stop_ignored", "{s:s}", "reason",
+                      retained ? "retained" : "empty");
+            return;
+        }
         estop_all(e, payload, len);
         return;
     }

@@ -129,7 +129,7 @@ static void on_message_cb(struct mosquitto *m, void *obj, const struct mosquitto
     (void)m;
     if (l->cb.on_message != NULL && msg->topic != NULL)
         l->cb.on_message(l->ctx, msg->topic, msg->payload,
-                         msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0);
+                         msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0, msg->retain);
 }
 
 static void on_publish_cb(struct mosquitto *m, void *obj, int mid)

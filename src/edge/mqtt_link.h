@@ -15,7 +15,9 @@
 struct mqtt_link_callbacks {
     void (*on_connect)(void *ctx);                /* CONNACK accepted */
     void (*on_disconnect)(void *ctx, int reason); /* any loss, including our own */
-    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len);
+    /* retained: delivered because it was retained, not because it was just published. */
+    void (*on_message)(void *ctx, const char *topic, const void *payload, size_t len,
+                       bool retained);
     void (*on_publish)(void *ctx, int mid); /* PUBACK of a QoS 1 message */
     /* SUBACK: granted false when the broker refused the subscription (0x80). */
     void (*on_subscribe)(void *ctx, int mid, bool granted);

@@ -3,6 +3,8 @@
 document, checksum and ETag, PUT/DELETE semantics, GET aliases, commands and status.
 (CONTRACT.md §2 "Runtime config", "Trains"; §3 MQTT.)"""
 
+import os
+import time
 import unittest
 
 import harness
@@ -431,6 +433,23 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
             with self.subTest(bad=bad):
                 self.assertRejectedUnchanged(c, lambda: c.post("/api/trains/t-cmd/command", bad), 422,
                                              field=field)
+
+    def test_central_clears_a_retained_emergency_stop(self):
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.publish("roundhouse/emergency-stop", {"reason": "left over"}, retain=True)
+        c2 = self.start_central(db=os.path.join(self.tmp, "second.db"))
+        harness.wait_until(lambda: self.get_json(c2, "/health").get("mqtt_connected") is True,
+                           timeout=20, interval=0.1, message="second central never connected")
+        # A new subscriber gets a retained message at once, if there is one.
+        deadline = time.monotonic() + 10
+        while True:
+            with harness.MqttClient(self.broker.port) as mq:
+                mq.subscribe("roundhouse/emergency-stop")
+                time.sleep(0.5)
+                retained = [m for m in mq.messages if m[2]]
+            if not retained or time.monotonic() > deadline:
+                break
+        self.assertEqual(retained, [], "the retained emergency stop is still there")
 
     def test_emergency_stop_broadcast(self):
         with harness.MqttClient(self.broker.port) as mq:

@@ -214,6 +214,27 @@ class EdgeOfflineTest(harness.RoundhouseTestCase):
         es.mosquitto_pub(self.broker.port, "trains/tf/commands", {"speed": 5})
         harness.wait_until(lambda: es.read_sim(sim)["speed"] == 5, timeout=20)
 
+    def test_retained_emergency_stop_is_ignored(self):
+        """A retained message on roundhouse/emergency-stop (left by a mistake or a stranger)
+        used to e-stop every train at every reconnect. Only a live one stops trains."""
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.publish("roundhouse/emergency-stop", {"reason": "stale"}, retain=True)
+        edge, uuid, sim = self.cached_edge("tr")
+        edge.wait_event("emergency_stop_ignored", where=lambda e: e["reason"] == "retained")
+        es.mosquitto_pub(self.broker.port, "trains/tr/commands", {"action": "setSpeed", "speed": 20})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 20, timeout=20,
+                           message="train driven despite the retained stop")
+        self.assertEqual(edge.find_events("emergency_stop"), [])
+        # The empty retained publish that clears it reaches subscribers as an empty message:
+        # not a stop either.
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.publish("roundhouse/emergency-stop", b"", retain=True)
+        edge.wait_event("emergency_stop_ignored", where=lambda e: e["reason"] == "empty")
+        self.assertEqual(es.read_sim(sim)["speed"], 20)
+        es.mosquitto_pub(self.broker.port, "roundhouse/emergency-stop", {"reason": "now"})
+        edge.wait_event("emergency_stop")
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 0, timeout=20)
+
     def test_failsafe_counts_from_the_last_packet_of_a_frozen_broker(self):
         """A frozen broker (SIGSTOP: the TCP connection stays up, nothing answers) must stop
         the trains within the fail-safe timeout of its last packet. Before, the timer started
