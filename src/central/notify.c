@@ -285,7 +285,10 @@ out:
 
 /* Birth and will of an edge: a will (or clean shutdown) of the current session takes the
  * controller out of "online" at once; anything from an older session is ignored, so a quick
- * restart is never overridden by its predecessor's will. */
+ * restart is never overridden by its predecessor's will. Anything from a *newer* session is
+ * ignored too: the epoch moves only when the controller announces it over HTTP (registration),
+ * so one forged publish with a huge epoch cannot take a healthy controller offline and make
+ * its heartbeats look old (docs/mqtt.md, "Presence"). */
 static void ingest_presence(struct central *c, const char *uuid, const json_t *doc)
 {
     struct jsonx_err err;
@@ -310,13 +313,17 @@ static void ingest_presence(struct central *c, const char *uuid, const json_t *d
                   (json_int_t)epoch, "current", (json_int_t)current);
         goto rollback;
     }
+    if (epoch > current) {
+        /* An edge that booted from its cache while the central was unreachable announces its
+         * new epoch when it registers; until then its birth is not needed, and a forged one
+         * must not count. */
+        log_event(LOG_WARNING, "presence_epoch_ahead_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
+                  "epoch", (json_int_t)epoch, "current", (json_int_t)current);
+        goto rollback;
+    }
     int64_t now = timeutil_now_ms() / 1000;
     if (strcmp(state, "online") == 0)
-        /* A birth from a newer session than the last registration (the edge booted from its
-         * cache and chose the next epoch itself) starts that session here too, so the will
-         * of the previous process can no longer override it. */
-        f = json_pack("{s:I, s:n, s:I}", "last_seen", (json_int_t)now, "offline_epoch",
-                      "session_epoch", (json_int_t)epoch);
+        f = json_pack("{s:I, s:n}", "last_seen", (json_int_t)now, "offline_epoch");
     else
         f = json_pack("{s:I}", "offline_epoch", (json_int_t)epoch);
     rc = store_controller_update(st, uuid, f);

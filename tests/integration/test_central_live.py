@@ -166,28 +166,41 @@ class PresenceTest(harness.RoundhouseTestCase):
         self.assertGreater(ans["session_epoch"], epoch)
         self.assertEqual(self.get_json(c, "/api/controllers/%s" % u)["status"], "online")
 
-    def test_birth_of_a_new_session_beats_the_old_will(self):
-        """An edge restarted from its cache announces the next epoch itself; the will of the
-        killed process (older epoch) must not take the new one offline."""
+    def test_presence_never_moves_the_epoch(self):
+        """One forged publish with a huge epoch used to take a healthy controller offline and
+        make its heartbeats look like an old session's until the edge restarted. Only a
+        registration over HTTP moves the epoch now."""
         c = self.start_central()
         harness.wait_until(lambda: self.get_json(c, "/health").get("mqtt_connected") is True,
                            timeout=20, interval=0.1)
         ans = self.register(c, "pi-epoch", "10.9.2.3")
         u, old = ans["uuid"], ans["session_epoch"]
         with harness.MqttClient(self.broker.port) as mq:
-            mq.publish("controllers/%s/presence" % u, {"state": "online", "session_epoch": old + 1,
-                                                      "version": "x", "timestamp": "2026-11-27T10:00:00Z"})
-            harness.wait_until(lambda: self.get_json(c, "/api/controllers/%s" % u)["session_epoch"] == old + 1,
-                               timeout=10, interval=0.05, message="the birth's epoch was not adopted")
-            mq.publish("controllers/%s/presence" % u, {"state": "offline", "session_epoch": old,
-                                                      "version": "x", "timestamp": "2026-11-27T10:00:00Z"})
+            for state in ("offline", "online"):
+                mq.publish("controllers/%s/presence" % u,
+                           {"state": state, "session_epoch": 10 ** 15, "version": "x",
+                            "timestamp": "2026-11-27T10:00:00Z"})
             time.sleep(0.5)
-            self.assertEqual(self.get_json(c, "/api/controllers/%s" % u)["status"], "online")
+        doc = self.get_json(c, "/api/controllers/%s" % u)
+        self.assertEqual((doc["status"], doc["session_epoch"]), ("online", old), doc)
+        r = c.post("/api/controllers/%s/heartbeat" % u, {"session_epoch": old})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["status"], "ok", r)
         # Registering with the epoch it announced keeps it (not below, not skipped past).
         again = self.register(c, "pi-epoch", "10.9.2.3", uuid=u, session_epoch=old + 5)
         self.assertEqual(again["session_epoch"], old + 5)
         again = self.register(c, "pi-epoch", "10.9.2.3", uuid=u, session_epoch=1)
         self.assertEqual(again["session_epoch"], old + 6)
+        # The old session's will no longer applies; the new session's does.
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.publish("controllers/%s/presence" % u, {"state": "offline", "session_epoch": old + 5,
+                                                      "version": "x", "timestamp": "2026-11-27T10:00:00Z"})
+            time.sleep(0.5)
+            self.assertEqual(self.get_json(c, "/api/controllers/%s" % u)["status"], "online")
+            mq.publish("controllers/%s/presence" % u, {"state": "offline", "session_epoch": old + 6,
+                                                      "version": "x", "timestamp": "2026-11-27T10:00:00Z"})
+            harness.wait_until(lambda: self.get_json(c, "/api/controllers/%s" % u)["status"] == "offline",
+                               timeout=10, interval=0.05, message="the will did not take it offline")
 
     def test_presence_transitions_are_counted(self):
         # Thresholds above the sweeper's one-second period, so that "online" is observed.
