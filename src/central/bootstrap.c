@@ -2,6 +2,7 @@
 #include "bootstrap.h"
 
 #include "parse.h"
+#include "protocol.h"
 #include "uuidstr.h"
 #include "yamljson.h"
 
@@ -285,8 +286,8 @@ static int train_id(struct ctx *c, const json_t *obj, const char *path, json_t *
         return 0;
     }
     trim(&s, &len);
-    if (utf8_chars(s, len) > BOOTSTRAP_TRAIN_ID_MAX)
-        return bad(c, path, "id", "longer than %d characters", BOOTSTRAP_TRAIN_ID_MAX);
+    if (utf8_chars(s, len) > PROTO_TRAIN_ID_MAX)
+        return bad(c, path, "id", "longer than %d characters", PROTO_TRAIN_ID_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char ch = (unsigned char)s[i];
 
@@ -326,7 +327,7 @@ static int plugin_parse(struct ctx *c, const json_t *item, const char *path, jso
     p = json_object();
     if (!p)
         return oom(c);
-    rc = field_text(c, item, path, "name", true, BOOTSTRAP_NAME_MAX, &v);
+    rc = field_text(c, item, path, "name", true, PROTO_NAME_MAX, &v);
     if (rc < 0)
         goto out;
     rc = unique(c, seen, json_string_value(v), path, "name", "plugin name");
@@ -336,7 +337,7 @@ static int plugin_parse(struct ctx *c, const json_t *item, const char *path, jso
     }
     if (put(p, "name", v) < 0)
         goto nomem;
-    if ((rc = field_text(c, item, path, "description", false, BOOTSTRAP_DESCRIPTION_MAX, &v)) < 0)
+    if ((rc = field_text(c, item, path, "description", false, PROTO_DESCRIPTION_MAX, &v)) < 0)
         goto out;
     if (put(p, "description", v) < 0)
         goto nomem;
@@ -370,7 +371,7 @@ static int train_plugin(struct ctx *c, const json_t *train, const char *path, js
     if (n < 0 || (size_t)n >= sizeof(sub))
         return bad(c, path, "plugin", "path too long");
     if (v && json_is_object(v)) {
-        if ((rc = field_text(c, v, sub, "name", false, BOOTSTRAP_NAME_MAX, &name)) < 0)
+        if ((rc = field_text(c, v, sub, "name", false, PROTO_PLUGIN_NAME_MAX, &name)) < 0)
             goto out;
         if ((rc = field_mapping(c, v, sub, "config", &config)) < 0)
             goto out;
@@ -413,9 +414,9 @@ static int train_parse(struct ctx *c, const json_t *item, const char *path, json
         bool required;
         size_t max;
     } texts[] = {
-        {"name", true, BOOTSTRAP_NAME_MAX},
-        {"description", false, BOOTSTRAP_DESCRIPTION_MAX},
-        {"model", false, BOOTSTRAP_MODEL_MAX},
+        {"name", true, PROTO_NAME_MAX},
+        {"description", false, PROTO_DESCRIPTION_MAX},
+        {"model", false, PROTO_MODEL_MAX},
     };
     json_t *t = NULL;
     json_t *v = NULL;
@@ -508,9 +509,9 @@ static int controller_parse(struct ctx *c, const json_t *item, const char *path,
         bool required;
         size_t max;
     } texts[] = {
-        {"name", true, BOOTSTRAP_NAME_MAX},
-        {"description", false, BOOTSTRAP_DESCRIPTION_MAX},
-        {"address", false, BOOTSTRAP_ADDRESS_MAX},
+        {"name", true, PROTO_NAME_MAX},
+        {"description", false, PROTO_DESCRIPTION_MAX},
+        {"address", false, PROTO_ADDRESS_MAX},
     };
     char tpath[PATH_MAX_LEN];
     const json_t *list = NULL;

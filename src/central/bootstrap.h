@@ -59,11 +59,6 @@
 
 #define BOOTSTRAP_MAX_FILE_BYTES ((size_t)1024 * 1024)
 
-#define BOOTSTRAP_NAME_MAX 100
-#define BOOTSTRAP_DESCRIPTION_MAX 500
-#define BOOTSTRAP_ADDRESS_MAX 255
-#define BOOTSTRAP_MODEL_MAX 200
-#define BOOTSTRAP_TRAIN_ID_MAX 100
 #define BOOTSTRAP_DEFAULT_PLUGIN "dc_motor"
 
 /* Validates a tree loaded by yamljson (not modified, not retained). Messages carry the path in

@@ -23,6 +23,7 @@
 #include "longpoll.h"
 #include "parse.h"
 #include "placement.h"
+#include "protocol.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "registry.h"
@@ -33,11 +34,7 @@
 #include "uuidstr.h"
 
 #define MAX_SEGMENTS 8
-#define NAME_MAX_LEN 100
-#define DESCRIPTION_MAX_LEN 500
 #define LONGPOLL_MAX_WAIT_S 55
-#define MODEL_MAX_LEN 200
-#define PLUGIN_NAME_MAX_LEN 100
 
 struct call {
     struct central *c;
@@ -104,10 +101,10 @@ static json_t *body_object(struct call *k, bool allow_empty)
 static int get_train_id(const json_t *body, const char *key, const char **out,
                         struct jsonx_err *err)
 {
-    int rc = jsonx_string(body, key, 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, out, err);
+    int rc = jsonx_string(body, key, 1, PROTO_TRAIN_ID_MAX, false, out, err);
     if (rc == 1 && !runtime_config_train_id_valid(*out)) {
         jsonx_err_set(err, key, "'%s' must be 1-%d characters without spaces, '/', '+' or '#'", key,
-                      RUNTIME_CONFIG_TRAIN_ID_MAX);
+                      PROTO_TRAIN_ID_MAX);
         return -1;
     }
     return rc;
@@ -320,7 +317,7 @@ static int parse_register(const json_t *b, struct register_req *r, struct jsonx_
     r->epoch = -1;
     bool is_null = false;
     int rc;
-    if ((rc = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &r->name, err)) < 0)
+    if ((rc = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &r->name, err)) < 0)
         return -1;
     if (rc == 0) {
         jsonx_err_set(err, "name", "'name' is required");
@@ -999,8 +996,8 @@ static void h_controller_patch(struct call *k)
     const char *name = NULL, *desc = NULL;
     bool enabled = false;
     int has_name, has_desc, has_enabled;
-    if ((has_name = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &name, &err)) < 0 ||
-        (has_desc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &desc, &err)) <
+    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, &err)) <
             0 ||
         (has_enabled = jsonx_bool(b, "enabled", &enabled, &err)) < 0) {
         invalid(k, &err);
@@ -1204,7 +1201,7 @@ static int parse_plugin(const json_t *b, const char **name, json_t **config, str
         return 0;
     const char *n = NULL;
     json_t *cfg = NULL;
-    if (jsonx_string(plugin, "name", 1, PLUGIN_NAME_MAX_LEN, false, &n, err) < 0 ||
+    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &n, err) < 0 ||
         jsonx_object(plugin, "config", true, &cfg, err) < 0) {
         char field[64];
         snprintf(field, sizeof field, "plugin.%.50s", err->field);
@@ -1226,18 +1223,18 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
     }
     if (rc < 0)
         return -1;
-    rc = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &r->name, err);
+    rc = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &r->name, err);
     if (rc == 0) {
         jsonx_err_set(err, "name", "'name' is required");
         return -1;
     }
     if (rc < 0)
         return -1;
-    if ((rc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &r->description, err)) <
-        0)
+    if ((rc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &r->description,
+                           err)) < 0)
         return -1;
     r->has_description = rc == 1;
-    if ((rc = jsonx_string(b, "model", 0, MODEL_MAX_LEN, true, &r->model, err)) < 0)
+    if ((rc = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &r->model, err)) < 0)
         return -1;
     r->has_model = rc == 1;
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
@@ -1249,6 +1246,27 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
 /* Registers a train for controller cid (CONTRACT §2): 201 new, 200 already there, 409 on
  * another controller unless reassign (then moved, 200). Both owners' config_version rise on
  * a move, in the same transaction. */
+/* After a change that puts trains on controller cid, inside its transaction: false (the 422
+ * sent; the caller rolls back) when cid's runtime config would no longer be one an edge can
+ * run. An edge refuses such a config and keeps driving its old one. */
+static bool config_fits(struct call *k, const char *cid, const char *field)
+{
+    int rc = placement_config_fits(k->c, k->c->store, cid);
+    if (rc == -E2BIG)
+        http_response_error(k->resp, 422, "too_many_trains", field,
+                            "controller %s would have more than %d trains (an edge runs at most "
+                            "%d)",
+                            cid, PROTO_CONTROLLER_TRAINS_MAX, PROTO_CONTROLLER_TRAINS_MAX);
+    else if (rc == -EFBIG)
+        http_response_error(k->resp, 422, "config_too_large", field,
+                            "the runtime config of controller %s would be larger than %d bytes "
+                            "(an edge downloads at most that): make plugin configs smaller",
+                            cid, PROTO_RUNTIME_CONFIG_MAX);
+    else if (rc < 0)
+        db_failed(k, rc);
+    return rc == 0;
+}
+
 static void register_train(struct call *k, const char *cid, const json_t *b)
 {
     struct central *c = k->c;
@@ -1321,6 +1339,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
                       "from", owner, "to", cid);
         }
     }
+    if (changed && !config_fits(k, cid, status == 201 ? "plugin.config" : "controller_id"))
+        goto rollback;
     json_decref(train);
     train = NULL;
     rc = store_train_get(c->store, r.train_id, &train);
@@ -1389,10 +1409,10 @@ static void h_train_put(struct call *k)
     bool invert = false, ctl_null = false;
     char ctl[UUIDSTR_LEN + 1] = "";
     int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
-    if ((has_name = jsonx_string(b, "name", 1, NAME_MAX_LEN, false, &name, &err)) < 0 ||
-        (has_desc = jsonx_string(b, "description", 0, DESCRIPTION_MAX_LEN, true, &desc, &err)) <
+    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, &err)) <
             0 ||
-        (has_model = jsonx_string(b, "model", 0, MODEL_MAX_LEN, true, &model, &err)) < 0 ||
+        (has_model = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &model, &err)) < 0 ||
         (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
         (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
         (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0) {
@@ -1487,6 +1507,11 @@ static void h_train_put(struct call *k)
         rc = store_controller_bump_config(c->store, new_owner, k->now);
     if (rc < 0)
         goto db_fail;
+    if (new_owner != NULL && (moved || config_changed) &&
+        !config_fits(k, new_owner, moved ? "controller_id" : "plugin.config")) {
+        store_rollback(c->store);
+        goto out;
+    }
     json_decref(train);
     train = NULL;
     rc = store_train_get(c->store, tid, &train);

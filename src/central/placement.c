@@ -5,8 +5,40 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "protocol.h"
 #include "registry.h"
+#include "runtime_config.h"
 #include "store.h"
+
+/* Room left for what the size check leaves out: the broker address and credentials. */
+#define CONFIG_FIT_SLACK 4096
+
+int placement_config_fits(struct central *c, struct store *st, const char *controller_id)
+{
+    json_t *row = NULL, *trains = NULL, *doc = NULL;
+    int rc = store_controller_get(st, controller_id, &row);
+    if (rc == 0)
+        rc = store_train_list(st, controller_id, &trains);
+    if (rc < 0)
+        goto out;
+    if (json_array_size(trains) > PROTO_CONTROLLER_TRAINS_MAX) {
+        rc = -E2BIG;
+        goto out;
+    }
+    struct runtime_broker broker = {.host = "", .port = 1883};
+    doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
+    if (doc == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    size_t len = json_dumpb(doc, NULL, 0, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = len + CONFIG_FIT_SLACK > PROTO_RUNTIME_CONFIG_MAX ? -EFBIG : 0;
+out:
+    json_decref(row);
+    json_decref(trains);
+    json_decref(doc);
+    return rc;
+}
 
 int placement_runtime_trains(struct central *c, struct store *st, const char *controller_id,
                              int64_t now, json_t **out)

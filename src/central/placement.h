@@ -18,4 +18,10 @@ int placement_runtime_trains(struct central *c, struct store *st, const char *co
  * (and they are notified after commit). */
 int placement_release(struct central *c, struct store *st, const char *holder_id, int64_t now);
 
+/* Whether controller_id's runtime config, with every train assigned to it (the handover may
+ * hold some back for now, not for ever), is still one an edge can run: at most
+ * PROTO_CONTROLLER_TRAINS_MAX trains and PROTO_RUNTIME_CONFIG_MAX bytes. 0; -E2BIG for too
+ * many trains; -EFBIG for too large a document; or a store error. */
+int placement_config_fits(struct central *c, struct store *st, const char *controller_id);
+
 #endif

@@ -2,8 +2,9 @@
  *
  * Rule, with age = now - last_seen in seconds:
  *   never seen (last_seen unknown)     -> unknown
- *   age <  stale_after                 -> online   (a clock skewed into the future counts
- *                                                   as age 0)
+ *   age < -PRESENCE_CLOCK_SLACK_S      -> stale    (the clock stepped back: age unknown;
+ *                                                   not online, not released either)
+ *   age <  stale_after                 -> online
  *   stale_after <= age < offline_after -> stale
  *   age >= offline_after               -> offline
  *   went_offline (the edge's MQTT will was received for its current session, see the live
@@ -15,6 +16,9 @@
 #include <stdint.h>
 
 enum presence { PRESENCE_UNKNOWN = 0, PRESENCE_ONLINE, PRESENCE_STALE, PRESENCE_OFFLINE };
+
+/* A last_seen this far ahead of now is still taken as age 0 (rounding of whole seconds). */
+#define PRESENCE_CLOCK_SLACK_S 1
 
 struct presence_rules {
     int64_t stale_after;   /* seconds */

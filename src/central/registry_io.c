@@ -7,6 +7,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
+#include "protocol.h"
 #include "registry.h"
 #include "runtime_config.h"
 #include "store.h"
@@ -127,10 +128,11 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "plugins", "each plugin must be an object");
-        int rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
+        int rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
+        if (rc != 1 ||
+            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
             jsonx_object(p, "config", true, &o, &je) < 0)
             return fail_at(e, "plugins", i, &je);
     }
@@ -148,11 +150,12 @@ static int validate_import(const json_t *doc, struct ioerr *e)
             jsonx_err_set(&je, "id", "'id' is required");
         if (rc != 1)
             return fail_at(e, "controllers", i, &je);
-        rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
+        rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
-            jsonx_string(p, "address", 0, 255, true, &s, &je) < 0 ||
+        if (rc != 1 ||
+            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
+            jsonx_string(p, "address", 0, PROTO_ADDRESS_MAX, true, &s, &je) < 0 ||
             jsonx_bool(p, "enabled", &b, &je) < 0 ||
             jsonx_int(p, "config_version", 0, INT64_MAX / 4, &n, &je) < 0 ||
             jsonx_object(p, "metadata", true, &o, &je) < 0)
@@ -166,7 +169,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "trains", "each train must be an object");
-        int rc = jsonx_string(p, "id", 1, RUNTIME_CONFIG_TRAIN_ID_MAX, false, &s, &je);
+        int rc = jsonx_string(p, "id", 1, PROTO_TRAIN_ID_MAX, false, &s, &je);
         if (rc == 1 && !runtime_config_train_id_valid(s)) {
             jsonx_err_set(&je, "id", "'id' must not contain spaces, '/', '+' or '#'");
             rc = -1;
@@ -175,18 +178,19 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         }
         if (rc != 1)
             return fail_at(e, "trains", i, &je);
-        rc = jsonx_string(p, "name", 1, 100, false, &s, &je);
+        rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 || jsonx_string(p, "description", 0, 500, true, &s, &je) < 0 ||
-            jsonx_string(p, "model", 0, 200, true, &s, &je) < 0 ||
+        if (rc != 1 ||
+            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
+            jsonx_string(p, "model", 0, PROTO_MODEL_MAX, true, &s, &je) < 0 ||
             jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
             jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
             jsonx_object(p, "plugin", true, &o, &je) < 0)
             return fail_at(e, "trains", i, &je);
         if (o != NULL) {
             json_t *cfg;
-            if (jsonx_string(o, "name", 1, 100, false, &s, &je) < 0 ||
+            if (jsonx_string(o, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je) < 0 ||
                 jsonx_object(o, "config", true, &cfg, &je) < 0) {
                 char f[64];
                 snprintf(f, sizeof f, "plugin.%.50s", je.field);

@@ -74,7 +74,7 @@ json_t *runtime_config_build(const json_t *controller, const json_t *trains,
 bool runtime_config_train_id_valid(const char *id)
 {
     size_t n = strlen(id);
-    if (n == 0 || n > RUNTIME_CONFIG_TRAIN_ID_MAX)
+    if (n == 0 || n > PROTO_TRAIN_ID_MAX)
         return false;
     for (size_t i = 0; i < n; i++) {
         unsigned char ch = (unsigned char)id[i];

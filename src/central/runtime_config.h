@@ -7,7 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
-#define RUNTIME_CONFIG_TRAIN_ID_MAX 100
+#include "protocol.h"
 
 struct runtime_broker {
     const char *host;

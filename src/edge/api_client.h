@@ -16,7 +16,8 @@
 
 #include <jansson.h>
 
-#define API_BODY_MAX (1024 * 1024)
+#include "protocol.h"
+#define API_BODY_MAX PROTO_RUNTIME_CONFIG_READ_MAX
 #define API_CONNECT_TIMEOUT_MS 5000
 #define API_TIMEOUT_MS 10000
 

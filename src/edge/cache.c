@@ -79,7 +79,8 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
         return -EINVAL;
     }
     const json_t *plugin = json_object_get(t, "plugin");
-    if (!json_is_object(plugin) || !is_text(json_object_get(plugin, "name"), 1, 64)) {
+    if (!json_is_object(plugin) ||
+        !is_text(json_object_get(plugin, "name"), 1, PROTO_PLUGIN_NAME_MAX)) {
         why(reason, len, "trains[%zu].plugin: expected an object with a name", i);
         return -EINVAL;
     }

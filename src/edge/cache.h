@@ -16,13 +16,14 @@
 
 #include <jansson.h>
 
-#define CACHE_FILE_MAX (1024 * 1024)
+#include "protocol.h"
+#define CACHE_FILE_MAX PROTO_RUNTIME_CONFIG_READ_MAX
 #define CACHE_CURRENT "config.json"
 #define CACHE_PREVIOUS "config.prev.json"
 /* A cached_at this far ahead of the clock is still accepted: two hosts' clocks, or a clock
  * adjusted by NTP after the write, commonly differ by a few seconds. */
 #define CACHE_FUTURE_SKEW_MS (60 * 1000)
-#define CACHE_MAX_TRAINS 64
+#define CACHE_MAX_TRAINS PROTO_CONTROLLER_TRAINS_MAX
 
 enum cache_verdict {
     CACHE_VALID = 0, /* usable */

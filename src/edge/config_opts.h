@@ -8,6 +8,7 @@
 #include <stddef.h>
 
 #include "log.h"
+#include "protocol.h"
 
 #define EDGE_OPTS_DEFAULT_CONFIG "/etc/roundhouse/edge-controller.conf"
 #define EDGE_OPTS_CONFIG_MAX (256 * 1024)
@@ -27,7 +28,7 @@ struct edge_opts {
     bool simulate;
     /* TRAIN_ID / TRAIN_NAME / MOTOR_PORT: self-registration of one train at boot. */
     bool self_register;
-    char train_id[101]; /* TRAIN_ID_MAX + 1 */
+    char train_id[PROTO_TRAIN_ID_MAX + 1];
     char train_name[101];
     int motor_port;
     int heartbeat_override_s; /* 0: use the server's interval */

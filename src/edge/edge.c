@@ -390,8 +390,10 @@ static void apply_failed(struct edge *e, const json_t *cfg, const char *reason, 
     e->rejected_version = version;
     snprintf(e->rejected_checksum, sizeof e->rejected_checksum, "%s",
              json_string_value(json_object_get(cfg, "checksum")));
+    /* The prefix is how the central tells this from other errors (its config_error field). */
     snprintf(e->apply_error, sizeof e->apply_error,
-             "config %" JSON_INTEGER_FORMAT " rolled back: %.200s", version, reason);
+             EDGE_ERROR_ROLLED_BACK "config %" JSON_INTEGER_FORMAT " rolled back: %.180s", version,
+             reason);
     e->m.config_rollbacks++;
     log_event(LOG_ERROR, "config_rolled_back", "{s:I, s:I, s:s}", "version", version, "running",
               (json_int_t)e->applied_version, "reason", reason);
@@ -898,6 +900,12 @@ static void config_refuse(struct edge *e, const json_t *cfg, const char *reason,
     snprintf(e->last_sync_error, sizeof e->last_sync_error, "config rejected: %.160s", reason);
     log_event(LOG_ERROR, "config_rejected", "{s:s, s:b}", "reason", reason, "retry", retry);
     if (!retry && json_is_integer(v) && json_integer_value(v) >= 0) {
+        /* Refused for good: the operator must hear of it (health, and the heartbeat's errors
+         * that the central shows as config_error), or the controller silently runs an old
+         * config forever. */
+        snprintf(e->apply_error, sizeof e->apply_error,
+                 EDGE_ERROR_REJECTED "config %" JSON_INTEGER_FORMAT " refused: %.180s",
+                 json_integer_value(v), reason);
         e->rejected_version = json_integer_value(v);
         snprintf(e->rejected_checksum, sizeof e->rejected_checksum, "%s",
                  json_string_value(json_object_get(cfg, "checksum"))

@@ -15,6 +15,7 @@
 #include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
+#include "protocol.h"
 #include "sync.h"
 #include "sysinfo.h"
 #include "trains.h"
@@ -52,11 +53,15 @@ struct edge_metrics {
 
 #define EDGE_MAX_PENDING_PUBS 80
 /* Trains a config may name (CACHE_MAX_TRAINS). */
-#define EDGE_MAX_TRAINS 64
+#define EDGE_MAX_TRAINS PROTO_CONTROLLER_TRAINS_MAX
 /* How long an apply may wait for SUBACKs, and at most in all (removed trains ramp down in
  * RAMP_DEFAULT_MS; a train still moving then is cut to 0). */
 #define EDGE_APPLY_SUBACK_MS 10000
 #define EDGE_APPLY_MAX_MS 15000
+/* Prefixes of the config problems in /health's config_error and the heartbeat's errors; the
+ * central shows the first such error as the controller's config_error. */
+#define EDGE_ERROR_REJECTED PROTO_ERROR_CONFIG_REJECTED
+#define EDGE_ERROR_ROLLED_BACK PROTO_ERROR_CONFIG_ROLLED_BACK
 /* The fail-safe's own probe of a silent broker (edge.c, failsafe_check): a QoS 1 publish
  * with an empty payload on controllers/{uuid}/probe, which nobody subscribes to; the broker's
  * PUBACK is the answer. Sent after a third of the fail-safe timeout without a packet, at

@@ -19,10 +19,11 @@
 
 #include "ramp.h"
 #include "plugins/plugin.h"
+#include "protocol.h"
 
 #define TRAIN_CMD_MAX (64 * 1024)
 /* Train ids become MQTT topic levels; the central's rule (runtime_config_train_id_valid). */
-#define TRAIN_ID_MAX 100
+#define TRAIN_ID_MAX PROTO_TRAIN_ID_MAX
 #define TRAIN_START_DEFAULT_SPEED 50
 /* Status: at most one message per 100 ms while ramping, and one every 5 s while moving. */
 #define TRAIN_STATUS_MIN_GAP_MS 100

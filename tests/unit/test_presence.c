@@ -38,10 +38,15 @@ static void test_offline_threshold(void **state)
     assert_int_equal(at_age(86400 * 365), PRESENCE_OFFLINE);
 }
 
-static void test_future_last_seen_is_online(void **state)
+static void test_future_last_seen_is_stale(void **state)
 {
-    /* Clock skew must not mark a live controller offline (the earlier UI did, by time zone). */
-    assert_int_equal(at_age(-3600), PRESENCE_ONLINE);
+    /* The central's clock stepped back an hour: a controller that died just before must not
+     * stay online for that hour, nor be taken offline (its trains released) while it may be
+     * alive: stale until its next heartbeat. */
+    assert_int_equal(at_age(-3600), PRESENCE_STALE);
+    assert_int_equal(at_age(-2), PRESENCE_STALE);
+    /* Within a second ahead: rounding, age 0. */
+    assert_int_equal(at_age(-1), PRESENCE_ONLINE);
 }
 
 static void test_will_forces_offline(void **state)
@@ -64,7 +69,7 @@ int main(void)
         cmocka_unit_test(test_never_seen_is_unknown),
         cmocka_unit_test(test_stale_threshold),
         cmocka_unit_test(test_offline_threshold),
-        cmocka_unit_test(test_future_last_seen_is_online),
+        cmocka_unit_test(test_future_last_seen_is_stale),
         cmocka_unit_test(test_will_forces_offline),
         cmocka_unit_test(test_names),
     };

@@ -108,11 +108,11 @@ static void test_train_id_rules(void **state)
     assert_false(runtime_config_train_id_valid("a+"));
     assert_false(runtime_config_train_id_valid("#"));
     assert_false(runtime_config_train_id_valid("a b"));
-    char longid[RUNTIME_CONFIG_TRAIN_ID_MAX + 2];
+    char longid[PROTO_TRAIN_ID_MAX + 2];
     memset(longid, 'x', sizeof longid - 1);
     longid[sizeof longid - 1] = '\0';
     assert_false(runtime_config_train_id_valid(longid));
-    longid[RUNTIME_CONFIG_TRAIN_ID_MAX] = '\0';
+    longid[PROTO_TRAIN_ID_MAX] = '\0';
     assert_true(runtime_config_train_id_valid(longid));
 }
 
