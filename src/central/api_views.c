@@ -1,9 +1,11 @@
 #include "api_views.h"
 
 #include <errno.h>
+#include <string.h>
 
 #include "central.h"
 #include "presence.h"
+#include "protocol.h"
 #include "store.h"
 #include "timeutil.h"
 
@@ -129,6 +131,25 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
     return v;
 }
 
+/* The reason the controller gave, in its last heartbeat's errors, for refusing or rolling back
+ * its runtime config; NULL while it runs what it was given. */
+static const char *config_error(const json_t *row)
+{
+    const json_t *errors = json_object_get(json_object_get(row, "metadata"), "errors");
+    size_t i;
+    const json_t *e;
+    json_array_foreach(errors, i, e)
+    {
+        const char *s = json_string_value(e);
+        if (s != NULL &&
+            (strncmp(s, PROTO_ERROR_CONFIG_REJECTED, strlen(PROTO_ERROR_CONFIG_REJECTED)) == 0 ||
+             strncmp(s, PROTO_ERROR_CONFIG_ROLLED_BACK, strlen(PROTO_ERROR_CONFIG_ROLLED_BACK)) ==
+                 0))
+            return s;
+    }
+    return NULL;
+}
+
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains)
 {
     json_t *last = json_object_get(row, "last_seen");
@@ -153,6 +174,8 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
         return NULL;
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
+    const char *cerr = config_error(row);
+    json_object_set_new(v, "config_error", cerr ? json_string(cerr) : json_null());
     json_t *trains = json_array();
     if (with_trains) {
         json_t *rows = NULL;

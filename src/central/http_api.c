@@ -1052,6 +1052,30 @@ out:
     json_decref(row);
 }
 
+/* Before a train leaves its controller (deleted, moved, unassigned): a stop on its command
+ * topic, so that a controller which does not take its new config (it refused it, it cannot
+ * reach the central, it runs the earlier system) does not keep driving a train nobody can
+ * command any more. false, with the 503 sent, when the broker did not take the stop: the
+ * caller changes nothing. A train on no controller needs none. */
+static bool stop_before_leaving(struct call *k, const char *tid, const json_t *train)
+{
+    if (!json_is_string(json_object_get(train, "desired_controller_id")) &&
+        !json_is_string(json_object_get(train, "actual_controller_id")))
+        return true;
+    json_t *stop = json_pack("{s:s}", "action", "stop");
+    int rc = notify_command(k->c->notify, tid, stop);
+    json_decref(stop);
+    if (rc == 0) {
+        log_event(LOG_INFO, "train_stopped_before_leaving", "{s:s}", "train_id", tid);
+        return true;
+    }
+    http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                        "train %s could not be stopped first (the MQTT broker is not reachable), "
+                        "so nothing was changed; try again when the broker is back",
+                        tid);
+    return false;
+}
+
 static void h_controller_delete(struct call *k)
 {
     struct central *c = k->c;
@@ -1069,6 +1093,11 @@ static void h_controller_delete(struct call *k)
     {
         if (rc < 0)
             break;
+        if (!stop_before_leaving(k, json_string_value(json_object_get(t, "id")), t)) {
+            json_decref(trains);
+            store_rollback(c->store);
+            return;
+        }
         const char *actual = json_string_value(json_object_get(t, "actual_controller_id"));
         json_t *f = json_pack("{s:n, s:s, s:I}", "desired_controller_id", "reassignment_status",
                               registry_reassignment_status(NULL, actual, false), "updated_at",
@@ -1323,6 +1352,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
             http_response_json(k->resp, 409, body);
             goto out;
         } else {
+            if (!stop_before_leaving(k, r.train_id, train))
+                goto rollback;
             const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
             json_t *f = json_pack(
                 "{s:s, s:s, s:I}", "desired_controller_id", cid, "reassignment_status",
@@ -1492,6 +1523,10 @@ static void h_train_put(struct call *k)
         json_object_set_new(fields, "plugin_name", json_string(plugin_name));
         json_object_set_new(fields, "plugin_config", cfg);
     }
+    if (moved && !stop_before_leaving(k, tid, train)) {
+        store_rollback(c->store);
+        goto out;
+    }
     if (moved) {
         json_object_set_new(fields, "desired_controller_id",
                             new_owner ? json_string(new_owner) : json_null());
@@ -1548,6 +1583,11 @@ static void h_train_delete(struct call *k)
     if (!begin(k, true))
         return;
     rc = store_train_get(c->store, tid, &train);
+    if (rc == 0 && !stop_before_leaving(k, tid, train)) {
+        json_decref(train);
+        store_rollback(c->store);
+        return;
+    }
     if (rc == 0) {
         const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
         rc = store_train_delete(c->store, tid);

@@ -56,7 +56,10 @@ static int run_bootstrap(struct central *c)
     rc = registry_bootstrap(c, doc, timeutil_now_ms() / 1000, &created);
     if (rc < 0) {
         log_event(LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap, "error",
-                  store_last_error(c->store));
+                  rc == -E2BIG || rc == -EFBIG
+                      ? "a controller would get a runtime config no edge can run "
+                        "(bootstrap_controller_refused names it); nothing was applied"
+                      : store_last_error(c->store));
     } else {
         log_event(LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap, "created",
                   created);

@@ -7,7 +7,9 @@
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
+#include "placement.h"
 #include "protocol.h"
+#include "log.h"
 #include "registry.h"
 #include "runtime_config.h"
 #include "store.h"
@@ -307,6 +309,49 @@ static int upsert_train(struct central *c, const json_t *entry, const char *owne
     return rc;
 }
 
+/* After the import's changes, inside its transaction: every controller the document puts
+ * trains on still has a runtime config an edge can run (-EINVAL with the field named). */
+static int import_fits(struct central *c, const json_t *doc, struct ioerr *e)
+{
+    json_t *checked = json_object();
+    if (checked == NULL)
+        return -ENOMEM;
+    int rc = 0;
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(doc, "trains"), i, t)
+    {
+        const char *raw = json_string_value(json_object_get(t, "controller_id"));
+        if (raw == NULL)
+            continue;
+        char owner[UUIDSTR_LEN + 1];
+        uuidstr_normalize(raw, owner);
+        if (json_object_get(checked, owner) != NULL)
+            continue;
+        json_object_set_new(checked, owner, json_true());
+        rc = placement_config_fits(c, c->store, owner);
+        char f[64], d[200];
+        snprintf(f, sizeof f, "trains[%zu].controller_id", i);
+        if (rc == -E2BIG) {
+            snprintf(d, sizeof d,
+                     "controller %s would have more than %d trains (an edge runs at "
+                     "most %d)",
+                     owner, PROTO_CONTROLLER_TRAINS_MAX, PROTO_CONTROLLER_TRAINS_MAX);
+            rc = fail(e, f, d);
+        } else if (rc == -EFBIG) {
+            snprintf(d, sizeof d,
+                     "the runtime config of controller %s would be larger than %d "
+                     "bytes (an edge downloads at most that)",
+                     owner, PROTO_RUNTIME_CONFIG_MAX);
+            rc = fail(e, f, d);
+        }
+        if (rc < 0)
+            break;
+    }
+    json_decref(checked);
+    return rc;
+}
+
 int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **summary,
                     char *field, size_t fieldlen, char *detail, size_t detaillen)
 {
@@ -372,6 +417,8 @@ int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **
             goto fail;
         nt++;
     }
+    if ((rc = import_fits(c, doc, &e)) < 0)
+        goto fail;
     rc = store_commit(c->store);
     if (rc < 0)
         return rc;
@@ -476,6 +523,15 @@ int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t
                 goto fail;
             nt += tcreated;
         }
+        rc = placement_config_fits(c, c->store, id);
+        if (rc == -E2BIG || rc == -EFBIG)
+            log_event(LOG_ERROR, "bootstrap_controller_refused", "{s:s, s:s}", "controller",
+                      json_string_value(json_object_get(p, "name")), "reason",
+                      rc == -E2BIG ? "more trains than an edge runs ("
+                                     "at most " PROTO_STR(PROTO_CONTROLLER_TRAINS_MAX) ")"
+                                   : "its runtime config would be larger than an edge downloads");
+        if (rc < 0)
+            goto fail;
     }
     rc = store_commit(c->store);
     if (rc < 0)

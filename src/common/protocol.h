@@ -27,4 +27,8 @@
 #define PROTO_ERROR_CONFIG_REJECTED "config_rejected: "
 #define PROTO_ERROR_CONFIG_ROLLED_BACK "config_rolled_back: "
 
+/* A limit as a string literal, for messages built at compile time. */
+#define PROTO_STR_(x) #x
+#define PROTO_STR(x) PROTO_STR_(x)
+
 #endif

@@ -3,6 +3,7 @@
 document, checksum and ETag, PUT/DELETE semantics, GET aliases, commands and status.
 (CONTRACT.md §2 "Runtime config", "Trains"; §3 MQTT.)"""
 
+import json
 import os
 import time
 import unittest
@@ -533,6 +534,144 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
         st = self.get_json(c, "/api/trains/t-cmd/status")
         self.assertEqual(st["speed"], 10)
         self.assertEqual(st["direction"], "FORWARD")
+
+
+class ConfigLimitsTest(harness.RoundhouseTestCase):
+    """The limits an edge holds its runtime config to (plugin name 64 characters, 64 trains,
+    1 MiB) are the central's: a change past them is refused with 422 naming the field, and
+    nothing is written. Before, the central took them and the edge refused the whole config,
+    for good, while it kept driving the old one."""
+
+    def setUp(self):
+        super().setUp()
+        self.c = self.start_central()
+        self.a = self.register(self.c, "pi-lim-a", "10.7.0.1")["uuid"]
+        self.b = self.register(self.c, "pi-lim-b", "10.7.0.2")["uuid"]
+
+    def version(self, u):
+        return self.get_json(self.c, "/api/controllers/%s" % u)["config_version"]
+
+    def test_plugin_name_over_64_characters_is_422(self):
+        c, a = self.c, self.a
+        r = c.post("/api/controllers/%s/trains" % a,
+                   {"train_id": "t-p", "name": "P", "plugin": {"name": "p" * 65, "config": {}}})
+        self.assertJsonError(r, 422, field="plugin.name")
+        self.assertEqual(c.get("/api/trains/t-p").status, 404)
+        r = c.post("/api/controllers/%s/trains" % a,
+                   {"train_id": "t-p", "name": "P", "plugin": {"name": "p" * 64, "config": {}}})
+        self.assertEqual(r.status, 201, r)
+        v = self.version(a)
+        r = c.put("/api/trains/t-p", {"plugin": {"name": "q" * 65, "config": {}}})
+        self.assertJsonError(r, 422, field="plugin.name")
+        self.assertEqual(self.get_json(c, "/api/trains/t-p")["plugin"]["name"], "p" * 64)
+        self.assertEqual(self.version(a), v)
+
+    def test_65th_train_of_a_controller_is_422(self):
+        c, a, b = self.c, self.a, self.b
+        for i in range(64):
+            r = c.post("/api/controllers/%s/trains" % a, {"train_id": "t%02d" % i, "name": "T"})
+            self.assertEqual(r.status, 201, r)
+        v = self.version(a)
+        r = c.post("/api/controllers/%s/trains" % a, {"train_id": "t-65", "name": "T"})
+        self.assertJsonError(r, 422, error="too_many_trains")
+        self.assertEqual(c.get("/api/trains/t-65").status, 404)
+        # Nor by moving one there, by either path.
+        self.assertEqual(c.post("/api/controllers/%s/trains" % b,
+                                {"train_id": "t-b", "name": "B"}).status, 201)
+        self.assertJsonError(c.put("/api/trains/t-b", {"controller_id": a}), 422,
+                             field="controller_id")
+        self.assertJsonError(c.post("/api/controllers/%s/trains" % a,
+                                    {"train_id": "t-b", "name": "B", "reassign": True}), 422,
+                             error="too_many_trains")
+        self.assertEqual(self.get_json(c, "/api/trains/t-b")["controller_id"], b)
+        self.assertEqual(self.version(a), v)
+        self.assertEqual(len(self.get_json(c, "/api/controllers/%s/config" % a)["trains"]), 64)
+
+    def test_runtime_config_over_1_mib_is_422(self):
+        c, a = self.c, self.a
+        blob = {"calibration": "x" * 62000}   # a body under 64 KiB
+        for i in range(17):
+            r = c.post("/api/controllers/%s/trains" % a,
+                       {"train_id": "big%d" % i, "name": "Big",
+                        "plugin": {"name": "simulator", "config": blob}})
+            if r.status != 201:
+                break
+        self.assertJsonError(r, 422, error="config_too_large")
+        self.assertEqual(i, 16, "refused at the 17th train of 62 kB")
+        doc = c.get("/api/controllers/%s/config" % a)
+        self.assertEqual(doc.status, 200)
+        self.assertLessEqual(len(doc.body), 1024 * 1024)
+        self.assertEqual(c.get("/api/trains/big16").status, 404)
+
+    def test_import_past_the_limits_is_422_and_changes_nothing(self):
+        c, a = self.c, self.a
+        doc = {"format": "roundhouse-registry", "format_version": 1, "plugins": [],
+               "controllers": [],
+               "trains": [{"id": "imp%d" % i, "name": "I", "controller_id": a}
+                          for i in range(65)]}
+        r = c.post("/api/import", doc)
+        self.assertJsonError(r, 422, field="trains[0].controller_id")
+        self.assertIn("64", r.json["detail"])
+        self.assertEqual(self.get_json(c, "/api/trains"), [])
+
+
+class StopBeforeLeavingTest(harness.RoundhouseTestCase):
+    """A train deleted or moved away gets a stop on its command topic first, whatever its
+    controller does with its config: a controller that refused its new config, or cannot
+    reach the central, or runs the earlier system, would otherwise drive a train that no
+    command can reach any more (its command answers 404 once deleted)."""
+
+    STOP = {"action": "stop"}
+
+    def setUp(self):
+        super().setUp()
+        self.c = self.start_central()
+        self.a = self.register(self.c, "pi-sbl-a", "10.8.0.1")["uuid"]
+        self.b = self.register(self.c, "pi-sbl-b", "10.8.0.2")["uuid"]
+        for tid in ("t-del", "t-move", "t-free", "t-ctl", "t-re"):
+            self.assertEqual(self.c.post("/api/controllers/%s/trains" % self.a,
+                                         {"train_id": tid, "name": tid}).status, 201)
+
+    def test_delete_move_unassign_and_controller_delete_stop_the_train_first(self):
+        c, a, b = self.c, self.a, self.b
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/+/commands")
+            self.assertEqual(c.delete("/api/trains/t-del").status, 204)
+            mq.wait_message("trains/t-del/commands", where=lambda d: d == self.STOP)
+            self.assertEqual(c.put("/api/trains/t-move", {"controller_id": b}).status, 200)
+            mq.wait_message("trains/t-move/commands", where=lambda d: d == self.STOP)
+            self.assertEqual(c.put("/api/trains/t-free", {"controller_id": None}).status, 200)
+            mq.wait_message("trains/t-free/commands", where=lambda d: d == self.STOP)
+            r = c.post("/api/controllers/%s/trains" % b,
+                       {"train_id": "t-re", "name": "t-re", "reassign": True})
+            self.assertEqual(r.status, 200, r)
+            mq.wait_message("trains/t-re/commands", where=lambda d: d == self.STOP)
+            self.assertEqual(c.delete("/api/controllers/%s" % a).status, 204)
+            mq.wait_message("trains/t-ctl/commands", where=lambda d: d == self.STOP)
+            # A rename leaves the train where it is: no stop (the central publishes in order,
+            # so the speed command below arrives after any stop the rename sent).
+            n = len(mq.messages)
+            self.assertEqual(c.put("/api/trains/t-move", {"name": "renamed"}).status, 200)
+            self.assertEqual(c.post("/api/trains/t-move/command",
+                                    {"action": "setSpeed", "speed": 5}).status, 202)
+            mq.wait_message("trains/t-move/commands", where=lambda d: d.get("speed") == 5)
+            later = [json.loads(p) for t, p, _r, _q in mq.messages[n:]
+                     if t == "trains/t-move/commands"]
+            self.assertNotIn(self.STOP, later)
+
+    def test_without_the_broker_nothing_leaves_and_the_answer_is_503(self):
+        c, a, b = self.c, self.a, self.b
+        self.stop(self.broker)
+        harness.wait_until(lambda: self.get_json(c, "/health").get("mqtt_connected") is False,
+                           timeout=30, interval=0.1, message="central never noticed the broker")
+        self.assertJsonError(c.delete("/api/trains/t-del"), 503)
+        self.assertJsonError(c.put("/api/trains/t-move", {"controller_id": b}), 503)
+        self.assertJsonError(c.delete("/api/controllers/%s" % a), 503)
+        self.assertEqual(self.get_json(c, "/api/trains/t-del")["controller_id"], a)
+        self.assertEqual(self.get_json(c, "/api/trains/t-move")["controller_id"], a)
+        self.assertEqual(c.get("/api/controllers/%s" % a).status, 200)
+        # Renaming needs no stop, so it works without the broker.
+        self.assertEqual(c.put("/api/trains/t-move", {"name": "renamed"}).status, 200)
 
 
 if __name__ == "__main__":

@@ -309,6 +309,9 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
                         (es.controller(central, uuid).get("metadata") or {}).get("errors", [])),
             timeout=30, message="error reported in a heartbeat")
         self.assertEqual(es.controller(central, uuid)["applied_config_version"], running)
+        self.assertIn("warp_drive", es.controller(central, uuid)["config_error"])
+        self.assertTrue(es.controller(central, uuid)["config_error"].startswith(
+            "config_rolled_back: "))
 
         # Not tried again while the central offers nothing newer.
         downloads = [l for l in m.splitlines() if l.startswith("controller_config_downloads_total")]
@@ -336,6 +339,27 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         harness.wait_until(
             lambda: not (es.controller(central, uuid).get("metadata") or {}).get("errors"),
             timeout=30, message="errors cleared at the central")
+        self.assertIsNone(es.controller(central, uuid)["config_error"])
+
+    def test_train_deleted_while_its_edge_runs_an_old_config_stops(self):
+        """The edge rolled back the config that would have dropped the train, so it drives
+        it from the old one; deleting the train must still stop its motor (before, the train
+        ran on and its stop command answered 404)."""
+        central = self.start_central("--heartbeat-interval", "1")
+        edge, uuid = self.edge_up(central, "pi-del")
+        self.add_train(central, uuid, "t-keep")
+        self.add_train(central, uuid, "t-gone")
+        self.wait_trains(edge, ["t-gone", "t-keep"])
+        self.drive(central, edge, "t-gone", 40)
+        mark = len(edge.events)
+        r = central.put("/api/trains/t-keep", {"plugin": {"name": "warp_drive", "config": {}}})
+        self.assertEqual(r.status, 200, r)
+        edge.wait_event("config_rolled_back", start=mark, timeout=60)
+        self.assertEqual(es.motor_speed(edge, "t-gone"), 40)
+        self.assertEqual(central.delete("/api/trains/t-gone").status, 204)
+        harness.wait_until(lambda: es.motor_speed(edge, "t-gone") in (0, None), timeout=30,
+                           message="deleted train still driven")
+        self.assertJsonError(central.post("/api/trains/t-gone/command", {"action": "stop"}), 404)
 
     # ------------------------------------------------------------------ emergency stop
 
