@@ -327,7 +327,7 @@ static int plugin_parse(struct ctx *c, const json_t *item, const char *path, jso
     p = json_object();
     if (!p)
         return oom(c);
-    rc = field_text(c, item, path, "name", true, PROTO_NAME_MAX, &v);
+    rc = field_text(c, item, path, "name", true, PROTO_PLUGIN_NAME_MAX, &v);
     if (rc < 0)
         goto out;
     rc = unique(c, seen, json_string_value(v), path, "name", "plugin name");

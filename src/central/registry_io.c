@@ -130,7 +130,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         json_t *o = NULL;
         if (!json_is_object(p))
             return fail(e, "plugins", "each plugin must be an object");
-        int rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
+        int rc = jsonx_string(p, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je);
         if (rc == 0)
             jsonx_err_set(&je, "name", "'name' is required");
         if (rc != 1 ||

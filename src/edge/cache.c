@@ -283,11 +283,6 @@ enum cache_verdict cache_entry_check(const char *text, size_t len, int64_t now_m
         why(reason, reasonlen, "cached_at: expected an ISO-8601 UTC time");
         goto out;
     }
-    if (at > now_ms + CACHE_FUTURE_SKEW_MS) {
-        /* A clock that went backwards (or a forged file) cannot prove the age of the cache. */
-        why(reason, reasonlen, "cached_at %s is in the future", json_string_value(ca));
-        goto out;
-    }
     json_t *cfg = json_object_get(env, "config");
     if (cache_config_validate(cfg, inner, sizeof inner) < 0) {
         why(reason, reasonlen, "config: %s", inner);
@@ -298,6 +293,12 @@ enum cache_verdict cache_entry_check(const char *text, size_t len, int64_t now_m
             "cached %" PRId64 " s ago, older than the maximum age of %" PRId64 " s",
             (now_ms - at) / 1000, max_age_ms / 1000);
         v = CACHE_STALE;
+    } else if (at > now_ms + CACHE_FUTURE_SKEW_MS) {
+        /* Written "later" than now: this clock is behind (a Pi without a battery clock after a
+         * power cut, before NTP). The checksum vouches for the content and the file is the
+         * last one written, so it drives; its age is unknown, and the edge says so. */
+        why(reason, reasonlen, "cached_at %s is ahead of this clock", json_string_value(ca));
+        v = CACHE_VALID;
     } else {
         why(reason, reasonlen, "ok");
         v = CACHE_VALID;
@@ -419,6 +420,7 @@ int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache
                            : CACHE_INVALID;
         break;
     }
+    out->clock_behind = out->config != NULL && out->cached_at_ms > now_ms + CACHE_FUTURE_SKEW_MS;
     json_decref(cur);
     json_decref(prev);
     return 0;

@@ -29,7 +29,7 @@ enum cache_verdict {
     CACHE_VALID = 0, /* usable */
     CACHE_STALE,     /* intact but older than the maximum age: not driven */
     CACHE_MISSING,   /* no file */
-    CACHE_INVALID,   /* unreadable, corrupt, wrong checksum, bad schema, future cached_at */
+    CACHE_INVALID,   /* unreadable, corrupt, wrong checksum, bad schema, cached_at before 1970 */
 };
 
 const char *cache_verdict_name(enum cache_verdict v);
@@ -69,6 +69,8 @@ struct cache_boot {
     enum cache_verdict verdict; /* of the chosen file; CACHE_MISSING/INVALID when none */
     const char *source;         /* "current", "previous" or NULL */
     int64_t cached_at_ms;
+    /* The chosen file was written "after" now: this clock is behind. It is still used. */
+    bool clock_behind;
     enum cache_verdict current, previous;
     char current_reason[160];
     char previous_reason[160];

@@ -677,6 +677,7 @@ static int request_start(struct edge *e, enum sync_action a, int64_t longpoll_ve
         }
         e->m.config_downloads++;
         e->fetch_started_us = mono_now_us();
+        e->fetch_desired = e->sync.desired_version;
         break;
     case SYNC_ACT_HEARTBEAT:
         snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", e->uuid);
@@ -925,8 +926,11 @@ static void config_done(struct edge *e, const struct api_response *r)
     json_t *cfg = NULL;
 
     histogram_observe(&e->m.download_seconds, (double)(mono_now_us() - e->fetch_started_us) / 1e6);
+    e->fetch_failed = r->status != 200 && r->status != 304 && r->status != 404;
     if (r->status == 304) {
         etag_remember(e, r->etag);
+        if (e->fetch_desired > e->confirmed_version)
+            e->confirmed_version = e->fetch_desired;
         json_t *confirmed = e->config ? e->config : e->held;
         if (confirmed != NULL) {
             /* The central vouches for the cached config again: refresh its age. */
@@ -1109,6 +1113,7 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     e->started_mono_ms = mono_now();
     e->applied_version = -1;
     e->rejected_version = -1;
+    e->fetch_desired = e->confirmed_version = e->newer_since_ms = -1;
     e->session_epoch = 0;
     e->will_epoch = -1;
     sysinfo_collect(&e->sys);
@@ -1180,6 +1185,13 @@ int edge_init(struct edge *e, const struct edge_opts *o)
                  strcmp(boot.source, "current") == 0 ? "" : boot.current_reason);
         log_event(LOG_INFO, "cache_loaded", "{s:s, s:I}", "source", boot.source, "version",
                   json_integer_value(json_object_get(boot.config, "version")));
+        if (boot.clock_behind) {
+            e->cache_ahead_ms = boot.cached_at_ms;
+            log_event(LOG_WARNING, "clock_behind_cache", "{s:I, s:s}", "behind_s",
+                      (json_int_t)((boot.cached_at_ms - wall) / 1000), "detail",
+                      "the cache was written later than this clock says it is now (no battery "
+                      "clock, or NTP not synchronised yet); it is used, its checksum is valid");
+        }
         /* Drive at once: the broker and command topics do not wait for the central. */
         config_apply(e, boot.config, boot.source, false, NULL);
     } else if (boot.config != NULL) {
@@ -1295,6 +1307,52 @@ static void failsafe_check(struct edge *e, int64_t now)
     }
 }
 
+/* The running config is out of date when a newer version is known (a retained notification,
+ * a heartbeat answer) that has not been downloaded: its trains may have been moved to another
+ * controller meanwhile, and two motors would obey one command topic. So the trains are held:
+ * released (ramped to 0, command topics dropped) and the config kept aside, until the
+ * central sends the current config or confirms this one (304). A config only stale by age,
+ * with nothing newer known, still drives. A newer version that was refused or rolled back
+ * is not "current" here: the edge keeps the config it can run and reports the refusal. */
+static int64_t superseded_check(struct edge *e, int64_t now)
+{
+    int64_t want = e->sync.desired_version;
+    bool newer = e->config != NULL && !e->apply.pending && sync_version_wanted(&e->sync, want) &&
+                 want > e->confirmed_version;
+    if (!newer) {
+        e->newer_since_ms = -1;
+        return -1;
+    }
+    if (e->newer_since_ms < 0)
+        e->newer_since_ms = now;
+    bool reachable = e->registered && !e->fetch_failed;
+    if (reachable && now - e->newer_since_ms < EDGE_SUPERSEDED_GRACE_MS)
+        return e->newer_since_ms + EDGE_SUPERSEDED_GRACE_MS;
+
+    json_int_t running = json_integer_value(json_object_get(e->config, "version"));
+    snprintf(e->cache_reason, sizeof e->cache_reason,
+             "config %" PRId64 " is current but could not be downloaded%s%.100s; config %" PRId64
+             " is out of date",
+             want,
+             e->last_sync_error[0] ? ": " : (reachable ? " yet" : ": central API unreachable"),
+             e->last_sync_error, (int64_t)running);
+    snprintf(e->cache_state, sizeof e->cache_state, "superseded");
+    log_event(LOG_WARNING, "trains_held", "{s:I, s:I, s:i, s:s}", "current", (json_int_t)want,
+              "running", running, "trains", (int)e->trains.n, "reason", e->cache_reason);
+    json_decref(e->held);
+    e->held = e->config;
+    e->config = NULL;
+    json_t *none = json_array();
+    if (none == NULL || trains_configure(&e->trains, none, now) < 0) {
+        /* Cannot even build the empty set: stop them where they are. */
+        trains_stop_all(&e->trains, now);
+    }
+    json_decref(none);
+    trains_release_start(&e->trains, now);
+    e->newer_since_ms = -1;
+    return -1;
+}
+
 int64_t edge_tick(struct edge *e, int64_t now)
 {
     int64_t wake = -1;
@@ -1313,6 +1371,10 @@ int64_t edge_tick(struct edge *e, int64_t now)
     }
     failsafe_check(e, now);
     apply_progress(e, now);
+    int64_t held_at = superseded_check(e, now);
+    /* Trains held or dropped outside an apply leave once they stand still. */
+    if (!e->apply.pending && trains_releasing(&e->trains) > 0)
+        trains_reap(&e->trains, false, on_train_released, e);
 
     if (e->sync_wake_ms >= 0 && now >= e->sync_wake_ms)
         sync_feed_kind(e, SYNC_EV_TICK, -1);
@@ -1323,8 +1385,9 @@ int64_t edge_tick(struct edge *e, int64_t now)
         wake = earliest(wake, trains_next_ramp_ms(&e->trains, now));
     wake = earliest(wake, mqtt_link_next_wake(e->mqtt, now));
     wake = earliest(wake, e->sync_wake_ms);
-    if (e->apply.pending)
+    if (e->apply.pending || trains_releasing(&e->trains) > 0)
         wake = earliest(wake, now + 100);
+    wake = earliest(wake, held_at);
     if (!e->failsafe_fired)
         wake = earliest(wake, e->last_contact_ms + (int64_t)e->opts.failsafe_timeout_s * 1000);
     if (mqtt_link_connected(e->mqtt)) {

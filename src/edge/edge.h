@@ -67,6 +67,11 @@ struct edge_metrics {
  * PUBACK is the answer. Sent after a third of the fail-safe timeout without a packet, at
  * most this often. */
 #define EDGE_PROBE_MIN_INTERVAL_MS 250
+/* How long a newer config than the running one may be known (notification, heartbeat or
+ * long poll) but not yet downloaded before the trains are held (edge.c, superseded_check),
+ * while the central answers; without it (not registered, or the last download failed) they
+ * are held at once. */
+#define EDGE_SUPERSEDED_GRACE_MS 3000
 
 /* A runtime config between "opened and checked" and "committed": removed trains ramping
  * down, new subscriptions waiting for their SUBACK. The running config (edge.config) is
@@ -93,13 +98,19 @@ struct edge {
     int64_t started_mono_ms;
 
     /* Runtime config. */
-    json_t *config;          /* applied; NULL: none (no cache, invalid, or stale) */
-    json_t *held;            /* intact but stale cache, kept until the central confirms it */
+    json_t *config; /* applied; NULL: none (no cache, invalid, or stale) */
+    /* Intact but not to be driven: a stale cache, or a config a newer one superseded
+     * (cache_state "superseded"); kept until the central confirms or replaces it. */
+    json_t *held;
     int64_t applied_version; /* -1: none */
     char etag[160];
-    char cache_state[24]; /* valid | previous | stale | invalid | missing | downloaded */
-    char cache_reason[200];
+    /* valid | previous | stale | invalid | missing | downloaded | confirmed | superseded */
+    char cache_state[24];
+    char cache_reason[256];
     struct edge_apply apply;
+    /* cached_at of the cache booted from when it was ahead of this clock (wall ms); 0: not.
+     * Reported in /health while the clock is still behind it. */
+    int64_t cache_ahead_ms;
     /* Last config refused or rolled back (not applied again), and why; the error is
      * reported until a newer config is applied. */
     int64_t rejected_version; /* -1: none */
@@ -111,6 +122,10 @@ struct edge {
     struct sync sync;
     int64_t sync_wake_ms;
     int64_t fetch_started_us; /* monotonic, of the config request in flight */
+    bool fetch_failed;        /* the last config download got no usable answer */
+    /* A 304 answers for every version announced before its request: those are not newer. */
+    int64_t fetch_desired, confirmed_version;
+    int64_t newer_since_ms; /* since when a newer config is known (mono ms); -1: none */
     bool registered;
     int64_t session_epoch; /* this process's session (epoch.h); 0: none yet */
     int64_t will_epoch;    /* the epoch in the armed will; -1: none armed */

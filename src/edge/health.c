@@ -44,6 +44,11 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
         json_array_append_new(trains, j);
     }
 
+    char ahead[TIMEUTIL_ISO_LEN + 1] = "";
+    bool clock_behind = e->cache_ahead_ms > 0 && timeutil_now_ms() < e->cache_ahead_ms;
+    if (clock_behind && timeutil_format(e->cache_ahead_ms / 1000, ahead) < 0)
+        ahead[0] = '\0';
+
     /* The first problem found names the status, most severe first. */
     for (size_t i = 0; i < e->trains.n; i++) {
         const struct train *t = &e->trains.v[i];
@@ -59,6 +64,13 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
             status = "degraded";
             snprintf(reason, sizeof reason, "%s; still running config %lld", e->apply_error,
                      (long long)e->applied_version);
+        } else if (e->config == NULL && e->held != NULL &&
+                   strcmp(e->cache_state, "superseded") == 0) {
+            status = "degraded";
+            snprintf(reason, sizeof reason,
+                     "trains held stopped: %s; they are driven again once the central API sends "
+                     "the current config",
+                     e->cache_reason);
         } else if (e->config == NULL && e->held != NULL) {
             status = "degraded";
             snprintf(reason, sizeof reason,
@@ -74,6 +86,12 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
             status = "degraded";
             snprintf(reason, sizeof reason, "MQTT broker %s not connected",
                      mqtt_link_broker(e->mqtt));
+        } else if (clock_behind) {
+            status = "degraded";
+            snprintf(reason, sizeof reason,
+                     "this clock is behind the last cache write (cached_at %s): driving from the "
+                     "cache, whose checksum is valid, but its age is unknown; check NTP",
+                     ahead);
         } else if (!e->registered) {
             status = "degraded";
             snprintf(reason, sizeof reason, "not registered with the central API%s%s",
@@ -97,6 +115,7 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     json_object_set_new(h, "config_version",
                         e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
     json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
+    json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
     json_object_set_new(h, "config_error",
                         e->apply_error[0] ? json_string(e->apply_error) : json_null());
     json_object_set_new(h, "rejected_config_version",

@@ -83,15 +83,12 @@ class EdgeOfflineTest(harness.RoundhouseTestCase):
         flipped[mid] ^= 0x01
         wrong = json.loads(good_env_text)
         wrong["checksum"] = "sha256:" + "0" * 64
-        future = es.envelope(cfg, es.iso_utc(datetime.datetime.now(datetime.timezone.utc)
-                                              + datetime.timedelta(days=2)))
         old = es.envelope(cfg, es.iso_utc(datetime.datetime.now(datetime.timezone.utc)
                                            - datetime.timedelta(days=30)))
         return [
             ("truncated", data[:mid], "invalid"),
             ("flipped_byte", bytes(flipped), "invalid"),
             ("wrong_checksum", json.dumps(wrong).encode(), "invalid"),
-            ("future_cached_at", json.dumps(future).encode(), "invalid"),
             ("older_than_max_age", json.dumps(old).encode(), "stale"),
             ("not_json", b"this is not json\n", "invalid"),
             ("empty_file", b"", "invalid"),
@@ -234,6 +231,75 @@ class EdgeOfflineTest(harness.RoundhouseTestCase):
         es.mosquitto_pub(self.broker.port, "roundhouse/emergency-stop", {"reason": "now"})
         edge.wait_event("emergency_stop")
         harness.wait_until(lambda: es.read_sim(sim)["speed"] == 0, timeout=20)
+
+    def test_clock_behind_the_cache_still_drives_and_says_so(self):
+        """A Pi without a battery clock boots after a power cut with its clock behind the
+        last cache write. The checksum vouches for the cache: it drives at once, and /health
+        says the clock is behind (before, such a cache was invalid and the trains stood still
+        until the central answered)."""
+        uuid = harness.new_uuid()
+        sim = os.path.join(self.tmp, "sim-clock.json")
+        cfg = es.runtime_config(uuid, self.broker.port, [("t-clock", {"state_file": sim})])
+        ahead = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(days=2)
+        state = os.path.join(self.tmp, "state-clock")
+        es.write_state(state, uuid, cfg, cached_at=es.iso_utc(ahead))
+        edge = self.start_edge(self.nowhere(), state_dir=state)
+        ev = edge.wait_event("config_applied")
+        self.assertEqual((ev["source"], ev["trains"]), ("current", ["t-clock"]))
+        self.assertTrue(edge.find_events("clock_behind_cache"))
+        edge.wait_event("mqtt_connected")
+        h = es.health(edge)
+        self.assertEqual(h["cache_state"], "valid")
+        self.assertTrue(h["clock_behind_cache"])
+        self.assertEqual(h["status"], "degraded")
+        self.assertIn("clock is behind", h["reason"])
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.subscribe("trains/t-clock/status")
+            es.command_until(mq, "t-clock", {"action": "setSpeed", "speed": 25},
+                             lambda d: d["speed"] == 25)
+        self.assertEqual(es.read_sim(sim)["speed"], 25)
+
+    def test_cache_superseded_by_a_retained_notification_holds_the_trains(self):
+        """The controller was down while its train moved to another one, and boots with the
+        broker but not the central: the retained config/update tells it that its cache (version
+        1) is out of date. It must not drive the cached trains (another controller may drive
+        them now): held stopped, not listening, /health saying why; a central that comes back
+        then hands it the current config. Before, it drove the train from the old cache."""
+        uuid = harness.new_uuid()
+        sim = os.path.join(self.tmp, "sim-held.json")
+        cfg = es.runtime_config(uuid, self.broker.port, [("t-held", {"state_file": sim})])
+        state = os.path.join(self.tmp, "state-held")
+        es.write_state(state, uuid, cfg)
+        port = harness.free_port()
+        with harness.MqttClient(self.broker.port) as mq:
+            mq.publish("controllers/%s/config/update" % uuid, {"version": 7, "checksum": "0" * 64},
+                       retain=True)
+            edge = self.start_edge("http://127.0.0.1:%d" % port, state_dir=state)
+            held = edge.wait_event("trains_held", timeout=30)
+            self.assertEqual((held["current"], held["running"]), (7, 1))
+            harness.wait_until(lambda: es.train_ids(edge) == [], timeout=30,
+                               message="held trains still listed")
+            h = es.health(edge)
+            self.assertEqual(h["status"], "degraded")
+            self.assertEqual(h["cache_state"], "superseded")
+            self.assertIn("held", h["reason"])
+            self.assertIn("config 7", h["reason"])
+            # A driving command finds nobody listening.
+            mq.publish("trains/t-held/commands", {"action": "setSpeed", "speed": 50})
+            time.sleep(1.0)
+            self.assertEqual(es.read_sim(sim).get("speed", 0), 0)
+            self.assertFalse([e for e in edge.find_events("command_applied")
+                              if e.get("action") == "setSpeed"])
+            # The central comes back: the edge registers (restored, no trains) and runs the
+            # current config, with nothing held any more.
+            central = es.start_central_at(self, port)
+            ok = edge.wait_event("config_applied", timeout=60,
+                                 where=lambda e: e["source"] == "central")
+            self.assertEqual(ok["trains"], [])
+            h = es.health(edge)
+            self.assertNotEqual(h["cache_state"], "superseded")
+            self.assertNotIn("held", h["reason"])
+            mq.publish("controllers/%s/config/update" % uuid, "", retain=True)
 
     def test_failsafe_counts_from_the_last_packet_of_a_frozen_broker(self):
         """A frozen broker (SIGSTOP: the TCP connection stays up, nothing answers) must stop
