@@ -407,6 +407,26 @@ static void etag_remember(struct edge *e, const char *etag)
         snprintf(e->etag, sizeof e->etag, "%s", etag);
 }
 
+/* The outcome of a write to the state directory: a failure (read-only, full, gone) is
+ * remembered for /health until a later write succeeds, and logged naming the file. */
+static void state_written(struct edge *e, const char *file, int rc)
+{
+    if (rc >= 0) {
+        if (e->state_error[0] != '\0')
+            log_event(LOG_INFO, "state_dir_writable", "{s:s}", "path", e->opts.state_dir);
+        e->state_error[0] = '\0';
+        return;
+    }
+    const char *why = rc == -ENOSPC   ? "disk full"
+                      : rc == -EROFS  ? "read-only file system"
+                      : rc == -EDQUOT ? "disk quota exceeded"
+                                      : strerror(-rc);
+    snprintf(e->state_error, sizeof e->state_error, "cannot write %.400s/%s: %s", e->opts.state_dir,
+             file, why);
+    log_event(LOG_ERROR, "state_write_failed", "{s:s, s:s, s:s}", "path", e->opts.state_dir, "file",
+              file, "error", why);
+}
+
 static void apply_commit(struct edge *e)
 {
     struct edge_apply *a = &e->apply;
@@ -423,9 +443,7 @@ static void apply_commit(struct edge *e)
     e->apply_error[0] = '\0';
     if (strcmp(a->source, "central") == 0) {
         /* Cached as current only now that it runs; the one before becomes the previous. */
-        int rc = cache_store(e->opts.state_dir, cfg, timeutil_now_ms());
-        if (rc < 0)
-            log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+        state_written(e, CACHE_CURRENT, cache_store(e->opts.state_dir, cfg, timeutil_now_ms()));
         etag_remember(e, a->etag);
     }
     mqtt_configure(e);
@@ -761,10 +779,8 @@ static void epoch_persist(struct edge *e)
 {
     if (e->uuid[0] == '\0' || e->session_epoch < 1)
         return;
-    int rc = epoch_save(e->opts.state_dir, e->uuid, e->session_epoch, timeutil_now_ms());
-    if (rc < 0)
-        log_event(LOG_ERROR, "session_save_failed", "{s:s, s:s}", "path", e->opts.state_dir,
-                  "error", strerror(-rc));
+    state_written(e, "session.json",
+                  epoch_save(e->opts.state_dir, e->uuid, e->session_epoch, timeutil_now_ms()));
 }
 
 /* The UUID the central gave us (first registration), kept from now on. */
@@ -774,10 +790,7 @@ static void identity_adopt(struct edge *e, const char *uuid)
     log_event(e->uuid[0] ? LOG_WARNING : LOG_INFO, "controller_uuid_assigned", "{s:s, s:s?}",
               "uuid", uuid, "old", e->uuid[0] ? e->uuid : NULL);
     memcpy(e->uuid, uuid, UUIDSTR_LEN + 1);
-    int rc = identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms());
-    if (rc < 0)
-        log_event(LOG_ERROR, "identity_save_failed", "{s:s, s:s}", "path", e->opts.state_dir,
-                  "error", strerror(-rc));
+    state_written(e, "identity.json", identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms()));
     snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence", e->uuid);
     snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
@@ -934,9 +947,8 @@ static void config_done(struct edge *e, const struct api_response *r)
         json_t *confirmed = e->config ? e->config : e->held;
         if (confirmed != NULL) {
             /* The central vouches for the cached config again: refresh its age. */
-            int rc = cache_store(e->opts.state_dir, confirmed, timeutil_now_ms());
-            if (rc < 0)
-                log_event(LOG_ERROR, "cache_write_failed", "{s:s}", "error", strerror(-rc));
+            state_written(e, CACHE_CURRENT,
+                          cache_store(e->opts.state_dir, confirmed, timeutil_now_ms()));
         }
         if (e->config == NULL && e->held != NULL) {
             json_t *h = json_incref(e->held);
@@ -1138,8 +1150,7 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     const char *cached_uuid = json_string_value(json_object_get(boot.config, "uuid"));
     rc = identity_load(o->state_dir, cached_uuid, wall, e->uuid, &origin);
     if (rc < 0)
-        log_event(LOG_ERROR, "identity_save_failed", "{s:s, s:s}", "path", o->state_dir, "error",
-                  strerror(-rc));
+        state_written(e, "identity.json", rc);
     if (e->uuid[0] != '\0') {
         /* A new session: above the last one this controller had, announced in the birth
          * and will before the central is even asked, and remembered at once so that a

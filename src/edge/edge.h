@@ -116,6 +116,8 @@ struct edge {
     int64_t rejected_version; /* -1: none */
     char rejected_checksum[CANON_CHECKSUM_LEN + 1];
     char apply_error[256];
+    /* The last failed write to the state directory ("" once a write succeeds again). */
+    char state_error[512];
 
     /* Central API. */
     struct api_client *api;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <http_parser.h>
@@ -19,6 +20,33 @@
 #include "timeutil.h"
 
 /* --- content ---------------------------------------------------------------------------- */
+
+/* Whether the state directory can keep what the edge writes: the last write failed, or it is
+ * read-only, or (almost) full. A Pi whose SD card went read-only still drives, but would
+ * boot the next time without its identity's latest session or its newest config. */
+#define STATE_DIR_MIN_FREE (64 * 1024)
+static bool state_dir_problem(const struct edge *e, char *out, size_t outlen)
+{
+    if (e->state_error[0] != '\0') {
+        snprintf(out, outlen, "%s", e->state_error);
+        return true;
+    }
+    struct statvfs v;
+    if (statvfs(e->opts.state_dir, &v) < 0) {
+        snprintf(out, outlen, "%.400s: %s", e->opts.state_dir, strerror(errno));
+        return true;
+    }
+    if (v.f_flag & ST_RDONLY) {
+        snprintf(out, outlen, "%.400s: read-only file system", e->opts.state_dir);
+        return true;
+    }
+    unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
+    if (avail < STATE_DIR_MIN_FREE) {
+        snprintf(out, outlen, "%.400s: disk full (%llu bytes free)", e->opts.state_dir, avail);
+        return true;
+    }
+    return false;
+}
 
 json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
 {
@@ -44,6 +72,8 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
         json_array_append_new(trains, j);
     }
 
+    char state_problem[600];
+    bool state_bad = state_dir_problem(e, state_problem, sizeof state_problem);
     char ahead[TIMEUTIL_ISO_LEN + 1] = "";
     bool clock_behind = e->cache_ahead_ms > 0 && timeutil_now_ms() < e->cache_ahead_ms;
     if (clock_behind && timeutil_format(e->cache_ahead_ms / 1000, ahead) < 0)
@@ -86,6 +116,11 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
             status = "degraded";
             snprintf(reason, sizeof reason, "MQTT broker %s not connected",
                      mqtt_link_broker(e->mqtt));
+        } else if (state_bad) {
+            status = "degraded";
+            snprintf(reason, sizeof reason,
+                     "state directory: %.440s (the identity and config cache cannot be kept)",
+                     state_problem);
         } else if (clock_behind) {
             status = "degraded";
             snprintf(reason, sizeof reason,
@@ -116,6 +151,7 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
                         e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
     json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
     json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
+    json_object_set_new(h, "state_dir_error", state_bad ? json_string(state_problem) : json_null());
     json_object_set_new(h, "config_error",
                         e->apply_error[0] ? json_string(e->apply_error) : json_null());
     json_object_set_new(h, "rejected_config_version",

@@ -49,9 +49,12 @@ int edge_signals_init(void)
     sa.sa_flags = SA_RESTART;
     if (sigaction(SIGTERM, &sa, NULL) < 0 || sigaction(SIGINT, &sa, NULL) < 0)
         return -errno;
-    /* A peer closing a socket must not kill a process that drives motors. */
+    /* A peer closing a socket must not kill a process that drives motors, nor a file-size
+     * limit (a quota, ulimit -f) reached by a state file: that write fails with EFBIG and is
+     * reported (/health), while the motors stay under control. */
     sa.sa_handler = SIG_IGN;
     sigaction(SIGPIPE, &sa, NULL);
+    sigaction(SIGXFSZ, &sa, NULL);
     return 0;
 }
 

@@ -341,6 +341,39 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
             timeout=30, message="errors cleared at the central")
         self.assertIsNone(es.controller(central, uuid)["config_error"])
 
+    def test_state_directory_that_cannot_be_written_is_reported(self):
+        """A state directory that refuses writes (here a file-size limit, as a quota or a
+        full card would) makes /health degraded, naming the file and the error; the edge
+        keeps driving, and the report clears with the next write that works. Before, the
+        failure was a log line and /health said healthy."""
+        import resource
+        central = self.start_central("--heartbeat-interval", "1")
+        edge, uuid = self.edge_up(central, "pi-ro")
+        self.add_train(central, uuid, "t-ro")
+        self.wait_trains(edge, ["t-ro"])
+        self.assertIsNone(es.health(edge)["state_dir_error"])
+        resource.prlimit(edge.proc.pid, resource.RLIMIT_FSIZE, (64, resource.RLIM_INFINITY))
+        mark = len(edge.events)
+        self.add_train(central, uuid, "t-ro2")
+        self.wait_trains(edge, ["t-ro", "t-ro2"], start=mark)
+        ev = edge.wait_event("state_write_failed", start=mark, timeout=30)
+        self.assertEqual(ev["file"], "config.json")
+        h = es.health(edge)
+        self.assertEqual(h["status"], "degraded")
+        self.assertIn("config.json", h["state_dir_error"])
+        self.assertIn("too large", h["state_dir_error"])
+        self.assertIn("state directory", h["reason"])
+        self.assertTrue(edge.alive)
+        self.drive(central, edge, "t-ro2", 20)
+        resource.prlimit(edge.proc.pid, resource.RLIMIT_FSIZE,
+                         (resource.RLIM_INFINITY, resource.RLIM_INFINITY))
+        mark = len(edge.events)
+        self.assertEqual(central.put("/api/trains/t-ro", {"name": "renamed"}).status, 200)
+        edge.wait_event("state_dir_writable", start=mark, timeout=30)
+        h = es.health(edge)
+        self.assertIsNone(h["state_dir_error"])
+        self.assertEqual(h["status"], "healthy")
+
     def test_train_deleted_while_its_edge_runs_an_old_config_stops(self):
         """The edge rolled back the config that would have dropped the train, so it drives
         it from the old one; deleting the train must still stop its motor (before, the train
