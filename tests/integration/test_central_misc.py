@@ -367,5 +367,41 @@ class SchemaUpgradeTest(harness.RoundhouseTestCase):
         self.assertEqual({x["id"] for x in self.get_json(c2, "/api/controllers")}, old_ids | {new["uuid"]})
 
 
+class DocumentedLimitsTest(unittest.TestCase):
+    """docs/api.md's table of the limits shared with the edge states the values of
+    src/common/protocol.h, and the central enforces the documented ones."""
+
+    ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+
+    def defines(self):
+        import re
+        with open(os.path.join(self.ROOT, "src", "common", "protocol.h")) as f:
+            text = f.read()
+        return {m.group(1): m.group(2) for m in
+                re.finditer(r"#define (PROTO_\w+) \(?([0-9][0-9 *]*)\)?\n", text)}
+
+    def test_api_doc_states_the_shared_limits(self):
+        d = self.defines()
+        with open(os.path.join(self.ROOT, "docs", "api.md")) as f:
+            doc = f.read()
+        table = doc[doc.index("## Limits shared with the edge"):]
+        table = table[:table.index("\n## ") if "\n## " in table else len(table)]
+        rows = {
+            "train id": "1-%s characters" % d["PROTO_TRAIN_ID_MAX"],
+            "controller and train `name`": "1-%s characters" % d["PROTO_NAME_MAX"],
+            "`description`": "≤ %s characters" % d["PROTO_DESCRIPTION_MAX"],
+            "train `model`": "≤ %s characters" % d["PROTO_MODEL_MAX"],
+            "controller `address`": "≤ %s characters" % d["PROTO_ADDRESS_MAX"],
+            "plugin `name`": "1-%s characters" % d["PROTO_PLUGIN_NAME_MAX"],
+            "trains per controller": "| %s |" % d["PROTO_CONTROLLER_TRAINS_MAX"],
+        }
+        for what, value in rows.items():
+            line = [l for l in table.splitlines() if l.startswith("| %s |" % what)]
+            self.assertEqual(len(line), 1, what)
+            self.assertIn(value, line[0], what)
+        self.assertEqual(eval(d["PROTO_RUNTIME_CONFIG_MAX"]), 1024 * 1024)
+        self.assertIn("| runtime config | 1 MiB", table)
+
+
 if __name__ == "__main__":
     harness.main()
