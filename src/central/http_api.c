@@ -1084,9 +1084,13 @@ static void h_controller_delete(struct call *k)
         not_found_controller(k, id);
         return;
     }
-    if (rc < 0 || (rc = store_commit(c->store)) < 0) {
-        if (rc != 0)
-            store_rollback(c->store);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        return;
+    }
+    /* A failed commit has ended the transaction and released the store (store.h). */
+    if ((rc = store_commit(c->store)) < 0) {
         db_failed(k, rc);
         return;
     }
