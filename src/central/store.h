@@ -67,11 +67,11 @@ void store_rollback(struct store *st);
 int store_ping(struct store *st);
 /* Whether writes work: false from the first storage failure (disk full, I/O error, read-only
  * or corrupt file, busy) of a write transaction (its BEGIN, a statement or its COMMIT) until a
- * write transaction that changed rows commits. On false, error (when not NULL) receives the
+ * write transaction that put pages on disk commits. On false, error (when not NULL) receives the
  * message of the last such failure. Call outside a transaction; lock-free when writes work. */
 bool store_write_state(struct store *st, char *error, size_t errlen);
-/* A write transaction that rewrites one row with its own value, so that a store whose writes
- * failed notices without traffic when they work again. 0 or -EIO. */
+/* A write transaction that changes one page and no row (the header's user_version), so that a
+ * store whose writes failed notices without traffic when they work again. 0 or -EIO. */
 int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);

@@ -161,9 +161,9 @@ struct store {
     uint64_t clock;
     pthread_mutex_t lock;
     char error[512];
-    bool write_tx;         /* the open transaction was begun with write = true */
-    int64_t changes_begin; /* sqlite3_total_changes64 when it began */
-    /* A write failed since the last write transaction that changed rows and committed
+    bool write_tx;    /* the open transaction was begun with write = true */
+    int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
+    /* A write failed since the last write transaction that put pages on disk and committed
      * (store_write_state). Read by /health outside any transaction: its own lock. */
     atomic_bool write_failing;
     pthread_mutex_t write_lock; /* write_error */
@@ -226,6 +226,14 @@ static void describe_error(struct store *st, int rc, const char *msg)
 static void set_error(struct store *st)
 {
     describe_error(st, sqlite3_extended_errcode(st->db), sqlite3_errmsg(st->db));
+}
+
+/* Pages this connection has written to the database or its WAL so far. */
+static int pages_written(struct store *st)
+{
+    int cur = 0, high = 0;
+    sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0);
+    return cur;
 }
 
 /* A write failed with st->error: remembered for store_write_state. */
@@ -495,7 +503,7 @@ int store_begin(struct store *st, bool write)
         return rc;
     }
     st->write_tx = write;
-    st->changes_begin = sqlite3_total_changes64(st->db);
+    st->writes_begin = pages_written(st);
     json_array_clear(st->bumped);
     return 0;
 }
@@ -525,8 +533,9 @@ int store_commit(struct store *st)
         store_unlock(st);
         return rc;
     }
-    /* Only a commit that wrote something shows that writes work again. */
-    if (st->write_tx && sqlite3_total_changes64(st->db) != st->changes_begin)
+    /* Only a commit that put pages on disk shows that writes work again: SQLite writes no
+     * page for a transaction that only read, or whose UPDATEs stored what was there. */
+    if (st->write_tx && pages_written(st) != st->writes_begin)
         atomic_store(&st->write_failing, false);
     if (st->hook != NULL && json_array_size(st->bumped) > 0)
         st->hook(st->hook_ctx, st, st->bumped);
@@ -558,10 +567,19 @@ int store_probe_write(struct store *st)
     int rc = store_begin(st, true);
     if (rc < 0)
         return rc;
-    /* Rewrites one row with its own value: a page written and synced like any commit, and
-     * nothing changed. */
-    rc = exec_cached(st, "UPDATE schema_migrations SET applied_at = applied_at WHERE version = "
-                         "(SELECT MAX(version) FROM schema_migrations)");
+    /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
+     * like any commit, and no row changed. */
+    sqlite3_stmt *stmt = NULL;
+    int v = 0;
+    rc = stmt_prepare(st, "PRAGMA user_version", &stmt) == SQLITE_OK ? 0 : -EIO;
+    if (rc == 0) {
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            v = sqlite3_column_int(stmt, 0);
+        stmt_release(st, stmt);
+        rc = exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
+    } else {
+        set_error(st);
+    }
     if (rc < 0) {
         note_write_failed(st);
         store_rollback(st);

@@ -295,6 +295,11 @@ static void test_write_failure_is_tracked(void **state)
     struct store *st = NULL;
     assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
     assert_true(store_write_state(st, why, sizeof why));
+    const char *id = "11111111-2222-4333-8444-555555555555";
+    json_t *c = controller_row(id);
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_insert(st, c), 0);
+    assert_int_equal(store_commit(st), 0);
     struct rlimit old;
     assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
     void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
@@ -328,6 +333,7 @@ static void test_write_failure_is_tracked(void **state)
     json_decref(list);
     assert_int_equal(store_commit(st), 0);
     assert_false(store_write_state(st, NULL, 0));
+    json_decref(c);
     /* A small write fits below the limit: the probe works and writes work again. */
     assert_int_equal(store_probe_write(st), 0);
     assert_true(store_write_state(st, why, sizeof why));
