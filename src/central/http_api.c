@@ -193,14 +193,27 @@ static void h_health(struct call *k)
         db_ok = store_ping(k->c->store) == 0;
         store_rollback(k->c->store);
     }
+    /* Reads can work while writes fail (disk full, read-only or damaged file): then nothing
+     * a controller or an operator sends is kept, and health must say so. */
+    char write_error[512] = "";
+    bool writes_ok = !db_ok || store_write_state(k->c->store, write_error, sizeof write_error);
     bool mqtt = notify_connected(k->c->notify);
-    const char *status = !db_ok ? "unhealthy" : (mqtt ? "healthy" : "degraded");
+    const char *status = !db_ok ? "unhealthy" : (mqtt && writes_ok ? "healthy" : "degraded");
     json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",
-                             db_ok ? "ok" : "unavailable", "mqtt_connected", mqtt, "uptime_seconds",
+                             !db_ok ? "unavailable" : (writes_ok ? "ok" : "writes_failing"),
+                             "mqtt_connected", mqtt, "uptime_seconds",
                              (json_int_t)((timeutil_mono_ms() - k->c->started_mono_ms) / 1000),
                              "version", ROUNDHOUSE_VERSION);
-    if (!mqtt && db_ok)
+    if (!writes_ok) {
+        json_object_set_new(body, "database_error", json_string(write_error));
+        json_object_set_new(body, "reason",
+                            json_pack("s++", "database writes are failing: ", write_error,
+                                      mqtt ? ""
+                                           : "; not connected "
+                                             "to the MQTT broker"));
+    } else if (!mqtt && db_ok) {
         json_object_set_new(body, "reason", json_string("not connected to the MQTT broker"));
+    }
     http_response_json(k->resp, db_ok ? 200 : 503, body);
 }
 
@@ -1113,9 +1126,13 @@ static void h_controller_delete(struct call *k)
         not_found_controller(k, id);
         return;
     }
-    if (rc < 0 || (rc = store_commit(c->store)) < 0) {
-        if (rc != 0)
-            store_rollback(c->store);
+    if (rc < 0) {
+        store_rollback(c->store);
+        db_failed(k, rc);
+        return;
+    }
+    /* A failed commit has ended the transaction and released the store (store.h). */
+    if ((rc = store_commit(c->store)) < 0) {
         db_failed(k, rc);
         return;
     }

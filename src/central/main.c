@@ -92,6 +92,10 @@ int main(int argc, char **argv)
     sigaddset(&sigs, SIGINT);
     pthread_sigmask(SIG_BLOCK, &sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+    /* Under a file size limit (ulimit -f, systemd LimitFSIZE=) a write past it would kill the
+     * process; ignored, it fails with EFBIG, SQLite reports the database full, the request
+     * gets 503 and /health says why. */
+    signal(SIGXFSZ, SIG_IGN);
 
     int exit_code = 1;
     struct http_server *http = NULL;

@@ -155,24 +155,33 @@ void notify_config_update(struct notify *n, const char *uuid, long long version,
         queue_pending(n, uuid, version, checksum);
 }
 
+/* Sends what waited for the connection, one entry at a time, without allocating (the old
+ * way swapped in a fresh list; when that allocation failed the queue was NULL, unlocked,
+ * for the MQTT thread to write into). An entry that cannot be sent goes back in the queue
+ * (unless a newer version arrived meanwhile) and the rest waits for the next connection. */
 static void flush_pending(struct notify *n)
 {
     pthread_mutex_lock(&n->lock);
-    struct pending *list = n->pending;
     size_t count = n->npending;
-    n->pending = calloc(MAX_PENDING, sizeof *n->pending);
-    n->npending = 0;
     pthread_mutex_unlock(&n->lock);
-    if (n->pending == NULL) { /* keep the old list rather than lose notifications */
-        n->pending = list;
-        n->npending = count;
-        return;
+    size_t sent = 0;
+    for (size_t i = 0; i < count; i++) {
+        struct pending p;
+        pthread_mutex_lock(&n->lock);
+        bool have = n->npending > 0;
+        if (have)
+            p = n->pending[--n->npending];
+        pthread_mutex_unlock(&n->lock);
+        if (!have)
+            break;
+        if (send_config_update(n, p.uuid, p.version, p.checksum) < 0) {
+            queue_pending(n, p.uuid, p.version, p.checksum);
+            break;
+        }
+        sent++;
     }
-    for (size_t i = 0; i < count; i++)
-        notify_config_update(n, list[i].uuid, list[i].version, list[i].checksum);
-    if (count > 0)
-        log_event(LOG_INFO, "config_updates_republished", "{s:I}", "count", (json_int_t)count);
-    free(list);
+    if (sent > 0)
+        log_event(LOG_INFO, "config_updates_republished", "{s:I}", "count", (json_int_t)sent);
 }
 
 void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)

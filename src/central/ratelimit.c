@@ -1,5 +1,6 @@
 #include "ratelimit.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +23,12 @@ struct ratelimit {
 
 struct ratelimit *ratelimit_new(long rate_per_min, long burst, unsigned max_keys)
 {
+    /* No bucket to put a key in, no refill (the retry time would divide by zero), or a
+     * bucket that can never hold a token: refused rather than a limiter that misbehaves. */
+    if (max_keys == 0 || rate_per_min < 1 || burst < 1) {
+        errno = EINVAL;
+        return NULL;
+    }
     struct ratelimit *rl = calloc(1, sizeof *rl);
     if (rl == NULL)
         return NULL;
@@ -63,7 +70,9 @@ static struct bucket *find(struct ratelimit *rl, const char *key, int64_t now_ms
     struct bucket *oldest = NULL;
     for (unsigned i = 0; i < rl->used; i++) {
         struct bucket *b = &rl->buckets[i];
-        if (strcmp(b->key, key) == 0)
+        /* Keys are kept cut to the bucket's size: compared the same way, so that a long key
+         * finds its bucket again instead of a fresh (full) one on every call. */
+        if (strncmp(b->key, key, sizeof b->key - 1) == 0)
             return b;
         if (oldest == NULL || b->updated_ms < oldest->updated_ms)
             oldest = b;

@@ -10,6 +10,8 @@
 
 struct ratelimit;
 
+/* NULL (errno EINVAL) unless max_keys >= 1, rate_per_min >= 1 and burst >= 1; NULL (ENOMEM)
+ * when out of memory. Keys longer than 63 bytes are told apart by their first 63. */
 struct ratelimit *ratelimit_new(long rate_per_min, long burst, unsigned max_keys);
 void ratelimit_free(struct ratelimit *rl);
 /* Takes one token for key at now_ms. Returns true when allowed; otherwise false and

@@ -24,6 +24,7 @@
 
 #include <jansson.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -55,10 +56,23 @@ int store_schema_version(struct store *st, int *out);
 typedef void (*store_commit_hook)(void *ctx, struct store *st, const json_t *bumped);
 void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx);
 
+/* store_begin takes the lock and opens a transaction (write: BEGIN IMMEDIATE); on failure
+ * the lock is not held. store_commit and store_rollback always end the transaction and
+ * release the lock, exactly once: when COMMIT fails, store_commit rolls back itself and
+ * returns -EIO (store_last_error says why, e.g. "disk full writing <file>: ..."), and the
+ * caller must not call store_rollback as well. Debug builds abort on a second release. */
 int store_begin(struct store *st, bool write);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 int store_ping(struct store *st);
+/* Whether writes work: false from the first storage failure (disk full, I/O error, read-only
+ * or corrupt file, busy) of a write transaction (its BEGIN, a statement or its COMMIT) until a
+ * write transaction that put pages on disk commits. On false, error (when not NULL) receives the
+ * message of the last such failure. Call outside a transaction; lock-free when writes work. */
+bool store_write_state(struct store *st, char *error, size_t errlen);
+/* A write transaction that changes one page and no row (the header's user_version), so that a
+ * store whose writes failed notices without traffic when they work again. 0 or -EIO. */
+int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
 int store_controller_list(struct store *st, json_t **out);

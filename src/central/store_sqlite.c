@@ -3,6 +3,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -158,7 +160,14 @@ struct store {
     struct cached_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
     pthread_mutex_t lock;
-    char error[256];
+    char error[512];
+    bool write_tx;    /* the open transaction was begun with write = true */
+    int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
+    /* A write failed since the last write transaction that put pages on disk and committed
+     * (store_write_state). Read by /health outside any transaction: its own lock. */
+    atomic_bool write_failing;
+    pthread_mutex_t write_lock; /* write_error */
+    char write_error[512];
     json_t *bumped; /* controllers whose config_version rose in the open transaction */
     store_commit_hook hook;
     void *hook_ctx;
@@ -170,9 +179,107 @@ void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
     st->hook_ctx = ctx;
 }
 
+/* The message for a failed call: SQLite's, and for the failures of the storage underneath
+ * (disk full, I/O error, read-only or corrupt file) which file and what the system said, so
+ * that the log names the real cause. */
+static void describe_error(struct store *st, int rc, const char *msg)
+{
+    int thread_errno = errno; /* first: the failed write's (see below) */
+    const char *file = sqlite3_db_filename(st->db, "main");
+    if (file == NULL || *file == '\0')
+        file = "(memory)";
+    int sys = sqlite3_system_errno(st->db);
+    /* SQLite does not always keep the errno of a failed write (3.40 loses EFBIG): the
+     * thread's errno right after the call is that write's. */
+    if (sys == 0 && (rc & 0xff) == SQLITE_IOERR)
+        sys = thread_errno;
+    /* SQLite says FULL for ENOSPC only; a quota, or a file size limit (ulimit -f, systemd
+     * LimitFSIZE=; SQLite sees EFBIG), is the same thing for the operator. */
+    if ((rc & 0xff) == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT || sys == EFBIG))
+        rc = SQLITE_FULL;
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+        if (sys == EFBIG || sys == EDQUOT)
+            snprintf(st->error, sizeof st->error, "disk full writing %s: %s (%s)", file,
+                     sys == EFBIG ? "file size limit reached" : "disk quota exceeded",
+                     strerror(sys));
+        else
+            snprintf(st->error, sizeof st->error, "disk full writing %s: %s", file, msg);
+        break;
+    case SQLITE_IOERR:
+        snprintf(st->error, sizeof st->error, "I/O error on %s: %s (%s)", file, msg,
+                 sys != 0 ? strerror(sys) : "no system error");
+        break;
+    case SQLITE_READONLY:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+        snprintf(st->error, sizeof st->error, "%s: %s", file, msg);
+        break;
+    default:
+        snprintf(st->error, sizeof st->error, "%s", msg);
+        break;
+    }
+}
+
 static void set_error(struct store *st)
 {
-    snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
+    describe_error(st, sqlite3_extended_errcode(st->db), sqlite3_errmsg(st->db));
+}
+
+/* Pages this connection has written to the database or its WAL so far. */
+static int pages_written(struct store *st)
+{
+    int cur = 0, high = 0;
+    sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0);
+    return cur;
+}
+
+/* A write failed with st->error: remembered for store_write_state. */
+static void note_write_failed(struct store *st)
+{
+    pthread_mutex_lock(&st->write_lock);
+    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
+    pthread_mutex_unlock(&st->write_lock);
+    atomic_store(&st->write_failing, true);
+}
+
+/* Failures of the storage rather than of the statement or its data (constraints, types). */
+static bool storage_error(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_READONLY:
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PERM:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_NOMEM:
+    case SQLITE_PROTOCOL:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* Debug builds use an error-checking mutex and stop at the first unlock of a lock this
+ * thread does not hold (a transaction ended twice): that would release another thread's
+ * transaction. */
+static void store_unlock(struct store *st)
+{
+    int rc = pthread_mutex_unlock(&st->lock);
+#ifndef NDEBUG
+    if (rc != 0) {
+        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
+                strerror(rc));
+        abort();
+    }
+#endif
+    (void)rc;
 }
 
 static int map_rc(struct store *st, int rc)
@@ -180,6 +287,8 @@ static int map_rc(struct store *st, int rc)
     if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     set_error(st);
+    if (st->write_tx && storage_error(rc))
+        note_write_failed(st);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return -EEXIST;
     return -EIO;
@@ -195,7 +304,7 @@ static int exec(struct store *st, const char *sql)
     char *msg = NULL;
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
     if (rc != SQLITE_OK) {
-        snprintf(st->error, sizeof st->error, "%s", msg ? msg : sqlite3_errstr(rc));
+        describe_error(st, rc, msg ? msg : sqlite3_errstr(rc));
         sqlite3_free(msg);
         return -EIO;
     }
@@ -211,17 +320,16 @@ static int exec_cached(struct store *st, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
-    if (rc == SQLITE_OK) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_DONE || rc == SQLITE_ROW)
-            rc = SQLITE_OK;
-        stmt_release(st, stmt);
-    }
     if (rc != SQLITE_OK) {
-        snprintf(st->error, sizeof st->error, "%s", sqlite3_errmsg(st->db));
+        set_error(st);
         return -EIO;
     }
-    return 0;
+    rc = sqlite3_step(stmt);
+    /* The message (and the system's errno) before the reset in stmt_release. */
+    if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+        set_error(st);
+    stmt_release(st, stmt);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
 static int schema_version(struct store *st, int *out)
@@ -243,7 +351,7 @@ int store_schema_version(struct store *st, int *out)
 {
     pthread_mutex_lock(&st->lock);
     int rc = schema_version(st, out);
-    pthread_mutex_unlock(&st->lock);
+    store_unlock(st);
     return rc;
 }
 
@@ -287,7 +395,14 @@ static int store_connect(const char *path, int flags, struct store **out, char *
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    pthread_mutex_init(&st->lock, NULL);
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+#ifndef NDEBUG
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+#endif
+    pthread_mutex_init(&st->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&st->write_lock, NULL);
     st->bumped = json_array();
     /* No memory statistics: they cost a global mutex on every allocation. Refused (and
      * harmless) once SQLite is initialised, e.g. by a second store in one process. */
@@ -337,7 +452,7 @@ int store_defer_checkpoints(struct store *st)
 {
     pthread_mutex_lock(&st->lock);
     int rc = exec(st, "PRAGMA wal_autocheckpoint=0");
-    pthread_mutex_unlock(&st->lock);
+    store_unlock(st);
     return rc;
 }
 
@@ -350,7 +465,7 @@ int store_checkpoint(struct store *st)
         rc = SQLITE_OK;
     if (rc != SQLITE_OK)
         set_error(st);
-    pthread_mutex_unlock(&st->lock);
+    store_unlock(st);
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
@@ -366,6 +481,7 @@ void store_free(struct store *st)
         sqlite3_close(st->db);
     json_decref(st->bumped);
     pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->write_lock);
     free(st);
 }
 
@@ -374,32 +490,102 @@ int store_begin(struct store *st, bool write)
     pthread_mutex_lock(&st->lock);
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
      * "no such controller" and both insert. */
+    st->write_tx = false;
+    /* A transaction left open by a ROLLBACK that failed would make every BEGIN fail: the lock
+     * is ours, so nobody else's work is in it. */
+    if (!sqlite3_get_autocommit(st->db))
+        exec_cached(st, "ROLLBACK");
     int rc = exec_cached(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
     if (rc < 0) {
-        pthread_mutex_unlock(&st->lock);
+        if (write)
+            note_write_failed(st);
+        store_unlock(st);
         return rc;
     }
+    st->write_tx = write;
+    st->writes_begin = pages_written(st);
     json_array_clear(st->bumped);
     return 0;
+}
+
+/* Ends what is left of the transaction. After a failed COMMIT SQLite may already have
+ * rolled back by itself (disk full, I/O error): a second ROLLBACK would then only replace
+ * the real error with "cannot rollback - no transaction is active". */
+static void end_transaction(struct store *st)
+{
+    if (!sqlite3_get_autocommit(st->db)) {
+        char saved[sizeof st->error];
+        snprintf(saved, sizeof saved, "%s", st->error);
+        exec_cached(st, "ROLLBACK");
+        snprintf(st->error, sizeof st->error, "%s", saved);
+    }
+    json_array_clear(st->bumped);
+    st->write_tx = false;
 }
 
 int store_commit(struct store *st)
 {
     int rc = exec_cached(st, "COMMIT");
-    if (rc < 0)
-        exec_cached(st, "ROLLBACK");
-    else if (st->hook != NULL && json_array_size(st->bumped) > 0)
+    if (rc < 0) {
+        if (st->write_tx)
+            note_write_failed(st);
+        end_transaction(st);
+        store_unlock(st);
+        return rc;
+    }
+    /* Only a commit that put pages on disk shows that writes work again: SQLite writes no
+     * page for a transaction that only read, or whose UPDATEs stored what was there. */
+    if (st->write_tx && pages_written(st) != st->writes_begin)
+        atomic_store(&st->write_failing, false);
+    if (st->hook != NULL && json_array_size(st->bumped) > 0)
         st->hook(st->hook_ctx, st, st->bumped);
-    json_array_clear(st->bumped);
-    pthread_mutex_unlock(&st->lock);
-    return rc;
+    end_transaction(st);
+    store_unlock(st);
+    return 0;
 }
 
 void store_rollback(struct store *st)
 {
-    exec_cached(st, "ROLLBACK");
-    json_array_clear(st->bumped);
-    pthread_mutex_unlock(&st->lock);
+    end_transaction(st);
+    store_unlock(st);
+}
+
+bool store_write_state(struct store *st, char *error, size_t errlen)
+{
+    if (!atomic_load(&st->write_failing))
+        return true;
+    if (error != NULL && errlen > 0) {
+        pthread_mutex_lock(&st->write_lock);
+        snprintf(error, errlen, "%s", st->write_error);
+        pthread_mutex_unlock(&st->write_lock);
+    }
+    return false;
+}
+
+int store_probe_write(struct store *st)
+{
+    int rc = store_begin(st, true);
+    if (rc < 0)
+        return rc;
+    /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
+     * like any commit, and no row changed. */
+    sqlite3_stmt *stmt = NULL;
+    int v = 0;
+    rc = stmt_prepare(st, "PRAGMA user_version", &stmt) == SQLITE_OK ? 0 : -EIO;
+    if (rc == 0) {
+        if (sqlite3_step(stmt) == SQLITE_ROW)
+            v = sqlite3_column_int(stmt, 0);
+        stmt_release(st, stmt);
+        rc = exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
+    } else {
+        set_error(st);
+    }
+    if (rc < 0) {
+        note_write_failed(st);
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st);
 }
 
 int store_ping(struct store *st)

@@ -22,6 +22,8 @@
 #define TICK_MS 250
 #define KEEPALIVE_EVERY_TICKS (15 * 1000 / TICK_MS)
 #define PRESENCE_EVERY_TICKS (1000 / TICK_MS)
+/* While database writes fail, a probe write this often notices when they work again. */
+#define WRITE_PROBE_EVERY_TICKS (5000 / TICK_MS)
 
 struct sweeper {
     struct central *c;
@@ -34,11 +36,14 @@ struct sweeper {
      * neither holds the store's lock (and every request behind it). NULL: no second
      * connection, the pass reads through the store and SQLite checkpoints on commit. */
     struct store *maint;
+    bool checkpoint_failing; /* logged once, and again when it works */
+    bool writes_failing;     /* likewise for the store's writes */
 };
 
 void presence_tracker_init(struct presence_tracker *t)
 {
     t->states = json_object();
+    t->unreleased = json_object();
     t->pass = 0;
     t->primed = false;
 }
@@ -47,6 +52,8 @@ void presence_tracker_free(struct presence_tracker *t)
 {
     json_decref(t->states);
     t->states = NULL;
+    json_decref(t->unreleased);
+    t->unreleased = NULL;
 }
 
 /* A state remembered between passes: the number of the pass that saw it, and the presence. */
@@ -84,9 +91,40 @@ static void scan_row(void *arg, const struct store_presence_row *row)
         json_array_append_new(x->changes, json_pack("[s, i, i, b]", row->id, from, p, 1));
 }
 
-/* Counts, logs and publishes one transition; a controller that stopped being live releases
- * what it held (placement.h). */
-static void transition(struct central *c, const char *id, enum presence from, enum presence to,
+/* Releases what a controller that stopped being live held (placement.h), in a transaction
+ * of its own. 0 or the store's error. */
+static int release(struct central *c, const char *id, int64_t now)
+{
+    int rc = store_begin(c->store, true);
+    if (rc < 0)
+        return rc;
+    rc = placement_release(c, c->store, id, now);
+    if (rc < 0) {
+        store_rollback(c->store);
+        return rc;
+    }
+    return store_commit(c->store); /* ends the transaction either way */
+}
+
+/* release, and when it fails: logged, and remembered for the next pass (a transition is
+ * seen only once, so nothing else would retry it). */
+static void release_or_retry(struct central *c, struct presence_tracker *t, const char *id,
+                             int64_t now)
+{
+    int rc = release(c, id, now);
+    if (rc == 0) {
+        json_object_del(t->unreleased, id);
+        return;
+    }
+    if (json_object_get(t->unreleased, id) == NULL)
+        log_event(LOG_ERROR, "placement_release_failed", "{s:s, s:s, s:b}", "uuid", id, "error",
+                  store_last_error(c->store), "retrying", 1);
+    json_object_set_new(t->unreleased, id, json_true());
+}
+
+/* Counts, logs and publishes one transition. True when the controller stopped being live
+ * and must release what it held. */
+static bool transition(struct central *c, const char *id, enum presence from, enum presence to,
                        bool known, int64_t now)
 {
     atomic_fetch_add(&c->counters.presence_transitions[from][to], 1);
@@ -101,13 +139,29 @@ static void transition(struct central *c, const char *id, enum presence from, en
         store_rollback(c->store);
         json_decref(row);
     }
-    if (!known || (to != PRESENCE_OFFLINE && to != PRESENCE_UNKNOWN))
-        return;
-    if (store_begin(c->store, true) == 0) {
-        if (placement_release(c, c->store, id, now) == 0)
-            store_commit(c->store);
-        else
-            store_rollback(c->store);
+    return known && (to == PRESENCE_OFFLINE || to == PRESENCE_UNKNOWN);
+}
+
+/* The releases that failed before: again, for the controllers still not live; forgotten for
+ * the ones that came back (they keep their trains) or were deleted. */
+static void retry_releases(struct central *c, struct presence_tracker *t, int64_t now)
+{
+    const char *id;
+    json_t *v;
+    void *tmp;
+    json_object_foreach_safe(t->unreleased, tmp, id, v)
+    {
+        json_t *mark = json_object_get(t->states, id);
+        enum presence p = mark ? MARK_PRESENCE(json_integer_value(mark)) : PRESENCE_ONLINE;
+        if (p != PRESENCE_OFFLINE && p != PRESENCE_UNKNOWN) {
+            json_object_del(t->unreleased, id);
+            continue;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "%s", id); /* id is freed if the entry is deleted */
+        release_or_retry(c, t, key, now);
+        if (json_object_get(t->unreleased, key) == NULL)
+            log_event(LOG_INFO, "placement_release_retried", "{s:s}", "uuid", key);
     }
 }
 
@@ -134,19 +188,40 @@ void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct
                 json_object_del(t->states, id);
         }
     }
+    if (rc == 0)
+        retry_releases(c, t, x.now);
     size_t i;
     json_t *ch;
     json_array_foreach(x.changes, i, ch)
     {
-        transition(c, json_string_value(json_array_get(ch, 0)),
-                   (enum presence)json_integer_value(json_array_get(ch, 1)),
-                   (enum presence)json_integer_value(json_array_get(ch, 2)),
-                   json_is_true(json_array_get(ch, 3)), x.now);
+        const char *id = json_string_value(json_array_get(ch, 0));
+        if (transition(c, id, (enum presence)json_integer_value(json_array_get(ch, 1)),
+                       (enum presence)json_integer_value(json_array_get(ch, 2)),
+                       json_is_true(json_array_get(ch, 3)), x.now))
+            release_or_retry(c, t, id, x.now);
     }
     json_decref(x.changes);
     /* From now on a controller not seen before is a transition from "unknown". */
     if (rc == 0)
         t->primed = true;
+}
+
+/* Logs when the store's writes start and stop failing (store_write_state; /health reports
+ * it), and while they fail, probes so that it is noticed without traffic when they work
+ * again. */
+static void watch_writes(struct sweeper *sw)
+{
+    struct store *st = sw->c->store;
+    char why[512];
+    bool ok = store_write_state(st, why, sizeof why);
+    if (!ok && store_probe_write(st) == 0)
+        ok = store_write_state(st, why, sizeof why);
+    if (!ok && !sw->writes_failing)
+        log_event(LOG_ERROR, "database_writes_failing", "{s:s, s:s}", "db", sw->c->opts.db, "error",
+                  why);
+    else if (ok && sw->writes_failing)
+        log_event(LOG_INFO, "database_writes_recovered", "{s:s}", "db", sw->c->opts.db);
+    sw->writes_failing = !ok;
 }
 
 static void *run(void *arg)
@@ -169,10 +244,19 @@ static void *run(void *arg)
         pthread_mutex_unlock(&sw->lock);
         /* Expire one tick early rather than late: a long poll answers within its wait. */
         longpoll_expire(c->longpoll, timeutil_mono_ms() + TICK_MS);
-        if (sw->maint != NULL && store_checkpoint(sw->maint) < 0)
-            log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
-                      store_last_error(sw->maint));
+        if (sw->maint != NULL) {
+            /* Once per episode: a full disk fails it four times a second. */
+            bool failed = store_checkpoint(sw->maint) < 0;
+            if (failed && !sw->checkpoint_failing)
+                log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
+                          store_last_error(sw->maint));
+            else if (!failed && sw->checkpoint_failing)
+                log_event(LOG_INFO, "checkpoint_recovered", "{}");
+            sw->checkpoint_failing = failed;
+        }
         tick++;
+        if (tick % WRITE_PROBE_EVERY_TICKS == 0)
+            watch_writes(sw);
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
         if (tick % PRESENCE_EVERY_TICKS == 0) {

@@ -17,6 +17,9 @@ void sweeper_stop(struct sweeper *sw);
 /* What the presence pass remembers between passes. */
 struct presence_tracker {
     json_t *states; /* controller id -> pass number << 3 | presence */
+    /* Controllers that went offline but whose trains could not be released (the database
+     * write failed): id -> true, retried on every pass while they stay offline. */
+    json_t *unreleased;
     uint64_t pass;
     bool primed; /* a complete pass recorded every controller */
 };

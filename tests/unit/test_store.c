@@ -1,4 +1,5 @@
-/* The SQLite store: migrations from an older schema, and the basic row operations. */
+/* The SQLite store: migrations from an older schema, the basic row operations, failed
+ * commits and failing writes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -10,7 +11,11 @@
 
 #include <cmocka.h>
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sqlite3.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 
 #include "store.h"
 
@@ -154,12 +159,201 @@ static void test_row_operations(void **state)
     json_decref(bad);
 }
 
+/* The connection the store opened last, caught by an SQLite auto-extension, so that a test
+ * can make its COMMIT fail the ways SQLite lets a COMMIT fail. */
+static sqlite3 *last_db;
+
+static int catch_connection(sqlite3 *db, const char **err, const struct sqlite3_api_routines *api)
+{
+    last_db = db;
+    return SQLITE_OK;
+}
+
+static int refuse_commit(void *ctx)
+{
+    return 1; /* turns the COMMIT into a ROLLBACK: SQLite ends the transaction itself */
+}
+
+static json_t *controller_row(const char *id)
+{
+    return json_pack("{s:s, s:s, s:I, s:I}", "id", id, "name", "pi", "created_at", (json_int_t)1,
+                     "updated_at", (json_int_t)1);
+}
+
+static json_t *train_row(const char *id, const char *owner)
+{
+    return json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id", id, "name", id, "plugin_name", "p",
+                     "desired_controller_id", owner, "created_at", (json_int_t)1, "updated_at",
+                     (json_int_t)1);
+}
+
+static void *begin_elsewhere(void *arg)
+{
+    struct store *st = arg;
+    int rc = store_begin(st, false);
+    if (rc == 0)
+        store_rollback(st);
+    return (void *)(intptr_t)(rc == 0 ? 1 : 2);
+}
+
+/* After a failed COMMIT the store is out of the transaction and unlocked exactly once:
+ * another thread can take it, the next transaction works, and nothing of the failed one was
+ * kept. Both ways a COMMIT fails: SQLite keeps the transaction open (a deferred foreign key
+ * violation) or has ended it already (a commit hook, like a disk full or I/O error). */
+static void test_failed_commit_ends_transaction(void **state)
+{
+    char err[256];
+    struct store *st = NULL;
+    sqlite3_auto_extension((void (*)(void))catch_connection);
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    sqlite3_reset_auto_extension();
+    assert_non_null(last_db);
+    sqlite3 *db = last_db;
+    const char *ctl = "11111111-2222-4333-8444-555555555555";
+    const char *ghost = "99999999-2222-4333-8444-555555555555";
+    json_t *row = NULL;
+
+    /* 1: a deferred foreign key violation; the transaction is still open after COMMIT. */
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(sqlite3_exec(db, "PRAGMA defer_foreign_keys=ON", NULL, NULL, NULL), SQLITE_OK);
+    json_t *t = train_row("t1", ghost);
+    assert_int_equal(store_train_insert(st, t), 0);
+    json_decref(t);
+    assert_int_equal(store_commit(st), -EIO);
+    assert_non_null(strstr(store_last_error(st), "FOREIGN KEY"));
+    assert_int_not_equal(sqlite3_get_autocommit(db), 0);
+    pthread_t th;
+    void *res = NULL;
+    assert_int_equal(pthread_create(&th, NULL, begin_elsewhere, st), 0);
+    assert_int_equal(pthread_join(th, &res), 0);
+    assert_int_equal((intptr_t)res, 1);
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_train_get(st, "t1", &row), -ENOENT);
+    store_rollback(st);
+
+    /* 2: SQLite rolls back by itself; the error stays the COMMIT's, not "cannot rollback". */
+    assert_int_equal(store_begin(st, true), 0);
+    json_t *c = controller_row(ctl);
+    assert_int_equal(store_controller_insert(st, c), 0);
+    sqlite3_commit_hook(db, refuse_commit, NULL);
+    assert_int_equal(store_commit(st), -EIO);
+    sqlite3_commit_hook(db, NULL, NULL);
+    assert_null(strstr(store_last_error(st), "cannot rollback"));
+    assert_non_null(strstr(store_last_error(st), "constraint failed"));
+    assert_int_equal(pthread_create(&th, NULL, begin_elsewhere, st), 0);
+    assert_int_equal(pthread_join(th, &res), 0);
+    assert_int_equal((intptr_t)res, 1);
+    /* Usable afterwards: the same row commits now. */
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_get(st, ctl, &row), -ENOENT);
+    assert_int_equal(store_controller_insert(st, c), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(count_rows("SELECT COUNT(*) FROM controllers"), 1);
+    json_decref(c);
+    store_free(st);
+}
+
+#ifndef NDEBUG
+/* A caller that rolls back after a failed commit releases the store a second time (it was
+ * h_controller_delete's error path): debug builds stop there instead of letting it release
+ * another thread's transaction. Checked in a child process, which must abort. */
+static void test_second_release_aborts_in_debug_builds(void **state)
+{
+    char err[256];
+    struct store *st = NULL;
+    sqlite3_auto_extension((void (*)(void))catch_connection);
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    sqlite3_reset_auto_extension();
+    sqlite3 *db = last_db;
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        json_t *c = controller_row("11111111-2222-4333-8444-555555555555");
+        if (store_begin(st, true) != 0 || store_controller_insert(st, c) != 0)
+            _exit(3);
+        sqlite3_commit_hook(db, refuse_commit, NULL);
+        if (store_commit(st) != -EIO)
+            _exit(4);
+        store_rollback(st); /* the second release */
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+    store_free(st);
+}
+#endif
+
+/* Writes that fail for real (a file size limit: SQLite gets EFBIG) are reported by
+ * store_write_state with a message that says "disk full" and names the file, and a write that works
+ * again clears it. */
+static void test_write_failure_is_tracked(void **state)
+{
+    char err[256], why[512];
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    assert_true(store_write_state(st, why, sizeof why));
+    const char *id = "11111111-2222-4333-8444-555555555555";
+    json_t *c = controller_row(id);
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_insert(st, c), 0);
+    assert_int_equal(store_commit(st), 0);
+    struct rlimit old;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    /* SQLite sees EFBIG (an I/O error to it) once the WAL reaches the limit. */
+    struct rlimit lim = {.rlim_cur = 262144 + 1000, .rlim_max = old.rlim_max};
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    char *blob = malloc(1024 * 1024 + 1);
+    assert_non_null(blob);
+    memset(blob, 'x', 1024 * 1024);
+    blob[1024 * 1024] = '\0';
+    json_t *plugin = json_pack("{s:s, s:{s:s}}", "name", "big", "config", "blob", blob);
+    free(blob);
+    int rc = store_begin(st, true);
+    assert_int_equal(rc, 0);
+    rc = store_plugin_upsert(st, plugin);
+    if (rc == 0)
+        rc = store_commit(st);
+    else
+        store_rollback(st);
+    json_decref(plugin);
+    assert_int_equal(rc, -EIO);
+    assert_non_null(strstr(store_last_error(st), "disk full"));
+    assert_non_null(strstr(store_last_error(st), path));
+    assert_false(store_write_state(st, why, sizeof why));
+    assert_non_null(strstr(why, "disk full"));
+    /* Reads still work, and a transaction that writes nothing does not clear the state. */
+    json_t *list = NULL;
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_plugin_list(st, &list), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    assert_int_equal(store_commit(st), 0);
+    assert_false(store_write_state(st, NULL, 0));
+    json_decref(c);
+    /* A small write fits below the limit: the probe works and writes work again. */
+    assert_int_equal(store_probe_write(st), 0);
+    assert_true(store_write_state(st, why, sizeof why));
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, old_handler);
+    store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_migrates_v1_database_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_commit_ends_transaction, setup, teardown),
+#ifndef NDEBUG
+        cmocka_unit_test_setup_teardown(test_second_release_aborts_in_debug_builds, setup,
+                                        teardown),
+#endif
+        cmocka_unit_test_setup_teardown(test_write_failure_is_tracked, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
