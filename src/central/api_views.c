@@ -106,6 +106,42 @@ int view_train_status(struct central *c, const json_t *train, json_t **out)
     return *out ? 0 : -ENOMEM;
 }
 
+bool view_reports_placement(const json_t *controller_row)
+{
+    const json_t *r =
+        json_object_get(json_object_get(controller_row, "metadata"), "reports_placement");
+    return !json_is_false(r);
+}
+
+/* Why a move has not completed, for the operator (the UI and the CLI show it), or NULL. */
+static json_t *reassignment_reason(struct central *c, const json_t *row)
+{
+    const char *status = json_string_value(json_object_get(row, "reassignment_status"));
+    const char *actual = json_string_value(json_object_get(row, "actual_controller_id"));
+    char text[320];
+    if (status != NULL && strcmp(status, "forced") == 0)
+        return json_string("moved with force while the previous controller still held it: "
+                           "check that it no longer drives the train");
+    if (status == NULL || strcmp(status, "pending") != 0 || actual == NULL)
+        return json_null();
+    json_t *holder = NULL;
+    if (store_controller_get(c->store, actual, &holder) < 0)
+        return json_null();
+    const char *name = json_string_value(json_object_get(holder, "name"));
+    if (!view_reports_placement(holder))
+        snprintf(text, sizeof text,
+                 "restart controller %.100s to release the train: it does not report the trains "
+                 "it runs (the earlier system's edge reads its config only at boot), so it "
+                 "counts as driving this one while it is online; or force the move",
+                 name ? name : actual);
+    else
+        snprintf(text, sizeof text,
+                 "waiting for controller %.100s to stop the train and release it",
+                 name ? name : actual);
+    json_decref(holder);
+    return json_string(text);
+}
+
 json_t *view_train(struct central *c, const json_t *row, bool with_status)
 {
     json_t *desired = json_object_get(row, "desired_controller_id");
@@ -124,6 +160,7 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
         return NULL;
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
+    json_object_set_new(v, "reassignment_reason", reassignment_reason(c, row));
     json_t *status = NULL;
     if (with_status && view_train_status(c, row, &status) < 0)
         status = NULL;
@@ -176,6 +213,12 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
     const char *cerr = config_error(row);
     json_object_set_new(v, "config_error", cerr ? json_string(cerr) : json_null());
+    const json_t *meta = json_object_get(row, "metadata");
+    json_t *py = json_object_get(meta, "python_version");
+    json_object_set_new(v, "python_version", json_is_string(py) ? json_incref(py) : json_null());
+    json_t *rp = json_object_get(meta, "reports_placement");
+    json_object_set_new(v, "reports_placement",
+                        json_is_boolean(rp) ? json_incref(rp) : json_null());
     json_t *trains = json_array();
     if (with_trains) {
         json_t *rows = NULL;

@@ -33,4 +33,9 @@ int view_train_status(struct central *c, const json_t *train_row, json_t **out);
 json_t *view_train(struct central *c, const json_t *row, bool with_status);
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);
 
+/* Whether a controller reports the trains it runs in its heartbeats (a Roundhouse edge does;
+ * the earlier system's does not: its metadata says reports_placement false). Unknown counts
+ * as reporting. */
+bool view_reports_placement(const json_t *controller_row);
+
 #endif

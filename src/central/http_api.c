@@ -714,6 +714,34 @@ out:
     return rc;
 }
 
+/* A controller that does not report the trains it runs (the earlier system's edge) is
+ * taken to run its assigned trains while it is online: a move away waits until it is offline
+ * or has downloaded its config again (placement_release_moved). */
+static int assume_running(struct call *k, const char *cid)
+{
+    json_t *mine = NULL;
+    int rc = store_train_list(k->c->store, cid, &mine);
+    size_t i;
+    json_t *row;
+    json_array_foreach(mine, i, row)
+    {
+        if (rc < 0)
+            break;
+        if (json_is_string(json_object_get(row, "actual_controller_id")))
+            continue;
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", cid, "reassignment_status",
+                              registry_reassignment_status(cid, cid, false), "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(k->c->store, tid, f);
+        json_decref(f);
+        if (rc == 0)
+            queue_train_event(k, tid);
+    }
+    json_decref(mine);
+    return rc;
+}
+
 static void h_heartbeat(struct call *k)
 {
     struct central *c = k->c;
@@ -724,7 +752,7 @@ static void h_heartbeat(struct call *k)
     if (b == NULL)
         return;
     struct jsonx_err err;
-    const char *hash = NULL, *version = NULL, *platform = NULL;
+    const char *hash = NULL, *version = NULL, *platform = NULL, *python = NULL;
     int64_t applied = -1, memory = -1, cpus = -1, epoch = -1;
     json_t *trains = json_object_get(b, "trains");
     json_t *errors = json_object_get(b, "errors");
@@ -745,6 +773,7 @@ static void h_heartbeat(struct call *k)
     if (jsonx_string(b, "config_hash", 0, 128, true, &hash, &err) < 0 ||
         jsonx_string(b, "version", 0, 64, true, &version, &err) < 0 ||
         jsonx_string(b, "platform", 0, 128, true, &platform, &err) < 0 ||
+        jsonx_string(b, "python_version", 0, 64, true, &python, &err) < 0 ||
         jsonx_int(b, "config_version", 0, INT64_MAX / 2, &applied, &err) < 0 ||
         jsonx_int(b, "memory_mb", 0, 1 << 30, &memory, &err) < 0 ||
         jsonx_int(b, "cpu_count", 1, 4096, &cpus, &err) < 0 ||
@@ -818,30 +847,43 @@ static void h_heartbeat(struct call *k)
         json_object_set_new(fields, "memory_mb", json_integer(memory));
     if (cpus >= 0)
         json_object_set_new(fields, "cpu_count", json_integer(cpus));
-    /* What the controller reports as wrong (e.g. a config it could not apply and rolled
-     * back) is kept in its metadata for the operator; an empty list clears it. */
+    /* Kept in the metadata for the operator: what the controller reports as wrong (e.g. a
+     * config it could not apply and rolled back; an empty list clears it), the earlier
+     * edge's python_version, and whether it reports the trains it runs. */
     bool errors_changed = false;
+    json_t *meta = json_object_get(row, "metadata");
+    meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
+    json_t *meta_before = json_deep_copy(meta);
     if (errors != NULL) {
-        json_t *meta = json_object_get(row, "metadata");
-        meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
         errors_changed = !json_equal(json_object_get(meta, "errors"), errors) &&
                          !(json_array_size(errors) == 0 && json_object_get(meta, "errors") == NULL);
         if (json_array_size(errors) == 0)
             json_object_del(meta, "errors");
         else
             json_object_set(meta, "errors", errors);
-        json_object_set_new(fields, "metadata", meta);
     }
+    if (python)
+        json_object_set_new(meta, "python_version", json_string(python));
+    json_object_set_new(meta, "reports_placement", json_boolean(json_is_array(trains)));
+    bool meta_changed = !json_equal(meta, meta_before);
+    json_decref(meta_before);
+    if (meta_changed)
+        json_object_set_new(fields, "metadata", meta);
+    else
+        json_decref(meta);
     rc = store_controller_update(c->store, id, fields);
     if (rc == 0 && json_is_array(trains))
         rc = apply_reported_trains(k, id, trains);
+    else if (rc == 0)
+        rc = assume_running(k, id);
     /* Heartbeats are frequent: only what a viewer can see change goes on the event stream
      * (presence changes come from the sweeper). */
     json_t *event = NULL;
     json_t *old_applied = json_object_get(row, "applied_config_version");
     if (rc == 0 && events_wanted(c->events) &&
-        (errors_changed || (applied >= 0 && (!json_is_integer(old_applied) ||
-                                             json_integer_value(old_applied) != applied)))) {
+        (errors_changed || meta_changed ||
+         (applied >= 0 &&
+          (!json_is_integer(old_applied) || json_integer_value(old_applied) != applied)))) {
         json_t *now_row = NULL;
         if (store_controller_get(c->store, id, &now_row) == 0)
             event = view_controller(c, now_row, k->now, true);
@@ -931,6 +973,53 @@ static int longpoll_params(struct call *k, long *wait, long *version)
     return 1;
 }
 
+/* A controller that does not report its trains has downloaded its config: the earlier
+ * edge reads it only at boot, so it runs what that config holds from now on, and the trains
+ * moved away from it are released to their new owners (their config_version rises). */
+static void release_moved(struct call *k, const char *cid)
+{
+    struct store *st = k->c->store;
+    if (store_begin(st, true) < 0)
+        return;
+    json_t *held = NULL;
+    int rc = store_train_list_actual(st, cid, &held);
+    size_t i;
+    json_t *row;
+    json_array_foreach(held, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+        if (rc < 0)
+            break;
+        if (desired != NULL && strcmp(desired, cid) == 0)
+            continue;
+        json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
+                              registry_reassignment_status(desired, NULL, false), "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(st, tid, f);
+        json_decref(f);
+        if (rc == 0 && desired != NULL)
+            rc = store_controller_bump_config(st, desired, k->now);
+        if (rc == 0) {
+            log_event(LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id", tid,
+                      "controller", cid, "to", desired);
+            queue_train_event(k, tid);
+        }
+    }
+    json_decref(held);
+    if (rc < 0) {
+        store_rollback(st);
+        return;
+    }
+    if (store_commit(st) < 0)
+        return;
+    size_t ei;
+    json_t *ev;
+    json_array_foreach(k->pending_events, ei, ev)
+        events_publish(k->c->events, "train", json_incref(ev));
+    json_array_clear(k->pending_events);
+}
+
 static void h_runtime_config(struct call *k)
 {
     struct central *c = k->c;
@@ -991,6 +1080,8 @@ static void h_runtime_config(struct call *k)
     }
     http_response_json(k->resp, 200, json_incref(doc));
 out:
+    if (rc == 0 && doc != NULL && !view_reports_placement(row))
+        release_moved(k, id);
     json_decref(row);
     json_decref(trains);
     json_decref(doc);
@@ -1454,7 +1545,7 @@ static void h_train_put(struct call *k)
     struct jsonx_err err;
     const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
     json_t *plugin_config = NULL;
-    bool invert = false, ctl_null = false;
+    bool invert = false, ctl_null = false, force = false;
     char ctl[UUIDSTR_LEN + 1] = "";
     int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
     if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
@@ -1463,7 +1554,8 @@ static void h_train_put(struct call *k)
         (has_model = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &model, &err)) < 0 ||
         (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
         (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
-        (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0) {
+        (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0 ||
+        jsonx_bool(b, "force", &force, &err) < 0) {
         invalid(k, &err);
         json_decref(b);
         return;
@@ -1544,11 +1636,23 @@ static void h_train_put(struct call *k)
         store_rollback(c->store);
         goto out;
     }
+    /* force: the new owner gets the train at once, without waiting for the old holder to
+     * release it (one that does not report its trains, e.g. the earlier edge, never does
+     * while it runs). Shown as "forced" until the new owner reports it. */
+    bool forced =
+        moved && force && actual != NULL && (new_owner == NULL || strcmp(actual, new_owner) != 0);
     if (moved) {
         json_object_set_new(fields, "desired_controller_id",
                             new_owner ? json_string(new_owner) : json_null());
-        json_object_set_new(fields, "reassignment_status",
-                            json_string(registry_reassignment_status(new_owner, actual, false)));
+        json_object_set_new(
+            fields, "reassignment_status",
+            json_string(forced ? "forced"
+                               : registry_reassignment_status(new_owner, actual, false)));
+    }
+    if (forced) {
+        json_object_set_new(fields, "actual_controller_id", json_null());
+        log_event(LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid, "holder",
+                  actual, "to", new_owner);
     }
     if (json_object_size(fields) > 0)
         json_object_set_new(fields, "updated_at", json_integer(k->now));

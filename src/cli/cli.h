@@ -20,6 +20,7 @@ struct cli_options {
     long timeout_ms;       /* per request */
     bool json;             /* print the API's JSON documents instead of tables */
     const char *direction; /* `speed --direction`, NULL when not given */
+    bool force;            /* `assign --force`: do not wait for the old controller's release */
     int argc;              /* the command and its arguments, options removed */
     char **argv;
 };

@@ -377,6 +377,8 @@ static int cmd_assign(struct cli *c, int argc, char **argv)
     if (rc != CLI_EXIT_OK)
         goto out;
     body = json_pack("{s:o}", "controller_id", unassign ? json_null() : json_string(id));
+    if (c->opt.force)
+        json_object_set_new(body, "force", json_true());
     rc = train_put(c, argv[0], body, &a);
     if (rc != CLI_EXIT_OK || c->opt.json)
         goto out;
@@ -384,8 +386,11 @@ static int cmd_assign(struct cli *c, int argc, char **argv)
         fprintf(c->out, "train %s unassigned\n", argv[0]);
     } else {
         const char *placement = json_string_value(json_object_get(a.doc, "reassignment_status"));
+        const char *why = json_string_value(json_object_get(a.doc, "reassignment_reason"));
         fprintf(c->out, "train %s assigned to %s%s%s%s (placement: %s)\n", argv[0], name,
                 name[0] ? " (" : "", id, name[0] ? ")" : "", placement ? placement : "-");
+        if (why != NULL)
+            fprintf(c->out, "  %s\n", why);
     }
 out:
     json_decref(body);
@@ -689,8 +694,8 @@ static const struct command commands[] = {
     {"trains", "", "list trains with their last reported status", 0, 0, cmd_trains},
     {"train", "TRAIN", "details of one train", 1, 1, cmd_train},
     {"status", "TRAIN", "last status the train reported", 1, 1, cmd_status},
-    {"assign", "TRAIN CONTROLLER|none", "move a train to a controller; none unassigns it", 2, 2,
-     cmd_assign},
+    {"assign", "TRAIN CONTROLLER|none [--force]", "move a train to a controller; none unassigns it",
+     2, 2, cmd_assign},
     {"rename-train", "TRAIN NAME", "change a train's display name", 2, 2, cmd_rename_train},
     {"speed", "TRAIN 0-100 [--direction forward|reverse]", "set a train's speed", 2, 2, cmd_speed},
     {"stop", "TRAIN", "stop a train (ramps down)", 1, 1, cmd_stop},
@@ -735,5 +740,7 @@ int cli_commands_run(struct cli *c)
                      cmd->args[0] ? " " : "", cmd->args);
     if (c->opt.direction != NULL && cmd->run != cmd_speed)
         return usage(c, "--direction only applies to the speed command");
+    if (c->opt.force && cmd->run != cmd_assign)
+        return usage(c, "--force only applies to the assign command");
     return cmd->run(c, nargs, c->opt.argv + 1);
 }

@@ -25,6 +25,8 @@ void cli_options_usage(FILE *out)
           "  --json             print the API's JSON documents unchanged instead of tables\n"
           "  --timeout SEC      limit for each request, connecting included (default 10)\n"
           "  --direction DIR    for `speed`: forward or reverse\n"
+          "  --force            for `assign`: move at once, without waiting for the old\n"
+          "                     controller to release the train (it may still drive it)\n"
           "  -h, --help         this text\n"
           "  -V, --version      program version\n"
           "\n"
@@ -132,6 +134,8 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 return usage_error(err, "invalid --timeout '%s': expected seconds, 0.001-3600",
                                    value);
             r.timeout_ms = (long)(s * 1000.0 + 0.5);
+        } else if (strcmp(arg, "--force") == 0) {
+            r.force = true;
         } else if (is_option(arg, "--direction")) {
             if (option_value(argc, argv, &i, "--direction", &value, err) < 0)
                 return -EINVAL;

@@ -318,6 +318,8 @@ int views_train_print(FILE *out, const json_t *tr, const json_t *controllers)
                          d.buf, sizeof d.buf));
     add(&d, "placement",
         json_is_string(owner) ? field(tr, "reassignment_status", d.buf, sizeof d.buf) : NULL);
+    if (json_is_string(json_object_get(tr, "reassignment_reason")))
+        add_field(&d, "placement note", tr, "reassignment_reason");
     add(&d, "speed", speed_text(status, d.buf, sizeof d.buf));
     add_field(&d, "direction", status, "direction");
     add_field(&d, "state", status, "state");

@@ -694,14 +694,20 @@ class RoundhouseTestCase(unittest.TestCase):
         removes one). ``prefix`` is a command to run it under (e.g. valgrind). Returns a
         :class:`Central`."""
         db = db or os.path.join(self.tmp, "roundhouse.db")
+        own_broker = mqtt is None and self.broker is not None
         if mqtt is None:
             mqtt = "127.0.0.1:%d" % (self.broker.port if self.broker else free_port())
         argv = list(prefix or []) + [binary("roundhouse-central"), "--listen", "127.0.0.1:0",
                                      "--db", db, "--mqtt", mqtt, "--log-level", log_level]
         argv += [str(f) for f in flags]
         n = sum(1 for p in self._procs if isinstance(p, Central))
-        return self._spawn(Central(argv, _clean_env(env), self.tmp,
-                                   os.path.join(self.tmp, "central-%d.log" % n), db, flags))
+        central = self._spawn(Central(argv, _clean_env(env), self.tmp,
+                                      os.path.join(self.tmp, "central-%d.log" % n), db, flags))
+        if own_broker:
+            # Moving or deleting a train needs the broker (the stop sent first): ready means
+            # connected, as for an operator who waits for mqtt_connected in /health.
+            central.wait_event("mqtt_connected", timeout=START_TIMEOUT)
+        return central
 
     def start_edge(self, central=None, *flags, state_dir=None, name=None, env=None, simulate=True,
                    health=True, log_level="debug"):

@@ -151,6 +151,7 @@ const placementHelp = {
   pending: "the previous controller still runs it",
   in_progress: "waiting for the new controller to take it",
   conflict: "two controllers report it",
+  forced: "moved with force: check that the previous controller no longer drives it",
 };
 
 /* ---------------------------------------------------------------- API ------------------ */
@@ -827,7 +828,7 @@ function trainPage(id) {
     setText(plc.desired, dc ? `${controllerName(dc)} (${presenceOf(dc)})` : "not assigned");
     setText(plc.actual, ac ? `${controllerName(ac)} (${presenceOf(ac)})` : "no controller");
     setBadge(plc.status, t.reassignment_status || "complete");
-    setText(plc.help, placementHelp[t.reassignment_status] || "");
+    setText(plc.help, t.reassignment_reason || placementHelp[t.reassignment_status] || "");
     const dirtySel = plc.select.dataset.dirty === "1";
     syncControllerOptions(plc.select, dirtySel ? undefined : dc || "");
     if (!dirtySel && plc.select.value !== (dc || "") && document.activeElement !== plc.select) {
