@@ -102,10 +102,20 @@ class MixedFleetTest(harness.RoundhouseTestCase):
             harness.wait_until(lambda: es.train(central, tid)["actual_controller_id"] == edge.uuid,
                                timeout=10)
         # Forced: the new owner takes it at once, and the train shows it was forced.
-        r = central.put("/api/trains/t-force", {"controller_id": new_uuid, "force": True})
-        self.assertEqual(r.status, 200, r)
-        self.assertEqual(r.json["reassignment_status"], "forced")
-        self.assertIn("force", r.json["reassignment_reason"])
+        out = subprocess.run([harness.binary("roundhouse"), "--central", central.url, "assign",
+                              "t-force", new_uuid, "--force"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn("(placement: forced)", out.stdout)
+        t = es.train(central, "t-force")
+        # Forced until the new owner reports it (which may already have happened).
+        self.assertIn(t["reassignment_status"], ("forced", "in_progress", "complete"), t)
+        if t["reassignment_status"] == "forced":
+            self.assertIn("force", t["reassignment_reason"])
+        out = subprocess.run([harness.binary("roundhouse"), "--central", central.url, "stop",
+                              "t-force", "--force"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 2)
+        self.assertIn("--force only applies to the assign command", out.stderr)
         new.wait_event("config_applied", timeout=30, where=lambda e: "t-force" in e["trains"])
         # Not forced, but its old edge dies: once offline, the new owner takes the train.
         r = central.put("/api/trains/t-gone", {"controller_id": new_uuid})
