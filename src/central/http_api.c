@@ -635,6 +635,24 @@ static void queue_train_event(struct call *k, const char *tid)
     json_decref(row);
 }
 
+/* Controller cid no longer runs train row: actual placement cleared, and the new owner, if
+ * another, may now have it (its config_version rises: safe handover, placement.h). */
+static int release_train(struct call *k, const json_t *row, const char *cid)
+{
+    const char *tid = json_string_value(json_object_get(row, "id"));
+    const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+    json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
+                          registry_reassignment_status(desired, NULL, false), "updated_at",
+                          (json_int_t)k->now);
+    int rc = store_train_update(k->c->store, tid, f);
+    json_decref(f);
+    if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
+        rc = store_controller_bump_config(k->c->store, desired, k->now);
+    if (rc == 0)
+        queue_train_event(k, tid);
+    return rc;
+}
+
 /* Sets actual_controller_id of the trains a controller reports running, clears it for those it
  * no longer reports, and refreshes reassignment_status. */
 static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
@@ -660,18 +678,8 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
         }
         if (still)
             continue;
-        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
-        json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
-                              registry_reassignment_status(desired, NULL, false), "updated_at",
-                              (json_int_t)k->now);
-        rc = store_train_update(st, tid, f);
-        json_decref(f);
-        /* Released: the new owner may now have it (safe handover, placement.h). */
-        if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
-            rc = store_controller_bump_config(st, desired, k->now);
-        if (rc < 0)
+        if ((rc = release_train(k, row, cid)) < 0)
             goto out;
-        queue_train_event(k, tid);
     }
     json_array_foreach(reported, i, row)
     {
@@ -993,18 +1001,10 @@ static void release_moved(struct call *k, const char *cid)
             break;
         if (desired != NULL && strcmp(desired, cid) == 0)
             continue;
-        json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
-                              registry_reassignment_status(desired, NULL, false), "updated_at",
-                              (json_int_t)k->now);
-        rc = store_train_update(st, tid, f);
-        json_decref(f);
-        if (rc == 0 && desired != NULL)
-            rc = store_controller_bump_config(st, desired, k->now);
-        if (rc == 0) {
+        rc = release_train(k, row, cid);
+        if (rc == 0)
             log_event(LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id", tid,
                       "controller", cid, "to", desired);
-            queue_train_event(k, tid);
-        }
     }
     json_decref(held);
     if (rc < 0) {
