@@ -1845,10 +1845,21 @@ static void h_command(struct call *k)
         json_decref(b);
         return;
     }
-    json_t *train = NULL;
+    json_t *train = NULL, *holder = NULL;
+    char holder_id[UUIDSTR_LEN + 1] = "";
+    enum presence presence = PRESENCE_UNKNOWN;
     int rc = store_begin(c->store, false);
     if (rc == 0) {
         rc = store_train_get(c->store, tid, &train);
+        /* Who should receive it: the controller running the train, else the one it is
+         * assigned to. A client can tell from the answer whether anyone is listening. */
+        const char *h = json_string_value(json_object_get(train, "actual_controller_id"));
+        if (h == NULL)
+            h = json_string_value(json_object_get(train, "desired_controller_id"));
+        if (rc == 0 && h != NULL && store_controller_get(c->store, h, &holder) == 0) {
+            snprintf(holder_id, sizeof holder_id, "%s", h);
+            presence = view_presence(c, holder, k->now);
+        }
         store_rollback(c->store);
     }
     json_decref(train);
@@ -1874,13 +1885,27 @@ static void h_command(struct call *k)
     else if (rc < 0)
         http_response_error(k->resp, 503, "broker_unavailable", NULL,
                             "the command could not be published");
-    else
+    else {
+        bool listening = presence == PRESENCE_ONLINE || presence == PRESENCE_STALE;
+        char msg[200];
+        if (listening)
+            snprintf(msg, sizeof msg, "Command sent");
+        else if (holder_id[0] == '\0')
+            snprintf(msg, sizeof msg, "Command published, but the train is on no controller: not "
+                                      "delivered");
+        else
+            snprintf(msg, sizeof msg, "Command published, but controller %.100s is %s: not delivered",
+                     json_string_value(json_object_get(holder, "name")), presence_name(presence));
         http_response_json(k->resp, 202,
-                           json_pack("{s:s, s:s, s:s}", "message", "Command sent", "train_id", tid,
-                                     "action", action));
+                           json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id",
+                                     tid, "action", action, "controller_id",
+                                     holder_id[0] ? holder_id : NULL, "controller_status",
+                                     presence_name(presence), "delivered", listening));
+    }
     if (rc == 0)
         log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command", payload);
     json_decref(payload);
+    json_decref(holder);
     json_decref(b);
 }
 

@@ -425,7 +425,12 @@ static int train_command(struct cli *c, const char *train, json_t *body, const c
         rc = api_typed(c, "POST", path, body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
         rc = print_raw(c, &a.reply);
-    else if (rc == CLI_EXIT_OK)
+    else if (rc == CLI_EXIT_OK && json_is_false(json_object_get(a.doc, "delivered"))) {
+        /* Published, but nobody listens: the train did not get it. */
+        fprintf(c->err, "roundhouse: train %s: %s\n", train,
+                json_string_value(json_object_get(a.doc, "message")));
+        rc = CLI_EXIT_FAILED;
+    } else if (rc == CLI_EXIT_OK)
         fprintf(c->out, "train %s: %s sent\n", train, what);
     answer_clear(&a);
     return rc;
