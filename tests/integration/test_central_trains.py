@@ -482,6 +482,21 @@ class CommandAndStatusTest(harness.RoundhouseTestCase):
                 mq.wait_message("trains/%s/commands" % tid,
                                 where=lambda d: d == {"action": "emergencyStop"})
 
+    def test_command_answer_says_whether_anyone_listens(self):
+        c = self.c
+        r = c.post("/api/trains/t-cmd/command", {"action": "stop"})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual((r.json["controller_id"], r.json["controller_status"], r.json["delivered"]),
+                         (self.u, "online", True))
+        self.assertEqual(c.put("/api/trains/t-cmd", {"controller_id": None}).status, 200)
+        r = c.post("/api/trains/t-cmd/command", {"action": "stop"})
+        self.assertEqual(r.status, 202, r)
+        self.assertEqual((r.json["controller_id"], r.json["delivered"]), (None, False))
+        self.assertIn("not delivered", r.json["message"])
+        out = harness.run_program("roundhouse", "--central", c.url, "stop", "t-cmd")
+        self.assertEqual(out.returncode, 1, out)
+        self.assertIn("not delivered", out.stderr)
+
     def test_command_with_broker_down_is_503_and_recovers(self):
         c = self.c
         self.stop(self.broker)
