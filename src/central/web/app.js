@@ -216,17 +216,6 @@ function showNotice(text) {
   noticeTimer = setTimeout(() => { n.hidden = true; }, 5000);
 }
 
-const dialog = $("#confirm");
-function confirmAction(text, okLabel) {
-  if (typeof dialog.showModal !== "function") return Promise.resolve(window.confirm(text));
-  return new Promise((resolve) => {
-    $("#confirm-text").textContent = text;
-    $("#confirm-yes").textContent = okLabel || "Confirm";
-    dialog.returnValue = "";
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true });
-    dialog.showModal();
-  });
-}
 
 /* ---------------------------------------------------------------- live stream ---------- */
 
@@ -240,7 +229,38 @@ function setConn(s, text) {
   const el = $("#conn");
   el.dataset.state = s;
   setText(el, text);
+  truth.stream = s === "live";
+  showTruth();
 }
+
+/* What the banners say: whether the central answers (its event stream, and /health every few
+ * seconds) and whether it reaches the broker. A lost stream is forgiven for a moment (a
+ * reconnection after a restart takes about a second). */
+const truth = { stream: false, central: true, broker: true, lostSince: 0 };
+const HEALTH_EVERY_MS = 4000, LOST_AFTER_MS = 2500;
+function showTruth() {
+  const up = truth.stream && truth.central;
+  if (up) truth.lostSince = 0;
+  else if (!truth.lostSince) truth.lostSince = Date.now();
+  const lost = !up && state.loaded && Date.now() - truth.lostSince >= LOST_AFTER_MS;
+  $("#banner-central").hidden = !lost;
+  document.body.classList.toggle("stale", lost);
+  $("#banner-broker").hidden = lost || truth.broker;
+}
+async function checkHealth() {
+  try {
+    const r = await fetch("/health", { cache: "no-store" });
+    const doc = await r.json();
+    truth.central = true;
+    truth.broker = doc.mqtt_connected !== false;
+  } catch (_) {
+    truth.central = false;
+  }
+  showTruth();
+}
+setInterval(checkHealth, HEALTH_EVERY_MS);
+setInterval(showTruth, 1000);
+checkHealth();
 
 function connect() {
   clearTimeout(retryTimer);
@@ -464,6 +484,128 @@ async function assignTrain(trainId, controllerId, button) {
   }
 }
 
+/* ---------------------------------------------------------------- throttle ------------- */
+
+/* A train's throttle, on the train page and (compact) on each dashboard card. The slider
+ * drives: dragging sends the speed as it goes, at most every SEND_EVERY_MS, and the last
+ * value is always sent when the pointer lets go (arrow keys and Page Up/Down change it the
+ * same way). The slider shows the operator's set point while held and for a moment after a
+ * send; otherwise it follows the train's target speed, whoever set it. */
+const SEND_EVERY_MS = 250;
+const FOLLOW_AFTER_MS = 2500;
+
+function throttle(id, compact) {
+  const sid = compact ? `speed-${id}` : "speed-slider";
+  const slider = h("input", { type: "range", min: 0, max: 100, step: 1, value: 0, id: sid,
+                              "data-testid": "speed-slider", "aria-label": "Speed" });
+  const value = h("output", { for: sid, "data-testid": "speed-value", text: "0" });
+  const dirBtn = h("button", { type: "button", class: "dir-toggle", "data-testid": "dir-toggle",
+                               "aria-label": "Direction" });
+  const stopBtn = h("button", { type: "button", "data-testid": "stop" }, "Stop");
+  const startBtn = h("button", { type: "button", "data-testid": "start" }, "Start");
+  const estopBtn = h("button", { type: "button", class: "danger", "data-testid": "estop-train",
+                                 title: "Cut the motor's power at once" }, compact ? "E-stop" : "Emergency stop");
+  const result = h("p", { class: "muted small cmd-result", "data-testid": "command-result" });
+  const el = h("div", { class: compact ? "throttle compact" : "throttle", "data-testid": "throttle" },
+    h("label", { class: "slider-label", for: sid }, "Speed ", value, " %"),
+    slider,
+    h("div", { class: "row" }, dirBtn, stopBtn, compact ? null : startBtn, estopBtn),
+    result);
+
+  let held = false, heldUntil = 0, lastSent = null, lastSendAt = 0, timer = 0, dir = "FORWARD";
+
+  function train() { return state.trains.get(id); }
+  function label() { const t = train(); return t ? t.name : id; }
+
+  async function command(body, what) {
+    try {
+      const r = await api("POST", `/api/trains/${encodeURIComponent(id)}/command`, body);
+      if (r && r.delivered === false) {
+        result.classList.add("warn");
+        setText(result, `${what}: not delivered. ${r.message}`);
+      } else {
+        result.classList.remove("warn");
+        setText(result, `${what}: sent ${new Date().toLocaleTimeString()}`);
+      }
+      return true;
+    } catch (e) {
+      showError(`${what} failed for ${label()}`, e);
+      result.classList.add("warn");
+      setText(result, `${what}: failed (${e.message})`);
+      return false;
+    }
+  }
+
+  function sendSpeed() {
+    clearTimeout(timer);
+    timer = 0;
+    const speed = Number(slider.value);
+    if (speed === lastSent) return;
+    lastSent = speed;
+    lastSendAt = Date.now();
+    heldUntil = Date.now() + FOLLOW_AFTER_MS;
+    command({ action: "setSpeed", speed }, `Speed ${speed} %`);
+  }
+  function speedChanged(final) {
+    setText(value, slider.value);
+    heldUntil = Date.now() + FOLLOW_AFTER_MS;
+    const wait = SEND_EVERY_MS - (Date.now() - lastSendAt);
+    if (final || wait <= 0) sendSpeed();
+    else if (!timer) timer = setTimeout(sendSpeed, wait);
+  }
+  slider.addEventListener("pointerdown", () => { held = true; lastSent = null; });
+  // Letting go always sends: someone else may have changed the speed meanwhile.
+  const letGo = () => { if (held) { held = false; lastSent = null; speedChanged(true); } };
+  window.addEventListener("pointerup", letGo);
+  window.addEventListener("pointercancel", letGo);
+  slider.addEventListener("input", () => { if (!held) lastSent = null; speedChanged(false); });
+  slider.addEventListener("change", () => speedChanged(true));
+
+  dirBtn.addEventListener("click", async () => {
+    const want = dir === "FORWARD" ? "REVERSE" : "FORWARD";
+    if (await command({ action: "setDirection", direction: want },
+                      want === "FORWARD" ? "Forward" : "Reverse")) {
+      dir = want;
+      paintDir();
+    }
+  });
+  stopBtn.addEventListener("click", async () => {
+    slider.value = 0; setText(value, "0"); lastSent = 0; heldUntil = Date.now() + FOLLOW_AFTER_MS;
+    await command({ action: "stop" }, "Stop");
+  });
+  startBtn.addEventListener("click", () => command({ action: "start" }, "Start"));
+  // One tap: an emergency stop must never wait for a dialog.
+  estopBtn.addEventListener("click", async () => {
+    slider.value = 0; setText(value, "0"); lastSent = 0; heldUntil = Date.now() + FOLLOW_AFTER_MS;
+    await command({ action: "emergencyStop" }, "Emergency stop");
+  });
+
+  function paintDir() {
+    const fwd = dir === "FORWARD";
+    setText(dirBtn, fwd ? "Forward ▶" : "◀ Reverse");
+    dirBtn.dataset.value = dir;
+    dirBtn.setAttribute("aria-pressed", fwd ? "false" : "true");
+  }
+  paintDir();
+
+  function update(t) {
+    const s = t && t.status;
+    if (s && s.direction && Date.now() > heldUntil) dir = dirValue(s.direction);
+    paintDir();
+    if (!held && Date.now() > heldUntil) {
+      const target = s ? (Number.isInteger(s.target_speed) ? s.target_speed : s.speed) : 0;
+      const v = Number.isInteger(target) ? target : 0;
+      if (Number(slider.value) !== v) { slider.value = v; setText(value, String(v)); }
+    }
+  }
+  function destroy() {
+    clearTimeout(timer);
+    window.removeEventListener("pointerup", letGo);
+    window.removeEventListener("pointercancel", letGo);
+  }
+  return { el, update, destroy };
+}
+
 /* ---------------------------------------------------------------- dashboard ------------ */
 
 function dashboardPage() {
@@ -482,12 +624,19 @@ function dashboardPage() {
     h("h2", { class: "sub" }, "Controllers"), countBox,
     h("h2", { class: "sub" }, "Trains ", trainCount), grid, empty);
 
+  const throttles = new Map();
   function createCard(t) {
-    return h("a", { class: "card train-card", href: trainHref(t.id), "data-testid": "train-card",
-                    dataset: { trainId: t.id } },
+    const th = throttle(t.id, true);
+    throttles.set(t.id, th);
+    return h("div", { class: "card train-card", "data-testid": "train-card",
+                      dataset: { trainId: t.id } },
       h("div", { class: "card-head" },
-        h("span", { class: "name", "data-field": "name" }),
+        h("a", { class: "name", href: trainHref(t.id), "data-field": "name" }),
         h("span", { class: "badge", "data-field": "state" })),
+      h("div", { class: "meta muted small" },
+        h("span", { class: "mono", "data-field": "id" }), " ",
+        h("span", { "data-field": "model" }), " ",
+        h("span", { "data-field": "plugin" })),
       h("div", { class: "speedline" },
         h("span", { class: "big", "data-field": "speed" }),
         h("span", { class: "unit" }, "%"),
@@ -497,13 +646,21 @@ function dashboardPage() {
         h("span", { "data-field": "controller" }), " ",
         h("span", { class: "badge", "data-field": "presence" })),
       h("div", { class: "meta" }, "Placement ",
-        h("span", { class: "badge", "data-field": "placement" })));
+        h("span", { class: "badge", "data-field": "placement" })),
+      th.el);
   }
 
   function updateCard(el, t) {
     const s = t.status;
     setText(field(el, "name"), t.name);
+    setText(field(el, "id"), t.id);
+    setText(field(el, "model"), t.model || "");
+    const plugin = t.plugin || {};
+    const port = plugin.config && plugin.config.motor_port;
+    setText(field(el, "plugin"), `${plugin.name || dash}${port ? ` M${port}` : ""}`);
     setBadge(field(el, "state"), liveState(t));
+    const th = throttles.get(t.id);
+    if (th) th.update(t);
     setText(field(el, "speed"), s && Number.isInteger(s.speed) ? s.speed : dash);
     setText(field(el, "direction"), s ? dirLabel(s.direction) : dash);
     field(el, "bar").style.width = `${s && Number.isInteger(s.speed) ? s.speed : 0}%`;
@@ -517,6 +674,7 @@ function dashboardPage() {
 
   return {
     name: "dashboard", nav: "dashboard", title: "Dashboard", el,
+    destroy() { for (const th of throttles.values()) th.destroy(); },
     update() {
       const n = { online: 0, stale: 0, offline: 0, unknown: 0 };
       for (const c of state.controllers.values()) n[c.status in n ? c.status : "unknown"]++;
@@ -524,6 +682,9 @@ function dashboardPage() {
       const trains = [...state.trains.values()].sort(byName);
       setText(trainCount, `(${trains.length})`);
       syncList(grid, trains, (t) => t.id, createCard, updateCard);
+      for (const [tid, th] of throttles) {
+        if (!state.trains.has(tid)) { th.destroy(); throttles.delete(tid); }
+      }
       empty.hidden = !state.loaded || trains.length > 0;
     },
   };
@@ -558,33 +719,10 @@ function trainPage(id) {
       h("dt", null, "Last report"), h("dd", null, tele.updated)));
 
   // Throttle.
-  const slider = h("input", { type: "range", min: 0, max: 100, step: 1, value: 0,
-                              id: "speed-slider", "data-testid": "speed-slider",
-                              "aria-label": "Speed" });
-  const sliderValue = h("output", { for: "speed-slider", "data-testid": "speed-value", text: "0" });
-  const fwd = h("input", { type: "radio", name: "dir", value: "FORWARD", id: "dir-forward",
-                           "data-testid": "dir-forward", checked: true });
-  const rev = h("input", { type: "radio", name: "dir", value: "REVERSE", id: "dir-reverse",
-                           "data-testid": "dir-reverse" });
-  const pendingNote = h("span", { class: "pending", "data-testid": "throttle-pending", hidden: true },
-    "not applied yet");
-  const applyBtn = h("button", { type: "button", class: "primary", "data-testid": "apply" }, "Apply");
-  const revertBtn = h("button", { type: "button", "data-testid": "throttle-revert" }, "Revert");
-  const startBtn = h("button", { type: "button", "data-testid": "start" }, "Start");
-  const stopBtn = h("button", { type: "button", "data-testid": "stop" }, "Stop");
-  const estopBtn = h("button", { type: "button", class: "danger", "data-testid": "estop-train" },
-    "Emergency stop");
+  const th = throttle(id, false);
   const offlineNote = h("p", { class: "warn", "data-testid": "throttle-offline", hidden: true });
-  const cmdResult = h("p", { class: "muted small", "data-testid": "command-result" });
-  const throttleCard = h("section", { class: "panel", "data-testid": "throttle" },
-    h("h2", null, "Throttle"),
-    h("label", { class: "slider-label", for: "speed-slider" }, "Speed ", sliderValue, " % ", pendingNote),
-    slider,
-    h("div", { class: "row dir", role: "radiogroup", "aria-label": "Direction" },
-      h("label", null, fwd, " Forward"), h("label", null, rev, " Reverse")),
-    h("div", { class: "row" }, applyBtn, revertBtn),
-    h("div", { class: "row" }, startBtn, stopBtn, estopBtn),
-    offlineNote, cmdResult);
+  const throttleCard = h("section", { class: "panel", "data-testid": "throttle-panel" },
+    h("h2", null, "Throttle"), th.el, offlineNote);
 
   // Placement.
   const plc = {
@@ -635,69 +773,6 @@ function trainPage(id) {
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Dashboard"), " / train"),
     title, desc, missing,
     h("div", { class: "grid" }, teleCard, throttleCard, placeCard, form));
-
-  /* Throttle logic: the slider shows the operator's set point. It follows the train's
-   * target speed only while the operator is not holding it and has no unapplied change;
-   * after Apply it waits (bounded) for the train to report the new target. */
-  let held = false, speedDirty = false, dirDirty = false, expect = null, busy = false;
-  const release = () => { if (held) { held = false; scheduleRender(); } };
-  slider.addEventListener("pointerdown", () => { held = true; });
-  window.addEventListener("pointerup", release);
-  window.addEventListener("pointercancel", release);
-  slider.addEventListener("blur", release);
-  slider.addEventListener("input", () => {
-    speedDirty = true; expect = null;
-    setText(sliderValue, slider.value);
-    update();
-  });
-  for (const r of [fwd, rev]) r.addEventListener("change", () => { dirDirty = true; expect = null; update(); });
-
-  function chosenDir() { return rev.checked ? "REVERSE" : "FORWARD"; }
-
-  async function command(body, what) {
-    const t = state.trains.get(id);
-    busy = true; update();
-    try {
-      await api("POST", `/api/trains/${encodeURIComponent(id)}/command`, body);
-      const at = new Date().toLocaleTimeString();
-      setText(cmdResult, `${what}: sent at ${at}`);
-      return true;
-    } catch (e) {
-      showError(`${what} failed for ${t ? t.name : id}`, e);
-      setText(cmdResult, `${what}: failed (${e.message})`);
-      return false;
-    } finally {
-      busy = false; update();
-    }
-  }
-
-  applyBtn.addEventListener("click", async () => {
-    const speed = Number(slider.value), direction = chosenDir();
-    const ok = await command({ action: "setSpeed", speed, direction },
-                             `Speed ${speed} % ${direction === "FORWARD" ? "forward" : "reverse"}`);
-    if (ok) { expect = { speed, direction, until: Date.now() + 8000 }; update(); }
-  });
-  revertBtn.addEventListener("click", () => { speedDirty = dirDirty = false; expect = null; update(); });
-  startBtn.addEventListener("click", async () => {
-    if (await command({ action: "start" }, "Start")) { speedDirty = dirDirty = false; expect = null; update(); }
-  });
-  stopBtn.addEventListener("click", async () => {
-    if (await command({ action: "stop" }, "Stop")) {
-      speedDirty = false; slider.value = 0; setText(sliderValue, "0");
-      expect = { speed: 0, until: Date.now() + 8000 };
-      update();
-    }
-  });
-  estopBtn.addEventListener("click", async () => {
-    const t = state.trains.get(id);
-    const yes = await confirmAction(
-      `EMERGENCY STOP ${t ? t.name : id}: power to its motor is cut at once, without braking. Continue?`,
-      "Emergency stop");
-    if (!yes) return;
-    if (await command({ action: "emergencyStop" }, "Emergency stop")) {
-      speedDirty = dirDirty = false; expect = null; update();
-    }
-  });
 
   plc.select.addEventListener("change", () => { plc.select.dataset.dirty = "1"; });
   plc.button.addEventListener("click", async () => {
@@ -799,23 +874,8 @@ function trainPage(id) {
     setText(tele.controller, rep ? `${controllerName(rep)} (${presenceOf(rep)})` : dash);
     setTime(tele.updated, s ? s.timestamp || s.updated_at : null);
 
-    // Throttle: follow the train unless held, edited, or waiting for the applied value.
-    const target = s ? (Number.isInteger(s.target_speed) ? s.target_speed : s.speed) : null;
-    const trainDir = s ? dirValue(s.direction) : null;
-    if (expect) {
-      const reached = target === expect.speed && (!expect.direction || trainDir === expect.direction);
-      if (reached || Date.now() > expect.until) { expect = null; speedDirty = dirDirty = false; }
-    }
-    if (!held && !speedDirty && !expect && Number.isInteger(target)) {
-      slider.value = target;
-      setText(sliderValue, target);
-    }
-    if (!dirDirty && !expect && trainDir) {
-      (trainDir === "REVERSE" ? rev : fwd).checked = true;
-    }
-    pendingNote.hidden = !((speedDirty || dirDirty) && !expect);
-    for (const b of [applyBtn, startBtn, stopBtn, revertBtn]) b.disabled = busy;
-    estopBtn.disabled = false; // an emergency stop is never blocked
+    // Throttle.
+    th.update(t);
     const runner = t.actual_controller_id || (s && s.controller_id);
     const rp = presenceOf(runner);
     offlineNote.hidden = !!runner && rp !== "offline" && rp !== "unknown";
@@ -839,12 +899,7 @@ function trainPage(id) {
     if (!formDirty && !sameForm(t)) fillForm(t);
   }
 
-  function destroy() {
-    window.removeEventListener("pointerup", release);
-    window.removeEventListener("pointercancel", release);
-  }
-
-  return { name: "train", nav: "dashboard", title: "Train", el, update, destroy };
+  return { name: "train", nav: "dashboard", title: "Train", el, update, destroy: th.destroy };
 }
 
 /* ---------------------------------------------------------------- controllers ---------- */
@@ -1041,16 +1096,15 @@ function notFoundPage() {
 
 /* ---------------------------------------------------------------- global actions ------- */
 
+/* The layout stop: one tap, never a dialog in the way. */
 $("#estop-all").addEventListener("click", async () => {
-  const yes = await confirmAction(
-    "EMERGENCY STOP THE WHOLE LAYOUT: power to every train's motor is cut at once. Continue?",
-    "Stop every train");
-  if (!yes) return;
   const btn = $("#estop-all");
   btn.disabled = true;
   try {
-    await api("POST", "/api/emergency-stop", {});
-    showNotice(`Emergency stop sent to every train at ${new Date().toLocaleTimeString()}.`);
+    const r = await api("POST", "/api/emergency-stop", {});
+    const reached = r && Number.isInteger(r.trains)
+      ? ` (${r.trains} train(s) on ${r.controllers} controller(s))` : "";
+    showNotice(`Emergency stop sent to every train${reached} at ${new Date().toLocaleTimeString()}.`);
   } catch (e) {
     showError("EMERGENCY STOP FAILED", e);
   } finally {
