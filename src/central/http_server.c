@@ -38,8 +38,11 @@ struct http_server {
     int port;
 };
 
-/* Per-connection request state, created on the first callback. */
+/* Per-request state, created when MHD has read the request line (uri_seen) or, failing
+ * that, on the first callback. */
 struct request_state {
+    bool begun;      /* the first callback has run */
+    bool nul_in_uri; /* the raw URI held %00: MHD's decoded path would end there */
     char *body;
     size_t len;
     size_t cap;
@@ -110,6 +113,64 @@ void http_response_json(struct http_response *resp, unsigned status, json_t *bod
     resp->json = body;
 }
 
+/* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        if (s[0] == 0xE0)
+            lo = 0xA0;
+        else if (s[0] == 0xED)
+            hi = 0x9F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        if (s[0] == 0xF0)
+            lo = 0x90;
+        else if (s[0] == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+static bool utf8_valid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* Error details echo paths and headers, which may hold any bytes, and a cut at the buffer's
+ * end may split a character: jansson refuses such a string, and the answer lost its body. Each
+ * byte that does not start a whole UTF-8 character becomes '?'. */
+static void utf8_scrub(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void http_response_error(struct http_response *resp, unsigned status, const char *code,
                          const char *field, const char *fmt, ...)
 {
@@ -118,9 +179,14 @@ void http_response_error(struct http_response *resp, unsigned status, const char
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    utf8_scrub(detail);
     json_t *body = json_pack("{s:s, s:s}", "detail", detail, "error", code);
-    if (field != NULL && body != NULL)
-        json_object_set_new(body, "field", json_string(field));
+    if (field != NULL && body != NULL) {
+        char f[128];
+        snprintf(f, sizeof f, "%s", field);
+        utf8_scrub(f);
+        json_object_set_new(body, "field", json_string(f));
+    }
     http_response_json(resp, status, body);
 }
 
@@ -175,6 +241,9 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
 {
     char *text = NULL;
     const char *ctype = "application/json";
+    if (resp->status >= 400 && resp->json == NULL && resp->text == NULL)
+        resp->json = json_pack("{s:s, s:s}", "detail", "the request could not be answered", "error",
+                               resp->status >= 500 ? "internal_error" : "bad_request");
     if (resp->json != NULL) {
         text = json_dumps(resp->json, JSON_COMPACT);
     } else if (resp->text != NULL) {
@@ -248,6 +317,71 @@ static void observe(struct http_server *srv, const struct request_state *rs, con
     srv->cfg.observe(srv->cfg.ctx, method, route, status, s);
 }
 
+/* Called by MHD with the raw request line's URI, before it decodes it: the only place that
+ * sees a %00, after which the decoded path handed to on_request would silently end. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct request_state *rs = calloc(1, sizeof *rs);
+    if (rs != NULL && uri != NULL)
+        rs->nul_in_uri = strstr(uri, "%00") != NULL;
+    return rs;
+}
+
+struct framing {
+    unsigned content_lengths;
+    bool lengths_differ;
+    const char *first_length;
+    bool transfer_encoding;
+    bool host_invalid;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (key == NULL || value == NULL)
+        return MHD_YES;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->content_lengths++ == 0)
+            f->first_length = value;
+        else if (strcmp(f->first_length, value) != 0)
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding = true;
+    } else if (strcasecmp(key, "Host") == 0) {
+        f->host_invalid = f->host_invalid || !utf8_valid(value);
+    }
+    return MHD_YES;
+}
+
+/* Requests whose meaning is ambiguous are refused before any body is read (RFC 9112 §6.3:
+ * two different Content-Lengths, or one beside Transfer-Encoding, frame the body in two
+ * ways, the classic request smuggling); MHD closes the connection after the answer. */
+static bool refuse_early(struct MHD_Connection *conn, const struct request_state *rs,
+                         struct http_response *resp)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &f);
+    if (rs->nul_in_uri)
+        http_response_error(resp, 400, "invalid_path", "path",
+                            "the request URI contains an encoded NUL byte (%%00)");
+    else if (f.lengths_differ)
+        http_response_error(resp, 400, "invalid_header", "Content-Length",
+                            "the request has Content-Length headers with different values");
+    else if (f.content_lengths > 0 && f.transfer_encoding)
+        http_response_error(resp, 400, "invalid_header", "Content-Length",
+                            "the request has both Content-Length and Transfer-Encoding");
+    else if (f.host_invalid)
+        http_response_error(resp, 400, "invalid_header", "Host",
+                            "the Host header is not valid UTF-8");
+    else
+        return false;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -258,12 +392,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs = calloc(1, sizeof *rs);
         if (rs == NULL)
             return MHD_NO;
+        *con_cls = rs;
+    }
+    if (!rs->begun) {
+        rs->begun = true;
         rs->started_ms = timeutil_mono_ms();
         clock_gettime(CLOCK_MONOTONIC, &rs->started);
-        *con_cls = rs;
         rs->max_body = srv->cfg.max_body;
         if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
             rs->max_body = srv->cfg.bulk_max_body;
+        struct http_response early = {.status = 500, .retry_after = -1};
+        if (refuse_early(conn, rs, &early)) {
+            enum MHD_Result ret = send_response(srv, conn, method, &early);
+            observe(srv, rs, method, NULL, early.status);
+            json_decref(early.json);
+            return ret;
+        }
         /* Refuse an announced oversized body before reading it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > rs->max_body)
@@ -448,9 +592,9 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)60, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)", cfg->host,
                  cfg->port);
