@@ -535,7 +535,7 @@ static int list_write(struct list_writer *w, const json_t *view)
     return json_dumpf(view, w->out, JSON_COMPACT) == 0 ? 0 : -ENOMEM;
 }
 
-#define LIST_PAGE 500
+#define LIST_PAGE 100
 
 /* Written out one controller at a time: with ten thousand controllers the answer is about
  * 10 MB, and as one jansson tree it took more than 100 MiB. Runs on the HTTP worker thread

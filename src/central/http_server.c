@@ -75,6 +75,7 @@ struct http_server {
 struct request_state {
     bool begun;      /* the first callback has run */
     bool nul_in_uri; /* the raw URI held %00: MHD's decoded path would end there */
+    bool large;      /* its answer or body was large: trim malloc when it is done */
     struct job *job; /* deferred to the worker; its answer is sent when it is done */
     char *body;
     size_t len;
@@ -427,7 +428,7 @@ static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
 #define LARGE_ANSWER (1024 * 1024)
 
 static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
-                                     const char *method, struct http_response *resp)
+                                     struct request_state *rs, struct http_response *resp)
 {
     char *text = NULL;
     const char *ctype = "application/json";
@@ -443,7 +444,7 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     }
     size_t len = text ? strlen(text) : 0;
     if (len >= LARGE_ANSWER)
-        srv->trim_pending = true;
+        rs->large = true; /* trimmed once sent, in on_completed */
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
@@ -463,7 +464,6 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
         MHD_add_response_header(r, "Allow", resp->allow);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     add_cors(srv, conn, r);
-    (void)method;
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -593,7 +593,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             rs->max_body = srv->cfg.bulk_max_body;
         struct http_response early = {.status = 500, .retry_after = -1};
         if (refuse_early(conn, rs, &early)) {
-            enum MHD_Result ret = send_response(srv, conn, method, &early);
+            enum MHD_Result ret = send_response(srv, conn, rs, &early);
             observe(srv, rs, method, NULL, early.status);
             json_decref(early.json);
             return ret;
@@ -696,7 +696,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         observe(srv, rs, method, resp.route, resp.status ? resp.status : 200);
         return ret;
     }
-    ret = send_response(srv, conn, method, &resp);
+    ret = send_response(srv, conn, rs, &resp);
     observe(srv, rs, method, resp.route, resp.status);
     log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
               "code", (int)resp.status, "duration_ms",
@@ -727,7 +727,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             free(rs->job);
         }
         /* A large request body (an import) leaves its parsed tree's memory in malloc. */
-        if (rs->cap >= LARGE_ANSWER)
+        if (rs->cap >= LARGE_ANSWER || rs->large)
             srv->trim_pending = true;
         free(rs->body);
         free(rs);

@@ -73,6 +73,10 @@ int main(int argc, char **argv)
      * MQTT threads that kept freed memory spread over four of them. Two are enough here
      * (peak RSS with 10,000 controllers: 65 -> 57 MiB, docs/performance.md). */
     mallopt(M_ARENA_MAX, 2);
+    /* Buffers of a megabyte and more (list answers, import bodies) are mapped and unmapped
+     * by themselves. Left to glibc, the threshold rises to the size of the first such
+     * buffer freed, and the next ones stayed in the heap after their answer was sent. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     int rc = central_options_parse(&c.opts, argc, argv);
     if (rc == 1)
         return 0;
