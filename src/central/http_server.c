@@ -718,7 +718,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         ci->parked = false;
     }
     if (rs != NULL) {
-        if (rs->job != NULL) { /* only at shutdown: the worker has stopped */
+        if (rs->job != NULL) { /* done, but the client left (or shutdown): never sent */
             pthread_mutex_lock(&srv->job_lock);
             job_unlink(srv, rs->job);
             pthread_mutex_unlock(&srv->job_lock);

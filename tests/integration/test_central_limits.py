@@ -172,6 +172,20 @@ class LimitsTest(harness.RoundhouseTestCase):
 
         harness.wait_until(slot_free, timeout=40, message="a stream slot freed after its client left")
 
+    def test_flags_in_help_and_checked(self):
+        proc = harness.run_program("roundhouse-central", "--help")
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for flag in ("--max-connections", "--max-connections-per-ip", "--request-timeout",
+                     "--max-event-streams", "--max-event-streams-per-ip", "--max-import-bytes"):
+            self.assertIn(flag + " ", proc.stdout)
+        for args in (["--max-import-bytes", "3"], ["--max-import-bytes", "2G"],
+                     ["--max-import-bytes", "9999M"], ["--max-connections-per-ip", "0"],
+                     ["--request-timeout", "x"], ["--max-event-streams", "-1"]):
+            with self.subTest(args=args):
+                proc = harness.run_program("roundhouse-central", *args)
+                self.assertEqual(proc.returncode, 2, proc.stderr)
+                self.assertIn(args[0], proc.stderr)
+
 
 if __name__ == "__main__":
     harness.main()
