@@ -188,6 +188,8 @@ class Env:
         # connection that failed (docs/performance.md, findings).
         argv = [self.bench.bin("roundhouse-central"), "--listen", "127.0.0.1:0", "--db", self.db,
                 "--mqtt", "127.0.0.1:%d" % self.broker_port, "--register-rate", "1000000000/min",
+                # the whole simulated fleet speaks from 127.0.0.1
+                "--max-connections-per-ip", "1000",
                 "--log-level", "info"] + list(flags)
         c = Proc("central", argv, self.tmp)
         deadline = time.monotonic() + 30

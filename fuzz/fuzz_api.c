@@ -58,7 +58,7 @@ static void init(void)
     log_setup(LOG_ERROR + 1, LOG_FORMAT_JSON); /* quiet */
     if (store_open(":memory:", STORE_SCHEMA_VERSION, &c.store, err, sizeof err) < 0)
         abort();
-    c.events = events_new(64, 4);
+    c.events = events_new(64, 4, 4);
     c.longpoll = longpoll_new(4);
     struct http_response resp = {0};
     const char reg[] = "{\"name\":\"fuzz\",\"address\":\"127.0.0.1\"}";

@@ -24,7 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         log_setup(LOG_ERROR + 1, LOG_FORMAT_JSON);
         if (store_open(":memory:", STORE_SCHEMA_VERSION, &c.store, err, sizeof err) < 0)
             abort();
-        c.events = events_new(64, 4);
+        c.events = events_new(64, 4, 4);
         json_t *ctl =
             json_pack("{s:s, s:s, s:i, s:i, s:I, s:I}", "id",
                       "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", "name", "fuzz", "session_epoch", 3,

@@ -19,8 +19,10 @@ struct longpoll;
 struct http_metrics;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
-/* The registry import is one document for the whole fleet. */
-#define CENTRAL_MAX_IMPORT (32 * 1024 * 1024)
+/* The registry import is one document for the whole fleet; its parsed tree takes about 20
+ * times its size, so the default (--max-import-bytes) stays well below what one request
+ * should be able to make the central allocate. */
+#define CENTRAL_MAX_IMPORT_DEFAULT (8 * 1024 * 1024)
 
 struct central_options {
     char listen_host[64];
@@ -41,6 +43,13 @@ struct central_options {
     char cors_origins[1024];
     enum log_level log_level;
     enum log_format log_format;
+    /* What one client can hold (docs/operations.md, "Limits"). */
+    int max_connections;
+    int max_connections_per_ip;
+    int request_timeout; /* seconds for a whole request, and for an idle connection */
+    int max_event_streams;
+    int max_event_streams_per_ip;
+    long max_import_bytes;
 };
 
 struct central_counters {

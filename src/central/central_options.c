@@ -33,6 +33,14 @@ static const char usage[] =
     "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
     "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
     "  --log-format FORMAT         json or text (LOG_FORMAT; default json)\n"
+    "  --max-connections N         open HTTP connections in all (default 1000)\n"
+    "  --max-connections-per-ip N  ... from one client address (default 128)\n"
+    "  --request-timeout SEC       a request must arrive whole within SEC, and an idle\n"
+    "                              connection is closed after SEC (default 30)\n"
+    "  --max-event-streams N       open GET /api/events streams in all (default 256)\n"
+    "  --max-event-streams-per-ip N  ... from one client address (default 8)\n"
+    "  --max-import-bytes N        largest POST /api/import body in bytes, or with a K or M\n"
+    "                              suffix for KiB or MiB, 64K-1024M (default 8M)\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
@@ -84,13 +92,65 @@ enum {
     OPT_CORS,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
+    OPT_MAX_CONN,
+    OPT_MAX_CONN_IP,
+    OPT_REQ_TIMEOUT,
+    OPT_MAX_STREAMS,
+    OPT_MAX_STREAMS_IP,
+    OPT_MAX_IMPORT,
     OPT_HELP,
     OPT_VERSION,
 };
 
+static int set_count(const char *opt, const char *value, int min, int max, int *out)
+{
+    if (parse_int(value, min, max, out) < 0) {
+        char why[64];
+        snprintf(why, sizeof why, "expected a whole number %d-%d", min, max);
+        return bad(opt, value, why);
+    }
+    return 0;
+}
+
+/* Bytes, or KiB / MiB with a K or M suffix. */
+static int set_bytes(const char *opt, const char *value, long min, long max, long *out)
+{
+    char num[32];
+    size_t n = strlen(value);
+    long unit = 1;
+    if (n > 0 && (value[n - 1] == 'K' || value[n - 1] == 'k'))
+        unit = 1024;
+    else if (n > 0 && (value[n - 1] == 'M' || value[n - 1] == 'm'))
+        unit = 1024 * 1024;
+    if (unit != 1)
+        n--;
+    long v;
+    if (n == 0 || n >= sizeof num)
+        return bad(opt, value, "expected a number of bytes, or of KiB or MiB with K or M");
+    memcpy(num, value, n);
+    num[n] = '\0';
+    if (parse_long(num, 0, max / unit, &v) < 0 || v * unit < min || v * unit > max)
+        return bad(opt, value, "expected 64K to 1024M");
+    *out = v * unit;
+    return 0;
+}
+
 static int apply(struct central_options *o, int opt, const char *v)
 {
     switch (opt) {
+    case OPT_MAX_CONN:
+        return set_count("--max-connections", v, 1, 100000, &o->max_connections);
+    case OPT_MAX_CONN_IP:
+        return set_count("--max-connections-per-ip", v, 1, 100000, &o->max_connections_per_ip);
+    case OPT_REQ_TIMEOUT:
+        return set_seconds("--request-timeout", v, 1, 3600, &o->request_timeout);
+    case OPT_MAX_STREAMS:
+        return set_count("--max-event-streams", v, 1, 100000, &o->max_event_streams);
+    case OPT_MAX_STREAMS_IP:
+        return set_count("--max-event-streams-per-ip", v, 1, 100000, &o->max_event_streams_per_ip);
+    case OPT_MAX_IMPORT:
+        return set_bytes("--max-import-bytes", v, 64L * 1024, 1024L * 1024 * 1024,
+                         &o->max_import_bytes);
     case OPT_LISTEN: {
         int rc =
             set_host_port("--listen", v, o->listen_host, sizeof o->listen_host, &o->listen_port);
@@ -200,6 +260,12 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     snprintf(o->cors_origins, sizeof o->cors_origins, "*");
     o->log_level = LOG_INFO;
     o->log_format = LOG_FORMAT_JSON;
+    o->max_connections = 1000;
+    o->max_connections_per_ip = 128;
+    o->request_timeout = 30;
+    o->max_event_streams = 256;
+    o->max_event_streams_per_ip = 8;
+    o->max_import_bytes = CENTRAL_MAX_IMPORT_DEFAULT;
 
     if (apply_env(o) < 0)
         return -EINVAL;
@@ -220,6 +286,12 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"cors-origins", required_argument, NULL, OPT_CORS},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
+        {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
+        {"max-event-streams", required_argument, NULL, OPT_MAX_STREAMS},
+        {"max-event-streams-per-ip", required_argument, NULL, OPT_MAX_STREAMS_IP},
+        {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},

@@ -24,6 +24,7 @@ struct stream {
     uint64_t next_id;
     bool suspended;
     bool keepalive;
+    char ip[64];   /* the client's address, for the per-address limit */
     char *partial; /* the rest of a frame that did not fit into MHD's buffer */
     size_t partial_len, partial_off;
     struct stream *prev, *next;
@@ -35,11 +36,11 @@ struct events {
     unsigned ring_size;
     uint64_t last_id; /* id of the newest frame; 0 = none yet */
     struct stream *streams;
-    unsigned nstreams, max_streams;
+    unsigned nstreams, max_streams, max_per_ip;
     bool shutdown;
 };
 
-struct events *events_new(unsigned ring_size, unsigned max_streams)
+struct events *events_new(unsigned ring_size, unsigned max_streams, unsigned max_per_ip)
 {
     struct events *ev = calloc(1, sizeof *ev);
     if (ev == NULL)
@@ -51,6 +52,7 @@ struct events *events_new(unsigned ring_size, unsigned max_streams)
     }
     ev->ring_size = ring_size;
     ev->max_streams = max_streams;
+    ev->max_per_ip = max_per_ip;
     pthread_mutex_init(&ev->lock, NULL);
     return ev;
 }
@@ -245,13 +247,24 @@ void events_stream(struct events *ev, const struct http_request *req, struct htt
     memcpy(s->partial, hello, sizeof hello - 1);
     s->partial_len = sizeof hello - 1;
 
+    snprintf(s->ip, sizeof s->ip, "%s", req->client_ip);
+
     pthread_mutex_lock(&ev->lock);
-    if (ev->nstreams >= ev->max_streams || ev->shutdown) {
+    /* One host must not take every stream (the web UI of everyone else would go without
+     * live updates): a linear count is cheap at a few hundred streams. */
+    unsigned mine = 0;
+    for (struct stream *o = ev->streams; o != NULL; o = o->next)
+        mine += strcmp(o->ip, s->ip) == 0;
+    if (mine >= ev->max_per_ip || ev->nstreams >= ev->max_streams || ev->shutdown) {
+        bool per_ip = mine >= ev->max_per_ip && !ev->shutdown;
+        unsigned limit = per_ip ? ev->max_per_ip : ev->max_streams;
         pthread_mutex_unlock(&ev->lock);
         free(s->partial);
         free(s);
-        http_response_error(resp, 503, "too_many_streams", NULL,
-                            "too many event streams are open; try again later");
+        http_response_error(resp, per_ip ? 429 : 503, "too_many_streams", NULL,
+                            "%u event streams are open%s, the most allowed; try again later", limit,
+                            per_ip ? " from this address" : "");
+        resp->retry_after = 10;
         return;
     }
     s->next_id = ev->last_id + 1;

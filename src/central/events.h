@@ -18,14 +18,16 @@ struct events;
 struct http_request;
 struct http_response;
 
-struct events *events_new(unsigned ring_size, unsigned max_streams);
+/* max_streams open streams in all, max_per_ip from one client address. */
+struct events *events_new(unsigned ring_size, unsigned max_streams, unsigned max_per_ip);
 /* Ends every stream; call before the HTTP server stops. */
 void events_shutdown(struct events *ev);
 void events_free(struct events *ev);
 
 /* type: "controller", "train", "status", "assignment", ...; data is stolen. */
 void events_publish(struct events *ev, const char *type, json_t *data);
-/* Fills resp with the streaming response (or a 503 error when too many streams). */
+/* Fills resp with the streaming response, or an error with Retry-After: 429 too_many_streams
+ * when the client's address has max_per_ip streams open, 503 when all of them are taken. */
 void events_stream(struct events *ev, const struct http_request *req, struct http_response *resp);
 /* Wakes every waiting stream to write a keepalive comment. */
 void events_keepalive(struct events *ev);

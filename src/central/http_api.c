@@ -526,39 +526,76 @@ struct list_writer {
     bool first;
 };
 
-static int list_one(void *ctx, const json_t *row)
+/* The views of one page, built under the store's lock (they read the trains); they are
+ * written out after it is released. */
+struct list_page {
+    struct call *k;
+    json_t *views;
+};
+
+static int list_collect(void *ctx, const json_t *row)
 {
-    struct list_writer *w = ctx;
-    json_t *view = view_controller(w->k->c, row, w->k->now, true);
-    if (view == NULL)
-        return -ENOMEM;
+    struct list_page *p = ctx;
+    json_t *view = view_controller(p->k->c, row, p->k->now, true);
+    return view != NULL && json_array_append_new(p->views, view) == 0 ? 0 : -ENOMEM;
+}
+
+static int list_write(struct list_writer *w, const json_t *view)
+{
     if (!w->first)
         fputc(',', w->out);
     w->first = false;
-    int rc = json_dumpf(view, w->out, JSON_COMPACT);
-    json_decref(view);
-    return rc == 0 ? 0 : -ENOMEM;
+    return json_dumpf(view, w->out, JSON_COMPACT) == 0 ? 0 : -ENOMEM;
 }
 
+#define LIST_PAGE 100
+
 /* Written out one controller at a time: with ten thousand controllers the answer is about
- * 10 MB, and as one jansson tree it took more than 100 MiB. */
-static void h_controllers_list(struct call *k)
+ * 10 MB, and as one jansson tree it took more than 100 MiB. Runs on the HTTP worker thread
+ * and reads the store a page at a time, so that heartbeats and registrations wait for one
+ * page (a few ms), not for the whole list. The pages are separate transactions: a
+ * controller deleted meanwhile can shift another one out of this answer. */
+static void controllers_list_work(void *ctx, const struct http_request *req,
+                                  struct http_response *resp)
 {
+    struct call call = {.c = ctx, .req = req, .resp = resp, .now = timeutil_now_ms() / 1000};
+    struct call *k = &call;
     char *text = NULL;
     size_t len = 0;
     struct list_writer w = {.k = k, .out = open_memstream(&text, &len), .first = true};
-    if (w.out == NULL) {
+    json_t *page = json_array();
+    if (w.out == NULL || page == NULL) {
+        if (w.out != NULL)
+            fclose(w.out);
+        free(text);
+        json_decref(page);
         http_response_error(k->resp, 500, "out_of_memory", NULL, "cannot build the list");
         return;
     }
-    if (!begin(k, false)) {
-        fclose(w.out);
-        free(text);
-        return;
-    }
     fputc('[', w.out);
-    int rc = store_controller_foreach(k->c->store, list_one, &w);
-    store_rollback(k->c->store);
+    int rc = 0;
+    for (long offset = 0; rc == 0; offset += LIST_PAGE) {
+        json_array_clear(page);
+        if (!begin(k, false)) {
+            fclose(w.out);
+            free(text);
+            json_decref(page);
+            return;
+        }
+        struct list_page p = {.k = k, .views = page};
+        rc = store_controller_foreach_page(k->c->store, offset, LIST_PAGE, list_collect, &p);
+        store_rollback(k->c->store);
+        size_t i;
+        json_t *view;
+        json_array_foreach(page, i, view)
+        {
+            if (rc == 0)
+                rc = list_write(&w, view);
+        }
+        if (json_array_size(page) < LIST_PAGE)
+            break;
+    }
+    json_decref(page);
     fputc(']', w.out);
     bool written = fclose(w.out) == 0;
     if (rc == -ENOMEM || !written) {
@@ -574,6 +611,11 @@ static void h_controllers_list(struct call *k)
     k->resp->status = 200;
     k->resp->text = text;
     k->resp->content_type = "application/json";
+}
+
+static void h_controllers_list(struct call *k)
+{
+    http_request_defer(k->req, k->resp, controllers_list_work, k->c);
 }
 
 /* Loads one controller inside an open transaction; answers 404 itself. */
@@ -2085,18 +2127,27 @@ static void h_plugins(struct call *k)
         http_response_json(k->resp, 200, plugins);
 }
 
-static void h_export(struct call *k)
+static void export_work(void *ctx, const struct http_request *req, struct http_response *resp)
 {
+    (void)req;
     json_t *doc = NULL;
-    int rc = registry_export(k->c, k->now, &doc);
+    struct call k = {.c = ctx, .req = req, .resp = resp};
+    int rc = registry_export(k.c, timeutil_now_ms() / 1000, &doc);
     if (rc < 0)
-        db_failed(k, rc);
+        db_failed(&k, rc);
     else
-        http_response_json(k->resp, 200, doc);
+        http_response_json(resp, 200, doc);
 }
 
-static void h_import(struct call *k)
+static void h_export(struct call *k)
 {
+    http_request_defer(k->req, k->resp, export_work, k->c);
+}
+
+static void import_work(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    struct call call = {.c = ctx, .req = req, .resp = resp, .now = timeutil_now_ms() / 1000};
+    struct call *k = &call;
     json_t *b = body_object(k, false);
     if (b == NULL)
         return;
@@ -2110,6 +2161,12 @@ static void h_import(struct call *k)
     else
         http_response_json(k->resp, 200, summary);
     json_decref(b);
+}
+
+/* The parse and the write of a large document run on the worker, like the list. */
+static void h_import(struct call *k)
+{
+    http_request_defer(k->req, k->resp, import_work, k->c);
 }
 
 static void h_events(struct call *k)

@@ -23,6 +23,27 @@
 #include "log.h"
 #include "timeutil.h"
 
+/* One per connection (MHD's socket context): which server it belongs to, for a resume from
+ * any thread, and since when it has been waiting for a whole request. */
+struct conn_info {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    int64_t since_ms; /* accepted, or its last request completed */
+    bool parked;      /* a long poll, event stream or deferred request: no deadline */
+    struct conn_info *prev, *next;
+};
+
+/* A request handed to the worker thread (http_request_defer). */
+struct job {
+    struct MHD_Connection *conn;
+    http_handler_fn fn;
+    void *ctx;
+    struct http_request req;
+    struct http_response resp;
+    bool started, done;
+    struct job *next;
+};
+
 struct http_server {
     struct MHD_Daemon *daemon;
     pthread_t thread;
@@ -36,10 +57,26 @@ struct http_server {
     struct http_server_config cfg;
     char *cors; /* copy of cfg.cors_origins */
     int port;
+    struct conn_info *conns; /* only touched by the server's thread */
+    unsigned closed;         /* connections closed since the last malloc_trim */
+    int64_t swept_ms;
+    /* Deferred requests, queued, running or answered but not yet sent (oldest first). */
+    pthread_mutex_t job_lock;
+    pthread_cond_t job_cond;
+    struct job *jobs;
+    unsigned njobs;
+    bool worker_stop;
+    atomic_bool worker_started;
+    pthread_t worker;
 };
 
-/* Per-connection request state, created on the first callback. */
+/* Per-request state, created when MHD has read the request line (uri_seen) or, failing
+ * that, on the first callback. */
 struct request_state {
+    bool begun;      /* the first callback has run */
+    bool nul_in_uri; /* the raw URI held %00: MHD's decoded path would end there */
+    bool large;      /* its answer or body was large: trim malloc when it is done */
+    struct job *job; /* deferred to the worker; its answer is sent when it is done */
     char *body;
     size_t len;
     size_t cap;
@@ -63,22 +100,179 @@ static void wake(struct http_server *srv)
         log_event(LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
 }
 
+static struct conn_info *conn_info_of(struct MHD_Connection *conn)
+{
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    return ci != NULL ? ci->socket_context : NULL;
+}
+
 void http_connection_resume(struct MHD_Connection *conn)
 {
     MHD_resume_connection(conn);
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    if (ci != NULL && ci->socket_context != NULL)
-        wake(ci->socket_context);
+    struct conn_info *ci = conn_info_of(conn);
+    if (ci != NULL)
+        wake(ci->srv);
 }
 
-/* Every connection carries its server, so that a resume from any thread can wake it. */
+/* Every connection carries its server, so that a resume from any thread can wake it, and
+ * the time since it has owed us a request. */
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode toe)
 {
-    (void)conn;
-    if (toe == MHD_CONNECTION_NOTIFY_STARTED)
-        *socket_context = cls;
+    struct http_server *srv = cls;
+    if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
+        struct conn_info *ci = calloc(1, sizeof *ci);
+        *socket_context = ci;
+        if (ci == NULL)
+            return;
+        ci->srv = srv;
+        ci->conn = conn;
+        ci->since_ms = timeutil_mono_ms();
+        ci->next = srv->conns;
+        if (srv->conns != NULL)
+            srv->conns->prev = ci;
+        srv->conns = ci;
+    } else if (toe == MHD_CONNECTION_NOTIFY_CLOSED && *socket_context != NULL) {
+        struct conn_info *ci = *socket_context;
+        if (ci->prev != NULL)
+            ci->prev->next = ci->next;
+        else
+            srv->conns = ci->next;
+        if (ci->next != NULL)
+            ci->next->prev = ci->prev;
+        free(ci);
+        *socket_context = NULL;
+        srv->closed++; /* see sweep_slow */
+    }
+}
+
+/* A slow client (a byte every few seconds keeps MHD's idle timeout from firing) may hold a
+ * connection only for request_timeout seconds: its socket is shut down, and MHD closes it. */
+static void sweep_slow(struct http_server *srv)
+{
+    int64_t now = timeutil_mono_ms();
+    if (srv->cfg.request_timeout == 0 || now - srv->swept_ms < 1000)
+        return;
+    srv->swept_ms = now;
+    /* Hundreds of connections going at once (a host that held many) leave their buffers in
+     * malloc's arenas: give them back, at most once a second. */
+    if (srv->closed >= 64)
+        srv->trim_pending = true;
+    int64_t limit = (int64_t)srv->cfg.request_timeout * 1000;
+    for (struct conn_info *ci = srv->conns; ci != NULL; ci = ci->next) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(ci->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        if (ci->parked && fd != NULL) {
+            /* MHD does not watch a suspended connection: a client that left an event stream
+             * would hold its slot until a write failed. Shut down, the next write fails at
+             * once (the stream's keepalive). */
+            char b;
+            if (recv(fd->connect_fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 0)
+                shutdown(fd->connect_fd, SHUT_RDWR);
+            continue;
+        }
+        if (ci->parked || now - ci->since_ms <= limit)
+            continue;
+        if (fd != NULL && shutdown(fd->connect_fd, SHUT_RDWR) == 0)
+            log_event(LOG_DEBUG, "http_request_timeout", "{s:I}", "open_ms",
+                      (json_int_t)(now - ci->since_ms));
+        ci->since_ms = now; /* once */
+    }
+}
+
+static unsigned jobs_from(const struct http_server *srv, const char *ip)
+{
+    unsigned n = 0;
+    for (const struct job *j = srv->jobs; j != NULL; j = j->next)
+        n += strcmp(j->req.client_ip, ip) == 0;
+    return n;
+}
+
+void http_request_defer(const struct http_request *req, struct http_response *resp,
+                        http_handler_fn fn, void *ctx)
+{
+    struct conn_info *ci = req->conn != NULL ? conn_info_of(req->conn) : NULL;
+    if (ci == NULL || req->state == NULL || !ci->srv->worker_started) {
+        fn(ctx, req, resp);
+        return;
+    }
+    struct http_server *srv = ci->srv;
+    pthread_mutex_lock(&srv->job_lock);
+    bool per_ip = jobs_from(srv, req->client_ip) >= HTTP_DEFER_MAX_PER_IP;
+    if (per_ip || srv->njobs >= HTTP_DEFER_MAX) {
+        pthread_mutex_unlock(&srv->job_lock);
+        http_response_error(resp, per_ip ? 429 : 503, "too_busy", NULL,
+                            "%d requests of this kind are already running%s; try again later",
+                            per_ip ? HTTP_DEFER_MAX_PER_IP : HTTP_DEFER_MAX,
+                            per_ip ? " for this address" : "");
+        resp->retry_after = 1;
+        return;
+    }
+    struct job *j = calloc(1, sizeof *j);
+    if (j == NULL) {
+        pthread_mutex_unlock(&srv->job_lock);
+        http_response_error(resp, 503, "unavailable", NULL, "out of memory");
+        return;
+    }
+    j->conn = req->conn;
+    j->fn = fn;
+    j->ctx = ctx;
+    j->req = *req;
+    j->req.conn = NULL;
+    j->req.state = NULL;
+    j->req.fake_headers = NULL;
+    j->req.fake_query = NULL;
+    j->resp = (struct http_response){.status = 500, .retry_after = -1, .route = resp->route};
+    struct job **tail = &srv->jobs;
+    while (*tail != NULL)
+        tail = &(*tail)->next;
+    *tail = j;
+    srv->njobs++;
+    req->state->job = j;
+    /* Suspended under the lock: the worker resumes only after taking it. */
+    MHD_suspend_connection(req->conn);
+    resp->suspended = true;
+    pthread_cond_signal(&srv->job_cond);
+    pthread_mutex_unlock(&srv->job_lock);
+}
+
+/* Caller holds job_lock. */
+static void job_unlink(struct http_server *srv, struct job *j)
+{
+    for (struct job **p = &srv->jobs; *p != NULL; p = &(*p)->next) {
+        if (*p == j) {
+            *p = j->next;
+            srv->njobs--;
+            return;
+        }
+    }
+}
+
+static void *work(void *arg)
+{
+    struct http_server *srv = arg;
+    pthread_mutex_lock(&srv->job_lock);
+    for (;;) {
+        struct job *j = srv->jobs;
+        while (j != NULL && j->started)
+            j = j->next;
+        if (j == NULL) {
+            if (srv->worker_stop)
+                break;
+            pthread_cond_wait(&srv->job_cond, &srv->job_lock);
+            continue;
+        }
+        j->started = true;
+        pthread_mutex_unlock(&srv->job_lock);
+        j->fn(j->ctx, &j->req, &j->resp);
+        pthread_mutex_lock(&srv->job_lock);
+        j->done = true;
+        MHD_resume_connection(j->conn);
+        wake(srv);
+    }
+    pthread_mutex_unlock(&srv->job_lock);
+    return NULL;
 }
 
 const char *http_request_header(const struct http_request *req, const char *name)
@@ -110,6 +304,64 @@ void http_response_json(struct http_response *resp, unsigned status, json_t *bod
     resp->json = body;
 }
 
+/* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code points past
+ * U+10FFFF), or 0 when the bytes there are not one. */
+static size_t utf8_seq(const unsigned char *s)
+{
+    if (s[0] < 0x80)
+        return 1;
+    size_t n;
+    unsigned lo = 0x80, hi = 0xBF;
+    if (s[0] >= 0xC2 && s[0] <= 0xDF)
+        n = 2;
+    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
+        n = 3;
+        if (s[0] == 0xE0)
+            lo = 0xA0;
+        else if (s[0] == 0xED)
+            hi = 0x9F;
+    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
+        n = 4;
+        if (s[0] == 0xF0)
+            lo = 0x90;
+        else if (s[0] == 0xF4)
+            hi = 0x8F;
+    } else
+        return 0;
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+static bool utf8_valid(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n == 0)
+            return false;
+        p += n;
+    }
+    return true;
+}
+
+/* Error details echo paths and headers, which may hold any bytes, and a cut at the buffer's
+ * end may split a character: jansson refuses such a string, and the answer lost its body. Each
+ * byte that does not start a whole UTF-8 character becomes '?'. */
+static void utf8_scrub(char *s)
+{
+    for (unsigned char *p = (unsigned char *)s; *p;) {
+        size_t n = utf8_seq(p);
+        if (n == 0) {
+            *p++ = '?';
+            continue;
+        }
+        p += n;
+    }
+}
+
 void http_response_error(struct http_response *resp, unsigned status, const char *code,
                          const char *field, const char *fmt, ...)
 {
@@ -118,9 +370,14 @@ void http_response_error(struct http_response *resp, unsigned status, const char
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    utf8_scrub(detail);
     json_t *body = json_pack("{s:s, s:s}", "detail", detail, "error", code);
-    if (field != NULL && body != NULL)
-        json_object_set_new(body, "field", json_string(field));
+    if (field != NULL && body != NULL) {
+        char f[128];
+        snprintf(f, sizeof f, "%s", field);
+        utf8_scrub(f);
+        json_object_set_new(body, "field", json_string(f));
+    }
     http_response_json(resp, status, body);
 }
 
@@ -171,10 +428,13 @@ static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
 #define LARGE_ANSWER (1024 * 1024)
 
 static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connection *conn,
-                                     const char *method, struct http_response *resp)
+                                     struct request_state *rs, struct http_response *resp)
 {
     char *text = NULL;
     const char *ctype = "application/json";
+    if (resp->status >= 400 && resp->json == NULL && resp->text == NULL)
+        resp->json = json_pack("{s:s, s:s}", "detail", "the request could not be answered", "error",
+                               resp->status >= 500 ? "internal_error" : "bad_request");
     if (resp->json != NULL) {
         text = json_dumps(resp->json, JSON_COMPACT);
     } else if (resp->text != NULL) {
@@ -184,7 +444,7 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     }
     size_t len = text ? strlen(text) : 0;
     if (len >= LARGE_ANSWER)
-        srv->trim_pending = true;
+        rs->large = true; /* trimmed once sent, in on_completed */
     struct MHD_Response *r = MHD_create_response_from_buffer(
         len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
     if (r == NULL) {
@@ -204,7 +464,6 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
         MHD_add_response_header(r, "Allow", resp->allow);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     add_cors(srv, conn, r);
-    (void)method;
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
     return ret;
@@ -248,6 +507,71 @@ static void observe(struct http_server *srv, const struct request_state *rs, con
     srv->cfg.observe(srv->cfg.ctx, method, route, status, s);
 }
 
+/* Called by MHD with the raw request line's URI, before it decodes it: the only place that
+ * sees a %00, after which the decoded path handed to on_request would silently end. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    (void)cls;
+    (void)conn;
+    struct request_state *rs = calloc(1, sizeof *rs);
+    if (rs != NULL && uri != NULL)
+        rs->nul_in_uri = strstr(uri, "%00") != NULL;
+    return rs;
+}
+
+struct framing {
+    unsigned content_lengths;
+    bool lengths_differ;
+    const char *first_length;
+    bool transfer_encoding;
+    bool host_invalid;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value)
+{
+    struct framing *f = cls;
+    (void)kind;
+    if (key == NULL || value == NULL)
+        return MHD_YES;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        if (f->content_lengths++ == 0)
+            f->first_length = value;
+        else if (strcmp(f->first_length, value) != 0)
+            f->lengths_differ = true;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->transfer_encoding = true;
+    } else if (strcasecmp(key, "Host") == 0) {
+        f->host_invalid = f->host_invalid || !utf8_valid(value);
+    }
+    return MHD_YES;
+}
+
+/* Requests whose meaning is ambiguous are refused before any body is read (RFC 9112 §6.3:
+ * two different Content-Lengths, or one beside Transfer-Encoding, frame the body in two
+ * ways, the classic request smuggling); MHD closes the connection after the answer. */
+static bool refuse_early(struct MHD_Connection *conn, const struct request_state *rs,
+                         struct http_response *resp)
+{
+    struct framing f = {0};
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, scan_header, &f);
+    if (rs->nul_in_uri)
+        http_response_error(resp, 400, "invalid_path", "path",
+                            "the request URI contains an encoded NUL byte (%%00)");
+    else if (f.lengths_differ)
+        http_response_error(resp, 400, "invalid_header", "Content-Length",
+                            "the request has Content-Length headers with different values");
+    else if (f.content_lengths > 0 && f.transfer_encoding)
+        http_response_error(resp, 400, "invalid_header", "Content-Length",
+                            "the request has both Content-Length and Transfer-Encoding");
+    else if (f.host_invalid)
+        http_response_error(resp, 400, "invalid_header", "Host",
+                            "the Host header is not valid UTF-8");
+    else
+        return false;
+    return true;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls)
@@ -258,12 +582,22 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs = calloc(1, sizeof *rs);
         if (rs == NULL)
             return MHD_NO;
+        *con_cls = rs;
+    }
+    if (!rs->begun) {
+        rs->begun = true;
         rs->started_ms = timeutil_mono_ms();
         clock_gettime(CLOCK_MONOTONIC, &rs->started);
-        *con_cls = rs;
         rs->max_body = srv->cfg.max_body;
         if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
             rs->max_body = srv->cfg.bulk_max_body;
+        struct http_response early = {.status = 500, .retry_after = -1};
+        if (refuse_early(conn, rs, &early)) {
+            enum MHD_Result ret = send_response(srv, conn, rs, &early);
+            observe(srv, rs, method, NULL, early.status);
+            json_decref(early.json);
+            return ret;
+        }
         /* Refuse an announced oversized body before reading it. */
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
         if (cl != NULL && strtoull(cl, NULL, 10) > rs->max_body)
@@ -296,7 +630,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     }
 
     struct http_response resp = {.status = 500, .retry_after = -1};
-    if (rs->too_large) {
+    if (rs->job != NULL) {
+        pthread_mutex_lock(&srv->job_lock);
+        struct job *j = rs->job;
+        bool done = j->done;
+        if (done) {
+            job_unlink(srv, j);
+            rs->job = NULL;
+        }
+        pthread_mutex_unlock(&srv->job_lock);
+        if (!done)
+            return MHD_YES;
+        resp = j->resp;
+        free(j);
+    } else if (rs->too_large) {
         http_response_error(&resp, 413, "payload_too_large", NULL,
                             "request body is larger than %zu bytes", rs->max_body);
     } else if (strcmp(method, "OPTIONS") == 0) {
@@ -325,11 +672,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .body = rs->body ? rs->body : "",
                                    .body_len = rs->len,
                                    .started_ms = rs->started_ms,
-                                   .conn = conn};
+                                   .conn = conn,
+                                   .state = rs};
         client_ip(conn, req.client_ip, sizeof req.client_ip);
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
     (void)version;
+    if (resp.suspended || resp.stream != NULL) {
+        struct conn_info *ci = conn_info_of(conn);
+        if (ci != NULL)
+            ci->parked = true;
+    }
     if (resp.suspended) {
         json_decref(resp.json);
         free(resp.text);
@@ -343,7 +696,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         observe(srv, rs, method, resp.route, resp.status ? resp.status : 200);
         return ret;
     }
-    ret = send_response(srv, conn, method, &resp);
+    ret = send_response(srv, conn, rs, &resp);
     observe(srv, rs, method, resp.route, resp.status);
     log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
               "code", (int)resp.status, "duration_ms",
@@ -356,8 +709,26 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
+    struct http_server *srv = cls;
     struct request_state *rs = *con_cls;
+    (void)toe;
+    struct conn_info *ci = conn_info_of(conn);
+    if (ci != NULL) {
+        ci->since_ms = timeutil_mono_ms();
+        ci->parked = false;
+    }
     if (rs != NULL) {
+        if (rs->job != NULL) { /* done, but the client left (or shutdown): never sent */
+            pthread_mutex_lock(&srv->job_lock);
+            job_unlink(srv, rs->job);
+            pthread_mutex_unlock(&srv->job_lock);
+            json_decref(rs->job->resp.json);
+            free(rs->job->resp.text);
+            free(rs->job);
+        }
+        /* A large request body (an import) leaves its parsed tree's memory in malloc. */
+        if (rs->cap >= LARGE_ANSWER || rs->large)
+            srv->trim_pending = true;
         free(rs->body);
         free(rs);
         *con_cls = NULL;
@@ -381,6 +752,8 @@ static void *serve(void *arg)
         int timeout = -1;
         if (MHD_get_timeout(srv->daemon, &wait_ms) == MHD_YES)
             timeout = wait_ms > INT_MAX ? INT_MAX : (int)wait_ms;
+        if (srv->conns != NULL && (timeout < 0 || timeout > 1000))
+            timeout = 1000; /* sweep_slow */
         if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
             log_event(LOG_ERROR, "http_poll_failed", "{s:s}", "error", strerror(errno));
             usleep(10000); /* never spin on a persistent error */
@@ -393,8 +766,10 @@ static void *serve(void *arg)
                 return NULL;
         }
         MHD_run(srv->daemon);
+        sweep_slow(srv);
         if (srv->trim_pending) {
             srv->trim_pending = false;
+            srv->closed = 0;
             malloc_trim(0);
         }
     }
@@ -404,6 +779,8 @@ static void server_free(struct http_server *srv)
 {
     if (srv->daemon != NULL)
         MHD_stop_daemon(srv->daemon);
+    pthread_mutex_destroy(&srv->job_lock);
+    pthread_cond_destroy(&srv->job_cond);
     if (srv->wake_fd >= 0)
         close(srv->wake_fd);
     free(srv->cors);
@@ -435,6 +812,8 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         return -ENOMEM;
     srv->cfg = *cfg;
     srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
+    pthread_mutex_init(&srv->job_lock, NULL);
+    pthread_cond_init(&srv->job_cond, NULL);
     srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (srv->wake_fd < 0) {
         int rc = -errno;
@@ -448,8 +827,10 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv, MHD_OPTION_SOCK_ADDR,
         (struct sockaddr *)&ss, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
-        cfg->max_connections, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)60,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        cfg->max_connections_per_ip ? cfg->max_connections_per_ip : cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout ? cfg->request_timeout : 60U,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)", cfg->host,
@@ -466,6 +847,13 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         return -rc;
     }
     srv->thread_started = true;
+    rc = pthread_create(&srv->worker, NULL, work, srv);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot start the HTTP worker thread: %s", strerror(rc));
+        http_server_stop(srv);
+        return -rc;
+    }
+    srv->worker_started = true;
     *out = srv;
     return 0;
 }
@@ -479,6 +867,23 @@ void http_server_stop(struct http_server *srv)
 {
     if (srv == NULL)
         return;
+    if (srv->worker_started) {
+        pthread_mutex_lock(&srv->job_lock);
+        srv->worker_stop = true;
+        pthread_cond_broadcast(&srv->job_cond);
+        pthread_mutex_unlock(&srv->job_lock);
+        pthread_join(srv->worker, NULL);
+        /* What never ran is answered 503, so no connection stays suspended. */
+        pthread_mutex_lock(&srv->job_lock);
+        for (struct job *j = srv->jobs; j != NULL; j = j->next) {
+            if (j->done)
+                continue;
+            http_response_error(&j->resp, 503, "shutting_down", NULL, "the server is stopping");
+            j->done = true;
+            MHD_resume_connection(j->conn);
+        }
+        pthread_mutex_unlock(&srv->job_lock);
+    }
     if (srv->thread_started) {
         atomic_store(&srv->stopping, true);
         wake(srv);

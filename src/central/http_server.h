@@ -13,6 +13,7 @@
 
 struct MHD_Connection;
 struct http_server;
+struct request_state;
 
 struct http_request {
     const char *method;
@@ -22,6 +23,7 @@ struct http_request {
     char client_ip[64];
     int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
     struct MHD_Connection *conn;
+    struct request_state *state; /* the server's, for http_request_defer */
     /* Without a connection (fuzzing and unit tests drive the handlers directly), headers
      * and query arguments come from these objects of strings. */
     const json_t *fake_headers;
@@ -54,6 +56,10 @@ struct http_server_config {
     const char *bulk_path;
     size_t bulk_max_body;
     unsigned max_connections;
+    unsigned max_connections_per_ip;
+    /* Seconds a request may take to arrive whole (headers and body) and an idle connection
+     * may stay open; parked requests (long polls, event streams, deferred work) are exempt. */
+    unsigned request_timeout;
     const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
     http_handler_fn handler;
     void *ctx;
@@ -73,6 +79,18 @@ void http_server_stop(struct http_server *srv);
  * started_ms). Must be called from the handler, before it returns. */
 void http_request_suspend(const struct http_request *req, struct http_response *resp);
 void http_connection_resume(struct MHD_Connection *conn);
+
+/* Runs fn(ctx, copy of req, resp) on the server's worker thread and sends what it answers,
+ * so that a slow request (a list of ten thousand controllers, an export, an import) never
+ * holds up the requests behind it. fn must not read headers or query arguments (its copy
+ * of req has none). At most HTTP_DEFER_MAX such requests wait or run at once, and
+ * HTTP_DEFER_MAX_PER_IP from one client address: beyond that resp becomes 429 (per
+ * address) or 503 too_busy with Retry-After. Without a connection (fuzzing, unit tests) fn
+ * runs at once. Must be called from the handler, before it returns. */
+#define HTTP_DEFER_MAX 4
+#define HTTP_DEFER_MAX_PER_IP 2
+void http_request_defer(const struct http_request *req, struct http_response *resp,
+                        http_handler_fn fn, void *ctx);
 
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);

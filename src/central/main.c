@@ -76,6 +76,10 @@ int main(int argc, char **argv)
      * MQTT threads that kept freed memory spread over four of them. Two are enough here
      * (peak RSS with 10,000 controllers: 65 -> 57 MiB, docs/performance.md). */
     mallopt(M_ARENA_MAX, 2);
+    /* Buffers of a megabyte and more (list answers, import bodies) are mapped and unmapped
+     * by themselves. Left to glibc, the threshold rises to the size of the first such
+     * buffer freed, and the next ones stayed in the heap after their answer was sent. */
+    mallopt(M_MMAP_THRESHOLD, 1024 * 1024);
     int rc = central_options_parse(&c.opts, argc, argv);
     if (rc == 1)
         return 0;
@@ -114,7 +118,8 @@ int main(int argc, char **argv)
     if (notify_start(&c, &c.notify) < 0)
         goto out;
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
-    c.events = events_new(1024, 256);
+    c.events = events_new(1024, (unsigned)c.opts.max_event_streams,
+                          (unsigned)c.opts.max_event_streams_per_ip);
     c.longpoll = longpoll_new(4096);
     c.http_metrics = http_metrics_new();
     if (c.register_limit == NULL || c.events == NULL || c.longpoll == NULL)
@@ -126,8 +131,10 @@ int main(int argc, char **argv)
         .port = c.opts.listen_port,
         .max_body = CENTRAL_MAX_BODY,
         .bulk_path = "/api/import",
-        .bulk_max_body = CENTRAL_MAX_IMPORT,
-        .max_connections = 1000,
+        .bulk_max_body = (size_t)c.opts.max_import_bytes,
+        .max_connections = (unsigned)c.opts.max_connections,
+        .max_connections_per_ip = (unsigned)c.opts.max_connections_per_ip,
+        .request_timeout = (unsigned)c.opts.request_timeout,
         .cors_origins = c.opts.cors_origins,
         .handler = http_api_handle,
         .observe = http_api_observe,

@@ -79,6 +79,9 @@ int store_controller_list(struct store *st, json_t **out);
 /* Every controller in list order, one row at a time (the row is freed after fn returns), so
  * that a large registry is never held as one tree. A negative return from fn stops. */
 int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);
+/* The same, for the rows offset .. offset + limit - 1 in the list's order. */
+int store_controller_foreach_page(struct store *st, long offset, int limit,
+                                  int (*fn)(void *ctx, const json_t *row), void *ctx);
 /* The presence columns of one controller, as the presence scan hands them over. */
 struct store_presence_row {
     const char *id;

@@ -889,14 +889,19 @@ int store_controller_list(struct store *st, json_t **out)
     return list_all(st, &controllers_table, out);
 }
 
-int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+/* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
+ * cache holds one statement for every page). */
+static int controller_rows(struct store *st, const char *sql, long offset, int limit,
+                           int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s", controllers_table.order);
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
+    if (limit >= 0) {
+        sqlite3_bind_int(stmt, 1, limit);
+        sqlite3_bind_int64(stmt, 2, offset);
+    }
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_t *row = row_to_json(stmt, &controllers_table);
@@ -906,6 +911,22 @@ int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t
     int result = stopped < 0 ? stopped : map_rc(st, rc);
     stmt_release(st, stmt);
     return result;
+}
+
+int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s", controllers_table.order);
+    return controller_rows(st, sql, 0, -1, fn, ctx);
+}
+
+int store_controller_foreach_page(struct store *st, long offset, int limit,
+                                  int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s LIMIT ? OFFSET ?",
+             controllers_table.order);
+    return controller_rows(st, sql, offset, limit < 0 ? 0 : limit, fn, ctx);
 }
 
 int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)

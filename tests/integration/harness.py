@@ -333,6 +333,42 @@ class HttpClient:
         return self.request("OPTIONS", path, **kw)
 
 
+def raw_request(port, data, host="127.0.0.1", source=None, timeout=HTTP_TIMEOUT):
+    """Send the bytes ``data`` as they are (no client library between: bad framing, raw
+    bytes in the request line or headers) from ``source`` (a local address such as
+    127.0.0.2, or None) and read one answer. Returns a :class:`Response`; its ``status`` is
+    0 when the server closed the connection without answering."""
+    sock = socket.create_connection((host, port), timeout=timeout,
+                                    source_address=(source, 0) if source else None)
+    buf = b""
+    deadline = time.monotonic() + timeout
+    try:
+        sock.sendall(data)
+        while time.monotonic() < deadline:
+            head, sep, rest = buf.partition(b"\r\n\r\n")
+            if sep:
+                m = re.search(rb"\r\ncontent-length:\s*(\d+)", head, re.I)
+                if m and len(rest) >= int(m.group(1)):
+                    break
+            try:
+                chunk = sock.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            buf += chunk
+    finally:
+        sock.close()
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    m = re.match(rb"HTTP/1\.[01] (\d{3})", lines[0]) if lines else None
+    import email.parser
+    headers = email.parser.BytesHeaderParser().parsebytes(b"\r\n".join(lines[1:]) + b"\r\n\r\n")
+    first = data.split(b" ", 2)
+    return Response(int(m.group(1)) if m else 0, headers, body,
+                    first[0].decode("latin-1"), first[1].decode("latin-1") if len(first) > 1 else "")
+
+
 # --------------------------------------------------------------------------- processes
 
 class Process:

@@ -199,6 +199,70 @@ class BadInputTest(harness.RoundhouseTestCase):
                 self.rejected(lambda: c.post(REGISTER, raw=raw), (400, 413, 422))
         self.assertEqual(c.get("/api/ping").status, 200)
 
+    # ---- the HTTP layer itself, spoken raw over a socket
+
+    def raw(self, text):
+        return harness.raw_request(self.c.port, text)
+
+    def test_400_encoded_nul_in_path(self):
+        # The decoded path used to end at the NUL: DELETE /api/trains/t1%00x deleted t1.
+        cases = [
+            b"DELETE /api/trains/t1%00x HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"PUT /api/trains/t1%00 HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 12\r\n\r\n{\"name\":\"x\"}",
+            ("DELETE /api/controllers/%s%%00 HTTP/1.1\r\nHost: a\r\n\r\n" % self.u).encode(),
+            b"GET /api/trains/t1%00/status HTTP/1.1\r\nHost: a\r\n\r\n",
+        ]
+        for raw in cases:
+            with self.subTest(request=raw[:40]):
+                self.rejected(lambda: self.raw(raw), 400, field="path", error="invalid_path")
+        self.assertEqual(self.c.get("/api/trains/t1").status, 200)
+
+    def test_400_ambiguous_body_framing(self):
+        body = json.dumps({"name": "pi-smuggle", "address": "10.4.0.7"}).encode()
+        head = b"POST " + REGISTER.encode() + b" HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        cases = {
+            "two content-lengths": head + b"Content-Length: %d\r\nContent-Length: 2\r\n\r\n%s" % (len(body), body),
+            "content-length and chunked": head + b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n%s" % (len(chunked), chunked),
+            "chunked then content-length": head + b"Transfer-Encoding: chunked\r\nContent-Length: 2\r\n\r\n%s" % chunked,
+        }
+        for label, raw in cases.items():
+            with self.subTest(case=label):
+                self.rejected(lambda: self.raw(raw), 400, field="Content-Length", error="invalid_header")
+        # The same value twice is one length (RFC 9112 6.3) and accepted.
+        r = self.raw(head + b"Content-Length: %d\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s"
+                     % (len(body), len(body), body))
+        self.assertEqual(r.status, 200, r)
+
+    def test_400_host_header_not_utf8(self):
+        body = json.dumps({"name": "pi-host", "address": "10.4.0.8"}).encode()
+        cases = [
+            b"POST /api/controllers/register HTTP/1.1\r\nHost: \xff\xfe:8000\r\n"
+            b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body),
+            ("GET /api/controllers/%s/config HTTP/1.1\r\nHost: " % self.u).encode() + b"h\xc3\r\n\r\n",
+        ]
+        for raw in cases:
+            with self.subTest(request=raw[:40]):
+                self.rejected(lambda: self.raw(raw), 400, field="Host", error="invalid_header")
+
+    def test_error_bodies_stay_utf8(self):
+        long_path = "/api/trains/" + "%C3%A9" * 400
+        cases = [
+            (b"GET /\xff\xfe HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+            (b"GET /api/trains/%ff%fe HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+            (b"DELETE /api/trains/%C3 HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+            (b"GET /" + b"%E2%82%AC" * 300 + b" HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+            (("GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % long_path).encode(), 404),
+            (("PUT %s HTTP/1.1\r\nHost: a\r\nContent-Type: application/json\r\n"
+              "Content-Length: 12\r\n\r\n{\"name\":\"x\"}" % long_path).encode(), 404),
+            (b"PATCH /api/\xe9t\xe9 HTTP/1.1\r\nHost: a\r\n\r\n", 404),
+        ]
+        for raw, status in cases:
+            with self.subTest(request=raw[:40]):
+                r = self.rejected(lambda: self.raw(raw), status)
+                r.body.decode("utf-8")  # strict: raises on any invalid byte
+
 
 if __name__ == "__main__":
     harness.main()
