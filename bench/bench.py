@@ -188,7 +188,7 @@ class Env:
         # connection that failed (docs/performance.md, findings).
         argv = [self.bench.bin("roundhouse-central"), "--listen", "127.0.0.1:0", "--db", self.db,
                 "--mqtt", "127.0.0.1:%d" % self.broker_port, "--register-rate", "1000000000/min",
-                "--log-level", "info"] + list(flags)
+                "--log-level", "info", "--withrottle-listen", "127.0.0.1:0"] + list(flags)
         c = Proc("central", argv, self.tmp)
         deadline = time.monotonic() + 30
         port = None
