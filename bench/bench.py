@@ -190,7 +190,7 @@ class Env:
                 "--mqtt", "127.0.0.1:%d" % self.broker_port, "--register-rate", "1000000000/min",
                 # the whole simulated fleet speaks from 127.0.0.1
                 "--max-connections-per-ip", "1000",
-                "--log-level", "info"] + list(flags)
+                "--log-level", "info", "--withrottle-listen", "127.0.0.1:0"] + list(flags)
         c = Proc("central", argv, self.tmp)
         deadline = time.monotonic() + 30
         port = None

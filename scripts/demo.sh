@@ -55,7 +55,7 @@ CONF
   echo $! >"$demo/mosquitto.pid"
 
   "$bin/roundhouse-central" --listen "127.0.0.1:$http_port" --db "$demo/roundhouse.db" \
-    --mqtt "127.0.0.1:$mqtt_port" --log-format text >"$demo/central.log" 2>&1 &
+    --mqtt "127.0.0.1:$mqtt_port" --withrottle-listen 127.0.0.1:0 --log-format text >"$demo/central.log" 2>&1 &
   echo $! >"$demo/central.pid"
   wait_http "http://127.0.0.1:$http_port/api/ping"
 

@@ -158,6 +158,9 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
                   json_object_get(row, "reassignment_status"));
     if (v == NULL)
         return NULL;
+    json_object_set(v, "address",
+                    json_object_get(row, "address") ? json_object_get(row, "address")
+                                                    : json_null());
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
     json_object_set_new(v, "reassignment_reason", reassignment_reason(c, row));

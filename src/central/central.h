@@ -17,6 +17,7 @@ struct notify;
 struct events;
 struct longpoll;
 struct http_metrics;
+struct withrottle;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 /* The registry import is one document for the whole fleet; its parsed tree takes about 20
@@ -41,6 +42,10 @@ struct central_options {
     long register_rate;
     char registration_token[256];
     char cors_origins[1024];
+    bool withrottle_enabled; /* --withrottle-listen off: false */
+    char withrottle_host[64];
+    int withrottle_port;
+    int withrottle_heartbeat; /* seconds */
     enum log_level log_level;
     enum log_format log_format;
     /* What one client can hold (docs/operations.md, "Limits"). */
@@ -69,6 +74,8 @@ struct central {
     struct events *events;
     struct longpoll *longpoll;
     struct http_metrics *http_metrics;
+    /* Set once the WiThrottle server runs; read by the MQTT thread (status pushes). */
+    struct withrottle *_Atomic withrottle;
     int64_t started_mono_ms;
     struct central_counters counters;
 };

@@ -31,6 +31,13 @@ static const char usage[] =
     "  --registration-token TOKEN  require X-Registration-Token on register\n"
     "                              (ROUNDHOUSE_REGISTRATION_TOKEN)\n"
     "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
+    "  --withrottle-listen HOST:PORT|off\n"
+    "                              WiThrottle server for handheld throttles\n"
+    "                              (ROUNDHOUSE_WITHROTTLE_LISTEN; default 0.0.0.0:12090; port 0\n"
+    "                              lets the kernel pick, logged as withrottle_listening)\n"
+    "  --withrottle-heartbeat SEC  heartbeat interval announced to throttles; one that enabled\n"
+    "                              it and falls silent longer has its trains stopped\n"
+    "                              (ROUNDHOUSE_WITHROTTLE_HEARTBEAT; default 10)\n"
     "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
     "  --log-format FORMAT         json or text (LOG_FORMAT; default json)\n"
     "  --max-connections N         open HTTP connections in all (default 1000)\n"
@@ -90,6 +97,8 @@ enum {
     OPT_RATE,
     OPT_TOKEN,
     OPT_CORS,
+    OPT_WITHROTTLE,
+    OPT_WITHROTTLE_HEARTBEAT,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_MAX_CONN,
@@ -197,6 +206,24 @@ static int apply(struct central_options *o, int opt, const char *v)
         return copy(o->registration_token, sizeof o->registration_token, "--registration-token", v);
     case OPT_CORS:
         return copy(o->cors_origins, sizeof o->cors_origins, "--cors-origins", v);
+    case OPT_WITHROTTLE: {
+        if (strcmp(v, "off") == 0) {
+            o->withrottle_enabled = false;
+            return 0;
+        }
+        int rc = set_host_port("--withrottle-listen", v, o->withrottle_host,
+                               sizeof o->withrottle_host, &o->withrottle_port);
+        struct in6_addr a6;
+        struct in_addr a4;
+        if (rc == 0 && inet_pton(AF_INET, o->withrottle_host, &a4) != 1 &&
+            inet_pton(AF_INET6, o->withrottle_host, &a6) != 1)
+            return bad("--withrottle-listen", v,
+                       "the host must be a numeric IPv4 or IPv6 address, or 'off'");
+        o->withrottle_enabled = rc == 0;
+        return rc;
+    }
+    case OPT_WITHROTTLE_HEARTBEAT:
+        return set_seconds("--withrottle-heartbeat", v, 1, 300, &o->withrottle_heartbeat);
     case OPT_LOG_LEVEL:
         if (log_level_parse(v, &o->log_level) < 0)
             return bad("--log-level", v, "expected debug, info, warning or error");
@@ -225,6 +252,8 @@ static int apply_env(struct central_options *o)
         {"ROUNDHOUSE_HEARTBEAT_INTERVAL", OPT_HEARTBEAT},
         {"ROUNDHOUSE_REGISTRATION_TOKEN", OPT_TOKEN},
         {"ROUNDHOUSE_CORS_ORIGINS", OPT_CORS},
+        {"ROUNDHOUSE_WITHROTTLE_LISTEN", OPT_WITHROTTLE},
+        {"ROUNDHOUSE_WITHROTTLE_HEARTBEAT", OPT_WITHROTTLE_HEARTBEAT},
         {"LOG_LEVEL", OPT_LOG_LEVEL},
         {"LOG_FORMAT", OPT_LOG_FORMAT},
     };
@@ -258,6 +287,10 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     o->presence.offline_after = 50;
     o->register_rate = 30;
     snprintf(o->cors_origins, sizeof o->cors_origins, "*");
+    o->withrottle_enabled = true;
+    snprintf(o->withrottle_host, sizeof o->withrottle_host, "0.0.0.0");
+    o->withrottle_port = 12090;
+    o->withrottle_heartbeat = 10;
     o->log_level = LOG_INFO;
     o->log_format = LOG_FORMAT_JSON;
     o->max_connections = 1000;
@@ -284,6 +317,8 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"register-rate", required_argument, NULL, OPT_RATE},
         {"registration-token", required_argument, NULL, OPT_TOKEN},
         {"cors-origins", required_argument, NULL, OPT_CORS},
+        {"withrottle-listen", required_argument, NULL, OPT_WITHROTTLE},
+        {"withrottle-heartbeat", required_argument, NULL, OPT_WITHROTTLE_HEARTBEAT},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},

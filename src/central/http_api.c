@@ -1368,6 +1368,7 @@ struct train_req {
     json_t *plugin_config;
     bool reassign;
     bool has_description, has_model;
+    int64_t address; /* 0: not given, assigned */
 };
 
 static int parse_plugin(const json_t *b, const char **name, json_t **config, struct jsonx_err *err)
@@ -1417,9 +1418,42 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
         return -1;
     r->has_model = rc == 1;
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
-        jsonx_bool(b, "reassign", &r->reassign, err) < 0)
+        jsonx_bool(b, "reassign", &r->reassign, err) < 0 ||
+        jsonx_int(b, "address", 1, 9999, &r->address, err) < 0)
         return -1;
     return 0;
+}
+
+/* Inside a write transaction: true when no train but tid has this address (0: none asked).
+ * Otherwise false with 409 sent; the caller rolls back. */
+static bool address_free(struct call *k, int64_t address, const char *tid)
+{
+    json_t *holder = NULL;
+    if (address == 0)
+        return true;
+    int rc = store_train_find_by_address(k->c->store, (int)address, &holder);
+    bool free_ = rc == -ENOENT ||
+                 (rc == 0 && strcmp(json_string_value(json_object_get(holder, "id")), tid) == 0);
+    if (rc == 0 && !free_)
+        http_response_error(k->resp, 409, "address_in_use", "address",
+                            "address %lld belongs to train %s", (long long)address,
+                            json_string_value(json_object_get(holder, "id")));
+    else if (rc < 0 && rc != -ENOENT)
+        db_failed(k, rc);
+    json_decref(holder);
+    return free_;
+}
+
+/* After inserting a train without an address. false with the answer sent when none is left. */
+static bool addresses_assigned(struct call *k)
+{
+    int rc = store_train_assign_addresses(k->c->store);
+    if (rc == -ERANGE)
+        http_response_error(k->resp, 422, "no_free_address", "address",
+                            "every address 1-9999 is taken");
+    else if (rc < 0)
+        db_failed(k, rc);
+    return rc == 0;
 }
 
 /* Registers a train for controller cid (CONTRACT §2): 201 new, 200 already there, 409 on
@@ -1467,6 +1501,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         goto db_fail;
     unsigned status = 200;
     bool changed = true;
+    if (!address_free(k, r.address, r.train_id))
+        goto rollback;
     if (rc == -ENOENT) {
         json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
         row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
@@ -1476,11 +1512,15 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
                         "actual_controller_id", "reassignment_status",
                         registry_reassignment_status(cid, NULL, false), "created_at",
                         (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+        if (r.address > 0)
+            json_object_set_new(row, "address", json_integer(r.address));
         rc = store_train_insert(c->store, row);
         if (rc == 0)
             rc = store_controller_bump_config(c->store, cid, k->now);
         if (rc < 0)
             goto db_fail;
+        if (!addresses_assigned(k))
+            goto rollback;
         status = 201;
         log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id, "controller",
                   cid);
@@ -1519,6 +1559,16 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
             log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", r.train_id,
                       "from", owner, "to", cid);
         }
+    }
+    if (status != 201 && r.address > 0 &&
+        r.address != json_integer_value(json_object_get(train, "address"))) {
+        json_t *f = json_pack("{s:I, s:I}", "address", (json_int_t)r.address, "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(c->store, r.train_id, f);
+        json_decref(f);
+        if (rc < 0)
+            goto db_fail;
+        changed = true;
     }
     if (changed && !config_fits(k, cid, status == 201 ? "plugin.config" : "controller_id"))
         goto rollback;
@@ -1588,6 +1638,7 @@ static void h_train_put(struct call *k)
     const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
     json_t *plugin_config = NULL;
     bool invert = false, ctl_null = false, force = false;
+    int64_t address = 0;
     char ctl[UUIDSTR_LEN + 1] = "";
     int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
     if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
@@ -1597,7 +1648,8 @@ static void h_train_put(struct call *k)
         (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
         (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
         (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0 ||
-        jsonx_bool(b, "force", &force, &err) < 0) {
+        jsonx_bool(b, "force", &force, &err) < 0 ||
+        jsonx_int(b, "address", 1, 9999, &address, &err) < 0) {
         invalid(k, &err);
         json_decref(b);
         return;
@@ -1658,6 +1710,13 @@ static void h_train_put(struct call *k)
         json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
     if (has_model)
         json_object_set_new(fields, "model", model ? json_string(model) : json_null());
+    if (address > 0 && address != json_integer_value(json_object_get(train, "address"))) {
+        if (!address_free(k, address, tid)) {
+            store_rollback(c->store);
+            goto out;
+        }
+        json_object_set_new(fields, "address", json_integer(address));
+    }
     if (has_invert && invert != json_is_true(json_object_get(train, "invert_directions"))) {
         json_object_set_new(fields, "invert_directions", json_boolean(invert));
         config_changed = true;

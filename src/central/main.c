@@ -23,6 +23,7 @@
 #include "store.h"
 #include "sweeper.h"
 #include "timeutil.h"
+#include "withrottle.h"
 
 /* After every commit that raised config versions: tell the controllers (MQTT) and answer
  * their parked long polls. Runs under the store's lock, right after COMMIT. */
@@ -104,6 +105,7 @@ int main(int argc, char **argv)
     int exit_code = 1;
     struct http_server *http = NULL;
     struct sweeper *sweeper = NULL;
+    struct withrottle *withrottle = NULL;
     char err[512];
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
@@ -149,6 +151,21 @@ int main(int argc, char **argv)
         goto out;
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
+    if (c.opts.withrottle_enabled) {
+        struct withrottle_config wc = {
+            .host = c.opts.withrottle_host,
+            .port = c.opts.withrottle_port,
+            .heartbeat_s = c.opts.withrottle_heartbeat,
+            .web_port = http_server_port(http),
+        };
+        if (withrottle_start(&c, &wc, &withrottle, err, sizeof err) < 0) {
+            log_event(LOG_ERROR, "withrottle_listen_failed", "{s:s}", "error", err);
+            goto out;
+        }
+        atomic_store(&c.withrottle, withrottle);
+        log_event(LOG_INFO, "withrottle_listening", "{s:s, s:i}", "host", c.opts.withrottle_host,
+                  "port", withrottle_port(withrottle));
+    }
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host, http_server_port(http));
 
     int sig = 0;
@@ -163,9 +180,13 @@ out:
     events_shutdown(c.events);
     longpoll_wake_all(c.longpoll);
     http_server_stop(http);
+    /* Before the MQTT link goes: closing the throttles stops the trains they held. */
+    withrottle_stop(withrottle);
     if (c.store != NULL)
         store_set_commit_hook(c.store, NULL, NULL);
     notify_stop(c.notify);
+    atomic_store(&c.withrottle, NULL);
+    withrottle_free(withrottle);
     events_free(c.events);
     longpoll_free(c.longpoll);
     http_metrics_free(c.http_metrics);

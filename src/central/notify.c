@@ -21,6 +21,7 @@
 #include "store.h"
 #include "timeutil.h"
 #include "uuidstr.h"
+#include "withrottle.h"
 
 #define MAX_PAYLOAD (64 * 1024)
 #define MAX_PENDING 4096
@@ -275,10 +276,14 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
         json_decref(saved);
     }
     if (rc == 0) {
-        if (store_commit(st) == 0)
+        if (store_commit(st) == 0) {
             events_publish(c->events, "status", event);
-        else
+            /* The throttles holding the train show what it now runs towards. */
+            withrottle_train_status(atomic_load(&c->withrottle), train_id,
+                                    (int)(target >= 0 ? target : speed), dir);
+        } else {
             json_decref(event);
+        }
     } else {
         store_rollback(st);
         if (rc == -ENOENT)

@@ -37,12 +37,13 @@ static json_t *controller_export(const json_t *row)
 static json_t *train_export(const json_t *row)
 {
     return json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?}", "id", json_object_get(row, "id"),
-        "name", json_object_get(row, "name"), "description", json_object_get(row, "description"),
-        "model", json_object_get(row, "model"), "plugin", "name",
-        json_object_get(row, "plugin_name"), "config", json_object_get(row, "plugin_config"),
-        "invert_directions", json_object_get(row, "invert_directions"), "controller_id",
-        json_object_get(row, "desired_controller_id"));
+        "{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?, s:O?}", "id",
+        json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
+        json_object_get(row, "description"), "model", json_object_get(row, "model"), "plugin",
+        "name", json_object_get(row, "plugin_name"), "config",
+        json_object_get(row, "plugin_config"), "invert_directions",
+        json_object_get(row, "invert_directions"), "controller_id",
+        json_object_get(row, "desired_controller_id"), "address", json_object_get(row, "address"));
 }
 
 int registry_export(struct central *c, int64_t now, json_t **out)
@@ -190,6 +191,17 @@ static int validate_import(const json_t *doc, struct ioerr *e)
             jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
             jsonx_object(p, "plugin", true, &o, &je) < 0)
             return fail_at(e, "trains", i, &je);
+        int64_t address = 0;
+        if (jsonx_int(p, "address", 1, 9999, &address, &je) < 0)
+            return fail_at(e, "trains", i, &je);
+        for (size_t j = 0; address > 0 && j < i; j++) {
+            if (json_integer_value(json_object_get(
+                    json_array_get(json_object_get(doc, "trains"), j), "address")) == address) {
+                jsonx_err_set(&je, "address", "address %lld is given to two trains",
+                              (long long)address);
+                return fail_at(e, "trains", i, &je);
+            }
+        }
         if (o != NULL) {
             json_t *cfg;
             if (jsonx_string(o, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je) < 0 ||
@@ -295,6 +307,28 @@ static int upsert_train(struct central *c, const json_t *entry, const char *owne
                         json_string(registry_reassignment_status(owner, actual, false)));
     const char *old_owner =
         existing ? json_string_value(json_object_get(existing, "desired_controller_id")) : NULL;
+    json_t *address = json_object_get(entry, "address");
+    if (json_is_integer(address)) {
+        /* Whoever held it gets a new one (store_train_assign_addresses), so that a document
+         * swapping two addresses imports. */
+        json_t *holder = NULL;
+        rc = store_train_find_by_address(c->store, (int)json_integer_value(address), &holder);
+        const char *hid = rc == 0 ? json_string_value(json_object_get(holder, "id")) : NULL;
+        if (hid != NULL && strcmp(hid, tid) != 0) {
+            json_t *f = json_pack("{s:n}", "address");
+            rc = store_train_update(c->store, hid, f);
+            json_decref(f);
+        } else if (rc == -ENOENT) {
+            rc = 0;
+        }
+        json_decref(holder);
+        if (rc < 0) {
+            json_decref(existing);
+            json_decref(fields);
+            return rc;
+        }
+        json_object_set(fields, "address", address);
+    }
     if (*created) {
         json_object_set_new(fields, "id", json_string(tid));
         json_object_set_new(fields, "created_at", json_integer(now));
@@ -417,6 +451,10 @@ int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **
             goto fail;
         nt++;
     }
+    if ((rc = store_train_assign_addresses(c->store)) == -ERANGE)
+        rc = fail(&e, "trains", "more trains than addresses (1-9999)");
+    if (rc < 0)
+        goto fail;
     if ((rc = import_fits(c, doc, &e)) < 0)
         goto fail;
     rc = store_commit(c->store);
@@ -533,6 +571,8 @@ int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t
         if (rc < 0)
             goto fail;
     }
+    if ((rc = store_train_assign_addresses(c->store)) < 0)
+        goto fail;
     rc = store_commit(c->store);
     if (rc < 0)
         return rc;

@@ -7,7 +7,7 @@
  *    "controllers": [{id, name, description, address, enabled, first_seen, last_seen,
  *                     version, platform, hardware_id, config_version, metadata}],
  *    "trains": [{id, name, description, model, plugin: {name, config}, invert_directions,
- *                controller_id}]}
+ *                controller_id, address (1-9999; assigned when absent)}]}
  * Import takes the same document; every controller and train in it is created or updated, in
  * one transaction, and the config_version of every controller whose runtime config may have
  * changed rises above both its stored and its imported value. */

@@ -9,7 +9,8 @@
  *     received, null while live), metadata (object), created_at, updated_at
  *   trains: id, name, description, model, plugin_name, plugin_config (object),
  *     invert_directions (bool), desired_controller_id, actual_controller_id,
- *     reassignment_status, last_telemetry_at, created_at, updated_at
+ *     reassignment_status, last_telemetry_at, address (integer 1-9999, unique; null only
+ *     inside the transaction that creates the train), created_at, updated_at
  *   train_status: train_id, speed, direction, target_speed, state, voltage, current, position,
  *     controller_id, reported_at (text, as the edge sent it), updated_at
  *   plugins: name, description, config (object)
@@ -29,7 +30,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 4
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
@@ -111,6 +112,11 @@ int store_train_list(struct store *st, const char *controller_id, json_t **out);
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
 int store_train_insert(struct store *st, const json_t *row);
 int store_train_update(struct store *st, const char *id, const json_t *fields);
+/* The train with this address, or -ENOENT. */
+int store_train_find_by_address(struct store *st, int address, json_t **out);
+/* Gives every train without an address the smallest free one (1-9999): call after inserting
+ * trains without one, in the same transaction. -ERANGE when none is free. */
+int store_train_assign_addresses(struct store *st);
 int store_train_delete(struct store *st, const char *id);
 
 int store_status_get(struct store *st, const char *train_id, json_t **out);

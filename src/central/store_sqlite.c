@@ -57,6 +57,7 @@ static const struct column train_columns[] = {{"id", 'T'},
                                               {"actual_controller_id", 'T'},
                                               {"reassignment_status", 'T'},
                                               {"last_telemetry_at", 'I'},
+                                              {"address", 'I'},
                                               {"created_at", 'I'},
                                               {"updated_at", 'I'},
                                               {NULL, 0}};
@@ -138,6 +139,14 @@ static const char *const migrations[] = {
 
     /* 3: presence from the edge's MQTT birth and will */
     "ALTER TABLE controllers ADD COLUMN offline_epoch INTEGER;",
+
+    /* 4: the numeric address throttles (WiThrottle, DCC) know a train by, 1-9999, unique;
+     * existing trains are numbered 1, 2, ... in creation order. */
+    "ALTER TABLE trains ADD COLUMN address INTEGER;"
+    "UPDATE trains SET address = (SELECT COUNT(*) FROM trains t2 WHERE"
+    " t2.created_at < trains.created_at OR (t2.created_at = trains.created_at AND"
+    " t2.rowid <= trains.rowid));"
+    "CREATE UNIQUE INDEX trains_address ON trains(address);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1028,6 +1037,58 @@ int store_train_list_actual(struct store *st, const char *controller_id, json_t 
 int store_train_insert(struct store *st, const json_t *row)
 {
     return insert_row(st, &trains_table, row, false);
+}
+
+int store_train_find_by_address(struct store *st, int address, json_t **out)
+{
+    char key[16];
+    snprintf(key, sizeof key, "%d", address);
+    return query(st, &trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)", key,
+                 NULL, true, out);
+}
+
+/* The smallest free address for every train that has none, in creation order. */
+int store_train_assign_addresses(struct store *st)
+{
+    json_t *rows = NULL;
+    int rc = query(st, &trains_table,
+                   "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
+                   NULL, false, &rows);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        sqlite3_stmt *stmt = NULL;
+        rc = stmt_prepare(st,
+                          "SELECT MIN(a) FROM (SELECT 1 AS a UNION ALL SELECT address + 1 FROM"
+                          " trains WHERE address IS NOT NULL) WHERE a <= 9999 AND a NOT IN"
+                          " (SELECT address FROM trains WHERE address IS NOT NULL)",
+                          &stmt);
+        if (rc != SQLITE_OK) {
+            rc = map_rc(st, rc);
+            break;
+        }
+        int step = sqlite3_step(stmt);
+        bool found = step == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL;
+        int address = found ? sqlite3_column_int(stmt, 0) : 0;
+        rc = step == SQLITE_ROW ? 0 : map_rc(st, step);
+        stmt_release(st, stmt);
+        if (rc < 0)
+            break;
+        if (!found) {
+            rc = -ERANGE; /* 9999 trains */
+            break;
+        }
+        json_t *f = json_pack("{s:i}", "address", address);
+        rc = update_row(st, &trains_table, json_string_value(json_object_get(row, "id")), f);
+        json_decref(f);
+        if (rc < 0)
+            break;
+    }
+    json_decref(rows);
+    return rc;
 }
 
 int store_train_update(struct store *st, const char *id, const json_t *fields)

@@ -261,7 +261,7 @@ export class World {
   }
 
   async startCentral(extra = []) {
-    const args = ['--listen', '127.0.0.1:0', '--db', path.join(this.tmp, 'db'),
+    const args = ['--listen', '127.0.0.1:0', '--withrottle-listen', '127.0.0.1:0', '--db', path.join(this.tmp, 'db'),
                   '--mqtt', `127.0.0.1:${this.brokerPort}`, '--log-level', 'debug', ...extra];
     const p = this.spawn('central', binary('roundhouse-central'), args);
     const ev = await p.waitLog((e) => e.event === 'http_listening' && e.port, 20000);
@@ -279,7 +279,7 @@ export class World {
     await this.central.stop();
     let lastErr;
     for (let attempt = 1; attempt <= 5; attempt++) {
-      const args = ['--listen', `127.0.0.1:${port}`, '--db', path.join(this.tmp, 'db'),
+      const args = ['--listen', `127.0.0.1:${port}`, '--withrottle-listen', '127.0.0.1:0', '--db', path.join(this.tmp, 'db'),
                     '--mqtt', `127.0.0.1:${this.brokerPort}`, '--log-level', 'debug',
                     '--heartbeat-interval', '1', ...extra];
       const p = this.spawn(`central-restart-${attempt}`, binary('roundhouse-central'), args);

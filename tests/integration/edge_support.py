@@ -98,7 +98,7 @@ def start_central_at(tc, port, db=None, *flags):
     last = None
     for attempt in range(5):
         argv = [harness.binary("roundhouse-central"), "--listen", "127.0.0.1:%d" % port, "--db", db,
-                "--mqtt", mqtt, "--log-level", "debug"] + [str(f) for f in flags]
+                "--mqtt", mqtt, "--log-level", "debug", "--withrottle-listen", "127.0.0.1:0"] + [str(f) for f in flags]
         try:
             return tc._spawn(harness.Central(argv, harness._clean_env(), tc.tmp,
                                              os.path.join(tc.tmp, "central-at-%d.log" % attempt),

@@ -98,7 +98,7 @@ CONTROLLER_KEYS = {"id", "name", "description", "address", "enabled", "trains", 
                    "config_hash", "version", "platform", "memory_mb", "cpu_count", "status",
                    "config_version", "applied_config_version", "session_epoch"}
 TRAIN_KEYS = {"id", "name", "description", "model", "plugin", "invert_directions", "controller_id",
-              "desired_controller_id", "actual_controller_id", "reassignment_status", "status"}
+              "desired_controller_id", "actual_controller_id", "reassignment_status", "status", "address"}
 RUNTIME_CONFIG_KEYS = {"uuid", "name", "version", "checksum", "train_id", "status_topic", "commands_topic",
                        "mqtt_broker", "heartbeat_interval", "trains"}
 RUNTIME_TRAIN_KEYS = {"train_id", "name", "plugin", "invert_directions", "commands_topic", "status_topic"}
@@ -735,6 +735,8 @@ class RoundhouseTestCase(unittest.TestCase):
             mqtt = "127.0.0.1:%d" % (self.broker.port if self.broker else free_port())
         argv = list(prefix or []) + [binary("roundhouse-central"), "--listen", "127.0.0.1:0",
                                      "--db", db, "--mqtt", mqtt, "--log-level", log_level]
+        if not any(str(f).startswith("--withrottle-listen") for f in flags):
+            argv += ["--withrottle-listen", "127.0.0.1:0"]  # never the fixed default port
         argv += [str(f) for f in flags]
         n = sum(1 for p in self._procs if isinstance(p, Central))
         central = self._spawn(Central(argv, _clean_env(env), self.tmp,

@@ -187,6 +187,55 @@ static json_t *train_row(const char *id, const char *owner)
                      (json_int_t)1);
 }
 
+/* Schema 4: trains of an older database are numbered in creation order; new ones get the
+ * smallest free address; an address is unique. */
+static void test_train_addresses(void **state)
+{
+    (void)state;
+    char err[256];
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, 3, &st, err, sizeof err), 0);
+    json_t *ctl = controller_row("0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e");
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_insert(st, ctl), 0);
+    const char *ids[] = {"b", "a", "c"};
+    for (int i = 0; i < 3; i++) {
+        json_t *t = train_row(ids[i], "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e");
+        json_object_set_new(t, "created_at", json_integer(10 + i));
+        assert_int_equal(store_train_insert(st, t), 0);
+        json_decref(t);
+    }
+    assert_int_equal(store_commit(st), 0);
+    store_free(st);
+    st = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    assert_int_equal(store_begin(st, true), 0);
+    json_t *row = NULL;
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(store_train_get(st, ids[i], &row), 0);
+        assert_int_equal(json_integer_value(json_object_get(row, "address")), i + 1);
+        json_decref(row);
+    }
+    json_t *f = json_pack("{s:i}", "address", 7);
+    assert_int_equal(store_train_update(st, "a", f), 0);
+    assert_int_equal(store_train_update(st, "b", f), -EEXIST);
+    json_decref(f);
+    json_t *t = train_row("d", "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e");
+    assert_int_equal(store_train_insert(st, t), 0);
+    json_decref(t);
+    assert_int_equal(store_train_assign_addresses(st), 0);
+    assert_int_equal(store_train_get(st, "d", &row), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "address")), 2);
+    json_decref(row);
+    assert_int_equal(store_train_find_by_address(st, 7, &row), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "id")), "a");
+    json_decref(row);
+    assert_int_equal(store_train_find_by_address(st, 9, &row), -ENOENT);
+    assert_int_equal(store_commit(st), 0);
+    store_free(st);
+    json_decref(ctl);
+}
+
 static void *begin_elsewhere(void *arg)
 {
     struct store *st = arg;
@@ -348,6 +397,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrates_v1_database_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_commit_ends_transaction, setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(test_second_release_aborts_in_debug_builds, setup,
