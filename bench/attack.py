@@ -68,7 +68,8 @@ class Central:
         self.log = open(os.path.join(tmp, "central.log"), "wb")
         argv = [os.path.join(args.bin, "roundhouse-central"), "--listen", "127.0.0.1:0",
                 "--db", os.path.join(tmp, "rh.db"), "--mqtt", "127.0.0.1:%d" % harness.free_port(),
-                "--register-rate", "1000000000/min", "--log-level", "info"] + args.central_flag
+                "--register-rate", "1000000000/min", "--log-level", "info",
+                "--withrottle-listen", "127.0.0.1:0"] + args.central_flag
         self.p = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
         self.path = self.log.name
         deadline = time.monotonic() + 30
