@@ -30,6 +30,12 @@ describe('assignment', () => {
     assert.equal(await textOf(page, tid('placement-status')), 'complete');
     assert.match(await textOf(page, tid('placement-actual')), /^edge-1 /);
     assert.equal(await page.locator(tid('assign-select')).inputValue(), c1);
+    // Moving, so that edge-1 needs its ramp (about 3 s) to stop and release the train: the
+    // pending step lasts long enough to be seen however busy the machine is.
+    const r = await w.api('POST', '/api/trains/train-1/command', { action: 'setSpeed', speed: 40 });
+    assert.equal(r.status, 202);
+    await waitFor(async () => { const h = await w.trainOnEdge(w.edges[0], 'train-1'); return h && h.speed === 40; },
+                  { what: 'edge-1 to drive train-1 at 40', timeout: 20000 });
     await recordBadge(page, tid('placement-status'));
 
     await page.getByTestId('assign-select').selectOption(c2);
