@@ -151,8 +151,13 @@ int views_controllers_print(FILE *out, const json_t *controllers)
             NULL,
             trains[0] ? trains : NULL,
         };
-        char cfg[64];
+        char cfg[64], cfg_err[80];
         row[5] = config_versions(c, cfg, sizeof cfg);
+        if (json_is_string(json_object_get(c, "config_error"))) {
+            /* The controller refused or rolled back its config: `controller ID` says why. */
+            snprintf(cfg_err, sizeof cfg_err, "%s refused", row[5]);
+            row[5] = cfg_err;
+        }
         if (table_add_row(t, row) < 0) {
             table_free(t);
             t = NULL;
@@ -276,6 +281,20 @@ int views_controller_print(FILE *out, const json_t *c)
     else
         snprintf(d.buf, sizeof d.buf, "%s, not applied yet", desired ? desired : "-");
     add(&d, "config version", d.buf);
+    if (json_is_string(json_object_get(c, "config_error")))
+        add_field(&d, "config error", c, "config_error");
+    d.buf[0] = '\0';
+    const json_t *err;
+    json_array_foreach(json_object_get(json_object_get(c, "metadata"), "errors"), i, err)
+    {
+        /* The config error is shown above already. */
+        if (json_is_string(err) && !json_equal((json_t *)err, json_object_get(c, "config_error")))
+            list_append(d.buf, sizeof d.buf, json_string_value(err));
+    }
+    if (d.buf[0])
+        add(&d, "reported errors", d.buf);
+    if (json_is_string(json_object_get(c, "python_version")))
+        add_field(&d, "python", c, "python_version");
     add_field(&d, "config hash", c, "config_hash");
     add_field(&d, "session epoch", c, "session_epoch");
     d.buf[0] = '\0';

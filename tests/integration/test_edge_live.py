@@ -312,6 +312,12 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         self.assertIn("warp_drive", es.controller(central, uuid)["config_error"])
         self.assertTrue(es.controller(central, uuid)["config_error"].startswith(
             "config_rolled_back: "))
+        # And where the operator looks from a terminal.
+        out = harness.run_program("roundhouse", "--central", central.url, "controller", uuid)
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertRegex(out.stdout, r"config error: +config_rolled_back: .*warp_drive")
+        out = harness.run_program("roundhouse", "--central", central.url, "controllers")
+        self.assertIn("refused", out.stdout)
 
         # Not tried again while the central offers nothing newer.
         downloads = [l for l in m.splitlines() if l.startswith("controller_config_downloads_total")]
