@@ -904,44 +904,106 @@ function trainPage(id) {
 
 /* ---------------------------------------------------------------- controllers ---------- */
 
+/* "pi-2" before "pi-10": names compared with their numbers as numbers. */
+const natural = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
+function byNaturalName(a, b) {
+  return natural.compare(a.name || "", b.name || "") || String(a.id).localeCompare(String(b.id));
+}
+
+/* What is wrong with a controller, in words; [] when nothing is. */
+function controllerProblems(c) {
+  const out = [];
+  if (c.config_error) out.push(c.config_error);
+  const errs = (c.metadata && Array.isArray(c.metadata.errors)) ? c.metadata.errors : [];
+  for (const e of errs) if (e !== c.config_error) out.push(e);
+  if (c.status === "offline" || c.status === "stale") out.push(c.status);
+  return out;
+}
+
 function controllersPage() {
-  const list = h("div", { class: "cards", "data-testid": "controller-list" });
+  const search = h("input", { type: "search", placeholder: "Search name, address, id",
+                              "data-testid": "controller-search", "aria-label": "Search controllers" });
+  const filter = h("select", { "data-testid": "controller-filter", "aria-label": "Presence" },
+    [["", "All"], ["online", "Online"], ["stale", "Stale"], ["offline", "Offline"], ["unknown", "Unknown"]]
+      .map(([v, l]) => h("option", { value: v, text: l })));
+  const problems = h("input", { type: "checkbox", "data-testid": "controller-problems" });
+  const count = h("span", { class: "muted small", "data-testid": "controller-count" });
+  const rows = h("tbody", { "data-testid": "controller-list" });
   const empty = h("p", { class: "muted", "data-testid": "no-controllers", hidden: true },
     "No controllers yet. They appear here when they register with the central API.");
-  const el = h("section", null, h("h1", null, "Controllers"), list, empty);
+  const nomatch = h("p", { class: "muted", "data-testid": "no-matching-controllers", hidden: true },
+    "No controller matches.");
+  const table = h("div", { class: "table-wrap" },
+    h("table", { class: "fleet" },
+      h("thead", null, h("tr", null,
+        ["Name", "Presence", "Address", "Software", "Last seen", "First seen", "Config (desired/applied)", "Trains", "Problems"]
+          .map((x) => h("th", null, x)))),
+      rows));
+  const el = h("section", null, h("h1", null, "Controllers"),
+    h("div", { class: "row toolbar" }, search, filter,
+      h("label", { class: "check" }, problems, " Problems only"), count),
+    table, empty, nomatch);
+  for (const c of [search, filter, problems]) c.addEventListener("input", () => scheduleRender(true));
 
   function create(c) {
-    return h("a", { class: "card", href: controllerHref(c.id), "data-testid": "controller-row",
-                    dataset: { controllerId: c.id } },
-      h("div", { class: "card-head" },
-        h("span", { class: "name", "data-field": "name" }),
-        h("span", { class: "badge", "data-field": "presence" })),
-      h("dl", { class: "facts" },
-        h("dt", null, "Address"), h("dd", { "data-field": "address" }),
-        h("dt", null, "Version"), h("dd", { "data-field": "version" }),
-        h("dt", null, "Last seen"), h("dd", null, h("time", { "data-field": "last-seen", "data-rel": "" })),
-        h("dt", null, "Config"), h("dd", { "data-field": "config" }),
-        h("dt", null, "Trains"), h("dd", { "data-field": "trains" })));
+    const tr = h("tr", { "data-testid": "controller-row", dataset: { controllerId: c.id } },
+      h("td", { "data-label": "Name", class: "nowrap" }, h("a", { href: controllerHref(c.id), "data-field": "name" })),
+      h("td", { "data-label": "Presence" }, h("span", { class: "badge", "data-field": "presence" })),
+      h("td", { "data-label": "Address", "data-field": "address" }),
+      h("td", { "data-label": "Software", "data-field": "version" }),
+      h("td", { "data-label": "Last seen" }, h("time", { "data-field": "last-seen", "data-rel": "" })),
+      h("td", { "data-label": "First seen" }, h("time", { "data-field": "first-seen" })),
+      h("td", { "data-label": "Config", "data-field": "config" }),
+      h("td", { "data-label": "Trains", "data-field": "trains" }),
+      h("td", { "data-label": "Problems" }, h("span", { class: "badge", "data-field": "problems" })));
+    // The whole row leads to the controller, as the name does.
+    tr.addEventListener("click", (ev) => {
+      if (!ev.target.closest("a, button, select, input")) location.hash = controllerHref(c.id);
+    });
+    return tr;
   }
   function update1(el, c) {
     setText(field(el, "name"), c.name);
     setBadge(field(el, "presence"), c.status);
     setText(field(el, "address"), c.address || dash);
-    setText(field(el, "version"), c.version || dash);
+    setText(field(el, "version"), [c.version, c.platform, c.python_version && `Python ${c.python_version}`]
+      .filter(Boolean).join(" · ") || dash);
     const ls = field(el, "last-seen");
     ls.dataset.live = c.status === "online" ? "1" : "0";
     setTime(ls, c.last_seen);
-    setText(field(el, "config"), configText(c));
+    setTime(field(el, "first-seen"), c.first_seen);
+    const cfgCell = field(el, "config");
+    setText(cfgCell, `${c.config_version ?? dash}/${c.applied_config_version ?? dash}` +
+                     (c.config_version === c.applied_config_version ? " ✓" : ""));
+    cfgCell.title = configText(c);
     const names = [...state.trains.values()].filter((t) => t.desired_controller_id === c.id)
-      .sort(byName).map((t) => t.name);
+      .sort(byNaturalName).map((t) => t.name);
     setText(field(el, "trains"), names.length ? names.join(", ") : "waiting for assignment");
+    const pb = field(el, "problems");
+    if (c.config_error) { setBadge(pb, "offline", "config refused"); pb.title = c.config_error; }
+    else if (controllerProblems(c).some((p) => p !== c.status)) { setBadge(pb, "stale", "errors reported"); pb.title = controllerProblems(c).join("\n"); }
+    else { setBadge(pb, "complete", "none"); pb.title = ""; }
+  }
+  function matches(c) {
+    const q = search.value.trim().toLowerCase();
+    if (q && ![c.name, c.address, c.id, c.description].some((v) => v && String(v).toLowerCase().includes(q))) return false;
+    if (filter.value && c.status !== filter.value) return false;
+    if (problems.checked && controllerProblems(c).length === 0) return false;
+    return true;
   }
   return {
     name: "controllers", nav: "controllers", title: "Controllers", el,
     update() {
-      const cs = [...state.controllers.values()].sort(byName);
-      syncList(list, cs, (c) => c.id, create, update1);
-      empty.hidden = !state.loaded || cs.length > 0;
+      const all = [...state.controllers.values()];
+      const cs = all.filter(matches).sort(byNaturalName);
+      syncList(rows, cs, (c) => c.id, create, update1);
+      const n = { online: 0, stale: 0, offline: 0, unknown: 0 };
+      for (const c of all) n[c.status in n ? c.status : "unknown"]++;
+      setText(count, `${cs.length} of ${all.length} shown · ${n.online} online, ${n.stale} stale, ` +
+                     `${n.offline} offline, ${n.unknown} unknown`);
+      empty.hidden = !state.loaded || all.length > 0;
+      nomatch.hidden = all.length === 0 || cs.length > 0;
+      table.hidden = cs.length === 0;
     },
   };
 }
@@ -966,6 +1028,8 @@ function controllerPage(id) {
   const missing = h("p", { class: "error-inline", hidden: true, "data-testid": "controller-missing" },
     `No controller with id ${id}.`);
   const sync = h("span", { class: "muted small", "data-testid": "controller-config-sync" });
+  const cfgError = h("p", { class: "problem-box", "data-testid": "controller-config-error", hidden: true });
+  const errList = h("ul", { class: "errors-reported", "data-testid": "controller-errors" });
   const info = h("section", { class: "panel" },
     h("h2", null, "Controller"),
     h("dl", { class: "facts" },
@@ -979,7 +1043,8 @@ function controllerPage(id) {
       h("dt", null, "Last seen"), h("dd", null, f.last),
       h("dt", null, "Config version"), h("dd", null, "desired ", f["config-desired"], " · applied ",
                                               f["config-applied"], " ", sync),
-      h("dt", null, "Session"), h("dd", null, f.epoch)));
+      h("dt", null, "Session"), h("dd", null, f.epoch),
+      h("dt", null, "Reported errors"), h("dd", null, errList)));
 
   const rows = h("tbody", { "data-testid": "assigned-trains" });
   const none = h("p", { class: "muted", "data-testid": "no-assigned-trains", hidden: true },
@@ -998,7 +1063,7 @@ function controllerPage(id) {
 
   const el = h("section", null,
     h("p", { class: "crumbs" }, h("a", { href: "#/controllers" }, "Controllers"), " / controller"),
-    title, desc, missing, h("div", { class: "grid" }, info, trainsPanel));
+    title, desc, missing, cfgError, h("div", { class: "grid" }, info, trainsPanel));
 
   addBtn.addEventListener("click", async () => {
     if (!addSelect.value) { showError("Assign a train", new Error("choose a train first")); return; }
@@ -1064,7 +1129,19 @@ function controllerPage(id) {
     setTime(f.last, c.last_seen);
     setText(f["config-desired"], c.config_version ?? dash);
     setText(f["config-applied"], c.applied_config_version ?? dash);
-    setText(sync, c.config_version === c.applied_config_version ? "(in sync)" : "(not applied yet)");
+    setText(sync, c.config_error ? "(refused: still running the applied one)"
+      : c.config_version === c.applied_config_version ? "(in sync)" : "(not applied yet)");
+    cfgError.hidden = !c.config_error;
+    setText(cfgError, c.config_error
+      ? `The controller refused its runtime config and still runs version ${c.applied_config_version ?? dash}: ${c.config_error}`
+      : "");
+    const errs = (c.metadata && Array.isArray(c.metadata.errors)) ? c.metadata.errors : [];
+    const errSig = JSON.stringify(errs);
+    if (errList.dataset.sig !== errSig) {
+      errList.replaceChildren(...(errs.length ? errs.map((e) => h("li", { text: e }))
+                                              : [h("li", { class: "muted", text: "none" })]));
+      errList.dataset.sig = errSig;
+    }
     setText(f.epoch, c.session_epoch ?? dash);
 
     const mine = [...state.trains.values()]

@@ -1,0 +1,79 @@
+// The fleet console: the controller list at a size where it matters (natural sort, search,
+// filters, counts) and controller problems shown where the operator looks (a refused config
+// with the controller's reason, in the list and on the controller page).
+import { before, after, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import { useWorld, waitFor, waitText, textOf } from './support.mjs';
+
+const DESKTOP = { width: 1400, height: 900 };
+const w = useWorld('fleet', { edges: 2, viewport: DESKTOP, centralArgs: ['--register-rate', '1000'] },
+                   { before, after });
+
+const tid = (id) => `[data-testid="${id}"]`;
+const rowSel = (id) => `[data-testid="controller-row"][data-controller-id="${id}"]`;
+
+async function names(page) {
+  return page.locator(`${tid('controller-row')} [data-field="name"]`).allTextContents();
+}
+
+describe('the fleet console', () => {
+  it('sorts naturally, searches, filters and counts', w.guard(async () => {
+    const { page } = w;
+    // Forty more controllers, registered over the API as edges would: pi-1 … pi-40.
+    for (let i = 40; i >= 1; i--) {
+      const r = await w.api('POST', '/api/controllers/register', { name: `pi-${i}`, address: `10.9.0.${i}` });
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+    }
+    await w.goto('#/controllers');
+    await waitFor(async () => (await names(page)).length === 42, { what: '42 controllers listed' });
+    const all = await names(page);
+    assert.deepEqual(all.slice(0, 2), ['edge-1', 'edge-2']);
+    assert.deepEqual(all.slice(2, 5), ['pi-1', 'pi-2', 'pi-3'], 'pi-2 before pi-10');
+    assert.equal(all.indexOf('pi-10'), all.indexOf('pi-9') + 1);
+    assert.match(await textOf(page, tid('controller-count')), /^42 of 42 shown · 42 online/);
+
+    await page.getByTestId('controller-search').fill('pi-1');
+    await waitFor(async () => (await names(page)).length === 11, { what: 'pi-1, pi-10 … pi-19 found' });
+    assert.match(await textOf(page, tid('controller-count')), /^11 of 42 shown/);
+    await page.getByTestId('controller-search').fill('10.9.0.33');
+    await waitFor(async () => JSON.stringify(await names(page)) === '["pi-33"]', { what: 'search by address' });
+    await page.getByTestId('controller-search').fill('nothing-like-this');
+    await page.getByTestId('no-matching-controllers').waitFor();
+    await page.getByTestId('controller-search').fill('');
+
+    await page.getByTestId('controller-filter').selectOption('offline');
+    await page.getByTestId('no-matching-controllers').waitFor();
+    await page.getByTestId('controller-filter').selectOption('online');
+    await waitFor(async () => (await names(page)).length === 42, { what: 'all online' });
+    await page.getByTestId('controller-filter').selectOption('');
+    if (process.env.ROUNDHOUSE_SCREENSHOTS) {
+      await page.screenshot({ path: path.join(process.env.ROUNDHOUSE_SCREENSHOTS, 'desktop-controllers.png') });
+    }
+  }));
+
+  it('shows a refused config in the list and on the controller page, with the reason', w.guard(async () => {
+    const { page } = w;
+    const [c1] = w.controllerIds;
+    const r = await w.api('PUT', '/api/trains/train-1', { plugin: { name: 'warp_drive', config: {} } });
+    assert.equal(r.status, 200);
+    await waitText(page, `${rowSel(c1)} [data-field="problems"]`, (t) => t === 'config refused', { timeout: 30000 });
+    await page.getByTestId('controller-problems').check();
+    await waitFor(async () => (await names(page)).includes('edge-1') && !(await names(page)).includes('edge-2'),
+                  { what: 'problems only: edge-1 and not edge-2' });
+    await page.getByTestId('controller-problems').uncheck();
+
+    await page.locator(`${rowSel(c1)} [data-field="address"]`).click(); // the row leads there
+    await page.locator('#view[data-page="controller"]').waitFor();
+    await waitText(page, tid('controller-config-error'), (t) => /warp_drive/.test(t));
+    assert.match(await textOf(page, tid('controller-config-error')), /refused its runtime config and still runs version \d+/);
+    assert.match(await textOf(page, tid('controller-errors')), /rolled back/);
+    assert.match(await textOf(page, tid('controller-config-sync')), /refused/);
+
+    // Fixed: the problem goes away, live.
+    const ok = await w.api('PUT', '/api/trains/train-1', { plugin: { name: 'simulator', config: {} } });
+    assert.equal(ok.status, 200);
+    await page.getByTestId('controller-config-error').waitFor({ state: 'hidden', timeout: 30000 });
+    await waitText(page, tid('controller-errors'), (t) => t === 'none', { timeout: 30000 });
+  }));
+});
