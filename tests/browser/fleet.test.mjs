@@ -49,6 +49,9 @@ describe('the fleet console', () => {
     await page.getByTestId('controller-filter').selectOption('');
     if (process.env.ROUNDHOUSE_SCREENSHOTS) {
       await page.screenshot({ path: path.join(process.env.ROUNDHOUSE_SCREENSHOTS, 'desktop-controllers.png') });
+      await w.goto('#/');
+      await page.screenshot({ path: path.join(process.env.ROUNDHOUSE_SCREENSHOTS, 'desktop-dashboard.png') });
+      await w.goto('#/controllers');
     }
   }));
 
