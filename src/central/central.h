@@ -18,6 +18,7 @@ struct events;
 struct longpoll;
 struct http_metrics;
 struct withrottle;
+struct layout;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 /* The registry import is one document for the whole fleet; its parsed tree takes about 20
@@ -74,6 +75,7 @@ struct central {
     struct events *events;
     struct longpoll *longpoll;
     struct http_metrics *http_metrics;
+    struct layout *layout; /* the stopped state (layout.h) */
     /* Set once the WiThrottle server runs; read by the MQTT thread (status pushes). */
     struct withrottle *_Atomic withrottle;
     int64_t started_mono_ms;

@@ -18,6 +18,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
+#include "layout.h"
 #include "events.h"
 #include "log.h"
 #include "longpoll.h"
@@ -1946,6 +1947,14 @@ static void h_command(struct call *k)
         json_decref(b);
         return;
     }
+    bool drives = strcmp(action, "start") == 0 || (strcmp(action, "setSpeed") == 0 && speed > 0);
+    if (drives && layout_is_stopped(c)) {
+        http_response_error(k->resp, 409, "layout_stopped", "action",
+                            "the layout is stopped after an emergency stop: resume it (POST "
+                            "/api/layout/resume, the web UI's Resume) before driving");
+        json_decref(b);
+        return;
+    }
     json_t *train = NULL, *holder = NULL;
     char holder_id[UUIDSTR_LEN + 1] = "";
     enum presence presence = PRESENCE_UNKNOWN;
@@ -1992,10 +2001,12 @@ static void h_command(struct call *k)
         if (listening)
             snprintf(msg, sizeof msg, "Command sent");
         else if (holder_id[0] == '\0')
-            snprintf(msg, sizeof msg, "Command published, but the train is on no controller: not "
-                                      "delivered");
+            snprintf(msg, sizeof msg,
+                     "Command published, but the train is on no controller: not "
+                     "delivered");
         else
-            snprintf(msg, sizeof msg, "Command published, but controller %.100s is %s: not delivered",
+            snprintf(msg, sizeof msg,
+                     "Command published, but controller %.100s is %s: not delivered",
                      json_string_value(json_object_get(holder, "name")), presence_name(presence));
         http_response_json(k->resp, 202,
                            json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id",
@@ -2010,22 +2021,14 @@ static void h_command(struct call *k)
     json_decref(b);
 }
 
-/* Collects the ids of the controllers a train is (or is to be) placed on, once each. */
-static void estop_count_controller(json_t *seen, const json_t *train, const char *key)
-{
-    const char *id = json_string_value(json_object_get(train, key));
-    if (id != NULL)
-        json_object_set_new(seen, id, json_true());
-}
-
 /* POST /api/emergency-stop: the broadcast that Roundhouse edges obey for all their trains, and
  * an emergencyStop on the command topic of every train, because edges of the earlier system
- * listen only there. Every train, not only assigned ones: an earlier edge never follows a
- * changed assignment, so a train the registry calls unassigned may still be running on one.
- * The answer counts the trains and the controllers (desired or actual) they were sent to. */
+ * listen only there (every train, not only assigned ones: an earlier edge never follows a
+ * changed assignment). The layout stays stopped until POST /api/layout/resume (layout.h).
+ * The answer counts the trains and the controllers (desired or actual) it was sent to, and
+ * the live controllers asked to confirm; GET /api/layout tells who did. */
 static void h_emergency_stop(struct call *k)
 {
-    struct central *c = k->c;
     json_t *b = body_object(k, true);
     if (b == NULL)
         return;
@@ -2036,46 +2039,39 @@ static void h_emergency_stop(struct call *k)
         json_decref(b);
         return;
     }
-    if (reason == NULL)
-        reason = "operator";
-    int rc = notify_emergency_stop(c->notify, reason);
-    json_t *trains = NULL, *seen = json_object();
-    size_t sent = 0, failed = 0;
-    if (rc == 0 && store_begin(c->store, false) == 0) {
-        if (store_train_list(c->store, NULL, &trains) < 0)
-            trains = NULL;
-        store_rollback(c->store);
-    }
-    json_t *estop = json_pack("{s:s}", "action", "emergencyStop");
-    size_t i;
-    json_t *t;
-    json_array_foreach(trains, i, t)
-    {
-        const char *tid = json_string_value(json_object_get(t, "id"));
-        if (tid == NULL || notify_command(c->notify, tid, estop) < 0) {
-            failed++;
-            continue;
-        }
-        sent++;
-        estop_count_controller(seen, t, "desired_controller_id");
-        estop_count_controller(seen, t, "actual_controller_id");
-    }
-    json_decref(estop);
-    if (rc < 0)
+    char origin[96];
+    snprintf(origin, sizeof origin, "api %s", k->req->client_ip);
+    struct layout_stop_result r;
+    if (layout_emergency_stop(k->c, reason ? reason : "operator", origin, &r) < 0)
         http_response_error(k->resp, 503, "broker_unavailable", NULL,
                             "the MQTT broker is not reachable; the emergency stop was NOT sent");
     else
         http_response_json(k->resp, 202,
-                           json_pack("{s:s, s:s, s:I, s:I, s:I}", "message", "Emergency stop sent",
-                                     "reason", reason, "trains", (json_int_t)sent, "controllers",
-                                     (json_int_t)json_object_size(seen), "trains_failed",
-                                     (json_int_t)failed));
-    log_event(rc < 0 ? LOG_ERROR : LOG_WARNING, "emergency_stop", "{s:s, s:b, s:I, s:I}", "reason",
-              reason, "sent", rc == 0, "trains", (json_int_t)sent, "trains_failed",
-              (json_int_t)failed);
-    json_decref(trains);
-    json_decref(seen);
+                           json_pack("{s:s, s:s, s:I, s:I, s:I, s:s, s:I, s:b}", "message",
+                                     "Emergency stop sent", "reason", reason ? reason : "operator",
+                                     "trains", (json_int_t)r.trains, "controllers",
+                                     (json_int_t)r.controllers, "trains_failed",
+                                     (json_int_t)r.trains_failed, "estop_id", r.estop_id,
+                                     "expected", (json_int_t)r.expected, "layout_stopped", 1));
     json_decref(b);
+}
+
+/* GET /api/layout: stopped or not, and who confirmed the last emergency stop. */
+static void h_layout(struct call *k)
+{
+    http_response_json(k->resp, 200, layout_view(k->c));
+}
+
+/* POST /api/layout/resume: driving commands go through again; no train starts. */
+static void h_layout_resume(struct call *k)
+{
+    char origin[96];
+    snprintf(origin, sizeof origin, "api %s", k->req->client_ip);
+    int rc = layout_resume(k->c, origin);
+    if (rc < 0)
+        db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, layout_view(k->c));
 }
 
 /* POST /api/status/update (compat): an HTTP way to report a train's status. */
@@ -2312,6 +2308,8 @@ static const struct route routes[] = {
     {"GET", "/api/trains/*/status", h_train_status},
     {"POST", "/api/trains/*/command", h_command},
     {"POST", "/api/emergency-stop", h_emergency_stop},
+    {"GET", "/api/layout", h_layout},
+    {"POST", "/api/layout/resume", h_layout_resume},
     {"POST", "/api/status/update", h_status_update},
     {"GET", "/api/config", h_full_config},
     {"GET", "/api/plugins", h_plugins},

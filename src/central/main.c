@@ -14,6 +14,7 @@
 #include "http_api.h"
 #include "http_metrics.h"
 #include "http_server.h"
+#include "layout.h"
 #include "events.h"
 #include "log.h"
 #include "longpoll.h"
@@ -117,6 +118,11 @@ int main(int argc, char **argv)
     log_event(LOG_INFO, "database_ready", "{s:s, s:i}", "db", c.opts.db, "schema_version", version);
     if (c.opts.bootstrap[0] != '\0' && run_bootstrap(&c) < 0)
         goto out;
+    if ((rc = layout_init(&c)) < 0) {
+        log_event(LOG_ERROR, "layout_state_unreadable", "{s:s}", "error",
+                  store_last_error(c.store));
+        goto out;
+    }
     if (notify_start(&c, &c.notify) < 0)
         goto out;
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
@@ -191,6 +197,7 @@ out:
     longpoll_free(c.longpoll);
     http_metrics_free(c.http_metrics);
     ratelimit_free(c.register_limit);
+    layout_free(&c);
     store_free(c.store);
     return exit_code;
 }

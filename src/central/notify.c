@@ -15,6 +15,7 @@
 #include "central.h"
 #include "events.h"
 #include "jsonx.h"
+#include "layout.h"
 #include "log.h"
 #include "placement.h"
 #include "runtime_config.h"
@@ -92,11 +93,11 @@ int notify_command(struct notify *n, const char *train_id, const json_t *payload
     return rc;
 }
 
-int notify_emergency_stop(struct notify *n, const char *reason)
+int notify_emergency_stop(struct notify *n, const char *reason, const char *id)
 {
     char ts[32];
     timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts);
-    json_t *doc = json_pack("{s:s, s:s}", "reason", reason, "timestamp", ts);
+    json_t *doc = json_pack("{s:s, s:s, s:s?}", "reason", reason, "timestamp", ts, "id", id);
     int rc = publish_json(n, "roundhouse/emergency-stop", doc, 1, false);
     json_decref(doc);
     return rc;
@@ -389,6 +390,10 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
         char uuid[UUIDSTR_LEN + 1];
         if (uuidstr_normalize(id, uuid) == 0)
             ingest_presence(c, uuid, doc);
+    } else if (topic_middle(topic, "controllers/", "/estop-ack", id, sizeof id)) {
+        char uuid[UUIDSTR_LEN + 1];
+        if (uuidstr_normalize(id, uuid) == 0)
+            layout_ack(c, uuid, doc);
     }
     json_decref(doc);
 }
@@ -411,6 +416,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
     atomic_store(&n->connected, true);
     mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
     mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
+    mosquitto_subscribe(mosq, NULL, "controllers/+/estop-ack", 1);
     /* A retained emergency stop (published by mistake, or by a stranger) would stop every
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this
      * sends them, and retained ones anyway. */

@@ -23,8 +23,9 @@ bool notify_connected(const struct notify *n);
 
 /* QoS 1 on trains/{train_id}/commands. -ENOTCONN when the broker is unreachable. */
 int notify_command(struct notify *n, const char *train_id, const json_t *payload);
-/* QoS 1 on roundhouse/emergency-stop: {reason, timestamp}. */
-int notify_emergency_stop(struct notify *n, const char *reason);
+/* QoS 1 on roundhouse/emergency-stop: {reason, timestamp, id}; edges confirm it on
+ * controllers/{uuid}/estop-ack with that id (layout.h). id may be NULL. */
+int notify_emergency_stop(struct notify *n, const char *reason, const char *id);
 /* QoS 1, retained, on controllers/{uuid}/config/update: {version, checksum}. When not
  * connected the notification is queued (one per controller, the newest) for the reconnect. */
 void notify_config_update(struct notify *n, const char *uuid, long long version,

@@ -30,7 +30,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
@@ -125,5 +125,9 @@ int store_status_upsert(struct store *st, const json_t *row);
 int store_plugin_list(struct store *st, json_t **out);
 int store_plugin_get(struct store *st, const char *name, json_t **out);
 int store_plugin_upsert(struct store *st, const json_t *row);
+
+/* Small named documents of the central's own state (the layout's stopped state). */
+int store_setting_get(struct store *st, const char *key, json_t **value);
+int store_setting_put(struct store *st, const char *key, const json_t *value);
 
 #endif

@@ -75,6 +75,8 @@ static const struct table controllers_table = {"controllers", "id", "created_at,
 static const struct table trains_table = {"trains", "id", "created_at, rowid", train_columns};
 static const struct table status_table = {"train_status", "train_id", "train_id", status_columns};
 static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
+static const struct column setting_columns[] = {{"key", 'T'}, {"value", 'J'}, {NULL, 0}};
+static const struct table settings_table = {"settings", "key", "key", setting_columns};
 
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
@@ -147,6 +149,9 @@ static const char *const migrations[] = {
     " t2.created_at < trains.created_at OR (t2.created_at = trains.created_at AND"
     " t2.rowid <= trains.rowid));"
     "CREATE UNIQUE INDEX trains_address ON trains(address);",
+
+    /* 5: the central's own small state documents (the layout's stopped state) */
+    "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL DEFAULT '{}');",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1132,4 +1137,27 @@ int store_plugin_get(struct store *st, const char *name, json_t **out)
 int store_plugin_upsert(struct store *st, const json_t *row)
 {
     return insert_row(st, &plugins_table, row, true);
+}
+
+int store_setting_get(struct store *st, const char *key, json_t **value)
+{
+    json_t *row = NULL;
+    int rc = get_by_key(st, &settings_table, key, &row);
+    if (rc == 0) {
+        *value = json_incref(json_object_get(row, "value"));
+        json_decref(row);
+        if (*value == NULL)
+            rc = -ENOENT;
+    }
+    return rc;
+}
+
+int store_setting_put(struct store *st, const char *key, const json_t *value)
+{
+    json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
+    if (row == NULL)
+        return -ENOMEM;
+    int rc = insert_row(st, &settings_table, row, true);
+    json_decref(row);
+    return rc;
 }

@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "central.h"
+#include "layout.h"
 #include "log.h"
 #include "notify.h"
 #include "protocol.h"
@@ -87,7 +88,7 @@ struct withrottle {
     int port;
     pthread_t thread;
     bool thread_started;
-    bool power_on;
+    bool power_dirty; /* the layout's state changed: tell every throttle (under lock) */
     struct client *clients[MAX_CLIENTS];
     pthread_mutex_t lock; /* stopping, queue */
     bool stopping;
@@ -411,7 +412,7 @@ static void train_action(struct withrottle *w, struct client *cl, struct holding
     case WT_ACT_SPEED:
         if (c->value < 0) {
             estop_train(w, cl, h->train_id);
-        } else if (!w->power_on && c->value > 0) {
+        } else if (layout_is_stopped(w->c) && c->value > 0) {
             h->speed = 0;
             send_train(cl, h, 'A', "V0");
             send_line(cl, "HMTrack power is off: turn it on to drive");
@@ -480,51 +481,72 @@ static void throttle_cmd(struct withrottle *w, struct client *cl, const struct w
         send_line(cl, "HMThrottle %c holds no train with address %d", c->throttle, c->address);
 }
 
-static void power_state(struct withrottle *w, struct client *cl, bool on)
+static void power_broadcast(struct withrottle *w)
 {
-    w->power_on = on;
-    log_event(LOG_WARNING, "withrottle_power", "{s:s, s:s, s:s}", "state", on ? "on" : "off",
-              "client", cl->ip, "name", cl->name);
+    int on = layout_is_stopped(w->c) ? 0 : 1;
     for (size_t i = 0; i < MAX_CLIENTS; i++)
         if (w->clients[i] != NULL)
-            send_line(w->clients[i], "PPA%d", on ? 1 : 0);
+            send_line(w->clients[i], "PPA%d", on);
 }
 
-/* Track power: off is the layout-wide emergency stop; on lets the throttles drive again
- * (nothing is sent to the trains: they stay stopped until driven). */
+/* The power change this thread made itself: told at once, before what follows from it, and
+ * not a second time when the layout's own notification comes round. */
+static void power_now(struct withrottle *w)
+{
+    pthread_mutex_lock(&w->lock);
+    w->power_dirty = false;
+    pthread_mutex_unlock(&w->lock);
+    power_broadcast(w);
+}
+
+/* Track power is the layout's state: off is the layout-wide emergency stop (REST's, with its
+ * confirmations); on resumes the layout, which lets every throttle drive again and starts no
+ * train. Either way every throttle, and the web UI, hears of it (withrottle_power_changed). */
 static void set_power(struct withrottle *w, struct client *cl, bool on)
 {
+    char origin[80];
+    snprintf(origin, sizeof origin, "withrottle %.24s (%.30s)", cl->name[0] ? cl->name : "?",
+             cl->ip);
     if (on) {
-        power_state(w, cl, true);
-        return;
-    }
-    {
-        /* Layout-wide emergency stop, as POST /api/emergency-stop sends it. */
-        int rc = notify_emergency_stop(w->c->notify, "withrottle power off");
-        if (rc < 0) {
-            send_line(cl, "HMThe MQTT broker is not reachable: the emergency stop was NOT sent");
-            send_line(cl, "PPA%d", w->power_on ? 1 : 0);
+        if (layout_resume(w->c, origin) < 0) {
+            send_line(cl, "HMThe layout could not be resumed (database error)");
+            send_line(cl, "PPA0");
             return;
         }
-        power_state(w, cl, false);
-        json_t *trains = NULL;
-        if (store_begin(w->c->store, false) == 0) {
-            if (store_train_list(w->c->store, NULL, &trains) < 0)
-                trains = NULL;
-            store_rollback(w->c->store);
+        power_now(w);
+        return;
+    }
+    struct layout_stop_result r;
+    if (layout_emergency_stop(w->c, "withrottle power off", origin, &r) < 0) {
+        send_line(cl, "HMThe MQTT broker is not reachable: the emergency stop was NOT sent");
+        send_line(cl, "PPA%d", layout_is_stopped(w->c) ? 0 : 1);
+        return;
+    }
+    power_now(w);
+    /* Every display shows 0 at once; the edges' status follows. */
+    for (size_t i = 0; i < MAX_CLIENTS; i++) {
+        struct client *other = w->clients[i];
+        if (other == NULL)
+            continue;
+        for (size_t j = 0; j < other->nh; j++) {
+            struct push p = {NULL, 0, -1, 0, true};
+            each_holding(w, other->h[j].train_id, push_one, &p);
         }
-        size_t i;
-        json_t *t;
-        json_array_foreach(trains, i, t)
-        {
-            const char *tid = json_string_value(json_object_get(t, "id"));
-            if (tid != NULL) {
-                publish(w, NULL, tid, "emergencyStop", -1, NULL);
-                struct push p = {NULL, 0, -1, 0, true};
-                each_holding(w, tid, push_one, &p);
-            }
-        }
-        json_decref(trains);
+    }
+}
+
+void withrottle_power_changed(struct withrottle *w)
+{
+    if (w == NULL)
+        return;
+    pthread_mutex_lock(&w->lock);
+    w->power_dirty = true;
+    bool stopping = w->stopping;
+    pthread_mutex_unlock(&w->lock);
+    if (!stopping) {
+        uint64_t one = 1;
+        ssize_t ignored = write(w->wake_fd, &one, sizeof one);
+        (void)ignored;
     }
 }
 
@@ -634,7 +656,7 @@ static void send_greeting(struct withrottle *w, struct client *cl)
     free(roster);
     free(e);
     json_decref(trains);
-    send_line(cl, "PPA%d", w->power_on ? 1 : 0);
+    send_line(cl, "PPA%d", layout_is_stopped(w->c) ? 0 : 1);
     send_line(cl, "PW%d", w->cfg.web_port);
     send_line(cl, "*%d", w->cfg.heartbeat_s);
 }
@@ -821,6 +843,12 @@ static void *run(void *arg)
             (void)ignored;
         }
         drain_status(w, now);
+        pthread_mutex_lock(&w->lock);
+        bool power = w->power_dirty;
+        w->power_dirty = false;
+        pthread_mutex_unlock(&w->lock);
+        if (power)
+            power_broadcast(w);
         for (size_t k = 2; rc > 0 && k < n; k++) {
             struct client *cl = w->clients[idx[k]];
             if (cl == NULL)
@@ -864,7 +892,6 @@ int withrottle_start(struct central *c, const struct withrottle_config *cfg,
     w->cfg.host = w->host;
     w->listen_fd = -1;
     w->wake_fd = -1;
-    w->power_on = true;
     pthread_mutex_init(&w->lock, NULL);
     w->queue = calloc(MAX_STATUS_QUEUE, sizeof *w->queue);
     w->spare = calloc(MAX_STATUS_QUEUE, sizeof *w->spare);

@@ -34,5 +34,8 @@ void withrottle_free(struct withrottle *w);
  * pushes it to the throttles holding the train. */
 void withrottle_train_status(struct withrottle *w, const char *train_id, int speed,
                              const char *direction);
+/* From any thread: the layout was stopped or resumed (layout.h); every throttle is told its
+ * track power (PPA0 / PPA1). NULL does nothing. */
+void withrottle_power_changed(struct withrottle *w);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <unistd.h>
 
@@ -466,6 +467,8 @@ static int cmd_stop(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+static int print_confirmations(struct cli *c, const char *estop_id);
+
 static int cmd_estop(struct cli *c, int argc, char **argv)
 {
     if (argc == 1) {
@@ -480,12 +483,71 @@ static int cmd_estop(struct cli *c, int argc, char **argv)
                           : api_typed(c, "POST", "/api/emergency-stop", body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
         rc = print_raw(c, &a.reply);
-    else if (rc == CLI_EXIT_OK)
+    else if (rc == CLI_EXIT_OK) {
         fprintf(c->out,
                 "emergency stop broadcast to every controller, and sent to %" JSON_INTEGER_FORMAT
                 " train(s) on %" JSON_INTEGER_FORMAT " controller(s)\n",
                 json_integer_value(json_object_get(a.doc, "trains")),
                 json_integer_value(json_object_get(a.doc, "controllers")));
+        rc = print_confirmations(c, json_string_value(json_object_get(a.doc, "estop_id")));
+    }
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+/* Waits (at most the central's window, about 2 s) for the live controllers to confirm the stop,
+ * then says who did and names who did not. */
+static int print_confirmations(struct cli *c, const char *estop_id)
+{
+    struct answer a = {0};
+    int rc = CLI_EXIT_OK;
+    for (int i = 0; i < 30; i++) {
+        answer_clear(&a);
+        memset(&a, 0, sizeof a);
+        rc = api_typed(c, "GET", "/api/layout", NULL, JSON_OBJECT, &a);
+        if (rc != CLI_EXIT_OK)
+            break;
+        const json_t *e = json_object_get(a.doc, "estop");
+        const char *id = json_string_value(json_object_get(e, "id"));
+        if (id == NULL || estop_id == NULL || strcmp(id, estop_id) != 0)
+            break; /* another stop since: its own answer reports it */
+        if (json_is_true(json_object_get(e, "settled"))) {
+            char missing[512] = "";
+            size_t k;
+            const json_t *m;
+            json_array_foreach(json_object_get(e, "unconfirmed"), k, m)
+            {
+                size_t used = strlen(missing);
+                snprintf(missing + used, sizeof missing - used, "%s%s", used ? ", " : "",
+                         json_string_value(json_object_get(m, "name")));
+            }
+            fprintf(c->out, "%zu of %" JSON_INTEGER_FORMAT " live controller(s) confirmed it%s%s\n",
+                    json_array_size(json_object_get(e, "confirmed")),
+                    json_integer_value(json_object_get(e, "expected")),
+                    missing[0] ? "; not confirmed: " : "", missing);
+            fputs("the layout is stopped until `roundhouse resume`\n", c->out);
+            break;
+        }
+        struct timespec pause = {0, 100 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_resume(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    struct answer a = {0};
+    json_t *body = json_object();
+    int rc = body == NULL ? fail(c, "out of memory")
+                          : api_typed(c, "POST", "/api/layout/resume", body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        fputs("layout resumed: trains may be driven again (none was started)\n", c->out);
     json_decref(body);
     answer_clear(&a);
     return rc;
@@ -711,6 +773,7 @@ static const struct command commands[] = {
     {"import", "FILE|-", "create or update everything in an export (- = stdin)", 1, 1, cmd_import},
     {"import-legacy", "FILE", "import the earlier system's SQLite database (UUIDs kept)", 1, 1,
      cmd_import_legacy},
+    {"resume", "", "let trains be driven again after a layout emergency stop", 0, 0, cmd_resume},
     {"health", "", "service health; exit 1 unless healthy", 0, 0, cmd_health},
 };
 

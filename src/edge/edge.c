@@ -179,6 +179,19 @@ static void estop_all(struct edge *e, const void *payload, size_t len)
     log_event(LOG_WARNING, "emergency_stop", "{s:s?, s:i}", "reason", reason, "trains",
               (int)e->trains.n);
     last_command_set(e, NULL, "emergencyStop", true, reason);
+    /* Confirmed to the central, which tells the operator which controllers obeyed. */
+    if (e->uuid[0] != '\0') {
+        char topic[96], ts[32];
+        snprintf(topic, sizeof topic, "controllers/%s/estop-ack", e->uuid);
+        if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
+            ts[0] = '\0';
+        json_t *ack =
+            json_pack("{s:s?, s:i, s:s}", "estop_id", json_string_value(json_object_get(j, "id")),
+                      "trains", (int)e->trains.n, "timestamp", ts);
+        if (ack != NULL && publish_json(e, topic, ack, 1, false, false) < 0)
+            log_event(LOG_WARNING, "emergency_stop_ack_failed", "{s:s}", "topic", topic);
+        json_decref(ack);
+    }
     json_decref(j);
 }
 

@@ -178,6 +178,15 @@ describe('driving a train', () => {
       assert.equal(await textOf(page, card(t, 'speed')), '0');
     }
     assert.match(await textOf(page, tid('notice')), /Emergency stop sent to every train \(2 train\(s\) on 2 controller\(s\)\)/);
+    // The layout is stopped until someone resumes it, and says who confirmed.
+    await page.getByTestId('banner-layout').waitFor({ state: 'visible' });
+    await waitText(page, tid('layout-text'), (t) => /2 of 2 controllers confirmed\./.test(t), { timeout: 10000 });
+    assert.match(await textOf(page, tid('layout-text')), /^LAYOUT STOPPED/);
+    assert.equal(await page.locator(`${cardSel('train-1')} ${tid('speed-slider')}`).isDisabled(), true);
+    await page.getByTestId('resume').click();
+    await page.getByTestId('banner-layout').waitFor({ state: 'hidden' });
+    assert.equal(await page.locator(`${cardSel('train-1')} ${tid('speed-slider')}`).isDisabled(), false);
+    for (const t of ['train-1', 'train-2']) assert.equal(await textOf(page, card(t, 'speed')), '0');
     await assertNotReloaded(page);
   }));
 

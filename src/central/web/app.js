@@ -14,6 +14,7 @@
 const state = {
   controllers: new Map(), // id -> controller view (as GET /api/controllers returns it)
   trains: new Map(), // id -> train view (with .status, as GET /api/trains returns it)
+  layout: { stopped: false, estop: null }, // GET /api/layout
   loaded: false,
 };
 
@@ -270,7 +271,7 @@ function connect() {
   const es = new EventSource("/api/events");
   source = es;
   buffer = [];
-  for (const type of ["controller", "train", "status"]) {
+  for (const type of ["controller", "train", "status", "layout"]) {
     es.addEventListener(type, (ev) => {
       if (gen !== generation) return;
       let data;
@@ -310,13 +311,14 @@ let snapshotSeq = 0;
 async function loadSnapshot(gen) {
   const seq = ++snapshotSeq; // only the newest load in flight counts
   try {
-    const [controllers, trains] = await Promise.all([
-      api("GET", "/api/controllers"), api("GET", "/api/trains"),
+    const [controllers, trains, layout] = await Promise.all([
+      api("GET", "/api/controllers"), api("GET", "/api/trains"), api("GET", "/api/layout"),
     ]);
     if (gen !== generation || seq !== snapshotSeq) return;
     retryDelay = 1000;
     state.controllers = new Map(controllers.map((c) => [c.id, c]));
     state.trains = new Map(trains.map((t) => [t.id, t]));
+    state.layout = layout || { stopped: false, estop: null };
     state.loaded = true;
     const pending = buffer || [];
     buffer = null;
@@ -353,6 +355,8 @@ function applyEvent(type, data) {
   } else if (type === "status") {
     const t = state.trains.get(data.train_id);
     if (t) t.status = data;
+  } else if (type === "layout") {
+    state.layout = data;
   }
 }
 
@@ -396,7 +400,36 @@ function scheduleRender(now) {
   setTimeout(run, 250); // rAF does not run in hidden tabs
 }
 
+/* The layout's stopped state, on every page: why, since when, who confirmed the stop, and
+ * Resume. While stopped, the throttles only offer stops. */
+function showLayout() {
+  const L = state.layout || {};
+  const box = $("#banner-layout");
+  box.hidden = !L.stopped;
+  document.body.classList.toggle("layout-stopped", !!L.stopped);
+  if (!L.stopped) return;
+  const e = L.estop;
+  let conf = "";
+  if (e && e.expected > 0) {
+    const n = e.confirmed.length;
+    conf = e.settled
+      ? ` ${n} of ${e.expected} controllers confirmed` +
+        (e.unconfirmed.length ? `; not confirmed: ${e.unconfirmed.map((c) => c.name).join(", ")}` : "") + "."
+      : ` Waiting for the controllers to confirm (${n} of ${e.expected} so far)…`;
+  }
+  setText($("#layout-text"), `LAYOUT STOPPED${L.reason ? ` (${L.reason})` : ""}${L.since ? ` since ${fmtTime(L.since)}` : ""}.${conf}`);
+  if (e && !e.settled && !showLayout.timer) {
+    // The window ends without an event when someone does not answer: look again then.
+    showLayout.timer = setTimeout(async () => {
+      showLayout.timer = 0;
+      try { state.layout = await api("GET", "/api/layout"); } catch (_) { /* the banner says so */ }
+      scheduleRender();
+    }, 2200);
+  }
+}
+
 function render() {
+  showLayout();
   renderQueued = false;
   if (!page) return;
   page.update();
@@ -590,6 +623,9 @@ function throttle(id, compact) {
 
   function update(t) {
     const s = t && t.status;
+    const stopped = !!(state.layout && state.layout.stopped);
+    slider.disabled = startBtn.disabled = stopped;
+    slider.title = stopped ? "The layout is stopped: Resume first" : "";
     if (s && s.direction && Date.now() > heldUntil) dir = dirValue(s.direction);
     paintDir();
     if (!held && Date.now() > heldUntil) {
@@ -1172,6 +1208,21 @@ function notFoundPage() {
 }
 
 /* ---------------------------------------------------------------- global actions ------- */
+
+/* Resume after a layout stop: driving is allowed again; no train starts by itself. */
+$("#resume").addEventListener("click", async () => {
+  const btn = $("#resume");
+  btn.disabled = true;
+  try {
+    state.layout = await api("POST", "/api/layout/resume", {});
+    showNotice("Layout resumed: trains may be driven again.");
+    scheduleRender(true);
+  } catch (e) {
+    showError("Could not resume the layout", e);
+  } finally {
+    btn.disabled = false;
+  }
+});
 
 /* The layout stop: one tap, never a dialog in the way. */
 $("#estop-all").addEventListener("click", async () => {
