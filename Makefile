@@ -11,7 +11,7 @@ JOBS       ?= 2
 CTEST_ARGS ?=
 
 .PHONY: all deps build build-asan build-release build-fuzz build-matrix check format-check \
-        test test-asan test-release test-arm fuzz demo demo-stop clean format
+        test test-asan test-release test-arm test-containers fuzz demo demo-stop clean format
 
 all: build
 
@@ -54,6 +54,13 @@ ARM_ARCHES ?= armhf arm64
 test-arm: build
 	@scripts/install-cross-deps.sh $(ARM_ARCHES)
 	@set -e; for a in $(ARM_ARCHES); do JOBS=$(JOBS) scripts/test-arm.sh $$a $(BUILD); done
+
+# The container deployment (Dockerfile, deploy/compose.yaml, scripts/teardown) end to end:
+# a private dockerd, a Debian 12 base made with debootstrap, the owner's rebuild and
+# database-reset scenario (tests/containers/run.sh, docs/deploy.md). Needs root; not part
+# of `make check`. Its cache (base tarball, docker data) is in build-containers/.
+test-containers:
+	@JOBS=$(JOBS) tests/containers/run.sh
 
 build-matrix: deps
 	@scripts/build-matrix.sh $(JOBS)
