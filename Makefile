@@ -94,14 +94,22 @@ format-check: deps
 
 check: format-check test test-asan test-release test-arm fuzz
 
-demo: build
-	@scripts/demo.sh start $(BUILD)/bin
+# Only the three programs the demo runs, the build's output in demo/build.log (its end shown
+# when it fails).
+DEMO_BUILD ?= build-demo
+demo: deps
+	@mkdir -p demo
+	@echo "demo: building roundhouse-central, roundhouse-edge and roundhouse (log: demo/build.log)"
+	@if ! { cmake -S . -B $(DEMO_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DROUNDHOUSE_TESTS=OFF \
+	          -DROUNDHOUSE_FLEET=OFF && cmake --build $(DEMO_BUILD) -j$(JOBS); } >demo/build.log 2>&1; then \
+	  tail -n 30 demo/build.log; echo "demo: the build failed (whole log: demo/build.log)"; exit 1; fi
+	@scripts/demo.sh start $(DEMO_BUILD)/bin
 
 demo-stop:
 	@scripts/demo.sh stop
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix build-armhf build-arm64
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix build-armhf build-arm64 $(DEMO_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -39,11 +39,28 @@ wait_http() {
   return 1
 }
 
+# Whether something accepts connections on 127.0.0.1:PORT.
+port_busy() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
 start() {
   local bin=${1:?bin dir}
   bin=$(cd "$bin" && pwd)
   stop >/dev/null
   mkdir -p "$demo"
+  local p name
+  for p in "$http_port:DEMO_HTTP_PORT" "$mqtt_port:DEMO_MQTT_PORT" \
+           "$health_base:DEMO_HEALTH_PORT_BASE" "$((health_base + 1)):DEMO_HEALTH_PORT_BASE"; do
+    name=${p#*:}
+    if port_busy "${p%%:*}"; then
+      echo "demo: port ${p%%:*} on 127.0.0.1 is in use by another program; stop it, or pick" \
+           "another port with $name=..." >&2
+      exit 1
+    fi
+  done
+  # A start that fails half-way leaves nothing running.
+  trap 'echo "demo: start failed; stopping what was started (logs in $demo)" >&2; stop >/dev/null' ERR
   mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
   cat >"$demo/mosquitto.conf" <<CONF
 listener $mqtt_port 127.0.0.1
@@ -69,7 +86,9 @@ CONF
         >"$demo/edge-$i.log" 2>&1 &
       echo $! >"$demo/edge-$i.pid"
     done
+    for i in 1 2; do wait_http "http://127.0.0.1:$((health_base + i - 1))/health"; done
   fi
+  trap - ERR
 
   cat <<TXT
 Roundhouse demo is running (logs and state in $demo):
