@@ -35,6 +35,8 @@
 #include "uuidstr.h"
 
 #define MAX_SEGMENTS 8
+/* Settings key of the controllers the operator deleted (remove_controller). */
+#define DELETED_KEY "deleted_controllers"
 #define LONGPOLL_MAX_WAIT_S 55
 
 struct call {
@@ -351,6 +353,32 @@ static int parse_register(const json_t *b, struct register_req *r, struct jsonx_
     return 0;
 }
 
+/* A restored controller that the operator had deleted: it comes back (its edge still runs,
+ * and gets a config without trains), but not silently: logged, and marked in its metadata
+ * (returned_after_delete) for the UI and the CLI. */
+static int mark_if_deleted(struct call *k, const char *id, json_t *fields)
+{
+    json_t *doc = NULL;
+    int rc = store_setting_get(k->c->store, DELETED_KEY, &doc);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    json_t *was = json_object_get(doc, id);
+    if (was != NULL) {
+        char at[TIMEUTIL_ISO_LEN + 1] = "";
+        timeutil_format(json_integer_value(json_object_get(was, "at")), at);
+        log_event(LOG_WARNING, "deleted_controller_returned", "{s:s, s:s, s:s}", "uuid", id,
+                  "deleted_at", at, "detail",
+                  "its edge still runs: stop it, or clear its state directory, to keep it gone");
+        json_object_set_new(fields, "metadata", json_pack("{s:s}", "returned_after_delete", at));
+        json_object_del(doc, id);
+        rc = store_setting_put(k->c->store, DELETED_KEY, doc);
+    }
+    json_decref(doc);
+    return rc;
+}
+
 static void h_register(struct call *k)
 {
     struct central *c = k->c;
@@ -472,7 +500,9 @@ static void h_register(struct call *k)
         json_object_set_new(fields, "first_seen", json_integer(k->now));
         json_object_set_new(fields, "created_at", json_integer(k->now));
         json_object_set_new(fields, "enabled", json_true());
-        rc = store_controller_insert(c->store, fields);
+        rc = d.action == REGISTRY_RESTORE ? mark_if_deleted(k, id, fields) : 0;
+        if (rc == 0)
+            rc = store_controller_insert(c->store, fields);
     }
     if (rc < 0)
         goto db_fail_tx;
@@ -1130,6 +1160,30 @@ out:
     json_decref(doc);
 }
 
+/* Before a train leaves its controller (deleted, moved, unassigned): a stop on its command
+ * topic, so that a controller which does not take its new config (it refused it, it cannot
+ * reach the central, it runs the earlier system) does not keep driving a train nobody can
+ * command any more. false, with the 503 sent, when the broker did not take the stop: the
+ * caller changes nothing. A train on no controller needs none. */
+static bool stop_before_leaving(struct call *k, const char *tid, const json_t *train)
+{
+    if (!json_is_string(json_object_get(train, "desired_controller_id")) &&
+        !json_is_string(json_object_get(train, "actual_controller_id")))
+        return true;
+    json_t *stop = json_pack("{s:s}", "action", "stop");
+    int rc = notify_command(k->c->notify, tid, stop);
+    json_decref(stop);
+    if (rc == 0) {
+        log_event(LOG_INFO, "train_stopped_before_leaving", "{s:s}", "train_id", tid);
+        return true;
+    }
+    http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                        "train %s could not be stopped first (the MQTT broker is not reachable), "
+                        "so nothing was changed; try again when the broker is back",
+                        tid);
+    return false;
+}
+
 static void h_controller_patch(struct call *k)
 {
     struct central *c = k->c;
@@ -1169,11 +1223,31 @@ static void h_controller_patch(struct call *k)
         goto out;
     }
     bool renamed = has_name && strcmp(name, json_string_value(json_object_get(row, "name"))) != 0;
+    bool toggled = has_enabled && enabled != !json_is_false(json_object_get(row, "enabled"));
+    if (toggled && !enabled) {
+        /* Disabled: its trains leave its runtime config, so they are stopped first. */
+        json_t *trains = NULL;
+        rc = store_train_list(c->store, id, &trains);
+        size_t i;
+        json_t *t;
+        json_array_foreach(trains, i, t)
+        {
+            if (rc == 0 && !stop_before_leaving(k, json_string_value(json_object_get(t, "id")), t))
+                rc = -ENOTCONN;
+        }
+        json_decref(trains);
+        if (rc < 0) {
+            store_rollback(c->store);
+            if (rc != -ENOTCONN)
+                db_failed(k, rc);
+            goto out;
+        }
+    }
     if (json_object_size(fields) > 0)
         json_object_set_new(fields, "updated_at", json_integer(k->now));
     rc = store_controller_update(c->store, id, fields);
-    /* The name is part of the runtime config. */
-    if (rc == 0 && renamed)
+    /* The name is part of the runtime config; a disabled controller's config has no trains. */
+    if (rc == 0 && (renamed || toggled))
         rc = store_controller_bump_config(c->store, id, k->now);
     json_decref(row);
     row = NULL;
@@ -1199,41 +1273,44 @@ out:
     json_decref(row);
 }
 
-/* Before a train leaves its controller (deleted, moved, unassigned): a stop on its command
- * topic, so that a controller which does not take its new config (it refused it, it cannot
- * reach the central, it runs the earlier system) does not keep driving a train nobody can
- * command any more. false, with the 503 sent, when the broker did not take the stop: the
- * caller changes nothing. A train on no controller needs none. */
-static bool stop_before_leaving(struct call *k, const char *tid, const json_t *train)
+/* A deleted controller is remembered (settings "deleted_controllers": {uuid: {name, at}}), so
+ * that one whose edge still runs does not come back silently: its next registration restores
+ * it (with no trains: the safe outcome, the edge drops what it ran), marked in its metadata
+ * and logged. */
+
+static int remember_deleted(struct call *k, const char *id, const char *name)
 {
-    if (!json_is_string(json_object_get(train, "desired_controller_id")) &&
-        !json_is_string(json_object_get(train, "actual_controller_id")))
-        return true;
-    json_t *stop = json_pack("{s:s}", "action", "stop");
-    int rc = notify_command(k->c->notify, tid, stop);
-    json_decref(stop);
-    if (rc == 0) {
-        log_event(LOG_INFO, "train_stopped_before_leaving", "{s:s}", "train_id", tid);
-        return true;
+    json_t *doc = NULL;
+    int rc = store_setting_get(k->c->store, DELETED_KEY, &doc);
+    if (rc == -ENOENT) {
+        doc = json_object();
+        rc = doc ? 0 : -ENOMEM;
     }
-    http_response_error(k->resp, 503, "broker_unavailable", NULL,
-                        "train %s could not be stopped first (the MQTT broker is not reachable), "
-                        "so nothing was changed; try again when the broker is back",
-                        tid);
-    return false;
+    if (rc < 0)
+        return rc;
+    /* Bounded: the oldest entries go first (object order is insertion order). */
+    while (json_object_size(doc) >= 1000) {
+        void *it = json_object_iter(doc);
+        json_object_del(doc, json_object_iter_key(it));
+    }
+    json_object_set_new(doc, id, json_pack("{s:s?, s:I}", "name", name, "at", (json_int_t)k->now));
+    rc = store_setting_put(k->c->store, DELETED_KEY, doc);
+    json_decref(doc);
+    return rc;
 }
 
-static void h_controller_delete(struct call *k)
+/* Deletes controller id in its own transaction, each of its trains stopped first and then
+ * unassigned. 0; -ENOENT; -ENOTCONN when a stop could not be sent (the 503 set, nothing
+ * changed); another negative errno from the store. */
+static int remove_controller(struct call *k, const char *id)
 {
     struct central *c = k->c;
-    char id[UUIDSTR_LEN + 1];
-    if (!path_uuid(k, k->arg[0], id))
-        return;
-    int rc = 0;
     if (!begin(k, true))
-        return;
-    json_t *trains = NULL;
-    rc = store_train_list(c->store, id, &trains);
+        return -EIO;
+    json_t *trains = NULL, *row = NULL;
+    int rc = store_controller_get(c->store, id, &row);
+    if (rc == 0)
+        rc = store_train_list(c->store, id, &trains);
     size_t i;
     json_t *t;
     json_array_foreach(trains, i, t)
@@ -1241,9 +1318,8 @@ static void h_controller_delete(struct call *k)
         if (rc < 0)
             break;
         if (!stop_before_leaving(k, json_string_value(json_object_get(t, "id")), t)) {
-            json_decref(trains);
-            store_rollback(c->store);
-            return;
+            rc = -ENOTCONN;
+            break;
         }
         const char *actual = json_string_value(json_object_get(t, "actual_controller_id"));
         json_t *f = json_pack("{s:n, s:s, s:I}", "desired_controller_id", "reassignment_status",
@@ -1254,25 +1330,106 @@ static void h_controller_delete(struct call *k)
     }
     json_decref(trains);
     if (rc == 0)
+        rc = remember_deleted(k, id, json_string_value(json_object_get(row, "name")));
+    json_decref(row);
+    if (rc == 0)
         rc = store_controller_delete(c->store, id);
-    if (rc == -ENOENT) {
-        store_rollback(c->store);
-        not_found_controller(k, id);
-        return;
-    }
     if (rc < 0) {
         store_rollback(c->store);
-        db_failed(k, rc);
-        return;
+        return rc;
     }
     /* A failed commit has ended the transaction and released the store (store.h). */
-    if ((rc = store_commit(c->store)) < 0) {
-        db_failed(k, rc);
-        return;
-    }
+    if ((rc = store_commit(c->store)) < 0)
+        return rc;
     log_event(LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
     events_publish(c->events, "controller", json_pack("{s:s, s:b}", "id", id, "deleted", 1));
-    k->resp->status = 204;
+    return 0;
+}
+
+static void h_controller_delete(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (!path_uuid(k, k->arg[0], id))
+        return;
+    int rc = remove_controller(k, id);
+    if (rc == -ENOENT)
+        not_found_controller(k, id);
+    else if (rc == -ENOTCONN || rc == -EIO)
+        ; /* answered already (503) */
+    else if (rc < 0)
+        db_failed(k, rc);
+    else
+        k->resp->status = 204;
+}
+
+/* POST /api/controllers/prune {"offline_for": SEC}: deletes every controller that is offline
+ * (or never seen) and was last seen at least SEC seconds ago, as DELETE does. */
+static void h_controllers_prune(struct call *k)
+{
+    struct central *c = k->c;
+    json_t *b = body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    int64_t age = -1;
+    int has = jsonx_int(b, "offline_for", 0, INT64_MAX / 4, &age, &err);
+    json_decref(b);
+    if (has == 0)
+        jsonx_err_set(&err, "offline_for", "'offline_for' (seconds) is required");
+    if (has != 1) {
+        invalid(k, &err);
+        return;
+    }
+    if (!notify_connected(c->notify)) {
+        http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                            "the MQTT broker is not reachable: the trains of the controllers "
+                            "to prune could not be stopped first, so nothing was deleted");
+        return;
+    }
+    json_t *rows = NULL, *gone = json_array();
+    if (!begin(k, false)) {
+        json_decref(gone);
+        return;
+    }
+    int rc = store_controller_list(c->store, &rows);
+    store_rollback(c->store);
+    if (rc < 0) {
+        db_failed(k, rc);
+        json_decref(gone);
+        return;
+    }
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        enum presence p = view_presence(c, row, k->now);
+        json_t *last = json_object_get(row, "last_seen");
+        int64_t seen = json_is_integer(last)
+                           ? json_integer_value(last)
+                           : json_integer_value(json_object_get(row, "created_at"));
+        if ((p != PRESENCE_OFFLINE && p != PRESENCE_UNKNOWN) || k->now - seen < age)
+            continue;
+        const char *id = json_string_value(json_object_get(row, "id"));
+        rc = remove_controller(k, id);
+        if (rc == -ENOENT)
+            continue;
+        if (rc < 0)
+            break;
+        json_array_append_new(
+            gone, json_pack("{s:s, s:O}", "id", id, "name", json_object_get(row, "name")));
+    }
+    json_decref(rows);
+    if (rc < 0 && rc != -ENOENT) {
+        if (rc != -ENOTCONN && rc != -EIO)
+            db_failed(k, rc);
+        json_decref(gone);
+        return;
+    }
+    log_event(LOG_INFO, "controllers_pruned", "{s:I, s:I}", "offline_for", (json_int_t)age,
+              "deleted", (json_int_t)json_array_size(gone));
+    http_response_json(
+        k->resp, 200,
+        json_pack("{s:I, s:o}", "deleted", (json_int_t)json_array_size(gone), "controllers", gone));
 }
 
 /* ---- trains ---- */
@@ -1970,17 +2127,32 @@ static void h_command(struct call *k)
             snprintf(holder_id, sizeof holder_id, "%s", h);
             presence = view_presence(c, holder, k->now);
         }
+        const char *d = json_string_value(json_object_get(train, "desired_controller_id"));
+        json_t *owner = NULL;
+        if (rc == 0 && drives && d != NULL && store_controller_get(c->store, d, &owner) == 0 &&
+            json_is_false(json_object_get(owner, "enabled")))
+            rc = -EPERM;
+        json_decref(owner);
         store_rollback(c->store);
     }
     json_decref(train);
     if (rc == -ENOENT) {
         not_found_train(k, tid);
         json_decref(b);
+        json_decref(holder);
+        return;
+    }
+    if (rc == -EPERM) {
+        http_response_error(k->resp, 409, "controller_disabled", "action",
+                            "the train's controller is disabled: enable it to drive the train");
+        json_decref(b);
+        json_decref(holder);
         return;
     }
     if (rc < 0) {
         db_failed(k, rc);
         json_decref(b);
+        json_decref(holder);
         return;
     }
     json_t *payload = json_pack("{s:s}", "action", action);
@@ -2310,6 +2482,7 @@ static const struct route routes[] = {
     {"POST", "/api/emergency-stop", h_emergency_stop},
     {"GET", "/api/layout", h_layout},
     {"POST", "/api/layout/resume", h_layout_resume},
+    {"POST", "/api/controllers/prune", h_controllers_prune},
     {"POST", "/api/status/update", h_status_update},
     {"GET", "/api/config", h_full_config},
     {"GET", "/api/plugins", h_plugins},

@@ -43,8 +43,16 @@ out:
 int placement_runtime_trains(struct central *c, struct store *st, const char *controller_id,
                              int64_t now, json_t **out)
 {
-    json_t *all = NULL;
-    int rc = store_train_list(st, controller_id, &all);
+    json_t *all = NULL, *self = NULL;
+    /* A disabled controller gets no trains (PATCH enabled: false). */
+    int rc = store_controller_get(st, controller_id, &self);
+    bool disabled = rc == 0 && json_is_false(json_object_get(self, "enabled"));
+    json_decref(self);
+    if (disabled) {
+        *out = json_array();
+        return *out ? 0 : -ENOMEM;
+    }
+    rc = store_train_list(st, controller_id, &all);
     if (rc < 0)
         return rc;
     json_t *list = json_array();

@@ -145,6 +145,8 @@ static int api(struct cli *c, const char *method, const char *path, const json_t
         return rc;
     if (a->reply.status < 200 || a->reply.status > 299)
         return fail_http(c, a);
+    if (a->reply.status == 204) /* a delete: nothing to read */
+        return CLI_EXIT_OK;
     if (a->doc == NULL)
         return fail(c, "the answer of %s%s is not JSON (is that the Roundhouse central?)",
                     http_client_base(c->http), path);
@@ -409,6 +411,168 @@ static int cmd_rename_train(struct cli *c, int argc, char **argv)
         fprintf(c->out, "train %s renamed to '%s'\n", argv[0], name ? name : argv[1]);
     }
     json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+/* ---- fleet management ---- */
+
+/* PATCH /api/controllers/{id} with body; prints `done` (with the controller's name). */
+static int controller_patch(struct cli *c, const char *arg, json_t *body, const char *done)
+{
+    struct answer a = {0};
+    char id[UUIDSTR_LEN + 1], name[256] = "", path[PATH_LEN];
+    int rc =
+        body == NULL ? fail(c, "out of memory") : resolve_controller(c, arg, id, name, sizeof name);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/controllers/", id, NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "PATCH", path, body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        fprintf(c->out, "controller %s (%s) %s\n",
+                json_string_value(json_object_get(a.doc, "name")), id, done);
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_rename_controller(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    return controller_patch(c, argv[0], json_pack("{s:s}", "name", argv[1]), "renamed");
+}
+
+static int cmd_describe_controller(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    json_t *body = json_object();
+    if (body != NULL)
+        json_object_set_new(body, "description", argv[1][0] ? json_string(argv[1]) : json_null());
+    return controller_patch(c, argv[0], body, argv[1][0] ? "described" : "description cleared");
+}
+
+static int cmd_enable(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    return controller_patch(c, argv[0], json_pack("{s:b}", "enabled", 1), "enabled");
+}
+
+static int cmd_disable(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    return controller_patch(c, argv[0], json_pack("{s:b}", "enabled", 0),
+                            "disabled: its trains were stopped and are not driven until it is "
+                            "enabled");
+}
+
+static int cmd_delete_controller(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    struct answer a = {0};
+    char id[UUIDSTR_LEN + 1], name[256] = "", path[PATH_LEN];
+    int rc = resolve_controller(c, argv[0], id, name, sizeof name);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/controllers/", id, NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = api(c, "DELETE", path, NULL, &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json)
+        fprintf(c->out, "controller %s deleted; its trains were stopped and are unassigned\n", id);
+    answer_clear(&a);
+    return rc;
+}
+
+/* "90" (seconds), "30m", "12h", "7d". */
+static int parse_duration(struct cli *c, const char *s, long long *out)
+{
+    char *end = NULL;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    long long unit = 1;
+    if (end != NULL && end != s && end[0] != '\0' && end[1] == '\0') {
+        unit = end[0] == 's'   ? 1
+               : end[0] == 'm' ? 60
+               : end[0] == 'h' ? 3600
+               : end[0] == 'd' ? 86400
+                               : 0;
+        end++;
+    }
+    if (errno != 0 || end == s || *end != '\0' || unit == 0 || v < 0 || v > 100LL * 365 * 86400)
+        return usage(c, "invalid duration '%s': expected seconds, or a number with s, m, h or d",
+                     s);
+    *out = v * unit;
+    return CLI_EXIT_OK;
+}
+
+static int cmd_prune(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    struct answer a = {0};
+    long long age = 0;
+    int rc = parse_duration(c, argv[0], &age);
+    json_t *body = rc == CLI_EXIT_OK ? json_pack("{s:I}", "offline_for", (json_int_t)age) : NULL;
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "POST", "/api/controllers/prune", body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK) {
+        fprintf(c->out, "%" JSON_INTEGER_FORMAT " controller(s) offline for %s or more deleted",
+                json_integer_value(json_object_get(a.doc, "deleted")), argv[0]);
+        size_t i;
+        const json_t *g;
+        json_array_foreach(json_object_get(a.doc, "controllers"), i, g)
+            fprintf(c->out, "%s%s", i ? ", " : ": ", json_string_value(json_object_get(g, "name")));
+        fputc('\n', c->out);
+    }
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_add_train(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    char id[UUIDSTR_LEN + 1], name[256] = "", path[PATH_LEN];
+    int port = 0;
+    int rc = resolve_controller(c, argv[0], id, name, sizeof name);
+    if (rc == CLI_EXIT_OK)
+        rc = check_id(c, "TRAIN", argv[1]);
+    if (rc == CLI_EXIT_OK && argc == 4 &&
+        (sscanf(argv[3], "%d", &port) != 1 || port < 1 || port > 4))
+        rc = usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[3]);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    json_t *body = json_pack("{s:s, s:s}", "train_id", argv[1], "name", argv[2]);
+    if (body != NULL && port > 0)
+        json_object_set_new(
+            body, "plugin",
+            json_pack("{s:s, s:{s:i}}", "name", "dc_motor_hat", "config", "motor_port", port));
+    rc = body == NULL ? fail(c, "out of memory")
+                      : path_for(c, path, "/api/controllers/", id, "/trains");
+    if (rc == CLI_EXIT_OK)
+        rc = api_typed(c, "POST", path, body, JSON_OBJECT, &a);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = print_raw(c, &a.reply);
+    else if (rc == CLI_EXIT_OK)
+        fprintf(c->out, "train %s added to %s (%s)\n", argv[1], name[0] ? name : id, id);
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
+static int cmd_delete_train(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    struct answer a = {0};
+    char path[PATH_LEN];
+    int rc = check_id(c, "TRAIN", argv[0]);
+    if (rc == CLI_EXIT_OK)
+        rc = path_for(c, path, "/api/trains/", argv[0], NULL);
+    if (rc == CLI_EXIT_OK)
+        rc = api(c, "DELETE", path, NULL, &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json)
+        fprintf(c->out, "train %s stopped and deleted\n", argv[0]);
     answer_clear(&a);
     return rc;
 }
@@ -764,6 +928,20 @@ static const struct command commands[] = {
     {"assign", "TRAIN CONTROLLER|none [--force]", "move a train to a controller; none unassigns it",
      2, 2, cmd_assign},
     {"rename-train", "TRAIN NAME", "change a train's display name", 2, 2, cmd_rename_train},
+    {"add-train", "CONTROLLER TRAIN NAME [MOTOR_PORT]",
+     "add a train to a controller (MOTOR_PORT 1-4: the DC-motor HAT's port)", 3, 4, cmd_add_train},
+    {"delete-train", "TRAIN", "stop a train and delete it", 1, 1, cmd_delete_train},
+    {"rename-controller", "CONTROLLER NAME", "change a controller's name", 2, 2,
+     cmd_rename_controller},
+    {"describe-controller", "CONTROLLER TEXT", "set a controller's description (\"\" clears it)", 2,
+     2, cmd_describe_controller},
+    {"enable", "CONTROLLER", "let a disabled controller drive its trains again", 1, 1, cmd_enable},
+    {"disable", "CONTROLLER", "stop a controller's trains and keep them from being driven", 1, 1,
+     cmd_disable},
+    {"delete-controller", "CONTROLLER", "stop its trains, unassign them, delete the controller", 1,
+     1, cmd_delete_controller},
+    {"prune", "DURATION", "delete every controller offline for DURATION or more (90, 30m, 12h, 7d)",
+     1, 1, cmd_prune},
     {"speed", "TRAIN 0-100 [--direction forward|reverse]", "set a train's speed", 2, 2, cmd_speed},
     {"stop", "TRAIN", "stop a train (ramps down)", 1, 1, cmd_stop},
     {"estop", "[TRAIN]", "emergency stop: one train, or without TRAIN every train", 0, 1,

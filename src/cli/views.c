@@ -293,6 +293,14 @@ int views_controller_print(FILE *out, const json_t *c)
     }
     if (d.buf[0])
         add(&d, "reported errors", d.buf);
+    const json_t *back = json_object_get(json_object_get(c, "metadata"), "returned_after_delete");
+    if (json_is_string(back)) {
+        snprintf(d.buf, sizeof d.buf,
+                 "deleted %s, came back: its edge still runs (stop it or clear its state to keep "
+                 "it gone)",
+                 json_string_value(back));
+        add(&d, "warning", d.buf);
+    }
     if (json_is_string(json_object_get(c, "python_version")))
         add_field(&d, "python", c, "python_version");
     add_field(&d, "config hash", c, "config_hash");
