@@ -4,7 +4,7 @@
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { useWorld, waitFor, waitText, textOf } from './support.mjs';
+import { useWorld, waitFor, waitText, textOf, sleep } from './support.mjs';
 
 const DESKTOP = { width: 1400, height: 900 };
 const w = useWorld('fleet', { edges: 2, viewport: DESKTOP, centralArgs: ['--register-rate', '1000'] },
@@ -78,5 +78,54 @@ describe('the fleet console', () => {
     assert.equal(ok.status, 200);
     await page.getByTestId('controller-config-error').waitFor({ state: 'hidden', timeout: 30000 });
     await waitText(page, tid('controller-errors'), (t) => t === 'none', { timeout: 30000 });
+  }));
+
+  it('renames, disables and enables a controller, adds and deletes a train, prunes', w.guard(async () => {
+    const { page } = w;
+    const [, c2] = w.controllerIds;
+    await w.goto(`#/controllers/${c2}`);
+    await page.getByTestId('ctl-name').fill('edge-two');
+    await page.getByTestId('ctl-description').fill('by the turntable');
+    await page.getByTestId('ctl-save').click();
+    await waitText(page, tid('controller-name'), (t) => t === 'edge-two');
+    assert.equal((await w.api('GET', `/api/controllers/${c2}`)).body.description, 'by the turntable');
+
+    // Disabled: its train leaves it (the edge stops and drops it); enabled again, it returns.
+    await page.getByTestId('ctl-enabled').uncheck();
+    await page.getByTestId('ctl-save').click();
+    await waitFor(async () => !(await w.trainOnEdge(w.edges[1], 'train-2')), { what: 'edge-2 to drop train-2', timeout: 30000 });
+    await w.goto('#/controllers');
+    await waitText(page, `${rowSel(c2)} [data-field="problems"]`, (t) => t === 'disabled');
+    await w.goto(`#/controllers/${c2}`);
+    await page.getByTestId('ctl-enabled').check();
+    await page.getByTestId('ctl-save').click();
+    await waitFor(async () => await w.trainOnEdge(w.edges[1], 'train-2'), { what: 'edge-2 to run train-2 again', timeout: 30000 });
+
+    // A new train on motor port 3, from the form.
+    await page.getByTestId('new-train-id').fill('t-new');
+    await page.getByTestId('new-train-name').fill('New engine');
+    await page.getByTestId('new-train-port').selectOption('3');
+    await page.getByTestId('new-train-add').click();
+    await page.locator('[data-testid="assigned-train"][data-train-id="t-new"]').waitFor();
+    await waitFor(async () => await w.trainOnEdge(w.edges[1], 't-new'), { what: 'edge-2 to run t-new', timeout: 30000 });
+    const t = (await w.api('GET', '/api/trains/t-new')).body;
+    assert.deepEqual(t.plugin, { name: 'dc_motor_hat', config: { motor_port: 3 } });
+
+    // Deleted from its page: the first tap only arms the button.
+    await w.goto('#/trains/t-new');
+    await page.getByTestId('train-delete').click();
+    await sleep(300);
+    assert.equal((await w.api('GET', '/api/trains/t-new')).status, 200, 'one tap deletes nothing');
+    await page.getByTestId('train-delete').click();
+    await page.locator('#view[data-page="dashboard"]').waitFor();
+    await waitFor(async () => (await w.api('GET', '/api/trains/t-new')).status === 404, { what: 't-new deleted' });
+
+    // Prune: nobody has been offline for a day.
+    await w.goto('#/controllers');
+    await page.getByTestId('prune-age').selectOption('86400');
+    await page.getByTestId('prune').click();
+    await page.getByTestId('prune').click();
+    await waitText(page, tid('notice'), (x) => /No controller has been offline that long/.test(x));
+    assert.deepEqual(await w.uiErrors(), []);
   }));
 });

@@ -517,6 +517,26 @@ async function assignTrain(trainId, controllerId, button) {
   }
 }
 
+/* A destructive button asks once more in place, never in a dialog: the first tap arms it
+ * (for 4 s), the second acts. */
+function twoStep(btn, armedText, action) {
+  const idle = btn.textContent;
+  let timer = 0;
+  btn.addEventListener("click", async () => {
+    if (!btn.dataset.armed) {
+      btn.dataset.armed = "1";
+      setText(btn, armedText);
+      timer = setTimeout(() => { delete btn.dataset.armed; setText(btn, idle); }, 4000);
+      return;
+    }
+    clearTimeout(timer);
+    delete btn.dataset.armed;
+    setText(btn, idle);
+    btn.disabled = true;
+    try { await action(); } finally { btn.disabled = false; }
+  });
+}
+
 /* ---------------------------------------------------------------- throttle ------------- */
 
 /* A train's throttle, on the train page and (compact) on each dashboard card. The slider
@@ -795,7 +815,16 @@ function trainPage(id) {
     save: h("button", { type: "submit", class: "primary", "data-testid": "cfg-save" }, "Save"),
     reset: h("button", { type: "button", "data-testid": "cfg-reset" }, "Undo changes"),
     result: h("span", { class: "muted small", "data-testid": "cfg-result" }),
+    del: h("button", { type: "button", class: "danger", "data-testid": "train-delete" }, "Delete train"),
   };
+  twoStep(cfg.del, "Tap again: stop and delete it", async () => {
+    try {
+      await api("DELETE", `/api/trains/${encodeURIComponent(id)}`);
+      state.trains.delete(id);
+      showNotice("Train stopped and deleted.");
+      location.hash = "#/";
+    } catch (e) { showError("Could not delete the train", e); }
+  });
   const form = h("form", { class: "panel", "data-testid": "config-form", novalidate: true },
     h("h2", null, "Configuration"),
     h("label", { for: "cfg-name" }, "Name ", cfg.nameCount), cfg.name, cfg.nameErr,
@@ -803,7 +832,8 @@ function trainPage(id) {
     h("div", { class: "row" }, cfg.clear),
     h("label", { class: "check" }, cfg.invert,
       " Invert directions (the motor is mounted the other way round)"),
-    h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result));
+    h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result),
+    h("div", { class: "row" }, cfg.del));
 
   const el = h("section", null,
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Dashboard"), " / train"),
@@ -952,6 +982,10 @@ function controllerProblems(c) {
   if (c.config_error) out.push(c.config_error);
   const errs = (c.metadata && Array.isArray(c.metadata.errors)) ? c.metadata.errors : [];
   for (const e of errs) if (e !== c.config_error) out.push(e);
+  if (c.metadata && c.metadata.returned_after_delete) {
+    out.push(`deleted, but came back (${fmtTime(c.metadata.returned_after_delete)}): its edge still runs`);
+  }
+  if (c.enabled === false) out.push("disabled");
   if (c.status === "offline" || c.status === "stale") out.push(c.status);
   return out;
 }
@@ -975,10 +1009,22 @@ function controllersPage() {
         ["Name", "Presence", "Address", "Software", "Last seen", "First seen", "Config (desired/applied)", "Trains", "Problems"]
           .map((x) => h("th", null, x)))),
       rows));
+  const pruneAge = h("select", { "data-testid": "prune-age", "aria-label": "Offline for at least" },
+    [["3600", "1 hour"], ["86400", "1 day"], ["604800", "1 week"], ["2592000", "30 days"]]
+      .map(([v, l]) => h("option", { value: v, text: l })));
+  const pruneBtn = h("button", { type: "button", "data-testid": "prune" }, "Remove offline controllers");
+  twoStep(pruneBtn, "Tap again to remove them", async () => {
+    try {
+      const r = await api("POST", "/api/controllers/prune", { offline_for: Number(pruneAge.value) });
+      showNotice(r.deleted ? `Removed ${r.deleted} controller(s): ${r.controllers.map((x) => x.name).join(", ")}`
+                           : "No controller has been offline that long.");
+    } catch (e) { showError("Could not remove the offline controllers", e); }
+  });
   const el = h("section", null, h("h1", null, "Controllers"),
     h("div", { class: "row toolbar" }, search, filter,
       h("label", { class: "check" }, problems, " Problems only"), count),
-    table, empty, nomatch);
+    table, empty, nomatch,
+    h("div", { class: "row" }, h("span", { class: "muted small" }, "Offline for at least"), pruneAge, pruneBtn));
   for (const c of [search, filter, problems]) c.addEventListener("input", () => scheduleRender(true));
 
   function create(c) {
@@ -1016,9 +1062,13 @@ function controllersPage() {
       .sort(byNaturalName).map((t) => t.name);
     setText(field(el, "trains"), names.length ? names.join(", ") : "waiting for assignment");
     const pb = field(el, "problems");
-    if (c.config_error) { setBadge(pb, "offline", "config refused"); pb.title = c.config_error; }
-    else if (controllerProblems(c).some((p) => p !== c.status)) { setBadge(pb, "stale", "errors reported"); pb.title = controllerProblems(c).join("\n"); }
-    else { setBadge(pb, "complete", "none"); pb.title = ""; }
+    const probs = controllerProblems(c).filter((p) => p !== c.status);
+    pb.title = probs.join("\n");
+    if (c.config_error) setBadge(pb, "offline", "config refused");
+    else if (c.metadata && c.metadata.returned_after_delete) setBadge(pb, "offline", "came back after delete");
+    else if (c.enabled === false) setBadge(pb, "stale", "disabled");
+    else if (probs.length) setBadge(pb, "stale", "errors reported");
+    else setBadge(pb, "complete", "none");
   }
   function matches(c) {
     const q = search.value.trim().toLowerCase();
@@ -1097,9 +1147,75 @@ function controllerPage(id) {
     none,
     h("div", { class: "row" }, h("label", null, "Assign a train here "), addSelect, addBtn));
 
+  // Manage: name, description, enabled, delete.
+  const m = {
+    name: h("input", { type: "text", "data-testid": "ctl-name", "aria-label": "Name", autocomplete: "off" }),
+    desc: h("input", { type: "text", "data-testid": "ctl-description", "aria-label": "Description" }),
+    enabled: h("input", { type: "checkbox", "data-testid": "ctl-enabled" }),
+    save: h("button", { type: "button", class: "primary", "data-testid": "ctl-save" }, "Save"),
+    del: h("button", { type: "button", class: "danger", "data-testid": "ctl-delete" }, "Delete controller"),
+  };
+  let manageDirty = false;
+  for (const x of [m.name, m.desc, m.enabled]) x.addEventListener("input", () => { manageDirty = true; });
+  const managePanel = h("section", { class: "panel", "data-testid": "controller-manage" },
+    h("h2", null, "Manage"),
+    h("label", null, "Name"), m.name,
+    h("label", null, "Description"), m.desc,
+    h("label", { class: "check" }, m.enabled,
+      " Enabled (a disabled controller gets no trains, and its trains cannot be driven)"),
+    h("div", { class: "row" }, m.save, m.del));
+  m.save.addEventListener("click", async () => {
+    const body = { name: m.name.value.trim(), description: m.desc.value.trim() || null,
+                   enabled: m.enabled.checked };
+    try {
+      const view = await api("PATCH", `/api/controllers/${encodeURIComponent(id)}`, body);
+      state.controllers.set(id, view);
+      manageDirty = false;
+      showNotice(`${view.name}: saved`);
+      scheduleRender(true);
+    } catch (e) { showError("Could not save the controller", e); }
+  });
+  twoStep(m.del, "Tap again: delete it (its trains stop)", async () => {
+    try {
+      await api("DELETE", `/api/controllers/${encodeURIComponent(id)}`);
+      showNotice("Controller deleted; its trains were stopped and are unassigned.");
+      location.hash = "#/controllers";
+    } catch (e) { showError("Could not delete the controller", e); }
+  });
+
+  // Add a train here.
+  const nt = {
+    id: h("input", { type: "text", "data-testid": "new-train-id", "aria-label": "Train id",
+                     placeholder: "e.g. br-101", autocomplete: "off" }),
+    name: h("input", { type: "text", "data-testid": "new-train-name", "aria-label": "Train name",
+                       placeholder: "e.g. Express" }),
+    port: h("select", { "data-testid": "new-train-port", "aria-label": "Motor port" },
+      [["1", "M1"], ["2", "M2"], ["3", "M3"], ["4", "M4"]].map(([v, l]) => h("option", { value: v, text: l }))),
+    invert: h("input", { type: "checkbox", "data-testid": "new-train-invert" }),
+    add: h("button", { type: "button", "data-testid": "new-train-add" }, "Add train"),
+  };
+  const addPanel = h("section", { class: "panel", "data-testid": "add-train" },
+    h("h2", null, "Add a train"),
+    h("label", null, "Train id"), nt.id, h("label", null, "Name"), nt.name,
+    h("label", null, "Motor port (DC-motor HAT)"), nt.port,
+    h("label", { class: "check" }, nt.invert, " Invert directions"),
+    h("div", { class: "row" }, nt.add));
+  nt.add.addEventListener("click", async () => {
+    const body = { train_id: nt.id.value.trim(), name: nt.name.value.trim(),
+                   invert_directions: nt.invert.checked,
+                   plugin: { name: "dc_motor_hat", config: { motor_port: Number(nt.port.value) } } };
+    try {
+      const view = await api("POST", `/api/controllers/${encodeURIComponent(id)}/trains`, body);
+      state.trains.set(view.id, view);
+      showNotice(`${view.name}: added`);
+      nt.id.value = nt.name.value = "";
+      scheduleRender(true);
+    } catch (e) { showError("Could not add the train", e); }
+  });
+
   const el = h("section", null,
     h("p", { class: "crumbs" }, h("a", { href: "#/controllers" }, "Controllers"), " / controller"),
-    title, desc, missing, cfgError, h("div", { class: "grid" }, info, trainsPanel));
+    title, desc, missing, cfgError, h("div", { class: "grid" }, info, trainsPanel, managePanel, addPanel));
 
   addBtn.addEventListener("click", async () => {
     if (!addSelect.value) { showError("Assign a train", new Error("choose a train first")); return; }
@@ -1147,10 +1263,15 @@ function controllerPage(id) {
   function update() {
     const c = state.controllers.get(id);
     missing.hidden = !state.loaded || !!c;
-    info.hidden = trainsPanel.hidden = !c;
+    info.hidden = trainsPanel.hidden = managePanel.hidden = addPanel.hidden = !c;
     if (!c) { setText(title, state.loaded ? "Unknown controller" : "Loading…"); setText(desc, ""); return; }
     setText(title, c.name);
     document.title = `${c.name} · Roundhouse`;
+    if (!manageDirty && document.activeElement !== m.name && document.activeElement !== m.desc) {
+      m.name.value = c.name || "";
+      m.desc.value = c.description || "";
+      m.enabled.checked = c.enabled !== false;
+    }
     setText(desc, c.description || "");
     setBadge(presence, c.status);
     setText(f.id, c.id);
