@@ -326,6 +326,7 @@ int views_train_print(FILE *out, const json_t *tr, const json_t *controllers)
     const json_t *plugin = json_object_get(tr, "plugin");
     const json_t *owner = json_object_get(tr, "controller_id");
     add_field(&d, "id", tr, "id");
+    add_field(&d, "address", tr, "address");
     add_field(&d, "name", tr, "name");
     add_field(&d, "description", tr, "description");
     add_field(&d, "model", tr, "model");

@@ -128,4 +128,22 @@ describe('train configuration', () => {
     assert.equal(await page.getByTestId('cfg-description').inputValue(), 'typing…');
     assert.equal(await page.getByTestId('cfg-name').inputValue(), 'Night Mail');
   }));
+
+  it('sets the throttle address, and says so when another train has it', w.guard(async () => {
+    const { page } = w;
+    await w.goto('#/trains/train-1');
+    const other = await w.api('POST', '/api/trains', { train_id: 't-addr', name: 'Other', address: 77,
+                                                        controller_uuid: w.controllerIds[0] });
+    assert.equal(other.status, 201, JSON.stringify(other.body));
+    await page.getByTestId('cfg-address').fill('42');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t.startsWith('Saved'));
+    assert.equal((await train()).address, 42);
+    await page.getByTestId('cfg-address').fill('77');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => /^Not saved: .*77/.test(t));
+    assert.equal((await train()).address, 42, 'nothing changed');
+    await w.goto('#/');
+    await waitText(page, '[data-testid="train-card"][data-train-id="train-1"] [data-field="address"]', (t) => t === '#42');
+  }));
 });

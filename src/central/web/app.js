@@ -689,7 +689,9 @@ function dashboardPage() {
       h("div", { class: "card-head" },
         h("a", { class: "name", href: trainHref(t.id), "data-field": "name" }),
         h("span", { class: "badge", "data-field": "state" })),
+      h("p", { class: "muted small card-desc", "data-field": "description" }),
       h("div", { class: "meta muted small" },
+        h("span", { "data-field": "address" }), " ",
         h("span", { class: "mono", "data-field": "id" }), " ",
         h("span", { "data-field": "model" }), " ",
         h("span", { "data-field": "plugin" })),
@@ -710,6 +712,10 @@ function dashboardPage() {
     const s = t.status;
     setText(field(el, "name"), t.name);
     setText(field(el, "id"), t.id);
+    setText(field(el, "address"), Number.isInteger(t.address) ? `#${t.address}` : "");
+    const d = field(el, "description");
+    setText(d, t.description || "");
+    d.hidden = !t.description;
     setText(field(el, "model"), t.model || "");
     const plugin = t.plugin || {};
     const port = plugin.config && plugin.config.motor_port;
@@ -812,6 +818,8 @@ function trainPage(id) {
                          "data-testid": "cfg-description-error" }),
     clear: h("button", { type: "button", "data-testid": "cfg-clear-description" }, "Clear description"),
     invert: h("input", { type: "checkbox", id: "cfg-invert", "data-testid": "cfg-invert" }),
+    address: h("input", { type: "number", id: "cfg-address", min: 1, max: 9999, step: 1,
+                          "data-testid": "cfg-address", inputmode: "numeric" }),
     save: h("button", { type: "submit", class: "primary", "data-testid": "cfg-save" }, "Save"),
     reset: h("button", { type: "button", "data-testid": "cfg-reset" }, "Undo changes"),
     result: h("span", { class: "muted small", "data-testid": "cfg-result" }),
@@ -830,6 +838,8 @@ function trainPage(id) {
     h("label", { for: "cfg-name" }, "Name ", cfg.nameCount), cfg.name, cfg.nameErr,
     h("label", { for: "cfg-description" }, "Description ", cfg.descCount), cfg.desc, cfg.descErr,
     h("div", { class: "row" }, cfg.clear),
+    h("label", { for: "cfg-address" }, "Address (the number a WiThrottle or DCC handheld selects, 1-9999)"),
+    cfg.address,
     h("label", { class: "check" }, cfg.invert,
       " Invert directions (the motor is mounted the other way round)"),
     h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result),
@@ -867,9 +877,10 @@ function trainPage(id) {
     cfg.name.value = t.name || "";
     cfg.desc.value = t.description || "";
     cfg.invert.checked = !!t.invert_directions;
+    cfg.address.value = Number.isInteger(t.address) ? String(t.address) : "";
     validate();
   }
-  for (const inp of [cfg.name, cfg.desc, cfg.invert]) {
+  for (const inp of [cfg.name, cfg.desc, cfg.invert, cfg.address]) {
     inp.addEventListener("input", () => { formDirty = true; setText(cfg.result, ""); validate(); });
   }
   cfg.clear.addEventListener("click", () => {
@@ -892,6 +903,8 @@ function trainPage(id) {
     if (name !== t.name) body.name = name;
     if (description !== (t.description === undefined ? null : t.description)) body.description = description;
     if (invert !== !!t.invert_directions) body.invert_directions = invert;
+    const address = cfg.address.value.trim() === "" ? null : Number(cfg.address.value);
+    if (address !== null && address !== t.address) body.address = address;
     if (Object.keys(body).length === 0) {
       formDirty = false; setText(cfg.result, "No changes to save."); return;
     }
@@ -916,7 +929,8 @@ function trainPage(id) {
 
   function sameForm(t) {
     return cfg.name.value === (t.name || "") && cfg.desc.value === (t.description || "") &&
-      cfg.invert.checked === !!t.invert_directions;
+      cfg.invert.checked === !!t.invert_directions &&
+      cfg.address.value === (Number.isInteger(t.address) ? String(t.address) : "");
   }
 
   function update() {
@@ -1141,7 +1155,7 @@ function controllerPage(id) {
     h("h2", null, "Trains"),
     h("div", { class: "table-wrap", "data-field": "table" },
       h("table", null,
-        h("thead", null, h("tr", null, ["Train", "Speed", "State", "Runs here?", "Placement", "Move to"]
+        h("thead", null, h("tr", null, ["Train", "Id", "Plugin", "Model", "Speed", "State", "Runs here?", "Placement", "Move to"]
           .map((x) => h("th", null, x)))),
         rows)),
     none,
@@ -1231,6 +1245,9 @@ function controllerPage(id) {
     });
     return h("tr", { "data-testid": "assigned-train", dataset: { trainId: t.id } },
       h("td", { "data-label": "Train" }, h("a", { href: trainHref(t.id), "data-field": "name" })),
+      h("td", { "data-label": "Id", class: "mono", "data-field": "id" }),
+      h("td", { "data-label": "Plugin", "data-field": "plugin" }),
+      h("td", { "data-label": "Model", "data-field": "model" }),
       h("td", { "data-label": "Speed", "data-field": "speed" }),
       h("td", { "data-label": "State" }, h("span", { class: "badge", "data-field": "state" })),
       h("td", { "data-label": "Runs here?", "data-field": "running-here" }),
@@ -1241,6 +1258,11 @@ function controllerPage(id) {
     const s = t.status;
     setText(field(el, "name"), t.name);
     setText(field(el, "speed"), s && Number.isInteger(s.speed) ? `${s.speed} % ${dirLabel(s.direction)}` : dash);
+    setText(field(el, "id"), t.id);
+    const pl = t.plugin || {};
+    const port = pl.config && pl.config.motor_port;
+    setText(field(el, "plugin"), `${pl.name || dash}${port ? ` M${port}` : ""}`);
+    setText(field(el, "model"), t.model || dash);
     setBadge(field(el, "state"), liveState(t));
     const here = t.actual_controller_id === id;
     const cell = field(el, "running-here");
