@@ -164,6 +164,9 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
     json_object_set_new(v, "reassignment_reason", reassignment_reason(c, row));
+    json_t *driving = json_object_get(row, "driving");
+    json_object_set_new(v, "driving",
+                        json_is_object(driving) ? json_incref(driving) : json_object());
     json_t *status = NULL;
     if (with_status && view_train_status(c, row, &status) < 0)
         status = NULL;

@@ -18,6 +18,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
+#include "driving.h"
 #include "layout.h"
 #include "events.h"
 #include "log.h"
@@ -1526,8 +1527,28 @@ struct train_req {
     json_t *plugin_config;
     bool reassign;
     bool has_description, has_model;
-    int64_t address; /* 0: not given, assigned */
+    int64_t address;       /* 0: not given, assigned */
+    const json_t *driving; /* borrowed; NULL: none */
 };
+
+/* "driving" (driving.h): 1 with *out borrowed (an object; null means {}), 0 absent, -1 bad. */
+static int parse_driving(const json_t *b, const json_t **out, struct jsonx_err *err)
+{
+    const json_t *d = json_object_get(b, "driving");
+    if (d == NULL)
+        return 0;
+    if (json_is_null(d)) {
+        *out = NULL;
+        return 1;
+    }
+    char field[32] = "", why[96];
+    if (driving_check(d, field, sizeof field, why, sizeof why) < 0) {
+        jsonx_err_set(err, "driving", "'driving%s%s': %s", field[0] ? "." : "", field, why);
+        return -1;
+    }
+    *out = d;
+    return 1;
+}
 
 static int parse_plugin(const json_t *b, const char **name, json_t **config, struct jsonx_err *err)
 {
@@ -1577,7 +1598,8 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
     r->has_model = rc == 1;
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
         jsonx_bool(b, "reassign", &r->reassign, err) < 0 ||
-        jsonx_int(b, "address", 1, 9999, &r->address, err) < 0)
+        jsonx_int(b, "address", 1, 9999, &r->address, err) < 0 ||
+        parse_driving(b, &r->driving, err) < 0)
         return -1;
     return 0;
 }
@@ -1672,6 +1694,8 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
                         (json_int_t)k->now, "updated_at", (json_int_t)k->now);
         if (r.address > 0)
             json_object_set_new(row, "address", json_integer(r.address));
+        if (r.driving != NULL)
+            json_object_set(row, "driving", (json_t *)r.driving);
         rc = store_train_insert(c->store, row);
         if (rc == 0)
             rc = store_controller_bump_config(c->store, cid, k->now);
@@ -1796,6 +1820,8 @@ static void h_train_put(struct call *k)
     const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
     json_t *plugin_config = NULL;
     bool invert = false, ctl_null = false, force = false;
+    const json_t *driving = NULL;
+    int has_driving = 0;
     int64_t address = 0;
     char ctl[UUIDSTR_LEN + 1] = "";
     int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
@@ -1807,7 +1833,8 @@ static void h_train_put(struct call *k)
         (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
         (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0 ||
         jsonx_bool(b, "force", &force, &err) < 0 ||
-        jsonx_int(b, "address", 1, 9999, &address, &err) < 0) {
+        jsonx_int(b, "address", 1, 9999, &address, &err) < 0 ||
+        (has_driving = parse_driving(b, &driving, &err)) < 0) {
         invalid(k, &err);
         json_decref(b);
         return;
@@ -1878,6 +1905,12 @@ static void h_train_put(struct call *k)
     if (has_invert && invert != json_is_true(json_object_get(train, "invert_directions"))) {
         json_object_set_new(fields, "invert_directions", json_boolean(invert));
         config_changed = true;
+    }
+    if (has_driving == 1) {
+        json_t *want = driving ? json_deep_copy(driving) : json_object();
+        if (!json_equal(want, json_object_get(train, "driving")))
+            config_changed = true;
+        json_object_set_new(fields, "driving", want);
     }
     if (has_plugin == 1) {
         json_t *cfg = plugin_config ? plugin_config : json_object();

@@ -6,6 +6,7 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "driving.h"
 #include "jsonx.h"
 #include "placement.h"
 #include "protocol.h"
@@ -37,11 +38,11 @@ static json_t *controller_export(const json_t *row)
 static json_t *train_export(const json_t *row)
 {
     return json_pack(
-        "{s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?, s:O?}", "id",
-        json_object_get(row, "id"), "name", json_object_get(row, "name"), "description",
-        json_object_get(row, "description"), "model", json_object_get(row, "model"), "plugin",
-        "name", json_object_get(row, "plugin_name"), "config",
-        json_object_get(row, "plugin_config"), "invert_directions",
+        "{s:O?, s:O?, s:O?, s:O?, s:O?, s:{s:O?, s:O?}, s:O?, s:O?, s:O?}", "driving",
+        json_object_get(row, "driving"), "id", json_object_get(row, "id"), "name",
+        json_object_get(row, "name"), "description", json_object_get(row, "description"), "model",
+        json_object_get(row, "model"), "plugin", "name", json_object_get(row, "plugin_name"),
+        "config", json_object_get(row, "plugin_config"), "invert_directions",
         json_object_get(row, "invert_directions"), "controller_id",
         json_object_get(row, "desired_controller_id"), "address", json_object_get(row, "address"));
 }
@@ -194,6 +195,13 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         int64_t address = 0;
         if (jsonx_int(p, "address", 1, 9999, &address, &je) < 0)
             return fail_at(e, "trains", i, &je);
+        const json_t *drv = json_object_get(p, "driving");
+        char dfield[32] = "", dwhy[96];
+        if (drv != NULL && !json_is_null(drv) &&
+            driving_check(drv, dfield, sizeof dfield, dwhy, sizeof dwhy) < 0) {
+            jsonx_err_set(&je, "driving", "'driving%s%s': %s", dfield[0] ? "." : "", dfield, dwhy);
+            return fail_at(e, "trains", i, &je);
+        }
         for (size_t j = 0; address > 0 && j < i; j++) {
             if (json_integer_value(json_object_get(
                     json_array_get(json_object_get(doc, "trains"), j), "address")) == address) {
@@ -307,6 +315,9 @@ static int upsert_train(struct central *c, const json_t *entry, const char *owne
                         json_string(registry_reassignment_status(owner, actual, false)));
     const char *old_owner =
         existing ? json_string_value(json_object_get(existing, "desired_controller_id")) : NULL;
+    const json_t *drv = json_object_get(entry, "driving");
+    json_object_set_new(fields, "driving",
+                        json_is_object(drv) ? json_deep_copy(drv) : json_object());
     json_t *address = json_object_get(entry, "address");
     if (json_is_integer(address)) {
         /* Whoever held it gets a new one (store_train_assign_addresses), so that a document

@@ -21,11 +21,17 @@ static json_t *train_entry(const json_t *row)
         return NULL;
     json_t *config = json_object_get(row, "plugin_config");
     config = json_is_object(config) ? json_incref(config) : json_object();
-    return json_pack("{s:s, s:O, s:{s:O, s:o}, s:b, s:s, s:s}", "train_id", id, "name",
-                     json_object_get(row, "name"), "plugin", "name",
-                     json_object_get(row, "plugin_name"), "config", config, "invert_directions",
-                     json_is_true(json_object_get(row, "invert_directions")), "commands_topic", cmd,
-                     "status_topic", status);
+    json_t *t =
+        json_pack("{s:s, s:O, s:{s:O, s:o}, s:b, s:s, s:s}", "train_id", id, "name",
+                  json_object_get(row, "name"), "plugin", "name",
+                  json_object_get(row, "plugin_name"), "config", config, "invert_directions",
+                  json_is_true(json_object_get(row, "invert_directions")), "commands_topic", cmd,
+                  "status_topic", status);
+    /* Only when set: a config without them stays what earlier edges and caches know. */
+    const json_t *driving = json_object_get(row, "driving");
+    if (t != NULL && json_object_size(driving) > 0)
+        json_object_set(t, "driving", (json_t *)driving);
+    return t;
 }
 
 json_t *runtime_config_build(const json_t *controller, const json_t *trains,

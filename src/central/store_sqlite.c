@@ -58,6 +58,7 @@ static const struct column train_columns[] = {{"id", 'T'},
                                               {"reassignment_status", 'T'},
                                               {"last_telemetry_at", 'I'},
                                               {"address", 'I'},
+                                              {"driving", 'J'},
                                               {"created_at", 'I'},
                                               {"updated_at", 'I'},
                                               {NULL, 0}};
@@ -152,6 +153,9 @@ static const char *const migrations[] = {
 
     /* 5: the central's own small state documents (the layout's stopped state) */
     "CREATE TABLE settings (key TEXT PRIMARY KEY NOT NULL, value TEXT NOT NULL DEFAULT '{}');",
+
+    /* 6: a train's driving settings (driving.h), carried in the runtime config */
+    "ALTER TABLE trains ADD COLUMN driving TEXT NOT NULL DEFAULT '{}';",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

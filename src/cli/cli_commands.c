@@ -561,6 +561,49 @@ static int cmd_add_train(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* set-driving TRAIN key=value... (or none): a train's driving settings (docs/api.md). */
+static int cmd_set_driving(struct cli *c, int argc, char **argv)
+{
+    struct answer a = {0};
+    json_t *driving = json_object(), *body = NULL;
+    int rc = driving == NULL ? fail(c, "out of memory") : CLI_EXIT_OK;
+    bool clear = argc == 2 && strcmp(argv[1], "none") == 0;
+    for (int i = 1; rc == CLI_EXIT_OK && !clear && i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        char key[32];
+        if (eq == NULL || (size_t)(eq - argv[i]) >= sizeof key) {
+            rc = usage(c, "expected KEY=VALUE, not '%s'", argv[i]);
+            break;
+        }
+        snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
+        const char *v = eq + 1;
+        char *end = NULL;
+        double num = strtod(v, &end);
+        if (strcmp(key, "start_resumes") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
+            json_object_set_new(driving, key, json_boolean(strcmp(v, "yes") == 0));
+        else if (end != v && *end == '\0' &&
+                 (strcmp(key, "min_speed") == 0 || strcmp(key, "max_speed") == 0))
+            json_object_set_new(driving, key, json_integer((json_int_t)num));
+        else if (end != v && *end == '\0')
+            json_object_set_new(driving, key, json_real(num));
+        else
+            rc = usage(c, "invalid value in '%s'", argv[i]);
+    }
+    if (rc == CLI_EXIT_OK) {
+        body = json_pack("{s:O}", "driving", clear ? json_null() : driving);
+        rc = train_put(c, argv[0], body, &a);
+    }
+    if (rc == CLI_EXIT_OK && !c->opt.json) {
+        char *text = json_dumps(json_object_get(a.doc, "driving"), JSON_COMPACT | JSON_SORT_KEYS);
+        fprintf(c->out, "train %s driving settings: %s\n", argv[0], text ? text : "?");
+        free(text);
+    }
+    json_decref(driving);
+    json_decref(body);
+    answer_clear(&a);
+    return rc;
+}
+
 static int cmd_delete_train(struct cli *c, int argc, char **argv)
 {
     (void)argc;
@@ -931,6 +974,9 @@ static const struct command commands[] = {
     {"add-train", "CONTROLLER TRAIN NAME [MOTOR_PORT]",
      "add a train to a controller (MOTOR_PORT 1-4: the DC-motor HAT's port)", 3, 4, cmd_add_train},
     {"delete-train", "TRAIN", "stop a train and delete it", 1, 1, cmd_delete_train},
+    {"set-driving", "TRAIN KEY=VALUE...|none",
+     "acceleration_s, braking_s (seconds for 0-100), min_speed, max_speed, start_resumes=yes|no", 2,
+     6, cmd_set_driving},
     {"rename-controller", "CONTROLLER NAME", "change a controller's name", 2, 2,
      cmd_rename_controller},
     {"describe-controller", "CONTROLLER TEXT", "set a controller's description (\"\" clears it)", 2,

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "canon.h"
+#include "driving.h"
 #include "fileio.h"
 #include "timeutil.h"
 #include "trains.h"
@@ -92,6 +93,13 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
     const json_t *inv = json_object_get(t, "invert_directions");
     if (inv != NULL && !json_is_boolean(inv) && !json_is_null(inv)) {
         why(reason, len, "trains[%zu].invert_directions: expected a boolean", i);
+        return -EINVAL;
+    }
+    const json_t *d = json_object_get(t, "driving");
+    char dfield[32], dwhy[64];
+    if (d != NULL && !json_is_null(d) &&
+        driving_check(d, dfield, sizeof dfield, dwhy, sizeof dwhy) < 0) {
+        why(reason, len, "trains[%zu].driving.%s: %s", i, dfield, dwhy);
         return -EINVAL;
     }
     static const char *const topics[] = {"commands_topic", "status_topic"};

@@ -40,7 +40,17 @@ static int64_t phase_end_ms(const struct ramp *r)
 {
     if (r->phase_from == r->phase_to)
         return r->phase_start_ms;
-    return r->phase_start_ms + r->duration_ms;
+    return r->phase_start_ms + r->phase_ms;
+}
+
+/* A phase's length: the fixed duration for any change, or, with momentum set
+ * (ramp_set_momentum), the rate for a full 0-100 change scaled to this change's size. */
+static int64_t phase_length(const struct ramp *r, int from, int to)
+{
+    int64_t per100 = to > from ? r->up_ms : r->down_ms;
+    if (per100 < 0)
+        return r->duration_ms;
+    return per100 * iabs(to - from) / 100;
 }
 
 static void phase_begin(struct ramp *r, int from, int to, int64_t start_ms)
@@ -48,6 +58,7 @@ static void phase_begin(struct ramp *r, int from, int to, int64_t start_ms)
     r->phase_from = from;
     r->phase_to = to;
     r->phase_start_ms = start_ms;
+    r->phase_ms = phase_length(r, from, to);
     r->active = true;
 }
 
@@ -58,6 +69,8 @@ void ramp_init(struct ramp *r, int64_t duration_ms)
     if (duration_ms > RAMP_MAX_MS)
         duration_ms = RAMP_MAX_MS;
     r->duration_ms = duration_ms;
+    r->up_ms = r->down_ms = -1;
+    r->phase_ms = duration_ms;
     r->speed = 0;
     r->direction = MOTOR_FORWARD;
     r->target_speed = 0;
@@ -88,6 +101,12 @@ static void ramp_plan(struct ramp *r, int speed, enum motor_direction dir, int64
         return;
     }
     phase_begin(r, r->speed, first_to, now_ms);
+}
+
+void ramp_set_momentum(struct ramp *r, int64_t up_ms, int64_t down_ms)
+{
+    r->up_ms = up_ms < 0 ? -1 : up_ms > RAMP_MAX_MS ? RAMP_MAX_MS : up_ms;
+    r->down_ms = down_ms < 0 ? -1 : down_ms > RAMP_MAX_MS ? RAMP_MAX_MS : down_ms;
 }
 
 void ramp_set_target(struct ramp *r, int speed, enum motor_direction dir, int64_t now_ms)
@@ -150,7 +169,8 @@ bool ramp_tick(struct ramp *r, int64_t now_ms)
         if (elapsed < 0)
             elapsed = 0;
         int span = r->phase_to - r->phase_from;
-        int step = (int)((int64_t)iabs(span) * elapsed / r->duration_ms);
+        int step =
+            r->phase_ms > 0 ? (int)((int64_t)iabs(span) * elapsed / r->phase_ms) : iabs(span);
         r->speed = r->phase_from + (span < 0 ? -step : step);
         break;
     }
@@ -172,7 +192,7 @@ int64_t ramp_next_change_ms(const struct ramp *r, int64_t now_ms)
         t = phase_end_ms(r);
     } else {
         /* First elapsed time e with floor(span * e / duration) >= done + 1. */
-        int64_t need = (int64_t)(done + 1) * r->duration_ms;
+        int64_t need = (int64_t)(done + 1) * r->phase_ms;
         t = r->phase_start_ms + (need + span - 1) / span;
     }
     /* A caller that has not ticked yet is told to tick now, never a time in the past. */

@@ -33,7 +33,11 @@
 enum train_state { TRAIN_STOPPED = 0, TRAIN_RAMPING, TRAIN_RUNNING, TRAIN_ESTOPPED };
 
 struct ramp {
-    int64_t duration_ms;
+    int64_t duration_ms; /* any change, without momentum */
+    /* Momentum: ms for a full 0->100 (up) or 100->0 (down) change, a change of k taking
+     * k % of it; 0 = at once; -1 = duration_ms whatever the size (the default). */
+    int64_t up_ms, down_ms;
+    int64_t phase_ms;               /* the length of the current phase */
     int speed;                      /* output now */
     enum motor_direction direction; /* output now */
     int target_speed;               /* final target */
@@ -47,6 +51,8 @@ struct ramp {
 
 /* duration_ms <= 0 means RAMP_DEFAULT_MS; it is capped at 10 minutes. */
 void ramp_init(struct ramp *r, int64_t duration_ms);
+/* Per-train acceleration and braking (see struct ramp); applies from the next phase. */
+void ramp_set_momentum(struct ramp *r, int64_t up_ms, int64_t down_ms);
 /* New target (speed and direction). Takes effect from now_ms; replaces any previous ramp and
  * lifts an emergency stop. */
 void ramp_set_target(struct ramp *r, int speed, enum motor_direction dir, int64_t now_ms);

@@ -237,11 +237,25 @@ static enum motor_direction wire_direction(const struct train *t, enum motor_dir
     return d == MOTOR_FORWARD ? MOTOR_REVERSE : MOTOR_FORWARD;
 }
 
+/* Speed as commanded (0-100, what status reports and throttles show) to motor output: 0 stays
+ * 0, 1-100 spread over [min_speed, max_speed] (a motor that needs some voltage to start moves
+ * from the first step; max_speed caps a fast one). */
+int trains_output_speed(const struct driving *d, int speed)
+{
+    if (speed <= 0)
+        return 0;
+    int lo = d->min_speed, hi = d->max_speed;
+    if (speed >= 100)
+        return hi;
+    return lo + ((hi - lo) * speed + 50) / 100;
+}
+
 static void motor_apply(struct train *t)
 {
     if (t->motor == NULL)
         return;
-    t->motor_rc = motor_set(t->motor, t->ramp.speed, wire_direction(t, t->ramp.direction));
+    t->motor_rc = motor_set(t->motor, trains_output_speed(&t->driving, t->ramp.speed),
+                            wire_direction(t, t->ramp.direction));
 }
 
 static void copy_field(char *dst, size_t dstlen, const char *src)
@@ -281,6 +295,18 @@ static void train_read(struct train *t, const json_t *j)
     copy_field(t->plugin, sizeof t->plugin, json_string_value(json_object_get(plugin, "name")));
     t->plugin_config = json_is_object(pc) ? json_deep_copy(pc) : NULL;
     t->invert = json_is_true(json_object_get(j, "invert_directions"));
+    const json_t *d = json_object_get(j, "driving");
+    const json_t *v;
+    t->driving = (struct driving){-1, -1, 0, 100, false};
+    if ((v = json_object_get(d, "acceleration_s")) && json_is_number(v))
+        t->driving.accel_ms = (int64_t)(json_number_value(v) * 1000.0 + 0.5);
+    if ((v = json_object_get(d, "braking_s")) && json_is_number(v))
+        t->driving.brake_ms = (int64_t)(json_number_value(v) * 1000.0 + 0.5);
+    if ((v = json_object_get(d, "min_speed")) && json_is_integer(v))
+        t->driving.min_speed = (int)json_integer_value(v);
+    if ((v = json_object_get(d, "max_speed")) && json_is_integer(v))
+        t->driving.max_speed = (int)json_integer_value(v);
+    t->driving.start_resumes = json_is_true(json_object_get(d, "start_resumes"));
     if (ct != NULL)
         copy_field(t->commands_topic, sizeof t->commands_topic, ct);
     else
@@ -353,6 +379,8 @@ int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms)
             t->motor = old->motor;
             old->motor = NULL;
             t->ramp = old->ramp;
+            ramp_set_momentum(&t->ramp, t->driving.accel_ms, t->driving.brake_ms);
+            t->last_speed = old->last_speed;
             t->motor_rc = old->motor_rc;
             t->status_last_ms = old->status_last_ms;
             t->status_dirty = old->status_dirty;
@@ -367,6 +395,7 @@ int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms)
             old->motor = NULL;
         }
         ramp_init(&t->ramp, ts->ramp_ms);
+        ramp_set_momentum(&t->ramp, t->driving.accel_ms, t->driving.brake_ms);
         t->status_dirty = true;
         t->opened = true;
         train_open(t, ts->simulate);
@@ -456,14 +485,20 @@ int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
     switch (c->action) {
     case TRAIN_ACT_SET_SPEED:
         ramp_set_target(r, c->speed, c->has_direction ? c->direction : r->target_direction, now_ms);
+        if (c->speed > 0)
+            t->last_speed = c->speed;
         break;
     case TRAIN_ACT_SET_DIRECTION:
         ramp_set_target(r, r->estopped ? 0 : r->target_speed, c->direction, now_ms);
         break;
     case TRAIN_ACT_START: {
+        int resume = t->driving.start_resumes && t->last_speed > 0 ? t->last_speed
+                                                                   : TRAIN_START_DEFAULT_SPEED;
         int speed = c->has_speed                            ? c->speed
                     : (r->target_speed > 0 && !r->estopped) ? r->target_speed
-                                                            : TRAIN_START_DEFAULT_SPEED;
+                                                            : resume;
+        if (speed > 0)
+            t->last_speed = speed;
         /* start ramps like any speed change (the earlier system's start jumped at once). */
         ramp_set_target(r, speed, c->has_direction ? c->direction : r->target_direction, now_ms);
         break;

@@ -57,8 +57,17 @@ bool train_id_valid(const char *id, size_t len);
 int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char *err,
                     size_t errlen);
 
+/* A train's driving settings (the runtime config's "driving"; all optional). */
+struct driving {
+    int64_t accel_ms, brake_ms; /* a full 0<->100 change; 0 at once; -1 the default ramp */
+    int min_speed, max_speed;   /* motor output for speed 1 and 100 (0 and 100 by default) */
+    bool start_resumes;         /* start: the last speed before a stop, not 50 */
+};
+
 struct train {
     char id[TRAIN_ID_MAX + 1];
+    struct driving driving;
+    int last_speed; /* the last speed above 0 it was set to (start_resumes) */
     char name[101];
     char plugin[65];
     json_t *plugin_config; /* owned; NULL when none */
@@ -136,5 +145,8 @@ bool train_moving(const struct train *t);
 
 /* {train_id, speed, direction, target_speed, state, controller_id, timestamp}. */
 json_t *train_status_json(const struct train *t, const char *controller_id, int64_t wall_ms);
+
+/* Motor output for a commanded speed under a train's driving settings (pure). */
+int trains_output_speed(const struct driving *d, int speed);
 
 #endif

@@ -146,4 +146,26 @@ describe('train configuration', () => {
     await w.goto('#/');
     await waitText(page, '[data-testid="train-card"][data-train-id="train-1"] [data-field="address"]', (t) => t === '#42');
   }));
+
+  it('edits the driving settings, which reach the edge', w.guard(async () => {
+    const { page } = w;
+    await w.goto('#/trains/train-1');
+    await page.getByTestId('cfg-accel').fill('0');
+    await page.getByTestId('cfg-min-speed').fill('20');
+    await page.getByTestId('cfg-max-speed').fill('80');
+    await page.getByTestId('cfg-resume').check();
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => t.startsWith('Saved'));
+    assert.deepEqual((await train()).driving,
+                     { acceleration_s: 0, min_speed: 20, max_speed: 80, start_resumes: true });
+    // The edge drives with them: speed 25 is 35 % at the motor.
+    const r = await w.api('POST', '/api/trains/train-1/command', { action: 'setSpeed', speed: 25 });
+    assert.equal(r.status, 202);
+    await waitFor(async () => { const h = await w.trainOnEdge(w.edges[0], 'train-1'); return h && h.motor && h.motor.speed === 35; },
+                  { what: 'the motor at 35 %', timeout: 20000 });
+    // A top speed below the starting speed is refused, naming the field.
+    await page.getByTestId('cfg-max-speed').fill('10');
+    await page.getByTestId('cfg-save').click();
+    await waitText(page, tid('cfg-result'), (t) => /^Not saved: .*min_speed/.test(t));
+  }));
 });

@@ -380,6 +380,61 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         self.assertIsNone(h["state_dir_error"])
         self.assertEqual(h["status"], "healthy")
 
+    def test_driving_settings_reach_the_motor(self):
+        """Driving settings kept by the central, carried in the runtime config, used by the
+        edge: speed 1-100 spread over min_speed-max_speed at the motor (status and throttles
+        keep the commanded speed), momentum, and start resuming the last speed."""
+        central = self.start_central("--heartbeat-interval", "1")
+        edge, uuid = self.edge_up(central, "pi-drv")
+        self.add_train(central, uuid, "t-drv")
+        self.wait_trains(edge, ["t-drv"])
+        self.assertJsonError(central.put("/api/trains/t-drv",
+                                         {"driving": {"min_speed": 60, "max_speed": 40}}),
+                             422, field="driving")
+        self.assertJsonError(central.put("/api/trains/t-drv", {"driving": {"turbo": 1}}), 422,
+                             field="driving")
+        mark = len(edge.events)
+        r = central.put("/api/trains/t-drv", {"driving": {
+            "acceleration_s": 0, "braking_s": 0, "min_speed": 20, "max_speed": 80,
+            "start_resumes": True}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["driving"]["min_speed"], 20)
+        edge.wait_event("config_applied", start=mark, timeout=30)
+        cfg = self.get_json(central, "/api/controllers/%s/config" % uuid)
+        self.assertEqual(cfg["trains"][0]["driving"]["max_speed"], 80)
+        es.command(central, "t-drv", {"action": "setSpeed", "speed": 25})
+        harness.wait_until(lambda: (es.train_health(edge, "t-drv") or {}).get("speed") == 25,
+                           timeout=30, message="commanded speed 25")
+        # 20 + (80 - 20) * 25 % = 35 at the motor; momentum 0: there at once.
+        self.assertEqual(es.motor_speed(edge, "t-drv"), 35)
+        es.command(central, "t-drv", {"action": "setSpeed", "speed": 100})
+        harness.wait_until(lambda: es.motor_speed(edge, "t-drv") == 80, timeout=30)
+        es.command(central, "t-drv", {"action": "stop"})
+        harness.wait_until(lambda: es.motor_speed(edge, "t-drv") == 0, timeout=30)
+        # Start resumes the last speed (100), not 50.
+        es.command(central, "t-drv", {"action": "start"})
+        harness.wait_until(lambda: (es.train_health(edge, "t-drv") or {}).get("target_speed") == 100,
+                           timeout=30, message="start resumed 100")
+        # Cleared: the defaults again (speed 50 is 50 at the motor).
+        mark = len(edge.events)
+        out = harness.run_program("roundhouse", "--central", central.url, "set-driving", "t-drv",
+                                  "braking_s=1.5", "start_resumes=no")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertIn('"braking_s":1.5', out.stdout)
+        out = harness.run_program("roundhouse", "--central", central.url, "set-driving", "t-drv",
+                                  "min_speed=90", "max_speed=10")
+        self.assertEqual(out.returncode, 1, out.stdout)
+        self.assertIn("min_speed", out.stderr)
+        out = harness.run_program("roundhouse", "--central", central.url, "set-driving", "t-drv",
+                                  "none")
+        self.assertEqual(out.returncode, 0, out.stderr)
+        self.assertEqual(es.train(central, "t-drv")["driving"], {})
+        edge.wait_event("config_applied", start=mark, timeout=30)
+        es.command(central, "t-drv", {"action": "setSpeed", "speed": 50})
+        harness.wait_until(lambda: es.motor_speed(edge, "t-drv") == 50, timeout=30)
+        exported = self.get_json(central, "/api/export")
+        self.assertEqual([t.get("driving") for t in exported["trains"]], [{}])
+
     def test_train_deleted_while_its_edge_runs_an_old_config_stops(self):
         """The edge rolled back the config that would have dropped the train, so it drives
         it from the old one; deleting the train must still stop its motor (before, the train

@@ -577,6 +577,58 @@ static void test_state_names(void **state)
     assert_string_equal(ramp_state_name((enum train_state)42), "unknown");
 }
 
+
+/* Momentum: a change takes its share of the full-range time; braking has its own rate; 0 is
+ * at once; and the two-phase reversal uses each rate for its phase. */
+static void test_momentum(void **state)
+{
+    (void)state;
+    struct ramp r;
+    ramp_init(&r, RAMP_DEFAULT_MS);
+    ramp_set_momentum(&r, 10000, 2000); /* 10 s for 0->100, 2 s for 100->0 */
+    ramp_set_target(&r, 50, MOTOR_FORWARD, 0);
+    ramp_tick(&r, 2500);
+    assert_int_equal(r.speed, 25);
+    ramp_tick(&r, 4999);
+    assert_true(r.speed < 50);
+    ramp_tick(&r, 5000);
+    assert_int_equal(r.speed, 50);
+    assert_false(r.active);
+    ramp_stop(&r, 6000);
+    assert_int_equal(ramp_next_change_ms(&r, 6000), 6000 + 1000 / 50);
+    ramp_tick(&r, 6500);
+    assert_int_equal(r.speed, 25);
+    ramp_tick(&r, 7000);
+    assert_int_equal(r.speed, 0);
+    /* Reversal at 40: down at the braking rate (800 ms), then up at the acceleration rate. */
+    ramp_set_target(&r, 40, MOTOR_FORWARD, 8000);
+    ramp_tick(&r, 12000);
+    assert_int_equal(r.speed, 40);
+    ramp_set_target(&r, 40, MOTOR_REVERSE, 13000);
+    ramp_tick(&r, 13800);
+    assert_int_equal(r.speed, 0);
+    assert_int_equal(r.direction, MOTOR_REVERSE);
+    ramp_tick(&r, 15800);
+    assert_int_equal(r.speed, 20);
+    ramp_tick(&r, 17800);
+    assert_int_equal(r.speed, 40);
+    /* 0: at once. */
+    ramp_set_momentum(&r, 0, 0);
+    ramp_set_target(&r, 90, MOTOR_REVERSE, 20000);
+    ramp_tick(&r, 20000);
+    assert_int_equal(r.speed, 90);
+    /* An emergency stop stays at once whatever the momentum. */
+    ramp_set_momentum(&r, 600000, 600000);
+    ramp_emergency_stop(&r);
+    assert_int_equal(r.speed, 0);
+    /* -1: back to the fixed duration for any change. */
+    ramp_set_momentum(&r, -1, -1);
+    ramp_set_target(&r, 10, MOTOR_FORWARD, 30000);
+    ramp_tick(&r, 30000); /* the direction switch is an output of its own */
+    ramp_tick(&r, 30000 + RAMP_DEFAULT_MS);
+    assert_int_equal(r.speed, 10);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -606,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_target_equal_to_output_holds),
         cmocka_unit_test(test_clamping),
         cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_momentum),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -820,6 +820,15 @@ function trainPage(id) {
     invert: h("input", { type: "checkbox", id: "cfg-invert", "data-testid": "cfg-invert" }),
     address: h("input", { type: "number", id: "cfg-address", min: 1, max: 9999, step: 1,
                           "data-testid": "cfg-address", inputmode: "numeric" }),
+    accel: h("input", { type: "number", id: "cfg-accel", min: 0, max: 600, step: 0.1,
+                        "data-testid": "cfg-accel", placeholder: "default" }),
+    brake: h("input", { type: "number", id: "cfg-brake", min: 0, max: 600, step: 0.1,
+                        "data-testid": "cfg-brake", placeholder: "default" }),
+    minSpeed: h("input", { type: "number", id: "cfg-min-speed", min: 0, max: 99, step: 1,
+                           "data-testid": "cfg-min-speed", placeholder: "0" }),
+    maxSpeed: h("input", { type: "number", id: "cfg-max-speed", min: 1, max: 100, step: 1,
+                           "data-testid": "cfg-max-speed", placeholder: "100" }),
+    resume: h("input", { type: "checkbox", id: "cfg-resume", "data-testid": "cfg-resume" }),
     save: h("button", { type: "submit", class: "primary", "data-testid": "cfg-save" }, "Save"),
     reset: h("button", { type: "button", "data-testid": "cfg-reset" }, "Undo changes"),
     result: h("span", { class: "muted small", "data-testid": "cfg-result" }),
@@ -840,6 +849,12 @@ function trainPage(id) {
     h("div", { class: "row" }, cfg.clear),
     h("label", { for: "cfg-address" }, "Address (the number a WiThrottle or DCC handheld selects, 1-9999)"),
     cfg.address,
+    h("fieldset", { class: "driving" }, h("legend", null, "Driving"),
+      h("label", { for: "cfg-accel" }, "Acceleration: seconds from 0 to 100 % (empty: 3 s for any change)"), cfg.accel,
+      h("label", { for: "cfg-brake" }, "Braking: seconds from 100 % to 0"), cfg.brake,
+      h("label", { for: "cfg-min-speed" }, "Starting speed: motor output at speed 1 (%)"), cfg.minSpeed,
+      h("label", { for: "cfg-max-speed" }, "Top speed: motor output at speed 100 (%)"), cfg.maxSpeed,
+      h("label", { class: "check" }, cfg.resume, " Start resumes the last speed (instead of 50 %)")),
     h("label", { class: "check" }, cfg.invert,
       " Invert directions (the motor is mounted the other way round)"),
     h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result),
@@ -878,9 +893,35 @@ function trainPage(id) {
     cfg.desc.value = t.description || "";
     cfg.invert.checked = !!t.invert_directions;
     cfg.address.value = Number.isInteger(t.address) ? String(t.address) : "";
+    const d = t.driving || {};
+    const num = (v) => (typeof v === "number" ? String(v) : "");
+    cfg.accel.value = num(d.acceleration_s);
+    cfg.brake.value = num(d.braking_s);
+    cfg.minSpeed.value = num(d.min_speed);
+    cfg.maxSpeed.value = num(d.max_speed);
+    cfg.resume.checked = !!d.start_resumes;
     validate();
   }
-  for (const inp of [cfg.name, cfg.desc, cfg.invert, cfg.address]) {
+  /* The driving settings as the form has them, keys in a fixed order, empty fields left out. */
+  function formDriving() {
+    const d = {};
+    if (cfg.accel.value !== "") d.acceleration_s = Number(cfg.accel.value);
+    if (cfg.brake.value !== "") d.braking_s = Number(cfg.brake.value);
+    if (cfg.minSpeed.value !== "") d.min_speed = Number(cfg.minSpeed.value);
+    if (cfg.maxSpeed.value !== "") d.max_speed = Number(cfg.maxSpeed.value);
+    if (cfg.resume.checked) d.start_resumes = true;
+    return d;
+  }
+  function normDriving(d) {
+    const out = {};
+    for (const k of ["acceleration_s", "braking_s", "min_speed", "max_speed"]) {
+      if (d && typeof d[k] === "number") out[k] = d[k];
+    }
+    if (d && d.start_resumes) out.start_resumes = true;
+    return out;
+  }
+  for (const inp of [cfg.name, cfg.desc, cfg.invert, cfg.address, cfg.accel, cfg.brake,
+                     cfg.minSpeed, cfg.maxSpeed, cfg.resume]) {
     inp.addEventListener("input", () => { formDirty = true; setText(cfg.result, ""); validate(); });
   }
   cfg.clear.addEventListener("click", () => {
@@ -905,6 +946,8 @@ function trainPage(id) {
     if (invert !== !!t.invert_directions) body.invert_directions = invert;
     const address = cfg.address.value.trim() === "" ? null : Number(cfg.address.value);
     if (address !== null && address !== t.address) body.address = address;
+    const driving = formDriving();
+    if (JSON.stringify(driving) !== JSON.stringify(normDriving(t.driving))) body.driving = driving;
     if (Object.keys(body).length === 0) {
       formDirty = false; setText(cfg.result, "No changes to save."); return;
     }
@@ -930,7 +973,8 @@ function trainPage(id) {
   function sameForm(t) {
     return cfg.name.value === (t.name || "") && cfg.desc.value === (t.description || "") &&
       cfg.invert.checked === !!t.invert_directions &&
-      cfg.address.value === (Number.isInteger(t.address) ? String(t.address) : "");
+      cfg.address.value === (Number.isInteger(t.address) ? String(t.address) : "") &&
+      JSON.stringify(formDriving()) === JSON.stringify(normDriving(t.driving));
   }
 
   function update() {
