@@ -103,4 +103,23 @@ describe('controller presence', () => {
     await assertNotReloaded(page);
     assert.deepEqual(await w.uiErrors(), []);
   }));
+
+  it('marks a moving train\'s last report as old when its reports stop', w.guard(async () => {
+    const { page } = w;
+    const r = await w.api('POST', '/api/trains/train-1/command', { action: 'setSpeed', speed: 30 });
+    assert.equal(r.status, 202);
+    await w.goto('#/');
+    const age = '[data-testid="train-card"][data-train-id="train-1"] [data-field="age"]';
+    await waitText(page, '[data-testid="train-card"][data-train-id="train-1"] [data-field="speed"]',
+                   (t) => t === '30', { timeout: 20000 });
+    assert.equal(await page.locator(age).isVisible(), false);
+    process.kill(w.edges[0].proc.pid, 'SIGSTOP');
+    try {
+      await page.locator(age).waitFor({ state: 'visible', timeout: 25000 });
+      assert.match(await textOf(page, age), /^Last report \d+ s ago/);
+    } finally {
+      process.kill(w.edges[0].proc.pid, 'SIGCONT');
+    }
+    await page.locator(age).waitFor({ state: 'hidden', timeout: 30000 });
+  }));
 });

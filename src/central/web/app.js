@@ -545,6 +545,7 @@ function twoStep(btn, armedText, action) {
  * same way). The slider shows the operator's set point while held and for a moment after a
  * send; otherwise it follows the train's target speed, whoever set it. */
 const SEND_EVERY_MS = 250;
+const STALE_REPORT_MS = 12000;
 const FOLLOW_AFTER_MS = 2500;
 
 function throttle(id, compact) {
@@ -700,6 +701,7 @@ function dashboardPage() {
         h("span", { class: "unit" }, "%"),
         h("span", { class: "dir", "data-field": "direction" })),
       h("div", { class: "bar" }, h("span", { "data-field": "bar" })),
+      h("p", { class: "warn small", "data-field": "age", hidden: true }),
       h("div", { class: "meta" },
         h("span", { "data-field": "controller" }), " ",
         h("span", { class: "badge", "data-field": "presence" })),
@@ -723,6 +725,13 @@ function dashboardPage() {
     setBadge(field(el, "state"), liveState(t));
     const th = throttles.get(t.id);
     if (th) th.update(t);
+    // A moving train reports at least every 5 s: a report much older than that is history.
+    const at = s && parseTime(s.timestamp || s.updated_at);
+    const ageMs = at ? Date.now() - at.getTime() : 0;
+    const old = !!s && s.speed > 0 && ageMs > STALE_REPORT_MS;
+    const ageEl = field(el, "age");
+    ageEl.hidden = !old;
+    if (old) setText(ageEl, `Last report ${Math.round(ageMs / 1000)} s ago: this may be out of date`);
     setText(field(el, "speed"), s && Number.isInteger(s.speed) ? s.speed : dash);
     setText(field(el, "direction"), s ? dirLabel(s.direction) : dash);
     field(el, "bar").style.width = `${s && Number.isInteger(s.speed) ? s.speed : 0}%`;
@@ -1427,8 +1436,9 @@ $("#estop-all").addEventListener("click", async () => {
   }
 });
 
-/* "n s ago" texts: a local clock, no request. */
+/* "n s ago" texts: a local clock, no request; and the dashboard's report ages. */
 setInterval(() => {
+  if (page && page.name === "dashboard") scheduleRender();
   for (const el of document.querySelectorAll("time[data-rel]")) if (el.dataset.iso) refreshTime(el);
 }, 1000);
 
