@@ -9,7 +9,8 @@
 #   5. a real run of the file-only roles into the temporary directory, then the generated
 #      files are checked (compose and env files per edge, distinct state volumes, I2C lines)
 #   6. a second real run and a check-mode run: changed=0 on every host (idempotence)
-#   7. a bad inventory (two edges on one motor port) is refused before anything is written
+#   7. an edge removed from the inventory loses its env file and service
+#   8. a bad inventory (two edges on one motor port) is refused before anything is written
 # Every ansible-playbook run is bounded by STEP_TIMEOUT seconds (default 300).
 # ROUNDHOUSE_KEEP_TMP=1 keeps the temporary directory (its path is printed).
 set -euo pipefail
@@ -222,6 +223,17 @@ play check-again --check --diff -e roundhouse_manage_services=false ||
 expect_recap check-again changed -eq 0
 [ "$(snapshot)" = "$after" ] || fail "second run or check mode changed files"
 step "second run and check mode: changed=0 on every host"
+
+# An edge taken out of the inventory: its env file and service go (its volume is kept by
+# compose, the container removed by --remove-orphans on a real run).
+sed -i '/name: motor3, motor_port: 3/d' "$T/inventory.yml"
+play remove --limit yard -e roundhouse_manage_services=false || { tail -n 60 "$T/remove.log"; fail "run without motor3"; }
+[ "$(recap remove yard changed)" -gt 0 ] || fail "removing motor3 changed nothing"
+[ ! -e "$T/yard/opt/edge/edge-motor3.env" ] || fail "edge-motor3.env left behind"
+if grep -q motor3 "$T/yard/opt/edge/compose.yaml"; then fail "motor3 still in compose.yaml"; fi
+[ -e "$T/yard/opt/edge/edge-motor2.env" ] || fail "edge-motor2.env removed"
+after=$(snapshot)
+step "edge removed from the inventory: its env file and service gone"
 
 # Two edges on one motor port: refused by the assertion, before any file is written.
 sed -i 's/motor_port: 2, health_port: 8082/motor_port: 1, health_port: 8082/' "$T/inventory.yml"
