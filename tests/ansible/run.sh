@@ -111,8 +111,7 @@ expect_recap() {  # NAME FIELD OP VALUE, for every host
   for h in central-host yard shed; do
     v=$(recap "$1" "$h" "$2")
     [ -n "$v" ] || { tail -n 40 "$T/$1.log"; fail "$1: no recap for $h"; }
-    # shellcheck disable=SC2086
-    [ "$v" $3 "$4" ] || { tail -n 60 "$T/$1.log"; fail "$1: $h has $2=$v, expected $3 $4"; }
+    test "$v" "$3" "$4" || { tail -n 60 "$T/$1.log"; fail "$1: $h has $2=$v, expected $3 $4"; }
   done
 }
 snapshot() { (cd "$T" && find yard shed central-host -print0 | sort -z | xargs -0 ls -ld --time-style=+%s.%N; \
