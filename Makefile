@@ -11,7 +11,7 @@ JOBS       ?= 2
 CTEST_ARGS ?=
 
 .PHONY: all deps build build-asan build-release build-fuzz build-matrix check format-check \
-        test test-asan test-release test-arm test-containers fuzz demo demo-stop clean format
+        test test-asan test-release test-arm test-containers test-ansible fuzz demo demo-stop clean format
 
 all: build
 
@@ -61,6 +61,12 @@ test-arm: build
 # of `make check`. Its cache (base tarball, docker data) is in build-containers/.
 test-containers:
 	@JOBS=$(JOBS) tests/containers/run.sh
+
+# The Ansible roles (deploy/ansible) against this machine, connection local: syntax check,
+# check mode, file-only runs into a temporary directory, idempotence (tests/ansible/run.sh,
+# docs/deploy.md). Installs Debian's ansible when missing; not part of `make check`.
+test-ansible:
+	@tests/ansible/run.sh
 
 build-matrix: deps
 	@scripts/build-matrix.sh $(JOBS)
