@@ -98,7 +98,7 @@ format-check: deps
 	if [ -n "$$out" ]; then echo "format-check: clang-format would change:"; echo "$$out"; \
 	  echo "(run make format)"; exit 1; fi; echo "format-check: every C file is formatted"
 
-check: format-check test test-asan test-release test-arm test-containers fuzz
+check: format-check test test-asan test-release test-arm test-containers test-ansible fuzz
 
 # Only the three programs the demo runs, the build's output in demo/build.log (its end shown
 # when it fails).
