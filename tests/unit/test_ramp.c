@@ -577,7 +577,6 @@ static void test_state_names(void **state)
     assert_string_equal(ramp_state_name((enum train_state)42), "unknown");
 }
 
-
 /* Momentum: a change takes its share of the full-range time; braking has its own rate; 0 is
  * at once; and the two-phase reversal uses each rate for its phase. */
 static void test_momentum(void **state)
