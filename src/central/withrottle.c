@@ -107,6 +107,34 @@ static void kill_client(struct client *cl, const char *reason)
     }
 }
 
+/* Queues data and a newline for the client; past MAX_OUT (a client that does not read) or
+ * out of memory, the client is closed instead. */
+static void out_append(struct client *cl, const char *data, size_t n)
+{
+    if (cl->dead)
+        return;
+    size_t need = cl->outlen + n + 1;
+    if (need > MAX_OUT) {
+        kill_client(cl, "output_overflow");
+        return;
+    }
+    if (need > cl->outcap) {
+        size_t cap = cl->outcap ? cl->outcap : 1024;
+        while (cap < need)
+            cap *= 2;
+        char *nb = realloc(cl->out, cap);
+        if (nb == NULL) {
+            kill_client(cl, "out_of_memory");
+            return;
+        }
+        cl->out = nb;
+        cl->outcap = cap;
+    }
+    memcpy(cl->out + cl->outlen, data, n);
+    cl->out[cl->outlen + n] = '\n';
+    cl->outlen = need;
+}
+
 static void send_line(struct client *cl, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 static void send_line(struct client *cl, const char *fmt, ...)
@@ -120,53 +148,13 @@ static void send_line(struct client *cl, const char *fmt, ...)
     va_end(ap);
     if (n < 0 || (size_t)n >= sizeof line - 1)
         return;
-    line[n++] = '\n';
-    if (cl->outlen + (size_t)n > MAX_OUT) {
-        kill_client(cl, "output_overflow");
-        return;
-    }
-    if (cl->outlen + (size_t)n > cl->outcap) {
-        size_t cap = cl->outcap ? cl->outcap : 1024;
-        while (cap < cl->outlen + (size_t)n)
-            cap *= 2;
-        char *nb = realloc(cl->out, cap);
-        if (nb == NULL) {
-            kill_client(cl, "out_of_memory");
-            return;
-        }
-        cl->out = nb;
-        cl->outcap = cap;
-    }
-    memcpy(cl->out + cl->outlen, line, (size_t)n);
-    cl->outlen += (size_t)n;
+    out_append(cl, line, (size_t)n);
 }
 
 /* A long line (the roster) without the per-line size limit of send_line. */
 static void send_text(struct client *cl, const char *text)
 {
-    size_t n = strlen(text);
-    if (cl->dead)
-        return;
-    if (cl->outlen + n + 1 > MAX_OUT) {
-        kill_client(cl, "output_overflow");
-        return;
-    }
-    size_t need = cl->outlen + n + 1;
-    if (need > cl->outcap) {
-        size_t cap = cl->outcap ? cl->outcap : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(cl->out, cap);
-        if (nb == NULL) {
-            kill_client(cl, "out_of_memory");
-            return;
-        }
-        cl->out = nb;
-        cl->outcap = cap;
-    }
-    memcpy(cl->out + cl->outlen, text, n);
-    cl->out[cl->outlen + n] = '\n';
-    cl->outlen = need;
+    out_append(cl, text, strlen(text));
 }
 
 static void send_train(struct client *cl, const struct holding *h, char op, const char *fmt, ...)

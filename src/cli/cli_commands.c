@@ -710,8 +710,7 @@ static int print_confirmations(struct cli *c, const char *estop_id)
     struct answer a = {0};
     int rc = CLI_EXIT_OK;
     for (int i = 0; i < 30; i++) {
-        answer_clear(&a);
-        memset(&a, 0, sizeof a);
+        answer_clear(&a); /* the previous poll's answer */
         rc = api_typed(c, "GET", "/api/layout", NULL, JSON_OBJECT, &a);
         if (rc != CLI_EXIT_OK)
             break;

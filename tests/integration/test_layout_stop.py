@@ -21,7 +21,7 @@ class LayoutStopTest(harness.RoundhouseTestCase):
         edge.wait_event("mqtt_connected")
         self.add_train(central, uuid, "t-ack")
         edge.wait_event("config_applied", where=lambda e: e["trains"] == ["t-ack"])
-        silent = self.register(central, "pi-silent", "10.30.0.2")["uuid"]
+        self.register(central, "pi-silent", "10.30.0.2")  # registered, but no edge answers
         old = LegacyEdge(central, self.broker.port, "pi-old-stop", "10.30.0.3", train_id="t-old")
         self.addCleanup(old.kill)
         old.boot()
@@ -77,7 +77,6 @@ class LayoutStopTest(harness.RoundhouseTestCase):
         self.assertEqual(out.returncode, 0, out.stderr)
         self.assertIn("1 of 2 live controller(s) confirmed it; not confirmed: pi-silent", out.stdout)
         self.assertIn("stopped until `roundhouse resume`", out.stdout)
-        self.assertNotEqual(silent, uuid)
 
 
 if __name__ == "__main__":
