@@ -27,6 +27,17 @@ packages=(
   valgrind
   # browser tests (tests/browser): headless Chromium driven by playwright-core from npm
   chromium
+  # operator accounts (--auth): Argon2id password hashing
+  libsodium-dev
+  # DNS-SD/mDNS advertisement and discovery (--advertise; tests run avahi-daemon on a
+  # private D-Bus inside network namespaces they create)
+  libavahi-client-dev avahi-daemon avahi-utils dbus iproute2
+  # the PostgreSQL backend (--db postgresql://...): the tests run a throwaway cluster
+  libpq-dev postgresql
+  # the scale-out recipe's load balancer
+  haproxy
+  # TLS tests generate their certificates with the openssl command-line tool
+  openssl
 )
 # node and npm: Debian's, unless the commands are already there (a nodejs from another apt
 # source may bundle npm, and then conflicts with Debian's npm package).
