@@ -2470,57 +2470,69 @@ static void h_app_css(struct call *k)
 
 typedef void (*route_fn)(struct call *k);
 
+/* Who may call a route. Nothing enforces the operator classes (READ, DRIVE, ADMIN) unless
+ * operator accounts are on; CONTROLLER routes are the ones an edge calls, authenticated by
+ * the registration token and the controller's own credentials rather than by an operator. */
+enum route_access {
+    ACCESS_PUBLIC,     /* the web UI's files, liveness */
+    ACCESS_CONTROLLER, /* register, heartbeat, runtime config and the edge's other calls */
+    ACCESS_READ,       /* every other GET */
+    ACCESS_DRIVE,      /* commands, the emergency stop, resuming the layout */
+    ACCESS_ADMIN,      /* fleet and registry changes */
+};
+
 struct route {
     const char *method;
     const char *pattern; /* '*' matches one path segment */
+    enum route_access access;
     route_fn fn;
 };
 
 static const struct route routes[] = {
-    {"GET", "/", h_index},
-    {"GET", "/app.js", h_app_js},
-    {"GET", "/app.css", h_app_css},
-    {"GET", "/health", h_health},
-    {"GET", "/metrics", h_metrics},
-    {"GET", "/api/ping", h_ping},
-    {"GET", "/api/events", h_events},
-    {"POST", "/api/controllers/register", h_register},
-    {"GET", "/api/controllers", h_controllers_list},
-    {"GET", "/api/edge-controllers", h_controllers_list},
-    {"GET", "/api/controllers/*", h_controller_get},
-    {"GET", "/api/edge-controllers/*", h_controller_get},
-    {"GET", "/api/config/edge-controllers/*", h_controller_get},
-    {"PATCH", "/api/controllers/*", h_controller_patch},
-    {"PATCH", "/api/edge-controllers/*", h_controller_patch},
-    {"DELETE", "/api/controllers/*", h_controller_delete},
-    {"DELETE", "/api/edge-controllers/*", h_controller_delete},
-    {"GET", "/api/controllers/*/ping", h_controller_ping},
-    {"POST", "/api/controllers/*/heartbeat", h_heartbeat},
-    {"GET", "/api/controllers/*/config", h_runtime_config},
-    {"GET", "/api/controllers/*/trains", h_controller_trains},
-    {"GET", "/api/edge-controllers/*/trains", h_controller_trains},
-    {"POST", "/api/controllers/*/trains", h_controller_train_post},
-    {"GET", "/api/controllers/*/trains/*", h_controller_train_get},
-    {"GET", "/api/edge-controllers/*/trains/*", h_controller_train_get},
-    {"GET", "/api/trains", h_trains},
-    {"POST", "/api/trains", h_train_post},
-    {"GET", "/api/config/trains", h_config_trains},
-    {"POST", "/api/config/trains", h_train_post},
-    {"GET", "/api/config/trains/*", h_config_train_get},
-    {"GET", "/api/trains/*", h_train_get},
-    {"PUT", "/api/trains/*", h_train_put},
-    {"DELETE", "/api/trains/*", h_train_delete},
-    {"GET", "/api/trains/*/status", h_train_status},
-    {"POST", "/api/trains/*/command", h_command},
-    {"POST", "/api/emergency-stop", h_emergency_stop},
-    {"GET", "/api/layout", h_layout},
-    {"POST", "/api/layout/resume", h_layout_resume},
-    {"POST", "/api/controllers/prune", h_controllers_prune},
-    {"POST", "/api/status/update", h_status_update},
-    {"GET", "/api/config", h_full_config},
-    {"GET", "/api/plugins", h_plugins},
-    {"GET", "/api/export", h_export},
-    {"POST", "/api/import", h_import},
+    {"GET", "/", ACCESS_PUBLIC, h_index},
+    {"GET", "/app.js", ACCESS_PUBLIC, h_app_js},
+    {"GET", "/app.css", ACCESS_PUBLIC, h_app_css},
+    {"GET", "/health", ACCESS_PUBLIC, h_health},
+    {"GET", "/metrics", ACCESS_READ, h_metrics},
+    {"GET", "/api/ping", ACCESS_PUBLIC, h_ping},
+    {"GET", "/api/events", ACCESS_READ, h_events},
+    {"POST", "/api/controllers/register", ACCESS_CONTROLLER, h_register},
+    {"GET", "/api/controllers", ACCESS_READ, h_controllers_list},
+    {"GET", "/api/edge-controllers", ACCESS_READ, h_controllers_list},
+    {"GET", "/api/controllers/*", ACCESS_READ, h_controller_get},
+    {"GET", "/api/edge-controllers/*", ACCESS_READ, h_controller_get},
+    {"GET", "/api/config/edge-controllers/*", ACCESS_READ, h_controller_get},
+    {"PATCH", "/api/controllers/*", ACCESS_ADMIN, h_controller_patch},
+    {"PATCH", "/api/edge-controllers/*", ACCESS_ADMIN, h_controller_patch},
+    {"DELETE", "/api/controllers/*", ACCESS_ADMIN, h_controller_delete},
+    {"DELETE", "/api/edge-controllers/*", ACCESS_ADMIN, h_controller_delete},
+    {"GET", "/api/controllers/*/ping", ACCESS_CONTROLLER, h_controller_ping},
+    {"POST", "/api/controllers/*/heartbeat", ACCESS_CONTROLLER, h_heartbeat},
+    {"GET", "/api/controllers/*/config", ACCESS_CONTROLLER, h_runtime_config},
+    {"GET", "/api/controllers/*/trains", ACCESS_READ, h_controller_trains},
+    {"GET", "/api/edge-controllers/*/trains", ACCESS_READ, h_controller_trains},
+    {"POST", "/api/controllers/*/trains", ACCESS_CONTROLLER, h_controller_train_post},
+    {"GET", "/api/controllers/*/trains/*", ACCESS_READ, h_controller_train_get},
+    {"GET", "/api/edge-controllers/*/trains/*", ACCESS_READ, h_controller_train_get},
+    {"GET", "/api/trains", ACCESS_READ, h_trains},
+    {"POST", "/api/trains", ACCESS_ADMIN, h_train_post},
+    {"GET", "/api/config/trains", ACCESS_READ, h_config_trains},
+    {"POST", "/api/config/trains", ACCESS_ADMIN, h_train_post},
+    {"GET", "/api/config/trains/*", ACCESS_READ, h_config_train_get},
+    {"GET", "/api/trains/*", ACCESS_READ, h_train_get},
+    {"PUT", "/api/trains/*", ACCESS_ADMIN, h_train_put},
+    {"DELETE", "/api/trains/*", ACCESS_ADMIN, h_train_delete},
+    {"GET", "/api/trains/*/status", ACCESS_READ, h_train_status},
+    {"POST", "/api/trains/*/command", ACCESS_DRIVE, h_command},
+    {"POST", "/api/emergency-stop", ACCESS_DRIVE, h_emergency_stop},
+    {"GET", "/api/layout", ACCESS_READ, h_layout},
+    {"POST", "/api/layout/resume", ACCESS_DRIVE, h_layout_resume},
+    {"POST", "/api/controllers/prune", ACCESS_ADMIN, h_controllers_prune},
+    {"POST", "/api/status/update", ACCESS_CONTROLLER, h_status_update},
+    {"GET", "/api/config", ACCESS_READ, h_full_config},
+    {"GET", "/api/plugins", ACCESS_READ, h_plugins},
+    {"GET", "/api/export", ACCESS_ADMIN, h_export},
+    {"POST", "/api/import", ACCESS_ADMIN, h_import},
 };
 
 /* Splits "/a/b/c" into segments (in buf); returns the count or -1 if too many/too long. */
