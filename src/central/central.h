@@ -82,7 +82,7 @@ struct central {
     struct central_counters counters;
 };
 
-/* Defaults of CONTRACT §1, then environment variables, then argv. Returns 0, 1 when the
+/* Defaults of docs/operations.md, then environment variables, then argv. Returns 0, 1 when the
  * program should exit 0 (--help, --version printed), or -EINVAL after printing a usage error
  * to stderr (exit 2). */
 int central_options_parse(struct central_options *o, int argc, char **argv);

@@ -1,4 +1,4 @@
-/* REST API of the central (CONTRACT §2). Every handler validates the whole request before it
+/* REST API of the central (docs/api.md). Every handler validates the whole request before it
  * opens a transaction, and every change happens in one transaction, so a rejected request
  * changes nothing. */
 #include "http_api.h"
@@ -141,7 +141,7 @@ static bool is_loopback_host(const char *h)
            strcasecmp(h, "ip6-localhost") == 0;
 }
 
-/* The broker address for runtime configs (CONTRACT §1 --mqtt-advertise). */
+/* The broker address for runtime configs (docs/operations.md, --mqtt-advertise). */
 static void broker_for(struct call *k, char *host, size_t hostlen, int *port)
 {
     const struct central_options *o = &k->c->opts;
@@ -1636,7 +1636,7 @@ static bool addresses_assigned(struct call *k)
     return rc == 0;
 }
 
-/* Registers a train for controller cid (CONTRACT §2): 201 new, 200 already there, 409 on
+/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
  * another controller unless reassign (then moved, 200). Both owners' config_version rise on
  * a move, in the same transaction. */
 /* After a change that puts trains on controller cid, inside its transaction: false (the 422

@@ -1,4 +1,4 @@
-/* Routes of the central's REST API (CONTRACT §2) and their handlers. */
+/* Routes of the central's REST API (docs/api.md) and their handlers. */
 #ifndef ROUNDHOUSE_HTTP_API_H
 #define ROUNDHOUSE_HTTP_API_H
 

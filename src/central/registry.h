@@ -1,4 +1,4 @@
-/* Controller registration matching (CONTRACT §2), as a pure decision over what the database
+/* Controller registration matching (docs/api.md), as a pure decision over what the database
  * holds. The caller looks the candidates up inside one write transaction, asks registry_match,
  * and carries the decision out in the same transaction.
  *
@@ -53,7 +53,7 @@ const char *registry_status_name(enum registry_action a);
  * document this database describes instead of trusting its cache. At least 1. */
 int64_t registry_seed_config_version(int64_t current, int64_t applied);
 /* The config_version of a controller record re-created from its UUID (rule 2, "restored"):
- * above the version it reports as applied (CONTRACT §2), at least 1. */
+ * above the version it reports as applied (docs/api.md), at least 1. */
 int64_t registry_restore_config_version(int64_t applied);
 
 /* Safe handover: a train moved to controller B appears in B's runtime config only once the

@@ -1,4 +1,4 @@
-/* The runtime configuration document a controller downloads (CONTRACT §2): its identity,
+/* The runtime configuration document a controller downloads (docs/api.md): its identity,
  * broker, heartbeat interval and assigned trains, versioned by the controller's
  * config_version and sealed with the SHA-256 checksum of its canonical JSON. */
 #ifndef ROUNDHOUSE_RUNTIME_CONFIG_H

@@ -8,7 +8,7 @@
 #define CLI_DEFAULT_CENTRAL "http://localhost:8000"
 #define CLI_DEFAULT_TIMEOUT_MS 10000L
 
-/* Exit codes (CONTRACT §1): scripts branch on them, so they never change. */
+/* Exit codes (docs/cli.md): scripts branch on them, so they never change. */
 enum cli_exit {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAILED = 1, /* the central answered an error, or could not be reached */

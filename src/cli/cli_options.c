@@ -144,7 +144,7 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
             return usage_error(err, "unknown option '%s'", arg);
         }
     }
-    /* The flag wins over the environment (CONTRACT §1), whatever their order. */
+    /* The flag wins over the environment (docs/cli.md), whatever their order. */
     if (from_env && set_central(env_central, &r, err) < 0)
         return -EINVAL;
     if (npos == 0)

@@ -118,7 +118,7 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
     return 0;
 }
 
-/* The runtime config's schema (CONTRACT §2), everything but its checksum. */
+/* The runtime config's schema (docs/api.md), everything but its checksum. */
 static int config_schema_check(const json_t *config, char *reason, size_t len)
 {
     if (!json_is_object(config)) {

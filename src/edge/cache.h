@@ -34,7 +34,7 @@ enum cache_verdict {
 
 const char *cache_verdict_name(enum cache_verdict v);
 
-/* Schema and checksum of a runtime config (CONTRACT §2). 0, or -EINVAL with the reason. */
+/* Schema and checksum of a runtime config (docs/api.md). 0, or -EINVAL with the reason. */
 int cache_config_validate(const json_t *config, char *reason, size_t reasonlen);
 
 /* A runtime config downloaded from the central, before it is applied (docs/edge-state.md):

@@ -1,4 +1,4 @@
-/* Service options of roundhouse-edge (CONTRACT §1): flags override environment variables,
+/* Service options of roundhouse-edge (docs/operations.md): flags override environment variables,
  * which override the YAML config file. Parsing is separated from the process environment
  * (argv and envp are passed in) so unit tests can drive every precedence rule. */
 #ifndef ROUNDHOUSE_EDGE_CONFIG_OPTS_H

@@ -1,7 +1,7 @@
 /* Speed ramp engine: pure (no I/O, no clocks; the caller passes now_ms), so every safety rule
  * is unit-tested without a motor.
  *
- * Rules (CONTRACT §4):
+ * Rules (docs/edge.md "Driving rules"):
  *   - any speed change moves linearly from the current speed to the target over
  *     duration_ms (default 3000), whatever its size;
  *   - a direction change while moving first ramps to 0, switches direction at 0, then ramps to

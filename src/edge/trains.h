@@ -2,7 +2,7 @@
  * trains with their ramp and motor. Commands are validated completely before anything is
  * changed, so a bad command is rejected as a whole, never half-applied.
  *
- * Command forms accepted on trains/{id}/commands (CONTRACT §3):
+ * Command forms accepted on trains/{id}/commands (docs/mqtt.md):
  *   {"action": "setSpeed"|"setDirection"|"start"|"stop"|"emergencyStop",
  *    "speed"?: 0-100, "direction"?: "FORWARD"|"REVERSE"|"BACKWARD"}
  *   {"speed": N, "direction"?: ...}        legacy: setSpeed

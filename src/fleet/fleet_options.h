@@ -1,4 +1,4 @@
-/* Command line of roundhouse-fleet (CONTRACT §1). */
+/* Command line of roundhouse-fleet (docs/cli.md). */
 #ifndef ROUNDHOUSE_FLEET_OPTIONS_H
 #define ROUNDHOUSE_FLEET_OPTIONS_H
 

@@ -16,7 +16,7 @@ def iso_utc(dt=None):
 
 
 def runtime_config(uuid, broker_port, trains=(), version=1, name="pi-test", broker_host="127.0.0.1"):
-    """A runtime config as the central would send it (CONTRACT §2), checksum included.
+    """A runtime config as the central would send it (docs/api.md), checksum included.
     ``trains`` is a list of (train_id, plugin_config) or of full train dicts."""
     entries = []
     for t in trains:

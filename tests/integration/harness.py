@@ -92,7 +92,7 @@ ISO_UTC_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$")
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 CHECKSUM_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
 
-#: Keys the contract fixes for JSON documents of the central (CONTRACT.md §2).
+#: Keys the documented interface fixes for JSON documents of the central (docs/api.md).
 REGISTER_KEYS = {"uuid", "name", "address", "status", "config_version", "heartbeat_interval", "session_epoch"}
 CONTROLLER_KEYS = {"id", "name", "description", "address", "enabled", "trains", "first_seen", "last_seen",
                    "config_hash", "version", "platform", "memory_mb", "cpu_count", "status",

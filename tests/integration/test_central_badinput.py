@@ -1,6 +1,6 @@
 """Bad input to roundhouse-central: every kind gets its status code and a JSON error body
 {detail, error, field?}, and the database dump is byte-identical before and after each
-rejected request (nothing half-written). (CONTRACT.md §2 preamble; SYSTEM.md "Central API
+rejected request (nothing half-written). (docs/api.md preamble; docs/architecture.md "Central API
 principles".)"""
 
 import json

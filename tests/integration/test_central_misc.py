@@ -1,6 +1,6 @@
 """Service endpoints and cross-cutting behaviour of roundhouse-central: ping, health,
 metrics, /api/config, /api/plugins, CORS, export/import, YAML bootstrap, rate limit,
-registration token, database schema upgrade. (CONTRACT.md §1, §2 "Service".)"""
+registration token, database schema upgrade. (docs/operations.md, "Service".)"""
 
 import os
 import signal
@@ -13,7 +13,7 @@ import harness
 DATA = os.path.join(harness.HERE, "data")
 
 BOOTSTRAP_YAML = """\
-# Format of the earlier system's config.yaml (earlier-system.md §2.2).
+# Format of the earlier system's config.yaml (docs/migration.md).
 plugins:
   - name: stepper_hat
     description: "uGeek Stepper Motor Hat v0.2"

@@ -1,7 +1,7 @@
 """Controller registry of roundhouse-central over real HTTP: UUID-first identity across
 container rebuilds and database resets, hostname fallback that never merges live
 controllers, concurrency, heartbeat, ping, PATCH/DELETE and the GET aliases.
-(CONTRACT.md §2 "Controllers"; SYSTEM.md "The problem it solves".)"""
+(docs/api.md "Controllers"; docs/architecture.md.)"""
 
 import os
 import threading

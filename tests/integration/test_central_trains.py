@@ -1,7 +1,7 @@
 """Trains and runtime configs of roundhouse-central over real HTTP: registration
 201/200/409/reassign, config_version bumps and MQTT notifications on a move, runtime config
 document, checksum and ETag, PUT/DELETE semantics, GET aliases, commands and status.
-(CONTRACT.md §2 "Runtime config", "Trains"; §3 MQTT.)"""
+(docs/api.md "Runtime config", "Trains"; docs/mqtt.md.)"""
 
 import json
 import os

@@ -1,7 +1,7 @@
 """The `roundhouse` command-line client against a real roundhouse-central and mosquitto:
 every command in human and --json form, exit codes 0/1/2, the server's error detail on
 stderr, local-time display, export/import round trip, and the MQTT commands that speed,
-stop and estop cause. (CONTRACT.md §1 "roundhouse (CLI)", §2, §3.)"""
+stop and estop cause. (docs/operations.md "roundhouse (CLI)", docs/api.md, docs/mqtt.md.)"""
 
 import datetime
 import json

@@ -1,4 +1,4 @@
-/* roundhouse-edge options: flags > environment > YAML config file (CONTRACT §1). */
+/* roundhouse-edge options: flags > environment > YAML config file (docs/operations.md). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -19,7 +19,7 @@
 
 #define ADDR 0x6F
 
-/* (PWM, IN2, IN1) of M1..M4, as CONTRACT §4 states them. */
+/* (PWM, IN2, IN1) of M1..M4, as docs/edge.md "Motor HAT" states them. */
 static const unsigned port_ch[4][3] = {{8, 9, 10}, {13, 12, 11}, {2, 3, 4}, {7, 6, 5}};
 
 static uint8_t reg_of(unsigned channel, unsigned offset)
@@ -508,7 +508,7 @@ static int channel_of_reg(uint8_t reg)
     return (reg - 0x06) / 4;
 }
 
-/* Defect §10.4 of the earlier system: opening one motor must not touch the others. */
+/* The earlier system zeroed every channel at start: opening one motor must not touch the others. */
 static void test_hat_open_m3_touches_only_m3(void **state)
 {
     struct i2c_fake *f = *state;

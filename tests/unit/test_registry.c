@@ -1,4 +1,4 @@
-/* Every registration matching rule of CONTRACT §2, and the placement status. */
+/* Every registration matching rule of docs/api.md, and the placement status. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

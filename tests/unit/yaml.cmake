@@ -2,7 +2,7 @@
 rh_unit_test(test_yamljson ${RH_UNIT_DIR}/test_yamljson.c)
 target_link_libraries(test_yamljson PRIVATE rh_common)
 
-if(TARGET rh_bootstrap)
+if(ROUNDHOUSE_CENTRAL)
   rh_unit_test(test_bootstrap ${RH_UNIT_DIR}/test_bootstrap.c)
   target_link_libraries(test_bootstrap PRIVATE rh_bootstrap)
   target_compile_definitions(test_bootstrap PRIVATE

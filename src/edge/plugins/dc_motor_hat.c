@@ -1,5 +1,5 @@
 /* DC-motor HAT plugin ("dc_motor_hat", aliases "adafruit_dcmotor_hat", "dc_motor"): one DC motor
- * on one port of a PCA9685-based HAT driving H-bridges (CONTRACT §4, earlier system §5.3).
+ * on one port of a PCA9685-based HAT driving H-bridges (docs/edge.md "Motor HAT").
  *
  * Plugin config: "i2c_bus" (int, default 1 -> /dev/i2c-1), "i2c_address" (int or string such
  * as "0x6F", default 0x6F), "motor_port" (1-4, default 1). Other keys are ignored.

@@ -5,7 +5,7 @@
  * once per process. If the chip is already awake at 1600 Hz (another process drives a motor on
  * it) it is left exactly as it is. No function here writes the ALL_LED registers or any
  * channel other than the one it is given: starting one motor must not stop the others (the
- * earlier system zeroed every channel at start, defect §10.4).
+ * earlier system zeroed every channel at start).
  *
  * Every register write and read is retried PCA9685_RETRIES times, after 10, 20 and 40 ms
  * (slept through the bus, so tests record instead of sleeping), then fails with -EIO.
