@@ -1,4 +1,5 @@
-/* Ramp engine: every rule of docs/edge.md "Driving rules" and its boundaries, driven with explicit times. */
+/* Ramp engine: every rule of docs/edge.md "Driving rules" and its boundaries, driven with explicit
+ * times. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -77,7 +77,8 @@ static int chip_init(struct pca9685 *c)
     if (rc < 0)
         return rc;
     /* Awake at our frequency: another process is (or may be) driving a motor on this chip.
-     * Touching MODE1 or PRESCALE now would stall its PWM (the earlier system did, and stopped every other motor). */
+     * Touching MODE1 or PRESCALE now would stall its PWM (the earlier system did, and stopped every
+     * other motor). */
     if (!(mode1 & PCA9685_MODE1_SLEEP) && current == prescale)
         return 0;
 
