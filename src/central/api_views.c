@@ -164,6 +164,14 @@ json_t *view_train(struct central *c, const json_t *row, bool with_status)
     json_object_set_new(v, "created_at", view_time(json_object_get(row, "created_at")));
     json_object_set_new(v, "updated_at", view_time(json_object_get(row, "updated_at")));
     json_object_set_new(v, "reassignment_reason", reassignment_reason(c, row));
+    /* The photo's address changes with it, so a browser never shows an old one. */
+    json_t *photo_at = json_object_get(row, "photo_at");
+    json_t *id = json_object_get(row, "id");
+    json_object_set_new(v, "photo_url",
+                        json_is_integer(photo_at) && json_is_string(id)
+                            ? json_sprintf("/api/trains/%s/photo?v=%" JSON_INTEGER_FORMAT,
+                                           json_string_value(id), json_integer_value(photo_at))
+                            : json_null());
     json_t *driving = json_object_get(row, "driving");
     json_object_set_new(v, "driving",
                         json_is_object(driving) ? json_incref(driving) : json_object());

@@ -21,6 +21,8 @@ struct withrottle;
 struct layout;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
+/* A train's photo (PUT /api/trains/{id}/photo): the web UI scales pictures down to fit. */
+#define CENTRAL_PHOTO_MAX (512 * 1024)
 /* The registry import is one document for the whole fleet; its parsed tree takes about 20
  * times its size, so the default (--max-import-bytes) stays well below what one request
  * should be able to make the central allocate. */

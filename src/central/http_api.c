@@ -2434,6 +2434,145 @@ static void h_events(struct call *k)
     events_stream(k->c->events, k->req, k->resp);
 }
 
+/* ---- train photos ---- */
+
+/* The type of a photo from its first bytes (PNG signature, JPEG start-of-image marker), so
+ * that what is stored and served is what the bytes are, whatever a client claimed. */
+static const char *photo_type(const char *b, size_t n)
+{
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *u = (const unsigned char *)b;
+    if (n >= sizeof png && memcmp(u, png, sizeof png) == 0)
+        return "image/png";
+    if (n >= 4 && u[0] == 0xFF && u[1] == 0xD8 && u[2] == 0xFF)
+        return "image/jpeg";
+    return NULL;
+}
+
+bool http_api_raw_body(const char *method, const char *url)
+{
+    static const char prefix[] = "/api/trains/", suffix[] = "/photo";
+    size_t n = strlen(url), np = sizeof prefix - 1, ns = sizeof suffix - 1;
+    if (strcmp(method, "PUT") != 0 || n <= np + ns || strncmp(url, prefix, np) != 0 ||
+        strcmp(url + n - ns, suffix) != 0)
+        return false;
+    /* Exactly one segment, the train id, between them. */
+    return strchr(url + np, '/') == url + n - ns;
+}
+
+static void h_train_photo_put(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    const char *declared = http_request_header(k->req, "Content-Type");
+    char want[32] = "";
+    if (declared != NULL)
+        snprintf(want, sizeof want, "%.*s", (int)strcspn(declared, "; "), declared);
+    if (strcasecmp(want, "image/png") != 0 && strcasecmp(want, "image/jpeg") != 0) {
+        http_response_error(k->resp, 415, "unsupported_media_type", "Content-Type",
+                            "a photo is sent as Content-Type: image/png or image/jpeg");
+        return;
+    }
+    const char *type = photo_type(k->req->body, k->req->body_len);
+    if (type == NULL || strcasecmp(type, want) != 0) {
+        http_response_error(k->resp, 415, "unsupported_media_type", "photo",
+                            "the body is not a %s image (checked from its bytes)",
+                            strcasecmp(want, "image/png") == 0 ? "PNG" : "JPEG");
+        return;
+    }
+    if (!begin(k, true))
+        return;
+    int rc = store_train_photo_put(c->store, tid, type, k->req->body, k->req->body_len, k->now);
+    json_t *row = NULL, *view = NULL;
+    if (rc == 0 && (rc = store_train_get(c->store, tid, &row)) == 0)
+        view = view_train(c, row, true);
+    json_decref(row);
+    if (rc < 0) {
+        store_rollback(c->store);
+        if (rc == -ENOENT)
+            not_found_train(k, tid);
+        else
+            db_failed(k, rc);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        json_decref(view);
+        db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_photo_set", "{s:s, s:s, s:I}", "train_id", tid, "media_type", type,
+              "bytes", (json_int_t)k->req->body_len);
+    if (view != NULL)
+        events_publish(c->events, "train", json_incref(view));
+    http_response_json(k->resp, 200, view != NULL ? view : json_object());
+}
+
+/* A photo that is not there: the train itself may be missing, or only its photo. */
+static void photo_not_found(struct call *k, const char *tid)
+{
+    json_t *row = NULL;
+    if (store_train_get(k->c->store, tid, &row) == -ENOENT)
+        not_found_train(k, tid);
+    else
+        http_response_error(k->resp, 404, "not_found", NULL, "train %s has no photo", tid);
+    json_decref(row);
+}
+
+static void h_train_photo_get(struct call *k)
+{
+    struct central *c = k->c;
+    char type[32];
+    void *data = NULL;
+    size_t len = 0;
+    if (!begin(k, false))
+        return;
+    int rc = store_train_photo_get(c->store, k->arg[0], type, sizeof type, &data, &len);
+    if (rc == -ENOENT)
+        photo_not_found(k, k->arg[0]);
+    store_rollback(c->store);
+    if (rc == -ENOENT)
+        return;
+    if (rc < 0) {
+        db_failed(k, rc);
+        return;
+    }
+    /* Only the two types photo_type admits are ever stored: the answer names one of them. */
+    k->resp->status = 200;
+    k->resp->text = data;
+    k->resp->text_len = len;
+    k->resp->content_type = strcmp(type, "image/png") == 0 ? "image/png" : "image/jpeg";
+}
+
+static void h_train_photo_delete(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    if (!begin(k, true))
+        return;
+    int rc = store_train_photo_delete(c->store, tid);
+    json_t *row = NULL, *view = NULL;
+    if (rc == 0 && store_train_get(c->store, tid, &row) == 0)
+        view = view_train(c, row, true);
+    json_decref(row);
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            photo_not_found(k, tid);
+        else
+            db_failed(k, rc);
+        store_rollback(c->store);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        json_decref(view);
+        db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_photo_removed", "{s:s}", "train_id", tid);
+    if (view != NULL)
+        events_publish(c->events, "train", view);
+    k->resp->status = 204;
+}
+
 /* The web UI, compiled in from web/ (cmake/embed.cmake). */
 static void serve_asset(struct call *k, const char *text, const char *type)
 {
@@ -2523,6 +2662,9 @@ static const struct route routes[] = {
     {"PUT", "/api/trains/*", ACCESS_ADMIN, h_train_put},
     {"DELETE", "/api/trains/*", ACCESS_ADMIN, h_train_delete},
     {"GET", "/api/trains/*/status", ACCESS_READ, h_train_status},
+    {"GET", "/api/trains/*/photo", ACCESS_READ, h_train_photo_get},
+    {"PUT", "/api/trains/*/photo", ACCESS_ADMIN, h_train_photo_put},
+    {"DELETE", "/api/trains/*/photo", ACCESS_ADMIN, h_train_photo_delete},
     {"POST", "/api/trains/*/command", ACCESS_DRIVE, h_command},
     {"POST", "/api/emergency-stop", ACCESS_DRIVE, h_emergency_stop},
     {"GET", "/api/layout", ACCESS_READ, h_layout},

@@ -11,5 +11,7 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
 /* The observe callback of struct http_server_config: feeds the request metrics. */
 void http_api_observe(void *ctx, const char *method, const char *route, unsigned status,
                       double seconds);
+/* The raw_body callback of struct http_server_config: PUT /api/trains/{id}/photo. */
+bool http_api_raw_body(const char *method, const char *url);
 
 #endif

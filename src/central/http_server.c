@@ -81,6 +81,7 @@ struct request_state {
     size_t len;
     size_t cap;
     bool too_large;
+    bool raw; /* a raw-bytes route (http_server_config.raw_body) */
     size_t max_body;
     int64_t started_ms;
     struct timespec started; /* precise, for the latency histogram */
@@ -442,7 +443,7 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
         resp->text = NULL;
         ctype = resp->content_type ? resp->content_type : "text/plain; charset=utf-8";
     }
-    size_t len = text ? strlen(text) : 0;
+    size_t len = text ? (resp->text_len > 0 ? resp->text_len : strlen(text)) : 0;
     if (len >= LARGE_ANSWER)
         rs->large = true; /* trimmed once sent, in on_completed */
     struct MHD_Response *r = MHD_create_response_from_buffer(
@@ -463,6 +464,9 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     if (resp->allow[0])
         MHD_add_response_header(r, "Allow", resp->allow);
     MHD_add_response_header(r, "Cache-Control", "no-store");
+    /* Every answer is what its Content-Type says: a browser never guesses (a photo's bytes
+     * are never run as a script or page). */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     add_cors(srv, conn, r);
     enum MHD_Result ret = MHD_queue_response(conn, resp->status, r);
     MHD_destroy_response(r);
@@ -591,6 +595,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         rs->max_body = srv->cfg.max_body;
         if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
             rs->max_body = srv->cfg.bulk_max_body;
+        rs->raw = srv->cfg.raw_body != NULL && srv->cfg.raw_body(method, url);
+        if (rs->raw)
+            rs->max_body = srv->cfg.raw_max_body;
         struct http_response early = {.status = 500, .retry_after = -1};
         if (refuse_early(conn, rs, &early)) {
             enum MHD_Result ret = send_response(srv, conn, rs, &early);
@@ -662,7 +669,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_destroy_response(r);
         observe(srv, rs, method, NULL, MHD_HTTP_NO_CONTENT);
         return ret;
-    } else if (rs->len > 0 &&
+    } else if (rs->len > 0 && !rs->raw &&
                !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
         http_response_error(&resp, 415, "unsupported_media_type", NULL,
                             "request body must be sent as Content-Type: application/json");

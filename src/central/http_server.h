@@ -37,6 +37,7 @@ struct http_response {
     json_t *json;                /* owned; sent as application/json */
     char *text;                  /* owned; alternative raw body */
     const char *content_type;    /* for text */
+    size_t text_len;             /* bytes of text when it is binary; 0: strlen(text) */
     char etag[96];               /* sent as ETag when non-empty */
     int retry_after;             /* seconds; sent when > 0 */
     char allow[128];             /* Allow header (405) when non-empty */
@@ -55,6 +56,10 @@ struct http_server_config {
     /* One route may take larger bodies (the registry import): its path and limit. */
     const char *bulk_path;
     size_t bulk_max_body;
+    /* Routes whose body is raw bytes rather than JSON (a train's photo): the handler checks
+     * the type itself, and the body may be up to raw_max_body. NULL: none. */
+    bool (*raw_body)(const char *method, const char *url);
+    size_t raw_max_body;
     unsigned max_connections;
     unsigned max_connections_per_ip;
     /* Seconds a request may take to arrive whole (headers and body) and an idle connection

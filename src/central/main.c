@@ -140,6 +140,8 @@ int main(int argc, char **argv)
         .max_body = CENTRAL_MAX_BODY,
         .bulk_path = "/api/import",
         .bulk_max_body = (size_t)c.opts.max_import_bytes,
+        .raw_body = http_api_raw_body,
+        .raw_max_body = CENTRAL_PHOTO_MAX,
         .max_connections = (unsigned)c.opts.max_connections,
         .max_connections_per_ip = (unsigned)c.opts.max_connections_per_ip,
         .request_timeout = (unsigned)c.opts.request_timeout,

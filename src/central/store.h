@@ -10,7 +10,8 @@
  *   trains: id, name, description, model, plugin_name, plugin_config (object),
  *     invert_directions (bool), desired_controller_id, actual_controller_id,
  *     reassignment_status, last_telemetry_at, address (integer 1-9999, unique; null only
- *     inside the transaction that creates the train), created_at, updated_at
+ *     inside the transaction that creates the train), driving (object), photo_at (when the
+ *     photo was set; null: none), created_at, updated_at
  *   train_status: train_id, speed, direction, target_speed, state, voltage, current, position,
  *     controller_id, reported_at (text, as the edge sent it), updated_at
  *   plugins: name, description, config (object)
@@ -30,7 +31,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
@@ -117,7 +118,18 @@ int store_train_find_by_address(struct store *st, int address, json_t **out);
 /* Gives every train without an address the smallest free one (1-9999): call after inserting
  * trains without one, in the same transaction. -ERANGE when none is free. */
 int store_train_assign_addresses(struct store *st);
+/* Deletes the train with its status and photo. */
 int store_train_delete(struct store *st, const char *id);
+
+/* A train's optional photo, kept apart from its row: media_type is "image/png" or
+ * "image/jpeg", already checked by the caller. put and delete also set or clear the train's
+ * photo_at; -ENOENT when the train (delete: or its photo) is unknown. get copies the bytes
+ * into *data (the caller frees it). */
+int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
+                          const void *data, size_t len, int64_t now);
+int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
+                          void **data, size_t *len);
+int store_train_photo_delete(struct store *st, const char *train_id);
 
 int store_status_get(struct store *st, const char *train_id, json_t **out);
 int store_status_upsert(struct store *st, const json_t *row);

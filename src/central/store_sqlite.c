@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -59,6 +60,7 @@ static const struct column train_columns[] = {{"id", 'T'},
                                               {"last_telemetry_at", 'I'},
                                               {"address", 'I'},
                                               {"driving", 'J'},
+                                              {"photo_at", 'I'},
                                               {"created_at", 'I'},
                                               {"updated_at", 'I'},
                                               {NULL, 0}};
@@ -156,6 +158,12 @@ static const char *const migrations[] = {
 
     /* 6: a train's driving settings (driving.h), carried in the runtime config */
     "ALTER TABLE trains ADD COLUMN driving TEXT NOT NULL DEFAULT '{}';",
+
+    /* 7: an optional photo per train, kept apart so that reading trains never reads images;
+     * trains.photo_at says when it was set (null: none) */
+    "CREATE TABLE train_photos (train_id TEXT PRIMARY KEY NOT NULL, media_type TEXT NOT NULL,"
+    " data BLOB NOT NULL);"
+    "ALTER TABLE trains ADD COLUMN photo_at INTEGER;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -331,6 +339,7 @@ static int exec(struct store *st, const char *sql)
 
 static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
 static void stmt_release(struct store *st, sqlite3_stmt *stmt);
+static int photo_delete(struct store *st, const char *train_id);
 
 /* Like exec, for the statements run on every request (BEGIN, COMMIT, ROLLBACK): through the
  * statement cache rather than compiled each time. */
@@ -1113,7 +1122,105 @@ int store_train_delete(struct store *st, const char *id)
         if (r2 < 0 && r2 != -ENOENT)
             rc = r2;
     }
+    if (rc == 0) {
+        int r2 = photo_delete(st, id);
+        if (r2 < 0 && r2 != -ENOENT)
+            rc = r2;
+    }
     return rc;
+}
+
+/* ---- train photos ---- */
+
+static int photo_delete(struct store *st, const char *train_id)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st, "DELETE FROM train_photos WHERE train_id = ?", &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
+    rc = run(st, stmt);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        return -ENOENT;
+    return rc;
+}
+
+static int photo_mark(struct store *st, const char *train_id, const int64_t *at)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st, "UPDATE trains SET photo_at = ? WHERE id = ?", &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    if (at != NULL)
+        sqlite3_bind_int64(stmt, 1, *at);
+    else
+        sqlite3_bind_null(stmt, 1);
+    sqlite3_bind_text(stmt, 2, train_id, -1, SQLITE_TRANSIENT);
+    rc = run(st, stmt);
+    if (rc == 0 && sqlite3_changes(st->db) == 0)
+        return -ENOENT;
+    return rc;
+}
+
+int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
+                          const void *data, size_t len, int64_t now)
+{
+    if (len == 0 || len > INT_MAX)
+        return -EINVAL;
+    int rc = photo_mark(st, train_id, &now);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *stmt = NULL;
+    rc = stmt_prepare(st,
+                      "INSERT OR REPLACE INTO train_photos(train_id, media_type, data)"
+                      " VALUES (?, ?, ?)",
+                      &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(stmt, 2, media_type, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
+    return run(st, stmt);
+}
+
+int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
+                          void **data, size_t *len)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc =
+        stmt_prepare(st, "SELECT media_type, data FROM train_photos WHERE train_id = ?", &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        int result = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc);
+        stmt_release(st, stmt);
+        return result;
+    }
+    const char *type = (const char *)sqlite3_column_text(stmt, 0);
+    const void *blob = sqlite3_column_blob(stmt, 1);
+    size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
+    void *copy = n > 0 ? malloc(n) : NULL;
+    if (copy == NULL || type == NULL) {
+        free(copy);
+        stmt_release(st, stmt);
+        return n > 0 && type != NULL ? -ENOMEM : -EIO;
+    }
+    memcpy(copy, blob, n);
+    snprintf(media_type, typelen, "%s", type);
+    stmt_release(st, stmt);
+    *data = copy;
+    *len = n;
+    return 0;
+}
+
+int store_train_photo_delete(struct store *st, const char *train_id)
+{
+    int rc = photo_mark(st, train_id, NULL);
+    if (rc < 0)
+        return rc;
+    return photo_delete(st, train_id);
 }
 
 /* ---- status and plugins ---- */

@@ -169,3 +169,73 @@ describe('train configuration', () => {
     await waitText(page, tid('cfg-result'), (t) => /^Not saved: .*min_speed/.test(t));
   }));
 });
+
+describe('train photo', () => {
+  // A 1x1 PNG (red), small enough to go as it is.
+  const png = Buffer.from('iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC', 'base64');
+  const photo = async () => w.api('GET', '/api/trains/train-1/photo');
+
+  it('uploads a small PNG as it is and shows it on the page and the card', w.guard(async () => {
+    const { page } = w;
+    await w.goto('#/trains/train-1');
+    assert.equal(await page.getByTestId('train-photo').isVisible(), false);
+    await page.getByTestId('photo-file').setInputFiles({ name: 'loco.png', mimeType: 'image/png', buffer: png });
+    await waitText(page, tid('photo-result'), (t) => t.startsWith('Photo saved'));
+    await waitFor(async () => page.getByTestId('train-photo').evaluate((img) => img.complete && img.naturalWidth === 1),
+                  { what: 'the photo to load on the train page' });
+    const t = await train();
+    assert.match(t.photo_url, /^\/api\/trains\/train-1\/photo\?v=\d+$/);
+    await w.goto('#/');
+    const card = page.locator('[data-testid="train-card"][data-train-id="train-1"] [data-field="photo"]');
+    await waitFor(async () => card.evaluate((img) => !img.hidden && img.complete && img.naturalWidth === 1),
+                  { what: 'the photo on the dashboard card' });
+  }));
+
+  it('scales a large picture down to a JPEG under the limit', w.guard(async () => {
+    const { page } = w;
+    await w.goto('#/trains/train-1');
+    // A 2400x1600 PNG of noise (several MB): made in the page, handed to the file input.
+    const b64 = await page.evaluate(async () => {
+      const c = document.createElement('canvas');
+      c.width = 2400; c.height = 1600;
+      const ctx = c.getContext('2d');
+      const img = ctx.createImageData(c.width, c.height);
+      for (let i = 0; i < img.data.length; i++) img.data[i] = (i * 2654435761 >>> 13) & 255;
+      ctx.putImageData(img, 0, 0);
+      const blob = await new Promise((ok) => c.toBlob(ok, 'image/png'));
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let s = '';
+      for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      return btoa(s);
+    });
+    const big = Buffer.from(b64, 'base64');
+    assert.ok(big.length > 512 * 1024, `the test picture is ${big.length} bytes`);
+    await page.getByTestId('photo-file').setInputFiles({ name: 'big.png', mimeType: 'image/png', buffer: big });
+    await waitText(page, tid('photo-result'), (t) => t.startsWith('Photo saved'), { timeout: 20000 });
+    const r = await photo();
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['content-type'], 'image/jpeg');
+    assert.equal(r.headers['x-content-type-options'], 'nosniff');
+    await waitFor(async () => page.getByTestId('train-photo').evaluate((img) => img.complete && img.naturalWidth === 1280),
+                  { what: 'the scaled photo (1280 px wide) on the page' });
+  }));
+
+  it('refuses a file that is not a picture and keeps the old photo', w.guard(async () => {
+    const { page } = w;
+    const before0 = (await train()).photo_url;
+    await page.getByTestId('photo-file').setInputFiles({ name: 'notes.txt', mimeType: 'text/plain',
+                                                         buffer: Buffer.from('not a picture') });
+    await waitText(page, tid('photo-result'), (t) => /^Not saved: .*PNG or JPEG/.test(t));
+    assert.equal((await train()).photo_url, before0, 'nothing changed');
+  }));
+
+  it('removes the photo', w.guard(async () => {
+    const { page } = w;
+    await page.getByTestId('photo-remove').click();
+    await waitText(page, tid('photo-result'), (t) => t === 'Photo removed.');
+    assert.equal(await page.getByTestId('train-photo').isVisible(), false);
+    assert.equal(await page.getByTestId('train-photo-none').isVisible(), true);
+    assert.equal((await train()).photo_url, null);
+    assert.equal((await photo()).status, 404);
+  }));
+});

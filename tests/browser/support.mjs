@@ -201,7 +201,7 @@ function binary(name) {
   return p;
 }
 
-/** JSON over HTTP; returns {status, body}. */
+/** JSON over HTTP; returns {status, body, headers} (header names in lower case). */
 export async function http(base, method, p, body) {
   const init = { method, headers: {}, signal: AbortSignal.timeout(10000) };
   if (body !== undefined) {
@@ -212,7 +212,7 @@ export async function http(base, method, p, body) {
   const text = await r.text();
   let json = null;
   try { json = text ? JSON.parse(text) : null; } catch (_) { json = text; }
-  return { status: r.status, body: json };
+  return { status: r.status, body: json, headers: Object.fromEntries(r.headers) };
 }
 
 /**

@@ -5,8 +5,10 @@ document, checksum and ETag, PUT/DELETE semantics, GET aliases, commands and sta
 
 import json
 import os
+import struct
 import time
 import unittest
+import zlib
 
 import harness
 
@@ -249,6 +251,105 @@ class TrainRegistrationTest(harness.RoundhouseTestCase):
         self.assertEqual((cfg["train_id"], cfg["trains"]), (None, []))
         self.assertEqual(self.get_json(c, "/api/controllers/%s" % a)["trains"], [])
         self.assertRejectedUnchanged(c, lambda: c.delete("/api/trains/t-del"), 404)
+
+
+def tiny_png():
+    """A valid 1x1 PNG, built here so the test needs no image file."""
+    def chunk(kind, data):
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00\xff\x00\x00")) + chunk(b"IEND", b""))
+
+
+# The start of a JPEG file (SOI and an APP0/JFIF segment): what the type check reads.
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+
+
+class TrainPhotoTest(harness.RoundhouseTestCase):
+    """docs/api.md "Train photos": PNG or JPEG, type checked from the bytes, at most 512 KiB,
+    served with its own type and nosniff, gone with its train."""
+
+    def setUp(self):
+        super().setUp()
+        self.c = self.start_central()
+        self.a = self.register(self.c, "pi-a", "10.1.0.1")["uuid"]
+        self.add_train(self.c, self.a, "t1")
+
+    def put_photo(self, tid, data, content_type):
+        return self.c.put("/api/trains/%s/photo" % tid, raw=data, content_type=content_type)
+
+    def test_png_and_jpeg_are_stored_and_served_with_nosniff(self):
+        c, png = self.c, tiny_png()
+        self.assertIsNone(self.get_json(c, "/api/trains/t1")["photo_url"])
+        self.assertJsonError(c.get("/api/trains/t1/photo"), 404)
+        version = self.get_json(c, "/api/controllers/%s" % self.a)["config_version"]
+        r = self.put_photo("t1", png, "image/png")
+        self.assertEqual(r.status, 200, r)
+        url = r.json["photo_url"]
+        self.assertRegex(url or "", r"^/api/trains/t1/photo\?v=\d+$", r)
+        self.assertEqual(self.get_json(c, "/api/trains/t1")["photo_url"], url)
+        got = c.get(url)
+        self.assertEqual((got.status, got.body), (200, png), got)
+        self.assertEqual(got.header("Content-Type"), "image/png")
+        self.assertEqual(got.header("X-Content-Type-Options"), "nosniff")
+        # A photo is not part of what the controller runs: its config does not change.
+        self.assertEqual(self.get_json(c, "/api/controllers/%s" % self.a)["config_version"], version)
+
+        jpeg = JPEG_HEAD + bytes(range(256)) * 4 + b"\xff\xd9"
+        r = self.put_photo("t1", jpeg, "image/jpeg; charset=binary")
+        self.assertEqual(r.status, 200, r)
+        got = c.get("/api/trains/t1/photo")
+        self.assertEqual((got.status, got.header("Content-Type"), got.body), (200, "image/jpeg", jpeg))
+
+    def test_wrong_type_too_large_and_unknown_train_change_nothing(self):
+        c, png = self.c, tiny_png()
+        self.assertEqual(self.put_photo("t1", png, "image/png").status, 200)
+        before = c.get("/api/trains/t1/photo").body
+        cases = [
+            (lambda: self.put_photo("t1", png, "image/jpeg"), 415, "photo"),
+            (lambda: self.put_photo("t1", b"<svg onload=alert(1)>", "image/png"), 415, "photo"),
+            (lambda: self.put_photo("t1", png, "image/svg+xml"), 415, "Content-Type"),
+            (lambda: self.put_photo("t1", png, None), 415, "Content-Type"),
+            (lambda: self.put_photo("t1", b"", "image/png"), 415, "photo"),
+            (lambda: self.put_photo("t1", png + b"\0" * (512 * 1024), "image/png"), 413, None),
+        ]
+        for send, status, field in cases:
+            r = send()
+            self.assertJsonError(r, status)
+            if field is not None:
+                self.assertEqual(r.json.get("field"), field, r)
+            got = c.get("/api/trains/t1/photo")
+            self.assertEqual((got.status, got.body), (200, before), "changed by %r" % r)
+        r = self.put_photo("nope", png, "image/png")
+        self.assertJsonError(r, 404)
+        self.assertEqual(r.json["error"], "train_not_found", r)
+        r = c.get("/api/trains/nope/photo")
+        self.assertEqual((r.status, r.json["error"]), (404, "train_not_found"), r)
+
+    def test_delete_photo_and_train(self):
+        c, png = self.c, tiny_png()
+        self.assertEqual(self.put_photo("t1", png, "image/png").status, 200)
+        r = c.delete("/api/trains/t1/photo")
+        self.assertEqual(r.status, 204, r)
+        self.assertIsNone(self.get_json(c, "/api/trains/t1")["photo_url"])
+        r = c.get("/api/trains/t1/photo")
+        self.assertEqual((r.status, r.json["error"]), (404, "not_found"), r)
+        self.assertJsonError(c.delete("/api/trains/t1/photo"), 404)
+
+        # A deleted train takes its photo along: a new train of the same id has none.
+        self.assertEqual(self.put_photo("t1", png, "image/png").status, 200)
+        self.assertIn(c.delete("/api/trains/t1").status, (200, 204))
+        self.add_train(c, self.a, "t1")
+        self.assertIsNone(self.get_json(c, "/api/trains/t1")["photo_url"])
+        self.assertJsonError(c.get("/api/trains/t1/photo"), 404)
+
+    def test_photo_survives_a_restart(self):
+        c, png = self.c, tiny_png()
+        self.assertEqual(self.put_photo("t1", png, "image/png").status, 200)
+        c = self.restart_central(c)
+        got = c.get("/api/trains/t1/photo")
+        self.assertEqual((got.status, got.body), (200, png), got)
 
 
 class RuntimeConfigTest(harness.RoundhouseTestCase):

@@ -168,7 +168,10 @@ class ApiError extends Error {
 
 async function api(method, path, body) {
   const init = { method, cache: "no-store", headers: { Accept: "application/json" } };
-  if (body !== undefined) {
+  if (body instanceof Blob) {
+    init.headers["Content-Type"] = body.type;
+    init.body = body;
+  } else if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
   }
@@ -687,6 +690,8 @@ function dashboardPage() {
     throttles.set(t.id, th);
     return h("div", { class: "card train-card", "data-testid": "train-card",
                       dataset: { trainId: t.id } },
+      h("img", { class: "card-photo", alt: "", "data-field": "photo", loading: "lazy",
+                 hidden: true }),
       h("div", { class: "card-head" },
         h("a", { class: "name", href: trainHref(t.id), "data-field": "name" }),
         h("span", { class: "badge", "data-field": "state" })),
@@ -712,6 +717,7 @@ function dashboardPage() {
 
   function updateCard(el, t) {
     const s = t.status;
+    showPhoto(field(el, "photo"), t.photo_url);
     setText(field(el, "name"), t.name);
     setText(field(el, "id"), t.id);
     setText(field(el, "address"), Number.isInteger(t.address) ? `#${t.address}` : "");
@@ -762,6 +768,39 @@ function dashboardPage() {
 }
 
 /* ---------------------------------------------------------------- train page ----------- */
+
+/* An <img> showing a train's photo, or hidden when it has none. */
+function showPhoto(img, url) {
+  img.hidden = !url;
+  if (url && img.getAttribute("src") !== url) img.setAttribute("src", url);
+  else if (!url) img.removeAttribute("src");
+}
+
+/* The central keeps photos of at most 512 KiB. A larger picture (a phone camera's is several
+ * MB) is scaled down here, in the browser, and sent as a JPEG; a small PNG or JPEG goes as it
+ * is. The central checks the type again from the bytes. */
+const PHOTO_MAX_BYTES = 512 * 1024;
+async function photoBlob(file) {
+  if ((file.type === "image/png" || file.type === "image/jpeg") && file.size <= PHOTO_MAX_BYTES) {
+    return file;
+  }
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file);
+  } catch (_) {
+    throw new Error("the file is not a picture this browser can read (use PNG or JPEG)");
+  }
+  for (const [edge, quality] of [[1280, 0.85], [960, 0.8], [640, 0.75]]) {
+    const scale = Math.min(1, edge / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    canvas.getContext("2d").drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    const blob = await new Promise((ok) => canvas.toBlob(ok, "image/jpeg", quality));
+    if (blob && blob.size <= PHOTO_MAX_BYTES) return blob;
+  }
+  throw new Error("the picture is too large even when scaled down");
+}
 
 function trainPage(id) {
   const title = h("h1", { "data-testid": "train-name" });
@@ -869,10 +908,50 @@ function trainPage(id) {
     h("div", { class: "row" }, cfg.save, cfg.reset, cfg.result),
     h("div", { class: "row" }, cfg.del));
 
+  // Photo.
+  const ph = {
+    img: h("img", { class: "train-photo", "data-testid": "train-photo", hidden: true }),
+    none: h("p", { class: "muted small", "data-testid": "train-photo-none" }, "No photo yet."),
+    file: h("input", { type: "file", id: "photo-file", accept: "image/png,image/jpeg,image/*",
+                       "data-testid": "photo-file" }),
+    remove: h("button", { type: "button", "data-testid": "photo-remove" }, "Remove photo"),
+    result: h("span", { class: "muted small", "data-testid": "photo-result", "aria-live": "polite" }),
+  };
+  const photoCard = h("section", { class: "panel", "data-testid": "photo-panel" },
+    h("h2", null, "Photo"), ph.img, ph.none,
+    h("label", { for: "photo-file" }, "Choose a picture (PNG or JPEG; a large one is scaled down)"),
+    ph.file, h("div", { class: "row" }, ph.remove, ph.result));
+  ph.file.addEventListener("change", async () => {
+    const file = ph.file.files && ph.file.files[0];
+    if (!file) return;
+    setText(ph.result, "Uploading…");
+    try {
+      const blob = await photoBlob(file);
+      const seen = trainEventCount(id);
+      mergeTrain(await api("PUT", `/api/trains/${encodeURIComponent(id)}/photo`, blob), seen);
+      setText(ph.result, `Photo saved (${Math.ceil(blob.size / 1024)} KiB).`);
+      update();
+    } catch (e) {
+      setText(ph.result, `Not saved: ${e.message}`);
+      showError("Could not save the photo", e);
+    } finally {
+      ph.file.value = "";
+    }
+  });
+  ph.remove.addEventListener("click", async () => {
+    try {
+      await api("DELETE", `/api/trains/${encodeURIComponent(id)}/photo`);
+      const t = state.trains.get(id);
+      if (t) t.photo_url = null;
+      setText(ph.result, "Photo removed.");
+      update();
+    } catch (e) { showError("Could not remove the photo", e); }
+  });
+
   const el = h("section", null,
     h("p", { class: "crumbs" }, h("a", { href: "#/" }, "Dashboard"), " / train"),
     title, desc, missing,
-    h("div", { class: "grid" }, teleCard, throttleCard, placeCard, form));
+    h("div", { class: "grid" }, teleCard, throttleCard, placeCard, form, photoCard));
 
   plc.select.addEventListener("change", () => { plc.select.dataset.dirty = "1"; });
   plc.button.addEventListener("click", async () => {
@@ -989,12 +1068,17 @@ function trainPage(id) {
   function update() {
     const t = state.trains.get(id);
     missing.hidden = !state.loaded || !!t;
-    for (const p of [teleCard, throttleCard, placeCard, form]) p.hidden = !t;
+    for (const p of [teleCard, throttleCard, placeCard, form, photoCard]) p.hidden = !t;
     if (!t) { setText(title, state.loaded ? "Unknown train" : "Loading…"); setText(desc, ""); return; }
     setText(title, t.name);
     setText(desc, t.description || "");
     document.title = `${t.name} · Roundhouse`;
     const s = t.status;
+
+    showPhoto(ph.img, t.photo_url);
+    ph.img.setAttribute("alt", `Photo of ${t.name}`);
+    ph.none.hidden = !!t.photo_url;
+    ph.remove.hidden = !t.photo_url;
 
     // Telemetry.
     const live = liveState(t);
