@@ -6,8 +6,8 @@ set -euo pipefail
 packages=(
   # build
   build-essential cmake pkg-config
-  # make format-check (in make check)
-  clang-format
+  # make format-check and make lint (in make check)
+  clang-format cppcheck
   # libraries
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev
   libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev

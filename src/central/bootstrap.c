@@ -28,7 +28,6 @@ static int bad(struct ctx *c, const char *path, const char *key, const char *fmt
 
 static int bad(struct ctx *c, const char *path, const char *key, const char *fmt, ...)
 {
-    const char *where = "document";
     char msg[256];
     va_list ap;
     int n;
@@ -43,6 +42,7 @@ static int bad(struct ctx *c, const char *path, const char *key, const char *fmt
     if (path && *path && key) {
         n = snprintf(c->err, c->errlen, "%s.%s: %s", path, key, msg);
     } else {
+        const char *where = "document";
         if (path && *path)
             where = path;
         else if (key)
@@ -63,6 +63,8 @@ static int oom(struct ctx *c)
 
 static const char *type_name(const json_t *v)
 {
+    if (v == NULL)
+        return "nothing";
     switch (json_typeof(v)) {
     case JSON_OBJECT:
         return "a mapping";
@@ -134,7 +136,7 @@ static int field_text(struct ctx *c, const json_t *obj, const char *path, const 
     const char *s;
     size_t len;
 
-    if (!v || json_is_null(v)) {
+    if (v == NULL || json_typeof(v) == JSON_NULL) {
         if (required)
             return bad(c, path, key, "missing (required)");
         *out = json_null();
@@ -165,7 +167,7 @@ static int field_bool(struct ctx *c, const json_t *obj, const char *path, const 
     const json_t *v = json_object_get(obj, key);
     bool b = dflt;
 
-    if (!v || json_is_null(v)) {
+    if (v == NULL || json_typeof(v) == JSON_NULL) {
         b = dflt;
     } else if (json_is_boolean(v)) {
         b = json_is_true(v);
@@ -185,7 +187,7 @@ static int field_mapping(struct ctx *c, const json_t *obj, const char *path, con
 {
     const json_t *v = json_object_get(obj, key);
 
-    if (!v || json_is_null(v))
+    if (v == NULL || json_typeof(v) == JSON_NULL)
         *out = json_object();
     else if (json_is_object(v))
         *out = json_deep_copy(v);
@@ -376,7 +378,7 @@ static int train_plugin(struct ctx *c, const json_t *train, const char *path, js
         if ((rc = field_mapping(c, v, sub, "config", &config)) < 0)
             goto out;
     }
-    if (!name || json_is_null(name)) {
+    if (name == NULL || json_typeof(name) == JSON_NULL) {
         json_decref(name);
         name = json_string(BOOTSTRAP_DEFAULT_PLUGIN);
     }

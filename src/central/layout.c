@@ -268,7 +268,7 @@ json_t *layout_view(struct central *c)
     struct layout *l = L(c);
     if (l == NULL)
         return json_pack("{s:b}", "stopped", 0);
-    char since[TIMEUTIL_ISO_LEN + 1] = "", at[TIMEUTIL_ISO_LEN + 1] = "";
+    char since[TIMEUTIL_ISO_LEN + 1] = "";
     pthread_mutex_lock(&l->lock);
     json_t *v = json_pack("{s:b, s:s?, s:s?}", "stopped", l->stopped, "reason",
                           l->stopped ? l->reason : NULL, "by", l->stopped ? l->by : NULL);
@@ -289,6 +289,7 @@ json_t *layout_view(struct central *c)
         }
         bool settled = json_array_size(no) == 0 ||
                        timeutil_mono_ms() - l->estop_mono_ms >= LAYOUT_ACK_WINDOW_MS;
+        char at[TIMEUTIL_ISO_LEN + 1] = "";
         if (timeutil_format(l->estop_at, at) < 0)
             at[0] = '\0';
         json_object_set_new(v, "estop",

@@ -268,15 +268,12 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
             rc = store_train_update(st, train_id, f);
         json_decref(f);
     }
-    json_t *event = NULL;
     if (rc == 0) {
-        json_t *saved = NULL;
+        json_t *saved = NULL, *event = NULL;
         if (store_status_get(st, train_id, &saved) == 0)
             event = view_status_live(
                 c, saved, json_string_value(json_object_get(train, "actual_controller_id")));
         json_decref(saved);
-    }
-    if (rc == 0) {
         if (store_commit(st) == 0) {
             events_publish(c->events, "status", event);
             /* The throttles holding the train show what it now runs towards. */

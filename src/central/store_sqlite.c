@@ -403,6 +403,7 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
     for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
         char record[96];
         snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
+        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
         if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v - 1]) < 0 ||
             exec(st, record) < 0 || exec(st, "COMMIT") < 0) {
             snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
@@ -597,9 +598,9 @@ int store_probe_write(struct store *st)
     /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
      * like any commit, and no row changed. */
     sqlite3_stmt *stmt = NULL;
-    int v = 0;
     rc = stmt_prepare(st, "PRAGMA user_version", &stmt) == SQLITE_OK ? 0 : -EIO;
     if (rc == 0) {
+        int v = 0;
         if (sqlite3_step(stmt) == SQLITE_ROW)
             v = sqlite3_column_int(stmt, 0);
         stmt_release(st, stmt);

@@ -79,7 +79,7 @@ static int table_check(struct reader *r, const char *table, const char *const *n
     while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
         const char *name = (const char *)sqlite3_column_text(st, 1);
         columns++;
-        for (size_t i = 0; needs[i] != NULL && i < 8; i++)
+        for (size_t i = 0; i < 8 && needs[i] != NULL; i++)
             found[i] = found[i] || (name != NULL && strcmp(name, needs[i]) == 0);
     }
     if (rc != SQLITE_DONE) {

@@ -169,6 +169,8 @@ out:
     return rc;
 }
 
+/* cppcheck-suppress constParameter ; main's char *argv[] does not convert to const char *const[] in
+ * C */
 static int flags_parse(int argc, char *const argv[], struct flags *f, char *err, size_t errlen)
 {
     static const struct {

@@ -55,7 +55,6 @@ static int action_parse(const json_t *v, enum train_action *out)
 
 static int speed_parse(const json_t *v, int *out)
 {
-    double d;
     if (json_is_integer(v)) {
         json_int_t i = json_integer_value(v);
         if (i < 0 || i > 100)
@@ -64,7 +63,7 @@ static int speed_parse(const json_t *v, int *out)
         return 0;
     }
     if (json_is_real(v)) {
-        d = json_real_value(v);
+        double d = json_real_value(v);
         if (!(d >= 0.0 && d <= 100.0))
             return -ERANGE;
         *out = (int)(d + 0.5); /* d >= 0: round half up */

@@ -730,7 +730,7 @@ static void train_done(struct fleet *f, struct ctl *c, const struct httpq_result
  * unsubscribed, new ones subscribed; unchanged ones keep their state. */
 static void apply_trains(struct ctl *c, json_t *list)
 {
-    struct tsim next[FLEET_MAX_TRAINS];
+    struct tsim next[FLEET_MAX_TRAINS] = {0};
     int n = 0;
     size_t i;
     json_t *t;

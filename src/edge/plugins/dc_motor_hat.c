@@ -56,7 +56,7 @@ static int config_int(const json_t *config, const char *key, long min, long max,
     const json_t *v = config ? json_object_get(config, key) : NULL;
     long value;
 
-    if (!v || json_is_null(v))
+    if (v == NULL || json_typeof(v) == JSON_NULL)
         return 0;
     if (json_is_integer(v)) {
         json_int_t i = json_integer_value(v);

@@ -135,7 +135,7 @@ static void options(void **state)
     memset(&o, 0, sizeof o);
     assert_int_equal(parse(&o, "--central", "http://127.0.0.1:8000/", "--mqtt", "127.0.0.1:1883",
                            "--controllers", "20", "--scenario", "reassign", "--duration", "2.5",
-                           "--shard", "1/3", "--json", NULL),
+                           "--shard", "1/3", "--json", (char *)NULL),
                      0);
     assert_string_equal(o.central, "http://127.0.0.1:8000");
     assert_string_equal(o.mqtt_host, "127.0.0.1");
@@ -147,23 +147,24 @@ static void options(void **state)
     assert_int_equal(o.shards, 3);
     assert_int_equal(o.trains_per_controller, 1);
 
-    assert_int_equal(parse(&o, "--help", NULL), 1);
-    assert_int_equal(parse(&o, "--version", NULL), 1);
-    assert_int_equal(parse(&o, "--controllers", "5", NULL), -EINVAL);
+    assert_int_equal(parse(&o, "--help", (char *)NULL), 1);
+    assert_int_equal(parse(&o, "--version", (char *)NULL), 1);
+    assert_int_equal(parse(&o, "--controllers", "5", (char *)NULL), -EINVAL);
     assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "0", NULL), -EINVAL);
+        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "0", (char *)NULL),
+        -EINVAL);
     assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--shard", "3/3", NULL),
+                           "--shard", "3/3", (char *)NULL),
                      -EINVAL);
     assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "1",
-                           "--scenario", "reassign", NULL),
+                           "--scenario", "reassign", (char *)NULL),
                      -EINVAL);
     assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trains-per-controller", "65", NULL),
+                           "--trains-per-controller", "65", (char *)NULL),
                      -EINVAL);
-    assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5", "extra", NULL),
-        -EINVAL);
+    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                           "extra", (char *)NULL),
+                     -EINVAL);
 }
 
 int main(void)
