@@ -1126,7 +1126,7 @@ static void h_runtime_config(struct call *k)
         }
         waiting = true; /* the wait is over with nothing newer: 304 below */
     }
-    rc = placement_runtime_trains(c, c->store, id, k->now, &trains);
+    rc = placement_runtime_trains(c, c->store, row, k->now, &trains);
     store_rollback(c->store);
     if (rc < 0) {
         db_failed(k, rc);

@@ -203,7 +203,7 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
         const char *uuid = json_string_value(v);
         json_t *row = NULL, *trains = NULL, *doc = NULL;
         if (store_controller_get(st, uuid, &row) == 0 &&
-            placement_runtime_trains(n->c, st, uuid, timeutil_now_ms() / 1000, &trains) == 0 &&
+            placement_runtime_trains(n->c, st, row, timeutil_now_ms() / 1000, &trains) == 0 &&
             (doc = runtime_config_build(row, trains, &broker, o->heartbeat_interval)) != NULL)
             notify_config_update(n, uuid, json_integer_value(json_object_get(doc, "version")),
                                  json_string_value(json_object_get(doc, "checksum")));

@@ -40,19 +40,19 @@ out:
     return rc;
 }
 
-int placement_runtime_trains(struct central *c, struct store *st, const char *controller_id,
-                             int64_t now, json_t **out)
+int placement_runtime_trains(struct central *c, struct store *st, const json_t *self, int64_t now,
+                             json_t **out)
 {
-    json_t *all = NULL, *self = NULL;
+    json_t *all = NULL;
+    const char *controller_id = json_string_value(json_object_get(self, "id"));
+    if (controller_id == NULL)
+        return -EINVAL;
     /* A disabled controller gets no trains (PATCH enabled: false). */
-    int rc = store_controller_get(st, controller_id, &self);
-    bool disabled = rc == 0 && json_is_false(json_object_get(self, "enabled"));
-    json_decref(self);
-    if (disabled) {
+    if (json_is_false(json_object_get(self, "enabled"))) {
         *out = json_array();
         return *out ? 0 : -ENOMEM;
     }
-    rc = store_train_list(st, controller_id, &all);
+    int rc = store_train_list(st, controller_id, &all);
     if (rc < 0)
         return rc;
     json_t *list = json_array();

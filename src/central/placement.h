@@ -9,10 +9,10 @@
 struct central;
 struct store;
 
-/* The train rows that go into controller_id's runtime config at now: assigned to it, and not
- * still held by another live controller. */
-int placement_runtime_trains(struct central *c, struct store *st, const char *controller_id,
-                             int64_t now, json_t **out);
+/* The train rows that go into the runtime config at now of the controller whose row is self
+ * (as the store returns it): assigned to it, and not still held by another live controller. */
+int placement_runtime_trains(struct central *c, struct store *st, const json_t *self, int64_t now,
+                             json_t **out);
 /* Controller holder_id released its trains or stopped being live: every train it still holds
  * that is assigned elsewhere becomes deliverable, so the new owners' config versions rise
  * (and they are notified after commit). */
