@@ -136,8 +136,10 @@ int accounts_init(struct central *c)
         log_event(LOG_ERROR, "auth_init_failed", "{s:s}", "error", "libsodium could not start");
         return -EIO;
     }
+    /* Per user name: --login-rate (default 5 a minute, burst 5). Per source address four
+     * times that, as a household or a NAT shares one address among its users. */
     long rate = c->opts.login_rate;
-    c->login_limit_ip = ratelimit_new(rate, rate, 4096);
+    c->login_limit_ip = ratelimit_new(4 * rate, 4 * rate, 4096);
     c->login_limit_user = ratelimit_new(rate, rate, 4096);
     if (c->login_limit_ip == NULL || c->login_limit_user == NULL ||
         password_hash("not a password of anyone", dummy_hash) < 0) {
@@ -615,9 +617,10 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
             goto out;
         }
     }
-    row = json_pack("{s:s, s:I}", "username", username, "updated_at", (json_int_t)now);
-    if (create)
-        json_object_set_new(row, "created_at", json_integer(now));
+    /* The whole row: SQLite checks NOT NULL before it sees the conflict of an upsert. */
+    row = create ? json_pack("{s:s, s:I}", "username", username, "created_at", (json_int_t)now)
+                 : json_deep_copy(old);
+    json_object_set_new(row, "updated_at", json_integer(now));
     if (create || has_role == 1)
         json_object_set_new(row, "role", json_string(auth_role_name(role)));
     if (hash[0] != '\0')

@@ -55,8 +55,8 @@ static const char usage[] =
     "                              ROUNDHOUSE_ADMIN_PASSWORD and refuses to start without it\n"
     "  --public-read               with --auth: reads need no credential (writes still do)\n"
     "  --session-ttl SEC           with --auth: how long a web login lasts (default 43200)\n"
-    "  --login-rate N/MIN          with --auth: failed logins allowed per source address and\n"
-    "                              per user name, burst N (default 5)\n"
+    "  --login-rate N/MIN          with --auth: failed logins allowed per user name, burst N\n"
+    "                              (default 5); per source address 4 times N\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
