@@ -289,6 +289,15 @@ class RolesTest(AuthCase):
         self.assertJsonError(c.get("/api/trains", headers=self.viewer), 401)
         self.assertEqual(c.get("/api/trains", headers=self.operator).status, 200)
 
+    def test_expired_session_refused(self):
+        c = self.c
+        self.assertEqual(c.get("/api/trains", headers=self.operator).status, 200)
+        # The session's expiry reached (the database's clock is what the central compares).
+        with sqlite3.connect(c.db) as db:
+            db.execute("UPDATE credentials SET expires_at = 1 WHERE kind = 'session' AND username = 'otto'")
+        self.assertJsonError(c.get("/api/trains", headers=self.operator), 401, error="unauthorized")
+        self.assertEqual(c.get("/api/trains", headers=self.viewer).status, 200)
+
 
 class TokensTest(AuthCase):
 
