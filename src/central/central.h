@@ -45,7 +45,8 @@ struct central_options {
     long register_rate;
     char registration_token[256];
     char cors_origins[1024];
-    bool withrottle_enabled; /* --withrottle-listen off: false */
+    bool withrottle_enabled;  /* --withrottle-listen off: false */
+    bool withrottle_explicit; /* --withrottle-listen (or its variable) was given */
     char withrottle_host[64];
     int withrottle_port;
     int withrottle_heartbeat; /* seconds */
@@ -58,6 +59,11 @@ struct central_options {
     int max_event_streams;
     int max_event_streams_per_ip;
     long max_import_bytes;
+    /* Operator accounts (accounts.h, docs/security.md). */
+    bool auth;        /* --auth */
+    bool public_read; /* --public-read: reads without a credential */
+    long session_ttl; /* --session-ttl, seconds a web session lasts */
+    long login_rate;  /* --login-rate: failed logins per minute per address and per user */
 };
 
 struct central_counters {
@@ -73,6 +79,8 @@ struct central {
     struct central_options opts;
     struct store *store;
     struct ratelimit *register_limit;
+    struct ratelimit *login_limit_ip;   /* failed logins per source address (--auth) */
+    struct ratelimit *login_limit_user; /* failed logins per user name (--auth) */
     struct notify *notify;
     struct events *events;
     struct longpoll *longpoll;

@@ -34,7 +34,8 @@ static const char usage[] =
     "  --withrottle-listen HOST:PORT|off\n"
     "                              WiThrottle server for handheld throttles\n"
     "                              (ROUNDHOUSE_WITHROTTLE_LISTEN; default 0.0.0.0:12090; port 0\n"
-    "                              lets the kernel pick, logged as withrottle_listening)\n"
+    "                              lets the kernel pick, logged as withrottle_listening; off\n"
+    "                              under --auth unless given, throttles cannot log in)\n"
     "  --withrottle-heartbeat SEC  heartbeat interval announced to throttles; one that enabled\n"
     "                              it and falls silent longer has its trains stopped\n"
     "                              (ROUNDHOUSE_WITHROTTLE_HEARTBEAT; default 10)\n"
@@ -48,6 +49,14 @@ static const char usage[] =
     "  --max-event-streams-per-ip N  ... from one client address (default 8)\n"
     "  --max-import-bytes N        largest POST /api/import body in bytes, or with a K or M\n"
     "                              suffix for KiB or MiB, 64K-1024M (default 8M)\n"
+    "  --auth                      operator accounts: every API call but liveness and the\n"
+    "                              login needs a session or an API token (docs/security.md);\n"
+    "                              the first start creates user 'admin' with the password in\n"
+    "                              ROUNDHOUSE_ADMIN_PASSWORD and refuses to start without it\n"
+    "  --public-read               with --auth: reads need no credential (writes still do)\n"
+    "  --session-ttl SEC           with --auth: how long a web login lasts (default 43200)\n"
+    "  --login-rate N/MIN          with --auth: failed logins allowed per user name, burst N\n"
+    "                              (default 5); per source address 4 times N\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
@@ -107,6 +116,10 @@ enum {
     OPT_MAX_STREAMS,
     OPT_MAX_STREAMS_IP,
     OPT_MAX_IMPORT,
+    OPT_AUTH,
+    OPT_PUBLIC_READ,
+    OPT_SESSION_TTL,
+    OPT_LOGIN_RATE,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -160,6 +173,22 @@ static int apply(struct central_options *o, int opt, const char *v)
     case OPT_MAX_IMPORT:
         return set_bytes("--max-import-bytes", v, 64L * 1024, 1024L * 1024 * 1024,
                          &o->max_import_bytes);
+    case OPT_AUTH:
+        o->auth = true;
+        return 0;
+    case OPT_PUBLIC_READ:
+        o->public_read = true;
+        return 0;
+    case OPT_SESSION_TTL: {
+        int s;
+        int rc = set_seconds("--session-ttl", v, 60, 30 * 86400, &s);
+        o->session_ttl = s;
+        return rc;
+    }
+    case OPT_LOGIN_RATE:
+        if (parse_rate_per_min(v, &o->login_rate) < 0)
+            return bad("--login-rate", v, "expected N or N/MIN with N >= 1");
+        return 0;
     case OPT_LISTEN: {
         int rc =
             set_host_port("--listen", v, o->listen_host, sizeof o->listen_host, &o->listen_port);
@@ -207,6 +236,7 @@ static int apply(struct central_options *o, int opt, const char *v)
     case OPT_CORS:
         return copy(o->cors_origins, sizeof o->cors_origins, "--cors-origins", v);
     case OPT_WITHROTTLE: {
+        o->withrottle_explicit = true;
         if (strcmp(v, "off") == 0) {
             o->withrottle_enabled = false;
             return 0;
@@ -299,6 +329,8 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     o->max_event_streams = 256;
     o->max_event_streams_per_ip = 8;
     o->max_import_bytes = CENTRAL_MAX_IMPORT_DEFAULT;
+    o->session_ttl = 12 * 3600;
+    o->login_rate = 5;
 
     if (apply_env(o) < 0)
         return -EINVAL;
@@ -327,6 +359,10 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"max-event-streams", required_argument, NULL, OPT_MAX_STREAMS},
         {"max-event-streams-per-ip", required_argument, NULL, OPT_MAX_STREAMS_IP},
         {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
+        {"auth", no_argument, NULL, OPT_AUTH},
+        {"public-read", no_argument, NULL, OPT_PUBLIC_READ},
+        {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+        {"login-rate", required_argument, NULL, OPT_LOGIN_RATE},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -354,6 +390,11 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "roundhouse-central: unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    if (o->public_read && !o->auth) {
+        fprintf(stderr, "roundhouse-central: --public-read needs --auth (without it every "
+                        "call is open already)\n");
         return -EINVAL;
     }
     if (o->presence.offline_after <= o->presence.stale_after) {

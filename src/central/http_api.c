@@ -15,6 +15,7 @@
 
 #include <microhttpd.h>
 
+#include "accounts.h"
 #include "api_views.h"
 #include "central.h"
 #include "jsonx.h"
@@ -44,9 +45,10 @@ struct call {
     struct central *c;
     const struct http_request *req;
     struct http_response *resp;
-    const char *arg[2];     /* the path segments matched by '*' */
-    int64_t now;            /* wall clock, seconds */
-    json_t *pending_events; /* train views to publish after commit (heartbeats) */
+    const char *arg[2];       /* the path segments matched by '*' */
+    int64_t now;              /* wall clock, seconds */
+    json_t *pending_events;   /* train views to publish after commit (heartbeats) */
+    struct auth_identity who; /* with --auth: the caller (accounts_authorize) */
 };
 
 /* ---- helpers ---- */
@@ -2609,21 +2611,29 @@ static void h_app_css(struct call *k)
 
 typedef void (*route_fn)(struct call *k);
 
-/* Who may call a route. Nothing enforces the operator classes (READ, DRIVE, ADMIN) unless
- * operator accounts are on; CONTROLLER routes are the ones an edge calls, authenticated by
- * the registration token and the controller's own credentials rather than by an operator. */
-enum route_access {
-    ACCESS_PUBLIC,     /* the web UI's files, liveness */
-    ACCESS_CONTROLLER, /* register, heartbeat, runtime config and the edge's other calls */
-    ACCESS_READ,       /* every other GET */
-    ACCESS_DRIVE,      /* commands, the emergency stop, resuming the layout */
-    ACCESS_ADMIN,      /* fleet and registry changes */
-};
+/* Who may call a route: enum route_access (auth.h), enforced by accounts_authorize in
+ * http_api_handle when operator accounts are on (--auth). */
+
+/* The account routes (accounts.c). */
+#define ACCOUNTS_ROUTE(name, op)                                                                   \
+    static void name(struct call *k)                                                               \
+    {                                                                                              \
+        accounts_handle(k->c, op, k->req, k->resp, &k->who, k->arg[0], k->now);                    \
+    }
+ACCOUNTS_ROUTE(h_login, ACCOUNTS_LOGIN)
+ACCOUNTS_ROUTE(h_logout, ACCOUNTS_LOGOUT)
+ACCOUNTS_ROUTE(h_me, ACCOUNTS_ME)
+ACCOUNTS_ROUTE(h_users_list, ACCOUNTS_USERS_LIST)
+ACCOUNTS_ROUTE(h_user_create, ACCOUNTS_USER_CREATE)
+ACCOUNTS_ROUTE(h_user_patch, ACCOUNTS_USER_PATCH)
+ACCOUNTS_ROUTE(h_user_delete, ACCOUNTS_USER_DELETE)
+ACCOUNTS_ROUTE(h_tokens_list, ACCOUNTS_TOKENS_LIST)
+ACCOUNTS_ROUTE(h_token_create, ACCOUNTS_TOKEN_CREATE)
+ACCOUNTS_ROUTE(h_token_delete, ACCOUNTS_TOKEN_DELETE)
 
 struct route {
     const char *method;
     const char *pattern; /* '*' matches one path segment */
-    /* cppcheck-suppress unusedStructMember ; read only when operator accounts (--auth) check it */
     enum route_access access;
     route_fn fn;
 };
@@ -2667,7 +2677,7 @@ static const struct route routes[] = {
     {"PUT", "/api/trains/*/photo", ACCESS_ADMIN, h_train_photo_put},
     {"DELETE", "/api/trains/*/photo", ACCESS_ADMIN, h_train_photo_delete},
     {"POST", "/api/trains/*/command", ACCESS_DRIVE, h_command},
-    {"POST", "/api/emergency-stop", ACCESS_DRIVE, h_emergency_stop},
+    {"POST", "/api/emergency-stop", ACCESS_STOP, h_emergency_stop},
     {"GET", "/api/layout", ACCESS_READ, h_layout},
     {"POST", "/api/layout/resume", ACCESS_DRIVE, h_layout_resume},
     {"POST", "/api/controllers/prune", ACCESS_ADMIN, h_controllers_prune},
@@ -2676,6 +2686,16 @@ static const struct route routes[] = {
     {"GET", "/api/plugins", ACCESS_READ, h_plugins},
     {"GET", "/api/export", ACCESS_ADMIN, h_export},
     {"POST", "/api/import", ACCESS_ADMIN, h_import},
+    {"POST", "/api/login", ACCESS_PUBLIC, h_login},
+    {"POST", "/api/logout", ACCESS_PUBLIC, h_logout},
+    {"GET", "/api/me", ACCESS_PUBLIC, h_me},
+    {"GET", "/api/users", ACCESS_ADMIN, h_users_list},
+    {"POST", "/api/users", ACCESS_ADMIN, h_user_create},
+    {"PATCH", "/api/users/*", ACCESS_USER, h_user_patch},
+    {"DELETE", "/api/users/*", ACCESS_ADMIN, h_user_delete},
+    {"GET", "/api/tokens", ACCESS_USER, h_tokens_list},
+    {"POST", "/api/tokens", ACCESS_USER, h_token_create},
+    {"DELETE", "/api/tokens/*", ACCESS_USER, h_token_delete},
 };
 
 /* Splits "/a/b/c" into segments (in buf); returns the count or -1 if too many/too long. */
@@ -2740,8 +2760,10 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
             k.arg[0] = arg[0];
             k.arg[1] = arg[1];
             resp->route = routes[i].pattern;
-            routes[i].fn(&k);
             found = true;
+            if (accounts_authorize(k.c, req, resp, routes[i].access, k.now, &k.who) < 0)
+                break;
+            routes[i].fn(&k);
             break;
         }
         if (strstr(allow, routes[i].method) == NULL)

@@ -40,6 +40,7 @@ struct job {
     void *ctx;
     struct http_request req;
     struct http_response resp;
+    _Alignas(max_align_t) unsigned char arg[HTTP_DEFER_ARG_MAX];
     bool started, done;
     struct job *next;
 };
@@ -193,9 +194,21 @@ static unsigned jobs_from(const struct http_server *srv, const char *ip)
 void http_request_defer(const struct http_request *req, struct http_response *resp,
                         http_handler_fn fn, void *ctx)
 {
+    http_request_defer_arg(req, resp, fn, ctx, NULL, 0);
+}
+
+void http_request_defer_arg(const struct http_request *req, struct http_response *resp,
+                            http_handler_fn fn, void *ctx, const void *arg, size_t arglen)
+{
+    if (arglen > HTTP_DEFER_ARG_MAX) {
+        http_response_error(resp, 500, "internal_error", NULL, "deferred argument too large");
+        return;
+    }
     struct conn_info *ci = req->conn != NULL ? conn_info_of(req->conn) : NULL;
     if (ci == NULL || req->state == NULL || !ci->srv->worker_started) {
-        fn(ctx, req, resp);
+        struct http_request copy = *req;
+        copy.defer_arg = arg;
+        fn(ctx, &copy, resp);
         return;
     }
     struct http_server *srv = ci->srv;
@@ -224,6 +237,11 @@ void http_request_defer(const struct http_request *req, struct http_response *re
     j->req.state = NULL;
     j->req.fake_headers = NULL;
     j->req.fake_query = NULL;
+    j->req.defer_arg = NULL;
+    if (arg != NULL && arglen > 0) {
+        memcpy(j->arg, arg, arglen);
+        j->req.defer_arg = j->arg;
+    }
     j->resp = (struct http_response){.status = 500, .retry_after = -1, .route = resp->route};
     struct job **tail = &srv->jobs;
     while (*tail != NULL)
@@ -463,6 +481,8 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     }
     if (resp->allow[0])
         MHD_add_response_header(r, "Allow", resp->allow);
+    if (resp->set_cookie[0])
+        MHD_add_response_header(r, "Set-Cookie", resp->set_cookie);
     MHD_add_response_header(r, "Cache-Control", "no-store");
     /* Every answer is what its Content-Type says: a browser never guesses (a photo's bytes
      * are never run as a script or page). */
@@ -682,6 +702,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .conn = conn,
                                    .state = rs};
         client_ip(conn, req.client_ip, sizeof req.client_ip);
+        /* Only an HTTPS daemon has a TLS session to report. */
+        req.tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
     (void)version;

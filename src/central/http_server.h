@@ -22,6 +22,10 @@ struct http_request {
     size_t body_len;
     char client_ip[64];
     int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
+    bool tls;           /* it arrived over TLS (a session cookie is then marked Secure) */
+    /* For a deferred request: the copy of the arg given to http_request_defer_arg (owned by
+     * the server, valid while fn runs); NULL otherwise. */
+    const void *defer_arg;
     struct MHD_Connection *conn;
     struct request_state *state; /* the server's, for http_request_defer */
     /* Without a connection (fuzzing and unit tests drive the handlers directly), headers
@@ -41,6 +45,7 @@ struct http_response {
     char etag[96];               /* sent as ETag when non-empty */
     int retry_after;             /* seconds; sent when > 0 */
     char allow[128];             /* Allow header (405) when non-empty */
+    char set_cookie[192];        /* Set-Cookie header when non-empty */
     const char *route;           /* route label for metrics/logs (static string) */
     struct MHD_Response *stream; /* a streaming response (SSE) queued instead of a body */
     bool suspended;              /* set by http_request_suspend: answer later */
@@ -96,6 +101,11 @@ void http_connection_resume(struct MHD_Connection *conn);
 #define HTTP_DEFER_MAX_PER_IP 2
 void http_request_defer(const struct http_request *req, struct http_response *resp,
                         http_handler_fn fn, void *ctx);
+/* The same, handing fn a copy of arg (at most HTTP_DEFER_ARG_MAX bytes, else 500) as
+ * req->defer_arg: what the handler learnt from the headers, which fn cannot read. */
+#define HTTP_DEFER_ARG_MAX 256
+void http_request_defer_arg(const struct http_request *req, struct http_response *resp,
+                            http_handler_fn fn, void *ctx, const void *arg, size_t arglen);
 
 const char *http_request_header(const struct http_request *req, const char *name);
 const char *http_request_query(const struct http_request *req, const char *name);

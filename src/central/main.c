@@ -8,6 +8,7 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "accounts.h"
 #include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
@@ -123,6 +124,10 @@ int main(int argc, char **argv)
                   store_last_error(c.store));
         goto out;
     }
+    if (accounts_init(&c) < 0) {
+        exit_code = 2; /* a configuration the operator must fix, as a bad option */
+        goto out;
+    }
     if (notify_start(&c, &c.notify) < 0)
         goto out;
     c.register_limit = ratelimit_new(c.opts.register_rate, c.opts.register_rate, 4096);
@@ -159,6 +164,16 @@ int main(int argc, char **argv)
         goto out;
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
+    if (c.opts.auth && c.opts.withrottle_enabled && !c.opts.withrottle_explicit) {
+        /* The WiThrottle protocol has no login: under --auth it is only served when asked. */
+        c.opts.withrottle_enabled = false;
+        log_event(LOG_INFO, "withrottle_disabled", "{s:s}", "reason",
+                  "--auth is on and WiThrottle throttles cannot log in; give "
+                  "--withrottle-listen to serve them anyway");
+    } else if (c.opts.auth && c.opts.withrottle_enabled) {
+        log_event(LOG_WARNING, "withrottle_unauthenticated", "{s:s}", "detail",
+                  "--auth is on but WiThrottle throttles drive without an account");
+    }
     if (c.opts.withrottle_enabled) {
         struct withrottle_config wc = {
             .host = c.opts.withrottle_host,
@@ -199,6 +214,7 @@ out:
     longpoll_free(c.longpoll);
     http_metrics_free(c.http_metrics);
     ratelimit_free(c.register_limit);
+    accounts_free(&c);
     layout_free(&c);
     store_free(c.store);
     return exit_code;

@@ -106,3 +106,24 @@ bool ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms, int *
     pthread_mutex_unlock(&rl->lock);
     return ok;
 }
+
+bool ratelimit_available(struct ratelimit *rl, const char *key, int64_t now_ms, int *retry_after_s)
+{
+    bool ok = true;
+    pthread_mutex_lock(&rl->lock);
+    for (unsigned i = 0; i < rl->used; i++) {
+        struct bucket *b = &rl->buckets[i];
+        if (strncmp(b->key, key, sizeof b->key - 1) != 0)
+            continue;
+        refill(rl, b, now_ms);
+        ok = b->tokens >= 1.0;
+        if (!ok && retry_after_s != NULL) {
+            double wait_ms = (1.0 - b->tokens) / rl->per_ms;
+            int s = (int)((wait_ms + 999.0) / 1000.0);
+            *retry_after_s = s < 1 ? 1 : s;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&rl->lock);
+    return ok;
+}

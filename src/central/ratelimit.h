@@ -17,5 +17,9 @@ void ratelimit_free(struct ratelimit *rl);
 /* Takes one token for key at now_ms. Returns true when allowed; otherwise false and
  * *retry_after_s is how long until a token is available (>= 1). */
 bool ratelimit_take(struct ratelimit *rl, const char *key, int64_t now_ms, int *retry_after_s);
+/* Whether ratelimit_take would allow key at now_ms, without taking a token (the login limit
+ * counts only failures, but refuses every attempt once they are used up). A key never seen
+ * is allowed and takes no bucket. */
+bool ratelimit_available(struct ratelimit *rl, const char *key, int64_t now_ms, int *retry_after_s);
 
 #endif

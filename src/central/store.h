@@ -15,6 +15,11 @@
  *   train_status: train_id, speed, direction, target_speed, state, voltage, current, position,
  *     controller_id, reported_at (text, as the edge sent it), updated_at
  *   plugins: name, description, config (object)
+ *   users: username, role (viewer | operator | admin), password_hash (libsodium's
+ *     crypto_pwhash_str string, Argon2id), created_at, updated_at
+ *   credentials: secret_hash (64 hex: SHA-256 of the secret, never the secret itself), id
+ *     (16 hex, the public name of the credential), kind (session | token), username, name
+ *     (a token's label, null for sessions), created_at, expires_at (null = never)
  *
  * Thread safety: one connection guarded by a mutex that store_begin takes and
  * store_commit/store_rollback release; every other call must happen between them.
@@ -31,7 +36,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
@@ -141,5 +146,20 @@ int store_plugin_upsert(struct store *st, const json_t *row);
 /* Small named documents of the central's own state (the layout's stopped state). */
 int store_setting_get(struct store *st, const char *key, json_t **value);
 int store_setting_put(struct store *st, const char *key, const json_t *value);
+
+/* Operator accounts (--auth). store_user_put inserts or replaces the columns given;
+ * store_user_delete removes the user's credentials too (-ENOENT when the user is unknown).
+ * store_credential_list: all, or only username's (when not NULL), in creation order.
+ * store_credential_insert: -EEXIST when the secret_hash or id is taken.
+ * store_credential_prune deletes the credentials whose expires_at <= now. */
+int store_user_get(struct store *st, const char *username, json_t **out);
+int store_user_list(struct store *st, json_t **out);
+int store_user_put(struct store *st, const json_t *row);
+int store_user_delete(struct store *st, const char *username);
+int store_credential_get(struct store *st, const char *secret_hash, json_t **out);
+int store_credential_list(struct store *st, const char *username, json_t **out);
+int store_credential_insert(struct store *st, const json_t *row);
+int store_credential_delete(struct store *st, const char *secret_hash);
+int store_credential_prune(struct store *st, int64_t now);
 
 #endif

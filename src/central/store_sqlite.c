@@ -80,6 +80,15 @@ static const struct table status_table = {"train_status", "train_id", "train_id"
 static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
 static const struct column setting_columns[] = {{"key", 'T'}, {"value", 'J'}, {NULL, 0}};
 static const struct table settings_table = {"settings", "key", "key", setting_columns};
+static const struct column user_columns[] = {{"username", 'T'},      {"role", 'T'},
+                                             {"password_hash", 'T'}, {"created_at", 'I'},
+                                             {"updated_at", 'I'},    {NULL, 0}};
+static const struct table users_table = {"users", "username", "username", user_columns};
+static const struct column credential_columns[] = {
+    {"secret_hash", 'T'}, {"id", 'T'},         {"kind", 'T'},       {"username", 'T'},
+    {"name", 'T'},        {"created_at", 'I'}, {"expires_at", 'I'}, {NULL, 0}};
+static const struct table credentials_table = {"credentials", "secret_hash", "created_at, rowid",
+                                               credential_columns};
 
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
@@ -164,6 +173,23 @@ static const char *const migrations[] = {
     "CREATE TABLE train_photos (train_id TEXT PRIMARY KEY NOT NULL, media_type TEXT NOT NULL,"
     " data BLOB NOT NULL);"
     "ALTER TABLE trains ADD COLUMN photo_at INTEGER;",
+    /* 8: operator accounts (--auth): users with an Argon2id password hash, and their web
+     * sessions and API tokens, kept only as SHA-256 hashes of the secret. */
+    "CREATE TABLE users ("
+    " username TEXT PRIMARY KEY NOT NULL,"
+    " role TEXT NOT NULL,"
+    " password_hash TEXT NOT NULL,"
+    " created_at INTEGER NOT NULL,"
+    " updated_at INTEGER NOT NULL);"
+    "CREATE TABLE credentials ("
+    " secret_hash TEXT PRIMARY KEY NOT NULL,"
+    " id TEXT NOT NULL UNIQUE,"
+    " kind TEXT NOT NULL,"
+    " username TEXT NOT NULL,"
+    " name TEXT,"
+    " created_at INTEGER NOT NULL,"
+    " expires_at INTEGER);"
+    "CREATE INDEX credentials_username ON credentials(username);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1272,4 +1298,69 @@ int store_setting_put(struct store *st, const char *key, const json_t *value)
     int rc = insert_row(st, &settings_table, row, true);
     json_decref(row);
     return rc;
+}
+
+/* ---- operator accounts ---- */
+
+int store_user_get(struct store *st, const char *username, json_t **out)
+{
+    return get_by_key(st, &users_table, username, out);
+}
+
+int store_user_list(struct store *st, json_t **out)
+{
+    return list_all(st, &users_table, out);
+}
+
+int store_user_put(struct store *st, const json_t *row)
+{
+    return insert_row(st, &users_table, row, true);
+}
+
+int store_user_delete(struct store *st, const char *username)
+{
+    int rc = delete_row(st, &users_table, username);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *stmt = NULL;
+    rc = stmt_prepare(st, "DELETE FROM credentials WHERE username = ?", &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_TRANSIENT);
+    return run(st, stmt);
+}
+
+int store_credential_get(struct store *st, const char *secret_hash, json_t **out)
+{
+    return get_by_key(st, &credentials_table, secret_hash, out);
+}
+
+int store_credential_list(struct store *st, const char *username, json_t **out)
+{
+    if (username == NULL)
+        return list_all(st, &credentials_table, out);
+    return query(st, &credentials_table,
+                 "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
+                 username, NULL, false, out);
+}
+
+int store_credential_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &credentials_table, row, false);
+}
+
+int store_credential_delete(struct store *st, const char *secret_hash)
+{
+    return delete_row(st, &credentials_table, secret_hash);
+}
+
+int store_credential_prune(struct store *st, int64_t now)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(
+        st, "DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= ?", &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_int64(stmt, 1, now);
+    return run(st, stmt);
 }

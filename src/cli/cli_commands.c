@@ -11,6 +11,7 @@
 
 #include <jansson.h>
 
+#include "cli_accounts.h"
 #include "fileio.h"
 #include "http_client.h"
 #include "legacy_db.h"
@@ -998,6 +999,12 @@ static const struct command commands[] = {
      cmd_import_legacy},
     {"resume", "", "let trains be driven again after a layout emergency stop", 0, 0, cmd_resume},
     {"health", "", "service health; exit 1 unless healthy", 0, 0, cmd_health},
+    {"user", "list|add NAME [ROLE]|remove NAME|passwd NAME",
+     "operator accounts (--auth); ROLE: viewer (default), operator, admin", 1, 3, cli_cmd_user},
+    {"token", "list|create LABEL [USER]|revoke ID",
+     "API tokens (--auth); create prints the token once, for ROUNDHOUSE_TOKEN", 1, 3,
+     cli_cmd_token},
+    {"whoami", "", "the account the central sees this command as (--auth)", 0, 0, cli_cmd_whoami},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

@@ -35,6 +35,9 @@ void cli_options_usage(FILE *out)
     cli_commands_usage(out);
     fputs("\n"
           "CONTROLLER is a controller UUID or its unique name; `none` (in `assign`) unassigns.\n"
+          "Against a central started with --auth: ROUNDHOUSE_TOKEN=TOKEN sends an API token;\n"
+          "or ROUNDHOUSE_USER=NAME logs in as NAME for this one command (the password is asked\n"
+          "for, or read as a line from stdin when that is not a terminal).\n"
           "Times are shown in the local time zone (TZ); `--json` keeps the API's UTC values.\n"
           "\n"
           "Exit status:\n"

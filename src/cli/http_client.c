@@ -16,6 +16,7 @@ struct http_client {
     long timeout_ms;
     char base[URL_MAX];
     char error[CURL_ERROR_SIZE + 128];
+    char authorization[600]; /* "Authorization: Bearer ..." or "" */
 };
 
 /* Response body being received. */
@@ -57,6 +58,18 @@ void http_client_free(struct http_client *c)
         return;
     curl_easy_cleanup(c->easy);
     free(c);
+}
+
+int http_client_set_token(struct http_client *c, const char *token)
+{
+    if (token == NULL) {
+        c->authorization[0] = '\0';
+        return 0;
+    }
+    if (strlen(token) > 512)
+        return -E2BIG;
+    snprintf(c->authorization, sizeof c->authorization, "Authorization: Bearer %s", token);
+    return 0;
 }
 
 const char *http_client_base(const struct http_client *c)
@@ -164,6 +177,12 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     headers = curl_slist_append(NULL, "Accept: application/json");
     if (headers == NULL)
         goto out;
+    if (c->authorization[0] != '\0') {
+        h = curl_slist_append(headers, c->authorization);
+        if (h == NULL)
+            goto out;
+        headers = h;
+    }
     if (body != NULL) {
         h = curl_slist_append(headers, "Content-Type: application/json");
         if (h == NULL)
@@ -176,6 +195,9 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
+    /* The in-memory cookie engine (no file): a login's session cookie is sent back on the
+     * handle's later requests, and forgotten when the program ends. */
+    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
     if (body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

@@ -30,6 +30,11 @@ struct http_reply {
 int http_client_new(const char *base_url, long timeout_ms, struct http_client **out);
 void http_client_free(struct http_client *c);
 
+/* Sends "Authorization: Bearer token" with every later request (NULL: none). The session
+ * cookie a login answers with is kept in memory by the handle and sent back likewise.
+ * 0, or -E2BIG for a token over 512 bytes. */
+int http_client_set_token(struct http_client *c, const char *token);
+
 /* The base URL without trailing slashes. */
 const char *http_client_base(const struct http_client *c);
 

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "cli.h"
+#include "cli_accounts.h"
 #include "cli_commands.h"
 #include "cli_options.h"
 #include "http_client.h"
@@ -31,7 +32,11 @@ int main(int argc, char **argv)
         exit_code = CLI_EXIT_USAGE;
         goto out;
     }
-    exit_code = cli_commands_run(&c);
+    exit_code = cli_accounts_begin(&c);
+    if (exit_code == CLI_EXIT_OK) {
+        exit_code = cli_commands_run(&c);
+        cli_accounts_end(&c);
+    }
     /* A full disk or a closed pipe must not look like success to a script. */
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fputs("roundhouse: cannot write the output\n", stderr);

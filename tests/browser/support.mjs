@@ -202,8 +202,8 @@ function binary(name) {
 }
 
 /** JSON over HTTP; returns {status, body, headers} (header names in lower case). */
-export async function http(base, method, p, body) {
-  const init = { method, headers: {}, signal: AbortSignal.timeout(10000) };
+export async function http(base, method, p, body, headers = {}) {
+  const init = { method, headers: { ...headers }, signal: AbortSignal.timeout(10000) };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
@@ -260,10 +260,10 @@ export class World {
     throw lastErr;
   }
 
-  async startCentral(extra = []) {
+  async startCentral(extra = [], env = {}) {
     const args = ['--listen', '127.0.0.1:0', '--withrottle-listen', '127.0.0.1:0', '--db', path.join(this.tmp, 'db'),
                   '--mqtt', `127.0.0.1:${this.brokerPort}`, '--log-level', 'debug', ...extra];
-    const p = this.spawn('central', binary('roundhouse-central'), args);
+    const p = this.spawn('central', binary('roundhouse-central'), args, env);
     const ev = await p.waitLog((e) => e.event === 'http_listening' && e.port, 20000);
     this.central = p;
     this.base = `http://127.0.0.1:${ev.port}`;
@@ -365,7 +365,7 @@ export class World {
     }, { timeout, what: `train ${trainId} to run on ${uuid}` });
   }
 
-  async openBrowser({ viewport, timezoneId, locale } = {}) {
+  async openBrowser({ viewport, timezoneId, locale, hash = '#/' } = {}) {
     const profile = path.join(this.tmp, 'chromium-profile');
     fs.mkdirSync(profile, { recursive: true });
     this.context = await chromium.launchPersistentContext(profile, {
@@ -385,7 +385,7 @@ export class World {
     this.pageErrors = [];
     this.page.on('pageerror', (e) => this.pageErrors.push(String(e)));
     this.page.on('console', (m) => { if (m.type() === 'error') this.pageErrors.push(`console: ${m.text()}`); });
-    await this.goto('#/');
+    if (hash !== null) await this.goto(hash); // null: the caller navigates (a login page)
     return this.page;
   }
 

@@ -186,6 +186,7 @@ async function api(method, path, body) {
   if (text) {
     try { data = JSON.parse(text); } catch (_) { data = null; }
   }
+  if (r.status === 401 && path !== "/api/login") needLogin();
   if (!r.ok) {
     let detail = data && data.detail;
     if (detail && typeof detail !== "string") detail = JSON.stringify(detail);
@@ -292,6 +293,8 @@ function connect() {
     if (gen !== generation) return;
     buffer = [];
     if (es.readyState === EventSource.CLOSED) {
+      // A 401 closes the stream too: with accounts on, ask whether the login ended.
+      if (auth.on) recheckLogin();
       // The browser gave up (e.g. a 503 answer): retry ourselves, with backoff and jitter.
       setConn("down", "disconnected – retrying");
       reconnectLater();
@@ -436,6 +439,7 @@ function render() {
   renderQueued = false;
   if (!page) return;
   page.update();
+  lockControls();
   const view = $("#view");
   if (state.loaded) view.dataset.ready = "1";
 }
@@ -1529,5 +1533,101 @@ setInterval(() => {
 window.addEventListener("hashchange", route);
 window.addEventListener("error", (ev) => showError("The page hit a bug", ev.error || ev.message));
 window.addEventListener("unhandledrejection", (ev) => showError("The page hit a bug", ev.reason));
-route();
-connect();
+/* ---------------------------------------------------------------- accounts ----------- */
+
+/* Operator accounts (--auth, GET /api/me). Without them everything is allowed, as before. A
+ * viewer (or, with --public-read, someone not logged in) sees everything but cannot drive:
+ * every control of the page is disabled; the layout EMERGENCY STOP stays for any logged-in
+ * user. The central checks every call anyway; this only spares pointless clicks. */
+const auth = { on: false, publicRead: false, user: null, role: null, asked: false };
+
+function canDrive() { return !auth.on || auth.role === "operator" || auth.role === "admin"; }
+
+function lockControls() {
+  if (canDrive()) return;
+  for (const el of document.querySelectorAll("#view button, #view input, #view select, #view textarea")) {
+    if (!el.disabled) {
+      el.disabled = true;
+      el.title = auth.user ? `${auth.user} is a viewer: driving needs an operator`
+        : "Log in to drive";
+    }
+  }
+}
+
+function showAccount() {
+  document.body.dataset.role = auth.on ? (auth.role || "none") : "";
+  const who = $("#who");
+  who.hidden = !auth.user;
+  setText(who, auth.user ? `${auth.user} (${auth.role})` : "");
+  $("#logout").hidden = !auth.user;
+  $("#login-open").hidden = !auth.on || !!auth.user;
+}
+
+function showLogin() {
+  if (source) source.close();
+  source = null;
+  clearTimeout(retryTimer);
+  $("#view").hidden = true;
+  $("#login").hidden = false;
+  $("#login-user").focus();
+}
+
+/* A 401 from the central: the login is missing or over. */
+function needLogin() {
+  if (!auth.on && auth.asked) return; // without accounts a 401 cannot mean a login
+  auth.on = true;
+  auth.user = null;
+  auth.role = null;
+  showAccount();
+  showLogin();
+}
+
+async function recheckLogin() {
+  try {
+    const me = await api("GET", "/api/me");
+    if (me && me.auth && !me.username && !me.public_read) needLogin();
+  } catch (_) { /* down: the banners say so */ }
+}
+
+$("#login-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const err = $("#login-error");
+  const btn = ev.submitter || $("#login-form button");
+  btn.disabled = true;
+  err.hidden = true;
+  try {
+    await api("POST", "/api/login", { username: $("#login-user").value, password: $("#login-password").value });
+    $("#login-password").value = "";
+    location.reload(); // everything again, with the session cookie
+  } catch (e) {
+    setText(err, e.status === 401 ? "Wrong user name or password." : e.message);
+    err.hidden = false;
+    btn.disabled = false;
+  }
+});
+
+$("#login-open").addEventListener("click", showLogin);
+
+$("#logout").addEventListener("click", async () => {
+  try { await api("POST", "/api/logout", {}); } catch (e) { showError("Could not log out", e); return; }
+  location.reload();
+});
+
+async function start() {
+  try {
+    const me = await api("GET", "/api/me");
+    auth.on = !!(me && me.auth);
+    auth.publicRead = !!(me && me.public_read);
+    auth.user = (me && me.username) || null;
+    auth.role = (me && me.role) || null;
+  } catch (_) { /* an older central, or one that is down: as without accounts */ }
+  auth.asked = true;
+  showAccount();
+  if (auth.on && !auth.user && !auth.publicRead) {
+    showLogin();
+    return;
+  }
+  route();
+  connect();
+}
+start();
