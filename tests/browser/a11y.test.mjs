@@ -5,26 +5,10 @@
 // Every button, select and text field is at least 44 px high.
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { createRequire } from 'node:module';
-import { useWorld, waitFor, waitText } from './support.mjs';
+import { useWorld, waitFor, waitText, axeViolations as violations } from './support.mjs';
 
-const require = createRequire(import.meta.url);
-const AXE = require.resolve('axe-core/axe.min.js');
 const PHONE = { width: 390, height: 844 };
 const w = useWorld('a11y', { edges: 1, viewport: PHONE }, { before, after });
-
-async function violations(page) {
-  await page.addScriptTag({ path: AXE });
-  const result = await page.evaluate(async () => {
-    // eslint-disable-next-line no-undef
-    const r = await axe.run(document, { resultTypes: ['violations'] });
-    return r.violations.map((v) => ({
-      id: v.id, impact: v.impact, help: v.help,
-      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
-    }));
-  });
-  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
-}
 
 describe('accessibility', () => {
   for (const scheme of ['light', 'dark']) {

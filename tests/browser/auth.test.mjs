@@ -4,7 +4,7 @@
 // page, and still has the layout EMERGENCY STOP; a wrong password is said in words.
 import { before, after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { World, http, waitFor, waitText, setSlider } from './support.mjs';
+import { World, http, waitFor, waitText, setSlider, axeViolations } from './support.mjs';
 
 const ADMIN_PW = 'admin-secret-1';
 const tid = (id) => `[data-testid="${id}"]`;
@@ -19,6 +19,14 @@ async function loginCookie(username, password) {
   assert.equal(r.status, 200, await r.text());
   const cookie = r.headers.get('set-cookie').split(';')[0];
   return { Cookie: cookie };
+}
+
+// axe in both themes; the findings are named after `state`.
+async function axeBothThemes(page, state, found) {
+  for (const scheme of ['light', 'dark']) {
+    await page.emulateMedia({ colorScheme: scheme });
+    for (const v of await axeViolations(page)) found.push({ state, scheme, ...v });
+  }
 }
 
 async function uiLogin(page, username, password) {
@@ -63,6 +71,9 @@ describe('operator accounts in the web UI', () => {
     await uiLogin(page, 'otto', 'not-the-password');
     await waitText(page, tid('login-error'), (t) => t.includes('Wrong user name or password'));
     assert.equal(await page.locator('#view').isHidden(), true, 'nothing shown before the login');
+    const found = [];
+    await axeBothThemes(page, 'login with an error', found);
+    assert.deepEqual(found, [], JSON.stringify(found, null, 2));
   }));
 
   it('lets an operator log in and drive, then log out', w.guard(async () => {
@@ -100,6 +111,9 @@ describe('operator accounts in the web UI', () => {
     await waitFor(async () => slider.isDisabled(), { what: 'the slider to be disabled for a viewer' });
     assert.equal(await page.locator(tid('start')).isDisabled(), true);
     assert.equal(await page.locator(tid('resume')).isVisible(), false);
+    const found = [];
+    await axeBothThemes(page, 'viewer, controls disabled', found);
+    assert.deepEqual(found, [], JSON.stringify(found, null, 2));
     // The central refuses anyway, whatever the page does.
     const status = await page.evaluate(async () => (await fetch('/api/trains/train-1/command', {
       method: 'POST', headers: { 'Content-Type': 'application/json' },

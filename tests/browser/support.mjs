@@ -8,7 +8,10 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
+
+const requireFromHere = createRequire(import.meta.url);
 
 export const BIN_DIR = process.env.ROUNDHOUSE_BIN_DIR ||
   path.resolve(path.dirname(new URL(import.meta.url).pathname), '../../build/bin');
@@ -474,4 +477,18 @@ export async function markPage(page) {
 export async function assertNotReloaded(page) {
   const m = await page.evaluate(() => window.__roundhouseNoReload);
   if (m !== 'marker') throw new Error('the page was reloaded');
+}
+
+/** axe-core's serious and critical violations on the page as it is now (axe from npm). */
+export async function axeViolations(page) {
+  await page.addScriptTag({ path: requireFromHere.resolve('axe-core/axe.min.js') });
+  const result = await page.evaluate(async () => {
+    // eslint-disable-next-line no-undef
+    const r = await axe.run(document, { resultTypes: ['violations'] });
+    return r.violations.map((v) => ({
+      id: v.id, impact: v.impact, help: v.help,
+      nodes: v.nodes.slice(0, 5).map((n) => `${n.target.join(' ')}: ${n.failureSummary}`),
+    }));
+  });
+  return result.filter((v) => v.impact === 'serious' || v.impact === 'critical');
 }
