@@ -26,6 +26,7 @@ struct cli_options {
 };
 
 struct http_client;
+struct http_reply;
 
 struct cli {
     struct cli_options opt;
@@ -33,5 +34,12 @@ struct cli {
     FILE *out; /* results */
     FILE *err; /* diagnostics */
 };
+
+/* "roundhouse: MESSAGE" on c->err; CLI_EXIT_FAILED. */
+int cli_fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, with a pointer to --help; CLI_EXIT_USAGE. */
+int cli_usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --json: the answer's body exactly as received, newline-terminated. */
+int cli_print_raw(struct cli *c, const struct http_reply *r);
 
 #endif
