@@ -63,7 +63,7 @@ class OriginTest(harness.RoundhouseTestCase):
         r = c.post("/api/trains/t-o/command", {"action": "stop"})
         self.assertEqual(r.status, 202, r)
         self.assertEqual(c.get("/api/controllers/%s" % uuid).status, 200)
-        self.assertTrue(c.find_events("origin_refused"))
+        c.wait_event("origin_refused", timeout=10)
         # Reads from another origin are answered, but without CORS headers the browser
         # hides them from the page.
         r = c.get("/api/controllers", headers={"Origin": EVIL})
@@ -127,8 +127,8 @@ class CredentialTest(harness.RoundhouseTestCase):
         self.assertEqual(again.json["status"], "reactivated")
         self.assertNotIn("controller_secret", again.json)  # never shown twice
         self.assertTrue(c.get("/api/controllers/%s" % uuid).json["secured"])
-        ev = [e for e in c.find_events("controller_registered") if e["uuid"] == uuid]
-        self.assertEqual(ev[0]["secret"], "issued")
+        ev = c.wait_event("controller_registered", where=lambda e: e["uuid"] == uuid)
+        self.assertEqual(ev["secret"], "issued")
         # Stored as its SHA-256, never as itself.
         dump = c.dump()
         self.assertIn(hashlib.sha256(secret.encode()).hexdigest(), dump)
@@ -149,6 +149,8 @@ class CredentialTest(harness.RoundhouseTestCase):
         r = c.get("/api/controllers/%s/config" % a, headers=secret_header(sa))
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["mqtt_broker"]["password"], "broker-pass-1")
+        harness.wait_until(lambda: len(c.find_events("controller_auth_failed")) >= 2, timeout=10,
+                           message="both refusals logged")
         failed = c.find_events("controller_auth_failed")
         self.assertEqual(len(failed), 2, failed)
         self.assertEqual({e["reason"] for e in failed}, {"secret_missing", "secret_wrong"})
@@ -316,6 +318,7 @@ class EdgeCredentialTest(harness.RoundhouseTestCase):
         self.assertTrue(es.controller(central2, uuid)["secured"])
         r = central2.get("/api/controllers/%s/config" % uuid)
         self.assertEqual(r.status, 401, r)  # adopted: required from now on
+        central2.wait_event("controller_auth_failed")  # the probe's line has been read
         probes = len(central2.find_events("controller_auth_failed"))
         # It keeps driving, with what the new central assigns.
         self.add_train(central2, uuid, "t-after")
@@ -356,7 +359,7 @@ class EdgeCredentialTest(harness.RoundhouseTestCase):
         self.assertEqual(h["status"], "degraded")
         self.assertIn("credential", h["reason"])
         self.assertTrue(h["credential_error"])
-        self.assertTrue(central.find_events("controller_auth_failed"))
+        central.wait_event("controller_auth_failed", timeout=10)
 
 
 if __name__ == "__main__":
