@@ -65,6 +65,7 @@ struct central_counters {
     atomic_ulong db_errors;
     atomic_ulong presence_transitions[4][4]; /* [from][to], enum presence */
     atomic_ulong heartbeats_missed;          /* online -> not online without a heartbeat */
+    atomic_ulong controller_auth_failures;   /* a controller's secret missing or wrong */
 };
 
 struct central {

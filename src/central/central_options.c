@@ -28,9 +28,13 @@ static const char usage[] =
     "  --stale-after SEC           presence: online below this age (default 25)\n"
     "  --offline-after SEC         presence: offline at or above this age (default 50)\n"
     "  --register-rate N/MIN       registrations per client IP, burst N (default 30)\n"
-    "  --registration-token TOKEN  require X-Registration-Token on register\n"
+    "  --registration-token TOKEN  require X-Registration-Token on register and import\n"
     "                              (ROUNDHOUSE_REGISTRATION_TOKEN)\n"
-    "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
+    "  --cors-origins LIST         other origins whose pages may use this API, comma-separated\n"
+    "                              (e.g. http://ui.local:3000), or * for any (logged as a\n"
+    "                              warning) (ROUNDHOUSE_CORS_ORIGINS; default none: only the\n"
+    "                              built-in web UI's own origin). Pages of other origins get\n"
+    "                              no CORS headers, and their POST/PUT/PATCH/DELETE get 403\n"
     "  --withrottle-listen HOST:PORT|off\n"
     "                              WiThrottle server for handheld throttles\n"
     "                              (ROUNDHOUSE_WITHROTTLE_LISTEN; default 0.0.0.0:12090; port 0\n"
@@ -286,7 +290,6 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     o->presence.stale_after = 25;
     o->presence.offline_after = 50;
     o->register_rate = 30;
-    snprintf(o->cors_origins, sizeof o->cors_origins, "*");
     o->withrottle_enabled = true;
     snprintf(o->withrottle_host, sizeof o->withrottle_host, "0.0.0.0");
     o->withrottle_port = 12090;

@@ -155,6 +155,10 @@ int main(int argc, char **argv)
     }
     if (sweeper_start(&c, &sweeper) < 0)
         goto out;
+    if (strcmp(c.opts.cors_origins, "*") == 0)
+        log_event(LOG_WARNING, "cors_any_origin", "{s:s}", "detail",
+                  "--cors-origins '*': a page of any web site opened in an operator's browser "
+                  "can drive the trains and change the registry through this API");
     log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
               http_server_port(http));
     if (c.opts.withrottle_enabled) {

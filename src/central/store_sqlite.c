@@ -41,6 +41,7 @@ static const struct column controller_columns[] = {{"id", 'T'},
                                                    {"applied_config_version", 'I'},
                                                    {"session_epoch", 'I'},
                                                    {"offline_epoch", 'I'},
+                                                   {"secret_hash", 'T'},
                                                    {"metadata", 'J'},
                                                    {"created_at", 'I'},
                                                    {"updated_at", 'I'},
@@ -156,6 +157,10 @@ static const char *const migrations[] = {
 
     /* 6: a train's driving settings (driving.h), carried in the runtime config */
     "ALTER TABLE trains ADD COLUMN driving TEXT NOT NULL DEFAULT '{}';",
+
+    /* 7: the hash of the controller's own secret (docs/security.md); null for controllers
+     * registered without one (the earlier system's edges) */
+    "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

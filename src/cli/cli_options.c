@@ -36,6 +36,8 @@ void cli_options_usage(FILE *out)
     fputs("\n"
           "CONTROLLER is a controller UUID or its unique name; `none` (in `assign`) unassigns.\n"
           "Times are shown in the local time zone (TZ); `--json` keeps the API's UTC values.\n"
+          "ROUNDHOUSE_REGISTRATION_TOKEN, when set, is sent as X-Registration-Token (a central\n"
+          "started with --registration-token requires it for `import`).\n"
           "\n"
           "Exit status:\n"
           "  0  success\n"

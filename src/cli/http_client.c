@@ -170,6 +170,18 @@ int http_client_request(struct http_client *c, const char *method, const char *p
             goto out;
         headers = h;
     }
+    /* A central started with --registration-token wants it on import (docs/security.md). */
+    const char *token = getenv("ROUNDHOUSE_REGISTRATION_TOKEN");
+    if (token != NULL && token[0] != '\0' && strpbrk(token, "\r\n") == NULL) {
+        char line[320];
+        n = snprintf(line, sizeof line, "X-Registration-Token: %s", token);
+        if (n > 0 && (size_t)n < sizeof line) {
+            h = curl_slist_append(headers, line);
+            if (h == NULL)
+                goto out;
+            headers = h;
+        }
+    }
     /* The handle is reused so that a command making several requests keeps its connection,
      * but no option of an earlier request may leak into this one. */
     CURL *e = c->easy;

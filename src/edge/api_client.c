@@ -252,7 +252,7 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
 
     if (has_line_break(call->method) || has_line_break(call->path) ||
         has_line_break(call->if_none_match) || has_line_break(call->header) ||
-        call->method == NULL || call->path == NULL)
+        has_line_break(call->header2) || call->method == NULL || call->path == NULL)
         return -EINVAL;
     r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -283,6 +283,8 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
                             call->if_none_match);
     if (rc == 0 && call->header != NULL)
         rc = strbuf_appendf(&r->out, &r->out_len, &cap, "%s\r\n", call->header);
+    if (rc == 0 && call->header2 != NULL)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "%s\r\n", call->header2);
     if (rc == 0)
         rc = strbuf_appendf(&r->out, &r->out_len, &cap, "\r\n%s", payload ? payload : "");
     if (rc < 0)

@@ -52,6 +52,7 @@ struct api_call {
     const json_t *body;        /* sent as JSON; NULL: none */
     const char *if_none_match; /* NULL: none */
     const char *header;        /* one more "Name: value" header; NULL: none */
+    const char *header2;       /* and another (the controller secret beside the token) */
     long timeout_ms;           /* total time allowed; 0: API_TIMEOUT_MS */
 };
 
