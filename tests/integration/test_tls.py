@@ -127,6 +127,15 @@ class TlsTest(harness.RoundhouseTestCase):
         self.assertEqual(central.wait_event("http_listening")["tls"], True)
         with self.assertRaises(ssl.SSLError):  # not signed by the CA the client trusts
             self.https(central.port, "GET", "/api/ping", ca="other-ca.crt")
+        # The CLI: --ca or ROUNDHOUSE_CA; without, the system's store does not know this CA.
+        r = harness.run_program("roundhouse", "--central", central.https_url, "--ca",
+                                self.pki["ca.crt"], "--json", "controllers")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = harness.run_program("roundhouse", "--central", central.https_url, "controllers",
+                                env={"ROUNDHOUSE_CA": self.pki["ca.crt"]})
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = harness.run_program("roundhouse", "--central", central.https_url, "controllers")
+        self.assertNotEqual(r.returncode, 0)
         # Bad files: non-zero exit, the file named.
         for cert, key, named in (("srv.crt", "other-srv.key", "other-srv.key"),
                                  ("missing.crt", "srv.key", "missing.crt"),
