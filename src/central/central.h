@@ -56,6 +56,15 @@ struct central_options {
     int max_event_streams;
     int max_event_streams_per_ip;
     long max_import_bytes;
+    /* --tls-cert / --tls-key: serve HTTPS; both or neither. */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+    /* MQTT over TLS (--mqtt-tls, implied by --mqtt-ca, --mqtt-cert, --mqtt-key). No CA file:
+     * the system's trust store. Runtime configs then say mqtt_broker.tls = true. */
+    bool mqtt_tls;
+    char mqtt_ca[PATH_MAX];
+    char mqtt_cert[PATH_MAX];
+    char mqtt_key[PATH_MAX];
 };
 
 struct central_counters {

@@ -22,6 +22,16 @@ static const char usage[] =
     "  --mqtt-advertise HOST:PORT  broker address written into runtime configs (MQTT_ADVERTISE;\n"
     "                              default the --mqtt address, or for a loopback host the host\n"
     "                              the controller used to reach this API)\n"
+    "  --mqtt-tls                  connect to the broker over TLS, and tell controllers to\n"
+    "                              (mqtt_broker.tls in runtime configs); --mqtt names the\n"
+    "                              broker's TLS port, e.g. 8883\n"
+    "  --mqtt-ca FILE              PEM CA certificates for the broker (implies --mqtt-tls;\n"
+    "                              default the system's trust store)\n"
+    "  --mqtt-cert FILE, --mqtt-key FILE\n"
+    "                              client certificate and key for the broker (implies\n"
+    "                              --mqtt-tls)\n"
+    "  --tls-cert FILE             serve HTTPS with this PEM certificate (chain); needs\n"
+    "  --tls-key FILE              ... and its PEM private key (unencrypted)\n"
     "  --bootstrap FILE            import an earlier-system config.yaml at start, idempotently\n"
     "                              (CENTRAL_API_CONFIG_YAML)\n"
     "  --heartbeat-interval SEC    (ROUNDHOUSE_HEARTBEAT_INTERVAL; default 10)\n"
@@ -111,6 +121,12 @@ enum {
     OPT_MAX_STREAMS,
     OPT_MAX_STREAMS_IP,
     OPT_MAX_IMPORT,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_MQTT_TLS,
+    OPT_MQTT_CA,
+    OPT_MQTT_CERT,
+    OPT_MQTT_KEY,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -176,6 +192,22 @@ static int apply(struct central_options *o, int opt, const char *v)
     }
     case OPT_DB:
         return copy(o->db, sizeof o->db, "--db", v);
+    case OPT_TLS_CERT:
+        return copy(o->tls_cert, sizeof o->tls_cert, "--tls-cert", v);
+    case OPT_TLS_KEY:
+        return copy(o->tls_key, sizeof o->tls_key, "--tls-key", v);
+    case OPT_MQTT_TLS:
+        o->mqtt_tls = true;
+        return 0;
+    case OPT_MQTT_CA:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_ca, sizeof o->mqtt_ca, "--mqtt-ca", v);
+    case OPT_MQTT_CERT:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_cert, sizeof o->mqtt_cert, "--mqtt-cert", v);
+    case OPT_MQTT_KEY:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_key, sizeof o->mqtt_key, "--mqtt-key", v);
     case OPT_MQTT:
         return set_host_port("--mqtt", v, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port);
     case OPT_MQTT_USER:
@@ -330,6 +362,12 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"max-event-streams", required_argument, NULL, OPT_MAX_STREAMS},
         {"max-event-streams-per-ip", required_argument, NULL, OPT_MAX_STREAMS_IP},
         {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"mqtt-tls", no_argument, NULL, OPT_MQTT_TLS},
+        {"mqtt-ca", required_argument, NULL, OPT_MQTT_CA},
+        {"mqtt-cert", required_argument, NULL, OPT_MQTT_CERT},
+        {"mqtt-key", required_argument, NULL, OPT_MQTT_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -357,6 +395,14 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     }
     if (optind < argc) {
         fprintf(stderr, "roundhouse-central: unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    if ((o->tls_cert[0] == '\0') != (o->tls_key[0] == '\0')) {
+        fprintf(stderr, "roundhouse-central: --tls-cert and --tls-key must be given together\n");
+        return -EINVAL;
+    }
+    if ((o->mqtt_cert[0] == '\0') != (o->mqtt_key[0] == '\0')) {
+        fprintf(stderr, "roundhouse-central: --mqtt-cert and --mqtt-key must be given together\n");
         return -EINVAL;
     }
     if (o->presence.offline_after <= o->presence.stale_after) {

@@ -1251,6 +1251,7 @@ static void h_runtime_config(struct call *k)
         .port = port,
         .username = c->opts.mqtt_username[0] ? c->opts.mqtt_username : NULL,
         .password = c->opts.mqtt_password,
+        .tls = c->opts.mqtt_tls,
     };
     doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
     if (doc == NULL) {

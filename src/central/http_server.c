@@ -738,7 +738,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .body_len = rs->len,
                                    .started_ms = rs->started_ms,
                                    .conn = conn,
-                                   .state = rs};
+                                   .state = rs,
+                                   .tls = srv->cfg.tls_cert_pem != NULL};
         client_ip(conn, req.client_ip, sizeof req.client_ip);
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
@@ -872,10 +873,21 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
                  cfg->host);
         return -EINVAL;
     }
+    bool tls = cfg->tls_cert_pem != NULL && cfg->tls_key_pem != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS support: HTTPS "
+                 "(--tls-cert) is not available");
+        return -EPROTONOSUPPORT;
+    }
+    if (tls)
+        flags |= MHD_USE_TLS;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return -ENOMEM;
     srv->cfg = *cfg;
+    if (!tls)
+        srv->cfg.tls_cert_pem = srv->cfg.tls_key_pem = NULL;
     srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
     pthread_mutex_init(&srv->job_lock, NULL);
     pthread_cond_init(&srv->job_cond, NULL);
@@ -896,10 +908,15 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_ip ? cfg->max_connections_per_ip : cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout ? cfg->request_timeout : 60U,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        /* MHD reads its options up to MHD_OPTION_END: without TLS the certificate options
+         * are left out that way. */
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)", cfg->host,
-                 cfg->port);
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted%s)",
+                 cfg->host, cfg->port,
+                 tls ? ", or the TLS certificate or key was refused by GnuTLS" : "");
         server_free(srv);
         return -EADDRINUSE;
     }

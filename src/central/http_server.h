@@ -21,6 +21,7 @@ struct http_request {
     const char *body; /* NUL-terminated, body_len bytes; "" when none */
     size_t body_len;
     char client_ip[64];
+    bool tls;           /* arrived over HTTPS */
     int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
     struct MHD_Connection *conn;
     struct request_state *state; /* the server's, for http_request_defer */
@@ -61,6 +62,10 @@ struct http_server_config {
      * may stay open; parked requests (long polls, event streams, deferred work) are exempt. */
     unsigned request_timeout;
     const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
+    /* HTTPS: PEM certificate (chain) and private key, in memory (libmicrohttpd's GnuTLS
+     * reads them; tls_server_files_load checked them). NULL: plain HTTP. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
     http_handler_fn handler;
     void *ctx;
     /* Called once per response sent (also 413, 415 and preflights), with the route pattern

@@ -24,6 +24,7 @@
 #include "store.h"
 #include "sweeper.h"
 #include "timeutil.h"
+#include "tlsutil.h"
 #include "withrottle.h"
 
 /* After every commit that raised config versions: tell the controllers (MQTT) and answer
@@ -108,6 +109,16 @@ int main(int argc, char **argv)
     struct sweeper *sweeper = NULL;
     struct withrottle *withrottle = NULL;
     char err[512];
+    char *tls_cert = NULL, *tls_key = NULL;
+    /* Before anything else starts: a bad certificate or key is a configuration error. */
+    if (c.opts.tls_cert[0] != '\0' &&
+        tls_server_files_load(c.opts.tls_cert, c.opts.tls_key, &tls_cert, &tls_key, err,
+                              sizeof err) < 0) {
+        log_event(LOG_ERROR, "tls_files_invalid", "{s:s, s:s, s:s}", "cert", c.opts.tls_cert, "key",
+                  c.opts.tls_key, "error", err);
+        fprintf(stderr, "roundhouse-central: %s\n", err);
+        goto out;
+    }
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
         log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db, "error", err);
@@ -144,6 +155,8 @@ int main(int argc, char **argv)
         .max_connections_per_ip = (unsigned)c.opts.max_connections_per_ip,
         .request_timeout = (unsigned)c.opts.request_timeout,
         .cors_origins = c.opts.cors_origins,
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
         .handler = http_api_handle,
         .observe = http_api_observe,
         .ctx = &c,
@@ -159,8 +172,8 @@ int main(int argc, char **argv)
         log_event(LOG_WARNING, "cors_any_origin", "{s:s}", "detail",
                   "--cors-origins '*': a page of any web site opened in an operator's browser "
                   "can drive the trains and change the registry through this API");
-    log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
-              http_server_port(http));
+    log_event(LOG_INFO, "http_listening", "{s:s, s:i, s:b}", "host", c.opts.listen_host, "port",
+              http_server_port(http), "tls", tls_cert != NULL);
     if (c.opts.withrottle_enabled) {
         struct withrottle_config wc = {
             .host = c.opts.withrottle_host,
@@ -203,5 +216,7 @@ out:
     ratelimit_free(c.register_limit);
     layout_free(&c);
     store_free(c.store);
+    free(tls_cert);
+    tls_pem_free(tls_key);
     return exit_code;
 }

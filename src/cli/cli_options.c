@@ -22,6 +22,8 @@ void cli_options_usage(FILE *out)
           "Options (anywhere on the line; `--` ends them):\n"
           "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; "
           "default " CLI_DEFAULT_CENTRAL ")\n"
+          "  --ca FILE          PEM CA certificates for an https:// central (ROUNDHOUSE_CA;\n"
+          "                     default the system's trust store)\n"
           "  --json             print the API's JSON documents unchanged instead of tables\n"
           "  --timeout SEC      limit for each request, connecting included (default 10)\n"
           "  --direction DIR    for `speed`: forward or reverse\n"
@@ -128,6 +130,10 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 set_central(value, &r, err) < 0)
                 return -EINVAL;
             from_env = false;
+        } else if (is_option(arg, "--ca")) {
+            if (option_value(argc, argv, &i, "--ca", &value, err) < 0)
+                return -EINVAL;
+            r.ca = value;
         } else if (is_option(arg, "--timeout")) {
             double s = 0;
             if (option_value(argc, argv, &i, "--timeout", &value, err) < 0)

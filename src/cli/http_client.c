@@ -14,6 +14,7 @@
 struct http_client {
     CURL *easy;
     long timeout_ms;
+    const char *ca_file;
     char base[URL_MAX];
     char error[CURL_ERROR_SIZE + 128];
 };
@@ -206,6 +207,8 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "roundhouse/" ROUNDHOUSE_VERSION);
     CURLcode res = curl_easy_perform(e);
     /* The error buffer lives on this stack frame: the handle must not keep pointing at it. */
@@ -232,4 +235,9 @@ out:
     curl_slist_free_all(headers);
     free(s.buf);
     return rc;
+}
+
+void http_client_set_ca(struct http_client *c, const char *ca_file)
+{
+    c->ca_file = ca_file;
 }

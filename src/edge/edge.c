@@ -326,9 +326,10 @@ static void on_train_released(void *ctx, const struct train *t)
 }
 
 static void broker_of(const struct edge *e, const json_t *cfg, const char **host, int *port,
-                      const char **user, const char **pass)
+                      const char **user, const char **pass, bool *tls)
 {
     const json_t *b = json_object_get(cfg, "mqtt_broker");
+    *tls = e->opts.mqtt_tls || json_is_true(json_object_get(b, "tls"));
     *host = json_string_value(json_object_get(b, "host"));
     *port = (int)json_integer_value(json_object_get(b, "port"));
     *user = json_string_value(json_object_get(b, "username"));
@@ -350,24 +351,49 @@ static bool same_broker(const struct edge *e, const json_t *a, const json_t *b)
 {
     const char *ha, *hb, *ua, *ub, *pa, *pb;
     int porta, portb;
+    bool tlsa, tlsb;
     if (a == NULL || b == NULL)
         return false;
-    broker_of(e, a, &ha, &porta, &ua, &pa);
-    broker_of(e, b, &hb, &portb, &ub, &pb);
-    return str_eq(ha, hb) && porta == portb && str_eq(ua, ub) && str_eq(pa, pb);
+    broker_of(e, a, &ha, &porta, &ua, &pa, &tlsa);
+    broker_of(e, b, &hb, &portb, &ub, &pb, &tlsb);
+    return str_eq(ha, hb) && porta == portb && str_eq(ua, ub) && str_eq(pa, pb) && tlsa == tlsb;
+}
+
+/* Trust for an https:// central and for a TLS broker. Files named by options are read now,
+ * so that a wrong one stops the start with a message naming it; the system's store (no
+ * file) is loaded only when a TLS connection needs it. */
+static int tls_setup(struct edge *e)
+{
+    const struct edge_opts *o = &e->opts;
+    char err[512];
+    struct api_tls at = {.ca_file = o->central_ca[0] ? o->central_ca : NULL,
+                         .pins = &o->central_pins};
+    int rc = api_client_tls_setup(e->api, &at, err, sizeof err);
+    if (rc < 0) {
+        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "central", "error", err);
+        return rc;
+    }
+    const char *ca = o->mqtt_ca[0] ? o->mqtt_ca : at.ca_file;
+    bool files = ca != NULL || o->mqtt_cert[0] != '\0';
+    rc = mqtt_link_set_tls(e->mqtt, ca, o->mqtt_cert[0] ? o->mqtt_cert : NULL,
+                           o->mqtt_key[0] ? o->mqtt_key : NULL, files, err, sizeof err);
+    if (rc < 0)
+        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "mqtt", "error", err);
+    return rc;
 }
 
 static void mqtt_configure(struct edge *e)
 {
     const char *host, *user, *pass;
     int port;
-    broker_of(e, e->config, &host, &port, &user, &pass);
+    bool tls;
+    broker_of(e, e->config, &host, &port, &user, &pass, &tls);
     /* A live broker must be heard from well within the fail-safe timeout (failsafe_check). */
     int keepalive = e->opts.failsafe_timeout_s / 2;
     if (keepalive > 60)
         keepalive = 60;
     will_arm(e);
-    if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, keepalive, mono_now()) < 0)
+    if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, tls, keepalive, mono_now()) < 0)
         log_event(LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
 }
 
@@ -1279,6 +1305,9 @@ int edge_init(struct edge *e, const struct edge_opts *o)
         rc = -ENOMEM;
         goto out;
     }
+    rc = tls_setup(e);
+    if (rc < 0)
+        goto out;
     e->last_contact_ms = mono_now();
 
     log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b, s:s}",
