@@ -50,6 +50,7 @@ struct mqtt_link {
     int64_t last_rx_ms; /* last time bytes arrived from the broker (-1: never) */
     uint64_t rng;
     struct resolve_job *job; /* while LINK_RESOLVING */
+    char refused[128];       /* why the broker refused the last CONNECT, until the disconnect */
 };
 
 static void job_release(struct resolve_job *j)
@@ -91,6 +92,8 @@ static void on_connect_cb(struct mosquitto *m, void *obj, int rc)
     (void)m;
     if (rc != 0) {
         /* Refused (bad credentials, ...): the socket stays open; drop it and retry later. */
+        snprintf(l->refused, sizeof l->refused, "connection refused: %s",
+                 mosquitto_connack_string(rc));
         mosquitto_disconnect(l->mosq);
         return;
     }
@@ -118,7 +121,8 @@ static void on_disconnect_cb(struct mosquitto *m, void *obj, int rc)
     (void)m;
     bool was_connected = l->state == LINK_CONNECTED;
     if (l->state != LINK_IDLE)
-        schedule_retry(l, "connection lost");
+        schedule_retry(l, l->refused[0] ? l->refused : "connection lost");
+    l->refused[0] = '\0';
     if (was_connected && l->cb.on_disconnect != NULL)
         l->cb.on_disconnect(l->ctx, rc);
 }
@@ -257,7 +261,11 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
      * as it will be stored: a value clamped on the way in must not count as a change at every
      * call (that dropped and reopened the connection at every config change). */
     int keepalive = keepalive_s < 5 ? 5 : keepalive_s;
-    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s;
+    /* New credentials (a controller's own MQTT account, issued or changed by the central) need a
+     * new CONNECT: the broker checks them only there. */
+    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s &&
+                strcmp(username ? username : "", l->username) == 0 &&
+                strcmp(username && password ? password : "", l->password) == 0;
     if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
         MOSQ_ERR_SUCCESS)
         return -ENOMEM;
@@ -393,8 +401,12 @@ void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms)
     l->now_ms = now_ms;
     if (mqtt_link_fd(l) < 0)
         return;
+    /* Only packets of an accepted session count as contact: a broker that refuses the login
+     * answers every attempt with a CONNACK, and counting those kept the fail-safe from ever
+     * stopping trains nobody could command. */
     if ((revents & (POLLIN | POLLERR | POLLHUP)) &&
-        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN))
+        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN) &&
+        l->state == LINK_CONNECTED)
         l->last_rx_ms = now_ms;
     /* Packets queued by callbacks during the read (SUBSCRIBEs after CONNACK, PUBACKs) go out
      * now rather than one poll round later. */
