@@ -60,6 +60,7 @@ struct mqtt_link {
     char tls_ca[512], tls_cert[512], tls_key[512];
     /* Why the last attempt failed, when TLS or libmosquitto said: for on_retry. */
     char fail_reason[256];
+    char refused[128]; /* why the broker refused the last CONNECT, until the disconnect */
 };
 
 static int link_reset(struct mqtt_link *l);
@@ -155,6 +156,8 @@ static void on_connect_cb(struct mosquitto *m, void *obj, int rc)
     (void)m;
     if (rc != 0) {
         /* Refused (bad credentials, ...): the socket stays open; drop it and retry later. */
+        snprintf(l->refused, sizeof l->refused, "connection refused: %s",
+                 mosquitto_connack_string(rc));
         mosquitto_disconnect(l->mosq);
         return;
     }
@@ -182,7 +185,10 @@ static void on_disconnect_cb(struct mosquitto *m, void *obj, int rc)
     (void)m;
     bool was_connected = l->state == LINK_CONNECTED;
     if (l->state != LINK_IDLE)
-        schedule_retry(l, !was_connected && l->fail_reason[0] ? l->fail_reason : "connection lost");
+        schedule_retry(l, l->refused[0]                         ? l->refused
+                          : !was_connected && l->fail_reason[0] ? l->fail_reason
+                                                                : "connection lost");
+    l->refused[0] = '\0';
     if (was_connected && l->cb.on_disconnect != NULL)
         l->cb.on_disconnect(l->ctx, rc);
 }
@@ -279,6 +285,7 @@ static void link_connect_addr(struct mqtt_link *l, const char *addr)
     l->state = LINK_CONNECTING;
     l->connect_started_ms = l->now_ms;
     l->fail_reason[0] = '\0';
+    l->refused[0] = '\0';
     if (l->tls && l->ssl_ctx != NULL) {
         /* SSL_new copies the context's parameters: the name checked is the broker's. */
         X509_VERIFY_PARAM *p = SSL_CTX_get0_param(l->ssl_ctx);
@@ -349,8 +356,11 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
      * as it will be stored: a value clamped on the way in must not count as a change at every
      * call (that dropped and reopened the connection at every config change). */
     int keepalive = keepalive_s < 5 ? 5 : keepalive_s;
+    /* New credentials (a controller's own MQTT account, issued or changed by the central) need a
+     * new CONNECT: the broker checks them only there. */
     bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s &&
-                tls == l->tls;
+                tls == l->tls && strcmp(username ? username : "", l->username) == 0 &&
+                strcmp(username && password ? password : "", l->password) == 0;
     if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
         MOSQ_ERR_SUCCESS)
         return -ENOMEM;
@@ -495,8 +505,12 @@ void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms)
     l->now_ms = now_ms;
     if (mqtt_link_fd(l) < 0)
         return;
+    /* Only packets of an accepted session count as contact: a broker that refuses the login
+     * answers every attempt with a CONNACK, and counting those kept the fail-safe from ever
+     * stopping trains nobody could command. */
     if ((revents & (POLLIN | POLLERR | POLLHUP)) &&
-        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN))
+        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN) &&
+        l->state == LINK_CONNECTED)
         l->last_rx_ms = now_ms;
     /* Packets queued by callbacks during the read (SUBSCRIBEs after CONNACK, PUBACKs) go out
      * now rather than one poll round later. */
