@@ -311,7 +311,7 @@ static void link_connect(struct mqtt_link *l)
 
     job_drop(l);
     if (l->tls && l->ssl_ctx == NULL) {
-        char err[256] = "cannot reset the client";
+        char err[sizeof l->fail_reason - sizeof "TLS: "] = "cannot reset the client";
         if (tls_ctx_make(l, err, sizeof err) < 0 || link_reset(l) < 0) {
             snprintf(l->fail_reason, sizeof l->fail_reason, "TLS: %s", err);
             schedule_retry(l, l->fail_reason);
