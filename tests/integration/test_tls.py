@@ -81,13 +81,15 @@ class TlsTest(harness.RoundhouseTestCase):
         for path in self.pki.values():
             os.chmod(path, 0o644)
 
-    def https(self, port, method, path, body=None, ca="ca.crt", host="localhost"):
+    def https(self, port, method, path, body=None, ca="ca.crt", host="localhost", headers=None):
         ctx = ssl.create_default_context(cafile=self.pki[ca])
         conn = http.client.HTTPSConnection(host, port, context=ctx, timeout=10)
         try:
             data = json.dumps(body).encode() if body is not None else None
-            conn.request(method, path, body=data,
-                         headers={"Content-Type": "application/json"} if data else {})
+            hdrs = dict(headers or {})
+            if data:
+                hdrs["Content-Type"] = "application/json"
+            conn.request(method, path, body=data, headers=hdrs)
             r = conn.getresponse()
             raw = r.read()
             return r.status, json.loads(raw) if raw else None
@@ -233,7 +235,9 @@ class TlsTest(harness.RoundhouseTestCase):
         edge = self.start_edge(central.https_url, "--central-ca", self.pki["ca.crt"],
                                env={"TRAIN_ID": "t-mq", "MOTOR_PORT": "1"})
         uuid = edge.wait_event("controller_registered")["uuid"]
-        st, cfg = self.https(central.port, "GET", "/api/controllers/%s/config" % uuid)
+        # The runtime config is the controller's own: read it with its secret, as the edge does.
+        st, cfg = self.https(central.port, "GET", "/api/controllers/%s/config" % uuid,
+                             headers=es.secret_headers(edge.state_dir))
         self.assertEqual(st, 200)
         self.assertIs(cfg["mqtt_broker"]["tls"], True)
         self.assertEqual(cfg["mqtt_broker"]["port"], broker.tls_port)
