@@ -93,6 +93,9 @@ describe('a page of another origin', () => {
 
   it('can when its origin is listed in --cors-origins', w.guard(async () => {
     await w.restartCentral(['--cors-origins', pageOrigin]);
+    // The record still says online from before the restart, but commands answer 503 until the
+    // new central has its broker connection: wait for that first.
+    await w.central.waitLog((e) => e.event === 'mqtt_connected', 30000);
     await waitFor(async () => (await w.api('GET', `/api/controllers/${uuid}`)).body?.status === 'online',
                   { timeout: 30000, what: 'the controller back online' });
     const seen = await w.page.evaluate(async ({ base, tid }) => {
