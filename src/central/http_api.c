@@ -32,6 +32,7 @@
 #include "registry.h"
 #include "registry_io.h"
 #include "runtime_config.h"
+#include "secret.h"
 #include "store.h"
 #include "timeutil.h"
 #include "uuidstr.h"
@@ -40,6 +41,9 @@
 /* Settings key of the controllers the operator deleted (remove_controller). */
 #define DELETED_KEY "deleted_controllers"
 #define LONGPOLL_MAX_WAIT_S 55
+/* The header in which an edge presents its controller secret (docs/security.md). Not
+ * Authorization, which carries the operators' tokens. */
+#define CONTROLLER_SECRET_HEADER "X-Controller-Secret"
 
 struct call {
     struct central *c;
@@ -310,6 +314,12 @@ static void h_metrics(struct call *k)
         "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
         atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
     strbuf_appendf(&buf, &len, &cap,
+                   "# HELP roundhouse_controller_auth_failures_total Controller requests refused "
+                   "for a missing or wrong controller secret.\n"
+                   "# TYPE roundhouse_controller_auth_failures_total counter\n"
+                   "roundhouse_controller_auth_failures_total %lu\n",
+                   atomic_load(&c->counters.controller_auth_failures));
+    strbuf_appendf(&buf, &len, &cap,
                    "# HELP roundhouse_uptime_seconds Seconds since start.\n"
                    "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
                    (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
@@ -326,7 +336,8 @@ struct register_req {
     bool has_uuid;
     char uuid[UUIDSTR_LEN + 1];
     int64_t applied;
-    int64_t epoch; /* the session epoch the edge already announced over MQTT, -1: none */
+    int64_t epoch;     /* the session epoch the edge already announced over MQTT, -1: none */
+    bool issue_secret; /* the edge keeps a controller secret: issue one when none is on record */
 };
 
 static int parse_register(const json_t *b, struct register_req *r, struct jsonx_err *err)
@@ -347,7 +358,8 @@ static int parse_register(const json_t *b, struct register_req *r, struct jsonx_
         jsonx_string(b, "platform", 0, 128, true, &r->platform, err) < 0 ||
         jsonx_string(b, "hardware_id", 0, 128, true, &r->hardware_id, err) < 0 ||
         jsonx_int(b, "applied_config_version", 0, INT64_MAX / 2, &r->applied, err) < 0 ||
-        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &r->epoch, err) < 0)
+        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &r->epoch, err) < 0 ||
+        jsonx_bool(b, "issue_secret", &r->issue_secret, err) < 0)
         return -1;
     rc = jsonx_uuid(b, "uuid", true, r->uuid, &is_null, err);
     if (rc < 0)
@@ -382,23 +394,78 @@ static int mark_if_deleted(struct call *k, const char *id, json_t *fields)
     return rc;
 }
 
+/* With --registration-token, the requests that put controllers into the registry (register,
+ * import) must carry it; answers 401 itself. */
+static bool registration_token_ok(struct call *k)
+{
+    const char *want = k->c->opts.registration_token;
+    if (want[0] == '\0')
+        return true;
+    if (secret_equal(http_request_header(k->req, "X-Registration-Token"), want))
+        return true;
+    log_event(LOG_WARNING, "registration_token_refused", "{s:s, s:s}", "path", k->req->path,
+              "client", k->req->client_ip);
+    http_response_error(k->resp, 401, "registration_token_invalid", "X-Registration-Token",
+                        "a valid X-Registration-Token header is required");
+    return false;
+}
+
+/* The controller secret a request presents (X-Controller-Secret): NULL when none. false,
+ * with 422 answered, when the header is there but is not a secret's shape. */
+static bool presented_secret(struct call *k, const char **out)
+{
+    const char *s = http_request_header(k->req, CONTROLLER_SECRET_HEADER);
+    *out = NULL;
+    if (s == NULL)
+        return true;
+    if (!secret_valid(s)) {
+        http_response_error(k->resp, 422, "invalid_header", CONTROLLER_SECRET_HEADER,
+                            "the " CONTROLLER_SECRET_HEADER " header must be the %d lower-case "
+                            "hex digits the central issued",
+                            SECRET_HEX_LEN);
+        return false;
+    }
+    *out = s;
+    return true;
+}
+
+/* Whether the request may act as the controller of this row: always for a controller that
+ * holds no secret (the earlier system's edges; docs/security.md says what that leaves
+ * open), else only with its secret. Answers 401 (none presented) or 403 (wrong) itself, and
+ * logs the attempt. */
+static bool controller_authorized(struct call *k, const json_t *row)
+{
+    const char *stored = json_string_value(json_object_get(row, "secret_hash"));
+    if (stored == NULL)
+        return true;
+    const char *given;
+    if (!presented_secret(k, &given))
+        return false;
+    if (given != NULL && secret_matches(given, stored))
+        return true;
+    atomic_fetch_add(&k->c->counters.controller_auth_failures, 1);
+    log_event(LOG_WARNING, "controller_auth_failed", "{s:s?, s:s, s:s, s:s, s:s}", "uuid",
+              json_string_value(json_object_get(row, "id")), "reason",
+              given == NULL ? "secret_missing" : "secret_wrong", "method", k->req->method, "path",
+              k->req->path, "client", k->req->client_ip);
+    if (given == NULL)
+        http_response_error(
+            k->resp, 401, "controller_secret_required", CONTROLLER_SECRET_HEADER,
+            "this controller holds a secret: send it in the " CONTROLLER_SECRET_HEADER " header");
+    else
+        http_response_error(k->resp, 403, "controller_secret_invalid", CONTROLLER_SECRET_HEADER,
+                            "the " CONTROLLER_SECRET_HEADER " header is not this controller's "
+                            "secret");
+    return false;
+}
+
 static void h_register(struct call *k)
 {
     struct central *c = k->c;
     int64_t t0 = timeutil_mono_ms();
-    if (c->opts.registration_token[0] != '\0') {
-        const char *tok = http_request_header(k->req, "X-Registration-Token");
-        size_t want = strlen(c->opts.registration_token);
-        /* Constant-time compare over the expected length. */
-        unsigned diff = tok == NULL || strlen(tok) != want;
-        for (size_t i = 0; tok != NULL && i < want && tok[i]; i++)
-            diff |= (unsigned)(tok[i] ^ c->opts.registration_token[i]);
-        if (diff) {
-            atomic_fetch_add(&c->counters.registrations_rejected, 1);
-            http_response_error(k->resp, 401, "registration_token_invalid", "X-Registration-Token",
-                                "a valid X-Registration-Token header is required");
-            return;
-        }
+    if (!registration_token_ok(k)) {
+        atomic_fetch_add(&c->counters.registrations_rejected, 1);
+        return;
     }
     int retry = 1;
     if (c->register_limit != NULL &&
@@ -420,6 +487,12 @@ static void h_register(struct call *k)
         json_decref(b);
         return;
     }
+    const char *presented = NULL;
+    if (!presented_secret(k, &presented)) {
+        json_decref(b);
+        return;
+    }
+    char issued[SECRET_HEX_LEN + 1] = "";
 
     json_t *existing = NULL, *candidates = NULL, *fields = NULL;
     char id[UUIDSTR_LEN + 1] = "";
@@ -448,6 +521,7 @@ static void h_register(struct call *k)
             cand[ncand].presence = view_presence(c, row, k->now);
             cand[ncand].same_address = registry_same_address(
                 json_string_value(json_object_get(row, "address")), r.address);
+            cand[ncand].secured = json_is_string(json_object_get(row, "secret_hash"));
             ncand++;
         }
     }
@@ -465,6 +539,38 @@ static void h_register(struct call *k)
     if (r.applied >= 0)
         json_object_set_new(fields, "applied_config_version", json_integer(r.applied));
     json_object_set_new(fields, "updated_at", json_integer(k->now));
+
+    /* Rule 1 for a controller that holds a secret: only with it (no takeover by UUID). Rule 2
+     * adopts the secret the edge presents with the UUID, as it adopts the UUID: the edge
+     * kept both across the database reset. Otherwise one is issued to an edge that asks,
+     * when none is on record (its first registration, or its first since the upgrade). */
+    const char *secret_source = NULL;
+    if (d.action == REGISTRY_REACTIVATE && !controller_authorized(k, existing)) {
+        store_rollback(c->store);
+        goto out;
+    }
+    bool on_record =
+        d.action == REGISTRY_REACTIVATE && json_is_string(json_object_get(existing, "secret_hash"));
+    if (!on_record && presented != NULL &&
+        (d.action == REGISTRY_REACTIVATE || d.action == REGISTRY_RESTORE)) {
+        char h[SHA256_HEX_LEN + 1];
+        secret_hash(presented, h);
+        json_object_set_new(fields, "secret_hash", json_string(h));
+        secret_source = "adopted";
+    } else if (!on_record && r.issue_secret) {
+        char h[SHA256_HEX_LEN + 1];
+        rc = secret_generate(issued);
+        if (rc < 0) {
+            store_rollback(c->store);
+            log_event(LOG_ERROR, "controller_secret_failed", "{s:s}", "error", strerror(-rc));
+            http_response_error(k->resp, 503, "unavailable", NULL,
+                                "no random numbers for a controller secret; try again");
+            goto out;
+        }
+        secret_hash(issued, h);
+        json_object_set_new(fields, "secret_hash", json_string(h));
+        secret_source = "issued";
+    }
 
     json_t *row = NULL;
     if (d.action == REGISTRY_REACTIVATE || d.action == REGISTRY_ADOPT) {
@@ -530,16 +636,19 @@ static void h_register(struct call *k)
     events_publish(c->events, "controller", event);
     atomic_fetch_add(&c->counters.registrations[d.action], 1);
     const char *status = registry_status_name(d.action);
-    http_response_json(k->resp, 200,
-                       json_pack("{s:s, s:O, s:O?, s:s, s:O, s:i, s:O}", "uuid", id, "name",
-                                 json_object_get(saved, "name"), "address",
-                                 json_object_get(saved, "address"), "status", status,
-                                 "config_version", json_object_get(saved, "config_version"),
-                                 "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",
-                                 json_object_get(saved, "session_epoch")));
-    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:I}", "uuid", id, "status",
-              status, "name", r.name, "client", k->req->client_ip, "duration_ms",
-              (json_int_t)(timeutil_mono_ms() - t0));
+    json_t *answer = json_pack(
+        "{s:s, s:O, s:O?, s:s, s:O, s:i, s:O, s:b}", "uuid", id, "name",
+        json_object_get(saved, "name"), "address", json_object_get(saved, "address"), "status",
+        status, "config_version", json_object_get(saved, "config_version"), "heartbeat_interval",
+        c->opts.heartbeat_interval, "session_epoch", json_object_get(saved, "session_epoch"),
+        "secured", json_is_string(json_object_get(saved, "secret_hash")));
+    /* Shown once, to this edge only: the central keeps no copy. */
+    if (answer != NULL && issued[0] != '\0')
+        json_object_set_new(answer, "controller_secret", json_string(issued));
+    http_response_json(k->resp, 200, answer);
+    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:s?, s:I}", "uuid", id,
+              "status", status, "name", r.name, "client", k->req->client_ip, "secret",
+              secret_source, "duration_ms", (json_int_t)(timeutil_mono_ms() - t0));
     json_decref(saved);
     goto out;
 
@@ -692,7 +801,7 @@ static void h_controller_ping(struct call *k)
     if (!begin(k, false))
         return;
     json_t *row = load_controller(k, id);
-    if (row != NULL)
+    if (row != NULL && controller_authorized(k, row))
         http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "status", "ok", "uuid", id));
     store_rollback(k->c->store);
     json_decref(row);
@@ -898,7 +1007,7 @@ static void h_heartbeat(struct call *k)
         return;
     }
     row = load_controller(k, id);
-    if (row == NULL) {
+    if (row == NULL || !controller_authorized(k, row)) {
         store_rollback(c->store);
         goto out;
     }
@@ -1111,8 +1220,10 @@ static void h_runtime_config(struct call *k)
         return;
     json_t *trains = NULL, *doc = NULL;
     json_t *row = load_controller(k, id);
-    if (row == NULL) {
+    if (row == NULL || !controller_authorized(k, row)) {
+        /* The document carries the broker's credentials: only for its own controller. */
         store_rollback(c->store);
+        json_decref(row);
         return;
     }
     bool waiting = false;
@@ -1142,6 +1253,7 @@ static void h_runtime_config(struct call *k)
         .port = port,
         .username = c->opts.mqtt_username[0] ? c->opts.mqtt_username : NULL,
         .password = c->opts.mqtt_password,
+        .tls = c->opts.mqtt_tls,
     };
     doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
     if (doc == NULL) {
@@ -2428,6 +2540,10 @@ static void import_work(void *ctx, const struct http_request *req, struct http_r
 /* The parse and the write of a large document run on the worker, like the list. */
 static void h_import(struct call *k)
 {
+    /* An import creates controllers, like a registration: the same token (checked here,
+     * since the deferred work cannot read headers). */
+    if (!registration_token_ok(k))
+        return;
     http_request_defer(k->req, k->resp, import_work, k->c);
 }
 

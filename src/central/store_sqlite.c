@@ -42,6 +42,7 @@ static const struct column controller_columns[] = {{"id", 'T'},
                                                    {"applied_config_version", 'I'},
                                                    {"session_epoch", 'I'},
                                                    {"offline_epoch", 'I'},
+                                                   {"secret_hash", 'T'},
                                                    {"metadata", 'J'},
                                                    {"created_at", 'I'},
                                                    {"updated_at", 'I'},
@@ -190,6 +191,9 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL,"
     " expires_at INTEGER);"
     "CREATE INDEX credentials_username ON credentials(username);",
+    /* 9: the hash of the controller's own secret (docs/security.md); null for controllers
+     * registered without one (the earlier system's edges) */
+    "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

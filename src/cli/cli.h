@@ -18,6 +18,7 @@ enum cli_exit {
 struct cli_options {
     const char *central;   /* base URL */
     long timeout_ms;       /* per request */
+    const char *ca;        /* --ca / ROUNDHOUSE_CA: PEM CA file for https; NULL: curl's store */
     bool json;             /* print the API's JSON documents instead of tables */
     const char *direction; /* `speed --direction`, NULL when not given */
     bool force;            /* `assign --force`: do not wait for the old controller's release */

@@ -22,6 +22,8 @@ void cli_options_usage(FILE *out)
           "Options (anywhere on the line; `--` ends them):\n"
           "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; "
           "default " CLI_DEFAULT_CENTRAL ")\n"
+          "  --ca FILE          PEM CA certificates for an https:// central (ROUNDHOUSE_CA;\n"
+          "                     default the system's trust store)\n"
           "  --json             print the API's JSON documents unchanged instead of tables\n"
           "  --timeout SEC      limit for each request, connecting included (default 10)\n"
           "  --direction DIR    for `speed`: forward or reverse\n"
@@ -39,6 +41,8 @@ void cli_options_usage(FILE *out)
           "or ROUNDHOUSE_USER=NAME logs in as NAME for this one command (the password is asked\n"
           "for, or read as a line from stdin when that is not a terminal).\n"
           "Times are shown in the local time zone (TZ); `--json` keeps the API's UTC values.\n"
+          "ROUNDHOUSE_REGISTRATION_TOKEN, when set, is sent as X-Registration-Token (a central\n"
+          "started with --registration-token requires it for `import`).\n"
           "\n"
           "Exit status:\n"
           "  0  success\n"
@@ -129,6 +133,10 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 set_central(value, &r, err) < 0)
                 return -EINVAL;
             from_env = false;
+        } else if (is_option(arg, "--ca")) {
+            if (option_value(argc, argv, &i, "--ca", &value, err) < 0)
+                return -EINVAL;
+            r.ca = value;
         } else if (is_option(arg, "--timeout")) {
             double s = 0;
             if (option_value(argc, argv, &i, "--timeout", &value, err) < 0)

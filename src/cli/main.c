@@ -32,6 +32,9 @@ int main(int argc, char **argv)
         exit_code = CLI_EXIT_USAGE;
         goto out;
     }
+    if (c.opt.ca == NULL && getenv("ROUNDHOUSE_CA") != NULL && getenv("ROUNDHOUSE_CA")[0] != '\0')
+        c.opt.ca = getenv("ROUNDHOUSE_CA");
+    http_client_set_ca(c.http, c.opt.ca);
     exit_code = cli_accounts_begin(&c);
     if (exit_code == CLI_EXIT_OK) {
         exit_code = cli_commands_run(&c);

@@ -3,6 +3,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/sysinfo.c
   ${CMAKE_CURRENT_LIST_DIR}/identity.c
+  ${CMAKE_CURRENT_LIST_DIR}/credential.c
   ${CMAKE_CURRENT_LIST_DIR}/epoch.c
   ${CMAKE_CURRENT_LIST_DIR}/cache.c
   ${CMAKE_CURRENT_LIST_DIR}/sync.c

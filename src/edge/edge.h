@@ -12,6 +12,7 @@
 #include "api_client.h"
 #include "canon.h"
 #include "config_opts.h"
+#include "credential.h"
 #include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
@@ -118,6 +119,12 @@ struct edge {
     char apply_error[256];
     /* The last failed write to the state directory ("" once a write succeeds again). */
     char state_error[512];
+
+    /* The controller secret (credential.h): "" when none is held. credential_error says why
+     * the central would refuse us (file corrupt, or it refused the secret), for /health. */
+    char secret[SECRET_HEX_LEN + 1];
+    enum credential_state credential;
+    char credential_error[320];
 
     /* Central API. */
     struct api_client *api;

@@ -248,19 +248,56 @@ static void test_bad_usage(void **state)
     assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), -EINVAL);
 }
 
-static void test_https_refused(void **state)
+static void test_https_and_tls(void **state)
 {
     (void)state;
     struct edge_opts o;
     char err[256] = "";
-    char *const argv[] = {"roundhouse-edge", "--central", "https://central:8443", NULL};
-    /* The edge's client speaks plain HTTP only: said at start-up, not at the first request. */
-    assert_int_equal(edge_opts_parse(3, argv, NOENV, &o, err, sizeof err), -EINVAL);
-    assert_non_null(strstr(err, "https is not supported by the edge"));
-    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=https://api:8001")), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "https://central:8443"), NOENV), 0);
+    assert_string_equal(o.central_url, "https://central:8443");
+    assert_string_equal(o.central_ca, "");
+    assert_int_equal(o.central_pins.n, 0);
+    assert_false(o.mqtt_tls);
+    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=https://api:8001")), 0);
     assert_int_equal(parse(&o, ARGV("--central", "http://user:pw@c:9000"), NOENV), -EINVAL);
     assert_int_equal(parse(&o, ARGV("--central", "http://[::1]:9000/prefix"), NOENV), 0);
     assert_string_equal(o.central_url, "http://[::1]:9000/prefix");
+
+    /* CA and pin: flag > env > file, the pin parsed at start. */
+#define PIN "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    assert_int_equal(
+        parse(&o, ARGV("--central", "https://c", "--central-ca", "/x/ca.pem", "--central-pin", PIN),
+              ENV("ROUNDHOUSE_CENTRAL_CA=/env/ca.pem")),
+        0);
+    assert_string_equal(o.central_ca, "/x/ca.pem");
+    assert_int_equal(o.central_pins.n, 1);
+    assert_int_equal(o.central_pins.sha256[0][0], 0xe3);
+    write_cfg("central_api_url: https://c:8443\nroundhouse_central_ca: /file/ca.pem\n"
+              "roundhouse_mqtt_ca: /file/mqtt-ca.pem\nmqtt_tls: true\n");
+    assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), 0);
+    assert_string_equal(o.central_ca, "/file/ca.pem");
+    assert_string_equal(o.mqtt_ca, "/file/mqtt-ca.pem");
+    assert_true(o.mqtt_tls);
+    assert_int_equal(parse(&o, ARGV("--config", cfg_path), ENV("ROUNDHOUSE_CENTRAL_CA=/env/ca")),
+                     0);
+    assert_string_equal(o.central_ca, "/env/ca");
+    assert_int_equal(
+        parse(&o, ARGV("--mqtt-tls", "--mqtt-cert", "c.pem", "--mqtt-key", "k.pem"), NOENV), 0);
+    assert_true(o.mqtt_tls);
+    assert_string_equal(o.mqtt_cert, "c.pem");
+
+    /* Refused: a bad pin, trust for a plain central, half a client certificate. */
+    char *const bad_pin[] = {"roundhouse-edge", "--central",     "https://c",
+                             "--central-pin",   "sha256:nothex", NULL};
+    assert_int_equal(edge_opts_parse(5, bad_pin, NOENV, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "central pin"));
+    char *const plain[] = {"roundhouse-edge", "--central", "http://c",
+                           "--central-ca",    "ca.pem",    NULL};
+    assert_int_equal(edge_opts_parse(5, plain, NOENV, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "not https://"));
+    assert_int_equal(parse(&o, ARGV("--mqtt-cert", "c.pem"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, NOARGS, ENV("MQTT_TLS=maybe")), -EINVAL);
+    assert_non_null(strstr(edge_opts_usage(), "--central-pin"));
 }
 
 static void test_train_id_and_token(void **state)
@@ -299,7 +336,7 @@ int main(void)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_bad_usage),
         cmocka_unit_test(test_train_id_and_token),
-        cmocka_unit_test(test_https_refused),
+        cmocka_unit_test(test_https_and_tls),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
