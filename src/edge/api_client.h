@@ -39,7 +39,8 @@ struct api_client;
  * edge), -EINVAL for anything else. */
 int api_client_check_url(const char *base_url);
 /* base_url without trailing slash. NULL on allocation failure or a URL that
- * api_client_check_url refuses. */
+ * api_client_check_url refuses. base_url NULL: no central is known yet (DNS-SD discovery
+ * still looking); every request then fails, as for an unreachable central. */
 struct api_client *api_client_new(const char *base_url);
 /* Closes the connections of requests still in flight; their done is not called. Waits for
  * a host-name lookup still running (it writes into the client): at shutdown only. */

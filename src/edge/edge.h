@@ -12,6 +12,7 @@
 #include "api_client.h"
 #include "canon.h"
 #include "config_opts.h"
+#include "discover.h"
 #include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
@@ -119,8 +120,12 @@ struct edge {
     /* The last failed write to the state directory ("" once a write succeeds again). */
     char state_error[512];
 
-    /* Central API. */
+    /* Central API: the one in use (central_in_use, "" while none is known) among the
+     * configured or discovered ones (discover.h). */
     struct api_client *api;
+    struct central_choice centrals;
+    struct discover *discover; /* NULL: URLs configured */
+    char central_in_use[CENTRAL_URL_MAX];
     struct sync sync;
     int64_t sync_wake_ms;
     int64_t fetch_started_us; /* monotonic, of the config request in flight */

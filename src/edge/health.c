@@ -150,6 +150,8 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     json_object_set_new(h, "config_version",
                         e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
     json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
+    json_object_set_new(h, "central",
+                        e->central_in_use[0] ? json_string(e->central_in_use) : json_null());
     json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
     json_object_set_new(h, "state_dir_error", state_bad ? json_string(state_problem) : json_null());
     json_object_set_new(h, "config_error",
