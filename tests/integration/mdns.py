@@ -60,6 +60,11 @@ publish-workstation=no
 TOOLS = ("unshare", "nsenter", "ip", "dbus-daemon", "avahi-daemon", "avahi-browse")
 HOLDER = ("mount -t tmpfs tmpfs /run && mkdir -p /run/avahi-daemon && ip link set lo up "
           "&& echo ready && exec sleep 3600")
+# In a user namespace only our own uid is mapped (to 0), and avahi-daemon insists that its
+# runtime directory belongs to the "avahi" user: that user is made uid 0 there, through
+# bind-mounted copies of /etc/passwd and /etc/group in the host's own mount namespace.
+HOLDER_USERNS = ("mount --bind %(passwd)s /etc/passwd && mount --bind %(group)s /etc/group && "
+                 + HOLDER)
 START_TIMEOUT = 20.0
 
 
@@ -189,17 +194,31 @@ class Network:
         self.unshare, self.nsenter, self.ip = _which("unshare"), _which("nsenter"), _which("ip")
         self.dbus_daemon, self.avahi_daemon = _which("dbus-daemon"), _which("avahi-daemon")
         self.root = os.geteuid() == 0
-        self._userns = None
+        self.holder = HOLDER if self.root else HOLDER_USERNS % self._account_files()
+
+    def _account_files(self):
+        """Copies of /etc/passwd and /etc/group with user and group avahi as 0."""
+        out = {}
+        for name, line in (("passwd", "avahi:x:0:0:avahi:/run/avahi-daemon:/usr/sbin/nologin"),
+                           ("group", "avahi:x:0:")):
+            with open("/etc/" + name) as f:
+                rows = [r for r in f.read().splitlines() if not r.startswith("avahi:")]
+            path = os.path.join(self.tmp, "userns-" + name)
+            with open(path, "w") as f:
+                f.write("\n".join(rows + [line]) + "\n")
+            out[name] = path
+        return out
 
     def add_host(self, name):
         """A new host; the first one made without root also makes the user namespace."""
         if self.root:
-            argv = [self.unshare, "-n", "-m", "--propagation", "private", "sh", "-c", HOLDER]
+            argv = [self.unshare, "-n", "-m", "--propagation", "private", "sh", "-c", self.holder]
         elif not self.hosts:
-            argv = [self.unshare, "-r", "-n", "-m", "--propagation", "private", "sh", "-c", HOLDER]
+            argv = [self.unshare, "-r", "-n", "-m", "--propagation", "private", "sh", "-c",
+                    self.holder]
         else:
             argv = [self.nsenter, "-t", str(self.hosts[0].pid), "-U", "--preserve-credentials",
-                    self.unshare, "-n", "-m", "--propagation", "private", "sh", "-c", HOLDER]
+                    self.unshare, "-n", "-m", "--propagation", "private", "sh", "-c", self.holder]
         holder = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True, start_new_session=True)
         line = holder.stdout.readline()  # bounded: the holder prints or exits at once
