@@ -13,8 +13,11 @@ compose command). The steps depend on each other, so they run as one test, in or
 3. scripts/teardown --export FILE --remove-db: the central's volume is gone, the edges' kept;
    up: each edge presents its UUID and is "restored"; still two controllers, each with its
    train again (TRAIN_ID). --import FILE brings back what only the export had.
-4. One edge's state volume removed: that edge has no UUID, registers by name, and the
-   central hands it its old UUID ("existing"; the record went offline at its SIGTERM).
+4. One edge's state volume removed: that edge has lost its UUID and its controller secret.
+   A controller that holds a secret is never adopted by name (docs/security.md, "No
+   takeover"), so it registers as a new controller ("registered", a new UUID) and the old
+   record stays, offline, with the train. The operator deletes the old record and moves the
+   train to the new one, which then runs it: two controllers again.
 5. scripts/teardown --remove-volumes --yes removes every volume of the stack.
 
 Every wait is bounded in time; the stack is removed at the end, also on failure.
@@ -123,9 +126,9 @@ class ComposeScenario(unittest.TestCase):
             self.dump_logs()
         return out
 
-    def up_and_registered(self, expected_status):
+    def up_and_registered(self, expected_status, two_controllers=True):
         """`up`, then wait until every container is healthy and each edge has registered
-        with the central; returns {service: (uuid, registration status)}."""
+        with the central; returns {service: uuid}."""
         compose("up", "-d", "--no-build")
         for s in ["mosquitto", "central"] + EDGES:
             cid = container(s)
@@ -141,7 +144,8 @@ class ComposeScenario(unittest.TestCase):
             want = expected_status if isinstance(expected_status, str) else expected_status[s]
             self.assertEqual(reg[-1]["status"], want, "%s: %r" % (s, reg))
             seen[s] = uuid
-        self.assert_two_controllers(seen)
+        if two_controllers:
+            self.assert_two_controllers(seen)
         return seen
 
     def assert_two_controllers(self, seen):
@@ -216,11 +220,24 @@ class ComposeScenario(unittest.TestCase):
         self.assertEqual(c1.get("description"), "motor port 1 of the yard Pi")
         self.assert_two_controllers(first)
 
-        print("4. one edge's state volume lost: adopted by name, same UUID", flush=True)
+        print("4. one edge's state volume lost: a new controller; the operator moves the train",
+              flush=True)
         teardown()
         run(["docker", "volume", "rm", PROJECT + "_edge-motor2-state"])
-        fourth = self.up_and_registered({"edge-motor1": "reactivated", "edge-motor2": "existing"})
-        self.assertEqual(fourth, first)
+        fourth = self.up_and_registered({"edge-motor1": "reactivated", "edge-motor2": "registered"},
+                                        two_controllers=False)
+        self.assertEqual(fourth["edge-motor1"], first["edge-motor1"])
+        self.assertNotEqual(fourth["edge-motor2"], first["edge-motor2"])
+        old = self.central.get("/api/controllers/" + first["edge-motor2"]).json
+        self.assertEqual(old["status"], "offline", old)
+        stranded = [t["id"] for t in self.central.get("/api/trains").json
+                    if t["desired_controller_id"] == first["edge-motor2"]]
+        self.assertEqual(len(stranded), 1, stranded)
+        r = self.central.delete("/api/controllers/" + first["edge-motor2"])
+        self.assertIn(r.status, (200, 204), r)
+        r = self.central.put("/api/trains/" + stranded[0], {"controller_id": fourth["edge-motor2"]})
+        self.assertEqual(r.status, 200, r)
+        self.assert_two_controllers(fourth)
 
         print("5. teardown --remove-volumes --yes", flush=True)
         p = teardown("--remove-volumes", check=False)
