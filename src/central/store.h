@@ -1,6 +1,8 @@
 /* Persistence of the registry. Rows travel as jansson objects whose keys are the column
  * names below, so the HTTP layer and the import/export code share one representation and the
- * SQL stays in one file (store_sqlite.c; a PostgreSQL backend would implement this header).
+ * SQL stays in the backends: store_sqlite.c (a file, the embedded default) and store_pg.c
+ * (PostgreSQL, chosen by a postgresql:// URL). store.c dispatches to the one store_open chose
+ * (store_backend.h); both return the same rows in the same shapes and the same errors.
  *
  * Columns (types as JSON; timestamps are integer seconds since the epoch, null = never):
  *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,
@@ -24,7 +26,7 @@
  * Thread safety: one connection guarded by a mutex that store_begin takes and
  * store_commit/store_rollback release; every other call must happen between them.
  * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EIO for
- * any other database failure (the SQLite message is logged by the caller via
+ * any other database failure (the database's message is logged by the caller via
  * store_last_error). Returned json_t references belong to the caller. */
 #ifndef ROUNDHOUSE_STORE_H
 #define ROUNDHOUSE_STORE_H
@@ -37,6 +39,12 @@
 struct store;
 
 #define STORE_SCHEMA_VERSION 8
+
+/* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
+ * it) rather than a SQLite file. */
+bool store_is_postgresql(const char *db);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *st);
 
 /* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
  * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
