@@ -17,6 +17,24 @@
 struct sq_store;
 struct pg_store;
 
+/* ---- the tables (store_tables.c) ---- */
+struct store_column {
+    const char *name;
+    char type; /* T text, I integer, R real, B boolean, J JSON text */
+};
+
+struct store_table {
+    const char *name;
+    const char *key;
+    const char *order; /* ORDER BY clause for lists */
+    const struct store_column *columns;
+};
+
+extern const struct store_table store_controllers_table, store_trains_table, store_status_table,
+    store_plugins_table, store_settings_table, store_users_table, store_credentials_table;
+/* The column of t with this name, or NULL. */
+const struct store_column *store_find_column(const struct store_table *t, const char *name);
+
 struct store {
     struct sq_store *sq; /* exactly one of the two is set */
     struct pg_store *pg;

@@ -15,83 +15,6 @@
 
 #include <sqlite3.h>
 
-struct column {
-    const char *name;
-    char type; /* T text, I integer, R real, B boolean, J JSON text */
-};
-
-struct table {
-    const char *name;
-    const char *key;
-    const char *order; /* ORDER BY clause for lists */
-    const struct column *columns;
-};
-
-static const struct column controller_columns[] = {{"id", 'T'},
-                                                   {"name", 'T'},
-                                                   {"description", 'T'},
-                                                   {"address", 'T'},
-                                                   {"enabled", 'B'},
-                                                   {"first_seen", 'I'},
-                                                   {"last_seen", 'I'},
-                                                   {"config_hash", 'T'},
-                                                   {"version", 'T'},
-                                                   {"platform", 'T'},
-                                                   {"hardware_id", 'T'},
-                                                   {"memory_mb", 'I'},
-                                                   {"cpu_count", 'I'},
-                                                   {"config_version", 'I'},
-                                                   {"applied_config_version", 'I'},
-                                                   {"session_epoch", 'I'},
-                                                   {"offline_epoch", 'I'},
-                                                   {"metadata", 'J'},
-                                                   {"created_at", 'I'},
-                                                   {"updated_at", 'I'},
-                                                   {NULL, 0}};
-
-static const struct column train_columns[] = {{"id", 'T'},
-                                              {"name", 'T'},
-                                              {"description", 'T'},
-                                              {"model", 'T'},
-                                              {"plugin_name", 'T'},
-                                              {"plugin_config", 'J'},
-                                              {"invert_directions", 'B'},
-                                              {"desired_controller_id", 'T'},
-                                              {"actual_controller_id", 'T'},
-                                              {"reassignment_status", 'T'},
-                                              {"last_telemetry_at", 'I'},
-                                              {"address", 'I'},
-                                              {"driving", 'J'},
-                                              {"photo_at", 'I'},
-                                              {"created_at", 'I'},
-                                              {"updated_at", 'I'},
-                                              {NULL, 0}};
-
-static const struct column status_columns[] = {
-    {"train_id", 'T'},      {"speed", 'I'},       {"direction", 'T'},  {"target_speed", 'I'},
-    {"state", 'T'},         {"voltage", 'R'},     {"current", 'R'},    {"position", 'T'},
-    {"controller_id", 'T'}, {"reported_at", 'T'}, {"updated_at", 'I'}, {NULL, 0}};
-
-static const struct column plugin_columns[] = {
-    {"name", 'T'}, {"description", 'T'}, {"config", 'J'}, {NULL, 0}};
-
-static const struct table controllers_table = {"controllers", "id", "created_at, rowid",
-                                               controller_columns};
-static const struct table trains_table = {"trains", "id", "created_at, rowid", train_columns};
-static const struct table status_table = {"train_status", "train_id", "train_id", status_columns};
-static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
-static const struct column setting_columns[] = {{"key", 'T'}, {"value", 'J'}, {NULL, 0}};
-static const struct table settings_table = {"settings", "key", "key", setting_columns};
-static const struct column user_columns[] = {{"username", 'T'},      {"role", 'T'},
-                                             {"password_hash", 'T'}, {"created_at", 'I'},
-                                             {"updated_at", 'I'},    {NULL, 0}};
-static const struct table users_table = {"users", "username", "username", user_columns};
-static const struct column credential_columns[] = {
-    {"secret_hash", 'T'}, {"id", 'T'},         {"kind", 'T'},       {"username", 'T'},
-    {"name", 'T'},        {"created_at", 'I'}, {"expires_at", 'I'}, {NULL, 0}};
-static const struct table credentials_table = {"credentials", "secret_hash", "created_at, rowid",
-                                               credential_columns};
-
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
 static const char *const migrations[] = {
@@ -699,14 +622,6 @@ static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt)
 
 /* ---- generic row helpers ---- */
 
-static const struct column *find_column(const struct table *t, const char *name)
-{
-    for (const struct column *c = t->columns; c->name != NULL; c++)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    return NULL;
-}
-
 static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
 {
     int ctype = sqlite3_column_type(stmt, i);
@@ -728,13 +643,13 @@ static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
     }
 }
 
-static json_t *row_to_json(sqlite3_stmt *stmt, const struct table *t)
+static json_t *row_to_json(sqlite3_stmt *stmt, const struct store_table *t)
 {
     json_t *row = json_object();
     int n = sqlite3_column_count(stmt);
     for (int i = 0; i < n; i++) {
         const char *name = sqlite3_column_name(stmt, i);
-        const struct column *c = find_column(t, name);
+        const struct store_column *c = store_find_column(t, name);
         json_object_set_new(row, name, column_value(stmt, i, c ? c->type : 'T'));
     }
     return row;
@@ -768,7 +683,7 @@ static int bind_json(sqlite3_stmt *stmt, int i, const json_t *v, char type)
 }
 
 /* Runs a SELECT with text parameters and collects rows. single: one object or -ENOENT. */
-static int query(struct sq_store *st, const struct table *t, const char *sql, const char *p1,
+static int query(struct sq_store *st, const struct store_table *t, const char *sql, const char *p1,
                  const char *p2, bool single, json_t **out)
 {
     sqlite3_stmt *stmt = NULL;
@@ -801,14 +716,15 @@ static int query(struct sq_store *st, const struct table *t, const char *sql, co
     return 0;
 }
 
-static int get_by_key(struct sq_store *st, const struct table *t, const char *key, json_t **out)
+static int get_by_key(struct sq_store *st, const struct store_table *t, const char *key,
+                      json_t **out)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
     return query(st, t, sql, key, NULL, true, out);
 }
 
-static int list_all(struct sq_store *st, const struct table *t, json_t **out)
+static int list_all(struct sq_store *st, const struct store_table *t, json_t **out)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
@@ -825,7 +741,7 @@ static int run(struct sq_store *st, sqlite3_stmt *stmt)
 
 /* Prepares sql and binds the values of fields (whitelisted columns of t, in their order)
  * to parameters 1..n; *next (when given) receives n + 1. */
-static int prepare_bound(struct sq_store *st, const struct table *t, const char *sql,
+static int prepare_bound(struct sq_store *st, const struct store_table *t, const char *sql,
                          const json_t *fields, sqlite3_stmt **out, int *next)
 {
     sqlite3_stmt *stmt = NULL;
@@ -837,7 +753,7 @@ static int prepare_bound(struct sq_store *st, const struct table *t, const char 
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
     {
-        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
+        rc = bind_json(stmt, i++, value, store_find_column(t, key)->type);
         if (rc != SQLITE_OK) {
             int result = map_rc(st, rc);
             stmt_release(st, stmt);
@@ -852,7 +768,8 @@ static int prepare_bound(struct sq_store *st, const struct table *t, const char 
 
 /* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
  * present in row. Unknown keys are a programming error: -EINVAL. */
-static int insert_row(struct sq_store *st, const struct table *t, const json_t *row, bool upsert)
+static int insert_row(struct sq_store *st, const struct store_table *t, const json_t *row,
+                      bool upsert)
 {
     char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
     size_t cl = 0, pl = 0, ul = 0;
@@ -860,7 +777,7 @@ static int insert_row(struct sq_store *st, const struct table *t, const json_t *
     json_t *value;
     json_object_foreach((json_t *)row, key, value)
     {
-        if (find_column(t, key) == NULL)
+        if (store_find_column(t, key) == NULL)
             return -EINVAL;
         cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
         pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
@@ -886,7 +803,7 @@ static int insert_row(struct sq_store *st, const struct table *t, const json_t *
     return run(st, stmt);
 }
 
-static int update_row(struct sq_store *st, const struct table *t, const char *id,
+static int update_row(struct sq_store *st, const struct store_table *t, const char *id,
                       const json_t *fields)
 {
     if (json_object_size(fields) == 0) {
@@ -901,7 +818,7 @@ static int update_row(struct sq_store *st, const struct table *t, const char *id
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
     {
-        if (find_column(t, key) == NULL)
+        if (store_find_column(t, key) == NULL)
             return -EINVAL;
         sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
         if (sl >= sizeof sets)
@@ -922,7 +839,7 @@ static int update_row(struct sq_store *st, const struct table *t, const char *id
     return rc;
 }
 
-static int delete_row(struct sq_store *st, const struct table *t, const char *id)
+static int delete_row(struct sq_store *st, const struct store_table *t, const char *id)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
@@ -941,12 +858,12 @@ static int delete_row(struct sq_store *st, const struct table *t, const char *id
 
 int sq_controller_get(struct sq_store *st, const char *id, json_t **out)
 {
-    return get_by_key(st, &controllers_table, id, out);
+    return get_by_key(st, &store_controllers_table, id, out);
 }
 
 int sq_controller_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &controllers_table, out);
+    return list_all(st, &store_controllers_table, out);
 }
 
 /* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
@@ -964,7 +881,7 @@ static int controller_rows(struct sq_store *st, const char *sql, long offset, in
     }
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, &controllers_table);
+        json_t *row = row_to_json(stmt, &store_controllers_table);
         stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
         json_decref(row);
     }
@@ -976,7 +893,8 @@ static int controller_rows(struct sq_store *st, const char *sql, long offset, in
 int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s", controllers_table.order);
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
+             store_controllers_table.order);
     return controller_rows(st, sql, 0, -1, fn, ctx);
 }
 
@@ -985,7 +903,7 @@ int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
 {
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s LIMIT ? OFFSET ?",
-             controllers_table.order);
+             store_controllers_table.order);
     return controller_rows(st, sql, offset, limit < 0 ? 0 : limit, fn, ctx);
 }
 
@@ -1016,7 +934,7 @@ int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void 
 
 int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **out)
 {
-    return query(st, &controllers_table,
+    return query(st, &store_controllers_table,
                  "SELECT * FROM controllers WHERE name = ? "
                  "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
                  name, NULL, false, out);
@@ -1024,12 +942,12 @@ int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **o
 
 int sq_controller_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &controllers_table, row, false);
+    return insert_row(st, &store_controllers_table, row, false);
 }
 
 int sq_controller_update(struct sq_store *st, const char *id, const json_t *fields)
 {
-    return update_row(st, &controllers_table, id, fields);
+    return update_row(st, &store_controllers_table, id, fields);
 }
 
 int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
@@ -1059,50 +977,50 @@ int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
 
 int sq_controller_delete(struct sq_store *st, const char *id)
 {
-    return delete_row(st, &controllers_table, id);
+    return delete_row(st, &store_controllers_table, id);
 }
 
 /* ---- trains ---- */
 
 int sq_train_get(struct sq_store *st, const char *id, json_t **out)
 {
-    return get_by_key(st, &trains_table, id, out);
+    return get_by_key(st, &store_trains_table, id, out);
 }
 
 int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
 {
     if (controller_id == NULL)
-        return list_all(st, &trains_table, out);
-    return query(st, &trains_table,
+        return list_all(st, &store_trains_table, out);
+    return query(st, &store_trains_table,
                  "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
                  controller_id, NULL, false, out);
 }
 
 int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)
 {
-    return query(st, &trains_table,
+    return query(st, &store_trains_table,
                  "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
                  controller_id, NULL, false, out);
 }
 
 int sq_train_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &trains_table, row, false);
+    return insert_row(st, &store_trains_table, row, false);
 }
 
 int sq_train_find_by_address(struct sq_store *st, int address, json_t **out)
 {
     char key[16];
     snprintf(key, sizeof key, "%d", address);
-    return query(st, &trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)", key,
-                 NULL, true, out);
+    return query(st, &store_trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)",
+                 key, NULL, true, out);
 }
 
 /* The smallest free address for every train that has none, in creation order. */
 int sq_train_assign_addresses(struct sq_store *st)
 {
     json_t *rows = NULL;
-    int rc = query(st, &trains_table,
+    int rc = query(st, &store_trains_table,
                    "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
                    NULL, false, &rows);
     if (rc < 0)
@@ -1133,7 +1051,7 @@ int sq_train_assign_addresses(struct sq_store *st)
             break;
         }
         json_t *f = json_pack("{s:i}", "address", address);
-        rc = update_row(st, &trains_table, json_string_value(json_object_get(row, "id")), f);
+        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
         json_decref(f);
         if (rc < 0)
             break;
@@ -1144,14 +1062,14 @@ int sq_train_assign_addresses(struct sq_store *st)
 
 int sq_train_update(struct sq_store *st, const char *id, const json_t *fields)
 {
-    return update_row(st, &trains_table, id, fields);
+    return update_row(st, &store_trains_table, id, fields);
 }
 
 int sq_train_delete(struct sq_store *st, const char *id)
 {
-    int rc = delete_row(st, &trains_table, id);
+    int rc = delete_row(st, &store_trains_table, id);
     if (rc == 0) {
-        int r2 = delete_row(st, &status_table, id);
+        int r2 = delete_row(st, &store_status_table, id);
         if (r2 < 0 && r2 != -ENOENT)
             rc = r2;
     }
@@ -1260,33 +1178,33 @@ int sq_train_photo_delete(struct sq_store *st, const char *train_id)
 
 int sq_status_get(struct sq_store *st, const char *train_id, json_t **out)
 {
-    return get_by_key(st, &status_table, train_id, out);
+    return get_by_key(st, &store_status_table, train_id, out);
 }
 
 int sq_status_upsert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &status_table, row, true);
+    return insert_row(st, &store_status_table, row, true);
 }
 
 int sq_plugin_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &plugins_table, out);
+    return list_all(st, &store_plugins_table, out);
 }
 
 int sq_plugin_get(struct sq_store *st, const char *name, json_t **out)
 {
-    return get_by_key(st, &plugins_table, name, out);
+    return get_by_key(st, &store_plugins_table, name, out);
 }
 
 int sq_plugin_upsert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &plugins_table, row, true);
+    return insert_row(st, &store_plugins_table, row, true);
 }
 
 int sq_setting_get(struct sq_store *st, const char *key, json_t **value)
 {
     json_t *row = NULL;
-    int rc = get_by_key(st, &settings_table, key, &row);
+    int rc = get_by_key(st, &store_settings_table, key, &row);
     if (rc == 0) {
         *value = json_incref(json_object_get(row, "value"));
         json_decref(row);
@@ -1301,7 +1219,7 @@ int sq_setting_put(struct sq_store *st, const char *key, const json_t *value)
     json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
     if (row == NULL)
         return -ENOMEM;
-    int rc = insert_row(st, &settings_table, row, true);
+    int rc = insert_row(st, &store_settings_table, row, true);
     json_decref(row);
     return rc;
 }
@@ -1310,22 +1228,22 @@ int sq_setting_put(struct sq_store *st, const char *key, const json_t *value)
 
 int sq_user_get(struct sq_store *st, const char *username, json_t **out)
 {
-    return get_by_key(st, &users_table, username, out);
+    return get_by_key(st, &store_users_table, username, out);
 }
 
 int sq_user_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &users_table, out);
+    return list_all(st, &store_users_table, out);
 }
 
 int sq_user_put(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &users_table, row, true);
+    return insert_row(st, &store_users_table, row, true);
 }
 
 int sq_user_delete(struct sq_store *st, const char *username)
 {
-    int rc = delete_row(st, &users_table, username);
+    int rc = delete_row(st, &store_users_table, username);
     if (rc < 0)
         return rc;
     sqlite3_stmt *stmt = NULL;
@@ -1338,26 +1256,26 @@ int sq_user_delete(struct sq_store *st, const char *username)
 
 int sq_credential_get(struct sq_store *st, const char *secret_hash, json_t **out)
 {
-    return get_by_key(st, &credentials_table, secret_hash, out);
+    return get_by_key(st, &store_credentials_table, secret_hash, out);
 }
 
 int sq_credential_list(struct sq_store *st, const char *username, json_t **out)
 {
     if (username == NULL)
-        return list_all(st, &credentials_table, out);
-    return query(st, &credentials_table,
+        return list_all(st, &store_credentials_table, out);
+    return query(st, &store_credentials_table,
                  "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
                  username, NULL, false, out);
 }
 
 int sq_credential_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &credentials_table, row, false);
+    return insert_row(st, &store_credentials_table, row, false);
 }
 
 int sq_credential_delete(struct sq_store *st, const char *secret_hash)
 {
-    return delete_row(st, &credentials_table, secret_hash);
+    return delete_row(st, &store_credentials_table, secret_hash);
 }
 
 int sq_credential_prune(struct sq_store *st, int64_t now)
