@@ -315,12 +315,35 @@ static int check(struct pg_store *st, const PGresult *res)
     return rc;
 }
 
+/* jansson's check (json_string refuses what is not UTF-8), rather than one more validator. */
+static bool valid_utf8(const char *s)
+{
+    json_t *j = json_string(s);
+    json_decref(j);
+    return j != NULL;
+}
+
 /* Runs sql with p's parameters; *out (when given) receives the result to PQclear. */
 static int exec_params(struct pg_store *st, const char *sql, const struct params *p,
                        int result_format, PGresult **out)
 {
     if (st->in_tx && st->tx_failed != 0)
         return st->tx_failed; /* PostgreSQL would refuse it: the transaction is aborted */
+    /* Text that is not UTF-8 (a key from a URL path: %ff) cannot equal anything stored (every
+     * stored text came through jansson, which holds UTF-8 only). SQLite compares it and finds
+     * nothing; PostgreSQL would refuse the statement. No row, as on SQLite. */
+    for (int i = 0; p != NULL && i < p->n; i++) {
+        if (p->formats[i] == 0 && p->values[i] != NULL && !valid_utf8(p->values[i])) {
+            PGresult *empty = PQmakeEmptyPGresult(st->conn, PGRES_TUPLES_OK);
+            if (empty == NULL)
+                return -ENOMEM;
+            if (out != NULL)
+                *out = empty;
+            else
+                PQclear(empty);
+            return 0;
+        }
+    }
     PGresult *res =
         PQexecParams(st->conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->values : NULL,
                      p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, result_format);

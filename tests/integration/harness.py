@@ -241,6 +241,26 @@ def create_pg_database():
     return url.rsplit("/", 1)[0] + "/" + name
 
 
+def db_execute(db, sql):
+    """Run one SQL statement on the database directly (not through the central) and return
+    its rows as a list of tuples; committed at once. SQLite gives typed values; PostgreSQL
+    (a URL, through ``psql``) gives every value as a string (None for NULL)."""
+    if is_postgres_url(db):
+        proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-P", "null=\x1e",
+                               "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise AssertionError("psql %r: %s" % (sql, proc.stderr))
+        return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
+                for line in proc.stdout.splitlines() if line]
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        with conn:
+            return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
 def reset_database(db):
     """Throw the database away, as an operator who starts over: a SQLite file (with its WAL,
     shared-memory and journal files) is deleted, a PostgreSQL database dropped and created
