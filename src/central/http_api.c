@@ -40,6 +40,8 @@
 /* Settings key of the controllers the operator deleted (remove_controller). */
 #define DELETED_KEY "deleted_controllers"
 #define LONGPOLL_MAX_WAIT_S 55
+/* Tries of a registration whose transaction hit a serialization failure (store.h: -EAGAIN). */
+#define REGISTER_ATTEMPTS 5
 
 struct call {
     struct central *c;
@@ -423,6 +425,8 @@ static void h_register(struct call *k)
 
     json_t *existing = NULL, *candidates = NULL, *fields = NULL;
     char id[UUIDSTR_LEN + 1] = "";
+    int attempts = 0;
+retry:;
     int rc = store_begin(c->store, true);
     if (rc < 0)
         goto db_fail;
@@ -546,6 +550,15 @@ static void h_register(struct call *k)
 db_fail_tx:
     store_rollback(c->store);
 db_fail:
+    /* A serialization failure (PostgreSQL, when another connection registered the same
+     * controller at the same moment): the whole decision again, on what is committed now. */
+    if (rc == -EAGAIN && ++attempts < REGISTER_ATTEMPTS) {
+        json_decref(existing);
+        json_decref(candidates);
+        json_decref(fields);
+        existing = candidates = fields = NULL;
+        goto retry;
+    }
     db_failed(k, rc);
 out:
     json_decref(b);

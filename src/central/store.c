@@ -4,6 +4,7 @@
 #include "store_backend.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,36 @@ bool store_is_postgresql(const char *db)
 {
     return db != NULL &&
            (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
+}
+
+void store_redact(const char *db, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    snprintf(out, outlen, "%s", db);
+    if (!store_is_postgresql(db))
+        return;
+    /* userinfo: between "://" and the last '@' before the path */
+    char *auth = strstr(out, "://") + 3;
+    size_t authlen = strcspn(auth, "/?");
+    char *at = NULL;
+    for (char *p = auth; p < auth + authlen; p++)
+        if (*p == '@')
+            at = p;
+    char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    char masked[PATH_MAX];
+    if (colon != NULL) {
+        snprintf(masked, sizeof masked, "%.*s***%s", (int)(colon + 1 - out), out, at);
+        snprintf(out, outlen, "%s", masked);
+    }
+    char *pw = strstr(out, "password=");
+    if (pw != NULL) {
+        char *end = pw + strlen("password=");
+        end += strcspn(end, "&");
+        snprintf(masked, sizeof masked, "%.*s***%s", (int)(pw + strlen("password=") - out), out,
+                 end);
+        snprintf(out, outlen, "%s", masked);
+    }
 }
 
 const char *store_backend_name(const struct store *st)

@@ -43,6 +43,9 @@ struct store;
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
  * it) rather than a SQLite file. */
 bool store_is_postgresql(const char *db);
+/* db as it may appear in logs: the password of a postgresql://user:password@host/... URL (and
+ * a password=... parameter) replaced by ***; a file path unchanged. */
+void store_redact(const char *db, char *out, size_t outlen);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const struct store *st);
 

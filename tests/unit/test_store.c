@@ -705,6 +705,24 @@ static void test_write_failure_is_tracked(void **state)
     store_free(st);
 }
 
+/* Logs never show a database password. */
+static void test_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    store_redact("postgresql://rh:s3cret@db.example:5432/roundhouse", out, sizeof out);
+    assert_string_equal(out, "postgresql://rh:***@db.example:5432/roundhouse");
+    store_redact("postgres://rh@db/roundhouse?sslmode=require&password=s3cret&x=1", out,
+                 sizeof out);
+    assert_string_equal(out, "postgres://rh@db/roundhouse?sslmode=require&password=***&x=1");
+    store_redact("postgresql:///roundhouse", out, sizeof out);
+    assert_string_equal(out, "postgresql:///roundhouse");
+    store_redact("./dir:with@odd/roundhouse.db", out, sizeof out);
+    assert_string_equal(out, "./dir:with@odd/roundhouse.db");
+    assert_true(store_is_postgresql("postgresql://x"));
+    assert_false(store_is_postgresql("/var/lib/roundhouse/postgresql://x"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -713,6 +731,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, setup, teardown),
+        cmocka_unit_test(test_redact),
         cmocka_unit_test_setup_teardown(test_failed_commit_ends_transaction, setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(test_second_release_aborts_in_debug_builds, setup,
