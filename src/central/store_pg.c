@@ -268,7 +268,10 @@ const char *pg_last_error(struct pg_store *st)
 static void set_message(struct pg_store *st, const char *msg)
 {
     snprintf(st->error, sizeof st->error, "%s", msg != NULL && *msg ? msg : "unknown error");
-    /* libpq's messages end in a newline; the log line should not. */
+    /* libpq's messages run over lines ("\n\t") and end in a newline; a log line should not. */
+    for (char *c = st->error; *c != '\0'; c++)
+        if (*c == '\n' || *c == '\t')
+            *c = ' ';
     size_t n = strlen(st->error);
     while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
         st->error[--n] = '\0';
@@ -471,6 +474,28 @@ static int migrate(struct pg_store *st, int max_version, char *err, size_t errle
     return rc;
 }
 
+/* What every new session gets: no notices on stderr (CREATE TABLE IF NOT EXISTS says
+ * "skipping"), UTC for the one timestamp the schema writes. */
+static int session_setup(struct pg_store *st)
+{
+    PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
+    if (exec_simple(st, "SET client_min_messages = warning") < 0 ||
+        exec_simple(st, "SET TIME ZONE 'UTC'") < 0)
+        return -EIO;
+    return 0;
+}
+
+/* A new connection with the same parameters (PQreset). 0 when it is up. */
+static int reconnect(struct pg_store *st)
+{
+    PQreset(st->conn);
+    if (PQstatus(st->conn) != CONNECTION_OK) {
+        set_message(st, PQerrorMessage(st->conn));
+        return -EIO;
+    }
+    return session_setup(st);
+}
+
 static int pg_connect(const char *url, struct pg_store **out, char *err, size_t errlen)
 {
     struct pg_store *st = calloc(1, sizeof *st);
@@ -499,9 +524,7 @@ static int pg_connect(const char *url, struct pg_store **out, char *err, size_t 
         pg_free(st);
         return -EIO;
     }
-    PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
-    if (exec_simple(st, "SET client_min_messages = warning") < 0 ||
-        exec_simple(st, "SET TIME ZONE 'UTC'") < 0) {
+    if (session_setup(st) < 0) {
         snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", st->error);
         pg_free(st);
         return -EIO;
@@ -564,17 +587,17 @@ int pg_begin(struct pg_store *st, bool write)
     st->in_tx = false;
     st->tx_failed = 0;
     /* A server restart or a dropped link: one new attempt per transaction. */
-    if (PQstatus(st->conn) != CONNECTION_OK) {
-        PQreset(st->conn);
-        if (PQstatus(st->conn) == CONNECTION_OK) {
-            PQsetNoticeProcessor(st->conn, ignore_notice, NULL);
-            exec_simple(st, "SET client_min_messages = warning");
-        }
-    }
+    if (PQstatus(st->conn) != CONNECTION_OK)
+        reconnect(st);
     /* Left open by a ROLLBACK that failed: nobody else's work is in it, the lock is ours. */
     if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
         exec_simple(st, "ROLLBACK");
-    int rc = exec_simple(st, write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN");
+    const char *begin = write ? "BEGIN ISOLATION LEVEL SERIALIZABLE" : "BEGIN";
+    int rc = exec_simple(st, begin);
+    /* The link was found dead only now (the server restarted while we were idle): nothing of
+     * the transaction has happened yet, so one new connection and one more try are safe. */
+    if (rc < 0 && PQstatus(st->conn) != CONNECTION_OK && reconnect(st) == 0)
+        rc = exec_simple(st, begin);
     if (rc < 0) {
         if (write)
             note_write_failed(st);

@@ -222,6 +222,15 @@ def start_postgres():
     return _pg_cluster[0]
 
 
+def restart_postgres():
+    """Restart this process's cluster (a fast shutdown: every session is cut, as when the
+    server of a central restarts)."""
+    if _pg_cluster is None:
+        raise AssertionError("no PostgreSQL cluster started")
+    subprocess.run([PG_CLUSTER, "restart", _pg_cluster[1]], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+
+
 def psql(url, sql):
     """Run ``sql`` with ``psql`` on ``url``; returns its output (unaligned, tuples only)."""
     proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,

@@ -6,6 +6,7 @@
 #                                   only on 127.0.0.1 on a kernel-picked port; prints the
 #                                   superuser's URL (postgresql://roundhouse@127.0.0.1:PORT/postgres)
 #                                   on line 1 and the directory on line 2
+#   pg-cluster.sh restart DIR       restarts the server (fast shutdown: sessions are cut)
 #   pg-cluster.sh stop DIR          stops it and removes the directory
 #
 # initdb refuses to run as root: as root, the cluster runs as the unprivileged user nobody
@@ -79,6 +80,10 @@ start)
   echo "postgresql://roundhouse@127.0.0.1:$port/postgres"
   echo "$dir"
   ;;
+restart)
+  dir=${2:?directory}
+  as_owner "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w -t 60 restart >/dev/null
+  ;;
 stop)
   dir=${2:?directory}
   case "$dir" in
@@ -91,7 +96,7 @@ stop)
   rm -rf "$dir"
   ;;
 *)
-  echo "usage: pg-cluster.sh start OWNER_PID | stop DIR" >&2
+  echo "usage: pg-cluster.sh start OWNER_PID | restart DIR | stop DIR" >&2
   exit 2
   ;;
 esac
