@@ -25,9 +25,13 @@
  *
  * Thread safety: one connection guarded by a mutex that store_begin takes and
  * store_commit/store_rollback release; every other call must happen between them.
- * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EIO for
- * any other database failure (the database's message is logged by the caller via
- * store_last_error). Returned json_t references belong to the caller. */
+ * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EAGAIN on
+ * PostgreSQL when a write transaction lost a serialization conflict against another
+ * connection (roll back and run the whole transaction again), -EIO for any other database
+ * failure (the database's message is logged by the caller via store_last_error). After
+ * -ENOENT or -EEXIST the transaction goes on on both backends; after any other error it is
+ * over on PostgreSQL (later calls return the same error, store_commit rolls back and returns
+ * it): roll back. Returned json_t references belong to the caller. */
 #ifndef ROUNDHOUSE_STORE_H
 #define ROUNDHOUSE_STORE_H
 
@@ -49,9 +53,10 @@ void store_redact(const char *db, char *out, size_t outlen);
 /* "sqlite" or "postgresql". */
 const char *store_backend_name(const struct store *st);
 
-/* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
- * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
- * build old databases this way); pass STORE_SCHEMA_VERSION normally. */
+/* Opens the database (SQLite: creating the file if needed, in WAL mode; PostgreSQL: the
+ * database must exist) and upgrades the schema to STORE_SCHEMA_VERSION. max_version <
+ * STORE_SCHEMA_VERSION stops at that version (tests build old databases this way); pass
+ * STORE_SCHEMA_VERSION normally. */
 int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen);
 /* A second connection to the database store_open opened, for work that should not queue
  * behind the requests (WAL lets it run alongside the writer): the presence sweeper's reads
@@ -62,7 +67,8 @@ int store_open_maintenance(const char *path, struct store **out, char *err, size
  * middle of a request. 0 or -EIO. */
 int store_defer_checkpoints(struct store *st);
 /* Copies what it can of the WAL into the database without blocking the writer (PASSIVE).
- * 0 or -EIO. */
+ * 0 or -EIO. On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do
+ * nothing and return 0. */
 int store_checkpoint(struct store *st);
 void store_free(struct store *st);
 const char *store_last_error(struct store *st);
