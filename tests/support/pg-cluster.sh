@@ -65,18 +65,24 @@ start)
     rm -rf "$dir"
     exit 1
   fi
-  # The watcher: stops the cluster when its owner is gone (bounded: one hour of checks).
-  (
-    i=0
+  # The watcher: stops the cluster when its owner is gone (bounded: one hour of checks). In
+  # its own session, so that a kill of the owner's process group (a test runner's timeout)
+  # does not take the watcher with it.
+  setsid sh -c '
+    owner=$1 dir=$2 bindir=$3 i=0
     while [ $i -lt 3600 ] && kill -0 "$owner" 2>/dev/null && [ -d "$dir/data" ]; do
       sleep 1
       i=$((i + 1))
     done
     if [ -d "$dir/data" ]; then
-      as_owner "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop >/dev/null 2>&1 || true
+      if [ "$(id -u)" = 0 ]; then
+        runuser -u nobody -- "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop
+      else
+        "$bindir/pg_ctl" -D "$dir/data" -m immediate -w stop
+      fi
       rm -rf "$dir"
     fi
-  ) </dev/null >/dev/null 2>&1 &
+  ' watcher "$owner" "$dir" "$bindir" </dev/null >/dev/null 2>&1 &
   echo "postgresql://roundhouse@127.0.0.1:$port/postgres"
   echo "$dir"
   ;;
