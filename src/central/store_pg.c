@@ -20,8 +20,9 @@
  * sending it, and store_commit rolls back and returns it.
  *
  * Values travel as text parameters (typed by the server from the column they go to), except
- * photos, which go and come back as binary. There is no statement cache yet: PQexecParams
- * parses each statement, which costs one round trip like a prepared statement would. */
+ * photos, which go and come back as binary. Statements are prepared once per connection and
+ * kept (an LRU of 48, like SQLite's), so that the server does not parse and plan each one on
+ * every request. */
 #include "store_backend.h"
 
 #include <errno.h>
@@ -147,6 +148,14 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 /* pg_advisory_lock key of the migrations ("RHMIGRAT" would not fit; any constant does). */
 #define MIGRATION_LOCK 720180001
 #define MAX_PARAMS 32
+#define STMT_CACHE_SIZE 48
+
+/* A statement prepared on this connection under a name of its own. */
+struct pg_stmt {
+    char *sql;
+    char name[16];
+    uint64_t used; /* for eviction of the least recently used */
+};
 
 /* Unique columns besides the key: an UPDATE that sets one runs in a savepoint, so that a
  * conflict is -EEXIST and the transaction goes on, as on SQLite. */
@@ -173,6 +182,9 @@ struct pg_store {
     store_commit_hook hook;
     void *hook_ctx;
     struct store *owner;
+    struct pg_stmt cache[STMT_CACHE_SIZE];
+    uint64_t clock;
+    unsigned names;
 };
 
 /* Parameters of one statement, as text (or binary where lengths/formats say so). */
@@ -318,6 +330,54 @@ static int check(struct pg_store *st, const PGresult *res)
     return rc;
 }
 
+/* Forgets the prepared statements (a new session has none). */
+static void cache_clear(struct pg_store *st)
+{
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        free(st->cache[i].sql);
+        st->cache[i].sql = NULL;
+    }
+}
+
+/* The name of sql prepared on this connection: from the cache, or prepared now (the least
+ * recently used one deallocated to make room). NULL with *rc set when PREPARE failed. */
+static const char *prepared(struct pg_store *st, const char *sql, int nparams, int *rc)
+{
+    struct pg_stmt *victim = &st->cache[0];
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        struct pg_stmt *c = &st->cache[i];
+        if (c->sql != NULL && strcmp(c->sql, sql) == 0) {
+            c->used = ++st->clock;
+            return c->name;
+        }
+        if (c->sql == NULL || (victim->sql != NULL && c->used < victim->used))
+            victim = c;
+    }
+    if (victim->sql != NULL) {
+        char dealloc[40];
+        snprintf(dealloc, sizeof dealloc, "DEALLOCATE %s", victim->name);
+        PQclear(PQexec(st->conn, dealloc));
+        free(victim->sql);
+        victim->sql = NULL;
+    }
+    char *copy = strdup(sql);
+    if (copy == NULL) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    snprintf(victim->name, sizeof victim->name, "rh%u", ++st->names);
+    PGresult *res = PQprepare(st->conn, victim->name, sql, nparams, NULL);
+    *rc = check(st, res);
+    PQclear(res);
+    if (*rc < 0) {
+        free(copy);
+        return NULL;
+    }
+    victim->sql = copy;
+    victim->used = ++st->clock;
+    return victim->name;
+}
+
 /* jansson's check (json_string refuses what is not UTF-8), rather than one more validator. */
 static bool valid_utf8(const char *s)
 {
@@ -347,10 +407,14 @@ static int exec_params(struct pg_store *st, const char *sql, const struct params
             return 0;
         }
     }
+    int rc = 0;
+    const char *name = prepared(st, sql, p != NULL ? p->n : 0, &rc);
+    if (name == NULL)
+        return rc;
     PGresult *res =
-        PQexecParams(st->conn, sql, p != NULL ? p->n : 0, NULL, p != NULL ? p->values : NULL,
-                     p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, result_format);
-    int rc = check(st, res);
+        PQexecPrepared(st->conn, name, p != NULL ? p->n : 0, p != NULL ? p->values : NULL,
+                       p != NULL ? p->lengths : NULL, p != NULL ? p->formats : NULL, result_format);
+    rc = check(st, res);
     if (rc == 0 && st->write_tx) {
         const char *n = PQcmdTuples(res);
         if (n != NULL && *n != '\0' && strcmp(n, "0") != 0 &&
@@ -488,6 +552,7 @@ static int session_setup(struct pg_store *st)
 /* A new connection with the same parameters (PQreset). 0 when it is up. */
 static int reconnect(struct pg_store *st)
 {
+    cache_clear(st);
     PQreset(st->conn);
     if (PQstatus(st->conn) != CONNECTION_OK) {
         set_message(st, PQerrorMessage(st->conn));
@@ -572,6 +637,7 @@ void pg_free(struct pg_store *st)
         return;
     if (st->conn != NULL)
         PQfinish(st->conn);
+    cache_clear(st);
     json_decref(st->bumped);
     pthread_mutex_destroy(&st->lock);
     pthread_mutex_destroy(&st->write_lock);
