@@ -4,7 +4,7 @@
  * migrations are written again in PostgreSQL's dialect (BIGINT, BOOLEAN, BYTEA, BIGSERIAL)
  * under the same numbers. Every table whose lists are in insertion order has a BIGSERIAL column
  * named rowid, so that the ORDER BY clauses (store_tables.c) read the same on both backends;
- * rows never show it (row_to_json keeps only the columns of store_tables.c).
+ * rows never show it (row_to_json leaves it out).
  *
  * Transactions: one connection per store, guarded by a mutex like SQLite's, so that one
  * central keeps SQLite's one-writer-at-a-time behaviour. Write transactions are SERIALIZABLE:
@@ -786,16 +786,18 @@ static json_t *column_value(const PGresult *res, int row, int col, char type)
     }
 }
 
-/* Row i of res as an object of t's columns (others, such as rowid, are left out). */
+/* Row i of res as an object, like SQLite's: every column (a column not in store_tables.c as
+ * text), except the rowid that only orders the lists here. */
 static json_t *row_to_json(const PGresult *res, int i, const struct store_table *t)
 {
     json_t *row = json_object();
     int n = PQnfields(res);
     for (int c = 0; c < n; c++) {
         const char *name = PQfname(res, c);
+        if (strcmp(name, "rowid") == 0)
+            continue;
         const struct store_column *col = store_find_column(t, name);
-        if (col != NULL)
-            json_object_set_new(row, name, column_value(res, i, c, col->type));
+        json_object_set_new(row, name, column_value(res, i, c, col != NULL ? col->type : 'T'));
     }
     return row;
 }
