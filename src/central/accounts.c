@@ -524,6 +524,17 @@ static int count_admins(struct store *st, int *out)
     return 0;
 }
 
+/* 200 with the view of each row; the rows are consumed. */
+static void answer_views(struct http_response *resp, json_t *rows, json_t *(*view)(const json_t *))
+{
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(out, view(row));
+    json_decref(rows);
+    http_response_json(resp, 200, out);
+}
+
 static void h_users_list(struct central *c, const struct http_request *req,
                          struct http_response *resp)
 {
@@ -537,12 +548,7 @@ static void h_users_list(struct central *c, const struct http_request *req,
         db_error(c, resp, req->path);
         return;
     }
-    json_t *out = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(out, view_user(row));
-    json_decref(rows);
-    http_response_json(resp, 200, out);
+    answer_views(resp, rows, view_user);
 }
 
 /* role (optional): 1 with *role set, 0 absent, -1 after answering 422. */
@@ -815,12 +821,7 @@ static void h_tokens_list(struct central *c, const struct http_request *req,
         db_error(c, resp, req->path);
         return;
     }
-    json_t *out = json_array();
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row) json_array_append_new(out, view_token(row));
-    json_decref(rows);
-    http_response_json(resp, 200, out);
+    answer_views(resp, rows, view_token);
 }
 
 static void h_token_create(struct central *c, const struct http_request *req,

@@ -230,6 +230,9 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
     const json_t *meta = json_object_get(row, "metadata");
     json_t *py = json_object_get(meta, "python_version");
     json_object_set_new(v, "python_version", json_is_string(py) ? json_incref(py) : json_null());
+    /* Whether it holds a controller secret; the secret's hash itself is never shown. */
+    json_object_set_new(v, "secured",
+                        json_boolean(json_is_string(json_object_get(row, "secret_hash"))));
     json_t *rp = json_object_get(meta, "reports_placement");
     json_object_set_new(v, "reports_placement",
                         json_is_boolean(rp) ? json_incref(rp) : json_null());

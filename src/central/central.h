@@ -51,6 +51,7 @@ struct central_options {
     char withrottle_host[64];
     int withrottle_port;
     int withrottle_heartbeat; /* seconds */
+    bool dnssd_advertise;     /* --advertise on|off */
     enum log_level log_level;
     enum log_format log_format;
     /* What one client can hold (docs/operations.md, "Limits"). */
@@ -65,6 +66,15 @@ struct central_options {
     bool public_read; /* --public-read: reads without a credential */
     long session_ttl; /* --session-ttl, seconds a web session lasts */
     long login_rate;  /* --login-rate: failed logins per minute per address and per user */
+    /* --tls-cert / --tls-key: serve HTTPS; both or neither. */
+    char tls_cert[PATH_MAX];
+    char tls_key[PATH_MAX];
+    /* MQTT over TLS (--mqtt-tls, implied by --mqtt-ca, --mqtt-cert, --mqtt-key). No CA file:
+     * the system's trust store. Runtime configs then say mqtt_broker.tls = true. */
+    bool mqtt_tls;
+    char mqtt_ca[PATH_MAX];
+    char mqtt_cert[PATH_MAX];
+    char mqtt_key[PATH_MAX];
 };
 
 struct central_counters {
@@ -74,6 +84,7 @@ struct central_counters {
     atomic_ulong db_errors;
     atomic_ulong presence_transitions[4][4]; /* [from][to], enum presence */
     atomic_ulong heartbeats_missed;          /* online -> not online without a heartbeat */
+    atomic_ulong controller_auth_failures;   /* a controller's secret missing or wrong */
 };
 
 struct central {

@@ -24,15 +24,29 @@ static const char usage[] =
     "  --mqtt-advertise HOST:PORT  broker address written into runtime configs (MQTT_ADVERTISE;\n"
     "                              default the --mqtt address, or for a loopback host the host\n"
     "                              the controller used to reach this API)\n"
+    "  --mqtt-tls                  connect to the broker over TLS, and tell controllers to\n"
+    "                              (mqtt_broker.tls in runtime configs); --mqtt names the\n"
+    "                              broker's TLS port, e.g. 8883\n"
+    "  --mqtt-ca FILE              PEM CA certificates for the broker (implies --mqtt-tls;\n"
+    "                              default the system's trust store)\n"
+    "  --mqtt-cert FILE, --mqtt-key FILE\n"
+    "                              client certificate and key for the broker (implies\n"
+    "                              --mqtt-tls)\n"
+    "  --tls-cert FILE             serve HTTPS with this PEM certificate (chain); needs\n"
+    "  --tls-key FILE              ... and its PEM private key (unencrypted)\n"
     "  --bootstrap FILE            import an earlier-system config.yaml at start, idempotently\n"
     "                              (CENTRAL_API_CONFIG_YAML)\n"
     "  --heartbeat-interval SEC    (ROUNDHOUSE_HEARTBEAT_INTERVAL; default 10)\n"
     "  --stale-after SEC           presence: online below this age (default 25)\n"
     "  --offline-after SEC         presence: offline at or above this age (default 50)\n"
     "  --register-rate N/MIN       registrations per client IP, burst N (default 30)\n"
-    "  --registration-token TOKEN  require X-Registration-Token on register\n"
+    "  --registration-token TOKEN  require X-Registration-Token on register and import\n"
     "                              (ROUNDHOUSE_REGISTRATION_TOKEN)\n"
-    "  --cors-origins LIST         comma-separated origins or * (ROUNDHOUSE_CORS_ORIGINS; *)\n"
+    "  --cors-origins LIST         other origins whose pages may use this API, comma-separated\n"
+    "                              (e.g. http://ui.local:3000), or * for any (logged as a\n"
+    "                              warning) (ROUNDHOUSE_CORS_ORIGINS; default none: only the\n"
+    "                              built-in web UI's own origin). Pages of other origins get\n"
+    "                              no CORS headers, and their POST/PUT/PATCH/DELETE get 403\n"
     "  --withrottle-listen HOST:PORT|off\n"
     "                              WiThrottle server for handheld throttles\n"
     "                              (ROUNDHOUSE_WITHROTTLE_LISTEN; default 0.0.0.0:12090; port 0\n"
@@ -41,6 +55,10 @@ static const char usage[] =
     "  --withrottle-heartbeat SEC  heartbeat interval announced to throttles; one that enabled\n"
     "                              it and falls silent longer has its trains stopped\n"
     "                              (ROUNDHOUSE_WITHROTTLE_HEARTBEAT; default 10)\n"
+    "  --advertise on|off          DNS-SD/mDNS advertisement through avahi-daemon of the API\n"
+    "                              (_roundhouse._tcp, found by edges and the CLI) and of the\n"
+    "                              WiThrottle server (_withrottle._tcp); loopback listeners\n"
+    "                              are not advertised (default on)\n"
     "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
     "  --log-format FORMAT         json or text (LOG_FORMAT; default json)\n"
     "  --max-connections N         open HTTP connections in all (default 1000)\n"
@@ -110,6 +128,7 @@ enum {
     OPT_CORS,
     OPT_WITHROTTLE,
     OPT_WITHROTTLE_HEARTBEAT,
+    OPT_DNSSD,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_MAX_CONN,
@@ -122,6 +141,12 @@ enum {
     OPT_PUBLIC_READ,
     OPT_SESSION_TTL,
     OPT_LOGIN_RATE,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
+    OPT_MQTT_TLS,
+    OPT_MQTT_CA,
+    OPT_MQTT_CERT,
+    OPT_MQTT_KEY,
     OPT_HELP,
     OPT_VERSION,
 };
@@ -203,6 +228,22 @@ static int apply(struct central_options *o, int opt, const char *v)
     }
     case OPT_DB:
         return copy(o->db, sizeof o->db, "--db", v);
+    case OPT_TLS_CERT:
+        return copy(o->tls_cert, sizeof o->tls_cert, "--tls-cert", v);
+    case OPT_TLS_KEY:
+        return copy(o->tls_key, sizeof o->tls_key, "--tls-key", v);
+    case OPT_MQTT_TLS:
+        o->mqtt_tls = true;
+        return 0;
+    case OPT_MQTT_CA:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_ca, sizeof o->mqtt_ca, "--mqtt-ca", v);
+    case OPT_MQTT_CERT:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_cert, sizeof o->mqtt_cert, "--mqtt-cert", v);
+    case OPT_MQTT_KEY:
+        o->mqtt_tls = true;
+        return copy(o->mqtt_key, sizeof o->mqtt_key, "--mqtt-key", v);
     case OPT_MQTT:
         return set_host_port("--mqtt", v, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port);
     case OPT_MQTT_USER:
@@ -256,6 +297,11 @@ static int apply(struct central_options *o, int opt, const char *v)
     }
     case OPT_WITHROTTLE_HEARTBEAT:
         return set_seconds("--withrottle-heartbeat", v, 1, 300, &o->withrottle_heartbeat);
+    case OPT_DNSSD:
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return bad("--advertise", v, "expected on or off");
+        o->dnssd_advertise = strcmp(v, "on") == 0;
+        return 0;
     case OPT_LOG_LEVEL:
         if (log_level_parse(v, &o->log_level) < 0)
             return bad("--log-level", v, "expected debug, info, warning or error");
@@ -318,11 +364,11 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     o->presence.stale_after = 25;
     o->presence.offline_after = 50;
     o->register_rate = 30;
-    snprintf(o->cors_origins, sizeof o->cors_origins, "*");
     o->withrottle_enabled = true;
     snprintf(o->withrottle_host, sizeof o->withrottle_host, "0.0.0.0");
     o->withrottle_port = 12090;
     o->withrottle_heartbeat = 10;
+    o->dnssd_advertise = true;
     o->log_level = LOG_INFO;
     o->log_format = LOG_FORMAT_JSON;
     o->max_connections = 1000;
@@ -353,6 +399,7 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"cors-origins", required_argument, NULL, OPT_CORS},
         {"withrottle-listen", required_argument, NULL, OPT_WITHROTTLE},
         {"withrottle-heartbeat", required_argument, NULL, OPT_WITHROTTLE_HEARTBEAT},
+        {"advertise", required_argument, NULL, OPT_DNSSD},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},
@@ -365,6 +412,12 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"public-read", no_argument, NULL, OPT_PUBLIC_READ},
         {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
         {"login-rate", required_argument, NULL, OPT_LOGIN_RATE},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"mqtt-tls", no_argument, NULL, OPT_MQTT_TLS},
+        {"mqtt-ca", required_argument, NULL, OPT_MQTT_CA},
+        {"mqtt-cert", required_argument, NULL, OPT_MQTT_CERT},
+        {"mqtt-key", required_argument, NULL, OPT_MQTT_KEY},
         {"help", no_argument, NULL, OPT_HELP},
         {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
@@ -397,6 +450,14 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     if (o->public_read && !o->auth) {
         fprintf(stderr, "roundhouse-central: --public-read needs --auth (without it every "
                         "call is open already)\n");
+        return -EINVAL;
+    }
+    if ((o->tls_cert[0] == '\0') != (o->tls_key[0] == '\0')) {
+        fprintf(stderr, "roundhouse-central: --tls-cert and --tls-key must be given together\n");
+        return -EINVAL;
+    }
+    if ((o->mqtt_cert[0] == '\0') != (o->mqtt_key[0] == '\0')) {
+        fprintf(stderr, "roundhouse-central: --mqtt-cert and --mqtt-key must be given together\n");
         return -EINVAL;
     }
     if (o->presence.offline_after <= o->presence.stale_after) {

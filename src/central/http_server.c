@@ -442,6 +442,61 @@ static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
     MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
 }
 
+/* An authority ("host[:port]") without the scheme's default port, for comparison. */
+static size_t authority_len(const char *a, size_t n, bool https)
+{
+    const char *dflt = https ? ":443" : ":80";
+    size_t dl = strlen(dflt);
+    if (n > dl && strncmp(a + n - dl, dflt, dl) == 0)
+        return n - dl;
+    return n;
+}
+
+/* Whether Origin names this server as the browser reached it (its Host header), over http or
+ * https. A reverse proxy that rewrites Host makes the browser's origin a foreign one: list it
+ * in --cors-origins then. */
+static bool same_origin(const char *origin, const char *host)
+{
+    if (origin == NULL || host == NULL)
+        return false;
+    bool https;
+    if (strncasecmp(origin, "http://", 7) == 0)
+        https = false;
+    else if (strncasecmp(origin, "https://", 8) == 0)
+        https = true;
+    else
+        return false;
+    const char *a = origin + (https ? 8 : 7);
+    size_t an = strlen(a), hn = strlen(host);
+    if (an == 0 || strchr(a, '/') != NULL)
+        return false;
+    an = authority_len(a, an, https);
+    hn = authority_len(host, hn, https);
+    return an == hn && strncasecmp(a, host, an) == 0;
+}
+
+/* CORS only decides what a page may read; a browser still sends a "simple" cross-origin
+ * POST (a form, fetch with mode no-cors, an empty body) without asking, and the server would
+ * act on it. So a request that may change something is refused when the browser says it
+ * comes from a page of another origin that is not allowed. Requests without Origin (curl,
+ * the CLI, edges) are not a browser's cross-origin requests and pass. */
+static bool origin_may_change(const struct http_server *srv, struct MHD_Connection *conn,
+                              const char *method)
+{
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0 || strcmp(method, "OPTIONS") == 0)
+        return true;
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (origin == NULL) {
+        /* Fetch metadata without Origin (an older or unusual browser): it still says so. */
+        const char *site = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site");
+        return site == NULL || strcasecmp(site, "cross-site") != 0 ||
+               (srv->cors != NULL && strcmp(srv->cors, "*") == 0);
+    }
+    bool wildcard;
+    return same_origin(origin, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")) ||
+           origin_allowed(srv, origin, &wildcard);
+}
+
 /* Answers this large (the controller list of a big layout) leave megabytes of freed
  * jansson nodes in malloc's arenas, which glibc keeps unless asked to give them back. */
 #define LARGE_ANSWER (1024 * 1024)
@@ -689,6 +744,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         MHD_destroy_response(r);
         observe(srv, rs, method, NULL, MHD_HTTP_NO_CONTENT);
         return ret;
+    } else if (!origin_may_change(srv, conn, method)) {
+        const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+        log_event(LOG_WARNING, "origin_refused", "{s:s, s:s, s:s?, s:s?}", "method", method, "path",
+                  url, "origin", origin, "sec_fetch_site",
+                  MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"));
+        http_response_error(&resp, 403, "origin_not_allowed", "Origin",
+                            "requests that change something are not accepted from pages of "
+                            "another origin (%.200s); the operator may allow it with "
+                            "--cors-origins",
+                            origin ? origin : "a cross-site page");
     } else if (rs->len > 0 && !rs->raw &&
                !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
         http_response_error(&resp, 415, "unsupported_media_type", NULL,
@@ -700,10 +765,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .body_len = rs->len,
                                    .started_ms = rs->started_ms,
                                    .conn = conn,
-                                   .state = rs};
+                                   .state = rs,
+                                   .tls = srv->cfg.tls_cert_pem != NULL};
         client_ip(conn, req.client_ip, sizeof req.client_ip);
-        /* Only an HTTPS daemon has a TLS session to report. */
-        req.tls = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION) != NULL;
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
     (void)version;
@@ -836,10 +900,21 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
                  cfg->host);
         return -EINVAL;
     }
+    bool tls = cfg->tls_cert_pem != NULL && cfg->tls_key_pem != NULL;
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, errlen,
+                 "this libmicrohttpd was built without TLS support: HTTPS "
+                 "(--tls-cert) is not available");
+        return -EPROTONOSUPPORT;
+    }
+    if (tls)
+        flags |= MHD_USE_TLS;
     struct http_server *srv = calloc(1, sizeof *srv);
     if (srv == NULL)
         return -ENOMEM;
     srv->cfg = *cfg;
+    if (!tls)
+        srv->cfg.tls_cert_pem = srv->cfg.tls_key_pem = NULL;
     srv->cors = cfg->cors_origins ? strdup(cfg->cors_origins) : NULL;
     pthread_mutex_init(&srv->job_lock, NULL);
     pthread_cond_init(&srv->job_cond, NULL);
@@ -860,10 +935,15 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         cfg->max_connections_per_ip ? cfg->max_connections_per_ip : cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->request_timeout ? cfg->request_timeout : 60U,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024), MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        /* MHD reads its options up to MHD_OPTION_END: without TLS the certificate options
+         * are left out that way. */
+        tls ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cfg->tls_cert_pem,
+        MHD_OPTION_HTTPS_MEM_KEY, cfg->tls_key_pem, MHD_OPTION_END);
     if (srv->daemon == NULL) {
-        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted)", cfg->host,
-                 cfg->port);
+        snprintf(err, errlen, "cannot listen on %s:%d (address in use or not permitted%s)",
+                 cfg->host, cfg->port,
+                 tls ? ", or the TLS certificate or key was refused by GnuTLS" : "");
         server_free(srv);
         return -EADDRINUSE;
     }

@@ -21,8 +21,8 @@ struct http_request {
     const char *body; /* NUL-terminated, body_len bytes; "" when none */
     size_t body_len;
     char client_ip[64];
+    bool tls;           /* arrived over HTTPS (a session cookie is then marked Secure) */
     int64_t started_ms; /* monotonic time of the request's arrival (kept across resumes) */
-    bool tls;           /* it arrived over TLS (a session cookie is then marked Secure) */
     /* For a deferred request: the copy of the arg given to http_request_defer_arg (owned by
      * the server, valid while fn runs); NULL otherwise. */
     const void *defer_arg;
@@ -71,6 +71,10 @@ struct http_server_config {
      * may stay open; parked requests (long polls, event streams, deferred work) are exempt. */
     unsigned request_timeout;
     const char *cors_origins; /* "*" or comma-separated list; NULL/empty: no CORS headers */
+    /* HTTPS: PEM certificate (chain) and private key, in memory (libmicrohttpd's GnuTLS
+     * reads them; tls_server_files_load checked them). NULL: plain HTTP. */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
     http_handler_fn handler;
     void *ctx;
     /* Called once per response sent (also 413, 415 and preflights), with the route pattern

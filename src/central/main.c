@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "accounts.h"
+#include "advertise.h"
 #include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
@@ -25,6 +26,7 @@
 #include "store.h"
 #include "sweeper.h"
 #include "timeutil.h"
+#include "tlsutil.h"
 #include "withrottle.h"
 
 /* After every commit that raised config versions: tell the controllers (MQTT) and answer
@@ -109,7 +111,18 @@ int main(int argc, char **argv)
     struct http_server *http = NULL;
     struct sweeper *sweeper = NULL;
     struct withrottle *withrottle = NULL;
+    struct advertise *advertise = NULL;
     char err[512];
+    char *tls_cert = NULL, *tls_key = NULL;
+    /* Before anything else starts: a bad certificate or key is a configuration error. */
+    if (c.opts.tls_cert[0] != '\0' &&
+        tls_server_files_load(c.opts.tls_cert, c.opts.tls_key, &tls_cert, &tls_key, err,
+                              sizeof err) < 0) {
+        log_event(LOG_ERROR, "tls_files_invalid", "{s:s, s:s, s:s}", "cert", c.opts.tls_cert, "key",
+                  c.opts.tls_key, "error", err);
+        fprintf(stderr, "roundhouse-central: %s\n", err);
+        goto out;
+    }
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
         log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db_shown, "error",
@@ -154,6 +167,8 @@ int main(int argc, char **argv)
         .max_connections_per_ip = (unsigned)c.opts.max_connections_per_ip,
         .request_timeout = (unsigned)c.opts.request_timeout,
         .cors_origins = c.opts.cors_origins,
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
         .handler = http_api_handle,
         .observe = http_api_observe,
         .ctx = &c,
@@ -165,8 +180,12 @@ int main(int argc, char **argv)
     }
     if (sweeper_start(&c, &sweeper) < 0)
         goto out;
-    log_event(LOG_INFO, "http_listening", "{s:s, s:i}", "host", c.opts.listen_host, "port",
-              http_server_port(http));
+    if (strcmp(c.opts.cors_origins, "*") == 0)
+        log_event(LOG_WARNING, "cors_any_origin", "{s:s}", "detail",
+                  "--cors-origins '*': a page of any web site opened in an operator's browser "
+                  "can drive the trains and change the registry through this API");
+    log_event(LOG_INFO, "http_listening", "{s:s, s:i, s:b}", "host", c.opts.listen_host, "port",
+              http_server_port(http), "tls", tls_cert != NULL);
     if (c.opts.auth && c.opts.withrottle_enabled && !c.opts.withrottle_explicit) {
         /* The WiThrottle protocol has no login: under --auth it is only served when asked. */
         c.opts.withrottle_enabled = false;
@@ -192,6 +211,12 @@ int main(int argc, char **argv)
         log_event(LOG_INFO, "withrottle_listening", "{s:s, s:i}", "host", c.opts.withrottle_host,
                   "port", withrottle_port(withrottle));
     }
+    if (c.opts.dnssd_advertise &&
+        advertise_start(c.opts.listen_host, http_server_port(http), c.opts.withrottle_host,
+                        withrottle ? withrottle_port(withrottle) : 0, &advertise) < 0)
+        log_event(LOG_WARNING, "dnssd_unavailable", "{s:s}", "error", "out of memory");
+    if (!c.opts.dnssd_advertise)
+        log_event(LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason", "--advertise off");
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host, http_server_port(http));
 
     int sig = 0;
@@ -201,6 +226,7 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     exit_code = 0;
 out:
+    advertise_stop(advertise); /* withdrawn first: nobody should find a central going away */
     sweeper_stop(sweeper);
     /* Parked requests and streams must be resumed before the HTTP server stops. */
     events_shutdown(c.events);
@@ -220,5 +246,7 @@ out:
     accounts_free(&c);
     layout_free(&c);
     store_free(c.store);
+    free(tls_cert);
+    tls_pem_free(tls_key);
     return exit_code;
 }

@@ -21,6 +21,7 @@
 #include "runtime_config.h"
 #include "store.h"
 #include "timeutil.h"
+#include "tlsutil.h"
 #include "uuidstr.h"
 #include "withrottle.h"
 
@@ -195,6 +196,7 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
         .port = o->advertise_set ? o->advertise_port : o->mqtt_port,
         .username = o->mqtt_username[0] ? o->mqtt_username : NULL,
         .password = o->mqtt_password,
+        .tls = o->mqtt_tls,
     };
     size_t i;
     json_t *v;
@@ -418,8 +420,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this
      * sends them, and retained ones anyway. */
     mosquitto_publish(mosq, NULL, "roundhouse/emergency-stop", 0, NULL, 1, true);
-    log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i}", "host", n->c->opts.mqtt_host, "port",
-              n->c->opts.mqtt_port);
+    log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i, s:b}", "host", n->c->opts.mqtt_host, "port",
+              n->c->opts.mqtt_port, "tls", n->c->opts.mqtt_tls);
     flush_pending(n);
 }
 
@@ -428,6 +430,54 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
     struct notify *n = obj;
     if (atomic_exchange(&n->connected, false))
         log_event(LOG_WARNING, "mqtt_disconnected", "{s:s}", "reason", mosquitto_strerror(rc));
+}
+
+/* libmosquitto reports why a TLS connection failed (certificate verify failed, unknown CA,
+ * handshake failure) only through its log; its errors are ours to log. */
+static void on_log(struct mosquitto *mosq, void *obj, int level, const char *text)
+{
+    (void)mosq;
+    (void)obj;
+    if (level == MOSQ_LOG_ERR)
+        log_event(LOG_WARNING, "mqtt_library_error", "{s:s}", "error", text);
+}
+
+/* MQTT over TLS: the CA (or the system's store), the client certificate, and the broker's
+ * host name checked against its certificate (tls_insecure off). The files are read once
+ * through OpenSSL first, so that a bad one stops the start with a message naming it rather
+ * than failing every connection later. */
+static int tls_setup(struct notify *n)
+{
+    const struct central_options *o = &n->c->opts;
+    char err[512];
+    SSL_CTX *probe = NULL;
+    struct tls_client_opts to = {
+        .ca_file = o->mqtt_ca[0] ? o->mqtt_ca : NULL,
+        .cert_file = o->mqtt_cert[0] ? o->mqtt_cert : NULL,
+        .key_file = o->mqtt_key[0] ? o->mqtt_key : NULL,
+        .verify = true,
+    };
+    if (tls_client_ctx_new(&to, &probe, err, sizeof err) < 0) {
+        log_event(LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", err);
+        fprintf(stderr, "roundhouse-central: MQTT TLS: %s\n", err);
+        return -EINVAL;
+    }
+    SSL_CTX_free(probe);
+    int rc = MOSQ_ERR_SUCCESS;
+    if (to.ca_file == NULL)
+        rc = mosquitto_int_option(n->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1);
+    /* mosquitto_tls_set needs a CA file or directory: with the system's store, the default
+     * directory (the system's store is also loaded). */
+    if (rc == MOSQ_ERR_SUCCESS && (to.ca_file != NULL || to.cert_file != NULL))
+        rc = mosquitto_tls_set(n->mosq, to.ca_file, to.ca_file ? NULL : X509_get_default_cert_dir(),
+                               to.cert_file, to.key_file, NULL);
+    if (rc == MOSQ_ERR_SUCCESS)
+        rc = mosquitto_tls_insecure_set(n->mosq, false);
+    if (rc != MOSQ_ERR_SUCCESS) {
+        log_event(LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", mosquitto_strerror(rc));
+        return -EINVAL;
+    }
+    return 0;
 }
 
 static void *connector_run(void *arg)
@@ -495,6 +545,11 @@ int notify_start(struct central *c, struct notify **out)
     mosquitto_connect_callback_set(n->mosq, on_connect);
     mosquitto_disconnect_callback_set(n->mosq, on_disconnect);
     mosquitto_message_callback_set(n->mosq, on_message);
+    mosquitto_log_callback_set(n->mosq, on_log);
+    if (c->opts.mqtt_tls && tls_setup(n) < 0) {
+        notify_stop(n);
+        return -EINVAL;
+    }
     /* The first connection is made by a small thread of ours: libmosquitto's network thread
      * retries lost connections, but not a first connect that failed (broker down when the
      * central starts), so that one is retried here, with the same backoff, until it works;

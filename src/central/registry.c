@@ -13,14 +13,14 @@ struct registry_decision registry_match(bool uuid_given, bool uuid_known,
         return d;
     }
     for (size_t i = 0; i < ncandidates; i++) {
-        if (candidates[i].same_address) {
+        if (candidates[i].same_address && !candidates[i].secured) {
             d.action = REGISTRY_ADOPT;
             d.adopt_index = i;
             return d;
         }
     }
     for (size_t i = 0; i < ncandidates; i++) {
-        if (candidates[i].presence != PRESENCE_ONLINE) {
+        if (candidates[i].presence != PRESENCE_ONLINE && !candidates[i].secured) {
             d.action = REGISTRY_ADOPT;
             d.adopt_index = i;
             return d;

@@ -7,7 +7,10 @@
  *   3. no uuid: a controller with that name and the same address -> ADOPT it ("existing"),
  *      live or not: it is the same device restarting (an earlier edge whose container lost
  *      its cache comes back within seconds); else one with that name that is not online ->
- *      ADOPT it; a live one from another address is never shared
+ *      ADOPT it; a live one from another address is never shared. A controller that holds a
+ *      secret (docs/security.md) is never adopted by name: its edge keeps its UUID and
+ *      presents it, so a name match without that UUID is another device (or an intruder)
+ *      and gets a record of its own.
  *   4. otherwise                       -> CREATE with a new uuid ("registered") */
 #ifndef ROUNDHOUSE_REGISTRY_H
 #define ROUNDHOUSE_REGISTRY_H
@@ -28,6 +31,7 @@ enum registry_action {
 struct registry_candidate {
     enum presence presence; /* computed by the caller at the time of the request */
     bool same_address;      /* its stored address is the registration's (registry_same_address) */
+    bool secured;           /* it holds a controller secret: never adopted by name */
 };
 
 struct registry_decision {

@@ -50,6 +50,10 @@ json_t *runtime_config_build(const json_t *controller, const json_t *trains,
         json_array_append_new(list, entry);
     }
     json_t *mqtt = json_pack("{s:s, s:i}", "host", broker->host, "port", broker->port);
+    /* Only when on: a plain broker's config, and its checksum, stay what earlier edges and
+     * their caches know. */
+    if (mqtt != NULL && broker->tls)
+        json_object_set_new(mqtt, "tls", json_true());
     if (mqtt != NULL && broker->username != NULL) {
         json_object_set_new(mqtt, "username", json_string(broker->username));
         json_object_set_new(mqtt, "password",

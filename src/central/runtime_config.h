@@ -14,6 +14,7 @@ struct runtime_broker {
     int port;
     const char *username; /* NULL: not handed out */
     const char *password;
+    bool tls; /* the broker is reached over TLS: written as "tls": true (absent otherwise) */
 };
 
 /* controller: a store row; trains: store rows assigned to it (desired), in order.

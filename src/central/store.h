@@ -8,7 +8,9 @@
  *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,
  *     config_hash, version, platform, hardware_id, memory_mb, cpu_count, config_version,
  *     applied_config_version, session_epoch, offline_epoch (the session whose MQTT will was
- *     received, null while live), metadata (object), created_at, updated_at
+ *     received, null while live), metadata (object), created_at, updated_at, secret_hash
+ *     (SHA-256 hex of the controller's secret, secret.h; null: none issued). secret_hash is
+ *     never shown: views, exports and events pick their keys, and never this one.
  *   trains: id, name, description, model, plugin_name, plugin_config (object),
  *     invert_directions (bool), desired_controller_id, actual_controller_id,
  *     reassignment_status, last_telemetry_at, address (integer 1-9999, unique; null only
@@ -42,7 +44,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 8
+#define STORE_SCHEMA_VERSION 9
 
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
  * it) rather than a SQLite file. */

@@ -140,6 +140,9 @@ static const char *const migrations[] = {
     " expires_at BIGINT,"
     " rowid BIGSERIAL NOT NULL);"
     "CREATE INDEX credentials_username ON credentials(username);",
+
+    /* 9: the hash of the controller's own secret; null for controllers registered without one */
+    "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

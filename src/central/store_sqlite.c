@@ -115,6 +115,9 @@ static const char *const migrations[] = {
     " created_at INTEGER NOT NULL,"
     " expires_at INTEGER);"
     "CREATE INDEX credentials_username ON credentials(username);",
+    /* 9: the hash of the controller's own secret (docs/security.md); null for controllers
+     * registered without one (the earlier system's edges) */
+    "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CLI_DEFAULT_CENTRAL "http://localhost:8000"
 #define CLI_DEFAULT_TIMEOUT_MS 10000L
 
 /* Exit codes (docs/cli.md): scripts branch on them, so they never change. */
@@ -16,8 +15,9 @@ enum cli_exit {
 };
 
 struct cli_options {
-    const char *central;   /* base URL */
+    const char *central;   /* base URL; NULL: none given, found by DNS-SD */
     long timeout_ms;       /* per request */
+    const char *ca;        /* --ca / ROUNDHOUSE_CA: PEM CA file for https; NULL: curl's store */
     bool json;             /* print the API's JSON documents instead of tables */
     const char *direction; /* `speed --direction`, NULL when not given */
     bool force;            /* `assign --force`: do not wait for the old controller's release */
@@ -26,6 +26,7 @@ struct cli_options {
 };
 
 struct http_client;
+struct http_reply;
 
 struct cli {
     struct cli_options opt;
@@ -33,5 +34,12 @@ struct cli {
     FILE *out; /* results */
     FILE *err; /* diagnostics */
 };
+
+/* "roundhouse: MESSAGE" on c->err; CLI_EXIT_FAILED. */
+int cli_fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The same, with a pointer to --help; CLI_EXIT_USAGE. */
+int cli_usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* --json: the answer's body exactly as received, newline-terminated. */
+int cli_print_raw(struct cli *c, const struct http_reply *r);
 
 #endif

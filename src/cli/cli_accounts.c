@@ -22,31 +22,6 @@
 
 static bool logged_in;
 
-static int fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct cli *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("roundhouse: ", c->err);
-    vfprintf(c->err, fmt, ap);
-    fputc('\n', c->err);
-    va_end(ap);
-    return CLI_EXIT_FAILED;
-}
-
-static int usage(struct cli *c, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("roundhouse: ", c->err);
-    vfprintf(c->err, fmt, ap);
-    fputs("\nTry 'roundhouse --help'.\n", c->err);
-    va_end(ap);
-    return CLI_EXIT_USAGE;
-}
-
 /* One request; a 2xx answer with a JSON body of the given type, else a failure reported
  * the way the other commands report it. *doc owned by the caller on success. */
 static int call(struct cli *c, const char *method, const char *path, const json_t *body,
@@ -54,7 +29,7 @@ static int call(struct cli *c, const char *method, const char *path, const json_
 {
     char *payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
     if (body != NULL && payload == NULL)
-        return fail(c, "out of memory");
+        return cli_fail(c, "out of memory");
     *doc = NULL;
     int rc =
         http_client_request(c->http, method, path, payload, payload ? strlen(payload) : 0, reply);
@@ -64,8 +39,8 @@ static int call(struct cli *c, const char *method, const char *path, const json_
         free(payload);
     }
     if (rc < 0)
-        return fail(c, "request to the central at %s failed: %s", http_client_base(c->http),
-                    http_client_error(c->http));
+        return cli_fail(c, "request to the central at %s failed: %s", http_client_base(c->http),
+                        http_client_error(c->http));
     json_t *d = json_loadb(reply->body, reply->len, JSON_DECODE_ANY, NULL);
     if (reply->status < 200 || reply->status > 299) {
         const char *detail = json_string_value(json_object_get(d, "detail"));
@@ -75,30 +50,22 @@ static int call(struct cli *c, const char *method, const char *path, const json_
         snprintf(text, sizeof text, "%s", detail != NULL ? detail : "");
         table_text_clean(text);
         if (detail == NULL)
-            rc = fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
-                      reply->status);
+            rc = cli_fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
+                          reply->status);
         else if (field != NULL)
-            rc = fail(c, "%s (field '%s'; HTTP %ld %s)", text, field, reply->status,
-                      code ? code : "error");
+            rc = cli_fail(c, "%s (field '%s'; HTTP %ld %s)", text, field, reply->status,
+                          code ? code : "error");
         else
-            rc = fail(c, "%s (HTTP %ld %s)", text, reply->status, code ? code : "error");
+            rc = cli_fail(c, "%s (HTTP %ld %s)", text, reply->status, code ? code : "error");
         json_decref(d);
         return rc;
     }
     if (d == NULL || json_typeof(d) != type) {
         json_decref(d);
-        return fail(c, "unexpected answer from %s%s", http_client_base(c->http), path);
+        return cli_fail(c, "unexpected answer from %s%s", http_client_base(c->http), path);
     }
     *doc = d;
     return CLI_EXIT_OK;
-}
-
-static int print_raw(struct cli *c, const struct http_reply *r)
-{
-    fwrite(r->body, 1, r->len, c->out);
-    if (r->len == 0 || r->body[r->len - 1] != '\n')
-        fputc('\n', c->out);
-    return ferror(c->out) ? fail(c, "cannot write the output") : CLI_EXIT_OK;
 }
 
 /* One line from the terminal with echo off, or from stdin. 0, or -1 after reporting. */
@@ -123,7 +90,7 @@ static int read_password(struct cli *c, const char *prompt, char *out, size_t ou
         fputc('\n', stderr);
     }
     if (line == NULL) {
-        fail(c, "no password given (%s)", tty ? "end of input" : "stdin is empty");
+        cli_fail(c, "no password given (%s)", tty ? "end of input" : "stdin is empty");
         return -1;
     }
     size_t n = strlen(out);
@@ -131,7 +98,7 @@ static int read_password(struct cli *c, const char *prompt, char *out, size_t ou
     if (!whole && !feof(stdin)) {
         /* Longer than the buffer: refused rather than cut. */
         memset(out, 0, outlen);
-        fail(c, "the password is longer than %d bytes", PASSWORD_MAX);
+        cli_fail(c, "the password is longer than %d bytes", PASSWORD_MAX);
         return -1;
     }
     while (n > 0 && (out[n - 1] == '\n' || out[n - 1] == '\r'))
@@ -148,7 +115,7 @@ static int new_password(struct cli *c, const char *who, char *out, size_t outlen
         return -1;
     size_t n = strlen(out);
     if (n < PASSWORD_MIN || n > PASSWORD_MAX) {
-        fail(c, "a password must be %d-%d bytes long", PASSWORD_MIN, PASSWORD_MAX);
+        cli_fail(c, "a password must be %d-%d bytes long", PASSWORD_MIN, PASSWORD_MAX);
         return -1;
     }
     if (isatty(STDIN_FILENO)) {
@@ -158,7 +125,7 @@ static int new_password(struct cli *c, const char *who, char *out, size_t outlen
         bool same = strcmp(out, again) == 0;
         memset(again, 0, sizeof again);
         if (!same) {
-            fail(c, "the two passwords differ; nothing was changed");
+            cli_fail(c, "the two passwords differ; nothing was changed");
             return -1;
         }
     }
@@ -172,7 +139,8 @@ int cli_accounts_begin(struct cli *c)
     const char *token = getenv("ROUNDHOUSE_TOKEN");
     if (token != NULL && token[0] != '\0') {
         if (http_client_set_token(c->http, token) < 0)
-            return usage(c, "ROUNDHOUSE_TOKEN is longer than 512 bytes: not a Roundhouse token");
+            return cli_usage(c,
+                             "ROUNDHOUSE_TOKEN is longer than 512 bytes: not a Roundhouse token");
         return CLI_EXIT_OK;
     }
     const char *user = getenv("ROUNDHOUSE_USER");
@@ -186,7 +154,7 @@ int cli_accounts_begin(struct cli *c)
     json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw), *doc = NULL;
     memset(pw, 0, sizeof pw);
     if (body == NULL)
-        return fail(c, "out of memory");
+        return cli_fail(c, "out of memory");
     struct http_reply r = {0};
     int rc = call(c, "POST", "/api/login", body, JSON_OBJECT, &r, &doc);
     json_decref(body); /* jansson keeps its copy of the password until here */
@@ -195,7 +163,7 @@ int cli_accounts_begin(struct cli *c)
     if (rc == CLI_EXIT_OK)
         logged_in = true;
     else
-        fail(c, "could not log in as %.64s (ROUNDHOUSE_USER); nothing else was sent", user);
+        cli_fail(c, "could not log in as %.64s (ROUNDHOUSE_USER); nothing else was sent", user);
     return rc;
 }
 
@@ -219,8 +187,8 @@ static int path1(struct cli *c, char *out, const char *prefix, const char *seg)
 {
     int rc = http_client_path(c->http, out, PATH_LEN, prefix, seg, NULL);
     if (rc == -ENAMETOOLONG)
-        return usage(c, "name too long: '%.60s...'", seg);
-    return rc < 0 ? fail(c, "out of memory") : CLI_EXIT_OK;
+        return cli_usage(c, "name too long: '%.60s...'", seg);
+    return rc < 0 ? cli_fail(c, "out of memory") : CLI_EXIT_OK;
 }
 
 static bool role_valid(const char *r)
@@ -235,7 +203,7 @@ static int list(struct cli *c, const char *path, const char *const *keys,
     json_t *doc = NULL;
     int rc = call(c, "GET", path, NULL, JSON_ARRAY, &r, &doc);
     if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = print_raw(c, &r);
+        rc = cli_print_raw(c, &r);
     } else if (rc == CLI_EXIT_OK) {
         struct table *t = table_new(ncols, headers);
         size_t i;
@@ -249,7 +217,7 @@ static int list(struct cli *c, const char *path, const char *const *keys,
                 break;
         }
         if (t == NULL || table_print(t, c->out) < 0)
-            rc = fail(c, "cannot write the output");
+            rc = cli_fail(c, "cannot write the output");
         table_free(t);
     }
     json_decref(doc);
@@ -272,12 +240,12 @@ int cli_cmd_user(struct cli *c, int argc, char **argv)
     if (strcmp(sub, "add") == 0 && (argc == 2 || argc == 3)) {
         const char *role = argc == 3 ? argv[2] : "viewer";
         if (!role_valid(role))
-            return usage(c, "invalid ROLE '%s': expected viewer, operator or admin", role);
+            return cli_usage(c, "invalid ROLE '%s': expected viewer, operator or admin", role);
         if (new_password(c, argv[1], pw, sizeof pw) < 0)
             return CLI_EXIT_FAILED;
         body = json_pack("{s:s, s:s, s:s}", "username", argv[1], "password", pw, "role", role);
         memset(pw, 0, sizeof pw);
-        rc = body == NULL ? fail(c, "out of memory")
+        rc = body == NULL ? cli_fail(c, "out of memory")
                           : call(c, "POST", "/api/users", body, JSON_OBJECT, &r, &doc);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "user %s created (%s)\n", argv[1], role);
@@ -294,16 +262,16 @@ int cli_cmd_user(struct cli *c, int argc, char **argv)
             return CLI_EXIT_FAILED;
         body = json_pack("{s:s}", "password", pw);
         memset(pw, 0, sizeof pw);
-        rc = body == NULL ? fail(c, "out of memory")
+        rc = body == NULL ? cli_fail(c, "out of memory")
                           : call(c, "PATCH", path, body, JSON_OBJECT, &r, &doc);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "password of %s changed; their web sessions are closed\n", argv[1]);
     } else {
-        return usage(c, "usage: roundhouse user list | add NAME [viewer|operator|admin] | "
-                        "remove NAME | passwd NAME");
+        return cli_usage(c, "usage: roundhouse user list | add NAME [viewer|operator|admin] | "
+                            "remove NAME | passwd NAME");
     }
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &r);
+        rc = cli_print_raw(c, &r);
     json_decref(body);
     json_decref(doc);
     http_reply_clear(&r);
@@ -326,7 +294,7 @@ int cli_cmd_token(struct cli *c, int argc, char **argv)
         body = json_pack("{s:s}", "name", argv[1]);
         if (body != NULL && argc == 3)
             json_object_set_new(body, "username", json_string(argv[2]));
-        rc = body == NULL ? fail(c, "out of memory")
+        rc = body == NULL ? cli_fail(c, "out of memory")
                           : call(c, "POST", "/api/tokens", body, JSON_OBJECT, &r, &doc);
         if (rc == CLI_EXIT_OK && !c->opt.json) {
             /* Only the token on stdout, for TOKEN=$(roundhouse token create ...). */
@@ -343,10 +311,10 @@ int cli_cmd_token(struct cli *c, int argc, char **argv)
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "token %s revoked\n", argv[1]);
     } else {
-        return usage(c, "usage: roundhouse token list | create LABEL [USER] | revoke ID");
+        return cli_usage(c, "usage: roundhouse token list | create LABEL [USER] | revoke ID");
     }
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &r);
+        rc = cli_print_raw(c, &r);
     json_decref(body);
     json_decref(doc);
     http_reply_clear(&r);
@@ -361,7 +329,7 @@ int cli_cmd_whoami(struct cli *c, int argc, char **argv)
     json_t *doc = NULL;
     int rc = call(c, "GET", "/api/me", NULL, JSON_OBJECT, &r, &doc);
     if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = print_raw(c, &r);
+        rc = cli_print_raw(c, &r);
     } else if (rc == CLI_EXIT_OK) {
         const char *user = json_string_value(json_object_get(doc, "username"));
         if (!json_is_true(json_object_get(doc, "auth")))

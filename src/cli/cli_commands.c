@@ -51,10 +51,7 @@ static void answer_clear(struct answer *a)
 
 /* ---- diagnostics ---- */
 
-static int fail(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int fail(struct cli *c, const char *fmt, ...)
+int cli_fail(struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -65,7 +62,7 @@ static int fail(struct cli *c, const char *fmt, ...)
     return CLI_EXIT_FAILED;
 }
 
-static int usage(struct cli *c, const char *fmt, ...)
+int cli_usage(struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -82,14 +79,14 @@ static int fail_transport(struct cli *c, int rc)
     const char *why = http_client_error(c->http);
     switch (rc) {
     case -ETIMEDOUT:
-        return fail(c, "no answer from the central at %s within %.3g s (%s)", base,
-                    (double)c->opt.timeout_ms / 1000.0, why);
+        return cli_fail(c, "no answer from the central at %s within %.3g s (%s)", base,
+                        (double)c->opt.timeout_ms / 1000.0, why);
     case -ECONNREFUSED:
-        return fail(c, "cannot reach the central at %s: %s", base, why);
+        return cli_fail(c, "cannot reach the central at %s: %s", base, why);
     case -EFBIG:
-        return fail(c, "the answer of the central at %s is refused: %s", base, why);
+        return cli_fail(c, "the answer of the central at %s is refused: %s", base, why);
     default:
-        return fail(c, "request to the central at %s failed: %s", base, why);
+        return cli_fail(c, "request to the central at %s failed: %s", base, why);
     }
 }
 
@@ -106,12 +103,12 @@ static int fail_http(struct cli *c, const struct answer *a)
         detail = text;
     }
     if (detail == NULL)
-        return fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
-                    a->reply.status);
+        return cli_fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
+                        a->reply.status);
     if (field != NULL)
-        return fail(c, "%s (field '%s'; HTTP %ld %s)", detail, field, a->reply.status,
-                    code ? code : "error");
-    return fail(c, "%s (HTTP %ld %s)", detail, a->reply.status, code ? code : "error");
+        return cli_fail(c, "%s (field '%s'; HTTP %ld %s)", detail, field, a->reply.status,
+                        code ? code : "error");
+    return cli_fail(c, "%s (HTTP %ld %s)", detail, a->reply.status, code ? code : "error");
 }
 
 /* ---- requests ---- */
@@ -125,7 +122,7 @@ static int request(struct cli *c, const char *method, const char *path, const js
     if (body != NULL) {
         payload = json_dumps(body, JSON_COMPACT);
         if (payload == NULL)
-            return fail(c, "out of memory");
+            return cli_fail(c, "out of memory");
     }
     int rc = http_client_request(c->http, method, path, payload, payload ? strlen(payload) : 0,
                                  &a->reply);
@@ -149,8 +146,8 @@ static int api(struct cli *c, const char *method, const char *path, const json_t
     if (a->reply.status == 204) /* a delete: nothing to read */
         return CLI_EXIT_OK;
     if (a->doc == NULL)
-        return fail(c, "the answer of %s%s is not JSON (is that the Roundhouse central?)",
-                    http_client_base(c->http), path);
+        return cli_fail(c, "the answer of %s%s is not JSON (is that the Roundhouse central?)",
+                        http_client_base(c->http), path);
     return CLI_EXIT_OK;
 }
 
@@ -160,8 +157,8 @@ static int api_typed(struct cli *c, const char *method, const char *path, const 
 {
     int rc = api(c, method, path, body, a);
     if (rc == CLI_EXIT_OK && (a->doc == NULL || json_typeof(a->doc) != type))
-        rc = fail(c, "unexpected answer from %s%s: %s expected", http_client_base(c->http), path,
-                  type == JSON_ARRAY ? "a JSON array" : "a JSON object");
+        rc = cli_fail(c, "unexpected answer from %s%s: %s expected", http_client_base(c->http),
+                      path, type == JSON_ARRAY ? "a JSON array" : "a JSON object");
     return rc;
 }
 
@@ -170,29 +167,28 @@ static int path_for(struct cli *c, char *out, const char *prefix, const char *id
 {
     int rc = http_client_path(c->http, out, PATH_LEN, prefix, id, suffix);
     if (rc == -ENAMETOOLONG)
-        return usage(c, "identifier too long: '%.60s...'", id);
+        return cli_usage(c, "identifier too long: '%.60s...'", id);
     if (rc < 0)
-        return fail(c, "out of memory");
+        return cli_fail(c, "out of memory");
     return CLI_EXIT_OK;
 }
 
 /* ---- output ---- */
 
-/* --json: the document exactly as received, one per run, newline-terminated. */
-static int print_raw(struct cli *c, const struct http_reply *r)
+int cli_print_raw(struct cli *c, const struct http_reply *r)
 {
     fwrite(r->body, 1, r->len, c->out);
     if (r->len == 0 || r->body[r->len - 1] != '\n')
         fputc('\n', c->out);
-    return ferror(c->out) ? fail(c, "cannot write the output") : CLI_EXIT_OK;
+    return ferror(c->out) ? cli_fail(c, "cannot write the output") : CLI_EXIT_OK;
 }
 
 static int print_view(struct cli *c, int rc)
 {
     if (rc == -ENOMEM)
-        return fail(c, "out of memory");
+        return cli_fail(c, "out of memory");
     if (rc < 0)
-        return fail(c, "cannot write the output");
+        return cli_fail(c, "cannot write the output");
     return CLI_EXIT_OK;
 }
 
@@ -201,7 +197,7 @@ static int print_view(struct cli *c, int rc)
 static int check_id(struct cli *c, const char *what, const char *id)
 {
     if (id[0] == '\0')
-        return usage(c, "%s must not be empty", what);
+        return cli_usage(c, "%s must not be empty", what);
     return CLI_EXIT_OK;
 }
 
@@ -212,7 +208,7 @@ static int parse_speed(struct cli *c, const char *s, int *out)
     for (const char *p = s; *p; p++)
         digits = digits && *p >= '0' && *p <= '9';
     if (!digits || parse_int(s, 0, 100, out) < 0)
-        return usage(c, "invalid speed '%s': expected a whole number 0-100", s);
+        return cli_usage(c, "invalid speed '%s': expected a whole number 0-100", s);
     return CLI_EXIT_OK;
 }
 
@@ -223,7 +219,7 @@ static int parse_direction(struct cli *c, const char *s, const char **out)
     else if (strcasecmp(s, "reverse") == 0)
         *out = "REVERSE";
     else
-        return usage(c, "invalid --direction '%s': expected forward or reverse", s);
+        return cli_usage(c, "invalid --direction '%s': expected forward or reverse", s);
     return CLI_EXIT_OK;
 }
 
@@ -258,12 +254,12 @@ static int resolve_controller(struct cli *c, const char *arg, char id[UUIDSTR_LE
         snprintf(ids + used, sizeof ids - used, "%s%s", used ? ", " : "", cid);
     }
     if (matches == 0)
-        rc = fail(c,
-                  "no controller is named '%s' (give its name or UUID; see `roundhouse "
-                  "controllers`)",
-                  arg);
+        rc = cli_fail(c,
+                      "no controller is named '%s' (give its name or UUID; see `roundhouse "
+                      "controllers`)",
+                      arg);
     else if (matches > 1)
-        rc = fail(c, "%zu controllers are named '%s' (%s): give the UUID", matches, arg, ids);
+        rc = cli_fail(c, "%zu controllers are named '%s' (%s): give the UUID", matches, arg, ids);
     else
         snprintf(id, UUIDSTR_LEN + 1, "%s", found);
     if (rc == CLI_EXIT_OK && name_out != NULL)
@@ -280,7 +276,7 @@ static int cmd_controllers(struct cli *c, int argc, char **argv)
     struct answer a = {0};
     int rc = api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, &a);
     if (rc == CLI_EXIT_OK)
-        rc = c->opt.json ? print_raw(c, &a.reply)
+        rc = c->opt.json ? cli_print_raw(c, &a.reply)
                          : print_view(c, views_controllers_print(c->out, a.doc));
     answer_clear(&a);
     return rc;
@@ -296,7 +292,7 @@ static int cmd_controller(struct cli *c, int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "GET", path, NULL, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK)
-        rc = c->opt.json ? print_raw(c, &a.reply)
+        rc = c->opt.json ? cli_print_raw(c, &a.reply)
                          : print_view(c, views_controller_print(c->out, a.doc));
     answer_clear(&a);
     return rc;
@@ -317,7 +313,7 @@ static int cmd_trains(struct cli *c, int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = controllers_for_view(c, &ctls);
     if (rc == CLI_EXIT_OK)
-        rc = c->opt.json ? print_raw(c, &a.reply)
+        rc = c->opt.json ? cli_print_raw(c, &a.reply)
                          : print_view(c, views_trains_print(c->out, a.doc, ctls.doc));
     answer_clear(&a);
     answer_clear(&ctls);
@@ -336,7 +332,7 @@ static int show_train_doc(struct cli *c, const char *train, const char *suffix, 
     if (rc == CLI_EXIT_OK)
         rc = controllers_for_view(c, &ctls);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
         rc = print_view(c, status ? views_status_print(c->out, a.doc, ctls.doc)
                                   : views_train_print(c->out, a.doc, ctls.doc));
@@ -359,13 +355,13 @@ static int cmd_status(struct cli *c, int argc, char **argv)
 static int train_put(struct cli *c, const char *train, json_t *body, struct answer *a)
 {
     char path[PATH_LEN];
-    int rc = body == NULL ? fail(c, "out of memory") : check_id(c, "TRAIN", train);
+    int rc = body == NULL ? cli_fail(c, "out of memory") : check_id(c, "TRAIN", train);
     if (rc == CLI_EXIT_OK)
         rc = path_for(c, path, "/api/trains/", train, NULL);
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "PUT", path, body, JSON_OBJECT, a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a->reply);
+        rc = cli_print_raw(c, &a->reply);
     return rc;
 }
 
@@ -423,14 +419,14 @@ static int controller_patch(struct cli *c, const char *arg, json_t *body, const 
 {
     struct answer a = {0};
     char id[UUIDSTR_LEN + 1], name[256] = "", path[PATH_LEN];
-    int rc =
-        body == NULL ? fail(c, "out of memory") : resolve_controller(c, arg, id, name, sizeof name);
+    int rc = body == NULL ? cli_fail(c, "out of memory")
+                          : resolve_controller(c, arg, id, name, sizeof name);
     if (rc == CLI_EXIT_OK)
         rc = path_for(c, path, "/api/controllers/", id, NULL);
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "PATCH", path, body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
         fprintf(c->out, "controller %s (%s) %s\n",
                 json_string_value(json_object_get(a.doc, "name")), id, done);
@@ -500,8 +496,8 @@ static int parse_duration(struct cli *c, const char *s, long long *out)
         end++;
     }
     if (errno != 0 || end == s || *end != '\0' || unit == 0 || v < 0 || v > 100LL * 365 * 86400)
-        return usage(c, "invalid duration '%s': expected seconds, or a number with s, m, h or d",
-                     s);
+        return cli_usage(
+            c, "invalid duration '%s': expected seconds, or a number with s, m, h or d", s);
     *out = v * unit;
     return CLI_EXIT_OK;
 }
@@ -516,7 +512,7 @@ static int cmd_prune(struct cli *c, int argc, char **argv)
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "POST", "/api/controllers/prune", body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK) {
         fprintf(c->out, "%" JSON_INTEGER_FORMAT " controller(s) offline for %s or more deleted",
                 json_integer_value(json_object_get(a.doc, "deleted")), argv[0]);
@@ -541,7 +537,7 @@ static int cmd_add_train(struct cli *c, int argc, char **argv)
         rc = check_id(c, "TRAIN", argv[1]);
     if (rc == CLI_EXIT_OK && argc == 4 &&
         (sscanf(argv[3], "%d", &port) != 1 || port < 1 || port > 4))
-        rc = usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[3]);
+        rc = cli_usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[3]);
     if (rc != CLI_EXIT_OK)
         return rc;
     json_t *body = json_pack("{s:s, s:s}", "train_id", argv[1], "name", argv[2]);
@@ -549,12 +545,12 @@ static int cmd_add_train(struct cli *c, int argc, char **argv)
         json_object_set_new(
             body, "plugin",
             json_pack("{s:s, s:{s:i}}", "name", "dc_motor_hat", "config", "motor_port", port));
-    rc = body == NULL ? fail(c, "out of memory")
+    rc = body == NULL ? cli_fail(c, "out of memory")
                       : path_for(c, path, "/api/controllers/", id, "/trains");
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "POST", path, body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
         fprintf(c->out, "train %s added to %s (%s)\n", argv[1], name[0] ? name : id, id);
     json_decref(body);
@@ -567,13 +563,13 @@ static int cmd_set_driving(struct cli *c, int argc, char **argv)
 {
     struct answer a = {0};
     json_t *driving = json_object(), *body = NULL;
-    int rc = driving == NULL ? fail(c, "out of memory") : CLI_EXIT_OK;
+    int rc = driving == NULL ? cli_fail(c, "out of memory") : CLI_EXIT_OK;
     bool clear = argc == 2 && strcmp(argv[1], "none") == 0;
     for (int i = 1; rc == CLI_EXIT_OK && !clear && i < argc; i++) {
         const char *eq = strchr(argv[i], '=');
         char key[32];
         if (eq == NULL || (size_t)(eq - argv[i]) >= sizeof key) {
-            rc = usage(c, "expected KEY=VALUE, not '%s'", argv[i]);
+            rc = cli_usage(c, "expected KEY=VALUE, not '%s'", argv[i]);
             break;
         }
         snprintf(key, sizeof key, "%.*s", (int)(eq - argv[i]), argv[i]);
@@ -588,7 +584,7 @@ static int cmd_set_driving(struct cli *c, int argc, char **argv)
         else if (end != v && *end == '\0')
             json_object_set_new(driving, key, json_real(num));
         else
-            rc = usage(c, "invalid value in '%s'", argv[i]);
+            rc = cli_usage(c, "invalid value in '%s'", argv[i]);
     }
     if (rc == CLI_EXIT_OK) {
         body = json_pack("{s:O}", "driving", clear ? json_null() : driving);
@@ -627,13 +623,13 @@ static int train_command(struct cli *c, const char *train, json_t *body, const c
 {
     struct answer a = {0};
     char path[PATH_LEN];
-    int rc = body == NULL ? fail(c, "out of memory") : check_id(c, "TRAIN", train);
+    int rc = body == NULL ? cli_fail(c, "out of memory") : check_id(c, "TRAIN", train);
     if (rc == CLI_EXIT_OK)
         rc = path_for(c, path, "/api/trains/", train, "/command");
     if (rc == CLI_EXIT_OK)
         rc = api_typed(c, "POST", path, body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK && json_is_false(json_object_get(a.doc, "delivered"))) {
         /* Published, but nobody listens: the train did not get it. */
         fprintf(c->err, "roundhouse: train %s: %s\n", train,
@@ -687,10 +683,10 @@ static int cmd_estop(struct cli *c, int argc, char **argv)
     }
     struct answer a = {0};
     json_t *body = json_object();
-    int rc = body == NULL ? fail(c, "out of memory")
+    int rc = body == NULL ? cli_fail(c, "out of memory")
                           : api_typed(c, "POST", "/api/emergency-stop", body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK) {
         fprintf(c->out,
                 "emergency stop broadcast to every controller, and sent to %" JSON_INTEGER_FORMAT
@@ -749,10 +745,10 @@ static int cmd_resume(struct cli *c, int argc, char **argv)
     (void)argv;
     struct answer a = {0};
     json_t *body = json_object();
-    int rc = body == NULL ? fail(c, "out of memory")
+    int rc = body == NULL ? cli_fail(c, "out of memory")
                           : api_typed(c, "POST", "/api/layout/resume", body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
         fputs("layout resumed: trains may be driven again (none was started)\n", c->out);
     json_decref(body);
@@ -765,12 +761,12 @@ static int cmd_export(struct cli *c, int argc, char **argv)
     struct answer a = {0};
     const char *file = argv[0];
     if (file[0] == '\0')
-        return usage(c, "FILE must not be empty (use - for standard output)");
+        return cli_usage(c, "FILE must not be empty (use - for standard output)");
     int rc = api_typed(c, "GET", "/api/export", NULL, JSON_OBJECT, &a);
     if (rc != CLI_EXIT_OK)
         goto out;
     if (strcmp(file, "-") == 0) {
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
         goto out;
     }
     /* As received, newline-terminated; the buffer has room for the NUL it carries. */
@@ -778,7 +774,7 @@ static int cmd_export(struct cli *c, int argc, char **argv)
     if (r->body[r->len - 1] != '\n') {
         char *nb = realloc(r->body, r->len + 2);
         if (nb == NULL) {
-            rc = fail(c, "out of memory");
+            rc = cli_fail(c, "out of memory");
             goto out;
         }
         r->body = nb;
@@ -789,7 +785,7 @@ static int cmd_export(struct cli *c, int argc, char **argv)
      * the whole registry, addresses included; whoever needs it can widen it. */
     int wrc = fileio_write_atomic(file, r->body, r->len, 0600);
     if (wrc < 0) {
-        rc = fail(c, "cannot write %s: %s", file, strerror(-wrc));
+        rc = cli_fail(c, "cannot write %s: %s", file, strerror(-wrc));
         goto out;
     }
     if (!c->opt.json)
@@ -853,7 +849,7 @@ static int import_send(struct cli *c, const json_t *doc, const char *shown)
     /* Sent compact: a pretty-printed export keeps more room under the central's body limit. */
     int rc = api_typed(c, "POST", "/api/import", doc, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = print_raw(c, &a.reply);
+        rc = cli_print_raw(c, &a.reply);
     } else if (rc == CLI_EXIT_OK) {
         json_int_t nc = json_integer_value(json_object_get(a.doc, "controllers"));
         json_int_t nt = json_integer_value(json_object_get(a.doc, "trains"));
@@ -876,33 +872,33 @@ static int cmd_import(struct cli *c, int argc, char **argv)
     json_error_t jerr;
     int rc = CLI_EXIT_OK;
     if (file[0] == '\0')
-        return usage(c, "FILE must not be empty (use - for standard input)");
+        return cli_usage(c, "FILE must not be empty (use - for standard input)");
     bool is_stdin = strcmp(file, "-") == 0;
     const char *shown = is_stdin ? "standard input" : file;
     int rrc = is_stdin ? read_stdin(IMPORT_MAX, &text, &len)
                        : fileio_read_all(file, IMPORT_MAX, &text, &len);
     if (rrc == -EFBIG) {
-        rc = fail(c, "cannot read %s: larger than %zu MiB", shown, IMPORT_MAX >> 20);
+        rc = cli_fail(c, "cannot read %s: larger than %zu MiB", shown, IMPORT_MAX >> 20);
         goto out;
     }
     if (rrc == -EINVAL) {
-        rc = fail(c, "cannot read %s: not a regular file", shown);
+        rc = cli_fail(c, "cannot read %s: not a regular file", shown);
         goto out;
     }
     if (rrc < 0) {
-        rc = fail(c, "cannot read %s: %s", shown, strerror(-rrc));
+        rc = cli_fail(c, "cannot read %s: %s", shown, strerror(-rrc));
         goto out;
     }
     /* Checked here so that a damaged file is reported with its own line and column; the
      * central would only see (and count) a malformed request. */
     doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (doc == NULL) {
-        rc = fail(c, "%s is not a valid JSON document: line %d column %d: %s", shown, jerr.line,
-                  jerr.column, jerr.text);
+        rc = cli_fail(c, "%s is not a valid JSON document: line %d column %d: %s", shown, jerr.line,
+                      jerr.column, jerr.text);
         goto out;
     }
     if (!json_is_object(doc)) {
-        rc = fail(c, "%s is not a registry export (a JSON object is expected)", shown);
+        rc = cli_fail(c, "%s is not a registry export (a JSON object is expected)", shown);
         goto out;
     }
     rc = import_send(c, doc, shown);
@@ -921,12 +917,12 @@ static int cmd_import_legacy(struct cli *c, int argc, char **argv)
     char err[512], warn[1024];
     json_t *doc = NULL;
     if (file[0] == '\0')
-        return usage(c, "FILE must not be empty");
+        return cli_usage(c, "FILE must not be empty");
     if (access(file, R_OK) != 0)
-        return fail(c, "cannot read %s: %s", file, strerror(errno));
+        return cli_fail(c, "cannot read %s: %s", file, strerror(errno));
     int rc = legacy_db_read(file, &doc, err, sizeof err, warn, sizeof warn);
     if (rc < 0)
-        return fail(c, "%s: %s; nothing was imported", file, err);
+        return cli_fail(c, "%s: %s; nothing was imported", file, err);
     if (warn[0] != '\0')
         fprintf(c->err, "roundhouse: note: %s\n", warn);
     rc = import_send(c, doc, file);
@@ -948,14 +944,15 @@ static int cmd_health(struct cli *c, int argc, char **argv)
         json_is_object(a.doc) && status != NULL && (a.reply.status == 200 || a.reply.status == 503);
     if (!health_doc) {
         rc = a.reply.status >= 200 && a.reply.status <= 299
-                 ? fail(c, "unexpected answer from %s/health", http_client_base(c->http))
+                 ? cli_fail(c, "unexpected answer from %s/health", http_client_base(c->http))
                  : fail_http(c, &a);
         goto out;
     }
-    rc = c->opt.json ? print_raw(c, &a.reply) : print_view(c, views_health_print(c->out, a.doc));
+    rc =
+        c->opt.json ? cli_print_raw(c, &a.reply) : print_view(c, views_health_print(c->out, a.doc));
     if (rc == CLI_EXIT_OK && strcmp(status, "healthy") != 0) {
         const char *reason = json_string_value(json_object_get(a.doc, "reason"));
-        rc = fail(c, "the central is %s%s%s", status, reason ? ": " : "", reason ? reason : "");
+        rc = cli_fail(c, "the central is %s%s%s", status, reason ? ": " : "", reason ? reason : "");
     }
 out:
     answer_clear(&a);
@@ -1031,14 +1028,14 @@ int cli_commands_run(struct cli *c)
         if (strcmp(commands[i].name, name) == 0)
             cmd = &commands[i];
     if (cmd == NULL)
-        return usage(c, "unknown command '%s'", name);
+        return cli_usage(c, "unknown command '%s'", name);
     int nargs = c->opt.argc - 1;
     if (nargs < cmd->min_args || nargs > cmd->max_args)
-        return usage(c, "wrong number of arguments; usage: roundhouse %s%s%s", cmd->name,
-                     cmd->args[0] ? " " : "", cmd->args);
+        return cli_usage(c, "wrong number of arguments; usage: roundhouse %s%s%s", cmd->name,
+                         cmd->args[0] ? " " : "", cmd->args);
     if (c->opt.direction != NULL && cmd->run != cmd_speed)
-        return usage(c, "--direction only applies to the speed command");
+        return cli_usage(c, "--direction only applies to the speed command");
     if (c->opt.force && cmd->run != cmd_assign)
-        return usage(c, "--force only applies to the assign command");
+        return cli_usage(c, "--force only applies to the assign command");
     return cmd->run(c, nargs, c->opt.argv + 1);
 }

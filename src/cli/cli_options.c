@@ -20,8 +20,11 @@ void cli_options_usage(FILE *out)
           "assign trains, send speed and stop commands, export and import the registry.\n"
           "\n"
           "Options (anywhere on the line; `--` ends them):\n"
-          "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; "
-          "default " CLI_DEFAULT_CENTRAL ")\n"
+          "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; default: the first\n"
+          "                     central found on the network by DNS-SD within 3 s, through\n"
+          "                     avahi-daemon)\n"
+          "  --ca FILE          PEM CA certificates for an https:// central (ROUNDHOUSE_CA;\n"
+          "                     default the system's trust store)\n"
           "  --json             print the API's JSON documents unchanged instead of tables\n"
           "  --timeout SEC      limit for each request, connecting included (default 10)\n"
           "  --direction DIR    for `speed`: forward or reverse\n"
@@ -39,6 +42,8 @@ void cli_options_usage(FILE *out)
           "or ROUNDHOUSE_USER=NAME logs in as NAME for this one command (the password is asked\n"
           "for, or read as a line from stdin when that is not a terminal).\n"
           "Times are shown in the local time zone (TZ); `--json` keeps the API's UTC values.\n"
+          "ROUNDHOUSE_REGISTRATION_TOKEN, when set, is sent as X-Registration-Token (a central\n"
+          "started with --registration-token requires it for `import`).\n"
           "\n"
           "Exit status:\n"
           "  0  success\n"
@@ -100,7 +105,7 @@ static int set_central(const char *value, struct cli_options *o, FILE *err)
 int cli_options_parse(int argc, char **argv, const char *env_central, struct cli_options *o,
                       FILE *out, FILE *err)
 {
-    struct cli_options r = {.central = CLI_DEFAULT_CENTRAL, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
+    struct cli_options r = {.central = NULL, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
     const char *value = "";
     bool from_env = env_central != NULL && env_central[0] != '\0';
     int npos = 0;
@@ -129,6 +134,10 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 set_central(value, &r, err) < 0)
                 return -EINVAL;
             from_env = false;
+        } else if (is_option(arg, "--ca")) {
+            if (option_value(argc, argv, &i, "--ca", &value, err) < 0)
+                return -EINVAL;
+            r.ca = value;
         } else if (is_option(arg, "--timeout")) {
             double s = 0;
             if (option_value(argc, argv, &i, "--timeout", &value, err) < 0)

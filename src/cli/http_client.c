@@ -14,6 +14,7 @@
 struct http_client {
     CURL *easy;
     long timeout_ms;
+    const char *ca_file;
     char base[URL_MAX];
     char error[CURL_ERROR_SIZE + 128];
     char authorization[600]; /* "Authorization: Bearer ..." or "" */
@@ -189,6 +190,18 @@ int http_client_request(struct http_client *c, const char *method, const char *p
             goto out;
         headers = h;
     }
+    /* A central started with --registration-token wants it on import (docs/security.md). */
+    const char *token = getenv("ROUNDHOUSE_REGISTRATION_TOKEN");
+    if (token != NULL && token[0] != '\0' && strpbrk(token, "\r\n") == NULL) {
+        char line[320];
+        n = snprintf(line, sizeof line, "X-Registration-Token: %s", token);
+        if (n > 0 && (size_t)n < sizeof line) {
+            h = curl_slist_append(headers, line);
+            if (h == NULL)
+                goto out;
+            headers = h;
+        }
+    }
     /* The handle is reused so that a command making several requests keeps its connection,
      * but no option of an earlier request may leak into this one. */
     CURL *e = c->easy;
@@ -216,6 +229,8 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    if (c->ca_file != NULL)
+        curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "roundhouse/" ROUNDHOUSE_VERSION);
     CURLcode res = curl_easy_perform(e);
     /* The error buffer lives on this stack frame: the handle must not keep pointing at it. */
@@ -242,4 +257,9 @@ out:
     curl_slist_free_all(headers);
     free(s.buf);
     return rc;
+}
+
+void http_client_set_ca(struct http_client *c, const char *ca_file)
+{
+    c->ca_file = ca_file;
 }

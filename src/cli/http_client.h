@@ -29,6 +29,9 @@ struct http_reply {
  * an over-long URL, -ENOMEM. *out untouched on failure. */
 int http_client_new(const char *base_url, long timeout_ms, struct http_client **out);
 void http_client_free(struct http_client *c);
+/* PEM CA file trusted for https (curl's CURLOPT_CAINFO); NULL: curl's default store. The
+ * string must outlive the client. */
+void http_client_set_ca(struct http_client *c, const char *ca_file);
 
 /* Sends "Authorization: Bearer token" with every later request (NULL: none). The session
  * cookie a login answers with is kept in memory by the handle and sent back likewise.

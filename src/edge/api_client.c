@@ -15,6 +15,8 @@
 #include <unistd.h>
 
 #include <http_parser.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 
 #include "http_response.h"
 #include "strbuf.h"
@@ -28,7 +30,7 @@
 /* Reads per request and loop pass: a server streaming without end cannot hold the loop. */
 #define API_READS_PER_PASS 64
 
-enum req_state { REQ_RESOLVE, REQ_CONNECT, REQ_SEND, REQ_RECV, REQ_DONE };
+enum req_state { REQ_RESOLVE, REQ_CONNECT, REQ_HANDSHAKE, REQ_SEND, REQ_RECV, REQ_DONE };
 
 struct api_addr {
     struct sockaddr_storage sa;
@@ -39,7 +41,9 @@ struct api_req {
     struct api_req *next;
     enum req_state state;
     int fd;
-    int pidx; /* slot in the client's pollfd array during one poll, -1: none */
+    SSL *ssl;   /* https: the connection's TLS state, from REQ_HANDSHAKE on */
+    short want; /* https: the poll events OpenSSL waits for (WANT_READ / WANT_WRITE) */
+    int pidx;   /* slot in the client's pollfd array during one poll, -1: none */
     size_t addr_next;
     int last_errno; /* of the last address tried */
     char *out;
@@ -59,6 +63,10 @@ struct api_client {
     char authority[300]; /* the Host header */
     char prefix[512];    /* path of the base URL, "" or "/..." without trailing slash */
     bool numeric;        /* host is an IP literal: its address never changes */
+    bool https;
+    SSL_CTX *ssl_ctx; /* https: made by api_client_tls_setup */
+    struct tls_pins pins;
+    bool verify; /* OpenSSL checks chain and host name (false: pins only) */
     struct api_addr addrs[API_ADDR_MAX];
     size_t naddrs;
     int64_t resolved_ms;
@@ -80,6 +88,7 @@ struct url_parts {
     char authority[300];
     char prefix[512];
     bool v6;
+    bool https;
 };
 
 static int url_split(const char *url, struct url_parts *out)
@@ -93,9 +102,8 @@ static int url_split(const char *url, struct url_parts *out)
         return -EINVAL;
     const char *schema = url + u.field_data[UF_SCHEMA].off;
     size_t slen = u.field_data[UF_SCHEMA].len;
-    if (slen == 5 && strncasecmp(schema, "https", 5) == 0)
-        return -EPROTONOSUPPORT;
-    if (slen != 4 || strncasecmp(schema, "http", 4) != 0)
+    out->https = slen == 5 && strncasecmp(schema, "https", 5) == 0;
+    if (!out->https && (slen != 4 || strncasecmp(schema, "http", 4) != 0))
         return -EINVAL;
     if (u.field_set & ((1 << UF_QUERY) | (1 << UF_FRAGMENT) | (1 << UF_USERINFO)))
         return -EINVAL;
@@ -106,7 +114,7 @@ static int url_split(const char *url, struct url_parts *out)
     memcpy(out->host, host, hlen);
     out->host[hlen] = '\0';
     out->v6 = host > url && host[-1] == '[';
-    unsigned port = (u.field_set & (1 << UF_PORT)) ? u.port : 80;
+    unsigned port = (u.field_set & (1 << UF_PORT)) ? u.port : out->https ? 443 : 80;
     if (port == 0)
         return -EINVAL;
     snprintf(out->port, sizeof out->port, "%u", port);
@@ -131,6 +139,12 @@ int api_client_check_url(const char *base_url)
 {
     struct url_parts p;
     return url_split(base_url, &p);
+}
+
+bool api_client_url_is_https(const char *base_url)
+{
+    struct url_parts p;
+    return url_split(base_url, &p) == 0 && p.https;
 }
 
 /* --- addresses -------------------------------------------------------------------------- */
@@ -193,6 +207,14 @@ struct api_client *api_client_new(const char *base_url)
 {
     struct url_parts p;
     struct api_client *c = NULL;
+    if (base_url == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c != NULL) {
+            c->resolved_ms = -1;
+            c->numeric = true; /* nothing to look up */
+        }
+        return c; /* host "": no central */
+    }
     if (url_split(base_url, &p) < 0)
         return NULL;
     c = calloc(1, sizeof *c);
@@ -202,6 +224,7 @@ struct api_client *api_client_new(const char *base_url)
     memcpy(c->port, p.port, sizeof c->port);
     memcpy(c->authority, p.authority, sizeof c->authority);
     memcpy(c->prefix, p.prefix, sizeof c->prefix);
+    c->https = p.https;
     c->resolved_ms = -1;
 
     /* An IP literal is converted here, without any lookup, once. */
@@ -215,8 +238,38 @@ struct api_client *api_client_new(const char *base_url)
     return c;
 }
 
+int api_client_tls_setup(struct api_client *c, const struct api_tls *tls, char *err, size_t errlen)
+{
+    if (!c->https)
+        return 0;
+    bool pinned = tls->pins != NULL && tls->pins->n > 0;
+    struct tls_client_opts o = {.ca_file = tls->ca_file, .verify = !pinned || tls->ca_file};
+    SSL_CTX *ctx = NULL;
+    int rc = tls_client_ctx_new(&o, &ctx, err, errlen);
+    if (rc < 0)
+        return rc;
+    /* The central closes after its answer; one that skips close_notify is not an error:
+     * the answer's Content-Length tells whether it arrived whole. */
+    SSL_CTX_set_options(ctx, SSL_OP_IGNORE_UNEXPECTED_EOF);
+    SSL_CTX_free(c->ssl_ctx);
+    c->ssl_ctx = ctx;
+    c->verify = o.verify;
+    c->pins = pinned ? *tls->pins : (struct tls_pins){0};
+    return 0;
+}
+
+static void req_close(struct api_req *r)
+{
+    SSL_free(r->ssl); /* no close_notify: the request is over either way */
+    r->ssl = NULL;
+    if (r->fd >= 0)
+        close(r->fd);
+    r->fd = -1;
+}
+
 static void req_free(struct api_req *r)
 {
+    SSL_free(r->ssl);
     if (r->fd >= 0)
         close(r->fd);
     http_response_clear(&r->resp);
@@ -234,6 +287,7 @@ void api_client_free(struct api_client *c)
         req_free(r);
     }
     resolver_stop(c);
+    SSL_CTX_free(c->ssl_ctx);
     free(c->pfds);
     free(c);
 }
@@ -252,7 +306,7 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
 
     if (has_line_break(call->method) || has_line_break(call->path) ||
         has_line_break(call->if_none_match) || has_line_break(call->header) ||
-        call->method == NULL || call->path == NULL)
+        has_line_break(call->header2) || call->method == NULL || call->path == NULL)
         return -EINVAL;
     r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -283,6 +337,8 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
                             call->if_none_match);
     if (rc == 0 && call->header != NULL)
         rc = strbuf_appendf(&r->out, &r->out_len, &cap, "%s\r\n", call->header);
+    if (rc == 0 && call->header2 != NULL)
+        rc = strbuf_appendf(&r->out, &r->out_len, &cap, "%s\r\n", call->header2);
     if (rc == 0)
         rc = strbuf_appendf(&r->out, &r->out_len, &cap, "\r\n%s", payload ? payload : "");
     if (rc < 0)
@@ -321,23 +377,86 @@ static void req_fail(struct api_req *r, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(r->error, sizeof r->error, fmt, ap);
     va_end(ap);
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
+    req_close(r);
     r->state = REQ_DONE;
     r->ok = false;
 }
 
 static void req_succeed(struct api_req *r)
 {
-    if (r->fd >= 0)
-        close(r->fd);
-    r->fd = -1;
+    req_close(r);
     r->state = REQ_DONE;
     r->ok = true;
 }
 
 static void req_send(struct api_client *c, struct api_req *r);
+static void req_handshake(struct api_client *c, struct api_req *r);
+
+/* TCP is up: plain requests send, https ones start the TLS handshake. */
+static void req_established(struct api_client *c, struct api_req *r)
+{
+    if (!c->https) {
+        r->state = REQ_SEND;
+        req_send(c, r);
+        return;
+    }
+    if (c->ssl_ctx == NULL) {
+        req_fail(r, "TLS with %s: no trust configured", c->authority);
+        return;
+    }
+    ERR_clear_error();
+    r->ssl = SSL_new(c->ssl_ctx);
+    if (r->ssl == NULL || SSL_set_fd(r->ssl, r->fd) != 1 ||
+        /* SNI names hosts, never addresses (RFC 6066). */
+        (!c->numeric && SSL_set_tlsext_host_name(r->ssl, c->host) != 1) ||
+        /* OpenSSL 3 takes an address literal here as an IP address to match. */
+        (c->verify && SSL_set1_host(r->ssl, c->host) != 1)) {
+        char why[200];
+        tls_error_text(NULL, why, sizeof why);
+        req_fail(r, "TLS with %s: cannot set up: %s", c->authority, why);
+        return;
+    }
+    SSL_set_connect_state(r->ssl);
+    r->state = REQ_HANDSHAKE;
+    req_handshake(c, r);
+}
+
+/* What an SSL call that did not complete wants: 0 when it waits for the socket (r->want
+ * set), -1 when it failed. */
+static int ssl_wait(struct api_req *r, int ret)
+{
+    switch (SSL_get_error(r->ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        r->want = POLLIN;
+        return 0;
+    case SSL_ERROR_WANT_WRITE:
+        r->want = POLLOUT;
+        return 0;
+    default:
+        return -1;
+    }
+}
+
+static void req_handshake(struct api_client *c, struct api_req *r)
+{
+    char why[200];
+    ERR_clear_error();
+    int ret = SSL_connect(r->ssl);
+    if (ret != 1) {
+        if (ssl_wait(r, ret) == 0)
+            return;
+        tls_error_text(c->verify ? r->ssl : NULL, why, sizeof why);
+        req_fail(r, "TLS with %s refused: %s", c->authority, why);
+        return;
+    }
+    if (c->pins.n > 0 && tls_pins_check_peer(&c->pins, r->ssl, why, sizeof why) < 0) {
+        req_fail(r, "TLS with %s refused: %s", c->authority, why);
+        return;
+    }
+    r->state = REQ_SEND;
+    r->want = POLLOUT;
+    req_send(c, r);
+}
 
 /* Tries the addresses from r->addr_next on until one connects or is connecting. */
 static void req_connect(struct api_client *c, struct api_req *r)
@@ -353,8 +472,7 @@ static void req_connect(struct api_client *c, struct api_req *r)
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         if (connect(fd, (const struct sockaddr *)&a->sa, a->len) == 0) {
             r->fd = fd;
-            r->state = REQ_SEND;
-            req_send(c, r);
+            req_established(c, r);
             return;
         }
         if (errno == EINPROGRESS) {
@@ -383,12 +501,26 @@ static void req_connected(struct api_client *c, struct api_req *r)
         req_connect(c, r);
         return;
     }
-    r->state = REQ_SEND;
-    req_send(c, r);
+    req_established(c, r);
 }
 
 static void req_send(struct api_client *c, struct api_req *r)
 {
+    while (r->ssl != NULL && r->out_off < r->out_len) {
+        /* A write that wanted the socket is repeated with the same bytes, as OpenSSL
+         * requires: out_off moves only on success. */
+        ERR_clear_error();
+        int n = SSL_write(r->ssl, r->out + r->out_off, (int)(r->out_len - r->out_off));
+        if (n <= 0) {
+            char why[200];
+            if (ssl_wait(r, n) == 0)
+                return;
+            tls_error_text(c->verify ? r->ssl : NULL, why, sizeof why);
+            req_fail(r, "sending to %s failed: %s", c->authority, why);
+            return;
+        }
+        r->out_off += (size_t)n;
+    }
     while (r->out_off < r->out_len) {
         ssize_t n = send(r->fd, r->out + r->out_off, r->out_len - r->out_off, MSG_NOSIGNAL);
         if (n < 0) {
@@ -402,20 +534,49 @@ static void req_send(struct api_client *c, struct api_req *r)
         r->out_off += (size_t)n;
     }
     r->state = REQ_RECV;
+    r->want = POLLIN;
+}
+
+/* One read from the connection: bytes, 0 at the end, -EAGAIN when it waits (r->want set),
+ * or another negative errno with the reason in why. */
+static ssize_t req_read(struct api_req *r, char *buf, size_t len, char *why, size_t whylen)
+{
+    if (r->ssl == NULL) {
+        ssize_t n = recv(r->fd, buf, len, 0);
+        if (n >= 0)
+            return n;
+        int e = errno;
+        if (e == EWOULDBLOCK)
+            e = EAGAIN;
+        snprintf(why, whylen, "%s", strerror(e));
+        return -e;
+    }
+    ERR_clear_error();
+    int n = SSL_read(r->ssl, buf, (int)len);
+    if (n > 0)
+        return n;
+    if (SSL_get_error(r->ssl, n) == SSL_ERROR_ZERO_RETURN)
+        return 0;
+    if (ssl_wait(r, n) == 0)
+        return -EAGAIN;
+    /* Not the verification result: past the handshake it is no reason for a failed read. */
+    tls_error_text(NULL, why, whylen);
+    return -EPROTO;
 }
 
 static void req_recv(struct api_client *c, struct api_req *r)
 {
     char buf[16384];
+    char why[200];
     for (int i = 0; i < API_READS_PER_PASS; i++) {
-        ssize_t n = recv(r->fd, buf, sizeof buf, 0);
+        ssize_t n = req_read(r, buf, sizeof buf, why, sizeof why);
         int rc;
         if (n < 0) {
-            if (errno == EINTR)
+            if (n == -EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (n == -EAGAIN)
                 return;
-            req_fail(r, "receiving from %s failed: %s", c->authority, strerror(errno));
+            req_fail(r, "receiving from %s failed: %s", c->authority, why);
             return;
         }
         rc = n == 0 ? http_response_eof(&r->resp) : http_response_feed(&r->resp, buf, (size_t)n);
@@ -436,6 +597,10 @@ static void req_step(struct api_client *c, struct api_req *r, short revents, int
     bool fresh = c->naddrs > 0 && (c->numeric || now - c->resolved_ms < API_RESOLVE_TTL_MS);
     switch (r->state) {
     case REQ_RESOLVE:
+        if (c->host[0] == '\0') {
+            req_fail(r, "no central known yet (looking for one by DNS-SD)");
+            break;
+        }
         if (fresh) {
             r->addr_next = 0;
             req_connect(c, r);
@@ -445,12 +610,18 @@ static void req_step(struct api_client *c, struct api_req *r, short revents, int
         if (revents != 0)
             req_connected(c, r);
         break;
+    case REQ_HANDSHAKE:
+        if (revents != 0)
+            req_handshake(c, r);
+        break;
     case REQ_SEND:
         if (revents != 0)
             req_send(c, r);
         break;
     case REQ_RECV:
-        if (revents != 0)
+        /* Bytes OpenSSL already took off the socket (a pass that hit its read limit) wake
+         * no poll: they are read without waiting for one. */
+        if (revents != 0 || (r->ssl != NULL && SSL_has_pending(r->ssl)))
             req_recv(c, r);
         break;
     case REQ_DONE:
@@ -458,7 +629,8 @@ static void req_step(struct api_client *c, struct api_req *r, short revents, int
     }
     if (r->state == REQ_DONE)
         return;
-    if ((r->state == REQ_RESOLVE || r->state == REQ_CONNECT) && now >= r->connect_deadline_ms)
+    if ((r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE) &&
+        now >= r->connect_deadline_ms)
         req_fail(r, "connection to %s timed out after %lld ms", c->authority,
                  (long long)(now - r->started_ms));
     else if (now >= r->deadline_ms)
@@ -529,6 +701,8 @@ static void req_finish(struct api_client *c, struct api_req *r)
 
 static short req_events(const struct api_req *r)
 {
+    if (r->ssl != NULL)
+        return r->want;
     switch (r->state) {
     case REQ_CONNECT:
     case REQ_SEND:
@@ -564,12 +738,14 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
     int64_t wait = timeout_ms < 0 ? INT32_MAX : timeout_ms;
     for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
         r->pidx = -1;
-        if (r->state == REQ_DONE) {
+        if (r->state == REQ_DONE ||
+            (r->state == REQ_RECV && r->ssl != NULL && SSL_has_pending(r->ssl))) {
             wait = 0;
             continue;
         }
-        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT ? r->connect_deadline_ms
-                                                                        : r->deadline_ms;
+        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE
+                         ? r->connect_deadline_ms
+                         : r->deadline_ms;
         if (dl - now < wait)
             wait = dl - now > 0 ? dl - now : 0;
         if (r->state == REQ_RESOLVE && wait > API_RESOLVE_POLL_MS)

@@ -1,8 +1,11 @@
 /* Asynchronous HTTP/1.1 JSON calls to the central API, driven from the daemon's poll loop
  * (api_client_poll replaces poll(2) and also watches the caller's descriptors), so a slow or
- * dead central never stalls motor control. Plain http:// only: the edge talks to one central
- * on its own network, and TLS would bring back the libraries whose loading dominated the
- * edge's start-up (docs/performance.md). One TCP connection per request, "Connection: close".
+ * dead central never stalls motor control. One TCP connection per request, "Connection:
+ * close". https:// speaks TLS through OpenSSL, which the edge loads anyway (libmosquitto
+ * links it): non-blocking handshake, reads and writes on the same loop, SNI and host name
+ * verification against a CA file or the system's store, or a pinned certificate
+ * (api_client_tls_setup). A refused certificate fails the request like a refused connection:
+ * the edge carries on as with a central it cannot reach.
  *
  * Every request has a connect timeout (name lookup included) and a total timeout. Host names
  * other than IP literals are looked up with getaddrinfo_a, off the loop. Not thread-safe. */
@@ -17,6 +20,7 @@
 #include <jansson.h>
 
 #include "protocol.h"
+#include "tlsutil.h"
 #define API_BODY_MAX PROTO_RUNTIME_CONFIG_READ_MAX
 #define API_CONNECT_TIMEOUT_MS 5000
 #define API_TIMEOUT_MS 10000
@@ -34,13 +38,26 @@ typedef void (*api_done_fn)(void *ctx, int tag, const struct api_response *r);
 
 struct api_client;
 
-/* Whether base_url is one the client can use: http://host[:port][/prefix], host a name or an
- * IP literal ([v6] in brackets). 0, -EPROTONOSUPPORT for https:// (not supported by the
- * edge), -EINVAL for anything else. */
+/* Whether base_url is one the client can use: http[s]://host[:port][/prefix], host a name or
+ * an IP literal ([v6] in brackets). 0 or -EINVAL. */
 int api_client_check_url(const char *base_url);
+/* Whether base_url is an https:// one (and valid). */
+bool api_client_url_is_https(const char *base_url);
 /* base_url without trailing slash. NULL on allocation failure or a URL that
- * api_client_check_url refuses. */
+ * api_client_check_url refuses. An https:// client must be given its trust with
+ * api_client_tls_setup before its first request. base_url NULL: no central is known yet
+ * (DNS-SD discovery still looking); every request then fails, as for an unreachable central. */
 struct api_client *api_client_new(const char *base_url);
+
+struct api_tls {
+    const char *ca_file;         /* PEM CA certificates; NULL: the system's trust store */
+    const struct tls_pins *pins; /* NULL or none: no pinning */
+};
+/* Trust for an https:// client. With pins and no CA file the certificate must match a pin
+ * and be within its validity dates (a self-signed central); chain and host name are not
+ * checked. With pins and a CA file both must hold. Files are read now: -EINVAL with err
+ * naming the file. A no-op for an http:// client. */
+int api_client_tls_setup(struct api_client *c, const struct api_tls *tls, char *err, size_t errlen);
 /* Closes the connections of requests still in flight; their done is not called. Waits for
  * a host-name lookup still running (it writes into the client): at shutdown only. */
 void api_client_free(struct api_client *c);
@@ -52,6 +69,7 @@ struct api_call {
     const json_t *body;        /* sent as JSON; NULL: none */
     const char *if_none_match; /* NULL: none */
     const char *header;        /* one more "Name: value" header; NULL: none */
+    const char *header2;       /* and another (the controller secret beside the token) */
     long timeout_ms;           /* total time allowed; 0: API_TIMEOUT_MS */
 };
 

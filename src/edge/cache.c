@@ -140,6 +140,11 @@ static int config_schema_check(const json_t *config, char *reason, size_t len)
         why(reason, len, "mqtt_broker: expected {host, port 1-65535}");
         return -EINVAL;
     }
+    const json_t *tls = json_object_get(broker, "tls");
+    if (tls != NULL && !json_is_null(tls) && !json_is_boolean(tls)) {
+        why(reason, len, "mqtt_broker.tls: expected true or false");
+        return -EINVAL;
+    }
     static const char *const creds[] = {"username", "password"};
     for (size_t k = 0; k < 2; k++) {
         const json_t *c = json_object_get(broker, creds[k]);

@@ -21,8 +21,18 @@ static const char usage_text[] =
     "\n"
     "  --config FILE            YAML service config (env EDGE_CONFIG; default\n"
     "                           " EDGE_OPTS_DEFAULT_CONFIG " if present)\n"
-    "  --central URL            central API (env CENTRAL_API_URL, or CENTRAL_API_HOST +\n"
-    "                           CENTRAL_API_PORT; default http://localhost:8000)\n"
+    "  --central URL[,URL...]   central API, http:// or https://, several tried in turn (env\n"
+    "                           CENTRAL_API_URL, or CENTRAL_API_HOST + CENTRAL_API_PORT;\n"
+    "                           default: found on the network by DNS-SD, _roundhouse._tcp\n"
+    "                           through avahi-daemon)\n"
+    "  --central-ca FILE        PEM CA certificates that sign an https:// central's\n"
+    "                           certificate (env ROUNDHOUSE_CENTRAL_CA; default the system's\n"
+    "                           trust store)\n"
+    "  --central-pin PINS       accept only this certificate: sha256:BASE64 or sha256:HEX of\n"
+    "                           the certificate's or its public key's DER, comma-separated for\n"
+    "                           several; alone it replaces the CA check (a self-signed\n"
+    "                           central), with --central-ca both must hold\n"
+    "                           (env ROUNDHOUSE_CENTRAL_PIN)\n"
     "  --state-dir DIR          identity + cached config (env STATE_DIR;\n"
     "                           default /var/lib/roundhouse-edge)\n"
     "  --name NAME              controller name (env CONTROLLER_NAME; default hostname)\n"
@@ -34,6 +44,13 @@ static const char usage_text[] =
     "  --cache-max-age SEC      oldest usable cached config, 0 = no limit\n"
     "                           (env CACHE_MAX_AGE; default 604800)\n"
     "  --mqtt HOST:PORT         broker override (env MQTT_BROKER_HOST, MQTT_BROKER_PORT)\n"
+    "  --mqtt-tls               MQTT over TLS even when the runtime config does not say so\n"
+    "                           (mqtt_broker.tls) (env MQTT_TLS=true)\n"
+    "  --mqtt-ca FILE           PEM CA certificates for the broker (env ROUNDHOUSE_MQTT_CA;\n"
+    "                           default the --central-ca file, else the system's store)\n"
+    "  --mqtt-cert FILE, --mqtt-key FILE\n"
+    "                           client certificate and key for the broker\n"
+    "                           (env ROUNDHOUSE_MQTT_CERT, ROUNDHOUSE_MQTT_KEY)\n"
     "  --registration-token T   shared secret sent as X-Registration-Token when registering,\n"
     "                           for a central started with --registration-token\n"
     "                           (env ROUNDHOUSE_REGISTRATION_TOKEN; default none)\n"
@@ -53,8 +70,11 @@ const char *edge_opts_usage(void)
 struct flags {
     const char *config, *central, *state_dir, *name, *health, *failsafe, *max_age, *mqtt;
     const char *token;
+    /* cppcheck-suppress unusedStructMember ; set and read through offsetof (the tables below) */
+    const char *central_ca, *central_pin, *mqtt_ca, *mqtt_cert, *mqtt_key;
     const char *log_level, *log_format;
     bool simulate;
+    bool mqtt_tls;
 };
 
 /* The lower layers: environment and config file (keys are env names in lower case). */
@@ -186,6 +206,11 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
         {"--cache-max-age", offsetof(struct flags, max_age)},
         {"--mqtt", offsetof(struct flags, mqtt)},
         {"--registration-token", offsetof(struct flags, token)},
+        {"--central-ca", offsetof(struct flags, central_ca)},
+        {"--central-pin", offsetof(struct flags, central_pin)},
+        {"--mqtt-ca", offsetof(struct flags, mqtt_ca)},
+        {"--mqtt-cert", offsetof(struct flags, mqtt_cert)},
+        {"--mqtt-key", offsetof(struct flags, mqtt_key)},
         {"--log-level", offsetof(struct flags, log_level)},
         {"--log-format", offsetof(struct flags, log_format)},
     };
@@ -197,6 +222,10 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
             return EDGE_OPTS_VERSION;
         if (strcmp(a, "--simulate") == 0) {
             f->simulate = true;
+            continue;
+        }
+        if (strcmp(a, "--mqtt-tls") == 0) {
+            f->mqtt_tls = true;
             continue;
         }
         size_t k;
@@ -224,6 +253,34 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
         }
         *(const char **)((char *)f + valued[k].off) = value;
     }
+    return 0;
+}
+
+/* One URL of a --central list, checked and without trailing slashes. */
+static int central_add(struct edge_opts *o, const char *url, size_t len, char *err, size_t errlen)
+{
+    char one[512];
+    if (len == 0) {
+        strbuf_errorf(err, errlen, "central URL list has an empty entry");
+        return -EINVAL;
+    }
+    if (len >= sizeof one) {
+        strbuf_errorf(err, errlen, "central URL: too long");
+        return -EINVAL;
+    }
+    if (o->n_centrals >= EDGE_OPTS_CENTRALS_MAX) {
+        strbuf_errorf(err, errlen, "central URL list: at most %d URLs", EDGE_OPTS_CENTRALS_MAX);
+        return -EINVAL;
+    }
+    memcpy(one, url, len);
+    one[len] = '\0';
+    if (api_client_check_url(one) < 0) {
+        strbuf_errorf(err, errlen, "central URL must be http[s]://HOST[:PORT][/PATH]: %s", one);
+        return -EINVAL;
+    }
+    while (len > 0 && one[len - 1] == '/')
+        one[--len] = '\0';
+    memcpy(o->centrals[o->n_centrals++], one, len + 1);
     return 0;
 }
 
@@ -257,25 +314,28 @@ static int central_resolve(const struct flags *f, const struct layers *l, struct
                 return -EINVAL;
             }
             url = built;
-        } else {
-            url = "http://localhost:8000";
         }
     }
-    int urc = api_client_check_url(url);
-    if (urc == -EPROTONOSUPPORT) {
-        strbuf_errorf(err, errlen,
-                      "central URL %s: https is not supported by the edge, only http://", url);
-        return -EINVAL;
+    o->n_centrals = 0;
+    o->central_url[0] = '\0';
+    if (url == NULL)
+        return 0; /* none configured: DNS-SD finds one */
+    for (const char *p = url;;) {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (central_add(o, p, len, err, errlen) < 0)
+            return -EINVAL;
+        p += strcspn(p, ",");
+        if (*p == '\0')
+            break;
+        p++;
     }
-    if (urc < 0) {
-        strbuf_errorf(err, errlen, "central URL must be http://HOST[:PORT][/PATH]: %s", url);
-        return -EINVAL;
-    }
-    if (copy_str(o->central_url, sizeof o->central_url, url, "central URL", err, errlen) < 0)
-        return -EINVAL;
-    size_t n = strlen(o->central_url);
-    while (n > 0 && o->central_url[n - 1] == '/')
-        o->central_url[--n] = '\0';
+    memcpy(o->central_url, o->centrals[0], sizeof o->central_url);
     return 0;
 }
 
@@ -354,6 +414,59 @@ static int token_check(const char *v, char *err, size_t errlen)
             strbuf_errorf(err, errlen, "registration token: printable ASCII without spaces only");
             return -EINVAL;
         }
+    }
+    return 0;
+}
+
+/* The TLS options: file names are checked when the programs read them (they name the file
+ * in their message); pins are parsed here. */
+static int tls_resolve(const struct flags *f, const struct layers *l, struct edge_opts *o,
+                       char *err, size_t errlen)
+{
+    static const struct {
+        size_t flag, field, size;
+        const char *env, *what;
+    } files[] = {
+        {offsetof(struct flags, central_ca), offsetof(struct edge_opts, central_ca),
+         sizeof o->central_ca, "ROUNDHOUSE_CENTRAL_CA", "central CA file"},
+        {offsetof(struct flags, mqtt_ca), offsetof(struct edge_opts, mqtt_ca), sizeof o->mqtt_ca,
+         "ROUNDHOUSE_MQTT_CA", "MQTT CA file"},
+        {offsetof(struct flags, mqtt_cert), offsetof(struct edge_opts, mqtt_cert),
+         sizeof o->mqtt_cert, "ROUNDHOUSE_MQTT_CERT", "MQTT client certificate file"},
+        {offsetof(struct flags, mqtt_key), offsetof(struct edge_opts, mqtt_key), sizeof o->mqtt_key,
+         "ROUNDHOUSE_MQTT_KEY", "MQTT client key file"},
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        const char *v = *(const char *const *)((const char *)f + files[i].flag);
+        if (v == NULL)
+            v = layer_get(l, files[i].env);
+        if (v != NULL &&
+            copy_str((char *)o + files[i].field, files[i].size, v, files[i].what, err, errlen) < 0)
+            return -EINVAL;
+    }
+    if ((o->mqtt_cert[0] == '\0') != (o->mqtt_key[0] == '\0')) {
+        strbuf_errorf(err, errlen, "--mqtt-cert and --mqtt-key must be given together");
+        return -EINVAL;
+    }
+    const char *pin = f->central_pin ? f->central_pin : layer_get(l, "ROUNDHOUSE_CENTRAL_PIN");
+    char why[200];
+    if (pin != NULL && tls_pins_parse(pin, &o->central_pins, why, sizeof why) < 0) {
+        strbuf_errorf(err, errlen, "central pin: %s", why);
+        return -EINVAL;
+    }
+    /* Trust settings for a central spoken to in the clear would protect nothing. */
+    if ((o->central_ca[0] != '\0' || o->central_pins.n > 0) &&
+        !api_client_url_is_https(o->central_url)) {
+        strbuf_errorf(err, errlen,
+                      "a central CA file or pin is set, but the central URL %s is not https://",
+                      o->central_url);
+        return -EINVAL;
+    }
+    o->mqtt_tls = f->mqtt_tls;
+    const char *v = layer_get(l, "MQTT_TLS");
+    if (!o->mqtt_tls && v != NULL && parse_bool(v, &o->mqtt_tls) < 0) {
+        strbuf_errorf(err, errlen, "MQTT_TLS: expected true or false, got %s", v);
+        return -EINVAL;
     }
     return 0;
 }
@@ -459,6 +572,8 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
     }
 
     if (mqtt_resolve(&f, &l, &r, err, errlen) < 0)
+        goto out;
+    if (tls_resolve(&f, &l, &r, err, errlen) < 0)
         goto out;
 
     v = f.token ? f.token : layer_get(&l, "ROUNDHOUSE_REGISTRATION_TOKEN");

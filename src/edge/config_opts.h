@@ -9,9 +9,12 @@
 
 #include "log.h"
 #include "protocol.h"
+#include "tlsutil.h"
 
 #define EDGE_OPTS_DEFAULT_CONFIG "/etc/roundhouse/edge-controller.conf"
 #define EDGE_OPTS_CONFIG_MAX (256 * 1024)
+/* --central URL,URL,...: tried in turn. */
+#define EDGE_OPTS_CENTRALS_MAX 4
 
 /* edge_opts_parse() results besides 0 and negative errno. */
 #define EDGE_OPTS_HELP 1
@@ -19,7 +22,11 @@
 
 struct edge_opts {
     char config_file[512]; /* empty: none read */
-    char central_url[512]; /* no trailing slash */
+    /* The configured centrals, each without trailing slash; none (n_centrals 0): found by
+     * DNS-SD. central_url is the first one, or "". */
+    char central_url[512];
+    char centrals[EDGE_OPTS_CENTRALS_MAX][512];
+    size_t n_centrals;
     char state_dir[512];
     char name[128]; /* empty: the hostname, filled in by the program */
     bool health_enabled;
@@ -37,6 +44,17 @@ struct edge_opts {
     /* --registration-token / ROUNDHOUSE_REGISTRATION_TOKEN: sent as X-Registration-Token
      * when registering; empty: none. */
     char registration_token[257];
+    /* https:// central: --central-ca / ROUNDHOUSE_CENTRAL_CA (empty: the system's trust
+     * store) and --central-pin / ROUNDHOUSE_CENTRAL_PIN (none: n == 0). */
+    char central_ca[512];
+    struct tls_pins central_pins;
+    /* MQTT over TLS: --mqtt-tls / MQTT_TLS forces it (else the runtime config's
+     * mqtt_broker.tls decides); --mqtt-ca / ROUNDHOUSE_MQTT_CA (empty: the central's CA
+     * file, else the system's store); optional client certificate and key. */
+    bool mqtt_tls;
+    char mqtt_ca[512];
+    char mqtt_cert[512];
+    char mqtt_key[512];
     bool mqtt_override;
     char mqtt_host[256];
     int mqtt_port;

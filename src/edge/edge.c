@@ -326,9 +326,10 @@ static void on_train_released(void *ctx, const struct train *t)
 }
 
 static void broker_of(const struct edge *e, const json_t *cfg, const char **host, int *port,
-                      const char **user, const char **pass)
+                      const char **user, const char **pass, bool *tls)
 {
     const json_t *b = json_object_get(cfg, "mqtt_broker");
+    *tls = e->opts.mqtt_tls || json_is_true(json_object_get(b, "tls"));
     *host = json_string_value(json_object_get(b, "host"));
     *port = (int)json_integer_value(json_object_get(b, "port"));
     *user = json_string_value(json_object_get(b, "username"));
@@ -350,24 +351,58 @@ static bool same_broker(const struct edge *e, const json_t *a, const json_t *b)
 {
     const char *ha, *hb, *ua, *ub, *pa, *pb;
     int porta, portb;
+    bool tlsa, tlsb;
     if (a == NULL || b == NULL)
         return false;
-    broker_of(e, a, &ha, &porta, &ua, &pa);
-    broker_of(e, b, &hb, &portb, &ub, &pb);
-    return str_eq(ha, hb) && porta == portb && str_eq(ua, ub) && str_eq(pa, pb);
+    broker_of(e, a, &ha, &porta, &ua, &pa, &tlsa);
+    broker_of(e, b, &hb, &portb, &ub, &pb, &tlsb);
+    return str_eq(ha, hb) && porta == portb && str_eq(ua, ub) && str_eq(pa, pb) && tlsa == tlsb;
+}
+
+/* Trust for an https:// central and for a TLS broker. Files named by options are read now,
+ * so that a wrong one stops the start with a message naming it; the system's store (no
+ * file) is loaded only when a TLS connection needs it. */
+static int central_tls_setup(struct edge *e, struct api_client *api, const char *url)
+{
+    const struct edge_opts *o = &e->opts;
+    char err[512];
+    struct api_tls at = {.ca_file = o->central_ca[0] ? o->central_ca : NULL,
+                         .pins = &o->central_pins};
+    int rc = api_client_tls_setup(api, &at, err, sizeof err);
+    if (rc < 0)
+        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s?, s:s}", "for", "central", "url", url,
+                  "error", err);
+    return rc;
+}
+
+static int tls_setup(struct edge *e)
+{
+    const struct edge_opts *o = &e->opts;
+    char err[512];
+    int rc = central_tls_setup(e, e->api, e->central_in_use[0] ? e->central_in_use : NULL);
+    if (rc < 0)
+        return rc;
+    const char *ca = o->mqtt_ca[0] ? o->mqtt_ca : (o->central_ca[0] ? o->central_ca : NULL);
+    bool files = ca != NULL || o->mqtt_cert[0] != '\0';
+    rc = mqtt_link_set_tls(e->mqtt, ca, o->mqtt_cert[0] ? o->mqtt_cert : NULL,
+                           o->mqtt_key[0] ? o->mqtt_key : NULL, files, err, sizeof err);
+    if (rc < 0)
+        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "mqtt", "error", err);
+    return rc;
 }
 
 static void mqtt_configure(struct edge *e)
 {
     const char *host, *user, *pass;
     int port;
-    broker_of(e, e->config, &host, &port, &user, &pass);
+    bool tls;
+    broker_of(e, e->config, &host, &port, &user, &pass, &tls);
     /* A live broker must be heard from well within the fail-safe timeout (failsafe_check). */
     int keepalive = e->opts.failsafe_timeout_s / 2;
     if (keepalive > 60)
         keepalive = 60;
     will_arm(e);
-    if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, keepalive, mono_now()) < 0)
+    if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, tls, keepalive, mono_now()) < 0)
         log_event(LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
 }
 
@@ -606,6 +641,9 @@ static json_t *register_body(const struct edge *e)
     /* The epoch this process already announced in its birth and will. */
     if (e->session_epoch > 0)
         json_object_set_new(j, "session_epoch", json_integer(e->session_epoch));
+    /* This edge keeps a controller secret: the central issues one when it has none on
+     * record (earlier edges do not ask, and are never held to one). */
+    json_object_set_new(j, "issue_secret", json_true());
     return j;
 }
 
@@ -674,10 +712,17 @@ static void on_api_done(void *ctx, int tag, const struct api_response *r);
 
 static int request_start(struct edge *e, enum sync_action a, int64_t longpoll_version)
 {
-    char path[256], token[300], quoted[CANON_CHECKSUM_LEN + 3];
+    char path[256], token[300], quoted[CANON_CHECKSUM_LEN + 3], secret[SECRET_HEX_LEN + 32];
     json_t *body = NULL;
     struct api_call call = {.tag = (int)a, .method = "POST", .path = path};
     int rc;
+
+    /* Every call made as this controller carries its secret (the central requires it once
+     * it has one on record). */
+    if (e->secret[0] != '\0' && e->uuid[0] != '\0') {
+        snprintf(secret, sizeof secret, "X-Controller-Secret: %s", e->secret);
+        call.header2 = secret;
+    }
 
     switch (a) {
     case SYNC_ACT_REGISTER:
@@ -812,6 +857,59 @@ static void identity_adopt(struct edge *e, const char *uuid)
     e->will_epoch = -1;
     if (mqtt_link_configured(e->mqtt))
         will_arm(e);
+    /* A secret held for the old UUID is worthless for the new one. */
+    e->secret[0] = '\0';
+    e->credential = CREDENTIAL_NONE;
+}
+
+/* The secret the central issued with the registration answer: kept at once (it is shown
+ * only this once). */
+static void credential_adopt(struct edge *e, const char *secret)
+{
+    if (!secret_valid(secret)) {
+        log_event(LOG_ERROR, "controller_secret_invalid", "{s:s}", "detail",
+                  "the registration answer's controller_secret is not 64 hex digits; ignored");
+        return;
+    }
+    memcpy(e->secret, secret, SECRET_HEX_LEN + 1);
+    e->credential = CREDENTIAL_LOADED;
+    e->credential_error[0] = '\0';
+    int rc = credential_save(e->opts.state_dir, e->uuid, e->secret, timeutil_now_ms());
+    state_written(e, CREDENTIAL_FILE, rc);
+    if (rc < 0)
+        /* Still presented while this process runs; after a restart the central would refuse
+         * this UUID until an operator deletes the record (docs/security.md). */
+        snprintf(e->credential_error, sizeof e->credential_error,
+                 "the controller secret could not be saved in %.200s: %s", e->opts.state_dir,
+                 strerror(-rc));
+    log_event(rc < 0 ? LOG_ERROR : LOG_INFO, "controller_secret_stored", "{s:s, s:s, s:s?}", "uuid",
+              e->uuid, "file", CREDENTIAL_FILE, "error", rc < 0 ? strerror(-rc) : NULL);
+}
+
+/* A 401/403 naming the controller secret: the central holds a secret for this UUID that we
+ * do not have (file lost or corrupt) or that differs. Driving goes on from the cache. */
+static bool credential_refused(struct edge *e, const struct api_response *r, const char *what)
+{
+    if (r->status != 401 && r->status != 403)
+        return false;
+    json_t *j = body_json(r);
+    const char *field = json_string_value(json_object_get(j, "field"));
+    bool ours = field != NULL && strcmp(field, "X-Controller-Secret") == 0;
+    if (ours) {
+        snprintf(e->credential_error, sizeof e->credential_error,
+                 "the central refused this controller's %s (%s %ld on %s): an operator must "
+                 "delete the controller's record so that it can register afresh",
+                 e->secret[0] ? "secret" : "missing secret",
+                 json_string_value(json_object_get(j, "error"))
+                     ? json_string_value(json_object_get(j, "error"))
+                     : "HTTP",
+                 r->status, what);
+        log_event(LOG_ERROR, "controller_secret_refused", "{s:s, s:i, s:b, s:s}", "call", what,
+                  "http_status", (int)r->status, "have_secret", e->secret[0] != '\0', "uuid",
+                  e->uuid);
+    }
+    json_decref(j);
+    return ours;
 }
 
 /* The central's word on this session's epoch (max(its last + 1, ours)). Birth, will and
@@ -850,6 +948,11 @@ static void register_done(struct edge *e, const struct api_response *r)
         }
         if (strcmp(norm, e->uuid) != 0)
             identity_adopt(e, norm);
+        const char *issued = json_string_value(json_object_get(j, "controller_secret"));
+        if (issued != NULL)
+            credential_adopt(e, issued);
+        else if (e->credential != CREDENTIAL_INVALID)
+            e->credential_error[0] = '\0';
         json_t *cv = json_object_get(j, "config_version");
         json_t *hb = json_object_get(j, "heartbeat_interval");
         json_t *ep = json_object_get(j, "session_epoch");
@@ -868,6 +971,7 @@ static void register_done(struct edge *e, const struct api_response *r)
         sync_feed(e, &ev);
         return;
     }
+    credential_refused(e, r, "registration");
     if (r->status == 429)
         why = REG_FAIL_RATE_LIMITED;
     else if (r->status >= 500)
@@ -879,7 +983,9 @@ failed:
     e->m.registration_failures[why]++;
     snprintf(e->last_sync_error, sizeof e->last_sync_error, "registration failed: %s%s%s%s",
              reg_fail_names[why], r->error ? ": " : "", r->error ? r->error : "",
-             r->status == 401 ? " (registration token missing or wrong)" : "");
+             e->credential_error[0] ? " (controller secret refused)"
+             : r->status == 401     ? " (registration token missing or wrong)"
+                                    : "");
     /* Logged after the step so that the chosen delay is known. */
     int64_t delay = sync_feed(e, &ev);
     log_event(LOG_WARNING, "registration_failed", "{s:s, s:i, s:s?, s:I, s:I}", "reason",
@@ -980,6 +1086,7 @@ static void config_done(struct edge *e, const struct api_response *r)
         return;
     }
     if (r->status != 200) {
+        credential_refused(e, r, "config download");
         snprintf(e->last_sync_error, sizeof e->last_sync_error,
                  "config download failed: HTTP %ld%s%s", r->status, r->error ? ": " : "",
                  r->error ? r->error : "");
@@ -1044,6 +1151,7 @@ static void heartbeat_done(struct edge *e, const struct api_response *r)
         log_event(LOG_WARNING, "heartbeat_unknown_controller", "{s:s}", "uuid", e->uuid);
     } else {
         e->m.heartbeats_failed++;
+        credential_refused(e, r, "heartbeat");
         log_event(LOG_WARNING, "heartbeat_failed", "{s:i, s:s?}", "http_status", (int)r->status,
                   "error", r->error);
     }
@@ -1078,6 +1186,11 @@ static void longpoll_done(struct edge *e, const struct api_response *r)
 static void on_api_done(void *ctx, int tag, const struct api_response *r)
 {
     struct edge *e = ctx;
+    /* No answer at all: the next central, if there is another (taken up by central_check
+     * once no request is in flight). */
+    if (r->status == 0 && central_choice_failed(&e->centrals))
+        log_event(LOG_INFO, "central_failover", "{s:s, s:s?}", "from", e->central_in_use, "to",
+                  central_choice_current(&e->centrals));
     switch ((enum sync_action)tag) {
     case SYNC_ACT_REGISTER:
         register_done(e, r);
@@ -1165,6 +1278,19 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     if (rc < 0)
         state_written(e, "identity.json", rc);
     if (e->uuid[0] != '\0') {
+        /* A lost or corrupt secret never stops the boot: the trains run from the cache, and
+         * /health says why the central will refuse us. */
+        char why[512];
+        e->credential = credential_load(o->state_dir, e->uuid, e->secret, why, sizeof why);
+        if (e->credential == CREDENTIAL_INVALID) {
+            snprintf(e->credential_error, sizeof e->credential_error, "%.300s", why);
+            log_event(LOG_ERROR, "credential_unreadable", "{s:s, s:s}", "path", o->state_dir,
+                      "error", why);
+        } else if (why[0] != '\0') {
+            log_event(LOG_WARNING, "credential_ignored", "{s:s}", "reason", why);
+        }
+    }
+    if (e->uuid[0] != '\0') {
         /* A new session: above the last one this controller had, announced in the birth
          * and will before the central is even asked, and remembered at once so that a
          * crash right after still leaves the next process a higher epoch. */
@@ -1186,20 +1312,37 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
 
     trains_init(&e->trains, o->simulate, RAMP_DEFAULT_MS);
-    e->api = api_client_new(o->central_url);
+    const char *urls[EDGE_OPTS_CENTRALS_MAX];
+    for (size_t i = 0; i < o->n_centrals; i++)
+        urls[i] = o->centrals[i];
+    central_choice_set(&e->centrals, urls, o->n_centrals);
+    const char *first = central_choice_current(&e->centrals);
+    snprintf(e->central_in_use, sizeof e->central_in_use, "%s", first ? first : "");
+    e->api = api_client_new(first); /* NULL: every request fails until one is found */
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
     e->mqtt = mqtt_link_new(e->uuid[0] ? client_id : NULL, &mqtt_callbacks, e, random_seed());
     if (e->api == NULL || e->mqtt == NULL) {
         rc = -ENOMEM;
         goto out;
     }
+    rc = tls_setup(e);
+    if (rc < 0)
+        goto out;
     e->last_contact_ms = mono_now();
 
-    log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b}", "uuid",
-              e->uuid[0] ? e->uuid : NULL, "identity", identity_origin_name(origin),
+    log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b, s:s}",
+              "uuid", e->uuid[0] ? e->uuid : NULL, "identity", identity_origin_name(origin),
               "session_epoch", (json_int_t)e->session_epoch, "name", e->name, "version",
-              ROUNDHOUSE_VERSION, "central", o->central_url, "simulate", o->simulate, "state_dir",
-              o->state_dir, "registration_token", o->registration_token[0] != '\0');
+              ROUNDHOUSE_VERSION, "central", o->central_url[0] ? o->central_url : "dns-sd",
+              "simulate", o->simulate, "state_dir", o->state_dir, "registration_token",
+              o->registration_token[0] != '\0', "credential", credential_state_name(e->credential));
+    if (o->n_centrals == 0) {
+        rc = discover_start(&e->discover);
+        if (rc < 0) {
+            log_event(LOG_ERROR, "central_discovery_failed", "{s:s}", "error", strerror(-rc));
+            goto out;
+        }
+    }
 
     if (boot.config != NULL && boot.verdict == CACHE_VALID) {
         e->m.cache_hits++;
@@ -1278,6 +1421,8 @@ void edge_free(struct edge *e)
     trains_free(&e->trains);
     mqtt_link_free(e->mqtt);
     e->mqtt = NULL;
+    discover_free(e->discover);
+    e->discover = NULL;
     api_client_free(e->api);
     e->api = NULL;
     apply_clear(e);
@@ -1377,9 +1522,38 @@ static int64_t superseded_check(struct edge *e, int64_t now)
     return -1;
 }
 
+/* Moves the requests to the central chosen now (discovered, or the next of the list after a
+ * failure) once none is in flight: a request keeps the connection it started on. */
+static void central_check(struct edge *e)
+{
+    if (e->discover != NULL)
+        discover_poll(e->discover, &e->centrals);
+    const char *want = central_choice_current(&e->centrals);
+    if (want == NULL || strcmp(want, e->central_in_use) == 0 || api_client_pending(e->api) > 0)
+        return;
+    struct api_client *api = api_client_new(want);
+    if (api == NULL || central_tls_setup(e, api, want) < 0) {
+        /* An https:// URL whose trust cannot be set up stays unusable: the next failure
+         * moves on from it, as from an unreachable one. */
+        api_client_free(api);
+        log_event(LOG_ERROR, "central_unusable", "{s:s}", "url", want);
+        central_choice_failed(&e->centrals);
+        return;
+    }
+    api_client_free(e->api);
+    e->api = api;
+    log_event(LOG_INFO, "central_selected", "{s:s, s:s?, s:s}", "url", want, "previous",
+              e->central_in_use[0] ? e->central_in_use : NULL, "source",
+              e->discover != NULL ? "dns-sd" : "configured");
+    snprintf(e->central_in_use, sizeof e->central_in_use, "%s", want);
+    sync_feed_kind(e, SYNC_EV_CENTRAL_CHANGED, -1);
+}
+
 int64_t edge_tick(struct edge *e, int64_t now)
 {
     int64_t wake = -1;
+
+    central_check(e);
 
     trains_tick(&e->trains, now);
     for (size_t i = 0; i < e->trains.n; i++) {

@@ -12,6 +12,8 @@
 #include "api_client.h"
 #include "canon.h"
 #include "config_opts.h"
+#include "credential.h"
+#include "discover.h"
 #include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
@@ -119,8 +121,18 @@ struct edge {
     /* The last failed write to the state directory ("" once a write succeeds again). */
     char state_error[512];
 
-    /* Central API. */
+    /* The controller secret (credential.h): "" when none is held. credential_error says why
+     * the central would refuse us (file corrupt, or it refused the secret), for /health. */
+    char secret[SECRET_HEX_LEN + 1];
+    enum credential_state credential;
+    char credential_error[320];
+
+    /* Central API: the one in use (central_in_use, "" while none is known) among the
+     * configured or discovered ones (discover.h). */
     struct api_client *api;
+    struct central_choice centrals;
+    struct discover *discover; /* NULL: URLs configured */
+    char central_in_use[CENTRAL_URL_MAX];
     struct sync sync;
     int64_t sync_wake_ms;
     int64_t fetch_started_us; /* monotonic, of the config request in flight */

@@ -127,6 +127,9 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
                      "this clock is behind the last cache write (cached_at %s): driving from the "
                      "cache, whose checksum is valid, but its age is unknown; check NTP",
                      ahead);
+        } else if (e->credential_error[0] != '\0') {
+            status = "degraded";
+            snprintf(reason, sizeof reason, "controller credential: %.440s", e->credential_error);
         } else if (!e->registered) {
             status = "degraded";
             snprintf(reason, sizeof reason, "not registered with the central API%s%s",
@@ -150,6 +153,12 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     json_object_set_new(h, "config_version",
                         e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
     json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
+    /* Whether a controller secret is held (never the secret), and why it may not work. */
+    json_object_set_new(h, "credential", json_string(credential_state_name(e->credential)));
+    json_object_set_new(h, "credential_error",
+                        e->credential_error[0] ? json_string(e->credential_error) : json_null());
+    json_object_set_new(h, "central",
+                        e->central_in_use[0] ? json_string(e->central_in_use) : json_null());
     json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
     json_object_set_new(h, "state_dir_error", state_bad ? json_string(state_problem) : json_null());
     json_object_set_new(h, "config_error",

@@ -11,8 +11,11 @@
 #include <string.h>
 
 #include <mosquitto.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 
 #include "backoff.h"
+#include "tlsutil.h"
 
 enum link_state { LINK_IDLE = 0, LINK_RESOLVING, LINK_CONNECTING, LINK_CONNECTED, LINK_WAITING };
 
@@ -50,7 +53,17 @@ struct mqtt_link {
     int64_t last_rx_ms; /* last time bytes arrived from the broker (-1: never) */
     uint64_t rng;
     struct resolve_job *job; /* while LINK_RESOLVING */
+    /* TLS: whether the current broker wants it, the link's own context (made by
+     * mqtt_link_set_tls or at the first TLS connection) and the trust it is made from. */
+    bool tls;
+    SSL_CTX *ssl_ctx;
+    char tls_ca[512], tls_cert[512], tls_key[512];
+    /* Why the last attempt failed, when TLS or libmosquitto said: for on_retry. */
+    char fail_reason[256];
+    char refused[128]; /* why the broker refused the last CONNECT, until the disconnect */
 };
+
+static int link_reset(struct mqtt_link *l);
 
 static void job_release(struct resolve_job *j)
 {
@@ -85,12 +98,66 @@ static void *resolve_main(void *arg)
     return NULL;
 }
 
+/* Records why OpenSSL refused the broker's certificate; the decision stays OpenSSL's. */
+static int verify_cb(int ok, X509_STORE_CTX *x)
+{
+    if (ok)
+        return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(x, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct mqtt_link *l = ssl ? SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)) : NULL;
+    if (l != NULL && l->fail_reason[0] == '\0')
+        snprintf(l->fail_reason, sizeof l->fail_reason, "TLS: certificate verify failed: %s",
+                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(x)));
+    return 0;
+}
+
+/* libmosquitto tells why a TLS connection failed only in its log. */
+static void on_log_cb(struct mosquitto *m, void *obj, int level, const char *text)
+{
+    struct mqtt_link *l = obj;
+    (void)m;
+    if (level == MOSQ_LOG_ERR && l->fail_reason[0] == '\0' && text != NULL)
+        snprintf(l->fail_reason, sizeof l->fail_reason, "%s", text);
+}
+
+static int tls_ctx_make(struct mqtt_link *l, char *err, size_t errlen)
+{
+    struct tls_client_opts o = {
+        .ca_file = l->tls_ca[0] ? l->tls_ca : NULL,
+        .cert_file = l->tls_cert[0] ? l->tls_cert : NULL,
+        .key_file = l->tls_key[0] ? l->tls_key : NULL,
+        .verify = true,
+    };
+    SSL_CTX *ctx = NULL;
+    int rc = tls_client_ctx_new(&o, &ctx, err, errlen);
+    if (rc < 0)
+        return rc;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, verify_cb);
+    SSL_CTX_set_app_data(ctx, l);
+    SSL_CTX_free(l->ssl_ctx);
+    l->ssl_ctx = ctx;
+    return 0;
+}
+
+int mqtt_link_set_tls(struct mqtt_link *l, const char *ca_file, const char *cert_file,
+                      const char *key_file, bool now, char *err, size_t errlen)
+{
+    snprintf(l->tls_ca, sizeof l->tls_ca, "%s", ca_file ? ca_file : "");
+    snprintf(l->tls_cert, sizeof l->tls_cert, "%s", cert_file ? cert_file : "");
+    snprintf(l->tls_key, sizeof l->tls_key, "%s", key_file ? key_file : "");
+    SSL_CTX_free(l->ssl_ctx);
+    l->ssl_ctx = NULL;
+    return now ? tls_ctx_make(l, err, errlen) : 0;
+}
+
 static void on_connect_cb(struct mosquitto *m, void *obj, int rc)
 {
     struct mqtt_link *l = obj;
     (void)m;
     if (rc != 0) {
         /* Refused (bad credentials, ...): the socket stays open; drop it and retry later. */
+        snprintf(l->refused, sizeof l->refused, "connection refused: %s",
+                 mosquitto_connack_string(rc));
         mosquitto_disconnect(l->mosq);
         return;
     }
@@ -118,7 +185,10 @@ static void on_disconnect_cb(struct mosquitto *m, void *obj, int rc)
     (void)m;
     bool was_connected = l->state == LINK_CONNECTED;
     if (l->state != LINK_IDLE)
-        schedule_retry(l, "connection lost");
+        schedule_retry(l, l->refused[0]                         ? l->refused
+                          : !was_connected && l->fail_reason[0] ? l->fail_reason
+                                                                : "connection lost");
+    l->refused[0] = '\0';
     if (was_connected && l->cb.on_disconnect != NULL)
         l->cb.on_disconnect(l->ctx, rc);
 }
@@ -163,6 +233,13 @@ static void link_setup(struct mqtt_link *l)
     mosquitto_message_callback_set(l->mosq, on_message_cb);
     mosquitto_publish_callback_set(l->mosq, on_publish_cb);
     mosquitto_subscribe_callback_set(l->mosq, on_subscribe_cb);
+    mosquitto_log_callback_set(l->mosq, on_log_cb);
+    /* Our own context, used as it is: libmosquitto's defaults would check the certificate
+     * against the address it is given, not the broker's name. */
+    if (l->tls && l->ssl_ctx != NULL) {
+        mosquitto_int_option(l->mosq, MOSQ_OPT_SSL_CTX_WITH_DEFAULTS, 0);
+        mosquitto_void_option(l->mosq, MOSQ_OPT_SSL_CTX, l->ssl_ctx);
+    }
 }
 
 struct mqtt_link *mqtt_link_new(const char *client_id, const struct mqtt_link_callbacks *cb,
@@ -198,6 +275,7 @@ void mqtt_link_free(struct mqtt_link *l)
         return;
     job_drop(l); /* a resolver thread still running frees the job itself */
     mosquitto_destroy(l->mosq);
+    SSL_CTX_free(l->ssl_ctx);
     free(l->will_payload);
     free(l);
 }
@@ -206,6 +284,19 @@ static void link_connect_addr(struct mqtt_link *l, const char *addr)
 {
     l->state = LINK_CONNECTING;
     l->connect_started_ms = l->now_ms;
+    l->fail_reason[0] = '\0';
+    l->refused[0] = '\0';
+    if (l->tls && l->ssl_ctx != NULL) {
+        /* SSL_new copies the context's parameters: the name checked is the broker's. */
+        X509_VERIFY_PARAM *p = SSL_CTX_get0_param(l->ssl_ctx);
+        unsigned char buf[sizeof(struct in6_addr)];
+        bool ip = inet_pton(AF_INET, l->host, buf) == 1 || inet_pton(AF_INET6, l->host, buf) == 1;
+        X509_VERIFY_PARAM_set1_host(p, ip ? NULL : l->host, 0);
+        if (ip)
+            X509_VERIFY_PARAM_set1_ip_asc(p, l->host);
+        else
+            X509_VERIFY_PARAM_set1_ip(p, NULL, 0);
+    }
     int rc = mosquitto_connect_async(l->mosq, addr, l->port, l->keepalive_s);
     if (rc != MOSQ_ERR_SUCCESS)
         schedule_retry(l, "connect failed");
@@ -219,6 +310,14 @@ static void link_connect(struct mqtt_link *l)
     pthread_attr_t attr;
 
     job_drop(l);
+    if (l->tls && l->ssl_ctx == NULL) {
+        char err[sizeof l->fail_reason - sizeof "TLS: "] = "cannot reset the client";
+        if (tls_ctx_make(l, err, sizeof err) < 0 || link_reset(l) < 0) {
+            snprintf(l->fail_reason, sizeof l->fail_reason, "TLS: %s", err);
+            schedule_retry(l, l->fail_reason);
+            return;
+        }
+    }
     if (inet_pton(AF_INET, l->host, buf) == 1 || inet_pton(AF_INET6, l->host, buf) == 1) {
         link_connect_addr(l, l->host);
         return;
@@ -248,7 +347,7 @@ static void link_connect(struct mqtt_link *l)
 }
 
 int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const char *username,
-                         const char *password, int keepalive_s, int64_t now_ms)
+                         const char *password, bool tls, int keepalive_s, int64_t now_ms)
 {
     l->now_ms = now_ms;
     if (strlen(host) >= sizeof l->host)
@@ -257,7 +356,11 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
      * as it will be stored: a value clamped on the way in must not count as a change at every
      * call (that dropped and reopened the connection at every config change). */
     int keepalive = keepalive_s < 5 ? 5 : keepalive_s;
-    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s;
+    /* New credentials (a controller's own MQTT account, issued or changed by the central) need a
+     * new CONNECT: the broker checks them only there. */
+    bool same = strcmp(host, l->host) == 0 && port == l->port && keepalive == l->keepalive_s &&
+                tls == l->tls && strcmp(username ? username : "", l->username) == 0 &&
+                strcmp(username && password ? password : "", l->password) == 0;
     if (mosquitto_username_pw_set(l->mosq, username, username ? password : NULL) !=
         MOSQ_ERR_SUCCESS)
         return -ENOMEM;
@@ -275,6 +378,15 @@ int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const 
     l->keepalive_s = keepalive;
     snprintf(l->broker, sizeof l->broker, "%s:%d", host, port);
     l->attempt = 0;
+    if (tls != l->tls) {
+        /* libmosquitto keeps a TLS context once it has one: a fresh client state for a
+         * change either way. */
+        l->tls = tls;
+        if (link_reset(l) < 0) {
+            schedule_retry(l, "client reset failed");
+            return 0;
+        }
+    }
     link_connect(l);
     return 0;
 }
@@ -393,8 +505,12 @@ void mqtt_link_handle(struct mqtt_link *l, short revents, int64_t now_ms)
     l->now_ms = now_ms;
     if (mqtt_link_fd(l) < 0)
         return;
+    /* Only packets of an accepted session count as contact: a broker that refuses the login
+     * answers every attempt with a CONNACK, and counting those kept the fail-safe from ever
+     * stopping trains nobody could command. */
     if ((revents & (POLLIN | POLLERR | POLLHUP)) &&
-        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN))
+        mosquitto_loop_read(l->mosq, 16) == MOSQ_ERR_SUCCESS && (revents & POLLIN) &&
+        l->state == LINK_CONNECTED)
         l->last_rx_ms = now_ms;
     /* Packets queued by callbacks during the read (SUBSCRIBEs after CONNACK, PUBACKs) go out
      * now rather than one poll round later. */
@@ -409,7 +525,7 @@ void mqtt_link_tick(struct mqtt_link *l, int64_t now_ms)
         mosquitto_socket(l->mosq) < 0) {
         /* The socket went away without a callback (an error inside the library). */
         bool was_connected = l->state == LINK_CONNECTED;
-        schedule_retry(l, "connection lost");
+        schedule_retry(l, !was_connected && l->fail_reason[0] ? l->fail_reason : "connection lost");
         if (was_connected && l->cb.on_disconnect != NULL)
             l->cb.on_disconnect(l->ctx, -1);
         return;

@@ -38,10 +38,20 @@ void mqtt_link_free(struct mqtt_link *l);
 int mqtt_link_set_client_id(struct mqtt_link *l, const char *client_id, int64_t now_ms);
 
 /* Target broker; (re)connects at once when it differs from the current one (or when not
- * connected). username may be NULL. keepalive_s is MQTT's keepalive, at least 5 (smaller
+ * connected). username may be NULL. tls: over TLS, with the trust of mqtt_link_set_tls (the
+ * system's store when none was set). keepalive_s is MQTT's keepalive, at least 5 (smaller
  * values are raised: libmosquitto refuses them). 0 or negative errno. */
 int mqtt_link_set_broker(struct mqtt_link *l, const char *host, int port, const char *username,
-                         const char *password, int keepalive_s, int64_t now_ms);
+                         const char *password, bool tls, int keepalive_s, int64_t now_ms);
+
+/* Trust for brokers reached over TLS: a PEM CA file (NULL: the system's store) and an
+ * optional client certificate and key. now: the files are read at once (-EINVAL with err
+ * naming the file); otherwise at the first TLS connection, a failure then reported through
+ * on_retry. The broker's certificate must name the broker's host (as given to
+ * mqtt_link_set_broker, checked by OpenSSL on the link's own context, since the link hands
+ * libmosquitto the address it resolved off the loop). */
+int mqtt_link_set_tls(struct mqtt_link *l, const char *ca_file, const char *cert_file,
+                      const char *key_file, bool now, char *err, size_t errlen);
 /* Last will for the next connection (retained QoS 1). */
 int mqtt_link_set_will(struct mqtt_link *l, const char *topic, const char *payload);
 /* Makes a connected (or connecting) link connect again now, so that a will set since takes

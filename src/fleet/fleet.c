@@ -18,6 +18,8 @@
 #include "log.h"
 #include "parse.h"
 #include "procstat.h"
+#include "secret.h"
+#include "sha256.h"
 #include "simid.h"
 #include "timeutil.h"
 #include "uuidstr.h"
@@ -54,6 +56,7 @@ struct ctl {
     struct fleet *f;
     char uuid[UUIDSTR_LEN + 1];
     char name[SIMID_NAME_MAX];
+    char secret_header[SECRET_HEX_LEN + 32]; /* "X-Controller-Secret: ..." */
     /* HTTP side (one request at a time, like the edge) */
     bool queued, busy, registered, configured_once, hb_now, hb_ok_since_apply, ready;
     bool counted_registered, counted_configured;
@@ -575,9 +578,9 @@ static void ctl_on_event(struct ctl *c, uint32_t events)
 
 static char *register_body(const struct ctl *c)
 {
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:s, s:s}", "name", c->name, "address", "127.0.0.1", "uuid",
-                  c->uuid, "version", ROUNDHOUSE_VERSION, "platform", "roundhouse-fleet");
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", c->name, "address", "127.0.0.1",
+                          "uuid", c->uuid, "version", ROUNDHOUSE_VERSION, "platform",
+                          "roundhouse-fleet", "issue_secret", 1);
     if (j != NULL && c->applied >= 0)
         json_object_set_new(j, "applied_config_version", json_integer(c->applied));
     return json_text(j);
@@ -648,7 +651,9 @@ static int ctl_start(struct fleet *f, struct ctl *c, enum act a)
     }
     if (strcmp(method, "POST") == 0 && body == NULL)
         return -ENOMEM;
-    rc = httpq_start(f->http, method, path, body, inm, FLEET_BODY_MAX, c, tag);
+    /* Every call made as the controller carries its secret, as the edge's do (the train
+     * registration too: the edge sends it there, the central does not require it). */
+    rc = httpq_start(f->http, method, path, body, inm, c->secret_header, FLEET_BODY_MAX, c, tag);
     free(body);
     if (rc == 0)
         c->busy = true;
@@ -982,7 +987,7 @@ static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_r
 static void dispatch(struct fleet *f)
 {
     if (f->list_wanted && !f->list_running && httpq_has_room(f->http)) {
-        if (httpq_start(f->http, "GET", "/api/controllers", NULL, NULL, FLEET_LIST_MAX, NULL,
+        if (httpq_start(f->http, "GET", "/api/controllers", NULL, NULL, NULL, FLEET_LIST_MAX, NULL,
                         FREQ_LIST) == 0) {
             f->list_wanted = false;
             f->list_running = true;
@@ -1028,7 +1033,7 @@ static void move_start(struct fleet *f)
             return;
         memset(mv, 0, sizeof *mv);
         snprintf(mv->train, sizeof mv->train, "%s", t->id);
-        int rc = httpq_start(f->http, "PUT", path, body, NULL, FLEET_BODY_MAX, mv, FREQ_PUT);
+        int rc = httpq_start(f->http, "PUT", path, body, NULL, NULL, FLEET_BODY_MAX, mv, FREQ_PUT);
         free(body);
         if (rc < 0)
             return;
@@ -1295,6 +1300,15 @@ static int fleet_setup(struct fleet *f)
         c->desired = -1;
         c->hb_due_ms = -1;
         memcpy(c->uuid, f->sorted_uuids[c->idx], sizeof c->uuid);
+        /* Like its UUID, a simulated controller's secret derives from the seed and its index,
+         * so that a second run against the same database presents the secret of the first:
+         * the central adopts it with the UUID (rule 2, as after a database reset), then
+         * requires it on every heartbeat and config download, as for a real edge. */
+        char seedtext[96], sec[SHA256_HEX_LEN + 1];
+        snprintf(seedtext, sizeof seedtext, "roundhouse-fleet-secret/%llu/%ld",
+                 (unsigned long long)o->seed, c->idx);
+        sha256_hex(seedtext, strlen(seedtext), sec);
+        snprintf(c->secret_header, sizeof c->secret_header, "X-Controller-Secret: %s", sec);
         if (simid_name(o->seed, c->idx, c->name, sizeof c->name) < 0)
             return -EINVAL;
         c->trains = calloc(FLEET_MAX_TRAINS, sizeof *c->trains);

@@ -259,7 +259,8 @@ int httpq_inflight(const struct httpq *q)
 }
 
 int httpq_start(struct httpq *q, const char *method, const char *path, const char *body,
-                const char *if_none_match, size_t max_body, void *req_ctx, int tag)
+                const char *if_none_match, const char *header, size_t max_body, void *req_ctx,
+                int tag)
 {
     if (q->free_head < 0)
         return -EBUSY;
@@ -284,6 +285,12 @@ int httpq_start(struct httpq *q, const char *method, const char *path, const cha
     if (if_none_match != NULL) {
         snprintf(hdr, sizeof hdr, "If-None-Match: %s", if_none_match);
         h = curl_slist_append(sl->hdrs, hdr);
+        if (h == NULL)
+            goto nomem;
+        sl->hdrs = h;
+    }
+    if (header != NULL) {
+        h = curl_slist_append(sl->hdrs, header);
         if (h == NULL)
             goto nomem;
         sl->hdrs = h;

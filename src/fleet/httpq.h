@@ -40,10 +40,11 @@ void httpq_free(struct httpq *q);
 bool httpq_has_room(const struct httpq *q);
 int httpq_inflight(const struct httpq *q);
 /* Starts one request. method "GET", "POST", "PUT"...; body (JSON text) or NULL;
- * if_none_match (a quoted ETag) or NULL; max_body bounds the stored answer.
- * 0, -EBUSY when no slot is free, -ENOMEM, -EIO. */
+ * if_none_match (a quoted ETag) or NULL; header: one more "Name: value" line or NULL;
+ * max_body bounds the stored answer. 0, -EBUSY when no slot is free, -ENOMEM, -EIO. */
 int httpq_start(struct httpq *q, const char *method, const char *path, const char *body,
-                const char *if_none_match, size_t max_body, void *req_ctx, int tag);
+                const char *if_none_match, const char *header, size_t max_body, void *req_ctx,
+                int tag);
 /* Feeds an epoll event for an object whose first int is HTTPQ_EVSRC. */
 void httpq_on_event(struct httpq *q, void *evsrc, uint32_t events);
 /* Milliseconds (monotonic) at which httpq_on_timeout must run, or -1. */

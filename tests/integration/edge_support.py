@@ -80,6 +80,16 @@ def read_identity(state_dir):
         return json.load(f)["uuid"]
 
 
+def secret_headers(state_dir):
+    """The X-Controller-Secret header of the edge whose state directory this is (its
+    credential.json), for reading its runtime config as the edge does; {} without one."""
+    try:
+        with open(os.path.join(state_dir, "credential.json")) as f:
+            return {"X-Controller-Secret": json.load(f)["secret"]}
+    except (OSError, ValueError, KeyError):
+        return {}
+
+
 def read_sim(path):
     """The simulator plugin's state file ({"speed", "direction"}), or None if absent."""
     try:

@@ -332,6 +332,10 @@ def _clean_env(extra=None):
     # Sanitizer builds: make reports complete and fatal; callers may override.
     env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    # DNS-SD (avahi) is reached over the system D-Bus: never the machine's own, so that no
+    # test advertises on, or discovers from, the real network. The DNS-SD tests (mdns.py)
+    # point it at a private bus.
+    env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/roundhouse-tests-no-bus"
     if extra:
         for k, v in extra.items():
             if v is None:
@@ -627,17 +631,38 @@ class Mosquitto(Process):
     """A private ``mosquitto`` broker on a free 127.0.0.1 port (``self.port``), anonymous
     access, no persistence. Use :meth:`start`."""
 
+    DYNSEC_PLUGIN = os.environ.get("ROUNDHOUSE_DYNSEC_PLUGIN") or \
+        "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
+
     @classmethod
-    def start(cls, tmpdir, attempts=5, extra_config=""):
+    def start(cls, tmpdir, attempts=5, extra_config="", dynsec_admin=None):
         """Start a broker, retrying on another port if it does not come up (port race).
-        ``extra_config`` is appended to the generated configuration file."""
+        ``extra_config`` is appended to the generated configuration file.
+
+        ``dynsec_admin=(username, password)``: no anonymous access, and the dynamic-security
+        plugin loaded with a fresh ``<tmpdir>/dynsec.json`` made by ``mosquitto_ctrl dynsec
+        init`` whose only account is that administrator (``self.dynsec_file``)."""
         last = None
+        dynsec_file = None
+        if dynsec_admin is not None:
+            dynsec_file = os.path.join(tmpdir, "dynsec.json")
+            if not os.path.exists(dynsec_file):
+                subprocess.run(["mosquitto_ctrl", "dynsec", "init", dynsec_file, dynsec_admin[0],
+                                dynsec_admin[1]], check=True, capture_output=True, timeout=30)
         for attempt in range(attempts):
             port = free_port()
             conf = os.path.join(tmpdir, "mosquitto-%d.conf" % attempt)
             with open(conf, "w") as f:
                 f.write("listener %d 127.0.0.1\n" % port)
-                f.write("allow_anonymous true\n")
+                if dynsec_file is None:
+                    f.write("allow_anonymous true\n")
+                else:
+                    f.write("allow_anonymous false\n")
+                    f.write("plugin %s\n" % cls.DYNSEC_PLUGIN)
+                    f.write("plugin_opt_config_file %s\n" % dynsec_file)
+                    # Started as root, mosquitto runs as "mosquitto", which cannot read the
+                    # test's private directory; ignored when not started as root.
+                    f.write("user root\n")
                 f.write("persistence false\n")
                 f.write("log_dest stderr\n")
                 f.write("log_type error\nlog_type warning\nlog_type notice\nlog_type information\n")
@@ -646,6 +671,7 @@ class Mosquitto(Process):
                          os.path.join(tmpdir, "mosquitto.log"))
             broker.port = port
             broker.conf = conf
+            broker.dynsec_file = dynsec_file
             if wait_tcp("127.0.0.1", port, timeout=10.0, alive=lambda: broker.alive):
                 return broker
             last = broker.stderr_text()
@@ -838,9 +864,10 @@ class RoundhouseTestCase(unittest.TestCase):
 
     # ---- process management
 
-    def start_broker(self, extra_config=""):
-        """Start another private mosquitto; returns :class:`Mosquitto` (port in ``.port``)."""
-        broker = Mosquitto.start(self.tmp, extra_config=extra_config)
+    def start_broker(self, extra_config="", dynsec_admin=None):
+        """Start another private mosquitto; returns :class:`Mosquitto` (port in ``.port``).
+        ``dynsec_admin``: see :meth:`Mosquitto.start`."""
+        broker = Mosquitto.start(self.tmp, extra_config=extra_config, dynsec_admin=dynsec_admin)
         self._procs.append(broker)
         return broker
 

@@ -153,8 +153,18 @@ class CorsTest(harness.RoundhouseTestCase):
 
     PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
 
-    def test_default_allows_any_origin(self):
+    def test_default_is_same_origin_only(self):
+        # Another origin's page gets no CORS headers by default (docs/security.md).
         c = self.start_central()
+        origin = "http://ui.example:3000"
+        r = c.options("/api/controllers/register", headers=dict(self.PREFLIGHT, Origin=origin))
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"), r.headers)
+        r = c.get("/api/controllers", headers={"Origin": origin})
+        self.assertEqual(r.status, 200, r)
+        self.assertIsNone(r.header("Access-Control-Allow-Origin"), r.headers)
+
+    def test_explicit_star_allows_any_origin(self):
+        c = self.start_central("--cors-origins", "*")
         origin = "http://ui.example:3000"
         before = c.dump()
         r = c.options("/api/controllers/register", headers=dict(self.PREFLIGHT, Origin=origin))

@@ -400,7 +400,10 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["driving"]["min_speed"], 20)
         edge.wait_event("config_applied", start=mark, timeout=30)
-        cfg = self.get_json(central, "/api/controllers/%s/config" % uuid)
+        r = central.get("/api/controllers/%s/config" % uuid,
+                        headers=es.secret_headers(os.path.join(self.tmp, "state-pi-drv")))
+        self.assertEqual(r.status, 200, r)
+        cfg = r.json
         self.assertEqual(cfg["trains"][0]["driving"]["max_speed"], 80)
         es.command(central, "t-drv", {"action": "setSpeed", "speed": 25})
         harness.wait_until(lambda: (es.train_health(edge, "t-drv") or {}).get("speed") == 25,
@@ -502,11 +505,14 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         harness.wait_until(lambda: es.controller(central, uuid)["status"] == "offline",
                            timeout=30, message="offline after a clean stop")
 
-        # A rebuilt container that lost its volume: matched by name, same record.
+        # A rebuilt container that lost its volume: the record holds a controller secret, so
+        # it is not adopted by name (no takeover by name, docs/security.md): a new record.
         lost_state = os.path.join(self.tmp, "state-lost")
         second = self.start_edge(central, name="pi-fresh", state_dir=lost_state)
         reg = second.wait_event("controller_registered")
-        self.assertEqual((reg["status"], reg["uuid"]), ("existing", uuid))
+        self.assertEqual(reg["status"], "registered")
+        self.assertNotEqual(reg["uuid"], uuid)
+        uuid = reg["uuid"]
         self.assertEqual(es.read_identity(lost_state), uuid)
         second.wait_event("mqtt_connected")
         self.stop(second)
@@ -526,7 +532,8 @@ class EdgeLiveTest(harness.RoundhouseTestCase):
         reg = fourth.wait_event("controller_registered")
         self.assertEqual((reg["status"], reg["uuid"]), ("reactivated", uuid))
         self.assertEqual(es.read_identity(lost_state), uuid)
-        self.assertEqual(len(central.get("/api/controllers").json), 1)
+        # The first record stays, offline, for the operator to delete.
+        self.assertEqual(len(central.get("/api/controllers").json), 2)
 
     def test_registration_token(self):
         central = self.start_central("--registration-token", "s3cret-token")

@@ -7,6 +7,7 @@ import datetime
 import json
 import os
 import signal
+import subprocess
 import time
 
 import harness
@@ -210,6 +211,30 @@ class EdgeOfflineTest(harness.RoundhouseTestCase):
                            message="reconnected")
         es.mosquitto_pub(self.broker.port, "trains/tf/commands", {"speed": 5})
         harness.wait_until(lambda: es.read_sim(sim)["speed"] == 5, timeout=20)
+
+    def test_failsafe_stops_when_the_broker_refuses_the_login(self):
+        """A broker that answers but refuses the edge's login (its account was removed or its
+        password changed, as with an MQTT ACL) must not count as contact: every attempt gets a
+        CONNACK, and counting those kept moving trains running with nobody able to stop them."""
+        edge, uuid, sim = self.cached_edge("tr", "--failsafe-timeout", "2")
+        es.mosquitto_pub(self.broker.port, "trains/tr/commands", {"action": "setSpeed", "speed": 40})
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 40, timeout=20)
+        pwfile = os.path.join(self.tmp, "passwd")
+        # One account, not the edge's (anonymous access is refused too).
+        subprocess.run(["mosquitto_passwd", "-b", "-c", pwfile, "someone-else", "secret"],
+                       check=True, capture_output=True, timeout=30)
+        with open(self.broker.conf, "a") as f:
+            # "user root": a broker started as root otherwise runs as "mosquitto", which
+            # cannot read the test's private directory (ignored when not started as root).
+            f.write("allow_anonymous false\npassword_file %s\nuser root\n" % pwfile)
+        n = len(edge.events)
+        self.restart_broker()
+        edge.wait_event("mqtt_connect_retry", timeout=30, start=n,
+                        where=lambda e: "refused" in e.get("reason", ""))
+        edge.wait_event("failsafe_stop", timeout=30, start=n)
+        harness.wait_until(lambda: es.read_sim(sim)["speed"] == 0, timeout=20,
+                           message="train stopped by the fail-safe")
+        self.assertFalse(es.health(edge)["mqtt_connected"])
 
     def test_retained_emergency_stop_is_ignored(self):
         """A retained message on roundhouse/emergency-stop (left by a mistake or a stranger)

@@ -198,8 +198,10 @@ class EdgeCrashSafetyTest(harness.RoundhouseTestCase):
     DELAYS = (0.0, 0.001, 0.002, 0.003, 0.004, 0.006, 0.008, 0.012, 0.02, 0.05)
 
     def issued(self, central, uuid, known):
-        """Records the central's current config for ``uuid`` (version -> sorted train ids)."""
-        r = central.get("/api/controllers/%s/config" % uuid)
+        """Records the central's current config for ``uuid`` (version -> sorted train ids),
+        read with the edge's own secret."""
+        r = central.get("/api/controllers/%s/config" % uuid,
+                        headers=es.secret_headers(os.path.join(self.tmp, "state-crash")))
         self.assertEqual(r.status, 200, r)
         known[r.json["version"]] = sorted(t["train_id"] for t in r.json["trains"])
         return r.json["version"]

@@ -66,7 +66,9 @@ static void test_defaults(void **state)
     if (access(EDGE_OPTS_DEFAULT_CONFIG, F_OK) == 0)
         skip(); /* this host has a real config file */
     assert_int_equal(parse(&o, NOARGS, NOENV), 0);
-    assert_string_equal(o.central_url, "http://localhost:8000");
+    /* No central configured: DNS-SD finds one. */
+    assert_string_equal(o.central_url, "");
+    assert_int_equal(o.n_centrals, 0);
     assert_string_equal(o.state_dir, "/var/lib/roundhouse-edge");
     assert_string_equal(o.name, "");
     assert_true(o.health_enabled);
@@ -248,19 +250,56 @@ static void test_bad_usage(void **state)
     assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), -EINVAL);
 }
 
-static void test_https_refused(void **state)
+static void test_https_and_tls(void **state)
 {
     (void)state;
     struct edge_opts o;
     char err[256] = "";
-    char *const argv[] = {"roundhouse-edge", "--central", "https://central:8443", NULL};
-    /* The edge's client speaks plain HTTP only: said at start-up, not at the first request. */
-    assert_int_equal(edge_opts_parse(3, argv, NOENV, &o, err, sizeof err), -EINVAL);
-    assert_non_null(strstr(err, "https is not supported by the edge"));
-    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=https://api:8001")), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "https://central:8443"), NOENV), 0);
+    assert_string_equal(o.central_url, "https://central:8443");
+    assert_string_equal(o.central_ca, "");
+    assert_int_equal(o.central_pins.n, 0);
+    assert_false(o.mqtt_tls);
+    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=https://api:8001")), 0);
     assert_int_equal(parse(&o, ARGV("--central", "http://user:pw@c:9000"), NOENV), -EINVAL);
     assert_int_equal(parse(&o, ARGV("--central", "http://[::1]:9000/prefix"), NOENV), 0);
     assert_string_equal(o.central_url, "http://[::1]:9000/prefix");
+
+    /* CA and pin: flag > env > file, the pin parsed at start. */
+#define PIN "sha256:47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+    assert_int_equal(
+        parse(&o, ARGV("--central", "https://c", "--central-ca", "/x/ca.pem", "--central-pin", PIN),
+              ENV("ROUNDHOUSE_CENTRAL_CA=/env/ca.pem")),
+        0);
+    assert_string_equal(o.central_ca, "/x/ca.pem");
+    assert_int_equal(o.central_pins.n, 1);
+    assert_int_equal(o.central_pins.sha256[0][0], 0xe3);
+    write_cfg("central_api_url: https://c:8443\nroundhouse_central_ca: /file/ca.pem\n"
+              "roundhouse_mqtt_ca: /file/mqtt-ca.pem\nmqtt_tls: true\n");
+    assert_int_equal(parse(&o, ARGV("--config", cfg_path), NOENV), 0);
+    assert_string_equal(o.central_ca, "/file/ca.pem");
+    assert_string_equal(o.mqtt_ca, "/file/mqtt-ca.pem");
+    assert_true(o.mqtt_tls);
+    assert_int_equal(parse(&o, ARGV("--config", cfg_path), ENV("ROUNDHOUSE_CENTRAL_CA=/env/ca")),
+                     0);
+    assert_string_equal(o.central_ca, "/env/ca");
+    assert_int_equal(
+        parse(&o, ARGV("--mqtt-tls", "--mqtt-cert", "c.pem", "--mqtt-key", "k.pem"), NOENV), 0);
+    assert_true(o.mqtt_tls);
+    assert_string_equal(o.mqtt_cert, "c.pem");
+
+    /* Refused: a bad pin, trust for a plain central, half a client certificate. */
+    char *const bad_pin[] = {"roundhouse-edge", "--central",     "https://c",
+                             "--central-pin",   "sha256:nothex", NULL};
+    assert_int_equal(edge_opts_parse(5, bad_pin, NOENV, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "central pin"));
+    char *const plain[] = {"roundhouse-edge", "--central", "http://c",
+                           "--central-ca",    "ca.pem",    NULL};
+    assert_int_equal(edge_opts_parse(5, plain, NOENV, &o, err, sizeof err), -EINVAL);
+    assert_non_null(strstr(err, "not https://"));
+    assert_int_equal(parse(&o, ARGV("--mqtt-cert", "c.pem"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, NOARGS, ENV("MQTT_TLS=maybe")), -EINVAL);
+    assert_non_null(strstr(edge_opts_usage(), "--central-pin"));
 }
 
 static void test_train_id_and_token(void **state)
@@ -289,6 +328,33 @@ static void test_train_id_and_token(void **state)
     assert_non_null(strstr(edge_opts_usage(), "--registration-token"));
 }
 
+static void test_central_list(void **state)
+{
+    (void)state;
+    struct edge_opts o;
+    assert_int_equal(
+        parse(&o, ARGV("--central", "http://a:1/, http://b:2/x ,http://[::1]:3"), NOENV), 0);
+    assert_int_equal(o.n_centrals, 3);
+    assert_string_equal(o.centrals[0], "http://a:1");
+    assert_string_equal(o.centrals[1], "http://b:2/x");
+    assert_string_equal(o.centrals[2], "http://[::1]:3");
+    assert_string_equal(o.central_url, "http://a:1");
+    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=http://e:1,http://f:2")), 0);
+    assert_int_equal(o.n_centrals, 2);
+    assert_string_equal(o.centrals[1], "http://f:2");
+    /* A bad or empty entry refuses the whole list; so do more than the maximum. */
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,ftp://b"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,,http://b:2"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,"), NOENV), -EINVAL);
+    /* https and http may be mixed (each https one with the same trust options). */
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,https://b:2"), NOENV), 0);
+    assert_string_equal(o.centrals[1], "https://b:2");
+    assert_int_equal(
+        parse(&o, ARGV("--central", "http://a:1,http://b:1,http://c:1,http://d:1,http://e:1"),
+              NOENV),
+        -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -299,7 +365,8 @@ int main(void)
         cmocka_unit_test(test_help_version),
         cmocka_unit_test(test_bad_usage),
         cmocka_unit_test(test_train_id_and_token),
-        cmocka_unit_test(test_https_refused),
+        cmocka_unit_test(test_https_and_tls),
+        cmocka_unit_test(test_central_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

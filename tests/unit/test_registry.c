@@ -18,14 +18,14 @@ static void test_rule1_known_uuid_reactivates(void **state)
 static void test_rule1_ignores_name_candidates(void **state)
 {
     /* A UUID wins over any name match, even an offline one with the same name. */
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false, false}};
     struct registry_decision d = registry_match(true, true, c, 1);
     assert_int_equal(d.action, REGISTRY_REACTIVATE);
 }
 
 static void test_rule2_unknown_uuid_restores(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false, false}};
     struct registry_decision d = registry_match(true, false, c, 1);
     assert_int_equal(d.action, REGISTRY_RESTORE);
     assert_string_equal(registry_status_name(d.action), "restored");
@@ -33,7 +33,7 @@ static void test_rule2_unknown_uuid_restores(void **state)
 
 static void test_rule3_adopts_offline_name(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false}};
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false, false}};
     struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 0);
@@ -42,23 +42,24 @@ static void test_rule3_adopts_offline_name(void **state)
 
 static void test_rule3_adopts_stale_and_never_seen(void **state)
 {
-    struct registry_candidate stale[] = {{PRESENCE_STALE, false}};
+    struct registry_candidate stale[] = {{PRESENCE_STALE, false, false}};
     assert_int_equal(registry_match(false, false, stale, 1).action, REGISTRY_ADOPT);
-    struct registry_candidate never[] = {{PRESENCE_UNKNOWN, false}};
+    struct registry_candidate never[] = {{PRESENCE_UNKNOWN, false, false}};
     assert_int_equal(registry_match(false, false, never, 1).action, REGISTRY_ADOPT);
 }
 
 static void test_rule3_never_shares_live_controller(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_ONLINE, false}};
+    struct registry_candidate c[] = {{PRESENCE_ONLINE, false, false}};
     struct registry_decision d = registry_match(false, false, c, 1);
     assert_int_equal(d.action, REGISTRY_CREATE);
 }
 
 static void test_rule3_skips_live_picks_first_not_online(void **state)
 {
-    struct registry_candidate c[] = {
-        {PRESENCE_ONLINE, false}, {PRESENCE_STALE, false}, {PRESENCE_OFFLINE, false}};
+    struct registry_candidate c[] = {{PRESENCE_ONLINE, false, false},
+                                     {PRESENCE_STALE, false, false},
+                                     {PRESENCE_OFFLINE, false, false}};
     struct registry_decision d = registry_match(false, false, c, 3);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 1);
@@ -68,16 +69,33 @@ static void test_rule3_skips_live_picks_first_not_online(void **state)
  * whose container lost its cache registers again within seconds). */
 static void test_rule3_same_address_adopts_live(void **state)
 {
-    struct registry_candidate c[] = {{PRESENCE_ONLINE, false}, {PRESENCE_ONLINE, true}};
+    struct registry_candidate c[] = {{PRESENCE_ONLINE, false, false},
+                                     {PRESENCE_ONLINE, true, false}};
     struct registry_decision d = registry_match(false, false, c, 2);
     assert_int_equal(d.action, REGISTRY_ADOPT);
     assert_int_equal(d.adopt_index, 1);
     /* Preferred over a record of that name that is not online but came from elsewhere. */
-    struct registry_candidate e[] = {{PRESENCE_OFFLINE, false}, {PRESENCE_STALE, true}};
+    struct registry_candidate e[] = {{PRESENCE_OFFLINE, false, false},
+                                     {PRESENCE_STALE, true, false}};
     d = registry_match(false, false, e, 2);
     assert_int_equal(d.adopt_index, 1);
     /* With a uuid the address plays no part. */
     assert_int_equal(registry_match(true, false, c, 2).action, REGISTRY_RESTORE);
+}
+
+/* A controller holding a secret is never adopted by name, not even from its own address: a
+ * device without its UUID is not known to be it. The next candidate may still be. */
+static void test_rule3_never_adopts_secured(void **state)
+{
+    struct registry_candidate c[] = {{PRESENCE_OFFLINE, false, true}};
+    assert_int_equal(registry_match(false, false, c, 1).action, REGISTRY_CREATE);
+    struct registry_candidate same[] = {{PRESENCE_ONLINE, true, true}};
+    assert_int_equal(registry_match(false, false, same, 1).action, REGISTRY_CREATE);
+    struct registry_candidate mixed[] = {{PRESENCE_OFFLINE, true, true},
+                                         {PRESENCE_OFFLINE, false, false}};
+    struct registry_decision d = registry_match(false, false, mixed, 2);
+    assert_int_equal(d.action, REGISTRY_ADOPT);
+    assert_int_equal(d.adopt_index, 1);
 }
 
 static void test_same_address(void **state)
@@ -148,6 +166,7 @@ int main(void)
         cmocka_unit_test(test_rule3_never_shares_live_controller),
         cmocka_unit_test(test_rule3_skips_live_picks_first_not_online),
         cmocka_unit_test(test_rule3_same_address_adopts_live),
+        cmocka_unit_test(test_rule3_never_adopts_secured),
         cmocka_unit_test(test_same_address),
         cmocka_unit_test(test_rule4_no_candidates_creates),
         cmocka_unit_test(test_seed_config_version),

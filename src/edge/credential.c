@@ -1,0 +1,115 @@
+#include "credential.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "cache.h"
+#include "canon.h"
+#include "fileio.h"
+#include "timeutil.h"
+
+const char *credential_state_name(enum credential_state s)
+{
+    switch (s) {
+    case CREDENTIAL_LOADED:
+        return "loaded";
+    case CREDENTIAL_INVALID:
+        return "invalid";
+    default:
+        return "none";
+    }
+}
+
+int credential_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1],
+                     char secret[SECRET_HEX_LEN + 1])
+{
+    json_t *doc = NULL;
+    char sum[CANON_CHECKSUM_LEN + 1];
+    int rc = -EINVAL;
+    if (text == NULL || len == 0 || len > CREDENTIAL_FILE_MAX)
+        goto out;
+    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!json_is_object(doc))
+        goto out;
+    const char *u = json_string_value(json_object_get(doc, "uuid"));
+    const char *s = json_string_value(json_object_get(doc, "secret"));
+    const char *given = json_string_value(json_object_get(doc, "checksum"));
+    if (u == NULL || !uuidstr_valid(u) || !secret_valid(s) || given == NULL)
+        goto out;
+    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
+        goto out;
+    memcpy(uuid, u, UUIDSTR_LEN + 1);
+    memcpy(secret, s, SECRET_HEX_LEN + 1);
+    rc = 0;
+out:
+    json_decref(doc);
+    return rc;
+}
+
+static int credential_path(const char *dir, char *out, size_t outlen)
+{
+    int n = snprintf(out, outlen, "%s/%s", dir, CREDENTIAL_FILE);
+    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
+}
+
+enum credential_state credential_load(const char *dir, const char *uuid,
+                                      char secret[SECRET_HEX_LEN + 1], char *why, size_t whylen)
+{
+    char path[1024], fuuid[UUIDSTR_LEN + 1], fsecret[SECRET_HEX_LEN + 1];
+    char *text = NULL;
+    size_t len = 0;
+    secret[0] = '\0';
+    why[0] = '\0';
+    int rc = credential_path(dir, path, sizeof path);
+    if (rc == 0)
+        rc = fileio_read_all(path, CREDENTIAL_FILE_MAX, &text, &len);
+    if (rc == -ENOENT)
+        return CREDENTIAL_NONE;
+    if (rc < 0) {
+        snprintf(why, whylen, "cannot read %.400s: %s", path, strerror(-rc));
+        return CREDENTIAL_INVALID;
+    }
+    rc = credential_parse(text, len, fuuid, fsecret);
+    free(text);
+    if (rc < 0) {
+        snprintf(why, whylen, "%.400s is corrupt (bad JSON, secret or checksum)", path);
+        return CREDENTIAL_INVALID;
+    }
+    if (uuid == NULL || strcmp(fuuid, uuid) != 0) {
+        /* Issued to another identity (this one was replaced): worthless for this UUID. */
+        snprintf(why, whylen, "%.400s belongs to controller %s", path, fuuid);
+        return CREDENTIAL_NONE;
+    }
+    memcpy(secret, fsecret, SECRET_HEX_LEN + 1);
+    return CREDENTIAL_LOADED;
+}
+
+int credential_save(const char *dir, const char *uuid, const char *secret, int64_t now_ms)
+{
+    char path[1024], ts[32];
+    json_t *doc = NULL;
+    int rc = credential_path(dir, path, sizeof path);
+    if (rc < 0)
+        goto out;
+    if (!uuidstr_valid(uuid) || !secret_valid(secret)) {
+        rc = -EINVAL;
+        goto out;
+    }
+    rc = timeutil_format_ms(now_ms, ts, sizeof ts);
+    if (rc < 0)
+        goto out;
+    doc = json_pack("{s:i, s:s, s:s, s:s}", "format", 1, "uuid", uuid, "secret", secret,
+                    "issued_at", ts);
+    if (doc == NULL) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    rc = cache_write_sealed(dir, path, doc); /* mode 0600 */
+out:
+    json_decref(doc);
+    return rc;
+}
