@@ -17,6 +17,9 @@
 #include "store.h"
 #include "timeutil.h"
 
+/* Tries of a registration whose transaction hit a serialization failure (store.h: -EAGAIN). */
+#define REGISTER_ATTEMPTS 5
+
 /* ---- controllers ---- */
 
 /* The request of POST /api/controllers/register, validated. */
@@ -185,6 +188,8 @@ void h_register(struct call *k)
 
     json_t *existing = NULL, *candidates = NULL, *fields = NULL;
     char id[UUIDSTR_LEN + 1] = "";
+    int attempts = 0;
+retry:;
     int rc = store_begin(c->store, true);
     if (rc < 0)
         goto db_fail;
@@ -344,6 +349,17 @@ void h_register(struct call *k)
 db_fail_tx:
     store_rollback(c->store);
 db_fail:
+    /* A serialization failure (PostgreSQL, when another connection registered the same
+     * controller at the same moment): the whole decision again, on what is committed now. */
+    if (rc == -EAGAIN && ++attempts < REGISTER_ATTEMPTS) {
+        json_decref(existing);
+        json_decref(candidates);
+        json_decref(fields);
+        existing = candidates = fields = NULL;
+        id[0] = '\0';
+        issued[0] = '\0';
+        goto retry;
+    }
     api_db_failed(k, rc);
 out:
     json_decref(b);

@@ -32,6 +32,7 @@ struct central_options {
     char listen_host[64];
     int listen_port;
     char db[PATH_MAX];
+    char db_shown[PATH_MAX]; /* db for logs: a URL's password masked (store_redact) */
     char mqtt_host[256];
     int mqtt_port;
     char mqtt_username[128];

@@ -159,7 +159,35 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
     int64_t now = timeutil_now_ms() / 1000;
     /* Asked to confirm: who is live now (before the stop, which a fail-safe might follow). */
     json_t *expected = live_controllers(c, now);
+    /* The stop to confirm is in place before it goes out: an edge's confirmation can arrive
+     * before notify_emergency_stop returns (it did on PostgreSQL, where the train list read
+     * below takes a round trip), and one for an id not yet recorded would be dropped. */
+    pthread_mutex_lock(&l->lock);
+    char old_id[sizeof l->estop_id];
+    memcpy(old_id, l->estop_id, sizeof old_id);
+    json_t *old_expected = l->expected, *old_confirmed = l->confirmed;
+    int64_t old_at = l->estop_at, old_mono = l->estop_mono_ms;
+    memcpy(l->estop_id, out->estop_id, sizeof l->estop_id);
+    l->estop_at = now;
+    l->estop_mono_ms = timeutil_mono_ms();
+    l->expected = json_incref(expected);
+    l->confirmed = json_object();
+    pthread_mutex_unlock(&l->lock);
     int rc = notify_emergency_stop(c->notify, reason, out->estop_id);
+    pthread_mutex_lock(&l->lock);
+    if (rc < 0) { /* not sent: the previous stop stays the one shown */
+        memcpy(l->estop_id, old_id, sizeof l->estop_id);
+        l->estop_at = old_at;
+        l->estop_mono_ms = old_mono;
+        json_decref(l->expected);
+        json_decref(l->confirmed);
+        l->expected = old_expected;
+        l->confirmed = old_confirmed;
+    } else {
+        json_decref(old_expected);
+        json_decref(old_confirmed);
+    }
+    pthread_mutex_unlock(&l->lock);
     if (rc < 0) {
         json_decref(expected);
         log_event(LOG_ERROR, "emergency_stop", "{s:s, s:s, s:b}", "reason", reason, "origin",
@@ -203,12 +231,7 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
     snprintf(l->by, sizeof l->by, "%s", origin);
     if (!was)
         l->since = now;
-    memcpy(l->estop_id, out->estop_id, sizeof l->estop_id);
-    l->estop_at = now;
-    l->estop_mono_ms = timeutil_mono_ms();
-    json_decref(l->expected);
-    l->expected = expected;
-    json_object_clear(l->confirmed);
+    json_decref(expected); /* l->expected holds it since before the stop went out */
     int64_t since = l->since;
     pthread_mutex_unlock(&l->lock);
 

@@ -91,6 +91,7 @@ int main(int argc, char **argv)
     if (rc < 0)
         return 2;
     log_setup(c.opts.log_level, c.opts.log_format);
+    store_redact(c.opts.db, c.opts.db_shown, sizeof c.opts.db_shown);
     c.started_mono_ms = timeutil_mono_ms();
 
     /* Block the termination signals before any thread starts, so that only sigwait below
@@ -124,12 +125,14 @@ int main(int argc, char **argv)
     }
     rc = store_open(c.opts.db, STORE_SCHEMA_VERSION, &c.store, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db, "error", err);
+        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c.opts.db_shown, "error",
+                  err);
         goto out;
     }
     int version = 0;
     store_schema_version(c.store, &version);
-    log_event(LOG_INFO, "database_ready", "{s:s, s:i}", "db", c.opts.db, "schema_version", version);
+    log_event(LOG_INFO, "database_ready", "{s:s, s:s, s:i}", "db", c.opts.db_shown, "backend",
+              store_backend_name(c.store), "schema_version", version);
     if (c.opts.bootstrap[0] != '\0' && run_bootstrap(&c) < 0)
         goto out;
     if ((rc = layout_init(&c)) < 0) {

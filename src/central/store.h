@@ -1,6 +1,8 @@
 /* Persistence of the registry. Rows travel as jansson objects whose keys are the column
  * names below, so the HTTP layer and the import/export code share one representation and the
- * SQL stays in one file (store_sqlite.c; a PostgreSQL backend would implement this header).
+ * SQL stays in the backends: store_sqlite.c (a file, the embedded default) and store_pg.c
+ * (PostgreSQL, chosen by a postgresql:// URL). store.c dispatches to the one store_open chose
+ * (store_backend.h); both return the same rows in the same shapes and the same errors.
  *
  * Columns (types as JSON; timestamps are integer seconds since the epoch, null = never):
  *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,
@@ -25,9 +27,13 @@
  *
  * Thread safety: one connection guarded by a mutex that store_begin takes and
  * store_commit/store_rollback release; every other call must happen between them.
- * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EIO for
- * any other database failure (the SQLite message is logged by the caller via
- * store_last_error). Returned json_t references belong to the caller. */
+ * Errors: 0 on success, -ENOENT when a row is missing, -EEXIST on a key conflict, -EAGAIN on
+ * PostgreSQL when a write transaction lost a serialization conflict against another
+ * connection (roll back and run the whole transaction again), -EIO for any other database
+ * failure (the database's message is logged by the caller via store_last_error). After
+ * -ENOENT or -EEXIST the transaction goes on on both backends; after any other error it is
+ * over on PostgreSQL (later calls return the same error, store_commit rolls back and returns
+ * it): roll back. Returned json_t references belong to the caller. */
 #ifndef ROUNDHOUSE_STORE_H
 #define ROUNDHOUSE_STORE_H
 
@@ -40,9 +46,19 @@ struct store;
 
 #define STORE_SCHEMA_VERSION 9
 
-/* Opens (creating if needed) the database, enables WAL, and upgrades the schema to
- * STORE_SCHEMA_VERSION. max_version < STORE_SCHEMA_VERSION stops at that version (tests
- * build old databases this way); pass STORE_SCHEMA_VERSION normally. */
+/* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
+ * it) rather than a SQLite file. */
+bool store_is_postgresql(const char *db);
+/* db as it may appear in logs: the password of a postgresql://user:password@host/... URL (and
+ * a password=... parameter) replaced by ***; a file path unchanged. */
+void store_redact(const char *db, char *out, size_t outlen);
+/* "sqlite" or "postgresql". */
+const char *store_backend_name(const struct store *st);
+
+/* Opens the database (SQLite: creating the file if needed, in WAL mode; PostgreSQL: the
+ * database must exist) and upgrades the schema to STORE_SCHEMA_VERSION. max_version <
+ * STORE_SCHEMA_VERSION stops at that version (tests build old databases this way); pass
+ * STORE_SCHEMA_VERSION normally. */
 int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen);
 /* A second connection to the database store_open opened, for work that should not queue
  * behind the requests (WAL lets it run alongside the writer): the presence sweeper's reads
@@ -53,7 +69,8 @@ int store_open_maintenance(const char *path, struct store **out, char *err, size
  * middle of a request. 0 or -EIO. */
 int store_defer_checkpoints(struct store *st);
 /* Copies what it can of the WAL into the database without blocking the writer (PASSIVE).
- * 0 or -EIO. */
+ * 0 or -EIO. On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do
+ * nothing and return 0. */
 int store_checkpoint(struct store *st);
 void store_free(struct store *st);
 const char *store_last_error(struct store *st);

@@ -1,5 +1,7 @@
-/* SQLite implementation of store.h: one connection, WAL journal, schema migrations. */
-#include "store.h"
+/* The SQLite backend of store.h (the embedded default): one connection, WAL journal, schema
+ * migrations. store.c dispatches here for every database that is not a postgresql:// URL;
+ * the functions mean what their store_* namesakes in store.h say. */
+#include "store_backend.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -12,84 +14,6 @@
 #include <string.h>
 
 #include <sqlite3.h>
-
-struct column {
-    const char *name;
-    char type; /* T text, I integer, R real, B boolean, J JSON text */
-};
-
-struct table {
-    const char *name;
-    const char *key;
-    const char *order; /* ORDER BY clause for lists */
-    const struct column *columns;
-};
-
-static const struct column controller_columns[] = {{"id", 'T'},
-                                                   {"name", 'T'},
-                                                   {"description", 'T'},
-                                                   {"address", 'T'},
-                                                   {"enabled", 'B'},
-                                                   {"first_seen", 'I'},
-                                                   {"last_seen", 'I'},
-                                                   {"config_hash", 'T'},
-                                                   {"version", 'T'},
-                                                   {"platform", 'T'},
-                                                   {"hardware_id", 'T'},
-                                                   {"memory_mb", 'I'},
-                                                   {"cpu_count", 'I'},
-                                                   {"config_version", 'I'},
-                                                   {"applied_config_version", 'I'},
-                                                   {"session_epoch", 'I'},
-                                                   {"offline_epoch", 'I'},
-                                                   {"secret_hash", 'T'},
-                                                   {"metadata", 'J'},
-                                                   {"created_at", 'I'},
-                                                   {"updated_at", 'I'},
-                                                   {NULL, 0}};
-
-static const struct column train_columns[] = {{"id", 'T'},
-                                              {"name", 'T'},
-                                              {"description", 'T'},
-                                              {"model", 'T'},
-                                              {"plugin_name", 'T'},
-                                              {"plugin_config", 'J'},
-                                              {"invert_directions", 'B'},
-                                              {"desired_controller_id", 'T'},
-                                              {"actual_controller_id", 'T'},
-                                              {"reassignment_status", 'T'},
-                                              {"last_telemetry_at", 'I'},
-                                              {"address", 'I'},
-                                              {"driving", 'J'},
-                                              {"photo_at", 'I'},
-                                              {"created_at", 'I'},
-                                              {"updated_at", 'I'},
-                                              {NULL, 0}};
-
-static const struct column status_columns[] = {
-    {"train_id", 'T'},      {"speed", 'I'},       {"direction", 'T'},  {"target_speed", 'I'},
-    {"state", 'T'},         {"voltage", 'R'},     {"current", 'R'},    {"position", 'T'},
-    {"controller_id", 'T'}, {"reported_at", 'T'}, {"updated_at", 'I'}, {NULL, 0}};
-
-static const struct column plugin_columns[] = {
-    {"name", 'T'}, {"description", 'T'}, {"config", 'J'}, {NULL, 0}};
-
-static const struct table controllers_table = {"controllers", "id", "created_at, rowid",
-                                               controller_columns};
-static const struct table trains_table = {"trains", "id", "created_at, rowid", train_columns};
-static const struct table status_table = {"train_status", "train_id", "train_id", status_columns};
-static const struct table plugins_table = {"plugins", "name", "name", plugin_columns};
-static const struct column setting_columns[] = {{"key", 'T'}, {"value", 'J'}, {NULL, 0}};
-static const struct table settings_table = {"settings", "key", "key", setting_columns};
-static const struct column user_columns[] = {{"username", 'T'},      {"role", 'T'},
-                                             {"password_hash", 'T'}, {"created_at", 'I'},
-                                             {"updated_at", 'I'},    {NULL, 0}};
-static const struct table users_table = {"users", "username", "username", user_columns};
-static const struct column credential_columns[] = {
-    {"secret_hash", 'T'}, {"id", 'T'},         {"kind", 'T'},       {"username", 'T'},
-    {"name", 'T'},        {"created_at", 'I'}, {"expires_at", 'I'}, {NULL, 0}};
-static const struct table credentials_table = {"credentials", "secret_hash", "created_at, rowid",
-                                               credential_columns};
 
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
@@ -211,7 +135,7 @@ struct cached_stmt {
     uint64_t used; /* for eviction of the least recently used */
 };
 
-struct store {
+struct sq_store {
     sqlite3 *db;
     struct cached_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
@@ -227,10 +151,12 @@ struct store {
     json_t *bumped; /* controllers whose config_version rose in the open transaction */
     store_commit_hook hook;
     void *hook_ctx;
+    struct store *owner; /* what the hook receives */
 };
 
-void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
+void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_hook hook, void *ctx)
 {
+    st->owner = owner;
     st->hook = hook;
     st->hook_ctx = ctx;
 }
@@ -238,7 +164,7 @@ void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
 /* The message for a failed call: SQLite's, and for the failures of the storage underneath
  * (disk full, I/O error, read-only or corrupt file) which file and what the system said, so
  * that the log names the real cause. */
-static void describe_error(struct store *st, int rc, const char *msg)
+static void describe_error(struct sq_store *st, int rc, const char *msg)
 {
     int thread_errno = errno; /* first: the failed write's (see below) */
     const char *file = sqlite3_db_filename(st->db, "main");
@@ -279,13 +205,13 @@ static void describe_error(struct store *st, int rc, const char *msg)
     }
 }
 
-static void set_error(struct store *st)
+static void set_error(struct sq_store *st)
 {
     describe_error(st, sqlite3_extended_errcode(st->db), sqlite3_errmsg(st->db));
 }
 
 /* Pages this connection has written to the database or its WAL so far. */
-static int pages_written(struct store *st)
+static int pages_written(struct sq_store *st)
 {
     int cur = 0, high = 0;
     sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0);
@@ -293,7 +219,7 @@ static int pages_written(struct store *st)
 }
 
 /* A write failed with st->error: remembered for store_write_state. */
-static void note_write_failed(struct store *st)
+static void note_write_failed(struct sq_store *st)
 {
     pthread_mutex_lock(&st->write_lock);
     snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
@@ -325,7 +251,7 @@ static bool storage_error(int rc)
 /* Debug builds use an error-checking mutex and stop at the first unlock of a lock this
  * thread does not hold (a transaction ended twice): that would release another thread's
  * transaction. */
-static void store_unlock(struct store *st)
+static void store_unlock(struct sq_store *st)
 {
     int rc = pthread_mutex_unlock(&st->lock);
 #ifndef NDEBUG
@@ -338,7 +264,7 @@ static void store_unlock(struct store *st)
     (void)rc;
 }
 
-static int map_rc(struct store *st, int rc)
+static int map_rc(struct sq_store *st, int rc)
 {
     if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
@@ -350,12 +276,12 @@ static int map_rc(struct store *st, int rc)
     return -EIO;
 }
 
-const char *store_last_error(struct store *st)
+const char *sq_last_error(struct sq_store *st)
 {
     return st->error;
 }
 
-static int exec(struct store *st, const char *sql)
+static int exec(struct sq_store *st, const char *sql)
 {
     char *msg = NULL;
     int rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
@@ -367,13 +293,13 @@ static int exec(struct store *st, const char *sql)
     return 0;
 }
 
-static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out);
-static void stmt_release(struct store *st, sqlite3_stmt *stmt);
-static int photo_delete(struct store *st, const char *train_id);
+static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out);
+static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt);
+static int photo_delete(struct sq_store *st, const char *train_id);
 
 /* Like exec, for the statements run on every request (BEGIN, COMMIT, ROLLBACK): through the
  * statement cache rather than compiled each time. */
-static int exec_cached(struct store *st, const char *sql)
+static int exec_cached(struct sq_store *st, const char *sql)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
@@ -389,7 +315,7 @@ static int exec_cached(struct store *st, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-static int schema_version(struct store *st, int *out)
+static int schema_version(struct sq_store *st, int *out)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(st->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
@@ -404,7 +330,7 @@ static int schema_version(struct store *st, int *out)
     return -EIO;
 }
 
-int store_schema_version(struct store *st, int *out)
+int sq_schema_version(struct sq_store *st, int *out)
 {
     pthread_mutex_lock(&st->lock);
     int rc = schema_version(st, out);
@@ -412,7 +338,7 @@ int store_schema_version(struct store *st, int *out)
     return rc;
 }
 
-static int migrate(struct store *st, int max_version, char *err, size_t errlen)
+static int migrate(struct sq_store *st, int max_version, char *err, size_t errlen)
 {
     if (exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
                  " version INTEGER PRIMARY KEY NOT NULL,"
@@ -446,9 +372,10 @@ static int migrate(struct store *st, int max_version, char *err, size_t errlen)
 
 /* A store on a fresh connection to path (flags for sqlite3_open_v2, NOMUTEX added: the
  * store's own lock serialises its use). */
-static int store_connect(const char *path, int flags, struct store **out, char *err, size_t errlen)
+static int store_connect(const char *path, int flags, struct sq_store **out, char *err,
+                         size_t errlen)
 {
-    struct store *st = calloc(1, sizeof *st);
+    struct sq_store *st = calloc(1, sizeof *st);
     if (st == NULL) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
@@ -469,7 +396,7 @@ static int store_connect(const char *path, int flags, struct store **out, char *
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        store_free(st);
+        sq_free(st);
         return -EIO;
     }
     sqlite3_busy_timeout(st->db, 5000);
@@ -477,9 +404,9 @@ static int store_connect(const char *path, int flags, struct store **out, char *
     return 0;
 }
 
-int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
+int sq_open(const char *path, int max_version, struct sq_store **out, char *err, size_t errlen)
 {
-    struct store *st = NULL;
+    struct sq_store *st = NULL;
     int rc = store_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
     if (rc < 0)
         return rc;
@@ -488,25 +415,25 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
         exec(st, "PRAGMA foreign_keys=ON") < 0) {
         snprintf(err, errlen, "cannot configure database %s: %s", path, st->error);
-        store_free(st);
+        sq_free(st);
         return -EIO;
     }
     rc = migrate(st, max_version, err, errlen);
     if (rc < 0) {
-        store_free(st);
+        sq_free(st);
         return rc;
     }
     *out = st;
     return 0;
 }
 
-int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen)
+int sq_open_maintenance(const char *path, struct sq_store **out, char *err, size_t errlen)
 {
     /* The database exists (store_open made it) and is in WAL mode, which is persistent. */
     return store_connect(path, SQLITE_OPEN_READWRITE, out, err, errlen);
 }
 
-int store_defer_checkpoints(struct store *st)
+int sq_defer_checkpoints(struct sq_store *st)
 {
     pthread_mutex_lock(&st->lock);
     int rc = exec(st, "PRAGMA wal_autocheckpoint=0");
@@ -514,7 +441,7 @@ int store_defer_checkpoints(struct store *st)
     return rc;
 }
 
-int store_checkpoint(struct store *st)
+int sq_checkpoint(struct sq_store *st)
 {
     pthread_mutex_lock(&st->lock);
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
@@ -527,7 +454,7 @@ int store_checkpoint(struct store *st)
     return rc == SQLITE_OK ? 0 : -EIO;
 }
 
-void store_free(struct store *st)
+void sq_free(struct sq_store *st)
 {
     if (st == NULL)
         return;
@@ -543,7 +470,7 @@ void store_free(struct store *st)
     free(st);
 }
 
-int store_begin(struct store *st, bool write)
+int sq_begin(struct sq_store *st, bool write)
 {
     pthread_mutex_lock(&st->lock);
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
@@ -569,7 +496,7 @@ int store_begin(struct store *st, bool write)
 /* Ends what is left of the transaction. After a failed COMMIT SQLite may already have
  * rolled back by itself (disk full, I/O error): a second ROLLBACK would then only replace
  * the real error with "cannot rollback - no transaction is active". */
-static void end_transaction(struct store *st)
+static void end_transaction(struct sq_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) {
         char saved[sizeof st->error];
@@ -581,7 +508,7 @@ static void end_transaction(struct store *st)
     st->write_tx = false;
 }
 
-int store_commit(struct store *st)
+int sq_commit(struct sq_store *st)
 {
     int rc = exec_cached(st, "COMMIT");
     if (rc < 0) {
@@ -596,19 +523,19 @@ int store_commit(struct store *st)
     if (st->write_tx && pages_written(st) != st->writes_begin)
         atomic_store(&st->write_failing, false);
     if (st->hook != NULL && json_array_size(st->bumped) > 0)
-        st->hook(st->hook_ctx, st, st->bumped);
+        st->hook(st->hook_ctx, st->owner, st->bumped);
     end_transaction(st);
     store_unlock(st);
     return 0;
 }
 
-void store_rollback(struct store *st)
+void sq_rollback(struct sq_store *st)
 {
     end_transaction(st);
     store_unlock(st);
 }
 
-bool store_write_state(struct store *st, char *error, size_t errlen)
+bool sq_write_state(struct sq_store *st, char *error, size_t errlen)
 {
     if (!atomic_load(&st->write_failing))
         return true;
@@ -620,9 +547,9 @@ bool store_write_state(struct store *st, char *error, size_t errlen)
     return false;
 }
 
-int store_probe_write(struct store *st)
+int sq_probe_write(struct sq_store *st)
 {
-    int rc = store_begin(st, true);
+    int rc = sq_begin(st, true);
     if (rc < 0)
         return rc;
     /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
@@ -640,20 +567,20 @@ int store_probe_write(struct store *st)
     }
     if (rc < 0) {
         note_write_failed(st);
-        store_rollback(st);
+        sq_rollback(st);
         return rc;
     }
-    return store_commit(st);
+    return sq_commit(st);
 }
 
-int store_ping(struct store *st)
+int sq_ping(struct sq_store *st)
 {
     return exec(st, "SELECT 1");
 }
 
 /* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
  * an SQLite result code. */
-static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out)
+static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out)
 {
     struct cached_stmt *victim = &st->cache[0];
     for (int i = 0; i < STMT_CACHE_SIZE; i++) {
@@ -684,7 +611,7 @@ static int stmt_prepare(struct store *st, const char *sql, sqlite3_stmt **out)
 
 /* Done with a statement from stmt_prepare: cached ones are reset for the next use, others
  * (the cache could not hold them) finalised. */
-static void stmt_release(struct store *st, sqlite3_stmt *stmt)
+static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt)
 {
     for (int i = 0; i < STMT_CACHE_SIZE; i++) {
         if (st->cache[i].stmt == stmt) {
@@ -697,14 +624,6 @@ static void stmt_release(struct store *st, sqlite3_stmt *stmt)
 }
 
 /* ---- generic row helpers ---- */
-
-static const struct column *find_column(const struct table *t, const char *name)
-{
-    for (const struct column *c = t->columns; c->name != NULL; c++)
-        if (strcmp(c->name, name) == 0)
-            return c;
-    return NULL;
-}
 
 static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
 {
@@ -727,13 +646,13 @@ static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
     }
 }
 
-static json_t *row_to_json(sqlite3_stmt *stmt, const struct table *t)
+static json_t *row_to_json(sqlite3_stmt *stmt, const struct store_table *t)
 {
     json_t *row = json_object();
     int n = sqlite3_column_count(stmt);
     for (int i = 0; i < n; i++) {
         const char *name = sqlite3_column_name(stmt, i);
-        const struct column *c = find_column(t, name);
+        const struct store_column *c = store_find_column(t, name);
         json_object_set_new(row, name, column_value(stmt, i, c ? c->type : 'T'));
     }
     return row;
@@ -767,7 +686,7 @@ static int bind_json(sqlite3_stmt *stmt, int i, const json_t *v, char type)
 }
 
 /* Runs a SELECT with text parameters and collects rows. single: one object or -ENOENT. */
-static int query(struct store *st, const struct table *t, const char *sql, const char *p1,
+static int query(struct sq_store *st, const struct store_table *t, const char *sql, const char *p1,
                  const char *p2, bool single, json_t **out)
 {
     sqlite3_stmt *stmt = NULL;
@@ -800,21 +719,22 @@ static int query(struct store *st, const struct table *t, const char *sql, const
     return 0;
 }
 
-static int get_by_key(struct store *st, const struct table *t, const char *key, json_t **out)
+static int get_by_key(struct sq_store *st, const struct store_table *t, const char *key,
+                      json_t **out)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
     return query(st, t, sql, key, NULL, true, out);
 }
 
-static int list_all(struct store *st, const struct table *t, json_t **out)
+static int list_all(struct sq_store *st, const struct store_table *t, json_t **out)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
     return query(st, t, sql, NULL, NULL, false, out);
 }
 
-static int run(struct store *st, sqlite3_stmt *stmt)
+static int run(struct sq_store *st, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
     int result = map_rc(st, rc);
@@ -824,7 +744,7 @@ static int run(struct store *st, sqlite3_stmt *stmt)
 
 /* Prepares sql and binds the values of fields (whitelisted columns of t, in their order)
  * to parameters 1..n; *next (when given) receives n + 1. */
-static int prepare_bound(struct store *st, const struct table *t, const char *sql,
+static int prepare_bound(struct sq_store *st, const struct store_table *t, const char *sql,
                          const json_t *fields, sqlite3_stmt **out, int *next)
 {
     sqlite3_stmt *stmt = NULL;
@@ -836,7 +756,7 @@ static int prepare_bound(struct store *st, const struct table *t, const char *sq
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
     {
-        rc = bind_json(stmt, i++, value, find_column(t, key)->type);
+        rc = bind_json(stmt, i++, value, store_find_column(t, key)->type);
         if (rc != SQLITE_OK) {
             int result = map_rc(st, rc);
             stmt_release(st, stmt);
@@ -851,7 +771,8 @@ static int prepare_bound(struct store *st, const struct table *t, const char *sq
 
 /* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
  * present in row. Unknown keys are a programming error: -EINVAL. */
-static int insert_row(struct store *st, const struct table *t, const json_t *row, bool upsert)
+static int insert_row(struct sq_store *st, const struct store_table *t, const json_t *row,
+                      bool upsert)
 {
     char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
     size_t cl = 0, pl = 0, ul = 0;
@@ -859,7 +780,7 @@ static int insert_row(struct store *st, const struct table *t, const json_t *row
     json_t *value;
     json_object_foreach((json_t *)row, key, value)
     {
-        if (find_column(t, key) == NULL)
+        if (store_find_column(t, key) == NULL)
             return -EINVAL;
         cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
         pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
@@ -885,7 +806,8 @@ static int insert_row(struct store *st, const struct table *t, const json_t *row
     return run(st, stmt);
 }
 
-static int update_row(struct store *st, const struct table *t, const char *id, const json_t *fields)
+static int update_row(struct sq_store *st, const struct store_table *t, const char *id,
+                      const json_t *fields)
 {
     if (json_object_size(fields) == 0) {
         json_t *row = NULL;
@@ -899,7 +821,7 @@ static int update_row(struct store *st, const struct table *t, const char *id, c
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
     {
-        if (find_column(t, key) == NULL)
+        if (store_find_column(t, key) == NULL)
             return -EINVAL;
         sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
         if (sl >= sizeof sets)
@@ -920,7 +842,7 @@ static int update_row(struct store *st, const struct table *t, const char *id, c
     return rc;
 }
 
-static int delete_row(struct store *st, const struct table *t, const char *id)
+static int delete_row(struct sq_store *st, const struct store_table *t, const char *id)
 {
     char sql[128];
     snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
@@ -937,19 +859,19 @@ static int delete_row(struct store *st, const struct table *t, const char *id)
 
 /* ---- controllers ---- */
 
-int store_controller_get(struct store *st, const char *id, json_t **out)
+int sq_controller_get(struct sq_store *st, const char *id, json_t **out)
 {
-    return get_by_key(st, &controllers_table, id, out);
+    return get_by_key(st, &store_controllers_table, id, out);
 }
 
-int store_controller_list(struct store *st, json_t **out)
+int sq_controller_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &controllers_table, out);
+    return list_all(st, &store_controllers_table, out);
 }
 
 /* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
  * cache holds one statement for every page). */
-static int controller_rows(struct store *st, const char *sql, long offset, int limit,
+static int controller_rows(struct sq_store *st, const char *sql, long offset, int limit,
                            int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     sqlite3_stmt *stmt = NULL;
@@ -962,7 +884,7 @@ static int controller_rows(struct store *st, const char *sql, long offset, int l
     }
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, &controllers_table);
+        json_t *row = row_to_json(stmt, &store_controllers_table);
         stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
         json_decref(row);
     }
@@ -971,23 +893,24 @@ static int controller_rows(struct store *st, const char *sql, long offset, int l
     return result;
 }
 
-int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s", controllers_table.order);
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
+             store_controllers_table.order);
     return controller_rows(st, sql, 0, -1, fn, ctx);
 }
 
-int store_controller_foreach_page(struct store *st, long offset, int limit,
-                                  int (*fn)(void *ctx, const json_t *row), void *ctx)
+int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
+                               int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     char sql[160];
     snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s LIMIT ? OFFSET ?",
-             controllers_table.order);
+             store_controllers_table.order);
     return controller_rows(st, sql, offset, limit < 0 ? 0 : limit, fn, ctx);
 }
 
-int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
+int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
@@ -1012,25 +935,25 @@ int store_controller_presence_scan(struct store *st, store_presence_fn fn, void 
     return result;
 }
 
-int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
+int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **out)
 {
-    return query(st, &controllers_table,
+    return query(st, &store_controllers_table,
                  "SELECT * FROM controllers WHERE name = ? "
                  "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
                  name, NULL, false, out);
 }
 
-int store_controller_insert(struct store *st, const json_t *row)
+int sq_controller_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &controllers_table, row, false);
+    return insert_row(st, &store_controllers_table, row, false);
 }
 
-int store_controller_update(struct store *st, const char *id, const json_t *fields)
+int sq_controller_update(struct sq_store *st, const char *id, const json_t *fields)
 {
-    return update_row(st, &controllers_table, id, fields);
+    return update_row(st, &store_controllers_table, id, fields);
 }
 
-int store_controller_bump_config(struct store *st, const char *id, int64_t now)
+int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st,
@@ -1055,52 +978,52 @@ int store_controller_bump_config(struct store *st, const char *id, int64_t now)
     return rc;
 }
 
-int store_controller_delete(struct store *st, const char *id)
+int sq_controller_delete(struct sq_store *st, const char *id)
 {
-    return delete_row(st, &controllers_table, id);
+    return delete_row(st, &store_controllers_table, id);
 }
 
 /* ---- trains ---- */
 
-int store_train_get(struct store *st, const char *id, json_t **out)
+int sq_train_get(struct sq_store *st, const char *id, json_t **out)
 {
-    return get_by_key(st, &trains_table, id, out);
+    return get_by_key(st, &store_trains_table, id, out);
 }
 
-int store_train_list(struct store *st, const char *controller_id, json_t **out)
+int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
 {
     if (controller_id == NULL)
-        return list_all(st, &trains_table, out);
-    return query(st, &trains_table,
+        return list_all(st, &store_trains_table, out);
+    return query(st, &store_trains_table,
                  "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
                  controller_id, NULL, false, out);
 }
 
-int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
+int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)
 {
-    return query(st, &trains_table,
+    return query(st, &store_trains_table,
                  "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
                  controller_id, NULL, false, out);
 }
 
-int store_train_insert(struct store *st, const json_t *row)
+int sq_train_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &trains_table, row, false);
+    return insert_row(st, &store_trains_table, row, false);
 }
 
-int store_train_find_by_address(struct store *st, int address, json_t **out)
+int sq_train_find_by_address(struct sq_store *st, int address, json_t **out)
 {
     char key[16];
     snprintf(key, sizeof key, "%d", address);
-    return query(st, &trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)", key,
-                 NULL, true, out);
+    return query(st, &store_trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)",
+                 key, NULL, true, out);
 }
 
 /* The smallest free address for every train that has none, in creation order. */
-int store_train_assign_addresses(struct store *st)
+int sq_train_assign_addresses(struct sq_store *st)
 {
     json_t *rows = NULL;
-    int rc = query(st, &trains_table,
+    int rc = query(st, &store_trains_table,
                    "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
                    NULL, false, &rows);
     if (rc < 0)
@@ -1131,7 +1054,7 @@ int store_train_assign_addresses(struct store *st)
             break;
         }
         json_t *f = json_pack("{s:i}", "address", address);
-        rc = update_row(st, &trains_table, json_string_value(json_object_get(row, "id")), f);
+        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
         json_decref(f);
         if (rc < 0)
             break;
@@ -1140,16 +1063,16 @@ int store_train_assign_addresses(struct store *st)
     return rc;
 }
 
-int store_train_update(struct store *st, const char *id, const json_t *fields)
+int sq_train_update(struct sq_store *st, const char *id, const json_t *fields)
 {
-    return update_row(st, &trains_table, id, fields);
+    return update_row(st, &store_trains_table, id, fields);
 }
 
-int store_train_delete(struct store *st, const char *id)
+int sq_train_delete(struct sq_store *st, const char *id)
 {
-    int rc = delete_row(st, &trains_table, id);
+    int rc = delete_row(st, &store_trains_table, id);
     if (rc == 0) {
-        int r2 = delete_row(st, &status_table, id);
+        int r2 = delete_row(st, &store_status_table, id);
         if (r2 < 0 && r2 != -ENOENT)
             rc = r2;
     }
@@ -1163,7 +1086,7 @@ int store_train_delete(struct store *st, const char *id)
 
 /* ---- train photos ---- */
 
-static int photo_delete(struct store *st, const char *train_id)
+static int photo_delete(struct sq_store *st, const char *train_id)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, "DELETE FROM train_photos WHERE train_id = ?", &stmt);
@@ -1176,7 +1099,7 @@ static int photo_delete(struct store *st, const char *train_id)
     return rc;
 }
 
-static int photo_mark(struct store *st, const char *train_id, const int64_t *at)
+static int photo_mark(struct sq_store *st, const char *train_id, const int64_t *at)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, "UPDATE trains SET photo_at = ? WHERE id = ?", &stmt);
@@ -1193,8 +1116,8 @@ static int photo_mark(struct store *st, const char *train_id, const int64_t *at)
     return rc;
 }
 
-int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
-                          const void *data, size_t len, int64_t now)
+int sq_train_photo_put(struct sq_store *st, const char *train_id, const char *media_type,
+                       const void *data, size_t len, int64_t now)
 {
     if (len == 0 || len > INT_MAX)
         return -EINVAL;
@@ -1214,8 +1137,8 @@ int store_train_photo_put(struct store *st, const char *train_id, const char *me
     return run(st, stmt);
 }
 
-int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
-                          void **data, size_t *len)
+int sq_train_photo_get(struct sq_store *st, const char *train_id, char *media_type, size_t typelen,
+                       void **data, size_t *len)
 {
     sqlite3_stmt *stmt = NULL;
     int rc =
@@ -1246,7 +1169,7 @@ int store_train_photo_get(struct store *st, const char *train_id, char *media_ty
     return 0;
 }
 
-int store_train_photo_delete(struct store *st, const char *train_id)
+int sq_train_photo_delete(struct sq_store *st, const char *train_id)
 {
     int rc = photo_mark(st, train_id, NULL);
     if (rc < 0)
@@ -1256,35 +1179,35 @@ int store_train_photo_delete(struct store *st, const char *train_id)
 
 /* ---- status and plugins ---- */
 
-int store_status_get(struct store *st, const char *train_id, json_t **out)
+int sq_status_get(struct sq_store *st, const char *train_id, json_t **out)
 {
-    return get_by_key(st, &status_table, train_id, out);
+    return get_by_key(st, &store_status_table, train_id, out);
 }
 
-int store_status_upsert(struct store *st, const json_t *row)
+int sq_status_upsert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &status_table, row, true);
+    return insert_row(st, &store_status_table, row, true);
 }
 
-int store_plugin_list(struct store *st, json_t **out)
+int sq_plugin_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &plugins_table, out);
+    return list_all(st, &store_plugins_table, out);
 }
 
-int store_plugin_get(struct store *st, const char *name, json_t **out)
+int sq_plugin_get(struct sq_store *st, const char *name, json_t **out)
 {
-    return get_by_key(st, &plugins_table, name, out);
+    return get_by_key(st, &store_plugins_table, name, out);
 }
 
-int store_plugin_upsert(struct store *st, const json_t *row)
+int sq_plugin_upsert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &plugins_table, row, true);
+    return insert_row(st, &store_plugins_table, row, true);
 }
 
-int store_setting_get(struct store *st, const char *key, json_t **value)
+int sq_setting_get(struct sq_store *st, const char *key, json_t **value)
 {
     json_t *row = NULL;
-    int rc = get_by_key(st, &settings_table, key, &row);
+    int rc = get_by_key(st, &store_settings_table, key, &row);
     if (rc == 0) {
         *value = json_incref(json_object_get(row, "value"));
         json_decref(row);
@@ -1294,36 +1217,36 @@ int store_setting_get(struct store *st, const char *key, json_t **value)
     return rc;
 }
 
-int store_setting_put(struct store *st, const char *key, const json_t *value)
+int sq_setting_put(struct sq_store *st, const char *key, const json_t *value)
 {
     json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
     if (row == NULL)
         return -ENOMEM;
-    int rc = insert_row(st, &settings_table, row, true);
+    int rc = insert_row(st, &store_settings_table, row, true);
     json_decref(row);
     return rc;
 }
 
 /* ---- operator accounts ---- */
 
-int store_user_get(struct store *st, const char *username, json_t **out)
+int sq_user_get(struct sq_store *st, const char *username, json_t **out)
 {
-    return get_by_key(st, &users_table, username, out);
+    return get_by_key(st, &store_users_table, username, out);
 }
 
-int store_user_list(struct store *st, json_t **out)
+int sq_user_list(struct sq_store *st, json_t **out)
 {
-    return list_all(st, &users_table, out);
+    return list_all(st, &store_users_table, out);
 }
 
-int store_user_put(struct store *st, const json_t *row)
+int sq_user_put(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &users_table, row, true);
+    return insert_row(st, &store_users_table, row, true);
 }
 
-int store_user_delete(struct store *st, const char *username)
+int sq_user_delete(struct sq_store *st, const char *username)
 {
-    int rc = delete_row(st, &users_table, username);
+    int rc = delete_row(st, &store_users_table, username);
     if (rc < 0)
         return rc;
     sqlite3_stmt *stmt = NULL;
@@ -1334,31 +1257,31 @@ int store_user_delete(struct store *st, const char *username)
     return run(st, stmt);
 }
 
-int store_credential_get(struct store *st, const char *secret_hash, json_t **out)
+int sq_credential_get(struct sq_store *st, const char *secret_hash, json_t **out)
 {
-    return get_by_key(st, &credentials_table, secret_hash, out);
+    return get_by_key(st, &store_credentials_table, secret_hash, out);
 }
 
-int store_credential_list(struct store *st, const char *username, json_t **out)
+int sq_credential_list(struct sq_store *st, const char *username, json_t **out)
 {
     if (username == NULL)
-        return list_all(st, &credentials_table, out);
-    return query(st, &credentials_table,
+        return list_all(st, &store_credentials_table, out);
+    return query(st, &store_credentials_table,
                  "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
                  username, NULL, false, out);
 }
 
-int store_credential_insert(struct store *st, const json_t *row)
+int sq_credential_insert(struct sq_store *st, const json_t *row)
 {
-    return insert_row(st, &credentials_table, row, false);
+    return insert_row(st, &store_credentials_table, row, false);
 }
 
-int store_credential_delete(struct store *st, const char *secret_hash)
+int sq_credential_delete(struct sq_store *st, const char *secret_hash)
 {
-    return delete_row(st, &credentials_table, secret_hash);
+    return delete_row(st, &store_credentials_table, secret_hash);
 }
 
-int store_credential_prune(struct store *st, int64_t now)
+int sq_credential_prune(struct sq_store *st, int64_t now)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(

@@ -217,10 +217,10 @@ static void watch_writes(struct sweeper *sw)
     if (!ok && store_probe_write(st) == 0)
         ok = store_write_state(st, why, sizeof why);
     if (!ok && !sw->writes_failing)
-        log_event(LOG_ERROR, "database_writes_failing", "{s:s, s:s}", "db", sw->c->opts.db, "error",
-                  why);
+        log_event(LOG_ERROR, "database_writes_failing", "{s:s, s:s}", "db", sw->c->opts.db_shown,
+                  "error", why);
     else if (ok && sw->writes_failing)
-        log_event(LOG_INFO, "database_writes_recovered", "{s:s}", "db", sw->c->opts.db);
+        log_event(LOG_INFO, "database_writes_recovered", "{s:s}", "db", sw->c->opts.db_shown);
     sw->writes_failing = !ok;
 }
 

@@ -103,7 +103,7 @@ def start_central_at(tc, port, db=None, *flags):
     """Start ``roundhouse-central`` on a given loopback port (one the kernel picked earlier,
     e.g. for a central that "comes back" where the edge expects it). ``tc`` is the
     :class:`harness.RoundhouseTestCase`. Bounded retry while the port is still in TIME_WAIT."""
-    db = db or os.path.join(tc.tmp, "roundhouse.db")
+    db = db or tc.default_db()
     mqtt = "127.0.0.1:%d" % tc.broker.port
     last = None
     for attempt in range(5):

@@ -38,10 +38,19 @@ SIGKILL after 10 s) when the test ends; a non-zero exit status or a sanitizer re
 ASan/UBSan builds. On failure the collected stderr of every process is printed; set
 ``ROUNDHOUSE_KEEP_TMP=1`` to keep the temporary directories.
 
+PostgreSQL: :func:`start_postgres` starts one throwaway cluster per test process (initdb +
+pg_ctl in a temp directory, on a kernel-picked loopback port, as an unprivileged user; see
+``tests/support/pg-cluster.sh``) and returns its ``postgresql://`` URL; :func:`create_pg_database`
+gives a test its own database in it. With ``ROUNDHOUSE_TEST_DB=postgres`` in the environment,
+``start_central`` without ``db=`` runs the central on such a database instead of a SQLite file
+(``integration_pg_*`` in ctest); tests that depend on SQLite itself are marked
+:func:`sqlite_only`.
+
 Standard library only; ``paho-mqtt`` (Debian ``python3-paho-mqtt``) is optional and only
 needed by :class:`MqttClient` (check :data:`HAVE_PAHO`).
 """
 
+import atexit
 import hashlib
 import http.client
 import json
@@ -75,6 +84,10 @@ MOSQUITTO = os.environ.get("ROUNDHOUSE_MOSQUITTO") or shutil.which("mosquitto") 
 START_TIMEOUT = float(os.environ.get("ROUNDHOUSE_START_TIMEOUT", "30"))
 HTTP_TIMEOUT = float(os.environ.get("ROUNDHOUSE_HTTP_TIMEOUT", "15"))
 STOP_TIMEOUT = 10.0
+
+#: ``ROUNDHOUSE_TEST_DB=postgres``: the central's default database is PostgreSQL.
+ON_POSTGRES = os.environ.get("ROUNDHOUSE_TEST_DB", "sqlite") == "postgres"
+PG_CLUSTER = os.path.join(REPO, "tests", "support", "pg-cluster.sh")
 
 #: Lines on stderr that mean a sanitizer found something.
 SANITIZER_MARKERS = ("AddressSanitizer", "LeakSanitizer", "runtime error:", "ThreadSanitizer")
@@ -174,10 +187,120 @@ def wait_tcp(host, port, timeout=10.0, alive=None):
     return False
 
 
+def sqlite_only(reason):
+    """Decorator: skip the test (or class) when the central runs on PostgreSQL
+    (``ROUNDHOUSE_TEST_DB=postgres``) because it depends on SQLite itself (its file, WAL,
+    permissions, corruption); ``reason`` says which."""
+    return unittest.skipIf(ON_POSTGRES, "SQLite only: " + reason)
+
+
+_pg_cluster = None  # (url, directory) of this process's cluster
+_pg_databases = 0
+
+
+def _stop_postgres():
+    global _pg_cluster
+    if _pg_cluster is not None:
+        subprocess.run([PG_CLUSTER, "stop", _pg_cluster[1]], timeout=60,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        _pg_cluster = None
+
+
+def start_postgres():
+    """The ``postgresql://`` URL (superuser ``roundhouse``, database ``postgres``) of this test
+    process's throwaway PostgreSQL cluster, started on first use (one per test module: each
+    test file runs in its own process) and stopped at exit."""
+    global _pg_cluster
+    if _pg_cluster is None:
+        proc = subprocess.run([PG_CLUSTER, "start", str(os.getpid())], capture_output=True,
+                              text=True, timeout=180)
+        if proc.returncode != 0:
+            raise RuntimeError("cannot start a PostgreSQL cluster:\n" + proc.stderr)
+        url, directory = proc.stdout.split()[:2]
+        _pg_cluster = (url, directory)
+        atexit.register(_stop_postgres)
+    return _pg_cluster[0]
+
+
+def restart_postgres():
+    """Restart this process's cluster (a fast shutdown: every session is cut, as when the
+    server of a central restarts)."""
+    if _pg_cluster is None:
+        raise AssertionError("no PostgreSQL cluster started")
+    subprocess.run([PG_CLUSTER, "restart", _pg_cluster[1]], check=True, timeout=120,
+                   stdout=subprocess.DEVNULL)
+
+
+def psql(url, sql):
+    """Run ``sql`` with ``psql`` on ``url``; returns its output (unaligned, tuples only)."""
+    proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", url,
+                           "-c", sql], capture_output=True, text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError("psql %r: %s" % (sql, proc.stderr))
+    return proc.stdout
+
+
+def create_pg_database():
+    """A new empty database in this process's cluster; returns its URL."""
+    global _pg_databases
+    url = start_postgres()
+    _pg_databases += 1
+    name = "rh_%d_%d" % (os.getpid(), _pg_databases)
+    psql(url, "CREATE DATABASE %s" % name)
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def db_execute(db, sql):
+    """Run one SQL statement on the database directly (not through the central) and return
+    its rows as a list of tuples; committed at once. SQLite gives typed values; PostgreSQL
+    (a URL, through ``psql``) gives every value as a string (None for NULL)."""
+    if is_postgres_url(db):
+        proc = subprocess.run(["psql", "-X", "-q", "-A", "-t", "-F", "\x1f", "-P", "null=\x1e",
+                               "-v", "ON_ERROR_STOP=1", "-d", db, "-c", sql],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise AssertionError("psql %r: %s" % (sql, proc.stderr))
+        return [tuple(None if v == "\x1e" else v for v in line.split("\x1f"))
+                for line in proc.stdout.splitlines() if line]
+    conn = sqlite3.connect(db, timeout=10)
+    try:
+        with conn:
+            return conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+
+
+def reset_database(db):
+    """Throw the database away, as an operator who starts over: a SQLite file (with its WAL,
+    shared-memory and journal files) is deleted, a PostgreSQL database dropped and created
+    again empty. The central using it must be stopped."""
+    if is_postgres_url(db):
+        base, name = db.rsplit("/", 1)
+        psql(base + "/postgres", "DROP DATABASE %s" % name)
+        psql(base + "/postgres", "CREATE DATABASE %s" % name)
+        return
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        if os.path.exists(db + suffix):
+            os.unlink(db + suffix)
+
+
+def is_postgres_url(db):
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
 def db_dump(path):
-    """Full SQL text dump of the SQLite database at ``path`` (``iterdump``, joined by
-    newlines), for byte-identity checks before/after a rejected request. Opens read-only
-    so it never creates or modifies the file; WAL content already committed is included."""
+    """Full SQL text dump of the database at ``path``, for byte-identity checks before/after a
+    rejected request. SQLite: ``iterdump`` of the file opened read-only (so it never creates
+    or modifies it; committed WAL content is included). PostgreSQL (a URL): ``pg_dump`` of the
+    data, without the sequence positions (a refused INSERT ... ON CONFLICT still draws a
+    number) and comments."""
+    if is_postgres_url(path):
+        proc = subprocess.run(["pg_dump", "--data-only", "--inserts", "--no-owner", "-d", path],
+                              capture_output=True, text=True, timeout=60)
+        if proc.returncode != 0:
+            raise AssertionError("pg_dump: " + proc.stderr)
+        return "\n".join(l for l in proc.stdout.splitlines()
+                         if l and not l.startswith(("--", "\\")) and "pg_catalog.setval" not in l)
     uri = "file:%s?mode=ro" % path
     conn = sqlite3.connect(uri, uri=True, timeout=10)
     try:
@@ -748,15 +871,25 @@ class RoundhouseTestCase(unittest.TestCase):
         self._procs.append(broker)
         return broker
 
+    def default_db(self):
+        """This test's database: ``<tmp>/roundhouse.db``, or with ``ROUNDHOUSE_TEST_DB=postgres``
+        a PostgreSQL database of its own (the same one for every central of the test)."""
+        if not ON_POSTGRES:
+            return os.path.join(self.tmp, "roundhouse.db")
+        if getattr(self, "_pg_db", None) is None:
+            self._pg_db = create_pg_database()
+        return self._pg_db
+
     def start_central(self, *flags, db=None, mqtt=None, env=None, log_level="debug", prefix=None):
         """Start ``roundhouse-central --listen 127.0.0.1:0 --db DB --mqtt 127.0.0.1:PORT
         --log-level debug FLAGS...`` and wait for its ``http_listening`` event.
 
-        ``db`` defaults to ``<tmp>/roundhouse.db``; ``mqtt`` (a "host:port" string) defaults
+        ``db`` defaults to :meth:`default_db`; ``mqtt`` (a "host:port" string) defaults
         to this test's broker; ``env`` adds/overrides environment variables (value None
         removes one). ``prefix`` is a command to run it under (e.g. valgrind). Returns a
         :class:`Central`."""
-        db = db or os.path.join(self.tmp, "roundhouse.db")
+        if db is None:
+            db = self.default_db()
         own_broker = mqtt is None and self.broker is not None
         if mqtt is None:
             mqtt = "127.0.0.1:%d" % (self.broker.port if self.broker else free_port())

@@ -11,7 +11,6 @@ import hashlib
 import json
 import os
 import socket
-import sqlite3
 
 import harness
 
@@ -139,8 +138,7 @@ class BootstrapTest(AuthCase):
         self.login(c, "admin", ADMIN_PW, expect=401)
         self.login(c, "admin", "changed-pass-2")
         # Stored: an Argon2id hash, never the password.
-        with sqlite3.connect(c.db) as db:
-            (h,) = db.execute("SELECT password_hash FROM users WHERE username='admin'").fetchone()
+        ((h,),) = harness.db_execute(c.db, "SELECT password_hash FROM users WHERE username='admin'")
         self.assertTrue(h.startswith("$argon2id$"), h)
         self.assertNotIn("changed-pass-2", h)
 
@@ -293,8 +291,8 @@ class RolesTest(AuthCase):
         c = self.c
         self.assertEqual(c.get("/api/trains", headers=self.operator).status, 200)
         # The session's expiry reached (the database's clock is what the central compares).
-        with sqlite3.connect(c.db) as db:
-            db.execute("UPDATE credentials SET expires_at = 1 WHERE kind = 'session' AND username = 'otto'")
+        harness.db_execute(c.db, "UPDATE credentials SET expires_at = 1"
+                                 " WHERE kind = 'session' AND username = 'otto'")
         self.assertJsonError(c.get("/api/trains", headers=self.operator), 401, error="unauthorized")
         self.assertEqual(c.get("/api/trains", headers=self.viewer).status, 200)
 
@@ -309,8 +307,7 @@ class TokensTest(AuthCase):
         admin_token = r.stdout.strip()
         self.assertRegex(admin_token, r"^rht_[0-9a-f]{64}$")
         # Its session was closed again after the command.
-        with sqlite3.connect(c.db) as db:
-            kinds = [k for (k,) in db.execute("SELECT kind FROM credentials")]
+        kinds = [k for (k,) in harness.db_execute(c.db, "SELECT kind FROM credentials")]
         self.assertEqual(kinds, ["token"])
         r = self.cli(c, "whoami", token=admin_token)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "admin (admin)"), r.stderr)
@@ -342,8 +339,7 @@ class TokensTest(AuthCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("403", r.stderr)
         # Tokens are stored as SHA-256 hashes only.
-        with sqlite3.connect(c.db) as db:
-            rows = db.execute("SELECT * FROM credentials").fetchall()
+        rows = harness.db_execute(c.db, "SELECT * FROM credentials")
         flat = json.dumps(rows)
         self.assertNotIn(olga_token, flat)
         self.assertNotIn(olga_token[4:], flat)

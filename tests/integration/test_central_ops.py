@@ -103,6 +103,7 @@ class CrashSafetyTest(harness.RoundhouseTestCase):
         self.assertFalse(missing, "%d acknowledged registrations lost after kill -9" % len(missing))
 
 
+@harness.sqlite_only("SQLite's WAL and its checkpoints; PostgreSQL checkpoints by itself")
 class CheckpointTest(harness.RoundhouseTestCase):
 
     def test_wal_is_copied_into_the_database_in_the_background(self):

@@ -84,10 +84,7 @@ class ControllerRegistrationTest(harness.RoundhouseTestCase):
         self.assertEqual(r.status, 200, r)
         self.stop(c)
 
-        for suffix in ("", "-wal", "-shm", "-journal"):
-            path = c.db + suffix
-            if os.path.exists(path):
-                os.unlink(path)
+        harness.reset_database(c.db)
 
         c2 = self.start_central()
         self.assertEqual(self.get_json(c2, "/api/controllers"), [])

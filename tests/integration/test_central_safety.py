@@ -32,6 +32,8 @@ def import_plugins(central, prefix, count, size):
     return central.post("/api/import", doc)
 
 
+@harness.sqlite_only("the file size limit applies to the central's own database file; a "
+                     "PostgreSQL server writes its files itself")
 class WritesFailingTest(harness.RoundhouseTestCase):
 
     def fill_until_writes_fail(self, c):

@@ -1,5 +1,7 @@
-/* The SQLite store: migrations from an older schema, the basic row operations, failed
- * commits and failing writes. */
+/* The store on both backends: migrations from an older schema and the row operations run
+ * against SQLite and against PostgreSQL (a throwaway cluster, tests/support/pg-cluster.sh, one
+ * database per test); failed commits and failing writes are SQLite's (they provoke failures
+ * through SQLite's own hooks), serialization conflicts PostgreSQL's. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -20,10 +23,17 @@
 #include "store.h"
 
 static char dir[64];
-static char path[128];
+/* What store_open gets: a SQLite file, or a PostgreSQL URL (on_pg). */
+static char path[256];
+static bool on_pg;
+static char pg_url[256]; /* the cluster's superuser URL, .../postgres */
+static char pg_dir[128];
+static int pg_databases;
 
 static int setup(void **state)
 {
+    (void)state;
+    on_pg = false;
     snprintf(dir, sizeof dir, "/tmp/rh-store-XXXXXX");
     if (mkdtemp(dir) == NULL)
         return -1;
@@ -33,16 +43,98 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
+    (void)state;
     char cmd[160];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
 
+/* One cluster for all the PostgreSQL tests. */
+static int pg_group_setup(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s start %ld", RH_PG_CLUSTER, (long)getpid());
+    FILE *f = popen(cmd, "r");
+    if (f == NULL)
+        return -1;
+    bool ok = fgets(pg_url, sizeof pg_url, f) != NULL && fgets(pg_dir, sizeof pg_dir, f) != NULL;
+    int status = pclose(f);
+    if (!ok || status != 0) {
+        fprintf(stderr, "cannot start a PostgreSQL cluster (%s)\n", RH_PG_CLUSTER);
+        return -1;
+    }
+    pg_url[strcspn(pg_url, "\n")] = '\0';
+    pg_dir[strcspn(pg_dir, "\n")] = '\0';
+    return 0;
+}
+
+static int pg_group_teardown(void **state)
+{
+    (void)state;
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "%s stop '%s'", RH_PG_CLUSTER, pg_dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static int pg_exec(const char *url, const char *sql, int *count)
+{
+    PGconn *conn = PQconnectdb(url);
+    int rc = -1;
+    if (PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQexec(conn, sql);
+        ExecStatusType s = PQresultStatus(res);
+        if (s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK) {
+            rc = 0;
+            if (count != NULL)
+                *count = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+        } else {
+            fprintf(stderr, "%s: %s", sql, PQresultErrorMessage(res));
+        }
+        PQclear(res);
+    } else {
+        fprintf(stderr, "%s", PQerrorMessage(conn));
+    }
+    PQfinish(conn);
+    return rc;
+}
+
+/* A new, empty database for each PostgreSQL test. */
+static int pg_setup(void **state)
+{
+    if (setup(state) < 0)
+        return -1;
+    on_pg = true;
+    char sql[64];
+    snprintf(sql, sizeof sql, "CREATE DATABASE t%d", ++pg_databases);
+    if (pg_exec(pg_url, sql, NULL) < 0)
+        return -1;
+    size_t base = strlen(pg_url) - strlen("postgres");
+    snprintf(path, sizeof path, "%.*st%d", (int)base, pg_url, pg_databases);
+    return 0;
+}
+
+/* Runs sql on the test's database through the backend's own client, not the store. */
+static int db_exec(const char *sql)
+{
+    if (on_pg)
+        return pg_exec(path, sql, NULL);
+    sqlite3 *db = NULL;
+    int rc =
+        sqlite3_open(path, &db) == SQLITE_OK && sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK
+            ? 0
+            : -1;
+    sqlite3_close(db);
+    return rc;
+}
+
 static int count_rows(const char *sql)
 {
+    int n = -1;
+    if (on_pg)
+        return pg_exec(path, sql, &n) == 0 ? n : -1;
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
-    int n = -1;
     if (sqlite3_open(path, &db) == SQLITE_OK &&
         sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW)
         n = sqlite3_column_int(st, 0);
@@ -70,11 +162,14 @@ static void test_migrates_v1_database_in_place(void **state)
     assert_int_equal(store_begin(st, true), 0);
     assert_int_equal(store_controller_insert(st, ctl), 0);
     assert_int_equal(store_train_insert(st, train), 0);
-    /* A version-2 column does not exist yet. */
+    assert_int_equal(store_commit(st), 0);
+    /* A version-2 column does not exist yet (on PostgreSQL the failure ends the transaction:
+     * roll back). */
     json_t *v2 = json_pack("{s:s}", "hardware_id", "x");
+    assert_int_equal(store_begin(st, true), 0);
     assert_int_not_equal(store_controller_update(st, "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a2e", v2),
                          0);
-    assert_int_equal(store_commit(st), 0);
+    store_rollback(st);
     store_free(st);
     assert_int_equal(count_rows("SELECT COUNT(*) FROM schema_migrations"), 1);
 
@@ -114,12 +209,7 @@ static void test_refuses_newer_schema(void **state)
     struct store *st = NULL;
     assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
     store_free(st);
-    sqlite3 *db = NULL;
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(
-        sqlite3_exec(db, "INSERT INTO schema_migrations(version) VALUES (99)", NULL, NULL, NULL),
-        SQLITE_OK);
-    sqlite3_close(db);
+    assert_int_equal(db_exec("INSERT INTO schema_migrations(version) VALUES (99)"), 0);
     st = NULL;
     assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), -EPROTO);
     assert_null(st);
@@ -234,6 +324,230 @@ static void test_train_addresses(void **state)
     assert_int_equal(store_commit(st), 0);
     store_free(st);
     json_decref(ctl);
+}
+
+static int collect_id(void *ctx, const json_t *row)
+{
+    json_array_append_new(ctx, json_string(json_string_value(json_object_get(row, "id"))));
+    return 0;
+}
+
+static void count_presence(void *ctx, const struct store_presence_row *row)
+{
+    int *n = ctx;
+    if (row->last_seen == 42 && row->session_epoch == 3 && !row->has_offline_epoch)
+        (*n)++;
+}
+
+static void on_commit(void *ctx, struct store *st, const json_t *bumped)
+{
+    (void)st;
+    json_array_extend(ctx, (json_t *)bumped);
+}
+
+/* The rest of the tables: photos, status, plugins, settings, accounts; lists in insertion
+ * order; the commit hook; a unique column other than the key. */
+static void test_other_tables(void **state)
+{
+    (void)state;
+    char err[256];
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    assert_string_equal(store_backend_name(st), on_pg ? "postgresql" : "sqlite");
+    json_t *bumped = json_array();
+    store_set_commit_hook(st, on_commit, bumped);
+    const char *ids[] = {"c3", "c1", "c2"};
+    assert_int_equal(store_begin(st, true), 0);
+    for (int i = 0; i < 3; i++) {
+        json_t *c = controller_row(ids[i]);
+        json_object_set_new(c, "last_seen", json_integer(42));
+        json_object_set_new(c, "session_epoch", json_integer(3));
+        json_object_set_new(c, "metadata", json_pack("{s:[i,s]}", "k", 1, "v"));
+        json_object_set_new(c, "enabled", json_false());
+        assert_int_equal(store_controller_insert(st, c), 0);
+        json_decref(c);
+    }
+    assert_int_equal(store_controller_bump_config(st, "c1", 9), 0);
+    assert_int_equal(store_controller_bump_config(st, "c1", 9), 0);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(json_array_size(bumped), 1);
+    assert_string_equal(json_string_value(json_array_get(bumped, 0)), "c1");
+
+    assert_int_equal(store_begin(st, false), 0);
+    json_t *order = json_array(), *row = NULL, *list = NULL;
+    assert_int_equal(store_controller_foreach_page(st, 1, 2, collect_id, order), 0);
+    assert_int_equal(json_array_size(order), 2);
+    assert_string_equal(json_string_value(json_array_get(order, 0)), "c1");
+    assert_string_equal(json_string_value(json_array_get(order, 1)), "c2");
+    json_decref(order);
+    int seen = 0;
+    assert_int_equal(store_controller_presence_scan(st, count_presence, &seen), 0);
+    assert_int_equal(seen, 3);
+    assert_int_equal(store_controller_get(st, "c2", &row), 0);
+    assert_true(json_is_false(json_object_get(row, "enabled")));
+    assert_int_equal(json_integer_value(
+                         json_array_get(json_object_get(json_object_get(row, "metadata"), "k"), 0)),
+                     1);
+    assert_null(json_object_get(row, "rowid"));
+    json_decref(row);
+    store_rollback(st);
+
+    /* Trains, status, photos. */
+    assert_int_equal(store_begin(st, true), 0);
+    json_t *t = train_row("t1", "c1");
+    json_object_set_new(t, "invert_directions", json_true());
+    json_object_set_new(t, "driving", json_pack("{s:f}", "max", 0.5));
+    assert_int_equal(store_train_insert(st, t), 0);
+    json_decref(t);
+    assert_int_equal(store_train_assign_addresses(st), 0);
+    json_t *status = json_pack("{s:s, s:i, s:s, s:f, s:s, s:I}", "train_id", "t1", "speed", 40,
+                               "direction", "forward", "voltage", 11.5, "reported_at",
+                               "2024-01-01T00:00:00Z", "updated_at", (json_int_t)5);
+    assert_int_equal(store_status_upsert(st, status), 0);
+    json_object_set_new(status, "speed", json_integer(50));
+    assert_int_equal(store_status_upsert(st, status), 0);
+    json_decref(status);
+    assert_int_equal(store_status_get(st, "t1", &row), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "speed")), 50);
+    assert_true(json_real_value(json_object_get(row, "voltage")) == 11.5);
+    json_decref(row);
+    const unsigned char png[] = {0x89, 'P', 'N', 'G', 0, 1, 2, 0xff};
+    assert_int_equal(store_train_photo_put(st, "t1", "image/png", png, sizeof png, 77), 0);
+    assert_int_equal(store_train_photo_put(st, "nope", "image/png", png, sizeof png, 77), -ENOENT);
+    char type[32];
+    void *data = NULL;
+    size_t len = 0;
+    assert_int_equal(store_train_photo_get(st, "t1", type, sizeof type, &data, &len), 0);
+    assert_string_equal(type, "image/png");
+    assert_int_equal(len, sizeof png);
+    assert_memory_equal(data, png, sizeof png);
+    free(data);
+    assert_int_equal(store_train_get(st, "t1", &row), 0);
+    assert_int_equal(json_integer_value(json_object_get(row, "photo_at")), 77);
+    assert_true(json_is_true(json_object_get(row, "invert_directions")));
+    assert_int_equal(json_integer_value(json_object_get(row, "address")), 1);
+    json_decref(row);
+    assert_int_equal(store_train_list(st, "c1", &list), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    assert_int_equal(store_train_photo_delete(st, "t1"), 0);
+    assert_int_equal(store_train_photo_delete(st, "t1"), -ENOENT);
+    assert_int_equal(store_train_delete(st, "t1"), 0);
+    assert_int_equal(store_status_get(st, "t1", &row), -ENOENT);
+
+    /* Plugins and settings: upserts. */
+    json_t *plugin =
+        json_pack("{s:s, s:s, s:{s:i}}", "name", "p", "description", "d", "config", "a", 1);
+    assert_int_equal(store_plugin_upsert(st, plugin), 0);
+    json_object_set_new(plugin, "description", json_string("e"));
+    assert_int_equal(store_plugin_upsert(st, plugin), 0);
+    json_decref(plugin);
+    assert_int_equal(store_plugin_list(st, &list), 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "description")),
+                        "e");
+    json_decref(list);
+    json_t *v = json_pack("{s:b}", "stopped", 1);
+    assert_int_equal(store_setting_put(st, "layout", v), 0);
+    assert_int_equal(store_setting_put(st, "layout", v), 0);
+    json_decref(v);
+    assert_int_equal(store_setting_get(st, "layout", &v), 0);
+    assert_true(json_is_true(json_object_get(v, "stopped")));
+    json_decref(v);
+    assert_int_equal(store_setting_get(st, "none", &v), -ENOENT);
+
+    /* Accounts: a taken credential id is -EEXIST and the transaction goes on. */
+    json_t *user =
+        json_pack("{s:s, s:s, s:s, s:I, s:I}", "username", "ann", "role", "admin", "password_hash",
+                  "$argon2id$x", "created_at", (json_int_t)1, "updated_at", (json_int_t)1);
+    assert_int_equal(store_user_put(st, user), 0);
+    json_object_set_new(user, "role", json_string("viewer"));
+    assert_int_equal(store_user_put(st, user), 0);
+    json_decref(user);
+    json_t *cred = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "secret_hash", "h1", "id", "i1",
+                             "kind", "token", "username", "ann", "created_at", (json_int_t)1,
+                             "expires_at", (json_int_t)10);
+    assert_int_equal(store_credential_insert(st, cred), 0);
+    json_object_set_new(cred, "secret_hash", json_string("h2"));
+    assert_int_equal(store_credential_insert(st, cred), -EEXIST); /* id i1 taken */
+    json_object_set_new(cred, "id", json_string("i2"));
+    json_object_set_new(cred, "expires_at", json_null());
+    assert_int_equal(store_credential_insert(st, cred), 0);
+    json_decref(cred);
+    assert_int_equal(store_credential_prune(st, 10), 0);
+    assert_int_equal(store_credential_list(st, "ann", &list), 0);
+    assert_int_equal(json_array_size(list), 1);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(list, 0), "id")), "i2");
+    json_decref(list);
+    assert_int_equal(store_user_get(st, "ann", &row), 0);
+    assert_string_equal(json_string_value(json_object_get(row, "role")), "viewer");
+    json_decref(row);
+    assert_int_equal(store_user_delete(st, "ann"), 0);
+    assert_int_equal(store_credential_get(st, "h2", &row), -ENOENT);
+    assert_int_equal(store_user_delete(st, "ann"), -ENOENT);
+    assert_int_equal(store_commit(st), 0);
+    assert_int_equal(store_probe_write(st), 0);
+    assert_true(store_write_state(st, NULL, 0));
+    assert_int_equal(store_begin(st, false), 0);
+    assert_int_equal(store_ping(st), 0);
+    store_rollback(st);
+    store_free(st);
+    json_decref(bumped);
+}
+
+/* PostgreSQL: two connections that both find no controller named "pi" and both insert one
+ * (the registration pattern, as two centrals on one database would run it) cannot both
+ * commit: the second gets -EAGAIN (a serialization failure), and its retry sees the first's
+ * row. */
+static void test_pg_conflicting_registrations(void **state)
+{
+    (void)state;
+    char err[256];
+    struct store *a = NULL, *b = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &a, err, sizeof err), 0);
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &b, err, sizeof err), 0);
+    json_t *list = NULL;
+    assert_int_equal(store_begin(a, true), 0);
+    assert_int_equal(store_begin(b, true), 0);
+    assert_int_equal(store_controller_find_by_name(a, "pi", &list), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    assert_int_equal(store_controller_find_by_name(b, "pi", &list), 0);
+    assert_int_equal(json_array_size(list), 0);
+    json_decref(list);
+    json_t *ca = controller_row("11111111-0000-4000-8000-000000000001");
+    json_t *cb = controller_row("11111111-0000-4000-8000-000000000002");
+    assert_int_equal(store_controller_insert(a, ca), 0);
+    int rc = store_controller_insert(b, cb);
+    assert_int_equal(store_commit(a), 0);
+    if (rc == 0)
+        rc = store_commit(b);
+    else
+        store_rollback(b);
+    assert_int_equal(rc, -EAGAIN);
+    /* The retry finds the row and would adopt it. */
+    assert_int_equal(store_begin(b, true), 0);
+    assert_int_equal(store_controller_find_by_name(b, "pi", &list), 0);
+    assert_int_equal(json_array_size(list), 1);
+    json_decref(list);
+    assert_int_equal(store_commit(b), 0);
+    assert_int_equal(count_rows("SELECT COUNT(*) FROM controllers"), 1);
+    /* A failed statement ends the transaction's usefulness: every later call and the commit
+     * say so, and the next transaction works. */
+    assert_int_equal(store_begin(a, true), 0);
+    json_t *t = train_row("t1", "99999999-0000-4000-8000-000000000009"); /* no such controller */
+    assert_int_equal(store_train_insert(a, t), -EEXIST);                 /* a foreign key */
+    assert_int_not_equal(store_controller_get(a, "11111111-0000-4000-8000-000000000001", &list), 0);
+    assert_int_not_equal(store_commit(a), 0);
+    assert_int_equal(store_begin(a, false), 0);
+    assert_int_equal(store_controller_get(a, "11111111-0000-4000-8000-000000000001", &list), 0);
+    json_decref(list);
+    store_rollback(a);
+    json_decref(t);
+    json_decref(ca);
+    json_decref(cb);
+    store_free(a);
+    store_free(b);
 }
 
 static void *begin_elsewhere(void *arg)
@@ -391,6 +705,24 @@ static void test_write_failure_is_tracked(void **state)
     store_free(st);
 }
 
+/* Logs never show a database password. */
+static void test_redact(void **state)
+{
+    (void)state;
+    char out[256];
+    store_redact("postgresql://rh:s3cret@db.example:5432/roundhouse", out, sizeof out);
+    assert_string_equal(out, "postgresql://rh:***@db.example:5432/roundhouse");
+    store_redact("postgres://rh@db/roundhouse?sslmode=require&password=s3cret&x=1", out,
+                 sizeof out);
+    assert_string_equal(out, "postgres://rh@db/roundhouse?sslmode=require&password=***&x=1");
+    store_redact("postgresql:///roundhouse", out, sizeof out);
+    assert_string_equal(out, "postgresql:///roundhouse");
+    store_redact("./dir:with@odd/roundhouse.db", out, sizeof out);
+    assert_string_equal(out, "./dir:with@odd/roundhouse.db");
+    assert_true(store_is_postgresql("postgresql://x"));
+    assert_false(store_is_postgresql("/var/lib/roundhouse/postgresql://x"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -398,6 +730,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_tables, setup, teardown),
+        cmocka_unit_test(test_redact),
         cmocka_unit_test_setup_teardown(test_failed_commit_ends_transaction, setup, teardown),
 #ifndef NDEBUG
         cmocka_unit_test_setup_teardown(test_second_release_aborts_in_debug_builds, setup,
@@ -405,5 +739,16 @@ int main(void)
 #endif
         cmocka_unit_test_setup_teardown(test_write_failure_is_tracked, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest pg_tests[] = {
+        cmocka_unit_test_setup_teardown(test_migrates_v1_database_in_place, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refuses_newer_schema, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_row_operations, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_train_addresses, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_other_tables, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_conflicting_registrations, pg_setup, teardown),
+    };
+    int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);
+    failed +=
+        cmocka_run_group_tests_name("postgresql", pg_tests, pg_group_setup, pg_group_teardown);
+    return failed;
 }

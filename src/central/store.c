@@ -1,0 +1,365 @@
+/* The public store.h functions: store_open picks the backend from the database string and
+ * every other call goes to that backend's namesake (store_backend.h says why a switch).
+ * Nothing here touches a database. */
+#include "store_backend.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool store_is_postgresql(const char *db)
+{
+    return db != NULL &&
+           (strncmp(db, "postgresql://", 13) == 0 || strncmp(db, "postgres://", 11) == 0);
+}
+
+void store_redact(const char *db, char *out, size_t outlen)
+{
+    if (outlen == 0)
+        return;
+    snprintf(out, outlen, "%s", db);
+    if (!store_is_postgresql(db))
+        return;
+    /* userinfo: between "://" and the last '@' before the path */
+    char *auth = strstr(out, "://") + 3;
+    size_t authlen = strcspn(auth, "/?");
+    char *at = NULL;
+    for (char *p = auth; p < auth + authlen; p++)
+        if (*p == '@')
+            at = p;
+    char *colon = at != NULL ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+    char masked[PATH_MAX];
+    if (colon != NULL) {
+        snprintf(masked, sizeof masked, "%.*s***%s", (int)(colon + 1 - out), out, at);
+        snprintf(out, outlen, "%s", masked);
+    }
+    char *pw = strstr(out, "password=");
+    if (pw != NULL) {
+        char *end = pw + strlen("password=");
+        end += strcspn(end, "&");
+        snprintf(masked, sizeof masked, "%.*s***%s", (int)(pw + strlen("password=") - out), out,
+                 end);
+        snprintf(out, outlen, "%s", masked);
+    }
+}
+
+const char *store_backend_name(const struct store *st)
+{
+    return st->pg != NULL ? "postgresql" : "sqlite";
+}
+
+static int store_wrap(struct sq_store *sq, struct pg_store *pg, struct store **out, char *err,
+                      size_t errlen)
+{
+    struct store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        sq_free(sq);
+        pg_free(pg);
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    st->sq = sq;
+    st->pg = pg;
+    *out = st;
+    return 0;
+}
+
+int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
+{
+    struct sq_store *sq = NULL;
+    struct pg_store *pg = NULL;
+    int rc = store_is_postgresql(path) ? pg_open(path, max_version, &pg, err, errlen)
+                                       : sq_open(path, max_version, &sq, err, errlen);
+    if (rc < 0)
+        return rc;
+    return store_wrap(sq, pg, out, err, errlen);
+}
+
+int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen)
+{
+    struct sq_store *sq = NULL;
+    struct pg_store *pg = NULL;
+    int rc = store_is_postgresql(path) ? pg_open_maintenance(path, &pg, err, errlen)
+                                       : sq_open_maintenance(path, &sq, err, errlen);
+    if (rc < 0)
+        return rc;
+    return store_wrap(sq, pg, out, err, errlen);
+}
+
+void store_free(struct store *st)
+{
+    if (st == NULL)
+        return;
+    sq_free(st->sq);
+    pg_free(st->pg);
+    free(st);
+}
+
+int store_defer_checkpoints(struct store *st)
+{
+    return st->pg != NULL ? pg_defer_checkpoints(st->pg) : sq_defer_checkpoints(st->sq);
+}
+
+int store_checkpoint(struct store *st)
+{
+    return st->pg != NULL ? pg_checkpoint(st->pg) : sq_checkpoint(st->sq);
+}
+
+const char *store_last_error(struct store *st)
+{
+    return st->pg != NULL ? pg_last_error(st->pg) : sq_last_error(st->sq);
+}
+
+int store_schema_version(struct store *st, int *out)
+{
+    return st->pg != NULL ? pg_schema_version(st->pg, out) : sq_schema_version(st->sq, out);
+}
+
+void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
+{
+    if (st->pg != NULL)
+        pg_set_commit_hook(st->pg, st, hook, ctx);
+    else
+        sq_set_commit_hook(st->sq, st, hook, ctx);
+}
+
+int store_begin(struct store *st, bool write)
+{
+    return st->pg != NULL ? pg_begin(st->pg, write) : sq_begin(st->sq, write);
+}
+
+int store_commit(struct store *st)
+{
+    return st->pg != NULL ? pg_commit(st->pg) : sq_commit(st->sq);
+}
+
+void store_rollback(struct store *st)
+{
+    if (st->pg != NULL)
+        pg_rollback(st->pg);
+    else
+        sq_rollback(st->sq);
+}
+
+int store_ping(struct store *st)
+{
+    return st->pg != NULL ? pg_ping(st->pg) : sq_ping(st->sq);
+}
+
+bool store_write_state(struct store *st, char *error, size_t errlen)
+{
+    return st->pg != NULL ? pg_write_state(st->pg, error, errlen)
+                          : sq_write_state(st->sq, error, errlen);
+}
+
+int store_probe_write(struct store *st)
+{
+    return st->pg != NULL ? pg_probe_write(st->pg) : sq_probe_write(st->sq);
+}
+
+int store_controller_get(struct store *st, const char *id, json_t **out)
+{
+    return st->pg != NULL ? pg_controller_get(st->pg, id, out) : sq_controller_get(st->sq, id, out);
+}
+
+int store_controller_list(struct store *st, json_t **out)
+{
+    return st->pg != NULL ? pg_controller_list(st->pg, out) : sq_controller_list(st->sq, out);
+}
+
+int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return st->pg != NULL ? pg_controller_foreach(st->pg, fn, ctx)
+                          : sq_controller_foreach(st->sq, fn, ctx);
+}
+
+int store_controller_foreach_page(struct store *st, long offset, int limit,
+                                  int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return st->pg != NULL ? pg_controller_foreach_page(st->pg, offset, limit, fn, ctx)
+                          : sq_controller_foreach_page(st->sq, offset, limit, fn, ctx);
+}
+
+int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
+{
+    return st->pg != NULL ? pg_controller_presence_scan(st->pg, fn, ctx)
+                          : sq_controller_presence_scan(st->sq, fn, ctx);
+}
+
+int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
+{
+    return st->pg != NULL ? pg_controller_find_by_name(st->pg, name, out)
+                          : sq_controller_find_by_name(st->sq, name, out);
+}
+
+int store_controller_insert(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_controller_insert(st->pg, row) : sq_controller_insert(st->sq, row);
+}
+
+int store_controller_update(struct store *st, const char *id, const json_t *fields)
+{
+    return st->pg != NULL ? pg_controller_update(st->pg, id, fields)
+                          : sq_controller_update(st->sq, id, fields);
+}
+
+int store_controller_bump_config(struct store *st, const char *id, int64_t now)
+{
+    return st->pg != NULL ? pg_controller_bump_config(st->pg, id, now)
+                          : sq_controller_bump_config(st->sq, id, now);
+}
+
+int store_controller_delete(struct store *st, const char *id)
+{
+    return st->pg != NULL ? pg_controller_delete(st->pg, id) : sq_controller_delete(st->sq, id);
+}
+
+int store_train_get(struct store *st, const char *id, json_t **out)
+{
+    return st->pg != NULL ? pg_train_get(st->pg, id, out) : sq_train_get(st->sq, id, out);
+}
+
+int store_train_list(struct store *st, const char *controller_id, json_t **out)
+{
+    return st->pg != NULL ? pg_train_list(st->pg, controller_id, out)
+                          : sq_train_list(st->sq, controller_id, out);
+}
+
+int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
+{
+    return st->pg != NULL ? pg_train_list_actual(st->pg, controller_id, out)
+                          : sq_train_list_actual(st->sq, controller_id, out);
+}
+
+int store_train_insert(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_train_insert(st->pg, row) : sq_train_insert(st->sq, row);
+}
+
+int store_train_update(struct store *st, const char *id, const json_t *fields)
+{
+    return st->pg != NULL ? pg_train_update(st->pg, id, fields)
+                          : sq_train_update(st->sq, id, fields);
+}
+
+int store_train_find_by_address(struct store *st, int address, json_t **out)
+{
+    return st->pg != NULL ? pg_train_find_by_address(st->pg, address, out)
+                          : sq_train_find_by_address(st->sq, address, out);
+}
+
+int store_train_assign_addresses(struct store *st)
+{
+    return st->pg != NULL ? pg_train_assign_addresses(st->pg) : sq_train_assign_addresses(st->sq);
+}
+
+int store_train_delete(struct store *st, const char *id)
+{
+    return st->pg != NULL ? pg_train_delete(st->pg, id) : sq_train_delete(st->sq, id);
+}
+
+int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
+                          const void *data, size_t len, int64_t now)
+{
+    return st->pg != NULL ? pg_train_photo_put(st->pg, train_id, media_type, data, len, now)
+                          : sq_train_photo_put(st->sq, train_id, media_type, data, len, now);
+}
+
+int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
+                          void **data, size_t *len)
+{
+    return st->pg != NULL ? pg_train_photo_get(st->pg, train_id, media_type, typelen, data, len)
+                          : sq_train_photo_get(st->sq, train_id, media_type, typelen, data, len);
+}
+
+int store_train_photo_delete(struct store *st, const char *train_id)
+{
+    return st->pg != NULL ? pg_train_photo_delete(st->pg, train_id)
+                          : sq_train_photo_delete(st->sq, train_id);
+}
+
+int store_status_get(struct store *st, const char *train_id, json_t **out)
+{
+    return st->pg != NULL ? pg_status_get(st->pg, train_id, out)
+                          : sq_status_get(st->sq, train_id, out);
+}
+
+int store_status_upsert(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_status_upsert(st->pg, row) : sq_status_upsert(st->sq, row);
+}
+
+int store_plugin_list(struct store *st, json_t **out)
+{
+    return st->pg != NULL ? pg_plugin_list(st->pg, out) : sq_plugin_list(st->sq, out);
+}
+
+int store_plugin_get(struct store *st, const char *name, json_t **out)
+{
+    return st->pg != NULL ? pg_plugin_get(st->pg, name, out) : sq_plugin_get(st->sq, name, out);
+}
+
+int store_plugin_upsert(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_plugin_upsert(st->pg, row) : sq_plugin_upsert(st->sq, row);
+}
+
+int store_setting_get(struct store *st, const char *key, json_t **value)
+{
+    return st->pg != NULL ? pg_setting_get(st->pg, key, value) : sq_setting_get(st->sq, key, value);
+}
+
+int store_setting_put(struct store *st, const char *key, const json_t *value)
+{
+    return st->pg != NULL ? pg_setting_put(st->pg, key, value) : sq_setting_put(st->sq, key, value);
+}
+
+int store_user_get(struct store *st, const char *username, json_t **out)
+{
+    return st->pg != NULL ? pg_user_get(st->pg, username, out) : sq_user_get(st->sq, username, out);
+}
+
+int store_user_list(struct store *st, json_t **out)
+{
+    return st->pg != NULL ? pg_user_list(st->pg, out) : sq_user_list(st->sq, out);
+}
+
+int store_user_put(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_user_put(st->pg, row) : sq_user_put(st->sq, row);
+}
+
+int store_user_delete(struct store *st, const char *username)
+{
+    return st->pg != NULL ? pg_user_delete(st->pg, username) : sq_user_delete(st->sq, username);
+}
+
+int store_credential_get(struct store *st, const char *secret_hash, json_t **out)
+{
+    return st->pg != NULL ? pg_credential_get(st->pg, secret_hash, out)
+                          : sq_credential_get(st->sq, secret_hash, out);
+}
+
+int store_credential_list(struct store *st, const char *username, json_t **out)
+{
+    return st->pg != NULL ? pg_credential_list(st->pg, username, out)
+                          : sq_credential_list(st->sq, username, out);
+}
+
+int store_credential_insert(struct store *st, const json_t *row)
+{
+    return st->pg != NULL ? pg_credential_insert(st->pg, row) : sq_credential_insert(st->sq, row);
+}
+
+int store_credential_delete(struct store *st, const char *secret_hash)
+{
+    return st->pg != NULL ? pg_credential_delete(st->pg, secret_hash)
+                          : sq_credential_delete(st->sq, secret_hash);
+}
+
+int store_credential_prune(struct store *st, int64_t now)
+{
+    return st->pg != NULL ? pg_credential_prune(st->pg, now) : sq_credential_prune(st->sq, now);
+}
