@@ -67,15 +67,26 @@ static void signals_teardown(void)
     }
 }
 
-/* READY=1 once the edge is settled (or has waited long enough), with what it runs. */
+/* READY=1 once the edge is settled (or has waited long enough), with what it runs; after
+ * that a new STATUS= whenever what it runs has changed (the first boot's "waiting for the
+ * central API" must not stay once the central has answered). */
 static void ready_check(struct sdnotify *sdn, const struct edge *e, int64_t now)
 {
-    char status[300], msg[320];
-    if (sdn->ready_sent)
+    char status[SDNOTIFY_STATUS_MAX + 1], msg[SDNOTIFY_STATUS_MAX + 32];
+    if (sdn->ready_sent) {
+        if (!sdnotify_status_check_due(sdn, now))
+            return;
+        edge_settled(e, status, sizeof status);
+        if (sdnotify_status_changed(sdn, status)) {
+            snprintf(msg, sizeof msg, "STATUS=%s", status);
+            sdnotify_send(msg);
+        }
         return;
+    }
     bool settled = edge_settled(e, status, sizeof status);
     if (!sdnotify_ready_due(sdn, settled, now))
         return;
+    sdnotify_status_changed(sdn, status);
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
     int rc = sdnotify_send(msg);
     log_event(LOG_INFO, "edge_ready", "{s:s, s:b, s:b}", "status", status, "settled", settled,

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +14,27 @@ void sdnotify_init(struct sdnotify *n, int64_t now_ms)
     n->ready_sent = false;
     n->started_ms = now_ms;
     n->watchdog_last_ms = -1;
+    n->status_checked_ms = -1;
+    n->status[0] = '\0';
+}
+
+bool sdnotify_status_check_due(struct sdnotify *n, int64_t now_ms)
+{
+    if (!n->ready_sent)
+        return false;
+    if (n->status_checked_ms >= 0 && now_ms >= n->status_checked_ms &&
+        now_ms - n->status_checked_ms < SDNOTIFY_STATUS_GAP_MS)
+        return false;
+    n->status_checked_ms = now_ms;
+    return true;
+}
+
+bool sdnotify_status_changed(struct sdnotify *n, const char *status)
+{
+    if (strncmp(n->status, status, sizeof n->status - 1) == 0)
+        return false;
+    snprintf(n->status, sizeof n->status, "%s", status);
+    return true;
 }
 
 bool sdnotify_ready_due(struct sdnotify *n, bool settled, int64_t now_ms)

@@ -22,10 +22,15 @@
 #define SDNOTIFY_WATCHDOG_GAP_MS 1000
 #define SDNOTIFY_READY_MAX_MS 10000
 
+#define SDNOTIFY_STATUS_GAP_MS 1000
+#define SDNOTIFY_STATUS_MAX 300
+
 struct sdnotify {
     bool ready_sent;
     int64_t started_ms;
-    int64_t watchdog_last_ms; /* -1: never */
+    int64_t watchdog_last_ms;             /* -1: never */
+    int64_t status_checked_ms;            /* -1: never */
+    char status[SDNOTIFY_STATUS_MAX + 1]; /* the STATUS= last sent */
 };
 
 void sdnotify_init(struct sdnotify *n, int64_t now_ms);
@@ -33,6 +38,12 @@ void sdnotify_init(struct sdnotify *n, int64_t now_ms);
  * without the broker's help is done and, with a config, its topics are subscribed), or
  * waited long enough. Records it as sent when it returns true. */
 bool sdnotify_ready_due(struct sdnotify *n, bool settled, int64_t now_ms);
+/* After READY=1: whether the status is to be looked at again now (at most once per
+ * SDNOTIFY_STATUS_GAP_MS). Records the look when it returns true. */
+bool sdnotify_status_check_due(struct sdnotify *n, int64_t now_ms);
+/* Whether status differs from the STATUS= last sent (systemctl status would show an old
+ * one); records it as sent when it returns true. */
+bool sdnotify_status_changed(struct sdnotify *n, const char *status);
 /* Whether WATCHDOG=1 is due now (the first pass, then at most once per gap). Records it
  * as sent when it returns true. */
 bool sdnotify_watchdog_due(struct sdnotify *n, int64_t now_ms);

@@ -105,6 +105,24 @@ class EdgeSystemdNotifyTest(harness.RoundhouseTestCase):
         self.stop(edge)
         notify.wait("STOPPING=1", timeout=5)
 
+    def test_status_follows_the_first_registration(self):
+        # A first boot with no cache is ready at once ("waiting for the central API"); once
+        # the central has answered and its config is driven, STATUS says so.
+        notify = self.notify_socket()
+        c = self.start_central()
+        edge = self.start_edge(c, name="pi-sd-first", env={"NOTIFY_SOCKET": notify.path})
+        ready = notify.wait("READY=1")
+        self.assertIn("waiting for the central API", ready)
+        uuid = edge.wait_event("controller_registered", timeout=20)["uuid"]
+        self.add_train(c, uuid, "t-sd-first")
+        later = notify.wait("STATUS=config ", timeout=30)
+        self.assertNotIn("READY=1", later)
+        harness.wait_until(
+            lambda: any("1 train(s)" in m and "connected" in m and "not connected" not in m
+                        for m in notify.drain()),
+            timeout=30, message="a STATUS with the train driven and the broker connected")
+        self.stop(edge)
+
     def test_ready_even_when_the_broker_is_unreachable(self):
         # systemd must not give up on a controller whose broker is down (it would restart
         # it again and again): READY comes anyway after the longest wait, saying why.

@@ -88,6 +88,24 @@ static void test_watchdog_rate(void **state)
     assert_true(sdnotify_watchdog_due(&n, 100));
 }
 
+static void test_status_after_ready(void **state)
+{
+    (void)state;
+    struct sdnotify n;
+    sdnotify_init(&n, 0);
+    /* Before READY=1 the status goes with it, not on its own. */
+    assert_false(sdnotify_status_check_due(&n, 0));
+    assert_true(sdnotify_ready_due(&n, true, 10));
+    assert_true(sdnotify_status_changed(&n, "no runtime config; waiting for the central API"));
+    /* Looked at again at most once a second; sent only when it changed. */
+    assert_true(sdnotify_status_check_due(&n, 20));
+    assert_false(sdnotify_status_check_due(&n, 20 + SDNOTIFY_STATUS_GAP_MS - 1));
+    assert_false(sdnotify_status_changed(&n, "no runtime config; waiting for the central API"));
+    assert_true(sdnotify_status_check_due(&n, 20 + SDNOTIFY_STATUS_GAP_MS));
+    assert_true(sdnotify_status_changed(&n, "config 2, 1 train(s), broker b connected"));
+    assert_false(sdnotify_status_changed(&n, "config 2, 1 train(s), broker b connected"));
+}
+
 static void test_send_outside_systemd(void **state)
 {
     (void)state;
@@ -160,6 +178,7 @@ int main(void)
         cmocka_unit_test(test_ready_when_settled),
         cmocka_unit_test(test_ready_after_longest_wait),
         cmocka_unit_test(test_watchdog_rate),
+        cmocka_unit_test(test_status_after_ready),
         cmocka_unit_test(test_send_outside_systemd),
         cmocka_unit_test(test_send_to_path_socket),
         cmocka_unit_test(test_send_to_abstract_socket),
