@@ -7,6 +7,7 @@
 #include "central.h"
 #include "events.h"
 #include "http_api.h"
+#include "layout.h"
 #include "log.h"
 #include "longpoll.h"
 #include "store.h"
@@ -60,6 +61,8 @@ static void init(void)
         abort();
     c.events = events_new(64, 4, 4);
     c.longpoll = longpoll_new(4);
+    if (layout_init(&c) < 0)
+        abort();
     struct http_response resp = {0};
     const char reg[] = "{\"name\":\"fuzz\",\"address\":\"127.0.0.1\"}";
     call("POST", "/api/controllers/register", reg, sizeof reg - 1, &resp);
