@@ -18,7 +18,35 @@ struct http_client {
     char base[URL_MAX];
     char error[CURL_ERROR_SIZE + 128];
     char authorization[600]; /* "Authorization: Bearer ..." or "" */
+    /* "Cookie: NAME=VALUE" of the session cookie the central set last, or "". Kept here
+     * rather than by libcurl's cookie engine: with curl_easy_reset between requests,
+     * libcurl 7.88 leaks its list of cookie files (CURLOPT_COOKIEFILE). */
+    char cookie[300];
 };
+
+/* A Set-Cookie header: its NAME=VALUE kept for the next requests (one session cookie is all
+ * the central sets; an empty value, as on logout, forgets it). */
+static size_t header_seen(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    struct http_client *c = userdata;
+    size_t n = size * nmemb;
+    static const char name[] = "set-cookie:";
+    if (n > sizeof name - 1 && strncasecmp(ptr, name, sizeof name - 1) == 0) {
+        const char *v = ptr + sizeof name - 1;
+        const char *end = ptr + n;
+        while (v < end && (*v == ' ' || *v == '\t'))
+            v++;
+        size_t len = 0;
+        while (v + len < end && v[len] != ';' && v[len] != '\r' && v[len] != '\n')
+            len++;
+        const char *eq = memchr(v, '=', len);
+        if (eq == NULL || eq + 1 == v + len)
+            c->cookie[0] = '\0';
+        else if (len + sizeof "Cookie: " <= sizeof c->cookie)
+            snprintf(c->cookie, sizeof c->cookie, "Cookie: %.*s", (int)len, v);
+    }
+    return n;
+}
 
 /* Response body being received. */
 struct sink {
@@ -184,6 +212,12 @@ int http_client_request(struct http_client *c, const char *method, const char *p
             goto out;
         headers = h;
     }
+    if (c->cookie[0] != '\0') {
+        h = curl_slist_append(headers, c->cookie);
+        if (h == NULL)
+            goto out;
+        headers = h;
+    }
     if (body != NULL) {
         h = curl_slist_append(headers, "Content-Type: application/json");
         if (h == NULL)
@@ -208,9 +242,9 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
     curl_easy_setopt(e, CURLOPT_HTTPHEADER, headers);
-    /* The in-memory cookie engine (no file): a login's session cookie is sent back on the
-     * handle's later requests, and forgotten when the program ends. */
-    curl_easy_setopt(e, CURLOPT_COOKIEFILE, "");
+    /* A login's session cookie goes back on the later requests, in memory only. */
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, header_seen);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, c);
     if (body != NULL) {
         curl_easy_setopt(e, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)body_len);

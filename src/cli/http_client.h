@@ -34,7 +34,7 @@ void http_client_free(struct http_client *c);
 void http_client_set_ca(struct http_client *c, const char *ca_file);
 
 /* Sends "Authorization: Bearer token" with every later request (NULL: none). The session
- * cookie a login answers with is kept in memory by the handle and sent back likewise.
+ * cookie a login answers with (Set-Cookie) is kept in memory and sent back likewise.
  * 0, or -E2BIG for a token over 512 bytes. */
 int http_client_set_token(struct http_client *c, const char *token);
 
