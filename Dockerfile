@@ -16,7 +16,7 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev make cmake pkg-config binutils \
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev \
-      libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev \
+      libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -62,7 +62,7 @@ FROM runtime AS central
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libjansson4 libmosquitto1 \
-      libsqlite3-0 libyaml-0-2 libuuid1 libssl3 libsystemd0 libcurl4 \
+      libsqlite3-0 libyaml-0-2 libuuid1 libssl3 libsystemd0 libcurl4 libsodium23 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /build/bin/roundhouse-central /build/bin/roundhouse /usr/local/bin/
 RUN ! ldd /usr/local/bin/roundhouse-central /usr/local/bin/roundhouse | grep 'not found' \
