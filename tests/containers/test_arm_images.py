@@ -299,7 +299,7 @@ class ArmImages(unittest.TestCase):
                                message="both emulated edges listed online by the central")
             ctrl = central.get("/api/controllers").json
             for c in ctrl.get("controllers", ctrl) if isinstance(ctrl, dict) else ctrl:
-                print("  central (%s, emulated): %s %s %s" % (arch0, c.get("name"), c.get("uuid"),
+                print("  central (%s, emulated): %s %s %s" % (arch0, c.get("name"), c.get("id"),
                                                              c.get("status")))
             for name, (cid, health) in edges.items():
                 harness.wait_until(lambda: health.get("/health").status == 200, timeout=WAIT,

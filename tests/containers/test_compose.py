@@ -13,8 +13,10 @@ compose command). The steps depend on each other, so they run as one test, in or
 3. scripts/teardown --export FILE --remove-db: the central's volume is gone, the edges' kept;
    up: each edge presents its UUID and is "restored"; still two controllers, each with its
    train again (TRAIN_ID). --import FILE brings back what only the export had.
-4. One edge's state volume removed: that edge has no UUID, registers by name, and the
-   central hands it its old UUID ("existing"; the record went offline at its SIGTERM).
+4. One edge's state volume removed: that edge has no UUID and no controller secret, and
+   registers by name; the old record holds a secret, so the central gives the edge a new
+   controller ("registered", a new UUID) and keeps the old one offline. Deleting the old
+   record and restarting the edges gives two controllers again, each with its train.
 5. scripts/teardown --remove-volumes --yes removes every volume of the stack.
 
 Every wait is bounded in time; the stack is removed at the end, also on failure.
@@ -123,10 +125,13 @@ class ComposeScenario(unittest.TestCase):
             self.dump_logs()
         return out
 
-    def up_and_registered(self, expected_status):
+    def up_and_registered(self, expected_status, two_controllers=True, args=("up", "-d", "--no-build")):
         """`up`, then wait until every container is healthy and each edge has registered
         with the central; returns {service: (uuid, registration status)}."""
-        compose("up", "-d", "--no-build")
+        # A restart keeps the containers and their logs: wait for a registration after it.
+        before = {s: len(log_events(container(s), "controller_registered")) if container(s) else 0
+                  for s in EDGES}
+        compose(*args)
         for s in ["mosquitto", "central"] + EDGES:
             cid = container(s)
             harness.wait_until(lambda: inspect(cid, "{{.State.Health.Status}}") == "healthy",
@@ -134,14 +139,17 @@ class ComposeScenario(unittest.TestCase):
         seen = {}
         for s in EDGES:
             cid = container(s)
-            reg = harness.wait_until(lambda: log_events(cid, "controller_registered"),
-                                     timeout=UP_TIMEOUT, interval=0.5, message=s + " registered")
+            reg = harness.wait_until(
+                lambda: (lambda r: r if len(r) > before[s] else None)(
+                    log_events(cid, "controller_registered")),
+                timeout=UP_TIMEOUT, interval=0.5, message=s + " registered")
             uuid = self.health[s].get("/health").json["controller_uuid"]
             self.assertEqual(reg[-1]["uuid"], uuid)
             want = expected_status if isinstance(expected_status, str) else expected_status[s]
             self.assertEqual(reg[-1]["status"], want, "%s: %r" % (s, reg))
             seen[s] = uuid
-        self.assert_two_controllers(seen)
+        if two_controllers:
+            self.assert_two_controllers(seen)
         return seen
 
     def assert_two_controllers(self, seen):
@@ -216,11 +224,26 @@ class ComposeScenario(unittest.TestCase):
         self.assertEqual(c1.get("description"), "motor port 1 of the yard Pi")
         self.assert_two_controllers(first)
 
-        print("4. one edge's state volume lost: adopted by name, same UUID", flush=True)
+        print("4. one edge's state volume lost: a new controller; the old record deleted",
+              flush=True)
+        # The old record holds the controller secret the lost volume had, so the central does
+        # not hand its UUID to an edge that registers by name only (docs/security.md).
         teardown()
         run(["docker", "volume", "rm", PROJECT + "_edge-motor2-state"])
-        fourth = self.up_and_registered({"edge-motor1": "reactivated", "edge-motor2": "existing"})
-        self.assertEqual(fourth, first)
+        fourth = self.up_and_registered({"edge-motor1": "reactivated", "edge-motor2": "registered"},
+                                        two_controllers=False)
+        self.assertEqual(fourth["edge-motor1"], first["edge-motor1"])
+        self.assertNotEqual(fourth["edge-motor2"], first["edge-motor2"])
+        old = self.central.get("/api/controllers/" + first["edge-motor2"]).json
+        self.assertNotEqual(old["status"], "online")
+        self.assertEqual(old["name"], PI + "-motor2")
+        # The operator's recovery: delete the old record (its train becomes unassigned), then
+        # restart the edge, whose TRAIN_ID registration takes the train.
+        r = self.central.delete("/api/controllers/" + first["edge-motor2"])
+        self.assertEqual(r.status, 204, r.body)
+        fifth = self.up_and_registered({"edge-motor1": "reactivated", "edge-motor2": "reactivated"},
+                                       args=("restart", "edge-motor1", "edge-motor2"))
+        self.assertEqual(fifth, fourth)
 
         print("5. teardown --remove-volumes --yes", flush=True)
         p = teardown("--remove-volumes", check=False)
