@@ -16,7 +16,8 @@ ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc libc6-dev make cmake pkg-config binutils \
       libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev \
-      libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev libsodium-dev \
+      libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev libavahi-client-dev \
+      libsodium-dev \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -40,7 +41,7 @@ FROM runtime AS edge
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libjansson4 libmosquitto1 libuuid1 libssl3 \
-      libyaml-0-2 libhttp-parser2.9 \
+      libyaml-0-2 libhttp-parser2.9 libavahi-client3 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /build/bin/roundhouse-edge /usr/local/bin/roundhouse-edge
 RUN ! ldd /usr/local/bin/roundhouse-edge | grep 'not found' \
@@ -62,7 +63,8 @@ FROM runtime AS central
 ENV DEBIAN_FRONTEND=noninteractive
 RUN apt-get update \
  && apt-get install -y --no-install-recommends libmicrohttpd12 libjansson4 libmosquitto1 \
-      libsqlite3-0 libyaml-0-2 libuuid1 libssl3 libsystemd0 libcurl4 libsodium23 \
+      libsqlite3-0 libyaml-0-2 libuuid1 libssl3 libsystemd0 libcurl4 libavahi-client3 \
+      libsodium23 \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log
 COPY --from=build /build/bin/roundhouse-central /build/bin/roundhouse /usr/local/bin/
 RUN ! ldd /usr/local/bin/roundhouse-central /usr/local/bin/roundhouse | grep 'not found' \

@@ -50,6 +50,7 @@ struct central_options {
     char withrottle_host[64];
     int withrottle_port;
     int withrottle_heartbeat; /* seconds */
+    bool dnssd_advertise;     /* --advertise on|off */
     enum log_level log_level;
     enum log_format log_format;
     /* What one client can hold (docs/operations.md, "Limits"). */

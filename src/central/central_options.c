@@ -53,6 +53,10 @@ static const char usage[] =
     "  --withrottle-heartbeat SEC  heartbeat interval announced to throttles; one that enabled\n"
     "                              it and falls silent longer has its trains stopped\n"
     "                              (ROUNDHOUSE_WITHROTTLE_HEARTBEAT; default 10)\n"
+    "  --advertise on|off          DNS-SD/mDNS advertisement through avahi-daemon of the API\n"
+    "                              (_roundhouse._tcp, found by edges and the CLI) and of the\n"
+    "                              WiThrottle server (_withrottle._tcp); loopback listeners\n"
+    "                              are not advertised (default on)\n"
     "  --log-level LEVEL           debug, info, warning, error (LOG_LEVEL; info)\n"
     "  --log-format FORMAT         json or text (LOG_FORMAT; default json)\n"
     "  --max-connections N         open HTTP connections in all (default 1000)\n"
@@ -122,6 +126,7 @@ enum {
     OPT_CORS,
     OPT_WITHROTTLE,
     OPT_WITHROTTLE_HEARTBEAT,
+    OPT_DNSSD,
     OPT_LOG_LEVEL,
     OPT_LOG_FORMAT,
     OPT_MAX_CONN,
@@ -290,6 +295,11 @@ static int apply(struct central_options *o, int opt, const char *v)
     }
     case OPT_WITHROTTLE_HEARTBEAT:
         return set_seconds("--withrottle-heartbeat", v, 1, 300, &o->withrottle_heartbeat);
+    case OPT_DNSSD:
+        if (strcmp(v, "on") != 0 && strcmp(v, "off") != 0)
+            return bad("--advertise", v, "expected on or off");
+        o->dnssd_advertise = strcmp(v, "on") == 0;
+        return 0;
     case OPT_LOG_LEVEL:
         if (log_level_parse(v, &o->log_level) < 0)
             return bad("--log-level", v, "expected debug, info, warning or error");
@@ -356,6 +366,7 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     snprintf(o->withrottle_host, sizeof o->withrottle_host, "0.0.0.0");
     o->withrottle_port = 12090;
     o->withrottle_heartbeat = 10;
+    o->dnssd_advertise = true;
     o->log_level = LOG_INFO;
     o->log_format = LOG_FORMAT_JSON;
     o->max_connections = 1000;
@@ -386,6 +397,7 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"cors-origins", required_argument, NULL, OPT_CORS},
         {"withrottle-listen", required_argument, NULL, OPT_WITHROTTLE},
         {"withrottle-heartbeat", required_argument, NULL, OPT_WITHROTTLE_HEARTBEAT},
+        {"advertise", required_argument, NULL, OPT_DNSSD},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {"max-connections", required_argument, NULL, OPT_MAX_CONN},

@@ -9,6 +9,7 @@
 #include <systemd/sd-daemon.h>
 
 #include "accounts.h"
+#include "advertise.h"
 #include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
@@ -109,6 +110,7 @@ int main(int argc, char **argv)
     struct http_server *http = NULL;
     struct sweeper *sweeper = NULL;
     struct withrottle *withrottle = NULL;
+    struct advertise *advertise = NULL;
     char err[512];
     char *tls_cert = NULL, *tls_key = NULL;
     /* Before anything else starts: a bad certificate or key is a configuration error. */
@@ -206,6 +208,12 @@ int main(int argc, char **argv)
         log_event(LOG_INFO, "withrottle_listening", "{s:s, s:i}", "host", c.opts.withrottle_host,
                   "port", withrottle_port(withrottle));
     }
+    if (c.opts.dnssd_advertise &&
+        advertise_start(c.opts.listen_host, http_server_port(http), c.opts.withrottle_host,
+                        withrottle ? withrottle_port(withrottle) : 0, &advertise) < 0)
+        log_event(LOG_WARNING, "dnssd_unavailable", "{s:s}", "error", "out of memory");
+    if (!c.opts.dnssd_advertise)
+        log_event(LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason", "--advertise off");
     sd_notifyf(0, "READY=1\nSTATUS=serving on %s:%d", c.opts.listen_host, http_server_port(http));
 
     int sig = 0;
@@ -215,6 +223,7 @@ int main(int argc, char **argv)
     sd_notify(0, "STOPPING=1");
     exit_code = 0;
 out:
+    advertise_stop(advertise); /* withdrawn first: nobody should find a central going away */
     sweeper_stop(sweeper);
     /* Parked requests and streams must be resumed before the HTTP server stops. */
     events_shutdown(c.events);

@@ -5,7 +5,6 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#define CLI_DEFAULT_CENTRAL "http://localhost:8000"
 #define CLI_DEFAULT_TIMEOUT_MS 10000L
 
 /* Exit codes (docs/cli.md): scripts branch on them, so they never change. */
@@ -16,7 +15,7 @@ enum cli_exit {
 };
 
 struct cli_options {
-    const char *central;   /* base URL */
+    const char *central;   /* base URL; NULL: none given, found by DNS-SD */
     long timeout_ms;       /* per request */
     const char *ca;        /* --ca / ROUNDHOUSE_CA: PEM CA file for https; NULL: curl's store */
     bool json;             /* print the API's JSON documents instead of tables */

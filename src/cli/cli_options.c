@@ -20,8 +20,9 @@ void cli_options_usage(FILE *out)
           "assign trains, send speed and stop commands, export and import the registry.\n"
           "\n"
           "Options (anywhere on the line; `--` ends them):\n"
-          "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; "
-          "default " CLI_DEFAULT_CENTRAL ")\n"
+          "  --central URL      central API base URL (ROUNDHOUSE_CENTRAL; default: the first\n"
+          "                     central found on the network by DNS-SD within 3 s, through\n"
+          "                     avahi-daemon)\n"
           "  --ca FILE          PEM CA certificates for an https:// central (ROUNDHOUSE_CA;\n"
           "                     default the system's trust store)\n"
           "  --json             print the API's JSON documents unchanged instead of tables\n"
@@ -104,7 +105,7 @@ static int set_central(const char *value, struct cli_options *o, FILE *err)
 int cli_options_parse(int argc, char **argv, const char *env_central, struct cli_options *o,
                       FILE *out, FILE *err)
 {
-    struct cli_options r = {.central = CLI_DEFAULT_CENTRAL, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
+    struct cli_options r = {.central = NULL, .timeout_ms = CLI_DEFAULT_TIMEOUT_MS};
     const char *value = "";
     bool from_env = env_central != NULL && env_central[0] != '\0';
     int npos = 0;

@@ -8,6 +8,7 @@
 #include "cli.h"
 #include "cli_accounts.h"
 #include "cli_commands.h"
+#include "cli_discover.h"
 #include "cli_options.h"
 #include "http_client.h"
 
@@ -26,6 +27,12 @@ int main(int argc, char **argv)
         return CLI_EXIT_FAILED;
     }
     int exit_code = CLI_EXIT_FAILED;
+    char found[256];
+    if (c.opt.central == NULL) {
+        if (cli_discover_central(found, sizeof found, CLI_DISCOVER_TIMEOUT_MS, stderr) < 0)
+            goto out;
+        c.opt.central = found;
+    }
     rc = http_client_new(c.opt.central, c.opt.timeout_ms, &c.http);
     if (rc < 0) {
         fprintf(stderr, "roundhouse: invalid central URL '%s'\n", c.opt.central);

@@ -207,6 +207,14 @@ struct api_client *api_client_new(const char *base_url)
 {
     struct url_parts p;
     struct api_client *c = NULL;
+    if (base_url == NULL) {
+        c = calloc(1, sizeof *c);
+        if (c != NULL) {
+            c->resolved_ms = -1;
+            c->numeric = true; /* nothing to look up */
+        }
+        return c; /* host "": no central */
+    }
     if (url_split(base_url, &p) < 0)
         return NULL;
     c = calloc(1, sizeof *c);
@@ -589,6 +597,10 @@ static void req_step(struct api_client *c, struct api_req *r, short revents, int
     bool fresh = c->naddrs > 0 && (c->numeric || now - c->resolved_ms < API_RESOLVE_TTL_MS);
     switch (r->state) {
     case REQ_RESOLVE:
+        if (c->host[0] == '\0') {
+            req_fail(r, "no central known yet (looking for one by DNS-SD)");
+            break;
+        }
         if (fresh) {
             r->addr_next = 0;
             req_connect(c, r);

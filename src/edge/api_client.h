@@ -45,7 +45,8 @@ int api_client_check_url(const char *base_url);
 bool api_client_url_is_https(const char *base_url);
 /* base_url without trailing slash. NULL on allocation failure or a URL that
  * api_client_check_url refuses. An https:// client must be given its trust with
- * api_client_tls_setup before its first request. */
+ * api_client_tls_setup before its first request. base_url NULL: no central is known yet
+ * (DNS-SD discovery still looking); every request then fails, as for an unreachable central. */
 struct api_client *api_client_new(const char *base_url);
 
 struct api_tls {

@@ -21,9 +21,10 @@ static const char usage_text[] =
     "\n"
     "  --config FILE            YAML service config (env EDGE_CONFIG; default\n"
     "                           " EDGE_OPTS_DEFAULT_CONFIG " if present)\n"
-    "  --central URL            central API, http:// or https:// (env CENTRAL_API_URL, or\n"
-    "                           CENTRAL_API_HOST + CENTRAL_API_PORT; default\n"
-    "                           http://localhost:8000)\n"
+    "  --central URL[,URL...]   central API, http:// or https://, several tried in turn (env\n"
+    "                           CENTRAL_API_URL, or CENTRAL_API_HOST + CENTRAL_API_PORT;\n"
+    "                           default: found on the network by DNS-SD, _roundhouse._tcp\n"
+    "                           through avahi-daemon)\n"
     "  --central-ca FILE        PEM CA certificates that sign an https:// central's\n"
     "                           certificate (env ROUNDHOUSE_CENTRAL_CA; default the system's\n"
     "                           trust store)\n"
@@ -255,6 +256,34 @@ static int flags_parse(int argc, char *const argv[], struct flags *f, char *err,
     return 0;
 }
 
+/* One URL of a --central list, checked and without trailing slashes. */
+static int central_add(struct edge_opts *o, const char *url, size_t len, char *err, size_t errlen)
+{
+    char one[512];
+    if (len == 0) {
+        strbuf_errorf(err, errlen, "central URL list has an empty entry");
+        return -EINVAL;
+    }
+    if (len >= sizeof one) {
+        strbuf_errorf(err, errlen, "central URL: too long");
+        return -EINVAL;
+    }
+    if (o->n_centrals >= EDGE_OPTS_CENTRALS_MAX) {
+        strbuf_errorf(err, errlen, "central URL list: at most %d URLs", EDGE_OPTS_CENTRALS_MAX);
+        return -EINVAL;
+    }
+    memcpy(one, url, len);
+    one[len] = '\0';
+    if (api_client_check_url(one) < 0) {
+        strbuf_errorf(err, errlen, "central URL must be http[s]://HOST[:PORT][/PATH]: %s", one);
+        return -EINVAL;
+    }
+    while (len > 0 && one[len - 1] == '/')
+        one[--len] = '\0';
+    memcpy(o->centrals[o->n_centrals++], one, len + 1);
+    return 0;
+}
+
 static int central_resolve(const struct flags *f, const struct layers *l, struct edge_opts *o,
                            char *err, size_t errlen)
 {
@@ -285,19 +314,28 @@ static int central_resolve(const struct flags *f, const struct layers *l, struct
                 return -EINVAL;
             }
             url = built;
-        } else {
-            url = "http://localhost:8000";
         }
     }
-    if (api_client_check_url(url) < 0) {
-        strbuf_errorf(err, errlen, "central URL must be http[s]://HOST[:PORT][/PATH]: %s", url);
-        return -EINVAL;
+    o->n_centrals = 0;
+    o->central_url[0] = '\0';
+    if (url == NULL)
+        return 0; /* none configured: DNS-SD finds one */
+    for (const char *p = url;;) {
+        size_t len = strcspn(p, ",");
+        while (len > 0 && (*p == ' ' || *p == '\t')) {
+            p++;
+            len--;
+        }
+        while (len > 0 && (p[len - 1] == ' ' || p[len - 1] == '\t'))
+            len--;
+        if (central_add(o, p, len, err, errlen) < 0)
+            return -EINVAL;
+        p += strcspn(p, ",");
+        if (*p == '\0')
+            break;
+        p++;
     }
-    if (copy_str(o->central_url, sizeof o->central_url, url, "central URL", err, errlen) < 0)
-        return -EINVAL;
-    size_t n = strlen(o->central_url);
-    while (n > 0 && o->central_url[n - 1] == '/')
-        o->central_url[--n] = '\0';
+    memcpy(o->central_url, o->centrals[0], sizeof o->central_url);
     return 0;
 }
 

@@ -13,6 +13,8 @@
 
 #define EDGE_OPTS_DEFAULT_CONFIG "/etc/roundhouse/edge-controller.conf"
 #define EDGE_OPTS_CONFIG_MAX (256 * 1024)
+/* --central URL,URL,...: tried in turn. */
+#define EDGE_OPTS_CENTRALS_MAX 4
 
 /* edge_opts_parse() results besides 0 and negative errno. */
 #define EDGE_OPTS_HELP 1
@@ -20,7 +22,11 @@
 
 struct edge_opts {
     char config_file[512]; /* empty: none read */
-    char central_url[512]; /* no trailing slash */
+    /* The configured centrals, each without trailing slash; none (n_centrals 0): found by
+     * DNS-SD. central_url is the first one, or "". */
+    char central_url[512];
+    char centrals[EDGE_OPTS_CENTRALS_MAX][512];
+    size_t n_centrals;
     char state_dir[512];
     char name[128]; /* empty: the hostname, filled in by the program */
     bool health_enabled;

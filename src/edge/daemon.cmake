@@ -10,6 +10,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/trains.c
   ${CMAKE_CURRENT_LIST_DIR}/http_response.c
   ${CMAKE_CURRENT_LIST_DIR}/api_client.c
+  ${CMAKE_CURRENT_LIST_DIR}/discover.c
   ${CMAKE_CURRENT_LIST_DIR}/mqtt_link.c
   ${CMAKE_CURRENT_LIST_DIR}/histogram.c
   ${CMAKE_CURRENT_LIST_DIR}/health.c
@@ -17,7 +18,8 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/edge.c
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(rh_edge PUBLIC rh_motor rh_common http_parser::http_parser PkgConfig::MOSQ
+target_link_libraries(rh_edge PUBLIC rh_motor rh_common rh_dnssd http_parser::http_parser
+                      PkgConfig::MOSQ
                       PkgConfig::JANSSON)
 
 add_executable(roundhouse-edge ${CMAKE_CURRENT_LIST_DIR}/main.c)

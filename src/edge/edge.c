@@ -362,18 +362,27 @@ static bool same_broker(const struct edge *e, const json_t *a, const json_t *b)
 /* Trust for an https:// central and for a TLS broker. Files named by options are read now,
  * so that a wrong one stops the start with a message naming it; the system's store (no
  * file) is loaded only when a TLS connection needs it. */
-static int tls_setup(struct edge *e)
+static int central_tls_setup(struct edge *e, struct api_client *api, const char *url)
 {
     const struct edge_opts *o = &e->opts;
     char err[512];
     struct api_tls at = {.ca_file = o->central_ca[0] ? o->central_ca : NULL,
                          .pins = &o->central_pins};
-    int rc = api_client_tls_setup(e->api, &at, err, sizeof err);
-    if (rc < 0) {
-        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "central", "error", err);
+    int rc = api_client_tls_setup(api, &at, err, sizeof err);
+    if (rc < 0)
+        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s?, s:s}", "for", "central", "url", url,
+                  "error", err);
+    return rc;
+}
+
+static int tls_setup(struct edge *e)
+{
+    const struct edge_opts *o = &e->opts;
+    char err[512];
+    int rc = central_tls_setup(e, e->api, e->central_in_use[0] ? e->central_in_use : NULL);
+    if (rc < 0)
         return rc;
-    }
-    const char *ca = o->mqtt_ca[0] ? o->mqtt_ca : at.ca_file;
+    const char *ca = o->mqtt_ca[0] ? o->mqtt_ca : (o->central_ca[0] ? o->central_ca : NULL);
     bool files = ca != NULL || o->mqtt_cert[0] != '\0';
     rc = mqtt_link_set_tls(e->mqtt, ca, o->mqtt_cert[0] ? o->mqtt_cert : NULL,
                            o->mqtt_key[0] ? o->mqtt_key : NULL, files, err, sizeof err);
@@ -1177,6 +1186,11 @@ static void longpoll_done(struct edge *e, const struct api_response *r)
 static void on_api_done(void *ctx, int tag, const struct api_response *r)
 {
     struct edge *e = ctx;
+    /* No answer at all: the next central, if there is another (taken up by central_check
+     * once no request is in flight). */
+    if (r->status == 0 && central_choice_failed(&e->centrals))
+        log_event(LOG_INFO, "central_failover", "{s:s, s:s?}", "from", e->central_in_use, "to",
+                  central_choice_current(&e->centrals));
     switch ((enum sync_action)tag) {
     case SYNC_ACT_REGISTER:
         register_done(e, r);
@@ -1298,7 +1312,13 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
 
     trains_init(&e->trains, o->simulate, RAMP_DEFAULT_MS);
-    e->api = api_client_new(o->central_url);
+    const char *urls[EDGE_OPTS_CENTRALS_MAX];
+    for (size_t i = 0; i < o->n_centrals; i++)
+        urls[i] = o->centrals[i];
+    central_choice_set(&e->centrals, urls, o->n_centrals);
+    const char *first = central_choice_current(&e->centrals);
+    snprintf(e->central_in_use, sizeof e->central_in_use, "%s", first ? first : "");
+    e->api = api_client_new(first); /* NULL: every request fails until one is found */
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
     e->mqtt = mqtt_link_new(e->uuid[0] ? client_id : NULL, &mqtt_callbacks, e, random_seed());
     if (e->api == NULL || e->mqtt == NULL) {
@@ -1313,9 +1333,16 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b, s:s}",
               "uuid", e->uuid[0] ? e->uuid : NULL, "identity", identity_origin_name(origin),
               "session_epoch", (json_int_t)e->session_epoch, "name", e->name, "version",
-              ROUNDHOUSE_VERSION, "central", o->central_url, "simulate", o->simulate, "state_dir",
-              o->state_dir, "registration_token", o->registration_token[0] != '\0', "credential",
-              credential_state_name(e->credential));
+              ROUNDHOUSE_VERSION, "central", o->central_url[0] ? o->central_url : "dns-sd",
+              "simulate", o->simulate, "state_dir", o->state_dir, "registration_token",
+              o->registration_token[0] != '\0', "credential", credential_state_name(e->credential));
+    if (o->n_centrals == 0) {
+        rc = discover_start(&e->discover);
+        if (rc < 0) {
+            log_event(LOG_ERROR, "central_discovery_failed", "{s:s}", "error", strerror(-rc));
+            goto out;
+        }
+    }
 
     if (boot.config != NULL && boot.verdict == CACHE_VALID) {
         e->m.cache_hits++;
@@ -1394,6 +1421,8 @@ void edge_free(struct edge *e)
     trains_free(&e->trains);
     mqtt_link_free(e->mqtt);
     e->mqtt = NULL;
+    discover_free(e->discover);
+    e->discover = NULL;
     api_client_free(e->api);
     e->api = NULL;
     apply_clear(e);
@@ -1493,9 +1522,38 @@ static int64_t superseded_check(struct edge *e, int64_t now)
     return -1;
 }
 
+/* Moves the requests to the central chosen now (discovered, or the next of the list after a
+ * failure) once none is in flight: a request keeps the connection it started on. */
+static void central_check(struct edge *e)
+{
+    if (e->discover != NULL)
+        discover_poll(e->discover, &e->centrals);
+    const char *want = central_choice_current(&e->centrals);
+    if (want == NULL || strcmp(want, e->central_in_use) == 0 || api_client_pending(e->api) > 0)
+        return;
+    struct api_client *api = api_client_new(want);
+    if (api == NULL || central_tls_setup(e, api, want) < 0) {
+        /* An https:// URL whose trust cannot be set up stays unusable: the next failure
+         * moves on from it, as from an unreachable one. */
+        api_client_free(api);
+        log_event(LOG_ERROR, "central_unusable", "{s:s}", "url", want);
+        central_choice_failed(&e->centrals);
+        return;
+    }
+    api_client_free(e->api);
+    e->api = api;
+    log_event(LOG_INFO, "central_selected", "{s:s, s:s?, s:s}", "url", want, "previous",
+              e->central_in_use[0] ? e->central_in_use : NULL, "source",
+              e->discover != NULL ? "dns-sd" : "configured");
+    snprintf(e->central_in_use, sizeof e->central_in_use, "%s", want);
+    sync_feed_kind(e, SYNC_EV_CENTRAL_CHANGED, -1);
+}
+
 int64_t edge_tick(struct edge *e, int64_t now)
 {
     int64_t wake = -1;
+
+    central_check(e);
 
     trains_tick(&e->trains, now);
     for (size_t i = 0; i < e->trains.n; i++) {

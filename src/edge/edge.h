@@ -13,6 +13,7 @@
 #include "canon.h"
 #include "config_opts.h"
 #include "credential.h"
+#include "discover.h"
 #include "histogram.h"
 #include "identity.h"
 #include "mqtt_link.h"
@@ -126,8 +127,12 @@ struct edge {
     enum credential_state credential;
     char credential_error[320];
 
-    /* Central API. */
+    /* Central API: the one in use (central_in_use, "" while none is known) among the
+     * configured or discovered ones (discover.h). */
     struct api_client *api;
+    struct central_choice centrals;
+    struct discover *discover; /* NULL: URLs configured */
+    char central_in_use[CENTRAL_URL_MAX];
     struct sync sync;
     int64_t sync_wake_ms;
     int64_t fetch_started_us; /* monotonic, of the config request in flight */

@@ -157,6 +157,8 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     json_object_set_new(h, "credential", json_string(credential_state_name(e->credential)));
     json_object_set_new(h, "credential_error",
                         e->credential_error[0] ? json_string(e->credential_error) : json_null());
+    json_object_set_new(h, "central",
+                        e->central_in_use[0] ? json_string(e->central_in_use) : json_null());
     json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
     json_object_set_new(h, "state_dir_error", state_bad ? json_string(state_problem) : json_null());
     json_object_set_new(h, "config_error",

@@ -240,6 +240,10 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         s->lp_inflight = false;
         longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
         break;
+    case SYNC_EV_CENTRAL_CHANGED:
+        /* Maybe another database: it must learn about us before anything else. */
+        sync_unregister(s, now_ms);
+        break;
     }
 }
 
@@ -301,6 +305,7 @@ static bool ends_request(enum sync_event_kind k)
     case SYNC_EV_LONGPOLL_CHANGED:
     case SYNC_EV_LONGPOLL_UNCHANGED:
     case SYNC_EV_LONGPOLL_FAILED:
+    case SYNC_EV_CENTRAL_CHANGED:
         return false;
     default:
         return true;

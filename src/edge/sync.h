@@ -58,6 +58,8 @@ enum sync_event_kind {
     SYNC_EV_LONGPOLL_CHANGED,   /* long poll 200: version = the central's version */
     SYNC_EV_LONGPOLL_UNCHANGED, /* long poll 304: the wait ended with nothing newer */
     SYNC_EV_LONGPOLL_FAILED,    /* network error or other status */
+    SYNC_EV_CENTRAL_CHANGED,    /* requests now go to another central (DNS-SD, --central
+                                 * list): register there at once, without the backoff */
 };
 
 struct sync_event {

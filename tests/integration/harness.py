@@ -209,6 +209,10 @@ def _clean_env(extra=None):
     # Sanitizer builds: make reports complete and fatal; callers may override.
     env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    # DNS-SD (avahi) is reached over the system D-Bus: never the machine's own, so that no
+    # test advertises on, or discovers from, the real network. The DNS-SD tests (mdns.py)
+    # point it at a private bus.
+    env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/roundhouse-tests-no-bus"
     if extra:
         for k, v in extra.items():
             if v is None:

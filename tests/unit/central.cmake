@@ -13,3 +13,6 @@ rh_unit_test(test_withrottle_proto ${RH_UNIT_DIR}/test_withrottle_proto.c)
 target_link_libraries(test_withrottle_proto PRIVATE rh_central)
 rh_unit_test(test_auth ${RH_UNIT_DIR}/test_auth.c)
 target_link_libraries(test_auth PRIVATE rh_central)
+
+rh_unit_test(test_advertise ${RH_UNIT_DIR}/test_advertise.c)
+target_link_libraries(test_advertise PRIVATE rh_central)

@@ -66,7 +66,9 @@ static void test_defaults(void **state)
     if (access(EDGE_OPTS_DEFAULT_CONFIG, F_OK) == 0)
         skip(); /* this host has a real config file */
     assert_int_equal(parse(&o, NOARGS, NOENV), 0);
-    assert_string_equal(o.central_url, "http://localhost:8000");
+    /* No central configured: DNS-SD finds one. */
+    assert_string_equal(o.central_url, "");
+    assert_int_equal(o.n_centrals, 0);
     assert_string_equal(o.state_dir, "/var/lib/roundhouse-edge");
     assert_string_equal(o.name, "");
     assert_true(o.health_enabled);
@@ -326,6 +328,33 @@ static void test_train_id_and_token(void **state)
     assert_non_null(strstr(edge_opts_usage(), "--registration-token"));
 }
 
+static void test_central_list(void **state)
+{
+    (void)state;
+    struct edge_opts o;
+    assert_int_equal(
+        parse(&o, ARGV("--central", "http://a:1/, http://b:2/x ,http://[::1]:3"), NOENV), 0);
+    assert_int_equal(o.n_centrals, 3);
+    assert_string_equal(o.centrals[0], "http://a:1");
+    assert_string_equal(o.centrals[1], "http://b:2/x");
+    assert_string_equal(o.centrals[2], "http://[::1]:3");
+    assert_string_equal(o.central_url, "http://a:1");
+    assert_int_equal(parse(&o, NOARGS, ENV("CENTRAL_API_URL=http://e:1,http://f:2")), 0);
+    assert_int_equal(o.n_centrals, 2);
+    assert_string_equal(o.centrals[1], "http://f:2");
+    /* A bad or empty entry refuses the whole list; so do more than the maximum. */
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,ftp://b"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,,http://b:2"), NOENV), -EINVAL);
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,"), NOENV), -EINVAL);
+    /* https and http may be mixed (each https one with the same trust options). */
+    assert_int_equal(parse(&o, ARGV("--central", "http://a:1,https://b:2"), NOENV), 0);
+    assert_string_equal(o.centrals[1], "https://b:2");
+    assert_int_equal(
+        parse(&o, ARGV("--central", "http://a:1,http://b:1,http://c:1,http://d:1,http://e:1"),
+              NOENV),
+        -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +366,7 @@ int main(void)
         cmocka_unit_test(test_bad_usage),
         cmocka_unit_test(test_train_id_and_token),
         cmocka_unit_test(test_https_and_tls),
+        cmocka_unit_test(test_central_list),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,486 @@
+/* What a controller sends and fetches on its own: heartbeats (with the placement they report)
+ * and its runtime config, with ETag and long poll (docs/api.md). */
+#include "api_internal.h"
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api_views.h"
+#include "central.h"
+#include "events.h"
+#include "longpoll.h"
+#include "parse.h"
+#include "placement.h"
+#include "registry.h"
+#include "runtime_config.h"
+#include "store.h"
+#include "timeutil.h"
+
+/* Train views to publish once the transaction has committed. */
+static void queue_train_event(struct call *k, const char *tid)
+{
+    json_t *row = NULL;
+    if (store_train_get(k->c->store, tid, &row) == 0) {
+        if (k->pending_events == NULL)
+            k->pending_events = json_array();
+        json_array_append_new(k->pending_events, view_train(k->c, row, true));
+    }
+    json_decref(row);
+}
+
+/* Controller cid no longer runs train row: actual placement cleared, and the new owner, if
+ * another, may now have it (its config_version rises: safe handover, placement.h). */
+static int release_train(struct call *k, const json_t *row, const char *cid)
+{
+    const char *tid = json_string_value(json_object_get(row, "id"));
+    const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+    json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
+                          registry_reassignment_status(desired, NULL, false), "updated_at",
+                          (json_int_t)k->now);
+    int rc = store_train_update(k->c->store, tid, f);
+    json_decref(f);
+    if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
+        rc = store_controller_bump_config(k->c->store, desired, k->now);
+    if (rc == 0)
+        queue_train_event(k, tid);
+    return rc;
+}
+
+/* Sets actual_controller_id of the trains a controller reports running, clears it for those it
+ * no longer reports, and refreshes reassignment_status. */
+static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
+{
+    struct store *st = k->c->store;
+    json_t *mine = NULL;
+    int rc = store_train_list_actual(st, cid, &mine);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(mine, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        bool still = false;
+        size_t j;
+        json_t *rep;
+        json_array_foreach(reported, j, rep)
+        {
+            const char *r = json_string_value(json_object_get(rep, "train_id"));
+            if (r && strcmp(r, tid) == 0)
+                still = true;
+        }
+        if (still)
+            continue;
+        if ((rc = release_train(k, row, cid)) < 0)
+            goto out;
+    }
+    json_array_foreach(reported, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "train_id"));
+        json_t *train = NULL;
+        if (tid == NULL || store_train_get(st, tid, &train) < 0)
+            continue;
+        const char *desired = json_string_value(json_object_get(train, "desired_controller_id"));
+        const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+        bool conflict = false;
+        if (actual != NULL && strcmp(actual, cid) != 0) {
+            /* Someone else claims it too. Only a live claimant makes a conflict: a controller
+             * that went away without releasing it simply lost the train. */
+            json_t *other = NULL;
+            if (store_controller_get(st, actual, &other) == 0)
+                conflict = view_presence(k->c, other, k->now) == PRESENCE_ONLINE;
+            json_decref(other);
+        }
+        const char *now_actual = conflict ? actual : cid;
+        const char *now_status = registry_reassignment_status(desired, now_actual, conflict);
+        const char *old_status = json_string_value(json_object_get(train, "reassignment_status"));
+        if (actual != NULL && strcmp(actual, now_actual) == 0 && old_status != NULL &&
+            strcmp(old_status, now_status) == 0) {
+            json_decref(train);
+            continue; /* nothing changed: no write, no event */
+        }
+        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", now_actual,
+                              "reassignment_status", now_status, "updated_at", (json_int_t)k->now);
+        rc = store_train_update(st, tid, f);
+        json_decref(f);
+        if (rc == 0)
+            queue_train_event(k, tid);
+        json_decref(train);
+        if (rc < 0)
+            goto out;
+    }
+    rc = 0;
+out:
+    json_decref(mine);
+    return rc;
+}
+
+/* A controller that does not report the trains it runs (the earlier system's edge) is
+ * taken to run its assigned trains while it is online: a move away waits until it is offline
+ * or has downloaded its config again (placement_release_moved). */
+static int assume_running(struct call *k, const char *cid)
+{
+    json_t *mine = NULL;
+    int rc = store_train_list(k->c->store, cid, &mine);
+    size_t i;
+    json_t *row;
+    json_array_foreach(mine, i, row)
+    {
+        if (rc < 0)
+            break;
+        if (json_is_string(json_object_get(row, "actual_controller_id")))
+            continue;
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", cid, "reassignment_status",
+                              registry_reassignment_status(cid, cid, false), "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(k->c->store, tid, f);
+        json_decref(f);
+        if (rc == 0)
+            queue_train_event(k, tid);
+    }
+    json_decref(mine);
+    return rc;
+}
+
+void h_heartbeat(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!api_path_uuid(k, k->arg[0], id))
+        return;
+    json_t *b = api_body_object(k, true);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *hash = NULL, *version = NULL, *platform = NULL, *python = NULL;
+    int64_t applied = -1, memory = -1, cpus = -1, epoch = -1;
+    json_t *trains = json_object_get(b, "trains");
+    json_t *errors = json_object_get(b, "errors");
+    if (errors != NULL) {
+        bool ok = json_is_array(errors) && json_array_size(errors) <= 16;
+        size_t i;
+        json_t *e;
+        json_array_foreach(errors, i, e) ok =
+            ok && json_is_string(e) && json_string_length(e) <= 300;
+        if (!ok) {
+            http_response_error(k->resp, 422, "invalid_field", "errors",
+                                "'errors' must be a list of at most 16 strings (300 characters "
+                                "each)");
+            json_decref(b);
+            return;
+        }
+    }
+    if (jsonx_string(b, "config_hash", 0, 128, true, &hash, &err) < 0 ||
+        jsonx_string(b, "version", 0, 64, true, &version, &err) < 0 ||
+        jsonx_string(b, "platform", 0, 128, true, &platform, &err) < 0 ||
+        jsonx_string(b, "python_version", 0, 64, true, &python, &err) < 0 ||
+        jsonx_int(b, "config_version", 0, INT64_MAX / 2, &applied, &err) < 0 ||
+        jsonx_int(b, "memory_mb", 0, 1 << 30, &memory, &err) < 0 ||
+        jsonx_int(b, "cpu_count", 1, 4096, &cpus, &err) < 0 ||
+        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &epoch, &err) < 0) {
+        api_invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    if (trains != NULL) {
+        bool ok = json_is_array(trains) && json_array_size(trains) <= 64;
+        size_t i;
+        json_t *t;
+        json_array_foreach(trains, i, t)
+        {
+            const char *tid;
+            int64_t speed;
+            const char *dir;
+            if (!json_is_object(t) || api_get_train_id(t, "train_id", &tid, &err) != 1 ||
+                jsonx_int(t, "speed", 0, 100, &speed, &err) < 0 ||
+                jsonx_string(t, "direction", 0, 16, true, &dir, &err) < 0) {
+                ok = false;
+                break;
+            }
+        }
+        if (!ok) {
+            jsonx_err_set(&err, "trains",
+                          "'trains' must be a list of at most 64 objects {train_id, speed "
+                          "0-100, direction}");
+            api_invalid(k, &err);
+            json_decref(b);
+            return;
+        }
+    }
+    json_t *row = NULL, *fields = NULL;
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        api_db_failed(k, rc);
+        json_decref(b);
+        return;
+    }
+    row = api_load_controller(k, id);
+    if (row == NULL || !api_controller_authorized(k, row)) {
+        store_rollback(c->store);
+        goto out;
+    }
+    int64_t current_epoch = json_integer_value(json_object_get(row, "session_epoch"));
+    if (epoch >= 0 && epoch < current_epoch) {
+        /* A heartbeat from a previous session of this controller (an old process still
+         * running after a restart, or a delayed request) must not mask the new one. */
+        store_rollback(c->store);
+        http_response_json(k->resp, 200,
+                           json_pack("{s:s, s:O, s:i, s:I}", "status", "ignored", "config_version",
+                                     json_object_get(row, "config_version"), "heartbeat_interval",
+                                     c->opts.heartbeat_interval, "session_epoch",
+                                     (json_int_t)current_epoch));
+        goto out;
+    }
+    fields =
+        json_pack("{s:I, s:I}", "last_seen", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+    if (json_is_null(json_object_get(row, "first_seen")))
+        json_object_set_new(fields, "first_seen", json_integer(k->now));
+    if (hash)
+        json_object_set_new(fields, "config_hash", json_string(hash));
+    if (version)
+        json_object_set_new(fields, "version", json_string(version));
+    if (platform)
+        json_object_set_new(fields, "platform", json_string(platform));
+    if (applied >= 0)
+        json_object_set_new(fields, "applied_config_version", json_integer(applied));
+    if (memory >= 0)
+        json_object_set_new(fields, "memory_mb", json_integer(memory));
+    if (cpus >= 0)
+        json_object_set_new(fields, "cpu_count", json_integer(cpus));
+    /* Kept in the metadata for the operator: what the controller reports as wrong (e.g. a
+     * config it could not apply and rolled back; an empty list clears it), the earlier
+     * edge's python_version, and whether it reports the trains it runs. */
+    bool errors_changed = false;
+    json_t *meta = json_object_get(row, "metadata");
+    meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
+    json_t *meta_before = json_deep_copy(meta);
+    if (errors != NULL) {
+        errors_changed = !json_equal(json_object_get(meta, "errors"), errors) &&
+                         !(json_array_size(errors) == 0 && json_object_get(meta, "errors") == NULL);
+        if (json_array_size(errors) == 0)
+            json_object_del(meta, "errors");
+        else
+            json_object_set(meta, "errors", errors);
+    }
+    if (python)
+        json_object_set_new(meta, "python_version", json_string(python));
+    json_object_set_new(meta, "reports_placement", json_boolean(json_is_array(trains)));
+    bool meta_changed = !json_equal(meta, meta_before);
+    json_decref(meta_before);
+    if (meta_changed)
+        json_object_set_new(fields, "metadata", meta);
+    else
+        json_decref(meta);
+    rc = store_controller_update(c->store, id, fields);
+    if (rc == 0 && json_is_array(trains))
+        rc = apply_reported_trains(k, id, trains);
+    else if (rc == 0)
+        rc = assume_running(k, id);
+    /* Heartbeats are frequent: only what a viewer can see change goes on the event stream
+     * (presence changes come from the sweeper). */
+    json_t *event = NULL;
+    json_t *old_applied = json_object_get(row, "applied_config_version");
+    if (rc == 0 && events_wanted(c->events) &&
+        (errors_changed || meta_changed ||
+         (applied >= 0 &&
+          (!json_is_integer(old_applied) || json_integer_value(old_applied) != applied)))) {
+        json_t *now_row = NULL;
+        if (store_controller_get(c->store, id, &now_row) == 0)
+            event = view_controller(c, now_row, k->now, true);
+        json_decref(now_row);
+    }
+    if (rc < 0) {
+        store_rollback(c->store);
+        api_db_failed(k, rc);
+        goto out;
+    }
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(event);
+        api_db_failed(k, rc);
+        goto out;
+    }
+    if (event != NULL)
+        events_publish(c->events, "controller", event);
+    size_t ei;
+    json_t *ev;
+    json_array_foreach(k->pending_events, ei, ev)
+        events_publish(c->events, "train", json_incref(ev));
+    atomic_fetch_add(&c->counters.heartbeats, 1);
+    http_response_json(k->resp, 200,
+                       json_pack("{s:s, s:O, s:i, s:I}", "status", "ok", "config_version",
+                                 json_object_get(row, "config_version"), "heartbeat_interval",
+                                 c->opts.heartbeat_interval, "session_epoch",
+                                 (json_int_t)current_epoch));
+out:
+    json_decref(b);
+    json_decref(row);
+    json_decref(fields);
+}
+
+/* If-None-Match: a list of entity tags, or "*". */
+static bool etag_matches(const char *header, const char *etag)
+{
+    if (header == NULL)
+        return false;
+    if (strcmp(header, "*") == 0)
+        return true;
+    const char *bare = etag + 1; /* etag is "\"sha256:...\"" */
+    size_t blen = strlen(bare) - 1;
+    const char *p = header;
+    while (*p) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        if (strncmp(p, "W/", 2) == 0)
+            p += 2;
+        const char *start = p;
+        while (*p && *p != ',')
+            p++;
+        const char *end = p;
+        while (end > start && end[-1] == ' ')
+            end--;
+        /* cppcheck-suppress knownConditionTrueFalse ; end moved past start in the loop above */
+        if (end - start >= 2 && *start == '"' && end[-1] == '"') {
+            start++;
+            end--;
+        }
+        if ((size_t)(end - start) == blen && strncmp(start, bare, blen) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* Long-poll parameters of GET /api/controllers/{id}/config: wait=SEC (1-55) and
+ * version=N. Returns 1 when both are present and valid, 0 when absent, -1 after answering
+ * 422. */
+static int longpoll_params(struct call *k, long *wait, long *version)
+{
+    const char *w = http_request_query(k->req, "wait");
+    const char *v = http_request_query(k->req, "version");
+    if (w == NULL && v == NULL)
+        return 0;
+    if (w == NULL || parse_long(w, 0, LONGPOLL_MAX_WAIT_S, wait) < 0) {
+        http_response_error(k->resp, 422, "invalid_field", "wait",
+                            "'wait' must be whole seconds 0-%d (with 'version')",
+                            LONGPOLL_MAX_WAIT_S);
+        return -1;
+    }
+    if (v == NULL || parse_long(v, 0, INT32_MAX, version) < 0) {
+        http_response_error(k->resp, 422, "invalid_field", "version",
+                            "'version' must be the config version the controller has (with "
+                            "'wait')");
+        return -1;
+    }
+    return 1;
+}
+
+/* A controller that does not report its trains has downloaded its config: the earlier
+ * edge reads it only at boot, so it runs what that config holds from now on, and the trains
+ * moved away from it are released to their new owners (their config_version rises). */
+static void release_moved(struct call *k, const char *cid)
+{
+    struct store *st = k->c->store;
+    if (store_begin(st, true) < 0)
+        return;
+    json_t *held = NULL;
+    int rc = store_train_list_actual(st, cid, &held);
+    size_t i;
+    json_t *row;
+    json_array_foreach(held, i, row)
+    {
+        const char *tid = json_string_value(json_object_get(row, "id"));
+        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+        if (rc < 0)
+            break;
+        if (desired != NULL && strcmp(desired, cid) == 0)
+            continue;
+        rc = release_train(k, row, cid);
+        if (rc == 0)
+            log_event(LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id", tid,
+                      "controller", cid, "to", desired);
+    }
+    json_decref(held);
+    if (rc < 0) {
+        store_rollback(st);
+        return;
+    }
+    if (store_commit(st) < 0)
+        return;
+    size_t ei;
+    json_t *ev;
+    json_array_foreach(k->pending_events, ei, ev)
+        events_publish(k->c->events, "train", json_incref(ev));
+    json_array_clear(k->pending_events);
+}
+
+void h_runtime_config(struct call *k)
+{
+    struct central *c = k->c;
+    char id[UUIDSTR_LEN + 1];
+    if (!api_path_uuid(k, k->arg[0], id))
+        return;
+    long wait = 0, have = 0;
+    int poll = longpoll_params(k, &wait, &have);
+    if (poll < 0)
+        return;
+    int rc = 0;
+    if (!api_begin(k, false))
+        return;
+    json_t *trains = NULL, *doc = NULL;
+    json_t *row = api_load_controller(k, id);
+    if (row == NULL || !api_controller_authorized(k, row)) {
+        /* The document carries the broker's credentials: only for its own controller. */
+        store_rollback(c->store);
+        json_decref(row);
+        return;
+    }
+    bool waiting = false;
+    if (poll == 1 && json_integer_value(json_object_get(row, "config_version")) <= have) {
+        int64_t deadline = k->req->started_ms + wait * 1000;
+        /* Parked while the store lock is held: a commit that raises the version cannot slip
+         * in between this check and the parking, so no wake-up is lost. */
+        if (timeutil_mono_ms() < deadline &&
+            longpoll_park(c->longpoll, k->req, k->resp, id, deadline)) {
+            store_rollback(c->store);
+            json_decref(row);
+            return;
+        }
+        waiting = true; /* the wait is over with nothing newer: 304 below */
+    }
+    rc = placement_runtime_trains(c, c->store, row, k->now, &trains);
+    store_rollback(c->store);
+    if (rc < 0) {
+        api_db_failed(k, rc);
+        goto out;
+    }
+    char host[256];
+    int port;
+    api_broker_for(k, host, sizeof host, &port);
+    struct runtime_broker broker = {
+        .host = host,
+        .port = port,
+        .username = c->opts.mqtt_username[0] ? c->opts.mqtt_username : NULL,
+        .password = c->opts.mqtt_password,
+        .tls = c->opts.mqtt_tls,
+    };
+    doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
+    if (doc == NULL) {
+        http_response_error(k->resp, 500, "internal_error", NULL, "cannot build the config");
+        goto out;
+    }
+    snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"",
+             json_string_value(json_object_get(doc, "checksum")));
+    if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
+        k->resp->status = 304;
+        goto out;
+    }
+    http_response_json(k->resp, 200, json_incref(doc));
+out:
+    if (rc == 0 && doc != NULL && !view_reports_placement(row))
+        release_moved(k, id);
+    json_decref(row);
+    json_decref(trains);
+    json_decref(doc);
+}

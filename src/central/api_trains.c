@@ -1,0 +1,751 @@
+/* Trains: lists, one train, registration by a controller or the operator, PUT with the move
+ * rules, delete, and the train photo (docs/api.md "Trains", "Train photos"). */
+#include "api_internal.h"
+#include "http_api.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_views.h"
+#include "central.h"
+#include "driving.h"
+#include "events.h"
+#include "placement.h"
+#include "registry.h"
+#include "runtime_config.h"
+#include "store.h"
+
+/* ---- trains ---- */
+
+static void h_trains_list(struct call *k, const char *controller_id, bool with_status)
+{
+    struct central *c = k->c;
+    int rc = 0;
+    if (!api_begin(k, false))
+        return;
+    json_t *rows = NULL;
+    if (controller_id != NULL && !api_controller_exists(k, controller_id)) {
+        store_rollback(c->store);
+        return;
+    }
+    rc = store_train_list(c->store, controller_id, &rows);
+    if (rc < 0) {
+        store_rollback(c->store);
+        api_db_failed(k, rc);
+        return;
+    }
+    json_t *out = json_array();
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row) json_array_append_new(out, view_train(c, row, with_status));
+    store_rollback(c->store);
+    json_decref(rows);
+    http_response_json(k->resp, 200, out);
+}
+
+void h_trains(struct call *k)
+{
+    h_trains_list(k, NULL, true);
+}
+
+void h_config_trains(struct call *k)
+{
+    h_trains_list(k, NULL, false);
+}
+
+void h_controller_trains(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (api_path_uuid(k, k->arg[0], id))
+        h_trains_list(k, id, true);
+}
+
+static void train_get(struct call *k, const char *controller_id, const char *train_id,
+                      bool with_status)
+{
+    struct central *c = k->c;
+    int rc = 0;
+    if (!api_begin(k, false))
+        return;
+    json_t *row = NULL;
+    if (controller_id != NULL && !api_controller_exists(k, controller_id)) {
+        store_rollback(c->store);
+        return;
+    }
+    rc = store_train_get(c->store, train_id, &row);
+    const char *owner =
+        row ? json_string_value(json_object_get(row, "desired_controller_id")) : NULL;
+    if (rc == -ENOENT ||
+        (rc == 0 && controller_id != NULL && (owner == NULL || strcmp(owner, controller_id) != 0)))
+        api_not_found_train(k, train_id);
+    else if (rc < 0)
+        api_db_failed(k, rc);
+    else
+        http_response_json(k->resp, 200, view_train(c, row, with_status));
+    store_rollback(c->store);
+    json_decref(row);
+}
+
+void h_train_get(struct call *k)
+{
+    train_get(k, NULL, k->arg[0], true);
+}
+
+void h_config_train_get(struct call *k)
+{
+    train_get(k, NULL, k->arg[0], false);
+}
+
+void h_controller_train_get(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (api_path_uuid(k, k->arg[0], id))
+        train_get(k, id, k->arg[1], true);
+}
+
+/* Validated body of a train registration. */
+struct train_req {
+    const char *train_id, *name, *description, *model, *plugin_name;
+    json_t *plugin_config;
+    bool reassign;
+    bool has_description, has_model;
+    int64_t address;       /* 0: not given, assigned */
+    const json_t *driving; /* borrowed; NULL: none */
+};
+
+/* "driving" (driving.h): 1 with *out borrowed (an object; null means {}), 0 absent, -1 bad. */
+static int parse_driving(const json_t *b, const json_t **out, struct jsonx_err *err)
+{
+    const json_t *d = json_object_get(b, "driving");
+    if (d == NULL)
+        return 0;
+    if (json_is_null(d)) {
+        *out = NULL;
+        return 1;
+    }
+    char field[32] = "", why[96];
+    if (driving_check(d, field, sizeof field, why, sizeof why) < 0) {
+        jsonx_err_set(err, "driving", "'driving%s%s': %s", field[0] ? "." : "", field, why);
+        return -1;
+    }
+    *out = d;
+    return 1;
+}
+
+static int parse_plugin(const json_t *b, const char **name, json_t **config, struct jsonx_err *err)
+{
+    json_t *plugin = NULL;
+    int rc = jsonx_object(b, "plugin", true, &plugin, err);
+    if (rc < 0)
+        return -1;
+    if (rc == 0 || plugin == NULL)
+        return 0;
+    const char *n = NULL;
+    json_t *cfg = NULL;
+    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &n, err) < 0 ||
+        jsonx_object(plugin, "config", true, &cfg, err) < 0) {
+        char field[64];
+        snprintf(field, sizeof field, "plugin.%.50s", err->field);
+        snprintf(err->field, sizeof err->field, "%s", field);
+        return -1;
+    }
+    *name = n; /* NULL when absent: the caller's default applies */
+    *config = cfg;
+    return 1;
+}
+
+static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_err *err)
+{
+    memset(r, 0, sizeof *r);
+    int rc = api_get_train_id(b, "train_id", &r->train_id, err);
+    if (rc == 0) {
+        jsonx_err_set(err, "train_id", "'train_id' is required");
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    rc = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &r->name, err);
+    if (rc == 0) {
+        jsonx_err_set(err, "name", "'name' is required");
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    if ((rc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &r->description,
+                           err)) < 0)
+        return -1;
+    r->has_description = rc == 1;
+    if ((rc = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &r->model, err)) < 0)
+        return -1;
+    r->has_model = rc == 1;
+    if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
+        jsonx_bool(b, "reassign", &r->reassign, err) < 0 ||
+        jsonx_int(b, "address", 1, 9999, &r->address, err) < 0 ||
+        parse_driving(b, &r->driving, err) < 0)
+        return -1;
+    return 0;
+}
+
+/* Inside a write transaction: true when no train but tid has this address (0: none asked).
+ * Otherwise false with 409 sent; the caller rolls back. */
+static bool address_free(struct call *k, int64_t address, const char *tid)
+{
+    json_t *holder = NULL;
+    if (address == 0)
+        return true;
+    int rc = store_train_find_by_address(k->c->store, (int)address, &holder);
+    bool free_ = rc == -ENOENT ||
+                 (rc == 0 && strcmp(json_string_value(json_object_get(holder, "id")), tid) == 0);
+    if (rc == 0 && !free_)
+        http_response_error(k->resp, 409, "address_in_use", "address",
+                            "address %lld belongs to train %s", (long long)address,
+                            json_string_value(json_object_get(holder, "id")));
+    else if (rc < 0 && rc != -ENOENT)
+        api_db_failed(k, rc);
+    json_decref(holder);
+    return free_;
+}
+
+/* After inserting a train without an address. false with the answer sent when none is left. */
+static bool addresses_assigned(struct call *k)
+{
+    int rc = store_train_assign_addresses(k->c->store);
+    if (rc == -ERANGE)
+        http_response_error(k->resp, 422, "no_free_address", "address",
+                            "every address 1-9999 is taken");
+    else if (rc < 0)
+        api_db_failed(k, rc);
+    return rc == 0;
+}
+
+/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
+ * another controller unless reassign (then moved, 200). Both owners' config_version rise on
+ * a move, in the same transaction. */
+/* After a change that puts trains on controller cid, inside its transaction: false (the 422
+ * sent; the caller rolls back) when cid's runtime config would no longer be one an edge can
+ * run. An edge refuses such a config and keeps driving its old one. */
+static bool config_fits(struct call *k, const char *cid, const char *field)
+{
+    int rc = placement_config_fits(k->c, k->c->store, cid);
+    if (rc == -E2BIG)
+        http_response_error(k->resp, 422, "too_many_trains", field,
+                            "controller %s would have more than %d trains (an edge runs at most "
+                            "%d)",
+                            cid, PROTO_CONTROLLER_TRAINS_MAX, PROTO_CONTROLLER_TRAINS_MAX);
+    else if (rc == -EFBIG)
+        http_response_error(k->resp, 422, "config_too_large", field,
+                            "the runtime config of controller %s would be larger than %d bytes "
+                            "(an edge downloads at most that): make plugin configs smaller",
+                            cid, PROTO_RUNTIME_CONFIG_MAX);
+    else if (rc < 0)
+        api_db_failed(k, rc);
+    return rc == 0;
+}
+
+static void register_train(struct call *k, const char *cid, const json_t *b)
+{
+    struct central *c = k->c;
+    struct train_req r;
+    struct jsonx_err err;
+    if (parse_train_req(b, &r, &err) < 0) {
+        api_invalid(k, &err);
+        return;
+    }
+    json_t *ctl = NULL, *train = NULL, *row = NULL;
+    int rc = 0;
+    if (!api_begin(k, true))
+        return;
+    ctl = api_load_controller(k, cid);
+    if (ctl == NULL)
+        goto rollback;
+    rc = store_train_get(c->store, r.train_id, &train);
+    if (rc < 0 && rc != -ENOENT)
+        goto db_fail;
+    unsigned status = 200;
+    bool changed = true;
+    if (!address_free(k, r.address, r.train_id))
+        goto rollback;
+    if (rc == -ENOENT) {
+        json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
+        row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
+                        r.train_id, "name", r.name, "description", r.description, "model", r.model,
+                        "plugin_name", r.plugin_name ? r.plugin_name : "dc_motor", "plugin_config",
+                        cfg, "invert_directions", 0, "desired_controller_id", cid,
+                        "actual_controller_id", "reassignment_status",
+                        registry_reassignment_status(cid, NULL, false), "created_at",
+                        (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+        if (r.address > 0)
+            json_object_set_new(row, "address", json_integer(r.address));
+        if (r.driving != NULL)
+            json_object_set(row, "driving", (json_t *)r.driving);
+        rc = store_train_insert(c->store, row);
+        if (rc == 0)
+            rc = store_controller_bump_config(c->store, cid, k->now);
+        if (rc < 0)
+            goto db_fail;
+        if (!addresses_assigned(k))
+            goto rollback;
+        status = 201;
+        log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id, "controller",
+                  cid);
+    } else {
+        const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+        if (owner != NULL && strcmp(owner, cid) == 0) {
+            status = 200; /* already here: unchanged */
+            changed = false;
+        } else if (owner != NULL && !r.reassign) {
+            store_rollback(c->store);
+            json_t *body =
+                json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error", "train_assigned_elsewhere",
+                          "owner", owner, "field", "train_id");
+            char detail[200];
+            snprintf(detail, sizeof detail,
+                     "train %s is assigned to controller %s; send reassign: true to move it",
+                     r.train_id, owner);
+            json_object_set_new(body, "detail", json_string(detail));
+            http_response_json(k->resp, 409, body);
+            goto out;
+        } else {
+            if (!api_stop_before_leaving(k, r.train_id, train))
+                goto rollback;
+            const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+            json_t *f = json_pack(
+                "{s:s, s:s, s:I}", "desired_controller_id", cid, "reassignment_status",
+                registry_reassignment_status(cid, actual, false), "updated_at", (json_int_t)k->now);
+            rc = store_train_update(c->store, r.train_id, f);
+            json_decref(f);
+            if (rc == 0 && owner != NULL)
+                rc = store_controller_bump_config(c->store, owner, k->now);
+            if (rc == 0)
+                rc = store_controller_bump_config(c->store, cid, k->now);
+            if (rc < 0)
+                goto db_fail;
+            log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", r.train_id,
+                      "from", owner, "to", cid);
+        }
+    }
+    if (status != 201 && r.address > 0 &&
+        r.address != json_integer_value(json_object_get(train, "address"))) {
+        json_t *f = json_pack("{s:I, s:I}", "address", (json_int_t)r.address, "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(c->store, r.train_id, f);
+        json_decref(f);
+        if (rc < 0)
+            goto db_fail;
+        changed = true;
+    }
+    if (changed && !config_fits(k, cid, status == 201 ? "plugin.config" : "controller_id"))
+        goto rollback;
+    json_decref(train);
+    train = NULL;
+    rc = store_train_get(c->store, r.train_id, &train);
+    if (rc < 0)
+        goto db_fail;
+    json_t *view = view_train(c, train, true);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        api_db_failed(k, rc);
+        goto out;
+    }
+    if (changed)
+        events_publish(c->events, "train", json_incref(view));
+    http_response_json(k->resp, status, view);
+    goto out;
+db_fail:
+    api_db_failed(k, rc);
+rollback:
+    store_rollback(c->store);
+out:
+    json_decref(ctl);
+    json_decref(train);
+    json_decref(row);
+}
+
+void h_controller_train_post(struct call *k)
+{
+    char id[UUIDSTR_LEN + 1];
+    if (!api_path_uuid(k, k->arg[0], id))
+        return;
+    json_t *b = api_body_object(k, false);
+    if (b == NULL)
+        return;
+    register_train(k, id, b);
+    json_decref(b);
+}
+
+void h_train_post(struct call *k)
+{
+    json_t *b = api_body_object(k, false);
+    if (b == NULL)
+        return;
+    char id[UUIDSTR_LEN + 1];
+    struct jsonx_err err;
+    int rc = jsonx_uuid(b, "controller_uuid", false, id, NULL, &err);
+    if (rc == 0)
+        jsonx_err_set(&err, "controller_uuid", "'controller_uuid' is required");
+    if (rc != 1)
+        api_invalid(k, &err);
+    else
+        register_train(k, id, b);
+    json_decref(b);
+}
+
+void h_train_put(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    json_t *b = api_body_object(k, false);
+    if (b == NULL)
+        return;
+    struct jsonx_err err;
+    const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
+    json_t *plugin_config = NULL;
+    bool invert = false, ctl_null = false, force = false;
+    const json_t *driving = NULL;
+    int has_driving = 0;
+    int64_t address = 0;
+    char ctl[UUIDSTR_LEN + 1] = "";
+    int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
+    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, &err)) <
+            0 ||
+        (has_model = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &model, &err)) < 0 ||
+        (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
+        (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
+        (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0 ||
+        jsonx_bool(b, "force", &force, &err) < 0 ||
+        jsonx_int(b, "address", 1, 9999, &address, &err) < 0 ||
+        (has_driving = parse_driving(b, &driving, &err)) < 0) {
+        api_invalid(k, &err);
+        json_decref(b);
+        return;
+    }
+    json_t *train = NULL, *fields = json_object();
+    int rc = store_begin(c->store, true);
+    if (rc < 0) {
+        api_db_failed(k, rc);
+        goto out;
+    }
+    rc = store_train_get(c->store, tid, &train);
+    if (rc == -ENOENT) {
+        store_rollback(c->store);
+        api_not_found_train(k, tid);
+        goto out;
+    }
+    if (rc < 0)
+        goto db_fail;
+    /* Copies: train is replaced by its updated row before the log line below. */
+    char owner_buf[UUIDSTR_LEN + 1] = "", actual_buf[UUIDSTR_LEN + 1] = "";
+    const char *owner = NULL, *actual = NULL;
+    if (json_is_string(json_object_get(train, "desired_controller_id"))) {
+        snprintf(owner_buf, sizeof owner_buf, "%s",
+                 json_string_value(json_object_get(train, "desired_controller_id")));
+        owner = owner_buf;
+    }
+    if (json_is_string(json_object_get(train, "actual_controller_id"))) {
+        snprintf(actual_buf, sizeof actual_buf, "%s",
+                 json_string_value(json_object_get(train, "actual_controller_id")));
+        actual = actual_buf;
+    }
+    const char *new_owner = owner;
+    if (has_ctl) {
+        new_owner = ctl_null ? NULL : ctl;
+        if (new_owner != NULL) {
+            json_t *nc = NULL;
+            rc = store_controller_get(c->store, new_owner, &nc);
+            json_decref(nc);
+            if (rc == -ENOENT) {
+                store_rollback(c->store);
+                http_response_error(k->resp, 422, "invalid_field", "controller_id",
+                                    "controller %s does not exist", new_owner);
+                goto out;
+            }
+            if (rc < 0)
+                goto db_fail;
+        }
+    }
+    bool moved = (owner == NULL) != (new_owner == NULL) ||
+                 (owner != NULL && new_owner != NULL && strcmp(owner, new_owner) != 0);
+    /* What the owner's runtime config contains: name, plugin, invert_directions. */
+    bool config_changed = false;
+    if (has_name && strcmp(name, json_string_value(json_object_get(train, "name"))) != 0) {
+        json_object_set_new(fields, "name", json_string(name));
+        config_changed = true;
+    }
+    if (has_desc)
+        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
+    if (has_model)
+        json_object_set_new(fields, "model", model ? json_string(model) : json_null());
+    if (address > 0 && address != json_integer_value(json_object_get(train, "address"))) {
+        if (!address_free(k, address, tid)) {
+            store_rollback(c->store);
+            goto out;
+        }
+        json_object_set_new(fields, "address", json_integer(address));
+    }
+    if (has_invert && invert != json_is_true(json_object_get(train, "invert_directions"))) {
+        json_object_set_new(fields, "invert_directions", json_boolean(invert));
+        config_changed = true;
+    }
+    if (has_driving == 1) {
+        json_t *want = driving ? json_deep_copy(driving) : json_object();
+        if (!json_equal(want, json_object_get(train, "driving")))
+            config_changed = true;
+        json_object_set_new(fields, "driving", want);
+    }
+    if (has_plugin == 1) {
+        json_t *cfg = plugin_config ? plugin_config : json_object();
+        if (plugin_config)
+            json_incref(cfg);
+        if (plugin_name == NULL) /* {"plugin": {"config": ...}} keeps the plugin */
+            plugin_name = json_string_value(json_object_get(train, "plugin_name"));
+        if (strcmp(plugin_name, json_string_value(json_object_get(train, "plugin_name"))) != 0 ||
+            !json_equal(cfg, json_object_get(train, "plugin_config")))
+            config_changed = true;
+        json_object_set_new(fields, "plugin_name", json_string(plugin_name));
+        json_object_set_new(fields, "plugin_config", cfg);
+    }
+    if (moved && !api_stop_before_leaving(k, tid, train)) {
+        store_rollback(c->store);
+        goto out;
+    }
+    /* force: the new owner gets the train at once, without waiting for the old holder to
+     * release it (one that does not report its trains, e.g. the earlier edge, never does
+     * while it runs). Shown as "forced" until the new owner reports it. */
+    bool forced =
+        moved && force && actual != NULL && (new_owner == NULL || strcmp(actual, new_owner) != 0);
+    if (moved) {
+        json_object_set_new(fields, "desired_controller_id",
+                            new_owner ? json_string(new_owner) : json_null());
+        json_object_set_new(
+            fields, "reassignment_status",
+            json_string(forced ? "forced"
+                               : registry_reassignment_status(new_owner, actual, false)));
+    }
+    if (forced) {
+        json_object_set_new(fields, "actual_controller_id", json_null());
+        log_event(LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid, "holder",
+                  actual, "to", new_owner);
+    }
+    if (json_object_size(fields) > 0)
+        json_object_set_new(fields, "updated_at", json_integer(k->now));
+    rc = store_train_update(c->store, tid, fields);
+    if (rc == 0 && owner != NULL && (moved || config_changed))
+        rc = store_controller_bump_config(c->store, owner, k->now);
+    if (rc == 0 && moved && new_owner != NULL)
+        rc = store_controller_bump_config(c->store, new_owner, k->now);
+    if (rc < 0)
+        goto db_fail;
+    if (new_owner != NULL && (moved || config_changed) &&
+        !config_fits(k, new_owner, moved ? "controller_id" : "plugin.config")) {
+        store_rollback(c->store);
+        goto out;
+    }
+    json_decref(train);
+    train = NULL;
+    rc = store_train_get(c->store, tid, &train);
+    if (rc < 0)
+        goto db_fail;
+    json_t *view = view_train(c, train, true);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        api_db_failed(k, rc);
+        goto out;
+    }
+    if (moved)
+        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from", owner,
+                  "to", new_owner);
+    events_publish(c->events, "train", json_incref(view));
+    http_response_json(k->resp, 200, view);
+    goto out;
+db_fail:
+    store_rollback(c->store);
+    api_db_failed(k, rc);
+out:
+    json_decref(b);
+    json_decref(train);
+    json_decref(fields);
+}
+
+void h_train_delete(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    json_t *train = NULL;
+    int rc = 0;
+    if (!api_begin(k, true))
+        return;
+    rc = store_train_get(c->store, tid, &train);
+    if (rc == 0 && !api_stop_before_leaving(k, tid, train)) {
+        json_decref(train);
+        store_rollback(c->store);
+        return;
+    }
+    if (rc == 0) {
+        const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+        rc = store_train_delete(c->store, tid);
+        if (rc == 0 && owner != NULL)
+            rc = store_controller_bump_config(c->store, owner, k->now);
+    }
+    json_decref(train);
+    if (rc == -ENOENT) {
+        store_rollback(c->store);
+        api_not_found_train(k, tid);
+        return;
+    }
+    if (rc < 0) {
+        store_rollback(c->store);
+        api_db_failed(k, rc);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        api_db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_deleted", "{s:s}", "train_id", tid);
+    events_publish(c->events, "train", json_pack("{s:s, s:b}", "id", tid, "deleted", 1));
+    k->resp->status = 204;
+}
+
+/* ---- train photos ---- */
+
+/* The type of a photo from its first bytes (PNG signature, JPEG start-of-image marker), so
+ * that what is stored and served is what the bytes are, whatever a client claimed. */
+static const char *photo_type(const char *b, size_t n)
+{
+    static const unsigned char png[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+    const unsigned char *u = (const unsigned char *)b;
+    if (n >= sizeof png && memcmp(u, png, sizeof png) == 0)
+        return "image/png";
+    if (n >= 4 && u[0] == 0xFF && u[1] == 0xD8 && u[2] == 0xFF)
+        return "image/jpeg";
+    return NULL;
+}
+
+bool http_api_raw_body(const char *method, const char *url)
+{
+    static const char prefix[] = "/api/trains/", suffix[] = "/photo";
+    size_t n = strlen(url), np = sizeof prefix - 1, ns = sizeof suffix - 1;
+    if (strcmp(method, "PUT") != 0 || n <= np + ns || strncmp(url, prefix, np) != 0 ||
+        strcmp(url + n - ns, suffix) != 0)
+        return false;
+    /* Exactly one segment, the train id, between them. */
+    return strchr(url + np, '/') == url + n - ns;
+}
+
+void h_train_photo_put(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    const char *declared = http_request_header(k->req, "Content-Type");
+    char want[32] = "";
+    if (declared != NULL)
+        snprintf(want, sizeof want, "%.*s", (int)strcspn(declared, "; "), declared);
+    if (strcasecmp(want, "image/png") != 0 && strcasecmp(want, "image/jpeg") != 0) {
+        http_response_error(k->resp, 415, "unsupported_media_type", "Content-Type",
+                            "a photo is sent as Content-Type: image/png or image/jpeg");
+        return;
+    }
+    const char *type = photo_type(k->req->body, k->req->body_len);
+    if (type == NULL || strcasecmp(type, want) != 0) {
+        http_response_error(k->resp, 415, "unsupported_media_type", "photo",
+                            "the body is not a %s image (checked from its bytes)",
+                            strcasecmp(want, "image/png") == 0 ? "PNG" : "JPEG");
+        return;
+    }
+    if (!api_begin(k, true))
+        return;
+    int rc = store_train_photo_put(c->store, tid, type, k->req->body, k->req->body_len, k->now);
+    json_t *row = NULL, *view = NULL;
+    if (rc == 0 && (rc = store_train_get(c->store, tid, &row)) == 0)
+        view = view_train(c, row, true);
+    json_decref(row);
+    if (rc < 0) {
+        store_rollback(c->store);
+        if (rc == -ENOENT)
+            api_not_found_train(k, tid);
+        else
+            api_db_failed(k, rc);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        json_decref(view);
+        api_db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_photo_set", "{s:s, s:s, s:I}", "train_id", tid, "media_type", type,
+              "bytes", (json_int_t)k->req->body_len);
+    if (view != NULL)
+        events_publish(c->events, "train", json_incref(view));
+    http_response_json(k->resp, 200, view != NULL ? view : json_object());
+}
+
+/* A photo that is not there: the train itself may be missing, or only its photo. */
+static void photo_not_found(struct call *k, const char *tid)
+{
+    json_t *row = NULL;
+    if (store_train_get(k->c->store, tid, &row) == -ENOENT)
+        api_not_found_train(k, tid);
+    else
+        http_response_error(k->resp, 404, "not_found", NULL, "train %s has no photo", tid);
+    json_decref(row);
+}
+
+void h_train_photo_get(struct call *k)
+{
+    struct central *c = k->c;
+    char type[32];
+    void *data = NULL;
+    size_t len = 0;
+    if (!api_begin(k, false))
+        return;
+    int rc = store_train_photo_get(c->store, k->arg[0], type, sizeof type, &data, &len);
+    if (rc == -ENOENT)
+        photo_not_found(k, k->arg[0]);
+    store_rollback(c->store);
+    if (rc == -ENOENT)
+        return;
+    if (rc < 0) {
+        api_db_failed(k, rc);
+        return;
+    }
+    /* Only the two types photo_type admits are ever stored: the answer names one of them. */
+    k->resp->status = 200;
+    k->resp->text = data;
+    k->resp->text_len = len;
+    k->resp->content_type = strcmp(type, "image/png") == 0 ? "image/png" : "image/jpeg";
+}
+
+void h_train_photo_delete(struct call *k)
+{
+    struct central *c = k->c;
+    const char *tid = k->arg[0];
+    if (!api_begin(k, true))
+        return;
+    int rc = store_train_photo_delete(c->store, tid);
+    json_t *row = NULL, *view = NULL;
+    if (rc == 0 && store_train_get(c->store, tid, &row) == 0)
+        view = view_train(c, row, true);
+    json_decref(row);
+    if (rc < 0) {
+        if (rc == -ENOENT)
+            photo_not_found(k, tid);
+        else
+            api_db_failed(k, rc);
+        store_rollback(c->store);
+        return;
+    }
+    if ((rc = store_commit(c->store)) < 0) {
+        json_decref(view);
+        api_db_failed(k, rc);
+        return;
+    }
+    log_event(LOG_INFO, "train_photo_removed", "{s:s}", "train_id", tid);
+    if (view != NULL)
+        events_publish(c->events, "train", view);
+    k->resp->status = 204;
+}
