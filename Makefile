@@ -11,7 +11,8 @@ JOBS       ?= 2
 CTEST_ARGS ?=
 
 .PHONY: all deps build build-asan build-release build-fuzz build-matrix check format-check lint \
-        test test-asan test-release test-arm test-containers test-ansible fuzz demo demo-stop clean format
+        test test-asan test-release test-arm test-containers images-arm test-ansible fuzz demo demo-stop clean \
+        format
 
 all: build
 
@@ -59,10 +60,22 @@ test-arm: build
 
 # The container deployment (Dockerfile, deploy/compose.yaml, scripts/teardown) end to end:
 # a private dockerd, a Debian 12 base made with debootstrap, the owner's rebuild and
-# database-reset scenario (tests/containers/run.sh, docs/deploy.md). Needs root; not part
-# of `make check`. Its cache (base tarball, docker data) is in build-containers/.
+# database-reset scenario, then the Raspberry Pi images of `make images-arm` checked and run
+# under qemu-user-static (tests/containers/run.sh, docs/deploy.md). Needs root. Its cache
+# (base tarball, docker data, the ARM builds) is in build-containers/.
 test-containers:
 	@JOBS=$(JOBS) tests/containers/run.sh
+
+# The Raspberry Pi images (linux/arm64, linux/arm/v7) of the edge, the central and the broker,
+# built on this machine without running ARM code: PREFIX-PROGRAM:VERSION-ARCH, their
+# `docker save | gzip` archives in build-images/dist (for the Ansible role's
+# roundhouse_image_archives) and one OCI index per program in build-images/oci (the multi-arch
+# image, for a registry). scripts/build-images, docs/deploy.md; the docker daemon of DOCKER_HOST.
+IMAGE_ARCHES  ?= arm64,armhf
+IMAGE_VERSION ?=
+images-arm:
+	@JOBS=$(JOBS) scripts/build-images --arch $(IMAGE_ARCHES) --save build-images/dist \
+	  --oci build-images/oci $(if $(IMAGE_VERSION),--version $(IMAGE_VERSION))
 
 # The Ansible roles (deploy/ansible) against this machine, connection local: syntax check,
 # check mode, file-only runs into a temporary directory, idempotence (tests/ansible/run.sh,
@@ -127,7 +140,7 @@ demo-stop:
 	@scripts/demo.sh stop
 
 clean:
-	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix build-armhf build-arm64 $(DEMO_BUILD)
+	rm -rf $(BUILD) $(ASAN_BUILD) $(RELEASE_BUILD) $(FUZZ_BUILD) build-matrix build-armhf build-arm64 build-images $(DEMO_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

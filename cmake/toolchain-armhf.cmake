@@ -12,3 +12,7 @@ set(ENV{PKG_CONFIG_LIBDIR} /usr/lib/arm-linux-gnueabihf/pkgconfig:/usr/share/pkg
 set(ENV{PKG_CONFIG_PATH} "")
 # Programs from the host, libraries and headers from the target's multiarch directories.
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
+
+# Debian's libpq-dev cannot be installed beside the host's: the central is cross-built
+# without its PostgreSQL backend (docs/arm.md).
+set(ROUNDHOUSE_POSTGRES OFF CACHE BOOL "roundhouse-central with its PostgreSQL backend (libpq)" FORCE)

@@ -22,7 +22,7 @@ for arch in "$@"; do
   # comes from the host's -dev package (CMakeLists.txt links the library by its full name).
   for p in libjansson-dev libmosquitto-dev uuid-dev libssl-dev libyaml-dev libcmocka-dev \
            libmicrohttpd-dev libsqlite3-dev libsystemd-dev libcurl4-openssl-dev \
-           libavahi-client-dev libhttp-parser2.9; do
+           libavahi-client-dev libsodium-dev libhttp-parser2.9; do
     packages+=("$p:$arch")
   done
 done

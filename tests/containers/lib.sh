@@ -5,10 +5,13 @@
 
 log() { printf '[containers %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
 
-# Install what is missing of: docker.io docker-compose debootstrap (apt, as root or sudo).
+# Install what is missing of: docker.io docker-compose debootstrap, and for the Raspberry Pi
+# images' test qemu-user-static (the ARM programs in the images run under it, as the
+# container's entry point: no binfmt_misc needed) and skopeo (reads the OCI index back). The
+# ARM build's own packages (cross compilers, mmdebstrap) come from scripts/build-images.
 ensure_packages() {
   local missing=() p sudo=()
-  for p in docker.io docker-compose debootstrap; do
+  for p in docker.io docker-compose debootstrap qemu-user-static skopeo; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' ||
       missing+=("$p")
   done

@@ -10,7 +10,9 @@
 # Environment: ROUNDHOUSE_CONTAINERS_DIR work folder (default build-containers),
 # ROUNDHOUSE_CONTAINERS_FRESH=1 empties docker's data first (a cold build from the cached
 # base; delete base-bookworm.tar too for a cold debootstrap), COMPOSE the compose command,
-# DEBIAN_MIRROR, JOBS (make's parallelism in the image build, default 2).
+# DEBIAN_MIRROR, JOBS (make's parallelism in the image build, default 2),
+# ROUNDHOUSE_CONTAINERS_ARM=0 leaves out the Raspberry Pi images (scripts/build-images and
+# tests/containers/test_arm_images.py, run after the compose scenario).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=${ROUNDHOUSE_CONTAINERS_DIR:-$ROOT/build-containers}
@@ -93,3 +95,22 @@ log "compose: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null || tr
   "ports mqtt $MQTT_PORT central $CENTRAL_PORT health $MOTOR1_HEALTH_PORT $MOTOR2_HEALTH_PORT"
 timeout 1200 /usr/bin/python3 "$ROOT/tests/containers/test_compose.py" -v
 phase "scenario"
+
+# The Raspberry Pi images: built without running ARM code (scripts/build-images: cross
+# compilers, mmdebstrap --variant=extract, Dockerfile.cross), then checked and run under
+# qemu-user-static (tests/containers/test_arm_images.py). The cross builds, root file systems
+# and base images stay cached in $W/arm and docker's data. ROUNDHOUSE_CONTAINERS_ARM=0 skips.
+if [ "${ROUNDHOUSE_CONTAINERS_ARM:-1}" = 1 ]; then
+  export ARM_ARCHES="arm64 armhf" ARM_DIST=$W/arm/dist ARM_OCI=$W/arm/oci
+  if ! WORK=$W/arm timeout 900 "$ROOT/scripts/build-images" --arch arm64,armhf \
+    --version "$ROUNDHOUSE_TAG" --prefix "$ROUNDHOUSE_IMAGE_PREFIX" --save "$ARM_DIST" \
+    --oci "$ARM_OCI" >"$W/build-images.log" 2>&1; then
+    log "scripts/build-images failed:"
+    tail -n 40 "$W/build-images.log" >&2
+    exit 1
+  fi
+  grep -E ' MB$' "$W/build-images.log" >&2 || true
+  phase "ARM images"
+  timeout 600 /usr/bin/python3 "$ROOT/tests/containers/test_arm_images.py" -v
+  phase "ARM images test"
+fi

@@ -9,7 +9,8 @@ rh_unit_test(test_store ${RH_UNIT_DIR}/test_store.c)
 target_link_libraries(test_store PRIVATE rh_central)
 # Its PostgreSQL half starts a throwaway cluster with the script the integration tests use.
 target_compile_definitions(test_store PRIVATE
-  RH_PG_CLUSTER="${PROJECT_SOURCE_DIR}/tests/support/pg-cluster.sh")
+  RH_PG_CLUSTER="${PROJECT_SOURCE_DIR}/tests/support/pg-cluster.sh"
+  RH_HAVE_POSTGRES=$<BOOL:${ROUNDHOUSE_POSTGRES}>)
 rh_unit_test(test_ratelimit ${RH_UNIT_DIR}/test_ratelimit.c)
 target_link_libraries(test_ratelimit PRIVATE rh_central)
 rh_unit_test(test_withrottle_proto ${RH_UNIT_DIR}/test_withrottle_proto.c)
