@@ -10,6 +10,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "events.h"
+#include "mqtt_acl.h"
 #include "notify.h"
 #include "registry.h"
 #include "runtime_config.h"
@@ -319,6 +320,7 @@ static int remove_controller(struct call *k, const char *id)
     if ((rc = store_commit(c->store)) < 0)
         return rc;
     log_event(LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
+    mqtt_acl_forget(c, id);
     events_publish(c->events, "controller", json_pack("{s:s, s:b}", "id", id, "deleted", 1));
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "central.h"
 #include "events.h"
 #include "longpoll.h"
+#include "mqtt_acl.h"
 #include "parse.h"
 #include "placement.h"
 #include "registry.h"
@@ -42,8 +43,11 @@ static int release_train(struct call *k, const json_t *row, const char *cid)
     json_decref(f);
     if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
         rc = store_controller_bump_config(k->c->store, desired, k->now);
-    if (rc == 0)
+    if (rc == 0) {
         queue_train_event(k, tid);
+        /* No longer its train: no longer its topics either. */
+        mqtt_acl_sync(k->c, k->c->store, cid);
+    }
     return rc;
 }
 
@@ -458,13 +462,9 @@ void h_runtime_config(struct call *k)
     char host[256];
     int port;
     api_broker_for(k, host, sizeof host, &port);
-    struct runtime_broker broker = {
-        .host = host,
-        .port = port,
-        .username = c->opts.mqtt_username[0] ? c->opts.mqtt_username : NULL,
-        .password = c->opts.mqtt_password,
-        .tls = c->opts.mqtt_tls,
-    };
+    struct runtime_broker broker = {.host = host, .port = port, .tls = c->opts.mqtt_tls};
+    char user[MQTT_ACL_NAME_LEN + 1], pass[MQTT_ACL_PASSWORD_LEN + 1];
+    mqtt_acl_runtime_credentials(c, id, &broker, user, pass);
     doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
     if (doc == NULL) {
         http_response_error(k->resp, 500, "internal_error", NULL, "cannot build the config");
@@ -475,6 +475,12 @@ void h_runtime_config(struct call *k)
     if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
         k->resp->status = 304;
         goto out;
+    }
+    /* The account the config names exists, with these trains, before the controller can
+     * log in with it (a lost sync is redone when the central reconnects to the broker). */
+    if (c->opts.mqtt_acl && store_begin(c->store, false) == 0) {
+        mqtt_acl_sync(c, c->store, id);
+        store_rollback(c->store);
     }
     http_response_json(k->resp, 200, json_incref(doc));
 out:

@@ -6,6 +6,7 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "mqtt_acl.h"
 #include "registry_io.h"
 #include "store.h"
 #include "timeutil.h"
@@ -87,6 +88,9 @@ static void import_work(void *ctx, const struct http_request *req, struct http_r
         api_db_failed(k, rc);
     else
         http_response_json(k->resp, 200, summary);
+    /* Controllers and trains came and went: the broker's accounts follow them all. */
+    if (rc == 0 && k->c->opts.mqtt_acl)
+        mqtt_acl_reconcile(k->c);
     json_decref(b);
 }
 

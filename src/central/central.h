@@ -64,6 +64,7 @@ struct central_options {
     /* Operator accounts (accounts.h, docs/security.md). */
     bool auth;        /* --auth */
     bool public_read; /* --public-read: reads without a credential */
+    bool mqtt_acl;    /* --mqtt-acl: broker accounts per controller (mqtt_acl.h) */
     long session_ttl; /* --session-ttl, seconds a web session lasts */
     long login_rate;  /* --login-rate: failed logins per minute per address and per user */
     /* --tls-cert / --tls-key: serve HTTPS; both or neither. */

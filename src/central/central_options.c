@@ -77,6 +77,9 @@ static const char usage[] =
     "  --session-ttl SEC           with --auth: how long a web login lasts (default 43200)\n"
     "  --login-rate N/MIN          with --auth: failed logins allowed per user name, burst N\n"
     "                              (default 5); per source address 4 times N\n"
+    "  --mqtt-acl                  manage the broker's accounts and ACLs (Mosquitto's\n"
+    "                              dynamic-security plugin, administered as --mqtt-username):\n"
+    "                              each controller its own account, limited to its topics\n"
     "  --help, --version\n"
     "\n"
     "Exit status: 0 on clean shutdown (SIGTERM/SIGINT), 1 on a runtime failure, 2 on bad usage.\n";
@@ -139,6 +142,7 @@ enum {
     OPT_MAX_IMPORT,
     OPT_AUTH,
     OPT_PUBLIC_READ,
+    OPT_MQTT_ACL,
     OPT_SESSION_TTL,
     OPT_LOGIN_RATE,
     OPT_TLS_CERT,
@@ -205,6 +209,9 @@ static int apply(struct central_options *o, int opt, const char *v)
         return 0;
     case OPT_PUBLIC_READ:
         o->public_read = true;
+        return 0;
+    case OPT_MQTT_ACL:
+        o->mqtt_acl = true;
         return 0;
     case OPT_SESSION_TTL: {
         int s;
@@ -410,6 +417,7 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
         {"auth", no_argument, NULL, OPT_AUTH},
         {"public-read", no_argument, NULL, OPT_PUBLIC_READ},
+        {"mqtt-acl", no_argument, NULL, OPT_MQTT_ACL},
         {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
         {"login-rate", required_argument, NULL, OPT_LOGIN_RATE},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
@@ -450,6 +458,12 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     if (o->public_read && !o->auth) {
         fprintf(stderr, "roundhouse-central: --public-read needs --auth (without it every "
                         "call is open already)\n");
+        return -EINVAL;
+    }
+    if (o->mqtt_acl && (o->mqtt_username[0] == '\0' || o->mqtt_password[0] == '\0')) {
+        fprintf(stderr, "roundhouse-central: --mqtt-acl needs --mqtt-username and "
+                        "--mqtt-password (MQTT_USERNAME, MQTT_PASSWORD): the broker account "
+                        "that administers its dynamic-security plugin\n");
         return -EINVAL;
     }
     if ((o->tls_cert[0] == '\0') != (o->tls_key[0] == '\0')) {

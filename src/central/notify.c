@@ -17,6 +17,7 @@
 #include "jsonx.h"
 #include "layout.h"
 #include "log.h"
+#include "mqtt_acl.h"
 #include "placement.h"
 #include "runtime_config.h"
 #include "store.h"
@@ -81,6 +82,11 @@ static int publish_json(struct notify *n, const char *topic, const json_t *doc, 
         return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST ? -ENOTCONN : -EIO;
     }
     return 0;
+}
+
+int notify_control(struct notify *n, const json_t *doc, int qos)
+{
+    return publish_json(n, MQTT_ACL_CONTROL_TOPIC, doc, qos, false);
 }
 
 int notify_command(struct notify *n, const char *train_id, const json_t *payload)
@@ -194,8 +200,6 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
     struct runtime_broker broker = {
         .host = o->advertise_set ? o->advertise_host : o->mqtt_host,
         .port = o->advertise_set ? o->advertise_port : o->mqtt_port,
-        .username = o->mqtt_username[0] ? o->mqtt_username : NULL,
-        .password = o->mqtt_password,
         .tls = o->mqtt_tls,
     };
     size_t i;
@@ -204,6 +208,10 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
     {
         const char *uuid = json_string_value(v);
         json_t *row = NULL, *trains = NULL, *doc = NULL;
+        char user[MQTT_ACL_NAME_LEN + 1], pass[MQTT_ACL_PASSWORD_LEN + 1];
+        mqtt_acl_runtime_credentials(n->c, uuid, &broker, user, pass);
+        /* Its trains changed: so does what its account may publish and read. */
+        mqtt_acl_sync(n->c, st, uuid);
         if (store_controller_get(st, uuid, &row) == 0 &&
             placement_runtime_trains(n->c, st, row, timeutil_now_ms() / 1000, &trains) == 0 &&
             (doc = runtime_config_build(row, trains, &broker, o->heartbeat_interval)) != NULL)
@@ -400,6 +408,10 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
 static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto_message *msg)
 {
     struct notify *n = obj;
+    if (n->c->opts.mqtt_acl && strcmp(msg->topic, MQTT_ACL_RESPONSE_TOPIC) == 0) {
+        mqtt_acl_on_response(n->c, msg->payload, (size_t)msg->payloadlen);
+        return;
+    }
     if (msg->payloadlen >= 0)
         notify_ingest(n->c, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
@@ -413,6 +425,10 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         return;
     }
     atomic_store(&n->connected, true);
+    if (n->c->opts.mqtt_acl) {
+        mosquitto_subscribe(mosq, NULL, MQTT_ACL_RESPONSE_TOPIC, 1);
+        mqtt_acl_reconcile(n->c);
+    }
     mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
     mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
     mosquitto_subscribe(mosq, NULL, "controllers/+/estop-ack", 1);

@@ -21,6 +21,9 @@ int notify_start(struct central *c, struct notify **out);
 void notify_stop(struct notify *n);
 bool notify_connected(const struct notify *n);
 
+/* A command document for the broker's dynamic-security plugin (mqtt_acl.h). -ENOTCONN when
+ * the broker is unreachable. */
+int notify_control(struct notify *n, const json_t *doc, int qos);
 /* QoS 1 on trains/{train_id}/commands. -ENOTCONN when the broker is unreachable. */
 int notify_command(struct notify *n, const char *train_id, const json_t *payload);
 /* QoS 1 on roundhouse/emergency-stop: {reason, timestamp, id}; edges confirm it on

@@ -760,7 +760,8 @@ class MqttClient:
     waits for one matching topic (and predicate on the parsed JSON payload). Requires
     :data:`HAVE_PAHO`; use as a context manager or call :meth:`close`."""
 
-    def __init__(self, port, host="127.0.0.1", client_id=None, timeout=10.0):
+    def __init__(self, port, host="127.0.0.1", client_id=None, timeout=10.0, username=None,
+                 password=None):
         if not HAVE_PAHO:
             raise unittest.SkipTest("python3-paho-mqtt not installed")
         self.messages = []
@@ -771,15 +772,23 @@ class MqttClient:
             self._c = _paho.Client(_paho.CallbackAPIVersion.VERSION1, client_id=cid)
         else:
             self._c = _paho.Client(client_id=cid)
-        self._c.on_connect = lambda c, u, f, rc: self._connected.set() if rc == 0 else None
+        if username is not None:
+            self._c.username_pw_set(username, password)
+        self.connack = None  # the broker's CONNACK code (0: accepted)
+
+        def on_connect(c, u, f, rc):
+            self.connack = rc
+            self._connected.set()
+        self._c.on_connect = on_connect
         self._c.on_message = self._on_message
         self._c.on_subscribe = self._on_subscribe
-        self._acked = set()
+        self._acked = {}
         self._c.connect(host, port, keepalive=30)
         self._c.loop_start()
-        if not self._connected.wait(timeout):
+        if not self._connected.wait(timeout) or self.connack != 0:
             self.close()
-            raise AssertionError("MQTT test client could not connect to %s:%d" % (host, port))
+            raise AssertionError("MQTT test client could not connect to %s:%d (CONNACK %r)"
+                                 % (host, port, self.connack))
 
     def _on_message(self, client, userdata, msg):
         with self._cond:
@@ -787,17 +796,19 @@ class MqttClient:
             self._cond.notify_all()
 
     def subscribe(self, topic, qos=1, timeout=10.0):
-        """Subscribe and wait for the SUBACK (so later publishes are not missed)."""
+        """Subscribe and wait for the SUBACK (so later publishes are not missed). Returns the
+        granted QoS (128: refused by the broker)."""
         rc, mid = self._c.subscribe(topic, qos)
         if rc != 0:
             raise AssertionError("subscribe(%r) failed: %r" % (topic, rc))
         with self._cond:
             if not self._cond.wait_for(lambda: mid in self._acked, timeout):
                 raise AssertionError("no SUBACK for %r within %.0f s" % (topic, timeout))
+            return self._acked[mid]
 
     def _on_subscribe(self, client, userdata, mid, granted_qos, *rest):
         with self._cond:
-            self._acked.add(mid)
+            self._acked[mid] = granted_qos[0] if granted_qos else None
             self._cond.notify_all()
 
     def publish(self, topic, payload, qos=1, retain=False, timeout=10.0):

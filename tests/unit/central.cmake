@@ -20,3 +20,5 @@ target_link_libraries(test_auth PRIVATE rh_central)
 
 rh_unit_test(test_advertise ${RH_UNIT_DIR}/test_advertise.c)
 target_link_libraries(test_advertise PRIVATE rh_central)
+rh_unit_test(test_mqtt_acl ${RH_UNIT_DIR}/test_mqtt_acl.c)
+target_link_libraries(test_mqtt_acl PRIVATE rh_central)
