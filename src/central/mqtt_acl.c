@@ -13,6 +13,7 @@
 #include "runtime_config.h"
 #include "sha256.h"
 #include "store.h"
+#include "timeutil.h"
 
 /* Commands per published document during a reconciliation: the plugin saves its whole file
  * after each document, so fewer, larger ones; small enough to stay far from any packet limit. */
@@ -205,7 +206,7 @@ static bool has_role(const json_t *client, const char *role)
 }
 
 json_t *mqtt_acl_plan(const json_t *wanted, const json_t *clients, const json_t *roles,
-                      const char *central_user, bool *central_role_missing)
+                      const char *central_user, bool *central_role_missing, json_t *stale)
 {
     json_t *cmds = json_array();
     json_t *by_client = index_by(clients, "username");
@@ -246,12 +247,15 @@ json_t *mqtt_acl_plan(const json_t *wanted, const json_t *clients, const json_t 
         const char *have_desc = json_string_value(json_object_get(have, "textdescription"));
         if (have == NULL)
             json_array_append_new(cmds, create_client(name, password));
-        else if (have_desc == NULL || strcmp(have_desc, desc) != 0 || !has_role(have, name))
+        else if (have_desc == NULL || strcmp(have_desc, desc) != 0 || !has_role(have, name)) {
             /* One command, one kick of the controller, which then logs in anew. */
+            if (stale != NULL && (have_desc == NULL || strcmp(have_desc, desc) != 0))
+                json_array_append_new(stale, json_string(uuid));
             json_array_append_new(cmds,
                                   json_pack("{s:s, s:s, s:s, s:s, s:[{s:s}]}", "command",
                                             "modifyClient", "username", name, "password", password,
                                             "textdescription", desc, "roles", "rolename", name));
+        }
     }
     /* Whatever names a controller that is no longer in the registry. */
     const size_t plen = strlen(MQTT_ACL_PREFIX);
@@ -420,13 +424,40 @@ fail:
     return NULL;
 }
 
+/* A controller's password changed (the central's own did): a new config version, so that
+ * its edge downloads the new credentials (from a heartbeat answer, as its login is refused). */
+static void bump_stale(struct central *c, const json_t *stale)
+{
+    if (json_array_size(stale) == 0 || store_begin(c->store, true) < 0)
+        return;
+    int64_t now = timeutil_now_ms() / 1000;
+    size_t i;
+    json_t *id;
+    int rc = 0;
+    json_array_foreach(stale, i, id)
+    {
+        rc = store_controller_bump_config(c->store, json_string_value(id), now);
+        if (rc < 0 && rc != -ENOENT)
+            break;
+        rc = 0;
+    }
+    if (rc < 0)
+        store_rollback(c->store);
+    else
+        rc = store_commit(c->store);
+    log_event(rc < 0 ? LOG_ERROR : LOG_INFO, "mqtt_acl_passwords_changed", "{s:I, s:b}",
+              "controllers", (json_int_t)json_array_size(stale), "configs_bumped", rc == 0);
+}
+
 static void reconcile(struct central *c, const json_t *clients, const json_t *roles)
 {
     json_t *wanted = registry_wanted(c);
     if (wanted == NULL)
         return;
     bool role_missing = false;
-    json_t *plan = mqtt_acl_plan(wanted, clients, roles, c->opts.mqtt_username, &role_missing);
+    json_t *stale = json_array();
+    json_t *plan =
+        mqtt_acl_plan(wanted, clients, roles, c->opts.mqtt_username, &role_missing, stale);
     size_t n = json_array_size(plan);
     for (size_t at = 0; at < n; at += PLAN_BATCH) {
         json_t *batch = json_array();
@@ -438,6 +469,8 @@ static void reconcile(struct central *c, const json_t *clients, const json_t *ro
               (json_int_t)json_object_size(wanted), "accounts",
               (json_int_t)json_array_size(clients), "changes", (json_int_t)n, "central_role_added",
               role_missing);
+    bump_stale(c, stale);
+    json_decref(stale);
     if (role_missing) {
         /* The plugin disconnects a client whose roles change: this connection ends, the next
          * one finds the role and reconciles again. QoS 0: not resent after that reconnect. */

@@ -57,9 +57,11 @@ json_t *mqtt_acl_controller_commands(const char *uuid, const char *password,
  * given its listClients and listRoles answers (verbose). Accounts and roles named
  * roundhouse-edge-* that are not wanted are deleted; nothing else of the broker is touched.
  * *central_role_missing: central_user lacks the roundhouse-central role (adding it kicks
- * the central, so the caller sends that separately, last). New reference. */
+ * the central, so the caller sends that separately, last). stale (an array, or NULL) receives
+ * the uuids whose account had another password: their edges need the new runtime config.
+ * New reference. */
 json_t *mqtt_acl_plan(const json_t *wanted, const json_t *clients, const json_t *roles,
-                      const char *central_user, bool *central_role_missing);
+                      const char *central_user, bool *central_role_missing, json_t *stale);
 /* Whether two ACL lists allow the same (acltype, topic, allow) triples, in any order. */
 bool mqtt_acl_equal(const json_t *a, const json_t *b);
 

@@ -9,6 +9,7 @@ import json
 import time
 import uuid as uuidlib
 
+import edge_support as es
 import harness
 
 ADMIN = ("roundhouse-central", "the-central-broker-password")
@@ -24,9 +25,9 @@ class AclCase(harness.RoundhouseTestCase):
         super().setUp()
         self.broker = self.start_broker(dynsec_admin=ADMIN)
 
-    def start_acl_central(self, **kw):
+    def start_acl_central(self, *flags, **kw):
         c = self.start_central("--mqtt-acl", "--mqtt-username", ADMIN[0],
-                               "--mqtt-password", ADMIN[1], **kw)
+                               "--mqtt-password", ADMIN[1], *flags, **kw)
         # On a fresh broker the central first gives its own account its role (the plugin then
         # drops that connection) and reconciles again on the next one.
         c.wait_event("mqtt_acl_reconciled", timeout=20,
@@ -258,6 +259,37 @@ class EdgeUnderAclTest(AclCase):
         self.assertEqual(r.status, 202, r)
         harness.wait_until(lambda: c.get("/api/trains/t-real/status").json.get("speed") == 0,
                            timeout=10, message="the edge did not stop the train")
+
+    def test_a_new_central_password_reaches_the_running_edge(self):
+        """Every controller password derives from the central's: after the operator changes
+        it, the reconciliation gives each account its new password and a new config version,
+        and the edge picks the new credentials up from its next heartbeat answer."""
+        c = self.start_acl_central("--heartbeat-interval", "1")
+        edge = self.start_edge(c, name="pi-rot")
+        uuid = edge.wait_event("controller_registered", timeout=20)["uuid"]
+        self.add_train(c, uuid, "t-rot")
+        edge.wait_event("mqtt_connected", timeout=20)
+        new_password = "a-new-central-broker-password"
+        with self.admin() as mq:
+            # The plugin drops every connection of the account at once: no answer to wait for.
+            mq.publish("$CONTROL/dynamic-security/v1",
+                       {"commands": [{"command": "setClientPassword", "username": ADMIN[0],
+                                      "password": new_password}]})
+        self.wait_login((ADMIN[0], new_password))
+        self.stop(c)
+        n = len(edge.events)
+        c = es.start_central_at(self, c.port, c.db, "--mqtt-acl", "--mqtt-username", ADMIN[0],
+                                "--mqtt-password", new_password, "--heartbeat-interval", "1")
+        c.wait_event("mqtt_acl_passwords_changed", timeout=20,
+                     where=lambda e: e["controllers"] == 1 and e["configs_bumped"])
+        edge.wait_event("mqtt_connected", timeout=30, start=n)
+
+        def drives():
+            c.post("/api/trains/t-rot/command", {"action": "setSpeed", "speed": 20})
+            r = c.get("/api/trains/t-rot/status")
+            return r.status == 200 and r.json.get("target_speed") == 20
+        harness.wait_until(drives, timeout=20, interval=0.5,
+                           message="the edge does not drive with its new password")
 
 
 class OptionsTest(harness.RoundhouseTestCase):

@@ -154,7 +154,7 @@ static void test_plan_creates_then_holds_still(void **state)
         json_pack("[{s:s, s:[{s:s}]}]", "username", "admin", "roles", "rolename", "admin");
     json_t *roles = json_pack("[{s:s, s:[]}]", "rolename", "admin", "acls");
     bool missing = false;
-    json_t *plan = mqtt_acl_plan(wanted, clients, roles, "admin", &missing);
+    json_t *plan = mqtt_acl_plan(wanted, clients, roles, "admin", &missing, NULL);
     assert_true(missing); /* the central's account lacks its role */
     assert_int_equal(count(plan, "createRole", MQTT_ACL_CENTRAL_ROLE), 1);
     assert_int_equal(count(plan, "createRole", "roundhouse-edge-" U1), 1);
@@ -168,14 +168,18 @@ static void test_plan_creates_then_holds_still(void **state)
     apply_creates(plan, clients, roles);
     json_array_append_new(json_object_get(json_array_get(clients, 0), "roles"),
                           json_pack("{s:s}", "rolename", MQTT_ACL_CENTRAL_ROLE));
-    json_t *again = mqtt_acl_plan(wanted, clients, roles, "admin", &missing);
+    json_t *again = mqtt_acl_plan(wanted, clients, roles, "admin", &missing, NULL);
     assert_false(missing);
     assert_int_equal(json_array_size(again), 0); /* in step: nothing to send, nobody kicked */
     json_decref(again);
 
     /* A train moves from U1 to U2, the central's password changes, U1 is decommissioned: */
     json_t *moved = json_pack("{s:{s:s, s:[s]}}", U2, "password", "p2-new", "trains", "t1");
-    json_t *third = mqtt_acl_plan(moved, clients, roles, "admin", &missing);
+    json_t *stale = json_array();
+    json_t *third = mqtt_acl_plan(moved, clients, roles, "admin", &missing, stale);
+    assert_int_equal(json_array_size(stale), 1);
+    assert_string_equal(json_string_value(json_array_get(stale, 0)), U2);
+    json_decref(stale);
     assert_int_equal(count(third, "modifyRole", "roundhouse-edge-" U2), 1);
     assert_int_equal(count(third, "modifyClient", "roundhouse-edge-" U2), 1);
     assert_int_equal(count(third, "deleteClient", "roundhouse-edge-" U1), 1);
