@@ -5,6 +5,9 @@
 #   scripts/demo.sh stop              (make demo-stop)
 # Ports: DEMO_HTTP_PORT (8000), DEMO_MQTT_PORT (11883; not 1883, which a system broker may
 # hold), DEMO_HEALTH_PORT_BASE (18081, 18082 for the two controllers).
+# DEMO_MQTT_ACL=1 (make demo DEMO_MQTT_ACL=1): the broker refuses anonymous clients and runs
+# Mosquitto's dynamic-security plugin, which the central manages (--mqtt-acl): each controller
+# gets its own account. The administrator's password is made once, in demo/mqtt-admin.password.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -64,15 +67,39 @@ start() {
   mosquitto_bin=$(command -v mosquitto || echo /usr/sbin/mosquitto)
   cat >"$demo/mosquitto.conf" <<CONF
 listener $mqtt_port 127.0.0.1
-allow_anonymous true
 persistence false
 set_tcp_nodelay true
 CONF
+  local acl=()
+  if [ "${DEMO_MQTT_ACL:-0}" = 1 ]; then
+    local plugin pwfile="$demo/mqtt-admin.password"
+    plugin=$(ls /usr/lib/*/mosquitto_dynamic_security.so 2>/dev/null | head -n 1)
+    if [ -z "$plugin" ]; then
+      echo "demo: DEMO_MQTT_ACL=1 needs mosquitto's dynamic-security plugin" \
+           "(mosquitto_dynamic_security.so, in Debian's mosquitto package)" >&2
+      exit 1
+    fi
+    [ -s "$pwfile" ] || (umask 077; od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$pwfile")
+    if [ ! -s "$demo/dynsec.json" ]; then
+      mosquitto_ctrl dynsec init "$demo/dynsec.json" roundhouse-central "$(cat "$pwfile")" >/dev/null
+    fi
+    printf 'allow_anonymous false\nplugin %s\nplugin_opt_config_file %s\n' "$plugin" \
+      "$demo/dynsec.json" >>"$demo/mosquitto.conf"
+    # Started as root, mosquitto drops to its own user, which may not read ./demo.
+    [ "$(id -u)" -ne 0 ] || echo "user root" >>"$demo/mosquitto.conf"
+    acl=(--mqtt-acl --mqtt-username roundhouse-central)
+    export MQTT_PASSWORD
+    MQTT_PASSWORD=$(cat "$pwfile")
+  else
+    echo "allow_anonymous true" >>"$demo/mosquitto.conf"
+  fi
   "$mosquitto_bin" -c "$demo/mosquitto.conf" >"$demo/mosquitto.log" 2>&1 &
   echo $! >"$demo/mosquitto.pid"
 
   "$bin/roundhouse-central" --listen "127.0.0.1:$http_port" --db "$demo/roundhouse.db" \
-    --mqtt "127.0.0.1:$mqtt_port" --withrottle-listen 127.0.0.1:0 --log-format text >"$demo/central.log" 2>&1 &
+    --mqtt "127.0.0.1:$mqtt_port" --withrottle-listen 127.0.0.1:0 --log-format text \
+    ${acl[@]+"${acl[@]}"} >"$demo/central.log" 2>&1 &
+  unset MQTT_PASSWORD
   echo $! >"$demo/central.pid"
   wait_http "http://127.0.0.1:$http_port/api/ping"
 
@@ -97,6 +124,10 @@ Roundhouse demo is running (logs and state in $demo):
   health        http://127.0.0.1:$http_port/health
   MQTT broker   127.0.0.1:$mqtt_port
 TXT
+  if [ ${#acl[@]} -gt 0 ]; then
+    echo "  MQTT ACL      on: one account per controller; administrator roundhouse-central," \
+         "password in $demo/mqtt-admin.password"
+  fi
   if [ -x "$bin/roundhouse-edge" ]; then
     echo "  controllers   demo-pi-1 (health http://127.0.0.1:$health_base/health), demo-pi-2 (health http://127.0.0.1:$((health_base + 1))/health)"
   fi
