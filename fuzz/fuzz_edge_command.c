@@ -33,11 +33,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         return 0;
     }
-    if ((unsigned)cmd.action >= TRAIN_ACT_COUNT ||
+    if ((unsigned)cmd.action >= PROTO_ACT_COUNT ||
         (cmd.has_speed && (cmd.speed < 0 || cmd.speed > 100)))
         abort();
-    if ((cmd.action == TRAIN_ACT_SET_SPEED && !cmd.has_speed) ||
-        (cmd.action == TRAIN_ACT_SET_DIRECTION && !cmd.has_direction))
+    if ((cmd.action == PROTO_ACT_SET_SPEED && !cmd.has_speed) ||
+        (cmd.action == PROTO_ACT_SET_DIRECTION && !cmd.has_direction))
         abort();
     if (cmd.has_direction && cmd.direction != MOTOR_FORWARD && cmd.direction != MOTOR_REVERSE)
         abort();
@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (t->ramp.speed != t->ramp.target_speed)
             abort(); /* a ramp ends within its duration (twice it for a reversal) */
     }
-    struct train_cmd stop = {.action = TRAIN_ACT_STOP};
+    struct train_cmd stop = {.action = PROTO_ACT_STOP};
     trains_command(t, &stop, 40000);
     trains_tick(&ts, 45000);
     if (t->ramp.speed != 0)

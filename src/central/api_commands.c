@@ -11,6 +11,7 @@
 #include "central.h"
 #include "layout.h"
 #include "notify.h"
+#include "protocol.h"
 #include "store.h"
 
 /* GET /api/trains/{id}/status: what the train last reported, or its zero status when it never
@@ -39,8 +40,6 @@ void h_train_status(struct call *k)
     json_decref(train);
 }
 
-static const char *const actions[] = {"setSpeed", "setDirection", "start", "stop", "emergencyStop"};
-
 /* The action of a command body: `action`, or the earlier forms the edges also take,
  * `{"command": A}` (both must agree when both are given) and `{"speed": N}` (setSpeed); any
  * case, answered with the canonical name. 1 with *out set, or -1 with err naming the field. */
@@ -60,21 +59,15 @@ static int command_action(const json_t *b, const char **out, struct jsonx_err *e
     if (name == NULL && json_object_get(b, "speed") != NULL)
         name = "setSpeed";
     if (name == NULL) {
-        jsonx_err_set(err, "action",
-                      "'action' is required: one of setSpeed, setDirection, start, stop, "
-                      "emergencyStop");
+        jsonx_err_set(err, "action", "'action' is required: one of " PROTO_ACTION_WORDS);
         return -1;
     }
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        if (strcasecmp(name, actions[i]) == 0) {
-            *out = actions[i];
-            return 1;
-        }
+    int act = proto_action_parse(name);
+    if (act >= 0) {
+        *out = proto_action_name((enum proto_action)act);
+        return 1;
     }
-    jsonx_err_set(err, field,
-                  "unknown action '%.40s': use setSpeed, setDirection, start, stop or "
-                  "emergencyStop",
-                  name);
+    jsonx_err_set(err, field, "unknown action '%.40s': use " PROTO_ACTION_WORDS, name);
     return -1;
 }
 

@@ -81,7 +81,7 @@ json_t *api_body_object(struct call *k, bool allow_empty)
 int api_get_train_id(const json_t *body, const char *key, const char **out, struct jsonx_err *err)
 {
     int rc = jsonx_string(body, key, 1, PROTO_TRAIN_ID_MAX, false, out, err);
-    if (rc == 1 && !runtime_config_train_id_valid(*out)) {
+    if (rc == 1 && !proto_train_id_valid(*out, strlen(*out))) {
         jsonx_err_set(err, key, "'%s' must be 1-%d characters without spaces, '/', '+' or '#'", key,
                       PROTO_TRAIN_ID_MAX);
         return -1;

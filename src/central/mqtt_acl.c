@@ -10,6 +10,7 @@
 #include "central.h"
 #include "log.h"
 #include "notify.h"
+#include "protocol.h"
 #include "runtime_config.h"
 #include "sha256.h"
 #include "store.h"
@@ -72,23 +73,23 @@ json_t *mqtt_acl_controller_acls(const char *uuid, const json_t *train_ids)
     json_t *acls = json_array();
     if (acls == NULL)
         return NULL;
-    char topic[256];
-    static const char *const sent[] = {"presence", "probe", "estop-ack"};
-    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++) {
-        snprintf(topic, sizeof topic, "controllers/%s/%s", uuid, sent[i]);
-        add_topic(acls, topic, true, false);
-    }
-    snprintf(topic, sizeof topic, "controllers/%s/config/update", uuid);
-    add_topic(acls, topic, false, true);
-    add_topic(acls, "roundhouse/emergency-stop", false, true);
+    char topic[PROTO_TOPIC_MAX];
+    static const enum proto_topic sent[] = {PROTO_TOPIC_PRESENCE, PROTO_TOPIC_PROBE,
+                                            PROTO_TOPIC_ESTOP_ACK};
+    for (size_t i = 0; i < sizeof sent / sizeof sent[0]; i++)
+        if (proto_topic(topic, sizeof topic, sent[i], uuid) == 0)
+            add_topic(acls, topic, true, false);
+    if (proto_topic(topic, sizeof topic, PROTO_TOPIC_CONFIG_UPDATE, uuid) == 0)
+        add_topic(acls, topic, false, true);
+    add_topic(acls, PROTO_TOPIC_ESTOP, false, true);
     size_t i;
     json_t *id;
     json_array_foreach(train_ids, i, id)
     {
-        snprintf(topic, sizeof topic, "trains/%s/status", json_string_value(id));
-        add_topic(acls, topic, true, false);
-        snprintf(topic, sizeof topic, "trains/%s/commands", json_string_value(id));
-        add_topic(acls, topic, false, true);
+        if (proto_topic(topic, sizeof topic, PROTO_TOPIC_STATUS, json_string_value(id)) == 0)
+            add_topic(acls, topic, true, false);
+        if (proto_topic(topic, sizeof topic, PROTO_TOPIC_COMMANDS, json_string_value(id)) == 0)
+            add_topic(acls, topic, false, true);
     }
     return acls;
 }

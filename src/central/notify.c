@@ -91,8 +91,8 @@ int notify_control(struct notify *n, const json_t *doc, int qos)
 
 int notify_command(struct notify *n, const char *train_id, const json_t *payload)
 {
-    char topic[256];
-    if (runtime_config_topic(topic, sizeof topic, train_id, "commands") < 0)
+    char topic[PROTO_TOPIC_MAX];
+    if (proto_topic(topic, sizeof topic, PROTO_TOPIC_COMMANDS, train_id) < 0)
         return -EINVAL;
     int rc = publish_json(n, topic, payload, 1, false);
     if (rc == 0 && n != NULL)
@@ -105,7 +105,7 @@ int notify_emergency_stop(struct notify *n, const char *reason, const char *id)
     char ts[32];
     timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts);
     json_t *doc = json_pack("{s:s, s:s, s:s?}", "reason", reason, "timestamp", ts, "id", id);
-    int rc = publish_json(n, "roundhouse/emergency-stop", doc, 1, false);
+    int rc = publish_json(n, PROTO_TOPIC_ESTOP, doc, 1, false);
     json_decref(doc);
     return rc;
 }
@@ -142,8 +142,9 @@ static void queue_pending(struct notify *n, const char *uuid, long long version,
 static int send_config_update(struct notify *n, const char *uuid, long long version,
                               const char *checksum)
 {
-    char topic[128];
-    snprintf(topic, sizeof topic, "controllers/%s/config/update", uuid);
+    char topic[PROTO_TOPIC_MAX];
+    if (proto_topic(topic, sizeof topic, PROTO_TOPIC_CONFIG_UPDATE, uuid) < 0)
+        return -EINVAL;
     json_t *doc = json_pack("{s:I, s:s}", "version", (json_int_t)version, "checksum", checksum);
     int rc = publish_json(n, topic, doc, 1, true);
     json_decref(doc);
@@ -224,20 +225,6 @@ void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
 }
 
 /* ---- ingestion ---- */
-
-static const char *topic_middle(const char *topic, const char *prefix, const char *suffix,
-                                char *out, size_t outlen)
-{
-    size_t pl = strlen(prefix), sl = strlen(suffix), tl = strlen(topic);
-    if (tl <= pl + sl || strncmp(topic, prefix, pl) != 0 || strcmp(topic + tl - sl, suffix) != 0)
-        return NULL;
-    size_t n = tl - pl - sl;
-    if (n >= outlen || memchr(topic + pl, '/', n) != NULL)
-        return NULL;
-    memcpy(out, topic + pl, n);
-    out[n] = '\0';
-    return out;
-}
 
 static void ingest_status(struct central *c, const char *train_id, const json_t *doc)
 {
@@ -390,17 +377,22 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
         json_decref(doc);
         return;
     }
-    if (topic_middle(topic, "trains/", "/status", id, sizeof id) &&
-        runtime_config_train_id_valid(id)) {
-        ingest_status(c, id, doc);
-    } else if (topic_middle(topic, "controllers/", "/presence", id, sizeof id)) {
-        char uuid[UUIDSTR_LEN + 1];
+    char uuid[UUIDSTR_LEN + 1];
+    switch (proto_topic_parse(topic, id, sizeof id)) {
+    case PROTO_TOPIC_STATUS:
+        if (proto_train_id_valid(id, strlen(id)))
+            ingest_status(c, id, doc);
+        break;
+    case PROTO_TOPIC_PRESENCE:
         if (uuidstr_normalize(id, uuid) == 0)
             ingest_presence(c, uuid, doc);
-    } else if (topic_middle(topic, "controllers/", "/estop-ack", id, sizeof id)) {
-        char uuid[UUIDSTR_LEN + 1];
+        break;
+    case PROTO_TOPIC_ESTOP_ACK:
         if (uuidstr_normalize(id, uuid) == 0)
             layout_ack(c, uuid, doc);
+        break;
+    default:
+        break;
     }
     json_decref(doc);
 }
@@ -429,13 +421,13 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         mosquitto_subscribe(mosq, NULL, MQTT_ACL_RESPONSE_TOPIC, 1);
         mqtt_acl_reconcile(n->c);
     }
-    mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
-    mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
-    mosquitto_subscribe(mosq, NULL, "controllers/+/estop-ack", 1);
+    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_STATUS, 0);
+    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_PRESENCE, 1);
+    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_ESTOP_ACK, 1);
     /* A retained emergency stop (published by mistake, or by a stranger) would stop every
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this
      * sends them, and retained ones anyway. */
-    mosquitto_publish(mosq, NULL, "roundhouse/emergency-stop", 0, NULL, 1, true);
+    mosquitto_publish(mosq, NULL, PROTO_TOPIC_ESTOP, 0, NULL, 1, true);
     log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i, s:b}", "host", n->c->opts.mqtt_host, "port",
               n->c->opts.mqtt_port, "tls", n->c->opts.mqtt_tls);
     flush_pending(n);

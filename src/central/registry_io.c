@@ -174,7 +174,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
         if (!json_is_object(p))
             return fail(e, "trains", "each train must be an object");
         int rc = jsonx_string(p, "id", 1, PROTO_TRAIN_ID_MAX, false, &s, &je);
-        if (rc == 1 && !runtime_config_train_id_valid(s)) {
+        if (rc == 1 && !proto_train_id_valid(s, strlen(s))) {
             jsonx_err_set(&je, "id", "'id' must not contain spaces, '/', '+' or '#'");
             rc = -1;
         } else if (rc == 0) {

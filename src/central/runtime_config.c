@@ -6,18 +6,12 @@
 
 #include "canon.h"
 
-int runtime_config_topic(char *buf, size_t len, const char *train_id, const char *leaf)
-{
-    int n = snprintf(buf, len, "trains/%s/%s", train_id, leaf);
-    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
-
 static json_t *train_entry(const json_t *row)
 {
     const char *id = json_string_value(json_object_get(row, "id"));
-    char cmd[256], status[256];
-    if (id == NULL || runtime_config_topic(cmd, sizeof cmd, id, "commands") < 0 ||
-        runtime_config_topic(status, sizeof status, id, "status") < 0)
+    char cmd[PROTO_TOPIC_MAX], status[PROTO_TOPIC_MAX];
+    if (id == NULL || proto_topic(cmd, sizeof cmd, PROTO_TOPIC_COMMANDS, id) < 0 ||
+        proto_topic(status, sizeof status, PROTO_TOPIC_STATUS, id) < 0)
         return NULL;
     json_t *config = json_object_get(row, "plugin_config");
     config = json_is_object(config) ? json_incref(config) : json_object();
@@ -79,17 +73,4 @@ json_t *runtime_config_build(const json_t *controller, const json_t *trains,
     }
     json_object_set_new(doc, "checksum", json_string(checksum));
     return doc;
-}
-
-bool runtime_config_train_id_valid(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > PROTO_TRAIN_ID_MAX)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)id[i];
-        if (ch <= ' ' || ch == 0x7f || ch == '/' || ch == '+' || ch == '#')
-            return false;
-    }
-    return true;
 }

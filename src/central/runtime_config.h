@@ -21,11 +21,5 @@ struct runtime_broker {
  * Returns a new document including "checksum", or NULL on allocation failure. */
 json_t *runtime_config_build(const json_t *controller, const json_t *trains,
                              const struct runtime_broker *broker, int heartbeat_interval);
-/* A train's MQTT topics. 0, or -ENOSPC when the buffer is too small. */
-int runtime_config_topic(char *buf, size_t len, const char *train_id, const char *leaf);
-
-/* Train ids become MQTT topic levels: 1-100 bytes, no whitespace or control characters, no
- * '/', '+' or '#'. */
-bool runtime_config_train_id_valid(const char *id);
 
 #endif

@@ -72,11 +72,11 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
         return -EINVAL;
     }
     const json_t *id = json_object_get(t, "train_id");
-    if (!json_is_string(id) || !train_id_valid(json_string_value(id), json_string_length(id))) {
+    if (!json_is_string(id) || !proto_train_id_valid(json_string_value(id), json_string_length(id))) {
         why(reason, len,
             "trains[%zu].train_id: expected 1-%d bytes without whitespace, control "
             "characters, / + #",
-            i, TRAIN_ID_MAX);
+            i, PROTO_TRAIN_ID_MAX);
         return -EINVAL;
     }
     const json_t *plugin = json_object_get(t, "plugin");

@@ -382,12 +382,12 @@ static int train_resolve(const struct layers *l, struct edge_opts *o, char *err,
         return -EINVAL;
     /* The id becomes part of MQTT topics: wildcards and separators would subscribe to other
      * trains' commands. Same rule as the central's. */
-    if (!train_id_valid(o->train_id, strlen(o->train_id))) {
+    if (!proto_train_id_valid(o->train_id, strlen(o->train_id))) {
         strbuf_errorf(
             err, errlen,
             "TRAIN_ID must be 1-%d bytes without whitespace, control characters, '/', '+' "
             "or '#'",
-            TRAIN_ID_MAX);
+            PROTO_TRAIN_ID_MAX);
         return -EINVAL;
     }
     if (copy_str(o->train_name, sizeof o->train_name, name ? name : id, "TRAIN_NAME", err, errlen) <

@@ -18,8 +18,6 @@
 #include "timeutil.h"
 #include "uuidstr.h"
 
-#define EDGE_ESTOP_TOPIC "roundhouse/emergency-stop"
-
 static int64_t mono_now(void)
 {
     return timeutil_mono_ms();
@@ -136,7 +134,7 @@ static void on_mqtt_connect(void *ctx)
         t->status_dirty = true;
         t->status_last_ms = -1;
     }
-    mqtt_link_subscribe(e->mqtt, EDGE_ESTOP_TOPIC, 1, NULL);
+    mqtt_link_subscribe(e->mqtt, PROTO_TOPIC_ESTOP, 1, NULL);
     if (e->uuid[0] != '\0')
         mqtt_link_subscribe(e->mqtt, e->config_topic, 1, NULL);
     presence_publish(e, "online", false);
@@ -169,20 +167,20 @@ static void last_command_set(struct edge *e, const char *train_id, const char *a
 
 static void estop_all(struct edge *e, const void *payload, size_t len)
 {
-    json_t *j = json_loadb(payload, len < TRAIN_CMD_MAX ? len : 0, 0, NULL);
+    json_t *j = json_loadb(payload, len < PROTO_COMMAND_MAX ? len : 0, 0, NULL);
     const char *reason = json_string_value(json_object_get(j, "reason"));
     /* Any message on the broadcast topic stops everything, even an unreadable one: for a
      * safety broadcast, acting on a garbled message is the lesser evil. */
     for (size_t i = 0; i < e->trains.n; i++)
         trains_estop(&e->trains.v[i]);
-    e->m.commands[TRAIN_ACT_ESTOP]++;
+    e->m.commands[PROTO_ACT_ESTOP]++;
     log_event(LOG_WARNING, "emergency_stop", "{s:s?, s:i}", "reason", reason, "trains",
               (int)e->trains.n);
     last_command_set(e, NULL, "emergencyStop", true, reason);
     /* Confirmed to the central, which tells the operator which controllers obeyed. */
     if (e->uuid[0] != '\0') {
         char topic[96], ts[32];
-        snprintf(topic, sizeof topic, "controllers/%s/estop-ack", e->uuid);
+        proto_topic(topic, sizeof topic, PROTO_TOPIC_ESTOP_ACK, e->uuid);
         if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
             ts[0] = '\0';
         json_t *ack =
@@ -220,7 +218,7 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
     char err[160];
     e->last_contact_ms = mono_now();
 
-    if (strcmp(topic, EDGE_ESTOP_TOPIC) == 0) {
+    if (strcmp(topic, PROTO_TOPIC_ESTOP) == 0) {
         /* The stop is a moment, not a state: a retained one would stop every train at every
          * reconnect, long after the reason was gone. An empty message is the central clearing
          * such a retained one. */
@@ -247,21 +245,21 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
         return;
     }
     int rc = trains_command(t, &cmd, mono_now());
-    if (rc < 0 && cmd.action != TRAIN_ACT_ESTOP) {
+    if (rc < 0 && cmd.action != PROTO_ACT_ESTOP) {
         const char *why = rc == -EBUSY ? "train is being handed over" : t->error;
         e->m.commands_rejected++;
         log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:s}", "train_id", t->id, "action",
-                  train_action_name(cmd.action), "reason", why);
-        last_command_set(e, t->id, train_action_name(cmd.action), false, why);
+                  proto_action_name(cmd.action), "reason", why);
+        last_command_set(e, t->id, proto_action_name(cmd.action), false, why);
         return;
     }
     e->m.commands[cmd.action]++;
-    log_event(cmd.action == TRAIN_ACT_ESTOP ? LOG_WARNING : LOG_INFO, "command_applied",
+    log_event(cmd.action == PROTO_ACT_ESTOP ? LOG_WARNING : LOG_INFO, "command_applied",
               "{s:s, s:s, s:i, s:s, s:s}", "train_id", t->id, "action",
-              train_action_name(cmd.action), "speed", cmd.has_speed ? cmd.speed : -1, "direction",
+              proto_action_name(cmd.action), "speed", cmd.has_speed ? cmd.speed : -1, "direction",
               cmd.has_direction ? motor_direction_name(cmd.direction) : "", "state",
               ramp_state_name(ramp_state(&t->ramp)));
-    last_command_set(e, t->id, train_action_name(cmd.action), true, NULL);
+    last_command_set(e, t->id, proto_action_name(cmd.action), true, NULL);
 }
 
 static void on_mqtt_publish(void *ctx, int mid)
@@ -849,8 +847,8 @@ static void identity_adopt(struct edge *e, const char *uuid)
               "uuid", uuid, "old", e->uuid[0] ? e->uuid : NULL);
     memcpy(e->uuid, uuid, UUIDSTR_LEN + 1);
     state_written(e, "identity.json", identity_save(e->opts.state_dir, e->uuid, timeutil_now_ms()));
-    snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence", e->uuid);
-    snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
+    proto_topic(e->presence_topic, sizeof e->presence_topic, PROTO_TOPIC_PRESENCE, e->uuid);
+    proto_topic(e->config_topic, sizeof e->config_topic, PROTO_TOPIC_CONFIG_UPDATE, e->uuid);
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
     if (mqtt_link_set_client_id(e->mqtt, client_id, mono_now()) < 0)
         log_event(LOG_ERROR, "mqtt_client_id_failed", "{s:s}", "client_id", client_id);
@@ -1308,8 +1306,8 @@ int edge_init(struct edge *e, const struct edge_opts *o)
         cache_boot_clear(&boot);
         boot.verdict = CACHE_INVALID;
     }
-    snprintf(e->presence_topic, sizeof e->presence_topic, "controllers/%s/presence", e->uuid);
-    snprintf(e->config_topic, sizeof e->config_topic, "controllers/%s/config/update", e->uuid);
+    proto_topic(e->presence_topic, sizeof e->presence_topic, PROTO_TOPIC_PRESENCE, e->uuid);
+    proto_topic(e->config_topic, sizeof e->config_topic, PROTO_TOPIC_CONFIG_UPDATE, e->uuid);
 
     trains_init(&e->trains, o->simulate, RAMP_DEFAULT_MS);
     const char *urls[EDGE_OPTS_CENTRALS_MAX];
@@ -1458,7 +1456,7 @@ static void failsafe_check(struct edge *e, int64_t now)
     if (mqtt_link_connected(e->mqtt) && e->uuid[0] != '\0' &&
         now - e->last_contact_ms >= interval && now - e->last_probe_ms >= interval) {
         char topic[96];
-        snprintf(topic, sizeof topic, "controllers/%s/probe", e->uuid);
+        proto_topic(topic, sizeof topic, PROTO_TOPIC_PROBE, e->uuid);
         e->last_probe_ms = now;
         if (mqtt_link_publish(e->mqtt, topic, "", 0, 1, false, NULL) == 0)
             e->m.mqtt_probes++;

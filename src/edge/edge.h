@@ -45,7 +45,7 @@ struct edge_metrics {
     uint64_t longpolls;
     uint64_t heartbeats_ok;
     uint64_t heartbeats_failed;
-    uint64_t commands[TRAIN_ACT_COUNT];
+    uint64_t commands[PROTO_ACT_COUNT];
     uint64_t commands_rejected;
     uint64_t failsafe_stops;
     uint64_t mqtt_probes; /* fail-safe probes of a silent broker (failsafe_check) */
@@ -85,10 +85,10 @@ struct edge_apply {
     bool from_sync; /* the outcome is fed to the sync machine */
     char etag[160];
     int sub_mids[EDGE_MAX_TRAINS];
-    char sub_train[EDGE_MAX_TRAINS][TRAIN_ID_MAX + 1];
+    char sub_train[EDGE_MAX_TRAINS][PROTO_TRAIN_ID_MAX + 1];
     size_t n_subs;
     bool sub_refused;
-    char refused_train[TRAIN_ID_MAX + 1];
+    char refused_train[PROTO_TRAIN_ID_MAX + 1];
     int64_t subs_deadline_ms, deadline_ms;
 };
 

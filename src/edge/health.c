@@ -242,9 +242,9 @@ char *edge_metrics_text(const struct edge *e, int64_t now_ms)
     counter(&x, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
     expo_add(&x, "# HELP controller_commands_total Train commands applied by action.\n"
                  "# TYPE controller_commands_total counter\n");
-    for (int i = 0; i < TRAIN_ACT_COUNT; i++)
+    for (int i = 0; i < PROTO_ACT_COUNT; i++)
         expo_add(&x, "controller_commands_total{action=\"%s\"} %llu\n",
-                 train_action_name((enum train_action)i), (unsigned long long)m->commands[i]);
+                 proto_action_name((enum proto_action)i), (unsigned long long)m->commands[i]);
     counter(&x, "controller_commands_rejected_total", "Train commands rejected.",
             m->commands_rejected);
     counter(&x, "controller_failsafe_stops_total",

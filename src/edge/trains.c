@@ -10,172 +10,20 @@
 
 #include "timeutil.h"
 
-static const char *const action_names[TRAIN_ACT_COUNT] = {
-    "setSpeed", "setDirection", "start", "stop", "emergencyStop",
-};
-
-const char *train_action_name(enum train_action a)
-{
-    return (unsigned)a < TRAIN_ACT_COUNT ? action_names[a] : "unknown";
-}
-
-bool train_id_valid(const char *id, size_t len)
-{
-    if (id == NULL || len == 0 || len > TRAIN_ID_MAX || strlen(id) != len)
-        return false;
-    for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)id[i];
-        if (ch <= ' ' || ch == 0x7f || ch == '/' || ch == '+' || ch == '#')
-            return false;
-    }
-    return true;
-}
-
-/* A JSON string whose bytes are all part of the C string: "stop\u0000x" is not "stop". */
-static const char *json_text(const json_t *v)
-{
-    const char *s = json_string_value(v);
-    return s != NULL && strlen(s) == json_string_length(v) ? s : NULL;
-}
-
-static int action_parse(const json_t *v, enum train_action *out)
-{
-    const char *s = json_text(v);
-    if (s == NULL)
-        return -EINVAL;
-    for (int i = 0; i < TRAIN_ACT_COUNT; i++) {
-        /* Case-insensitive: the earlier gateway and scripts were not consistent. */
-        if (strcasecmp(s, action_names[i]) == 0) {
-            *out = (enum train_action)i;
-            return 0;
-        }
-    }
-    return -EINVAL;
-}
-
-static int speed_parse(const json_t *v, int *out)
-{
-    if (json_is_integer(v)) {
-        json_int_t i = json_integer_value(v);
-        if (i < 0 || i > 100)
-            return -ERANGE;
-        *out = (int)i;
-        return 0;
-    }
-    if (json_is_real(v)) {
-        double d = json_real_value(v);
-        if (!(d >= 0.0 && d <= 100.0))
-            return -ERANGE;
-        *out = (int)(d + 0.5); /* d >= 0: round half up */
-        return 0;
-    }
-    return -EINVAL;
-}
-
-static int direction_parse(const json_t *v, enum motor_direction *out)
-{
-    const char *s = json_text(v);
-    if (s == NULL)
-        return -EINVAL;
-    if (strcasecmp(s, "FORWARD") == 0) {
-        *out = MOTOR_FORWARD;
-        return 0;
-    }
-    /* Commands say REVERSE, status messages say BACKWARD; both mean the same. */
-    if (strcasecmp(s, "REVERSE") == 0 || strcasecmp(s, "BACKWARD") == 0) {
-        *out = MOTOR_REVERSE;
-        return 0;
-    }
-    return -EINVAL;
-}
-
 int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char *err,
                     size_t errlen)
 {
-    struct train_cmd c = {0};
-    json_t *doc = NULL;
-    json_error_t jerr;
-    int rc = -EINVAL;
-
-    if (payload == NULL || len == 0) {
-        strbuf_errorf(err, errlen, "empty payload");
-        goto out;
-    }
-    if (len > TRAIN_CMD_MAX) {
-        strbuf_errorf(err, errlen, "payload larger than %d bytes", TRAIN_CMD_MAX);
-        goto out;
-    }
-    doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
-    if (doc == NULL) {
-        strbuf_errorf(err, errlen, "not JSON: %s", jerr.text);
-        goto out;
-    }
-    if (!json_is_object(doc)) {
-        strbuf_errorf(err, errlen, "not a JSON object");
-        goto out;
-    }
-    const json_t *action = json_object_get(doc, "action");
-    const json_t *command = json_object_get(doc, "command");
-    const json_t *speed = json_object_get(doc, "speed");
-    const json_t *direction = json_object_get(doc, "direction");
-    if (speed != NULL && json_is_null(speed))
-        speed = NULL;
-    if (direction != NULL && json_is_null(direction))
-        direction = NULL;
-
-    if (action != NULL && !json_is_null(action)) {
-        if (action_parse(action, &c.action) < 0) {
-            strbuf_errorf(err, errlen, "unknown action");
-            goto out;
-        }
-        if (command != NULL && !json_is_null(command)) {
-            enum train_action other;
-            if (action_parse(command, &other) < 0 || other != c.action) {
-                strbuf_errorf(err, errlen, "action and command disagree");
-                goto out;
-            }
-        }
-    } else if (command != NULL && !json_is_null(command)) {
-        if (action_parse(command, &c.action) < 0) {
-            strbuf_errorf(err, errlen, "unknown command");
-            goto out;
-        }
-    } else if (speed != NULL) {
-        c.action = TRAIN_ACT_SET_SPEED; /* legacy {"speed": N} */
-    } else {
-        strbuf_errorf(err, errlen, "no action");
-        goto out;
-    }
-
-    if (speed != NULL) {
-        int r = speed_parse(speed, &c.speed);
-        if (r < 0) {
-            strbuf_errorf(err, errlen,
-                          r == -ERANGE ? "speed out of range 0-100" : "speed: not a number");
-            goto out;
-        }
-        c.has_speed = true;
-    }
-    if (direction != NULL) {
-        if (direction_parse(direction, &c.direction) < 0) {
-            strbuf_errorf(err, errlen, "direction: expected FORWARD or REVERSE");
-            goto out;
-        }
-        c.has_direction = true;
-    }
-    if (c.action == TRAIN_ACT_SET_SPEED && !c.has_speed) {
-        strbuf_errorf(err, errlen, "setSpeed needs a speed");
-        goto out;
-    }
-    if (c.action == TRAIN_ACT_SET_DIRECTION && !c.has_direction) {
-        strbuf_errorf(err, errlen, "setDirection needs a direction");
-        goto out;
-    }
-    *out = c;
-    rc = 0;
-out:
-    json_decref(doc);
-    return rc;
+    struct proto_command c;
+    if (proto_command_parse(payload, len, &c, err, errlen) < 0)
+        return -EINVAL;
+    *out = (struct train_cmd){
+        .action = c.action,
+        .has_speed = c.has_speed,
+        .speed = c.speed,
+        .has_direction = c.has_direction,
+        .direction = c.reverse ? MOTOR_REVERSE : MOTOR_FORWARD,
+    };
+    return 0;
 }
 
 /* --- the set of trains ------------------------------------------------------------------ */
@@ -309,11 +157,11 @@ static void train_read(struct train *t, const json_t *j)
     if (ct != NULL)
         copy_field(t->commands_topic, sizeof t->commands_topic, ct);
     else
-        snprintf(t->commands_topic, sizeof t->commands_topic, "trains/%s/commands", t->id);
+        proto_topic(t->commands_topic, sizeof t->commands_topic, PROTO_TOPIC_COMMANDS, t->id);
     if (st != NULL)
         copy_field(t->status_topic, sizeof t->status_topic, st);
     else
-        snprintf(t->status_topic, sizeof t->status_topic, "trains/%s/status", t->id);
+        proto_topic(t->status_topic, sizeof t->status_topic, PROTO_TOPIC_STATUS, t->id);
 }
 
 static bool same_driver(const struct train *a, const struct train *b)
@@ -471,7 +319,7 @@ size_t trains_releasing(const struct trains *ts)
 int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
 {
     struct ramp *r = &t->ramp;
-    if (c->action == TRAIN_ACT_ESTOP) {
+    if (c->action == PROTO_ACT_ESTOP) {
         /* Even a train whose plugin is broken gets the stop: it may be half-open. */
         trains_estop(t);
         return t->motor != NULL ? 0 : -ENODEV;
@@ -479,18 +327,18 @@ int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
     if (t->motor == NULL)
         return -ENODEV;
     /* A train handed over to another controller is only brought to a stop here. */
-    if (t->releasing && c->action != TRAIN_ACT_STOP)
+    if (t->releasing && c->action != PROTO_ACT_STOP)
         return -EBUSY;
     switch (c->action) {
-    case TRAIN_ACT_SET_SPEED:
+    case PROTO_ACT_SET_SPEED:
         ramp_set_target(r, c->speed, c->has_direction ? c->direction : r->target_direction, now_ms);
         if (c->speed > 0)
             t->last_speed = c->speed;
         break;
-    case TRAIN_ACT_SET_DIRECTION:
+    case PROTO_ACT_SET_DIRECTION:
         ramp_set_target(r, r->estopped ? 0 : r->target_speed, c->direction, now_ms);
         break;
-    case TRAIN_ACT_START: {
+    case PROTO_ACT_START: {
         int resume = t->driving.start_resumes && t->last_speed > 0 ? t->last_speed
                                                                    : TRAIN_START_DEFAULT_SPEED;
         int speed = c->has_speed                            ? c->speed
@@ -502,7 +350,7 @@ int trains_command(struct train *t, const struct train_cmd *c, int64_t now_ms)
         ramp_set_target(r, speed, c->has_direction ? c->direction : r->target_direction, now_ms);
         break;
     }
-    case TRAIN_ACT_STOP:
+    case PROTO_ACT_STOP:
         ramp_stop(r, now_ms);
         break;
     default:

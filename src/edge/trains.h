@@ -21,39 +21,22 @@
 #include "plugins/plugin.h"
 #include "protocol.h"
 
-#define TRAIN_CMD_MAX (64 * 1024)
-/* Train ids become MQTT topic levels; the central's rule (runtime_config_train_id_valid). */
-#define TRAIN_ID_MAX PROTO_TRAIN_ID_MAX
 #define TRAIN_START_DEFAULT_SPEED 50
 /* Status: at most one message per 100 ms while ramping, and one every 5 s while moving. */
 #define TRAIN_STATUS_MIN_GAP_MS 100
 #define TRAIN_STATUS_PERIOD_MS 5000
 
-enum train_action {
-    TRAIN_ACT_SET_SPEED = 0,
-    TRAIN_ACT_SET_DIRECTION,
-    TRAIN_ACT_START,
-    TRAIN_ACT_STOP,
-    TRAIN_ACT_ESTOP,
-    TRAIN_ACT_COUNT
-};
-
+/* A command as the motor code takes it: protocol.h's, with the motor's direction. */
 struct train_cmd {
-    enum train_action action;
+    enum proto_action action;
     bool has_speed;
     int speed;
     bool has_direction;
     enum motor_direction direction;
 };
 
-const char *train_action_name(enum train_action a);
-
-/* Pure: the central's train-id rule. 1-100 bytes (len is the byte length, so an embedded NUL
- * fails), no whitespace or control characters, no '/', '+' or '#' (topic separators and
- * wildcards: such an id would subscribe this motor to other trains' commands). */
-bool train_id_valid(const char *id, size_t len);
-
-/* Pure. 0, or -EINVAL with a reason in err (payload rejected as a whole). */
+/* Pure: proto_command_parse. 0, or -EINVAL with a reason in err (payload rejected as a
+ * whole). */
 int train_cmd_parse(const char *payload, size_t len, struct train_cmd *out, char *err,
                     size_t errlen);
 
@@ -65,7 +48,7 @@ struct driving {
 };
 
 struct train {
-    char id[TRAIN_ID_MAX + 1];
+    char id[PROTO_TRAIN_ID_MAX + 1];
     struct driving driving;
     int last_speed; /* the last speed above 0 it was set to (start_resumes) */
     char name[101];

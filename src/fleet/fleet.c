@@ -18,6 +18,7 @@
 #include "log.h"
 #include "parse.h"
 #include "procstat.h"
+#include "protocol.h"
 #include "secret.h"
 #include "sha256.h"
 #include "simid.h"
@@ -37,7 +38,6 @@
 #define FLEET_LIST_MAX (512u * 1024 * 1024)
 #define FLEET_SAMPLES_MAX 2000000
 #define FLEET_EPOLL_BATCH 512
-#define FLEET_ESTOP_TOPIC "roundhouse/emergency-stop"
 
 enum act { ACT_NONE = 0, ACT_REGISTER, ACT_TRAIN, ACT_CONFIG, ACT_HEARTBEAT };
 enum mstate { M_OFF = 0, M_WAIT, M_CONNECTING, M_UP };
@@ -284,7 +284,7 @@ static void status_publish(struct ctl *c, const struct tsim *t, int qos)
                                   c->uuid, "timestamp", ts));
     if (p == NULL)
         return;
-    snprintf(topic, sizeof topic, "trains/%s/status", t->id);
+    proto_topic(topic, sizeof topic, PROTO_TOPIC_STATUS, t->id);
     if (mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, qos, true) == MOSQ_ERR_SUCCESS)
         c->f->res->statuses++;
     free(p);
@@ -295,7 +295,7 @@ static void train_subscribe(struct ctl *c, const char *id, bool on)
     char topic[SIMID_TRAIN_MAX + 32];
     if (c->ms != M_UP)
         return;
-    snprintf(topic, sizeof topic, "trains/%s/commands", id);
+    proto_topic(topic, sizeof topic, PROTO_TOPIC_COMMANDS, id);
     if (on) {
         if (mosquitto_subscribe(c->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS)
             c->subacks++;
@@ -333,15 +333,15 @@ static void on_mqtt_connect(struct mosquitto *m, void *obj, int rc)
     c->misc_due_ms = f->now_ms + 1000;
     /* A clean session forgets subscriptions: subscribe again on every connection. */
     c->subacks = 0;
-    snprintf(topic, sizeof topic, "controllers/%s/config/update", c->uuid);
+    proto_topic(topic, sizeof topic, PROTO_TOPIC_CONFIG_UPDATE, c->uuid);
     if (mosquitto_subscribe(c->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS)
         c->subacks++;
-    if (mosquitto_subscribe(c->mosq, NULL, FLEET_ESTOP_TOPIC, 1) == MOSQ_ERR_SUCCESS)
+    if (mosquitto_subscribe(c->mosq, NULL, PROTO_TOPIC_ESTOP, 1) == MOSQ_ERR_SUCCESS)
         c->subacks++;
     for (int i = 0; i < c->ntrains; i++)
         train_subscribe(c, c->trains[i].id, true);
     char *p = presence_payload(c, "online");
-    snprintf(topic, sizeof topic, "controllers/%s/presence", c->uuid);
+    proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
     if (p != NULL)
         mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, 1, true);
     free(p);
@@ -396,38 +396,36 @@ static void on_mqtt_publish(struct mosquitto *m, void *obj, int mid)
 
 static void handle_command(struct ctl *c, struct tsim *t, const void *payload, size_t len)
 {
-    json_t *j = json_loadb(payload, len, JSON_REJECT_DUPLICATES, NULL);
-    const char *action = json_string_value(json_object_get(j, "action"));
-    if (action == NULL)
-        action = json_string_value(json_object_get(j, "command"));
-    json_t *sp = json_object_get(j, "speed");
-    const char *dir = json_string_value(json_object_get(j, "direction"));
-    int speed = json_is_number(sp) ? (int)(json_number_value(sp) + 0.5) : -1;
-    if (action == NULL && speed >= 0)
-        action = "setSpeed";
-    if (!json_is_object(j) || action == NULL || speed > 100) {
-        json_decref(j);
-        return; /* rejected whole, like the edge: nothing changes */
-    }
+    /* The edge's own parser: what it would reject whole changes nothing here either. */
+    struct proto_command cmd;
+    char err[128];
+    if (proto_command_parse(payload, len, &cmd, err, sizeof err) < 0)
+        return;
     c->f->res->commands++;
-    if (dir != NULL)
-        t->reverse = strcasecmp(dir, "REVERSE") == 0 || strcasecmp(dir, "BACKWARD") == 0;
-    if (strcasecmp(action, "emergencyStop") == 0) {
+    if (cmd.has_direction)
+        t->reverse = cmd.reverse;
+    switch (cmd.action) {
+    case PROTO_ACT_ESTOP:
         t->speed = 0;
         t->estopped = true;
-    } else if (strcasecmp(action, "stop") == 0) {
+        break;
+    case PROTO_ACT_STOP:
         t->speed = 0;
         t->estopped = false;
-    } else if (strcasecmp(action, "start") == 0) {
-        t->speed = speed >= 0 ? speed : (t->speed > 0 ? t->speed : 50);
+        break;
+    case PROTO_ACT_START:
+        t->speed = cmd.has_speed ? cmd.speed : (t->speed > 0 ? t->speed : 50);
         t->estopped = false;
-    } else if (strcasecmp(action, "setSpeed") == 0 && speed >= 0) {
-        t->speed = speed;
+        break;
+    case PROTO_ACT_SET_SPEED:
+        t->speed = cmd.speed;
         t->estopped = false;
+        break;
+    default:
+        break;
     }
     /* A simulated motor reaches its target at once: one status answers the command. */
     status_publish(c, t, 0);
-    json_decref(j);
 }
 
 static void on_mqtt_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
@@ -439,7 +437,9 @@ static void on_mqtt_message(struct mosquitto *m, void *obj, const struct mosquit
     (void)m;
     if (topic == NULL)
         return;
-    if (strcmp(topic, FLEET_ESTOP_TOPIC) == 0) {
+    char id[SIMID_TRAIN_MAX + 1];
+    enum proto_topic kind = proto_topic_parse(topic, id, sizeof id);
+    if (kind == PROTO_TOPIC_LAYOUT_ESTOP) {
         for (int i = 0; i < c->ntrains; i++) {
             c->trains[i].speed = 0;
             c->trains[i].estopped = true;
@@ -447,19 +447,13 @@ static void on_mqtt_message(struct mosquitto *m, void *obj, const struct mosquit
         }
         return;
     }
-    if (strncmp(topic, "trains/", 7) == 0) {
-        const char *id = topic + 7, *slash = strchr(id, '/');
-        char tid[SIMID_TRAIN_MAX + 1];
-        if (slash == NULL || strcmp(slash, "/commands") != 0 || (size_t)(slash - id) >= sizeof tid)
-            return;
-        memcpy(tid, id, (size_t)(slash - id));
-        tid[slash - id] = '\0';
-        struct tsim *t = ctl_train(c, tid);
+    if (kind == PROTO_TOPIC_COMMANDS) {
+        struct tsim *t = ctl_train(c, id);
         if (t != NULL)
             handle_command(c, t, msg->payload, len);
         return;
     }
-    if (strncmp(topic, "controllers/", 12) == 0 && len > 0 && len <= 4096) {
+    if (kind == PROTO_TOPIC_CONFIG_UPDATE && len > 0 && len <= 4096) {
         json_t *j = json_loadb(msg->payload, len, 0, NULL);
         json_t *v = json_object_get(j, "version");
         if (json_is_integer(v)) {
@@ -495,7 +489,7 @@ static void mqtt_connect(struct fleet *f, struct ctl *c)
     }
     /* The will describes this session: armed with the epoch of the last registration. */
     will = presence_payload(c, "offline");
-    snprintf(topic, sizeof topic, "controllers/%s/presence", c->uuid);
+    proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
     if (will == NULL ||
         mosquitto_will_set(c->mosq, topic, (int)strlen(will), will, 1, true) != MOSQ_ERR_SUCCESS)
         goto failed;
@@ -710,7 +704,7 @@ static void register_done(struct fleet *f, struct ctl *c, const struct httpq_res
     if (c->ms == M_UP && c->epoch != old_epoch) {
         char topic[UUIDSTR_LEN + 48];
         char *p = presence_payload(c, "online");
-        snprintf(topic, sizeof topic, "controllers/%s/presence", c->uuid);
+        proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
         if (p != NULL)
             mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, 1, true);
         free(p);
@@ -1129,7 +1123,7 @@ static void enter_shutdown(struct fleet *f)
         if (c->ms != M_UP)
             continue;
         char *p = presence_payload(c, "offline");
-        snprintf(topic, sizeof topic, "controllers/%s/presence", c->uuid);
+        proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
         if (p != NULL && mosquitto_publish(c->mosq, &c->offline_mid, topic, (int)strlen(p), p, 1,
                                            true) == MOSQ_ERR_SUCCESS)
             c->offline_sent = true;

@@ -27,7 +27,7 @@ static void test_parse_actions(void **state)
     (void)state;
     struct train_cmd c;
     assert_int_equal(parse("{\"action\":\"setSpeed\",\"speed\":40}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_SET_SPEED);
+    assert_int_equal(c.action, PROTO_ACT_SET_SPEED);
     assert_true(c.has_speed && c.speed == 40 && !c.has_direction);
 
     assert_int_equal(parse("{\"action\":\"setSpeed\",\"speed\":0,\"direction\":\"REVERSE\"}", &c),
@@ -35,7 +35,7 @@ static void test_parse_actions(void **state)
     assert_true(c.has_direction && c.direction == MOTOR_REVERSE && c.speed == 0);
 
     assert_int_equal(parse("{\"action\":\"setDirection\",\"direction\":\"FORWARD\"}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_SET_DIRECTION);
+    assert_int_equal(c.action, PROTO_ACT_SET_DIRECTION);
     assert_int_equal(c.direction, MOTOR_FORWARD);
 
     assert_int_equal(parse("{\"action\":\"setDirection\",\"direction\":\"BACKWARD\"}", &c), 0);
@@ -44,12 +44,12 @@ static void test_parse_actions(void **state)
     assert_int_equal(c.direction, MOTOR_REVERSE);
 
     assert_int_equal(parse("{\"action\":\"start\"}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_START);
+    assert_int_equal(c.action, PROTO_ACT_START);
     assert_false(c.has_speed);
     assert_int_equal(parse("{\"action\":\"stop\"}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_STOP);
+    assert_int_equal(c.action, PROTO_ACT_STOP);
     assert_int_equal(parse("{\"action\":\"emergencyStop\",\"reason\":\"x\",\"ts\":1}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_ESTOP);
+    assert_int_equal(c.action, PROTO_ACT_ESTOP);
     assert_int_equal(parse("{\"action\":\"setSpeed\",\"speed\":33.6}", &c), 0);
     assert_int_equal(c.speed, 34);
     assert_int_equal(parse("{\"action\":\"setSpeed\",\"speed\":100,\"direction\":null}", &c), 0);
@@ -61,16 +61,16 @@ static void test_parse_legacy(void **state)
     (void)state;
     struct train_cmd c;
     assert_int_equal(parse("{\"speed\":25}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_SET_SPEED);
+    assert_int_equal(c.action, PROTO_ACT_SET_SPEED);
     assert_int_equal(c.speed, 25);
     assert_int_equal(parse("{\"speed\":25,\"direction\":\"REVERSE\"}", &c), 0);
     assert_int_equal(c.direction, MOTOR_REVERSE);
     assert_int_equal(parse("{\"command\":\"start\"}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_START);
+    assert_int_equal(c.action, PROTO_ACT_START);
     assert_int_equal(parse("{\"command\":\"stop\"}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_STOP);
+    assert_int_equal(c.action, PROTO_ACT_STOP);
     assert_int_equal(parse("{\"command\":\"setSpeed\",\"speed\":70}", &c), 0);
-    assert_int_equal(c.action, TRAIN_ACT_SET_SPEED);
+    assert_int_equal(c.action, PROTO_ACT_SET_SPEED);
     assert_int_equal(parse("{\"action\":\"stop\",\"command\":\"stop\"}", &c), 0);
 }
 
@@ -114,7 +114,7 @@ static void test_parse_rejects(void **state)
     char err[64];
     assert_int_equal(train_cmd_parse(NULL, 0, &c, err, sizeof err), -EINVAL);
     /* Over the 64 KiB bound, even when well-formed. */
-    size_t n = TRAIN_CMD_MAX + 100;
+    size_t n = PROTO_COMMAND_MAX + 100;
     char *big = malloc(n + 1);
     assert_non_null(big);
     memset(big, ' ', n);
@@ -289,7 +289,7 @@ static void test_simulate_forces_simulator(void **state)
 }
 
 static int removed_count;
-static char removed_id[TRAIN_ID_MAX + 1];
+static char removed_id[PROTO_TRAIN_ID_MAX + 1];
 static void on_removed(void *ctx, const struct train *t)
 {
     (void)ctx;
@@ -413,21 +413,21 @@ static void test_check_before_apply(void **state)
 static void test_train_id_rule(void **state)
 {
     (void)state;
-    char id[TRAIN_ID_MAX + 2];
+    char id[PROTO_TRAIN_ID_MAX + 2];
     memset(id, 'a', sizeof id);
-    id[TRAIN_ID_MAX] = '\0';
-    assert_true(train_id_valid(id, TRAIN_ID_MAX));
-    id[TRAIN_ID_MAX] = 'a';
-    id[TRAIN_ID_MAX + 1] = '\0';
-    assert_false(train_id_valid(id, TRAIN_ID_MAX + 1));
-    assert_true(train_id_valid("t-1.x", 5));
-    assert_true(train_id_valid("Zug\xc3\xbc", 5));
+    id[PROTO_TRAIN_ID_MAX] = '\0';
+    assert_true(proto_train_id_valid(id, PROTO_TRAIN_ID_MAX));
+    id[PROTO_TRAIN_ID_MAX] = 'a';
+    id[PROTO_TRAIN_ID_MAX + 1] = '\0';
+    assert_false(proto_train_id_valid(id, PROTO_TRAIN_ID_MAX + 1));
+    assert_true(proto_train_id_valid("t-1.x", 5));
+    assert_true(proto_train_id_valid("Zug\xc3\xbc", 5));
     static const char *const bad[] = {"",     "a b",  "a/b",   "a+b", "a#b",
                                       "a\tb", "a\nb", "a\x7f", "\x01"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_false(train_id_valid(bad[i], strlen(bad[i])));
-    assert_false(train_id_valid("a\0b", 3)); /* embedded NUL */
-    assert_false(train_id_valid(NULL, 0));
+        assert_false(proto_train_id_valid(bad[i], strlen(bad[i])));
+    assert_false(proto_train_id_valid("a\0b", 3)); /* embedded NUL */
+    assert_false(proto_train_id_valid(NULL, 0));
 }
 
 static void test_status_rate(void **state)

@@ -99,29 +99,11 @@ static void test_assigned_train_and_checksum(void **state)
     json_decref(trains);
 }
 
-static void test_train_id_rules(void **state)
-{
-    assert_true(runtime_config_train_id_valid("t1"));
-    assert_true(runtime_config_train_id_valid("express_1.a-b"));
-    assert_false(runtime_config_train_id_valid(""));
-    assert_false(runtime_config_train_id_valid("a/b"));
-    assert_false(runtime_config_train_id_valid("a+"));
-    assert_false(runtime_config_train_id_valid("#"));
-    assert_false(runtime_config_train_id_valid("a b"));
-    char longid[PROTO_TRAIN_ID_MAX + 2];
-    memset(longid, 'x', sizeof longid - 1);
-    longid[sizeof longid - 1] = '\0';
-    assert_false(runtime_config_train_id_valid(longid));
-    longid[PROTO_TRAIN_ID_MAX] = '\0';
-    assert_true(runtime_config_train_id_valid(longid));
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unassigned_has_null_compat_keys),
         cmocka_unit_test(test_assigned_train_and_checksum),
-        cmocka_unit_test(test_train_id_rules),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
