@@ -11,8 +11,10 @@
 # ROUNDHOUSE_CONTAINERS_FRESH=1 empties docker's data first (a cold build from the cached
 # base; delete base-bookworm.tar too for a cold debootstrap), COMPOSE the compose command,
 # DEBIAN_MIRROR, JOBS (make's parallelism in the image build, default 2),
-# ROUNDHOUSE_CONTAINERS_ARM=0 leaves out the Raspberry Pi images (scripts/build-images and
-# tests/containers/test_arm_images.py, run after the compose scenario).
+# ROUNDHOUSE_CONTAINERS_SYSTEMD=0 leaves out the systemd units under systemd
+# (tests/containers/Dockerfile.systemd and test_systemd.py, run after the compose scenario),
+# ROUNDHOUSE_CONTAINERS_ARM=0 the Raspberry Pi images (scripts/build-images and
+# tests/containers/test_arm_images.py, run after that).
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 W=${ROUNDHOUSE_CONTAINERS_DIR:-$ROOT/build-containers}
@@ -34,6 +36,7 @@ t_phase=$SECONDS
 DOCKERD_PID=
 compose=(docker-compose)
 project=rhtest$$
+systemd_container=rhsystemd$$
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
@@ -45,6 +48,7 @@ cleanup() {
     ids=$(docker ps -aq --filter "label=com.docker.compose.project=$project" 2>/dev/null || true)
     # shellcheck disable=SC2086
     [ -n "$ids" ] && docker rm -f $ids >/dev/null 2>&1
+    docker rm -f "$systemd_container" >/dev/null 2>&1 || true
     stop_dockerd
   fi
   log "total $((SECONDS - t_start)) s, exit $rc"
@@ -95,6 +99,21 @@ log "compose: ${compose[*]} ($("${compose[@]}" version --short 2>/dev/null || tr
   "ports mqtt $MQTT_PORT central $CENTRAL_PORT health $MOTOR1_HEALTH_PORT $MOTOR2_HEALTH_PORT"
 timeout 1200 /usr/bin/python3 "$ROOT/tests/containers/test_compose.py" -v
 phase "scenario"
+
+# The units of deploy/ under systemd as PID 1 of a container (host network, loopback ports),
+# in an image with systemd, mosquitto and the programs of the images above, made from the
+# same local base (tests/containers/Dockerfile.systemd). ROUNDHOUSE_CONTAINERS_SYSTEMD=0 skips.
+if [ "${ROUNDHOUSE_CONTAINERS_SYSTEMD:-1}" = 1 ]; then
+  build_image systemd "$ROUNDHOUSE_IMAGE_PREFIX-systemd:$ROUNDHOUSE_TAG" \
+    -f "$ROOT/tests/containers/Dockerfile.systemd" \
+    --build-arg CENTRAL_IMAGE="$ROUNDHOUSE_IMAGE_PREFIX-central:$ROUNDHOUSE_TAG" \
+    --build-arg EDGE_IMAGE="$ROUNDHOUSE_IMAGE_PREFIX-edge:$ROUNDHOUSE_TAG"
+  phase "systemd image"
+  SYSTEMD_IMAGE="$ROUNDHOUSE_IMAGE_PREFIX-systemd:$ROUNDHOUSE_TAG" \
+    SYSTEMD_CONTAINER=$systemd_container \
+    timeout 300 /usr/bin/python3 "$ROOT/tests/containers/test_systemd.py" -v
+  phase "systemd units test"
+fi
 
 # The Raspberry Pi images: built without running ARM code (scripts/build-images: cross
 # compilers, mmdebstrap --variant=extract, Dockerfile.cross), then checked and run under
