@@ -472,25 +472,35 @@ static int split(const char *path, char *buf, size_t buflen, const char *seg[MAX
     return count;
 }
 
+/* Whether the path's segments match a route pattern ('*': any non-empty segment, taken as an
+ * argument). The pattern is read in place, split by the same rules as split() splits the
+ * path: every request tries many routes, and copying each pattern cost more than its handler
+ * in the cheapest requests. */
 static bool match(const char *pattern, const char *const *seg, int nseg, const char *arg[2])
 {
-    char pbuf[128];
-    const char *pseg[MAX_SEGMENTS];
-    int np = split(pattern, pbuf, sizeof pbuf, pseg);
-    if (np != nseg)
-        return false;
-    int a = 0;
-    for (int i = 0; i < np; i++) {
-        if (strcmp(pseg[i], "*") == 0) {
+    const char *p = pattern;
+    while (*p == '/')
+        p++;
+    int a = 0, i = 0;
+    while (*p) {
+        if (i == nseg)
+            return false;
+        const char *slash = strchr(p, '/');
+        size_t len = slash ? (size_t)(slash - p) : strlen(p);
+        if (len == 1 && p[0] == '*') {
             if (seg[i][0] == '\0')
                 return false;
             if (a < 2)
                 arg[a++] = seg[i];
-        } else if (strcmp(pseg[i], seg[i]) != 0) {
+        } else if (strncmp(p, seg[i], len) != 0 || seg[i][len] != '\0') {
             return false;
         }
+        i++;
+        if (slash == NULL)
+            break;
+        p = slash + 1;
     }
-    return true;
+    return i == nseg;
 }
 
 void http_api_handle(void *ctx, const struct http_request *req, struct http_response *resp)

@@ -28,10 +28,15 @@
 struct conn_info {
     struct http_server *srv;
     struct MHD_Connection *conn;
-    int64_t since_ms; /* accepted, or its last request completed */
-    bool parked;      /* a long poll, event stream or deferred request: no deadline */
+    int64_t since_ms;   /* accepted, or its last request completed */
+    bool parked;        /* a long poll, event stream or deferred request: no deadline */
+    char client_ip[64]; /* the peer's address as text, made at its first request */
     struct conn_info *prev, *next;
 };
+
+_Static_assert(sizeof((struct conn_info *)0)->client_ip ==
+                   sizeof((struct http_request *)0)->client_ip,
+               "the cached address is copied whole");
 
 /* A request handed to the worker thread (http_request_defer). */
 struct job {
@@ -767,7 +772,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                    .conn = conn,
                                    .state = rs,
                                    .tls = srv->cfg.tls_cert_pem != NULL};
-        client_ip(conn, req.client_ip, sizeof req.client_ip);
+        /* Formatted once per connection: a kept-alive client sends many requests. */
+        struct conn_info *cinfo = conn_info_of(conn);
+        if (cinfo != NULL && cinfo->client_ip[0] == '\0')
+            client_ip(conn, cinfo->client_ip, sizeof cinfo->client_ip);
+        if (cinfo != NULL)
+            memcpy(req.client_ip, cinfo->client_ip, sizeof req.client_ip);
+        else
+            client_ip(conn, req.client_ip, sizeof req.client_ip);
         srv->cfg.handler(srv->cfg.ctx, &req, &resp);
     }
     (void)version;

@@ -131,6 +131,7 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
  * returns, and the store's mutex serialises callers. */
 struct cached_stmt {
     char *sql;
+    const char *key; /* the caller's pointer when cached: most SQL is a literal */
     sqlite3_stmt *stmt;
     uint64_t used; /* for eviction of the least recently used */
 };
@@ -500,9 +501,11 @@ static void end_transaction(struct sq_store *st)
 {
     if (!sqlite3_get_autocommit(st->db)) {
         char saved[sizeof st->error];
-        snprintf(saved, sizeof saved, "%s", st->error);
+        size_t n = strnlen(st->error, sizeof st->error - 1);
+        memcpy(saved, st->error, n);
+        saved[n] = '\0';
         exec_cached(st, "ROLLBACK");
-        snprintf(st->error, sizeof st->error, "%s", saved);
+        memcpy(st->error, saved, n + 1);
     }
     json_array_clear(st->bumped);
     st->write_tx = false;
@@ -575,7 +578,7 @@ int sq_probe_write(struct sq_store *st)
 
 int sq_ping(struct sq_store *st)
 {
-    return exec(st, "SELECT 1");
+    return exec_cached(st, "SELECT 1");
 }
 
 /* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
@@ -583,6 +586,16 @@ int sq_ping(struct sq_store *st)
 static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out)
 {
     struct cached_stmt *victim = &st->cache[0];
+    /* The same literal again: one comparison instead of one per entry. The text is still
+     * compared, as a buffer reused for other SQL has the same address. */
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        struct cached_stmt *c = &st->cache[i];
+        if (c->key == sql && c->sql != NULL && strcmp(c->sql, sql) == 0) {
+            c->used = ++st->clock;
+            *out = c->stmt;
+            return SQLITE_OK;
+        }
+    }
     for (int i = 0; i < STMT_CACHE_SIZE; i++) {
         struct cached_stmt *c = &st->cache[i];
         if (c->sql != NULL && strcmp(c->sql, sql) == 0) {
@@ -602,6 +615,7 @@ static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out
         sqlite3_finalize(victim->stmt);
         free(victim->sql);
         victim->sql = copy;
+        victim->key = sql;
         victim->stmt = stmt;
         victim->used = ++st->clock;
     }

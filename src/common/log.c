@@ -1,5 +1,6 @@
 #include "log.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -120,6 +121,72 @@ static void emit_text(const char *ts, enum log_level level, const char *event, j
     }
 }
 
+static bool plain_name(const char *s)
+{
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-' || *s == '.'))
+            return false;
+    return true;
+}
+
+/* ts, level and event first for people reading raw lines; fields keep their order. The line
+ * is written as text around the fields' own dump, into a stack buffer when it fits: every
+ * request logs, and building a second object for the line cost more than the dump. An event
+ * name that would need escaping takes the general path. */
+static void emit_json(const char *ts, enum log_level level, const char *event, json_t *fields)
+{
+    char stack[2048];
+    char *buf = stack;
+    size_t cap = sizeof stack;
+    if (event == NULL || !plain_name(event)) {
+        json_t *line =
+            json_pack("{s:s, s:s, s:s?}", "ts", ts, "level", level_names[level], "event", event);
+        json_object_update(line, fields);
+        char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(line);
+        if (text != NULL) {
+            size_t len = strlen(text);
+            char *grown = realloc(text, len + 2);
+            if (grown != NULL)
+                write_line(grown);
+            free(grown != NULL ? grown : text);
+        }
+        return;
+    }
+    int head = snprintf(buf, cap, "{\"ts\":\"%s\",\"level\":\"%s\",\"event\":\"%s\"", ts,
+                        level_names[level], event);
+    if (head < 0 || (size_t)head >= cap)
+        return;
+    /* The fields' dump is "{...}": its inside follows the head, after a comma. */
+    size_t room = cap - (size_t)head - 2;
+    size_t n = json_dumpb(fields, buf + head, room, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (n == 0)
+        return;
+    if (n > room) {
+        cap = (size_t)head + n + 2;
+        buf = malloc(cap);
+        if (buf == NULL)
+            return;
+        memcpy(buf, stack, (size_t)head);
+        if (json_dumpb(fields, buf + head, n, JSON_COMPACT | JSON_PRESERVE_ORDER) != n) {
+            free(buf);
+            return;
+        }
+    }
+    size_t len;
+    if (n > 2) {
+        buf[head] = ','; /* over its '{'; its '}' closes the line */
+        len = (size_t)head + n;
+    } else {
+        buf[head] = '}'; /* "{}": no fields */
+        len = (size_t)head + 1;
+    }
+    buf[len] = '\0'; /* write_line puts its newline here */
+    write_line(buf);
+    if (buf != stack)
+        free(buf);
+}
+
 void log_event(enum log_level level, const char *event, const char *fields_fmt, ...)
 {
     if (!log_enabled(level))
@@ -149,23 +216,6 @@ void log_event(enum log_level level, const char *event, const char *fields_fmt, 
         return;
     }
 
-    /* ts, level and event first for people reading raw lines; fields keep their order. */
-    json_t *line = json_object();
-    json_object_set_new(line, "ts", json_string(ts));
-    json_object_set_new(line, "level", json_string(level_names[level]));
-    json_object_set_new(line, "event", json_string(event));
-    json_object_update(line, fields);
+    emit_json(ts, level, event, fields);
     json_decref(fields);
-    char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    json_decref(line);
-    if (text == NULL)
-        return;
-    size_t len = strlen(text);
-    char *buf = realloc(text, len + 2);
-    if (buf == NULL) {
-        free(text);
-        return;
-    }
-    write_line(buf);
-    free(buf);
 }

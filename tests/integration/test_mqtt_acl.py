@@ -242,19 +242,22 @@ class ReconcileTest(AclCase):
 
 class EdgeUnderAclTest(AclCase):
 
+    def drive(self, c, train, speed):
+        """Commands until the edge reports running towards speed (bounded)."""
+        def drives():
+            c.post("/api/trains/%s/command" % train, {"action": "setSpeed", "speed": speed})
+            r = c.get("/api/trains/%s/status" % train)
+            return r.status == 200 and r.json.get("target_speed") == speed
+        harness.wait_until(drives, timeout=20, interval=0.5,
+                           message="the edge does not take commands for %s" % train)
+
     def test_an_edge_drives_with_its_own_account(self):
         c = self.start_acl_central()
         edge = self.start_edge(c, name="pi-real")
         uuid = edge.wait_event("controller_registered", timeout=20)["uuid"]
         self.add_train(c, uuid, "t-real")
         edge.wait_event("mqtt_connected", timeout=20)
-
-        def drives():
-            c.post("/api/trains/t-real/command", {"action": "setSpeed", "speed": 25})
-            r = c.get("/api/trains/t-real/status")
-            return r.status == 200 and r.json.get("target_speed") == 25
-        harness.wait_until(drives, timeout=20, interval=0.5,
-                           message="the edge did not take a command under --mqtt-acl")
+        self.drive(c, "t-real", 25)
         r = c.post("/api/trains/t-real/command", {"action": "emergencyStop"})
         self.assertEqual(r.status, 202, r)
         harness.wait_until(lambda: c.get("/api/trains/t-real/status").json.get("speed") == 0,
@@ -283,13 +286,7 @@ class EdgeUnderAclTest(AclCase):
         c.wait_event("mqtt_acl_passwords_changed", timeout=20,
                      where=lambda e: e["controllers"] == 1 and e["configs_bumped"])
         edge.wait_event("mqtt_connected", timeout=30, start=n)
-
-        def drives():
-            c.post("/api/trains/t-rot/command", {"action": "setSpeed", "speed": 20})
-            r = c.get("/api/trains/t-rot/status")
-            return r.status == 200 and r.json.get("target_speed") == 20
-        harness.wait_until(drives, timeout=20, interval=0.5,
-                           message="the edge does not drive with its new password")
+        self.drive(c, "t-rot", 20)
 
 
 class OptionsTest(harness.RoundhouseTestCase):

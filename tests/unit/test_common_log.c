@@ -143,6 +143,43 @@ static void test_json_line(void **state)
     free(text);
 }
 
+/* Lines longer than the writer's stack buffer, lines without fields, and an event name that
+ * needs escaping each come out as one JSON object per line. */
+static void test_json_line_sizes(void **state)
+{
+    (void)state;
+    static char big[6000];
+    memset(big, 'x', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    struct capture c = {.saved = -1};
+    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    capture_begin(&c);
+    log_event(LOG_INFO, "big", "{s:s, s:i}", "value", big, "after", 7);
+    log_event(LOG_INFO, "bare", NULL);
+    log_event(LOG_INFO, "odd \"name\"", "{s:i}", "n", 1);
+    char *text = capture_end(&c);
+    char *save = NULL, *l1 = strtok_r(text, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
+         *l3 = strtok_r(NULL, "\n", &save);
+    assert_non_null(l3);
+    assert_null(strtok_r(NULL, "\n", &save));
+    json_error_t jerr;
+    json_t *a = json_loads(l1, 0, &jerr), *b = json_loads(l2, 0, &jerr),
+           *d = json_loads(l3, 0, &jerr);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_non_null(d);
+    assert_int_equal(strlen(json_string_value(json_object_get(a, "value"))), sizeof big - 1);
+    assert_int_equal(json_integer_value(json_object_get(a, "after")), 7);
+    assert_string_equal(json_string_value(json_object_get(b, "event")), "bare");
+    assert_int_equal(json_object_size(b), 3);
+    assert_string_equal(json_string_value(json_object_get(d, "event")), "odd \"name\"");
+    assert_int_equal(json_integer_value(json_object_get(d, "n")), 1);
+    json_decref(a);
+    json_decref(b);
+    json_decref(d);
+    free(text);
+}
+
 static void test_level_filter(void **state)
 {
     struct capture c = {.saved = -1};
@@ -216,10 +253,11 @@ static void test_text_long_event(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_level_parse),  cmocka_unit_test(test_format_parse),
-        cmocka_unit_test(test_enabled),      cmocka_unit_test(test_json_line),
-        cmocka_unit_test(test_level_filter), cmocka_unit_test(test_bad_fields_format),
-        cmocka_unit_test(test_text_line),    cmocka_unit_test(test_text_long_event),
+        cmocka_unit_test(test_level_parse),       cmocka_unit_test(test_format_parse),
+        cmocka_unit_test(test_enabled),           cmocka_unit_test(test_json_line),
+        cmocka_unit_test(test_json_line_sizes),   cmocka_unit_test(test_level_filter),
+        cmocka_unit_test(test_bad_fields_format), cmocka_unit_test(test_text_line),
+        cmocka_unit_test(test_text_long_event),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
