@@ -241,6 +241,12 @@ int store_train_list(struct store *st, const char *controller_id, json_t **out)
                           : sq_train_list(st->sq, controller_id, out);
 }
 
+int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out)
+{
+    return st->pg != NULL ? pg_train_list_for(st->pg, controller_ids, out)
+                          : sq_train_list_for(st->sq, controller_ids, out);
+}
+
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
 {
     return st->pg != NULL ? pg_train_list_actual(st->pg, controller_id, out)

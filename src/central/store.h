@@ -157,6 +157,9 @@ int store_train_get(struct store *st, const char *id, json_t **out);
 /* All trains, or those whose desired controller is controller_id (when not NULL), in
  * creation order. */
 int store_train_list(struct store *st, const char *controller_id, json_t **out);
+/* Trains whose desired controller is one of controller_ids (a JSON array of strings), in
+ * creation order: the trains of a page of controllers in one query. */
+int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out);
 /* Trains whose actual controller is controller_id. */
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
 int store_train_insert(struct store *st, const json_t *row);

@@ -1158,6 +1158,19 @@ int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out)
         controller_id, false, out);
 }
 
+int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out)
+{
+    char *ids = json_dumps(controller_ids, JSON_COMPACT);
+    if (ids == NULL)
+        return -ENOMEM;
+    int rc = query1(st, &store_trains_table,
+                    "SELECT * FROM trains WHERE desired_controller_id IN"
+                    " (SELECT json_array_elements_text($1::json)) ORDER BY created_at, rowid",
+                    ids, false, out);
+    free(ids);
+    return rc;
+}
+
 int pg_train_list_actual(struct pg_store *st, const char *controller_id, json_t **out)
 {
     return query1(st, &store_trains_table,

@@ -210,6 +210,14 @@ int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out)
     return -EPROTONOSUPPORT;
 }
 
+int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out)
+{
+    (void)st;
+    (void)controller_ids;
+    (void)out;
+    return -EPROTONOSUPPORT;
+}
+
 int pg_train_list_actual(struct pg_store *st, const char *controller_id, json_t **out)
 {
     (void)st;

@@ -1031,6 +1031,19 @@ int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
                  controller_id, NULL, false, out);
 }
 
+int sq_train_list_for(struct sq_store *st, const json_t *controller_ids, json_t **out)
+{
+    char *ids = json_dumps(controller_ids, JSON_COMPACT);
+    if (ids == NULL)
+        return -ENOMEM;
+    int rc = query(st, &store_trains_table,
+                   "SELECT * FROM trains WHERE desired_controller_id IN"
+                   " (SELECT value FROM json_each(?)) ORDER BY created_at, rowid",
+                   ids, NULL, false, out);
+    free(ids);
+    return rc;
+}
+
 int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)
 {
     return query(st, &store_trains_table,

@@ -912,6 +912,17 @@ static void test_pages(void **state)
     }
     assert_true(json_array_size(rows) >= 3);
     json_decref(rows);
+    /* The trains of several controllers in one query: two of them hold one train each. */
+    json_t *ids = json_pack("[s, s, s]", "00000000-0000-4000-8000-000000000007",
+                            "00000000-0000-4000-8000-000000000003", "nope");
+    assert_int_equal(store_begin(st, false), 0);
+    assert_int_equal(store_train_list_for(st, ids, &rows), 0);
+    store_rollback(st);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(str(json_array_get(rows, 0), "id"), "t01"); /* creation order */
+    assert_string_equal(str(json_array_get(rows, 1), "id"), "t02");
+    json_decref(rows);
+    json_decref(ids);
     json_decref(all);
     store_free(st);
 }
