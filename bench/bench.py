@@ -724,8 +724,10 @@ class Bench:
             tname, tid = "printf('train-%05d', i)", "'t' || i"
             tseq = "seq WHERE i < %d" % min(n // 10, 9999)
             tcid = "printf('00000000-0000-4000-8000-%012d', i * 10)"
+        # The central runs with --stale-after 3600 --offline-after 7200: these states hold for
+        # the whole run.
         last_seen = ("CASE WHEN i %% 100 = 99 THEN NULL WHEN i %% 10 = 0 THEN %d "
-                     "WHEN i %% 1000 = 501 THEN %d ELSE %d END" % (now, now - 30, now - 86400))
+                     "WHEN i %% 1000 = 501 THEN %d ELSE %d END" % (now, now - 5000, now - 86400))
         ctl = ("%sINSERT INTO controllers (id, name, address, last_seen, first_seen, created_at, "
                "updated_at) SELECT %s, %s, '10.0.0.1', %s, %d, %d + i, %d FROM %s"
                % (head, cid, name, last_seen, now - 90000, now - 90000, now, seq))
@@ -755,7 +757,7 @@ class Bench:
                         db.execute(sql)
             if pg:
                 harness.psql(env.db, "ANALYZE")
-            central = env.start_central()
+            central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
             http = central.http
             label = "PostgreSQL" if pg else "SQLite"
 
