@@ -146,7 +146,8 @@ static const char *const migrations[] = {
 
     /* 10: the keys of the paged lists, in byte order as SQLite's (the queries say the same
      * COLLATE, so that these indexes serve them) */
-    "CREATE INDEX controllers_name_id ON controllers (name COLLATE \"C\", id COLLATE \"C\");"
+    "CREATE INDEX controllers_name_id"
+    " ON controllers (name COLLATE \"C\", id COLLATE \"C\");"
     "CREATE INDEX trains_name_id ON trains (name COLLATE \"C\", id COLLATE \"C\");",
 };
 

@@ -119,7 +119,8 @@ static const char *const migrations[] = {
      * registered without one (the earlier system's edges) */
     "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
     /* 10: the keys of the paged lists (store_controller_page, store_train_page) */
-    "CREATE INDEX controllers_name_id ON controllers(name, id);"
+    "CREATE INDEX controllers_name_id"
+    " ON controllers(name, id);"
     "CREATE INDEX trains_name_id ON trains(name, id);",
 };
 
