@@ -704,9 +704,115 @@ class Bench:
                 hung_sock.close()
             env.close()
 
+    # ---- paged lists at 100,000 controllers (docs/api.md "Paged lists")
+
+    @staticmethod
+    def paging_seed_sql(n, now, pg):
+        """Controllers and trains straight into the database (a fleet of 100,000 simulated
+        edges would need 300,000 descriptors): names in an order unrelated to creation, 10 %
+        online, 0.1 % stale, 1 % never seen, the rest offline; a train on every 10th."""
+        if pg:
+            seq, name = "generate_series(0, %d) AS s(i)" % (n - 1), "'ctl-' || lpad(((i * 7919) %% %d)::text, 6, '0')" % n
+            cid = "'00000000-0000-4000-8000-' || lpad(i::text, 12, '0')"
+            tname, tid = "'train-' || lpad(i::text, 5, '0')", "'t' || i"
+            head, tseq = "", "generate_series(0, %d) AS s(i)" % (min(n // 10, 9999) - 1)
+            tcid = "'00000000-0000-4000-8000-' || lpad((i * 10)::text, 12, '0')"
+        else:
+            head = "WITH RECURSIVE seq(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM seq WHERE i < %d) " % (n - 1)
+            seq, name = "seq", "printf('ctl-%%06d', (i * 7919) %% %d)" % n
+            cid = "printf('00000000-0000-4000-8000-%012d', i)"
+            tname, tid = "printf('train-%05d', i)", "'t' || i"
+            tseq = "seq WHERE i < %d" % min(n // 10, 9999)
+            tcid = "printf('00000000-0000-4000-8000-%012d', i * 10)"
+        # The central runs with --stale-after 3600 --offline-after 7200: these states hold for
+        # the whole run.
+        last_seen = ("CASE WHEN i %% 100 = 99 THEN NULL WHEN i %% 10 = 0 THEN %d "
+                     "WHEN i %% 1000 = 501 THEN %d ELSE %d END" % (now, now - 5000, now - 86400))
+        ctl = ("%sINSERT INTO controllers (id, name, address, last_seen, first_seen, created_at, "
+               "updated_at) SELECT %s, %s, '10.0.0.1', %s, %d, %d + i, %d FROM %s"
+               % (head, cid, name, last_seen, now - 90000, now - 90000, now, seq))
+        trn = ("%sINSERT INTO trains (id, name, plugin_name, desired_controller_id, address, "
+               "created_at, updated_at) SELECT %s, %s, 'simulator', %s, i + 1, %d, %d FROM %s"
+               % (head if not pg else "", tid, tname, tcid, now, now, tseq))
+        return [ctl, trn]
+
+    def b_paging(self, pg=False):
+        import random
+        import sqlite3
+        n = 5000 if self.quick else 100000
+        reqs = 50 if self.quick else 300
+        env = Env(self, "paging-pg" if pg else "paging")
+        try:
+            if pg:
+                env.db = harness.create_pg_database()
+            env.start_broker()
+            env.start_central()  # creates the schema
+            env.central.stop()
+            now = int(time.time())
+            for sql in self.paging_seed_sql(n, now, pg):
+                if pg:
+                    harness.psql(env.db, sql)
+                else:
+                    with sqlite3.connect(env.db) as db:
+                        db.execute(sql)
+            if pg:
+                harness.psql(env.db, "ANALYZE")
+            central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
+            http = central.http
+            label = "PostgreSQL" if pg else "SQLite"
+
+            def timed(path):
+                t0 = time.perf_counter()
+                r = http.get(path)
+                ms = (time.perf_counter() - t0) * 1e3
+                if r.status != 200:
+                    raise RuntimeError("%s: HTTP %d %s" % (path, r.status, r.body[:200]))
+                return ms, r
+
+            # The whole list a page of 1000 at a time: its cursors are the places to start
+            # the measured pages from.
+            cursors, total, t0, cursor = [], 0, time.perf_counter(), None
+            for _ in range(n // 1000 + 2):
+                _, r = timed("/api/controllers?limit=1000" + ("&cursor=" + cursor if cursor else ""))
+                total += len(r.json["items"])
+                cursor = r.json["next_cursor"]
+                if cursor is None:
+                    break
+                cursors.append(cursor)
+            walk_s = time.perf_counter() - t0
+            if total != n:
+                raise RuntimeError("the pages held %d controllers, not %d" % (total, n))
+            rnd = random.Random(7)
+            cases = [
+                ("first page", lambda: "/api/controllers?limit=100"),
+                ("a page anywhere (cursor)", lambda: "/api/controllers?limit=100&cursor=" + rnd.choice(cursors)),
+                ("name filter (10 match)", lambda: "/api/controllers?limit=100&name=CTL-04200"),
+                ("presence=online (10 %)", lambda: "/api/controllers?limit=100&presence=online&cursor=" + rnd.choice(cursors)),
+                ("presence=stale (0.1 %)", lambda: "/api/controllers?limit=100&presence=stale"),
+                ("trains, first page", lambda: "/api/trains?limit=100"),
+            ]
+            results = {}
+            for name, path in cases:
+                times = [timed(path())[0] for _ in range(reqs)]
+                results[name] = {"p50_ms": pct(times, 50), "p99_ms": pct(times, 99), "max_ms": max(times)}
+            self.details["paging_%s" % ("pg" if pg else "sqlite")] = {
+                "controllers": n, "walk_1000_s": walk_s, "requests_per_case": reqs, "cases": results}
+            for name, r in results.items():
+                key = name in ("first page", "a page anywhere (cursor)")
+                self.row("page of 100, %d controllers, %s: %s" % (n, label, name),
+                         "p50 %.2f ms, p99 %.2f ms, max %.2f ms" % (r["p50_ms"], r["p99_ms"], r["max_ms"]),
+                         "< 10 ms" if key else "", (r["p99_ms"] < 10) if key else None)
+            self.row("all %d controllers in pages of 1000, %s" % (n, label), "%.2f s" % walk_s)
+            t_all, r = timed("/api/controllers")
+            self.row("the unpaged list, %d controllers, %s" % (n, label),
+                     "%.2f s, %.0f MB" % (t_all / 1e3, len(r.body) / 1e6))
+        finally:
+            env.close()
+
     # ---- driver
 
-    ALL = ("register", "boot1k", "boot10k", "reassign", "command", "edge_ready")
+    ALL = ("register", "boot1k", "boot10k", "reassign", "command", "edge_ready", "paging",
+           "paging_pg")
 
     def run(self, only):
         todo = [b for b in self.ALL if not only or b in only]
@@ -725,6 +831,10 @@ class Bench:
                     self.b_command()
                 elif name == "edge_ready":
                     self.b_edge_ready()
+                elif name == "paging":
+                    self.b_paging()
+                elif name == "paging_pg":
+                    self.b_paging(pg=True)
             except Exception as exc:  # noqa: BLE001 - one failed benchmark must not hide the rest
                 self.row(name, "FAILED: %s" % str(exc).splitlines()[0][:200], "", False)
             finally:

@@ -12,6 +12,7 @@
 #include "events.h"
 #include "mqtt_acl.h"
 #include "notify.h"
+#include "paging.h"
 #include "registry.h"
 #include "runtime_config.h"
 #include "store.h"
@@ -109,9 +110,22 @@ static void controllers_list_work(void *ctx, const struct http_request *req,
     k->resp->content_type = "application/json";
 }
 
+static void controllers_page_work(void *ctx, const struct http_request *req,
+                                  struct http_response *resp)
+{
+    api_page_work(ctx, req, resp, PAGING_CONTROLLERS);
+}
+
+/* Without a paging parameter, the whole list as a bare array, as before paging (the earlier
+ * UI and exports read it); with one, a page (api_paging.c). */
 void h_controllers_list(struct call *k)
 {
-    http_request_defer(k->req, k->resp, controllers_list_work, k->c);
+    struct paging_args a;
+    int paged = api_paging_args(k, PAGING_CONTROLLERS, &a);
+    if (paged == 0)
+        http_request_defer(k->req, k->resp, controllers_list_work, k->c);
+    else if (paged == 1)
+        http_request_defer_arg(k->req, k->resp, controllers_page_work, k->c, &a, sizeof a);
 }
 
 /* Loads one controller inside an open transaction; answers 404 itself. */

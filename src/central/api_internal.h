@@ -68,6 +68,17 @@ bool api_path_uuid(struct call *k, const char *s, char out[UUIDSTR_LEN + 1]);
  * caller changes nothing. A train on no controller needs none. */
 bool api_stop_before_leaving(struct call *k, const char *tid, const json_t *train);
 
+/* ---- api_paging.c ---- */
+
+struct paging_args;
+/* The paging parameters of the request (paging.h): 1 when a page is asked for, 0 when the
+ * whole list is, -1 after answering 422 naming the parameter. */
+int api_paging_args(struct call *k, char kind, struct paging_args *out);
+/* The worker-thread half of a paged list of this kind (PAGING_CONTROLLERS, PAGING_TRAINS):
+ * req->defer_arg holds the struct paging_args api_paging_args filled. */
+void api_page_work(void *ctx, const struct http_request *req, struct http_response *resp,
+                   char kind);
+
 /* ---- api_register.c ---- */
 
 /* Whether the request may act as the controller of this row: always for a controller that

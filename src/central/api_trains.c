@@ -11,6 +11,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "driving.h"
+#include "paging.h"
 #include "events.h"
 #include "placement.h"
 #include "registry.h"
@@ -45,9 +46,21 @@ static void h_trains_list(struct call *k, const char *controller_id, bool with_s
     http_response_json(k->resp, 200, out);
 }
 
+static void trains_page_work(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    api_page_work(ctx, req, resp, PAGING_TRAINS);
+}
+
+/* Without a paging parameter, every train as a bare array, as before paging; with one, a
+ * page (api_paging.c). */
 void h_trains(struct call *k)
 {
-    h_trains_list(k, NULL, true);
+    struct paging_args a;
+    int paged = api_paging_args(k, PAGING_TRAINS, &a);
+    if (paged == 0)
+        h_trains_list(k, NULL, true);
+    else if (paged == 1)
+        http_request_defer_arg(k->req, k->resp, trains_page_work, k->c, &a, sizeof a);
 }
 
 void h_config_trains(struct call *k)

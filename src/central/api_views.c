@@ -201,7 +201,28 @@ static const char *config_error(const json_t *row)
     return NULL;
 }
 
+static json_t *controller_view(struct central *c, const json_t *row, int64_t now,
+                               const json_t *train_rows);
+
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains)
+{
+    json_t *rows = NULL;
+    if (with_trains &&
+        store_train_list(c->store, json_string_value(json_object_get(row, "id")), &rows) < 0)
+        rows = NULL;
+    json_t *v = controller_view(c, row, now, rows);
+    json_decref(rows);
+    return v;
+}
+
+json_t *view_controller_with(struct central *c, const json_t *row, int64_t now,
+                             const json_t *train_rows)
+{
+    return controller_view(c, row, now, train_rows);
+}
+
+static json_t *controller_view(struct central *c, const json_t *row, int64_t now,
+                               const json_t *train_rows)
 {
     json_t *last = json_object_get(row, "last_seen");
     enum presence p = view_presence(c, row, now);
@@ -237,15 +258,9 @@ json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool 
     json_object_set_new(v, "reports_placement",
                         json_is_boolean(rp) ? json_incref(rp) : json_null());
     json_t *trains = json_array();
-    if (with_trains) {
-        json_t *rows = NULL;
-        if (store_train_list(c->store, json_string_value(json_object_get(row, "id")), &rows) == 0) {
-            size_t i;
-            json_t *t;
-            json_array_foreach(rows, i, t) json_array_append_new(trains, view_train(c, t, false));
-            json_decref(rows);
-        }
-    }
+    size_t i;
+    json_t *t;
+    json_array_foreach(train_rows, i, t) json_array_append_new(trains, view_train(c, t, false));
     json_object_set_new(v, "trains", trains);
     return v;
 }

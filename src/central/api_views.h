@@ -32,6 +32,10 @@ json_t *view_status_live(struct central *c, const json_t *status_row,
 int view_train_status(struct central *c, const json_t *train_row, json_t **out);
 json_t *view_train(struct central *c, const json_t *row, bool with_status);
 json_t *view_controller(struct central *c, const json_t *row, int64_t now, bool with_trains);
+/* view_controller with its trains given: the rows of its trains (store_train_list order;
+ * NULL: none), for a page that read the trains of all its controllers in one query. */
+json_t *view_controller_with(struct central *c, const json_t *row, int64_t now,
+                             const json_t *train_rows);
 
 /* Whether a controller reports the trains it runs in its heartbeats (a Roundhouse edge does;
  * the earlier system's does not: its metadata says reports_placement false). Unknown counts

@@ -107,7 +107,7 @@ void http_request_defer(const struct http_request *req, struct http_response *re
                         http_handler_fn fn, void *ctx);
 /* The same, handing fn a copy of arg (at most HTTP_DEFER_ARG_MAX bytes, else 500) as
  * req->defer_arg: what the handler learnt from the headers, which fn cannot read. */
-#define HTTP_DEFER_ARG_MAX 256
+#define HTTP_DEFER_ARG_MAX 2048
 void http_request_defer_arg(const struct http_request *req, struct http_response *resp,
                             http_handler_fn fn, void *ctx, const void *arg, size_t arglen);
 

@@ -29,5 +29,23 @@ struct presence_rules {
 enum presence presence_state(int64_t last_seen, int64_t now, bool went_offline,
                              const struct presence_rules *rules);
 const char *presence_name(enum presence p);
+/* The state named name ("online", ...), or -1. */
+int presence_parse(const char *name);
+
+/* The same rule as thresholds on last_seen, for a database to apply in a query (a paged list
+ * filtered by presence): with last_seen known and the will not received,
+ *   last_seen > future_after -> stale, else last_seen > online_after -> online,
+ *   else last_seen > stale_after -> stale, else offline.
+ * A threshold that nothing passes is INT64_MAX. */
+struct presence_bounds {
+    int64_t future_after;
+    int64_t online_after;
+    int64_t stale_after;
+};
+void presence_bounds(int64_t now, const struct presence_rules *rules, struct presence_bounds *out);
+/* presence_state through the bounds (what the query computes), for the tests to hold the two
+ * against each other. */
+enum presence presence_from_bounds(int64_t last_seen, bool went_offline,
+                                   const struct presence_bounds *b);
 
 #endif

@@ -182,6 +182,20 @@ int store_controller_foreach_page(struct store *st, long offset, int limit,
                           : sq_controller_foreach_page(st->sq, offset, limit, fn, ctx);
 }
 
+int store_controller_page(struct store *st, const struct store_page_query *q,
+                          int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return st->pg != NULL ? pg_page(st->pg, &store_controllers_table, q, fn, ctx)
+                          : sq_page(st->sq, &store_controllers_table, q, fn, ctx);
+}
+
+int store_train_page(struct store *st, const struct store_page_query *q,
+                     int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return st->pg != NULL ? pg_page(st->pg, &store_trains_table, q, fn, ctx)
+                          : sq_page(st->sq, &store_trains_table, q, fn, ctx);
+}
+
 int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
 {
     return st->pg != NULL ? pg_controller_presence_scan(st->pg, fn, ctx)
@@ -225,6 +239,12 @@ int store_train_list(struct store *st, const char *controller_id, json_t **out)
 {
     return st->pg != NULL ? pg_train_list(st->pg, controller_id, out)
                           : sq_train_list(st->sq, controller_id, out);
+}
+
+int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out)
+{
+    return st->pg != NULL ? pg_train_list_for(st->pg, controller_ids, out)
+                          : sq_train_list_for(st->sq, controller_ids, out);
 }
 
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)

@@ -42,9 +42,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "presence.h"
+
 struct store;
 
-#define STORE_SCHEMA_VERSION 9
+#define STORE_SCHEMA_VERSION 10
 
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
  * it) rather than a SQLite file. */
@@ -108,6 +110,28 @@ int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t
 /* The same, for the rows offset .. offset + limit - 1 in the list's order. */
 int store_controller_foreach_page(struct store *st, long offset, int limit,
                                   int (*fn)(void *ctx, const json_t *row), void *ctx);
+/* One page of a list (the paged GET /api/controllers and /api/trains, docs/api.md "Paged
+ * lists"): rows in order of (name, id), both compared as bytes on either backend, strictly
+ * after (after_name, after_id) when after_id is not NULL, that pass the filters; at most
+ * limit of them. Keyset, not OFFSET: the database starts at the key in its (name, id) index,
+ * and a row inserted or deleted elsewhere in the list shifts nothing. */
+struct store_page_query {
+    int limit; /* >= 1 */
+    const char *after_name, *after_id;
+    /* Names containing it, with ASCII letters folded (pass it lower-cased); NULL or "": any. */
+    const char *name_part;
+    /* Bit 1u << enum presence per state wanted; 0: any. For a controller its own presence;
+     * for a train that of the controller its status is reported for (view_train_status:
+     * the reporter, else the holder; before any report the holder, else the assignee). */
+    unsigned presence;
+    struct presence_bounds bounds; /* presence_bounds of the read's now */
+};
+/* fn gets each row (freed after it returns); a negative return from fn stops. */
+int store_controller_page(struct store *st, const struct store_page_query *q,
+                          int (*fn)(void *ctx, const json_t *row), void *ctx);
+int store_train_page(struct store *st, const struct store_page_query *q,
+                     int (*fn)(void *ctx, const json_t *row), void *ctx);
+
 /* The presence columns of one controller, as the presence scan hands them over. */
 struct store_presence_row {
     const char *id;
@@ -133,6 +157,9 @@ int store_train_get(struct store *st, const char *id, json_t **out);
 /* All trains, or those whose desired controller is controller_id (when not NULL), in
  * creation order. */
 int store_train_list(struct store *st, const char *controller_id, json_t **out);
+/* Trains whose desired controller is one of controller_ids (a JSON array of strings), in
+ * creation order: the trains of a page of controllers in one query. */
+int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out);
 /* Trains whose actual controller is controller_id. */
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
 int store_train_insert(struct store *st, const json_t *row);

@@ -40,6 +40,25 @@ struct store {
     struct pg_store *pg;
 };
 
+/* ---- the SELECT of a page (store_page.c) ---- */
+struct store_page_param {
+    bool is_text;
+    const char *text; /* borrowed: from the query, or out->pattern */
+    int64_t integer;
+};
+struct store_page_sql {
+    char sql[2048];
+    char pattern[2 * 512 + 3]; /* the LIKE pattern of the name filter */
+    int nparams;
+    struct store_page_param params[8];
+};
+/* The statement of store_controller_page (t = &store_controllers_table) or store_train_page
+ * (&store_trains_table): parameters written as mark and their number ('?' for SQLite, '$'
+ * for PostgreSQL), text compared and ordered under collate ("" or " COLLATE \"C\""), the
+ * values to bind in out->params in order. -E2BIG when the name filter is too long. */
+int store_page_sql(const struct store_table *t, const struct store_page_query *q, char mark,
+                   const char *collate, struct store_page_sql *out);
+
 /* ---- SQLite (store_sqlite.c) ---- */
 int sq_open(const char *path, int max_version, struct sq_store **out, char *err, size_t errlen);
 int sq_open_maintenance(const char *path, struct sq_store **out, char *err, size_t errlen);
@@ -62,6 +81,8 @@ int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t
 int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
                                int (*fn)(void *ctx, const json_t *row), void *ctx);
 int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx);
+int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,
+            int (*fn)(void *ctx, const json_t *row), void *ctx);
 int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **out);
 int sq_controller_insert(struct sq_store *st, const json_t *row);
 int sq_controller_update(struct sq_store *st, const char *id, const json_t *fields);
@@ -69,6 +90,7 @@ int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now);
 int sq_controller_delete(struct sq_store *st, const char *id);
 int sq_train_get(struct sq_store *st, const char *id, json_t **out);
 int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out);
+int sq_train_list_for(struct sq_store *st, const json_t *controller_ids, json_t **out);
 int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out);
 int sq_train_insert(struct sq_store *st, const json_t *row);
 int sq_train_update(struct sq_store *st, const char *id, const json_t *fields);
@@ -119,6 +141,8 @@ int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t
 int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
                                int (*fn)(void *ctx, const json_t *row), void *ctx);
 int pg_controller_presence_scan(struct pg_store *st, store_presence_fn fn, void *ctx);
+int pg_page(struct pg_store *st, const struct store_table *t, const struct store_page_query *q,
+            int (*fn)(void *ctx, const json_t *row), void *ctx);
 int pg_controller_find_by_name(struct pg_store *st, const char *name, json_t **out);
 int pg_controller_insert(struct pg_store *st, const json_t *row);
 int pg_controller_update(struct pg_store *st, const char *id, const json_t *fields);
@@ -126,6 +150,7 @@ int pg_controller_bump_config(struct pg_store *st, const char *id, int64_t now);
 int pg_controller_delete(struct pg_store *st, const char *id);
 int pg_train_get(struct pg_store *st, const char *id, json_t **out);
 int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out);
+int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out);
 int pg_train_list_actual(struct pg_store *st, const char *controller_id, json_t **out);
 int pg_train_insert(struct pg_store *st, const json_t *row);
 int pg_train_update(struct pg_store *st, const char *id, const json_t *fields);

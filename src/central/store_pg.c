@@ -143,6 +143,12 @@ static const char *const migrations[] = {
 
     /* 9: the hash of the controller's own secret; null for controllers registered without one */
     "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
+
+    /* 10: the keys of the paged lists, in byte order as SQLite's (the queries say the same
+     * COLLATE, so that these indexes serve them) */
+    "CREATE INDEX controllers_name_id"
+    " ON controllers (name COLLATE \"C\", id COLLATE \"C\");"
+    "CREATE INDEX trains_name_id ON trains (name COLLATE \"C\", id COLLATE \"C\");",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1002,8 +1008,8 @@ int pg_controller_list(struct pg_store *st, json_t **out)
 
 /* The rows come as one result (text, smaller than the objects) and become objects one at a
  * time, so that fn may use the store (libpq runs one query at a time per connection). */
-static int controller_rows(struct pg_store *st, const char *sql, const struct params *p,
-                           int (*fn)(void *ctx, const json_t *row), void *ctx)
+static int table_rows(struct pg_store *st, const struct store_table *t, const char *sql,
+                      const struct params *p, int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     PGresult *res = NULL;
     int rc = exec_params(st, sql, p, 0, &res);
@@ -1011,12 +1017,18 @@ static int controller_rows(struct pg_store *st, const char *sql, const struct pa
         return rc;
     int n = PQntuples(res);
     for (int i = 0; i < n && rc >= 0; i++) {
-        json_t *row = row_to_json(res, i, &store_controllers_table);
+        json_t *row = row_to_json(res, i, t);
         rc = row != NULL ? fn(ctx, row) : -ENOMEM;
         json_decref(row);
     }
     PQclear(res);
     return rc < 0 ? rc : 0;
+}
+
+static int controller_rows(struct pg_store *st, const char *sql, const struct params *p,
+                           int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return table_rows(st, &store_controllers_table, sql, p, fn, ctx);
 }
 
 int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
@@ -1039,6 +1051,23 @@ int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
         rc = params_add_int(&p, offset);
     if (rc == 0)
         rc = controller_rows(st, sql, &p, fn, ctx);
+    params_clear(&p);
+    return rc;
+}
+
+int pg_page(struct pg_store *st, const struct store_table *t, const struct store_page_query *q,
+            int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    struct store_page_sql page;
+    int rc = store_page_sql(t, q, '$', " COLLATE \"C\"", &page);
+    if (rc < 0)
+        return rc;
+    struct params p = {0};
+    for (int i = 0; i < page.nparams && rc == 0; i++)
+        rc = page.params[i].is_text ? params_add(&p, page.params[i].text)
+                                    : params_add_int(&p, page.params[i].integer);
+    if (rc == 0)
+        rc = table_rows(st, t, page.sql, &p, fn, ctx);
     params_clear(&p);
     return rc;
 }
@@ -1128,6 +1157,19 @@ int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out)
         st, &store_trains_table,
         "SELECT * FROM trains WHERE desired_controller_id = $1 ORDER BY created_at, rowid",
         controller_id, false, out);
+}
+
+int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out)
+{
+    char *ids = json_dumps(controller_ids, JSON_COMPACT);
+    if (ids == NULL)
+        return -ENOMEM;
+    int rc = query1(st, &store_trains_table,
+                    "SELECT * FROM trains WHERE desired_controller_id IN"
+                    " (SELECT json_array_elements_text($1::json)) ORDER BY created_at, rowid",
+                    ids, false, out);
+    free(ids);
+    return rc;
 }
 
 int pg_train_list_actual(struct pg_store *st, const char *controller_id, json_t **out)

@@ -137,6 +137,17 @@ int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
     return -EPROTONOSUPPORT;
 }
 
+int pg_page(struct pg_store *st, const struct store_table *t, const struct store_page_query *q,
+            int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    (void)st;
+    (void)t;
+    (void)q;
+    (void)fn;
+    (void)ctx;
+    return -EPROTONOSUPPORT;
+}
+
 int pg_controller_presence_scan(struct pg_store *st, store_presence_fn fn, void *ctx)
 {
     (void)st;
@@ -195,6 +206,14 @@ int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out)
 {
     (void)st;
     (void)controller_id;
+    (void)out;
+    return -EPROTONOSUPPORT;
+}
+
+int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out)
+{
+    (void)st;
+    (void)controller_ids;
     (void)out;
     return -EPROTONOSUPPORT;
 }

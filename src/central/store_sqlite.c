@@ -118,6 +118,10 @@ static const char *const migrations[] = {
     /* 9: the hash of the controller's own secret (docs/security.md); null for controllers
      * registered without one (the earlier system's edges) */
     "ALTER TABLE controllers ADD COLUMN secret_hash TEXT;",
+    /* 10: the keys of the paged lists (store_controller_page, store_train_page) */
+    "CREATE INDEX controllers_name_id"
+    " ON controllers(name, id);"
+    "CREATE INDEX trains_name_id ON trains(name, id);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -924,6 +928,35 @@ int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
     return controller_rows(st, sql, offset, limit < 0 ? 0 : limit, fn, ctx);
 }
 
+int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,
+            int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    struct store_page_sql page;
+    int rc = store_page_sql(t, q, '?', "", &page);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *stmt = NULL;
+    rc = stmt_prepare(st, page.sql, &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    for (int i = 0; i < page.nparams; i++) {
+        const struct store_page_param *p = &page.params[i];
+        if (p->is_text)
+            sqlite3_bind_text(stmt, i + 1, p->text, -1, SQLITE_STATIC);
+        else
+            sqlite3_bind_int64(stmt, i + 1, p->integer);
+    }
+    int stopped = 0;
+    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *row = row_to_json(stmt, t);
+        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
+        json_decref(row);
+    }
+    int result = stopped < 0 ? stopped : map_rc(st, rc);
+    stmt_release(st, stmt);
+    return result;
+}
+
 int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx)
 {
     sqlite3_stmt *stmt = NULL;
@@ -1011,6 +1044,19 @@ int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
     return query(st, &store_trains_table,
                  "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
                  controller_id, NULL, false, out);
+}
+
+int sq_train_list_for(struct sq_store *st, const json_t *controller_ids, json_t **out)
+{
+    char *ids = json_dumps(controller_ids, JSON_COMPACT);
+    if (ids == NULL)
+        return -ENOMEM;
+    int rc = query(st, &store_trains_table,
+                   "SELECT * FROM trains WHERE desired_controller_id IN"
+                   " (SELECT value FROM json_each(?)) ORDER BY created_at, rowid",
+                   ids, NULL, false, out);
+    free(ids);
+    return rc;
 }
 
 int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)

@@ -21,7 +21,12 @@ struct cli_options {
     bool json;             /* print the API's JSON documents instead of tables */
     const char *direction; /* `speed --direction`, NULL when not given */
     bool force;            /* `assign --force`: do not wait for the old controller's release */
-    int argc;              /* the command and its arguments, options removed */
+    /* `controllers` and `trains`: at most limit listed (0: all), only names containing
+     * name (NULL: any), only these presence states (comma-separated; NULL: any). */
+    long limit;
+    const char *name;
+    const char *presence;
+    int argc; /* the command and its arguments, options removed */
     char **argv;
 };
 

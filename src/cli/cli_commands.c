@@ -173,6 +173,87 @@ static int path_for(struct cli *c, char *out, const char *prefix, const char *id
     return CLI_EXIT_OK;
 }
 
+/* Rows asked for per page: well below the central's 1000, so that one page of controllers
+ * with their trains stays about half a megabyte. */
+#define LIST_PAGE 500
+
+struct list_filter {
+    const char *name;     /* NULL: any */
+    const char *presence; /* NULL: any */
+    long max;             /* 0: every row */
+};
+
+/* path + "&key=" + value percent-encoded, in place. */
+static int add_param(struct cli *c, char *path, const char *key, const char *value)
+{
+    char prefix[PATH_LEN];
+    int n = snprintf(prefix, sizeof prefix, "%s&%s=", path, key);
+    if (n < 0 || (size_t)n >= sizeof prefix)
+        return cli_usage(c, "--%s too long", key);
+    int rc = http_client_path(c->http, path, PATH_LEN, prefix, value, NULL);
+    if (rc == -ENAMETOOLONG)
+        return cli_usage(c, "--%s too long: '%.60s...'", key, value);
+    return rc < 0 ? cli_fail(c, "out of memory") : CLI_EXIT_OK;
+}
+
+/* Every row of a paged list (/api/controllers, /api/trains: docs/api.md "Paged lists") that
+ * passes the filter, page after page, into *out (a new array), so that no answer has to
+ * hold the whole registry (an answer is refused beyond HTTP_CLIENT_BODY_MAX). The pages
+ * are read one after another, each in its own transaction of the central: a row renamed
+ * meanwhile can appear twice or not at all, one added or removed moves nothing else. */
+static int list_pages(struct cli *c, const char *base, const struct list_filter *f, json_t **out)
+{
+    json_t *all = json_array();
+    char cursor[PATH_LEN] = "";
+    int rc = all ? CLI_EXIT_OK : cli_fail(c, "out of memory");
+    /* Bounded: a central that kept answering cursors would otherwise be followed forever. */
+    for (long pages = 0; rc == CLI_EXIT_OK && pages < 1000000; pages++) {
+        long want = LIST_PAGE;
+        if (f->max > 0 && f->max - (long)json_array_size(all) < want)
+            want = f->max - (long)json_array_size(all);
+        if (want <= 0)
+            break;
+        char path[PATH_LEN];
+        snprintf(path, sizeof path, "%s?limit=%ld", base, want);
+        if (cursor[0] != '\0')
+            rc = add_param(c, path, "cursor", cursor);
+        if (rc == CLI_EXIT_OK && f->name != NULL)
+            rc = add_param(c, path, "name", f->name);
+        if (rc == CLI_EXIT_OK && f->presence != NULL)
+            rc = add_param(c, path, "presence", f->presence);
+        struct answer a = {0};
+        if (rc == CLI_EXIT_OK)
+            rc = api_typed(c, "GET", path, NULL, JSON_OBJECT, &a);
+        json_t *items = json_object_get(a.doc, "items");
+        json_t *next = json_object_get(a.doc, "next_cursor");
+        if (rc == CLI_EXIT_OK &&
+            (!json_is_array(items) || !(json_is_string(next) || json_is_null(next))))
+            rc = cli_fail(c, "unexpected answer from %s%s: a page {items, next_cursor} expected",
+                          http_client_base(c->http), base);
+        if (rc == CLI_EXIT_OK && json_array_extend(all, items) < 0)
+            rc = cli_fail(c, "out of memory");
+        bool last = rc != CLI_EXIT_OK || json_is_null(next) || json_string_length(next) == 0 ||
+                    json_string_length(next) >= sizeof cursor;
+        if (!last)
+            snprintf(cursor, sizeof cursor, "%s", json_string_value(next));
+        answer_clear(&a);
+        if (last)
+            break;
+    }
+    if (rc == CLI_EXIT_OK)
+        *out = all;
+    else
+        json_decref(all);
+    return rc;
+}
+
+static int print_json(struct cli *c, const json_t *doc)
+{
+    if (json_dumpf(doc, c->out, JSON_COMPACT) < 0 || fputc('\n', c->out) == EOF || ferror(c->out))
+        return cli_fail(c, "cannot write the output");
+    return CLI_EXIT_OK;
+}
+
 /* ---- output ---- */
 
 int cli_print_raw(struct cli *c, const struct http_reply *r)
@@ -234,7 +315,10 @@ static int resolve_controller(struct cli *c, const char *arg, char id[UUIDSTR_LE
         return CLI_EXIT_USAGE;
     if (uuidstr_normalize(arg, id) == 0)
         return CLI_EXIT_OK;
-    int rc = api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, &a);
+    /* The central narrows the list down to the names containing arg; the exact name is
+     * compared here. */
+    const struct list_filter f = {.name = arg};
+    int rc = list_pages(c, "/api/controllers", &f, &a.doc);
     if (rc != CLI_EXIT_OK)
         goto out;
     size_t i, matches = 0;
@@ -271,14 +355,23 @@ out:
 
 /* ---- commands ---- */
 
+static const struct list_filter *command_filter(struct cli *c, struct list_filter *f)
+{
+    *f =
+        (struct list_filter){.name = c->opt.name, .presence = c->opt.presence, .max = c->opt.limit};
+    return f;
+}
+
+/* --json prints the rows as one array, the shape of the unpaged list. */
 static int cmd_controllers(struct cli *c, int argc, char **argv)
 {
-    struct answer a = {0};
-    int rc = api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, &a);
+    struct list_filter f;
+    json_t *list = NULL;
+    int rc = list_pages(c, "/api/controllers", command_filter(c, &f), &list);
     if (rc == CLI_EXIT_OK)
-        rc = c->opt.json ? cli_print_raw(c, &a.reply)
-                         : print_view(c, views_controllers_print(c->out, a.doc));
-    answer_clear(&a);
+        rc = c->opt.json ? print_json(c, list)
+                         : print_view(c, views_controllers_print(c->out, list));
+    json_decref(list);
     return rc;
 }
 
@@ -303,19 +396,22 @@ static int controllers_for_view(struct cli *c, struct answer *ctls)
 {
     if (c->opt.json)
         return CLI_EXIT_OK;
-    return api_typed(c, "GET", "/api/controllers", NULL, JSON_ARRAY, ctls);
+    const struct list_filter all = {0};
+    return list_pages(c, "/api/controllers", &all, &ctls->doc);
 }
 
 static int cmd_trains(struct cli *c, int argc, char **argv)
 {
-    struct answer a = {0}, ctls = {0};
-    int rc = api_typed(c, "GET", "/api/trains", NULL, JSON_ARRAY, &a);
+    struct answer ctls = {0};
+    struct list_filter f;
+    json_t *list = NULL;
+    int rc = list_pages(c, "/api/trains", command_filter(c, &f), &list);
     if (rc == CLI_EXIT_OK)
         rc = controllers_for_view(c, &ctls);
     if (rc == CLI_EXIT_OK)
-        rc = c->opt.json ? cli_print_raw(c, &a.reply)
-                         : print_view(c, views_trains_print(c->out, a.doc, ctls.doc));
-    answer_clear(&a);
+        rc = c->opt.json ? print_json(c, list)
+                         : print_view(c, views_trains_print(c->out, list, ctls.doc));
+    json_decref(list);
     answer_clear(&ctls);
     return rc;
 }
@@ -1037,5 +1133,9 @@ int cli_commands_run(struct cli *c)
         return cli_usage(c, "--direction only applies to the speed command");
     if (c->opt.force && cmd->run != cmd_assign)
         return cli_usage(c, "--force only applies to the assign command");
+    if ((c->opt.limit > 0 || c->opt.name != NULL || c->opt.presence != NULL) &&
+        cmd->run != cmd_controllers && cmd->run != cmd_trains)
+        return cli_usage(c, "--limit, --name and --presence only apply to the controllers and "
+                            "trains commands");
     return cmd->run(c, nargs, c->opt.argv + 1);
 }

@@ -1,6 +1,7 @@
 #include "cli_options.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <string.h>
@@ -30,6 +31,12 @@ void cli_options_usage(FILE *out)
           "  --direction DIR    for `speed`: forward or reverse\n"
           "  --force            for `assign`: move at once, without waiting for the old\n"
           "                     controller to release the train (it may still drive it)\n"
+          "  --limit N          for `controllers`, `trains`: list at most N\n"
+          "  --name TEXT        for `controllers`, `trains`: only names containing TEXT\n"
+          "                     (upper and lower case ASCII letters alike)\n"
+          "  --presence LIST    for `controllers`: only these states; for `trains`: only\n"
+          "                     trains whose controller is in one (online, stale, offline,\n"
+          "                     unknown, comma-separated)\n"
           "  -h, --help         this text\n"
           "  -V, --version      program version\n"
           "\n"
@@ -94,6 +101,23 @@ static bool is_flag(const char *arg, const char *name)
     return strcmp(arg, name) == 0;
 }
 
+/* "online,stale": what the central accepts as ?presence, checked before anything is sent. */
+static bool presence_list_valid(const char *s)
+{
+    static const char *const states[] = {"online", "stale", "offline", "unknown"};
+    const char *p = s;
+    do {
+        size_t n = strcspn(p, ",");
+        bool known = false;
+        for (size_t i = 0; i < sizeof states / sizeof states[0]; i++)
+            known = known || (strlen(states[i]) == n && strncmp(p, states[i], n) == 0);
+        if (!known)
+            return false;
+        p += n;
+    } while (*p++ == ',');
+    return true;
+}
+
 static int set_central(const char *value, struct cli_options *o, FILE *err)
 {
     if (strncasecmp(value, "http://", 7) != 0 && strncasecmp(value, "https://", 8) != 0)
@@ -152,6 +176,28 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
             if (option_value(argc, argv, &i, "--direction", &value, err) < 0)
                 return -EINVAL;
             r.direction = value;
+        } else if (is_option(arg, "--limit")) {
+            if (option_value(argc, argv, &i, "--limit", &value, err) < 0)
+                return -EINVAL;
+            bool digits = value[0] != '\0';
+            for (const char *p = value; *p; p++)
+                digits = digits && *p >= '0' && *p <= '9';
+            if (!digits || parse_long(value, 1, LONG_MAX, &r.limit) < 0)
+                return usage_error(err, "invalid --limit '%s': expected a whole number from 1",
+                                   value);
+        } else if (is_option(arg, "--name")) {
+            if (option_value(argc, argv, &i, "--name", &value, err) < 0)
+                return -EINVAL;
+            r.name = value;
+        } else if (is_option(arg, "--presence")) {
+            if (option_value(argc, argv, &i, "--presence", &value, err) < 0)
+                return -EINVAL;
+            if (!presence_list_valid(value))
+                return usage_error(err,
+                                   "invalid --presence '%s': expected online, stale, offline or "
+                                   "unknown, or several of them separated by commas",
+                                   value);
+            r.presence = value;
         } else {
             return usage_error(err, "unknown option '%s'", arg);
         }

@@ -56,7 +56,9 @@ describe('the UI as a whole', () => {
   it('shows a failed load in words and retries it', w.guard(async () => {
     const { page } = w;
     let refused = 0;
-    await page.route('**/api/trains', (route) => {
+    // The train list, paged or not (the UI asks for pages: /api/trains?limit=…).
+    const trainList = (url) => url.pathname === '/api/trains';
+    await page.route(trainList, (route) => {
       refused++;
       return route.fulfill({ status: 503, contentType: 'application/json',
         body: JSON.stringify({ detail: 'the database is locked; try again', error: 'unavailable' }) });
@@ -67,7 +69,7 @@ describe('the UI as a whole', () => {
     await waitFor(async () => (await page.getByTestId('connection-state').getAttribute('data-state')) === 'down',
                   { what: 'connection shown as down' });
     await waitFor(() => refused >= 2, { what: 'a retry', timeout: 10000 });
-    await page.unroute('**/api/trains');
+    await page.unroute(trainList);
     await page.locator('[data-testid="connection-state"][data-state="live"]').waitFor({ timeout: 30000 });
     await page.locator('#view[data-ready="1"]').waitFor();
     await waitText(page, card('train-1', 'name'), (t) => t === 'Live again');

@@ -1,6 +1,8 @@
 # Unit tests of the central's pure cores and its store.
 rh_unit_test(test_presence ${RH_UNIT_DIR}/test_presence.c)
 target_link_libraries(test_presence PRIVATE rh_central)
+rh_unit_test(test_paging ${RH_UNIT_DIR}/test_paging.c)
+target_link_libraries(test_paging PRIVATE rh_central)
 rh_unit_test(test_registry ${RH_UNIT_DIR}/test_registry.c)
 target_link_libraries(test_registry PRIVATE rh_central)
 rh_unit_test(test_runtime_config ${RH_UNIT_DIR}/test_runtime_config.c)

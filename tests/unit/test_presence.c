@@ -63,6 +63,45 @@ static void test_names(void **state)
     assert_string_equal(presence_name(PRESENCE_UNKNOWN), "unknown");
 }
 
+/* The thresholds a database query applies give the same state as the rule itself, around
+ * every boundary, for ordinary rules and for degenerate ones. */
+static void test_bounds_agree_with_the_rule(void **state)
+{
+    const struct presence_rules all[] = {
+        {.stale_after = 25, .offline_after = 50},
+        {.stale_after = 1, .offline_after = 2},
+        {.stale_after = 0, .offline_after = 5},
+        {.stale_after = -3, .offline_after = 0},
+        {.stale_after = INT64_MAX / 2, .offline_after = INT64_MAX},
+    };
+    const int64_t nows[] = {0, 1800000000, INT64_MAX - 1};
+    for (size_t r = 0; r < sizeof all / sizeof all[0]; r++) {
+        for (size_t n = 0; n < sizeof nows / sizeof nows[0]; n++) {
+            struct presence_bounds b;
+            presence_bounds(nows[n], &all[r], &b);
+            for (int64_t age = -70; age <= 70; age++) {
+                int64_t seen = nows[n] - age;
+                if (seen < 0)
+                    continue;
+                for (int will = 0; will <= 1; will++)
+                    assert_int_equal(presence_from_bounds(seen, will, &b),
+                                     presence_state(seen, nows[n], will, &all[r]));
+            }
+            assert_int_equal(presence_from_bounds(-1, false, &b), PRESENCE_UNKNOWN);
+        }
+    }
+}
+
+static void test_parse(void **state)
+{
+    assert_int_equal(presence_parse("online"), PRESENCE_ONLINE);
+    assert_int_equal(presence_parse("stale"), PRESENCE_STALE);
+    assert_int_equal(presence_parse("offline"), PRESENCE_OFFLINE);
+    assert_int_equal(presence_parse("unknown"), PRESENCE_UNKNOWN);
+    assert_int_equal(presence_parse("Online"), -1);
+    assert_int_equal(presence_parse(""), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -72,6 +111,8 @@ int main(void)
         cmocka_unit_test(test_future_last_seen_is_stale),
         cmocka_unit_test(test_will_forces_offline),
         cmocka_unit_test(test_names),
+        cmocka_unit_test(test_bounds_agree_with_the_rule),
+        cmocka_unit_test(test_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

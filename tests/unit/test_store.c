@@ -730,6 +730,203 @@ static void test_redact(void **state)
     assert_false(store_is_postgresql("/var/lib/roundhouse/postgresql://x"));
 }
 
+/* Paged lists on both backends: pages in (name, id) byte order with no row twice or missing,
+ * the name filter with ASCII letters folded and LIKE's own characters taken literally, and
+ * the presence filter agreeing with presence_state for every controller (and for a train,
+ * with the presence of the controller its status is reported for). */
+struct collected {
+    json_t *rows;
+};
+
+static int collect(void *ctx, const json_t *row)
+{
+    struct collected *c = ctx;
+    json_array_append(c->rows, (json_t *)row);
+    return 0;
+}
+
+static json_t *page_of(struct store *st, bool trains, const struct store_page_query *q)
+{
+    struct collected c = {.rows = json_array()};
+    assert_int_equal(store_begin(st, false), 0);
+    int rc =
+        trains ? store_train_page(st, q, collect, &c) : store_controller_page(st, q, collect, &c);
+    store_rollback(st);
+    assert_int_equal(rc, 0);
+    return c.rows;
+}
+
+static const char *str(const json_t *row, const char *key)
+{
+    return json_string_value(json_object_get(row, key));
+}
+
+static void test_pages(void **state)
+{
+    char err[256];
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    const int64_t now = 1800000000;
+    const struct presence_rules rules = {.stale_after = 25, .offline_after = 50};
+    /* Names that sort differently by bytes than by a language's rules, duplicates, and LIKE's
+     * own characters. */
+    static const char *const names[] = {"pi-b", "Pi-A",       "pi-a", "pi-a",   "pi_%x", "pi-10",
+                                        "pi-2", "\u00c4rger", "zeta", "ZETA-2", "pi-a"};
+    const int n = (int)(sizeof names / sizeof names[0]);
+    /* ages: never seen, online, stale, offline, in the future; every third one's will came */
+    const int64_t ages[] = {-1, 0, 30, 60, -10, 24, 25, 49, 50, 1, 3};
+    assert_int_equal(store_begin(st, true), 0);
+    for (int i = 0; i < n; i++) {
+        char id[37];
+        snprintf(id, sizeof id, "00000000-0000-4000-8000-%012d", (i * 7) % n);
+        json_t *row =
+            json_pack("{s:s, s:s, s:I, s:I, s:I}", "id", id, "name", names[i], "created_at",
+                      (json_int_t)i, "updated_at", (json_int_t)i, "session_epoch", (json_int_t)2);
+        if (ages[i] >= -10 && ages[i] != -1)
+            json_object_set_new(row, "last_seen", json_integer(now - ages[i]));
+        if (i % 3 == 2)
+            json_object_set_new(row, "offline_epoch", json_integer(2));
+        if (i % 3 == 1)
+            json_object_set_new(row, "offline_epoch", json_integer(1)); /* an older session's */
+        assert_int_equal(store_controller_insert(st, row), 0);
+        json_decref(row);
+        /* One train per controller, named like it; a status row for every other one, from
+         * no controller for the last (the holder counts then). */
+        char tid[8];
+        snprintf(tid, sizeof tid, "t%02d", i);
+        json_t *t = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "id", tid, "name", names[i],
+                              "plugin_name", "p", "desired_controller_id", id, "created_at",
+                              (json_int_t)i, "updated_at", (json_int_t)i);
+        if (i % 4 == 0)
+            json_object_set_new(t, "desired_controller_id", json_null());
+        assert_int_equal(store_train_insert(st, t), 0);
+        json_decref(t);
+        if (i % 2 == 1) {
+            json_t *s = json_pack("{s:s, s:s, s:I}", "train_id", tid, "controller_id", id,
+                                  "updated_at", (json_int_t)now);
+            assert_int_equal(store_status_upsert(st, s), 0);
+            json_decref(s);
+        }
+    }
+    assert_int_equal(store_train_assign_addresses(st), 0);
+    assert_int_equal(store_commit(st), 0);
+
+    struct store_page_query q = {.limit = 3};
+    presence_bounds(now, &rules, &q.bounds);
+    for (int trains = 0; trains <= 1; trains++) {
+        /* Every row once, in byte order of (name, id). */
+        json_t *seen = json_array();
+        char last_name[64] = "", last_id[64] = "";
+        q.after_name = q.after_id = NULL;
+        q.name_part = NULL;
+        q.presence = 0;
+        for (int pages = 0; pages < 2 * n; pages++) {
+            json_t *rows = page_of(st, trains, &q);
+            size_t i;
+            json_t *row;
+            json_array_foreach(rows, i, row)
+            {
+                int by_name = strcmp(str(row, "name"), last_name);
+                assert_true(by_name > 0 || (by_name == 0 && strcmp(str(row, "id"), last_id) > 0));
+                snprintf(last_name, sizeof last_name, "%s", str(row, "name"));
+                snprintf(last_id, sizeof last_id, "%s", str(row, "id"));
+                json_array_append(seen, row);
+            }
+            size_t got = json_array_size(rows);
+            json_decref(rows);
+            if (got < (size_t)q.limit)
+                break;
+            q.after_name = last_name;
+            q.after_id = last_id;
+        }
+        assert_int_equal(json_array_size(seen), n);
+        assert_string_equal(str(json_array_get(seen, 0), "name"), "Pi-A");
+        assert_string_equal(str(json_array_get(seen, n - 1), "name"), "\u00c4rger");
+        json_decref(seen);
+
+        /* The name filter: "PI-A" as "pi-a" matches Pi-A and the three pi-a; "_%" only
+         * itself. */
+        q.after_name = q.after_id = NULL;
+        q.limit = 100;
+        q.name_part = "pi-a";
+        json_t *rows = page_of(st, trains, &q);
+        assert_int_equal(json_array_size(rows), 4);
+        json_decref(rows);
+        q.name_part = "_%";
+        rows = page_of(st, trains, &q);
+        assert_int_equal(json_array_size(rows), 1);
+        assert_string_equal(str(json_array_get(rows, 0), "name"), "pi_%x");
+        json_decref(rows);
+        q.name_part = NULL;
+    }
+
+    /* Presence: each state alone, then two together, against the rule row by row. */
+    json_t *all = NULL;
+    assert_int_equal(store_begin(st, false), 0);
+    assert_int_equal(store_controller_list(st, &all), 0);
+    store_rollback(st);
+    for (unsigned mask = 1; mask < 16; mask++) {
+        q.presence = mask;
+        json_t *rows = page_of(st, false, &q);
+        size_t want = 0, i;
+        json_t *row;
+        json_array_foreach(all, i, row)
+        {
+            json_t *off = json_object_get(row, "offline_epoch");
+            bool will = json_is_integer(off) && json_integer_value(off) >= 2;
+            json_t *ls = json_object_get(row, "last_seen");
+            enum presence p = presence_state(json_is_integer(ls) ? json_integer_value(ls) : -1, now,
+                                             will, &rules);
+            if (mask & (1u << p))
+                want++;
+        }
+        assert_int_equal(json_array_size(rows), want);
+        json_array_foreach(rows, i, row)
+        {
+            json_t *off = json_object_get(row, "offline_epoch");
+            bool will = json_is_integer(off) && json_integer_value(off) >= 2;
+            json_t *ls = json_object_get(row, "last_seen");
+            enum presence p = presence_state(json_is_integer(ls) ? json_integer_value(ls) : -1, now,
+                                             will, &rules);
+            assert_true(mask & (1u << p));
+        }
+        json_decref(rows);
+    }
+    /* Trains: unknown are those with no controller to take presence from (t00, t04, t08:
+     * unassigned and never reported) plus those whose controller is unknown. */
+    q.presence = 1u << PRESENCE_UNKNOWN;
+    json_t *rows = page_of(st, true, &q);
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        const char *cid = str(row, "desired_controller_id");
+        if (cid == NULL)
+            continue;
+        json_t *ctl = NULL;
+        assert_int_equal(store_begin(st, false), 0);
+        assert_int_equal(store_controller_get(st, cid, &ctl), 0);
+        store_rollback(st);
+        assert_true(json_is_null(json_object_get(ctl, "last_seen")));
+        json_decref(ctl);
+    }
+    assert_true(json_array_size(rows) >= 3);
+    json_decref(rows);
+    /* The trains of several controllers in one query: two of them hold one train each. */
+    json_t *ids = json_pack("[s, s, s]", "00000000-0000-4000-8000-000000000007",
+                            "00000000-0000-4000-8000-000000000003", "nope");
+    assert_int_equal(store_begin(st, false), 0);
+    assert_int_equal(store_train_list_for(st, ids, &rows), 0);
+    store_rollback(st);
+    assert_int_equal(json_array_size(rows), 2);
+    assert_string_equal(str(json_array_get(rows, 0), "id"), "t01"); /* creation order */
+    assert_string_equal(str(json_array_get(rows, 1), "id"), "t02");
+    json_decref(rows);
+    json_decref(ids);
+    json_decref(all);
+    store_free(st);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,6 +935,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
         cmocka_unit_test(test_redact),
         cmocka_unit_test_setup_teardown(test_failed_commit_ends_transaction, setup, teardown),
 #ifndef NDEBUG
@@ -752,6 +950,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_row_operations, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pages, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_conflicting_registrations, pg_setup, teardown),
     };
     int failed = cmocka_run_group_tests_name("sqlite", tests, NULL, NULL);

@@ -1,8 +1,10 @@
 /* Roundhouse operator UI: plain ES2020, no build step, no dependencies.
  *
  * Data flow: one EventSource on /api/events. Every time it (re)connects, the full state is
- * reloaded over REST (/api/controllers, /api/trains); events that arrive meanwhile are
- * buffered and applied on top of that snapshot, in order. There is no polling loop: the
+ * reloaded over REST, page after page (/api/controllers and /api/trains with ?limit and
+ * ?cursor, docs/api.md "Paged lists": no answer holds the whole fleet, and the first load
+ * shows each page as it arrives); events that arrive meanwhile are buffered and applied on
+ * top of that snapshot, in order. There is no polling loop: the
  * only timer refreshes "n s ago" texts locally, and one reconnects a stream the browser gave
  * up on. Pages are hash routes; each builds its DOM once and then updates fields in place,
  * so inputs being edited (the speed slider, the forms) are never reset under the operator.
@@ -16,6 +18,8 @@ const state = {
   trains: new Map(), // id -> train view (with .status, as GET /api/trains returns it)
   layout: { stopped: false, estop: null }, // GET /api/layout
   loaded: false,
+  loading: null, // while the first snapshot arrives: {controllers: n, trains: n} so far
+  controllersVersion: 0, // bumped on every change of state.controllers (sorted-list cache)
 };
 
 /* ---------------------------------------------------------------- helpers -------------- */
@@ -313,17 +317,75 @@ function reconnectLater() {
   retryTimer = setTimeout(connect, delay);
 }
 
+/* Rows per page of the snapshot: a first page of 100 shows at once (about 60 kB and a few
+ * ms of the central's time); the rest come 1000 at a time (the most the API gives), so that
+ * ten thousand controllers are a dozen requests rather than a hundred. */
+const SNAPSHOT_FIRST_PAGE = 100, SNAPSHOT_PAGE = 1000;
+
+/* A GET that a busy central refused with 429/503 too_busy (it runs few list requests at
+ * once per client) is tried again after its Retry-After, a few times. */
+async function apiPatient(path) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await api("GET", path);
+    } catch (e) {
+      if (attempt >= 5 || e.code !== "too_busy") throw e;
+      await new Promise((r) => setTimeout(r, 1000 + Math.random() * 500));
+    }
+  }
+}
+
+/* Every row of a paged list into map, page after page; onPage() after each. Bounded: a
+ * central that kept answering cursors would otherwise be followed forever. */
+async function loadPaged(path, map, onPage, stillWanted) {
+  let cursor = null;
+  for (let pages = 0; pages < 100000; pages++) {
+    const q = `?limit=${pages ? SNAPSHOT_PAGE : SNAPSHOT_FIRST_PAGE}` +
+      (cursor ? `&cursor=${encodeURIComponent(cursor)}` : "");
+    const doc = await apiPatient(path + q);
+    if (!stillWanted()) return false;
+    if (!doc || !Array.isArray(doc.items)) throw new ApiError(`unexpected answer from ${path}`, 0);
+    for (const row of doc.items) map.set(row.id, row);
+    onPage();
+    cursor = doc.next_cursor;
+    if (!cursor) return true;
+  }
+  return true;
+}
+
 let snapshotSeq = 0;
 async function loadSnapshot(gen) {
   const seq = ++snapshotSeq; // only the newest load in flight counts
+  const wanted = () => gen === generation && seq === snapshotSeq;
+  // The first load fills the shown state as pages arrive; a reload (after a reconnection)
+  // builds aside and swaps at the end, so that the lists do not shrink and grow again.
+  const first = !state.loaded;
+  const controllers = first ? state.controllers : new Map();
+  const trains = first ? state.trains : new Map();
+  if (first) {
+    controllers.clear();
+    trains.clear();
+    state.loading = { controllers: 0, trains: 0 };
+  }
+  const progress = () => {
+    if (!first) return;
+    state.loading = { controllers: controllers.size, trains: trains.size };
+    state.controllersVersion++;
+    scheduleRender();
+  };
   try {
-    const [controllers, trains, layout] = await Promise.all([
-      api("GET", "/api/controllers"), api("GET", "/api/trains"), api("GET", "/api/layout"),
-    ]);
-    if (gen !== generation || seq !== snapshotSeq) return;
+    const layoutP = api("GET", "/api/layout");
+    layoutP.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
+    // One list after the other: the central runs only two list requests per client at once.
+    if (!await loadPaged("/api/controllers", controllers, progress, wanted)) return;
+    if (!await loadPaged("/api/trains", trains, progress, wanted)) return;
+    const layout = await layoutP;
+    if (!wanted()) return;
     retryDelay = 1000;
-    state.controllers = new Map(controllers.map((c) => [c.id, c]));
-    state.trains = new Map(trains.map((t) => [t.id, t]));
+    state.controllers = controllers;
+    state.trains = trains;
+    state.controllersVersion++;
+    state.loading = null;
     state.layout = layout || { stopped: false, estop: null };
     state.loaded = true;
     const pending = buffer || [];
@@ -347,6 +409,7 @@ function applyEvent(type, data) {
   if (type === "controller") {
     if (data.deleted) state.controllers.delete(data.id);
     else if (data.id) state.controllers.set(data.id, data);
+    state.controllersVersion++;
   } else if (type === "train") {
     if (data.id) trainEvents.set(data.id, trainEventCount(data.id) + 1);
     if (data.deleted) state.trains.delete(data.id);
@@ -1125,6 +1188,9 @@ function trainPage(id) {
 
 /* ---------------------------------------------------------------- controllers ---------- */
 
+/* Rows the controller list adds at a time. */
+const LIST_STEP = 100;
+
 /* "pi-2" before "pi-10": names compared with their numbers as numbers. */
 const natural = new Intl.Collator(undefined, { numeric: true, sensitivity: "base" });
 function byNaturalName(a, b) {
@@ -1158,6 +1224,14 @@ function controllersPage() {
     "No controllers yet. They appear here when they register with the central API.");
   const nomatch = h("p", { class: "muted", "data-testid": "no-matching-controllers", hidden: true },
     "No controller matches.");
+  // A fleet of thousands is listed a hundred rows at a time (the DOM of ten thousand rows
+  // made every update slow): "Show more" adds the next hundred, and keyboard focus moves to
+  // the first row it added. Search and filters always look at the whole fleet.
+  let shown = LIST_STEP;
+  const moreBtn = h("button", { type: "button", class: "more", "data-testid": "controller-more" });
+  const more = h("div", { class: "row more-row", hidden: true }, moreBtn);
+  const loading = h("p", { class: "muted small", "data-testid": "controller-loading", role: "status",
+                           hidden: true });
   const table = h("div", { class: "table-wrap" },
     h("table", { class: "fleet" },
       h("thead", null, h("tr", null,
@@ -1178,9 +1252,19 @@ function controllersPage() {
   const el = h("section", null, h("h1", null, "Controllers"),
     h("div", { class: "row toolbar" }, search, filter,
       h("label", { class: "check" }, problems, " Problems only"), count),
-    table, empty, nomatch,
+    table, more, loading, empty, nomatch,
     h("div", { class: "row" }, h("span", { class: "muted small" }, "Offline for at least"), pruneAge, pruneBtn));
-  for (const c of [search, filter, problems]) c.addEventListener("input", () => scheduleRender(true));
+  for (const c of [search, filter, problems]) {
+    c.addEventListener("input", () => { shown = LIST_STEP; scheduleRender(true); });
+  }
+  moreBtn.addEventListener("click", () => {
+    const before = rows.children.length;
+    shown += LIST_STEP;
+    scheduleRender(true);
+    const next = rows.children[before];
+    const link = next && field(next, "name");
+    if (link) link.focus();
+  });
 
   function create(c) {
     const tr = h("tr", { "data-testid": "controller-row", dataset: { controllerId: c.id } },
@@ -1213,8 +1297,7 @@ function controllersPage() {
     setText(cfgCell, `${c.config_version ?? dash}/${c.applied_config_version ?? dash}` +
                      (c.config_version === c.applied_config_version ? " ✓" : ""));
     cfgCell.title = configText(c);
-    const names = [...state.trains.values()].filter((t) => t.desired_controller_id === c.id)
-      .sort(byNaturalName).map((t) => t.name);
+    const names = (trainsOf.get(c.id) || []).sort(byNaturalName).map((t) => t.name);
     setText(field(el, "trains"), names.length ? names.join(", ") : "waiting for assignment");
     const pb = field(el, "problems");
     const probs = controllerProblems(c).filter((p) => p !== c.status);
@@ -1232,16 +1315,37 @@ function controllersPage() {
     if (problems.checked && controllerProblems(c).length === 0) return false;
     return true;
   }
+  // The trains of each controller, gathered once per update rather than once per row.
+  let trainsOf = new Map();
+  // The fleet sorted by name, kept while no controller changes (sorting ten thousand names
+  // with the collator on every update was most of its time).
+  let sorted = [], sortedVersion = -1;
   return {
     name: "controllers", nav: "controllers", title: "Controllers", el,
     update() {
-      const all = [...state.controllers.values()];
-      const cs = all.filter(matches).sort(byNaturalName);
-      syncList(rows, cs, (c) => c.id, create, update1);
+      if (sortedVersion !== state.controllersVersion) {
+        sorted = [...state.controllers.values()].sort(byNaturalName);
+        sortedVersion = state.controllersVersion;
+      }
+      const all = sorted;
+      const cs = all.filter(matches);
+      const visible = cs.slice(0, shown);
+      trainsOf = new Map();
+      for (const t of state.trains.values()) {
+        const k = t.desired_controller_id;
+        if (k) { if (!trainsOf.has(k)) trainsOf.set(k, []); trainsOf.get(k).push(t); }
+      }
+      syncList(rows, visible, (c) => c.id, create, update1);
       const n = { online: 0, stale: 0, offline: 0, unknown: 0 };
       for (const c of all) n[c.status in n ? c.status : "unknown"]++;
-      setText(count, `${cs.length} of ${all.length} shown · ${n.online} online, ${n.stale} stale, ` +
-                     `${n.offline} offline, ${n.unknown} unknown`);
+      setText(count, `${visible.length} of ${all.length} shown · ${n.online} online, ${n.stale} stale, ` +
+                     `${n.offline} offline, ${n.unknown} unknown` +
+                     (cs.length > visible.length ? ` · ${cs.length} match` : ""));
+      const rest = cs.length - visible.length;
+      more.hidden = rest <= 0;
+      setText(moreBtn, `Show ${Math.min(LIST_STEP, rest)} more (${rest} not shown yet)`);
+      loading.hidden = !state.loading;
+      if (state.loading) setText(loading, `Loading the fleet… ${state.loading.controllers} controllers so far`);
       empty.hidden = !state.loaded || all.length > 0;
       nomatch.hidden = all.length === 0 || cs.length > 0;
       table.hidden = cs.length === 0;
