@@ -50,8 +50,9 @@ static int list_write(struct list_writer *w, const json_t *view)
 /* Written out one controller at a time: with ten thousand controllers the answer is about
  * 10 MB, and as one jansson tree it took more than 100 MiB. Runs on the HTTP worker thread
  * and reads the store a page at a time, so that heartbeats and registrations wait for one
- * page (a few ms), not for the whole list. The pages are separate transactions: a
- * controller deleted meanwhile can shift another one out of this answer. */
+ * page (a few ms), not for the whole list. The pages are separate transactions, each starting
+ * after the last controller of the one before: a controller deleted meanwhile is missing
+ * from this answer or not, and no other one is skipped or listed twice. */
 static void controllers_list_work(void *ctx, const struct http_request *req,
                                   struct http_response *resp)
 {
@@ -71,7 +72,8 @@ static void controllers_list_work(void *ctx, const struct http_request *req,
     }
     fputc('[', w.out);
     int rc = 0;
-    for (long offset = 0; rc == 0; offset += LIST_PAGE) {
+    struct store_list_key after = STORE_LIST_START;
+    while (rc == 0) {
         json_array_clear(page);
         if (!api_begin(k, false)) {
             fclose(w.out);
@@ -80,7 +82,7 @@ static void controllers_list_work(void *ctx, const struct http_request *req,
             return;
         }
         struct list_page p = {.k = k, .views = page};
-        rc = store_controller_foreach_page(k->c->store, offset, LIST_PAGE, list_collect, &p);
+        rc = store_controller_foreach_after(k->c->store, &after, LIST_PAGE, list_collect, &p);
         store_rollback(k->c->store);
         size_t i;
         json_t *view;

@@ -175,11 +175,30 @@ int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t
                           : sq_controller_foreach(st->sq, fn, ctx);
 }
 
-int store_controller_foreach_page(struct store *st, long offset, int limit,
-                                  int (*fn)(void *ctx, const json_t *row), void *ctx)
+struct keyed {
+    struct store_list_key *key;
+    int (*fn)(void *ctx, const json_t *row);
+    void *ctx;
+};
+
+/* Both backends select the row's rowid with it, as list_rowid (a text column to the row
+ * readers, which know no such column): the key of the next page. */
+static int note_key(void *ctx, const json_t *row)
 {
-    return st->pg != NULL ? pg_controller_foreach_page(st->pg, offset, limit, fn, ctx)
-                          : sq_controller_foreach_page(st->sq, offset, limit, fn, ctx);
+    struct keyed *k = ctx;
+    const char *rowid = json_string_value(json_object_get(row, "list_rowid"));
+    k->key->created_at = json_integer_value(json_object_get(row, "created_at"));
+    k->key->rowid = rowid != NULL ? strtoll(rowid, NULL, 10) : INT64_MAX;
+    return k->fn(k->ctx, row);
+}
+
+int store_controller_foreach_after(struct store *st, struct store_list_key *after, int limit,
+                                   int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    struct keyed k = {after, fn, ctx};
+    int64_t c = after->created_at, r = after->rowid;
+    return st->pg != NULL ? pg_controller_foreach_after(st->pg, c, r, limit, note_key, &k)
+                          : sq_controller_foreach_after(st->sq, c, r, limit, note_key, &k);
 }
 
 int store_controller_page(struct store *st, const struct store_page_query *q,

@@ -46,7 +46,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 10
+#define STORE_SCHEMA_VERSION 11
 
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
  * it) rather than a SQLite file. */
@@ -107,9 +107,16 @@ int store_controller_list(struct store *st, json_t **out);
 /* Every controller in list order, one row at a time (the row is freed after fn returns), so
  * that a large registry is never held as one tree. A negative return from fn stops. */
 int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);
-/* The same, for the rows offset .. offset + limit - 1 in the list's order. */
-int store_controller_foreach_page(struct store *st, long offset, int limit,
-                                  int (*fn)(void *ctx, const json_t *row), void *ctx);
+/* The same, for the next limit rows in the list's order (created_at, rowid) after *after,
+ * which then holds the last row's key: a keyset, so that the 1,000th page of a long list
+ * costs what the first does (pages by OFFSET read every row before them). Start with
+ * STORE_LIST_START. */
+struct store_list_key {
+    int64_t created_at, rowid;
+};
+#define STORE_LIST_START ((struct store_list_key){INT64_MIN, INT64_MIN})
+int store_controller_foreach_after(struct store *st, struct store_list_key *after, int limit,
+                                   int (*fn)(void *ctx, const json_t *row), void *ctx);
 /* One page of a list (the paged GET /api/controllers and /api/trains, docs/api.md "Paged
  * lists"): rows in order of (name, id), both compared as bytes on either backend, strictly
  * after (after_name, after_id) when after_id is not NULL, that pass the filters; at most

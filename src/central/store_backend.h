@@ -78,8 +78,8 @@ int sq_probe_write(struct sq_store *st);
 int sq_controller_get(struct sq_store *st, const char *id, json_t **out);
 int sq_controller_list(struct sq_store *st, json_t **out);
 int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);
-int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
-                               int (*fn)(void *ctx, const json_t *row), void *ctx);
+int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t rowid, int limit,
+                                int (*fn)(void *ctx, const json_t *row), void *ctx);
 int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx);
 int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,
             int (*fn)(void *ctx, const json_t *row), void *ctx);
@@ -138,8 +138,8 @@ int pg_probe_write(struct pg_store *st);
 int pg_controller_get(struct pg_store *st, const char *id, json_t **out);
 int pg_controller_list(struct pg_store *st, json_t **out);
 int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);
-int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
-                               int (*fn)(void *ctx, const json_t *row), void *ctx);
+int pg_controller_foreach_after(struct pg_store *st, int64_t created_at, int64_t rowid, int limit,
+                                int (*fn)(void *ctx, const json_t *row), void *ctx);
 int pg_controller_presence_scan(struct pg_store *st, store_presence_fn fn, void *ctx);
 int pg_page(struct pg_store *st, const struct store_table *t, const struct store_page_query *q,
             int (*fn)(void *ctx, const json_t *row), void *ctx);

@@ -149,6 +149,9 @@ static const char *const migrations[] = {
     "CREATE INDEX controllers_name_id"
     " ON controllers (name COLLATE \"C\", id COLLATE \"C\");"
     "CREATE INDEX trains_name_id ON trains (name COLLATE \"C\", id COLLATE \"C\");",
+
+    /* 11: the unpaged controller list's keyset */
+    "CREATE INDEX controllers_created ON controllers (created_at, rowid);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -1039,16 +1042,19 @@ int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t
     return controller_rows(st, sql, NULL, fn, ctx);
 }
 
-int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
-                               int (*fn)(void *ctx, const json_t *row), void *ctx)
+int pg_controller_foreach_after(struct pg_store *st, int64_t created_at, int64_t rowid, int limit,
+                                int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s LIMIT $1 OFFSET $2",
-             store_controllers_table.order);
+    /* The order of store_controllers_table.order, served by the index of schema 11. */
+    static const char sql[] = "SELECT *, rowid AS list_rowid FROM controllers"
+                              " WHERE (created_at, rowid) > ($1, $2)"
+                              " ORDER BY created_at, rowid LIMIT $3";
     struct params p = {0};
-    int rc = params_add_int(&p, limit < 0 ? 0 : limit);
+    int rc = params_add_int(&p, created_at);
     if (rc == 0)
-        rc = params_add_int(&p, offset);
+        rc = params_add_int(&p, rowid);
+    if (rc == 0)
+        rc = params_add_int(&p, limit < 0 ? 0 : limit);
     if (rc == 0)
         rc = controller_rows(st, sql, &p, fn, ctx);
     params_clear(&p);

@@ -126,11 +126,12 @@ int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t
     return -EPROTONOSUPPORT;
 }
 
-int pg_controller_foreach_page(struct pg_store *st, long offset, int limit,
-                               int (*fn)(void *ctx, const json_t *row), void *ctx)
+int pg_controller_foreach_after(struct pg_store *st, int64_t created_at, int64_t rowid, int limit,
+                                int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     (void)st;
-    (void)offset;
+    (void)created_at;
+    (void)rowid;
     (void)limit;
     (void)fn;
     (void)ctx;

@@ -122,6 +122,9 @@ static const char *const migrations[] = {
     "CREATE INDEX controllers_name_id"
     " ON controllers(name, id);"
     "CREATE INDEX trains_name_id ON trains(name, id);",
+    /* 11: the unpaged controller list's keyset (created_at, then the rowid every SQLite index
+     * ends with) */
+    "CREATE INDEX controllers_created ON controllers(created_at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
@@ -919,13 +922,29 @@ int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t
     return controller_rows(st, sql, 0, -1, fn, ctx);
 }
 
-int sq_controller_foreach_page(struct sq_store *st, long offset, int limit,
-                               int (*fn)(void *ctx, const json_t *row), void *ctx)
+int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t rowid, int limit,
+                                int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s LIMIT ? OFFSET ?",
-             store_controllers_table.order);
-    return controller_rows(st, sql, offset, limit < 0 ? 0 : limit, fn, ctx);
+    /* The order of store_controllers_table.order, served by the index of schema 11. */
+    static const char sql[] =
+        "SELECT *, rowid AS list_rowid FROM controllers WHERE (created_at, rowid) > (?, ?)"
+        " ORDER BY created_at, rowid LIMIT ?";
+    sqlite3_stmt *stmt = NULL;
+    int rc = stmt_prepare(st, sql, &stmt);
+    if (rc != SQLITE_OK)
+        return map_rc(st, rc);
+    sqlite3_bind_int64(stmt, 1, created_at);
+    sqlite3_bind_int64(stmt, 2, rowid);
+    sqlite3_bind_int(stmt, 3, limit < 0 ? 0 : limit);
+    int stopped = 0;
+    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        json_t *row = row_to_json(stmt, &store_controllers_table);
+        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
+        json_decref(row);
+    }
+    int result = stopped < 0 ? stopped : map_rc(st, rc);
+    stmt_release(st, stmt);
+    return result;
 }
 
 int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,

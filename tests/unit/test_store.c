@@ -382,10 +382,17 @@ static void test_other_tables(void **state)
 
     assert_int_equal(store_begin(st, false), 0);
     json_t *order = json_array(), *row = NULL, *list = NULL;
-    assert_int_equal(store_controller_foreach_page(st, 1, 2, collect_id, order), 0);
-    assert_int_equal(json_array_size(order), 2);
-    assert_string_equal(json_string_value(json_array_get(order, 0)), "c1");
-    assert_string_equal(json_string_value(json_array_get(order, 1)), "c2");
+    /* Pages by keyset: one row, then the next two after it, then nothing. */
+    struct store_list_key after = STORE_LIST_START;
+    assert_int_equal(store_controller_foreach_after(st, &after, 1, collect_id, order), 0);
+    assert_int_equal(json_array_size(order), 1);
+    assert_string_equal(json_string_value(json_array_get(order, 0)), "c3");
+    assert_int_equal(store_controller_foreach_after(st, &after, 2, collect_id, order), 0);
+    assert_int_equal(json_array_size(order), 3);
+    assert_string_equal(json_string_value(json_array_get(order, 1)), "c1");
+    assert_string_equal(json_string_value(json_array_get(order, 2)), "c2");
+    assert_int_equal(store_controller_foreach_after(st, &after, 2, collect_id, order), 0);
+    assert_int_equal(json_array_size(order), 3);
     json_decref(order);
     int seen = 0;
     assert_int_equal(store_controller_presence_scan(st, count_presence, &seen), 0);
