@@ -49,7 +49,8 @@ describe('train configuration', () => {
     assert.equal(t.description, null);
     assert.equal(t.name, 'Express');
     assert.equal(t.invert_directions, true);
-    assert.equal(await textOf(page, tid('train-description')), '');
+    // The page renders the saved train on its next frame.
+    await waitText(page, tid('train-description'), (d) => d === '');
     // Saving again without a change says so instead of sending anything.
     await page.getByTestId('cfg-save').click();
     await waitText(page, tid('cfg-result'), (s) => s === 'No changes to save.');
