@@ -13,6 +13,7 @@
 #include "api_views.h"
 #include "backoff.h"
 #include "central.h"
+#include "cluster.h"
 #include "events.h"
 #include "jsonx.h"
 #include "layout.h"
@@ -390,12 +391,16 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
         json_decref(doc);
         return;
     }
+    /* Several centrals on one database: status and presence are stored (in the order they
+     * came) by the one that holds the duty, which tells the others (cluster.h). */
+    bool mine = cluster_duty(c->cluster);
     if (topic_middle(topic, "trains/", "/status", id, sizeof id) &&
         runtime_config_train_id_valid(id)) {
-        ingest_status(c, id, doc);
+        if (mine)
+            ingest_status(c, id, doc);
     } else if (topic_middle(topic, "controllers/", "/presence", id, sizeof id)) {
         char uuid[UUIDSTR_LEN + 1];
-        if (uuidstr_normalize(id, uuid) == 0)
+        if (mine && uuidstr_normalize(id, uuid) == 0)
             ingest_presence(c, uuid, doc);
     } else if (topic_middle(topic, "controllers/", "/estop-ack", id, sizeof id)) {
         char uuid[UUIDSTR_LEN + 1];
@@ -416,6 +421,18 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         notify_ingest(n->c, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
+static void subscribe_ingested(struct mosquitto *mosq)
+{
+    mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
+    mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
+}
+
+void notify_resubscribe(struct notify *n)
+{
+    if (notify_connected(n))
+        subscribe_ingested(n->mosq);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
     struct notify *n = obj;
@@ -429,8 +446,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         mosquitto_subscribe(mosq, NULL, MQTT_ACL_RESPONSE_TOPIC, 1);
         mqtt_acl_reconcile(n->c);
     }
-    mosquitto_subscribe(mosq, NULL, "trains/+/status", 0);
-    mosquitto_subscribe(mosq, NULL, "controllers/+/presence", 1);
+    subscribe_ingested(mosq);
     mosquitto_subscribe(mosq, NULL, "controllers/+/estop-ack", 1);
     /* A retained emergency stop (published by mistake, or by a stranger) would stop every
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this
