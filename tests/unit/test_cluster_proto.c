@@ -33,11 +33,12 @@ static void test_config_and_streams(void **state)
     assert_int_equal(m.seq, 7);
     assert_string_equal(m.uuid, UUID);
     /* Upper case is normalised when sent; what arrives must be canonical. */
-    assert_int_equal(cluster_proto_config(8, "0B6A7C1E-5D2F-4C3B-9A8E-1F2D3C4B5A69", buf, sizeof buf),
-                     0);
+    assert_int_equal(
+        cluster_proto_config(8, "0B6A7C1E-5D2F-4C3B-9A8E-1F2D3C4B5A69", buf, sizeof buf), 0);
     assert_string_equal(buf, "1 8 C " UUID);
     assert_int_equal(cluster_proto_config(9, "not-a-uuid", buf, sizeof buf), -EINVAL);
-    assert_int_equal(cluster_proto_parse("1 9 C 0B6A7C1E-5D2F-4C3B-9A8E-1F2D3C4B5A69", &m), -EINVAL);
+    assert_int_equal(cluster_proto_parse("1 9 C 0B6A7C1E-5D2F-4C3B-9A8E-1F2D3C4B5A69", &m),
+                     -EINVAL);
     assert_int_equal(cluster_proto_parse("1 9 C " UUID " ", &m), -EINVAL);
 
     assert_int_equal(cluster_proto_streams(18446744073709551615ULL, 3, buf, sizeof buf), 0);
@@ -56,17 +57,17 @@ static void test_parse_refuses_what_is_not_a_message(void **state)
     const char *bad[] = {
         "",
         "1",
-        "2 1 S 0",                   /* another format */
-        "1 x S 0",                   /* sequence not a number */
+        "2 1 S 0",                    /* another format */
+        "1 x S 0",                    /* sequence not a number */
         "1 18446744073709551616 S 0", /* past 64 bits */
         "1 1 S",
         "1 1 S -1",
         "1 1 S 1 2",
         "1 1 X 0",
-        "1 1 E 1 1 controller",      /* no text */
-        "1 1 E 0 1 controller {}",   /* parts count from 1 */
-        "1 1 E 2 1 controller {}",   /* part beyond parts */
-        "1 1 E 1 1 Controller {}",   /* type: lower case */
+        "1 1 E 1 1 controller",    /* no text */
+        "1 1 E 0 1 controller {}", /* parts count from 1 */
+        "1 1 E 2 1 controller {}", /* part beyond parts */
+        "1 1 E 1 1 Controller {}", /* type: lower case */
         "1 1 E 1 1 a-b {}",
         "1 1 E 1 1  {}",
         "1  1 S 0",
