@@ -31,7 +31,13 @@ struct call {
     int64_t now;              /* wall clock, seconds */
     json_t *pending_events;   /* train views to publish after commit (heartbeats) */
     struct auth_identity who; /* with --auth: the caller (accounts_authorize) */
+    int attempt;              /* 0 first; the request runs again after a conflict */
+    bool conflict;            /* api_db_failed met a serialization failure: run the request again */
 };
+
+/* Runs of one request that meets serialization failures (store.h: -EAGAIN; PostgreSQL, when
+ * another central on the database wrote the same rows at the same moment). */
+#define API_ATTEMPTS 5
 
 /* ---- Helpers (http_api.c) ---- */
 
@@ -44,7 +50,9 @@ json_t *api_body_object(struct call *k, bool allow_empty);
 /* The broker address for runtime configs (docs/operations.md, --mqtt-advertise). */
 void api_broker_for(struct call *k, char *host, size_t hostlen, int *port);
 
-/* 503 database_unavailable, counted in the metrics and logged. */
+/* 503 database_unavailable, counted in the metrics and logged. For a serialization failure
+ * (-EAGAIN) before the last attempt: only k->conflict set, and http_api.c runs the whole
+ * request again (nothing of it was committed). */
 void api_db_failed(struct call *k, int rc);
 
 /* The train id under key of body, checked against the id rule: 1 found, 0 absent, -1 with

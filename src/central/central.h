@@ -19,6 +19,7 @@ struct longpoll;
 struct http_metrics;
 struct withrottle;
 struct layout;
+struct cluster;
 
 #define CENTRAL_MAX_BODY (64 * 1024)
 /* A train's photo (PUT /api/trains/{id}/photo): the web UI scales pictures down to fit. */
@@ -99,6 +100,9 @@ struct central {
     struct longpoll *longpoll;
     struct http_metrics *http_metrics;
     struct layout *layout; /* the stopped state (layout.h) */
+    /* The other instances on the same PostgreSQL database (cluster.h); NULL on SQLite. Set
+     * once the MQTT thread runs (which reads it), cleared after it stopped. */
+    struct cluster *_Atomic cluster;
     /* Set once the WiThrottle server runs; read by the MQTT thread (status pushes). */
     struct withrottle *_Atomic withrottle;
     int64_t started_mono_ms;

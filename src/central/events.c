@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,8 @@ struct events {
     struct stream *streams;
     unsigned nstreams, max_streams, max_per_ip;
     bool shutdown;
+    struct events_peer peer; /* functions NULL: no other instance */
+    atomic_bool wanted_elsewhere;
 };
 
 struct events *events_new(unsigned ring_size, unsigned max_streams, unsigned max_per_ip)
@@ -91,6 +94,24 @@ void events_free(struct events *ev)
     free(ev);
 }
 
+/* Caller holds the lock. */
+static void add_frame(struct events *ev, const char *type, const char *json)
+{
+    uint64_t id = ev->last_id + 1;
+    size_t cap = strlen(json) + strlen(type) + 64;
+    char *text = malloc(cap);
+    if (text == NULL)
+        return;
+    int n = snprintf(text, cap, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, type, json);
+    struct frame *f = &ev->ring[id % ev->ring_size];
+    free(f->text);
+    f->id = id;
+    f->text = text;
+    f->len = (size_t)n;
+    ev->last_id = id;
+    wake_all(ev);
+}
+
 void events_publish(struct events *ev, const char *type, json_t *data)
 {
     if (ev == NULL || data == NULL) {
@@ -102,21 +123,42 @@ void events_publish(struct events *ev, const char *type, json_t *data)
     if (json == NULL)
         return;
     pthread_mutex_lock(&ev->lock);
-    uint64_t id = ev->last_id + 1;
-    size_t cap = strlen(json) + strlen(type) + 64;
-    char *text = malloc(cap);
-    if (text != NULL) {
-        int n = snprintf(text, cap, "id: %" PRIu64 "\nevent: %s\ndata: %s\n\n", id, type, json);
-        struct frame *f = &ev->ring[id % ev->ring_size];
-        free(f->text);
-        f->id = id;
-        f->text = text;
-        f->len = (size_t)n;
-        ev->last_id = id;
-        wake_all(ev);
-    }
+    add_frame(ev, type, json);
+    if (ev->peer.forward != NULL)
+        ev->peer.forward(ev->peer.ctx, type, json);
     pthread_mutex_unlock(&ev->lock);
     free(json);
+}
+
+void events_publish_text(struct events *ev, const char *type, const char *json)
+{
+    if (ev == NULL)
+        return;
+    pthread_mutex_lock(&ev->lock);
+    add_frame(ev, type, json);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+void events_set_peer(struct events *ev, const struct events_peer *peer)
+{
+    pthread_mutex_lock(&ev->lock);
+    if (peer != NULL)
+        ev->peer = *peer;
+    else
+        memset(&ev->peer, 0, sizeof ev->peer);
+    pthread_mutex_unlock(&ev->lock);
+}
+
+void events_set_wanted_elsewhere(struct events *ev, bool wanted)
+{
+    atomic_store(&ev->wanted_elsewhere, wanted);
+}
+
+/* Caller holds the lock. */
+static void streams_changed(struct events *ev)
+{
+    if (ev->peer.streams_changed != NULL)
+        ev->peer.streams_changed(ev->peer.ctx);
 }
 
 void events_keepalive(struct events *ev)
@@ -132,7 +174,7 @@ void events_keepalive(struct events *ev)
 
 bool events_wanted(struct events *ev)
 {
-    return ev != NULL && events_streams(ev) > 0;
+    return ev != NULL && (atomic_load(&ev->wanted_elsewhere) || events_streams(ev) > 0);
 }
 
 unsigned events_streams(struct events *ev)
@@ -223,6 +265,7 @@ static void stream_free(void *cls)
     if (s->next)
         s->next->prev = s->prev;
     ev->nstreams--;
+    streams_changed(ev);
     pthread_mutex_unlock(&ev->lock);
     free(s->partial);
     free(s);
@@ -280,6 +323,7 @@ void events_stream(struct events *ev, const struct http_request *req, struct htt
         ev->streams->prev = s;
     ev->streams = s;
     ev->nstreams++;
+    streams_changed(ev);
     pthread_mutex_unlock(&ev->lock);
 
     struct MHD_Response *r =

@@ -29,10 +29,28 @@ void events_publish(struct events *ev, const char *type, json_t *data);
 /* Fills resp with the streaming response, or an error with Retry-After: 429 too_many_streams
  * when the client's address has max_per_ip streams open, 503 when all of them are taken. */
 void events_stream(struct events *ev, const struct http_request *req, struct http_response *resp);
+/* Several centrals on one database (cluster.h): the instance's link to the others. forward
+ * receives every event published here (called under the stream lock: it may only queue),
+ * streams_changed is called (likewise) when a stream opens or closes. */
+struct events_peer {
+    void (*forward)(void *ctx, const char *type, const char *json);
+    void (*streams_changed)(void *ctx);
+    void *ctx;
+};
+/* Copies *peer; NULL removes it (after the call, neither function runs any more). */
+void events_set_peer(struct events *ev, const struct events_peer *peer);
+/* An event that another instance published (its JSON text): to this instance's streams,
+ * not forwarded again. */
+void events_publish_text(struct events *ev, const char *type, const char *json);
+/* Whether another instance has streams open: events_wanted is then true here too, so that
+ * the producers here build the events those streams show. */
+void events_set_wanted_elsewhere(struct events *ev, bool wanted);
+
 /* Wakes every waiting stream to write a keepalive comment. */
 void events_keepalive(struct events *ev);
 unsigned events_streams(struct events *ev);
-/* True when at least one stream is open: callers skip building event payloads otherwise. */
+/* True when at least one stream is open, here or (events_set_wanted_elsewhere) on another
+ * instance: callers skip building event payloads otherwise. */
 bool events_wanted(struct events *ev);
 
 #endif

@@ -7,6 +7,7 @@
 #include "api_internal.h"
 #include "http_metrics.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "cluster.h"
 #include "events.h"
 #include "notify.h"
 #include "registry.h"
@@ -29,6 +31,14 @@
 
 void api_db_failed(struct call *k, int rc)
 {
+    if (rc == -EAGAIN && k->attempt + 1 < API_ATTEMPTS) {
+        k->conflict = true;
+        log_event(LOG_DEBUG, "database_conflict_retried", "{s:s, s:i}", "path", k->req->path,
+                  "attempt", k->attempt + 1);
+        http_response_error(k->resp, 503, "database_unavailable", NULL,
+                            "the database could not complete the request");
+        return;
+    }
     atomic_fetch_add(&k->c->counters.db_errors, 1);
     log_event(LOG_ERROR, "database_error", "{s:s, s:s, s:i}", "path", k->req->path, "error",
               store_last_error(k->c->store), "rc", rc);
@@ -201,7 +211,11 @@ static void h_health(struct call *k)
     char write_error[512] = "";
     bool writes_ok = !db_ok || store_write_state(k->c->store, write_error, sizeof write_error);
     bool mqtt = notify_connected(k->c->notify);
-    const char *status = !db_ok ? "unhealthy" : (mqtt && writes_ok ? "healthy" : "degraded");
+    json_t *cluster = cluster_health(k->c->cluster);
+    /* Without its cluster session an instance serves, but misses what the others change. */
+    bool peers_ok = cluster == NULL || json_is_true(json_object_get(cluster, "connected"));
+    const char *status =
+        !db_ok ? "unhealthy" : (mqtt && writes_ok && peers_ok ? "healthy" : "degraded");
     json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",
                              !db_ok ? "unavailable" : (writes_ok ? "ok" : "writes_failing"),
                              "mqtt_connected", mqtt, "uptime_seconds",
@@ -216,7 +230,13 @@ static void h_health(struct call *k)
                                              "to the MQTT broker"));
     } else if (!mqtt && db_ok) {
         json_object_set_new(body, "reason", json_string("not connected to the MQTT broker"));
+    } else if (!peers_ok && db_ok) {
+        json_object_set_new(body, "reason",
+                            json_string("the session to the other central instances is down: "
+                                        "their changes are not seen here"));
     }
+    if (cluster != NULL)
+        json_object_set_new(body, "cluster", cluster);
     http_response_json(k->resp, db_ok ? 200 : 503, body);
 }
 
@@ -312,6 +332,7 @@ static void h_metrics(struct call *k)
                    "# TYPE roundhouse_controller_auth_failures_total counter\n"
                    "roundhouse_controller_auth_failures_total %lu\n",
                    atomic_load(&c->counters.controller_auth_failures));
+    cluster_metrics(c->cluster, &buf, &len, &cap);
     strbuf_appendf(&buf, &len, &cap,
                    "# HELP roundhouse_uptime_seconds Seconds since start.\n"
                    "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
@@ -503,6 +524,30 @@ static bool match(const char *pattern, const char *const *seg, int nseg, const c
     return i == nseg;
 }
 
+/* A handler, and again (bounded) while it meets serialization failures: on PostgreSQL with
+ * several centrals, another instance wrote what this request read, and the request's
+ * transaction was rolled back whole. It runs again on what is committed now, as the
+ * requests of one central run one after the other. What a handler does before its commit
+ * besides the database (a stop published before a train leaves its controller) may happen
+ * twice; each of those is harmless to repeat. */
+static void run_route(struct call *k, route_fn fn)
+{
+    struct http_response *resp = k->resp;
+    for (k->attempt = 0;; k->attempt++) {
+        k->conflict = false;
+        fn(k);
+        if (!k->conflict || resp->suspended || resp->stream != NULL)
+            return;
+        const char *route = resp->route;
+        json_decref(resp->json);
+        free(resp->text);
+        *resp = (struct http_response){.status = 500, .retry_after = -1, .route = route};
+        json_decref(k->pending_events);
+        k->pending_events = NULL;
+        k->now = timeutil_now_ms() / 1000;
+    }
+}
+
 void http_api_handle(void *ctx, const struct http_request *req, struct http_response *resp)
 {
     struct call k = {.c = ctx, .req = req, .resp = resp, .now = timeutil_now_ms() / 1000};
@@ -524,7 +569,7 @@ void http_api_handle(void *ctx, const struct http_request *req, struct http_resp
             found = true;
             if (accounts_authorize(k.c, req, resp, routes[i].access, k.now, &k.who) < 0)
                 break;
-            routes[i].fn(&k);
+            run_route(&k, routes[i].fn);
             break;
         }
         if (strstr(allow, routes[i].method) == NULL)

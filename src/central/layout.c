@@ -42,6 +42,27 @@ static const char *text_of(const json_t *doc, const char *key)
     return s ? s : "";
 }
 
+/* Reads the persisted state into l. 0, -ENOENT when none was ever saved, or the store's
+ * error. */
+static int load_state(struct central *c, bool *stopped, char *reason, size_t reasonlen, char *by,
+                      size_t bylen, int64_t *since)
+{
+    json_t *doc = NULL;
+    int rc = store_begin(c->store, false);
+    if (rc == 0) {
+        rc = store_setting_get(c->store, SETTING_KEY, &doc);
+        store_rollback(c->store);
+    }
+    if (rc < 0)
+        return rc;
+    *stopped = json_is_true(json_object_get(doc, "stopped"));
+    snprintf(reason, reasonlen, "%s", text_of(doc, "reason"));
+    snprintf(by, bylen, "%s", text_of(doc, "by"));
+    *since = json_integer_value(json_object_get(doc, "since"));
+    json_decref(doc);
+    return 0;
+}
+
 int layout_init(struct central *c)
 {
     struct layout *l = calloc(1, sizeof *l);
@@ -51,24 +72,43 @@ int layout_init(struct central *c)
     l->expected = json_object();
     l->confirmed = json_object();
     c->layout = l;
-    json_t *doc = NULL;
-    int rc = store_begin(c->store, false);
-    if (rc == 0) {
-        rc = store_setting_get(c->store, SETTING_KEY, &doc);
-        store_rollback(c->store);
-    }
+    int rc =
+        load_state(c, &l->stopped, l->reason, sizeof l->reason, l->by, sizeof l->by, &l->since);
     if (rc == -ENOENT)
         return 0;
     if (rc < 0)
         return rc;
-    l->stopped = json_is_true(json_object_get(doc, "stopped"));
-    snprintf(l->reason, sizeof l->reason, "%s", text_of(doc, "reason"));
-    snprintf(l->by, sizeof l->by, "%s", text_of(doc, "by"));
-    l->since = json_integer_value(json_object_get(doc, "since"));
     if (l->stopped)
         log_event(LOG_WARNING, "layout_stopped", "{s:s, s:s}", "reason", l->reason, "detail",
                   "stopped before this start; driving needs a resume");
-    json_decref(doc);
+    return 0;
+}
+
+int layout_reload(struct central *c)
+{
+    struct layout *l = L(c);
+    if (l == NULL)
+        return 0;
+    bool stopped = false;
+    char reason[sizeof l->reason] = "", by[sizeof l->by] = "";
+    int64_t since = 0;
+    int rc = load_state(c, &stopped, reason, sizeof reason, by, sizeof by, &since);
+    if (rc == -ENOENT)
+        return 0;
+    if (rc < 0)
+        return rc;
+    pthread_mutex_lock(&l->lock);
+    bool changed = l->stopped != stopped;
+    l->stopped = stopped;
+    memcpy(l->reason, reason, sizeof l->reason);
+    memcpy(l->by, by, sizeof l->by);
+    l->since = since;
+    pthread_mutex_unlock(&l->lock);
+    if (changed) {
+        log_event(LOG_WARNING, "layout_changed_elsewhere", "{s:b, s:s, s:s}", "stopped", stopped,
+                  "by", by, "reason", reason);
+        withrottle_power_changed(atomic_load(&c->withrottle));
+    }
     return 0;
 }
 

@@ -45,6 +45,10 @@ bool layout_is_stopped(struct central *c);
 /* {stopped, reason, since, by, estop: {id, at, expected, confirmed: [{id, name}],
  *  unconfirmed: [{id, name}], settled}} (estop null before the first stop). */
 json_t *layout_view(struct central *c);
+/* Reads the stopped state again from the database, after another central on the same
+ * database changed it (cluster.h); when it changed, the throttles hear of it. The
+ * confirmations of a stop stay with the instance that sent it. 0 or negative errno. */
+int layout_reload(struct central *c);
 /* An acknowledgement received on controllers/{uuid}/estop-ack (the MQTT thread). */
 void layout_ack(struct central *c, const char *controller_uuid, const json_t *doc);
 

@@ -13,6 +13,7 @@
 #include "api_views.h"
 #include "bootstrap.h"
 #include "central.h"
+#include "cluster.h"
 #include "http_api.h"
 #include "http_metrics.h"
 #include "http_server.h"
@@ -30,11 +31,14 @@
 #include "withrottle.h"
 
 /* After every commit that raised config versions: tell the controllers (MQTT) and answer
- * their parked long polls. Runs under the store's lock, right after COMMIT. */
+ * their parked long polls, here and (cluster.h) on the other instances. Runs under the
+ * store's lock, right after COMMIT, on the instance that committed only: so each version is
+ * announced once. */
 static void on_commit(void *ctx, struct store *st, const json_t *bumped)
 {
     struct central *c = ctx;
     notify_on_commit(c->notify, st, bumped);
+    cluster_config_bumped(c->cluster, bumped);
     size_t i;
     json_t *id;
     json_array_foreach(bumped, i, id)
@@ -112,6 +116,7 @@ int main(int argc, char **argv)
     struct sweeper *sweeper = NULL;
     struct withrottle *withrottle = NULL;
     struct advertise *advertise = NULL;
+    struct cluster *cluster = NULL;
     char err[512];
     char *tls_cert = NULL, *tls_key = NULL;
     /* Before anything else starts: a bad certificate or key is a configuration error. */
@@ -153,6 +158,9 @@ int main(int argc, char **argv)
     c.http_metrics = http_metrics_new();
     if (c.register_limit == NULL || c.events == NULL || c.longpoll == NULL)
         goto out;
+    if (cluster_start(&c, &cluster) < 0)
+        goto out;
+    c.cluster = cluster;
     store_set_commit_hook(c.store, on_commit, &c);
 
     struct http_server_config hc = {
@@ -237,6 +245,9 @@ out:
     if (c.store != NULL)
         store_set_commit_hook(c.store, NULL, NULL);
     notify_stop(c.notify);
+    /* Nothing publishes or commits any more: the duty lock goes to another instance now. */
+    cluster_stop(c.cluster);
+    c.cluster = NULL;
     atomic_store(&c.withrottle, NULL);
     withrottle_free(withrottle);
     events_free(c.events);

@@ -13,6 +13,7 @@
 #include "api_views.h"
 #include "backoff.h"
 #include "central.h"
+#include "cluster.h"
 #include "events.h"
 #include "jsonx.h"
 #include "layout.h"
@@ -377,14 +378,17 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
         json_decref(doc);
         return;
     }
+    /* Several centrals on one database: status and presence are stored (in the order they
+     * came) by the one that holds the duty, which tells the others (cluster.h). */
+    bool mine = cluster_duty(c->cluster);
     char uuid[UUIDSTR_LEN + 1];
     switch (proto_topic_parse(topic, id, sizeof id)) {
     case PROTO_TOPIC_STATUS:
-        if (proto_train_id_valid(id, strlen(id)))
+        if (mine && proto_train_id_valid(id, strlen(id)))
             ingest_status(c, id, doc);
         break;
     case PROTO_TOPIC_PRESENCE:
-        if (uuidstr_normalize(id, uuid) == 0)
+        if (mine && uuidstr_normalize(id, uuid) == 0)
             ingest_presence(c, uuid, doc);
         break;
     case PROTO_TOPIC_ESTOP_ACK:
@@ -408,6 +412,18 @@ static void on_message(struct mosquitto *mosq, void *obj, const struct mosquitto
         notify_ingest(n->c, msg->topic, msg->payload, (size_t)msg->payloadlen);
 }
 
+static void subscribe_ingested(struct mosquitto *mosq)
+{
+    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_STATUS, 0);
+    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_PRESENCE, 1);
+}
+
+void notify_resubscribe(struct notify *n)
+{
+    if (notify_connected(n))
+        subscribe_ingested(n->mosq);
+}
+
 static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
     struct notify *n = obj;
@@ -421,8 +437,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
         mosquitto_subscribe(mosq, NULL, MQTT_ACL_RESPONSE_TOPIC, 1);
         mqtt_acl_reconcile(n->c);
     }
-    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_STATUS, 0);
-    mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_PRESENCE, 1);
+    subscribe_ingested(mosq);
     mosquitto_subscribe(mosq, NULL, PROTO_TOPIC_ALL_ESTOP_ACK, 1);
     /* A retained emergency stop (published by mistake, or by a stranger) would stop every
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this

@@ -41,8 +41,15 @@ void notify_config_update(struct notify *n, const char *uuid, long long version,
 struct store;
 void notify_on_commit(void *ctx, struct store *st, const json_t *bumped);
 
+/* Subscribes again to the ingested topics, whose retained messages (every train's last
+ * status, every controller's last presence) then come again: for an instance that takes the
+ * ingestion over from another on the same database (cluster.h). Nothing while not connected
+ * (the connection subscribes when it comes). */
+void notify_resubscribe(struct notify *n);
+
 /* Handles one message of the subscribed topics (trains/+/status, controllers/+/presence):
- * validated, stored, published on the event stream. Invalid payloads are logged and
+ * validated, stored, published on the event stream; with several centrals on one database,
+ * only by the one that holds the duty (cluster_duty). Invalid payloads are logged and
  * dropped. Exposed for the fuzz target. */
 void notify_ingest(struct central *c, const char *topic, const void *payload, size_t len);
 

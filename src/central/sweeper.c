@@ -11,8 +11,10 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "cluster.h"
 #include "events.h"
 #include "log.h"
+#include "notify.h"
 #include "placement.h"
 #include "presence.h"
 #include "longpoll.h"
@@ -36,6 +38,7 @@ struct sweeper {
      * neither holds the store's lock (and every request behind it). NULL: no second
      * connection, the pass reads through the store and SQLite checkpoints on commit. */
     struct store *maint;
+    bool had_duty;           /* the presence pass ran here at the last tick (cluster.h) */
     bool checkpoint_failing; /* logged once, and again when it works */
     bool writes_failing;     /* likewise for the store's writes */
 };
@@ -206,6 +209,69 @@ void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct
         t->primed = true;
 }
 
+/* Taking the duty over from an instance that died: a controller that stopped being live
+ * while no instance watched still holds trains assigned elsewhere, and no transition will
+ * ever show it (the first pass only records). Released now, as the transition would have
+ * (placement.h); at worst a new owner gets one config version more. */
+static void release_unwatched(struct central *c, struct presence_tracker *t, int64_t now)
+{
+    json_t *trains = NULL, *holders = json_object();
+    int rc = store_begin(c->store, false);
+    if (rc == 0) {
+        rc = store_train_list(c->store, NULL, &trains);
+        store_rollback(c->store);
+    }
+    if (rc < 0)
+        log_event(LOG_ERROR, "presence_catch_up_failed", "{s:s}", "error",
+                  store_last_error(c->store));
+    size_t i;
+    json_t *train;
+    json_array_foreach(trains, i, train)
+    {
+        const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+        const char *desired = json_string_value(json_object_get(train, "desired_controller_id"));
+        if (actual == NULL || desired == NULL || strcmp(actual, desired) == 0)
+            continue;
+        json_t *mark = json_object_get(t->states, actual);
+        enum presence p = mark ? MARK_PRESENCE(json_integer_value(mark)) : PRESENCE_UNKNOWN;
+        if (p == PRESENCE_OFFLINE || p == PRESENCE_UNKNOWN)
+            json_object_set_new(holders, actual, json_true());
+    }
+    const char *id;
+    json_t *v;
+    json_object_foreach(holders, id, v) release_or_retry(c, t, id, now);
+    if (json_object_size(holders) > 0)
+        log_event(LOG_INFO, "presence_catch_up", "{s:I}", "released",
+                  (json_int_t)json_object_size(holders));
+    json_decref(trains);
+    json_decref(holders);
+}
+
+/* The presence pass is a cluster-wide duty (cluster.h): only the instance that holds it runs
+ * the pass. One that takes it over starts as a central starts (the first pass only records,
+ * a takeover is not a transition), then completes what nobody watched meanwhile; and as it
+ * now stores what the broker reports, it asks the broker for the last status and presence
+ * again (retained messages). */
+static void presence_duty(struct sweeper *sw)
+{
+    struct central *c = sw->c;
+    struct store *st = sw->maint ? sw->maint : c->store;
+    if (!cluster_duty(c->cluster)) {
+        sw->had_duty = false;
+        return;
+    }
+    if (sw->had_duty) {
+        sweeper_presence_pass(c, &sw->tracker, st);
+        return;
+    }
+    presence_tracker_free(&sw->tracker);
+    presence_tracker_init(&sw->tracker);
+    sweeper_presence_pass(c, &sw->tracker, st);
+    release_unwatched(c, &sw->tracker, timeutil_now_ms() / 1000);
+    notify_resubscribe(c->notify);
+    sw->had_duty = true;
+}
+
 /* Logs when the store's writes start and stop failing (store_write_state; /health reports
  * it), and while they fail, probes so that it is noticed without traffic when they work
  * again. */
@@ -260,7 +326,7 @@ static void *run(void *arg)
         if (tick % KEEPALIVE_EVERY_TICKS == 0)
             events_keepalive(c->events);
         if (tick % PRESENCE_EVERY_TICKS == 0) {
-            sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
+            presence_duty(sw);
             /* The pass needs the store (and so the database) to be usable: a central stuck
              * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
              * systemd. */
@@ -293,8 +359,11 @@ int sweeper_start(struct central *c, struct sweeper **out)
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     pthread_cond_init(&sw->cond, &attr);
     pthread_condattr_destroy(&attr);
-    /* The first pass only records the states: a restart is not a transition. */
-    sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
+    /* The first pass only records the states: a restart is not a transition. With other
+     * instances on the database, it waits until this one holds the duty. */
+    sw->had_duty = cluster_duty(c->cluster);
+    if (sw->had_duty)
+        sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
     if (pthread_create(&sw->thread, NULL, run, sw) != 0) {
         presence_tracker_free(&sw->tracker);
         store_free(sw->maint);

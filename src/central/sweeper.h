@@ -1,7 +1,9 @@
 /* The central's housekeeping thread: every 250 ms it expires parked long polls; every 15 s it
  * writes event stream keepalives; every second it watches presence. Presence is computed from time,
  * so a controller goes from online to stale to offline without any message arriving; the sweeper
- * notices those transitions, counts them for /metrics and publishes them on the event stream. */
+ * notices those transitions, counts them for /metrics and publishes them on the event stream.
+ * With several centrals on one database the presence watch is a cluster-wide duty: only the
+ * instance that holds it (cluster.h) watches; the rest of the housekeeping runs on every one. */
 #ifndef ROUNDHOUSE_SWEEPER_H
 #define ROUNDHOUSE_SWEEPER_H
 
