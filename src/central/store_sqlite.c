@@ -892,17 +892,16 @@ int sq_controller_list(struct sq_store *st, json_t **out)
 
 /* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
  * cache holds one statement for every page). */
-static int controller_rows(struct sq_store *st, const char *sql, long offset, int limit,
+/* Controller rows of sql, its n integer parameters bound in order, one at a time to fn. */
+static int controller_rows(struct sq_store *st, const char *sql, const int64_t *params, int n,
                            int (*fn)(void *ctx, const json_t *row), void *ctx)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
-    if (limit >= 0) {
-        sqlite3_bind_int(stmt, 1, limit);
-        sqlite3_bind_int64(stmt, 2, offset);
-    }
+    for (int i = 0; i < n; i++)
+        sqlite3_bind_int64(stmt, i + 1, params[i]);
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_t *row = row_to_json(stmt, &store_controllers_table);
@@ -919,7 +918,7 @@ int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t
     char sql[128];
     snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
              store_controllers_table.order);
-    return controller_rows(st, sql, 0, -1, fn, ctx);
+    return controller_rows(st, sql, NULL, 0, fn, ctx);
 }
 
 int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t rowid, int limit,
@@ -929,22 +928,8 @@ int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t
     static const char sql[] =
         "SELECT *, rowid AS list_rowid FROM controllers WHERE (created_at, rowid) > (?, ?)"
         " ORDER BY created_at, rowid LIMIT ?";
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_int64(stmt, 1, created_at);
-    sqlite3_bind_int64(stmt, 2, rowid);
-    sqlite3_bind_int(stmt, 3, limit < 0 ? 0 : limit);
-    int stopped = 0;
-    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, &store_controllers_table);
-        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
-        json_decref(row);
-    }
-    int result = stopped < 0 ? stopped : map_rc(st, rc);
-    stmt_release(st, stmt);
-    return result;
+    const int64_t params[] = {created_at, rowid, limit < 0 ? 0 : limit};
+    return controller_rows(st, sql, params, 3, fn, ctx);
 }
 
 int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,

@@ -72,7 +72,8 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
         return -EINVAL;
     }
     const json_t *id = json_object_get(t, "train_id");
-    if (!json_is_string(id) || !proto_train_id_valid(json_string_value(id), json_string_length(id))) {
+    if (!json_is_string(id) ||
+        !proto_train_id_valid(json_string_value(id), json_string_length(id))) {
         why(reason, len,
             "trains[%zu].train_id: expected 1-%d bytes without whitespace, control "
             "characters, / + #",
