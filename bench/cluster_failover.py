@@ -15,6 +15,7 @@ docs/performance.md ("Several centrals: duty failover").
 import argparse
 import calendar
 import json
+import random
 import os
 import shutil
 import signal
@@ -83,6 +84,9 @@ def main():
             holder = holder_of(cs)
             rest = [c for c in cs if c is not holder]
             marks = [len(c.events) for c in rest]
+            # At a random moment of the standbys' lock attempts (every 0.5 s), not in step
+            # with the start of the replacement.
+            time.sleep(random.uniform(0.0, 1.5))
             killed_at = time.time()
             holder.send_signal(signal.SIGKILL)
             holder.stop()

@@ -70,6 +70,7 @@ struct cluster {
     atomic_bool stop;
     atomic_bool duty;
     atomic_bool connected;
+    _Atomic int64_t down_since_ms; /* monotonic; when the session was last lost or started */
     atomic_uint_fast64_t seq;
     atomic_ulong sent, received, dropped, duty_acquired;
     atomic_uint peers_streaming;
@@ -161,6 +162,12 @@ void cluster_config_bumped(struct cluster *cl, const json_t *bumped)
         if (cluster_proto_config(next_seq(cl), json_string_value(id), payload, sizeof payload) == 0)
             enqueue_one(cl, strdup(payload));
     }
+}
+
+bool cluster_peers_ok(const struct cluster *cl)
+{
+    return cl == NULL || atomic_load(&cl->connected) ||
+           timeutil_mono_ms() - atomic_load(&cl->down_since_ms) < CLUSTER_DOWN_GRACE_MS;
 }
 
 bool cluster_duty(const struct cluster *cl)
@@ -261,6 +268,7 @@ static void session_close(struct cluster *cl, const char *why)
                   "error", why);
     PQfinish(cl->conn);
     cl->conn = NULL;
+    atomic_store(&cl->down_since_ms, timeutil_mono_ms());
     atomic_store(&cl->connected, false);
     for (int i = 0; i < MAX_PEERS; i++) {
         cluster_assembly_clear(&cl->peers[i].assembly);
@@ -614,6 +622,7 @@ int cluster_start(struct central *c, struct cluster **out)
     pthread_mutex_init(&cl->lock, NULL);
     instance_name(cl->instance, sizeof cl->instance);
     cl->announced = ULONG_MAX;
+    atomic_store(&cl->down_since_ms, timeutil_mono_ms());
     if (pthread_create(&cl->thread, NULL, run, cl) != 0) {
         pthread_mutex_destroy(&cl->lock);
         close(cl->wake_fd);

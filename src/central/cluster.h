@@ -44,6 +44,11 @@ void cluster_config_bumped(struct cluster *cl, const json_t *bumped);
 /* This instance's name in logs and in the database's session list ("host:pid"). */
 const char *cluster_instance(const struct cluster *cl);
 
+/* Whether /health may call the instance healthy: the cluster session is up, or has been
+ * down for less than CLUSTER_DOWN_GRACE_MS (a database restart cuts it, and it comes back by
+ * itself). True for NULL. */
+#define CLUSTER_DOWN_GRACE_MS 10000
+bool cluster_peers_ok(const struct cluster *cl);
 /* /health's "cluster" object {instance, connected, duty, peers_streaming}; NULL without a
  * cluster. */
 json_t *cluster_health(const struct cluster *cl);

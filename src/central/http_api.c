@@ -213,7 +213,7 @@ static void h_health(struct call *k)
     bool mqtt = notify_connected(k->c->notify);
     json_t *cluster = cluster_health(k->c->cluster);
     /* Without its cluster session an instance serves, but misses what the others change. */
-    bool peers_ok = cluster == NULL || json_is_true(json_object_get(cluster, "connected"));
+    bool peers_ok = cluster_peers_ok(k->c->cluster);
     const char *status =
         !db_ok ? "unhealthy" : (mqtt && writes_ok && peers_ok ? "healthy" : "degraded");
     json_t *body = json_pack("{s:s, s:s, s:b, s:I, s:s}", "status", status, "database",

@@ -3,7 +3,8 @@
 "Several centrals on one database"): what is changed through one instance is seen on the
 others' event streams and long polls, a registration storm spread over two instances makes
 no duplicate, config versions rise one at a time with one config/update message each, a stop
-of the layout holds on every instance, and the presence sweeper runs on exactly one instance
+of the layout holds on every instance, a restart of the database server cuts the instances apart
+only for a moment, and the presence sweeper runs on exactly one instance
 and moves to another after a kill -9 (the time it took is printed, not asserted).
 
 Always on PostgreSQL: the test starts its own throwaway cluster (tests/support/pg-cluster.sh)
@@ -224,6 +225,24 @@ class ClusterTest(harness.RoundhouseTestCase):
                            interval=0.05, message="a never heard of the resume")
         r = a.post("/api/trains/t-stop/command", {"action": "setSpeed", "speed": 40})
         self.assertEqual(r.status, 202, r)
+
+    def test_database_restart_cuts_the_cluster_sessions_and_they_come_back(self):
+        a, b = self.start_instances(2)
+        marks = [len(a.events), len(b.events)]
+        harness.restart_postgres()
+        for c, m in zip((a, b), marks):
+            c.wait_event("cluster_disconnected", start=m)
+            c.wait_event("cluster_resync", timeout=30, start=m)
+        harness.wait_until(lambda: len(self.holders([a, b])) == 1, timeout=20, interval=0.1,
+                           message="no instance took the duty again")
+        self.assertEqual(len(self.holders([a, b])), 1)
+        stream = EventStream(b)
+        self.addCleanup(stream.close)
+        self.wait_interest(a)
+        u = self.register(a, "pi-after-restart", "10.65.0.1")["uuid"]
+        stream.wait("controller", lambda d: d.get("id") == u)
+        for c in (a, b):
+            self.assertEqual(self.get_json(c, "/health")["status"], "healthy")
 
     def test_sweeper_duty_runs_once_and_fails_over_after_kill_9(self):
         flags = ("--stale-after", "1", "--offline-after", "2")
