@@ -1,4 +1,4 @@
-/* MQTT train command payloads (trains/{id}/commands, CONTRACT §3, every form: {action},
+/* MQTT train command payloads (trains/{id}/commands, docs/mqtt.md, every form: {action},
  * legacy {speed} and {command}), parsed as a whole and then applied to a simulated train
  * (in memory): a command is accepted complete and consistent or rejected, and whatever it
  * asks, the ramp keeps the output within 0-100 and reaches a standstill after a stop. */

@@ -36,7 +36,7 @@
 #include "log.h"
 #include "longpoll.h"
 #include "store.h"
-#include "strbuf.h"
+#include "prom.h"
 #include "timeutil.h"
 #include "withrottle.h"
 
@@ -189,33 +189,25 @@ json_t *cluster_health(const struct cluster *cl)
                      (int)atomic_load(&cl->peers_streaming));
 }
 
-int cluster_metrics(const struct cluster *cl, char **buf, size_t *len, size_t *cap)
+void cluster_metrics(const struct cluster *cl, struct prom *p)
 {
     if (cl == NULL)
-        return 0;
-    return strbuf_appendf(
-        buf, len, cap,
-        "# HELP roundhouse_cluster_connected 1 while the session to the other instances is up.\n"
-        "# TYPE roundhouse_cluster_connected gauge\nroundhouse_cluster_connected %d\n"
-        "# HELP roundhouse_cluster_duty 1 while this instance runs the cluster-wide duties.\n"
-        "# TYPE roundhouse_cluster_duty gauge\nroundhouse_cluster_duty %d\n"
-        "# HELP roundhouse_cluster_duty_acquired_total Times this instance took the duties.\n"
-        "# TYPE roundhouse_cluster_duty_acquired_total counter\n"
-        "roundhouse_cluster_duty_acquired_total %lu\n"
-        "# HELP roundhouse_cluster_messages_sent_total Notifications sent to the other "
-        "instances.\n# TYPE roundhouse_cluster_messages_sent_total counter\n"
-        "roundhouse_cluster_messages_sent_total %lu\n"
-        "# HELP roundhouse_cluster_messages_received_total Notifications received from the "
-        "other instances.\n# TYPE roundhouse_cluster_messages_received_total counter\n"
-        "roundhouse_cluster_messages_received_total %lu\n"
-        "# HELP roundhouse_cluster_messages_dropped_total Notifications not sent (queue full, "
-        "session lost).\n# TYPE roundhouse_cluster_messages_dropped_total counter\n"
-        "roundhouse_cluster_messages_dropped_total %lu\n"
-        "# HELP roundhouse_cluster_peers_streaming Other instances with event streams open.\n"
-        "# TYPE roundhouse_cluster_peers_streaming gauge\nroundhouse_cluster_peers_streaming %u\n",
-        atomic_load(&cl->connected) ? 1 : 0, atomic_load(&cl->duty) ? 1 : 0,
-        atomic_load(&cl->duty_acquired), atomic_load(&cl->sent), atomic_load(&cl->received),
-        atomic_load(&cl->dropped), atomic_load(&cl->peers_streaming));
+        return;
+    prom_gauge(p, "roundhouse_cluster_connected",
+               "1 while the session to the other instances is up.",
+               atomic_load(&cl->connected) ? 1 : 0);
+    prom_gauge(p, "roundhouse_cluster_duty", "1 while this instance runs the cluster-wide duties.",
+               atomic_load(&cl->duty) ? 1 : 0);
+    prom_counter(p, "roundhouse_cluster_duty_acquired_total",
+                 "Times this instance took the duties.", atomic_load(&cl->duty_acquired));
+    prom_counter(p, "roundhouse_cluster_messages_sent_total",
+                 "Notifications sent to the other instances.", atomic_load(&cl->sent));
+    prom_counter(p, "roundhouse_cluster_messages_received_total",
+                 "Notifications received from the other instances.", atomic_load(&cl->received));
+    prom_counter(p, "roundhouse_cluster_messages_dropped_total",
+                 "Notifications not sent (queue full, session lost).", atomic_load(&cl->dropped));
+    prom_gauge(p, "roundhouse_cluster_peers_streaming", "Other instances with event streams open.",
+               atomic_load(&cl->peers_streaming));
 }
 
 /* ---- the thread ---- */

@@ -52,7 +52,8 @@ bool cluster_peers_ok(const struct cluster *cl);
 /* /health's "cluster" object {instance, connected, duty, peers_streaming}; NULL without a
  * cluster. */
 json_t *cluster_health(const struct cluster *cl);
-/* Appends the roundhouse_cluster_* series to a /metrics text (strbuf.h); nothing for NULL. */
-int cluster_metrics(const struct cluster *cl, char **buf, size_t *len, size_t *cap);
+struct prom;
+/* Appends the roundhouse_cluster_* series to a /metrics text (prom.h); nothing for NULL. */
+void cluster_metrics(const struct cluster *cl, struct prom *p);
 
 #endif

@@ -47,11 +47,8 @@ json_t *cluster_health(const struct cluster *cl)
     return NULL;
 }
 
-int cluster_metrics(const struct cluster *cl, char **buf, size_t *len, size_t *cap)
+void cluster_metrics(const struct cluster *cl, struct prom *p)
 {
     (void)cl;
-    (void)buf;
-    (void)len;
-    (void)cap;
-    return 0;
+    (void)p;
 }

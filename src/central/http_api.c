@@ -22,7 +22,7 @@
 #include "registry.h"
 #include "runtime_config.h"
 #include "store.h"
-#include "strbuf.h"
+#include "prom.h"
 #include "timeutil.h"
 
 #define MAX_SEGMENTS 8
@@ -255,90 +255,70 @@ static void count_presence(void *ctx, const struct store_presence_row *row)
 static void h_metrics(struct call *k)
 {
     struct central *c = k->c;
-    size_t cap = 4096, len = 0;
-    char *buf = malloc(cap);
-    if (buf == NULL)
-        return;
-    buf[0] = '\0';
     struct presence_count counts = {.c = c, .now = k->now};
     if (store_begin(c->store, false) == 0) {
         store_controller_presence_scan(c->store, count_presence, &counts);
         store_rollback(c->store);
     }
-    long *by_state = counts.by_state;
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_controllers Registered controllers by presence state.\n"
-                   "# TYPE roundhouse_controllers gauge\n");
-    for (int s = 0; s < 4; s++)
-        strbuf_appendf(&buf, &len, &cap, "roundhouse_controllers{state=\"%s\"} %ld\n",
-                       presence_name((enum presence)s), by_state[s]);
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_registrations_total Controller registrations by result.\n"
-                   "# TYPE roundhouse_registrations_total counter\n");
-    for (int a = 0; a < 4; a++)
-        strbuf_appendf(&buf, &len, &cap, "roundhouse_registrations_total{status=\"%s\"} %lu\n",
-                       registry_status_name((enum registry_action)a),
-                       atomic_load(&c->counters.registrations[a]));
-    strbuf_appendf(
-        &buf, &len, &cap,
-        "# HELP roundhouse_registrations_rejected_total Registrations refused (rate limit, "
-        "token).\n# TYPE roundhouse_registrations_rejected_total counter\n"
-        "roundhouse_registrations_rejected_total %lu\n",
-        atomic_load(&c->counters.registrations_rejected));
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_heartbeats_total Heartbeats accepted.\n"
-                   "# TYPE roundhouse_heartbeats_total counter\nroundhouse_heartbeats_total %lu\n",
-                   atomic_load(&c->counters.heartbeats));
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_database_errors_total Failed database operations.\n"
-                   "# TYPE roundhouse_database_errors_total counter\n"
-                   "roundhouse_database_errors_total %lu\n",
-                   atomic_load(&c->counters.db_errors));
+    struct prom p;
+    prom_init(&p);
+    char labels[96];
+    prom_family(&p, "roundhouse_controllers", "gauge", "Registered controllers by presence state.");
+    for (int s = 0; s < 4; s++) {
+        snprintf(labels, sizeof labels, "state=\"%s\"", presence_name((enum presence)s));
+        prom_i64(&p, "roundhouse_controllers", labels, counts.by_state[s]);
+    }
+    prom_family(&p, "roundhouse_registrations_total", "counter",
+                "Controller registrations by result.");
+    for (int a = 0; a < 4; a++) {
+        snprintf(labels, sizeof labels, "status=\"%s\"",
+                 registry_status_name((enum registry_action)a));
+        prom_u64(&p, "roundhouse_registrations_total", labels,
+                 atomic_load(&c->counters.registrations[a]));
+    }
+    prom_counter(&p, "roundhouse_registrations_rejected_total",
+                 "Registrations refused (rate limit, token).",
+                 atomic_load(&c->counters.registrations_rejected));
+    prom_counter(&p, "roundhouse_heartbeats_total", "Heartbeats accepted.",
+                 atomic_load(&c->counters.heartbeats));
+    prom_counter(&p, "roundhouse_database_errors_total", "Failed database operations.",
+                 atomic_load(&c->counters.db_errors));
     if (c->http_metrics != NULL)
-        http_metrics_render(c->http_metrics, &buf, &len, &cap);
-    strbuf_appendf(
-        &buf, &len, &cap,
-        "# HELP roundhouse_mqtt_connected 1 while the broker connection is up.\n"
-        "# TYPE roundhouse_mqtt_connected gauge\nroundhouse_mqtt_connected %d\n"
-        "# HELP roundhouse_config_notifications_total config/update messages published.\n"
-        "# TYPE roundhouse_config_notifications_total counter\n"
-        "roundhouse_config_notifications_total %lu\n"
-        "# HELP roundhouse_commands_relayed_total Commands published to trains.\n"
-        "# TYPE roundhouse_commands_relayed_total counter\n"
-        "roundhouse_commands_relayed_total %lu\n",
-        notify_connected(c->notify) ? 1 : 0, notify_sent_config_updates(c->notify),
-        notify_sent_commands(c->notify));
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_presence_transitions_total Controller presence changes.\n"
-                   "# TYPE roundhouse_presence_transitions_total counter\n");
+        http_metrics_render(c->http_metrics, &p);
+    prom_gauge(&p, "roundhouse_mqtt_connected", "1 while the broker connection is up.",
+               notify_connected(c->notify) ? 1 : 0);
+    prom_counter(&p, "roundhouse_config_notifications_total", "config/update messages published.",
+                 notify_sent_config_updates(c->notify));
+    prom_counter(&p, "roundhouse_commands_relayed_total", "Commands published to trains.",
+                 notify_sent_commands(c->notify));
+    prom_family(&p, "roundhouse_presence_transitions_total", "counter",
+                "Controller presence changes.");
     for (int f = 0; f < 4; f++)
-        for (int t = 0; t < 4; t++)
-            if (f != t)
-                strbuf_appendf(&buf, &len, &cap,
-                               "roundhouse_presence_transitions_total{from=\"%s\",to=\"%s\"} %lu\n",
-                               presence_name((enum presence)f), presence_name((enum presence)t),
-                               atomic_load(&c->counters.presence_transitions[f][t]));
-    strbuf_appendf(
-        &buf, &len, &cap,
-        "# HELP roundhouse_heartbeat_missed_total Controllers that left online without a "
-        "heartbeat.\n# TYPE roundhouse_heartbeat_missed_total counter\n"
-        "roundhouse_heartbeat_missed_total %lu\n"
-        "# HELP roundhouse_event_streams Open /api/events streams.\n"
-        "# TYPE roundhouse_event_streams gauge\nroundhouse_event_streams %u\n",
-        atomic_load(&c->counters.heartbeats_missed), events_streams(c->events));
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_controller_auth_failures_total Controller requests refused "
-                   "for a missing or wrong controller secret.\n"
-                   "# TYPE roundhouse_controller_auth_failures_total counter\n"
-                   "roundhouse_controller_auth_failures_total %lu\n",
-                   atomic_load(&c->counters.controller_auth_failures));
-    cluster_metrics(c->cluster, &buf, &len, &cap);
-    strbuf_appendf(&buf, &len, &cap,
-                   "# HELP roundhouse_uptime_seconds Seconds since start.\n"
-                   "# TYPE roundhouse_uptime_seconds gauge\nroundhouse_uptime_seconds %lld\n",
-                   (long long)((timeutil_mono_ms() - c->started_mono_ms) / 1000));
+        for (int t = 0; t < 4; t++) {
+            if (f == t)
+                continue;
+            snprintf(labels, sizeof labels, "from=\"%s\",to=\"%s\"",
+                     presence_name((enum presence)f), presence_name((enum presence)t));
+            prom_u64(&p, "roundhouse_presence_transitions_total", labels,
+                     atomic_load(&c->counters.presence_transitions[f][t]));
+        }
+    prom_counter(&p, "roundhouse_heartbeat_missed_total",
+                 "Controllers that left online without a heartbeat.",
+                 atomic_load(&c->counters.heartbeats_missed));
+    prom_gauge(&p, "roundhouse_event_streams", "Open /api/events streams.",
+               events_streams(c->events));
+    prom_counter(&p, "roundhouse_controller_auth_failures_total",
+                 "Controller requests refused for a missing or wrong controller secret.",
+                 atomic_load(&c->counters.controller_auth_failures));
+    cluster_metrics(c->cluster, &p);
+    prom_gauge(&p, "roundhouse_uptime_seconds", "Seconds since start.",
+               (timeutil_mono_ms() - c->started_mono_ms) / 1000);
+    k->resp->text = prom_finish(&p);
+    if (k->resp->text == NULL) {
+        http_response_error(k->resp, 503, "out_of_memory", NULL, "metrics: out of memory");
+        return;
+    }
     k->resp->status = 200;
-    k->resp->text = buf;
     k->resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
 }
 

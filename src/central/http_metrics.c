@@ -1,19 +1,18 @@
 #include "http_metrics.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "strbuf.h"
+#include "prom.h"
 
 #define MAX_SERIES 96
 #define MAX_CODES 12
 
 static const double bucket_le[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
                                    0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
-#define NBUCKETS (sizeof bucket_le / sizeof bucket_le[0])
+static const struct prom_buckets buckets = {bucket_le, sizeof bucket_le / sizeof bucket_le[0]};
 
 static const char *const methods[] = {"GET",    "POST",    "PUT",  "PATCH",
                                       "DELETE", "OPTIONS", "HEAD", "other"};
@@ -23,9 +22,7 @@ struct series {
     const char *route;
     unsigned codes[MAX_CODES];
     unsigned long code_counts[MAX_CODES];
-    unsigned long buckets[NBUCKETS]; /* cumulative at render time */
-    unsigned long count;
-    double sum;
+    struct prom_histogram duration;
 };
 
 struct http_metrics {
@@ -89,58 +86,31 @@ void http_metrics_observe(struct http_metrics *m, const char *method, const char
             break;
         }
     }
-    for (size_t b = 0; b < NBUCKETS; b++)
-        if (seconds <= bucket_le[b]) {
-            s->buckets[b]++;
-            break;
-        }
-    s->count++;
-    s->sum += seconds;
+    prom_observe(&s->duration, &buckets, seconds);
     pthread_mutex_unlock(&m->lock);
 }
 
-int http_metrics_render(struct http_metrics *m, char **buf, size_t *len, size_t *cap)
+void http_metrics_render(struct http_metrics *m, struct prom *p)
 {
-    int rc = 0;
     pthread_mutex_lock(&m->lock);
-    rc |= strbuf_appendf(buf, len, cap,
-                         "# HELP roundhouse_http_requests_total HTTP requests by method, route and "
-                         "status code.\n# TYPE roundhouse_http_requests_total counter\n");
+    prom_family(p, "roundhouse_http_requests_total", "counter",
+                "HTTP requests by method, route and status code.");
+    char labels[256];
     for (unsigned i = 0; i < m->nseries; i++) {
         const struct series *s = &m->series[i];
-        for (unsigned c = 0; c < MAX_CODES && s->codes[c] != 0; c++)
-            rc |= strbuf_appendf(
-                buf, len, cap,
-                "roundhouse_http_requests_total{method=\"%s\",route=\"%s\",code=\"%u\"} "
-                "%lu\n",
-                s->method, s->route, s->codes[c], s->code_counts[c]);
-    }
-    rc |= strbuf_appendf(
-        buf, len, cap,
-        "# HELP roundhouse_http_request_duration_seconds Time to handle a request, by "
-        "route.\n# TYPE roundhouse_http_request_duration_seconds histogram\n");
-    for (unsigned i = 0; i < m->nseries; i++) {
-        const struct series *s = &m->series[i];
-        unsigned long cumulative = 0;
-        for (size_t b = 0; b < NBUCKETS; b++) {
-            cumulative += s->buckets[b];
-            rc |= strbuf_appendf(
-                buf, len, cap,
-                "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-                "le=\"%g\"} %lu\n",
-                s->method, s->route, bucket_le[b], cumulative);
+        for (unsigned c = 0; c < MAX_CODES && s->codes[c] != 0; c++) {
+            snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\",code=\"%u\"", s->method,
+                     s->route, s->codes[c]);
+            prom_u64(p, "roundhouse_http_requests_total", labels, s->code_counts[c]);
         }
-        rc |= strbuf_appendf(
-            buf, len, cap,
-            "roundhouse_http_request_duration_seconds_bucket{method=\"%s\",route=\"%s\","
-            "le=\"+Inf\"} %lu\n"
-            "roundhouse_http_request_duration_seconds_sum{method=\"%s\",route=\"%s\"} "
-            "%.6f\n"
-            "roundhouse_http_request_duration_seconds_count{method=\"%s\",route=\"%s\"} "
-            "%lu\n",
-            s->method, s->route, s->count, s->method, s->route, s->sum, s->method, s->route,
-            s->count);
+    }
+    prom_family(p, "roundhouse_http_request_duration_seconds", "histogram",
+                "Time to handle a request, by route.");
+    for (unsigned i = 0; i < m->nseries; i++) {
+        const struct series *s = &m->series[i];
+        snprintf(labels, sizeof labels, "method=\"%s\",route=\"%s\"", s->method, s->route);
+        prom_histogram(p, "roundhouse_http_request_duration_seconds", labels, &s->duration,
+                       &buckets);
     }
     pthread_mutex_unlock(&m->lock);
-    return rc ? -ENOMEM : 0;
 }

@@ -14,7 +14,8 @@ void http_metrics_free(struct http_metrics *m);
 /* route: a static string (NULL = "unmatched"); method: any request method. */
 void http_metrics_observe(struct http_metrics *m, const char *method, const char *route,
                           unsigned status, double seconds);
-/* Appends the text exposition to *buf (malloc'd, grown as needed). 0 or -ENOMEM. */
-int http_metrics_render(struct http_metrics *m, char **buf, size_t *len, size_t *cap);
+struct prom;
+/* Appends the two families (requests by code, duration histogram by route). */
+void http_metrics_render(struct http_metrics *m, struct prom *p);
 
 #endif

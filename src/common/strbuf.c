@@ -7,9 +7,18 @@
 
 int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = strbuf_vappendf(buf, len, cap, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_list args)
+{
     for (;;) {
         va_list ap;
-        va_start(ap, fmt);
+        va_copy(ap, args);
         int n = vsnprintf(*buf + *len, *cap - *len, fmt, ap);
         va_end(ap);
         if (n < 0) {

@@ -4,10 +4,13 @@
 #ifndef ROUNDHOUSE_STRBUF_H
 #define ROUNDHOUSE_STRBUF_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
 
 /* Formats an error message into a fixed caller buffer (truncated to fit); a NULL or empty
  * buffer is ignored. */
