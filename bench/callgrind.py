@@ -11,6 +11,10 @@ with no request is measured as well and subtracted (the central's timers and thr
 the difference is divided by N. System calls are counted the same way with `strace -c -f`
 attached to a central that runs without valgrind.
 
+`--keep DIR` keeps each route's busy-window dump as DIR/<route>.out for
+`callgrind_annotate --inclusive=yes`; `--only WORD` measures only the routes whose name
+contains WORD.
+
 Routes: re-registration (same name and UUID), heartbeat (with a `trains` list), runtime
 config GET (no If-None-Match, the whole document every time) and /api/ping.
 """
@@ -35,18 +39,19 @@ import harness  # noqa: E402  (free ports, the broker's path)
 UUID = "5e1f0c2a-7b1d-4c1e-9a55-0f3c2d9b8a61"
 
 
-def routes():
-    """(name, method, path, body) of each measured request."""
+def routes(only=None):
+    """(name, method, path, body) of each measured request (those whose name holds only)."""
     reg = json.dumps({"name": "pi-bench", "uuid": UUID, "address": "127.0.0.1",
                       "version": "0.1.0", "platform": "linux"}).encode()
     hb = json.dumps({"config_version": 2, "session_epoch": 1, "version": "0.1.0",
                      "trains": [{"train_id": "bench-1", "speed": 0, "direction": "FORWARD"}]}).encode()
-    return [
+    every = [
         ("re-registration", "POST", "/api/controllers/register", reg),
         ("heartbeat", "POST", "/api/controllers/%s/heartbeat" % UUID, hb),
         ("runtime config GET", "GET", "/api/controllers/%s/config" % UUID, None),
         ("/api/ping", "GET", "/api/ping", None),
     ]
+    return [r for r in every if only is None or only in r[0]]
 
 
 def send(conn, method, path, body):
@@ -129,7 +134,17 @@ def window(ctl, pid, outdir, seen, work):
     return callgrind_total(ctl, pid, outdir, seen), elapsed
 
 
-def measure_instructions(binary, broker_port, tmp, n):
+def keep_dump(outdir, seen_before, keep, name):
+    """Copies the dump files written since seen_before into keep/<name>.out."""
+    fresh = [f for f in sorted(os.listdir(outdir))
+             if f.startswith("cg.") and os.path.join(outdir, f) not in seen_before]
+    if keep and fresh:
+        os.makedirs(keep, exist_ok=True)
+        slug = re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-")
+        shutil.copy(os.path.join(outdir, fresh[-1]), os.path.join(keep, slug + ".out"))
+
+
+def measure_instructions(binary, broker_port, tmp, n, keep=None, only=None):
     valgrind, ctl = shutil.which("valgrind"), shutil.which("callgrind_control")
     if not valgrind or not ctl:
         raise RuntimeError("valgrind (Debian package valgrind) is needed")
@@ -144,14 +159,16 @@ def measure_instructions(binary, broker_port, tmp, n):
         prepare(port)
         seen = set()
         out = {}
-        for name, method, path, body in routes():
+        for name, method, path, body in routes(only):
             conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=60)
             send(conn, method, path, body)  # the connection is open before counting starts
 
             def load():
                 for _ in range(n):
                     send(conn, method, path, body)
+            before = set(seen)
             busy, elapsed = window(ctl, p.pid, outdir, seen, load)
+            keep_dump(outdir, before, keep, name)
             idle, _ = window(ctl, p.pid, outdir, seen, lambda: time.sleep(elapsed))
             conn.close()
             out[name] = max(0, busy - idle) / n
@@ -164,7 +181,7 @@ def measure_instructions(binary, broker_port, tmp, n):
             p.kill()
 
 
-def measure_syscalls(binary, broker_port, tmp, n):
+def measure_syscalls(binary, broker_port, tmp, n, only=None):
     strace = shutil.which("strace")
     if not strace:
         return {}
@@ -174,7 +191,7 @@ def measure_syscalls(binary, broker_port, tmp, n):
     try:
         wait_ping(port, 30, p)
         prepare(port)
-        for name, method, path, body in routes():
+        for name, method, path, body in routes(only):
             conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=30)
             send(conn, method, path, body)
             counts = os.path.join(tmp, "strace-%d.txt" % len(out))
@@ -213,6 +230,8 @@ def main():
                                                      os.path.join(REPO, "build", "bin")))
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--json")
+    ap.add_argument("--keep", help="keep each route's callgrind dump in this directory")
+    ap.add_argument("--only", help="only the routes whose name contains this")
     args = ap.parse_args()
     binary = os.path.join(args.bin, "roundhouse-central")
     if not os.access(binary, os.X_OK):
@@ -225,13 +244,13 @@ def main():
     broker = start([harness.MOSQUITTO, "-c", conf], tmp, "mosquitto")
     try:
         time.sleep(0.5)
-        instr = measure_instructions(binary, broker_port, tmp, args.requests)
-        calls = measure_syscalls(binary, broker_port, tmp, args.requests)
+        instr = measure_instructions(binary, broker_port, tmp, args.requests, args.keep, args.only)
+        calls = measure_syscalls(binary, broker_port, tmp, args.requests, args.only)
     finally:
         broker.send_signal(signal.SIGTERM)
         broker.wait(10)
     print("%-20s %14s %14s" % ("route", "instr/request", "syscalls/req"))
-    for name, _, _, _ in routes():
+    for name, _, _, _ in routes(args.only):
         sc = calls.get(name)
         print("%-20s %14s %14s" % (name, "{:,.0f}".format(instr[name]),
                                    "%.1f" % sc if sc is not None else "-"))

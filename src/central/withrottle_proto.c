@@ -108,7 +108,7 @@ static int parse_action(const char *a, size_t len, struct withrottle_cmd *c)
         c->action = WT_ACT_QUERY;
         if (len != 2 || (a[1] != 'V' && a[1] != 'R' && a[1] != 's'))
             return -EINVAL;
-        c->value = a[1];
+        c->value = (unsigned char)a[1];
         return 0;
     case 'r':
     case 'd':

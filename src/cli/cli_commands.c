@@ -258,7 +258,8 @@ static int print_json(struct cli *c, const json_t *doc)
 
 int cli_print_raw(struct cli *c, const struct http_reply *r)
 {
-    fwrite(r->body, 1, r->len, c->out);
+    if (fwrite(r->body, 1, r->len, c->out) != r->len)
+        return cli_fail(c, "cannot write the output");
     if (r->len == 0 || r->body[r->len - 1] != '\n')
         fputc('\n', c->out);
     return ferror(c->out) ? cli_fail(c, "cannot write the output") : CLI_EXIT_OK;

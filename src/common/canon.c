@@ -32,7 +32,7 @@ int canon_checksum(const json_t *doc, char out[CANON_CHECKSUM_LEN + 1])
     json_decref(copy);
     if (rc < 0)
         return rc;
-    memcpy(out, "sha256:", 7);
+    memcpy(out, "sha256:", sizeof "sha256:"); /* its NUL is overwritten next */
     sha256_hex(text, strlen(text), out + 7);
     free(text);
     return 0;
