@@ -119,9 +119,16 @@ CPPCHECK_FLAGS = --enable=warning,style,performance,portability --inline-suppr \
                  --suppress=missingIncludeSystem --include=/usr/include/jansson.h \
                  --error-exitcode=1 --quiet -j$(JOBS) \
                  --template='{file}:{line}: {severity}: {message} [{id}]'
+# clang-tidy's curated set (.clang-tidy: bugprone, the static analyzer, unchecked results,
+# functions over 80 lines) over the programs' sources; zero findings allowed.
 lint: build
 	cppcheck --project=$(BUILD)/compile_commands.json $(CPPCHECK_FLAGS)
 	@echo "lint: cppcheck found nothing"
+	@if ! run-clang-tidy -p $(BUILD) -quiet -j$(JOBS) '$(CURDIR)/src/' \
+	    > $(BUILD)/clang-tidy.log 2>&1; then \
+	  sed 's/\x1b\[[0-9;]*m//g' $(BUILD)/clang-tidy.log | grep -E -A3 ': (error|warning): '; \
+	  echo "lint: clang-tidy found the above (whole log: $(BUILD)/clang-tidy.log)"; exit 1; fi
+	@echo "lint: clang-tidy found nothing"
 
 check: format-check lint test test-asan test-release test-arm test-containers test-ansible fuzz
 

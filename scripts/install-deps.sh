@@ -7,7 +7,7 @@ packages=(
   # build
   build-essential cmake pkg-config
   # make format-check and make lint (in make check)
-  clang-format cppcheck
+  clang-format clang-tidy cppcheck
   # libraries
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libmosquitto-dev libsqlite3-dev
   libyaml-dev uuid-dev libssl-dev libsystemd-dev libhttp-parser-dev
