@@ -12,6 +12,7 @@ command/status row needs python3-paho-mqtt. See docs/performance.md.
 
 import argparse
 import atexit
+import hashlib
 import http.client as httpclient
 import json
 import os
@@ -32,6 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 import edge_support  # noqa: E402  (state directories in the edge's cache format)
+import floors  # noqa: E402  (nginx and MQTT floors, idle cost: bench/floors.py)
 import harness  # noqa: E402  (free ports, bounded waits, HTTP client)
 
 WRK_SCRIPT = os.path.join(HERE, "wrk", "roundhouse.lua")
@@ -313,28 +315,41 @@ def fleet_sharded(bench, env, n, *args, timeout=600):
 
 
 def ids_file(env, rows, name):
+    """The identities file of bench/wrk/roundhouse.lua: uuid name train|- version secret|-."""
     path = os.path.join(env.tmp, name)
     with open(path, "w") as f:
         for r in rows:
-            f.write("%s %s %s %d\n" % (r[0], r[1], r[2] or "-", r[3]))
+            f.write("%s %s %s %d %s\n" % (r[0], r[1], r[2] or "-", r[3], r[4] or "-"))
     return path
 
 
+def fleet_secret(name):
+    """The secret roundhouse-fleet presents for its controller `fleet-{seed}-{index}`: it
+    derives from the seed and the index (src/fleet/fleet.c), so wrk can present it too."""
+    m = re.match(r"^fleet-(\d+)-(\d+)$", name)
+    if not m:
+        return None
+    return hashlib.sha256(("roundhouse-fleet-secret/%s/%s" % m.groups()).encode()).hexdigest()
+
+
 def controller_rows(env, prefix=""):
+    """(uuid, name, first train or None, config_version, secret or None) of the controllers
+    whose name starts with prefix."""
     r = env.central.http.get("/api/controllers")
     out = []
     for c in r.json:
         if c["name"].startswith(prefix):
             train = c["trains"][0]["id"] if c["trains"] else None
-            out.append((c["id"], c["name"], train, c["config_version"] or 0))
+            out.append((c["id"], c["name"], train, c["config_version"] or 0, fleet_secret(c["name"])))
     return out
 
 
-def wrk(bench, env, mode, ids, seconds, connections=64, threads=2):
+def wrk(bench, env, mode, ids, seconds, connections=64, threads=2, url=None):
+    """wrk with bench/wrk/roundhouse.lua against the central (or url) in one RH_MODE."""
     if not shutil.which("wrk"):
         raise RuntimeError("wrk not installed (apt-get install wrk)")
     argv = ["wrk", "-t%d" % threads, "-c%d" % connections, "-d%ds" % seconds, "--latency",
-            "--timeout", "10s", "-s", WRK_SCRIPT, env.central.url]
+            "--timeout", "10s", "-s", WRK_SCRIPT, url or env.central.url]
     e = dict(os.environ, RH_MODE=mode, RH_IDS_FILE=ids)
     p = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, env=e)
     m = re.search(r"WRKJSON (\{.*\})", p.stdout)
@@ -424,7 +439,7 @@ class Bench:
         try:
             env.start_broker()
             env.start_central()
-            two = [(str(uuidlib.uuid4()), "wrk-%d" % i, None, 0) for i in range(2)]
+            two = [(str(uuidlib.uuid4()), "wrk-%d" % i, None, 0, None) for i in range(2)]
             d = wrk(self, env, "register", ids_file(env, two, "ids2"), secs)
             self.details["register_2"] = d
             self.row("registration, 2 controllers (wrk -c64)",
@@ -621,6 +636,15 @@ class Bench:
             key = "command_status_nodelay" if nodelay else "command_status"
             self.details[key] = {"count": len(lat), "p50_ms": pct(lat, 50), "p90_ms": pct(lat, 90),
                                  "p99_ms": pct(lat, 99), "max_ms": max(lat)}
+            # The floor of the same two broker hops, through the same broker, right after.
+            fl = floors.mqtt_floor(env.broker_port, count)
+            self.details[key + "_floor"] = {"count": len(fl), "p50_ms": pct(fl, 50),
+                                            "p99_ms": pct(fl, 99)}
+            ratio = pct(lat, 50) / pct(fl, 50)
+            self.row("MQTT floor: QoS 1 out, QoS 0 back%s" % (", set_tcp_nodelay" if nodelay else ""),
+                     "p50 %.2f ms, p99 %.2f ms; the command's p50 is %.1f x this" % (
+                         pct(fl, 50), pct(fl, 99), ratio),
+                     "command p50 <= 2 x floor", ratio <= 2)
             self.row("REST command -> status (edge --simulate%s)" % (", broker set_tcp_nodelay" if nodelay else ""),
                      "p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, max %.2f ms (n=%d)" % (
                          pct(lat, 50), pct(lat, 90), pct(lat, 99), max(lat), len(lat)),
@@ -812,7 +836,7 @@ class Bench:
     # ---- driver
 
     ALL = ("register", "boot1k", "boot10k", "reassign", "command", "edge_ready", "paging",
-           "paging_pg")
+           "paging_pg", "floors", "idle")
 
     def run(self, only):
         todo = [b for b in self.ALL if not only or b in only]
@@ -821,6 +845,10 @@ class Bench:
             try:
                 if name == "register":
                     self.b_register()
+                elif name == "floors":
+                    floors.http_floors(self, sys.modules[__name__])
+                elif name == "idle":
+                    floors.idle(self, sys.modules[__name__])
                 elif name == "boot1k":
                     self.b_boot(200 if self.quick else 1000)
                 elif name == "boot10k":
