@@ -19,7 +19,10 @@ struct longpoll {
     pthread_mutex_t lock;
     struct waiter *slots;
     unsigned nslots;
+    unsigned parked;
     bool closed; /* shutting down: nothing parks any more */
+    void (*on_park)(void *);
+    void *on_park_arg;
 };
 
 struct longpoll *longpoll_new(unsigned max_waiters)
@@ -61,8 +64,13 @@ bool longpoll_park(struct longpoll *lp, const struct http_request *req, struct h
         w->conn = req->conn;
         snprintf(w->controller, sizeof w->controller, "%s", controller_id);
         w->deadline_ms = deadline_ms;
+        lp->parked++;
     }
+    void (*fn)(void *) = lp->on_park;
+    void *arg = lp->on_park_arg;
     pthread_mutex_unlock(&lp->lock);
+    if (w != NULL && fn != NULL)
+        fn(arg);
     return w != NULL;
 }
 
@@ -77,6 +85,7 @@ static void resume_where(struct longpoll *lp, const char *controller_id, int64_t
             (!controller_id && w->deadline_ms <= now_ms)) {
             http_connection_resume(w->conn);
             w->conn = NULL;
+            lp->parked--;
         }
     }
     pthread_mutex_unlock(&lp->lock);
@@ -102,4 +111,24 @@ void longpoll_wake_all(struct longpoll *lp)
     lp->closed = true;
     pthread_mutex_unlock(&lp->lock);
     resume_where(lp, NULL, 0, true);
+}
+
+unsigned longpoll_parked(struct longpoll *lp)
+{
+    if (lp == NULL)
+        return 0;
+    pthread_mutex_lock(&lp->lock);
+    unsigned n = lp->parked;
+    pthread_mutex_unlock(&lp->lock);
+    return n;
+}
+
+void longpoll_on_park(struct longpoll *lp, void (*fn)(void *), void *arg)
+{
+    if (lp == NULL)
+        return;
+    pthread_mutex_lock(&lp->lock);
+    lp->on_park = fn;
+    lp->on_park_arg = arg;
+    pthread_mutex_unlock(&lp->lock);
 }

@@ -25,5 +25,10 @@ void longpoll_wake(struct longpoll *lp, const char *controller_id);
 void longpoll_expire(struct longpoll *lp, int64_t now_ms);
 /* Resumes everything and refuses new parking (shutdown). */
 void longpoll_wake_all(struct longpoll *lp);
+/* How many requests are parked now. */
+unsigned longpoll_parked(struct longpoll *lp);
+/* fn(arg) runs after each request parks (outside the lock): the sweeper, which expires the
+ * deadlines, sleeps longer while nothing is parked and is woken this way. NULL: none. */
+void longpoll_on_park(struct longpoll *lp, void (*fn)(void *), void *arg);
 
 #endif

@@ -71,7 +71,8 @@ int store_open_maintenance(const char *path, struct store **out, char *err, size
  * middle of a request. 0 or -EIO. */
 int store_defer_checkpoints(struct store *st);
 /* Copies what it can of the WAL into the database without blocking the writer (PASSIVE).
- * 0 or -EIO. On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do
+ * 1 when the WAL had changed since the previous call (someone is writing), 0 when not, or
+ * -EIO. On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do
  * nothing and return 0. */
 int store_checkpoint(struct store *st);
 void store_free(struct store *st);

@@ -157,6 +157,7 @@ struct sq_store {
     pthread_mutex_t write_lock; /* write_error */
     char write_error[512];
     json_t *bumped; /* controllers whose config_version rose in the open transaction */
+    int wal_frames; /* the WAL's length at the last checkpoint (sq_checkpoint) */
     store_commit_hook hook;
     void *hook_ctx;
     struct store *owner; /* what the hook receives */
@@ -452,14 +453,19 @@ int sq_defer_checkpoints(struct sq_store *st)
 int sq_checkpoint(struct sq_store *st)
 {
     pthread_mutex_lock(&st->lock);
-    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    int frames = -1;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
     /* Busy: a writer was starting; what is left is copied on the next call. */
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         rc = SQLITE_OK;
     if (rc != SQLITE_OK)
         set_error(st);
+    /* The WAL keeps its frames until a writer starts it over, so an unchanged length means
+     * nothing was written since the last call. */
+    bool changed = frames != st->wal_frames;
+    st->wal_frames = frames;
     store_unlock(st);
-    return rc == SQLITE_OK ? 0 : -EIO;
+    return rc != SQLITE_OK ? -EIO : changed ? 1 : 0;
 }
 
 void sq_free(struct sq_store *st)

@@ -21,11 +21,15 @@
 #include "store.h"
 #include "timeutil.h"
 
+/* The sweeper wakes once a second for the presence pass, and every TICK_MS while long polls
+ * are parked (one is answered within a tick of its deadline) or the WAL grows (it is copied
+ * into the database in small steps): an idle central wakes this thread once a second, not
+ * four times. */
 #define TICK_MS 250
-#define KEEPALIVE_EVERY_TICKS (15 * 1000 / TICK_MS)
-#define PRESENCE_EVERY_TICKS (1000 / TICK_MS)
+#define PRESENCE_EVERY_MS 1000
+#define KEEPALIVE_EVERY_MS 15000
 /* While database writes fail, a probe write this often notices when they work again. */
-#define WRITE_PROBE_EVERY_TICKS (5000 / TICK_MS)
+#define WRITE_PROBE_EVERY_MS 5000
 
 struct sweeper {
     struct central *c;
@@ -290,42 +294,76 @@ static void watch_writes(struct sweeper *sw)
     sw->writes_failing = !ok;
 }
 
+/* A request parked: the sweeper shortens its sleep to TICK_MS. */
+static void poke(void *arg)
+{
+    struct sweeper *sw = arg;
+    pthread_mutex_lock(&sw->lock);
+    pthread_cond_signal(&sw->cond);
+    pthread_mutex_unlock(&sw->lock);
+}
+
+static void wait_ms(struct sweeper *sw, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec += 1;
+        until.tv_nsec -= 1000000000L;
+    }
+    pthread_cond_timedwait(&sw->cond, &sw->lock, &until);
+}
+
+/* true while the WAL grows. */
+static bool checkpoint(struct sweeper *sw)
+{
+    if (sw->maint == NULL)
+        return false;
+    int rc = store_checkpoint(sw->maint);
+    /* Once per episode: a full disk fails it on every pass. */
+    bool failed = rc < 0;
+    if (failed && !sw->checkpoint_failing)
+        log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error", store_last_error(sw->maint));
+    else if (!failed && sw->checkpoint_failing)
+        log_event(LOG_INFO, "checkpoint_recovered", "{}");
+    sw->checkpoint_failing = failed;
+    return rc > 0;
+}
+
 static void *run(void *arg)
 {
     struct sweeper *sw = arg;
     struct central *c = sw->c;
-    unsigned tick = 0;
+    int64_t now = timeutil_mono_ms();
+    int64_t presence_due = now + PRESENCE_EVERY_MS, probe_due = now + WRITE_PROBE_EVERY_MS,
+            keepalive_due = now + KEEPALIVE_EVERY_MS;
+    bool writing = false;
     pthread_mutex_lock(&sw->lock);
     while (!sw->stop) {
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += TICK_MS * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec += 1;
-            until.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&sw->cond, &sw->lock, &until);
+        int64_t sleep_ms = presence_due - timeutil_mono_ms();
+        if ((writing || longpoll_parked(c->longpoll) > 0) && sleep_ms > TICK_MS)
+            sleep_ms = TICK_MS;
+        if (sleep_ms > 0)
+            wait_ms(sw, sleep_ms);
         if (sw->stop)
             break;
         pthread_mutex_unlock(&sw->lock);
+        now = timeutil_mono_ms();
         /* Expire one tick early rather than late: a long poll answers within its wait. */
-        longpoll_expire(c->longpoll, timeutil_mono_ms() + TICK_MS);
-        if (sw->maint != NULL) {
-            /* Once per episode: a full disk fails it four times a second. */
-            bool failed = store_checkpoint(sw->maint) < 0;
-            if (failed && !sw->checkpoint_failing)
-                log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
-                          store_last_error(sw->maint));
-            else if (!failed && sw->checkpoint_failing)
-                log_event(LOG_INFO, "checkpoint_recovered", "{}");
-            sw->checkpoint_failing = failed;
-        }
-        tick++;
-        if (tick % WRITE_PROBE_EVERY_TICKS == 0)
-            watch_writes(sw);
-        if (tick % KEEPALIVE_EVERY_TICKS == 0)
-            events_keepalive(c->events);
-        if (tick % PRESENCE_EVERY_TICKS == 0) {
+        longpoll_expire(c->longpoll, now + TICK_MS);
+        writing = checkpoint(sw);
+        if (now >= presence_due) {
+            presence_due = now + PRESENCE_EVERY_MS;
+            if (now >= probe_due) {
+                probe_due = now + WRITE_PROBE_EVERY_MS;
+                watch_writes(sw);
+            }
+            if (now >= keepalive_due) {
+                keepalive_due = now + KEEPALIVE_EVERY_MS;
+                events_keepalive(c->events);
+            }
             presence_duty(sw);
             /* The pass needs the store (and so the database) to be usable: a central stuck
              * on it stops feeding the systemd watchdog and gets restarted. A no-op outside
@@ -364,7 +402,9 @@ int sweeper_start(struct central *c, struct sweeper **out)
     sw->had_duty = cluster_duty(c->cluster);
     if (sw->had_duty)
         sweeper_presence_pass(c, &sw->tracker, sw->maint ? sw->maint : c->store);
+    longpoll_on_park(c->longpoll, poke, sw);
     if (pthread_create(&sw->thread, NULL, run, sw) != 0) {
+        longpoll_on_park(c->longpoll, NULL, NULL);
         presence_tracker_free(&sw->tracker);
         store_free(sw->maint);
         free(sw);
@@ -378,6 +418,7 @@ void sweeper_stop(struct sweeper *sw)
 {
     if (sw == NULL)
         return;
+    longpoll_on_park(sw->c->longpoll, NULL, NULL);
     pthread_mutex_lock(&sw->lock);
     sw->stop = true;
     pthread_cond_signal(&sw->cond);

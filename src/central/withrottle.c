@@ -823,7 +823,9 @@ static void *run(void *arg)
             pfd[n++] = (struct pollfd){.fd = cl->fd,
                                        .events = (short)(POLLIN | (cl->outlen ? POLLOUT : 0))};
         }
-        int rc = poll(pfd, n, 250);
+        /* Without clients nothing is timed (the heartbeat checks are per client): sleep
+         * until a connection, a status to pass on or the stop (wake_fd). */
+        int rc = poll(pfd, n, n > 2 ? 250 : -1);
         int64_t now = timeutil_mono_ms();
         if (rc > 0 && (pfd[1].revents & POLLIN)) {
             uint64_t v;
