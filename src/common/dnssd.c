@@ -6,6 +6,7 @@
 #include "dnssd.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
@@ -22,6 +23,87 @@
 #include <avahi-common/malloc.h>
 #include <avahi-common/thread-watch.h>
 #include <avahi-common/timeval.h>
+
+/* Avahi's libraries are loaded when DNS-SD is first used, not linked: libavahi-client brings
+ * D-Bus, and through it libsystemd and its compression and crypto libraries, about 1 MiB of
+ * resident pages, into every process that links it, and an edge with a configured central
+ * never browses. A machine without the library gets the "unavailable" note, as one without
+ * the daemon does. */
+#define AVAHI_FUNCTIONS(X)                                                                         \
+    X(avahi_alternative_service_name)                                                              \
+    X(avahi_client_errno)                                                                          \
+    X(avahi_client_free)                                                                           \
+    X(avahi_client_get_host_name_fqdn)                                                             \
+    X(avahi_client_new)                                                                            \
+    X(avahi_elapse_time)                                                                           \
+    X(avahi_entry_group_add_service_strlst)                                                        \
+    X(avahi_entry_group_commit)                                                                    \
+    X(avahi_entry_group_get_client)                                                                \
+    X(avahi_entry_group_is_empty)                                                                  \
+    X(avahi_entry_group_new)                                                                       \
+    X(avahi_entry_group_reset)                                                                     \
+    X(avahi_free)                                                                                  \
+    X(avahi_service_browser_free)                                                                  \
+    X(avahi_service_browser_new)                                                                   \
+    X(avahi_service_resolver_free)                                                                 \
+    X(avahi_service_resolver_new)                                                                  \
+    X(avahi_strerror)                                                                              \
+    X(avahi_string_list_add)                                                                       \
+    X(avahi_string_list_find)                                                                      \
+    X(avahi_string_list_free)                                                                      \
+    X(avahi_string_list_get_pair)                                                                  \
+    X(avahi_string_list_reverse)                                                                   \
+    X(avahi_threaded_poll_free)                                                                    \
+    X(avahi_threaded_poll_get)                                                                     \
+    X(avahi_threaded_poll_new)                                                                     \
+    X(avahi_threaded_poll_start)                                                                   \
+    X(avahi_threaded_poll_stop)
+
+struct avahi_api {
+#define AVAHI_MEMBER(name) __typeof__(name) *name;
+    AVAHI_FUNCTIONS(AVAHI_MEMBER)
+#undef AVAHI_MEMBER
+};
+
+#define AVAHI_LIBRARY "libavahi-client.so.3"
+
+static struct avahi_api api;
+static const struct avahi_api *av; /* NULL until loaded */
+static char load_error[256];
+static pthread_once_t load_once = PTHREAD_ONCE_INIT;
+
+static void load(void)
+{
+    void *lib = dlopen(AVAHI_LIBRARY, RTLD_NOW | RTLD_LOCAL);
+    if (lib == NULL) {
+        snprintf(load_error, sizeof load_error, "%s", dlerror());
+        return;
+    }
+    const char *missing = NULL;
+    /* POSIX: a function pointer is read from dlsym's void * through memcpy. */
+#define AVAHI_RESOLVE(name)                                                                        \
+    do {                                                                                           \
+        void *sym = dlsym(lib, #name);                                                             \
+        if (sym == NULL && missing == NULL)                                                        \
+            missing = #name;                                                                       \
+        memcpy(&api.name, &sym, sizeof sym);                                                       \
+    } while (0);
+    AVAHI_FUNCTIONS(AVAHI_RESOLVE)
+#undef AVAHI_RESOLVE
+    if (missing != NULL) {
+        snprintf(load_error, sizeof load_error, "%s: no %s", AVAHI_LIBRARY, missing);
+        dlclose(lib);
+        return;
+    }
+    av = &api; /* the library stays loaded for the life of the process */
+}
+
+/* NULL once the library is there, else why not. */
+static const char *loaded(void)
+{
+    pthread_once(&load_once, load);
+    return av != NULL ? NULL : load_error;
+}
 
 #define RETRY_MIN_MS 1000
 #define RETRY_MAX_MS 30000
@@ -72,8 +154,8 @@ static void set_unavailable(struct session *s, const char *why)
 static void retry_in(struct session *s, unsigned ms)
 {
     struct timeval tv;
-    avahi_elapse_time(&tv, ms, 0);
-    avahi_threaded_poll_get(s->poll)->timeout_update(s->retry, &tv);
+    av->avahi_elapse_time(&tv, ms, 0);
+    av->avahi_threaded_poll_get(s->poll)->timeout_update(s->retry, &tv);
 }
 
 static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
@@ -85,7 +167,7 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
         s->retry_ms = RETRY_MIN_MS;
         if (s->available != 1) {
             s->available = 1;
-            note(s, DNSSD_NOTE_CONNECTED, avahi_client_get_host_name_fqdn(c));
+            note(s, DNSSD_NOTE_CONNECTED, av->avahi_client_get_host_name_fqdn(c));
         }
         s->running(s);
         break;
@@ -100,7 +182,7 @@ static void client_cb(AvahiClient *c, AvahiClientState state, void *userdata)
         break;
     case AVAHI_CLIENT_FAILURE:
         s->lost(s);
-        set_unavailable(s, avahi_strerror(avahi_client_errno(c)));
+        set_unavailable(s, av->avahi_strerror(av->avahi_client_errno(c)));
         /* Freed and replaced from the timer, not inside its own callback. */
         retry_in(s, s->retry_ms);
         if (s->retry_ms < RETRY_MAX_MS)
@@ -113,17 +195,17 @@ static void connect_cb(AvahiTimeout *t, void *userdata)
 {
     struct session *s = userdata;
     int err = 0;
-    avahi_threaded_poll_get(s->poll)->timeout_update(t, NULL);
+    av->avahi_threaded_poll_get(s->poll)->timeout_update(t, NULL);
     if (s->client != NULL) {
         s->lost(s);
-        avahi_client_free(s->client);
+        av->avahi_client_free(s->client);
         s->client = NULL;
     }
-    AvahiClient *c = avahi_client_new(avahi_threaded_poll_get(s->poll), AVAHI_CLIENT_NO_FAIL,
-                                      client_cb, s, &err);
+    AvahiClient *c = av->avahi_client_new(av->avahi_threaded_poll_get(s->poll),
+                                          AVAHI_CLIENT_NO_FAIL, client_cb, s, &err);
     if (c == NULL) {
         s->client = NULL;
-        set_unavailable(s, avahi_strerror(err));
+        set_unavailable(s, av->avahi_strerror(err));
         retry_in(s, s->retry_ms);
         if (s->retry_ms < RETRY_MAX_MS)
             s->retry_ms = s->retry_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : s->retry_ms * 2;
@@ -132,20 +214,27 @@ static void connect_cb(AvahiTimeout *t, void *userdata)
     s->client = c;
 }
 
+/* Without the library there is no thread: the session stays unavailable, as without a
+ * daemon, and is never retried (the library does not appear later). */
 static int session_start(struct session *s)
 {
     struct timeval now;
     s->available = -1;
     s->retry_ms = RETRY_MIN_MS;
-    s->poll = avahi_threaded_poll_new();
+    const char *why = loaded();
+    if (why != NULL) {
+        set_unavailable(s, why);
+        return 0;
+    }
+    s->poll = av->avahi_threaded_poll_new();
     if (s->poll == NULL)
         return -ENOMEM;
-    avahi_elapse_time(&now, 0, 0);
-    s->retry = avahi_threaded_poll_get(s->poll)->timeout_new(avahi_threaded_poll_get(s->poll), &now,
-                                                             connect_cb, s);
+    av->avahi_elapse_time(&now, 0, 0);
+    s->retry = av->avahi_threaded_poll_get(s->poll)->timeout_new(
+        av->avahi_threaded_poll_get(s->poll), &now, connect_cb, s);
     if (s->retry == NULL)
         return -ENOMEM;
-    if (avahi_threaded_poll_start(s->poll) < 0)
+    if (av->avahi_threaded_poll_start(s->poll) < 0)
         return -EIO;
     return 0;
 }
@@ -155,16 +244,16 @@ static void session_stop(struct session *s)
 {
     if (s->poll == NULL)
         return;
-    avahi_threaded_poll_stop(s->poll);
+    av->avahi_threaded_poll_stop(s->poll);
     if (s->client != NULL) {
         s->lost(s);
-        avahi_client_free(s->client);
+        av->avahi_client_free(s->client);
         s->client = NULL;
     }
     if (s->retry != NULL)
-        avahi_threaded_poll_get(s->poll)->timeout_free(s->retry);
+        av->avahi_threaded_poll_get(s->poll)->timeout_free(s->retry);
     s->retry = NULL;
-    avahi_threaded_poll_free(s->poll);
+    av->avahi_threaded_poll_free(s->poll);
     s->poll = NULL;
 }
 
@@ -185,10 +274,10 @@ struct dnssd_advertiser {
 
 static void rename_service(struct dnssd_advertiser *a)
 {
-    char *alt = avahi_alternative_service_name(a->name);
+    char *alt = av->avahi_alternative_service_name(a->name);
     if (alt != NULL) {
         snprintf(a->name, sizeof a->name, "%s", alt);
-        avahi_free(alt);
+        av->avahi_free(alt);
     }
     a->renames++;
     note(&a->s, DNSSD_NOTE_RENAMED, a->name);
@@ -208,12 +297,12 @@ static void group_cb(AvahiEntryGroup *g, AvahiEntryGroupState state, void *userd
     case AVAHI_ENTRY_GROUP_COLLISION:
         /* Another host announces the same instance name: take the next alternative. */
         rename_service(a);
-        avahi_entry_group_reset(g);
+        av->avahi_entry_group_reset(g);
         services_add(a);
         break;
     case AVAHI_ENTRY_GROUP_FAILURE:
         note(&a->s, DNSSD_NOTE_FAILED,
-             avahi_strerror(avahi_client_errno(avahi_entry_group_get_client(g))));
+             av->avahi_strerror(av->avahi_client_errno(av->avahi_entry_group_get_client(g))));
         break;
     case AVAHI_ENTRY_GROUP_UNCOMMITED:
     case AVAHI_ENTRY_GROUP_REGISTERING:
@@ -226,34 +315,34 @@ static void services_add(struct dnssd_advertiser *a)
     if (a->s.client == NULL)
         return;
     if (a->group == NULL) {
-        a->group = avahi_entry_group_new(a->s.client, group_cb, a);
+        a->group = av->avahi_entry_group_new(a->s.client, group_cb, a);
         if (a->group == NULL) {
-            note(&a->s, DNSSD_NOTE_FAILED, avahi_strerror(avahi_client_errno(a->s.client)));
+            note(&a->s, DNSSD_NOTE_FAILED, av->avahi_strerror(av->avahi_client_errno(a->s.client)));
             return;
         }
     }
-    if (!avahi_entry_group_is_empty(a->group))
+    if (!av->avahi_entry_group_is_empty(a->group))
         return;
     for (size_t i = 0; i < a->n; i++) {
-        int rc = avahi_entry_group_add_service_strlst(a->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
-                                                      0, a->name, a->svc[i].type, NULL, NULL,
-                                                      (uint16_t)a->svc[i].port, a->svc[i].txt);
+        int rc = av->avahi_entry_group_add_service_strlst(
+            a->group, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, 0, a->name, a->svc[i].type, NULL, NULL,
+            (uint16_t)a->svc[i].port, a->svc[i].txt);
         if (rc == AVAHI_ERR_COLLISION && a->renames < RENAME_MAX) {
             /* A local service has that name already. */
             rename_service(a);
-            avahi_entry_group_reset(a->group);
+            av->avahi_entry_group_reset(a->group);
             i = (size_t)-1; /* every service again, under the new name */
             continue;
         }
         if (rc < 0) {
-            note(&a->s, DNSSD_NOTE_FAILED, avahi_strerror(rc));
-            avahi_entry_group_reset(a->group);
+            note(&a->s, DNSSD_NOTE_FAILED, av->avahi_strerror(rc));
+            av->avahi_entry_group_reset(a->group);
             return;
         }
     }
-    int rc = avahi_entry_group_commit(a->group);
+    int rc = av->avahi_entry_group_commit(a->group);
     if (rc < 0)
-        note(&a->s, DNSSD_NOTE_FAILED, avahi_strerror(rc));
+        note(&a->s, DNSSD_NOTE_FAILED, av->avahi_strerror(rc));
 }
 
 static void adv_running(struct session *s)
@@ -265,7 +354,7 @@ static void adv_reset(struct session *s)
 {
     struct dnssd_advertiser *a = (struct dnssd_advertiser *)s;
     if (a->group != NULL)
-        avahi_entry_group_reset(a->group);
+        av->avahi_entry_group_reset(a->group);
 }
 
 static void adv_lost(struct session *s)
@@ -299,13 +388,14 @@ int dnssd_advertiser_start(const char *name, const struct dnssd_service *svcs, s
         a->n = i + 1;
         if (a->svc[i].type == NULL)
             goto fail;
-        for (size_t k = 0; k < DNSSD_TXT_MAX && svcs[i].txt[k] != NULL; k++) {
-            AvahiStringList *l = avahi_string_list_add(a->svc[i].txt, svcs[i].txt[k]);
+        for (size_t k = 0; loaded() == NULL && k < DNSSD_TXT_MAX && svcs[i].txt[k] != NULL; k++) {
+            AvahiStringList *l = av->avahi_string_list_add(a->svc[i].txt, svcs[i].txt[k]);
             if (l == NULL)
                 goto fail;
             a->svc[i].txt = l;
         }
-        a->svc[i].txt = avahi_string_list_reverse(a->svc[i].txt);
+        if (a->svc[i].txt != NULL)
+            a->svc[i].txt = av->avahi_string_list_reverse(a->svc[i].txt);
     }
     rc = session_start(&a->s);
     if (rc < 0)
@@ -324,7 +414,8 @@ void dnssd_advertiser_free(struct dnssd_advertiser *a)
     session_stop(&a->s); /* freeing the client withdraws the services */
     for (size_t i = 0; i < a->n; i++) {
         free(a->svc[i].type);
-        avahi_string_list_free(a->svc[i].txt);
+        if (a->svc[i].txt != NULL)
+            av->avahi_string_list_free(a->svc[i].txt);
     }
     free(a);
 }
@@ -361,18 +452,18 @@ struct dnssd_browser {
 static void url_prefix(AvahiStringList *txt, char *out, size_t len)
 {
     out[0] = '\0';
-    AvahiStringList *l = avahi_string_list_find(txt, "path");
+    AvahiStringList *l = av->avahi_string_list_find(txt, "path");
     char *key = NULL, *value = NULL;
     size_t size = 0;
-    if (l == NULL || avahi_string_list_get_pair(l, &key, &value, &size) < 0)
+    if (l == NULL || av->avahi_string_list_get_pair(l, &key, &value, &size) < 0)
         return;
     if (value != NULL && size >= 4 && size <= PATH_MAX_LEN && value[0] == '/' &&
         strcmp(value + size - 4, "/api") == 0 &&
         strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-~") ==
             size)
         snprintf(out, len, "%.*s", (int)(size - 4), value);
-    avahi_free(key);
-    avahi_free(value);
+    av->avahi_free(key);
+    av->avahi_free(value);
 }
 
 static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtocol proto,
@@ -425,7 +516,7 @@ static void resolve_cb(AvahiServiceResolver *r, AvahiIfIndex iface, AvahiProtoco
     if (changed)
         note(&b->s, DNSSD_NOTE_FOUND, url);
 out:
-    avahi_service_resolver_free(r);
+    av->avahi_service_resolver_free(r);
 }
 
 static void found_clear(struct dnssd_browser *b)
@@ -446,8 +537,8 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
     switch (event) {
     case AVAHI_BROWSER_NEW:
         if (b->resolving < RESOLVING_MAX &&
-            avahi_service_resolver_new(b->s.client, iface, proto, name, type, domain,
-                                       AVAHI_PROTO_UNSPEC, 0, resolve_cb, b) != NULL)
+            av->avahi_service_resolver_new(b->s.client, iface, proto, name, type, domain,
+                                           AVAHI_PROTO_UNSPEC, 0, resolve_cb, b) != NULL)
             b->resolving++;
         break;
     case AVAHI_BROWSER_REMOVE: {
@@ -477,9 +568,9 @@ static void browse_cb(AvahiServiceBrowser *sb, AvahiIfIndex iface, AvahiProtocol
         break;
     case AVAHI_BROWSER_FAILURE:
         /* Browsing stopped (the daemon went): start again on the next client. */
-        avahi_service_browser_free(sb);
+        av->avahi_service_browser_free(sb);
         b->browser = NULL;
-        set_unavailable(&b->s, avahi_strerror(avahi_client_errno(b->s.client)));
+        set_unavailable(&b->s, av->avahi_strerror(av->avahi_client_errno(b->s.client)));
         retry_in(&b->s, b->s.retry_ms);
         break;
     }
@@ -493,10 +584,10 @@ static void br_running(struct session *s)
     pthread_mutex_unlock(&b->lock);
     if (b->browser != NULL)
         return;
-    b->browser = avahi_service_browser_new(s->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC, b->type,
-                                           NULL, 0, browse_cb, b);
+    b->browser = av->avahi_service_browser_new(s->client, AVAHI_IF_UNSPEC, AVAHI_PROTO_UNSPEC,
+                                               b->type, NULL, 0, browse_cb, b);
     if (b->browser == NULL)
-        set_unavailable(s, avahi_strerror(avahi_client_errno(s->client)));
+        set_unavailable(s, av->avahi_strerror(av->avahi_client_errno(s->client)));
 }
 
 static void br_lost(struct session *s)
