@@ -525,14 +525,7 @@ static void *connector_run(void *arg)
                       o->mqtt_host, "port", o->mqtt_port, "error", mosquitto_strerror(rc),
                       "attempt", (int)attempt + 1);
         int64_t delay = 500 + backoff_delay_ms(attempt++, 1000, 30000, backoff_rand(&rnd));
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_sec += delay / 1000;
-        until.tv_nsec += (delay % 1000) * 1000000L;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
+        struct timespec until = timeutil_mono_after(delay);
         while (!n->stopping && pthread_cond_timedwait(&n->wake, &n->lock, &until) == 0)
             ;
     }

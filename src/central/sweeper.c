@@ -303,19 +303,6 @@ static void poke(void *arg)
     pthread_mutex_unlock(&sw->lock);
 }
 
-static void wait_ms(struct sweeper *sw, int64_t ms)
-{
-    struct timespec until;
-    clock_gettime(CLOCK_MONOTONIC, &until);
-    until.tv_sec += ms / 1000;
-    until.tv_nsec += (ms % 1000) * 1000000L;
-    if (until.tv_nsec >= 1000000000L) {
-        until.tv_sec += 1;
-        until.tv_nsec -= 1000000000L;
-    }
-    pthread_cond_timedwait(&sw->cond, &sw->lock, &until);
-}
-
 /* true while the WAL grows. */
 static bool checkpoint(struct sweeper *sw)
 {
@@ -345,8 +332,10 @@ static void *run(void *arg)
         int64_t sleep_ms = presence_due - timeutil_mono_ms();
         if ((writing || longpoll_parked(c->longpoll) > 0) && sleep_ms > TICK_MS)
             sleep_ms = TICK_MS;
-        if (sleep_ms > 0)
-            wait_ms(sw, sleep_ms);
+        if (sleep_ms > 0) {
+            struct timespec until = timeutil_mono_after(sleep_ms);
+            pthread_cond_timedwait(&sw->cond, &sw->lock, &until);
+        }
         if (sw->stop)
             break;
         pthread_mutex_unlock(&sw->lock);

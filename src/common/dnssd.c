@@ -24,6 +24,8 @@
 #include <avahi-common/thread-watch.h>
 #include <avahi-common/timeval.h>
 
+#include "timeutil.h"
+
 /* Avahi's libraries are loaded when DNS-SD is first used, not linked: libavahi-client brings
  * D-Bus, and through it libsystemd and its compression and crypto libraries, about 1 MiB of
  * resident pages, into every process that links it, and an edge with a configured central
@@ -680,16 +682,9 @@ size_t dnssd_browser_urls(struct dnssd_browser *b, char (*urls)[DNSSD_URL_MAX], 
 int dnssd_browser_wait(struct dnssd_browser *b, long timeout_ms, char *url, size_t len, char *why,
                        size_t whylen)
 {
-    struct timespec deadline;
     char first[1][DNSSD_URL_MAX];
     int rc = 0;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
+    struct timespec deadline = timeutil_mono_after(timeout_ms);
     pthread_mutex_lock(&b->lock);
     /* A missing daemon ends the wait at once: nothing can be found without it. */
     while (urls_copy(b, first, 1) == 0 && b->why[0] == '\0' && rc == 0)

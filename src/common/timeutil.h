@@ -4,13 +4,18 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define TIMEUTIL_ISO_LEN 20 /* "YYYY-MM-DDTHH:MM:SSZ" */
 
 /* Wall clock, milliseconds since the epoch. */
 int64_t timeutil_now_ms(void);
-/* Monotonic clock in milliseconds (for timers and durations). */
+/* Monotonic clock in milliseconds (for timers and durations), and in microseconds. */
 int64_t timeutil_mono_ms(void);
+int64_t timeutil_mono_us(void);
+/* The CLOCK_MONOTONIC time ms milliseconds from now (ms >= 0), for pthread_cond_timedwait
+ * on a condition variable set to that clock. */
+struct timespec timeutil_mono_after(int64_t ms);
 /* Formats seconds since the epoch as ISO-8601 UTC with Z. 0 or -EINVAL. */
 int timeutil_format(int64_t unix_s, char out[TIMEUTIL_ISO_LEN + 1]);
 /* Same, with milliseconds: "2026-11-27T10:15:00.123Z" (needs 25 bytes). */

@@ -10,7 +10,6 @@
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "backoff.h"
@@ -123,13 +122,6 @@ static const char *const reg_status_names[4] = {"restored", "reactivated", "regi
 const char *fleet_req_name(enum fleet_req q)
 {
     return (unsigned)q < FREQ_COUNT ? req_names[q] : "?";
-}
-
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
 void fleet_result_init(struct fleet_result *r)
@@ -833,7 +825,7 @@ static void heartbeat_done(struct fleet *f, struct ctl *c, const struct httpq_re
     c->attempt = 0;
     check_ready(f, c);
     if (c->moving > 0) {
-        int64_t t = now_us();
+        int64_t t = timeutil_mono_us();
         for (int i = 0; i < FLEET_MAX_MOVES; i++) {
             struct move *mv = &f->moves[i];
             if (!mv->active || mv->done || mv->to != c->pos || ctl_train(c, mv->train) == NULL)
@@ -859,7 +851,7 @@ static void put_done(struct fleet *f, struct move *mv, const struct httpq_result
         return;
     }
     mv->put_ok = true;
-    mv->put_us = now_us();
+    mv->put_us = timeutil_mono_us();
     if (mv->done) /* the new owner reported it before we read the PUT's answer */
         move_finish(f, mv, true);
 }
@@ -921,7 +913,7 @@ static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_r
 {
     struct fleet *f = ctx;
     struct fleet_req_stats *st = &f->res->req[tag];
-    int64_t end = now_us();
+    int64_t end = timeutil_mono_us();
     f->now_ms = timeutil_mono_ms();
     if (st->first_start_us < 0 || end - r->latency_us < st->first_start_us)
         st->first_start_us = end - r->latency_us;
@@ -1092,7 +1084,7 @@ static void enter_measure(struct fleet *f)
 {
     f->phase = PH_MEASURE;
     f->measure_start_ms = f->now_ms;
-    f->measure_start_us = now_us();
+    f->measure_start_us = timeutil_mono_us();
     f->measure_end_ms = f->now_ms + (int64_t)(f->o->duration_s * 1000.0);
     central_sample(f, true);
     if (f->o->scenario == FLEET_STEADY) {

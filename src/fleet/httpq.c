@@ -51,13 +51,6 @@ struct httpq {
     void *ctx;
 };
 
-static int64_t now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static int sock_cb(CURL *e, curl_socket_t s, int what, void *userp, void *socketp)
 {
     struct httpq *q = userp;
@@ -320,7 +313,7 @@ int httpq_start(struct httpq *q, const char *method, const char *path, const cha
     sl->req_ctx = req_ctx;
     sl->tag = tag;
     sl->retry_after_s = -1;
-    sl->t0_us = now_us();
+    sl->t0_us = timeutil_mono_us();
     if (curl_multi_add_handle(q->multi, e) != CURLM_OK) {
         slot_clear(sl);
         return -EIO;
@@ -352,7 +345,7 @@ static void check_done(struct httpq *q)
             .body_truncated = sl->truncated,
             .etag = sl->etag,
             .retry_after_s = sl->retry_after_s,
-            .latency_us = now_us() - sl->t0_us,
+            .latency_us = timeutil_mono_us() - sl->t0_us,
         };
         if (r.curl_code == CURLE_OK)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &r.status);

@@ -215,14 +215,37 @@ static void test_clocks(void **state)
     assert_true(b >= a);
 }
 
+/* A deadline ms from now on the monotonic clock: normalised, never in the past. */
+static void test_mono_after(void **state)
+{
+    (void)state;
+    const int64_t steps[] = {0, 1, 999, 1000, 1001, 1999, 86400000, -5};
+    for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        int64_t before = timeutil_mono_us();
+        struct timespec t = timeutil_mono_after(steps[i]);
+        int64_t after = timeutil_mono_us();
+        assert_true(t.tv_nsec >= 0 && t.tv_nsec < 1000000000L);
+        int64_t at_us = (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
+        int64_t want = steps[i] < 0 ? 0 : steps[i] * 1000;
+        assert_true(at_us >= before + want);
+        assert_true(at_us <= after + want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_format),          cmocka_unit_test(test_format_out_of_range),
-        cmocka_unit_test(test_format_ms),       cmocka_unit_test(test_format_ms_buffer),
-        cmocka_unit_test(test_parse_zones),     cmocka_unit_test(test_parse_legacy),
-        cmocka_unit_test(test_parse_fractions), cmocka_unit_test(test_parse_epoch_and_calendar),
-        cmocka_unit_test(test_parse_invalid),   cmocka_unit_test(test_round_trip),
+        cmocka_unit_test(test_mono_after),
+        cmocka_unit_test(test_format),
+        cmocka_unit_test(test_format_out_of_range),
+        cmocka_unit_test(test_format_ms),
+        cmocka_unit_test(test_format_ms_buffer),
+        cmocka_unit_test(test_parse_zones),
+        cmocka_unit_test(test_parse_legacy),
+        cmocka_unit_test(test_parse_fractions),
+        cmocka_unit_test(test_parse_epoch_and_calendar),
+        cmocka_unit_test(test_parse_invalid),
+        cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_clocks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
