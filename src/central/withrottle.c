@@ -523,6 +523,14 @@ static void set_power(struct withrottle *w, struct client *cl, bool on)
     }
 }
 
+/* Wakes the thread's poll (its eventfd). */
+static void wake(struct withrottle *w)
+{
+    uint64_t one = 1;
+    ssize_t ignored = write(w->wake_fd, &one, sizeof one);
+    (void)ignored;
+}
+
 void withrottle_power_changed(struct withrottle *w)
 {
     if (w == NULL)
@@ -531,11 +539,8 @@ void withrottle_power_changed(struct withrottle *w)
     w->power_dirty = true;
     bool stopping = w->stopping;
     pthread_mutex_unlock(&w->lock);
-    if (!stopping) {
-        uint64_t one = 1;
-        ssize_t ignored = write(w->wake_fd, &one, sizeof one);
-        (void)ignored;
-    }
+    if (!stopping)
+        wake(w);
 }
 
 struct line_ctx {
@@ -794,11 +799,8 @@ void withrottle_train_status(struct withrottle *w, const char *train_id, int spe
     w->queue[i].forward = forward;
     bool stopping = w->stopping;
     pthread_mutex_unlock(&w->lock);
-    if (!stopping) {
-        uint64_t one = 1;
-        ssize_t ignored = write(w->wake_fd, &one, sizeof one);
-        (void)ignored;
-    }
+    if (!stopping)
+        wake(w);
 }
 
 static void *run(void *arg)
@@ -941,9 +943,7 @@ void withrottle_stop(struct withrottle *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = true;
     pthread_mutex_unlock(&w->lock);
-    uint64_t one = 1;
-    ssize_t ignored = write(w->wake_fd, &one, sizeof one);
-    (void)ignored;
+    wake(w);
     pthread_join(w->thread, NULL);
     w->thread_started = false;
     for (size_t i = 0; i < MAX_CLIENTS; i++) {
