@@ -17,6 +17,10 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/health.c
   ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
   ${CMAKE_CURRENT_LIST_DIR}/edge.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_apply.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_mqtt.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_central.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_report.c
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(rh_edge PUBLIC rh_motor rh_common rh_dnssd http_parser::http_parser
