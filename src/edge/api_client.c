@@ -349,7 +349,7 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
     r->deadline_ms = r->started_ms + total;
     r->connect_deadline_ms =
         r->started_ms + (total < API_CONNECT_TIMEOUT_MS ? total : API_CONNECT_TIMEOUT_MS);
-    r->state = REQ_RESOLVE; /* moved on by the next api_client_poll */
+    r->state = REQ_RESOLVE; /* moved on by the next api_client_fds */
     r->next = c->reqs;
     c->reqs = r;
     c->pending++;
@@ -714,17 +714,69 @@ static short req_events(const struct api_req *r)
     }
 }
 
-int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms)
+unsigned api_client_fds(struct api_client *c, struct pollfd *fds, unsigned max)
 {
     int64_t now = timeutil_mono_ms();
-    size_t n = nfds;
-    int ready = 0, rc = 0;
-
+    unsigned n = 0;
+    /* Whatever needs no socket event moves on first: a lookup ended, a fresh address. */
     resolver_step(c, now);
     for (struct api_req *r = c->reqs; r != NULL; r = r->next)
         req_step(c, r, 0, now);
-    if (n + c->pending > c->pfds_cap) {
-        size_t cap = n + c->pending + 8;
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        r->pidx = -1;
+        if (r->fd >= 0 && r->state != REQ_DONE && n < max) {
+            r->pidx = (int)n;
+            fds[n++] = (struct pollfd){.fd = r->fd, .events = req_events(r)};
+        }
+    }
+    return n;
+}
+
+int64_t api_client_timeout_ms(const struct api_client *c)
+{
+    int64_t now = timeutil_mono_ms();
+    int64_t wait = -1;
+    for (const struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        /* Done, or bytes OpenSSL already holds: at once. */
+        if (r->state == REQ_DONE ||
+            (r->state == REQ_RECV && r->ssl != NULL && SSL_has_pending(r->ssl)))
+            return 0;
+        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE
+                         ? r->connect_deadline_ms
+                         : r->deadline_ms;
+        int64_t left = dl - now > 0 ? dl - now : 0;
+        if (r->state == REQ_RESOLVE && left > API_RESOLVE_POLL_MS)
+            left = API_RESOLVE_POLL_MS;
+        if (wait < 0 || left < wait)
+            wait = left;
+    }
+    return wait;
+}
+
+void api_client_handle(struct api_client *c, const struct pollfd *fds, unsigned nfds)
+{
+    int64_t now = timeutil_mono_ms();
+    resolver_step(c, now);
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        short revents = r->pidx >= 0 && (unsigned)r->pidx < nfds ? fds[r->pidx].revents : 0;
+        r->pidx = -1;
+        req_step(c, r, revents, now);
+    }
+    /* Callbacks last: they may start requests, which the next pass picks up. */
+    struct api_req *r = c->reqs;
+    while (r != NULL) {
+        struct api_req *next = r->next;
+        if (r->state == REQ_DONE)
+            req_finish(c, r);
+        r = next;
+    }
+}
+
+int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+    int ready = 0, rc = 0;
+    if (nfds + c->pending > c->pfds_cap) {
+        size_t cap = nfds + c->pending + 8;
         struct pollfd *p = realloc(c->pfds, cap * sizeof *p);
         if (p == NULL)
             return -ENOMEM;
@@ -735,32 +787,14 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
         c->pfds[i] = fds[i];
         c->pfds[i].revents = 0;
     }
-    int64_t wait = timeout_ms < 0 ? INT32_MAX : timeout_ms;
-    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
-        r->pidx = -1;
-        if (r->state == REQ_DONE ||
-            (r->state == REQ_RECV && r->ssl != NULL && SSL_has_pending(r->ssl))) {
-            wait = 0;
-            continue;
-        }
-        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE
-                         ? r->connect_deadline_ms
-                         : r->deadline_ms;
-        if (dl - now < wait)
-            wait = dl - now > 0 ? dl - now : 0;
-        if (r->state == REQ_RESOLVE && wait > API_RESOLVE_POLL_MS)
-            wait = API_RESOLVE_POLL_MS;
-        if (r->fd >= 0) {
-            r->pidx = (int)n;
-            c->pfds[n++] = (struct pollfd){.fd = r->fd, .events = req_events(r)};
-        }
-    }
-    if (timeout_ms < 0 && wait == INT32_MAX)
-        wait = -1;
-    if (poll(c->pfds, (nfds_t)n, (int)wait) < 0) {
+    unsigned n = api_client_fds(c, c->pfds + nfds, (unsigned)(c->pfds_cap - nfds));
+    int64_t wait = api_client_timeout_ms(c);
+    if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
+        wait = timeout_ms;
+    if (poll(c->pfds, (nfds_t)(nfds + n), (int)(wait > INT32_MAX ? INT32_MAX : wait)) < 0) {
         if (errno != EINTR)
             rc = -errno;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < nfds + n; i++)
             c->pfds[i].revents = 0;
     }
     for (unsigned i = 0; i < nfds; i++) {
@@ -768,18 +802,6 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
         if (fds[i].revents != 0)
             ready++;
     }
-
-    now = timeutil_mono_ms();
-    resolver_step(c, now);
-    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
-        req_step(c, r, r->pidx >= 0 ? c->pfds[r->pidx].revents : 0, now);
-    /* Callbacks last: they may start requests, which the next pass picks up. */
-    struct api_req *r = c->reqs;
-    while (r != NULL) {
-        struct api_req *next = r->next;
-        if (r->state == REQ_DONE)
-            req_finish(c, r);
-        r = next;
-    }
+    api_client_handle(c, c->pfds + nfds, n);
     return rc < 0 ? rc : ready;
 }

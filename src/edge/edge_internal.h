@@ -10,6 +10,7 @@
  *   edge_central.c  the central side: the sync machine's requests started, their answers
  *                   (read by answer.c) acted on, failover between central URLs
  *   edge_report.c   the /health document and the /metrics text
+ *   loop.c          the poll loop, signals, systemd notifications
  *
  * Not for other modules: they use edge.h. */
 #ifndef ROUNDHOUSE_EDGE_EDGE_INTERNAL_H
@@ -84,6 +85,12 @@ int64_t edge_mqtt_next_wake(const struct edge *e, int64_t now_ms);
 /* At shutdown: the final statuses and the offline presence, waiting for their PUBACKs at
  * most timeout_ms, then a clean disconnect. */
 void edge_mqtt_farewell(struct edge *e, int64_t timeout_ms);
+
+/* --- loop.c --- */
+
+/* Polls the MQTT socket (and the HTTP requests) until the QoS 1 messages in pending_mids are
+ * acknowledged, the connection drops or timeout_ms has passed: the shutdown's wait. */
+void edge_loop_flush(struct edge *e, int64_t timeout_ms);
 
 /* --- edge_central.c --- */
 

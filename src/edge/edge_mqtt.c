@@ -423,17 +423,7 @@ void edge_mqtt_farewell(struct edge *e, int64_t timeout_ms)
     for (size_t i = 0; i < e->trains.n; i++)
         edge_mqtt_status_publish(e, &e->trains.v[i], 1, true);
     presence_publish(e, "offline", true);
-    int64_t deadline = timeutil_mono_ms() + timeout_ms;
-    while (e->n_pending > 0 && mqtt_link_connected(e->mqtt) && timeutil_mono_ms() < deadline) {
-        struct pollfd fd = {.fd = mqtt_link_fd(e->mqtt),
-                            .events = (short)mqtt_link_events(e->mqtt)};
-        int64_t left = deadline - timeutil_mono_ms();
-        if (fd.fd < 0)
-            break;
-        api_client_poll(e->api, &fd, 1, left < 50 ? (int)left : 50);
-        mqtt_link_handle(e->mqtt, (short)fd.revents, timeutil_mono_ms());
-        mqtt_link_tick(e->mqtt, timeutil_mono_ms());
-    }
+    edge_loop_flush(e, timeout_ms);
     if (e->n_pending > 0)
         log_event(LOG_WARNING, "shutdown_unacknowledged", "{s:i}", "messages", (int)e->n_pending);
     mqtt_link_disconnect(e->mqtt);
