@@ -8,7 +8,7 @@
  * the edge carries on as with a central it cannot reach.
  *
  * Every request has a connect timeout (name lookup included) and a total timeout. Host names
- * other than IP literals are looked up with getaddrinfo_a, off the loop. Not thread-safe. */
+ * other than IP literals are looked up off the loop (resolve.h). Not thread-safe. */
 #ifndef ROUNDHOUSE_EDGE_API_CLIENT_H
 #define ROUNDHOUSE_EDGE_API_CLIENT_H
 
@@ -58,8 +58,8 @@ struct api_tls {
  * checked. With pins and a CA file both must hold. Files are read now: -EINVAL with err
  * naming the file. A no-op for an http:// client. */
 int api_client_tls_setup(struct api_client *c, const struct api_tls *tls, char *err, size_t errlen);
-/* Closes the connections of requests still in flight; their done is not called. Waits for
- * a host-name lookup still running (it writes into the client): at shutdown only. */
+/* Closes the connections of requests still in flight; their done is not called. A host-name
+ * lookup still running is abandoned, not waited for. */
 void api_client_free(struct api_client *c);
 /* One request. Only method and path are required. */
 struct api_call {
