@@ -1,5 +1,3 @@
-/* getaddrinfo_a is a GNU extension (in libc itself since glibc 2.34). */
-#define _GNU_SOURCE
 #include "api_client.h"
 
 #include <errno.h>
@@ -19,23 +17,19 @@
 #include <openssl/ssl.h>
 
 #include "http_response.h"
+#include "resolve.h"
 #include "strbuf.h"
 #include "timeutil.h"
 
-#define API_ADDR_MAX 4
+#define API_ADDR_MAX RESOLVE_ADDRS_MAX
 /* A looked-up name is used for this long; a central that moved is found at the next one. */
 #define API_RESOLVE_TTL_MS 30000
-/* getaddrinfo_a is asked, not waited for: how often the loop looks while it runs. */
+/* A lookup is asked, not waited for: how often the loop looks while it runs. */
 #define API_RESOLVE_POLL_MS 10
 /* Reads per request and loop pass: a server streaming without end cannot hold the loop. */
 #define API_READS_PER_PASS 64
 
 enum req_state { REQ_RESOLVE, REQ_CONNECT, REQ_HANDSHAKE, REQ_SEND, REQ_RECV, REQ_DONE };
-
-struct api_addr {
-    struct sockaddr_storage sa;
-    socklen_t len;
-};
 
 struct api_req {
     struct api_req *next;
@@ -67,13 +61,10 @@ struct api_client {
     SSL_CTX *ssl_ctx; /* https: made by api_client_tls_setup */
     struct tls_pins pins;
     bool verify; /* OpenSSL checks chain and host name (false: pins only) */
-    struct api_addr addrs[API_ADDR_MAX];
+    struct resolve_addr addrs[API_ADDR_MAX];
     size_t naddrs;
     int64_t resolved_ms;
-    /* The lookup in progress (getaddrinfo_a runs it on a thread of its own). */
-    bool resolving;
-    struct gaicb gai;
-    struct addrinfo gai_hints;
+    struct resolve_job *lookup; /* the lookup in progress (resolve.h), NULL: none */
     struct api_req *reqs;
     size_t pending;
     struct pollfd *pfds;
@@ -149,20 +140,6 @@ bool api_client_url_is_https(const char *base_url)
 
 /* --- addresses -------------------------------------------------------------------------- */
 
-static size_t addrs_copy(struct api_addr *dst, const struct addrinfo *ai)
-{
-    size_t n = 0;
-    for (; ai != NULL && n < API_ADDR_MAX; ai = ai->ai_next) {
-        if (ai->ai_addrlen > sizeof dst[n].sa ||
-            (ai->ai_family != AF_INET && ai->ai_family != AF_INET6))
-            continue;
-        memcpy(&dst[n].sa, ai->ai_addr, ai->ai_addrlen);
-        dst[n].len = ai->ai_addrlen;
-        n++;
-    }
-    return n;
-}
-
 static void resolver_hints(struct addrinfo *h, int flags)
 {
     memset(h, 0, sizeof *h);
@@ -171,34 +148,11 @@ static void resolver_hints(struct addrinfo *h, int flags)
     h->ai_flags = flags | AI_NUMERICSERV;
 }
 
-static int resolver_start(struct api_client *c)
-{
-    struct gaicb *list[1] = {&c->gai};
-    memset(&c->gai, 0, sizeof c->gai);
-    resolver_hints(&c->gai_hints, 0);
-    c->gai.ar_name = c->host;
-    c->gai.ar_service = c->port;
-    c->gai.ar_request = &c->gai_hints;
-    int rc = getaddrinfo_a(GAI_NOWAIT, list, 1, NULL);
-    if (rc != 0)
-        return rc;
-    c->resolving = true;
-    return 0;
-}
-
-/* Waits for a lookup still running: it writes into c->gai. Only when the client is freed. */
+/* A lookup still running is abandoned, not waited for (resolve.h). */
 static void resolver_stop(struct api_client *c)
 {
-    if (!c->resolving)
-        return;
-    if (gai_cancel(&c->gai) == EAI_NOTCANCELED) {
-        const struct gaicb *list[1] = {&c->gai};
-        while (gai_error(&c->gai) == EAI_INPROGRESS)
-            gai_suspend(list, 1, NULL);
-    }
-    if (gai_error(&c->gai) == 0 && c->gai.ar_result != NULL)
-        freeaddrinfo(c->gai.ar_result);
-    c->resolving = false;
+    resolve_drop(c->lookup);
+    c->lookup = NULL;
 }
 
 /* --- client ------------------------------------------------------------------------------- */
@@ -231,7 +185,7 @@ struct api_client *api_client_new(const char *base_url)
     struct addrinfo hints, *ai = NULL;
     resolver_hints(&hints, AI_NUMERICHOST);
     if (getaddrinfo(c->host, c->port, &hints, &ai) == 0) {
-        c->naddrs = addrs_copy(c->addrs, ai);
+        c->naddrs = resolve_addrs_copy(c->addrs, API_ADDR_MAX, ai);
         c->numeric = c->naddrs > 0;
         freeaddrinfo(ai);
     }
@@ -349,7 +303,7 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
     r->deadline_ms = r->started_ms + total;
     r->connect_deadline_ms =
         r->started_ms + (total < API_CONNECT_TIMEOUT_MS ? total : API_CONNECT_TIMEOUT_MS);
-    r->state = REQ_RESOLVE; /* moved on by the next api_client_poll */
+    r->state = REQ_RESOLVE; /* moved on by the next api_client_fds */
     r->next = c->reqs;
     c->reqs = r;
     c->pending++;
@@ -462,7 +416,7 @@ static void req_handshake(struct api_client *c, struct api_req *r)
 static void req_connect(struct api_client *c, struct api_req *r)
 {
     while (r->addr_next < c->naddrs) {
-        const struct api_addr *a = &c->addrs[r->addr_next++];
+        const struct resolve_addr *a = &c->addrs[r->addr_next++];
         int one = 1;
         int fd = socket(a->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
@@ -638,6 +592,13 @@ static void req_step(struct api_client *c, struct api_req *r, short revents, int
                  (long long)(r->deadline_ms - r->started_ms));
 }
 
+static void resolve_failed(struct api_client *c, const char *why)
+{
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
+        if (r->state == REQ_RESOLVE)
+            req_fail(r, "could not resolve host %s: %s", c->host, why);
+}
+
 /* Starts a lookup when a request waits for one, and ends the wait of all when it is over. */
 static void resolver_step(struct api_client *c, int64_t now)
 {
@@ -646,33 +607,24 @@ static void resolver_step(struct api_client *c, int64_t now)
         waiting |= r->state == REQ_RESOLVE;
     if (c->numeric || !waiting)
         return;
-    if (c->resolving) {
-        int rc = gai_error(&c->gai);
-        if (rc == EAI_INPROGRESS)
+    if (c->lookup != NULL) {
+        if (!resolve_done(c->lookup))
             return;
-        c->resolving = false;
+        int rc = resolve_result(c->lookup, c->addrs, API_ADDR_MAX, &c->naddrs);
+        resolver_stop(c);
         if (rc == 0) {
-            c->naddrs = addrs_copy(c->addrs, c->gai.ar_result);
-            freeaddrinfo(c->gai.ar_result);
-            c->gai.ar_result = NULL;
             c->resolved_ms = now;
-            if (c->naddrs > 0)
-                return;
-            rc = EAI_NONAME;
+            return;
         }
         c->naddrs = 0;
-        for (struct api_req *r = c->reqs; r != NULL; r = r->next)
-            if (r->state == REQ_RESOLVE)
-                req_fail(r, "could not resolve host %s: %s", c->host, gai_strerror(rc));
+        resolve_failed(c, gai_strerror(rc));
         return;
     }
     if (c->naddrs > 0 && now - c->resolved_ms < API_RESOLVE_TTL_MS)
         return;
-    int rc = resolver_start(c);
-    if (rc != 0)
-        for (struct api_req *r = c->reqs; r != NULL; r = r->next)
-            if (r->state == REQ_RESOLVE)
-                req_fail(r, "could not resolve host %s: %s", c->host, gai_strerror(rc));
+    int rc = resolve_start(c->host, c->port, &c->lookup);
+    if (rc < 0)
+        resolve_failed(c, strerror(-rc));
 }
 
 static void req_finish(struct api_client *c, struct api_req *r)
@@ -714,17 +666,69 @@ static short req_events(const struct api_req *r)
     }
 }
 
-int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms)
+unsigned api_client_fds(struct api_client *c, struct pollfd *fds, unsigned max)
 {
     int64_t now = timeutil_mono_ms();
-    size_t n = nfds;
-    int ready = 0, rc = 0;
-
+    unsigned n = 0;
+    /* Whatever needs no socket event moves on first: a lookup ended, a fresh address. */
     resolver_step(c, now);
     for (struct api_req *r = c->reqs; r != NULL; r = r->next)
         req_step(c, r, 0, now);
-    if (n + c->pending > c->pfds_cap) {
-        size_t cap = n + c->pending + 8;
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        r->pidx = -1;
+        if (r->fd >= 0 && r->state != REQ_DONE && n < max) {
+            r->pidx = (int)n;
+            fds[n++] = (struct pollfd){.fd = r->fd, .events = req_events(r)};
+        }
+    }
+    return n;
+}
+
+int64_t api_client_timeout_ms(const struct api_client *c)
+{
+    int64_t now = timeutil_mono_ms();
+    int64_t wait = -1;
+    for (const struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        /* Done, or bytes OpenSSL already holds: at once. */
+        if (r->state == REQ_DONE ||
+            (r->state == REQ_RECV && r->ssl != NULL && SSL_has_pending(r->ssl)))
+            return 0;
+        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE
+                         ? r->connect_deadline_ms
+                         : r->deadline_ms;
+        int64_t left = dl - now > 0 ? dl - now : 0;
+        if (r->state == REQ_RESOLVE && left > API_RESOLVE_POLL_MS)
+            left = API_RESOLVE_POLL_MS;
+        if (wait < 0 || left < wait)
+            wait = left;
+    }
+    return wait;
+}
+
+void api_client_handle(struct api_client *c, const struct pollfd *fds, unsigned nfds)
+{
+    int64_t now = timeutil_mono_ms();
+    resolver_step(c, now);
+    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
+        short revents = r->pidx >= 0 && (unsigned)r->pidx < nfds ? fds[r->pidx].revents : 0;
+        r->pidx = -1;
+        req_step(c, r, revents, now);
+    }
+    /* Callbacks last: they may start requests, which the next pass picks up. */
+    struct api_req *r = c->reqs;
+    while (r != NULL) {
+        struct api_req *next = r->next;
+        if (r->state == REQ_DONE)
+            req_finish(c, r);
+        r = next;
+    }
+}
+
+int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms)
+{
+    int ready = 0, rc = 0;
+    if (nfds + c->pending > c->pfds_cap) {
+        size_t cap = nfds + c->pending + 8;
         struct pollfd *p = realloc(c->pfds, cap * sizeof *p);
         if (p == NULL)
             return -ENOMEM;
@@ -735,32 +739,14 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
         c->pfds[i] = fds[i];
         c->pfds[i].revents = 0;
     }
-    int64_t wait = timeout_ms < 0 ? INT32_MAX : timeout_ms;
-    for (struct api_req *r = c->reqs; r != NULL; r = r->next) {
-        r->pidx = -1;
-        if (r->state == REQ_DONE ||
-            (r->state == REQ_RECV && r->ssl != NULL && SSL_has_pending(r->ssl))) {
-            wait = 0;
-            continue;
-        }
-        int64_t dl = r->state == REQ_RESOLVE || r->state == REQ_CONNECT || r->state == REQ_HANDSHAKE
-                         ? r->connect_deadline_ms
-                         : r->deadline_ms;
-        if (dl - now < wait)
-            wait = dl - now > 0 ? dl - now : 0;
-        if (r->state == REQ_RESOLVE && wait > API_RESOLVE_POLL_MS)
-            wait = API_RESOLVE_POLL_MS;
-        if (r->fd >= 0) {
-            r->pidx = (int)n;
-            c->pfds[n++] = (struct pollfd){.fd = r->fd, .events = req_events(r)};
-        }
-    }
-    if (timeout_ms < 0 && wait == INT32_MAX)
-        wait = -1;
-    if (poll(c->pfds, (nfds_t)n, (int)wait) < 0) {
+    unsigned n = api_client_fds(c, c->pfds + nfds, (unsigned)(c->pfds_cap - nfds));
+    int64_t wait = api_client_timeout_ms(c);
+    if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
+        wait = timeout_ms;
+    if (poll(c->pfds, (nfds_t)(nfds + n), (int)(wait > INT32_MAX ? INT32_MAX : wait)) < 0) {
         if (errno != EINTR)
             rc = -errno;
-        for (size_t i = 0; i < n; i++)
+        for (size_t i = 0; i < nfds + n; i++)
             c->pfds[i].revents = 0;
     }
     for (unsigned i = 0; i < nfds; i++) {
@@ -768,18 +754,6 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
         if (fds[i].revents != 0)
             ready++;
     }
-
-    now = timeutil_mono_ms();
-    resolver_step(c, now);
-    for (struct api_req *r = c->reqs; r != NULL; r = r->next)
-        req_step(c, r, r->pidx >= 0 ? c->pfds[r->pidx].revents : 0, now);
-    /* Callbacks last: they may start requests, which the next pass picks up. */
-    struct api_req *r = c->reqs;
-    while (r != NULL) {
-        struct api_req *next = r->next;
-        if (r->state == REQ_DONE)
-            req_finish(c, r);
-        r = next;
-    }
+    api_client_handle(c, c->pfds + nfds, n);
     return rc < 0 ? rc : ready;
 }

@@ -1,6 +1,6 @@
 /* Asynchronous HTTP/1.1 JSON calls to the central API, driven from the daemon's poll loop
- * (api_client_poll replaces poll(2) and also watches the caller's descriptors), so a slow or
- * dead central never stalls motor control. One TCP connection per request, "Connection:
+ * (api_client_fds / api_client_timeout_ms / api_client_handle, like the health server's), so
+ * a slow or dead central never stalls motor control. One TCP connection per request, "Connection:
  * close". https:// speaks TLS through OpenSSL, which the edge loads anyway (libmosquitto
  * links it): non-blocking handshake, reads and writes on the same loop, SNI and host name
  * verification against a CA file or the system's store, or a pinned certificate
@@ -8,7 +8,7 @@
  * the edge carries on as with a central it cannot reach.
  *
  * Every request has a connect timeout (name lookup included) and a total timeout. Host names
- * other than IP literals are looked up with getaddrinfo_a, off the loop. Not thread-safe. */
+ * other than IP literals are looked up off the loop (resolve.h). Not thread-safe. */
 #ifndef ROUNDHOUSE_EDGE_API_CLIENT_H
 #define ROUNDHOUSE_EDGE_API_CLIENT_H
 
@@ -58,8 +58,8 @@ struct api_tls {
  * checked. With pins and a CA file both must hold. Files are read now: -EINVAL with err
  * naming the file. A no-op for an http:// client. */
 int api_client_tls_setup(struct api_client *c, const struct api_tls *tls, char *err, size_t errlen);
-/* Closes the connections of requests still in flight; their done is not called. Waits for
- * a host-name lookup still running (it writes into the client): at shutdown only. */
+/* Closes the connections of requests still in flight; their done is not called. A host-name
+ * lookup still running is abandoned, not waited for. */
 void api_client_free(struct api_client *c);
 /* One request. Only method and path are required. */
 struct api_call {
@@ -73,7 +73,7 @@ struct api_call {
     long timeout_ms;           /* total time allowed; 0: API_TIMEOUT_MS */
 };
 
-/* Starts a request. done is called from api_client_poll when it completes (also on
+/* Starts a request. done is called from api_client_handle when it completes (also on
  * failure, with status 0 and error set: refused, timed out, reset, malformed answer, body
  * above API_BODY_MAX), never from here. 0 or negative errno (-EINVAL: a method, path or
  * header with line breaks in it). */
@@ -81,10 +81,19 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
                      void *ctx);
 /* Number of requests in flight. */
 size_t api_client_pending(const struct api_client *c);
-/* Waits up to timeout_ms for the caller's descriptors (revents filled in, POLLHUP and
- * POLLERR included) or the client's own sockets, then moves the requests on and calls the
- * completion callbacks. Returns the number of the caller's descriptors with events, or a
- * negative errno. */
+/* Poll integration. api_client_fds first moves on what needs no socket event (a finished
+ * name lookup, a fresh address to connect to), then appends the sockets to watch to fds (at
+ * most max) and returns how many it added; api_client_timeout_ms says how long the poll may
+ * wait for the client's sake (ms; 0: at once; -1: no deadline), asked after api_client_fds;
+ * api_client_handle takes the descriptors api_client_fds added, with revents from poll,
+ * moves the requests on, applies their deadlines and calls the completion callbacks. */
+unsigned api_client_fds(struct api_client *c, struct pollfd *fds, unsigned max);
+int64_t api_client_timeout_ms(const struct api_client *c);
+void api_client_handle(struct api_client *c, const struct pollfd *fds, unsigned nfds);
+/* The three around one poll(2), for a caller without a loop of its own (tests): waits up to
+ * timeout_ms (-1: no limit) for the caller's descriptors (revents filled in, POLLHUP and
+ * POLLERR included) or the client's own sockets. Returns the number of the caller's
+ * descriptors with events, or a negative errno. */
 int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int timeout_ms);
 
 #endif

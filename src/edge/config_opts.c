@@ -483,6 +483,114 @@ static int bool_layer(const struct layers *l, const char *name, bool *out, char 
     return 0;
 }
 
+/* The config file itself: flag, then environment, then the default path when it exists. */
+static int file_resolve(const struct flags *f, struct layers *l, struct edge_opts *r, char *err,
+                        size_t errlen)
+{
+    const char *cfg = f->config ? f->config : env_get(l->envp, "EDGE_CONFIG");
+    if (cfg != NULL && cfg[0] == '\0')
+        cfg = NULL;
+    if (cfg == NULL && access(EDGE_OPTS_DEFAULT_CONFIG, F_OK) == 0)
+        cfg = EDGE_OPTS_DEFAULT_CONFIG;
+    if (cfg == NULL)
+        return 0;
+    int rc = file_load(cfg, &l->file, err, errlen);
+    if (rc < 0)
+        return rc;
+    return copy_str(r->config_file, sizeof r->config_file, cfg, "config path", err, errlen) < 0
+               ? -EINVAL
+               : 0;
+}
+
+/* The state directory, the name, the health listener, simulation. */
+static int local_resolve(const struct flags *f, const struct layers *l, struct edge_opts *r,
+                         char *err, size_t errlen)
+{
+    const char *v = f->state_dir ? f->state_dir : layer_get(l, "STATE_DIR");
+    if (copy_str(r->state_dir, sizeof r->state_dir, v ? v : "/var/lib/roundhouse-edge",
+                 "state directory", err, errlen) < 0)
+        return -EINVAL;
+
+    v = f->name ? f->name : layer_get(l, "CONTROLLER_NAME");
+    if (v != NULL && copy_str(r->name, sizeof r->name, v, "name", err, errlen) < 0)
+        return -EINVAL;
+
+    v = f->health ? f->health : layer_get(l, "HEALTH_LISTEN");
+    if (v == NULL)
+        v = "127.0.0.1:8080";
+    if (strcmp(v, "off") == 0) {
+        r->health_enabled = false;
+    } else if (parse_host_port(v, r->health_host, sizeof r->health_host, &r->health_port) < 0 ||
+               r->health_host[0] == '\0') {
+        strbuf_errorf(err, errlen, "health listen address: expected HOST:PORT or off, got %s", v);
+        return -EINVAL;
+    } else {
+        r->health_enabled = true;
+    }
+
+    r->simulate = f->simulate;
+    if (!r->simulate) {
+        bool sim = false, dev = false;
+        if (bool_layer(l, "SIMULATION_MODE", &sim, err, errlen) < 0 ||
+            bool_layer(l, "LOCAL_DEV", &dev, err, errlen) < 0)
+            return -EINVAL;
+        r->simulate = sim || dev;
+    }
+    return 0;
+}
+
+/* Heartbeat override, fail-safe timeout, cache age. */
+static int timing_resolve(const struct flags *f, const struct layers *l, struct edge_opts *r,
+                          char *err, size_t errlen)
+{
+    const char *v = layer_get(l, "HEARTBEAT_INTERVAL");
+    if (v != NULL && parse_int(v, 1, 3600, &r->heartbeat_override_s) < 0) {
+        strbuf_errorf(err, errlen, "HEARTBEAT_INTERVAL: expected 1-3600 seconds, got %s", v);
+        return -EINVAL;
+    }
+
+    r->failsafe_timeout_s = 10;
+    v = f->failsafe ? f->failsafe : layer_get(l, "FAILSAFE_TIMEOUT");
+    if (v != NULL && parse_int(v, 1, 86400, &r->failsafe_timeout_s) < 0) {
+        strbuf_errorf(err, errlen, "failsafe timeout: expected 1-86400 seconds, got %s", v);
+        return -EINVAL;
+    }
+
+    r->cache_max_age_s = 604800;
+    v = f->max_age ? f->max_age : layer_get(l, "CACHE_MAX_AGE");
+    if (v != NULL && parse_long(v, 0, 10L * 366 * 86400, &r->cache_max_age_s) < 0) {
+        strbuf_errorf(err, errlen, "cache max age: expected 0 or more seconds, got %s", v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
+/* The registration token, the log level and format. */
+static int misc_resolve(const struct flags *f, const struct layers *l, struct edge_opts *r,
+                        char *err, size_t errlen)
+{
+    const char *v = f->token ? f->token : layer_get(l, "ROUNDHOUSE_REGISTRATION_TOKEN");
+    if (v != NULL && token_check(v, err, errlen) < 0)
+        return -EINVAL;
+    if (v != NULL && copy_str(r->registration_token, sizeof r->registration_token, v,
+                              "registration token", err, errlen) < 0)
+        return -EINVAL;
+
+    r->log_level = LOG_INFO;
+    v = f->log_level ? f->log_level : layer_get(l, "LOG_LEVEL");
+    if (v != NULL && log_level_parse(v, &r->log_level) < 0) {
+        strbuf_errorf(err, errlen, "log level: expected debug, info, warning or error, got %s", v);
+        return -EINVAL;
+    }
+    r->log_format = LOG_FORMAT_JSON;
+    v = f->log_format ? f->log_format : layer_get(l, "LOG_FORMAT");
+    if (v != NULL && log_format_parse(v, &r->log_format) < 0) {
+        strbuf_errorf(err, errlen, "log format: expected json or text, got %s", v);
+        return -EINVAL;
+    }
+    return 0;
+}
+
 int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edge_opts *o,
                     char *err, size_t errlen)
 {
@@ -490,112 +598,21 @@ int edge_opts_parse(int argc, char *const argv[], char *const envp[], struct edg
     struct layers l = {.envp = envp, .file = NULL};
     struct edge_opts r;
     int rc;
-    const char *v;
 
     memset(&r, 0, sizeof r);
     rc = flags_parse(argc, argv, &f, err, errlen);
     if (rc != 0)
         goto out;
-
-    /* The config file itself: flag, then env, then the default path when it exists. */
-    const char *cfg = f.config ? f.config : env_get(envp, "EDGE_CONFIG");
-    if (cfg != NULL && cfg[0] == '\0')
-        cfg = NULL;
-    if (cfg == NULL && access(EDGE_OPTS_DEFAULT_CONFIG, F_OK) == 0)
-        cfg = EDGE_OPTS_DEFAULT_CONFIG;
-    if (cfg != NULL) {
-        rc = file_load(cfg, &l.file, err, errlen);
-        if (rc < 0)
-            goto out;
-        if (copy_str(r.config_file, sizeof r.config_file, cfg, "config path", err, errlen) < 0) {
-            rc = -EINVAL;
-            goto out;
-        }
-    }
-
+    rc = file_resolve(&f, &l, &r, err, errlen);
+    if (rc < 0)
+        goto out;
+    /* In the order the options were always checked: the first error is the one reported. */
     rc = -EINVAL;
-    if (central_resolve(&f, &l, &r, err, errlen) < 0)
+    if (central_resolve(&f, &l, &r, err, errlen) < 0 ||
+        local_resolve(&f, &l, &r, err, errlen) < 0 || train_resolve(&l, &r, err, errlen) < 0 ||
+        timing_resolve(&f, &l, &r, err, errlen) < 0 || mqtt_resolve(&f, &l, &r, err, errlen) < 0 ||
+        tls_resolve(&f, &l, &r, err, errlen) < 0 || misc_resolve(&f, &l, &r, err, errlen) < 0)
         goto out;
-
-    v = f.state_dir ? f.state_dir : layer_get(&l, "STATE_DIR");
-    if (copy_str(r.state_dir, sizeof r.state_dir, v ? v : "/var/lib/roundhouse-edge",
-                 "state directory", err, errlen) < 0)
-        goto out;
-
-    v = f.name ? f.name : layer_get(&l, "CONTROLLER_NAME");
-    if (v != NULL && copy_str(r.name, sizeof r.name, v, "name", err, errlen) < 0)
-        goto out;
-
-    v = f.health ? f.health : layer_get(&l, "HEALTH_LISTEN");
-    if (v == NULL)
-        v = "127.0.0.1:8080";
-    if (strcmp(v, "off") == 0) {
-        r.health_enabled = false;
-    } else if (parse_host_port(v, r.health_host, sizeof r.health_host, &r.health_port) < 0 ||
-               r.health_host[0] == '\0') {
-        strbuf_errorf(err, errlen, "health listen address: expected HOST:PORT or off, got %s", v);
-        goto out;
-    } else {
-        r.health_enabled = true;
-    }
-
-    r.simulate = f.simulate;
-    if (!r.simulate) {
-        bool sim = false, dev = false;
-        if (bool_layer(&l, "SIMULATION_MODE", &sim, err, errlen) < 0 ||
-            bool_layer(&l, "LOCAL_DEV", &dev, err, errlen) < 0)
-            goto out;
-        r.simulate = sim || dev;
-    }
-
-    if (train_resolve(&l, &r, err, errlen) < 0)
-        goto out;
-
-    v = layer_get(&l, "HEARTBEAT_INTERVAL");
-    if (v != NULL && parse_int(v, 1, 3600, &r.heartbeat_override_s) < 0) {
-        strbuf_errorf(err, errlen, "HEARTBEAT_INTERVAL: expected 1-3600 seconds, got %s", v);
-        goto out;
-    }
-
-    r.failsafe_timeout_s = 10;
-    v = f.failsafe ? f.failsafe : layer_get(&l, "FAILSAFE_TIMEOUT");
-    if (v != NULL && parse_int(v, 1, 86400, &r.failsafe_timeout_s) < 0) {
-        strbuf_errorf(err, errlen, "failsafe timeout: expected 1-86400 seconds, got %s", v);
-        goto out;
-    }
-
-    r.cache_max_age_s = 604800;
-    v = f.max_age ? f.max_age : layer_get(&l, "CACHE_MAX_AGE");
-    if (v != NULL && parse_long(v, 0, 10L * 366 * 86400, &r.cache_max_age_s) < 0) {
-        strbuf_errorf(err, errlen, "cache max age: expected 0 or more seconds, got %s", v);
-        goto out;
-    }
-
-    if (mqtt_resolve(&f, &l, &r, err, errlen) < 0)
-        goto out;
-    if (tls_resolve(&f, &l, &r, err, errlen) < 0)
-        goto out;
-
-    v = f.token ? f.token : layer_get(&l, "ROUNDHOUSE_REGISTRATION_TOKEN");
-    if (v != NULL && token_check(v, err, errlen) < 0)
-        goto out;
-    if (v != NULL && copy_str(r.registration_token, sizeof r.registration_token, v,
-                              "registration token", err, errlen) < 0)
-        goto out;
-
-    r.log_level = LOG_INFO;
-    v = f.log_level ? f.log_level : layer_get(&l, "LOG_LEVEL");
-    if (v != NULL && log_level_parse(v, &r.log_level) < 0) {
-        strbuf_errorf(err, errlen, "log level: expected debug, info, warning or error, got %s", v);
-        goto out;
-    }
-    r.log_format = LOG_FORMAT_JSON;
-    v = f.log_format ? f.log_format : layer_get(&l, "LOG_FORMAT");
-    if (v != NULL && log_format_parse(v, &r.log_format) < 0) {
-        strbuf_errorf(err, errlen, "log format: expected json or text, got %s", v);
-        goto out;
-    }
-
     *o = r;
     rc = 0;
 out:

@@ -7,8 +7,10 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/epoch.c
   ${CMAKE_CURRENT_LIST_DIR}/cache.c
   ${CMAKE_CURRENT_LIST_DIR}/sync.c
+  ${CMAKE_CURRENT_LIST_DIR}/answer.c
   ${CMAKE_CURRENT_LIST_DIR}/trains.c
   ${CMAKE_CURRENT_LIST_DIR}/http_response.c
+  ${CMAKE_CURRENT_LIST_DIR}/resolve.c
   ${CMAKE_CURRENT_LIST_DIR}/api_client.c
   ${CMAKE_CURRENT_LIST_DIR}/discover.c
   ${CMAKE_CURRENT_LIST_DIR}/mqtt_link.c
@@ -16,6 +18,10 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/health.c
   ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
   ${CMAKE_CURRENT_LIST_DIR}/edge.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_apply.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_mqtt.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_central.c
+  ${CMAKE_CURRENT_LIST_DIR}/edge_report.c
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
 target_link_libraries(rh_edge PUBLIC rh_motor rh_common rh_dnssd http_parser::http_parser

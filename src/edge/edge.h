@@ -1,6 +1,7 @@
 /* The edge daemon's state and the glue between its modules: boot from the cache, apply
  * runtime configs, turn sync actions into HTTP requests and their answers into sync events,
- * MQTT callbacks into train commands, and the orderly shutdown. loop.c drives it. */
+ * MQTT callbacks into train commands, and the orderly shutdown. loop.c drives it; the parts
+ * that share this state are listed in edge_internal.h. */
 #ifndef ROUNDHOUSE_EDGE_EDGE_H
 #define ROUNDHOUSE_EDGE_EDGE_H
 
@@ -9,6 +10,7 @@
 
 #include <jansson.h>
 
+#include "answer.h"
 #include "api_client.h"
 #include "canon.h"
 #include "config_opts.h"
@@ -23,15 +25,6 @@
 #include "trains.h"
 
 struct health;
-
-enum reg_failure {
-    REG_FAIL_NETWORK = 0,
-    REG_FAIL_RATE_LIMITED,
-    REG_FAIL_REJECTED, /* 4xx */
-    REG_FAIL_SERVER,   /* 5xx */
-    REG_FAIL_INVALID,  /* unusable answer */
-    REG_FAIL_COUNT
-};
 
 struct edge_metrics {
     uint64_t registration_attempts;
@@ -64,15 +57,15 @@ struct edge_metrics {
  * central shows the first such error as the controller's config_error. */
 #define EDGE_ERROR_REJECTED PROTO_ERROR_CONFIG_REJECTED
 #define EDGE_ERROR_ROLLED_BACK PROTO_ERROR_CONFIG_ROLLED_BACK
-/* The fail-safe's own probe of a silent broker (edge.c, failsafe_check): a QoS 1 publish
+/* The fail-safe's own probe of a silent broker (edge_mqtt.c, failsafe_check): a QoS 1 publish
  * with an empty payload on controllers/{uuid}/probe, which nobody subscribes to; the broker's
  * PUBACK is the answer. Sent after a third of the fail-safe timeout without a packet, at
  * most this often. */
 #define EDGE_PROBE_MIN_INTERVAL_MS 250
 /* How long a newer config than the running one may be known (notification, heartbeat or
- * long poll) but not yet downloaded before the trains are held (edge.c, superseded_check),
- * while the central answers; without it (not registered, or the last download failed) they
- * are held at once. */
+ * long poll) but not yet downloaded before the trains are held (edge_apply.c,
+ * edge_apply_superseded_check), while the central answers; without it (not registered, or
+ * the last download failed) they are held at once. */
 #define EDGE_SUPERSEDED_GRACE_MS 3000
 
 /* A runtime config between "opened and checked" and "committed": removed trains ramping
@@ -190,7 +183,9 @@ int edge_run(struct edge *e);
  * status receives a one-line summary for systemd's STATUS=. */
 bool edge_settled(const struct edge *e, char *status, size_t statuslen);
 
-/* For health.c. */
+/* The local /health document (*http_status: 200, or 503 when unhealthy) and the /metrics
+ * text (malloc'd), which the health server (health.c) serves (edge_report.c). NULL: out of
+ * memory. */
 json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status);
 char *edge_metrics_text(const struct edge *e, int64_t now_ms);
 

@@ -3,268 +3,19 @@
 #include "health.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <http_parser.h>
 
-#include "edge.h"
-#include "histogram.h"
 #include "strbuf.h"
 #include "timeutil.h"
-
-/* --- content ---------------------------------------------------------------------------- */
-
-/* Whether the state directory can keep what the edge writes: the last write failed, or it is
- * read-only, or (almost) full. A Pi whose SD card went read-only still drives, but would
- * boot the next time without its identity's latest session or its newest config. */
-#define STATE_DIR_MIN_FREE (64 * 1024)
-static bool state_dir_problem(const struct edge *e, char *out, size_t outlen)
-{
-    if (e->state_error[0] != '\0') {
-        snprintf(out, outlen, "%s", e->state_error);
-        return true;
-    }
-    struct statvfs v;
-    if (statvfs(e->opts.state_dir, &v) < 0) {
-        snprintf(out, outlen, "%.400s: %s", e->opts.state_dir, strerror(errno));
-        return true;
-    }
-    if (v.f_flag & ST_RDONLY) {
-        snprintf(out, outlen, "%.400s: read-only file system", e->opts.state_dir);
-        return true;
-    }
-    unsigned long long avail = (unsigned long long)v.f_bavail * v.f_frsize;
-    if (avail < STATE_DIR_MIN_FREE) {
-        snprintf(out, outlen, "%.400s: disk full (%llu bytes free)", e->opts.state_dir, avail);
-        return true;
-    }
-    return false;
-}
-
-json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
-{
-    const char *status = "healthy";
-    char reason[512] = "ok";
-    json_t *trains = json_array();
-
-    for (size_t i = 0; i < e->trains.n; i++) {
-        const struct train *t = &e->trains.v[i];
-        json_t *j = json_pack(
-            "{s:s, s:i, s:s, s:i, s:s, s:s, s:b, s:b}", "train_id", t->id, "speed", t->ramp.speed,
-            "direction", motor_direction_name(t->ramp.direction), "target_speed",
-            t->ramp.target_speed, "state", ramp_state_name(ramp_state(&t->ramp)), "plugin",
-            t->plugin, "invert_directions", t->invert, "releasing", t->releasing);
-        if (j == NULL)
-            continue;
-        if (t->motor != NULL)
-            json_object_set_new(j, "motor", motor_describe(t->motor));
-        if (t->error[0] != '\0')
-            json_object_set_new(j, "error", json_string(t->error));
-        if (t->motor_rc < 0)
-            json_object_set_new(j, "motor_error", json_string(strerror(-t->motor_rc)));
-        json_array_append_new(trains, j);
-    }
-
-    char state_problem[600];
-    bool state_bad = state_dir_problem(e, state_problem, sizeof state_problem);
-    char ahead[TIMEUTIL_ISO_LEN + 1] = "";
-    bool clock_behind = e->cache_ahead_ms > 0 && timeutil_now_ms() < e->cache_ahead_ms;
-    if (clock_behind && timeutil_format(e->cache_ahead_ms / 1000, ahead) < 0)
-        ahead[0] = '\0';
-
-    /* The first problem found names the status, most severe first. */
-    for (size_t i = 0; i < e->trains.n; i++) {
-        const struct train *t = &e->trains.v[i];
-        if (t->error[0] != '\0') {
-            status = "unhealthy";
-            snprintf(reason, sizeof reason, "train %s: %s", t->id, t->error);
-            break;
-        }
-    }
-    if (strcmp(status, "healthy") == 0) {
-        if (e->apply_error[0] != '\0') {
-            /* Still driving the previous config, which works: degraded, not unhealthy. */
-            status = "degraded";
-            snprintf(reason, sizeof reason, "%s; still running config %lld", e->apply_error,
-                     (long long)e->applied_version);
-        } else if (e->config == NULL && e->held != NULL &&
-                   strcmp(e->cache_state, "superseded") == 0) {
-            status = "degraded";
-            snprintf(reason, sizeof reason,
-                     "trains held stopped: %s; they are driven again once the central API sends "
-                     "the current config",
-                     e->cache_reason);
-        } else if (e->config == NULL && e->held != NULL) {
-            status = "degraded";
-            snprintf(reason, sizeof reason,
-                     "cached config too old (%s); trains not driven until the central API "
-                     "confirms it",
-                     e->cache_reason);
-        } else if (e->config == NULL) {
-            status = "degraded";
-            snprintf(reason, sizeof reason,
-                     "no runtime config (%s); waiting for the central API%s%s", e->cache_state,
-                     e->last_sync_error[0] ? ": " : "", e->last_sync_error);
-        } else if (!mqtt_link_connected(e->mqtt)) {
-            status = "degraded";
-            snprintf(reason, sizeof reason, "MQTT broker %s not connected",
-                     mqtt_link_broker(e->mqtt));
-        } else if (state_bad) {
-            status = "degraded";
-            snprintf(reason, sizeof reason,
-                     "state directory: %.440s (the identity and config cache cannot be kept)",
-                     state_problem);
-        } else if (clock_behind) {
-            status = "degraded";
-            snprintf(reason, sizeof reason,
-                     "this clock is behind the last cache write (cached_at %s): driving from the "
-                     "cache, whose checksum is valid, but its age is unknown; check NTP",
-                     ahead);
-        } else if (e->credential_error[0] != '\0') {
-            status = "degraded";
-            snprintf(reason, sizeof reason, "controller credential: %.440s", e->credential_error);
-        } else if (!e->registered) {
-            status = "degraded";
-            snprintf(reason, sizeof reason, "not registered with the central API%s%s",
-                     e->last_sync_error[0] ? ": " : "", e->last_sync_error);
-        } else if (e->trains.n == 0) {
-            snprintf(reason, sizeof reason, "waiting for assignment");
-        }
-    }
-    *http_status = strcmp(status, "unhealthy") == 0 ? 503 : 200;
-
-    json_t *h =
-        json_pack("{s:s, s:s, s:s?, s:s, s:s, s:o, s:b, s:s, s:b, s:s, s:s, s:I, s:b}", "status",
-                  status, "reason", reason, "controller_uuid", e->uuid[0] ? e->uuid : NULL, "name",
-                  e->name, "version", ROUNDHOUSE_VERSION, "trains", trains, "mqtt_connected",
-                  mqtt_link_connected(e->mqtt), "mqtt_broker", mqtt_link_broker(e->mqtt),
-                  "registered", e->registered, "cache_state", e->cache_state, "cache_reason",
-                  e->cache_reason, "uptime_seconds",
-                  (json_int_t)((now_ms - e->started_mono_ms) / 1000), "simulate", e->opts.simulate);
-    if (h == NULL)
-        return NULL;
-    json_object_set_new(h, "config_version",
-                        e->applied_version >= 0 ? json_integer(e->applied_version) : json_null());
-    json_object_set_new(h, "session_epoch", json_integer(e->session_epoch));
-    /* Whether a controller secret is held (never the secret), and why it may not work. */
-    json_object_set_new(h, "credential", json_string(credential_state_name(e->credential)));
-    json_object_set_new(h, "credential_error",
-                        e->credential_error[0] ? json_string(e->credential_error) : json_null());
-    json_object_set_new(h, "central",
-                        e->central_in_use[0] ? json_string(e->central_in_use) : json_null());
-    json_object_set_new(h, "clock_behind_cache", json_boolean(clock_behind));
-    json_object_set_new(h, "state_dir_error", state_bad ? json_string(state_problem) : json_null());
-    json_object_set_new(h, "config_error",
-                        e->apply_error[0] ? json_string(e->apply_error) : json_null());
-    json_object_set_new(h, "rejected_config_version",
-                        e->rejected_version >= 0 ? json_integer(e->rejected_version) : json_null());
-    json_object_set_new(h, "applying",
-                        e->apply.pending ? json_integer(json_integer_value(
-                                               json_object_get(e->apply.cfg, "version")))
-                                         : json_null());
-    json_object_set(h, "last_command", e->last_command ? e->last_command : json_null());
-    return h;
-}
-
-/* The exposition being written; the first failure sticks (rc) and the text is dropped. */
-struct expo {
-    char *buf;
-    size_t len, cap;
-    int rc;
-};
-
-#define expo_add(x, ...)                                                                           \
-    do {                                                                                           \
-        if ((x)->rc == 0)                                                                          \
-            (x)->rc = strbuf_appendf(&(x)->buf, &(x)->len, &(x)->cap, __VA_ARGS__);                \
-    } while (0)
-
-static void counter(struct expo *x, const char *name, const char *help, uint64_t v)
-{
-    expo_add(x, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-             (unsigned long long)v);
-}
-
-static void gauge(struct expo *x, const char *name, const char *help, long long v)
-{
-    expo_add(x, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
-}
-
-char *edge_metrics_text(const struct edge *e, int64_t now_ms)
-{
-    static const char *const reg_reasons[REG_FAIL_COUNT] = {
-        "network", "rate_limited", "rejected", "server_error", "invalid_response",
-    };
-    const struct edge_metrics *m = &e->m;
-    struct expo x = {.cap = 8192};
-
-    x.buf = malloc(x.cap);
-    if (x.buf == NULL)
-        return NULL;
-    x.buf[0] = '\0';
-    counter(&x, "controller_registration_attempts_total", "Registration requests started.",
-            m->registration_attempts);
-    expo_add(&x, "# HELP controller_registration_failures_total Failed registrations by "
-                 "reason.\n# TYPE controller_registration_failures_total counter\n");
-    for (int i = 0; i < REG_FAIL_COUNT; i++)
-        expo_add(&x, "controller_registration_failures_total{reason=\"%s\"} %llu\n", reg_reasons[i],
-                 (unsigned long long)m->registration_failures[i]);
-    counter(&x, "controller_config_cache_hits_total", "Boots that drove from the cached config.",
-            m->cache_hits);
-    counter(&x, "controller_config_downloads_total", "Runtime config requests.",
-            m->config_downloads);
-    if (x.rc == 0)
-        x.rc = histogram_render(&m->download_seconds, "controller_config_download_seconds",
-                                "Time to an answer of a runtime config request (200, 304 or "
-                                "error), in seconds.",
-                                &x.buf, &x.len, &x.cap);
-    counter(&x, "controller_config_applies_total", "Runtime configs applied.", m->config_applies);
-    counter(&x, "controller_config_rejections_total",
-            "Downloaded configs refused (schema, checksum, identity).", m->config_rejections);
-    counter(&x, "controller_config_rollbacks_total", "Configs rolled back after a failed apply.",
-            m->config_rollbacks);
-    gauge(&x, "controller_config_version", "Applied runtime config version (-1: none).",
-          (long long)e->applied_version);
-    counter(&x, "controller_config_longpolls_total",
-            "Config long polls started (while the broker is unreachable).", m->longpolls);
-    counter(&x, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
-    counter(&x, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
-            m->heartbeats_failed);
-    gauge(&x, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
-          mqtt_link_connected(e->mqtt) ? 1 : 0);
-    counter(&x, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
-    expo_add(&x, "# HELP controller_commands_total Train commands applied by action.\n"
-                 "# TYPE controller_commands_total counter\n");
-    for (int i = 0; i < PROTO_ACT_COUNT; i++)
-        expo_add(&x, "controller_commands_total{action=\"%s\"} %llu\n",
-                 proto_action_name((enum proto_action)i), (unsigned long long)m->commands[i]);
-    counter(&x, "controller_commands_rejected_total", "Train commands rejected.",
-            m->commands_rejected);
-    counter(&x, "controller_failsafe_stops_total",
-            "Fail-safe stops: moving trains ramped down for lack of broker contact.",
-            m->failsafe_stops);
-    counter(&x, "controller_mqtt_probes_total",
-            "Probes of a broker silent for a third of the fail-safe timeout.", m->mqtt_probes);
-    counter(&x, "controller_status_messages_total", "Train status messages published.",
-            m->status_published);
-    gauge(&x, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);
-    gauge(&x, "controller_registered", "1 while registered with the central API.",
-          e->registered ? 1 : 0);
-    gauge(&x, "controller_uptime_seconds", "Seconds since start.",
-          (long long)((now_ms - e->started_mono_ms) / 1000));
-    if (x.rc < 0) {
-        free(x.buf);
-        return NULL;
-    }
-    return x.buf;
-}
 
 /* --- HTTP ------------------------------------------------------------------------------- */
 
@@ -299,7 +50,7 @@ struct health_conn {
 
 struct health {
     int lfd;
-    struct edge *e;
+    struct health_source src;
     struct health_conn conns[HEALTH_MAX_CONNS];
     size_t nconns;
 };
@@ -403,10 +154,10 @@ static void conn_route(struct health *h, struct health_conn *c)
     int64_t now = timeutil_mono_ms();
     if (!c->path_long && strcmp(c->path, "/health") == 0) {
         int status = 200;
-        json_t *j = edge_health_json(h->e, now, &status);
+        json_t *j = h->src.health(h->src.ctx, now, &status);
         conn_reply_json(c, (unsigned)status, j, head);
     } else if (!c->path_long && strcmp(c->path, "/metrics") == 0) {
-        char *text = edge_metrics_text(h->e, now);
+        char *text = h->src.metrics(h->src.ctx, now);
         if (text == NULL)
             conn_error(c, 500, "out of memory", "internal");
         else
@@ -523,7 +274,8 @@ static void accept_all(struct health *h, int64_t now)
     }
 }
 
-int health_start(struct health **out, const char *host, int port, struct edge *e, int *bound_port)
+int health_start(struct health **out, const char *host, int port, const struct health_source *src,
+                 int *bound_port)
 {
     struct addrinfo hints = {0}, *ai = NULL;
     struct sockaddr_storage sa;
@@ -559,7 +311,7 @@ int health_start(struct health **out, const char *host, int port, struct edge *e
     }
     for (size_t i = 0; i < HEALTH_MAX_CONNS; i++)
         h->conns[i].fd = -1;
-    h->e = e;
+    h->src = *src;
     h->lfd = fd;
     fd = -1;
     *bound_port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port

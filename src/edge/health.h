@@ -1,5 +1,6 @@
 /* Local /health and /metrics of the edge: a small HTTP/1.1 server whose sockets are watched
- * by the daemon's poll loop, so answers read the daemon's state without locks. GET and HEAD
+ * by the daemon's poll loop, so the documents it serves are built from the daemon's state
+ * without locks. It knows nothing of that state: the owner hands it a health_source. GET and HEAD
  * of /health (200, or 503 when unhealthy) and /metrics (Prometheus text); 404 for other
  * paths, 405 for other methods, 400/413/431 for malformed or oversized requests. One request
  * per connection ("Connection: close"); connections are capped in number and time. */
@@ -11,12 +12,24 @@
 
 #include <poll.h>
 
-struct edge;
+#include <jansson.h>
+
 struct health;
 
-/* Listens on host:port (port 0: the kernel picks; *bound_port receives the real one).
- * 0 or negative errno. */
-int health_start(struct health **out, const char *host, int port, struct edge *e, int *bound_port);
+/* What the server answers with, built when a request asks for it. */
+struct health_source {
+    /* The /health document (the server takes the reference); *http_status receives 200 or
+     * 503. NULL: out of memory, answered with 500. */
+    json_t *(*health)(void *ctx, int64_t now_ms, int *http_status);
+    /* The /metrics text (malloc'd, the server frees it). NULL: out of memory (500). */
+    char *(*metrics)(void *ctx, int64_t now_ms);
+    void *ctx;
+};
+
+/* Listens on host:port (port 0: the kernel picks; *bound_port receives the real one); src is
+ * copied. 0 or negative errno. */
+int health_start(struct health **out, const char *host, int port, const struct health_source *src,
+                 int *bound_port);
 void health_stop(struct health *h);
 /* Appends the server's descriptors to fds (at most max). Returns how many were added. */
 unsigned health_fds(struct health *h, struct pollfd *fds, unsigned max);

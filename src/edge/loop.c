@@ -1,9 +1,10 @@
-/* The daemon's single event loop: one poll (through api_client_poll, which also drives the
- * HTTP requests) over the signal self-pipe, the MQTT socket and the health server, with the
- * timeout set by the nearest deadline (ramp step, status message, sync timer, keepalive,
- * fail-safe). Signal handlers only write to the pipe. Each pass also tells systemd that the
- * loop is alive (sdnotify.h). */
-#include "edge.h"
+/* The daemon's single event loop: the one poll(2) over the signal self-pipe, the MQTT
+ * socket, the sockets of the HTTP requests to the central and those of the health server,
+ * with the timeout set by the nearest deadline (ramp step, status message, sync timer,
+ * keepalive, fail-safe, request timeouts). Signal handlers only write to the pipe. Each pass
+ * also tells systemd that the loop is alive (sdnotify.h). The shutdown's last messages are
+ * waited for here too (edge_loop_flush). */
+#include "edge_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -93,6 +94,32 @@ static void ready_check(struct sdnotify *sdn, const struct edge *e, int64_t now)
               "systemd", rc == 0);
 }
 
+/* The poll timeout: the nearest of the tick's, the health server's and the HTTP client's
+ * deadlines, at most LOOP_MAX_SLEEP_MS. */
+static int pass_timeout(const struct edge *e, int64_t wake, int64_t now)
+{
+    int64_t timeout = LOOP_MAX_SLEEP_MS;
+    if (wake >= 0 && wake - now < timeout)
+        timeout = wake - now;
+    int64_t ht = health_timeout_ms(e->health);
+    if (ht >= 0 && ht < timeout)
+        timeout = ht;
+    int64_t at = api_client_timeout_ms(e->api);
+    if (at >= 0 && at < timeout)
+        timeout = at;
+    return timeout < 0 ? 0 : (int)timeout;
+}
+
+static int poll_once(struct pollfd *fds, unsigned n, int timeout)
+{
+    if (poll(fds, (nfds_t)n, timeout) >= 0)
+        return 0;
+    int rc = errno == EINTR ? 0 : -errno;
+    for (unsigned i = 0; i < n; i++)
+        fds[i].revents = 0;
+    return rc;
+}
+
 int edge_run(struct edge *e)
 {
     struct pollfd fds[LOOP_MAX_FDS];
@@ -116,14 +143,6 @@ int edge_run(struct edge *e)
         if (sdnotify_watchdog_due(&sdn, now))
             sdnotify_send("WATCHDOG=1");
         ready_check(&sdn, e, now);
-        int64_t timeout = LOOP_MAX_SLEEP_MS;
-        if (wake >= 0 && wake - now < timeout)
-            timeout = wake - now;
-        int64_t ht = health_timeout_ms(e->health);
-        if (ht >= 0 && ht < timeout)
-            timeout = ht;
-        if (timeout < 0)
-            timeout = 0;
 
         unsigned n = 0;
         fds[n++] = (struct pollfd){.fd = sig_pipe[0], .events = POLLIN};
@@ -133,14 +152,19 @@ int edge_run(struct edge *e)
             mqtt_slot = (int)n;
             fds[n++] = (struct pollfd){.fd = mfd, .events = mqtt_link_events(e->mqtt)};
         }
+        unsigned api_slot = n;
+        n += api_client_fds(e->api, fds + n, LOOP_MAX_FDS - n);
         unsigned health_slot = n;
         n += health_fds(e->health, fds + n, LOOP_MAX_FDS - n);
 
-        rc = api_client_poll(e->api, fds, n, (int)timeout);
+        rc = poll_once(fds, n, pass_timeout(e, wake, now));
         if (rc < 0) {
             log_event(LOG_ERROR, "poll_failed", "{s:i}", "errno", -rc);
             usleep(10000); /* never spin on a persistent error */
         }
+        /* The answers first, as before the loop owned poll: their callbacks may start the
+         * next requests, picked up by the next pass. */
+        api_client_handle(e->api, fds + api_slot, health_slot - api_slot);
         if (fds[0].revents != 0) {
             unsigned char c;
             while (read(sig_pipe[0], &c, 1) == 1)
@@ -160,4 +184,27 @@ int edge_run(struct edge *e)
     edge_shutdown(e, LOOP_SHUTDOWN_FLUSH_MS);
     signals_teardown();
     return 0;
+}
+
+void edge_loop_flush(struct edge *e, int64_t timeout_ms)
+{
+    struct pollfd fds[LOOP_MAX_FDS];
+    int64_t deadline = timeutil_mono_ms() + timeout_ms;
+    while (e->n_pending > 0 && mqtt_link_connected(e->mqtt) && timeutil_mono_ms() < deadline) {
+        unsigned n = 0;
+        fds[n++] =
+            (struct pollfd){.fd = mqtt_link_fd(e->mqtt), .events = mqtt_link_events(e->mqtt)};
+        if (fds[0].fd < 0)
+            break;
+        n += api_client_fds(e->api, fds + n, LOOP_MAX_FDS - n);
+        int64_t left = deadline - timeutil_mono_ms();
+        int timeout = left < 50 ? (int)left : 50;
+        int64_t at = api_client_timeout_ms(e->api);
+        if (at >= 0 && at < timeout)
+            timeout = (int)at;
+        poll_once(fds, n, timeout < 0 ? 0 : timeout);
+        api_client_handle(e->api, fds + 1, n - 1);
+        mqtt_link_handle(e->mqtt, fds[0].revents, timeutil_mono_ms());
+        mqtt_link_tick(e->mqtt, timeutil_mono_ms());
+    }
 }

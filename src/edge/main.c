@@ -1,4 +1,5 @@
-/* roundhouse-edge: options, then wiring; the daemon lives in edge.c and loop.c. */
+/* roundhouse-edge: options, then wiring; the daemon lives in edge.c (with edge_apply.c,
+ * edge_mqtt.c, edge_central.c, edge_report.c) and loop.c. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>

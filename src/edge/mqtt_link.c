@@ -4,8 +4,6 @@
 #include <errno.h>
 #include <netdb.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,21 +13,12 @@
 #include <openssl/x509v3.h>
 
 #include "backoff.h"
+#include "resolve.h"
 #include "tlsutil.h"
 
 enum link_state { LINK_IDLE = 0, LINK_RESOLVING, LINK_CONNECTING, LINK_CONNECTED, LINK_WAITING };
 
-/* Broker name resolution runs on a short-lived thread: getaddrinfo blocks for seconds when
- * DNS is unreachable, and the loop must keep ramping, stopping and answering signals.
- * Shared by the link and the thread; whoever drops the last reference frees it. */
-struct resolve_job {
-    atomic_int refs;
-    atomic_bool done;
-    int rc; /* 0 or EAI_* */
-    char host[256];
-    char addr[INET6_ADDRSTRLEN];
-};
-
+/* The broker's name is looked up off the loop (resolve.h), asked this often while it runs. */
 #define MQTT_LINK_RESOLVE_POLL_MS 20
 
 struct mqtt_link {
@@ -52,7 +41,7 @@ struct mqtt_link {
     int64_t now_ms;     /* last time seen, for callbacks that need it */
     int64_t last_rx_ms; /* last time bytes arrived from the broker (-1: never) */
     uint64_t rng;
-    struct resolve_job *job; /* while LINK_RESOLVING */
+    struct resolve_job *job; /* while LINK_RESOLVING (resolve.h) */
     /* TLS: whether the current broker wants it, the link's own context (made by
      * mqtt_link_set_tls or at the first TLS connection) and the trust it is made from. */
     bool tls;
@@ -65,37 +54,10 @@ struct mqtt_link {
 
 static int link_reset(struct mqtt_link *l);
 
-static void job_release(struct resolve_job *j)
-{
-    if (j != NULL && atomic_fetch_sub(&j->refs, 1) == 1)
-        free(j);
-}
-
 static void job_drop(struct mqtt_link *l)
 {
-    job_release(l->job);
+    resolve_drop(l->job);
     l->job = NULL;
-}
-
-static void *resolve_main(void *arg)
-{
-    struct resolve_job *j = arg;
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    j->rc = getaddrinfo(j->host, NULL, &hints, &ai);
-    if (j->rc == 0) {
-        const void *src =
-            ai->ai_family == AF_INET6
-                ? (const void *)&((struct sockaddr_in6 *)(void *)ai->ai_addr)->sin6_addr
-                : (const void *)&((struct sockaddr_in *)(void *)ai->ai_addr)->sin_addr;
-        if (inet_ntop(ai->ai_family, src, j->addr, sizeof j->addr) == NULL)
-            j->rc = EAI_FAIL;
-        freeaddrinfo(ai);
-    }
-    atomic_store(&j->done, true);
-    job_release(j);
-    return NULL;
 }
 
 /* Records why OpenSSL refused the broker's certificate; the decision stays OpenSSL's. */
@@ -302,13 +264,25 @@ static void link_connect_addr(struct mqtt_link *l, const char *addr)
         schedule_retry(l, "connect failed");
 }
 
+/* The first address a finished lookup found, as text (libmosquitto takes a host string).
+ * 0 or an EAI_* code. */
+static int first_address(const struct resolve_job *j, char *out, size_t outlen)
+{
+    struct resolve_addr a;
+    size_t n = 0;
+    int rc = resolve_result(j, &a, 1, &n);
+    if (rc != 0)
+        return rc;
+    const void *src = a.sa.ss_family == AF_INET6
+                          ? (const void *)&((const struct sockaddr_in6 *)&a.sa)->sin6_addr
+                          : (const void *)&((const struct sockaddr_in *)&a.sa)->sin_addr;
+    return inet_ntop(a.sa.ss_family, src, out, (socklen_t)outlen) != NULL ? 0 : EAI_FAIL;
+}
+
 /* Every (re)connection resolves the name again: a broker may move to another address. */
 static void link_connect(struct mqtt_link *l)
 {
     unsigned char buf[sizeof(struct in6_addr)];
-    pthread_t tid;
-    pthread_attr_t attr;
-
     job_drop(l);
     if (l->tls && l->ssl_ctx == NULL) {
         char err[sizeof l->fail_reason - sizeof "TLS: "] = "cannot reset the client";
@@ -322,26 +296,10 @@ static void link_connect(struct mqtt_link *l)
         link_connect_addr(l, l->host);
         return;
     }
-    struct resolve_job *j = calloc(1, sizeof *j);
-    if (j == NULL) {
-        schedule_retry(l, "out of memory");
-        return;
-    }
-    snprintf(j->host, sizeof j->host, "%s", l->host);
-    atomic_init(&j->refs, 2);
-    atomic_init(&j->done, false);
-    int rc = pthread_attr_init(&attr);
-    if (rc == 0) {
-        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-        rc = pthread_create(&tid, &attr, resolve_main, j);
-        pthread_attr_destroy(&attr);
-    }
-    if (rc != 0) {
-        free(j);
+    if (resolve_start(l->host, NULL, &l->job) < 0) {
         schedule_retry(l, "cannot start resolver");
         return;
     }
-    l->job = j;
     l->state = LINK_RESOLVING;
     l->connect_started_ms = l->now_ms;
 }
@@ -550,10 +508,9 @@ void mqtt_link_tick(struct mqtt_link *l, int64_t now_ms)
             link_connect(l);
         break;
     case LINK_RESOLVING:
-        if (atomic_load(&l->job->done)) {
+        if (resolve_done(l->job)) {
             char addr[INET6_ADDRSTRLEN];
-            int rc = l->job->rc;
-            snprintf(addr, sizeof addr, "%s", l->job->addr);
+            int rc = first_address(l->job, addr, sizeof addr);
             job_drop(l);
             if (rc != 0)
                 schedule_retry(l, "name resolution failed");

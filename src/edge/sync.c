@@ -127,6 +127,65 @@ static void longpoll_backoff(struct sync *s, int64_t retry_after_ms, int64_t now
     out->retry_in_ms = d;
 }
 
+static void registered(struct sync *s, const struct sync_event *ev, int64_t now_ms)
+{
+    s->phase = SYNC_REGISTERED;
+    s->registrations++;
+    s->reg_attempt = 0;
+    interval_update(s, ev->heartbeat_interval_s);
+    if (ev->version >= 0)
+        s->desired_version = ev->version;
+    /* The central may be another database now, with versions counted afresh: the
+     * downloaded document itself tells whether it is the one that failed. */
+    s->failed_version = -1;
+    /* Every registration (boot, or after the central lost us) re-announces the
+     * self-registered train and fetches the config: both may have changed meanwhile.
+     * The conditional GET makes the fetch cheap when nothing did. */
+    s->train_pending = s->self_register;
+    s->train_attempt = 0;
+    s->next_train_ms = now_ms;
+    config_want(s, now_ms);
+    s->next_heartbeat_ms = now_ms + hb_period_ms(s);
+}
+
+static void heartbeat_answered(struct sync *s, const struct sync_event *ev, int64_t now_ms)
+{
+    if (ev->kind == SYNC_EV_HEARTBEAT_FAILED) {
+        /* Heartbeats are periodic anyway; a 429 only stretches the period. */
+        int64_t d = hb_period_ms(s);
+        if (ev->retry_after_ms > d)
+            d = ev->retry_after_ms;
+        s->next_heartbeat_ms = now_ms + d;
+        return;
+    }
+    interval_update(s, ev->heartbeat_interval_s);
+    s->next_heartbeat_ms = now_ms + hb_period_ms(s);
+    if (ev->version >= 0) {
+        s->desired_version = ev->version;
+        if (sync_version_wanted(s, ev->version) && !s->config_wanted)
+            config_want(s, now_ms);
+    }
+}
+
+static void longpoll_answered(struct sync *s, const struct sync_event *ev, int64_t now_ms,
+                              struct sync_output *out)
+{
+    s->lp_inflight = false;
+    if (ev->kind == SYNC_EV_LONGPOLL_CHANGED && ev->version > s->lp_asked) {
+        s->lp_attempt = 0;
+        s->lp_next_ms = now_ms;
+        announced(s, ev->version, now_ms);
+    } else if (ev->kind == SYNC_EV_LONGPOLL_UNCHANGED &&
+               now_ms - s->lp_started_ms >= SYNC_LONGPOLL_MIN_HOLD_MS) {
+        s->lp_attempt = 0;
+        s->lp_next_ms = now_ms;
+    } else {
+        /* Failed; or answered sooner than a held request can be, or a 200 without anything
+         * newer: the central did not hold the request. */
+        longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
+    }
+}
+
 static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now_ms,
                         struct sync_output *out)
 {
@@ -134,23 +193,7 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
     case SYNC_EV_TICK:
         break;
     case SYNC_EV_REGISTERED:
-        s->phase = SYNC_REGISTERED;
-        s->registrations++;
-        s->reg_attempt = 0;
-        interval_update(s, ev->heartbeat_interval_s);
-        if (ev->version >= 0)
-            s->desired_version = ev->version;
-        /* The central may be another database now, with versions counted afresh: the
-         * downloaded document itself tells whether it is the one that failed. */
-        s->failed_version = -1;
-        /* Every registration (boot, or after the central lost us) re-announces the
-         * self-registered train and fetches the config: both may have changed meanwhile.
-         * The conditional GET makes the fetch cheap when nothing did. */
-        s->train_pending = s->self_register;
-        s->train_attempt = 0;
-        s->next_train_ms = now_ms;
-        config_want(s, now_ms);
-        s->next_heartbeat_ms = now_ms + hb_period_ms(s);
+        registered(s, ev, now_ms);
         break;
     case SYNC_EV_REGISTER_FAILED:
         out->retry_in_ms = retry_delay(s, &s->reg_attempt, ev->retry_after_ms);
@@ -189,22 +232,9 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         sync_unregister(s, now_ms);
         break;
     case SYNC_EV_HEARTBEAT_OK:
-        interval_update(s, ev->heartbeat_interval_s);
-        s->next_heartbeat_ms = now_ms + hb_period_ms(s);
-        if (ev->version >= 0) {
-            s->desired_version = ev->version;
-            if (sync_version_wanted(s, ev->version) && !s->config_wanted)
-                config_want(s, now_ms);
-        }
+    case SYNC_EV_HEARTBEAT_FAILED:
+        heartbeat_answered(s, ev, now_ms);
         break;
-    case SYNC_EV_HEARTBEAT_FAILED: {
-        /* Heartbeats are periodic anyway; a 429 only stretches the period. */
-        int64_t d = hb_period_ms(s);
-        if (ev->retry_after_ms > d)
-            d = ev->retry_after_ms;
-        s->next_heartbeat_ms = now_ms + d;
-        break;
-    }
     case SYNC_EV_NOTIFY:
         announced(s, ev->version, now_ms);
         break;
@@ -217,28 +247,9 @@ static void event_apply(struct sync *s, const struct sync_event *ev, int64_t now
         s->broker_up = false;
         break;
     case SYNC_EV_LONGPOLL_CHANGED:
-        s->lp_inflight = false;
-        if (ev->version > s->lp_asked) {
-            s->lp_attempt = 0;
-            s->lp_next_ms = now_ms;
-            announced(s, ev->version, now_ms);
-        } else {
-            /* 200 without anything newer: the central did not hold the request. */
-            longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
-        }
-        break;
     case SYNC_EV_LONGPOLL_UNCHANGED:
-        s->lp_inflight = false;
-        if (now_ms - s->lp_started_ms >= SYNC_LONGPOLL_MIN_HOLD_MS) {
-            s->lp_attempt = 0;
-            s->lp_next_ms = now_ms;
-        } else {
-            longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
-        }
-        break;
     case SYNC_EV_LONGPOLL_FAILED:
-        s->lp_inflight = false;
-        longpoll_backoff(s, ev->retry_after_ms, now_ms, out);
+        longpoll_answered(s, ev, now_ms, out);
         break;
     case SYNC_EV_CENTRAL_CHANGED:
         /* Maybe another database: it must learn about us before anything else. */

@@ -1,9 +1,10 @@
 /* Registration / heartbeat / config-download state machine of the edge: a pure function of
  * (state, event, now) that says which request to start next and when to be called again.
- * No sockets or clocks inside; the shell (edge.c) performs the requests with api_client and
- * feeds their outcome back as events. At most one of register, train registration, config
- * download and heartbeat is in flight at a time, so their order is easy to follow; a config
- * long poll (only while the broker is unreachable) runs beside them.
+ * No sockets or clocks inside; the shell (edge_central.c) performs the requests with
+ * api_client and feeds their outcome back as events (answer.c reads the answers). At most one of
+ * register, train registration, config download and heartbeat is in flight at a time, so their
+ * order is easy to follow; a config long poll (only while the broker is unreachable) runs beside
+ * them.
  *
  * Config versions: a version above the applied one, learnt from an MQTT notification, a
  * heartbeat answer or a long poll, is downloaded and applied. A version whose apply failed
