@@ -14,7 +14,6 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/api_client.c
   ${CMAKE_CURRENT_LIST_DIR}/discover.c
   ${CMAKE_CURRENT_LIST_DIR}/mqtt_link.c
-  ${CMAKE_CURRENT_LIST_DIR}/histogram.c
   ${CMAKE_CURRENT_LIST_DIR}/health.c
   ${CMAKE_CURRENT_LIST_DIR}/sdnotify.c
   ${CMAKE_CURRENT_LIST_DIR}/edge.c

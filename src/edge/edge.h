@@ -16,7 +16,7 @@
 #include "config_opts.h"
 #include "credential.h"
 #include "discover.h"
-#include "histogram.h"
+#include "prom.h"
 #include "identity.h"
 #include "mqtt_link.h"
 #include "protocol.h"
@@ -26,12 +26,16 @@
 
 struct health;
 
+/* Buckets of the config download-time histogram, 5 ms to 10 s: from a config download on the
+ * same LAN to the HTTP client's total timeout. */
+extern const struct prom_buckets edge_download_buckets;
+
 struct edge_metrics {
     uint64_t registration_attempts;
     uint64_t registration_failures[REG_FAIL_COUNT];
     uint64_t cache_hits;
     uint64_t config_downloads;
-    struct histogram download_seconds; /* start of a config request to its answer */
+    struct prom_histogram download_seconds; /* start of a config request to its answer */
     uint64_t config_applies;
     uint64_t config_rejections;
     uint64_t config_rollbacks;

@@ -477,7 +477,8 @@ static void config_downloaded(struct edge *e, const struct api_response *r)
 
 static void config_done(struct edge *e, const struct api_response *r, const struct answer *a)
 {
-    histogram_observe(&e->m.download_seconds, (double)(mono_now_us() - e->fetch_started_us) / 1e6);
+    prom_observe(&e->m.download_seconds, &edge_download_buckets,
+                 (double)(mono_now_us() - e->fetch_started_us) / 1e6);
     e->fetch_failed = r->status != 200 && r->status != 304 && r->status != 404;
     if (a->ev.kind == SYNC_EV_CONFIG_UNCHANGED) {
         config_confirmed(e, r, a);

@@ -8,8 +8,7 @@
 #include <string.h>
 #include <sys/statvfs.h>
 
-#include "histogram.h"
-#include "strbuf.h"
+#include "prom.h"
 #include "timeutil.h"
 
 /* Whether the state directory can keep what the edge writes: the last write failed, or it is
@@ -178,93 +177,70 @@ json_t *edge_health_json(const struct edge *e, int64_t now_ms, int *http_status)
     return h;
 }
 
-/* The exposition being written; the first failure sticks (rc) and the text is dropped. */
-struct expo {
-    char *buf;
-    size_t len, cap;
-    int rc;
-};
-
-#define expo_add(x, ...)                                                                           \
-    do {                                                                                           \
-        if ((x)->rc == 0)                                                                          \
-            (x)->rc = strbuf_appendf(&(x)->buf, &(x)->len, &(x)->cap, __VA_ARGS__);                \
-    } while (0)
-
-static void counter(struct expo *x, const char *name, const char *help, uint64_t v)
-{
-    expo_add(x, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", name, help, name, name,
-             (unsigned long long)v);
-}
-
-static void gauge(struct expo *x, const char *name, const char *help, long long v)
-{
-    expo_add(x, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", name, help, name, name, v);
-}
+static const double download_le[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0};
+const struct prom_buckets edge_download_buckets = {download_le,
+                                                   sizeof download_le / sizeof download_le[0]};
 
 char *edge_metrics_text(const struct edge *e, int64_t now_ms)
 {
     const struct edge_metrics *m = &e->m;
-    struct expo x = {.cap = 8192};
-
-    x.buf = malloc(x.cap);
-    if (x.buf == NULL)
-        return NULL;
-    x.buf[0] = '\0';
-    counter(&x, "controller_registration_attempts_total", "Registration requests started.",
-            m->registration_attempts);
-    expo_add(&x, "# HELP controller_registration_failures_total Failed registrations by "
-                 "reason.\n# TYPE controller_registration_failures_total counter\n");
-    for (int i = 0; i < REG_FAIL_COUNT; i++)
-        expo_add(&x, "controller_registration_failures_total{reason=\"%s\"} %llu\n",
-                 answer_reg_failure_name((enum reg_failure)i),
-                 (unsigned long long)m->registration_failures[i]);
-    counter(&x, "controller_config_cache_hits_total", "Boots that drove from the cached config.",
-            m->cache_hits);
-    counter(&x, "controller_config_downloads_total", "Runtime config requests.",
-            m->config_downloads);
-    if (x.rc == 0)
-        x.rc = histogram_render(&m->download_seconds, "controller_config_download_seconds",
-                                "Time to an answer of a runtime config request (200, 304 or "
-                                "error), in seconds.",
-                                &x.buf, &x.len, &x.cap);
-    counter(&x, "controller_config_applies_total", "Runtime configs applied.", m->config_applies);
-    counter(&x, "controller_config_rejections_total",
-            "Downloaded configs refused (schema, checksum, identity).", m->config_rejections);
-    counter(&x, "controller_config_rollbacks_total", "Configs rolled back after a failed apply.",
-            m->config_rollbacks);
-    gauge(&x, "controller_config_version", "Applied runtime config version (-1: none).",
-          (long long)e->applied_version);
-    counter(&x, "controller_config_longpolls_total",
-            "Config long polls started (while the broker is unreachable).", m->longpolls);
-    counter(&x, "controller_heartbeats_total", "Heartbeats answered with 200.", m->heartbeats_ok);
-    counter(&x, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
-            m->heartbeats_failed);
-    gauge(&x, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
-          mqtt_link_connected(e->mqtt) ? 1 : 0);
-    counter(&x, "controller_mqtt_connects_total", "Successful MQTT connections.", m->mqtt_connects);
-    expo_add(&x, "# HELP controller_commands_total Train commands applied by action.\n"
-                 "# TYPE controller_commands_total counter\n");
-    for (int i = 0; i < PROTO_ACT_COUNT; i++)
-        expo_add(&x, "controller_commands_total{action=\"%s\"} %llu\n",
-                 proto_action_name((enum proto_action)i), (unsigned long long)m->commands[i]);
-    counter(&x, "controller_commands_rejected_total", "Train commands rejected.",
-            m->commands_rejected);
-    counter(&x, "controller_failsafe_stops_total",
-            "Fail-safe stops: moving trains ramped down for lack of broker contact.",
-            m->failsafe_stops);
-    counter(&x, "controller_mqtt_probes_total",
-            "Probes of a broker silent for a third of the fail-safe timeout.", m->mqtt_probes);
-    counter(&x, "controller_status_messages_total", "Train status messages published.",
-            m->status_published);
-    gauge(&x, "controller_trains", "Trains assigned to this controller.", (long long)e->trains.n);
-    gauge(&x, "controller_registered", "1 while registered with the central API.",
-          e->registered ? 1 : 0);
-    gauge(&x, "controller_uptime_seconds", "Seconds since start.",
-          (long long)((now_ms - e->started_mono_ms) / 1000));
-    if (x.rc < 0) {
-        free(x.buf);
-        return NULL;
+    struct prom x;
+    char labels[64];
+    prom_init(&x);
+    prom_counter(&x, "controller_registration_attempts_total", "Registration requests started.",
+                 m->registration_attempts);
+    prom_family(&x, "controller_registration_failures_total", "counter",
+                "Failed registrations by reason.");
+    for (int i = 0; i < REG_FAIL_COUNT; i++) {
+        snprintf(labels, sizeof labels, "reason=\"%s\"",
+                 answer_reg_failure_name((enum reg_failure)i));
+        prom_u64(&x, "controller_registration_failures_total", labels, m->registration_failures[i]);
     }
-    return x.buf;
+    prom_counter(&x, "controller_config_cache_hits_total",
+                 "Boots that drove from the cached config.", m->cache_hits);
+    prom_counter(&x, "controller_config_downloads_total", "Runtime config requests.",
+                 m->config_downloads);
+    prom_family(&x, "controller_config_download_seconds", "histogram",
+                "Time to an answer of a runtime config request (200, 304 or error), in seconds.");
+    prom_histogram(&x, "controller_config_download_seconds", NULL, &m->download_seconds,
+                   &edge_download_buckets);
+    prom_counter(&x, "controller_config_applies_total", "Runtime configs applied.",
+                 m->config_applies);
+    prom_counter(&x, "controller_config_rejections_total",
+                 "Downloaded configs refused (schema, checksum, identity).", m->config_rejections);
+    prom_counter(&x, "controller_config_rollbacks_total",
+                 "Configs rolled back after a failed apply.", m->config_rollbacks);
+    prom_gauge(&x, "controller_config_version", "Applied runtime config version (-1: none).",
+               e->applied_version);
+    prom_counter(&x, "controller_config_longpolls_total",
+                 "Config long polls started (while the broker is unreachable).", m->longpolls);
+    prom_counter(&x, "controller_heartbeats_total", "Heartbeats answered with 200.",
+                 m->heartbeats_ok);
+    prom_counter(&x, "controller_heartbeat_failures_total", "Heartbeats not answered with 200.",
+                 m->heartbeats_failed);
+    prom_gauge(&x, "controller_mqtt_connected", "1 while connected to the MQTT broker.",
+               mqtt_link_connected(e->mqtt) ? 1 : 0);
+    prom_counter(&x, "controller_mqtt_connects_total", "Successful MQTT connections.",
+                 m->mqtt_connects);
+    prom_family(&x, "controller_commands_total", "counter", "Train commands applied by action.");
+    for (int i = 0; i < PROTO_ACT_COUNT; i++) {
+        snprintf(labels, sizeof labels, "action=\"%s\"", proto_action_name((enum proto_action)i));
+        prom_u64(&x, "controller_commands_total", labels, m->commands[i]);
+    }
+    prom_counter(&x, "controller_commands_rejected_total", "Train commands rejected.",
+                 m->commands_rejected);
+    prom_counter(&x, "controller_failsafe_stops_total",
+                 "Fail-safe stops: moving trains ramped down for lack of broker contact.",
+                 m->failsafe_stops);
+    prom_counter(&x, "controller_mqtt_probes_total",
+                 "Probes of a broker silent for a third of the fail-safe timeout.", m->mqtt_probes);
+    prom_counter(&x, "controller_status_messages_total", "Train status messages published.",
+                 m->status_published);
+    prom_gauge(&x, "controller_trains", "Trains assigned to this controller.",
+               (int64_t)e->trains.n);
+    prom_gauge(&x, "controller_registered", "1 while registered with the central API.",
+               e->registered ? 1 : 0);
+    prom_gauge(&x, "controller_uptime_seconds", "Seconds since start.",
+               (now_ms - e->started_mono_ms) / 1000);
+    return prom_finish(&x);
 }
