@@ -1,4 +1,4 @@
-/* A central's answer as the edge's HTTP client parses it (http_response.h): any bytes, fed
+/* A central's answer as the edge's HTTP client parses it (response_parser.h): any bytes, fed
  * whole and again in pieces as they might come off the socket, then the end of the
  * connection. Both ways must agree, the body stays within its bound and NUL-terminated, and
  * what the edge acts on (status, ETag, Retry-After) is within range. */
@@ -6,25 +6,25 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_response.h"
+#include "response_parser.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* Small, so that the bound is reached by inputs of fuzzing size. */
 #define FUZZ_BODY_MAX 4096
 
-static int parse(struct http_response *r, const char *s, size_t len, size_t piece)
+static int parse(struct response_parser *r, const char *s, size_t len, size_t piece)
 {
     int rc = 0;
-    http_response_init(r, FUZZ_BODY_MAX);
+    response_parser_init(r, FUZZ_BODY_MAX);
     for (size_t off = 0; off < len && rc == 0; off += piece)
-        rc = http_response_feed(r, s + off, len - off < piece ? len - off : piece);
+        rc = response_parser_feed(r, s + off, len - off < piece ? len - off : piece);
     if (rc == 0)
-        rc = http_response_eof(r);
+        rc = response_parser_eof(r);
     return rc;
 }
 
-static void check(const struct http_response *r, int rc)
+static void check(const struct response_parser *r, int rc)
 {
     if (rc == 0 || (rc < 0 && r->error == NULL) || (rc > 0 && !r->complete))
         abort();
@@ -33,17 +33,17 @@ static void check(const struct http_response *r, int rc)
         abort();
     if (rc > 0 && (r->status < 200 || r->status > 999))
         abort();
-    if (strlen(r->etag) >= HTTP_RESPONSE_ETAG_MAX)
+    if (strlen(r->etag) >= RESPONSE_PARSER_ETAG_MAX)
         abort();
     if (r->retry_after_ms != -1 &&
-        (r->retry_after_ms < 0 || r->retry_after_ms > HTTP_RESPONSE_RETRY_AFTER_MAX_S * 1000LL ||
+        (r->retry_after_ms < 0 || r->retry_after_ms > RESPONSE_PARSER_RETRY_AFTER_MAX_S * 1000LL ||
          r->retry_after_ms % 1000 != 0))
         abort();
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    struct http_response whole, pieces;
+    struct response_parser whole, pieces;
     size_t piece = size > 0 ? (size_t)(data[0] % 17) + 1 : 1;
     int a = parse(&whole, (const char *)data, size, size > 0 ? size : 1);
     int b = parse(&pieces, (const char *)data, size, piece);
@@ -56,7 +56,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
          (whole.body_len > 0 && memcmp(whole.body, pieces.body, whole.body_len) != 0) ||
          strcmp(whole.etag, pieces.etag) != 0 || whole.retry_after_ms != pieces.retry_after_ms))
         abort();
-    http_response_clear(&whole);
-    http_response_clear(&pieces);
+    response_parser_clear(&whole);
+    response_parser_clear(&pieces);
     return 0;
 }

@@ -16,7 +16,7 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
-#include "http_response.h"
+#include "response_parser.h"
 #include "resolve.h"
 #include "strbuf.h"
 #include "timeutil.h"
@@ -42,7 +42,7 @@ struct api_req {
     int last_errno; /* of the last address tried */
     char *out;
     size_t out_len, out_off;
-    struct http_response resp;
+    struct response_parser resp;
     int64_t started_ms, connect_deadline_ms, deadline_ms;
     bool ok; /* REQ_DONE with a complete response */
     char error[160];
@@ -226,7 +226,7 @@ static void req_free(struct api_req *r)
     SSL_free(r->ssl);
     if (r->fd >= 0)
         close(r->fd);
-    http_response_clear(&r->resp);
+    response_parser_clear(&r->resp);
     free(r->out);
     free(r);
 }
@@ -270,7 +270,7 @@ int api_client_start(struct api_client *c, const struct api_call *call, api_done
     r->tag = call->tag;
     r->done = done;
     r->ctx = ctx;
-    http_response_init(&r->resp, API_BODY_MAX);
+    response_parser_init(&r->resp, API_BODY_MAX);
     if (call->body != NULL) {
         payload = json_dumps(call->body, JSON_COMPACT);
         if (payload == NULL)
@@ -533,7 +533,8 @@ static void req_recv(struct api_client *c, struct api_req *r)
             req_fail(r, "receiving from %s failed: %s", c->authority, why);
             return;
         }
-        rc = n == 0 ? http_response_eof(&r->resp) : http_response_feed(&r->resp, buf, (size_t)n);
+        rc =
+            n == 0 ? response_parser_eof(&r->resp) : response_parser_feed(&r->resp, buf, (size_t)n);
         if (rc > 0) {
             req_succeed(r);
             return;

@@ -9,7 +9,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/sync.c
   ${CMAKE_CURRENT_LIST_DIR}/answer.c
   ${CMAKE_CURRENT_LIST_DIR}/trains.c
-  ${CMAKE_CURRENT_LIST_DIR}/http_response.c
+  ${CMAKE_CURRENT_LIST_DIR}/response_parser.c
   ${CMAKE_CURRENT_LIST_DIR}/resolve.c
   ${CMAKE_CURRENT_LIST_DIR}/api_client.c
   ${CMAKE_CURRENT_LIST_DIR}/discover.c

@@ -1,6 +1,6 @@
 /* The edge's HTTP client (api_client.h) against a real listening socket on 127.0.0.1, served
  * from the same thread: the scripted server's descriptors are the "caller's descriptors" of
- * api_client_poll, so one loop drives both ends. Also the response parser (http_response.h)
+ * api_client_poll, so one loop drives both ends. Also the response parser (response_parser.h)
  * fed byte by byte. Loopback only; every wait is bounded. */
 /* strcasestr, accept4 */
 #define _GNU_SOURCE
@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "api_client.h"
-#include "http_response.h"
+#include "response_parser.h"
 #include "timeutil.h"
 
 #define SRV_CONNS 4
@@ -544,11 +544,11 @@ static void test_bad_calls_and_urls(void **state)
 
 /* --- the parser alone --------------------------------------------------------------------- */
 
-static int feed_bytewise(struct http_response *r, const char *s, size_t len)
+static int feed_bytewise(struct response_parser *r, const char *s, size_t len)
 {
     int rc = 0;
     for (size_t i = 0; i < len && rc == 0; i++)
-        rc = http_response_feed(r, s + i, 1);
+        rc = response_parser_feed(r, s + i, 1);
     return rc;
 }
 
@@ -559,15 +559,15 @@ static void test_parser_byte_by_byte(void **state)
                                "HTTP/1.1 200 OK\r\nX-Long-Header-Name-Here: 1\r\nETag: \"v2\"\r\n"
                                "Retry-After: 12\r\nTransfer-Encoding: chunked\r\n\r\n"
                                "5\r\nhello\r\n0\r\n\r\nHTTP/1.1 500 Trailing garbage";
-    struct http_response r;
-    http_response_init(&r, 64);
+    struct response_parser r;
+    response_parser_init(&r, 64);
     assert_int_equal(feed_bytewise(&r, resp, sizeof resp - 1), 1);
     assert_int_equal(r.status, 200);
     assert_string_equal(r.etag, "\"v2\"");
     assert_int_equal(r.retry_after_ms, 12000);
     assert_int_equal(r.body_len, 5);
     assert_string_equal(r.body, "hello");
-    http_response_clear(&r);
+    response_parser_clear(&r);
 
     /* An HTTP-date Retry-After and an ETag too long to send back are both "absent". */
     char big[600];
@@ -575,41 +575,41 @@ static void test_parser_byte_by_byte(void **state)
                      "HTTP/1.1 503 Busy\r\nRetry-After: Fri, 31 Dec 1999 23:59:59 GMT\r\n"
                      "ETag: \"%0400d\"\r\nContent-Length: 0\r\n\r\n",
                      0);
-    http_response_init(&r, 64);
+    response_parser_init(&r, 64);
     assert_int_equal(feed_bytewise(&r, big, (size_t)n), 1);
     assert_int_equal(r.status, 503);
     assert_int_equal(r.retry_after_ms, -1);
     assert_string_equal(r.etag, "");
-    http_response_clear(&r);
+    response_parser_clear(&r);
 }
 
 static void test_parser_eof(void **state)
 {
     (void)state;
-    struct http_response r;
-    http_response_init(&r, 64);
-    assert_int_equal(http_response_eof(&r), -ENODATA);
-    http_response_clear(&r);
+    struct response_parser r;
+    response_parser_init(&r, 64);
+    assert_int_equal(response_parser_eof(&r), -ENODATA);
+    response_parser_clear(&r);
 
-    http_response_init(&r, 64);
-    assert_int_equal(http_response_feed(&r, "HTTP/1.1 200 OK\r\nContent-Le", 27), 0);
-    assert_int_equal(http_response_eof(&r), -ECONNRESET);
-    http_response_clear(&r);
+    response_parser_init(&r, 64);
+    assert_int_equal(response_parser_feed(&r, "HTTP/1.1 200 OK\r\nContent-Le", 27), 0);
+    assert_int_equal(response_parser_eof(&r), -ECONNRESET);
+    response_parser_clear(&r);
 
-    http_response_init(&r, 4);
-    assert_int_equal(http_response_feed(&r, "HTTP/1.0 200 OK\r\n\r\nabcd", 23), 0);
-    assert_int_equal(http_response_eof(&r), 1);
+    response_parser_init(&r, 4);
+    assert_int_equal(response_parser_feed(&r, "HTTP/1.0 200 OK\r\n\r\nabcd", 23), 0);
+    assert_int_equal(response_parser_eof(&r), 1);
     assert_string_equal(r.body, "abcd");
-    http_response_clear(&r);
+    response_parser_clear(&r);
 
-    http_response_init(&r, 4);
-    assert_int_equal(http_response_feed(&r, "HTTP/1.0 200 OK\r\n\r\nabcde", 24), -EFBIG);
-    assert_int_equal(http_response_feed(&r, "x", 1), -EFBIG); /* the failure sticks */
-    http_response_clear(&r);
+    response_parser_init(&r, 4);
+    assert_int_equal(response_parser_feed(&r, "HTTP/1.0 200 OK\r\n\r\nabcde", 24), -EFBIG);
+    assert_int_equal(response_parser_feed(&r, "x", 1), -EFBIG); /* the failure sticks */
+    response_parser_clear(&r);
 
-    http_response_init(&r, 64);
-    assert_int_equal(http_response_feed(&r, "SSH-2.0-OpenSSH\r\n", 17), -EPROTO);
-    http_response_clear(&r);
+    response_parser_init(&r, 64);
+    assert_int_equal(response_parser_feed(&r, "SSH-2.0-OpenSSH\r\n", 17), -EPROTO);
+    response_parser_clear(&r);
 }
 
 int main(void)

@@ -1,4 +1,4 @@
-#include "http_response.h"
+#include "response_parser.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -8,12 +8,12 @@
 
 #include "parse.h"
 
-static struct http_response *resp_of(http_parser *p)
+static struct response_parser *resp_of(http_parser *p)
 {
     return p->data;
 }
 
-static int fail(struct http_response *r, int rc, const char *why)
+static int fail(struct response_parser *r, int rc, const char *why)
 {
     r->fail = rc;
     r->error = why;
@@ -21,7 +21,7 @@ static int fail(struct http_response *r, int rc, const char *why)
 }
 
 /* The end of one header line: keep what the edge acts on. */
-static void header_done(struct http_response *r)
+static void header_done(struct response_parser *r)
 {
     if (!r->in_value)
         return;
@@ -38,14 +38,14 @@ static void header_done(struct http_response *r)
     } else {
         long secs;
         /* Only the delta-seconds form; an HTTP-date falls back to the edge's own backoff. */
-        if (parse_long(r->value, 0, HTTP_RESPONSE_RETRY_AFTER_MAX_S, &secs) == 0)
+        if (parse_long(r->value, 0, RESPONSE_PARSER_RETRY_AFTER_MAX_S, &secs) == 0)
             r->retry_after_ms = (int64_t)secs * 1000;
     }
 }
 
 static int on_header_field(http_parser *p, const char *at, size_t len)
 {
-    struct http_response *r = resp_of(p);
+    struct response_parser *r = resp_of(p);
     if (r->in_value) { /* a new header line starts */
         header_done(r);
         r->name_len = 0;
@@ -62,7 +62,7 @@ static int on_header_field(http_parser *p, const char *at, size_t len)
 
 static int on_header_value(http_parser *p, const char *at, size_t len)
 {
-    struct http_response *r = resp_of(p);
+    struct response_parser *r = resp_of(p);
     if (!r->in_value) { /* the name is complete now */
         r->in_value = true;
         r->value_len = 0;
@@ -89,7 +89,7 @@ static int on_header_value(http_parser *p, const char *at, size_t len)
 
 static int on_headers_complete(http_parser *p)
 {
-    struct http_response *r = resp_of(p);
+    struct response_parser *r = resp_of(p);
     header_done(r);
     r->status = (long)p->status_code;
     /* A status is three digits (http-parser takes fewer), and 0 would read as "no answer" to
@@ -108,7 +108,7 @@ static int on_headers_complete(http_parser *p)
 
 static int on_body(http_parser *p, const char *at, size_t len)
 {
-    struct http_response *r = resp_of(p);
+    struct response_parser *r = resp_of(p);
     if (len > r->body_max - r->body_len)
         return fail(r, -EFBIG, "response body too large");
     if (r->body_len + len + 1 > r->body_cap) {
@@ -129,7 +129,7 @@ static int on_body(http_parser *p, const char *at, size_t len)
 
 static int on_message_complete(http_parser *p)
 {
-    struct http_response *r = resp_of(p);
+    struct response_parser *r = resp_of(p);
     if (r->status >= 100 && r->status < 200) {
         /* An interim answer (100 Continue, 103 Early Hints): the real one follows. */
         r->status = 0;
@@ -153,7 +153,7 @@ static const http_parser_settings settings = {
     .on_message_complete = on_message_complete,
 };
 
-void http_response_init(struct http_response *r, size_t body_max)
+void response_parser_init(struct response_parser *r, size_t body_max)
 {
     memset(r, 0, sizeof *r);
     http_parser_init(&r->parser, HTTP_RESPONSE);
@@ -162,14 +162,14 @@ void http_response_init(struct http_response *r, size_t body_max)
     r->retry_after_ms = -1;
 }
 
-void http_response_clear(struct http_response *r)
+void response_parser_clear(struct response_parser *r)
 {
     free(r->body);
     r->body = NULL;
     r->body_len = r->body_cap = 0;
 }
 
-static int parse_error(struct http_response *r)
+static int parse_error(struct response_parser *r)
 {
     if (r->fail < 0)
         return r->fail;
@@ -177,7 +177,7 @@ static int parse_error(struct http_response *r)
     return -EPROTO;
 }
 
-int http_response_feed(struct http_response *r, const char *data, size_t len)
+int response_parser_feed(struct response_parser *r, const char *data, size_t len)
 {
     if (r->complete)
         return 1;
@@ -194,7 +194,7 @@ int http_response_feed(struct http_response *r, const char *data, size_t len)
     return 0;
 }
 
-int http_response_eof(struct http_response *r)
+int response_parser_eof(struct response_parser *r)
 {
     if (r->complete)
         return 1;
