@@ -62,7 +62,8 @@
     X(avahi_threaded_poll_stop)
 
 struct avahi_api {
-#define AVAHI_MEMBER(name) __typeof__(name) *name;
+/* A member declaration: its name cannot be parenthesised. */
+#define AVAHI_MEMBER(name) __typeof__(name) *name; // NOLINT(bugprone-macro-parentheses)
     AVAHI_FUNCTIONS(AVAHI_MEMBER)
 #undef AVAHI_MEMBER
 };
