@@ -31,9 +31,9 @@ bool central_choice_set(struct central_choice *c, const char *const *urls, size_
     return cur != NULL && strcmp(cur, was) != 0;
 }
 
-bool central_choice_failed(struct central_choice *c)
+bool central_choice_failed(struct central_choice *c, const char *url)
 {
-    if (c->n < 2)
+    if (c->n < 2 || (url != NULL && strcmp(url, c->urls[c->idx]) != 0))
         return false;
     c->idx = (c->idx + 1) % c->n;
     return true;

@@ -22,9 +22,11 @@ struct central_choice {
 /* Replaces the candidates (at most CENTRAL_CHOICE_MAX are kept; n 0 keeps the old ones).
  * Returns true when the current URL changed. */
 bool central_choice_set(struct central_choice *c, const char *const *urls, size_t n);
-/* A request got no answer: the next candidate. Returns true when the current URL changed
- * (false with fewer than two). */
-bool central_choice_failed(struct central_choice *c);
+/* A request to url got no answer: the next candidate, if url is still the current one.
+ * Several requests in flight to a central that died all fail; only the first moves on, or
+ * with two candidates the second failure would go back to the dead one. NULL url: the
+ * current one. Returns true when the current URL changed (false with fewer than two). */
+bool central_choice_failed(struct central_choice *c, const char *url);
 /* The URL to use, NULL while there is none. */
 const char *central_choice_current(const struct central_choice *c);
 

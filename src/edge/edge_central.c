@@ -543,7 +543,7 @@ static void on_api_done(void *ctx, int tag, const struct api_response *r)
     answer_read((enum sync_action)tag, r, &a);
     /* No answer at all: the next central, if there is another (taken up by
      * edge_central_check once no request is in flight). */
-    if (a.failover && central_choice_failed(&e->centrals))
+    if (a.failover && central_choice_failed(&e->centrals, e->central_in_use))
         log_event(LOG_INFO, "central_failover", "{s:s, s:s?}", "from", e->central_in_use, "to",
                   central_choice_current(&e->centrals));
     switch ((enum sync_action)tag) {
@@ -585,7 +585,7 @@ void edge_central_check(struct edge *e)
          * moves on from it, as from an unreachable one. */
         api_client_free(api);
         log_event(LOG_ERROR, "central_unusable", "{s:s}", "url", want);
-        central_choice_failed(&e->centrals);
+        central_choice_failed(&e->centrals, want);
         return;
     }
     api_client_free(e->api);

@@ -502,10 +502,11 @@ class Process:
     """A started program whose stderr is collected line by line in a background thread.
 
     ``lines`` holds every stderr line (str, without newline); ``events`` holds those that
-    parsed as JSON objects (the structured log). Use :meth:`wait_event` to wait for a log
+    parsed as JSON objects (the structured log). ``pass_fds``: file descriptors the program
+    inherits (e.g. a listening socket the test bound on a kernel-picked port). Use :meth:`wait_event` to wait for a log
     event, :meth:`stop` to end the program and check its exit status and sanitizer output."""
 
-    def __init__(self, name, argv, env, cwd, log_path=None):
+    def __init__(self, name, argv, env, cwd, log_path=None, pass_fds=()):
         self.name = name
         self.argv = list(argv)
         self.log_path = log_path
@@ -516,7 +517,7 @@ class Process:
         self._eof = False
         self.proc = subprocess.Popen(
             self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-            env=env, cwd=cwd, start_new_session=True)
+            env=env, cwd=cwd, start_new_session=True, pass_fds=pass_fds)
         self.pid = self.proc.pid
         self._reader = threading.Thread(target=self._read, name="%s-stderr" % name, daemon=True)
         self._reader.start()

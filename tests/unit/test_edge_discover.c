@@ -17,14 +17,14 @@ static void test_empty_then_found(void **state)
     struct central_choice c;
     memset(&c, 0, sizeof c);
     assert_null(central_choice_current(&c));
-    assert_false(central_choice_failed(&c));
+    assert_false(central_choice_failed(&c, NULL));
     /* An empty set changes nothing. */
     assert_false(central_choice_set(&c, NULL, 0));
     const char *one[] = {"http://10.0.0.1:8000"};
     assert_true(central_choice_set(&c, one, 1));
     assert_string_equal(central_choice_current(&c), "http://10.0.0.1:8000");
     /* One candidate: a failure keeps it. */
-    assert_false(central_choice_failed(&c));
+    assert_false(central_choice_failed(&c, NULL));
     assert_string_equal(central_choice_current(&c), "http://10.0.0.1:8000");
     /* The network forgets it: it stays in use, it may still answer. */
     assert_false(central_choice_set(&c, NULL, 0));
@@ -38,7 +38,7 @@ static void test_set_keeps_current(void **state)
     memset(&c, 0, sizeof c);
     const char *ab[] = {"http://a:1", "http://b:1"};
     assert_true(central_choice_set(&c, ab, 2));
-    assert_true(central_choice_failed(&c));
+    assert_true(central_choice_failed(&c, NULL));
     assert_string_equal(central_choice_current(&c), "http://b:1");
     /* A new set that still holds b keeps b, wherever it is. */
     const char *cb[] = {"http://c:1", "http://b:1", "http://a:1"};
@@ -58,10 +58,28 @@ static void test_failover_wraps(void **state)
     const char *abc[] = {"http://a:1", "http://b:1", "http://c:1"};
     central_choice_set(&c, abc, 3);
     assert_string_equal(central_choice_current(&c), "http://a:1");
-    assert_true(central_choice_failed(&c));
-    assert_true(central_choice_failed(&c));
+    assert_true(central_choice_failed(&c, NULL));
+    assert_true(central_choice_failed(&c, NULL));
     assert_string_equal(central_choice_current(&c), "http://c:1");
-    assert_true(central_choice_failed(&c));
+    assert_true(central_choice_failed(&c, NULL));
+    assert_string_equal(central_choice_current(&c), "http://a:1");
+}
+
+/* A central dies with a heartbeat and a long poll in flight: both fail, and the second
+ * failure must not lead back to the dead one. */
+static void test_failures_of_one_central_move_once(void **state)
+{
+    (void)state;
+    struct central_choice c;
+    memset(&c, 0, sizeof c);
+    const char *ab[] = {"http://a:1", "http://b:1"};
+    central_choice_set(&c, ab, 2);
+    assert_true(central_choice_failed(&c, "http://a:1"));
+    assert_string_equal(central_choice_current(&c), "http://b:1");
+    assert_false(central_choice_failed(&c, "http://a:1"));
+    assert_string_equal(central_choice_current(&c), "http://b:1");
+    /* b failing in turn: back to a. */
+    assert_true(central_choice_failed(&c, "http://b:1"));
     assert_string_equal(central_choice_current(&c), "http://a:1");
 }
 
@@ -110,8 +128,11 @@ static void test_sync_central_changed(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_empty_then_found),     cmocka_unit_test(test_set_keeps_current),
-        cmocka_unit_test(test_failover_wraps),       cmocka_unit_test(test_too_many_and_too_long),
+        cmocka_unit_test(test_empty_then_found),
+        cmocka_unit_test(test_set_keeps_current),
+        cmocka_unit_test(test_failover_wraps),
+        cmocka_unit_test(test_failures_of_one_central_move_once),
+        cmocka_unit_test(test_too_many_and_too_long),
         cmocka_unit_test(test_sync_central_changed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
