@@ -47,116 +47,230 @@ void store_redact(const char *db, char *out, size_t outlen)
 
 const char *store_backend_name(const struct store *st)
 {
-    return st->pg != NULL ? "postgresql" : "sqlite";
+    return st->be->name;
 }
 
-static int store_wrap(struct sq_store *sq, struct pg_store *pg, struct store **out, char *err,
-                      size_t errlen)
+static struct store *store_new(void)
 {
     struct store *st = calloc(1, sizeof *st);
+    if (st == NULL)
+        return NULL;
+    st->bumped = json_array();
+    if (st->bumped == NULL) {
+        free(st);
+        return NULL;
+    }
+    pthread_mutexattr_t attr;
+    pthread_mutexattr_init(&attr);
+#ifndef NDEBUG
+    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
+#endif
+    pthread_mutex_init(&st->lock, &attr);
+    pthread_mutexattr_destroy(&attr);
+    pthread_mutex_init(&st->write_lock, NULL);
+    return st;
+}
+
+static int store_connect(const char *path, int max_version, bool maintenance, struct store **out,
+                         char *err, size_t errlen)
+{
+    struct store *st = store_new();
     if (st == NULL) {
-        sq_free(sq);
-        pg_free(pg);
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
-    st->sq = sq;
-    st->pg = pg;
+    int rc = store_is_postgresql(path) ? pg_open(st, path, max_version, maintenance, err, errlen)
+                                       : sq_open(st, path, max_version, maintenance, err, errlen);
+    if (rc < 0) {
+        store_free(st);
+        return rc;
+    }
     *out = st;
     return 0;
 }
 
 int store_open(const char *path, int max_version, struct store **out, char *err, size_t errlen)
 {
-    struct sq_store *sq = NULL;
-    struct pg_store *pg = NULL;
-    int rc = store_is_postgresql(path) ? pg_open(path, max_version, &pg, err, errlen)
-                                       : sq_open(path, max_version, &sq, err, errlen);
-    if (rc < 0)
-        return rc;
-    return store_wrap(sq, pg, out, err, errlen);
+    return store_connect(path, max_version, false, out, err, errlen);
 }
 
 int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen)
 {
-    struct sq_store *sq = NULL;
-    struct pg_store *pg = NULL;
-    int rc = store_is_postgresql(path) ? pg_open_maintenance(path, &pg, err, errlen)
-                                       : sq_open_maintenance(path, &sq, err, errlen);
-    if (rc < 0)
-        return rc;
-    return store_wrap(sq, pg, out, err, errlen);
+    return store_connect(path, STORE_SCHEMA_VERSION, true, out, err, errlen);
 }
 
 void store_free(struct store *st)
 {
     if (st == NULL)
         return;
-    sq_free(st->sq);
-    pg_free(st->pg);
+    if (st->be != NULL)
+        st->be->free(st);
+    json_decref(st->bumped);
+    pthread_mutex_destroy(&st->lock);
+    pthread_mutex_destroy(&st->write_lock);
     free(st);
+}
+
+/* Debug builds use an error-checking mutex and stop at the first unlock of a lock this
+ * thread does not hold (a transaction ended twice): that would release another thread's
+ * transaction. */
+static void store_unlock(struct store *st)
+{
+    int rc = pthread_mutex_unlock(&st->lock);
+#ifndef NDEBUG
+    if (rc != 0) {
+        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
+                strerror(rc));
+        abort();
+    }
+#endif
+    (void)rc;
+}
+
+int store_migrate(struct store *st, int max_version, char *err, size_t errlen)
+{
+    const struct store_backend *be = st->be;
+    if (be->script(st, be->migrations_table) < 0) {
+        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
+        return -EIO;
+    }
+    int current = 0;
+    if (be->schema_version(st, &current) < 0) {
+        snprintf(err, errlen, "cannot read schema version: %s", st->error);
+        return -EIO;
+    }
+    if (current > STORE_SCHEMA_VERSION) {
+        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
+                 current, STORE_SCHEMA_VERSION);
+        return -EPROTO;
+    }
+    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
+        char record[96];
+        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
+        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
+        if (be->script(st, be->migration_begin) < 0 || be->script(st, be->migrations[v - 1]) < 0 ||
+            be->script(st, record) < 0 || be->script(st, "COMMIT") < 0) {
+            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
+            be->script(st, "ROLLBACK");
+            return -EIO;
+        }
+    }
+    return 0;
 }
 
 int store_defer_checkpoints(struct store *st)
 {
-    return st->pg != NULL ? pg_defer_checkpoints(st->pg) : sq_defer_checkpoints(st->sq);
+    if (st->be->defer_checkpoints == NULL)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    int rc = st->be->defer_checkpoints(st);
+    store_unlock(st);
+    return rc;
 }
 
 int store_checkpoint(struct store *st)
 {
-    return st->pg != NULL ? pg_checkpoint(st->pg) : sq_checkpoint(st->sq);
+    if (st->be->checkpoint == NULL)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    int rc = st->be->checkpoint(st);
+    store_unlock(st);
+    return rc;
 }
 
 const char *store_last_error(struct store *st)
 {
-    return st->pg != NULL ? pg_last_error(st->pg) : sq_last_error(st->sq);
+    return st->error;
 }
 
 int store_schema_version(struct store *st, int *out)
 {
-    return st->pg != NULL ? pg_schema_version(st->pg, out) : sq_schema_version(st->sq, out);
+    pthread_mutex_lock(&st->lock);
+    int rc = st->be->schema_version(st, out);
+    store_unlock(st);
+    return rc;
 }
 
 void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx)
 {
-    if (st->pg != NULL)
-        pg_set_commit_hook(st->pg, st, hook, ctx);
-    else
-        sq_set_commit_hook(st->sq, st, hook, ctx);
+    st->hook = hook;
+    st->hook_ctx = ctx;
+}
+
+void store_note_write_failed(struct store *st)
+{
+    pthread_mutex_lock(&st->write_lock);
+    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
+    pthread_mutex_unlock(&st->write_lock);
+    atomic_store(&st->write_failing, true);
 }
 
 int store_begin(struct store *st, bool write)
 {
-    return st->pg != NULL ? pg_begin(st->pg, write) : sq_begin(st->sq, write);
+    pthread_mutex_lock(&st->lock);
+    int rc = st->be->begin(st, write);
+    if (rc < 0) {
+        if (write)
+            store_note_write_failed(st);
+        store_unlock(st);
+        return rc;
+    }
+    json_array_clear(st->bumped);
+    return 0;
 }
 
 int store_commit(struct store *st)
 {
-    return st->pg != NULL ? pg_commit(st->pg) : sq_commit(st->sq);
+    bool wrote = false;
+    int rc = st->be->commit(st, &wrote);
+    if (rc == 0) {
+        if (wrote)
+            atomic_store(&st->write_failing, false);
+        if (st->hook != NULL && json_array_size(st->bumped) > 0)
+            st->hook(st->hook_ctx, st, st->bumped);
+    }
+    st->be->end(st);
+    json_array_clear(st->bumped);
+    store_unlock(st);
+    return rc;
 }
 
 void store_rollback(struct store *st)
 {
-    if (st->pg != NULL)
-        pg_rollback(st->pg);
-    else
-        sq_rollback(st->sq);
+    st->be->end(st);
+    json_array_clear(st->bumped);
+    store_unlock(st);
 }
 
 int store_ping(struct store *st)
 {
-    return st->pg != NULL ? pg_ping(st->pg) : sq_ping(st->sq);
+    return st->be->ping(st);
 }
 
 bool store_write_state(struct store *st, char *error, size_t errlen)
 {
-    return st->pg != NULL ? pg_write_state(st->pg, error, errlen)
-                          : sq_write_state(st->sq, error, errlen);
+    if (!atomic_load(&st->write_failing))
+        return true;
+    if (error != NULL && errlen > 0) {
+        pthread_mutex_lock(&st->write_lock);
+        snprintf(error, errlen, "%s", st->write_error);
+        pthread_mutex_unlock(&st->write_lock);
+    }
+    return false;
 }
 
 int store_probe_write(struct store *st)
 {
-    return st->pg != NULL ? pg_probe_write(st->pg) : sq_probe_write(st->sq);
+    int rc = store_begin(st, true);
+    if (rc < 0)
+        return rc;
+    rc = st->be->probe_write(st);
+    if (rc < 0) {
+        store_note_write_failed(st);
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st);
 }
 
 int store_controller_get(struct store *st, const char *id, json_t **out)

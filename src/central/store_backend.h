@@ -1,16 +1,18 @@
-/* The two backends behind store.h, for store.c and the backends only.
+/* The two backends behind store.h, for the store's own files only.
  *
- * Both are compiled in and store.c switches between them: struct store holds exactly one of a
- * struct sq_store (store_sqlite.c) or a struct pg_store (store_pg.c), and every public
- * store_x calls sq_x or pg_x with the same arguments. store_open chooses once, from the
- * database string. A switch rather than a table of function pointers: each backend function
- * keeps its own typed state (no casts from a common base), the compiler checks every call
- * against the prototypes below, and adding a store function is one prototype per backend here
- * plus one line in store.c.
- *
- * Each sq_x / pg_x means exactly what store_x in store.h says. */
+ * struct store holds what does not depend on the database: the lock that store_begin takes,
+ * the last error's message, the write-failure state of store_write_state, the controllers
+ * bumped in the open transaction and the commit hook. The backend is a table of operations
+ * (struct store_backend) over its own connection state, struct sq_store (store_sqlite.c) or
+ * struct pg_store (store_pg.c), reached through the matching member of struct store: each
+ * backend keeps its own type, with no casts. store_open chooses the backend once, from the
+ * database string. What is the same on both (the transaction protocol, the migrations' loop)
+ * is written once in store.c, around the operations. */
 #ifndef ROUNDHOUSE_STORE_BACKEND_H
 #define ROUNDHOUSE_STORE_BACKEND_H
+
+#include <pthread.h>
+#include <stdatomic.h>
 
 #include "store.h"
 
@@ -35,11 +37,6 @@ extern const struct store_table store_controllers_table, store_trains_table, sto
 /* The column of t with this name, or NULL. */
 const struct store_column *store_find_column(const struct store_table *t, const char *name);
 
-struct store {
-    struct sq_store *sq; /* exactly one of the two is set */
-    struct pg_store *pg;
-};
-
 /* ---- the SELECT of a page (store_page.c) ---- */
 struct store_page_param {
     bool is_text;
@@ -59,22 +56,68 @@ struct store_page_sql {
 int store_page_sql(const struct store_table *t, const struct store_page_query *q, char mark,
                    const char *collate, struct store_page_sql *out);
 
+/* ---- the operations of a backend ---- */
+struct store_backend {
+    const char *name; /* store_backend_name */
+    /* The migrations, in the backend's dialect: the table that records them, the BEGIN that
+     * each runs in, and the one of each schema version (STORE_SCHEMA_VERSION of them). */
+    const char *migrations_table;
+    const char *migration_begin;
+    const char *const *migrations;
+
+    void (*free)(struct store *st);
+    /* One or more statements without parameters (the migrations), outside the caches. */
+    int (*script)(struct store *st, const char *sql);
+    int (*schema_version)(struct store *st, int *out);
+    /* NULL: the database checkpoints by itself (store_checkpoint returns 0). Called locked. */
+    int (*defer_checkpoints)(struct store *st);
+    int (*checkpoint)(struct store *st);
+
+    /* The transaction, under the lock store.c holds. begin: a failure leaves no transaction.
+     * commit: COMMIT; *wrote when it showed that writes work (it put data on disk). end:
+     * whatever is left of the transaction is rolled back, its state reset; called after
+     * every commit, successful or not, and for every rollback. */
+    int (*begin)(struct store *st, bool write);
+    int (*commit)(struct store *st, bool *wrote);
+    void (*end)(struct store *st);
+    /* Inside a write transaction: one write that changes no row (store_probe_write). */
+    int (*probe_write)(struct store *st);
+    int (*ping)(struct store *st);
+};
+
+struct store {
+    const struct store_backend *be;
+    struct sq_store *sq; /* the state be works on: at most one of the two is set */
+    struct pg_store *pg;
+    pthread_mutex_t lock; /* held from store_begin to store_commit / store_rollback */
+    char error[512];      /* store_last_error; the backends write it */
+    /* A write failed since the last write transaction that showed writes work
+     * (store_write_state). Read by /health outside any transaction: its own lock. */
+    atomic_bool write_failing;
+    pthread_mutex_t write_lock; /* write_error */
+    char write_error[512];
+    json_t *bumped; /* controllers whose config_version rose in the open transaction */
+    store_commit_hook hook;
+    void *hook_ctx;
+};
+
+/* ---- for the backends (store.c) ---- */
+/* A write failed with st->error: remembered for store_write_state. */
+void store_note_write_failed(struct store *st);
+/* Brings the schema to max_version with be's migrations, each in its own transaction with its
+ * row in the migrations table. 0, -EPROTO (the database is newer than this program) or -EIO;
+ * err says why. */
+int store_migrate(struct store *st, int max_version, char *err, size_t errlen);
+
+/* ---- opening (store_sqlite.c, store_pg.c) ---- */
+/* Connects st to the database: sets st->be and its state (left for store_free to release on
+ * failure, too); unless maintenance, migrates to max_version. */
+int sq_open(struct store *st, const char *path, int max_version, bool maintenance, char *err,
+            size_t errlen);
+int pg_open(struct store *st, const char *url, int max_version, bool maintenance, char *err,
+            size_t errlen);
+
 /* ---- SQLite (store_sqlite.c) ---- */
-int sq_open(const char *path, int max_version, struct sq_store **out, char *err, size_t errlen);
-int sq_open_maintenance(const char *path, struct sq_store **out, char *err, size_t errlen);
-void sq_free(struct sq_store *st);
-int sq_defer_checkpoints(struct sq_store *st);
-int sq_checkpoint(struct sq_store *st);
-const char *sq_last_error(struct sq_store *st);
-int sq_schema_version(struct sq_store *st, int *out);
-void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_hook hook,
-                        void *ctx);
-int sq_begin(struct sq_store *st, bool write);
-int sq_commit(struct sq_store *st);
-void sq_rollback(struct sq_store *st);
-int sq_ping(struct sq_store *st);
-bool sq_write_state(struct sq_store *st, char *error, size_t errlen);
-int sq_probe_write(struct sq_store *st);
 int sq_controller_get(struct sq_store *st, const char *id, json_t **out);
 int sq_controller_list(struct sq_store *st, json_t **out);
 int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);
@@ -120,21 +163,6 @@ int sq_credential_delete(struct sq_store *st, const char *secret_hash);
 int sq_credential_prune(struct sq_store *st, int64_t now);
 
 /* ---- PostgreSQL (store_pg.c) ---- */
-int pg_open(const char *url, int max_version, struct pg_store **out, char *err, size_t errlen);
-int pg_open_maintenance(const char *url, struct pg_store **out, char *err, size_t errlen);
-void pg_free(struct pg_store *st);
-int pg_defer_checkpoints(struct pg_store *st);
-int pg_checkpoint(struct pg_store *st);
-const char *pg_last_error(struct pg_store *st);
-int pg_schema_version(struct pg_store *st, int *out);
-void pg_set_commit_hook(struct pg_store *st, struct store *owner, store_commit_hook hook,
-                        void *ctx);
-int pg_begin(struct pg_store *st, bool write);
-int pg_commit(struct pg_store *st);
-void pg_rollback(struct pg_store *st);
-int pg_ping(struct pg_store *st);
-bool pg_write_state(struct pg_store *st, char *error, size_t errlen);
-int pg_probe_write(struct pg_store *st);
 int pg_controller_get(struct pg_store *st, const char *id, json_t **out);
 int pg_controller_list(struct pg_store *st, json_t **out);
 int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx);

@@ -28,8 +28,6 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -180,20 +178,12 @@ static const struct {
 };
 
 struct pg_store {
+    struct store *owner; /* its error message and write-failure state */
     PGconn *conn;
-    pthread_mutex_t lock;
-    char error[512];
     bool in_tx;
     bool write_tx;
     bool tx_wrote; /* a statement of the open write transaction changed a row */
     int tx_failed; /* the error that aborted the open transaction (0: none) */
-    atomic_bool write_failing;
-    pthread_mutex_t write_lock; /* write_error */
-    char write_error[512];
-    json_t *bumped;
-    store_commit_hook hook;
-    void *hook_ctx;
-    struct store *owner;
     struct pg_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
     unsigned names;
@@ -277,36 +267,17 @@ static void ignore_notice(void *arg, const char *message)
     (void)message;
 }
 
-void pg_set_commit_hook(struct pg_store *st, struct store *owner, store_commit_hook hook, void *ctx)
-{
-    st->owner = owner;
-    st->hook = hook;
-    st->hook_ctx = ctx;
-}
-
-const char *pg_last_error(struct pg_store *st)
-{
-    return st->error;
-}
-
 static void set_message(struct pg_store *st, const char *msg)
 {
-    snprintf(st->error, sizeof st->error, "%s", msg != NULL && *msg ? msg : "unknown error");
+    char *error = st->owner->error;
+    snprintf(error, sizeof st->owner->error, "%s", msg != NULL && *msg ? msg : "unknown error");
     /* libpq's messages run over lines ("\n\t") and end in a newline; a log line should not. */
-    for (char *c = st->error; *c != '\0'; c++)
+    for (char *c = error; *c != '\0'; c++)
         if (*c == '\n' || *c == '\t')
             *c = ' ';
-    size_t n = strlen(st->error);
-    while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
-        st->error[--n] = '\0';
-}
-
-static void note_write_failed(struct pg_store *st)
-{
-    pthread_mutex_lock(&st->write_lock);
-    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
-    pthread_mutex_unlock(&st->write_lock);
-    atomic_store(&st->write_failing, true);
+    size_t n = strlen(error);
+    while (n > 0 && (error[n - 1] == '\n' || error[n - 1] == ' '))
+        error[--n] = '\0';
 }
 
 /* Failures of the server or the link to it, rather than of the statement or its data:
@@ -321,7 +292,7 @@ static bool storage_error(const char *state)
            strncmp(state, "XX", 2) == 0 || strcmp(state, "25006") == 0;
 }
 
-/* 0 for a result that worked; else the store's error code, with st->error set, and the open
+/* 0 for a result that worked; else the store's error code, with the store's error set, and the open
  * transaction marked aborted. */
 static int check(struct pg_store *st, const PGresult *res)
 {
@@ -331,7 +302,7 @@ static int check(struct pg_store *st, const PGresult *res)
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     set_message(st, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(st->conn));
     if (st->write_tx && storage_error(state))
-        note_write_failed(st);
+        store_note_write_failed(st->owner);
     int rc = -EIO;
     if (state != NULL && strncmp(state, "23", 2) == 0)
         rc = -EEXIST;
@@ -467,26 +438,13 @@ static int exec_change(struct pg_store *st, const char *sql, const struct params
     return rc;
 }
 
-static void store_unlock(struct pg_store *st)
-{
-    int rc = pthread_mutex_unlock(&st->lock);
-#ifndef NDEBUG
-    if (rc != 0) {
-        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
-                strerror(rc));
-        abort();
-    }
-#endif
-    (void)rc;
-}
-
 /* ---- connection, migrations ---- */
 
-static int schema_version(struct pg_store *st, int *out)
+static int pg_schema_version(struct store *owner, int *out)
 {
     PGresult *res = NULL;
-    int rc =
-        exec_params(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0, &res);
+    int rc = exec_params(owner->pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
+                         0, &res);
     if (rc == 0) {
         *out = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
         PQclear(res);
@@ -494,57 +452,22 @@ static int schema_version(struct pg_store *st, int *out)
     return rc;
 }
 
-int pg_schema_version(struct pg_store *st, int *out)
+static int pg_script(struct store *owner, const char *sql)
 {
-    pthread_mutex_lock(&st->lock);
-    int rc = schema_version(st, out);
-    store_unlock(st);
-    return rc;
+    return exec_simple(owner->pg, sql);
 }
 
-static int migrate_locked(struct pg_store *st, int max_version, char *err, size_t errlen)
-{
-    if (exec_simple(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                        " version INTEGER PRIMARY KEY NOT NULL,"
-                        " applied_at TEXT NOT NULL DEFAULT"
-                        " (to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))") <
-        0) {
-        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
-        return -EIO;
-    }
-    int current = 0;
-    if (schema_version(st, &current) < 0) {
-        snprintf(err, errlen, "cannot read schema version: %s", st->error);
-        return -EIO;
-    }
-    if (current > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
-                 current, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
-        char record[96];
-        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
-        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
-        if (exec_simple(st, "BEGIN") < 0 || exec_simple(st, migrations[v - 1]) < 0 ||
-            exec_simple(st, record) < 0 || exec_simple(st, "COMMIT") < 0) {
-            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
-            exec_simple(st, "ROLLBACK");
-            return -EIO;
-        }
-    }
-    return 0;
-}
-
+/* store_migrate under an advisory lock, so that two centrals starting at once do not both
+ * apply a migration. */
 static int migrate(struct pg_store *st, int max_version, char *err, size_t errlen)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
     if (exec_simple(st, sql) < 0) {
-        snprintf(err, errlen, "cannot lock the schema for migrations: %s", st->error);
+        snprintf(err, errlen, "cannot lock the schema for migrations: %s", st->owner->error);
         return -EIO;
     }
-    int rc = migrate_locked(st, max_version, err, errlen);
+    int rc = store_migrate(st->owner, max_version, err, errlen);
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d)", MIGRATION_LOCK);
     exec_simple(st, sql);
     return rc;
@@ -573,94 +496,23 @@ static int reconnect(struct pg_store *st)
     return session_setup(st);
 }
 
-static int pg_connect(const char *url, struct pg_store **out, char *err, size_t errlen)
+static void pg_free(struct store *owner)
 {
-    struct pg_store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-#ifndef NDEBUG
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-    pthread_mutex_init(&st->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pthread_mutex_init(&st->write_lock, NULL);
-    st->bumped = json_array();
-    /* The URL's own settings win over these (libpq: later keywords override earlier ones, and
-     * dbname is expanded in place). Without a connect timeout an unreachable server would
-     * hold the start for minutes. */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const values[] = {"10", "roundhouse-central", url, NULL};
-    st->conn = PQconnectdbParams(keys, values, 1);
-    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
-        set_message(st, st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory");
-        snprintf(err, errlen, "cannot connect to the PostgreSQL database: %s", st->error);
-        pg_free(st);
-        return -EIO;
-    }
-    if (session_setup(st) < 0) {
-        snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", st->error);
-        pg_free(st);
-        return -EIO;
-    }
-    *out = st;
-    return 0;
-}
-
-int pg_open(const char *url, int max_version, struct pg_store **out, char *err, size_t errlen)
-{
-    struct pg_store *st = NULL;
-    int rc = pg_connect(url, &st, err, errlen);
-    if (rc < 0)
-        return rc;
-    rc = migrate(st, max_version, err, errlen);
-    if (rc < 0) {
-        pg_free(st);
-        return rc;
-    }
-    *out = st;
-    return 0;
-}
-
-int pg_open_maintenance(const char *url, struct pg_store **out, char *err, size_t errlen)
-{
-    return pg_connect(url, out, err, errlen);
-}
-
-/* PostgreSQL checkpoints by itself; nothing is deferred and nothing is copied. */
-int pg_defer_checkpoints(struct pg_store *st)
-{
-    (void)st;
-    return 0;
-}
-
-int pg_checkpoint(struct pg_store *st)
-{
-    (void)st;
-    return 0;
-}
-
-void pg_free(struct pg_store *st)
-{
+    struct pg_store *st = owner->pg;
     if (st == NULL)
         return;
     if (st->conn != NULL)
         PQfinish(st->conn);
     cache_clear(st);
-    json_decref(st->bumped);
-    pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->write_lock);
     free(st);
+    owner->pg = NULL;
 }
 
 /* ---- transactions ---- */
 
-int pg_begin(struct pg_store *st, bool write)
+static int pg_begin(struct store *owner, bool write)
 {
-    pthread_mutex_lock(&st->lock);
+    struct pg_store *st = owner->pg;
     st->write_tx = false;
     st->in_tx = false;
     st->tx_failed = 0;
@@ -676,36 +528,32 @@ int pg_begin(struct pg_store *st, bool write)
      * the transaction has happened yet, so one new connection and one more try are safe. */
     if (rc < 0 && PQstatus(st->conn) != CONNECTION_OK && reconnect(st) == 0)
         rc = exec_simple(st, begin);
-    if (rc < 0) {
-        if (write)
-            note_write_failed(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->in_tx = true;
     st->write_tx = write;
     st->tx_wrote = false;
-    json_array_clear(st->bumped);
     return 0;
 }
 
-static void end_transaction(struct pg_store *st)
+static void pg_end(struct store *owner)
 {
+    struct pg_store *st = owner->pg;
     if (PQstatus(st->conn) == CONNECTION_OK && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
-        char saved[sizeof st->error];
-        snprintf(saved, sizeof saved, "%s", st->error);
+        char saved[sizeof owner->error];
+        snprintf(saved, sizeof saved, "%s", owner->error);
         st->in_tx = false; /* the ROLLBACK must go out even after a failure */
         exec_simple(st, "ROLLBACK");
-        snprintf(st->error, sizeof st->error, "%s", saved);
+        snprintf(owner->error, sizeof owner->error, "%s", saved);
     }
-    json_array_clear(st->bumped);
     st->in_tx = false;
     st->write_tx = false;
     st->tx_failed = 0;
 }
 
-int pg_commit(struct pg_store *st)
+static int pg_commit(struct store *owner, bool *wrote)
 {
+    struct pg_store *st = owner->pg;
     int rc = st->tx_failed;
     if (rc == 0) {
         PGresult *res = PQexec(st->conn, "COMMIT");
@@ -717,62 +565,74 @@ int pg_commit(struct pg_store *st)
         }
         PQclear(res);
     }
-    if (rc < 0) {
-        end_transaction(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->in_tx = false;
-    if (st->write_tx && st->tx_wrote)
-        atomic_store(&st->write_failing, false);
-    if (st->hook != NULL && json_array_size(st->bumped) > 0)
-        st->hook(st->hook_ctx, st->owner, st->bumped);
-    json_array_clear(st->bumped);
-    st->write_tx = false;
-    store_unlock(st);
+    *wrote = st->write_tx && st->tx_wrote;
     return 0;
 }
 
-void pg_rollback(struct pg_store *st)
+static int pg_probe_write(struct store *owner)
 {
-    end_transaction(st);
-    store_unlock(st);
-}
-
-bool pg_write_state(struct pg_store *st, char *error, size_t errlen)
-{
-    if (!atomic_load(&st->write_failing))
-        return true;
-    if (error != NULL && errlen > 0) {
-        pthread_mutex_lock(&st->write_lock);
-        snprintf(error, errlen, "%s", st->write_error);
-        pthread_mutex_unlock(&st->write_lock);
-    }
-    return false;
-}
-
-int pg_probe_write(struct pg_store *st)
-{
-    int rc = pg_begin(st, true);
-    if (rc < 0)
-        return rc;
     /* Rewrites one row with what it holds: a real write (a new row version, WAL) that changes
      * nothing anyone reads. */
-    rc = exec_change(st,
-                     "UPDATE schema_migrations SET applied_at = applied_at WHERE version ="
-                     " (SELECT MAX(version) FROM schema_migrations)",
-                     NULL);
-    if (rc < 0) {
-        note_write_failed(st);
-        pg_rollback(st);
-        return rc;
-    }
-    return pg_commit(st);
+    return exec_change(owner->pg,
+                       "UPDATE schema_migrations SET applied_at = applied_at WHERE version ="
+                       " (SELECT MAX(version) FROM schema_migrations)",
+                       NULL);
 }
 
-int pg_ping(struct pg_store *st)
+static int pg_ping(struct store *owner)
 {
-    return exec_params(st, "SELECT 1", NULL, 0, NULL);
+    return exec_params(owner->pg, "SELECT 1", NULL, 0, NULL);
+}
+
+/* PostgreSQL checkpoints by itself: no defer_checkpoints, no checkpoint. */
+static const struct store_backend postgresql_backend = {
+    .name = "postgresql",
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT"
+                        " (to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))",
+    .migration_begin = "BEGIN",
+    .migrations = migrations,
+    .free = pg_free,
+    .script = pg_script,
+    .schema_version = pg_schema_version,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .end = pg_end,
+    .probe_write = pg_probe_write,
+    .ping = pg_ping,
+};
+
+int pg_open(struct store *owner, const char *url, int max_version, bool maintenance, char *err,
+            size_t errlen)
+{
+    struct pg_store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    st->owner = owner;
+    owner->pg = st;
+    owner->be = &postgresql_backend;
+    /* The URL's own settings win over these (libpq: later keywords override earlier ones, and
+     * dbname is expanded in place). Without a connect timeout an unreachable server would
+     * hold the start for minutes. */
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+    const char *const values[] = {"10", "roundhouse-central", url, NULL};
+    st->conn = PQconnectdbParams(keys, values, 1);
+    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+        set_message(st, st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory");
+        snprintf(err, errlen, "cannot connect to the PostgreSQL database: %s", owner->error);
+        return -EIO;
+    }
+    if (session_setup(st) < 0) {
+        snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", owner->error);
+        return -EIO;
+    }
+    return maintenance ? 0 : migrate(st, max_version, err, errlen);
 }
 
 /* ---- generic row helpers ---- */
@@ -873,7 +733,8 @@ static int bind_fields(struct pg_store *st, const struct store_table *t, const j
     {
         int rc = params_add_json(p, value, store_find_column(t, key)->type);
         if (rc < 0) {
-            snprintf(st->error, sizeof st->error, "%s.%s: value of the wrong type", t->name, key);
+            snprintf(st->owner->error, sizeof st->owner->error, "%s.%s: value of the wrong type",
+                     t->name, key);
             return rc == -EINVAL ? -EIO : rc;
         }
     }
@@ -920,7 +781,7 @@ static int insert_row(struct pg_store *st, const struct store_table *t, const js
     if (rc == 0)
         rc = exec_params(st, sql, &p, 0, &res);
     if (rc == 0 && !upsert && affected(res) == 0) {
-        snprintf(st->error, sizeof st->error, "duplicate key value in %s", t->name);
+        snprintf(st->owner->error, sizeof st->owner->error, "duplicate key value in %s", t->name);
         rc = -EEXIST;
     }
     PQclear(res);
@@ -974,10 +835,10 @@ static int update_row(struct pg_store *st, const struct store_table *t, const ch
         rc = exec_change(st, sql, &p);
         if (savepoint && rc == -EEXIST && st->tx_failed == -EEXIST) {
             st->tx_failed = 0; /* the savepoint undoes the failed statement only */
-            char saved[sizeof st->error];
-            snprintf(saved, sizeof saved, "%s", st->error);
+            char saved[sizeof st->owner->error];
+            snprintf(saved, sizeof saved, "%s", st->owner->error);
             int r2 = exec_params(st, "ROLLBACK TO SAVEPOINT store_update", NULL, 0, NULL);
-            snprintf(st->error, sizeof st->error, "%s", saved);
+            snprintf(st->owner->error, sizeof st->owner->error, "%s", saved);
             if (r2 < 0)
                 rc = r2;
         } else if (savepoint && st->tx_failed == 0) {
@@ -1136,9 +997,10 @@ int pg_controller_bump_config(struct pg_store *st, const char *id, int64_t now)
         size_t i;
         json_t *v;
         bool seen = false;
-        json_array_foreach(st->bumped, i, v) seen = seen || strcmp(json_string_value(v), id) == 0;
+        json_array_foreach(st->owner->bumped, i, v) seen =
+            seen || strcmp(json_string_value(v), id) == 0;
         if (!seen)
-            json_array_append_new(st->bumped, json_string(id));
+            json_array_append_new(st->owner->bumped, json_string(id));
     }
     return rc;
 }

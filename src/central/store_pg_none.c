@@ -10,96 +10,14 @@
 #define NO_PG                                                                                      \
     "this roundhouse-central was built without PostgreSQL support (ROUNDHOUSE_POSTGRES=OFF)"
 
-int pg_open(const char *url, int max_version, struct pg_store **out, char *err, size_t errlen)
+int pg_open(struct store *st, const char *url, int max_version, bool maintenance, char *err,
+            size_t errlen)
 {
+    (void)st;
     (void)url;
     (void)max_version;
-    (void)out;
+    (void)maintenance;
     snprintf(err, errlen, "%s", NO_PG);
-    return -EPROTONOSUPPORT;
-}
-
-int pg_open_maintenance(const char *url, struct pg_store **out, char *err, size_t errlen)
-{
-    (void)url;
-    (void)out;
-    snprintf(err, errlen, "%s", NO_PG);
-    return -EPROTONOSUPPORT;
-}
-
-void pg_free(struct pg_store *st)
-{
-    (void)st;
-}
-
-int pg_defer_checkpoints(struct pg_store *st)
-{
-    (void)st;
-    return -EPROTONOSUPPORT;
-}
-
-int pg_checkpoint(struct pg_store *st)
-{
-    (void)st;
-    return -EPROTONOSUPPORT;
-}
-
-const char *pg_last_error(struct pg_store *st)
-{
-    (void)st;
-    return NO_PG;
-}
-
-int pg_schema_version(struct pg_store *st, int *out)
-{
-    (void)st;
-    (void)out;
-    return -EPROTONOSUPPORT;
-}
-
-void pg_set_commit_hook(struct pg_store *st, struct store *owner, store_commit_hook hook, void *ctx)
-{
-    (void)st;
-    (void)owner;
-    (void)hook;
-    (void)ctx;
-}
-
-int pg_begin(struct pg_store *st, bool write)
-{
-    (void)st;
-    (void)write;
-    return -EPROTONOSUPPORT;
-}
-
-int pg_commit(struct pg_store *st)
-{
-    (void)st;
-    return -EPROTONOSUPPORT;
-}
-
-void pg_rollback(struct pg_store *st)
-{
-    (void)st;
-}
-
-int pg_ping(struct pg_store *st)
-{
-    (void)st;
-    return -EPROTONOSUPPORT;
-}
-
-bool pg_write_state(struct pg_store *st, char *error, size_t errlen)
-{
-    (void)st;
-    (void)error;
-    (void)errlen;
-    return false;
-}
-
-int pg_probe_write(struct pg_store *st)
-{
-    (void)st;
     return -EPROTONOSUPPORT;
 }
 

@@ -5,8 +5,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,31 +142,14 @@ struct cached_stmt {
 };
 
 struct sq_store {
+    struct store *owner; /* its error message and write-failure state */
     sqlite3 *db;
     struct cached_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
-    pthread_mutex_t lock;
-    char error[512];
     bool write_tx;    /* the open transaction was begun with write = true */
     int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
-    /* A write failed since the last write transaction that put pages on disk and committed
-     * (store_write_state). Read by /health outside any transaction: its own lock. */
-    atomic_bool write_failing;
-    pthread_mutex_t write_lock; /* write_error */
-    char write_error[512];
-    json_t *bumped; /* controllers whose config_version rose in the open transaction */
-    int wal_frames; /* the WAL's length at the last checkpoint (sq_checkpoint) */
-    store_commit_hook hook;
-    void *hook_ctx;
-    struct store *owner; /* what the hook receives */
+    int wal_frames;   /* the WAL's length at the last checkpoint (sq_checkpoint) */
 };
-
-void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_hook hook, void *ctx)
-{
-    st->owner = owner;
-    st->hook = hook;
-    st->hook_ctx = ctx;
-}
 
 /* The message for a failed call: SQLite's, and for the failures of the storage underneath
  * (disk full, I/O error, read-only or corrupt file) which file and what the system said, so
@@ -176,6 +157,8 @@ void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_h
 static void describe_error(struct sq_store *st, int rc, const char *msg)
 {
     int thread_errno = errno; /* first: the failed write's (see below) */
+    char *error = st->owner->error;
+    size_t errlen = sizeof st->owner->error;
     const char *file = sqlite3_db_filename(st->db, "main");
     if (file == NULL || *file == '\0')
         file = "(memory)";
@@ -191,14 +174,14 @@ static void describe_error(struct sq_store *st, int rc, const char *msg)
     switch (rc & 0xff) {
     case SQLITE_FULL:
         if (sys == EFBIG || sys == EDQUOT)
-            snprintf(st->error, sizeof st->error, "disk full writing %s: %s (%s)", file,
+            snprintf(error, errlen, "disk full writing %s: %s (%s)", file,
                      sys == EFBIG ? "file size limit reached" : "disk quota exceeded",
                      strerror(sys));
         else
-            snprintf(st->error, sizeof st->error, "disk full writing %s: %s", file, msg);
+            snprintf(error, errlen, "disk full writing %s: %s", file, msg);
         break;
     case SQLITE_IOERR:
-        snprintf(st->error, sizeof st->error, "I/O error on %s: %s (%s)", file, msg,
+        snprintf(error, errlen, "I/O error on %s: %s (%s)", file, msg,
                  sys != 0 ? strerror(sys) : "no system error");
         break;
     case SQLITE_READONLY:
@@ -206,10 +189,10 @@ static void describe_error(struct sq_store *st, int rc, const char *msg)
     case SQLITE_PERM:
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        snprintf(st->error, sizeof st->error, "%s: %s", file, msg);
+        snprintf(error, errlen, "%s: %s", file, msg);
         break;
     default:
-        snprintf(st->error, sizeof st->error, "%s", msg);
+        snprintf(error, errlen, "%s", msg);
         break;
     }
 }
@@ -225,15 +208,6 @@ static int pages_written(struct sq_store *st)
     int cur = 0, high = 0;
     sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0);
     return cur;
-}
-
-/* A write failed with st->error: remembered for store_write_state. */
-static void note_write_failed(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->write_lock);
-    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
-    pthread_mutex_unlock(&st->write_lock);
-    atomic_store(&st->write_failing, true);
 }
 
 /* Failures of the storage rather than of the statement or its data (constraints, types). */
@@ -257,37 +231,16 @@ static bool storage_error(int rc)
     }
 }
 
-/* Debug builds use an error-checking mutex and stop at the first unlock of a lock this
- * thread does not hold (a transaction ended twice): that would release another thread's
- * transaction. */
-static void store_unlock(struct sq_store *st)
-{
-    int rc = pthread_mutex_unlock(&st->lock);
-#ifndef NDEBUG
-    if (rc != 0) {
-        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
-                strerror(rc));
-        abort();
-    }
-#endif
-    (void)rc;
-}
-
 static int map_rc(struct sq_store *st, int rc)
 {
     if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     set_error(st);
     if (st->write_tx && storage_error(rc))
-        note_write_failed(st);
+        store_note_write_failed(st->owner);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return -EEXIST;
     return -EIO;
-}
-
-const char *sq_last_error(struct sq_store *st)
-{
-    return st->error;
 }
 
 static int exec(struct sq_store *st, const char *sql)
@@ -324,8 +277,9 @@ static int exec_cached(struct sq_store *st, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-static int schema_version(struct sq_store *st, int *out)
+static int sq_schema_version(struct store *owner, int *out)
 {
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(st->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
                                 -1, &stmt, NULL);
@@ -339,120 +293,34 @@ static int schema_version(struct sq_store *st, int *out)
     return -EIO;
 }
 
-int sq_schema_version(struct sq_store *st, int *out)
+static int sq_script(struct store *owner, const char *sql)
 {
-    pthread_mutex_lock(&st->lock);
-    int rc = schema_version(st, out);
-    store_unlock(st);
-    return rc;
+    return exec(owner->sq, sql);
 }
 
-static int migrate(struct sq_store *st, int max_version, char *err, size_t errlen)
+static void sq_free(struct store *owner)
 {
-    if (exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 " version INTEGER PRIMARY KEY NOT NULL,"
-                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))") < 0) {
-        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
-        return -EIO;
+    struct sq_store *st = owner->sq;
+    if (st == NULL)
+        return;
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+        free(st->cache[i].sql);
     }
-    int current = 0;
-    if (schema_version(st, &current) < 0) {
-        snprintf(err, errlen, "cannot read schema version: %s", st->error);
-        return -EIO;
-    }
-    if (current > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
-                 current, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
-        char record[96];
-        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
-        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
-        if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v - 1]) < 0 ||
-            exec(st, record) < 0 || exec(st, "COMMIT") < 0) {
-            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
-            exec(st, "ROLLBACK");
-            return -EIO;
-        }
-    }
-    return 0;
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    free(st);
+    owner->sq = NULL;
 }
 
-/* A store on a fresh connection to path (flags for sqlite3_open_v2, NOMUTEX added: the
- * store's own lock serialises its use). */
-static int store_connect(const char *path, int flags, struct sq_store **out, char *err,
-                         size_t errlen)
+static int sq_defer_checkpoints(struct store *owner)
 {
-    struct sq_store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-#ifndef NDEBUG
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-    pthread_mutex_init(&st->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pthread_mutex_init(&st->write_lock, NULL);
-    st->bumped = json_array();
-    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
-     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        sq_free(st);
-        return -EIO;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    *out = st;
-    return 0;
+    return exec(owner->sq, "PRAGMA wal_autocheckpoint=0");
 }
 
-int sq_open(const char *path, int max_version, struct sq_store **out, char *err, size_t errlen)
+static int sq_checkpoint(struct store *owner)
 {
-    struct sq_store *st = NULL;
-    int rc = store_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
-    if (rc < 0)
-        return rc;
-    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
-     * (kill -9); only an OS crash or power cut can lose the last commits. */
-    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
-        exec(st, "PRAGMA foreign_keys=ON") < 0) {
-        snprintf(err, errlen, "cannot configure database %s: %s", path, st->error);
-        sq_free(st);
-        return -EIO;
-    }
-    rc = migrate(st, max_version, err, errlen);
-    if (rc < 0) {
-        sq_free(st);
-        return rc;
-    }
-    *out = st;
-    return 0;
-}
-
-int sq_open_maintenance(const char *path, struct sq_store **out, char *err, size_t errlen)
-{
-    /* The database exists (store_open made it) and is in WAL mode, which is persistent. */
-    return store_connect(path, SQLITE_OPEN_READWRITE, out, err, errlen);
-}
-
-int sq_defer_checkpoints(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->lock);
-    int rc = exec(st, "PRAGMA wal_autocheckpoint=0");
-    store_unlock(st);
-    return rc;
-}
-
-int sq_checkpoint(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->lock);
+    struct sq_store *st = owner->sq;
     int frames = -1;
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
     /* Busy: a writer was starting; what is left is copied on the next call. */
@@ -464,29 +332,12 @@ int sq_checkpoint(struct sq_store *st)
      * nothing was written since the last call. */
     bool changed = frames != st->wal_frames;
     st->wal_frames = frames;
-    store_unlock(st);
     return rc != SQLITE_OK ? -EIO : changed ? 1 : 0;
 }
 
-void sq_free(struct sq_store *st)
+static int sq_begin(struct store *owner, bool write)
 {
-    if (st == NULL)
-        return;
-    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
-        sqlite3_finalize(st->cache[i].stmt);
-        free(st->cache[i].sql);
-    }
-    if (st->db != NULL)
-        sqlite3_close(st->db);
-    json_decref(st->bumped);
-    pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->write_lock);
-    free(st);
-}
-
-int sq_begin(struct sq_store *st, bool write)
-{
-    pthread_mutex_lock(&st->lock);
+    struct sq_store *st = owner->sq;
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
      * "no such controller" and both insert. */
     st->write_tx = false;
@@ -495,103 +346,120 @@ int sq_begin(struct sq_store *st, bool write)
     if (!sqlite3_get_autocommit(st->db))
         exec_cached(st, "ROLLBACK");
     int rc = exec_cached(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
-    if (rc < 0) {
-        if (write)
-            note_write_failed(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->write_tx = write;
     st->writes_begin = pages_written(st);
-    json_array_clear(st->bumped);
     return 0;
 }
 
 /* Ends what is left of the transaction. After a failed COMMIT SQLite may already have
  * rolled back by itself (disk full, I/O error): a second ROLLBACK would then only replace
  * the real error with "cannot rollback - no transaction is active". */
-static void end_transaction(struct sq_store *st)
+static void sq_end(struct store *owner)
 {
+    struct sq_store *st = owner->sq;
     if (!sqlite3_get_autocommit(st->db)) {
-        char saved[sizeof st->error];
-        size_t n = strnlen(st->error, sizeof st->error - 1);
-        memcpy(saved, st->error, n);
+        char saved[sizeof owner->error];
+        size_t n = strnlen(owner->error, sizeof owner->error - 1);
+        memcpy(saved, owner->error, n);
         saved[n] = '\0';
         exec_cached(st, "ROLLBACK");
-        memcpy(st->error, saved, n + 1);
+        memcpy(owner->error, saved, n + 1);
     }
-    json_array_clear(st->bumped);
     st->write_tx = false;
 }
 
-int sq_commit(struct sq_store *st)
+static int sq_commit(struct store *owner, bool *wrote)
 {
+    struct sq_store *st = owner->sq;
     int rc = exec_cached(st, "COMMIT");
     if (rc < 0) {
         if (st->write_tx)
-            note_write_failed(st);
-        end_transaction(st);
-        store_unlock(st);
+            store_note_write_failed(owner);
         return rc;
     }
     /* Only a commit that put pages on disk shows that writes work again: SQLite writes no
      * page for a transaction that only read, or whose UPDATEs stored what was there. */
-    if (st->write_tx && pages_written(st) != st->writes_begin)
-        atomic_store(&st->write_failing, false);
-    if (st->hook != NULL && json_array_size(st->bumped) > 0)
-        st->hook(st->hook_ctx, st->owner, st->bumped);
-    end_transaction(st);
-    store_unlock(st);
+    *wrote = st->write_tx && pages_written(st) != st->writes_begin;
     return 0;
 }
 
-void sq_rollback(struct sq_store *st)
+static int sq_probe_write(struct store *owner)
 {
-    end_transaction(st);
-    store_unlock(st);
-}
-
-bool sq_write_state(struct sq_store *st, char *error, size_t errlen)
-{
-    if (!atomic_load(&st->write_failing))
-        return true;
-    if (error != NULL && errlen > 0) {
-        pthread_mutex_lock(&st->write_lock);
-        snprintf(error, errlen, "%s", st->write_error);
-        pthread_mutex_unlock(&st->write_lock);
-    }
-    return false;
-}
-
-int sq_probe_write(struct sq_store *st)
-{
-    int rc = sq_begin(st, true);
-    if (rc < 0)
-        return rc;
+    struct sq_store *st = owner->sq;
     /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
      * like any commit, and no row changed. */
     sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, "PRAGMA user_version", &stmt) == SQLITE_OK ? 0 : -EIO;
-    if (rc == 0) {
-        int v = 0;
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            v = sqlite3_column_int(stmt, 0);
-        stmt_release(st, stmt);
-        rc = exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
-    } else {
+    if (stmt_prepare(st, "PRAGMA user_version", &stmt) != SQLITE_OK) {
         set_error(st);
+        return -EIO;
     }
-    if (rc < 0) {
-        note_write_failed(st);
-        sq_rollback(st);
-        return rc;
-    }
-    return sq_commit(st);
+    int v = 0;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int(stmt, 0);
+    stmt_release(st, stmt);
+    return exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
 }
 
-int sq_ping(struct sq_store *st)
+static int sq_ping(struct store *owner)
 {
-    return exec_cached(st, "SELECT 1");
+    return exec_cached(owner->sq, "SELECT 1");
+}
+
+static const struct store_backend sqlite_backend = {
+    .name = "sqlite",
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))",
+    .migration_begin = "BEGIN IMMEDIATE",
+    .migrations = migrations,
+    .free = sq_free,
+    .script = sq_script,
+    .schema_version = sq_schema_version,
+    .defer_checkpoints = sq_defer_checkpoints,
+    .checkpoint = sq_checkpoint,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .end = sq_end,
+    .probe_write = sq_probe_write,
+    .ping = sq_ping,
+};
+
+int sq_open(struct store *owner, const char *path, int max_version, bool maintenance, char *err,
+            size_t errlen)
+{
+    struct sq_store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    st->owner = owner;
+    owner->sq = st;
+    owner->be = &sqlite_backend;
+    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
+     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* The maintenance connection: the database exists (store_open made it) and is in WAL
+     * mode, which is persistent. NOMUTEX: the store's own lock serialises its use. */
+    int flags = SQLITE_OPEN_READWRITE | (maintenance ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        return -EIO;
+    }
+    sqlite3_busy_timeout(st->db, 5000);
+    if (maintenance)
+        return 0;
+    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
+     * (kill -9); only an OS crash or power cut can lose the last commits. */
+    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(st, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "cannot configure database %s: %s", path, owner->error);
+        return -EIO;
+    }
+    return store_migrate(owner, max_version, err, errlen);
 }
 
 /* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
@@ -1028,9 +896,10 @@ int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
         size_t i;
         json_t *v;
         bool seen = false;
-        json_array_foreach(st->bumped, i, v) seen = seen || strcmp(json_string_value(v), id) == 0;
+        json_array_foreach(st->owner->bumped, i, v) seen =
+            seen || strcmp(json_string_value(v), id) == 0;
         if (!seen)
-            json_array_append_new(st->bumped, json_string(id));
+            json_array_append_new(st->owner->bumped, json_string(id));
     }
     return rc;
 }
