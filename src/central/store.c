@@ -1,6 +1,7 @@
-/* The public store.h functions: store_open picks the backend from the database string and
- * every other call goes to that backend's namesake (store_backend.h says why a switch).
- * Nothing here touches a database. */
+/* The store itself: store_open picks the backend from the database string, and the lock,
+ * the transaction protocol around the backend's begin/commit/end, the write-failure state
+ * and the migrations' loop are here, once for both backends (store_backend.h). The row
+ * operations are store_rows.c's. */
 #include "store_backend.h"
 
 #include <errno.h>
@@ -158,24 +159,25 @@ int store_migrate(struct store *st, int max_version, char *err, size_t errlen)
     return 0;
 }
 
-int store_defer_checkpoints(struct store *st)
+/* A checkpoint operation under the lock; 0 when the backend has none. */
+static int checkpoint_op(struct store *st, int (*op)(struct store *st))
 {
-    if (st->be->defer_checkpoints == NULL)
+    if (op == NULL)
         return 0;
     pthread_mutex_lock(&st->lock);
-    int rc = st->be->defer_checkpoints(st);
+    int rc = op(st);
     store_unlock(st);
     return rc;
 }
 
+int store_defer_checkpoints(struct store *st)
+{
+    return checkpoint_op(st, st->be->defer_checkpoints);
+}
+
 int store_checkpoint(struct store *st)
 {
-    if (st->be->checkpoint == NULL)
-        return 0;
-    pthread_mutex_lock(&st->lock);
-    int rc = st->be->checkpoint(st);
-    store_unlock(st);
-    return rc;
+    return checkpoint_op(st, st->be->checkpoint);
 }
 
 const char *store_last_error(struct store *st)
@@ -271,248 +273,4 @@ int store_probe_write(struct store *st)
         return rc;
     }
     return store_commit(st);
-}
-
-int store_controller_get(struct store *st, const char *id, json_t **out)
-{
-    return st->pg != NULL ? pg_controller_get(st->pg, id, out) : sq_controller_get(st->sq, id, out);
-}
-
-int store_controller_list(struct store *st, json_t **out)
-{
-    return st->pg != NULL ? pg_controller_list(st->pg, out) : sq_controller_list(st->sq, out);
-}
-
-int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    return st->pg != NULL ? pg_controller_foreach(st->pg, fn, ctx)
-                          : sq_controller_foreach(st->sq, fn, ctx);
-}
-
-struct keyed {
-    struct store_list_key *key;
-    int (*fn)(void *ctx, const json_t *row);
-    void *ctx;
-};
-
-/* Both backends select the row's rowid with it, as list_rowid (a text column to the row
- * readers, which know no such column): the key of the next page. */
-static int note_key(void *ctx, const json_t *row)
-{
-    struct keyed *k = ctx;
-    const char *rowid = json_string_value(json_object_get(row, "list_rowid"));
-    k->key->created_at = json_integer_value(json_object_get(row, "created_at"));
-    k->key->rowid = rowid != NULL ? strtoll(rowid, NULL, 10) : INT64_MAX;
-    return k->fn(k->ctx, row);
-}
-
-int store_controller_foreach_after(struct store *st, struct store_list_key *after, int limit,
-                                   int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    struct keyed k = {after, fn, ctx};
-    int64_t c = after->created_at, r = after->rowid;
-    return st->pg != NULL ? pg_controller_foreach_after(st->pg, c, r, limit, note_key, &k)
-                          : sq_controller_foreach_after(st->sq, c, r, limit, note_key, &k);
-}
-
-int store_controller_page(struct store *st, const struct store_page_query *q,
-                          int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    return st->pg != NULL ? pg_page(st->pg, &store_controllers_table, q, fn, ctx)
-                          : sq_page(st->sq, &store_controllers_table, q, fn, ctx);
-}
-
-int store_train_page(struct store *st, const struct store_page_query *q,
-                     int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    return st->pg != NULL ? pg_page(st->pg, &store_trains_table, q, fn, ctx)
-                          : sq_page(st->sq, &store_trains_table, q, fn, ctx);
-}
-
-int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
-{
-    return st->pg != NULL ? pg_controller_presence_scan(st->pg, fn, ctx)
-                          : sq_controller_presence_scan(st->sq, fn, ctx);
-}
-
-int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
-{
-    return st->pg != NULL ? pg_controller_find_by_name(st->pg, name, out)
-                          : sq_controller_find_by_name(st->sq, name, out);
-}
-
-int store_controller_insert(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_controller_insert(st->pg, row) : sq_controller_insert(st->sq, row);
-}
-
-int store_controller_update(struct store *st, const char *id, const json_t *fields)
-{
-    return st->pg != NULL ? pg_controller_update(st->pg, id, fields)
-                          : sq_controller_update(st->sq, id, fields);
-}
-
-int store_controller_bump_config(struct store *st, const char *id, int64_t now)
-{
-    return st->pg != NULL ? pg_controller_bump_config(st->pg, id, now)
-                          : sq_controller_bump_config(st->sq, id, now);
-}
-
-int store_controller_delete(struct store *st, const char *id)
-{
-    return st->pg != NULL ? pg_controller_delete(st->pg, id) : sq_controller_delete(st->sq, id);
-}
-
-int store_train_get(struct store *st, const char *id, json_t **out)
-{
-    return st->pg != NULL ? pg_train_get(st->pg, id, out) : sq_train_get(st->sq, id, out);
-}
-
-int store_train_list(struct store *st, const char *controller_id, json_t **out)
-{
-    return st->pg != NULL ? pg_train_list(st->pg, controller_id, out)
-                          : sq_train_list(st->sq, controller_id, out);
-}
-
-int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out)
-{
-    return st->pg != NULL ? pg_train_list_for(st->pg, controller_ids, out)
-                          : sq_train_list_for(st->sq, controller_ids, out);
-}
-
-int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
-{
-    return st->pg != NULL ? pg_train_list_actual(st->pg, controller_id, out)
-                          : sq_train_list_actual(st->sq, controller_id, out);
-}
-
-int store_train_insert(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_train_insert(st->pg, row) : sq_train_insert(st->sq, row);
-}
-
-int store_train_update(struct store *st, const char *id, const json_t *fields)
-{
-    return st->pg != NULL ? pg_train_update(st->pg, id, fields)
-                          : sq_train_update(st->sq, id, fields);
-}
-
-int store_train_find_by_address(struct store *st, int address, json_t **out)
-{
-    return st->pg != NULL ? pg_train_find_by_address(st->pg, address, out)
-                          : sq_train_find_by_address(st->sq, address, out);
-}
-
-int store_train_assign_addresses(struct store *st)
-{
-    return st->pg != NULL ? pg_train_assign_addresses(st->pg) : sq_train_assign_addresses(st->sq);
-}
-
-int store_train_delete(struct store *st, const char *id)
-{
-    return st->pg != NULL ? pg_train_delete(st->pg, id) : sq_train_delete(st->sq, id);
-}
-
-int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
-                          const void *data, size_t len, int64_t now)
-{
-    return st->pg != NULL ? pg_train_photo_put(st->pg, train_id, media_type, data, len, now)
-                          : sq_train_photo_put(st->sq, train_id, media_type, data, len, now);
-}
-
-int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
-                          void **data, size_t *len)
-{
-    return st->pg != NULL ? pg_train_photo_get(st->pg, train_id, media_type, typelen, data, len)
-                          : sq_train_photo_get(st->sq, train_id, media_type, typelen, data, len);
-}
-
-int store_train_photo_delete(struct store *st, const char *train_id)
-{
-    return st->pg != NULL ? pg_train_photo_delete(st->pg, train_id)
-                          : sq_train_photo_delete(st->sq, train_id);
-}
-
-int store_status_get(struct store *st, const char *train_id, json_t **out)
-{
-    return st->pg != NULL ? pg_status_get(st->pg, train_id, out)
-                          : sq_status_get(st->sq, train_id, out);
-}
-
-int store_status_upsert(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_status_upsert(st->pg, row) : sq_status_upsert(st->sq, row);
-}
-
-int store_plugin_list(struct store *st, json_t **out)
-{
-    return st->pg != NULL ? pg_plugin_list(st->pg, out) : sq_plugin_list(st->sq, out);
-}
-
-int store_plugin_get(struct store *st, const char *name, json_t **out)
-{
-    return st->pg != NULL ? pg_plugin_get(st->pg, name, out) : sq_plugin_get(st->sq, name, out);
-}
-
-int store_plugin_upsert(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_plugin_upsert(st->pg, row) : sq_plugin_upsert(st->sq, row);
-}
-
-int store_setting_get(struct store *st, const char *key, json_t **value)
-{
-    return st->pg != NULL ? pg_setting_get(st->pg, key, value) : sq_setting_get(st->sq, key, value);
-}
-
-int store_setting_put(struct store *st, const char *key, const json_t *value)
-{
-    return st->pg != NULL ? pg_setting_put(st->pg, key, value) : sq_setting_put(st->sq, key, value);
-}
-
-int store_user_get(struct store *st, const char *username, json_t **out)
-{
-    return st->pg != NULL ? pg_user_get(st->pg, username, out) : sq_user_get(st->sq, username, out);
-}
-
-int store_user_list(struct store *st, json_t **out)
-{
-    return st->pg != NULL ? pg_user_list(st->pg, out) : sq_user_list(st->sq, out);
-}
-
-int store_user_put(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_user_put(st->pg, row) : sq_user_put(st->sq, row);
-}
-
-int store_user_delete(struct store *st, const char *username)
-{
-    return st->pg != NULL ? pg_user_delete(st->pg, username) : sq_user_delete(st->sq, username);
-}
-
-int store_credential_get(struct store *st, const char *secret_hash, json_t **out)
-{
-    return st->pg != NULL ? pg_credential_get(st->pg, secret_hash, out)
-                          : sq_credential_get(st->sq, secret_hash, out);
-}
-
-int store_credential_list(struct store *st, const char *username, json_t **out)
-{
-    return st->pg != NULL ? pg_credential_list(st->pg, username, out)
-                          : sq_credential_list(st->sq, username, out);
-}
-
-int store_credential_insert(struct store *st, const json_t *row)
-{
-    return st->pg != NULL ? pg_credential_insert(st->pg, row) : sq_credential_insert(st->sq, row);
-}
-
-int store_credential_delete(struct store *st, const char *secret_hash)
-{
-    return st->pg != NULL ? pg_credential_delete(st->pg, secret_hash)
-                          : sq_credential_delete(st->sq, secret_hash);
-}
-
-int store_credential_prune(struct store *st, int64_t now)
-{
-    return st->pg != NULL ? pg_credential_prune(st->pg, now) : sq_credential_prune(st->sq, now);
 }

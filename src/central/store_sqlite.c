@@ -1,6 +1,7 @@
 /* The SQLite backend of store.h (the embedded default): one connection, WAL journal, schema
- * migrations. store.c dispatches here for every database that is not a postgresql:// URL;
- * the functions mean what their store_* namesakes in store.h say. */
+ * migrations, the statement cache. store_open chooses it for every database that is not a
+ * postgresql:// URL; it provides the operations of struct store_backend (store_backend.h),
+ * and the row operations and their SQL are store_rows.c's. */
 #include "store_backend.h"
 
 #include <errno.h>
@@ -257,7 +258,6 @@ static int exec(struct sq_store *st, const char *sql)
 
 static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out);
 static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt);
-static int photo_delete(struct sq_store *st, const char *train_id);
 
 /* Like exec, for the statements run on every request (BEGIN, COMMIT, ROLLBACK): through the
  * statement cache rather than compiled each time. */
@@ -407,61 +407,6 @@ static int sq_ping(struct store *owner)
     return exec_cached(owner->sq, "SELECT 1");
 }
 
-static const struct store_backend sqlite_backend = {
-    .name = "sqlite",
-    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                        " version INTEGER PRIMARY KEY NOT NULL,"
-                        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))",
-    .migration_begin = "BEGIN IMMEDIATE",
-    .migrations = migrations,
-    .free = sq_free,
-    .script = sq_script,
-    .schema_version = sq_schema_version,
-    .defer_checkpoints = sq_defer_checkpoints,
-    .checkpoint = sq_checkpoint,
-    .begin = sq_begin,
-    .commit = sq_commit,
-    .end = sq_end,
-    .probe_write = sq_probe_write,
-    .ping = sq_ping,
-};
-
-int sq_open(struct store *owner, const char *path, int max_version, bool maintenance, char *err,
-            size_t errlen)
-{
-    struct sq_store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    st->owner = owner;
-    owner->sq = st;
-    owner->be = &sqlite_backend;
-    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
-     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    /* The maintenance connection: the database exists (store_open made it) and is in WAL
-     * mode, which is persistent. NOMUTEX: the store's own lock serialises its use. */
-    int flags = SQLITE_OPEN_READWRITE | (maintenance ? 0 : SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        return -EIO;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    if (maintenance)
-        return 0;
-    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
-     * (kill -9); only an OS crash or power cut can lose the last commits. */
-    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
-        exec(st, "PRAGMA foreign_keys=ON") < 0) {
-        snprintf(err, errlen, "cannot configure database %s: %s", path, owner->error);
-        return -EIO;
-    }
-    return store_migrate(owner, max_version, err, errlen);
-}
-
 /* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
  * an SQLite result code. */
 static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out)
@@ -518,7 +463,7 @@ static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt)
     sqlite3_finalize(stmt);
 }
 
-/* ---- generic row helpers ---- */
+/* ---- statements ---- */
 
 static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
 {
@@ -553,82 +498,47 @@ static json_t *row_to_json(sqlite3_stmt *stmt, const struct store_table *t)
     return row;
 }
 
-static int bind_json(sqlite3_stmt *stmt, int i, const json_t *v, char type)
+/* The values are the caller's until the call returns, and stmt_release clears the bindings
+ * before that: SQLITE_STATIC, no copies. */
+static int bind_value(sqlite3_stmt *stmt, int i, const struct store_value *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_NULL:
+    switch (v->kind) {
+    case STORE_NULL:
         return sqlite3_bind_null(stmt, i);
-    case JSON_TRUE:
-        return sqlite3_bind_int(stmt, i, 1);
-    case JSON_FALSE:
-        return sqlite3_bind_int(stmt, i, 0);
-    case JSON_INTEGER:
-        return sqlite3_bind_int64(stmt, i, json_integer_value(v));
-    case JSON_REAL:
-        return sqlite3_bind_double(stmt, i, json_real_value(v));
-    case JSON_STRING:
-        return sqlite3_bind_text(stmt, i, json_string_value(v), (int)json_string_length(v),
-                                 SQLITE_TRANSIENT);
-    default: {
-        if (type != 'J')
-            return SQLITE_MISMATCH;
-        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        if (text == NULL)
-            return SQLITE_NOMEM;
-        return sqlite3_bind_text(stmt, i, text, -1, free);
+    case STORE_TEXT:
+        return sqlite3_bind_text(stmt, i, v->text, v->len, SQLITE_STATIC);
+    case STORE_INT:
+    case STORE_BOOL:
+        return sqlite3_bind_int64(stmt, i, v->integer);
+    case STORE_REAL:
+        return sqlite3_bind_double(stmt, i, v->real);
+    case STORE_BLOB:
+        return sqlite3_bind_blob(stmt, i, v->blob, v->len, SQLITE_STATIC);
     }
-    }
+    return SQLITE_MISUSE;
 }
 
-/* Runs a SELECT with text parameters and collects rows. single: one object or -ENOENT. */
-static int query(struct sq_store *st, const struct store_table *t, const char *sql, const char *p1,
-                 const char *p2, bool single, json_t **out)
+/* A ready statement for sql with the n values v bound to its parameters. */
+static int prepare_bound(struct sq_store *st, const char *sql, const struct store_value *v, int n,
+                         sqlite3_stmt **out)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
-    if (p1)
-        sqlite3_bind_text(stmt, 1, p1, -1, SQLITE_TRANSIENT);
-    if (p2)
-        sqlite3_bind_text(stmt, 2, p2, -1, SQLITE_TRANSIENT);
-    json_t *rows = json_array();
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        json_array_append_new(rows, row_to_json(stmt, t));
-    int result = map_rc(st, rc);
-    stmt_release(st, stmt);
-    if (result < 0) {
-        json_decref(rows);
-        return result;
+    for (int i = 0; i < n; i++) {
+        rc = bind_value(stmt, i + 1, &v[i]);
+        if (rc != SQLITE_OK) {
+            int result = map_rc(st, rc);
+            stmt_release(st, stmt);
+            return result;
+        }
     }
-    if (!single) {
-        *out = rows;
-        return 0;
-    }
-    if (json_array_size(rows) == 0) {
-        json_decref(rows);
-        return -ENOENT;
-    }
-    *out = json_incref(json_array_get(rows, 0));
-    json_decref(rows);
+    *out = stmt;
     return 0;
 }
 
-static int get_by_key(struct sq_store *st, const struct store_table *t, const char *key,
-                      json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
-    return query(st, t, sql, key, NULL, true, out);
-}
-
-static int list_all(struct sq_store *st, const struct store_table *t, json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
-    return query(st, t, sql, NULL, NULL, false, out);
-}
-
+/* Steps a statement without rows, and is done with it. */
 static int run(struct sq_store *st, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
@@ -637,193 +547,14 @@ static int run(struct sq_store *st, sqlite3_stmt *stmt)
     return result;
 }
 
-/* Prepares sql and binds the values of fields (whitelisted columns of t, in their order)
- * to parameters 1..n; *next (when given) receives n + 1. */
-static int prepare_bound(struct sq_store *st, const struct store_table *t, const char *sql,
-                         const json_t *fields, sqlite3_stmt **out, int *next)
+static int sq_select(struct store *owner, const struct store_table *t, const char *sql,
+                     const struct store_value *v, int n, store_row_fn fn, void *ctx)
 {
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    int i = 1;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        rc = bind_json(stmt, i++, value, store_find_column(t, key)->type);
-        if (rc != SQLITE_OK) {
-            int result = map_rc(st, rc);
-            stmt_release(st, stmt);
-            return result;
-        }
-    }
-    *out = stmt;
-    if (next != NULL)
-        *next = i;
-    return 0;
-}
-
-/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
- * present in row. Unknown keys are a programming error: -EINVAL. */
-static int insert_row(struct sq_store *st, const struct store_table *t, const json_t *row,
-                      bool upsert)
-{
-    char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
-    size_t cl = 0, pl = 0, ul = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)row, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
-        pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
-        if (strcmp(key, t->key) != 0)
-            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
-                                   ul ? "," : "", key, key);
-        if (cl >= sizeof cols || pl >= sizeof params || ul >= sizeof updates)
-            return -E2BIG;
-    }
-    int n;
-    if (upsert && ul > 0)
-        n = snprintf(sql, sizeof sql,
-                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT(%s) DO UPDATE SET %s", t->name,
-                     cols, params, t->key, updates);
-    else
-        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)", t->name, cols, params);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    sqlite3_stmt *stmt = NULL;
-    int rc = prepare_bound(st, t, sql, row, &stmt, NULL);
+    int rc = prepare_bound(st, sql, v, n, &stmt);
     if (rc < 0)
         return rc;
-    return run(st, stmt);
-}
-
-static int update_row(struct sq_store *st, const struct store_table *t, const char *id,
-                      const json_t *fields)
-{
-    if (json_object_size(fields) == 0) {
-        json_t *row = NULL;
-        int rc = get_by_key(st, t, id, &row);
-        json_decref(row);
-        return rc;
-    }
-    char sql[2048], sets[1536] = "";
-    size_t sl = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
-        if (sl >= sizeof sets)
-            return -E2BIG;
-    }
-    int n = snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = ?", t->name, sets, t->key);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    sqlite3_stmt *stmt = NULL;
-    int i = 0;
-    int rc = prepare_bound(st, t, sql, fields, &stmt, &i);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(stmt, i, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-static int delete_row(struct sq_store *st, const struct store_table *t, const char *id)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-/* ---- controllers ---- */
-
-int sq_controller_get(struct sq_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_controllers_table, id, out);
-}
-
-int sq_controller_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_controllers_table, out);
-}
-
-/* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
- * cache holds one statement for every page). */
-/* Controller rows of sql, its n integer parameters bound in order, one at a time to fn. */
-static int controller_rows(struct sq_store *st, const char *sql, const int64_t *params, int n,
-                           int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    for (int i = 0; i < n; i++)
-        sqlite3_bind_int64(stmt, i + 1, params[i]);
-    int stopped = 0;
-    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, &store_controllers_table);
-        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
-        json_decref(row);
-    }
-    int result = stopped < 0 ? stopped : map_rc(st, rc);
-    stmt_release(st, stmt);
-    return result;
-}
-
-int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
-             store_controllers_table.order);
-    return controller_rows(st, sql, NULL, 0, fn, ctx);
-}
-
-int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t rowid, int limit,
-                                int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    /* The order of store_controllers_table.order, served by the index of schema 11. */
-    static const char sql[] =
-        "SELECT *, rowid AS list_rowid FROM controllers WHERE (created_at, rowid) > (?, ?)"
-        " ORDER BY created_at, rowid LIMIT ?";
-    const int64_t params[] = {created_at, rowid, limit < 0 ? 0 : limit};
-    return controller_rows(st, sql, params, 3, fn, ctx);
-}
-
-int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,
-            int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    struct store_page_sql page;
-    int rc = store_page_sql(t, q, '?', "", &page);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, page.sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    for (int i = 0; i < page.nparams; i++) {
-        const struct store_page_param *p = &page.params[i];
-        if (p->is_text)
-            sqlite3_bind_text(stmt, i + 1, p->text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(stmt, i + 1, p->integer);
-    }
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_t *row = row_to_json(stmt, t);
@@ -835,8 +566,56 @@ int sq_page(struct sq_store *st, const struct store_table *t, const struct store
     return result;
 }
 
-int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx)
+/* A failed statement leaves a SQLite transaction going: may_conflict needs nothing. */
+static int sq_exec(struct store *owner, const char *sql, const struct store_value *v, int n,
+                   bool may_conflict, int64_t *changes)
 {
+    (void)may_conflict;
+    struct sq_store *st = owner->sq;
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(st, sql, v, n, &stmt);
+    if (rc < 0)
+        return rc;
+    rc = run(st, stmt);
+    if (rc == 0 && changes != NULL)
+        *changes = sqlite3_changes(st->db);
+    return rc;
+}
+
+static int sq_select_blob(struct store *owner, const char *sql, const struct store_value *v, int n,
+                          char *text, size_t textlen, void **data, size_t *len)
+{
+    struct sq_store *st = owner->sq;
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(st, sql, v, n, &stmt);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        int result = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc);
+        stmt_release(st, stmt);
+        return result;
+    }
+    const char *type = (const char *)sqlite3_column_text(stmt, 0);
+    const void *blob = sqlite3_column_blob(stmt, 1);
+    size_t bytes = (size_t)sqlite3_column_bytes(stmt, 1);
+    void *copy = bytes > 0 ? malloc(bytes) : NULL;
+    if (copy == NULL || type == NULL) {
+        free(copy);
+        stmt_release(st, stmt);
+        return bytes > 0 && type != NULL ? -ENOMEM : -EIO;
+    }
+    memcpy(copy, blob, bytes);
+    snprintf(text, textlen, "%s", type);
+    stmt_release(st, stmt);
+    *data = copy;
+    *len = bytes;
+    return 0;
+}
+
+static int sq_presence_scan(struct store *owner, store_presence_fn fn, void *ctx)
+{
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
                           &stmt);
@@ -860,373 +639,66 @@ int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void 
     return result;
 }
 
-int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **out)
-{
-    return query(st, &store_controllers_table,
-                 "SELECT * FROM controllers WHERE name = ? "
-                 "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
-                 name, NULL, false, out);
-}
+/* ---- opening ---- */
 
-int sq_controller_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_controllers_table, row, false);
-}
+static const struct store_backend sqlite_backend = {
+    .name = "sqlite",
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))",
+    .migration_begin = "BEGIN IMMEDIATE",
+    .migrations = migrations,
+    .collate = "",
+    .json_strings = "SELECT value FROM json_each(?)",
+    .insert_suffix = "",
+    .free = sq_free,
+    .script = sq_script,
+    .schema_version = sq_schema_version,
+    .defer_checkpoints = sq_defer_checkpoints,
+    .checkpoint = sq_checkpoint,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .end = sq_end,
+    .probe_write = sq_probe_write,
+    .ping = sq_ping,
+    .select = sq_select,
+    .exec = sq_exec,
+    .select_blob = sq_select_blob,
+    .presence_scan = sq_presence_scan,
+};
 
-int sq_controller_update(struct sq_store *st, const char *id, const json_t *fields)
+int sq_open(struct store *owner, const char *path, int max_version, bool maintenance, char *err,
+            size_t errlen)
 {
-    return update_row(st, &store_controllers_table, id, fields);
-}
-
-int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st,
-                          "UPDATE controllers SET config_version = config_version + 1, "
-                          "updated_at = ? WHERE id = ?",
-                          &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_int64(stmt, 1, now);
-    sqlite3_bind_text(stmt, 2, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    if (rc == 0) {
-        size_t i;
-        json_t *v;
-        bool seen = false;
-        json_array_foreach(st->owner->bumped, i, v) seen =
-            seen || strcmp(json_string_value(v), id) == 0;
-        if (!seen)
-            json_array_append_new(st->owner->bumped, json_string(id));
-    }
-    return rc;
-}
-
-int sq_controller_delete(struct sq_store *st, const char *id)
-{
-    return delete_row(st, &store_controllers_table, id);
-}
-
-/* ---- trains ---- */
-
-int sq_train_get(struct sq_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_trains_table, id, out);
-}
-
-int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
-{
-    if (controller_id == NULL)
-        return list_all(st, &store_trains_table, out);
-    return query(st, &store_trains_table,
-                 "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
-                 controller_id, NULL, false, out);
-}
-
-int sq_train_list_for(struct sq_store *st, const json_t *controller_ids, json_t **out)
-{
-    char *ids = json_dumps(controller_ids, JSON_COMPACT);
-    if (ids == NULL)
+    struct sq_store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
-    int rc = query(st, &store_trains_table,
-                   "SELECT * FROM trains WHERE desired_controller_id IN"
-                   " (SELECT value FROM json_each(?)) ORDER BY created_at, rowid",
-                   ids, NULL, false, out);
-    free(ids);
-    return rc;
-}
-
-int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)
-{
-    return query(st, &store_trains_table,
-                 "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
-                 controller_id, NULL, false, out);
-}
-
-int sq_train_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_trains_table, row, false);
-}
-
-int sq_train_find_by_address(struct sq_store *st, int address, json_t **out)
-{
-    char key[16];
-    snprintf(key, sizeof key, "%d", address);
-    return query(st, &store_trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)",
-                 key, NULL, true, out);
-}
-
-/* The smallest free address for every train that has none, in creation order. */
-int sq_train_assign_addresses(struct sq_store *st)
-{
-    json_t *rows = NULL;
-    int rc = query(st, &store_trains_table,
-                   "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
-                   NULL, false, &rows);
-    if (rc < 0)
-        return rc;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        sqlite3_stmt *stmt = NULL;
-        rc = stmt_prepare(st,
-                          "SELECT MIN(a) FROM (SELECT 1 AS a UNION ALL SELECT address + 1 FROM"
-                          " trains WHERE address IS NOT NULL) WHERE a <= 9999 AND a NOT IN"
-                          " (SELECT address FROM trains WHERE address IS NOT NULL)",
-                          &stmt);
-        if (rc != SQLITE_OK) {
-            rc = map_rc(st, rc);
-            break;
-        }
-        int step = sqlite3_step(stmt);
-        bool found = step == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL;
-        int address = found ? sqlite3_column_int(stmt, 0) : 0;
-        rc = step == SQLITE_ROW ? 0 : map_rc(st, step);
-        stmt_release(st, stmt);
-        if (rc < 0)
-            break;
-        if (!found) {
-            rc = -ERANGE; /* 9999 trains */
-            break;
-        }
-        json_t *f = json_pack("{s:i}", "address", address);
-        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
-        json_decref(f);
-        if (rc < 0)
-            break;
     }
-    json_decref(rows);
-    return rc;
-}
-
-int sq_train_update(struct sq_store *st, const char *id, const json_t *fields)
-{
-    return update_row(st, &store_trains_table, id, fields);
-}
-
-int sq_train_delete(struct sq_store *st, const char *id)
-{
-    int rc = delete_row(st, &store_trains_table, id);
-    if (rc == 0) {
-        int r2 = delete_row(st, &store_status_table, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    st->owner = owner;
+    owner->sq = st;
+    owner->be = &sqlite_backend;
+    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
+     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* The maintenance connection: the database exists (store_open made it) and is in WAL
+     * mode, which is persistent. NOMUTEX: the store's own lock serialises its use. */
+    int flags = SQLITE_OPEN_READWRITE | (maintenance ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        return -EIO;
     }
-    if (rc == 0) {
-        int r2 = photo_delete(st, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    sqlite3_busy_timeout(st->db, 5000);
+    if (maintenance)
+        return 0;
+    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
+     * (kill -9); only an OS crash or power cut can lose the last commits. */
+    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(st, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "cannot configure database %s: %s", path, owner->error);
+        return -EIO;
     }
-    return rc;
-}
-
-/* ---- train photos ---- */
-
-static int photo_delete(struct sq_store *st, const char *train_id)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, "DELETE FROM train_photos WHERE train_id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-static int photo_mark(struct sq_store *st, const char *train_id, const int64_t *at)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, "UPDATE trains SET photo_at = ? WHERE id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    if (at != NULL)
-        sqlite3_bind_int64(stmt, 1, *at);
-    else
-        sqlite3_bind_null(stmt, 1);
-    sqlite3_bind_text(stmt, 2, train_id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-int sq_train_photo_put(struct sq_store *st, const char *train_id, const char *media_type,
-                       const void *data, size_t len, int64_t now)
-{
-    if (len == 0 || len > INT_MAX)
-        return -EINVAL;
-    int rc = photo_mark(st, train_id, &now);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st,
-                      "INSERT OR REPLACE INTO train_photos(train_id, media_type, data)"
-                      " VALUES (?, ?, ?)",
-                      &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, media_type, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
-    return run(st, stmt);
-}
-
-int sq_train_photo_get(struct sq_store *st, const char *train_id, char *media_type, size_t typelen,
-                       void **data, size_t *len)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc =
-        stmt_prepare(st, "SELECT media_type, data FROM train_photos WHERE train_id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        int result = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc);
-        stmt_release(st, stmt);
-        return result;
-    }
-    const char *type = (const char *)sqlite3_column_text(stmt, 0);
-    const void *blob = sqlite3_column_blob(stmt, 1);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
-    void *copy = n > 0 ? malloc(n) : NULL;
-    if (copy == NULL || type == NULL) {
-        free(copy);
-        stmt_release(st, stmt);
-        return n > 0 && type != NULL ? -ENOMEM : -EIO;
-    }
-    memcpy(copy, blob, n);
-    snprintf(media_type, typelen, "%s", type);
-    stmt_release(st, stmt);
-    *data = copy;
-    *len = n;
-    return 0;
-}
-
-int sq_train_photo_delete(struct sq_store *st, const char *train_id)
-{
-    int rc = photo_mark(st, train_id, NULL);
-    if (rc < 0)
-        return rc;
-    return photo_delete(st, train_id);
-}
-
-/* ---- status and plugins ---- */
-
-int sq_status_get(struct sq_store *st, const char *train_id, json_t **out)
-{
-    return get_by_key(st, &store_status_table, train_id, out);
-}
-
-int sq_status_upsert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_status_table, row, true);
-}
-
-int sq_plugin_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_plugins_table, out);
-}
-
-int sq_plugin_get(struct sq_store *st, const char *name, json_t **out)
-{
-    return get_by_key(st, &store_plugins_table, name, out);
-}
-
-int sq_plugin_upsert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_plugins_table, row, true);
-}
-
-int sq_setting_get(struct sq_store *st, const char *key, json_t **value)
-{
-    json_t *row = NULL;
-    int rc = get_by_key(st, &store_settings_table, key, &row);
-    if (rc == 0) {
-        *value = json_incref(json_object_get(row, "value"));
-        json_decref(row);
-        if (*value == NULL)
-            rc = -ENOENT;
-    }
-    return rc;
-}
-
-int sq_setting_put(struct sq_store *st, const char *key, const json_t *value)
-{
-    json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
-    if (row == NULL)
-        return -ENOMEM;
-    int rc = insert_row(st, &store_settings_table, row, true);
-    json_decref(row);
-    return rc;
-}
-
-/* ---- operator accounts ---- */
-
-int sq_user_get(struct sq_store *st, const char *username, json_t **out)
-{
-    return get_by_key(st, &store_users_table, username, out);
-}
-
-int sq_user_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_users_table, out);
-}
-
-int sq_user_put(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_users_table, row, true);
-}
-
-int sq_user_delete(struct sq_store *st, const char *username)
-{
-    int rc = delete_row(st, &store_users_table, username);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, "DELETE FROM credentials WHERE username = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_TRANSIENT);
-    return run(st, stmt);
-}
-
-int sq_credential_get(struct sq_store *st, const char *secret_hash, json_t **out)
-{
-    return get_by_key(st, &store_credentials_table, secret_hash, out);
-}
-
-int sq_credential_list(struct sq_store *st, const char *username, json_t **out)
-{
-    if (username == NULL)
-        return list_all(st, &store_credentials_table, out);
-    return query(st, &store_credentials_table,
-                 "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
-                 username, NULL, false, out);
-}
-
-int sq_credential_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_credentials_table, row, false);
-}
-
-int sq_credential_delete(struct sq_store *st, const char *secret_hash)
-{
-    return delete_row(st, &store_credentials_table, secret_hash);
-}
-
-int sq_credential_prune(struct sq_store *st, int64_t now)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(
-        st, "DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_int64(stmt, 1, now);
-    return run(st, stmt);
+    return store_migrate(owner, max_version, err, errlen);
 }
