@@ -1,8 +1,9 @@
 /* Persistence of the registry. Rows travel as jansson objects whose keys are the column
  * names below, so the HTTP layer and the import/export code share one representation and the
- * SQL stays in the backends: store_sqlite.c (a file, the embedded default) and store_pg.c
- * (PostgreSQL, chosen by a postgresql:// URL). store.c dispatches to the one store_open chose
- * (store_backend.h); both return the same rows in the same shapes and the same errors.
+ * SQL stays in the store. Two backends run it: store_sqlite.c (a file, the embedded default)
+ * and store_pg.c (PostgreSQL, chosen by a postgresql:// URL); the row operations are written
+ * once for both (store_rows.c, store_backend.h), which return the same rows in the same
+ * shapes and the same errors.
  *
  * Columns (types as JSON; timestamps are integer seconds since the epoch, null = never):
  *   controllers: id, name, description, address, enabled (bool), first_seen, last_seen,

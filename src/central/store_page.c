@@ -1,7 +1,7 @@
-/* The SELECT of one page of a list (store_controller_page, store_train_page), written once for
- * both backends: they differ only in how a parameter is written (?N, $N) and in the collation
- * that makes PostgreSQL compare and order text by its bytes as SQLite does, so that a cursor
- * means the same row order on either. */
+/* One page of a list (store_controller_page, store_train_page): its SELECT, written once for
+ * both backends. They differ only in the collation that makes PostgreSQL compare and order
+ * text by its bytes as SQLite does (struct store_backend's collate), so that a cursor means
+ * the same row order on either. */
 #include "store_backend.h"
 
 #include <errno.h>
@@ -9,10 +9,16 @@
 #include <stdio.h>
 #include <string.h>
 
+struct page_sql {
+    char sql[2048];
+    char pattern[2 * 512 + 3]; /* the LIKE pattern of the name filter */
+    int nparams;
+    struct store_value params[8]; /* text borrowed from the query, or pattern */
+};
+
 struct builder {
-    struct store_page_sql *out;
+    struct page_sql *out;
     size_t len;
-    char mark;
     bool overflow;
 };
 
@@ -33,18 +39,11 @@ static void put(struct builder *b, const char *fmt, ...)
 }
 
 /* Writes the next parameter's placeholder and records its value. */
-static void param_text(struct builder *b, const char *v)
+static void param(struct builder *b, struct store_value v)
 {
-    struct store_page_sql *o = b->out;
-    o->params[o->nparams] = (struct store_page_param){.is_text = true, .text = v};
-    put(b, "%c%d", b->mark, ++o->nparams);
-}
-
-static void param_int(struct builder *b, int64_t v)
-{
-    struct store_page_sql *o = b->out;
-    o->params[o->nparams] = (struct store_page_param){.integer = v};
-    put(b, "%c%d", b->mark, ++o->nparams);
+    struct page_sql *o = b->out;
+    o->params[o->nparams++] = v;
+    put(b, "?");
 }
 
 /* name_part as a LIKE pattern: %part%, its own % _ and \ escaped with \. */
@@ -76,11 +75,11 @@ static void presence_filter(struct builder *b, const struct store_page_query *q)
         " WHEN c.offline_epoch IS NOT NULL AND c.offline_epoch >= c.session_epoch THEN %d"
         " WHEN c.last_seen > ",
         PRESENCE_UNKNOWN, PRESENCE_OFFLINE);
-    param_int(b, q->bounds.future_after);
+    param(b, store_int(q->bounds.future_after));
     put(b, " THEN %d WHEN c.last_seen > ", PRESENCE_STALE);
-    param_int(b, q->bounds.online_after);
+    param(b, store_int(q->bounds.online_after));
     put(b, " THEN %d WHEN c.last_seen > ", PRESENCE_ONLINE);
-    param_int(b, q->bounds.stale_after);
+    param(b, store_int(q->bounds.stale_after));
     put(b, " THEN %d ELSE %d END) IN (", PRESENCE_STALE, PRESENCE_OFFLINE);
     const char *sep = "";
     for (int p = PRESENCE_UNKNOWN; p <= PRESENCE_OFFLINE; p++) {
@@ -92,12 +91,15 @@ static void presence_filter(struct builder *b, const struct store_page_query *q)
     put(b, ")");
 }
 
-int store_page_sql(const struct store_table *t, const struct store_page_query *q, char mark,
-                   const char *collate, struct store_page_sql *out)
+/* The statement of a page of t (&store_controllers_table or &store_trains_table), its text
+ * compared and ordered under collate, with the values to bind in out->params. -E2BIG when the
+ * name filter is too long. */
+static int page_sql(const struct store_table *t, const struct store_page_query *q,
+                    const char *collate, struct page_sql *out)
 {
     bool trains = t == &store_trains_table;
     const char *a = trains ? "t" : "c";
-    struct builder b = {.out = out, .mark = mark};
+    struct builder b = {.out = out};
     out->nparams = 0;
     put(&b, "SELECT %s.* FROM %s %s", a, t->name, a);
     if (trains && q->presence != 0)
@@ -111,21 +113,43 @@ int store_page_sql(const struct store_table *t, const struct store_page_query *q
     put(&b, " WHERE 1 = 1");
     if (q->after_id != NULL) {
         put(&b, " AND (%s.name%s, %s.id%s) > (", a, collate, a, collate);
-        param_text(&b, q->after_name);
+        param(&b, store_text(q->after_name));
         put(&b, ", ");
-        param_text(&b, q->after_id);
+        param(&b, store_text(q->after_id));
         put(&b, ")");
     }
     if (q->name_part != NULL && q->name_part[0] != '\0') {
         if (like_pattern(q->name_part, out->pattern, sizeof out->pattern) < 0)
             return -E2BIG;
         put(&b, " AND lower(%s.name%s) LIKE ", a, collate);
-        param_text(&b, out->pattern);
+        param(&b, store_text(out->pattern));
         put(&b, " ESCAPE '\\'");
     }
     if (q->presence != 0)
         presence_filter(&b, q);
     put(&b, " ORDER BY %s.name%s, %s.id%s LIMIT ", a, collate, a, collate);
-    param_int(&b, q->limit);
+    param(&b, store_int(q->limit));
     return b.overflow ? -E2BIG : 0;
+}
+
+static int page(struct store *st, const struct store_table *t, const struct store_page_query *q,
+                store_row_fn fn, void *ctx)
+{
+    struct page_sql sql;
+    int rc = page_sql(t, q, st->be->collate, &sql);
+    if (rc < 0)
+        return rc;
+    return st->be->select(st, t, sql.sql, sql.params, sql.nparams, fn, ctx);
+}
+
+int store_controller_page(struct store *st, const struct store_page_query *q,
+                          int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return page(st, &store_controllers_table, q, fn, ctx);
+}
+
+int store_train_page(struct store *st, const struct store_page_query *q,
+                     int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    return page(st, &store_trains_table, q, fn, ctx);
 }

@@ -6,30 +6,33 @@
  * named rowid, so that the ORDER BY clauses (store_tables.c) read the same on both backends;
  * rows never show it (row_to_json leaves it out).
  *
- * Transactions: one connection per store, guarded by a mutex like SQLite's, so that one
- * central keeps SQLite's one-writer-at-a-time behaviour. Write transactions are SERIALIZABLE:
+ * The operations of struct store_backend (store_backend.h): the row operations and their SQL
+ * are store_rows.c's, for both backends.
+ *
+ * Transactions: one connection per store, guarded by the store's mutex as on SQLite, so that
+ * one central keeps SQLite's one-writer-at-a-time behaviour. Write transactions are SERIALIZABLE:
  * when several centrals share the database (not yet supported, but not designed against), a
  * registration that read "no controller with this name" and inserted one conflicts with
  * another that did the same, and one of them fails with a serialization failure (-EAGAIN),
  * which the caller retries (http_api.c's registration does, a bounded number of times).
- * Key conflicts are detected by the database: INSERT ... ON CONFLICT DO NOTHING reports a taken
- * key as -EEXIST without aborting the transaction (SQLite's callers go on after -EEXIST), and
- * an UPDATE that may hit a unique column other than the key runs inside a savepoint for the
+ * Key conflicts are detected by the database: an INSERT ends in ON CONFLICT DO NOTHING
+ * (insert_suffix), so that a taken key inserts nothing and store_rows.c reports -EEXIST without
+ * the transaction aborting (SQLite's callers go on after -EEXIST), and a statement that may hit
+ * a unique column other than the key (exec's may_conflict) runs inside a savepoint for the
  * same reason. Any other failed statement aborts the transaction in PostgreSQL: the store
  * remembers that, answers every further call of the transaction with the same error without
  * sending it, and store_commit rolls back and returns it.
  *
  * Values travel as text parameters (typed by the server from the column they go to), except
- * photos, which go and come back as binary. Statements are prepared once per connection and
- * kept (an LRU of 48, like SQLite's), so that the server does not parse and plan each one on
- * every request. */
+ * photos, which go and come back as binary. Statements come with their parameters marked '?'
+ * and are numbered ($1, $2, ...) when prepared; they are prepared once per connection and kept
+ * (an LRU of 48, like SQLite's), so that the server does not parse and plan each one on every
+ * request. */
 #include "store_backend.h"
 
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -159,7 +162,6 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
 
 /* pg_advisory_lock key of the migrations ("RHMIGRAT" would not fit; any constant does). */
 #define MIGRATION_LOCK 720180001
-#define MAX_PARAMS 32
 #define STMT_CACHE_SIZE 48
 
 /* A statement prepared on this connection under a name of its own. */
@@ -169,31 +171,13 @@ struct pg_stmt {
     uint64_t used; /* for eviction of the least recently used */
 };
 
-/* Unique columns besides the key: an UPDATE that sets one runs in a savepoint, so that a
- * conflict is -EEXIST and the transaction goes on, as on SQLite. */
-static const struct {
-    const struct store_table *table;
-    const char *column;
-} unique_columns[] = {
-    {&store_trains_table, "address"},
-    {&store_credentials_table, "id"},
-};
-
 struct pg_store {
+    struct store *owner; /* its error message and write-failure state */
     PGconn *conn;
-    pthread_mutex_t lock;
-    char error[512];
     bool in_tx;
     bool write_tx;
     bool tx_wrote; /* a statement of the open write transaction changed a row */
     int tx_failed; /* the error that aborted the open transaction (0: none) */
-    atomic_bool write_failing;
-    pthread_mutex_t write_lock; /* write_error */
-    char write_error[512];
-    json_t *bumped;
-    store_commit_hook hook;
-    void *hook_ctx;
-    struct store *owner;
     struct pg_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
     unsigned names;
@@ -202,10 +186,10 @@ struct pg_store {
 /* Parameters of one statement, as text (or binary where lengths/formats say so). */
 struct params {
     int n;
-    const char *values[MAX_PARAMS];
-    int lengths[MAX_PARAMS];
-    int formats[MAX_PARAMS];
-    char *owned[MAX_PARAMS]; /* freed by params_clear */
+    const char *values[STORE_MAX_PARAMS];
+    int lengths[STORE_MAX_PARAMS];
+    int formats[STORE_MAX_PARAMS];
+    char *owned[STORE_MAX_PARAMS]; /* freed by params_clear */
 };
 
 static void params_clear(struct params *p)
@@ -217,7 +201,7 @@ static void params_clear(struct params *p)
 
 static int params_add(struct params *p, const char *value)
 {
-    if (p->n == MAX_PARAMS)
+    if (p->n == STORE_MAX_PARAMS)
         return -E2BIG;
     p->values[p->n] = value;
     p->lengths[p->n] = 0;
@@ -246,67 +230,23 @@ static int params_add_int(struct params *p, int64_t v)
     return params_add_owned(p, strdup(buf));
 }
 
-/* A JSON value as the text PostgreSQL reads for a column of this type. */
-static int params_add_json(struct params *p, const json_t *v, char type)
-{
-    char buf[40];
-    switch (json_typeof(v)) {
-    case JSON_NULL:
-        return params_add(p, NULL);
-    case JSON_TRUE:
-        return params_add(p, type == 'B' ? "true" : "1");
-    case JSON_FALSE:
-        return params_add(p, type == 'B' ? "false" : "0");
-    case JSON_INTEGER:
-        return params_add_int(p, json_integer_value(v));
-    case JSON_REAL:
-        snprintf(buf, sizeof buf, "%.17g", json_real_value(v));
-        return params_add_owned(p, strdup(buf));
-    case JSON_STRING:
-        return params_add(p, json_string_value(v));
-    default:
-        if (type != 'J')
-            return -EINVAL;
-        return params_add_owned(p, json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS));
-    }
-}
-
 static void ignore_notice(void *arg, const char *message)
 {
     (void)arg;
     (void)message;
 }
 
-void pg_set_commit_hook(struct pg_store *st, struct store *owner, store_commit_hook hook, void *ctx)
-{
-    st->owner = owner;
-    st->hook = hook;
-    st->hook_ctx = ctx;
-}
-
-const char *pg_last_error(struct pg_store *st)
-{
-    return st->error;
-}
-
 static void set_message(struct pg_store *st, const char *msg)
 {
-    snprintf(st->error, sizeof st->error, "%s", msg != NULL && *msg ? msg : "unknown error");
+    char *error = st->owner->error;
+    snprintf(error, sizeof st->owner->error, "%s", msg != NULL && *msg ? msg : "unknown error");
     /* libpq's messages run over lines ("\n\t") and end in a newline; a log line should not. */
-    for (char *c = st->error; *c != '\0'; c++)
+    for (char *c = error; *c != '\0'; c++)
         if (*c == '\n' || *c == '\t')
             *c = ' ';
-    size_t n = strlen(st->error);
-    while (n > 0 && (st->error[n - 1] == '\n' || st->error[n - 1] == ' '))
-        st->error[--n] = '\0';
-}
-
-static void note_write_failed(struct pg_store *st)
-{
-    pthread_mutex_lock(&st->write_lock);
-    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
-    pthread_mutex_unlock(&st->write_lock);
-    atomic_store(&st->write_failing, true);
+    size_t n = strlen(error);
+    while (n > 0 && (error[n - 1] == '\n' || error[n - 1] == ' '))
+        error[--n] = '\0';
 }
 
 /* Failures of the server or the link to it, rather than of the statement or its data:
@@ -321,7 +261,7 @@ static bool storage_error(const char *state)
            strncmp(state, "XX", 2) == 0 || strcmp(state, "25006") == 0;
 }
 
-/* 0 for a result that worked; else the store's error code, with st->error set, and the open
+/* 0 for a result that worked; else the store's error code, with the store's error set, and the open
  * transaction marked aborted. */
 static int check(struct pg_store *st, const PGresult *res)
 {
@@ -331,7 +271,7 @@ static int check(struct pg_store *st, const PGresult *res)
     const char *state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     set_message(st, res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(st->conn));
     if (st->write_tx && storage_error(state))
-        note_write_failed(st);
+        store_note_write_failed(st->owner);
     int rc = -EIO;
     if (state != NULL && strncmp(state, "23", 2) == 0)
         rc = -EEXIST;
@@ -351,8 +291,39 @@ static void cache_clear(struct pg_store *st)
     }
 }
 
-/* The name of sql prepared on this connection: from the cache, or prepared now (the least
- * recently used one deallocated to make room). NULL with *rc set when PREPARE failed. */
+/* sql with its parameters written as PostgreSQL does: every '?' outside quotes becomes $1, $2,
+ * ... in order (the store's statements mark them '?' on both backends). NULL when out of
+ * memory. */
+static char *numbered(const char *sql)
+{
+    size_t marks = 0;
+    for (const char *c = sql; *c != '\0'; c++)
+        marks += *c == '?';
+    size_t size = strlen(sql) + marks * 11 + 1; /* "$" and up to 10 digits for each */
+    char *out = malloc(size);
+    if (out == NULL)
+        return NULL;
+    size_t len = 0;
+    unsigned n = 0;
+    char quote = '\0';
+    for (const char *c = sql; *c != '\0'; c++) {
+        if (quote == '\0' && *c == '?') {
+            len += (size_t)snprintf(out + len, size - len, "$%u", ++n);
+            continue;
+        }
+        if (quote == '\0' && (*c == '\'' || *c == '"'))
+            quote = *c;
+        else if (*c == quote)
+            quote = '\0';
+        out[len++] = *c;
+    }
+    out[len] = '\0';
+    return out;
+}
+
+/* The name of sql prepared on this connection: from the cache (whose key is sql as the store
+ * wrote it), or prepared now (the least recently used one deallocated to make room). NULL with
+ * *rc set when PREPARE failed. */
 static const char *prepared(struct pg_store *st, const char *sql, int nparams, int *rc)
 {
     struct pg_stmt *victim = &st->cache[0];
@@ -377,8 +348,15 @@ static const char *prepared(struct pg_store *st, const char *sql, int nparams, i
         *rc = -ENOMEM;
         return NULL;
     }
+    char *text = numbered(sql);
+    if (text == NULL) {
+        free(copy);
+        *rc = -ENOMEM;
+        return NULL;
+    }
     snprintf(victim->name, sizeof victim->name, "rh%u", ++st->names);
-    PGresult *res = PQprepare(st->conn, victim->name, sql, nparams, NULL);
+    PGresult *res = PQprepare(st->conn, victim->name, text, nparams, NULL);
+    free(text);
     *rc = check(st, res);
     PQclear(res);
     if (*rc < 0) {
@@ -467,26 +445,13 @@ static int exec_change(struct pg_store *st, const char *sql, const struct params
     return rc;
 }
 
-static void store_unlock(struct pg_store *st)
-{
-    int rc = pthread_mutex_unlock(&st->lock);
-#ifndef NDEBUG
-    if (rc != 0) {
-        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
-                strerror(rc));
-        abort();
-    }
-#endif
-    (void)rc;
-}
-
 /* ---- connection, migrations ---- */
 
-static int schema_version(struct pg_store *st, int *out)
+static int pg_schema_version(struct store *owner, int *out)
 {
     PGresult *res = NULL;
-    int rc =
-        exec_params(st, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL, 0, &res);
+    int rc = exec_params(owner->pg, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations", NULL,
+                         0, &res);
     if (rc == 0) {
         *out = PQntuples(res) == 1 ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
         PQclear(res);
@@ -494,57 +459,22 @@ static int schema_version(struct pg_store *st, int *out)
     return rc;
 }
 
-int pg_schema_version(struct pg_store *st, int *out)
+static int pg_script(struct store *owner, const char *sql)
 {
-    pthread_mutex_lock(&st->lock);
-    int rc = schema_version(st, out);
-    store_unlock(st);
-    return rc;
+    return exec_simple(owner->pg, sql);
 }
 
-static int migrate_locked(struct pg_store *st, int max_version, char *err, size_t errlen)
-{
-    if (exec_simple(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                        " version INTEGER PRIMARY KEY NOT NULL,"
-                        " applied_at TEXT NOT NULL DEFAULT"
-                        " (to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))") <
-        0) {
-        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
-        return -EIO;
-    }
-    int current = 0;
-    if (schema_version(st, &current) < 0) {
-        snprintf(err, errlen, "cannot read schema version: %s", st->error);
-        return -EIO;
-    }
-    if (current > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
-                 current, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
-        char record[96];
-        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
-        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
-        if (exec_simple(st, "BEGIN") < 0 || exec_simple(st, migrations[v - 1]) < 0 ||
-            exec_simple(st, record) < 0 || exec_simple(st, "COMMIT") < 0) {
-            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
-            exec_simple(st, "ROLLBACK");
-            return -EIO;
-        }
-    }
-    return 0;
-}
-
+/* store_migrate under an advisory lock, so that two centrals starting at once do not both
+ * apply a migration. */
 static int migrate(struct pg_store *st, int max_version, char *err, size_t errlen)
 {
     char sql[64];
     snprintf(sql, sizeof sql, "SELECT pg_advisory_lock(%d)", MIGRATION_LOCK);
     if (exec_simple(st, sql) < 0) {
-        snprintf(err, errlen, "cannot lock the schema for migrations: %s", st->error);
+        snprintf(err, errlen, "cannot lock the schema for migrations: %s", st->owner->error);
         return -EIO;
     }
-    int rc = migrate_locked(st, max_version, err, errlen);
+    int rc = store_migrate(st->owner, max_version, err, errlen);
     snprintf(sql, sizeof sql, "SELECT pg_advisory_unlock(%d)", MIGRATION_LOCK);
     exec_simple(st, sql);
     return rc;
@@ -573,94 +503,23 @@ static int reconnect(struct pg_store *st)
     return session_setup(st);
 }
 
-static int pg_connect(const char *url, struct pg_store **out, char *err, size_t errlen)
+static void pg_free(struct store *owner)
 {
-    struct pg_store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-#ifndef NDEBUG
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-    pthread_mutex_init(&st->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pthread_mutex_init(&st->write_lock, NULL);
-    st->bumped = json_array();
-    /* The URL's own settings win over these (libpq: later keywords override earlier ones, and
-     * dbname is expanded in place). Without a connect timeout an unreachable server would
-     * hold the start for minutes. */
-    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
-    const char *const values[] = {"10", "roundhouse-central", url, NULL};
-    st->conn = PQconnectdbParams(keys, values, 1);
-    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
-        set_message(st, st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory");
-        snprintf(err, errlen, "cannot connect to the PostgreSQL database: %s", st->error);
-        pg_free(st);
-        return -EIO;
-    }
-    if (session_setup(st) < 0) {
-        snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", st->error);
-        pg_free(st);
-        return -EIO;
-    }
-    *out = st;
-    return 0;
-}
-
-int pg_open(const char *url, int max_version, struct pg_store **out, char *err, size_t errlen)
-{
-    struct pg_store *st = NULL;
-    int rc = pg_connect(url, &st, err, errlen);
-    if (rc < 0)
-        return rc;
-    rc = migrate(st, max_version, err, errlen);
-    if (rc < 0) {
-        pg_free(st);
-        return rc;
-    }
-    *out = st;
-    return 0;
-}
-
-int pg_open_maintenance(const char *url, struct pg_store **out, char *err, size_t errlen)
-{
-    return pg_connect(url, out, err, errlen);
-}
-
-/* PostgreSQL checkpoints by itself; nothing is deferred and nothing is copied. */
-int pg_defer_checkpoints(struct pg_store *st)
-{
-    (void)st;
-    return 0;
-}
-
-int pg_checkpoint(struct pg_store *st)
-{
-    (void)st;
-    return 0;
-}
-
-void pg_free(struct pg_store *st)
-{
+    struct pg_store *st = owner->pg;
     if (st == NULL)
         return;
     if (st->conn != NULL)
         PQfinish(st->conn);
     cache_clear(st);
-    json_decref(st->bumped);
-    pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->write_lock);
     free(st);
+    owner->pg = NULL;
 }
 
 /* ---- transactions ---- */
 
-int pg_begin(struct pg_store *st, bool write)
+static int pg_begin(struct store *owner, bool write)
 {
-    pthread_mutex_lock(&st->lock);
+    struct pg_store *st = owner->pg;
     st->write_tx = false;
     st->in_tx = false;
     st->tx_failed = 0;
@@ -676,36 +535,32 @@ int pg_begin(struct pg_store *st, bool write)
      * the transaction has happened yet, so one new connection and one more try are safe. */
     if (rc < 0 && PQstatus(st->conn) != CONNECTION_OK && reconnect(st) == 0)
         rc = exec_simple(st, begin);
-    if (rc < 0) {
-        if (write)
-            note_write_failed(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->in_tx = true;
     st->write_tx = write;
     st->tx_wrote = false;
-    json_array_clear(st->bumped);
     return 0;
 }
 
-static void end_transaction(struct pg_store *st)
+static void pg_end(struct store *owner)
 {
+    struct pg_store *st = owner->pg;
     if (PQstatus(st->conn) == CONNECTION_OK && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
-        char saved[sizeof st->error];
-        snprintf(saved, sizeof saved, "%s", st->error);
+        char saved[sizeof owner->error];
+        snprintf(saved, sizeof saved, "%s", owner->error);
         st->in_tx = false; /* the ROLLBACK must go out even after a failure */
         exec_simple(st, "ROLLBACK");
-        snprintf(st->error, sizeof st->error, "%s", saved);
+        snprintf(owner->error, sizeof owner->error, "%s", saved);
     }
-    json_array_clear(st->bumped);
     st->in_tx = false;
     st->write_tx = false;
     st->tx_failed = 0;
 }
 
-int pg_commit(struct pg_store *st)
+static int pg_commit(struct store *owner, bool *wrote)
 {
+    struct pg_store *st = owner->pg;
     int rc = st->tx_failed;
     if (rc == 0) {
         PGresult *res = PQexec(st->conn, "COMMIT");
@@ -717,65 +572,29 @@ int pg_commit(struct pg_store *st)
         }
         PQclear(res);
     }
-    if (rc < 0) {
-        end_transaction(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->in_tx = false;
-    if (st->write_tx && st->tx_wrote)
-        atomic_store(&st->write_failing, false);
-    if (st->hook != NULL && json_array_size(st->bumped) > 0)
-        st->hook(st->hook_ctx, st->owner, st->bumped);
-    json_array_clear(st->bumped);
-    st->write_tx = false;
-    store_unlock(st);
+    *wrote = st->write_tx && st->tx_wrote;
     return 0;
 }
 
-void pg_rollback(struct pg_store *st)
+static int pg_probe_write(struct store *owner)
 {
-    end_transaction(st);
-    store_unlock(st);
-}
-
-bool pg_write_state(struct pg_store *st, char *error, size_t errlen)
-{
-    if (!atomic_load(&st->write_failing))
-        return true;
-    if (error != NULL && errlen > 0) {
-        pthread_mutex_lock(&st->write_lock);
-        snprintf(error, errlen, "%s", st->write_error);
-        pthread_mutex_unlock(&st->write_lock);
-    }
-    return false;
-}
-
-int pg_probe_write(struct pg_store *st)
-{
-    int rc = pg_begin(st, true);
-    if (rc < 0)
-        return rc;
     /* Rewrites one row with what it holds: a real write (a new row version, WAL) that changes
      * nothing anyone reads. */
-    rc = exec_change(st,
-                     "UPDATE schema_migrations SET applied_at = applied_at WHERE version ="
-                     " (SELECT MAX(version) FROM schema_migrations)",
-                     NULL);
-    if (rc < 0) {
-        note_write_failed(st);
-        pg_rollback(st);
-        return rc;
-    }
-    return pg_commit(st);
+    return exec_change(owner->pg,
+                       "UPDATE schema_migrations SET applied_at = applied_at WHERE version ="
+                       " (SELECT MAX(version) FROM schema_migrations)",
+                       NULL);
 }
 
-int pg_ping(struct pg_store *st)
+static int pg_ping(struct store *owner)
 {
-    return exec_params(st, "SELECT 1", NULL, 0, NULL);
+    return exec_params(owner->pg, "SELECT 1", NULL, 0, NULL);
 }
 
-/* ---- generic row helpers ---- */
+/* ---- statements ---- */
 
 static json_t *column_value(const PGresult *res, int row, int col, char type)
 {
@@ -814,212 +633,58 @@ static json_t *row_to_json(const PGresult *res, int i, const struct store_table 
     return row;
 }
 
-/* Runs a SELECT and collects rows. single: one object or -ENOENT. */
-static int query(struct pg_store *st, const struct store_table *t, const char *sql,
-                 const struct params *p, bool single, json_t **out)
+/* The values as parameters: text as PostgreSQL reads it for the column it goes to, blobs in
+ * binary (the bytes as they are). */
+static int bind_values(struct params *p, const struct store_value *v, int n)
 {
-    PGresult *res = NULL;
-    int rc = exec_params(st, sql, p, 0, &res);
-    if (rc < 0)
-        return rc;
-    int n = PQntuples(res);
-    if (single) {
-        if (n == 0)
-            rc = -ENOENT;
-        else
-            *out = row_to_json(res, 0, t);
-        PQclear(res);
-        return rc;
-    }
-    json_t *rows = json_array();
-    for (int i = 0; i < n; i++)
-        json_array_append_new(rows, row_to_json(res, i, t));
-    PQclear(res);
-    *out = rows;
-    return 0;
-}
-
-static int query1(struct pg_store *st, const struct store_table *t, const char *sql, const char *p1,
-                  bool single, json_t **out)
-{
-    struct params p = {0};
-    if (p1 != NULL)
-        params_add(&p, p1);
-    return query(st, t, sql, &p, single, out);
-}
-
-static int get_by_key(struct pg_store *st, const struct store_table *t, const char *key,
-                      json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = $1", t->name, t->key);
-    return query1(st, t, sql, key, true, out);
-}
-
-static int list_all(struct pg_store *st, const struct store_table *t, json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
-    return query(st, t, sql, NULL, false, out);
-}
-
-/* Binds the values of fields (whitelisted columns of t) as parameters, in object order. */
-static int bind_fields(struct pg_store *st, const struct store_table *t, const json_t *fields,
-                       struct params *p)
-{
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        int rc = params_add_json(p, value, store_find_column(t, key)->type);
-        if (rc < 0) {
-            snprintf(st->error, sizeof st->error, "%s.%s: value of the wrong type", t->name, key);
-            return rc == -EINVAL ? -EIO : rc;
+    int rc = 0;
+    for (int i = 0; i < n && rc == 0; i++) {
+        char buf[40];
+        switch (v[i].kind) {
+        case STORE_NULL:
+            rc = params_add(p, NULL);
+            break;
+        case STORE_TEXT:
+            rc = params_add(p, v[i].text);
+            break;
+        case STORE_INT:
+            rc = params_add_int(p, v[i].integer);
+            break;
+        case STORE_BOOL:
+            rc = params_add(p, v[i].integer != 0 ? "true" : "false");
+            break;
+        case STORE_REAL:
+            snprintf(buf, sizeof buf, "%.17g", v[i].real);
+            rc = params_add_owned(p, strdup(buf));
+            break;
+        case STORE_BLOB:
+            rc = params_add(p, v[i].blob);
+            if (rc == 0) {
+                p->lengths[p->n - 1] = v[i].len;
+                p->formats[p->n - 1] = 1;
+            }
+            break;
         }
     }
-    return 0;
-}
-
-/* INSERT (with upsert: ON CONFLICT (key) DO UPDATE) of the whitelisted columns present in
- * row. A taken key is -EEXIST without aborting the transaction (ON CONFLICT DO NOTHING).
- * Unknown keys are a programming error: -EINVAL. */
-static int insert_row(struct pg_store *st, const struct store_table *t, const json_t *row,
-                      bool upsert)
-{
-    char sql[2048], cols[1024] = "", vals[512] = "", updates[1024] = "";
-    size_t cl = 0, vl = 0, ul = 0;
-    int i = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)row, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        i++;
-        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
-        vl += (size_t)snprintf(vals + vl, sizeof vals - vl, "%s$%d", vl ? "," : "", i);
-        if (strcmp(key, t->key) != 0)
-            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
-                                   ul ? "," : "", key, key);
-        if (cl >= sizeof cols || vl >= sizeof vals || ul >= sizeof updates || i >= MAX_PARAMS)
-            return -E2BIG;
-    }
-    int n;
-    if (upsert && ul > 0)
-        n = snprintf(sql, sizeof sql,
-                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", t->name,
-                     cols, vals, t->key, updates);
-    else
-        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT DO NOTHING",
-                     t->name, cols, vals);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    struct params p = {0};
-    int rc = bind_fields(st, t, row, &p);
-    PGresult *res = NULL;
-    if (rc == 0)
-        rc = exec_params(st, sql, &p, 0, &res);
-    if (rc == 0 && !upsert && affected(res) == 0) {
-        snprintf(st->error, sizeof st->error, "duplicate key value in %s", t->name);
-        rc = -EEXIST;
-    }
-    PQclear(res);
-    params_clear(&p);
     return rc;
-}
-
-static bool may_conflict(const struct store_table *t, const json_t *fields)
-{
-    for (size_t i = 0; i < sizeof unique_columns / sizeof unique_columns[0]; i++)
-        if (unique_columns[i].table == t && json_object_get(fields, unique_columns[i].column))
-            return true;
-    return false;
-}
-
-static int update_row(struct pg_store *st, const struct store_table *t, const char *id,
-                      const json_t *fields)
-{
-    if (json_object_size(fields) == 0) {
-        json_t *row = NULL;
-        int rc = get_by_key(st, t, id, &row);
-        json_decref(row);
-        return rc;
-    }
-    char sql[2048], sets[1536] = "";
-    size_t sl = 0;
-    int i = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        i++;
-        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=$%d", sl ? "," : "", key, i);
-        if (sl >= sizeof sets || i >= MAX_PARAMS)
-            return -E2BIG;
-    }
-    int n =
-        snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = $%d", t->name, sets, t->key, i + 1);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    struct params p = {0};
-    int rc = bind_fields(st, t, fields, &p);
-    if (rc == 0)
-        rc = params_add(&p, id);
-    bool savepoint = rc == 0 && st->in_tx && may_conflict(t, fields);
-    if (savepoint)
-        rc = exec_params(st, "SAVEPOINT store_update", NULL, 0, NULL);
-    if (rc == 0) {
-        rc = exec_change(st, sql, &p);
-        if (savepoint && rc == -EEXIST && st->tx_failed == -EEXIST) {
-            st->tx_failed = 0; /* the savepoint undoes the failed statement only */
-            char saved[sizeof st->error];
-            snprintf(saved, sizeof saved, "%s", st->error);
-            int r2 = exec_params(st, "ROLLBACK TO SAVEPOINT store_update", NULL, 0, NULL);
-            snprintf(st->error, sizeof st->error, "%s", saved);
-            if (r2 < 0)
-                rc = r2;
-        } else if (savepoint && st->tx_failed == 0) {
-            exec_params(st, "RELEASE SAVEPOINT store_update", NULL, 0, NULL);
-        }
-    }
-    params_clear(&p);
-    return rc;
-}
-
-static int delete_row(struct pg_store *st, const struct store_table *t, const char *id)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = $1", t->name, t->key);
-    struct params p = {0};
-    params_add(&p, id);
-    return exec_change(st, sql, &p);
-}
-
-/* ---- controllers ---- */
-
-int pg_controller_get(struct pg_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_controllers_table, id, out);
-}
-
-int pg_controller_list(struct pg_store *st, json_t **out)
-{
-    return list_all(st, &store_controllers_table, out);
 }
 
 /* The rows come as one result (text, smaller than the objects) and become objects one at a
  * time, so that fn may use the store (libpq runs one query at a time per connection). */
-static int table_rows(struct pg_store *st, const struct store_table *t, const char *sql,
-                      const struct params *p, int (*fn)(void *ctx, const json_t *row), void *ctx)
+static int pg_select(struct store *owner, const struct store_table *t, const char *sql,
+                     const struct store_value *v, int n, store_row_fn fn, void *ctx)
 {
+    struct pg_store *st = owner->pg;
+    struct params p = {0};
     PGresult *res = NULL;
-    int rc = exec_params(st, sql, p, 0, &res);
+    int rc = bind_values(&p, v, n);
+    if (rc == 0)
+        rc = exec_params(st, sql, &p, 0, &res);
+    params_clear(&p);
     if (rc < 0)
         return rc;
-    int n = PQntuples(res);
-    for (int i = 0; i < n && rc >= 0; i++) {
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && rc >= 0; i++) {
         json_t *row = row_to_json(res, i, t);
         rc = row != NULL ? fn(ctx, row) : -ENOMEM;
         json_decref(row);
@@ -1028,60 +693,74 @@ static int table_rows(struct pg_store *st, const struct store_table *t, const ch
     return rc < 0 ? rc : 0;
 }
 
-static int controller_rows(struct pg_store *st, const char *sql, const struct params *p,
-                           int (*fn)(void *ctx, const json_t *row), void *ctx)
+/* A statement that may break a unique column runs in a savepoint inside a transaction, so
+ * that a conflict is -EEXIST and the transaction goes on, as on SQLite. */
+static int pg_exec(struct store *owner, const char *sql, const struct store_value *v, int n,
+                   bool may_conflict, int64_t *changes)
 {
-    return table_rows(st, &store_controllers_table, sql, p, fn, ctx);
-}
-
-int pg_controller_foreach(struct pg_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
-             store_controllers_table.order);
-    return controller_rows(st, sql, NULL, fn, ctx);
-}
-
-int pg_controller_foreach_after(struct pg_store *st, int64_t created_at, int64_t rowid, int limit,
-                                int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    /* The order of store_controllers_table.order, served by the index of schema 11. */
-    static const char sql[] = "SELECT *, rowid AS list_rowid FROM controllers"
-                              " WHERE (created_at, rowid) > ($1, $2)"
-                              " ORDER BY created_at, rowid LIMIT $3";
+    struct pg_store *st = owner->pg;
     struct params p = {0};
-    int rc = params_add_int(&p, created_at);
-    if (rc == 0)
-        rc = params_add_int(&p, rowid);
-    if (rc == 0)
-        rc = params_add_int(&p, limit < 0 ? 0 : limit);
-    if (rc == 0)
-        rc = controller_rows(st, sql, &p, fn, ctx);
+    PGresult *res = NULL;
+    int rc = bind_values(&p, v, n);
+    bool savepoint = rc == 0 && st->in_tx && may_conflict;
+    if (savepoint)
+        rc = exec_params(st, "SAVEPOINT store_update", NULL, 0, NULL);
+    if (rc == 0) {
+        rc = exec_params(st, sql, &p, 0, &res);
+        if (savepoint && rc == -EEXIST && st->tx_failed == -EEXIST) {
+            st->tx_failed = 0; /* the savepoint undoes the failed statement only */
+            char saved[sizeof owner->error];
+            snprintf(saved, sizeof saved, "%s", owner->error);
+            int r2 = exec_params(st, "ROLLBACK TO SAVEPOINT store_update", NULL, 0, NULL);
+            snprintf(owner->error, sizeof owner->error, "%s", saved);
+            if (r2 < 0)
+                rc = r2;
+        } else if (savepoint && st->tx_failed == 0) {
+            exec_params(st, "RELEASE SAVEPOINT store_update", NULL, 0, NULL);
+        }
+    }
+    if (rc == 0 && changes != NULL)
+        *changes = affected(res);
+    PQclear(res);
     params_clear(&p);
     return rc;
 }
 
-int pg_page(struct pg_store *st, const struct store_table *t, const struct store_page_query *q,
-            int (*fn)(void *ctx, const json_t *row), void *ctx)
+static int pg_select_blob(struct store *owner, const char *sql, const struct store_value *v, int n,
+                          char *text, size_t textlen, void **data, size_t *len)
 {
-    struct store_page_sql page;
-    int rc = store_page_sql(t, q, '$', " COLLATE \"C\"", &page);
+    struct params p = {0};
+    PGresult *res = NULL;
+    /* Binary results: the blob's bytes, and the text's (text in binary is itself). */
+    int rc = bind_values(&p, v, n);
+    if (rc == 0)
+        rc = exec_params(owner->pg, sql, &p, 1, &res);
+    params_clear(&p);
     if (rc < 0)
         return rc;
-    struct params p = {0};
-    for (int i = 0; i < page.nparams && rc == 0; i++)
-        rc = page.params[i].is_text ? params_add(&p, page.params[i].text)
-                                    : params_add_int(&p, page.params[i].integer);
-    if (rc == 0)
-        rc = table_rows(st, t, page.sql, &p, fn, ctx);
-    params_clear(&p);
-    return rc;
+    if (PQntuples(res) != 1) {
+        PQclear(res);
+        return -ENOENT;
+    }
+    size_t bytes = (size_t)PQgetlength(res, 0, 1);
+    void *copy = bytes > 0 ? malloc(bytes) : NULL;
+    if (copy == NULL) {
+        PQclear(res);
+        return bytes > 0 ? -ENOMEM : -EIO;
+    }
+    memcpy(copy, PQgetvalue(res, 0, 1), bytes);
+    snprintf(text, textlen, "%.*s", PQgetlength(res, 0, 0), PQgetvalue(res, 0, 0));
+    PQclear(res);
+    *data = copy;
+    *len = bytes;
+    return 0;
 }
 
-int pg_controller_presence_scan(struct pg_store *st, store_presence_fn fn, void *ctx)
+static int pg_presence_scan(struct store *owner, store_presence_fn fn, void *ctx)
 {
     PGresult *res = NULL;
-    int rc = exec_params(st, "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
+    int rc = exec_params(owner->pg,
+                         "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
                          NULL, 0, &res);
     if (rc < 0)
         return rc;
@@ -1102,351 +781,59 @@ int pg_controller_presence_scan(struct pg_store *st, store_presence_fn fn, void 
     return 0;
 }
 
-int pg_controller_find_by_name(struct pg_store *st, const char *name, json_t **out)
-{
-    return query1(st, &store_controllers_table,
-                  "SELECT * FROM controllers WHERE name = $1 "
-                  "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
-                  name, false, out);
-}
+/* ---- opening ---- */
 
-int pg_controller_insert(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_controllers_table, row, false);
-}
+/* PostgreSQL checkpoints by itself: no defer_checkpoints, no checkpoint. */
+static const struct store_backend postgresql_backend = {
+    .name = "postgresql",
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT"
+                        " (to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')))",
+    .migration_begin = "BEGIN",
+    .migrations = migrations,
+    .collate = " COLLATE \"C\"",
+    .json_strings = "SELECT json_array_elements_text(?::json)",
+    .insert_suffix = " ON CONFLICT DO NOTHING",
+    .free = pg_free,
+    .script = pg_script,
+    .schema_version = pg_schema_version,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .end = pg_end,
+    .probe_write = pg_probe_write,
+    .ping = pg_ping,
+    .select = pg_select,
+    .exec = pg_exec,
+    .select_blob = pg_select_blob,
+    .presence_scan = pg_presence_scan,
+};
 
-int pg_controller_update(struct pg_store *st, const char *id, const json_t *fields)
+int pg_open(struct store *owner, const char *url, int max_version, bool maintenance, char *err,
+            size_t errlen)
 {
-    return update_row(st, &store_controllers_table, id, fields);
-}
-
-int pg_controller_bump_config(struct pg_store *st, const char *id, int64_t now)
-{
-    struct params p = {0};
-    int rc = params_add_int(&p, now);
-    if (rc == 0)
-        rc = params_add(&p, id);
-    if (rc == 0)
-        rc = exec_change(st,
-                         "UPDATE controllers SET config_version = config_version + 1, "
-                         "updated_at = $1 WHERE id = $2",
-                         &p);
-    params_clear(&p);
-    if (rc == 0) {
-        size_t i;
-        json_t *v;
-        bool seen = false;
-        json_array_foreach(st->bumped, i, v) seen = seen || strcmp(json_string_value(v), id) == 0;
-        if (!seen)
-            json_array_append_new(st->bumped, json_string(id));
-    }
-    return rc;
-}
-
-int pg_controller_delete(struct pg_store *st, const char *id)
-{
-    return delete_row(st, &store_controllers_table, id);
-}
-
-/* ---- trains ---- */
-
-int pg_train_get(struct pg_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_trains_table, id, out);
-}
-
-int pg_train_list(struct pg_store *st, const char *controller_id, json_t **out)
-{
-    if (controller_id == NULL)
-        return list_all(st, &store_trains_table, out);
-    return query1(
-        st, &store_trains_table,
-        "SELECT * FROM trains WHERE desired_controller_id = $1 ORDER BY created_at, rowid",
-        controller_id, false, out);
-}
-
-int pg_train_list_for(struct pg_store *st, const json_t *controller_ids, json_t **out)
-{
-    char *ids = json_dumps(controller_ids, JSON_COMPACT);
-    if (ids == NULL)
+    struct pg_store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
-    int rc = query1(st, &store_trains_table,
-                    "SELECT * FROM trains WHERE desired_controller_id IN"
-                    " (SELECT json_array_elements_text($1::json)) ORDER BY created_at, rowid",
-                    ids, false, out);
-    free(ids);
-    return rc;
-}
-
-int pg_train_list_actual(struct pg_store *st, const char *controller_id, json_t **out)
-{
-    return query1(st, &store_trains_table,
-                  "SELECT * FROM trains WHERE actual_controller_id = $1 ORDER BY created_at, rowid",
-                  controller_id, false, out);
-}
-
-int pg_train_insert(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_trains_table, row, false);
-}
-
-int pg_train_update(struct pg_store *st, const char *id, const json_t *fields)
-{
-    return update_row(st, &store_trains_table, id, fields);
-}
-
-int pg_train_find_by_address(struct pg_store *st, int address, json_t **out)
-{
-    struct params p = {0};
-    int rc = params_add_int(&p, address);
-    if (rc == 0)
-        rc = query(st, &store_trains_table, "SELECT * FROM trains WHERE address = $1", &p, true,
-                   out);
-    params_clear(&p);
-    return rc;
-}
-
-int pg_train_assign_addresses(struct pg_store *st)
-{
-    json_t *rows = NULL;
-    int rc = query(st, &store_trains_table,
-                   "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
-                   false, &rows);
-    if (rc < 0)
-        return rc;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        PGresult *res = NULL;
-        rc = exec_params(st,
-                         "SELECT MIN(a) FROM (SELECT 1 AS a UNION ALL SELECT address + 1 FROM"
-                         " trains WHERE address IS NOT NULL) s WHERE a <= 9999 AND a NOT IN"
-                         " (SELECT address FROM trains WHERE address IS NOT NULL)",
-                         NULL, 0, &res);
-        if (rc < 0)
-            break;
-        bool found = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0);
-        int address = found ? (int)strtol(PQgetvalue(res, 0, 0), NULL, 10) : 0;
-        PQclear(res);
-        if (!found) {
-            rc = -ERANGE; /* 9999 trains */
-            break;
-        }
-        json_t *f = json_pack("{s:i}", "address", address);
-        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
-        json_decref(f);
-        if (rc < 0)
-            break;
     }
-    json_decref(rows);
-    return rc;
-}
-
-static int photo_delete(struct pg_store *st, const char *train_id)
-{
-    struct params p = {0};
-    params_add(&p, train_id);
-    return exec_change(st, "DELETE FROM train_photos WHERE train_id = $1", &p);
-}
-
-int pg_train_delete(struct pg_store *st, const char *id)
-{
-    int rc = delete_row(st, &store_trains_table, id);
-    if (rc == 0) {
-        int r2 = delete_row(st, &store_status_table, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    st->owner = owner;
+    owner->pg = st;
+    owner->be = &postgresql_backend;
+    /* The URL's own settings win over these (libpq: later keywords override earlier ones, and
+     * dbname is expanded in place). Without a connect timeout an unreachable server would
+     * hold the start for minutes. */
+    const char *const keys[] = {"connect_timeout", "fallback_application_name", "dbname", NULL};
+    const char *const values[] = {"10", "roundhouse-central", url, NULL};
+    st->conn = PQconnectdbParams(keys, values, 1);
+    if (st->conn == NULL || PQstatus(st->conn) != CONNECTION_OK) {
+        set_message(st, st->conn != NULL ? PQerrorMessage(st->conn) : "out of memory");
+        snprintf(err, errlen, "cannot connect to the PostgreSQL database: %s", owner->error);
+        return -EIO;
     }
-    if (rc == 0) {
-        int r2 = photo_delete(st, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    if (session_setup(st) < 0) {
+        snprintf(err, errlen, "cannot configure the PostgreSQL session: %s", owner->error);
+        return -EIO;
     }
-    return rc;
-}
-
-/* ---- train photos ---- */
-
-static int photo_mark(struct pg_store *st, const char *train_id, const int64_t *at)
-{
-    struct params p = {0};
-    int rc = at != NULL ? params_add_int(&p, *at) : params_add(&p, NULL);
-    if (rc == 0)
-        rc = params_add(&p, train_id);
-    if (rc == 0)
-        rc = exec_change(st, "UPDATE trains SET photo_at = $1 WHERE id = $2", &p);
-    params_clear(&p);
-    return rc;
-}
-
-int pg_train_photo_put(struct pg_store *st, const char *train_id, const char *media_type,
-                       const void *data, size_t len, int64_t now)
-{
-    if (len == 0 || len > INT_MAX)
-        return -EINVAL;
-    int rc = photo_mark(st, train_id, &now);
-    if (rc < 0)
-        return rc;
-    struct params p = {0};
-    params_add(&p, train_id);
-    params_add(&p, media_type);
-    params_add(&p, (const char *)data);
-    p.lengths[2] = (int)len;
-    p.formats[2] = 1; /* binary: the bytes as they are */
-    return exec_params(st,
-                       "INSERT INTO train_photos(train_id, media_type, data) VALUES ($1, $2, $3)"
-                       " ON CONFLICT (train_id) DO UPDATE SET media_type = excluded.media_type,"
-                       " data = excluded.data",
-                       &p, 0, NULL);
-}
-
-int pg_train_photo_get(struct pg_store *st, const char *train_id, char *media_type, size_t typelen,
-                       void **data, size_t *len)
-{
-    struct params p = {0};
-    params_add(&p, train_id);
-    PGresult *res = NULL;
-    /* Binary results: the photo's bytes, and the media type's (text in binary is itself). */
-    int rc = exec_params(st, "SELECT media_type, data FROM train_photos WHERE train_id = $1", &p, 1,
-                         &res);
-    if (rc < 0)
-        return rc;
-    if (PQntuples(res) != 1) {
-        PQclear(res);
-        return -ENOENT;
-    }
-    size_t n = (size_t)PQgetlength(res, 0, 1);
-    void *copy = n > 0 ? malloc(n) : NULL;
-    if (copy == NULL) {
-        PQclear(res);
-        return n > 0 ? -ENOMEM : -EIO;
-    }
-    memcpy(copy, PQgetvalue(res, 0, 1), n);
-    snprintf(media_type, typelen, "%.*s", PQgetlength(res, 0, 0), PQgetvalue(res, 0, 0));
-    PQclear(res);
-    *data = copy;
-    *len = n;
-    return 0;
-}
-
-int pg_train_photo_delete(struct pg_store *st, const char *train_id)
-{
-    int rc = photo_mark(st, train_id, NULL);
-    if (rc < 0)
-        return rc;
-    return photo_delete(st, train_id);
-}
-
-/* ---- status, plugins, settings ---- */
-
-int pg_status_get(struct pg_store *st, const char *train_id, json_t **out)
-{
-    return get_by_key(st, &store_status_table, train_id, out);
-}
-
-int pg_status_upsert(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_status_table, row, true);
-}
-
-int pg_plugin_list(struct pg_store *st, json_t **out)
-{
-    return list_all(st, &store_plugins_table, out);
-}
-
-int pg_plugin_get(struct pg_store *st, const char *name, json_t **out)
-{
-    return get_by_key(st, &store_plugins_table, name, out);
-}
-
-int pg_plugin_upsert(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_plugins_table, row, true);
-}
-
-int pg_setting_get(struct pg_store *st, const char *key, json_t **value)
-{
-    json_t *row = NULL;
-    int rc = get_by_key(st, &store_settings_table, key, &row);
-    if (rc == 0) {
-        *value = json_incref(json_object_get(row, "value"));
-        json_decref(row);
-        if (*value == NULL)
-            rc = -ENOENT;
-    }
-    return rc;
-}
-
-int pg_setting_put(struct pg_store *st, const char *key, const json_t *value)
-{
-    json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
-    if (row == NULL)
-        return -ENOMEM;
-    int rc = insert_row(st, &store_settings_table, row, true);
-    json_decref(row);
-    return rc;
-}
-
-/* ---- operator accounts ---- */
-
-int pg_user_get(struct pg_store *st, const char *username, json_t **out)
-{
-    return get_by_key(st, &store_users_table, username, out);
-}
-
-int pg_user_list(struct pg_store *st, json_t **out)
-{
-    return list_all(st, &store_users_table, out);
-}
-
-int pg_user_put(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_users_table, row, true);
-}
-
-int pg_user_delete(struct pg_store *st, const char *username)
-{
-    int rc = delete_row(st, &store_users_table, username);
-    if (rc < 0)
-        return rc;
-    struct params p = {0};
-    params_add(&p, username);
-    return exec_params(st, "DELETE FROM credentials WHERE username = $1", &p, 0, NULL);
-}
-
-int pg_credential_get(struct pg_store *st, const char *secret_hash, json_t **out)
-{
-    return get_by_key(st, &store_credentials_table, secret_hash, out);
-}
-
-int pg_credential_list(struct pg_store *st, const char *username, json_t **out)
-{
-    if (username == NULL)
-        return list_all(st, &store_credentials_table, out);
-    return query1(st, &store_credentials_table,
-                  "SELECT * FROM credentials WHERE username = $1 ORDER BY created_at, rowid",
-                  username, false, out);
-}
-
-int pg_credential_insert(struct pg_store *st, const json_t *row)
-{
-    return insert_row(st, &store_credentials_table, row, false);
-}
-
-int pg_credential_delete(struct pg_store *st, const char *secret_hash)
-{
-    return delete_row(st, &store_credentials_table, secret_hash);
-}
-
-int pg_credential_prune(struct pg_store *st, int64_t now)
-{
-    struct params p = {0};
-    int rc = params_add_int(&p, now);
-    if (rc == 0)
-        rc = exec_params(
-            st, "DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= $1", &p, 0,
-            NULL);
-    params_clear(&p);
-    return rc;
+    return maintenance ? 0 : migrate(st, max_version, err, errlen);
 }

@@ -1,12 +1,11 @@
 /* The SQLite backend of store.h (the embedded default): one connection, WAL journal, schema
- * migrations. store.c dispatches here for every database that is not a postgresql:// URL;
- * the functions mean what their store_* namesakes in store.h say. */
+ * migrations, the statement cache. store_open chooses it for every database that is not a
+ * postgresql:// URL; it provides the operations of struct store_backend (store_backend.h),
+ * and the row operations and their SQL are store_rows.c's. */
 #include "store_backend.h"
 
 #include <errno.h>
 #include <limits.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -144,31 +143,14 @@ struct cached_stmt {
 };
 
 struct sq_store {
+    struct store *owner; /* its error message and write-failure state */
     sqlite3 *db;
     struct cached_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
-    pthread_mutex_t lock;
-    char error[512];
     bool write_tx;    /* the open transaction was begun with write = true */
     int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
-    /* A write failed since the last write transaction that put pages on disk and committed
-     * (store_write_state). Read by /health outside any transaction: its own lock. */
-    atomic_bool write_failing;
-    pthread_mutex_t write_lock; /* write_error */
-    char write_error[512];
-    json_t *bumped; /* controllers whose config_version rose in the open transaction */
-    int wal_frames; /* the WAL's length at the last checkpoint (sq_checkpoint) */
-    store_commit_hook hook;
-    void *hook_ctx;
-    struct store *owner; /* what the hook receives */
+    int wal_frames;   /* the WAL's length at the last checkpoint (sq_checkpoint) */
 };
-
-void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_hook hook, void *ctx)
-{
-    st->owner = owner;
-    st->hook = hook;
-    st->hook_ctx = ctx;
-}
 
 /* The message for a failed call: SQLite's, and for the failures of the storage underneath
  * (disk full, I/O error, read-only or corrupt file) which file and what the system said, so
@@ -176,6 +158,8 @@ void sq_set_commit_hook(struct sq_store *st, struct store *owner, store_commit_h
 static void describe_error(struct sq_store *st, int rc, const char *msg)
 {
     int thread_errno = errno; /* first: the failed write's (see below) */
+    char *error = st->owner->error;
+    size_t errlen = sizeof st->owner->error;
     const char *file = sqlite3_db_filename(st->db, "main");
     if (file == NULL || *file == '\0')
         file = "(memory)";
@@ -191,14 +175,14 @@ static void describe_error(struct sq_store *st, int rc, const char *msg)
     switch (rc & 0xff) {
     case SQLITE_FULL:
         if (sys == EFBIG || sys == EDQUOT)
-            snprintf(st->error, sizeof st->error, "disk full writing %s: %s (%s)", file,
+            snprintf(error, errlen, "disk full writing %s: %s (%s)", file,
                      sys == EFBIG ? "file size limit reached" : "disk quota exceeded",
                      strerror(sys));
         else
-            snprintf(st->error, sizeof st->error, "disk full writing %s: %s", file, msg);
+            snprintf(error, errlen, "disk full writing %s: %s", file, msg);
         break;
     case SQLITE_IOERR:
-        snprintf(st->error, sizeof st->error, "I/O error on %s: %s (%s)", file, msg,
+        snprintf(error, errlen, "I/O error on %s: %s (%s)", file, msg,
                  sys != 0 ? strerror(sys) : "no system error");
         break;
     case SQLITE_READONLY:
@@ -206,10 +190,10 @@ static void describe_error(struct sq_store *st, int rc, const char *msg)
     case SQLITE_PERM:
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-        snprintf(st->error, sizeof st->error, "%s: %s", file, msg);
+        snprintf(error, errlen, "%s: %s", file, msg);
         break;
     default:
-        snprintf(st->error, sizeof st->error, "%s", msg);
+        snprintf(error, errlen, "%s", msg);
         break;
     }
 }
@@ -225,15 +209,6 @@ static int pages_written(struct sq_store *st)
     int cur = 0, high = 0;
     sqlite3_db_status(st->db, SQLITE_DBSTATUS_CACHE_WRITE, &cur, &high, 0);
     return cur;
-}
-
-/* A write failed with st->error: remembered for store_write_state. */
-static void note_write_failed(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->write_lock);
-    snprintf(st->write_error, sizeof st->write_error, "%s", st->error);
-    pthread_mutex_unlock(&st->write_lock);
-    atomic_store(&st->write_failing, true);
 }
 
 /* Failures of the storage rather than of the statement or its data (constraints, types). */
@@ -257,37 +232,16 @@ static bool storage_error(int rc)
     }
 }
 
-/* Debug builds use an error-checking mutex and stop at the first unlock of a lock this
- * thread does not hold (a transaction ended twice): that would release another thread's
- * transaction. */
-static void store_unlock(struct sq_store *st)
-{
-    int rc = pthread_mutex_unlock(&st->lock);
-#ifndef NDEBUG
-    if (rc != 0) {
-        fprintf(stderr, "store: unlock of a store lock not held (%s): transaction ended twice\n",
-                strerror(rc));
-        abort();
-    }
-#endif
-    (void)rc;
-}
-
 static int map_rc(struct sq_store *st, int rc)
 {
     if (rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     set_error(st);
     if (st->write_tx && storage_error(rc))
-        note_write_failed(st);
+        store_note_write_failed(st->owner);
     if ((rc & 0xff) == SQLITE_CONSTRAINT)
         return -EEXIST;
     return -EIO;
-}
-
-const char *sq_last_error(struct sq_store *st)
-{
-    return st->error;
 }
 
 static int exec(struct sq_store *st, const char *sql)
@@ -304,7 +258,6 @@ static int exec(struct sq_store *st, const char *sql)
 
 static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out);
 static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt);
-static int photo_delete(struct sq_store *st, const char *train_id);
 
 /* Like exec, for the statements run on every request (BEGIN, COMMIT, ROLLBACK): through the
  * statement cache rather than compiled each time. */
@@ -324,8 +277,9 @@ static int exec_cached(struct sq_store *st, const char *sql)
     return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : -EIO;
 }
 
-static int schema_version(struct sq_store *st, int *out)
+static int sq_schema_version(struct store *owner, int *out)
 {
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(st->db, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
                                 -1, &stmt, NULL);
@@ -339,120 +293,34 @@ static int schema_version(struct sq_store *st, int *out)
     return -EIO;
 }
 
-int sq_schema_version(struct sq_store *st, int *out)
+static int sq_script(struct store *owner, const char *sql)
 {
-    pthread_mutex_lock(&st->lock);
-    int rc = schema_version(st, out);
-    store_unlock(st);
-    return rc;
+    return exec(owner->sq, sql);
 }
 
-static int migrate(struct sq_store *st, int max_version, char *err, size_t errlen)
+static void sq_free(struct store *owner)
 {
-    if (exec(st, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                 " version INTEGER PRIMARY KEY NOT NULL,"
-                 " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))") < 0) {
-        snprintf(err, errlen, "cannot create schema_migrations: %s", st->error);
-        return -EIO;
+    struct sq_store *st = owner->sq;
+    if (st == NULL)
+        return;
+    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
+        sqlite3_finalize(st->cache[i].stmt);
+        free(st->cache[i].sql);
     }
-    int current = 0;
-    if (schema_version(st, &current) < 0) {
-        snprintf(err, errlen, "cannot read schema version: %s", st->error);
-        return -EIO;
-    }
-    if (current > STORE_SCHEMA_VERSION) {
-        snprintf(err, errlen, "database schema version %d is newer than this program supports (%d)",
-                 current, STORE_SCHEMA_VERSION);
-        return -EPROTO;
-    }
-    for (int v = current + 1; v <= max_version && v <= STORE_SCHEMA_VERSION; v++) {
-        char record[96];
-        snprintf(record, sizeof record, "INSERT INTO schema_migrations(version) VALUES (%d)", v);
-        /* cppcheck-suppress negativeIndex ; v starts at current + 1 >= 1 */
-        if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v - 1]) < 0 ||
-            exec(st, record) < 0 || exec(st, "COMMIT") < 0) {
-            snprintf(err, errlen, "migration to schema version %d failed: %s", v, st->error);
-            exec(st, "ROLLBACK");
-            return -EIO;
-        }
-    }
-    return 0;
+    if (st->db != NULL)
+        sqlite3_close(st->db);
+    free(st);
+    owner->sq = NULL;
 }
 
-/* A store on a fresh connection to path (flags for sqlite3_open_v2, NOMUTEX added: the
- * store's own lock serialises its use). */
-static int store_connect(const char *path, int flags, struct sq_store **out, char *err,
-                         size_t errlen)
+static int sq_defer_checkpoints(struct store *owner)
 {
-    struct sq_store *st = calloc(1, sizeof *st);
-    if (st == NULL) {
-        snprintf(err, errlen, "out of memory");
-        return -ENOMEM;
-    }
-    pthread_mutexattr_t attr;
-    pthread_mutexattr_init(&attr);
-#ifndef NDEBUG
-    pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_ERRORCHECK);
-#endif
-    pthread_mutex_init(&st->lock, &attr);
-    pthread_mutexattr_destroy(&attr);
-    pthread_mutex_init(&st->write_lock, NULL);
-    st->bumped = json_array();
-    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
-     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
-    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
-        sq_free(st);
-        return -EIO;
-    }
-    sqlite3_busy_timeout(st->db, 5000);
-    *out = st;
-    return 0;
+    return exec(owner->sq, "PRAGMA wal_autocheckpoint=0");
 }
 
-int sq_open(const char *path, int max_version, struct sq_store **out, char *err, size_t errlen)
+static int sq_checkpoint(struct store *owner)
 {
-    struct sq_store *st = NULL;
-    int rc = store_connect(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, &st, err, errlen);
-    if (rc < 0)
-        return rc;
-    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
-     * (kill -9); only an OS crash or power cut can lose the last commits. */
-    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
-        exec(st, "PRAGMA foreign_keys=ON") < 0) {
-        snprintf(err, errlen, "cannot configure database %s: %s", path, st->error);
-        sq_free(st);
-        return -EIO;
-    }
-    rc = migrate(st, max_version, err, errlen);
-    if (rc < 0) {
-        sq_free(st);
-        return rc;
-    }
-    *out = st;
-    return 0;
-}
-
-int sq_open_maintenance(const char *path, struct sq_store **out, char *err, size_t errlen)
-{
-    /* The database exists (store_open made it) and is in WAL mode, which is persistent. */
-    return store_connect(path, SQLITE_OPEN_READWRITE, out, err, errlen);
-}
-
-int sq_defer_checkpoints(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->lock);
-    int rc = exec(st, "PRAGMA wal_autocheckpoint=0");
-    store_unlock(st);
-    return rc;
-}
-
-int sq_checkpoint(struct sq_store *st)
-{
-    pthread_mutex_lock(&st->lock);
+    struct sq_store *st = owner->sq;
     int frames = -1;
     int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
     /* Busy: a writer was starting; what is left is copied on the next call. */
@@ -464,29 +332,12 @@ int sq_checkpoint(struct sq_store *st)
      * nothing was written since the last call. */
     bool changed = frames != st->wal_frames;
     st->wal_frames = frames;
-    store_unlock(st);
     return rc != SQLITE_OK ? -EIO : changed ? 1 : 0;
 }
 
-void sq_free(struct sq_store *st)
+static int sq_begin(struct store *owner, bool write)
 {
-    if (st == NULL)
-        return;
-    for (int i = 0; i < STMT_CACHE_SIZE; i++) {
-        sqlite3_finalize(st->cache[i].stmt);
-        free(st->cache[i].sql);
-    }
-    if (st->db != NULL)
-        sqlite3_close(st->db);
-    json_decref(st->bumped);
-    pthread_mutex_destroy(&st->lock);
-    pthread_mutex_destroy(&st->write_lock);
-    free(st);
-}
-
-int sq_begin(struct sq_store *st, bool write)
-{
-    pthread_mutex_lock(&st->lock);
+    struct sq_store *st = owner->sq;
     /* IMMEDIATE takes the write lock up front, so two registrations can never both read
      * "no such controller" and both insert. */
     st->write_tx = false;
@@ -495,103 +346,65 @@ int sq_begin(struct sq_store *st, bool write)
     if (!sqlite3_get_autocommit(st->db))
         exec_cached(st, "ROLLBACK");
     int rc = exec_cached(st, write ? "BEGIN IMMEDIATE" : "BEGIN");
-    if (rc < 0) {
-        if (write)
-            note_write_failed(st);
-        store_unlock(st);
+    if (rc < 0)
         return rc;
-    }
     st->write_tx = write;
     st->writes_begin = pages_written(st);
-    json_array_clear(st->bumped);
     return 0;
 }
 
 /* Ends what is left of the transaction. After a failed COMMIT SQLite may already have
  * rolled back by itself (disk full, I/O error): a second ROLLBACK would then only replace
  * the real error with "cannot rollback - no transaction is active". */
-static void end_transaction(struct sq_store *st)
+static void sq_end(struct store *owner)
 {
+    struct sq_store *st = owner->sq;
     if (!sqlite3_get_autocommit(st->db)) {
-        char saved[sizeof st->error];
-        size_t n = strnlen(st->error, sizeof st->error - 1);
-        memcpy(saved, st->error, n);
+        char saved[sizeof owner->error];
+        size_t n = strnlen(owner->error, sizeof owner->error - 1);
+        memcpy(saved, owner->error, n);
         saved[n] = '\0';
         exec_cached(st, "ROLLBACK");
-        memcpy(st->error, saved, n + 1);
+        memcpy(owner->error, saved, n + 1);
     }
-    json_array_clear(st->bumped);
     st->write_tx = false;
 }
 
-int sq_commit(struct sq_store *st)
+static int sq_commit(struct store *owner, bool *wrote)
 {
+    struct sq_store *st = owner->sq;
     int rc = exec_cached(st, "COMMIT");
     if (rc < 0) {
         if (st->write_tx)
-            note_write_failed(st);
-        end_transaction(st);
-        store_unlock(st);
+            store_note_write_failed(owner);
         return rc;
     }
     /* Only a commit that put pages on disk shows that writes work again: SQLite writes no
      * page for a transaction that only read, or whose UPDATEs stored what was there. */
-    if (st->write_tx && pages_written(st) != st->writes_begin)
-        atomic_store(&st->write_failing, false);
-    if (st->hook != NULL && json_array_size(st->bumped) > 0)
-        st->hook(st->hook_ctx, st->owner, st->bumped);
-    end_transaction(st);
-    store_unlock(st);
+    *wrote = st->write_tx && pages_written(st) != st->writes_begin;
     return 0;
 }
 
-void sq_rollback(struct sq_store *st)
+static int sq_probe_write(struct store *owner)
 {
-    end_transaction(st);
-    store_unlock(st);
-}
-
-bool sq_write_state(struct sq_store *st, char *error, size_t errlen)
-{
-    if (!atomic_load(&st->write_failing))
-        return true;
-    if (error != NULL && errlen > 0) {
-        pthread_mutex_lock(&st->write_lock);
-        snprintf(error, errlen, "%s", st->write_error);
-        pthread_mutex_unlock(&st->write_lock);
-    }
-    return false;
-}
-
-int sq_probe_write(struct sq_store *st)
-{
-    int rc = sq_begin(st, true);
-    if (rc < 0)
-        return rc;
+    struct sq_store *st = owner->sq;
     /* Flips the header's user_version (unused otherwise) between 0 and 1: one page written
      * like any commit, and no row changed. */
     sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, "PRAGMA user_version", &stmt) == SQLITE_OK ? 0 : -EIO;
-    if (rc == 0) {
-        int v = 0;
-        if (sqlite3_step(stmt) == SQLITE_ROW)
-            v = sqlite3_column_int(stmt, 0);
-        stmt_release(st, stmt);
-        rc = exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
-    } else {
+    if (stmt_prepare(st, "PRAGMA user_version", &stmt) != SQLITE_OK) {
         set_error(st);
+        return -EIO;
     }
-    if (rc < 0) {
-        note_write_failed(st);
-        sq_rollback(st);
-        return rc;
-    }
-    return sq_commit(st);
+    int v = 0;
+    if (sqlite3_step(stmt) == SQLITE_ROW)
+        v = sqlite3_column_int(stmt, 0);
+    stmt_release(st, stmt);
+    return exec_cached(st, v == 0 ? "PRAGMA user_version = 1" : "PRAGMA user_version = 0");
 }
 
-int sq_ping(struct sq_store *st)
+static int sq_ping(struct store *owner)
 {
-    return exec_cached(st, "SELECT 1");
+    return exec_cached(owner->sq, "SELECT 1");
 }
 
 /* A ready statement for sql, from the cache or freshly prepared (and then cached). Returns
@@ -650,7 +463,7 @@ static void stmt_release(struct sq_store *st, sqlite3_stmt *stmt)
     sqlite3_finalize(stmt);
 }
 
-/* ---- generic row helpers ---- */
+/* ---- statements ---- */
 
 static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
 {
@@ -685,82 +498,47 @@ static json_t *row_to_json(sqlite3_stmt *stmt, const struct store_table *t)
     return row;
 }
 
-static int bind_json(sqlite3_stmt *stmt, int i, const json_t *v, char type)
+/* The values are the caller's until the call returns, and stmt_release clears the bindings
+ * before that: SQLITE_STATIC, no copies. */
+static int bind_value(sqlite3_stmt *stmt, int i, const struct store_value *v)
 {
-    switch (json_typeof(v)) {
-    case JSON_NULL:
+    switch (v->kind) {
+    case STORE_NULL:
         return sqlite3_bind_null(stmt, i);
-    case JSON_TRUE:
-        return sqlite3_bind_int(stmt, i, 1);
-    case JSON_FALSE:
-        return sqlite3_bind_int(stmt, i, 0);
-    case JSON_INTEGER:
-        return sqlite3_bind_int64(stmt, i, json_integer_value(v));
-    case JSON_REAL:
-        return sqlite3_bind_double(stmt, i, json_real_value(v));
-    case JSON_STRING:
-        return sqlite3_bind_text(stmt, i, json_string_value(v), (int)json_string_length(v),
-                                 SQLITE_TRANSIENT);
-    default: {
-        if (type != 'J')
-            return SQLITE_MISMATCH;
-        char *text = json_dumps(v, JSON_COMPACT | JSON_SORT_KEYS);
-        if (text == NULL)
-            return SQLITE_NOMEM;
-        return sqlite3_bind_text(stmt, i, text, -1, free);
+    case STORE_TEXT:
+        return sqlite3_bind_text(stmt, i, v->text, v->len, SQLITE_STATIC);
+    case STORE_INT:
+    case STORE_BOOL:
+        return sqlite3_bind_int64(stmt, i, v->integer);
+    case STORE_REAL:
+        return sqlite3_bind_double(stmt, i, v->real);
+    case STORE_BLOB:
+        return sqlite3_bind_blob(stmt, i, v->blob, v->len, SQLITE_STATIC);
     }
-    }
+    return SQLITE_MISUSE;
 }
 
-/* Runs a SELECT with text parameters and collects rows. single: one object or -ENOENT. */
-static int query(struct sq_store *st, const struct store_table *t, const char *sql, const char *p1,
-                 const char *p2, bool single, json_t **out)
+/* A ready statement for sql with the n values v bound to its parameters. */
+static int prepare_bound(struct sq_store *st, const char *sql, const struct store_value *v, int n,
+                         sqlite3_stmt **out)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, sql, &stmt);
     if (rc != SQLITE_OK)
         return map_rc(st, rc);
-    if (p1)
-        sqlite3_bind_text(stmt, 1, p1, -1, SQLITE_TRANSIENT);
-    if (p2)
-        sqlite3_bind_text(stmt, 2, p2, -1, SQLITE_TRANSIENT);
-    json_t *rows = json_array();
-    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        json_array_append_new(rows, row_to_json(stmt, t));
-    int result = map_rc(st, rc);
-    stmt_release(st, stmt);
-    if (result < 0) {
-        json_decref(rows);
-        return result;
+    for (int i = 0; i < n; i++) {
+        rc = bind_value(stmt, i + 1, &v[i]);
+        if (rc != SQLITE_OK) {
+            int result = map_rc(st, rc);
+            stmt_release(st, stmt);
+            return result;
+        }
     }
-    if (!single) {
-        *out = rows;
-        return 0;
-    }
-    if (json_array_size(rows) == 0) {
-        json_decref(rows);
-        return -ENOENT;
-    }
-    *out = json_incref(json_array_get(rows, 0));
-    json_decref(rows);
+    *out = stmt;
     return 0;
 }
 
-static int get_by_key(struct sq_store *st, const struct store_table *t, const char *key,
-                      json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
-    return query(st, t, sql, key, NULL, true, out);
-}
-
-static int list_all(struct sq_store *st, const struct store_table *t, json_t **out)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
-    return query(st, t, sql, NULL, NULL, false, out);
-}
-
+/* Steps a statement without rows, and is done with it. */
 static int run(struct sq_store *st, sqlite3_stmt *stmt)
 {
     int rc = sqlite3_step(stmt);
@@ -769,193 +547,14 @@ static int run(struct sq_store *st, sqlite3_stmt *stmt)
     return result;
 }
 
-/* Prepares sql and binds the values of fields (whitelisted columns of t, in their order)
- * to parameters 1..n; *next (when given) receives n + 1. */
-static int prepare_bound(struct sq_store *st, const struct store_table *t, const char *sql,
-                         const json_t *fields, sqlite3_stmt **out, int *next)
+static int sq_select(struct store *owner, const struct store_table *t, const char *sql,
+                     const struct store_value *v, int n, store_row_fn fn, void *ctx)
 {
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    int i = 1;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        rc = bind_json(stmt, i++, value, store_find_column(t, key)->type);
-        if (rc != SQLITE_OK) {
-            int result = map_rc(st, rc);
-            stmt_release(st, stmt);
-            return result;
-        }
-    }
-    *out = stmt;
-    if (next != NULL)
-        *next = i;
-    return 0;
-}
-
-/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the whitelisted columns
- * present in row. Unknown keys are a programming error: -EINVAL. */
-static int insert_row(struct sq_store *st, const struct store_table *t, const json_t *row,
-                      bool upsert)
-{
-    char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
-    size_t cl = 0, pl = 0, ul = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)row, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
-        pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
-        if (strcmp(key, t->key) != 0)
-            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
-                                   ul ? "," : "", key, key);
-        if (cl >= sizeof cols || pl >= sizeof params || ul >= sizeof updates)
-            return -E2BIG;
-    }
-    int n;
-    if (upsert && ul > 0)
-        n = snprintf(sql, sizeof sql,
-                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT(%s) DO UPDATE SET %s", t->name,
-                     cols, params, t->key, updates);
-    else
-        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)", t->name, cols, params);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    sqlite3_stmt *stmt = NULL;
-    int rc = prepare_bound(st, t, sql, row, &stmt, NULL);
+    int rc = prepare_bound(st, sql, v, n, &stmt);
     if (rc < 0)
         return rc;
-    return run(st, stmt);
-}
-
-static int update_row(struct sq_store *st, const struct store_table *t, const char *id,
-                      const json_t *fields)
-{
-    if (json_object_size(fields) == 0) {
-        json_t *row = NULL;
-        int rc = get_by_key(st, t, id, &row);
-        json_decref(row);
-        return rc;
-    }
-    char sql[2048], sets[1536] = "";
-    size_t sl = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
-        if (sl >= sizeof sets)
-            return -E2BIG;
-    }
-    int n = snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = ?", t->name, sets, t->key);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    sqlite3_stmt *stmt = NULL;
-    int i = 0;
-    int rc = prepare_bound(st, t, sql, fields, &stmt, &i);
-    if (rc < 0)
-        return rc;
-    sqlite3_bind_text(stmt, i, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-static int delete_row(struct sq_store *st, const struct store_table *t, const char *id)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-/* ---- controllers ---- */
-
-int sq_controller_get(struct sq_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_controllers_table, id, out);
-}
-
-int sq_controller_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_controllers_table, out);
-}
-
-/* limit < 0: all rows; else sql ends in "LIMIT ? OFFSET ?" (bound, so that the statement
- * cache holds one statement for every page). */
-/* Controller rows of sql, its n integer parameters bound in order, one at a time to fn. */
-static int controller_rows(struct sq_store *st, const char *sql, const int64_t *params, int n,
-                           int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    for (int i = 0; i < n; i++)
-        sqlite3_bind_int64(stmt, i + 1, params[i]);
-    int stopped = 0;
-    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, &store_controllers_table);
-        stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
-        json_decref(row);
-    }
-    int result = stopped < 0 ? stopped : map_rc(st, rc);
-    stmt_release(st, stmt);
-    return result;
-}
-
-int sq_controller_foreach(struct sq_store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    char sql[128];
-    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
-             store_controllers_table.order);
-    return controller_rows(st, sql, NULL, 0, fn, ctx);
-}
-
-int sq_controller_foreach_after(struct sq_store *st, int64_t created_at, int64_t rowid, int limit,
-                                int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    /* The order of store_controllers_table.order, served by the index of schema 11. */
-    static const char sql[] =
-        "SELECT *, rowid AS list_rowid FROM controllers WHERE (created_at, rowid) > (?, ?)"
-        " ORDER BY created_at, rowid LIMIT ?";
-    const int64_t params[] = {created_at, rowid, limit < 0 ? 0 : limit};
-    return controller_rows(st, sql, params, 3, fn, ctx);
-}
-
-int sq_page(struct sq_store *st, const struct store_table *t, const struct store_page_query *q,
-            int (*fn)(void *ctx, const json_t *row), void *ctx)
-{
-    struct store_page_sql page;
-    int rc = store_page_sql(t, q, '?', "", &page);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, page.sql, &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    for (int i = 0; i < page.nparams; i++) {
-        const struct store_page_param *p = &page.params[i];
-        if (p->is_text)
-            sqlite3_bind_text(stmt, i + 1, p->text, -1, SQLITE_STATIC);
-        else
-            sqlite3_bind_int64(stmt, i + 1, p->integer);
-    }
     int stopped = 0;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         json_t *row = row_to_json(stmt, t);
@@ -967,8 +566,56 @@ int sq_page(struct sq_store *st, const struct store_table *t, const struct store
     return result;
 }
 
-int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void *ctx)
+/* A failed statement leaves a SQLite transaction going: may_conflict needs nothing. */
+static int sq_exec(struct store *owner, const char *sql, const struct store_value *v, int n,
+                   bool may_conflict, int64_t *changes)
 {
+    (void)may_conflict;
+    struct sq_store *st = owner->sq;
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(st, sql, v, n, &stmt);
+    if (rc < 0)
+        return rc;
+    rc = run(st, stmt);
+    if (rc == 0 && changes != NULL)
+        *changes = sqlite3_changes(st->db);
+    return rc;
+}
+
+static int sq_select_blob(struct store *owner, const char *sql, const struct store_value *v, int n,
+                          char *text, size_t textlen, void **data, size_t *len)
+{
+    struct sq_store *st = owner->sq;
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(st, sql, v, n, &stmt);
+    if (rc < 0)
+        return rc;
+    rc = sqlite3_step(stmt);
+    if (rc != SQLITE_ROW) {
+        int result = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc);
+        stmt_release(st, stmt);
+        return result;
+    }
+    const char *type = (const char *)sqlite3_column_text(stmt, 0);
+    const void *blob = sqlite3_column_blob(stmt, 1);
+    size_t bytes = (size_t)sqlite3_column_bytes(stmt, 1);
+    void *copy = bytes > 0 ? malloc(bytes) : NULL;
+    if (copy == NULL || type == NULL) {
+        free(copy);
+        stmt_release(st, stmt);
+        return bytes > 0 && type != NULL ? -ENOMEM : -EIO;
+    }
+    memcpy(copy, blob, bytes);
+    snprintf(text, textlen, "%s", type);
+    stmt_release(st, stmt);
+    *data = copy;
+    *len = bytes;
+    return 0;
+}
+
+static int sq_presence_scan(struct store *owner, store_presence_fn fn, void *ctx)
+{
+    struct sq_store *st = owner->sq;
     sqlite3_stmt *stmt = NULL;
     int rc = stmt_prepare(st, "SELECT id, last_seen, session_epoch, offline_epoch FROM controllers",
                           &stmt);
@@ -992,372 +639,66 @@ int sq_controller_presence_scan(struct sq_store *st, store_presence_fn fn, void 
     return result;
 }
 
-int sq_controller_find_by_name(struct sq_store *st, const char *name, json_t **out)
-{
-    return query(st, &store_controllers_table,
-                 "SELECT * FROM controllers WHERE name = ? "
-                 "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
-                 name, NULL, false, out);
-}
+/* ---- opening ---- */
 
-int sq_controller_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_controllers_table, row, false);
-}
+static const struct store_backend sqlite_backend = {
+    .name = "sqlite",
+    .migrations_table = "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                        " version INTEGER PRIMARY KEY NOT NULL,"
+                        " applied_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ','now')))",
+    .migration_begin = "BEGIN IMMEDIATE",
+    .migrations = migrations,
+    .collate = "",
+    .json_strings = "SELECT value FROM json_each(?)",
+    .insert_suffix = "",
+    .free = sq_free,
+    .script = sq_script,
+    .schema_version = sq_schema_version,
+    .defer_checkpoints = sq_defer_checkpoints,
+    .checkpoint = sq_checkpoint,
+    .begin = sq_begin,
+    .commit = sq_commit,
+    .end = sq_end,
+    .probe_write = sq_probe_write,
+    .ping = sq_ping,
+    .select = sq_select,
+    .exec = sq_exec,
+    .select_blob = sq_select_blob,
+    .presence_scan = sq_presence_scan,
+};
 
-int sq_controller_update(struct sq_store *st, const char *id, const json_t *fields)
+int sq_open(struct store *owner, const char *path, int max_version, bool maintenance, char *err,
+            size_t errlen)
 {
-    return update_row(st, &store_controllers_table, id, fields);
-}
-
-int sq_controller_bump_config(struct sq_store *st, const char *id, int64_t now)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st,
-                          "UPDATE controllers SET config_version = config_version + 1, "
-                          "updated_at = ? WHERE id = ?",
-                          &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_int64(stmt, 1, now);
-    sqlite3_bind_text(stmt, 2, id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    if (rc == 0) {
-        size_t i;
-        json_t *v;
-        bool seen = false;
-        json_array_foreach(st->bumped, i, v) seen = seen || strcmp(json_string_value(v), id) == 0;
-        if (!seen)
-            json_array_append_new(st->bumped, json_string(id));
-    }
-    return rc;
-}
-
-int sq_controller_delete(struct sq_store *st, const char *id)
-{
-    return delete_row(st, &store_controllers_table, id);
-}
-
-/* ---- trains ---- */
-
-int sq_train_get(struct sq_store *st, const char *id, json_t **out)
-{
-    return get_by_key(st, &store_trains_table, id, out);
-}
-
-int sq_train_list(struct sq_store *st, const char *controller_id, json_t **out)
-{
-    if (controller_id == NULL)
-        return list_all(st, &store_trains_table, out);
-    return query(st, &store_trains_table,
-                 "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
-                 controller_id, NULL, false, out);
-}
-
-int sq_train_list_for(struct sq_store *st, const json_t *controller_ids, json_t **out)
-{
-    char *ids = json_dumps(controller_ids, JSON_COMPACT);
-    if (ids == NULL)
+    struct sq_store *st = calloc(1, sizeof *st);
+    if (st == NULL) {
+        snprintf(err, errlen, "out of memory");
         return -ENOMEM;
-    int rc = query(st, &store_trains_table,
-                   "SELECT * FROM trains WHERE desired_controller_id IN"
-                   " (SELECT value FROM json_each(?)) ORDER BY created_at, rowid",
-                   ids, NULL, false, out);
-    free(ids);
-    return rc;
-}
-
-int sq_train_list_actual(struct sq_store *st, const char *controller_id, json_t **out)
-{
-    return query(st, &store_trains_table,
-                 "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
-                 controller_id, NULL, false, out);
-}
-
-int sq_train_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_trains_table, row, false);
-}
-
-int sq_train_find_by_address(struct sq_store *st, int address, json_t **out)
-{
-    char key[16];
-    snprintf(key, sizeof key, "%d", address);
-    return query(st, &store_trains_table, "SELECT * FROM trains WHERE address = CAST(? AS INTEGER)",
-                 key, NULL, true, out);
-}
-
-/* The smallest free address for every train that has none, in creation order. */
-int sq_train_assign_addresses(struct sq_store *st)
-{
-    json_t *rows = NULL;
-    int rc = query(st, &store_trains_table,
-                   "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL,
-                   NULL, false, &rows);
-    if (rc < 0)
-        return rc;
-    size_t i;
-    json_t *row;
-    json_array_foreach(rows, i, row)
-    {
-        sqlite3_stmt *stmt = NULL;
-        rc = stmt_prepare(st,
-                          "SELECT MIN(a) FROM (SELECT 1 AS a UNION ALL SELECT address + 1 FROM"
-                          " trains WHERE address IS NOT NULL) WHERE a <= 9999 AND a NOT IN"
-                          " (SELECT address FROM trains WHERE address IS NOT NULL)",
-                          &stmt);
-        if (rc != SQLITE_OK) {
-            rc = map_rc(st, rc);
-            break;
-        }
-        int step = sqlite3_step(stmt);
-        bool found = step == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL;
-        int address = found ? sqlite3_column_int(stmt, 0) : 0;
-        rc = step == SQLITE_ROW ? 0 : map_rc(st, step);
-        stmt_release(st, stmt);
-        if (rc < 0)
-            break;
-        if (!found) {
-            rc = -ERANGE; /* 9999 trains */
-            break;
-        }
-        json_t *f = json_pack("{s:i}", "address", address);
-        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
-        json_decref(f);
-        if (rc < 0)
-            break;
     }
-    json_decref(rows);
-    return rc;
-}
-
-int sq_train_update(struct sq_store *st, const char *id, const json_t *fields)
-{
-    return update_row(st, &store_trains_table, id, fields);
-}
-
-int sq_train_delete(struct sq_store *st, const char *id)
-{
-    int rc = delete_row(st, &store_trains_table, id);
-    if (rc == 0) {
-        int r2 = delete_row(st, &store_status_table, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    st->owner = owner;
+    owner->sq = st;
+    owner->be = &sqlite_backend;
+    /* No memory statistics: they cost a global mutex on every allocation. Refused (and
+     * harmless) once SQLite is initialised, e.g. by a second store in one process. */
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    /* The maintenance connection: the database exists (store_open made it) and is in WAL
+     * mode, which is persistent. NOMUTEX: the store's own lock serialises its use. */
+    int flags = SQLITE_OPEN_READWRITE | (maintenance ? 0 : SQLITE_OPEN_CREATE);
+    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
+        return -EIO;
     }
-    if (rc == 0) {
-        int r2 = photo_delete(st, id);
-        if (r2 < 0 && r2 != -ENOENT)
-            rc = r2;
+    sqlite3_busy_timeout(st->db, 5000);
+    if (maintenance)
+        return 0;
+    /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process
+     * (kill -9); only an OS crash or power cut can lose the last commits. */
+    if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
+        exec(st, "PRAGMA foreign_keys=ON") < 0) {
+        snprintf(err, errlen, "cannot configure database %s: %s", path, owner->error);
+        return -EIO;
     }
-    return rc;
-}
-
-/* ---- train photos ---- */
-
-static int photo_delete(struct sq_store *st, const char *train_id)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, "DELETE FROM train_photos WHERE train_id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-static int photo_mark(struct sq_store *st, const char *train_id, const int64_t *at)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(st, "UPDATE trains SET photo_at = ? WHERE id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    if (at != NULL)
-        sqlite3_bind_int64(stmt, 1, *at);
-    else
-        sqlite3_bind_null(stmt, 1);
-    sqlite3_bind_text(stmt, 2, train_id, -1, SQLITE_TRANSIENT);
-    rc = run(st, stmt);
-    if (rc == 0 && sqlite3_changes(st->db) == 0)
-        return -ENOENT;
-    return rc;
-}
-
-int sq_train_photo_put(struct sq_store *st, const char *train_id, const char *media_type,
-                       const void *data, size_t len, int64_t now)
-{
-    if (len == 0 || len > INT_MAX)
-        return -EINVAL;
-    int rc = photo_mark(st, train_id, &now);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st,
-                      "INSERT OR REPLACE INTO train_photos(train_id, media_type, data)"
-                      " VALUES (?, ?, ?)",
-                      &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(stmt, 2, media_type, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(stmt, 3, data, (int)len, SQLITE_TRANSIENT);
-    return run(st, stmt);
-}
-
-int sq_train_photo_get(struct sq_store *st, const char *train_id, char *media_type, size_t typelen,
-                       void **data, size_t *len)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc =
-        stmt_prepare(st, "SELECT media_type, data FROM train_photos WHERE train_id = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, train_id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(stmt);
-    if (rc != SQLITE_ROW) {
-        int result = rc == SQLITE_DONE ? -ENOENT : map_rc(st, rc);
-        stmt_release(st, stmt);
-        return result;
-    }
-    const char *type = (const char *)sqlite3_column_text(stmt, 0);
-    const void *blob = sqlite3_column_blob(stmt, 1);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, 1);
-    void *copy = n > 0 ? malloc(n) : NULL;
-    if (copy == NULL || type == NULL) {
-        free(copy);
-        stmt_release(st, stmt);
-        return n > 0 && type != NULL ? -ENOMEM : -EIO;
-    }
-    memcpy(copy, blob, n);
-    snprintf(media_type, typelen, "%s", type);
-    stmt_release(st, stmt);
-    *data = copy;
-    *len = n;
-    return 0;
-}
-
-int sq_train_photo_delete(struct sq_store *st, const char *train_id)
-{
-    int rc = photo_mark(st, train_id, NULL);
-    if (rc < 0)
-        return rc;
-    return photo_delete(st, train_id);
-}
-
-/* ---- status and plugins ---- */
-
-int sq_status_get(struct sq_store *st, const char *train_id, json_t **out)
-{
-    return get_by_key(st, &store_status_table, train_id, out);
-}
-
-int sq_status_upsert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_status_table, row, true);
-}
-
-int sq_plugin_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_plugins_table, out);
-}
-
-int sq_plugin_get(struct sq_store *st, const char *name, json_t **out)
-{
-    return get_by_key(st, &store_plugins_table, name, out);
-}
-
-int sq_plugin_upsert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_plugins_table, row, true);
-}
-
-int sq_setting_get(struct sq_store *st, const char *key, json_t **value)
-{
-    json_t *row = NULL;
-    int rc = get_by_key(st, &store_settings_table, key, &row);
-    if (rc == 0) {
-        *value = json_incref(json_object_get(row, "value"));
-        json_decref(row);
-        if (*value == NULL)
-            rc = -ENOENT;
-    }
-    return rc;
-}
-
-int sq_setting_put(struct sq_store *st, const char *key, const json_t *value)
-{
-    json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
-    if (row == NULL)
-        return -ENOMEM;
-    int rc = insert_row(st, &store_settings_table, row, true);
-    json_decref(row);
-    return rc;
-}
-
-/* ---- operator accounts ---- */
-
-int sq_user_get(struct sq_store *st, const char *username, json_t **out)
-{
-    return get_by_key(st, &store_users_table, username, out);
-}
-
-int sq_user_list(struct sq_store *st, json_t **out)
-{
-    return list_all(st, &store_users_table, out);
-}
-
-int sq_user_put(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_users_table, row, true);
-}
-
-int sq_user_delete(struct sq_store *st, const char *username)
-{
-    int rc = delete_row(st, &store_users_table, username);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *stmt = NULL;
-    rc = stmt_prepare(st, "DELETE FROM credentials WHERE username = ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_text(stmt, 1, username, -1, SQLITE_TRANSIENT);
-    return run(st, stmt);
-}
-
-int sq_credential_get(struct sq_store *st, const char *secret_hash, json_t **out)
-{
-    return get_by_key(st, &store_credentials_table, secret_hash, out);
-}
-
-int sq_credential_list(struct sq_store *st, const char *username, json_t **out)
-{
-    if (username == NULL)
-        return list_all(st, &store_credentials_table, out);
-    return query(st, &store_credentials_table,
-                 "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
-                 username, NULL, false, out);
-}
-
-int sq_credential_insert(struct sq_store *st, const json_t *row)
-{
-    return insert_row(st, &store_credentials_table, row, false);
-}
-
-int sq_credential_delete(struct sq_store *st, const char *secret_hash)
-{
-    return delete_row(st, &store_credentials_table, secret_hash);
-}
-
-int sq_credential_prune(struct sq_store *st, int64_t now)
-{
-    sqlite3_stmt *stmt = NULL;
-    int rc = stmt_prepare(
-        st, "DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= ?", &stmt);
-    if (rc != SQLITE_OK)
-        return map_rc(st, rc);
-    sqlite3_bind_int64(stmt, 1, now);
-    return run(st, stmt);
+    return store_migrate(owner, max_version, err, errlen);
 }

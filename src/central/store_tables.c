@@ -54,23 +54,35 @@ static const struct store_column status_columns[] = {
 static const struct store_column plugin_columns[] = {
     {"name", 'T'}, {"description", 'T'}, {"config", 'J'}, {NULL, 0}};
 
-const struct store_table store_controllers_table = {"controllers", "id", "created_at, rowid",
-                                                    controller_columns};
-const struct store_table store_trains_table = {"trains", "id", "created_at, rowid", train_columns};
-const struct store_table store_status_table = {"train_status", "train_id", "train_id",
-                                               status_columns};
-const struct store_table store_plugins_table = {"plugins", "name", "name", plugin_columns};
+const struct store_table store_controllers_table = {.name = "controllers",
+                                                    .key = "id",
+                                                    .order = "created_at, rowid",
+                                                    .columns = controller_columns};
+const struct store_table store_trains_table = {.name = "trains",
+                                               .key = "id",
+                                               .order = "created_at, rowid",
+                                               .columns = train_columns,
+                                               .unique = "address"};
+const struct store_table store_status_table = {
+    .name = "train_status", .key = "train_id", .order = "train_id", .columns = status_columns};
+const struct store_table store_plugins_table = {
+    .name = "plugins", .key = "name", .order = "name", .columns = plugin_columns};
 static const struct store_column setting_columns[] = {{"key", 'T'}, {"value", 'J'}, {NULL, 0}};
-const struct store_table store_settings_table = {"settings", "key", "key", setting_columns};
+const struct store_table store_settings_table = {
+    .name = "settings", .key = "key", .order = "key", .columns = setting_columns};
 static const struct store_column user_columns[] = {{"username", 'T'},      {"role", 'T'},
                                                    {"password_hash", 'T'}, {"created_at", 'I'},
                                                    {"updated_at", 'I'},    {NULL, 0}};
-const struct store_table store_users_table = {"users", "username", "username", user_columns};
+const struct store_table store_users_table = {
+    .name = "users", .key = "username", .order = "username", .columns = user_columns};
 static const struct store_column credential_columns[] = {
     {"secret_hash", 'T'}, {"id", 'T'},         {"kind", 'T'},       {"username", 'T'},
     {"name", 'T'},        {"created_at", 'I'}, {"expires_at", 'I'}, {NULL, 0}};
-const struct store_table store_credentials_table = {"credentials", "secret_hash",
-                                                    "created_at, rowid", credential_columns};
+const struct store_table store_credentials_table = {.name = "credentials",
+                                                    .key = "secret_hash",
+                                                    .order = "created_at, rowid",
+                                                    .columns = credential_columns,
+                                                    .unique = "id"};
 
 const struct store_column *store_find_column(const struct store_table *t, const char *name)
 {

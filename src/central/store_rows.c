@@ -1,0 +1,599 @@
+/* The row operations of store.h, written once for both backends: the SQL (parameters marked
+ * '?' on both) and the rules around it (a missing row is -ENOENT, a taken key -EEXIST, a
+ * photo sets its train's photo_at, ...). The backends run the statements (store_backend.h:
+ * select, exec); the columns and their types are store_tables.c's. */
+#include "store_backend.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- statements ---- */
+
+static int collect(void *ctx, const json_t *row)
+{
+    return json_array_append(ctx, (json_t *)row) == 0 ? 0 : -ENOMEM;
+}
+
+/* Runs a SELECT and collects its rows: all of them, or (single) the first one or -ENOENT. */
+static int query(struct store *st, const struct store_table *t, const char *sql,
+                 const struct store_value *v, int n, bool single, json_t **out)
+{
+    json_t *rows = json_array();
+    if (rows == NULL)
+        return -ENOMEM;
+    int rc = st->be->select(st, t, sql, v, n, collect, rows);
+    if (rc == 0 && single) {
+        json_t *first = json_array_get(rows, 0);
+        if (first == NULL)
+            rc = -ENOENT;
+        else
+            *out = json_incref(first);
+    } else if (rc == 0) {
+        *out = json_incref(rows);
+    }
+    json_decref(rows);
+    return rc;
+}
+
+/* query with one text parameter. */
+static int query_text(struct store *st, const struct store_table *t, const char *sql,
+                      const char *value, bool single, json_t **out)
+{
+    const struct store_value v = store_text(value);
+    return query(st, t, sql, &v, 1, single, out);
+}
+
+/* Runs a statement; -ENOENT when it changed no row. */
+static int change(struct store *st, const char *sql, const struct store_value *v, int n)
+{
+    int64_t changes = 0;
+    int rc = st->be->exec(st, sql, v, n, false, &changes);
+    return rc == 0 && changes == 0 ? -ENOENT : rc;
+}
+
+/* ---- the rows of a table ---- */
+
+/* The values of a row's fields (columns of t, in the object's order), with the JSON texts
+ * they own. */
+struct field_values {
+    int n;
+    struct store_value v[STORE_MAX_PARAMS];
+    char *owned[STORE_MAX_PARAMS];
+};
+
+static void field_values_clear(struct field_values *f)
+{
+    for (int i = 0; i < f->n; i++)
+        free(f->owned[i]);
+    f->n = 0;
+}
+
+/* A JSON value as the parameter for a column of this type: booleans for B columns (numbers
+ * elsewhere), objects and arrays as their text for J columns only. */
+static int column_value(const json_t *j, char type, struct store_value *out, char **owned)
+{
+    *owned = NULL;
+    switch (json_typeof(j)) {
+    case JSON_NULL:
+        *out = store_null();
+        return 0;
+    case JSON_TRUE:
+    case JSON_FALSE:
+        *out = store_int(json_is_true(j));
+        if (type == 'B')
+            out->kind = STORE_BOOL;
+        return 0;
+    case JSON_INTEGER:
+        *out = store_int(json_integer_value(j));
+        return 0;
+    case JSON_REAL:
+        *out = (struct store_value){.kind = STORE_REAL, .real = json_real_value(j)};
+        return 0;
+    case JSON_STRING:
+        *out = store_text(json_string_value(j));
+        out->len = (int)json_string_length(j);
+        return 0;
+    default:
+        if (type != 'J')
+            return -EINVAL;
+        *owned = json_dumps(j, JSON_COMPACT | JSON_SORT_KEYS);
+        *out = store_text(*owned);
+        return *owned != NULL ? 0 : -ENOMEM;
+    }
+}
+
+/* The values of fields (whose keys are columns of t: checked by the caller) into f. */
+static int field_values(struct store *st, const struct store_table *t, const json_t *fields,
+                        struct field_values *f)
+{
+    f->n = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        if (f->n == STORE_MAX_PARAMS)
+            return -E2BIG;
+        int rc = column_value(value, store_find_column(t, key)->type, &f->v[f->n], &f->owned[f->n]);
+        if (rc < 0) {
+            snprintf(st->error, sizeof st->error, "%s.%s: value of the wrong type", t->name, key);
+            return rc == -EINVAL ? -EIO : rc;
+        }
+        f->n++;
+    }
+    return 0;
+}
+
+static int get_by_key(struct store *st, const struct store_table *t, const char *key, json_t **out)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s WHERE %s = ?", t->name, t->key);
+    return query_text(st, t, sql, key, true, out);
+}
+
+static int list_all(struct store *st, const struct store_table *t, json_t **out)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM %s ORDER BY %s", t->name, t->order);
+    return query(st, t, sql, NULL, 0, false, out);
+}
+
+/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the columns present in row.
+ * A taken key is -EEXIST, and the transaction goes on. Unknown keys are a programming error:
+ * -EINVAL. */
+static int insert_row(struct store *st, const struct store_table *t, const json_t *row, bool upsert)
+{
+    char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
+    size_t cl = 0, pl = 0, ul = 0;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)row, key, value)
+    {
+        if (store_find_column(t, key) == NULL)
+            return -EINVAL;
+        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
+        pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
+        if (strcmp(key, t->key) != 0)
+            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
+                                   ul ? "," : "", key, key);
+        if (cl >= sizeof cols || pl >= sizeof params || ul >= sizeof updates)
+            return -E2BIG;
+    }
+    int n;
+    if (upsert && ul > 0)
+        n = snprintf(sql, sizeof sql,
+                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", t->name,
+                     cols, params, t->key, updates);
+    else
+        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)%s", t->name, cols, params,
+                     st->be->insert_suffix);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return -E2BIG;
+    struct field_values f;
+    int64_t changes = 0;
+    int rc = field_values(st, t, row, &f);
+    if (rc == 0)
+        rc = st->be->exec(st, sql, f.v, f.n, false, &changes);
+    if (rc == 0 && !upsert && changes == 0) {
+        snprintf(st->error, sizeof st->error, "duplicate key value in %s", t->name);
+        rc = -EEXIST;
+    }
+    field_values_clear(&f);
+    return rc;
+}
+
+static int update_row(struct store *st, const struct store_table *t, const char *id,
+                      const json_t *fields)
+{
+    if (json_object_size(fields) == 0) {
+        json_t *row = NULL;
+        int rc = get_by_key(st, t, id, &row);
+        json_decref(row);
+        return rc;
+    }
+    char sql[2048], sets[1536] = "";
+    size_t sl = 0;
+    bool may_conflict = false;
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)fields, key, value)
+    {
+        if (store_find_column(t, key) == NULL)
+            return -EINVAL;
+        may_conflict = may_conflict || (t->unique != NULL && strcmp(key, t->unique) == 0);
+        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
+        if (sl >= sizeof sets)
+            return -E2BIG;
+    }
+    int n = snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = ?", t->name, sets, t->key);
+    if (n < 0 || (size_t)n >= sizeof sql)
+        return -E2BIG;
+    struct field_values f;
+    int64_t changes = 0;
+    int rc = field_values(st, t, fields, &f);
+    if (rc == 0 && f.n == STORE_MAX_PARAMS)
+        rc = -E2BIG;
+    if (rc == 0) {
+        f.v[f.n] = store_text(id);
+        rc = st->be->exec(st, sql, f.v, f.n + 1, may_conflict, &changes);
+    }
+    if (rc == 0 && changes == 0)
+        rc = -ENOENT;
+    field_values_clear(&f);
+    return rc;
+}
+
+static int delete_row(struct store *st, const struct store_table *t, const char *id)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "DELETE FROM %s WHERE %s = ?", t->name, t->key);
+    const struct store_value v = store_text(id);
+    return change(st, sql, &v, 1);
+}
+
+/* ---- controllers ---- */
+
+int store_controller_get(struct store *st, const char *id, json_t **out)
+{
+    return get_by_key(st, &store_controllers_table, id, out);
+}
+
+int store_controller_list(struct store *st, json_t **out)
+{
+    return list_all(st, &store_controllers_table, out);
+}
+
+int store_controller_foreach(struct store *st, int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "SELECT * FROM controllers ORDER BY %s",
+             store_controllers_table.order);
+    return st->be->select(st, &store_controllers_table, sql, NULL, 0, fn, ctx);
+}
+
+struct keyed {
+    struct store_list_key *key;
+    int (*fn)(void *ctx, const json_t *row);
+    void *ctx;
+};
+
+/* The rows carry their rowid as list_rowid (a text column to the row readers, which know no
+ * such column): the key of the next page. */
+static int note_key(void *ctx, const json_t *row)
+{
+    struct keyed *k = ctx;
+    const char *rowid = json_string_value(json_object_get(row, "list_rowid"));
+    k->key->created_at = json_integer_value(json_object_get(row, "created_at"));
+    k->key->rowid = rowid != NULL ? strtoll(rowid, NULL, 10) : INT64_MAX;
+    return k->fn(k->ctx, row);
+}
+
+int store_controller_foreach_after(struct store *st, struct store_list_key *after, int limit,
+                                   int (*fn)(void *ctx, const json_t *row), void *ctx)
+{
+    /* The order of store_controllers_table.order, served by the index of schema 11 (on
+     * SQLite, every index ends with the rowid). */
+    static const char sql[] =
+        "SELECT *, rowid AS list_rowid FROM controllers WHERE (created_at, rowid) > (?, ?)"
+        " ORDER BY created_at, rowid LIMIT ?";
+    struct keyed k = {after, fn, ctx};
+    const struct store_value v[] = {store_int(after->created_at), store_int(after->rowid),
+                                    store_int(limit < 0 ? 0 : limit)};
+    return st->be->select(st, &store_controllers_table, sql, v, 3, note_key, &k);
+}
+
+int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx)
+{
+    return st->be->presence_scan(st, fn, ctx);
+}
+
+int store_controller_find_by_name(struct store *st, const char *name, json_t **out)
+{
+    return query_text(st, &store_controllers_table,
+                      "SELECT * FROM controllers WHERE name = ? "
+                      "ORDER BY last_seen IS NULL, last_seen DESC, created_at, rowid",
+                      name, false, out);
+}
+
+int store_controller_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_controllers_table, row, false);
+}
+
+int store_controller_update(struct store *st, const char *id, const json_t *fields)
+{
+    return update_row(st, &store_controllers_table, id, fields);
+}
+
+int store_controller_bump_config(struct store *st, const char *id, int64_t now)
+{
+    const struct store_value v[] = {store_int(now), store_text(id)};
+    int rc = change(st,
+                    "UPDATE controllers SET config_version = config_version + 1, "
+                    "updated_at = ? WHERE id = ?",
+                    v, 2);
+    if (rc == 0) {
+        size_t i;
+        json_t *bumped;
+        bool seen = false;
+        json_array_foreach(st->bumped, i, bumped) seen =
+            seen || strcmp(json_string_value(bumped), id) == 0;
+        if (!seen)
+            json_array_append_new(st->bumped, json_string(id));
+    }
+    return rc;
+}
+
+int store_controller_delete(struct store *st, const char *id)
+{
+    return delete_row(st, &store_controllers_table, id);
+}
+
+/* ---- trains ---- */
+
+int store_train_get(struct store *st, const char *id, json_t **out)
+{
+    return get_by_key(st, &store_trains_table, id, out);
+}
+
+int store_train_list(struct store *st, const char *controller_id, json_t **out)
+{
+    if (controller_id == NULL)
+        return list_all(st, &store_trains_table, out);
+    return query_text(
+        st, &store_trains_table,
+        "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
+        controller_id, false, out);
+}
+
+int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out)
+{
+    char sql[256];
+    snprintf(sql, sizeof sql,
+             "SELECT * FROM trains WHERE desired_controller_id IN (%s) ORDER BY created_at, rowid",
+             st->be->json_strings);
+    char *ids = json_dumps(controller_ids, JSON_COMPACT);
+    if (ids == NULL)
+        return -ENOMEM;
+    int rc = query_text(st, &store_trains_table, sql, ids, false, out);
+    free(ids);
+    return rc;
+}
+
+int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
+{
+    return query_text(
+        st, &store_trains_table,
+        "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
+        controller_id, false, out);
+}
+
+int store_train_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_trains_table, row, false);
+}
+
+int store_train_update(struct store *st, const char *id, const json_t *fields)
+{
+    return update_row(st, &store_trains_table, id, fields);
+}
+
+int store_train_find_by_address(struct store *st, int address, json_t **out)
+{
+    const struct store_value v = store_int(address);
+    return query(st, &store_trains_table, "SELECT * FROM trains WHERE address = ?", &v, 1, true,
+                 out);
+}
+
+/* The smallest free address for every train that has none, in creation order. */
+int store_train_assign_addresses(struct store *st)
+{
+    json_t *rows = NULL;
+    int rc = query(st, &store_trains_table,
+                   "SELECT * FROM trains WHERE address IS NULL ORDER BY created_at, rowid", NULL, 0,
+                   false, &rows);
+    if (rc < 0)
+        return rc;
+    size_t i;
+    json_t *row;
+    json_array_foreach(rows, i, row)
+    {
+        json_t *smallest = NULL;
+        rc = query(st, &store_trains_table,
+                   "SELECT MIN(a) AS address FROM (SELECT 1 AS a UNION ALL SELECT address + 1"
+                   " FROM trains WHERE address IS NOT NULL) s WHERE a <= 9999 AND a NOT IN"
+                   " (SELECT address FROM trains WHERE address IS NOT NULL)",
+                   NULL, 0, true, &smallest);
+        if (rc < 0)
+            break;
+        json_t *address = json_object_get(smallest, "address");
+        if (!json_is_integer(address)) {
+            json_decref(smallest);
+            rc = -ERANGE; /* 9999 trains */
+            break;
+        }
+        json_t *f = json_pack("{s:I}", "address", json_integer_value(address));
+        json_decref(smallest);
+        rc = update_row(st, &store_trains_table, json_string_value(json_object_get(row, "id")), f);
+        json_decref(f);
+        if (rc < 0)
+            break;
+    }
+    json_decref(rows);
+    return rc;
+}
+
+static int photo_delete(struct store *st, const char *train_id)
+{
+    const struct store_value v = store_text(train_id);
+    return change(st, "DELETE FROM train_photos WHERE train_id = ?", &v, 1);
+}
+
+int store_train_delete(struct store *st, const char *id)
+{
+    int rc = delete_row(st, &store_trains_table, id);
+    if (rc == 0) {
+        int r2 = delete_row(st, &store_status_table, id);
+        if (r2 < 0 && r2 != -ENOENT)
+            rc = r2;
+    }
+    if (rc == 0) {
+        int r2 = photo_delete(st, id);
+        if (r2 < 0 && r2 != -ENOENT)
+            rc = r2;
+    }
+    return rc;
+}
+
+/* ---- train photos ---- */
+
+static int photo_mark(struct store *st, const char *train_id, const int64_t *at)
+{
+    const struct store_value v[] = {at != NULL ? store_int(*at) : store_null(),
+                                    store_text(train_id)};
+    return change(st, "UPDATE trains SET photo_at = ? WHERE id = ?", v, 2);
+}
+
+int store_train_photo_put(struct store *st, const char *train_id, const char *media_type,
+                          const void *data, size_t len, int64_t now)
+{
+    if (len == 0 || len > INT_MAX)
+        return -EINVAL;
+    int rc = photo_mark(st, train_id, &now);
+    if (rc < 0)
+        return rc;
+    const struct store_value v[] = {store_text(train_id),
+                                    store_text(media_type),
+                                    {.kind = STORE_BLOB, .blob = data, .len = (int)len}};
+    return st->be->exec(st,
+                        "INSERT INTO train_photos(train_id, media_type, data) VALUES (?, ?, ?)"
+                        " ON CONFLICT (train_id) DO UPDATE SET media_type = excluded.media_type,"
+                        " data = excluded.data",
+                        v, 3, false, NULL);
+}
+
+int store_train_photo_get(struct store *st, const char *train_id, char *media_type, size_t typelen,
+                          void **data, size_t *len)
+{
+    const struct store_value v = store_text(train_id);
+    return st->be->select_blob(st, "SELECT media_type, data FROM train_photos WHERE train_id = ?",
+                               &v, 1, media_type, typelen, data, len);
+}
+
+int store_train_photo_delete(struct store *st, const char *train_id)
+{
+    int rc = photo_mark(st, train_id, NULL);
+    if (rc < 0)
+        return rc;
+    return photo_delete(st, train_id);
+}
+
+/* ---- status, plugins, settings ---- */
+
+int store_status_get(struct store *st, const char *train_id, json_t **out)
+{
+    return get_by_key(st, &store_status_table, train_id, out);
+}
+
+int store_status_upsert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_status_table, row, true);
+}
+
+int store_plugin_list(struct store *st, json_t **out)
+{
+    return list_all(st, &store_plugins_table, out);
+}
+
+int store_plugin_get(struct store *st, const char *name, json_t **out)
+{
+    return get_by_key(st, &store_plugins_table, name, out);
+}
+
+int store_plugin_upsert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_plugins_table, row, true);
+}
+
+int store_setting_get(struct store *st, const char *key, json_t **value)
+{
+    json_t *row = NULL;
+    int rc = get_by_key(st, &store_settings_table, key, &row);
+    if (rc == 0) {
+        *value = json_incref(json_object_get(row, "value"));
+        json_decref(row);
+        if (*value == NULL)
+            rc = -ENOENT;
+    }
+    return rc;
+}
+
+int store_setting_put(struct store *st, const char *key, const json_t *value)
+{
+    json_t *row = json_pack("{s:s, s:O}", "key", key, "value", value);
+    if (row == NULL)
+        return -ENOMEM;
+    int rc = insert_row(st, &store_settings_table, row, true);
+    json_decref(row);
+    return rc;
+}
+
+/* ---- operator accounts ---- */
+
+int store_user_get(struct store *st, const char *username, json_t **out)
+{
+    return get_by_key(st, &store_users_table, username, out);
+}
+
+int store_user_list(struct store *st, json_t **out)
+{
+    return list_all(st, &store_users_table, out);
+}
+
+int store_user_put(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_users_table, row, true);
+}
+
+int store_user_delete(struct store *st, const char *username)
+{
+    int rc = delete_row(st, &store_users_table, username);
+    if (rc < 0)
+        return rc;
+    const struct store_value v = store_text(username);
+    return st->be->exec(st, "DELETE FROM credentials WHERE username = ?", &v, 1, false, NULL);
+}
+
+int store_credential_get(struct store *st, const char *secret_hash, json_t **out)
+{
+    return get_by_key(st, &store_credentials_table, secret_hash, out);
+}
+
+int store_credential_list(struct store *st, const char *username, json_t **out)
+{
+    if (username == NULL)
+        return list_all(st, &store_credentials_table, out);
+    return query_text(st, &store_credentials_table,
+                      "SELECT * FROM credentials WHERE username = ? ORDER BY created_at, rowid",
+                      username, false, out);
+}
+
+int store_credential_insert(struct store *st, const json_t *row)
+{
+    return insert_row(st, &store_credentials_table, row, false);
+}
+
+int store_credential_delete(struct store *st, const char *secret_hash)
+{
+    return delete_row(st, &store_credentials_table, secret_hash);
+}
+
+int store_credential_prune(struct store *st, int64_t now)
+{
+    const struct store_value v = store_int(now);
+    return st->be->exec(st,
+                        "DELETE FROM credentials WHERE expires_at IS NOT NULL AND expires_at <= ?",
+                        &v, 1, false, NULL);
+}
