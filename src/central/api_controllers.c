@@ -14,6 +14,7 @@
 #include "notify.h"
 #include "paging.h"
 #include "registry.h"
+#include "registry_tx.h"
 #include "runtime_config.h"
 #include "store.h"
 #include "timeutil.h"
@@ -275,7 +276,7 @@ out:
 static int remember_deleted(struct call *k, const char *id, const char *name)
 {
     json_t *doc = NULL;
-    int rc = store_setting_get(k->c->store, DELETED_KEY, &doc);
+    int rc = store_setting_get(k->c->store, REGISTRY_DELETED_KEY, &doc);
     if (rc == -ENOENT) {
         doc = json_object();
         rc = doc ? 0 : -ENOMEM;
@@ -288,7 +289,7 @@ static int remember_deleted(struct call *k, const char *id, const char *name)
         json_object_del(doc, json_object_iter_key(it));
     }
     json_object_set_new(doc, id, json_pack("{s:s?, s:I}", "name", name, "at", (json_int_t)k->now));
-    rc = store_setting_put(k->c->store, DELETED_KEY, doc);
+    rc = store_setting_put(k->c->store, REGISTRY_DELETED_KEY, doc);
     json_decref(doc);
     return rc;
 }
