@@ -87,7 +87,7 @@ int placement_release(struct central *c, struct store *st, const char *holder_id
     json_array_foreach(held, i, row)
     {
         const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
-        if (desired == NULL || strcmp(desired, holder_id) == 0)
+        if (desired == NULL || !placement_moved_away(holder_id, desired))
             continue;
         rc = store_controller_bump_config(st, desired, now);
         if (rc < 0 && rc != -ENOENT)
@@ -97,4 +97,20 @@ int placement_release(struct central *c, struct store *st, const char *holder_id
     json_decref(held);
     (void)c;
     return rc;
+}
+
+bool placement_moved_away(const char *holder, const char *desired)
+{
+    return desired == NULL || strcmp(desired, holder) != 0;
+}
+
+struct placement_claim placement_reported(const char *cid, const char *desired, const char *actual,
+                                          bool holder_online, const char *old_status)
+{
+    bool conflict = actual != NULL && strcmp(actual, cid) != 0 && holder_online;
+    struct placement_claim out = {.actual = conflict ? actual : cid};
+    out.status = registry_reassignment_status(desired, out.actual, conflict);
+    out.changed = actual == NULL || strcmp(actual, out.actual) != 0 || old_status == NULL ||
+                  strcmp(old_status, out.status) != 0;
+    return out;
 }
