@@ -114,3 +114,28 @@ struct placement_claim placement_reported(const char *cid, const char *desired, 
                   strcmp(old_status, out.status) != 0;
     return out;
 }
+
+enum placement_register_step placement_register(const char *owner, const char *cid, bool reassign)
+{
+    if (owner != NULL && strcmp(owner, cid) == 0)
+        return PLACEMENT_ALREADY_HERE;
+    if (owner != NULL && !reassign)
+        return PLACEMENT_REFUSED;
+    return PLACEMENT_TAKE;
+}
+
+struct placement_move placement_put(const char *owner, const char *new_owner, const char *actual,
+                                    bool force, bool config_changed)
+{
+    struct placement_move m = {0};
+    m.moved = (owner == NULL) != (new_owner == NULL) ||
+              (owner != NULL && new_owner != NULL && strcmp(owner, new_owner) != 0);
+    m.forced =
+        m.moved && force && actual != NULL && (new_owner == NULL || strcmp(actual, new_owner) != 0);
+    if (m.moved)
+        m.status = m.forced ? "forced" : registry_reassignment_status(new_owner, actual, false);
+    m.bump_old = owner != NULL && (m.moved || config_changed);
+    m.bump_new = m.moved && new_owner != NULL;
+    m.check_new = new_owner != NULL && (m.moved || config_changed);
+    return m;
+}

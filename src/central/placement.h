@@ -47,4 +47,31 @@ struct placement_claim {
 struct placement_claim placement_reported(const char *cid, const char *desired, const char *actual,
                                           bool holder_online, const char *old_status);
 
+/* A controller registering a train it runs (POST …/trains, docs/api.md) that is on record. */
+enum placement_register_step {
+    PLACEMENT_ALREADY_HERE = 0, /* assigned to that controller: nothing changes */
+    PLACEMENT_REFUSED,          /* assigned to another and reassign not asked: 409 */
+    PLACEMENT_TAKE,             /* unassigned, or reassign asked: moved to the controller */
+};
+/* owner: the train's desired_controller_id (NULL: none); cid: the registering controller. */
+enum placement_register_step placement_register(const char *owner, const char *cid, bool reassign);
+
+/* What an operator's change of a train (PUT /api/trains/{id}) does to its placement. */
+struct placement_move {
+    bool moved;         /* the desired owner changes (to or from none included) */
+    bool forced;        /* the new owner gets it at once: actual_controller_id cleared */
+    const char *status; /* when moved: the new reassignment_status (static) */
+    bool bump_old;      /* the old owner's config_version rises */
+    bool bump_new;      /* the new owner's config_version rises */
+    bool check_new;     /* the new owner's config must still be one an edge can run */
+};
+/* owner, new_owner: the desired controller before and after (NULL: none); actual: the one
+ * running it (NULL: none); force: the request's "force"; config_changed: something of the
+ * train its owner's runtime config carries changed (name, plugin, directions, driving).
+ * force hands the train over without waiting for the old holder to release it (one that does
+ * not report its trains, e.g. the earlier edge, never does while it runs); it is shown as
+ * "forced" until the new owner reports it. */
+struct placement_move placement_put(const char *owner, const char *new_owner, const char *actual,
+                                    bool force, bool config_changed);
+
 #endif

@@ -80,6 +80,87 @@ static void test_reported_takes_over_gone_holder(void **state)
     assert_true(c.changed); /* the holder changes even though the status does not */
 }
 
+static void test_register_steps(void **state)
+{
+    assert_int_equal(placement_register(A, A, false), PLACEMENT_ALREADY_HERE);
+    assert_int_equal(placement_register(A, A, true), PLACEMENT_ALREADY_HERE);
+    assert_int_equal(placement_register(B, A, false), PLACEMENT_REFUSED);
+    assert_int_equal(placement_register(B, A, true), PLACEMENT_TAKE);
+    /* An unassigned train goes to whoever registers it, reassign or not. */
+    assert_int_equal(placement_register(NULL, A, false), PLACEMENT_TAKE);
+    assert_int_equal(placement_register(NULL, A, true), PLACEMENT_TAKE);
+}
+
+/* Same owner: no move; only a change its config carries raises the owner's version. */
+static void test_put_stays(void **state)
+{
+    struct placement_move m = placement_put(A, A, A, true, false);
+    assert_false(m.moved);
+    assert_false(m.forced); /* force means nothing without a move */
+    assert_null(m.status);
+    assert_false(m.bump_old);
+    assert_false(m.bump_new);
+    assert_false(m.check_new);
+    m = placement_put(A, A, A, false, true);
+    assert_false(m.moved);
+    assert_true(m.bump_old);
+    assert_false(m.bump_new);
+    assert_true(m.check_new);
+    /* Unassigned and staying so. */
+    m = placement_put(NULL, NULL, NULL, false, true);
+    assert_false(m.moved);
+    assert_false(m.bump_old);
+    assert_false(m.check_new);
+}
+
+static void test_put_moves(void **state)
+{
+    /* A to B while A still runs it: pending, both versions rise, B's config checked. */
+    struct placement_move m = placement_put(A, B, A, false, false);
+    assert_true(m.moved);
+    assert_false(m.forced);
+    assert_string_equal(m.status, "pending");
+    assert_true(m.bump_old);
+    assert_true(m.bump_new);
+    assert_true(m.check_new);
+    /* Nobody runs it: in progress until B reports it. */
+    m = placement_put(A, B, NULL, false, false);
+    assert_string_equal(m.status, "in_progress");
+    /* Back to the one that runs it: complete. */
+    m = placement_put(A, B, B, false, false);
+    assert_string_equal(m.status, "complete");
+    /* Assigning an unassigned train: only the new owner's version rises. */
+    m = placement_put(NULL, B, NULL, false, false);
+    assert_true(m.moved);
+    assert_false(m.bump_old);
+    assert_true(m.bump_new);
+    assert_true(m.check_new);
+    /* Unassigning: only the old owner's, and no config to check. */
+    m = placement_put(A, NULL, A, false, false);
+    assert_true(m.moved);
+    assert_string_equal(m.status, "pending");
+    assert_true(m.bump_old);
+    assert_false(m.bump_new);
+    assert_false(m.check_new);
+}
+
+static void test_put_forced(void **state)
+{
+    struct placement_move m = placement_put(A, B, A, true, false);
+    assert_true(m.forced);
+    assert_string_equal(m.status, "forced");
+    m = placement_put(A, NULL, A, true, false); /* forced off the holder, to nobody */
+    assert_true(m.forced);
+    assert_string_equal(m.status, "forced");
+    /* Nothing to force: nobody holds it, or the new owner already does. */
+    m = placement_put(A, B, NULL, true, false);
+    assert_false(m.forced);
+    assert_string_equal(m.status, "in_progress");
+    m = placement_put(A, B, B, true, false);
+    assert_false(m.forced);
+    assert_string_equal(m.status, "complete");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -88,6 +169,10 @@ int main(void)
         cmocka_unit_test(test_reported_already_held),
         cmocka_unit_test(test_reported_conflict),
         cmocka_unit_test(test_reported_takes_over_gone_holder),
+        cmocka_unit_test(test_register_steps),
+        cmocka_unit_test(test_put_stays),
+        cmocka_unit_test(test_put_moves),
+        cmocka_unit_test(test_put_forced),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
