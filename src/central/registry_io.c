@@ -248,7 +248,7 @@ static int validate_import(const json_t *doc, struct ioerr *e)
     }
     size_t i;
     json_t *p;
-    int rc = 0;
+    int rc;
     json_array_foreach(json_object_get(doc, "plugins"), i, p)
     {
         if ((rc = validate_plugin(p, i, e)) < 0)
