@@ -569,6 +569,70 @@ static int get_role(const json_t *b, enum auth_role *role, struct http_response 
     return r;
 }
 
+/* Inside the transaction: whether the change of user username may go ahead on what the store
+ * holds (*old its row, NULL when there is none). 0; 1 with the answer sent (it exists, it
+ * does not, or it is the last admin and would lose the role); or a store error. */
+static int user_change_allowed(struct central *c, struct http_response *resp, bool create,
+                               const char *username, int has_role, enum auth_role role,
+                               json_t **old)
+{
+    int rc = store_user_get(c->store, username, old);
+    if (create && rc == 0) {
+        http_response_error(resp, 409, "user_exists", "username", "user %s already exists",
+                            username);
+        return 1;
+    }
+    if (!create && rc == -ENOENT) {
+        http_response_error(resp, 404, "user_not_found", NULL, "user %s not found", username);
+        return 1;
+    }
+    if (rc < 0 && rc != -ENOENT)
+        return rc;
+    if (!create && has_role == 1 && role != AUTH_ROLE_ADMIN && row_role(*old) == AUTH_ROLE_ADMIN) {
+        int admins = 0;
+        if ((rc = count_admins(c->store, &admins)) < 0)
+            return rc;
+        if (admins <= 1) {
+            http_response_error(resp, 409, "last_admin", "role",
+                                "%s is the last admin: make another user admin first", username);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A new password ends the user's web sessions (tokens stay: revoke them by name). */
+static int end_web_sessions(struct store *st, const char *username)
+{
+    json_t *creds = NULL;
+    int rc = store_credential_list(st, username, &creds);
+    size_t i;
+    json_t *cr;
+    json_array_foreach(creds, i, cr)
+    {
+        if (rc < 0)
+            break;
+        if (strcmp(json_string_value(json_object_get(cr, "kind")), "session") == 0)
+            rc = store_credential_delete(st, json_string_value(json_object_get(cr, "secret_hash")));
+    }
+    json_decref(creds);
+    return rc;
+}
+
+/* After the commit: the user as the store now holds it, 201 (created) or 200. */
+static void answer_user(struct central *c, struct http_response *resp, const char *username,
+                        bool create)
+{
+    json_t *row = NULL;
+    if (store_begin(c->store, false) == 0) {
+        store_user_get(c->store, username, &row);
+        store_rollback(c->store);
+    }
+    http_response_json(resp, create ? 201 : 200,
+                       row != NULL ? view_user(row) : json_pack("{s:s}", "username", username));
+    json_decref(row);
+}
+
 /* Creating a user and changing a password hash on the worker (the KDF is slow). */
 static void user_write_work(void *ctx, const struct http_request *req, struct http_response *resp)
 {
@@ -577,7 +641,8 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
     int64_t now = timeutil_now_ms() / 1000;
     const char *username = NULL, *password = NULL;
     enum auth_role role = AUTH_ROLE_VIEWER;
-    json_t *b = body_object(req, resp), *row = NULL, *old = NULL, *creds = NULL;
+    char hash[crypto_pwhash_STRBYTES] = "";
+    json_t *b = body_object(req, resp), *row = NULL, *old = NULL;
     bool create = job->op == ACCOUNTS_USER_CREATE;
     if (b == NULL || get_credentials(b, create, create, &username, &password, resp) < 0)
         goto out;
@@ -586,7 +651,6 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
         goto out;
     if (!create)
         username = job->target;
-    char hash[crypto_pwhash_STRBYTES] = "";
     if (password != NULL && password_hash(password, hash) < 0) {
         http_response_error(resp, 503, "unavailable", NULL,
                             "not enough memory to hash the password; try again later");
@@ -597,31 +661,13 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
         db_error(c, resp, req->path);
         goto out;
     }
-    rc = store_user_get(c->store, username, &old);
-    if (create && rc == 0) {
+    rc = user_change_allowed(c, resp, create, username, has_role, role, &old);
+    if (rc == 1) {
         store_rollback(c->store);
-        http_response_error(resp, 409, "user_exists", "username", "user %s already exists",
-                            username);
         goto out;
     }
-    if (!create && rc == -ENOENT) {
-        store_rollback(c->store);
-        http_response_error(resp, 404, "user_not_found", NULL, "user %s not found", username);
-        goto out;
-    }
-    if (rc < 0 && rc != -ENOENT)
+    if (rc < 0)
         goto db;
-    if (!create && has_role == 1 && role != AUTH_ROLE_ADMIN && row_role(old) == AUTH_ROLE_ADMIN) {
-        int admins = 0;
-        if ((rc = count_admins(c->store, &admins)) < 0)
-            goto db;
-        if (admins <= 1) {
-            store_rollback(c->store);
-            http_response_error(resp, 409, "last_admin", "role",
-                                "%s is the last admin: make another user admin first", username);
-            goto out;
-        }
-    }
     /* The whole row: SQLite checks NOT NULL before it sees the conflict of an upsert. */
     row = create ? json_pack("{s:s, s:I}", "username", username, "created_at", (json_int_t)now)
                  : json_deep_copy(old);
@@ -630,23 +676,10 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
         json_object_set_new(row, "role", json_string(auth_role_name(role)));
     if (hash[0] != '\0')
         json_object_set_new(row, "password_hash", json_string(hash));
-    if ((rc = store_user_put(c->store, row)) < 0)
+    if (store_user_put(c->store, row) < 0 ||
+        (!create && hash[0] != '\0' && end_web_sessions(c->store, username) < 0))
         goto db;
-    /* A new password ends the user's web sessions (tokens stay: revoke them by name). */
-    if (!create && hash[0] != '\0') {
-        if ((rc = store_credential_list(c->store, username, &creds)) < 0)
-            goto db;
-        size_t i;
-        json_t *cr;
-        json_array_foreach(creds, i, cr)
-        {
-            if (strcmp(json_string_value(json_object_get(cr, "kind")), "session") == 0 &&
-                (rc = store_credential_delete(
-                     c->store, json_string_value(json_object_get(cr, "secret_hash")))) < 0)
-                goto db;
-        }
-    }
-    if ((rc = store_commit(c->store)) < 0) {
+    if (store_commit(c->store) < 0) {
         db_error(c, resp, req->path);
         goto out;
     }
@@ -655,14 +688,7 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
               has_role == 1 || create ? auth_role_name(role)
                                       : json_string_value(json_object_get(old, "role")),
               "password_changed", hash[0] != '\0');
-    json_decref(old);
-    old = NULL;
-    if (store_begin(c->store, false) == 0) {
-        store_user_get(c->store, username, &old);
-        store_rollback(c->store);
-    }
-    http_response_json(resp, create ? 201 : 200,
-                       old != NULL ? view_user(old) : json_pack("{s:s}", "username", username));
+    answer_user(c, resp, username, create);
     goto out;
 db:
     store_rollback(c->store);
@@ -672,7 +698,6 @@ out:
     json_decref(b);
     json_decref(row);
     json_decref(old);
-    json_decref(creds);
 }
 
 static void h_user_create(struct central *c, const struct http_request *req,

@@ -74,6 +74,111 @@ static int command_action(const json_t *b, const char **out, struct jsonx_err *e
 /* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
  * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
  * (the status topic says that). */
+/* A command body, validated: the canonical action, speed (-1: not given) and direction
+ * ("FORWARD", "REVERSE", "": not given). */
+struct command_req {
+    const char *action; /* static, or borrowed from the body */
+    int64_t speed;
+    char direction[16];
+};
+
+static int parse_command(const json_t *b, struct command_req *cmd, struct jsonx_err *err)
+{
+    const char *dir = NULL;
+    cmd->speed = -1;
+    cmd->direction[0] = '\0';
+    if (command_action(b, &cmd->action, err) != 1 ||
+        jsonx_int(b, "speed", 0, 100, &cmd->speed, err) < 0 ||
+        jsonx_string(b, "direction", 1, 16, false, &dir, err) < 0)
+        return -1;
+    if (dir != NULL) {
+        if (strcasecmp(dir, "FORWARD") == 0)
+            snprintf(cmd->direction, sizeof cmd->direction, "FORWARD");
+        else if (strcasecmp(dir, "REVERSE") == 0 || strcasecmp(dir, "BACKWARD") == 0)
+            snprintf(cmd->direction, sizeof cmd->direction, "REVERSE");
+        else {
+            jsonx_err_set(err, "direction", "'direction' must be FORWARD or REVERSE");
+            return -1;
+        }
+    }
+    if (strcmp(cmd->action, "setSpeed") == 0 && cmd->speed < 0) {
+        jsonx_err_set(err, "speed", "setSpeed needs 'speed' (0-100)");
+        return -1;
+    }
+    if (strcmp(cmd->action, "setDirection") == 0 && cmd->direction[0] == '\0') {
+        jsonx_err_set(err, "direction", "setDirection needs 'direction' (FORWARD or REVERSE)");
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether the command sets the train moving (refused while the layout is stopped). */
+static bool command_drives(const struct command_req *cmd)
+{
+    return strcmp(cmd->action, "start") == 0 ||
+           (strcmp(cmd->action, "setSpeed") == 0 && cmd->speed > 0);
+}
+
+/* Who should receive a command: the controller running the train, else the one it is
+ * assigned to. A client can tell from the answer whether anyone is listening. */
+struct command_target {
+    json_t *holder; /* its row, NULL: none (or not in the store) */
+    char id[UUIDSTR_LEN + 1];
+    enum presence presence;
+};
+
+/* The target of a command to train tid, read in a transaction of its own. -ENOENT: no such
+ * train; -EPERM: a command that drives, to a train whose controller is disabled; or a store
+ * error. */
+static int command_target(struct call *k, const char *tid, bool drives, struct command_target *t)
+{
+    struct central *c = k->c;
+    json_t *train = NULL, *owner = NULL;
+    t->holder = NULL;
+    t->id[0] = '\0';
+    t->presence = PRESENCE_UNKNOWN;
+    int rc = store_begin(c->store, false);
+    if (rc < 0)
+        return rc;
+    rc = store_train_get(c->store, tid, &train);
+    const char *d = json_string_value(json_object_get(train, "desired_controller_id"));
+    const char *h = json_string_value(json_object_get(train, "actual_controller_id"));
+    if (h == NULL)
+        h = d;
+    if (rc == 0 && h != NULL && store_controller_get(c->store, h, &t->holder) == 0) {
+        snprintf(t->id, sizeof t->id, "%s", h);
+        t->presence = view_presence(c, t->holder, k->now);
+    }
+    if (rc == 0 && drives && d != NULL && store_controller_get(c->store, d, &owner) == 0 &&
+        json_is_false(json_object_get(owner, "enabled")))
+        rc = -EPERM;
+    json_decref(owner);
+    store_rollback(c->store);
+    json_decref(train);
+    return rc;
+}
+
+/* 202 for a command the broker took: whether it reaches a controller, and which. */
+static void command_answer(struct call *k, const char *tid, const char *action,
+                           const struct command_target *t)
+{
+    bool listening = t->presence == PRESENCE_ONLINE || t->presence == PRESENCE_STALE;
+    char msg[200];
+    if (listening)
+        snprintf(msg, sizeof msg, "Command sent");
+    else if (t->id[0] == '\0')
+        snprintf(msg, sizeof msg,
+                 "Command published, but the train is on no controller: not delivered");
+    else
+        snprintf(msg, sizeof msg, "Command published, but controller %.100s is %s: not delivered",
+                 json_string_value(json_object_get(t->holder, "name")), presence_name(t->presence));
+    http_response_json(k->resp, 202,
+                       json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id", tid,
+                                 "action", action, "controller_id", t->id[0] ? t->id : NULL,
+                                 "controller_status", presence_name(t->presence), "delivered",
+                                 listening));
+}
+
 void h_command(struct call *k)
 {
     struct central *c = k->c;
@@ -82,96 +187,39 @@ void h_command(struct call *k)
     if (b == NULL)
         return;
     struct jsonx_err err;
-    const char *action = NULL, *dir = NULL;
-    int64_t speed = -1;
-    int has_action = command_action(b, &action, &err);
-    if (has_action != 1 || jsonx_int(b, "speed", 0, 100, &speed, &err) < 0 ||
-        jsonx_string(b, "direction", 1, 16, false, &dir, &err) < 0) {
+    struct command_req cmd;
+    struct command_target t = {0};
+    json_t *payload = NULL;
+    if (parse_command(b, &cmd, &err) < 0) {
         api_invalid(k, &err);
-        json_decref(b);
-        return;
+        goto out;
     }
-    char direction[16] = "";
-    if (dir != NULL) {
-        if (strcasecmp(dir, "FORWARD") == 0)
-            snprintf(direction, sizeof direction, "FORWARD");
-        else if (strcasecmp(dir, "REVERSE") == 0 || strcasecmp(dir, "BACKWARD") == 0)
-            snprintf(direction, sizeof direction, "REVERSE");
-        else {
-            http_response_error(k->resp, 422, "invalid_field", "direction",
-                                "'direction' must be FORWARD or REVERSE");
-            json_decref(b);
-            return;
-        }
-    }
-    if (strcmp(action, "setSpeed") == 0 && speed < 0) {
-        http_response_error(k->resp, 422, "invalid_field", "speed",
-                            "setSpeed needs 'speed' (0-100)");
-        json_decref(b);
-        return;
-    }
-    if (strcmp(action, "setDirection") == 0 && direction[0] == '\0') {
-        http_response_error(k->resp, 422, "invalid_field", "direction",
-                            "setDirection needs 'direction' (FORWARD or REVERSE)");
-        json_decref(b);
-        return;
-    }
-    bool drives = strcmp(action, "start") == 0 || (strcmp(action, "setSpeed") == 0 && speed > 0);
+    bool drives = command_drives(&cmd);
     if (drives && layout_is_stopped(c)) {
         http_response_error(k->resp, 409, "layout_stopped", "action",
                             "the layout is stopped after an emergency stop: resume it (POST "
                             "/api/layout/resume, the web UI's Resume) before driving");
-        json_decref(b);
-        return;
+        goto out;
     }
-    json_t *train = NULL, *holder = NULL;
-    char holder_id[UUIDSTR_LEN + 1] = "";
-    enum presence presence = PRESENCE_UNKNOWN;
-    int rc = store_begin(c->store, false);
-    if (rc == 0) {
-        rc = store_train_get(c->store, tid, &train);
-        /* Who should receive it: the controller running the train, else the one it is
-         * assigned to. A client can tell from the answer whether anyone is listening. */
-        const char *h = json_string_value(json_object_get(train, "actual_controller_id"));
-        if (h == NULL)
-            h = json_string_value(json_object_get(train, "desired_controller_id"));
-        if (rc == 0 && h != NULL && store_controller_get(c->store, h, &holder) == 0) {
-            snprintf(holder_id, sizeof holder_id, "%s", h);
-            presence = view_presence(c, holder, k->now);
-        }
-        const char *d = json_string_value(json_object_get(train, "desired_controller_id"));
-        json_t *owner = NULL;
-        if (rc == 0 && drives && d != NULL && store_controller_get(c->store, d, &owner) == 0 &&
-            json_is_false(json_object_get(owner, "enabled")))
-            rc = -EPERM;
-        json_decref(owner);
-        store_rollback(c->store);
-    }
-    json_decref(train);
+    int rc = command_target(k, tid, drives, &t);
     if (rc == -ENOENT) {
         api_not_found_train(k, tid);
-        json_decref(b);
-        json_decref(holder);
-        return;
+        goto out;
     }
     if (rc == -EPERM) {
         http_response_error(k->resp, 409, "controller_disabled", "action",
                             "the train's controller is disabled: enable it to drive the train");
-        json_decref(b);
-        json_decref(holder);
-        return;
+        goto out;
     }
     if (rc < 0) {
         api_db_failed(k, rc);
-        json_decref(b);
-        json_decref(holder);
-        return;
+        goto out;
     }
-    json_t *payload = json_pack("{s:s}", "action", action);
-    if (speed >= 0)
-        json_object_set_new(payload, "speed", json_integer(speed));
-    if (direction[0])
-        json_object_set_new(payload, "direction", json_string(direction));
+    payload = json_pack("{s:s}", "action", cmd.action);
+    if (cmd.speed >= 0)
+        json_object_set_new(payload, "speed", json_integer(cmd.speed));
+    if (cmd.direction[0])
+        json_object_set_new(payload, "direction", json_string(cmd.direction));
     rc = notify_command(c->notify, tid, payload);
     if (rc == -ENOTCONN)
         http_response_error(k->resp, 503, "broker_unavailable", NULL,
@@ -180,28 +228,12 @@ void h_command(struct call *k)
         http_response_error(k->resp, 503, "broker_unavailable", NULL,
                             "the command could not be published");
     else {
-        bool listening = presence == PRESENCE_ONLINE || presence == PRESENCE_STALE;
-        char msg[200];
-        if (listening)
-            snprintf(msg, sizeof msg, "Command sent");
-        else if (holder_id[0] == '\0')
-            snprintf(msg, sizeof msg,
-                     "Command published, but the train is on no controller: not "
-                     "delivered");
-        else
-            snprintf(msg, sizeof msg,
-                     "Command published, but controller %.100s is %s: not delivered",
-                     json_string_value(json_object_get(holder, "name")), presence_name(presence));
-        http_response_json(k->resp, 202,
-                           json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id",
-                                     tid, "action", action, "controller_id",
-                                     holder_id[0] ? holder_id : NULL, "controller_status",
-                                     presence_name(presence), "delivered", listening));
-    }
-    if (rc == 0)
+        command_answer(k, tid, cmd.action, &t);
         log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command", payload);
+    }
+out:
     json_decref(payload);
-    json_decref(holder);
+    json_decref(t.holder);
     json_decref(b);
 }
 

@@ -14,6 +14,7 @@
 #include "notify.h"
 #include "paging.h"
 #include "registry.h"
+#include "registry_tx.h"
 #include "runtime_config.h"
 #include "store.h"
 #include "timeutil.h"
@@ -177,6 +178,70 @@ void h_controller_ping(struct call *k)
     json_decref(row);
 }
 
+/* The body of PATCH /api/controllers/{id}, validated: *fields what is written. */
+struct controller_patch {
+    const char *name; /* NULL: not sent */
+    bool has_enabled, enabled;
+};
+
+static json_t *parse_controller_patch(const json_t *b, struct controller_patch *p,
+                                      struct jsonx_err *err)
+{
+    const char *desc = NULL;
+    int has_name, has_desc, has_enabled;
+    memset(p, 0, sizeof *p);
+    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &p->name, err)) < 0 ||
+        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, err)) <
+            0 ||
+        (has_enabled = jsonx_bool(b, "enabled", &p->enabled, err)) < 0)
+        return NULL;
+    p->has_enabled = has_enabled == 1;
+    json_t *fields = json_object();
+    if (has_name)
+        json_object_set_new(fields, "name", json_string(p->name));
+    if (has_desc)
+        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
+    if (p->has_enabled)
+        json_object_set_new(fields, "enabled", json_boolean(p->enabled));
+    return fields;
+}
+
+/* Controller id is being disabled: its trains leave its runtime config, so they are stopped
+ * first. -ENOTCONN when a stop was not taken (the 503 sent), or a store error. */
+static int stop_trains_of(struct call *k, const char *id)
+{
+    json_t *trains = NULL;
+    int rc = store_train_list(k->c->store, id, &trains);
+    size_t i;
+    json_t *t;
+    json_array_foreach(trains, i, t)
+    {
+        if (rc == 0 && !api_stop_before_leaving(k, json_string_value(json_object_get(t, "id")), t))
+            rc = -ENOTCONN;
+    }
+    json_decref(trains);
+    return rc;
+}
+
+/* Inside the transaction: the patch of controller id (its row) written. */
+static int patch_controller(struct call *k, const char *id, const json_t *row,
+                            const struct controller_patch *p, json_t *fields)
+{
+    bool renamed =
+        p->name != NULL && strcmp(p->name, json_string_value(json_object_get(row, "name"))) != 0;
+    bool toggled = p->has_enabled && p->enabled != !json_is_false(json_object_get(row, "enabled"));
+    int rc = 0;
+    if (toggled && !p->enabled && (rc = stop_trains_of(k, id)) < 0)
+        return rc;
+    if (json_object_size(fields) > 0)
+        json_object_set_new(fields, "updated_at", json_integer(k->now));
+    rc = store_controller_update(k->c->store, id, fields);
+    /* The name is part of the runtime config; a disabled controller's config has no trains. */
+    if (rc == 0 && (renamed || toggled))
+        rc = store_controller_bump_config(k->c->store, id, k->now);
+    return rc;
+}
+
 void h_controller_patch(struct call *k)
 {
     struct central *c = k->c;
@@ -187,24 +252,12 @@ void h_controller_patch(struct call *k)
     if (b == NULL)
         return;
     struct jsonx_err err;
-    const char *name = NULL, *desc = NULL;
-    bool enabled = false;
-    int has_name, has_desc, has_enabled;
-    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
-        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, &err)) <
-            0 ||
-        (has_enabled = jsonx_bool(b, "enabled", &enabled, &err)) < 0) {
+    struct controller_patch p;
+    json_t *row = NULL, *fields = parse_controller_patch(b, &p, &err);
+    if (fields == NULL) {
         api_invalid(k, &err);
-        json_decref(b);
-        return;
+        goto out;
     }
-    json_t *fields = json_object(), *row = NULL;
-    if (has_name)
-        json_object_set_new(fields, "name", json_string(name));
-    if (has_desc)
-        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
-    if (has_enabled)
-        json_object_set_new(fields, "enabled", json_boolean(enabled));
     int rc = store_begin(c->store, true);
     if (rc < 0) {
         api_db_failed(k, rc);
@@ -215,41 +268,15 @@ void h_controller_patch(struct call *k)
         store_rollback(c->store);
         goto out;
     }
-    bool renamed = has_name && strcmp(name, json_string_value(json_object_get(row, "name"))) != 0;
-    bool toggled = has_enabled && enabled != !json_is_false(json_object_get(row, "enabled"));
-    if (toggled && !enabled) {
-        /* Disabled: its trains leave its runtime config, so they are stopped first. */
-        json_t *trains = NULL;
-        rc = store_train_list(c->store, id, &trains);
-        size_t i;
-        json_t *t;
-        json_array_foreach(trains, i, t)
-        {
-            if (rc == 0 &&
-                !api_stop_before_leaving(k, json_string_value(json_object_get(t, "id")), t))
-                rc = -ENOTCONN;
-        }
-        json_decref(trains);
-        if (rc < 0) {
-            store_rollback(c->store);
-            if (rc != -ENOTCONN)
-                api_db_failed(k, rc);
-            goto out;
-        }
-    }
-    if (json_object_size(fields) > 0)
-        json_object_set_new(fields, "updated_at", json_integer(k->now));
-    rc = store_controller_update(c->store, id, fields);
-    /* The name is part of the runtime config; a disabled controller's config has no trains. */
-    if (rc == 0 && (renamed || toggled))
-        rc = store_controller_bump_config(c->store, id, k->now);
+    rc = patch_controller(k, id, row, &p, fields);
     json_decref(row);
     row = NULL;
     if (rc == 0)
         rc = store_controller_get(c->store, id, &row);
     if (rc < 0) {
         store_rollback(c->store);
-        api_db_failed(k, rc);
+        if (rc != -ENOTCONN)
+            api_db_failed(k, rc);
         goto out;
     }
     json_t *view = view_controller(c, row, k->now, true);
@@ -275,7 +302,7 @@ out:
 static int remember_deleted(struct call *k, const char *id, const char *name)
 {
     json_t *doc = NULL;
-    int rc = store_setting_get(k->c->store, DELETED_KEY, &doc);
+    int rc = store_setting_get(k->c->store, REGISTRY_DELETED_KEY, &doc);
     if (rc == -ENOENT) {
         doc = json_object();
         rc = doc ? 0 : -ENOMEM;
@@ -288,7 +315,7 @@ static int remember_deleted(struct call *k, const char *id, const char *name)
         json_object_del(doc, json_object_iter_key(it));
     }
     json_object_set_new(doc, id, json_pack("{s:s?, s:I}", "name", name, "at", (json_int_t)k->now));
-    rc = store_setting_put(k->c->store, DELETED_KEY, doc);
+    rc = store_setting_put(k->c->store, REGISTRY_DELETED_KEY, doc);
     json_decref(doc);
     return rc;
 }

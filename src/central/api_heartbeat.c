@@ -41,7 +41,7 @@ static int release_train(struct call *k, const json_t *row, const char *cid)
                           (json_int_t)k->now);
     int rc = store_train_update(k->c->store, tid, f);
     json_decref(f);
-    if (rc == 0 && desired != NULL && strcmp(desired, cid) != 0)
+    if (rc == 0 && desired != NULL && placement_moved_away(cid, desired))
         rc = store_controller_bump_config(k->c->store, desired, k->now);
     if (rc == 0) {
         queue_train_event(k, tid);
@@ -51,78 +51,95 @@ static int release_train(struct call *k, const json_t *row, const char *cid)
     return rc;
 }
 
-/* Sets actual_controller_id of the trains a controller reports running, clears it for those it
- * no longer reports, and refreshes reassignment_status. */
-static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
+/* Whether a heartbeat's trains name train tid. */
+static bool reports_train(const json_t *reported, const char *tid)
 {
-    struct store *st = k->c->store;
+    size_t i;
+    json_t *rep;
+    json_array_foreach(reported, i, rep)
+    {
+        const char *r = json_string_value(json_object_get(rep, "train_id"));
+        if (r && strcmp(r, tid) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* The trains cid held and no longer reports: released. */
+static int release_unreported(struct call *k, const char *cid, const json_t *reported)
+{
     json_t *mine = NULL;
-    int rc = store_train_list_actual(st, cid, &mine);
-    if (rc < 0)
-        return rc;
+    int rc = store_train_list_actual(k->c->store, cid, &mine);
     size_t i;
     json_t *row;
     json_array_foreach(mine, i, row)
     {
-        const char *tid = json_string_value(json_object_get(row, "id"));
-        bool still = false;
-        size_t j;
-        json_t *rep;
-        json_array_foreach(reported, j, rep)
-        {
-            const char *r = json_string_value(json_object_get(rep, "train_id"));
-            if (r && strcmp(r, tid) == 0)
-                still = true;
-        }
-        if (still)
-            continue;
-        if ((rc = release_train(k, row, cid)) < 0)
-            goto out;
+        if (rc < 0)
+            break;
+        if (!reports_train(reported, json_string_value(json_object_get(row, "id"))))
+            rc = release_train(k, row, cid);
     }
-    json_array_foreach(reported, i, row)
-    {
-        const char *tid = json_string_value(json_object_get(row, "train_id"));
-        json_t *train = NULL;
-        if (tid == NULL || store_train_get(st, tid, &train) < 0)
-            continue;
-        const char *desired = json_string_value(json_object_get(train, "desired_controller_id"));
-        const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
-        bool conflict = false;
-        if (actual != NULL && strcmp(actual, cid) != 0) {
-            /* Someone else claims it too. Only a live claimant makes a conflict: a controller
-             * that went away without releasing it simply lost the train. */
-            json_t *other = NULL;
-            if (store_controller_get(st, actual, &other) == 0)
-                conflict = view_presence(k->c, other, k->now) == PRESENCE_ONLINE;
-            json_decref(other);
-        }
-        const char *now_actual = conflict ? actual : cid;
-        const char *now_status = registry_reassignment_status(desired, now_actual, conflict);
-        const char *old_status = json_string_value(json_object_get(train, "reassignment_status"));
-        if (actual != NULL && strcmp(actual, now_actual) == 0 && old_status != NULL &&
-            strcmp(old_status, now_status) == 0) {
-            json_decref(train);
-            continue; /* nothing changed: no write, no event */
-        }
-        json_t *f = json_pack("{s:s, s:s, s:I}", "actual_controller_id", now_actual,
-                              "reassignment_status", now_status, "updated_at", (json_int_t)k->now);
-        rc = store_train_update(st, tid, f);
+    json_decref(mine);
+    return rc;
+}
+
+/* Whether controller id is online now (false when it is not in the store). */
+static bool controller_online(struct call *k, const char *id)
+{
+    json_t *row = NULL;
+    bool online = store_controller_get(k->c->store, id, &row) == 0 &&
+                  view_presence(k->c, row, k->now) == PRESENCE_ONLINE;
+    json_decref(row);
+    return online;
+}
+
+/* Controller cid reports running train tid (placement_reported): written when that changes
+ * its row. A train not in the store is skipped. */
+static int claim_train(struct call *k, const char *cid, const char *tid)
+{
+    json_t *train = NULL;
+    if (store_train_get(k->c->store, tid, &train) < 0)
+        return 0;
+    const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+    struct placement_claim claim = placement_reported(
+        cid, json_string_value(json_object_get(train, "desired_controller_id")), actual,
+        actual != NULL && strcmp(actual, cid) != 0 && controller_online(k, actual),
+        json_string_value(json_object_get(train, "reassignment_status")));
+    int rc = 0;
+    if (claim.changed) {
+        json_t *f =
+            json_pack("{s:s, s:s, s:I}", "actual_controller_id", claim.actual,
+                      "reassignment_status", claim.status, "updated_at", (json_int_t)k->now);
+        rc = store_train_update(k->c->store, tid, f);
         json_decref(f);
         if (rc == 0)
             queue_train_event(k, tid);
-        json_decref(train);
-        if (rc < 0)
-            goto out;
     }
-    rc = 0;
-out:
-    json_decref(mine);
+    json_decref(train);
+    return rc;
+}
+
+/* Sets actual_controller_id of the trains a controller reports running, clears it for those it
+ * no longer reports, and refreshes reassignment_status. */
+static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
+{
+    int rc = release_unreported(k, cid, reported);
+    size_t i;
+    json_t *rep;
+    json_array_foreach(reported, i, rep)
+    {
+        const char *tid = json_string_value(json_object_get(rep, "train_id"));
+        if (rc < 0)
+            break;
+        if (tid != NULL)
+            rc = claim_train(k, cid, tid);
+    }
     return rc;
 }
 
 /* A controller that does not report the trains it runs (the earlier system's edge) is
  * taken to run its assigned trains while it is online: a move away waits until it is offline
- * or has downloaded its config again (placement_release_moved). */
+ * or has downloaded its config again (release_moved). */
 static int assume_running(struct call *k, const char *cid)
 {
     json_t *mine = NULL;
@@ -148,6 +165,177 @@ static int assume_running(struct call *k, const char *cid)
     return rc;
 }
 
+/* A heartbeat's body, validated; borrowed from it. */
+struct heartbeat {
+    const char *hash, *version, *platform, *python;
+    int64_t applied, memory, cpus, epoch; /* -1: not sent */
+    const json_t *trains; /* the trains it runs; NULL: not reported (the earlier edge) */
+    const json_t *errors; /* what it reports as wrong; NULL: not sent */
+};
+
+static bool errors_valid(const json_t *errors)
+{
+    bool ok = json_is_array(errors) && json_array_size(errors) <= 16;
+    size_t i;
+    json_t *e;
+    json_array_foreach(errors, i, e) ok = ok && json_is_string(e) && json_string_length(e) <= 300;
+    return ok;
+}
+
+static bool trains_valid(const json_t *trains, struct jsonx_err *err)
+{
+    if (!json_is_array(trains) || json_array_size(trains) > 64)
+        return false;
+    size_t i;
+    json_t *t;
+    json_array_foreach(trains, i, t)
+    {
+        const char *tid, *dir;
+        int64_t speed;
+        if (!json_is_object(t) || api_get_train_id(t, "train_id", &tid, err) != 1 ||
+            jsonx_int(t, "speed", 0, 100, &speed, err) < 0 ||
+            jsonx_string(t, "direction", 0, 16, true, &dir, err) < 0)
+            return false;
+    }
+    return true;
+}
+
+static int parse_heartbeat(const json_t *b, struct heartbeat *hb, struct jsonx_err *err)
+{
+    memset(hb, 0, sizeof *hb);
+    hb->applied = hb->memory = hb->cpus = hb->epoch = -1;
+    hb->trains = json_object_get(b, "trains");
+    hb->errors = json_object_get(b, "errors");
+    if (hb->errors != NULL && !errors_valid(hb->errors)) {
+        jsonx_err_set(err, "errors",
+                      "'errors' must be a list of at most 16 strings (300 characters each)");
+        return -1;
+    }
+    if (jsonx_string(b, "config_hash", 0, 128, true, &hb->hash, err) < 0 ||
+        jsonx_string(b, "version", 0, 64, true, &hb->version, err) < 0 ||
+        jsonx_string(b, "platform", 0, 128, true, &hb->platform, err) < 0 ||
+        jsonx_string(b, "python_version", 0, 64, true, &hb->python, err) < 0 ||
+        jsonx_int(b, "config_version", 0, INT64_MAX / 2, &hb->applied, err) < 0 ||
+        jsonx_int(b, "memory_mb", 0, 1 << 30, &hb->memory, err) < 0 ||
+        jsonx_int(b, "cpu_count", 1, 4096, &hb->cpus, err) < 0 ||
+        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &hb->epoch, err) < 0)
+        return -1;
+    if (hb->trains != NULL && !trains_valid(hb->trains, err)) {
+        jsonx_err_set(err, "trains",
+                      "'trains' must be a list of at most 64 objects {train_id, speed 0-100, "
+                      "direction}");
+        return -1;
+    }
+    return 0;
+}
+
+/* The controller's metadata after the heartbeat, NULL when it stays as it is. Kept there for
+ * the operator: what the controller reports as wrong (e.g. a config it could not apply and
+ * rolled back; an empty list clears it), the earlier edge's python_version, and whether it
+ * reports the trains it runs. */
+static json_t *heartbeat_metadata(const json_t *row, const struct heartbeat *hb,
+                                  bool *errors_changed)
+{
+    json_t *meta = json_object_get(row, "metadata");
+    meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
+    json_t *meta_before = json_deep_copy(meta);
+    *errors_changed = false;
+    if (hb->errors != NULL) {
+        *errors_changed =
+            !json_equal(json_object_get(meta, "errors"), hb->errors) &&
+            !(json_array_size(hb->errors) == 0 && json_object_get(meta, "errors") == NULL);
+        if (json_array_size(hb->errors) == 0)
+            json_object_del(meta, "errors");
+        else
+            json_object_set(meta, "errors", (json_t *)hb->errors);
+    }
+    if (hb->python)
+        json_object_set_new(meta, "python_version", json_string(hb->python));
+    json_object_set_new(meta, "reports_placement", json_boolean(json_is_array(hb->trains)));
+    bool changed = !json_equal(meta, meta_before);
+    json_decref(meta_before);
+    if (changed)
+        return meta;
+    json_decref(meta);
+    return NULL;
+}
+
+/* The controller fields the heartbeat writes. *visible: whether a viewer sees anything of it
+ * change (its metadata or errors, or the config version it applied). */
+static json_t *heartbeat_fields(const json_t *row, const struct heartbeat *hb, int64_t now,
+                                bool *visible)
+{
+    json_t *fields =
+        json_pack("{s:I, s:I}", "last_seen", (json_int_t)now, "updated_at", (json_int_t)now);
+    if (json_is_null(json_object_get(row, "first_seen")))
+        json_object_set_new(fields, "first_seen", json_integer(now));
+    if (hb->hash)
+        json_object_set_new(fields, "config_hash", json_string(hb->hash));
+    if (hb->version)
+        json_object_set_new(fields, "version", json_string(hb->version));
+    if (hb->platform)
+        json_object_set_new(fields, "platform", json_string(hb->platform));
+    if (hb->applied >= 0)
+        json_object_set_new(fields, "applied_config_version", json_integer(hb->applied));
+    if (hb->memory >= 0)
+        json_object_set_new(fields, "memory_mb", json_integer(hb->memory));
+    if (hb->cpus >= 0)
+        json_object_set_new(fields, "cpu_count", json_integer(hb->cpus));
+    bool errors_changed;
+    json_t *meta = heartbeat_metadata(row, hb, &errors_changed);
+    if (meta != NULL)
+        json_object_set_new(fields, "metadata", meta);
+    json_t *old_applied = json_object_get(row, "applied_config_version");
+    *visible = errors_changed || meta != NULL ||
+               (hb->applied >= 0 &&
+                (!json_is_integer(old_applied) || json_integer_value(old_applied) != hb->applied));
+    return fields;
+}
+
+/* Inside the transaction: the heartbeat of controller id (its row) written, with the placement
+ * it reports; *event the controller's view when a viewer can see a change and someone
+ * watches (heartbeats are frequent; presence changes come from the sweeper). */
+static int record_heartbeat(struct call *k, const char *id, const json_t *row,
+                            const struct heartbeat *hb, json_t **event)
+{
+    struct central *c = k->c;
+    bool visible = false;
+    json_t *fields = heartbeat_fields(row, hb, k->now, &visible);
+    int rc = store_controller_update(c->store, id, fields);
+    json_decref(fields);
+    if (rc == 0 && json_is_array(hb->trains))
+        rc = apply_reported_trains(k, id, hb->trains);
+    else if (rc == 0)
+        rc = assume_running(k, id);
+    *event = NULL;
+    if (rc == 0 && events_wanted(c->events) && visible) {
+        json_t *now_row = NULL;
+        if (store_controller_get(c->store, id, &now_row) == 0)
+            *event = view_controller(c, now_row, k->now, true);
+        json_decref(now_row);
+    }
+    return rc;
+}
+
+/* After the commit: the train views queue_train_event collected. */
+static void publish_train_events(struct call *k)
+{
+    size_t i;
+    json_t *ev;
+    json_array_foreach(k->pending_events, i, ev)
+        events_publish(k->c->events, "train", json_incref(ev));
+    json_array_clear(k->pending_events);
+}
+
+static void heartbeat_answer(struct call *k, const char *status, const json_t *row, int64_t epoch)
+{
+    http_response_json(k->resp, 200,
+                       json_pack("{s:s, s:O, s:i, s:I}", "status", status, "config_version",
+                                 json_object_get(row, "config_version"), "heartbeat_interval",
+                                 k->c->opts.heartbeat_interval, "session_epoch",
+                                 (json_int_t)epoch));
+}
+
 void h_heartbeat(struct call *k)
 {
     struct central *c = k->c;
@@ -157,68 +345,17 @@ void h_heartbeat(struct call *k)
     json_t *b = api_body_object(k, true);
     if (b == NULL)
         return;
+    json_t *row = NULL, *event = NULL;
+    struct heartbeat hb;
     struct jsonx_err err;
-    const char *hash = NULL, *version = NULL, *platform = NULL, *python = NULL;
-    int64_t applied = -1, memory = -1, cpus = -1, epoch = -1;
-    json_t *trains = json_object_get(b, "trains");
-    json_t *errors = json_object_get(b, "errors");
-    if (errors != NULL) {
-        bool ok = json_is_array(errors) && json_array_size(errors) <= 16;
-        size_t i;
-        json_t *e;
-        json_array_foreach(errors, i, e) ok =
-            ok && json_is_string(e) && json_string_length(e) <= 300;
-        if (!ok) {
-            http_response_error(k->resp, 422, "invalid_field", "errors",
-                                "'errors' must be a list of at most 16 strings (300 characters "
-                                "each)");
-            json_decref(b);
-            return;
-        }
-    }
-    if (jsonx_string(b, "config_hash", 0, 128, true, &hash, &err) < 0 ||
-        jsonx_string(b, "version", 0, 64, true, &version, &err) < 0 ||
-        jsonx_string(b, "platform", 0, 128, true, &platform, &err) < 0 ||
-        jsonx_string(b, "python_version", 0, 64, true, &python, &err) < 0 ||
-        jsonx_int(b, "config_version", 0, INT64_MAX / 2, &applied, &err) < 0 ||
-        jsonx_int(b, "memory_mb", 0, 1 << 30, &memory, &err) < 0 ||
-        jsonx_int(b, "cpu_count", 1, 4096, &cpus, &err) < 0 ||
-        jsonx_int(b, "session_epoch", 0, INT64_MAX / 2, &epoch, &err) < 0) {
+    if (parse_heartbeat(b, &hb, &err) < 0) {
         api_invalid(k, &err);
-        json_decref(b);
-        return;
+        goto out;
     }
-    if (trains != NULL) {
-        bool ok = json_is_array(trains) && json_array_size(trains) <= 64;
-        size_t i;
-        json_t *t;
-        json_array_foreach(trains, i, t)
-        {
-            const char *tid;
-            int64_t speed;
-            const char *dir;
-            if (!json_is_object(t) || api_get_train_id(t, "train_id", &tid, &err) != 1 ||
-                jsonx_int(t, "speed", 0, 100, &speed, &err) < 0 ||
-                jsonx_string(t, "direction", 0, 16, true, &dir, &err) < 0) {
-                ok = false;
-                break;
-            }
-        }
-        if (!ok) {
-            jsonx_err_set(&err, "trains",
-                          "'trains' must be a list of at most 64 objects {train_id, speed "
-                          "0-100, direction}");
-            api_invalid(k, &err);
-            json_decref(b);
-            return;
-        }
-    }
-    json_t *row = NULL, *fields = NULL;
     int rc = store_begin(c->store, true);
     if (rc < 0) {
         api_db_failed(k, rc);
-        json_decref(b);
-        return;
+        goto out;
     }
     row = api_load_controller(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
@@ -226,102 +363,31 @@ void h_heartbeat(struct call *k)
         goto out;
     }
     int64_t current_epoch = json_integer_value(json_object_get(row, "session_epoch"));
-    if (epoch >= 0 && epoch < current_epoch) {
+    if (hb.epoch >= 0 && hb.epoch < current_epoch) {
         /* A heartbeat from a previous session of this controller (an old process still
          * running after a restart, or a delayed request) must not mask the new one. */
         store_rollback(c->store);
-        http_response_json(k->resp, 200,
-                           json_pack("{s:s, s:O, s:i, s:I}", "status", "ignored", "config_version",
-                                     json_object_get(row, "config_version"), "heartbeat_interval",
-                                     c->opts.heartbeat_interval, "session_epoch",
-                                     (json_int_t)current_epoch));
+        heartbeat_answer(k, "ignored", row, current_epoch);
         goto out;
     }
-    fields =
-        json_pack("{s:I, s:I}", "last_seen", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
-    if (json_is_null(json_object_get(row, "first_seen")))
-        json_object_set_new(fields, "first_seen", json_integer(k->now));
-    if (hash)
-        json_object_set_new(fields, "config_hash", json_string(hash));
-    if (version)
-        json_object_set_new(fields, "version", json_string(version));
-    if (platform)
-        json_object_set_new(fields, "platform", json_string(platform));
-    if (applied >= 0)
-        json_object_set_new(fields, "applied_config_version", json_integer(applied));
-    if (memory >= 0)
-        json_object_set_new(fields, "memory_mb", json_integer(memory));
-    if (cpus >= 0)
-        json_object_set_new(fields, "cpu_count", json_integer(cpus));
-    /* Kept in the metadata for the operator: what the controller reports as wrong (e.g. a
-     * config it could not apply and rolled back; an empty list clears it), the earlier
-     * edge's python_version, and whether it reports the trains it runs. */
-    bool errors_changed = false;
-    json_t *meta = json_object_get(row, "metadata");
-    meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
-    json_t *meta_before = json_deep_copy(meta);
-    if (errors != NULL) {
-        errors_changed = !json_equal(json_object_get(meta, "errors"), errors) &&
-                         !(json_array_size(errors) == 0 && json_object_get(meta, "errors") == NULL);
-        if (json_array_size(errors) == 0)
-            json_object_del(meta, "errors");
-        else
-            json_object_set(meta, "errors", errors);
-    }
-    if (python)
-        json_object_set_new(meta, "python_version", json_string(python));
-    json_object_set_new(meta, "reports_placement", json_boolean(json_is_array(trains)));
-    bool meta_changed = !json_equal(meta, meta_before);
-    json_decref(meta_before);
-    if (meta_changed)
-        json_object_set_new(fields, "metadata", meta);
-    else
-        json_decref(meta);
-    rc = store_controller_update(c->store, id, fields);
-    if (rc == 0 && json_is_array(trains))
-        rc = apply_reported_trains(k, id, trains);
-    else if (rc == 0)
-        rc = assume_running(k, id);
-    /* Heartbeats are frequent: only what a viewer can see change goes on the event stream
-     * (presence changes come from the sweeper). */
-    json_t *event = NULL;
-    json_t *old_applied = json_object_get(row, "applied_config_version");
-    if (rc == 0 && events_wanted(c->events) &&
-        (errors_changed || meta_changed ||
-         (applied >= 0 &&
-          (!json_is_integer(old_applied) || json_integer_value(old_applied) != applied)))) {
-        json_t *now_row = NULL;
-        if (store_controller_get(c->store, id, &now_row) == 0)
-            event = view_controller(c, now_row, k->now, true);
-        json_decref(now_row);
-    }
-    if (rc < 0) {
+    if ((rc = record_heartbeat(k, id, row, &hb, &event)) < 0) {
         store_rollback(c->store);
         api_db_failed(k, rc);
         goto out;
     }
-    rc = store_commit(c->store);
-    if (rc < 0) {
+    if ((rc = store_commit(c->store)) < 0) {
         json_decref(event);
         api_db_failed(k, rc);
         goto out;
     }
     if (event != NULL)
         events_publish(c->events, "controller", event);
-    size_t ei;
-    json_t *ev;
-    json_array_foreach(k->pending_events, ei, ev)
-        events_publish(c->events, "train", json_incref(ev));
+    publish_train_events(k);
     atomic_fetch_add(&c->counters.heartbeats, 1);
-    http_response_json(k->resp, 200,
-                       json_pack("{s:s, s:O, s:i, s:I}", "status", "ok", "config_version",
-                                 json_object_get(row, "config_version"), "heartbeat_interval",
-                                 c->opts.heartbeat_interval, "session_epoch",
-                                 (json_int_t)current_epoch));
+    heartbeat_answer(k, "ok", row, current_epoch);
 out:
     json_decref(b);
     json_decref(row);
-    json_decref(fields);
 }
 
 /* If-None-Match: a list of entity tags, or "*". */
@@ -398,7 +464,7 @@ static void release_moved(struct call *k, const char *cid)
         const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
         if (rc < 0)
             break;
-        if (desired != NULL && strcmp(desired, cid) == 0)
+        if (!placement_moved_away(cid, desired))
             continue;
         rc = release_train(k, row, cid);
         if (rc == 0)
@@ -410,13 +476,8 @@ static void release_moved(struct call *k, const char *cid)
         store_rollback(st);
         return;
     }
-    if (store_commit(st) < 0)
-        return;
-    size_t ei;
-    json_t *ev;
-    json_array_foreach(k->pending_events, ei, ev)
-        events_publish(k->c->events, "train", json_incref(ev));
-    json_array_clear(k->pending_events);
+    if (store_commit(st) == 0)
+        publish_train_events(k);
 }
 
 void h_runtime_config(struct call *k)

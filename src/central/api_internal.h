@@ -16,8 +16,6 @@
 
 struct central;
 
-/* Settings key of the controllers the operator deleted (remove_controller). */
-#define DELETED_KEY "deleted_controllers"
 #define LONGPOLL_MAX_WAIT_S 55
 /* The header in which an edge presents its controller secret (docs/security.md). Not
  * Authorization, which carries the operators' tokens. */

@@ -233,9 +233,6 @@ static bool addresses_assigned(struct call *k)
     return rc == 0;
 }
 
-/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
- * another controller unless reassign (then moved, 200). Both owners' config_version rise on
- * a move, in the same transaction. */
 /* After a change that puts trains on controller cid, inside its transaction: false (the 422
  * sent; the caller rolls back) when cid's runtime config would no longer be one an edge can
  * run. An edge refuses such a config and keeps driving its old one. */
@@ -257,6 +254,133 @@ static bool config_fits(struct call *k, const char *cid, const char *field)
     return rc == 0;
 }
 
+/* What the steps of a train change return beside 0 and a store error: the answer is sent
+ * (a refusal), and the caller rolls back. */
+#define ANSWERED 1
+
+/* A train registered that was not on record, assigned to cid. */
+static int insert_train(struct call *k, const char *cid, const struct train_req *r)
+{
+    struct central *c = k->c;
+    json_t *cfg = r->plugin_config ? json_incref(r->plugin_config) : json_object();
+    json_t *row =
+        json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
+                  r->train_id, "name", r->name, "description", r->description, "model", r->model,
+                  "plugin_name", r->plugin_name ? r->plugin_name : "dc_motor", "plugin_config", cfg,
+                  "invert_directions", 0, "desired_controller_id", cid, "actual_controller_id",
+                  "reassignment_status", registry_reassignment_status(cid, NULL, false),
+                  "created_at", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+    if (r->address > 0)
+        json_object_set_new(row, "address", json_integer(r->address));
+    if (r->driving != NULL)
+        json_object_set(row, "driving", (json_t *)r->driving);
+    int rc = store_train_insert(c->store, row);
+    json_decref(row);
+    if (rc == 0)
+        rc = store_controller_bump_config(c->store, cid, k->now);
+    if (rc < 0)
+        return rc;
+    if (!addresses_assigned(k))
+        return ANSWERED;
+    log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r->train_id, "controller",
+              cid);
+    return 0;
+}
+
+/* 409: train tid is another controller's, and the request did not ask to move it. */
+static void refuse_assigned_elsewhere(struct call *k, const char *tid, const char *owner)
+{
+    json_t *body = json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error",
+                             "train_assigned_elsewhere", "owner", owner, "field", "train_id");
+    char detail[200];
+    snprintf(detail, sizeof detail,
+             "train %s is assigned to controller %s; send reassign: true to move it", tid, owner);
+    json_object_set_new(body, "detail", json_string(detail));
+    http_response_json(k->resp, 409, body);
+}
+
+/* The train (its row) moves to controller cid from owner (NULL: none): both owners'
+ * config_version rise. */
+static int take_train(struct call *k, const char *cid, const char *tid, const json_t *train,
+                      const char *owner)
+{
+    struct central *c = k->c;
+    if (!api_stop_before_leaving(k, tid, train))
+        return ANSWERED;
+    const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+    json_t *f = json_pack("{s:s, s:s, s:I}", "desired_controller_id", cid, "reassignment_status",
+                          registry_reassignment_status(cid, actual, false), "updated_at",
+                          (json_int_t)k->now);
+    int rc = store_train_update(c->store, tid, f);
+    json_decref(f);
+    if (rc == 0 && owner != NULL)
+        rc = store_controller_bump_config(c->store, owner, k->now);
+    if (rc == 0)
+        rc = store_controller_bump_config(c->store, cid, k->now);
+    if (rc == 0)
+        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", tid, "from", owner,
+                  "to", cid);
+    return rc;
+}
+
+/* A registration of train (its row, on record) by controller cid: placement_register's step,
+ * then a new address when one is asked. *changed: whether anything was written. */
+static int register_known(struct call *k, const char *cid, const struct train_req *r,
+                          const json_t *train, bool *changed)
+{
+    const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
+    int rc = 0;
+    switch (placement_register(owner, cid, r->reassign)) {
+    case PLACEMENT_ALREADY_HERE:
+        *changed = false;
+        break;
+    case PLACEMENT_REFUSED:
+        refuse_assigned_elsewhere(k, r->train_id, owner);
+        return ANSWERED;
+    case PLACEMENT_TAKE:
+        *changed = true;
+        if ((rc = take_train(k, cid, r->train_id, train, owner)) != 0)
+            return rc;
+        break;
+    }
+    if (r->address > 0 && r->address != json_integer_value(json_object_get(train, "address"))) {
+        json_t *f = json_pack("{s:I, s:I}", "address", (json_int_t)r->address, "updated_at",
+                              (json_int_t)k->now);
+        rc = store_train_update(k->c->store, r->train_id, f);
+        json_decref(f);
+        *changed = true;
+    }
+    return rc;
+}
+
+/* Inside the transaction, after the change: the train's view, committed, published when it
+ * changed, and answered with status. */
+static void commit_train(struct call *k, const char *tid, bool changed, unsigned status)
+{
+    struct central *c = k->c;
+    json_t *train = NULL;
+    int rc = store_train_get(c->store, tid, &train);
+    if (rc < 0) {
+        api_db_failed(k, rc);
+        store_rollback(c->store);
+        return;
+    }
+    json_t *view = view_train(c, train, true);
+    json_decref(train);
+    rc = store_commit(c->store);
+    if (rc < 0) {
+        json_decref(view);
+        api_db_failed(k, rc);
+        return;
+    }
+    if (changed)
+        events_publish(c->events, "train", json_incref(view));
+    http_response_json(k->resp, status, view);
+}
+
+/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
+ * another controller unless reassign (then moved, 200). Both owners' config_version rise on
+ * a move, in the same transaction. */
 static void register_train(struct call *k, const char *cid, const json_t *b)
 {
     struct central *c = k->c;
@@ -266,106 +390,26 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
         api_invalid(k, &err);
         return;
     }
-    json_t *ctl = NULL, *train = NULL, *row = NULL;
-    int rc = 0;
+    json_t *ctl = NULL, *train = NULL;
     if (!api_begin(k, true))
         return;
     ctl = api_load_controller(k, cid);
     if (ctl == NULL)
         goto rollback;
-    rc = store_train_get(c->store, r.train_id, &train);
+    int rc = store_train_get(c->store, r.train_id, &train);
     if (rc < 0 && rc != -ENOENT)
         goto db_fail;
-    unsigned status = 200;
-    bool changed = true;
     if (!address_free(k, r.address, r.train_id))
         goto rollback;
-    if (rc == -ENOENT) {
-        json_t *cfg = r.plugin_config ? json_incref(r.plugin_config) : json_object();
-        row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
-                        r.train_id, "name", r.name, "description", r.description, "model", r.model,
-                        "plugin_name", r.plugin_name ? r.plugin_name : "dc_motor", "plugin_config",
-                        cfg, "invert_directions", 0, "desired_controller_id", cid,
-                        "actual_controller_id", "reassignment_status",
-                        registry_reassignment_status(cid, NULL, false), "created_at",
-                        (json_int_t)k->now, "updated_at", (json_int_t)k->now);
-        if (r.address > 0)
-            json_object_set_new(row, "address", json_integer(r.address));
-        if (r.driving != NULL)
-            json_object_set(row, "driving", (json_t *)r.driving);
-        rc = store_train_insert(c->store, row);
-        if (rc == 0)
-            rc = store_controller_bump_config(c->store, cid, k->now);
-        if (rc < 0)
-            goto db_fail;
-        if (!addresses_assigned(k))
-            goto rollback;
-        status = 201;
-        log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r.train_id, "controller",
-                  cid);
-    } else {
-        const char *owner = json_string_value(json_object_get(train, "desired_controller_id"));
-        if (owner != NULL && strcmp(owner, cid) == 0) {
-            status = 200; /* already here: unchanged */
-            changed = false;
-        } else if (owner != NULL && !r.reassign) {
-            store_rollback(c->store);
-            json_t *body =
-                json_pack("{s:s, s:s, s:s, s:s}", "detail", "", "error", "train_assigned_elsewhere",
-                          "owner", owner, "field", "train_id");
-            char detail[200];
-            snprintf(detail, sizeof detail,
-                     "train %s is assigned to controller %s; send reassign: true to move it",
-                     r.train_id, owner);
-            json_object_set_new(body, "detail", json_string(detail));
-            http_response_json(k->resp, 409, body);
-            goto out;
-        } else {
-            if (!api_stop_before_leaving(k, r.train_id, train))
-                goto rollback;
-            const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
-            json_t *f = json_pack(
-                "{s:s, s:s, s:I}", "desired_controller_id", cid, "reassignment_status",
-                registry_reassignment_status(cid, actual, false), "updated_at", (json_int_t)k->now);
-            rc = store_train_update(c->store, r.train_id, f);
-            json_decref(f);
-            if (rc == 0 && owner != NULL)
-                rc = store_controller_bump_config(c->store, owner, k->now);
-            if (rc == 0)
-                rc = store_controller_bump_config(c->store, cid, k->now);
-            if (rc < 0)
-                goto db_fail;
-            log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", r.train_id,
-                      "from", owner, "to", cid);
-        }
-    }
-    if (status != 201 && r.address > 0 &&
-        r.address != json_integer_value(json_object_get(train, "address"))) {
-        json_t *f = json_pack("{s:I, s:I}", "address", (json_int_t)r.address, "updated_at",
-                              (json_int_t)k->now);
-        rc = store_train_update(c->store, r.train_id, f);
-        json_decref(f);
-        if (rc < 0)
-            goto db_fail;
-        changed = true;
-    }
-    if (changed && !config_fits(k, cid, status == 201 ? "plugin.config" : "controller_id"))
-        goto rollback;
-    json_decref(train);
-    train = NULL;
-    rc = store_train_get(c->store, r.train_id, &train);
+    bool created = rc == -ENOENT, changed = true;
+    rc = created ? insert_train(k, cid, &r) : register_known(k, cid, &r, train, &changed);
     if (rc < 0)
         goto db_fail;
-    json_t *view = view_train(c, train, true);
-    rc = store_commit(c->store);
-    if (rc < 0) {
-        json_decref(view);
-        api_db_failed(k, rc);
-        goto out;
-    }
-    if (changed)
-        events_publish(c->events, "train", json_incref(view));
-    http_response_json(k->resp, status, view);
+    if (rc == ANSWERED)
+        goto rollback;
+    if (changed && !config_fits(k, cid, created ? "plugin.config" : "controller_id"))
+        goto rollback;
+    commit_train(k, r.train_id, changed, created ? 201 : 200);
     goto out;
 db_fail:
     api_db_failed(k, rc);
@@ -374,7 +418,6 @@ rollback:
 out:
     json_decref(ctl);
     json_decref(train);
-    json_decref(row);
 }
 
 void h_controller_train_post(struct call *k)
@@ -406,6 +449,179 @@ void h_train_post(struct call *k)
     json_decref(b);
 }
 
+/* The body of PUT /api/trains/{id}, validated; borrowed from it. has_*: 1 when the field was
+ * sent. */
+struct train_put {
+    const char *name, *desc, *model, *plugin_name;
+    json_t *plugin_config;
+    bool invert, ctl_null, force;
+    const json_t *driving;
+    int64_t address; /* 0: not sent */
+    char ctl[UUIDSTR_LEN + 1];
+    int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin, has_driving;
+};
+
+static int parse_train_put(const json_t *b, struct train_put *p, struct jsonx_err *err)
+{
+    memset(p, 0, sizeof *p);
+    if ((p->has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &p->name, err)) < 0 ||
+        (p->has_desc =
+             jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &p->desc, err)) < 0 ||
+        (p->has_model = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &p->model, err)) < 0 ||
+        (p->has_invert = jsonx_bool(b, "invert_directions", &p->invert, err)) < 0 ||
+        (p->has_plugin = parse_plugin(b, &p->plugin_name, &p->plugin_config, err)) < 0 ||
+        (p->has_ctl = jsonx_uuid(b, "controller_id", true, p->ctl, &p->ctl_null, err)) < 0 ||
+        jsonx_bool(b, "force", &p->force, err) < 0 ||
+        jsonx_int(b, "address", 1, 9999, &p->address, err) < 0 ||
+        (p->has_driving = parse_driving(b, &p->driving, err)) < 0)
+        return -1;
+    return 0;
+}
+
+/* Who has a train, copied out of its row (which is replaced before the log line after the
+ * commit), and who is to have it after the PUT. */
+struct train_owners {
+    char owner_buf[UUIDSTR_LEN + 1], actual_buf[UUIDSTR_LEN + 1];
+    const char *owner;     /* desired_controller_id, NULL: none */
+    const char *actual;    /* actual_controller_id, NULL: none */
+    const char *new_owner; /* owner, or the PUT's controller_id */
+};
+
+static const char *copy_id(const json_t *row, const char *key, char buf[UUIDSTR_LEN + 1])
+{
+    const json_t *v = json_object_get(row, key);
+    if (!json_is_string(v))
+        return NULL;
+    snprintf(buf, UUIDSTR_LEN + 1, "%s", json_string_value(v));
+    return buf;
+}
+
+/* o filled from train and p: -ENOENT (the 422 sent) when p names a controller that does not
+ * exist, or a store error. */
+static int put_owners(struct call *k, const json_t *train, const struct train_put *p,
+                      struct train_owners *o)
+{
+    o->owner = copy_id(train, "desired_controller_id", o->owner_buf);
+    o->actual = copy_id(train, "actual_controller_id", o->actual_buf);
+    o->new_owner = o->owner;
+    if (!p->has_ctl)
+        return 0;
+    o->new_owner = p->ctl_null ? NULL : p->ctl;
+    if (o->new_owner == NULL)
+        return 0;
+    json_t *nc = NULL;
+    int rc = store_controller_get(k->c->store, o->new_owner, &nc);
+    json_decref(nc);
+    if (rc == -ENOENT)
+        http_response_error(k->resp, 422, "invalid_field", "controller_id",
+                            "controller %s does not exist", o->new_owner);
+    return rc;
+}
+
+/* The plugin fields of a PUT into fields: {"plugin": {"config": ...}} keeps the plugin. true
+ * when the owner's runtime config changes with them. */
+static bool put_plugin(const json_t *train, const struct train_put *p, json_t *fields)
+{
+    json_t *cfg = p->plugin_config ? json_incref(p->plugin_config) : json_object();
+    const char *was = json_string_value(json_object_get(train, "plugin_name"));
+    const char *name = p->plugin_name != NULL ? p->plugin_name : was;
+    bool changed =
+        strcmp(name, was) != 0 || !json_equal(cfg, json_object_get(train, "plugin_config"));
+    json_object_set_new(fields, "plugin_name", json_string(name));
+    json_object_set_new(fields, "plugin_config", cfg);
+    return changed;
+}
+
+/* The train's own fields of a PUT into fields. *config_changed: what the owner's runtime
+ * config contains changed (name, plugin, invert_directions, driving). ANSWERED (409 or 503
+ * sent) when the address asked for is not free. */
+static int put_fields(struct call *k, const char *tid, const json_t *train,
+                      const struct train_put *p, json_t *fields, bool *config_changed)
+{
+    bool cc = false;
+    if (p->has_name && strcmp(p->name, json_string_value(json_object_get(train, "name"))) != 0) {
+        json_object_set_new(fields, "name", json_string(p->name));
+        cc = true;
+    }
+    if (p->has_desc)
+        json_object_set_new(fields, "description", p->desc ? json_string(p->desc) : json_null());
+    if (p->has_model)
+        json_object_set_new(fields, "model", p->model ? json_string(p->model) : json_null());
+    if (p->address > 0 && p->address != json_integer_value(json_object_get(train, "address"))) {
+        if (!address_free(k, p->address, tid))
+            return ANSWERED;
+        json_object_set_new(fields, "address", json_integer(p->address));
+    }
+    if (p->has_invert && p->invert != json_is_true(json_object_get(train, "invert_directions"))) {
+        json_object_set_new(fields, "invert_directions", json_boolean(p->invert));
+        cc = true;
+    }
+    if (p->has_driving == 1) {
+        json_t *want = p->driving ? json_deep_copy(p->driving) : json_object();
+        if (!json_equal(want, json_object_get(train, "driving")))
+            cc = true;
+        json_object_set_new(fields, "driving", want);
+    }
+    if (p->has_plugin == 1 && put_plugin(train, p, fields))
+        cc = true;
+    *config_changed = cc;
+    return 0;
+}
+
+/* The move of a PUT (placement_put) written with the train's fields, the owners' config
+ * versions raised. ANSWERED when the stop before leaving or the new owner's config refused
+ * it. */
+static int put_move(struct call *k, const char *tid, const json_t *train,
+                    const struct train_owners *o, const struct placement_move *m, json_t *fields)
+{
+    struct central *c = k->c;
+    if (m->moved && !api_stop_before_leaving(k, tid, train))
+        return ANSWERED;
+    if (m->moved) {
+        json_object_set_new(fields, "desired_controller_id",
+                            o->new_owner ? json_string(o->new_owner) : json_null());
+        json_object_set_new(fields, "reassignment_status", json_string(m->status));
+    }
+    if (m->forced) {
+        json_object_set_new(fields, "actual_controller_id", json_null());
+        log_event(LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid, "holder",
+                  o->actual, "to", o->new_owner);
+    }
+    if (json_object_size(fields) > 0)
+        json_object_set_new(fields, "updated_at", json_integer(k->now));
+    int rc = store_train_update(c->store, tid, fields);
+    if (rc == 0 && m->bump_old)
+        rc = store_controller_bump_config(c->store, o->owner, k->now);
+    if (rc == 0 && m->bump_new)
+        rc = store_controller_bump_config(c->store, o->new_owner, k->now);
+    if (rc < 0)
+        return rc;
+    if (m->check_new && !config_fits(k, o->new_owner, m->moved ? "controller_id" : "plugin.config"))
+        return ANSWERED;
+    return 0;
+}
+
+/* Inside the transaction: the PUT of train tid (its row) carried out. */
+static int put_train(struct call *k, const char *tid, const json_t *train,
+                     const struct train_put *p, struct train_owners *o, bool *moved)
+{
+    json_t *fields = json_object();
+    bool config_changed = false;
+    int rc = put_owners(k, train, p, o);
+    if (rc == -ENOENT)
+        rc = ANSWERED;
+    if (rc == 0)
+        rc = put_fields(k, tid, train, p, fields, &config_changed);
+    if (rc == 0) {
+        struct placement_move m =
+            placement_put(o->owner, o->new_owner, o->actual, p->force, config_changed);
+        *moved = m.moved;
+        rc = put_move(k, tid, train, o, &m, fields);
+    }
+    json_decref(fields);
+    return rc;
+}
+
 void h_train_put(struct call *k)
 {
     struct central *c = k->c;
@@ -413,30 +629,13 @@ void h_train_put(struct call *k)
     json_t *b = api_body_object(k, false);
     if (b == NULL)
         return;
+    struct train_put p;
     struct jsonx_err err;
-    const char *name = NULL, *desc = NULL, *model = NULL, *plugin_name = NULL;
-    json_t *plugin_config = NULL;
-    bool invert = false, ctl_null = false, force = false;
-    const json_t *driving = NULL;
-    int has_driving = 0;
-    int64_t address = 0;
-    char ctl[UUIDSTR_LEN + 1] = "";
-    int has_name, has_desc, has_model, has_invert, has_ctl, has_plugin;
-    if ((has_name = jsonx_string(b, "name", 1, PROTO_NAME_MAX, false, &name, &err)) < 0 ||
-        (has_desc = jsonx_string(b, "description", 0, PROTO_DESCRIPTION_MAX, true, &desc, &err)) <
-            0 ||
-        (has_model = jsonx_string(b, "model", 0, PROTO_MODEL_MAX, true, &model, &err)) < 0 ||
-        (has_invert = jsonx_bool(b, "invert_directions", &invert, &err)) < 0 ||
-        (has_plugin = parse_plugin(b, &plugin_name, &plugin_config, &err)) < 0 ||
-        (has_ctl = jsonx_uuid(b, "controller_id", true, ctl, &ctl_null, &err)) < 0 ||
-        jsonx_bool(b, "force", &force, &err) < 0 ||
-        jsonx_int(b, "address", 1, 9999, &address, &err) < 0 ||
-        (has_driving = parse_driving(b, &driving, &err)) < 0) {
+    json_t *train = NULL, *view = NULL;
+    if (parse_train_put(b, &p, &err) < 0) {
         api_invalid(k, &err);
-        json_decref(b);
-        return;
+        goto out;
     }
-    json_t *train = NULL, *fields = json_object();
     int rc = store_begin(c->store, true);
     if (rc < 0) {
         api_db_failed(k, rc);
@@ -448,140 +647,34 @@ void h_train_put(struct call *k)
         api_not_found_train(k, tid);
         goto out;
     }
-    if (rc < 0)
-        goto db_fail;
-    /* Copies: train is replaced by its updated row before the log line below. */
-    char owner_buf[UUIDSTR_LEN + 1] = "", actual_buf[UUIDSTR_LEN + 1] = "";
-    const char *owner = NULL, *actual = NULL;
-    if (json_is_string(json_object_get(train, "desired_controller_id"))) {
-        snprintf(owner_buf, sizeof owner_buf, "%s",
-                 json_string_value(json_object_get(train, "desired_controller_id")));
-        owner = owner_buf;
-    }
-    if (json_is_string(json_object_get(train, "actual_controller_id"))) {
-        snprintf(actual_buf, sizeof actual_buf, "%s",
-                 json_string_value(json_object_get(train, "actual_controller_id")));
-        actual = actual_buf;
-    }
-    const char *new_owner = owner;
-    if (has_ctl) {
-        new_owner = ctl_null ? NULL : ctl;
-        if (new_owner != NULL) {
-            json_t *nc = NULL;
-            rc = store_controller_get(c->store, new_owner, &nc);
-            json_decref(nc);
-            if (rc == -ENOENT) {
-                store_rollback(c->store);
-                http_response_error(k->resp, 422, "invalid_field", "controller_id",
-                                    "controller %s does not exist", new_owner);
-                goto out;
-            }
-            if (rc < 0)
-                goto db_fail;
-        }
-    }
-    bool moved = (owner == NULL) != (new_owner == NULL) ||
-                 (owner != NULL && new_owner != NULL && strcmp(owner, new_owner) != 0);
-    /* What the owner's runtime config contains: name, plugin, invert_directions. */
-    bool config_changed = false;
-    if (has_name && strcmp(name, json_string_value(json_object_get(train, "name"))) != 0) {
-        json_object_set_new(fields, "name", json_string(name));
-        config_changed = true;
-    }
-    if (has_desc)
-        json_object_set_new(fields, "description", desc ? json_string(desc) : json_null());
-    if (has_model)
-        json_object_set_new(fields, "model", model ? json_string(model) : json_null());
-    if (address > 0 && address != json_integer_value(json_object_get(train, "address"))) {
-        if (!address_free(k, address, tid)) {
-            store_rollback(c->store);
-            goto out;
-        }
-        json_object_set_new(fields, "address", json_integer(address));
-    }
-    if (has_invert && invert != json_is_true(json_object_get(train, "invert_directions"))) {
-        json_object_set_new(fields, "invert_directions", json_boolean(invert));
-        config_changed = true;
-    }
-    if (has_driving == 1) {
-        json_t *want = driving ? json_deep_copy(driving) : json_object();
-        if (!json_equal(want, json_object_get(train, "driving")))
-            config_changed = true;
-        json_object_set_new(fields, "driving", want);
-    }
-    if (has_plugin == 1) {
-        json_t *cfg = plugin_config ? plugin_config : json_object();
-        if (plugin_config)
-            json_incref(cfg);
-        if (plugin_name == NULL) /* {"plugin": {"config": ...}} keeps the plugin */
-            plugin_name = json_string_value(json_object_get(train, "plugin_name"));
-        if (strcmp(plugin_name, json_string_value(json_object_get(train, "plugin_name"))) != 0 ||
-            !json_equal(cfg, json_object_get(train, "plugin_config")))
-            config_changed = true;
-        json_object_set_new(fields, "plugin_name", json_string(plugin_name));
-        json_object_set_new(fields, "plugin_config", cfg);
-    }
-    if (moved && !api_stop_before_leaving(k, tid, train)) {
-        store_rollback(c->store);
-        goto out;
-    }
-    /* force: the new owner gets the train at once, without waiting for the old holder to
-     * release it (one that does not report its trains, e.g. the earlier edge, never does
-     * while it runs). Shown as "forced" until the new owner reports it. */
-    bool forced =
-        moved && force && actual != NULL && (new_owner == NULL || strcmp(actual, new_owner) != 0);
-    if (moved) {
-        json_object_set_new(fields, "desired_controller_id",
-                            new_owner ? json_string(new_owner) : json_null());
-        json_object_set_new(
-            fields, "reassignment_status",
-            json_string(forced ? "forced"
-                               : registry_reassignment_status(new_owner, actual, false)));
-    }
-    if (forced) {
-        json_object_set_new(fields, "actual_controller_id", json_null());
-        log_event(LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid, "holder",
-                  actual, "to", new_owner);
-    }
-    if (json_object_size(fields) > 0)
-        json_object_set_new(fields, "updated_at", json_integer(k->now));
-    rc = store_train_update(c->store, tid, fields);
-    if (rc == 0 && owner != NULL && (moved || config_changed))
-        rc = store_controller_bump_config(c->store, owner, k->now);
-    if (rc == 0 && moved && new_owner != NULL)
-        rc = store_controller_bump_config(c->store, new_owner, k->now);
-    if (rc < 0)
-        goto db_fail;
-    if (new_owner != NULL && (moved || config_changed) &&
-        !config_fits(k, new_owner, moved ? "controller_id" : "plugin.config")) {
-        store_rollback(c->store);
-        goto out;
-    }
+    struct train_owners o;
+    bool moved = false;
+    if (rc == 0)
+        rc = put_train(k, tid, train, &p, &o, &moved);
     json_decref(train);
     train = NULL;
-    rc = store_train_get(c->store, tid, &train);
-    if (rc < 0)
-        goto db_fail;
-    json_t *view = view_train(c, train, true);
-    rc = store_commit(c->store);
-    if (rc < 0) {
-        json_decref(view);
+    if (rc == 0)
+        rc = store_train_get(c->store, tid, &train);
+    if (rc != 0) {
+        store_rollback(c->store);
+        if (rc < 0)
+            api_db_failed(k, rc);
+        goto out;
+    }
+    view = view_train(c, train, true);
+    if ((rc = store_commit(c->store)) < 0) {
         api_db_failed(k, rc);
         goto out;
     }
     if (moved)
-        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from", owner,
-                  "to", new_owner);
+        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
+                  o.owner, "to", o.new_owner);
     events_publish(c->events, "train", json_incref(view));
-    http_response_json(k->resp, 200, view);
-    goto out;
-db_fail:
-    store_rollback(c->store);
-    api_db_failed(k, rc);
+    http_response_json(k->resp, 200, json_incref(view));
 out:
     json_decref(b);
     json_decref(train);
-    json_decref(fields);
+    json_decref(view);
 }
 
 void h_train_delete(struct call *k)

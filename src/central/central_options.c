@@ -188,6 +188,8 @@ static int set_bytes(const char *opt, const char *value, long min, long max, lon
     return 0;
 }
 
+/* One case per flag, as the option table has one line per flag: split, each flag's rule
+ * would be harder to find. NOLINTNEXTLINE(readability-function-size) */
 static int apply(struct central_options *o, int opt, const char *v)
 {
     switch (opt) {
@@ -359,7 +361,8 @@ static int apply_env(struct central_options *o)
     return 0;
 }
 
-int central_options_parse(struct central_options *o, int argc, char **argv)
+/* The defaults of docs/operations.md. */
+static void set_defaults(struct central_options *o)
 {
     memset(o, 0, sizeof *o);
     snprintf(o->listen_host, sizeof o->listen_host, "0.0.0.0");
@@ -386,75 +389,52 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
     o->max_import_bytes = CENTRAL_MAX_IMPORT_DEFAULT;
     o->session_ttl = 12 * 3600;
     o->login_rate = 5;
+}
 
-    if (apply_env(o) < 0)
-        return -EINVAL;
+static const struct option longopts[] = {
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"db", required_argument, NULL, OPT_DB},
+    {"mqtt", required_argument, NULL, OPT_MQTT},
+    {"mqtt-username", required_argument, NULL, OPT_MQTT_USER},
+    {"mqtt-password", required_argument, NULL, OPT_MQTT_PASS},
+    {"mqtt-advertise", required_argument, NULL, OPT_ADVERTISE},
+    {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
+    {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
+    {"stale-after", required_argument, NULL, OPT_STALE},
+    {"offline-after", required_argument, NULL, OPT_OFFLINE},
+    {"register-rate", required_argument, NULL, OPT_RATE},
+    {"registration-token", required_argument, NULL, OPT_TOKEN},
+    {"cors-origins", required_argument, NULL, OPT_CORS},
+    {"withrottle-listen", required_argument, NULL, OPT_WITHROTTLE},
+    {"withrottle-heartbeat", required_argument, NULL, OPT_WITHROTTLE_HEARTBEAT},
+    {"advertise", required_argument, NULL, OPT_DNSSD},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"max-connections", required_argument, NULL, OPT_MAX_CONN},
+    {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
+    {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
+    {"max-event-streams", required_argument, NULL, OPT_MAX_STREAMS},
+    {"max-event-streams-per-ip", required_argument, NULL, OPT_MAX_STREAMS_IP},
+    {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
+    {"auth", no_argument, NULL, OPT_AUTH},
+    {"public-read", no_argument, NULL, OPT_PUBLIC_READ},
+    {"mqtt-acl", no_argument, NULL, OPT_MQTT_ACL},
+    {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
+    {"login-rate", required_argument, NULL, OPT_LOGIN_RATE},
+    {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+    {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+    {"mqtt-tls", no_argument, NULL, OPT_MQTT_TLS},
+    {"mqtt-ca", required_argument, NULL, OPT_MQTT_CA},
+    {"mqtt-cert", required_argument, NULL, OPT_MQTT_CERT},
+    {"mqtt-key", required_argument, NULL, OPT_MQTT_KEY},
+    {"help", no_argument, NULL, OPT_HELP},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0},
+};
 
-    static const struct option longopts[] = {
-        {"listen", required_argument, NULL, OPT_LISTEN},
-        {"db", required_argument, NULL, OPT_DB},
-        {"mqtt", required_argument, NULL, OPT_MQTT},
-        {"mqtt-username", required_argument, NULL, OPT_MQTT_USER},
-        {"mqtt-password", required_argument, NULL, OPT_MQTT_PASS},
-        {"mqtt-advertise", required_argument, NULL, OPT_ADVERTISE},
-        {"bootstrap", required_argument, NULL, OPT_BOOTSTRAP},
-        {"heartbeat-interval", required_argument, NULL, OPT_HEARTBEAT},
-        {"stale-after", required_argument, NULL, OPT_STALE},
-        {"offline-after", required_argument, NULL, OPT_OFFLINE},
-        {"register-rate", required_argument, NULL, OPT_RATE},
-        {"registration-token", required_argument, NULL, OPT_TOKEN},
-        {"cors-origins", required_argument, NULL, OPT_CORS},
-        {"withrottle-listen", required_argument, NULL, OPT_WITHROTTLE},
-        {"withrottle-heartbeat", required_argument, NULL, OPT_WITHROTTLE_HEARTBEAT},
-        {"advertise", required_argument, NULL, OPT_DNSSD},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"max-connections", required_argument, NULL, OPT_MAX_CONN},
-        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONN_IP},
-        {"request-timeout", required_argument, NULL, OPT_REQ_TIMEOUT},
-        {"max-event-streams", required_argument, NULL, OPT_MAX_STREAMS},
-        {"max-event-streams-per-ip", required_argument, NULL, OPT_MAX_STREAMS_IP},
-        {"max-import-bytes", required_argument, NULL, OPT_MAX_IMPORT},
-        {"auth", no_argument, NULL, OPT_AUTH},
-        {"public-read", no_argument, NULL, OPT_PUBLIC_READ},
-        {"mqtt-acl", no_argument, NULL, OPT_MQTT_ACL},
-        {"session-ttl", required_argument, NULL, OPT_SESSION_TTL},
-        {"login-rate", required_argument, NULL, OPT_LOGIN_RATE},
-        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
-        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
-        {"mqtt-tls", no_argument, NULL, OPT_MQTT_TLS},
-        {"mqtt-ca", required_argument, NULL, OPT_MQTT_CA},
-        {"mqtt-cert", required_argument, NULL, OPT_MQTT_CERT},
-        {"mqtt-key", required_argument, NULL, OPT_MQTT_KEY},
-        {"help", no_argument, NULL, OPT_HELP},
-        {"version", no_argument, NULL, OPT_VERSION},
-        {NULL, 0, NULL, 0},
-    };
-    optind = 1;
-    opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-        if (c == OPT_HELP) {
-            fputs(usage, stdout);
-            return 1;
-        }
-        if (c == OPT_VERSION) {
-            printf("roundhouse-central %s\n", ROUNDHOUSE_VERSION);
-            return 1;
-        }
-        if (c == '?' || c == ':') {
-            fprintf(stderr, "roundhouse-central: unknown option or missing value: %s\n",
-                    argv[optind - 1]);
-            fputs("Try 'roundhouse-central --help'.\n", stderr);
-            return -EINVAL;
-        }
-        if (apply(o, c, optarg) < 0)
-            return -EINVAL;
-    }
-    if (optind < argc) {
-        fprintf(stderr, "roundhouse-central: unexpected argument '%s'\n", argv[optind]);
-        return -EINVAL;
-    }
+/* The rules between flags, once all are read: -EINVAL after printing the one broken. */
+static int check_combinations(const struct central_options *o)
+{
     if (o->public_read && !o->auth) {
         fprintf(stderr, "roundhouse-central: --public-read needs --auth (without it every "
                         "call is open already)\n");
@@ -482,4 +462,37 @@ int central_options_parse(struct central_options *o, int argc, char **argv)
         return -EINVAL;
     }
     return 0;
+}
+
+int central_options_parse(struct central_options *o, int argc, char **argv)
+{
+    set_defaults(o);
+    if (apply_env(o) < 0)
+        return -EINVAL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+        if (c == OPT_HELP) {
+            fputs(usage, stdout);
+            return 1;
+        }
+        if (c == OPT_VERSION) {
+            printf("roundhouse-central %s\n", ROUNDHOUSE_VERSION);
+            return 1;
+        }
+        if (c == '?' || c == ':') {
+            fprintf(stderr, "roundhouse-central: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            fputs("Try 'roundhouse-central --help'.\n", stderr);
+            return -EINVAL;
+        }
+        if (apply(o, c, optarg) < 0)
+            return -EINVAL;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "roundhouse-central: unexpected argument '%s'\n", argv[optind]);
+        return -EINVAL;
+    }
+    return check_combinations(o);
 }

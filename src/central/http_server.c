@@ -656,112 +656,121 @@ static bool refuse_early(struct MHD_Connection *conn, const struct request_state
     return true;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls)
+/* The first call for a request: its limits chosen, and a request refused before any body is
+ * read (refuse_early, an announced oversized body). */
+static enum MHD_Result begin_request(struct http_server *srv, struct MHD_Connection *conn,
+                                     struct request_state *rs, const char *url, const char *method)
 {
-    struct http_server *srv = cls;
-    struct request_state *rs = *con_cls;
-    if (rs == NULL) {
-        rs = calloc(1, sizeof *rs);
-        if (rs == NULL)
-            return MHD_NO;
-        *con_cls = rs;
-    }
-    if (!rs->begun) {
-        rs->begun = true;
-        rs->started_ms = timeutil_mono_ms();
-        clock_gettime(CLOCK_MONOTONIC, &rs->started);
-        rs->max_body = srv->cfg.max_body;
-        if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
-            rs->max_body = srv->cfg.bulk_max_body;
-        rs->raw = srv->cfg.raw_body != NULL && srv->cfg.raw_body(method, url);
-        if (rs->raw)
-            rs->max_body = srv->cfg.raw_max_body;
-        struct http_response early = {.status = 500, .retry_after = -1};
-        if (refuse_early(conn, rs, &early)) {
-            enum MHD_Result ret = send_response(srv, conn, rs, &early);
-            observe(srv, rs, method, NULL, early.status);
-            json_decref(early.json);
-            return ret;
-        }
-        /* Refuse an announced oversized body before reading it. */
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-        if (cl != NULL && strtoull(cl, NULL, 10) > rs->max_body)
-            rs->too_large = true;
-        return MHD_YES;
-    }
-    if (*upload_data_size > 0) {
-        if (!rs->too_large) {
-            size_t need = rs->len + *upload_data_size;
-            if (need > rs->max_body) {
-                rs->too_large = true;
-            } else {
-                if (need + 1 > rs->cap) {
-                    size_t ncap = rs->cap ? rs->cap : 1024;
-                    while (ncap < need + 1)
-                        ncap *= 2;
-                    char *nb = realloc(rs->body, ncap);
-                    if (nb == NULL)
-                        return MHD_NO;
-                    rs->body = nb;
-                    rs->cap = ncap;
-                }
-                memcpy(rs->body + rs->len, upload_data, *upload_data_size);
-                rs->len = need;
-                rs->body[rs->len] = '\0';
-            }
-        }
-        *upload_data_size = 0;
-        return MHD_YES;
-    }
-
-    struct http_response resp = {.status = 500, .retry_after = -1};
-    if (rs->job != NULL) {
-        pthread_mutex_lock(&srv->job_lock);
-        struct job *j = rs->job;
-        bool done = j->done;
-        if (done) {
-            job_unlink(srv, j);
-            rs->job = NULL;
-        }
-        pthread_mutex_unlock(&srv->job_lock);
-        if (!done)
-            return MHD_YES;
-        resp = j->resp;
-        free(j);
-    } else if (rs->too_large) {
-        http_response_error(&resp, 413, "payload_too_large", NULL,
-                            "request body is larger than %zu bytes", rs->max_body);
-    } else if (strcmp(method, "OPTIONS") == 0) {
-        struct MHD_Response *r =
-            MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-        if (r == NULL)
-            return MHD_NO;
-        MHD_add_response_header(r, "Access-Control-Allow-Methods",
-                                "GET, POST, PUT, PATCH, DELETE, OPTIONS");
-        MHD_add_response_header(r, "Access-Control-Allow-Headers",
-                                "Content-Type, If-None-Match, X-Registration-Token");
-        MHD_add_response_header(r, "Access-Control-Max-Age", "600");
-        MHD_add_response_header(r, "Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
-        add_cors(srv, conn, r);
-        enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
-        MHD_destroy_response(r);
-        observe(srv, rs, method, NULL, MHD_HTTP_NO_CONTENT);
+    rs->begun = true;
+    rs->started_ms = timeutil_mono_ms();
+    clock_gettime(CLOCK_MONOTONIC, &rs->started);
+    rs->max_body = srv->cfg.max_body;
+    if (srv->cfg.bulk_path != NULL && strcmp(url, srv->cfg.bulk_path) == 0)
+        rs->max_body = srv->cfg.bulk_max_body;
+    rs->raw = srv->cfg.raw_body != NULL && srv->cfg.raw_body(method, url);
+    if (rs->raw)
+        rs->max_body = srv->cfg.raw_max_body;
+    struct http_response early = {.status = 500, .retry_after = -1};
+    if (refuse_early(conn, rs, &early)) {
+        enum MHD_Result ret = send_response(srv, conn, rs, &early);
+        observe(srv, rs, method, NULL, early.status);
+        json_decref(early.json);
         return ret;
+    }
+    /* Refuse an announced oversized body before reading it. */
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    if (cl != NULL && strtoull(cl, NULL, 10) > rs->max_body)
+        rs->too_large = true;
+    return MHD_YES;
+}
+
+/* A piece of the body: kept up to max_body, past which the request is only marked too large
+ * (and answered 413 once the body has gone by). */
+static enum MHD_Result take_upload(struct request_state *rs, const char *data, size_t *size)
+{
+    size_t need = rs->len + *size;
+    if (rs->too_large || need > rs->max_body) {
+        rs->too_large = true;
+        *size = 0;
+        return MHD_YES;
+    }
+    if (need + 1 > rs->cap) {
+        size_t ncap = rs->cap ? rs->cap : 1024;
+        while (ncap < need + 1)
+            ncap *= 2;
+        char *nb = realloc(rs->body, ncap);
+        if (nb == NULL)
+            return MHD_NO;
+        rs->body = nb;
+        rs->cap = ncap;
+    }
+    memcpy(rs->body + rs->len, data, *size);
+    rs->len = need;
+    rs->body[rs->len] = '\0';
+    *size = 0;
+    return MHD_YES;
+}
+
+/* A CORS preflight (OPTIONS): 204 with what the API accepts. */
+static enum MHD_Result answer_preflight(struct http_server *srv, struct MHD_Connection *conn,
+                                        const struct request_state *rs, const char *method)
+{
+    struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (r == NULL)
+        return MHD_NO;
+    MHD_add_response_header(r, "Access-Control-Allow-Methods",
+                            "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    MHD_add_response_header(r, "Access-Control-Allow-Headers",
+                            "Content-Type, If-None-Match, X-Registration-Token");
+    MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+    MHD_add_response_header(r, "Allow", "GET, POST, PUT, PATCH, DELETE, OPTIONS");
+    add_cors(srv, conn, r);
+    enum MHD_Result ret = MHD_queue_response(conn, MHD_HTTP_NO_CONTENT, r);
+    MHD_destroy_response(r);
+    observe(srv, rs, method, NULL, MHD_HTTP_NO_CONTENT);
+    return ret;
+}
+
+/* The answer of the worker's job for this request, when it is done: false while it runs. */
+static bool job_collect(struct http_server *srv, struct request_state *rs,
+                        struct http_response *resp)
+{
+    pthread_mutex_lock(&srv->job_lock);
+    struct job *j = rs->job;
+    bool done = j->done;
+    if (done) {
+        job_unlink(srv, j);
+        rs->job = NULL;
+    }
+    pthread_mutex_unlock(&srv->job_lock);
+    if (!done)
+        return false;
+    *resp = j->resp;
+    free(j);
+    return true;
+}
+
+/* The request, its body complete, through the checks every route shares and then the
+ * handler. */
+static void handle(struct http_server *srv, struct MHD_Connection *conn, struct request_state *rs,
+                   const char *url, const char *method, struct http_response *resp)
+{
+    if (rs->too_large) {
+        http_response_error(resp, 413, "payload_too_large", NULL,
+                            "request body is larger than %zu bytes", rs->max_body);
     } else if (!origin_may_change(srv, conn, method)) {
         const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
         log_event(LOG_WARNING, "origin_refused", "{s:s, s:s, s:s?, s:s?}", "method", method, "path",
                   url, "origin", origin, "sec_fetch_site",
                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"));
-        http_response_error(&resp, 403, "origin_not_allowed", "Origin",
+        http_response_error(resp, 403, "origin_not_allowed", "Origin",
                             "requests that change something are not accepted from pages of "
                             "another origin (%.200s); the operator may allow it with "
                             "--cors-origins",
                             origin ? origin : "a cross-site page");
     } else if (rs->len > 0 && !rs->raw &&
                !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"))) {
-        http_response_error(&resp, 415, "unsupported_media_type", NULL,
+        http_response_error(resp, 415, "unsupported_media_type", NULL,
                             "request body must be sent as Content-Type: application/json");
     } else {
         struct http_request req = {.method = method,
@@ -780,35 +789,70 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             memcpy(req.client_ip, cinfo->client_ip, sizeof req.client_ip);
         else
             client_ip(conn, req.client_ip, sizeof req.client_ip);
-        srv->cfg.handler(srv->cfg.ctx, &req, &resp);
+        srv->cfg.handler(srv->cfg.ctx, &req, resp);
     }
-    (void)version;
-    if (resp.suspended || resp.stream != NULL) {
+}
+
+/* The answer queued: parked (suspended, or a stream that stays open), or sent. */
+static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *conn,
+                              struct request_state *rs, const char *url, const char *method,
+                              struct http_response *resp)
+{
+    if (resp->suspended || resp->stream != NULL) {
         struct conn_info *ci = conn_info_of(conn);
         if (ci != NULL)
             ci->parked = true;
     }
-    if (resp.suspended) {
-        json_decref(resp.json);
-        free(resp.text);
+    if (resp->suspended) {
+        json_decref(resp->json);
+        free(resp->text);
         return MHD_YES;
     }
     enum MHD_Result ret;
-    if (resp.stream != NULL) {
-        add_cors(srv, conn, resp.stream);
-        ret = MHD_queue_response(conn, resp.status ? resp.status : 200, resp.stream);
-        MHD_destroy_response(resp.stream);
-        observe(srv, rs, method, resp.route, resp.status ? resp.status : 200);
+    if (resp->stream != NULL) {
+        add_cors(srv, conn, resp->stream);
+        ret = MHD_queue_response(conn, resp->status ? resp->status : 200, resp->stream);
+        MHD_destroy_response(resp->stream);
+        observe(srv, rs, method, resp->route, resp->status ? resp->status : 200);
         return ret;
     }
-    ret = send_response(srv, conn, rs, &resp);
-    observe(srv, rs, method, resp.route, resp.status);
+    ret = send_response(srv, conn, rs, resp);
+    observe(srv, rs, method, resp->route, resp->status);
     log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
-              "code", (int)resp.status, "duration_ms",
+              "code", (int)resp->status, "duration_ms",
               (json_int_t)(timeutil_mono_ms() - rs->started_ms));
-    json_decref(resp.json);
-    free(resp.text);
+    json_decref(resp->json);
+    free(resp->text);
     return ret;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
+{
+    struct http_server *srv = cls;
+    struct request_state *rs = *con_cls;
+    (void)version;
+    if (rs == NULL) {
+        rs = calloc(1, sizeof *rs);
+        if (rs == NULL)
+            return MHD_NO;
+        *con_cls = rs;
+    }
+    if (!rs->begun)
+        return begin_request(srv, conn, rs, url, method);
+    if (*upload_data_size > 0)
+        return take_upload(rs, upload_data, upload_data_size);
+    struct http_response resp = {.status = 500, .retry_after = -1};
+    if (rs->job != NULL) {
+        if (!job_collect(srv, rs, &resp))
+            return MHD_YES;
+    } else if (!rs->too_large && strcmp(method, "OPTIONS") == 0) {
+        return answer_preflight(srv, conn, rs, method);
+    } else {
+        handle(srv, conn, rs, url, method, &resp);
+    }
+    return finish(srv, conn, rs, url, method, &resp);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -892,26 +936,37 @@ static void server_free(struct http_server *srv)
     free(srv);
 }
 
-int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,
-                      size_t errlen)
+/* The socket address of cfg's numeric host and port; MHD_USE_IPv6 added to *flags for an
+ * IPv6 one. -EINVAL with err written for anything else. */
+static int listen_address(const struct http_server_config *cfg, struct sockaddr_storage *ss,
+                          unsigned *flags, char *err, size_t errlen)
 {
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
-    struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+    struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
     if (inet_pton(AF_INET, cfg->host, &sin->sin_addr) == 1) {
         sin->sin_family = AF_INET;
         sin->sin_port = htons((uint16_t)cfg->port);
     } else if (inet_pton(AF_INET6, cfg->host, &sin6->sin6_addr) == 1) {
         sin6->sin6_family = AF_INET6;
         sin6->sin6_port = htons((uint16_t)cfg->port);
-        flags |= MHD_USE_IPv6;
+        *flags |= MHD_USE_IPv6;
     } else {
         snprintf(err, errlen, "listen address '%s' is not a numeric IPv4 or IPv6 address",
                  cfg->host);
         return -EINVAL;
     }
+    return 0;
+}
+
+int http_server_start(const struct http_server_config *cfg, struct http_server **out, char *err,
+                      size_t errlen)
+{
+    struct sockaddr_storage ss;
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME;
+    int rc = listen_address(cfg, &ss, &flags, err, errlen);
+    if (rc < 0)
+        return rc;
     bool tls = cfg->tls_cert_pem != NULL && cfg->tls_key_pem != NULL;
     if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
         snprintf(err, errlen,
@@ -932,7 +987,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     pthread_cond_init(&srv->job_cond, NULL);
     srv->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (srv->wake_fd < 0) {
-        int rc = -errno;
+        rc = -errno;
         snprintf(err, errlen, "cannot create the server's wake-up descriptor: %s", strerror(-rc));
         server_free(srv);
         return rc;
@@ -961,7 +1016,7 @@ int http_server_start(const struct http_server_config *cfg, struct http_server *
     }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
     srv->port = di ? di->port : cfg->port;
-    int rc = pthread_create(&srv->thread, NULL, serve, srv);
+    rc = pthread_create(&srv->thread, NULL, serve, srv);
     if (rc != 0) {
         snprintf(err, errlen, "cannot start the HTTP thread: %s", strerror(rc));
         server_free(srv);

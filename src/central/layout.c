@@ -190,32 +190,29 @@ static json_t *live_controllers(struct central *c, int64_t now)
     return out;
 }
 
-int layout_emergency_stop(struct central *c, const char *reason, const char *origin,
-                          struct layout_stop_result *out)
+/* The broadcast stop estop_id sent, expected the controllers asked to confirm it. The stop to
+ * confirm is in place before it goes out: an edge's confirmation can arrive before
+ * notify_emergency_stop returns (it did on PostgreSQL, where the train list read after it
+ * takes a round trip), and one for an id not yet recorded would be dropped. When it was not
+ * sent, the previous stop stays the one shown. */
+static int send_stop(struct central *c, const char *reason, const char *estop_id, int64_t now,
+                     json_t *expected)
 {
     struct layout *l = L(c);
-    memset(out, 0, sizeof *out);
-    uuidstr_generate(out->estop_id);
-    int64_t now = timeutil_now_ms() / 1000;
-    /* Asked to confirm: who is live now (before the stop, which a fail-safe might follow). */
-    json_t *expected = live_controllers(c, now);
-    /* The stop to confirm is in place before it goes out: an edge's confirmation can arrive
-     * before notify_emergency_stop returns (it did on PostgreSQL, where the train list read
-     * below takes a round trip), and one for an id not yet recorded would be dropped. */
     pthread_mutex_lock(&l->lock);
     char old_id[sizeof l->estop_id];
     memcpy(old_id, l->estop_id, sizeof old_id);
     json_t *old_expected = l->expected, *old_confirmed = l->confirmed;
     int64_t old_at = l->estop_at, old_mono = l->estop_mono_ms;
-    memcpy(l->estop_id, out->estop_id, sizeof l->estop_id);
+    memcpy(l->estop_id, estop_id, sizeof l->estop_id);
     l->estop_at = now;
     l->estop_mono_ms = timeutil_mono_ms();
     l->expected = json_incref(expected);
     l->confirmed = json_object();
     pthread_mutex_unlock(&l->lock);
-    int rc = notify_emergency_stop(c->notify, reason, out->estop_id);
+    int rc = notify_emergency_stop(c->notify, reason, estop_id);
     pthread_mutex_lock(&l->lock);
-    if (rc < 0) { /* not sent: the previous stop stays the one shown */
+    if (rc < 0) {
         memcpy(l->estop_id, old_id, sizeof l->estop_id);
         l->estop_at = old_at;
         l->estop_mono_ms = old_mono;
@@ -228,12 +225,13 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
         json_decref(old_confirmed);
     }
     pthread_mutex_unlock(&l->lock);
-    if (rc < 0) {
-        json_decref(expected);
-        log_event(LOG_ERROR, "emergency_stop", "{s:s, s:s, s:b}", "reason", reason, "origin",
-                  origin, "sent", 0);
-        return rc;
-    }
+    return rc;
+}
+
+/* A stop on every train's own topic too, counted in out (trains, trains_failed, and the
+ * controllers they are assigned to or run on). */
+static void stop_every_train(struct central *c, struct layout_stop_result *out)
+{
     json_t *trains = NULL, *seen = json_object();
     if (store_begin(c->store, false) == 0) {
         if (store_train_list(c->store, NULL, &trains) < 0)
@@ -262,6 +260,25 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
     json_decref(trains);
     out->controllers = json_object_size(seen);
     json_decref(seen);
+}
+
+int layout_emergency_stop(struct central *c, const char *reason, const char *origin,
+                          struct layout_stop_result *out)
+{
+    struct layout *l = L(c);
+    memset(out, 0, sizeof *out);
+    uuidstr_generate(out->estop_id);
+    int64_t now = timeutil_now_ms() / 1000;
+    /* Asked to confirm: who is live now (before the stop, which a fail-safe might follow). */
+    json_t *expected = live_controllers(c, now);
+    int rc = send_stop(c, reason, out->estop_id, now, expected);
+    if (rc < 0) {
+        json_decref(expected);
+        log_event(LOG_ERROR, "emergency_stop", "{s:s, s:s, s:b}", "reason", reason, "origin",
+                  origin, "sent", 0);
+        return rc;
+    }
+    stop_every_train(c, out);
     out->expected = json_object_size(expected);
 
     pthread_mutex_lock(&l->lock);

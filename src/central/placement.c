@@ -87,7 +87,7 @@ int placement_release(struct central *c, struct store *st, const char *holder_id
     json_array_foreach(held, i, row)
     {
         const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
-        if (desired == NULL || strcmp(desired, holder_id) == 0)
+        if (desired == NULL || !placement_moved_away(holder_id, desired))
             continue;
         rc = store_controller_bump_config(st, desired, now);
         if (rc < 0 && rc != -ENOENT)
@@ -97,4 +97,45 @@ int placement_release(struct central *c, struct store *st, const char *holder_id
     json_decref(held);
     (void)c;
     return rc;
+}
+
+bool placement_moved_away(const char *holder, const char *desired)
+{
+    return desired == NULL || strcmp(desired, holder) != 0;
+}
+
+struct placement_claim placement_reported(const char *cid, const char *desired, const char *actual,
+                                          bool holder_online, const char *old_status)
+{
+    bool conflict = actual != NULL && strcmp(actual, cid) != 0 && holder_online;
+    struct placement_claim out = {.actual = conflict ? actual : cid};
+    out.status = registry_reassignment_status(desired, out.actual, conflict);
+    out.changed = actual == NULL || strcmp(actual, out.actual) != 0 || old_status == NULL ||
+                  strcmp(old_status, out.status) != 0;
+    return out;
+}
+
+enum placement_register_step placement_register(const char *owner, const char *cid, bool reassign)
+{
+    if (owner != NULL && strcmp(owner, cid) == 0)
+        return PLACEMENT_ALREADY_HERE;
+    if (owner != NULL && !reassign)
+        return PLACEMENT_REFUSED;
+    return PLACEMENT_TAKE;
+}
+
+struct placement_move placement_put(const char *owner, const char *new_owner, const char *actual,
+                                    bool force, bool config_changed)
+{
+    struct placement_move m = {0};
+    m.moved = (owner == NULL) != (new_owner == NULL) ||
+              (owner != NULL && new_owner != NULL && strcmp(owner, new_owner) != 0);
+    m.forced =
+        m.moved && force && actual != NULL && (new_owner == NULL || strcmp(actual, new_owner) != 0);
+    if (m.moved)
+        m.status = m.forced ? "forced" : registry_reassignment_status(new_owner, actual, false);
+    m.bump_old = owner != NULL && (m.moved || config_changed);
+    m.bump_new = m.moved && new_owner != NULL;
+    m.check_new = new_owner != NULL && (m.moved || config_changed);
+    return m;
 }

@@ -3,6 +3,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "secret.h"
+
 struct registry_decision registry_match(bool uuid_given, bool uuid_known,
                                         const struct registry_candidate *candidates,
                                         size_t ncandidates)
@@ -63,7 +65,30 @@ int64_t registry_restore_config_version(int64_t applied)
     return applied >= 1 ? applied + 1 : 1;
 }
 
-#include <string.h>
+int64_t registry_session_epoch(int64_t current, int64_t announced)
+{
+    int64_t epoch = current + 1;
+    return announced > epoch ? announced : epoch;
+}
+
+enum registry_secret_check registry_secret_check(const char *stored_hash, const char *presented)
+{
+    if (stored_hash == NULL)
+        return REGISTRY_SECRET_OK;
+    if (presented == NULL)
+        return REGISTRY_SECRET_MISSING;
+    return secret_matches(presented, stored_hash) ? REGISTRY_SECRET_OK : REGISTRY_SECRET_WRONG;
+}
+
+enum registry_secret_step registry_secret_step(enum registry_action a, bool on_record,
+                                               bool presented, bool asked)
+{
+    if (a == REGISTRY_REACTIVATE && on_record)
+        return REGISTRY_SECRET_KEEP;
+    if (presented && (a == REGISTRY_REACTIVATE || a == REGISTRY_RESTORE))
+        return REGISTRY_SECRET_ADOPT;
+    return asked ? REGISTRY_SECRET_ISSUE : REGISTRY_SECRET_KEEP;
+}
 
 const char *registry_reassignment_status(const char *desired, const char *actual, bool conflict)
 {

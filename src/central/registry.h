@@ -60,6 +60,36 @@ int64_t registry_seed_config_version(int64_t current, int64_t applied);
  * above the version it reports as applied (docs/api.md), at least 1. */
 int64_t registry_restore_config_version(int64_t applied);
 
+/* The session epoch a registration starts: above the one on record (current; 0 for a new
+ * record), and at least the epoch the edge already announced in its MQTT birth (announced; < 0:
+ * none), since it boots from its cache before it can register. */
+int64_t registry_session_epoch(int64_t current, int64_t announced);
+
+/* A controller secret presented against the hash on record (docs/security.md). */
+enum registry_secret_check {
+    REGISTRY_SECRET_OK = 0,  /* none on record (the earlier system's edges), or the right one */
+    REGISTRY_SECRET_MISSING, /* one on record, none presented */
+    REGISTRY_SECRET_WRONG,   /* one on record, another presented */
+};
+/* stored_hash: the record's secret_hash (NULL: none); presented: the secret the request
+ * carries (NULL: none). */
+enum registry_secret_check registry_secret_check(const char *stored_hash, const char *presented);
+
+/* What a registration does with the controller's secret. Rule 1 with a secret on record
+ * keeps it (registry_secret_check decided first). Rule 2, and rule 1 without one on record,
+ * adopt the secret the edge presents with its UUID, as they adopt the UUID: the edge kept
+ * both across a database reset. Otherwise a secret is issued to an edge that asks when none
+ * is on record (its first registration, or its first since the upgrade). */
+enum registry_secret_step {
+    REGISTRY_SECRET_KEEP = 0, /* write none: the record keeps what it has */
+    REGISTRY_SECRET_ADOPT,    /* store the hash of the presented one */
+    REGISTRY_SECRET_ISSUE,    /* generate one, store its hash, show it to the edge once */
+};
+/* on_record: the reactivated record holds a secret (only consulted for REGISTRY_REACTIVATE);
+ * presented: the request carries one; asked: the edge asked for one (issue_secret). */
+enum registry_secret_step registry_secret_step(enum registry_action a, bool on_record,
+                                               bool presented, bool asked);
+
 /* Safe handover: a train moved to controller B appears in B's runtime config only once the
  * previous holder (actual_controller_id) has released it, or is no longer live (offline or
  * unknown presence). Until then B does not drive it, so two controllers never drive one

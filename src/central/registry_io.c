@@ -107,6 +107,128 @@ static int64_t parse_time(const json_t *v)
 }
 
 /* Validates the whole document before anything is written. */
+static int validate_plugin(const json_t *p, size_t i, struct ioerr *e)
+{
+    struct jsonx_err je;
+    const char *s;
+    json_t *o = NULL;
+    if (!json_is_object(p))
+        return fail(e, "plugins", "each plugin must be an object");
+    int rc = jsonx_string(p, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je);
+    if (rc == 0)
+        jsonx_err_set(&je, "name", "'name' is required");
+    if (rc != 1 || jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
+        jsonx_object(p, "config", true, &o, &je) < 0)
+        return fail_at(e, "plugins", i, &je);
+    return 0;
+}
+
+static int validate_controller(const json_t *p, size_t i, struct ioerr *e)
+{
+    struct jsonx_err je;
+    const char *s;
+    char id[UUIDSTR_LEN + 1];
+    bool b;
+    int64_t n;
+    json_t *o = NULL;
+    if (!json_is_object(p))
+        return fail(e, "controllers", "each controller must be an object");
+    int rc = jsonx_uuid(p, "id", false, id, NULL, &je);
+    if (rc == 0)
+        jsonx_err_set(&je, "id", "'id' is required");
+    if (rc != 1)
+        return fail_at(e, "controllers", i, &je);
+    rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
+    if (rc == 0)
+        jsonx_err_set(&je, "name", "'name' is required");
+    if (rc != 1 || jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
+        jsonx_string(p, "address", 0, PROTO_ADDRESS_MAX, true, &s, &je) < 0 ||
+        jsonx_bool(p, "enabled", &b, &je) < 0 ||
+        jsonx_int(p, "config_version", 0, INT64_MAX / 4, &n, &je) < 0 ||
+        jsonx_object(p, "metadata", true, &o, &je) < 0)
+        return fail_at(e, "controllers", i, &je);
+    return 0;
+}
+
+/* A train's id: present, and by the train-id rule. 0, or -1 with je set. */
+static int train_id_check(const json_t *p, struct jsonx_err *je)
+{
+    const char *s;
+    int rc = jsonx_string(p, "id", 1, PROTO_TRAIN_ID_MAX, false, &s, je);
+    if (rc == 1 && !proto_train_id_valid(s, strlen(s))) {
+        jsonx_err_set(je, "id", "'id' must not contain spaces, '/', '+' or '#'");
+        return -1;
+    }
+    if (rc == 0)
+        jsonx_err_set(je, "id", "'id' is required");
+    return rc == 1 ? 0 : -1;
+}
+
+/* A train's address (0: none), given to no train before it (index i) in the list. */
+static int train_address_unique(const json_t *trains, int64_t address, size_t i,
+                                struct jsonx_err *je)
+{
+    for (size_t j = 0; address > 0 && j < i; j++) {
+        if (json_integer_value(json_object_get(json_array_get(trains, j), "address")) == address) {
+            jsonx_err_set(je, "address", "address %lld is given to two trains", (long long)address);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* A train's "plugin" object (absent or null: the default), fields named plugin.*. */
+static int train_plugin_check(const json_t *plugin, struct jsonx_err *je)
+{
+    const char *s;
+    json_t *cfg;
+    if (plugin == NULL)
+        return 0;
+    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, je) < 0 ||
+        jsonx_object(plugin, "config", true, &cfg, je) < 0) {
+        char f[64];
+        snprintf(f, sizeof f, "plugin.%.50s", je->field);
+        snprintf(je->field, sizeof je->field, "%s", f);
+        return -1;
+    }
+    return 0;
+}
+
+/* Train i of the list trains. */
+static int validate_train(const json_t *trains, const json_t *p, size_t i, struct ioerr *e)
+{
+    struct jsonx_err je;
+    const char *s;
+    char id[UUIDSTR_LEN + 1];
+    bool b;
+    int64_t address = 0;
+    json_t *o = NULL;
+    if (!json_is_object(p))
+        return fail(e, "trains", "each train must be an object");
+    if (train_id_check(p, &je) < 0)
+        return fail_at(e, "trains", i, &je);
+    int rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
+    if (rc == 0)
+        jsonx_err_set(&je, "name", "'name' is required");
+    if (rc != 1 || jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
+        jsonx_string(p, "model", 0, PROTO_MODEL_MAX, true, &s, &je) < 0 ||
+        jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
+        jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
+        jsonx_object(p, "plugin", true, &o, &je) < 0 ||
+        jsonx_int(p, "address", 1, 9999, &address, &je) < 0)
+        return fail_at(e, "trains", i, &je);
+    const json_t *drv = json_object_get(p, "driving");
+    char dfield[32] = "", dwhy[96];
+    if (drv != NULL && !json_is_null(drv) &&
+        driving_check(drv, dfield, sizeof dfield, dwhy, sizeof dwhy) < 0) {
+        jsonx_err_set(&je, "driving", "'driving%s%s': %s", dfield[0] ? "." : "", dfield, dwhy);
+        return fail_at(e, "trains", i, &je);
+    }
+    if (train_address_unique(trains, address, i, &je) < 0 || train_plugin_check(o, &je) < 0)
+        return fail_at(e, "trains", i, &je);
+    return 0;
+}
+
 static int validate_import(const json_t *doc, struct ioerr *e)
 {
     const char *fmt = NULL;
@@ -126,100 +248,22 @@ static int validate_import(const json_t *doc, struct ioerr *e)
     }
     size_t i;
     json_t *p;
+    int rc;
     json_array_foreach(json_object_get(doc, "plugins"), i, p)
     {
-        const char *s;
-        json_t *o = NULL;
-        if (!json_is_object(p))
-            return fail(e, "plugins", "each plugin must be an object");
-        int rc = jsonx_string(p, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je);
-        if (rc == 0)
-            jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 ||
-            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
-            jsonx_object(p, "config", true, &o, &je) < 0)
-            return fail_at(e, "plugins", i, &je);
+        if ((rc = validate_plugin(p, i, e)) < 0)
+            return rc;
     }
     json_array_foreach(json_object_get(doc, "controllers"), i, p)
     {
-        const char *s;
-        char id[UUIDSTR_LEN + 1];
-        bool b;
-        int64_t n;
-        json_t *o = NULL;
-        if (!json_is_object(p))
-            return fail(e, "controllers", "each controller must be an object");
-        int rc = jsonx_uuid(p, "id", false, id, NULL, &je);
-        if (rc == 0)
-            jsonx_err_set(&je, "id", "'id' is required");
-        if (rc != 1)
-            return fail_at(e, "controllers", i, &je);
-        rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
-        if (rc == 0)
-            jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 ||
-            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
-            jsonx_string(p, "address", 0, PROTO_ADDRESS_MAX, true, &s, &je) < 0 ||
-            jsonx_bool(p, "enabled", &b, &je) < 0 ||
-            jsonx_int(p, "config_version", 0, INT64_MAX / 4, &n, &je) < 0 ||
-            jsonx_object(p, "metadata", true, &o, &je) < 0)
-            return fail_at(e, "controllers", i, &je);
+        if ((rc = validate_controller(p, i, e)) < 0)
+            return rc;
     }
-    json_array_foreach(json_object_get(doc, "trains"), i, p)
+    const json_t *trains = json_object_get(doc, "trains");
+    json_array_foreach(trains, i, p)
     {
-        const char *s;
-        char id[UUIDSTR_LEN + 1];
-        bool b;
-        json_t *o = NULL;
-        if (!json_is_object(p))
-            return fail(e, "trains", "each train must be an object");
-        int rc = jsonx_string(p, "id", 1, PROTO_TRAIN_ID_MAX, false, &s, &je);
-        if (rc == 1 && !proto_train_id_valid(s, strlen(s))) {
-            jsonx_err_set(&je, "id", "'id' must not contain spaces, '/', '+' or '#'");
-            rc = -1;
-        } else if (rc == 0) {
-            jsonx_err_set(&je, "id", "'id' is required");
-        }
-        if (rc != 1)
-            return fail_at(e, "trains", i, &je);
-        rc = jsonx_string(p, "name", 1, PROTO_NAME_MAX, false, &s, &je);
-        if (rc == 0)
-            jsonx_err_set(&je, "name", "'name' is required");
-        if (rc != 1 ||
-            jsonx_string(p, "description", 0, PROTO_DESCRIPTION_MAX, true, &s, &je) < 0 ||
-            jsonx_string(p, "model", 0, PROTO_MODEL_MAX, true, &s, &je) < 0 ||
-            jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
-            jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
-            jsonx_object(p, "plugin", true, &o, &je) < 0)
-            return fail_at(e, "trains", i, &je);
-        int64_t address = 0;
-        if (jsonx_int(p, "address", 1, 9999, &address, &je) < 0)
-            return fail_at(e, "trains", i, &je);
-        const json_t *drv = json_object_get(p, "driving");
-        char dfield[32] = "", dwhy[96];
-        if (drv != NULL && !json_is_null(drv) &&
-            driving_check(drv, dfield, sizeof dfield, dwhy, sizeof dwhy) < 0) {
-            jsonx_err_set(&je, "driving", "'driving%s%s': %s", dfield[0] ? "." : "", dfield, dwhy);
-            return fail_at(e, "trains", i, &je);
-        }
-        for (size_t j = 0; address > 0 && j < i; j++) {
-            if (json_integer_value(json_object_get(
-                    json_array_get(json_object_get(doc, "trains"), j), "address")) == address) {
-                jsonx_err_set(&je, "address", "address %lld is given to two trains",
-                              (long long)address);
-                return fail_at(e, "trains", i, &je);
-            }
-        }
-        if (o != NULL) {
-            json_t *cfg;
-            if (jsonx_string(o, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, &je) < 0 ||
-                jsonx_object(o, "config", true, &cfg, &je) < 0) {
-                char f[64];
-                snprintf(f, sizeof f, "plugin.%.50s", je.field);
-                snprintf(je.field, sizeof je.field, "%s", f);
-                return fail_at(e, "trains", i, &je);
-            }
-        }
+        if ((rc = validate_train(trains, p, i, e)) < 0)
+            return rc;
     }
     return 0;
 }
@@ -479,23 +523,21 @@ fail:
     return rc;
 }
 
-int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t **created_out)
+/* The bootstrap's plugins that are not in the store yet, added (*added counts them). */
+static int bootstrap_plugins(struct central *c, const json_t *doc, size_t *added)
 {
-    int rc = store_begin(c->store, true);
-    if (rc < 0)
-        return rc;
-    size_t i, np = 0, nc = 0, nt = 0;
+    size_t i;
     json_t *p;
     json_array_foreach(json_object_get(doc, "plugins"), i, p)
     {
         json_t *old = NULL;
         const char *name = json_string_value(json_object_get(p, "name"));
-        rc = store_plugin_get(c->store, name, &old);
+        int rc = store_plugin_get(c->store, name, &old);
         json_decref(old);
         if (rc == 0)
             continue;
         if (rc != -ENOENT)
-            goto fail;
+            return rc;
         json_t *cfg = json_object_get(p, "config");
         cfg = json_is_object(cfg) ? json_incref(cfg) : json_object();
         json_t *row = json_pack("{s:s, s:O?, s:o}", "name", name, "description",
@@ -503,83 +545,120 @@ int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t
         rc = store_plugin_upsert(c->store, row);
         json_decref(row);
         if (rc < 0)
-            goto fail;
-        np++;
+            return rc;
+        (*added)++;
     }
+    return 0;
+}
+
+/* The bootstrap's controller p, written or found (id, *created). One without an id ("${UUID}"
+ * and friends) is identified by its name, so that starting again with the same file finds the
+ * one created the first time. */
+static int bootstrap_controller(struct central *c, const json_t *p, int64_t now,
+                                char id[UUIDSTR_LEN + 1], bool *created)
+{
+    const char *given = json_string_value(json_object_get(p, "id"));
+    *created = false;
+    if (given != NULL) {
+        snprintf(id, UUIDSTR_LEN + 1, "%s", given);
+        return upsert_controller(c, id, p, now, true, created);
+    }
+    json_t *same = NULL;
+    int rc = store_controller_find_by_name(c->store, json_string_value(json_object_get(p, "name")),
+                                           &same);
+    if (rc == 0 && json_array_size(same) > 0) {
+        snprintf(id, UUIDSTR_LEN + 1, "%s",
+                 json_string_value(json_object_get(json_array_get(same, 0), "id")));
+    } else if (rc == 0) {
+        uuidstr_generate(id);
+        rc = upsert_controller(c, id, p, now, true, created);
+    }
+    json_decref(same);
+    return rc;
+}
+
+/* Whether controller cid has a train called name. */
+static int has_train_named(struct central *c, const char *cid, const char *name, bool *exists)
+{
+    json_t *mine = NULL;
+    int rc = store_train_list(c->store, cid, &mine);
+    size_t m;
+    json_t *row;
+    *exists = false;
+    json_array_foreach(mine, m, row)
+    {
+        if (strcmp(json_string_value(json_object_get(row, "name")), name) == 0)
+            *exists = true;
+    }
+    json_decref(mine);
+    return rc;
+}
+
+/* The bootstrap's train t of controller cid, written; *created when it is new (cid's config
+ * version then rises). A train with a generated id is recognised by its name on this
+ * controller, as the controller is by its name. */
+static int bootstrap_train(struct central *c, const json_t *t, const char *cid, int64_t now,
+                           bool *created)
+{
+    *created = false;
+    json_t *entry = NULL;
+    if (json_is_null(json_object_get(t, "id"))) {
+        bool exists = false;
+        int rc = has_train_named(c, cid, json_string_value(json_object_get(t, "name")), &exists);
+        if (rc < 0 || exists)
+            return rc;
+        char tid[UUIDSTR_LEN + 1];
+        uuidstr_generate(tid);
+        entry = json_deep_copy(t);
+        json_object_set_new(entry, "id", json_string(tid));
+    } else {
+        entry = json_incref((json_t *)t);
+    }
+    int rc = upsert_train(c, entry, cid, now, true, created);
+    json_decref(entry);
+    if (rc == 0 && *created)
+        rc = store_controller_bump_config(c->store, cid, now);
+    return rc;
+}
+
+/* Controller p (its id) with its trains still one an edge can run; logged when not. */
+static int bootstrap_fits(struct central *c, const json_t *p, const char *id)
+{
+    int rc = placement_config_fits(c, c->store, id);
+    if (rc == -E2BIG || rc == -EFBIG)
+        log_event(LOG_ERROR, "bootstrap_controller_refused", "{s:s, s:s}", "controller",
+                  json_string_value(json_object_get(p, "name")), "reason",
+                  rc == -E2BIG ? "more trains than an edge runs ("
+                                 "at most " PROTO_STR(PROTO_CONTROLLER_TRAINS_MAX) ")"
+                               : "its runtime config would be larger than an edge downloads");
+    return rc;
+}
+
+int registry_bootstrap(struct central *c, const json_t *doc, int64_t now, json_t **created_out)
+{
+    int rc = store_begin(c->store, true);
+    if (rc < 0)
+        return rc;
+    size_t i, np = 0, nc = 0, nt = 0;
+    json_t *p;
+    if ((rc = bootstrap_plugins(c, doc, &np)) < 0)
+        goto fail;
     json_array_foreach(json_object_get(doc, "controllers"), i, p)
     {
         char id[UUIDSTR_LEN + 1];
-        const char *given = json_string_value(json_object_get(p, "id"));
         bool created = false;
-        if (given != NULL) {
-            snprintf(id, sizeof id, "%s", given);
-            rc = upsert_controller(c, id, p, now, true, &created);
-        } else {
-            /* "${UUID}" and friends: the controller is identified by its name, so that
-             * starting again with the same file finds the one created the first time. */
-            json_t *same = NULL;
-            rc = store_controller_find_by_name(
-                c->store, json_string_value(json_object_get(p, "name")), &same);
-            if (rc == 0 && json_array_size(same) > 0) {
-                snprintf(id, sizeof id, "%s",
-                         json_string_value(json_object_get(json_array_get(same, 0), "id")));
-            } else if (rc == 0) {
-                uuidstr_generate(id);
-                rc = upsert_controller(c, id, p, now, true, &created);
-            }
-            json_decref(same);
-        }
-        if (rc < 0)
+        if ((rc = bootstrap_controller(c, p, now, id, &created)) < 0)
             goto fail;
         nc += created;
         size_t j;
         json_t *t;
         json_array_foreach(json_object_get(p, "trains"), j, t)
         {
-            bool tcreated = false;
-            json_t *entry = json_incref(t);
-            if (json_is_null(json_object_get(t, "id"))) {
-                /* A generated train id: the train is recognised by its name on this
-                 * controller, as the controller is by its name. */
-                json_t *mine = NULL;
-                rc = store_train_list(c->store, id, &mine);
-                const char *want = json_string_value(json_object_get(t, "name"));
-                bool exists = false;
-                size_t m;
-                json_t *row;
-                json_array_foreach(mine, m, row)
-                {
-                    if (strcmp(json_string_value(json_object_get(row, "name")), want) == 0)
-                        exists = true;
-                }
-                json_decref(mine);
-                json_decref(entry);
-                entry = NULL;
-                if (rc < 0)
-                    goto fail;
-                if (exists)
-                    continue;
-                char tid[UUIDSTR_LEN + 1];
-                uuidstr_generate(tid);
-                entry = json_deep_copy(t);
-                json_object_set_new(entry, "id", json_string(tid));
-            }
-            rc = upsert_train(c, entry, id, now, true, &tcreated);
-            json_decref(entry);
-            if (rc == 0 && tcreated)
-                rc = store_controller_bump_config(c->store, id, now);
-            if (rc < 0)
+            if ((rc = bootstrap_train(c, t, id, now, &created)) < 0)
                 goto fail;
-            nt += tcreated;
+            nt += created;
         }
-        rc = placement_config_fits(c, c->store, id);
-        if (rc == -E2BIG || rc == -EFBIG)
-            log_event(LOG_ERROR, "bootstrap_controller_refused", "{s:s, s:s}", "controller",
-                      json_string_value(json_object_get(p, "name")), "reason",
-                      rc == -E2BIG ? "more trains than an edge runs ("
-                                     "at most " PROTO_STR(PROTO_CONTROLLER_TRAINS_MAX) ")"
-                                   : "its runtime config would be larger than an edge downloads");
-        if (rc < 0)
+        if ((rc = bootstrap_fits(c, p, id)) < 0)
             goto fail;
     }
     if ((rc = store_train_assign_addresses(c->store)) < 0)

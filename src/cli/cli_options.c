@@ -126,6 +126,36 @@ static int set_central(const char *value, struct cli_options *o, FILE *err)
     return 0;
 }
 
+static int set_timeout(const char *value, struct cli_options *o, FILE *err)
+{
+    double s = 0;
+    if (parse_double(value, 0.001, TIMEOUT_MAX_S, &s) < 0)
+        return usage_error(err, "invalid --timeout '%s': expected seconds, 0.001-3600", value);
+    o->timeout_ms = (long)(s * 1000.0 + 0.5);
+    return 0;
+}
+
+static int set_limit(const char *value, struct cli_options *o, FILE *err)
+{
+    bool digits = value[0] != '\0';
+    for (const char *p = value; *p; p++)
+        digits = digits && *p >= '0' && *p <= '9';
+    if (!digits || parse_long(value, 1, LONG_MAX, &o->limit) < 0)
+        return usage_error(err, "invalid --limit '%s': expected a whole number from 1", value);
+    return 0;
+}
+
+static int set_presence(const char *value, struct cli_options *o, FILE *err)
+{
+    if (!presence_list_valid(value))
+        return usage_error(err,
+                           "invalid --presence '%s': expected online, stale, offline or "
+                           "unknown, or several of them separated by commas",
+                           value);
+    o->presence = value;
+    return 0;
+}
+
 int cli_options_parse(int argc, char **argv, const char *env_central, struct cli_options *o,
                       FILE *out, FILE *err)
 {
@@ -163,13 +193,9 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 return -EINVAL;
             r.ca = value;
         } else if (is_option(arg, "--timeout")) {
-            double s = 0;
-            if (option_value(argc, argv, &i, "--timeout", &value, err) < 0)
+            if (option_value(argc, argv, &i, "--timeout", &value, err) < 0 ||
+                set_timeout(value, &r, err) < 0)
                 return -EINVAL;
-            if (parse_double(value, 0.001, TIMEOUT_MAX_S, &s) < 0)
-                return usage_error(err, "invalid --timeout '%s': expected seconds, 0.001-3600",
-                                   value);
-            r.timeout_ms = (long)(s * 1000.0 + 0.5);
         } else if (strcmp(arg, "--force") == 0) {
             r.force = true;
         } else if (is_option(arg, "--direction")) {
@@ -177,27 +203,17 @@ int cli_options_parse(int argc, char **argv, const char *env_central, struct cli
                 return -EINVAL;
             r.direction = value;
         } else if (is_option(arg, "--limit")) {
-            if (option_value(argc, argv, &i, "--limit", &value, err) < 0)
+            if (option_value(argc, argv, &i, "--limit", &value, err) < 0 ||
+                set_limit(value, &r, err) < 0)
                 return -EINVAL;
-            bool digits = value[0] != '\0';
-            for (const char *p = value; *p; p++)
-                digits = digits && *p >= '0' && *p <= '9';
-            if (!digits || parse_long(value, 1, LONG_MAX, &r.limit) < 0)
-                return usage_error(err, "invalid --limit '%s': expected a whole number from 1",
-                                   value);
         } else if (is_option(arg, "--name")) {
             if (option_value(argc, argv, &i, "--name", &value, err) < 0)
                 return -EINVAL;
             r.name = value;
         } else if (is_option(arg, "--presence")) {
-            if (option_value(argc, argv, &i, "--presence", &value, err) < 0)
+            if (option_value(argc, argv, &i, "--presence", &value, err) < 0 ||
+                set_presence(value, &r, err) < 0)
                 return -EINVAL;
-            if (!presence_list_valid(value))
-                return usage_error(err,
-                                   "invalid --presence '%s': expected online, stale, offline or "
-                                   "unknown, or several of them separated by commas",
-                                   value);
-            r.presence = value;
         } else {
             return usage_error(err, "unknown option '%s'", arg);
         }

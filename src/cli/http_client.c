@@ -189,55 +189,45 @@ static int transport_error(struct http_client *c, CURLcode res, const struct sin
     }
 }
 
-int http_client_request(struct http_client *c, const char *method, const char *path,
-                        const char *body, size_t body_len, struct http_reply *reply)
+/* line appended to *list: false (the list left as it was) when out of memory. */
+static bool header_add(struct curl_slist **list, const char *line)
 {
-    char url[URL_MAX + 1024];
-    char errbuf[CURL_ERROR_SIZE] = "";
-    struct curl_slist *headers = NULL, *h = NULL;
-    struct sink s = {0};
-    int rc = -ENOMEM;
-    c->error[0] = '\0';
-    int n = snprintf(url, sizeof url, "%s%s", c->base, path);
-    if (n < 0 || (size_t)n >= sizeof url) {
-        snprintf(c->error, sizeof c->error, "the request URL is too long");
-        return -ENAMETOOLONG;
-    }
-    headers = curl_slist_append(NULL, "Accept: application/json");
-    if (headers == NULL)
-        goto out;
-    if (c->authorization[0] != '\0') {
-        h = curl_slist_append(headers, c->authorization);
-        if (h == NULL)
-            goto out;
-        headers = h;
-    }
-    if (c->cookie[0] != '\0') {
-        h = curl_slist_append(headers, c->cookie);
-        if (h == NULL)
-            goto out;
-        headers = h;
-    }
-    if (body != NULL) {
-        h = curl_slist_append(headers, "Content-Type: application/json");
-        if (h == NULL)
-            goto out;
-        headers = h;
-    }
+    struct curl_slist *h = curl_slist_append(*list, line);
+    if (h == NULL)
+        return false;
+    *list = h;
+    return true;
+}
+
+/* The request's headers: NULL when out of memory. */
+static struct curl_slist *request_headers(const struct http_client *c, bool has_body)
+{
+    struct curl_slist *headers = NULL;
+    if (!header_add(&headers, "Accept: application/json") ||
+        (c->authorization[0] != '\0' && !header_add(&headers, c->authorization)) ||
+        (c->cookie[0] != '\0' && !header_add(&headers, c->cookie)) ||
+        (has_body && !header_add(&headers, "Content-Type: application/json")))
+        goto fail;
     /* A central started with --registration-token wants it on import (docs/security.md). */
     const char *token = getenv("ROUNDHOUSE_REGISTRATION_TOKEN");
     if (token != NULL && token[0] != '\0' && strpbrk(token, "\r\n") == NULL) {
         char line[320];
-        n = snprintf(line, sizeof line, "X-Registration-Token: %s", token);
-        if (n > 0 && (size_t)n < sizeof line) {
-            h = curl_slist_append(headers, line);
-            if (h == NULL)
-                goto out;
-            headers = h;
-        }
+        int n = snprintf(line, sizeof line, "X-Registration-Token: %s", token);
+        if (n > 0 && (size_t)n < sizeof line && !header_add(&headers, line))
+            goto fail;
     }
-    /* The handle is reused so that a command making several requests keeps its connection,
-     * but no option of an earlier request may leak into this one. */
+    return headers;
+fail:
+    curl_slist_free_all(headers);
+    return NULL;
+}
+
+/* The handle is reused so that a command making several requests keeps its connection, but
+ * no option of an earlier request may leak into this one: reset, then set for this one. */
+static void request_options(struct http_client *c, const char *url, struct curl_slist *headers,
+                            const char *method, const char *body, size_t body_len, struct sink *s,
+                            char *errbuf)
+{
     CURL *e = c->easy;
     curl_easy_reset(e);
     curl_easy_setopt(e, CURLOPT_URL, url);
@@ -254,7 +244,7 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     else
         curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, sink_write);
-    curl_easy_setopt(e, CURLOPT_WRITEDATA, &s);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, s);
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)HTTP_CLIENT_BODY_MAX);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, c->timeout_ms);
@@ -266,15 +256,35 @@ int http_client_request(struct http_client *c, const char *method, const char *p
     if (c->ca_file != NULL)
         curl_easy_setopt(e, CURLOPT_CAINFO, c->ca_file);
     curl_easy_setopt(e, CURLOPT_USERAGENT, "roundhouse/" ROUNDHOUSE_VERSION);
-    CURLcode res = curl_easy_perform(e);
+}
+
+int http_client_request(struct http_client *c, const char *method, const char *path,
+                        const char *body, size_t body_len, struct http_reply *reply)
+{
+    char url[URL_MAX + 1024];
+    char errbuf[CURL_ERROR_SIZE] = "";
+    struct curl_slist *headers = NULL;
+    struct sink s = {0};
+    int rc = -ENOMEM;
+    c->error[0] = '\0';
+    int n = snprintf(url, sizeof url, "%s%s", c->base, path);
+    if (n < 0 || (size_t)n >= sizeof url) {
+        snprintf(c->error, sizeof c->error, "the request URL is too long");
+        return -ENAMETOOLONG;
+    }
+    headers = request_headers(c, body != NULL);
+    if (headers == NULL)
+        goto out;
+    request_options(c, url, headers, method, body, body_len, &s, errbuf);
+    CURLcode res = curl_easy_perform(c->easy);
     /* The error buffer lives on this stack frame: the handle must not keep pointing at it. */
-    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, NULL);
+    curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, NULL);
     if (res != CURLE_OK) {
         rc = transport_error(c, res, &s, errbuf);
         goto out;
     }
     long status = 0;
-    curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status);
+    curl_easy_getinfo(c->easy, CURLINFO_RESPONSE_CODE, &status);
     if (s.buf == NULL) {
         s.buf = calloc(1, 1);
         if (s.buf == NULL)

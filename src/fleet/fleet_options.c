@@ -112,31 +112,153 @@ static int set_central(const char *v, struct fleet_options *o, FILE *err)
     return 0;
 }
 
+static int set_scenario(const char *v, struct fleet_options *o, FILE *err)
+{
+    size_t i;
+    for (i = 0; i < 3 && strcmp(v, scenario_names[i]) != 0; i++)
+        ;
+    if (i == 3)
+        return bad(err, "invalid --scenario '%s': boot-storm, steady or reassign", v);
+    o->scenario = (enum fleet_scenario)i;
+    return 0;
+}
+
+/* K/M: this process simulates the controllers whose index is K modulo M. */
+static int set_shard(const char *v, struct fleet_options *o, FILE *err)
+{
+    char k[24];
+    const char *slash = strchr(v, '/');
+    size_t n = slash != NULL ? (size_t)(slash - v) : 0;
+    if (slash == NULL || n == 0 || n >= sizeof k)
+        return bad(err, "invalid --shard '%s': expected K/M", v);
+    memcpy(k, v, n);
+    k[n] = '\0';
+    if (parse_long(slash + 1, 1, 64, &o->shards) < 0 ||
+        parse_long(k, 0, o->shards - 1, &o->shard) < 0)
+        return bad(err, "invalid --shard '%s': expected K/M with 0 <= K < M <= 64", v);
+    return 0;
+}
+
+/* The option opt with its value v into o, one case per flag: 0, -EINVAL after printing why,
+ * or 1 for an option that is not one of the table's. */
+static int apply(struct fleet_options *o, int opt, const char *v, FILE *err)
+{
+    long l = 0;
+    switch (opt) {
+    case OPT_CENTRAL:
+        return set_central(v, o, err);
+    case OPT_MQTT:
+        if (parse_host_port(v, o->mqtt_host, sizeof o->mqtt_host, &o->mqtt_port) < 0 ||
+            o->mqtt_port == 0 || o->mqtt_host[0] == '\0')
+            return bad(err, "invalid --mqtt '%s': expected HOST:PORT", v);
+        return 0;
+    case OPT_CONTROLLERS:
+        if (parse_long(v, 1, FLEET_MAX_CONTROLLERS, &o->controllers) < 0)
+            return bad(err, "invalid --controllers '%s': expected 1-%d", v, FLEET_MAX_CONTROLLERS);
+        return 0;
+    case OPT_TRAINS:
+        if (parse_int(v, 0, FLEET_MAX_TRAINS_PER_CONTROLLER, &o->trains_per_controller) < 0)
+            return bad(err, "invalid --trains-per-controller '%s': expected 0-%d", v,
+                       FLEET_MAX_TRAINS_PER_CONTROLLER);
+        return 0;
+    case OPT_DURATION:
+        if (parse_double(v, 0.1, 86400, &o->duration_s) < 0)
+            return bad(err, "invalid --duration '%s': expected seconds, 0.1-86400", v);
+        return 0;
+    case OPT_SCENARIO:
+        return set_scenario(v, o, err);
+    case OPT_JSON:
+        o->json = true;
+        return 0;
+    case OPT_SEED:
+        if (parse_long(v, 0, LONG_MAX, &l) < 0)
+            return bad(err, "invalid --seed '%s': expected a non-negative integer", v);
+        o->seed = (uint64_t)l;
+        return 0;
+    case OPT_HTTP:
+        if (parse_int(v, 1, 900, &o->http_connections) < 0)
+            return bad(err, "invalid --http-connections '%s': expected 1-900", v);
+        return 0;
+    case OPT_HB:
+        if (parse_double(v, 0.05, 3600, &o->heartbeat_interval_s) < 0)
+            return bad(err, "invalid --heartbeat-interval '%s': expected 0.05-3600", v);
+        return 0;
+    case OPT_KEEPALIVE:
+        if (parse_int(v, 5, 600, &o->mqtt_keepalive_s) < 0)
+            return bad(err, "invalid --mqtt-keepalive '%s': expected 5-600", v);
+        return 0;
+    case OPT_CONNECTING:
+        if (parse_int(v, 1, 10000, &o->mqtt_connecting_max) < 0)
+            return bad(err, "invalid --mqtt-connecting '%s': expected 1-10000", v);
+        return 0;
+    case OPT_PID:
+        if (parse_long(v, 1, INT32_MAX, &o->central_pid) < 0)
+            return bad(err, "invalid --central-pid '%s'", v);
+        return 0;
+    case OPT_BOOT_TIMEOUT:
+        if (parse_double(v, 1, 3600, &o->boot_timeout_s) < 0)
+            return bad(err, "invalid --boot-timeout '%s': expected 1-3600", v);
+        return 0;
+    case OPT_INFLIGHT:
+        if (parse_int(v, 1, 64, &o->reassign_inflight) < 0)
+            return bad(err, "invalid --reassign-inflight '%s': expected 1-64", v);
+        return 0;
+    case OPT_SHARD:
+        return set_shard(v, o, err);
+    case OPT_LOG_LEVEL:
+        if (log_level_parse(v, &o->log_level) < 0)
+            return bad(err, "invalid --log-level '%s'", v);
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (log_format_parse(v, &o->log_format) < 0)
+            return bad(err, "invalid --log-format '%s'", v);
+        return 0;
+    default:
+        return 1;
+    }
+}
+
+static const struct option longopts[] = {
+    {"central", required_argument, NULL, OPT_CENTRAL},
+    {"mqtt", required_argument, NULL, OPT_MQTT},
+    {"controllers", required_argument, NULL, OPT_CONTROLLERS},
+    {"trains-per-controller", required_argument, NULL, OPT_TRAINS},
+    {"duration", required_argument, NULL, OPT_DURATION},
+    {"scenario", required_argument, NULL, OPT_SCENARIO},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"seed", required_argument, NULL, OPT_SEED},
+    {"http-connections", required_argument, NULL, OPT_HTTP},
+    {"heartbeat-interval", required_argument, NULL, OPT_HB},
+    {"mqtt-keepalive", required_argument, NULL, OPT_KEEPALIVE},
+    {"mqtt-connecting", required_argument, NULL, OPT_CONNECTING},
+    {"central-pid", required_argument, NULL, OPT_PID},
+    {"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
+    {"reassign-inflight", required_argument, NULL, OPT_INFLIGHT},
+    {"shard", required_argument, NULL, OPT_SHARD},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+/* The rules between options, once all are read. */
+static int check_combinations(const struct fleet_options *r, FILE *err)
+{
+    /* Each is set only by a valid value (they have no default). */
+    if (r->central[0] == '\0' || r->mqtt_host[0] == '\0' || r->controllers == 0)
+        return bad(err, "--central, --mqtt and --controllers are required");
+    if (r->shard >= r->controllers)
+        return bad(err, "--shard %ld/%ld selects no controller of %ld", r->shard, r->shards,
+                   r->controllers);
+    if (r->scenario == FLEET_REASSIGN &&
+        (r->controllers / r->shards < 2 || r->trains_per_controller < 1))
+        return bad(err, "--scenario reassign needs at least 2 controllers and 1 train each");
+    return 0;
+}
+
 int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *out, FILE *err)
 {
-    static const struct option longopts[] = {
-        {"central", required_argument, NULL, OPT_CENTRAL},
-        {"mqtt", required_argument, NULL, OPT_MQTT},
-        {"controllers", required_argument, NULL, OPT_CONTROLLERS},
-        {"trains-per-controller", required_argument, NULL, OPT_TRAINS},
-        {"duration", required_argument, NULL, OPT_DURATION},
-        {"scenario", required_argument, NULL, OPT_SCENARIO},
-        {"json", no_argument, NULL, OPT_JSON},
-        {"seed", required_argument, NULL, OPT_SEED},
-        {"http-connections", required_argument, NULL, OPT_HTTP},
-        {"heartbeat-interval", required_argument, NULL, OPT_HB},
-        {"mqtt-keepalive", required_argument, NULL, OPT_KEEPALIVE},
-        {"mqtt-connecting", required_argument, NULL, OPT_CONNECTING},
-        {"central-pid", required_argument, NULL, OPT_PID},
-        {"boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT},
-        {"reassign-inflight", required_argument, NULL, OPT_INFLIGHT},
-        {"shard", required_argument, NULL, OPT_SHARD},
-        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
-    };
     struct fleet_options r = {
         .trains_per_controller = 1,
         .duration_s = 10,
@@ -152,129 +274,30 @@ int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *ou
         .log_level = LOG_WARNING,
         .log_format = LOG_FORMAT_JSON,
     };
-    bool have_central = false, have_mqtt = false, have_n = false;
-    long l = 0;
     int c;
-
     opterr = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, ":hV", longopts, NULL)) != -1) {
-        const char *v = optarg;
-        switch (c) {
-        case 'h':
+        if (c == 'h') {
             fleet_options_usage(out);
             return 1;
-        case 'V':
+        }
+        if (c == 'V') {
             fputs("roundhouse-fleet " ROUNDHOUSE_VERSION "\n", out);
             return 1;
-        case OPT_CENTRAL:
-            if (set_central(v, &r, err) < 0)
-                return -EINVAL;
-            have_central = true;
-            break;
-        case OPT_MQTT:
-            if (parse_host_port(v, r.mqtt_host, sizeof r.mqtt_host, &r.mqtt_port) < 0 ||
-                r.mqtt_port == 0 || r.mqtt_host[0] == '\0')
-                return bad(err, "invalid --mqtt '%s': expected HOST:PORT", v);
-            have_mqtt = true;
-            break;
-        case OPT_CONTROLLERS:
-            if (parse_long(v, 1, FLEET_MAX_CONTROLLERS, &r.controllers) < 0)
-                return bad(err, "invalid --controllers '%s': expected 1-%d", v,
-                           FLEET_MAX_CONTROLLERS);
-            have_n = true;
-            break;
-        case OPT_TRAINS:
-            if (parse_int(v, 0, FLEET_MAX_TRAINS_PER_CONTROLLER, &r.trains_per_controller) < 0)
-                return bad(err, "invalid --trains-per-controller '%s': expected 0-%d", v,
-                           FLEET_MAX_TRAINS_PER_CONTROLLER);
-            break;
-        case OPT_DURATION:
-            if (parse_double(v, 0.1, 86400, &r.duration_s) < 0)
-                return bad(err, "invalid --duration '%s': expected seconds, 0.1-86400", v);
-            break;
-        case OPT_SCENARIO: {
-            size_t i;
-            for (i = 0; i < 3 && strcmp(v, scenario_names[i]) != 0; i++)
-                ;
-            if (i == 3)
-                return bad(err, "invalid --scenario '%s': boot-storm, steady or reassign", v);
-            r.scenario = (enum fleet_scenario)i;
-            break;
         }
-        case OPT_JSON:
-            r.json = true;
-            break;
-        case OPT_SEED:
-            if (parse_long(v, 0, LONG_MAX, &l) < 0)
-                return bad(err, "invalid --seed '%s': expected a non-negative integer", v);
-            r.seed = (uint64_t)l;
-            break;
-        case OPT_HTTP:
-            if (parse_int(v, 1, 900, &r.http_connections) < 0)
-                return bad(err, "invalid --http-connections '%s': expected 1-900", v);
-            break;
-        case OPT_HB:
-            if (parse_double(v, 0.05, 3600, &r.heartbeat_interval_s) < 0)
-                return bad(err, "invalid --heartbeat-interval '%s': expected 0.05-3600", v);
-            break;
-        case OPT_KEEPALIVE:
-            if (parse_int(v, 5, 600, &r.mqtt_keepalive_s) < 0)
-                return bad(err, "invalid --mqtt-keepalive '%s': expected 5-600", v);
-            break;
-        case OPT_CONNECTING:
-            if (parse_int(v, 1, 10000, &r.mqtt_connecting_max) < 0)
-                return bad(err, "invalid --mqtt-connecting '%s': expected 1-10000", v);
-            break;
-        case OPT_PID:
-            if (parse_long(v, 1, INT32_MAX, &r.central_pid) < 0)
-                return bad(err, "invalid --central-pid '%s'", v);
-            break;
-        case OPT_BOOT_TIMEOUT:
-            if (parse_double(v, 1, 3600, &r.boot_timeout_s) < 0)
-                return bad(err, "invalid --boot-timeout '%s': expected 1-3600", v);
-            break;
-        case OPT_INFLIGHT:
-            if (parse_int(v, 1, 64, &r.reassign_inflight) < 0)
-                return bad(err, "invalid --reassign-inflight '%s': expected 1-64", v);
-            break;
-        case OPT_SHARD: {
-            char k[24];
-            const char *slash = strchr(v, '/');
-            size_t n = slash != NULL ? (size_t)(slash - v) : 0;
-            if (slash == NULL || n == 0 || n >= sizeof k)
-                return bad(err, "invalid --shard '%s': expected K/M", v);
-            memcpy(k, v, n);
-            k[n] = '\0';
-            if (parse_long(slash + 1, 1, 64, &r.shards) < 0 ||
-                parse_long(k, 0, r.shards - 1, &r.shard) < 0)
-                return bad(err, "invalid --shard '%s': expected K/M with 0 <= K < M <= 64", v);
-            break;
-        }
-        case OPT_LOG_LEVEL:
-            if (log_level_parse(v, &r.log_level) < 0)
-                return bad(err, "invalid --log-level '%s'", v);
-            break;
-        case OPT_LOG_FORMAT:
-            if (log_format_parse(v, &r.log_format) < 0)
-                return bad(err, "invalid --log-format '%s'", v);
-            break;
-        case ':':
+        if (c == ':')
             return bad(err, "option %s needs a value", argv[optind - 1]);
-        default:
+        int rc = apply(&r, c, optarg, err);
+        if (rc == 1)
             return bad(err, "unknown option '%s'", argv[optind - 1]);
-        }
+        if (rc < 0)
+            return -EINVAL;
     }
     if (optind < argc)
         return bad(err, "unexpected argument '%s'", argv[optind]);
-    if (!have_central || !have_mqtt || !have_n)
-        return bad(err, "--central, --mqtt and --controllers are required");
-    if (r.shard >= r.controllers)
-        return bad(err, "--shard %ld/%ld selects no controller of %ld", r.shard, r.shards,
-                   r.controllers);
-    if (r.scenario == FLEET_REASSIGN &&
-        (r.controllers / r.shards < 2 || r.trains_per_controller < 1))
-        return bad(err, "--scenario reassign needs at least 2 controllers and 1 train each");
+    if (check_combinations(&r, err) < 0)
+        return -EINVAL;
     *o = r;
     return 0;
 }

@@ -135,10 +135,9 @@ static void latency_line(FILE *out, const char *label, json_t *q)
             json_integer_value(json_object_get(q, "count")));
 }
 
-static void print_table(FILE *out, json_t *d)
+/* The run: scenario, fleet size, seed. */
+static void print_run(FILE *out, const json_t *d)
 {
-    json_t *boot = json_object_get(d, "boot"), *reqs = json_object_get(d, "requests");
-    json_t *dup = json_object_get(boot, "duplicates");
     fprintf(out,
             "roundhouse-fleet: %s, %" JSON_INTEGER_FORMAT " controllers x %" JSON_INTEGER_FORMAT
             " trains, seed %" JSON_INTEGER_FORMAT "%s\n\n",
@@ -147,6 +146,12 @@ static void print_table(FILE *out, json_t *d)
             json_integer_value(json_object_get(d, "trains_per_controller")),
             json_integer_value(json_object_get(d, "seed")),
             json_is_true(json_object_get(d, "interrupted")) ? " (interrupted)" : "");
+}
+
+/* The boot phase: how far the fleet got, how the central answered the registrations. */
+static void print_boot(FILE *out, const json_t *boot)
+{
+    json_t *dup = json_object_get(boot, "duplicates");
     fprintf(out,
             "boot %s in %.3f s: %" JSON_INTEGER_FORMAT
             " registered (%.3f s, %.0f/s), %" JSON_INTEGER_FORMAT
@@ -176,6 +181,11 @@ static void print_table(FILE *out, json_t *d)
     fprintf(out, "errors: %" JSON_INTEGER_FORMAT "   429: %" JSON_INTEGER_FORMAT "\n\n",
             json_integer_value(json_object_get(boot, "errors")),
             json_integer_value(json_object_get(boot, "status_429")));
+}
+
+/* One line per kind of request: counts and latencies. */
+static void print_requests(FILE *out, json_t *reqs)
+{
     fprintf(out, "  %-12s %9s %9s %8s %8s %8s %9s %7s %6s\n", "request", "count", "per s", "p50 ms",
             "p90 ms", "p99 ms", "max ms", "errors", "429");
     const char *key;
@@ -185,6 +195,11 @@ static void print_table(FILE *out, json_t *d)
         row(out, key, q);
     }
     fputc('\n', out);
+}
+
+/* The phases after the boot that ran: steady heartbeats, reassignments. */
+static void print_phases(FILE *out, const json_t *d)
+{
     json_t *steady = json_object_get(d, "steady");
     if (steady != NULL) {
         fprintf(out, "steady %.1f s: %.1f heartbeats/s, %" JSON_INTEGER_FORMAT " errors\n",
@@ -206,6 +221,11 @@ static void print_table(FILE *out, json_t *d)
                 json_integer_value(json_object_get(ra, "refused")));
         latency_line(out, "PUT -> new owner", json_object_get(ra, "latency"));
     }
+}
+
+/* What the MQTT side saw, and what the central's process used. */
+static void print_resources(FILE *out, const json_t *d)
+{
     json_t *mq = json_object_get(d, "mqtt");
     fprintf(out,
             "mqtt: %" JSON_INTEGER_FORMAT " disconnects, %" JSON_INTEGER_FORMAT
@@ -224,6 +244,15 @@ static void print_table(FILE *out, json_t *d)
                 (double)json_integer_value(json_object_get(c, "rss_peak_kib")) / 1024.0);
     else
         fputs("central: process not found (pass --central-pid for CPU and RSS)\n", out);
+}
+
+static void print_table(FILE *out, json_t *d)
+{
+    print_run(out, d);
+    print_boot(out, json_object_get(d, "boot"));
+    print_requests(out, json_object_get(d, "requests"));
+    print_phases(out, d);
+    print_resources(out, d);
 }
 
 int report_print(FILE *out, const struct fleet_options *o, struct fleet_result *r)

@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "registry.h"
+#include "secret.h"
 
 static void test_rule1_known_uuid_reactivates(void **state)
 {
@@ -155,6 +156,68 @@ static void test_handover_deliverable(void **state)
     assert_true(registry_train_deliverable(b, a, PRESENCE_UNKNOWN));
 }
 
+/* A new session is above the one on record and at least the one the edge announced. */
+static void test_session_epoch(void **state)
+{
+    assert_int_equal(registry_session_epoch(0, -1), 1); /* new record, nothing announced */
+    assert_int_equal(registry_session_epoch(0, 0), 1);  /* new record, announced 0 */
+    assert_int_equal(registry_session_epoch(0, 1), 1);  /* new record, announced 1 */
+    assert_int_equal(registry_session_epoch(0, 7), 7);  /* new record after a reset */
+    assert_int_equal(registry_session_epoch(4, -1), 5); /* known, nothing announced */
+    assert_int_equal(registry_session_epoch(4, 3), 5);  /* announced an older one */
+    assert_int_equal(registry_session_epoch(4, 5), 5);  /* announced the next one */
+    assert_int_equal(registry_session_epoch(4, 9), 9);  /* announced further ahead */
+}
+
+static void test_secret_check(void **state)
+{
+    char secret[SECRET_HEX_LEN + 1], other[SECRET_HEX_LEN + 1], hash[SHA256_HEX_LEN + 1];
+    assert_int_equal(secret_generate(secret), 0);
+    assert_int_equal(secret_generate(other), 0);
+    secret_hash(secret, hash);
+    /* None on record: whatever is presented, or nothing. */
+    assert_int_equal(registry_secret_check(NULL, NULL), REGISTRY_SECRET_OK);
+    assert_int_equal(registry_secret_check(NULL, secret), REGISTRY_SECRET_OK);
+    /* One on record: only that one. */
+    assert_int_equal(registry_secret_check(hash, secret), REGISTRY_SECRET_OK);
+    assert_int_equal(registry_secret_check(hash, NULL), REGISTRY_SECRET_MISSING);
+    assert_int_equal(registry_secret_check(hash, other), REGISTRY_SECRET_WRONG);
+    assert_int_equal(registry_secret_check(hash, "not-a-secret"), REGISTRY_SECRET_WRONG);
+}
+
+static void test_secret_step(void **state)
+{
+    /* Rule 1 with one on record keeps it, whatever the edge presents or asks. */
+    assert_int_equal(registry_secret_step(REGISTRY_REACTIVATE, true, true, true),
+                     REGISTRY_SECRET_KEEP);
+    assert_int_equal(registry_secret_step(REGISTRY_REACTIVATE, true, false, false),
+                     REGISTRY_SECRET_KEEP);
+    /* Rules 1 (none on record) and 2 adopt the presented one, asked or not. */
+    assert_int_equal(registry_secret_step(REGISTRY_REACTIVATE, false, true, false),
+                     REGISTRY_SECRET_ADOPT);
+    assert_int_equal(registry_secret_step(REGISTRY_RESTORE, false, true, true),
+                     REGISTRY_SECRET_ADOPT);
+    /* on_record means nothing beyond rule 1. */
+    assert_int_equal(registry_secret_step(REGISTRY_RESTORE, true, true, false),
+                     REGISTRY_SECRET_ADOPT);
+    /* Without one presented: issued when asked. */
+    assert_int_equal(registry_secret_step(REGISTRY_REACTIVATE, false, false, true),
+                     REGISTRY_SECRET_ISSUE);
+    assert_int_equal(registry_secret_step(REGISTRY_RESTORE, false, false, true),
+                     REGISTRY_SECRET_ISSUE);
+    assert_int_equal(registry_secret_step(REGISTRY_RESTORE, false, false, false),
+                     REGISTRY_SECRET_KEEP);
+    /* Rules 3 and 4 never adopt a presented secret (there is no UUID it goes with). */
+    assert_int_equal(registry_secret_step(REGISTRY_ADOPT, false, true, false),
+                     REGISTRY_SECRET_KEEP);
+    assert_int_equal(registry_secret_step(REGISTRY_ADOPT, false, true, true),
+                     REGISTRY_SECRET_ISSUE);
+    assert_int_equal(registry_secret_step(REGISTRY_CREATE, false, true, false),
+                     REGISTRY_SECRET_KEEP);
+    assert_int_equal(registry_secret_step(REGISTRY_CREATE, false, false, true),
+                     REGISTRY_SECRET_ISSUE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -172,6 +235,9 @@ int main(void)
         cmocka_unit_test(test_seed_config_version),
         cmocka_unit_test(test_reassignment_status),
         cmocka_unit_test(test_handover_deliverable),
+        cmocka_unit_test(test_session_epoch),
+        cmocka_unit_test(test_secret_check),
+        cmocka_unit_test(test_secret_step),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
