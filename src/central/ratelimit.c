@@ -67,23 +67,19 @@ static void refill(struct ratelimit *rl, struct bucket *b, int64_t now_ms)
  * host, or one NAT address), and the table is bounded. */
 static struct bucket *find(struct ratelimit *rl, const char *key, int64_t now_ms)
 {
-    struct bucket *oldest = NULL;
+    struct bucket *oldest = &rl->buckets[0]; /* max_keys >= 1 (ratelimit_new) */
     for (unsigned i = 0; i < rl->used; i++) {
         struct bucket *b = &rl->buckets[i];
         /* Keys are kept cut to the bucket's size: compared the same way, so that a long key
          * finds its bucket again instead of a fresh (full) one on every call. */
         if (strncmp(b->key, key, sizeof b->key - 1) == 0)
             return b;
-        if (oldest == NULL || b->updated_ms < oldest->updated_ms)
+        if (b->updated_ms < oldest->updated_ms)
             oldest = b;
     }
-    struct bucket *b;
-    if (rl->used < rl->max_keys) {
-        b = &rl->buckets[rl->used++];
-    } else {
-        /* Recycle the least recently used; it had refilled the longest. */
-        b = oldest;
-    }
+    /* A new key takes a free bucket, or recycles the least recently used one (it had refilled
+     * the longest). */
+    struct bucket *b = rl->used < rl->max_keys ? &rl->buckets[rl->used++] : oldest;
     snprintf(b->key, sizeof b->key, "%s", key);
     b->tokens = rl->burst;
     b->updated_ms = now_ms;

@@ -657,7 +657,7 @@ static void send_greeting(struct withrottle *w, struct client *cl)
 static void accept_clients(struct withrottle *w, int64_t now)
 {
     for (int round = 0; round < 16; round++) {
-        struct sockaddr_storage sa;
+        struct sockaddr_storage sa = {0};
         socklen_t salen = sizeof sa;
         int fd =
             accept4(w->listen_fd, (struct sockaddr *)&sa, &salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -912,11 +912,15 @@ int withrottle_start(struct central *c, const struct withrottle_config *cfg,
         goto fail;
     }
     freeaddrinfo(ai);
-    struct sockaddr_storage sa;
+    struct sockaddr_storage sa = {0};
     socklen_t salen = sizeof sa;
-    if (getsockname(w->listen_fd, (struct sockaddr *)&sa, &salen) == 0)
-        w->port = ntohs(sa.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&sa)->sin6_port
-                                                 : ((struct sockaddr_in *)&sa)->sin_port);
+    if (getsockname(w->listen_fd, (struct sockaddr *)&sa, &salen) == 0) {
+        struct sockaddr_in6 s6;
+        struct sockaddr_in s4;
+        memcpy(&s6, &sa, sizeof s6);
+        memcpy(&s4, &sa, sizeof s4);
+        w->port = ntohs(sa.ss_family == AF_INET6 ? s6.sin6_port : s4.sin_port);
+    }
     w->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (w->wake_fd < 0) {
         rc = -errno;

@@ -584,7 +584,7 @@ static int parse_duration(struct cli *c, const char *s, long long *out)
     errno = 0;
     long long v = strtoll(s, &end, 10);
     long long unit = 1;
-    if (end != NULL && end != s && end[0] != '\0' && end[1] == '\0') {
+    if (end != s && end[0] != '\0' && end[1] == '\0') {
         unit = end[0] == 's'   ? 1
                : end[0] == 'm' ? 60
                : end[0] == 'h' ? 3600

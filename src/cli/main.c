@@ -39,8 +39,9 @@ int main(int argc, char **argv)
         exit_code = CLI_EXIT_USAGE;
         goto out;
     }
-    if (c.opt.ca == NULL && getenv("ROUNDHOUSE_CA") != NULL && getenv("ROUNDHOUSE_CA")[0] != '\0')
-        c.opt.ca = getenv("ROUNDHOUSE_CA");
+    const char *env_ca = getenv("ROUNDHOUSE_CA");
+    if (c.opt.ca == NULL && env_ca != NULL && env_ca[0] != '\0')
+        c.opt.ca = env_ca;
     http_client_set_ca(c.http, c.opt.ca);
     exit_code = cli_accounts_begin(&c);
     if (exit_code == CLI_EXIT_OK) {

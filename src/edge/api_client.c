@@ -744,7 +744,7 @@ int api_client_poll(struct api_client *c, struct pollfd *fds, unsigned nfds, int
     int64_t wait = api_client_timeout_ms(c);
     if (timeout_ms >= 0 && (wait < 0 || timeout_ms < wait))
         wait = timeout_ms;
-    if (poll(c->pfds, (nfds_t)(nfds + n), (int)(wait > INT32_MAX ? INT32_MAX : wait)) < 0) {
+    if (poll(c->pfds, (nfds_t)nfds + n, (int)(wait > INT32_MAX ? INT32_MAX : wait)) < 0) {
         if (errno != EINTR)
             rc = -errno;
         for (size_t i = 0; i < nfds + n; i++)

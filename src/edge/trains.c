@@ -202,15 +202,12 @@ int trains_configure(struct trains *ts, const json_t *list, int64_t now_ms)
 {
     size_t n = json_array_size(list);
     size_t cap = n + ts->n, k = 0;
-    struct train *nv = NULL;
     int errors = 0;
     (void)now_ms;
 
-    if (cap > 0) {
-        nv = calloc(cap, sizeof *nv);
-        if (nv == NULL)
-            return -ENOMEM;
-    }
+    struct train *nv = calloc(cap > 0 ? cap : 1, sizeof *nv);
+    if (nv == NULL)
+        return -ENOMEM;
     for (size_t i = 0; i < ts->n; i++)
         ts->v[i].present = false;
 

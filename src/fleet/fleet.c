@@ -43,9 +43,9 @@ enum mstate { M_OFF = 0, M_WAIT, M_CONNECTING, M_UP };
 enum phase { PH_BOOT = 0, PH_MEASURE, PH_DRAIN, PH_SHUTDOWN, PH_DONE };
 
 struct tsim {
-    char id[SIMID_TRAIN_MAX + 1];
     int speed;
     bool reverse, estopped;
+    char id[SIMID_TRAIN_MAX + 1];
 };
 
 struct ctl {
