@@ -56,7 +56,7 @@ static void init(void)
     char *argv[] = {"fuzz_api", NULL};
     char err[256];
     central_options_parse(&c.opts, 1, argv);
-    log_setup(LOG_ERROR + 1, LOG_FORMAT_JSON); /* quiet */
+    log_setup(RH_LOG_ERROR + 1, LOG_FORMAT_JSON); /* quiet */
     if (store_open(":memory:", STORE_SCHEMA_VERSION, &c.store, err, sizeof err) < 0)
         abort();
     c.events = events_new(64, 4, 4);

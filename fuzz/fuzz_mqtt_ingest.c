@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *argv[] = {"fuzz_mqtt_ingest", NULL};
         char err[256];
         central_options_parse(&c.opts, 1, argv);
-        log_setup(LOG_ERROR + 1, LOG_FORMAT_JSON);
+        log_setup(RH_LOG_ERROR + 1, LOG_FORMAT_JSON);
         if (store_open(":memory:", STORE_SCHEMA_VERSION, &c.store, err, sizeof err) < 0)
             abort();
         c.events = events_new(64, 4, 4);

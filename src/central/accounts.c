@@ -66,7 +66,7 @@ static void secret_new(const char *prefix, char *secret, size_t secretlen,
 static void db_error(struct central *c, struct http_response *resp, const char *where)
 {
     atomic_fetch_add(&c->counters.db_errors, 1);
-    log_event(LOG_ERROR, "database_error", "{s:s, s:s}", "path", where, "error",
+    log_event(RH_LOG_ERROR, "database_error", "{s:s, s:s}", "path", where, "error",
               store_last_error(c->store));
     http_response_error(resp, 503, "database_unavailable", NULL,
                         "the database could not complete the request");
@@ -132,7 +132,7 @@ int accounts_init(struct central *c)
     if (!c->opts.auth)
         return 0;
     if (sodium_init() < 0) {
-        log_event(LOG_ERROR, "auth_init_failed", "{s:s}", "error", "libsodium could not start");
+        log_event(RH_LOG_ERROR, "auth_init_failed", "{s:s}", "error", "libsodium could not start");
         return -EIO;
     }
     /* Per user name: --login-rate (default 5 a minute, burst 5). Per source address four
@@ -142,7 +142,7 @@ int accounts_init(struct central *c)
     c->login_limit_user = ratelimit_new(rate, rate, 4096);
     if (c->login_limit_ip == NULL || c->login_limit_user == NULL ||
         password_hash("not a password of anyone", dummy_hash) < 0) {
-        log_event(LOG_ERROR, "auth_init_failed", "{s:s}", "error", "out of memory");
+        log_event(RH_LOG_ERROR, "auth_init_failed", "{s:s}", "error", "out of memory");
         return -ENOMEM;
     }
     json_t *users = NULL;
@@ -152,36 +152,36 @@ int accounts_init(struct central *c)
         store_rollback(c->store);
     }
     if (rc < 0) {
-        log_event(LOG_ERROR, "auth_init_failed", "{s:s}", "error", store_last_error(c->store));
+        log_event(RH_LOG_ERROR, "auth_init_failed", "{s:s}", "error", store_last_error(c->store));
         return rc;
     }
     size_t n = json_array_size(users);
     json_decref(users);
     if (n > 0) {
-        log_event(LOG_INFO, "auth_enabled", "{s:I, s:b}", "users", (json_int_t)n, "public_read",
+        log_event(RH_LOG_INFO, "auth_enabled", "{s:I, s:b}", "users", (json_int_t)n, "public_read",
                   c->opts.public_read);
         return 0;
     }
     const char *pw = getenv("ROUNDHOUSE_ADMIN_PASSWORD");
     if (pw == NULL || *pw == '\0') {
         /* Started, nobody could log in, and the layout could not be stopped from the UI. */
-        log_event(LOG_ERROR, "auth_no_users", "{s:s}", "error",
+        log_event(RH_LOG_ERROR, "auth_no_users", "{s:s}", "error",
                   "--auth and no operator account exists: start once with "
                   "ROUNDHOUSE_ADMIN_PASSWORD set to create the user 'admin' (docs/security.md)");
         return -ENOENT;
     }
     size_t len = strlen(pw);
     if (len < AUTH_PASSWORD_MIN || len > AUTH_PASSWORD_MAX) {
-        log_event(LOG_ERROR, "auth_admin_password_invalid", "{s:s, s:i, s:i}", "variable",
+        log_event(RH_LOG_ERROR, "auth_admin_password_invalid", "{s:s, s:i, s:i}", "variable",
                   "ROUNDHOUSE_ADMIN_PASSWORD", "min", AUTH_PASSWORD_MIN, "max", AUTH_PASSWORD_MAX);
         return -EINVAL;
     }
     rc = create_first_admin(c, pw, timeutil_now_ms() / 1000);
     if (rc < 0) {
-        log_event(LOG_ERROR, "auth_init_failed", "{s:s}", "error", store_last_error(c->store));
+        log_event(RH_LOG_ERROR, "auth_init_failed", "{s:s}", "error", store_last_error(c->store));
         return rc;
     }
-    log_event(LOG_INFO, "auth_admin_created", "{s:s, s:s}", "username", ADMIN_USER, "from",
+    log_event(RH_LOG_INFO, "auth_admin_created", "{s:s, s:s}", "username", ADMIN_USER, "from",
               "ROUNDHOUSE_ADMIN_PASSWORD");
     return 0;
 }
@@ -264,7 +264,7 @@ int accounts_authorize(struct central *c, const struct http_request *req,
     if (status == 0)
         return 0;
     enum auth_role need = auth_role_needed(access);
-    log_event(LOG_INFO, "auth_refused", "{s:s, s:s, s:i, s:s, s:s, s:s}", "method", req->method,
+    log_event(RH_LOG_INFO, "auth_refused", "{s:s, s:s, s:i, s:s, s:s, s:s}", "method", req->method,
               "path", req->path, "status", (int)status, "client_ip", req->client_ip, "username",
               who->username, "needs", auth_role_name(need));
     if (status == 401)
@@ -384,8 +384,9 @@ static void login_work(void *ctx, const struct http_request *req, struct http_re
         ratelimit_take(c->login_limit_ip, key, ms, NULL);
         key_for(key, sizeof key, "user", username);
         ratelimit_take(c->login_limit_user, key, ms, NULL);
-        log_event(LOG_WARNING, "login_failed", "{s:s, s:s, s:s}", "username", username, "client_ip",
-                  req->client_ip, "reason", user != NULL ? "wrong password" : "unknown user");
+        log_event(RH_LOG_WARNING, "login_failed", "{s:s, s:s, s:s}", "username", username,
+                  "client_ip", req->client_ip, "reason",
+                  user != NULL ? "wrong password" : "unknown user");
         http_response_error(resp, 401, "invalid_credentials", NULL, "wrong user name or password");
         goto out;
     }
@@ -413,7 +414,7 @@ static void login_work(void *ctx, const struct http_request *req, struct http_re
     session_cookie(resp->set_cookie, sizeof resp->set_cookie, secret, (long)c->opts.session_ttl,
                    req->tls);
     sodium_memzero(secret, sizeof secret);
-    log_event(LOG_INFO, "login", "{s:s, s:s, s:s}", "username", username, "client_ip",
+    log_event(RH_LOG_INFO, "login", "{s:s, s:s, s:s}", "username", username, "client_ip",
               req->client_ip, "session", id);
     char exp_iso[TIMEUTIL_ISO_LEN + 1];
     timeutil_format(expires, exp_iso);
@@ -444,7 +445,7 @@ static void h_login(struct central *c, const struct http_request *req, struct ht
     key_for(key, sizeof key, "user", username);
     bool user_ok = ratelimit_available(c->login_limit_user, key, ms, &retry_user);
     if (!ip_ok || !user_ok) {
-        log_event(LOG_WARNING, "login_throttled", "{s:s, s:s, s:s}", "username", username,
+        log_event(RH_LOG_WARNING, "login_throttled", "{s:s, s:s, s:s}", "username", username,
                   "client_ip", req->client_ip, "by", !ip_ok ? "address" : "username");
         http_response_error(resp, 429, "too_many_attempts", NULL,
                             "too many failed logins %s; try again later",
@@ -474,7 +475,7 @@ static void h_logout(struct central *c, const struct http_request *req, struct h
             db_error(c, resp, req->path);
             return;
         }
-        log_event(LOG_INFO, "logout", "{s:s, s:s}", "username", who->username, "session",
+        log_event(RH_LOG_INFO, "logout", "{s:s, s:s}", "username", who->username, "session",
                   who->cred_id);
     }
     snprintf(resp->set_cookie, sizeof resp->set_cookie,
@@ -683,7 +684,7 @@ static void user_write_work(void *ctx, const struct http_request *req, struct ht
         db_error(c, resp, req->path);
         goto out;
     }
-    log_event(LOG_INFO, create ? "user_created" : "user_changed", "{s:s, s:s, s:s, s:b}",
+    log_event(RH_LOG_INFO, create ? "user_created" : "user_changed", "{s:s, s:s, s:s, s:b}",
               "username", username, "by", job->caller, "role",
               has_role == 1 || create ? auth_role_name(role)
                                       : json_string_value(json_object_get(old, "role")),
@@ -806,7 +807,7 @@ static void h_user_delete(struct central *c, const struct http_request *req,
         db_error(c, resp, req->path);
         return;
     }
-    log_event(LOG_INFO, "user_deleted", "{s:s, s:s}", "username", target, "by", who->username);
+    log_event(RH_LOG_INFO, "user_deleted", "{s:s, s:s}", "username", target, "by", who->username);
     http_response_json(resp, 200, json_pack("{s:s, s:s}", "status", "deleted", "username", target));
 }
 
@@ -903,8 +904,8 @@ static void h_token_create(struct central *c, const struct http_request *req,
         db_error(c, resp, req->path);
         goto wipe;
     }
-    log_event(LOG_INFO, "token_created", "{s:s, s:s, s:s, s:s}", "id", id, "name", name, "username",
-              owner, "by", who->username);
+    log_event(RH_LOG_INFO, "token_created", "{s:s, s:s, s:s, s:s}", "id", id, "name", name,
+              "username", owner, "by", who->username);
     json_t *view = view_token(row);
     json_object_set_new(view, "token", json_string(secret));
     http_response_json(resp, 201, view);
@@ -953,7 +954,7 @@ static void h_token_delete(struct central *c, const struct http_request *req,
         db_error(c, resp, req->path);
         return;
     }
-    log_event(LOG_INFO, "token_revoked", "{s:s, s:O, s:s}", "id", id, "username",
+    log_event(RH_LOG_INFO, "token_revoked", "{s:s, s:O, s:s}", "id", id, "username",
               json_object_get(hit, "username"), "by", who->username);
     http_response_json(resp, 200, json_pack("{s:s, s:s}", "status", "revoked", "id", id));
     json_decref(rows);

@@ -33,23 +33,23 @@ static void on_note(void *ctx, enum dnssd_note note, const char *detail)
     struct advertise *a = ctx;
     switch (note) {
     case DNSSD_NOTE_UNAVAILABLE:
-        log_event(LOG_WARNING, "dnssd_unavailable", "{s:s?, s:s}", "error", detail, "detail",
+        log_event(RH_LOG_WARNING, "dnssd_unavailable", "{s:s?, s:s}", "error", detail, "detail",
                   "no avahi-daemon reachable over D-Bus: the central is not advertised by "
                   "DNS-SD (edges and throttles need its address); retried in the background");
         break;
     case DNSSD_NOTE_CONNECTED:
-        log_event(LOG_INFO, "dnssd_connected", "{s:s?}", "host", detail);
+        log_event(RH_LOG_INFO, "dnssd_connected", "{s:s?}", "host", detail);
         break;
     case DNSSD_NOTE_ESTABLISHED:
-        log_event(LOG_INFO, "dnssd_advertised", "{s:s?, s:O}", "name", detail, "services",
+        log_event(RH_LOG_INFO, "dnssd_advertised", "{s:s?, s:O}", "name", detail, "services",
                   a->services);
         break;
     case DNSSD_NOTE_RENAMED:
-        log_event(LOG_WARNING, "dnssd_renamed", "{s:s?, s:s}", "name", detail, "detail",
+        log_event(RH_LOG_WARNING, "dnssd_renamed", "{s:s?, s:s}", "name", detail, "detail",
                   "another host advertises the same name");
         break;
     case DNSSD_NOTE_FAILED:
-        log_event(LOG_ERROR, "dnssd_failed", "{s:s?}", "error", detail);
+        log_event(RH_LOG_ERROR, "dnssd_failed", "{s:s?}", "error", detail);
         break;
     default:
         break;
@@ -81,7 +81,7 @@ int advertise_start(const char *http_host, int http_port, const char *withrottle
         n++;
     }
     if (n == 0) {
-        log_event(LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason",
+        log_event(RH_LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason",
                   "every listener is on a loopback address, which no other host can reach");
         return 0;
     }

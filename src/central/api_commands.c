@@ -229,7 +229,8 @@ void h_command(struct call *k)
                             "the command could not be published");
     else {
         command_answer(k, tid, cmd.action, &t);
-        log_event(LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command", payload);
+        log_event(RH_LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command",
+                  payload);
     }
 out:
     json_decref(payload);

@@ -362,7 +362,7 @@ static int remove_controller(struct call *k, const char *id)
     /* A failed commit has ended the transaction and released the store (store.h). */
     if ((rc = store_commit(c->store)) < 0)
         return rc;
-    log_event(LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
+    log_event(RH_LOG_INFO, "controller_deleted", "{s:s}", "uuid", id);
     mqtt_acl_forget(c, id);
     events_publish(c->events, "controller", json_pack("{s:s, s:b}", "id", id, "deleted", 1));
     return 0;
@@ -447,7 +447,7 @@ void h_controllers_prune(struct call *k)
         json_decref(gone);
         return;
     }
-    log_event(LOG_INFO, "controllers_pruned", "{s:I, s:I}", "offline_for", (json_int_t)age,
+    log_event(RH_LOG_INFO, "controllers_pruned", "{s:I, s:I}", "offline_for", (json_int_t)age,
               "deleted", (json_int_t)json_array_size(gone));
     http_response_json(
         k->resp, 200,

@@ -468,8 +468,8 @@ static void release_moved(struct call *k, const char *cid)
             continue;
         rc = release_train(k, row, cid);
         if (rc == 0)
-            log_event(LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id", tid,
-                      "controller", cid, "to", desired);
+            log_event(RH_LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id",
+                      tid, "controller", cid, "to", desired);
     }
     json_decref(held);
     if (rc < 0) {

@@ -52,7 +52,7 @@ bool api_registration_token_ok(struct call *k)
         return true;
     if (secret_equal(http_request_header(k->req, "X-Registration-Token"), want))
         return true;
-    log_event(LOG_WARNING, "registration_token_refused", "{s:s, s:s}", "path", k->req->path,
+    log_event(RH_LOG_WARNING, "registration_token_refused", "{s:s, s:s}", "path", k->req->path,
               "client", k->req->client_ip);
     http_response_error(k->resp, 401, "registration_token_invalid", "X-Registration-Token",
                         "a valid X-Registration-Token header is required");
@@ -84,7 +84,7 @@ static void refuse_controller(struct call *k, const char *id, enum registry_secr
 {
     bool missing = why == REGISTRY_SECRET_MISSING;
     atomic_fetch_add(&k->c->counters.controller_auth_failures, 1);
-    log_event(LOG_WARNING, "controller_auth_failed", "{s:s?, s:s, s:s, s:s, s:s}", "uuid", id,
+    log_event(RH_LOG_WARNING, "controller_auth_failed", "{s:s?, s:s, s:s, s:s, s:s}", "uuid", id,
               "reason", missing ? "secret_missing" : "secret_wrong", "method", k->req->method,
               "path", k->req->path, "client", k->req->client_ip);
     if (missing)
@@ -169,7 +169,7 @@ void h_register(struct call *k)
     int rc = registry_tx_register(c, &r, k->now, &o);
     if (rc == 0) {
         http_response_json(k->resp, 200, register_answer(c, &o));
-        log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:s?, s:I}", "uuid",
+        log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:s?, s:I}", "uuid",
                   o.id, "status", registry_status_name(o.action), "name", r.name, "client",
                   k->req->client_ip, "secret", o.secret_source, "duration_ms",
                   (json_int_t)(timeutil_mono_ms() - t0));
@@ -177,7 +177,7 @@ void h_register(struct call *k)
     } else if (o.refused != REGISTRY_SECRET_OK) {
         refuse_controller(k, o.id, o.refused);
     } else if (o.random_error < 0) {
-        log_event(LOG_ERROR, "controller_secret_failed", "{s:s}", "error",
+        log_event(RH_LOG_ERROR, "controller_secret_failed", "{s:s}", "error",
                   strerror(-o.random_error));
         http_response_error(k->resp, 503, "unavailable", NULL,
                             "no random numbers for a controller secret; try again");

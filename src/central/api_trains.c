@@ -282,7 +282,7 @@ static int insert_train(struct call *k, const char *cid, const struct train_req 
         return rc;
     if (!addresses_assigned(k))
         return ANSWERED;
-    log_event(LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r->train_id, "controller",
+    log_event(RH_LOG_INFO, "train_registered", "{s:s, s:s}", "train_id", r->train_id, "controller",
               cid);
     return 0;
 }
@@ -318,8 +318,8 @@ static int take_train(struct call *k, const char *cid, const char *tid, const js
     if (rc == 0)
         rc = store_controller_bump_config(c->store, cid, k->now);
     if (rc == 0)
-        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", tid, "from", owner,
-                  "to", cid);
+        log_event(RH_LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s}", "train_id", tid, "from",
+                  owner, "to", cid);
     return rc;
 }
 
@@ -584,8 +584,8 @@ static int put_move(struct call *k, const char *tid, const json_t *train,
     }
     if (m->forced) {
         json_object_set_new(fields, "actual_controller_id", json_null());
-        log_event(LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid, "holder",
-                  o->actual, "to", o->new_owner);
+        log_event(RH_LOG_WARNING, "train_move_forced", "{s:s, s:s, s:s?}", "train_id", tid,
+                  "holder", o->actual, "to", o->new_owner);
     }
     if (json_object_size(fields) > 0)
         json_object_set_new(fields, "updated_at", json_integer(k->now));
@@ -667,7 +667,7 @@ void h_train_put(struct call *k)
         goto out;
     }
     if (moved)
-        log_event(LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
+        log_event(RH_LOG_INFO, "train_reassigned", "{s:s, s:s?, s:s?}", "train_id", tid, "from",
                   o.owner, "to", o.new_owner);
     events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, 200, json_incref(view));
@@ -712,7 +712,7 @@ void h_train_delete(struct call *k)
         api_db_failed(k, rc);
         return;
     }
-    log_event(LOG_INFO, "train_deleted", "{s:s}", "train_id", tid);
+    log_event(RH_LOG_INFO, "train_deleted", "{s:s}", "train_id", tid);
     events_publish(c->events, "train", json_pack("{s:s, s:b}", "id", tid, "deleted", 1));
     k->resp->status = 204;
 }
@@ -783,8 +783,8 @@ void h_train_photo_put(struct call *k)
         api_db_failed(k, rc);
         return;
     }
-    log_event(LOG_INFO, "train_photo_set", "{s:s, s:s, s:I}", "train_id", tid, "media_type", type,
-              "bytes", (json_int_t)k->req->body_len);
+    log_event(RH_LOG_INFO, "train_photo_set", "{s:s, s:s, s:I}", "train_id", tid, "media_type",
+              type, "bytes", (json_int_t)k->req->body_len);
     if (view != NULL)
         events_publish(c->events, "train", json_incref(view));
     http_response_json(k->resp, 200, view != NULL ? view : json_object());
@@ -850,7 +850,7 @@ void h_train_photo_delete(struct call *k)
         api_db_failed(k, rc);
         return;
     }
-    log_event(LOG_INFO, "train_photo_removed", "{s:s}", "train_id", tid);
+    log_event(RH_LOG_INFO, "train_photo_removed", "{s:s}", "train_id", tid);
     if (view != NULL)
         events_publish(c->events, "train", view);
     k->resp->status = 204;

@@ -379,7 +379,7 @@ static void set_defaults(struct central_options *o)
     o->withrottle_port = 12090;
     o->withrottle_heartbeat = 10;
     o->dnssd_advertise = true;
-    o->log_level = LOG_INFO;
+    o->log_level = RH_LOG_INFO;
     o->log_format = LOG_FORMAT_JSON;
     o->max_connections = 1000;
     o->max_connections_per_ip = 128;

@@ -111,7 +111,7 @@ static void enqueue(struct cluster *cl, char **payloads, size_t n)
         atomic_fetch_add(&cl->dropped, n);
         /* The other instances' streams miss these; their clients reload when they reconnect. */
         if (first_drop)
-            log_event(LOG_WARNING, "cluster_queue_full", "{s:s, s:i}", "instance", cl->instance,
+            log_event(RH_LOG_WARNING, "cluster_queue_full", "{s:s, s:i}", "instance", cl->instance,
                       "queued", MAX_OUTGOING);
     }
     wake(cl);
@@ -137,7 +137,7 @@ static void forward_event(void *ctx, const char *type, const char *json)
     int rc = cluster_proto_event(next_seq(cl), type, json, &parts, &n);
     if (rc < 0) {
         atomic_fetch_add(&cl->dropped, 1);
-        log_event(LOG_WARNING, "cluster_event_not_sent", "{s:s, s:s}", "type", type, "error",
+        log_event(RH_LOG_WARNING, "cluster_event_not_sent", "{s:s, s:s}", "type", type, "error",
                   strerror(-rc));
         return;
     }
@@ -253,10 +253,10 @@ static void session_close(struct cluster *cl, const char *why)
     if (cl->conn == NULL)
         return;
     if (atomic_exchange(&cl->duty, false))
-        log_event(why != NULL ? LOG_WARNING : LOG_INFO, "cluster_duty_released", "{s:s, s:s}",
+        log_event(why != NULL ? RH_LOG_WARNING : RH_LOG_INFO, "cluster_duty_released", "{s:s, s:s}",
                   "instance", cl->instance, "reason", why != NULL ? why : "stopping");
     if (why != NULL)
-        log_event(LOG_WARNING, "cluster_disconnected", "{s:s, s:s}", "instance", cl->instance,
+        log_event(RH_LOG_WARNING, "cluster_disconnected", "{s:s, s:s}", "instance", cl->instance,
                   "error", why);
     PQfinish(cl->conn);
     cl->conn = NULL;
@@ -318,13 +318,13 @@ static int session_open(struct cluster *cl, char *err, size_t errlen)
         return -EIO;
     }
     atomic_store(&cl->connected, true);
-    log_event(LOG_INFO, "cluster_connected", "{s:s, s:i}", "instance", cl->instance, "backend_pid",
-              PQbackendPID(cl->conn));
+    log_event(RH_LOG_INFO, "cluster_connected", "{s:s, s:i}", "instance", cl->instance,
+              "backend_pid", PQbackendPID(cl->conn));
     if (cl->ever_connected) {
         /* Raised versions may have been missed while the session was down: every parked
          * long poll answers now (304 when nothing changed) and its edge asks again. */
         longpoll_expire(cl->c->longpoll, INT64_MAX);
-        log_event(LOG_INFO, "cluster_resync", "{s:s}", "instance", cl->instance);
+        log_event(RH_LOG_INFO, "cluster_resync", "{s:s}", "instance", cl->instance);
     }
     cl->ever_connected = true;
     cl->told_standby = false;
@@ -368,12 +368,12 @@ static void duty_tick(struct cluster *cl, int64_t now)
     if (got) {
         atomic_store(&cl->duty, true);
         atomic_fetch_add(&cl->duty_acquired, 1);
-        log_event(LOG_INFO, "cluster_duty_acquired", "{s:s, s:s}", "instance", cl->instance,
+        log_event(RH_LOG_INFO, "cluster_duty_acquired", "{s:s, s:s}", "instance", cl->instance,
                   "duties", "presence_sweeper");
     } else if (!cl->told_standby) {
         char holder[128];
         duty_holder(cl, holder, sizeof holder);
-        log_event(LOG_INFO, "cluster_duty_standby", "{s:s, s:s}", "instance", cl->instance,
+        log_event(RH_LOG_INFO, "cluster_duty_standby", "{s:s, s:s}", "instance", cl->instance,
                   "holder", holder);
         cl->told_standby = true;
     }
@@ -417,7 +417,7 @@ static void flush(struct cluster *cl)
         if (!ok) {
             char why[512];
             one_line(PQresultErrorMessage(r), why, sizeof why);
-            log_event(LOG_WARNING, "cluster_notify_failed", "{s:s, s:i}", "error", why, "count",
+            log_event(RH_LOG_WARNING, "cluster_notify_failed", "{s:s, s:i}", "error", why, "count",
                       (int)n);
         }
         PQclear(r);
@@ -458,7 +458,7 @@ static void deliver(struct cluster *cl, const char *type, const char *json)
     struct central *c = cl->c;
     json_t *doc = json_loads(json, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(doc)) {
-        log_event(LOG_WARNING, "cluster_event_invalid", "{s:s}", "type", type);
+        log_event(RH_LOG_WARNING, "cluster_event_invalid", "{s:s}", "type", type);
         json_decref(doc);
         return;
     }
@@ -468,7 +468,7 @@ static void deliver(struct cluster *cl, const char *type, const char *json)
     free(text);
     if (strcmp(type, "layout") == 0) {
         if (layout_reload(c) < 0)
-            log_event(LOG_ERROR, "layout_state_unreadable", "{s:s}", "error",
+            log_event(RH_LOG_ERROR, "layout_state_unreadable", "{s:s}", "error",
                       store_last_error(c->store));
     } else if (strcmp(type, "status") == 0) {
         /* The instance that stored the status told its throttles; these are this one's. */
@@ -487,7 +487,7 @@ static void handle(struct cluster *cl, int pid, const char *payload, int64_t now
 {
     struct cluster_msg m;
     if (cluster_proto_parse(payload, &m) < 0) {
-        log_event(LOG_DEBUG, "cluster_message_invalid", "{s:i}", "from_pid", pid);
+        log_event(RH_LOG_DEBUG, "cluster_message_invalid", "{s:i}", "from_pid", pid);
         return;
     }
     atomic_fetch_add(&cl->received, 1);
@@ -564,8 +564,8 @@ static void *run(void *arg)
             char err[512];
             if (session_open(cl, err, sizeof err) < 0) {
                 if (attempt == 0 || attempt % 10 == 0)
-                    log_event(LOG_WARNING, "cluster_connect_failed", "{s:s, s:s, s:i}", "instance",
-                              cl->instance, "error", err, "attempt", (int)attempt + 1);
+                    log_event(RH_LOG_WARNING, "cluster_connect_failed", "{s:s, s:s, s:i}",
+                              "instance", cl->instance, "error", err, "attempt", (int)attempt + 1);
                 retry_ms = now + 250 + backoff_delay_ms(attempt++, 500, 5000, backoff_rand(&rnd));
                 continue;
             }
@@ -625,8 +625,8 @@ int cluster_start(struct central *c, struct cluster **out)
     struct events_peer peer = {
         .forward = forward_event, .streams_changed = streams_changed, .ctx = cl};
     events_set_peer(c->events, &peer);
-    log_event(LOG_INFO, "cluster_started", "{s:s, s:s, s:i}", "instance", cl->instance, "channel",
-              CLUSTER_CHANNEL, "duty_lock", CLUSTER_DUTY_LOCK);
+    log_event(RH_LOG_INFO, "cluster_started", "{s:s, s:s, s:i}", "instance", cl->instance,
+              "channel", CLUSTER_CHANNEL, "duty_lock", CLUSTER_DUTY_LOCK);
     *out = cl;
     return 0;
 }

@@ -33,14 +33,14 @@ void api_db_failed(struct call *k, int rc)
 {
     if (rc == -EAGAIN && k->attempt + 1 < API_ATTEMPTS) {
         k->conflict = true;
-        log_event(LOG_DEBUG, "database_conflict_retried", "{s:s, s:i}", "path", k->req->path,
+        log_event(RH_LOG_DEBUG, "database_conflict_retried", "{s:s, s:i}", "path", k->req->path,
                   "attempt", k->attempt + 1);
         http_response_error(k->resp, 503, "database_unavailable", NULL,
                             "the database could not complete the request");
         return;
     }
     atomic_fetch_add(&k->c->counters.db_errors, 1);
-    log_event(LOG_ERROR, "database_error", "{s:s, s:s, s:i}", "path", k->req->path, "error",
+    log_event(RH_LOG_ERROR, "database_error", "{s:s, s:s, s:i}", "path", k->req->path, "error",
               store_last_error(k->c->store), "rc", rc);
     http_response_error(k->resp, 503, "database_unavailable", NULL,
                         "the database could not complete the request");
@@ -176,7 +176,7 @@ bool api_stop_before_leaving(struct call *k, const char *tid, const json_t *trai
     int rc = notify_command(k->c->notify, tid, stop);
     json_decref(stop);
     if (rc == 0) {
-        log_event(LOG_INFO, "train_stopped_before_leaving", "{s:s}", "train_id", tid);
+        log_event(RH_LOG_INFO, "train_stopped_before_leaving", "{s:s}", "train_id", tid);
         return true;
     }
     http_response_error(k->resp, 503, "broker_unavailable", NULL,

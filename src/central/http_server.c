@@ -104,7 +104,7 @@ static void wake(struct http_server *srv)
 {
     uint64_t one = 1;
     if (write(srv->wake_fd, &one, sizeof one) != sizeof one && errno != EAGAIN)
-        log_event(LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
+        log_event(RH_LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
 }
 
 static struct conn_info *conn_info_of(struct MHD_Connection *conn)
@@ -182,7 +182,7 @@ static void sweep_slow(struct http_server *srv)
         if (ci->parked || now - ci->since_ms <= limit)
             continue;
         if (fd != NULL && shutdown(fd->connect_fd, SHUT_RDWR) == 0)
-            log_event(LOG_DEBUG, "http_request_timeout", "{s:I}", "open_ms",
+            log_event(RH_LOG_DEBUG, "http_request_timeout", "{s:I}", "open_ms",
                       (json_int_t)(now - ci->since_ms));
         ci->since_ms = now; /* once */
     }
@@ -760,8 +760,8 @@ static void handle(struct http_server *srv, struct MHD_Connection *conn, struct 
                             "request body is larger than %zu bytes", rs->max_body);
     } else if (!origin_may_change(srv, conn, method)) {
         const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-        log_event(LOG_WARNING, "origin_refused", "{s:s, s:s, s:s?, s:s?}", "method", method, "path",
-                  url, "origin", origin, "sec_fetch_site",
+        log_event(RH_LOG_WARNING, "origin_refused", "{s:s, s:s, s:s?, s:s?}", "method", method,
+                  "path", url, "origin", origin, "sec_fetch_site",
                   MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Sec-Fetch-Site"));
         http_response_error(resp, 403, "origin_not_allowed", "Origin",
                             "requests that change something are not accepted from pages of "
@@ -818,7 +818,7 @@ static enum MHD_Result finish(struct http_server *srv, struct MHD_Connection *co
     }
     ret = send_response(srv, conn, rs, resp);
     observe(srv, rs, method, resp->route, resp->status);
-    log_event(LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
+    log_event(RH_LOG_DEBUG, "http_request", "{s:s, s:s, s:i, s:I}", "method", method, "path", url,
               "code", (int)resp->status, "duration_ms",
               (json_int_t)(timeutil_mono_ms() - rs->started_ms));
     json_decref(resp->json);
@@ -904,13 +904,13 @@ static void *serve(void *arg)
         if (srv->conns != NULL && (timeout < 0 || timeout > 1000))
             timeout = 1000; /* sweep_slow */
         if (poll(fds, 2, timeout) < 0 && errno != EINTR) {
-            log_event(LOG_ERROR, "http_poll_failed", "{s:s}", "error", strerror(errno));
+            log_event(RH_LOG_ERROR, "http_poll_failed", "{s:s}", "error", strerror(errno));
             usleep(10000); /* never spin on a persistent error */
         }
         if (fds[1].revents != 0) {
             uint64_t n;
             if (read(srv->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
-                log_event(LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
+                log_event(RH_LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
             if (atomic_load(&srv->stopping))
                 return NULL;
         }

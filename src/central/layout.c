@@ -79,7 +79,7 @@ int layout_init(struct central *c)
     if (rc < 0)
         return rc;
     if (l->stopped)
-        log_event(LOG_WARNING, "layout_stopped", "{s:s, s:s}", "reason", l->reason, "detail",
+        log_event(RH_LOG_WARNING, "layout_stopped", "{s:s, s:s}", "reason", l->reason, "detail",
                   "stopped before this start; driving needs a resume");
     return 0;
 }
@@ -105,7 +105,7 @@ int layout_reload(struct central *c)
     l->since = since;
     pthread_mutex_unlock(&l->lock);
     if (changed) {
-        log_event(LOG_WARNING, "layout_changed_elsewhere", "{s:b, s:s, s:s}", "stopped", stopped,
+        log_event(RH_LOG_WARNING, "layout_changed_elsewhere", "{s:b, s:s, s:s}", "stopped", stopped,
                   "by", by, "reason", reason);
         withrottle_power_changed(atomic_load(&c->withrottle));
     }
@@ -274,7 +274,7 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
     int rc = send_stop(c, reason, out->estop_id, now, expected);
     if (rc < 0) {
         json_decref(expected);
-        log_event(LOG_ERROR, "emergency_stop", "{s:s, s:s, s:b}", "reason", reason, "origin",
+        log_event(RH_LOG_ERROR, "emergency_stop", "{s:s, s:s, s:b}", "reason", reason, "origin",
                   origin, "sent", 0);
         return rc;
     }
@@ -292,12 +292,12 @@ int layout_emergency_stop(struct central *c, const char *reason, const char *ori
     int64_t since = l->since;
     pthread_mutex_unlock(&l->lock);
 
-    log_event(LOG_WARNING, "emergency_stop", "{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "reason",
+    log_event(RH_LOG_WARNING, "emergency_stop", "{s:s, s:s, s:s, s:b, s:I, s:I, s:I}", "reason",
               reason, "origin", origin, "estop_id", out->estop_id, "sent", 1, "trains",
               (json_int_t)out->trains, "trains_failed", (json_int_t)out->trains_failed,
               "expected_confirmations", (json_int_t)out->expected);
     if (persist(c, true, reason, origin, since) < 0)
-        log_event(LOG_ERROR, "layout_state_not_saved", "{s:s}", "error",
+        log_event(RH_LOG_ERROR, "layout_state_not_saved", "{s:s}", "error",
                   store_last_error(c->store));
     announce(c);
     return 0;
@@ -318,7 +318,7 @@ int layout_resume(struct central *c, const char *origin)
         return rc;
     }
     if (was)
-        log_event(LOG_WARNING, "layout_resumed", "{s:s}", "origin", origin);
+        log_event(RH_LOG_WARNING, "layout_resumed", "{s:s}", "origin", origin);
     announce(c);
     return 0;
 }
@@ -338,7 +338,7 @@ void layout_ack(struct central *c, const char *controller_uuid, const json_t *do
     pthread_mutex_unlock(&l->lock);
     if (!counted)
         return;
-    log_event(LOG_INFO, "emergency_stop_confirmed", "{s:s, s:s}", "estop_id", id, "controller",
+    log_event(RH_LOG_INFO, "emergency_stop_confirmed", "{s:s, s:s}", "estop_id", id, "controller",
               controller_uuid);
     publish_view(c);
 }

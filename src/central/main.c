@@ -58,20 +58,21 @@ static int run_bootstrap(struct central *c)
     json_t *doc = NULL, *created = NULL;
     int rc = bootstrap_load_file(c->opts.bootstrap, &doc, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "bootstrap_invalid", "{s:s, s:s}", "file", c->opts.bootstrap, "error",
-                  err);
+        log_event(RH_LOG_ERROR, "bootstrap_invalid", "{s:s, s:s}", "file", c->opts.bootstrap,
+                  "error", err);
         return rc;
     }
     rc = registry_bootstrap(c, doc, timeutil_now_ms() / 1000, &created);
     if (rc < 0) {
-        log_event(LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap, "error",
+        log_event(RH_LOG_ERROR, "bootstrap_failed", "{s:s, s:s}", "file", c->opts.bootstrap,
+                  "error",
                   rc == -E2BIG || rc == -EFBIG
                       ? "a controller would get a runtime config no edge can run "
                         "(bootstrap_controller_refused names it); nothing was applied"
                       : store_last_error(c->store));
     } else {
-        log_event(LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap, "created",
-                  created);
+        log_event(RH_LOG_INFO, "bootstrap_applied", "{s:s, s:O}", "file", c->opts.bootstrap,
+                  "created", created);
     }
     json_decref(doc);
     json_decref(created);
@@ -109,18 +110,18 @@ static int open_store(struct central *c)
     char err[512];
     int rc = store_open(c->opts.db, STORE_SCHEMA_VERSION, &c->store, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c->opts.db_shown, "error",
-                  err);
+        log_event(RH_LOG_ERROR, "database_open_failed", "{s:s, s:s}", "db", c->opts.db_shown,
+                  "error", err);
         return rc;
     }
     int version = 0;
     store_schema_version(c->store, &version);
-    log_event(LOG_INFO, "database_ready", "{s:s, s:s, s:i}", "db", c->opts.db_shown, "backend",
+    log_event(RH_LOG_INFO, "database_ready", "{s:s, s:s, s:i}", "db", c->opts.db_shown, "backend",
               store_backend_name(c->store), "schema_version", version);
     if (c->opts.bootstrap[0] != '\0' && (rc = run_bootstrap(c)) < 0)
         return rc;
     if ((rc = layout_init(c)) < 0)
-        log_event(LOG_ERROR, "layout_state_unreadable", "{s:s}", "error",
+        log_event(RH_LOG_ERROR, "layout_state_unreadable", "{s:s}", "error",
                   store_last_error(c->store));
     return rc;
 }
@@ -170,7 +171,7 @@ static int start_http(struct central *c, struct services *s)
     };
     int rc = http_server_start(&hc, &s->http, err, sizeof err);
     if (rc < 0)
-        log_event(LOG_ERROR, "http_listen_failed", "{s:s}", "error", err);
+        log_event(RH_LOG_ERROR, "http_listen_failed", "{s:s}", "error", err);
     return rc;
 }
 
@@ -180,11 +181,11 @@ static int start_withrottle(struct central *c, struct services *s)
 {
     if (c->opts.auth && c->opts.withrottle_enabled && !c->opts.withrottle_explicit) {
         c->opts.withrottle_enabled = false;
-        log_event(LOG_INFO, "withrottle_disabled", "{s:s}", "reason",
+        log_event(RH_LOG_INFO, "withrottle_disabled", "{s:s}", "reason",
                   "--auth is on and WiThrottle throttles cannot log in; give "
                   "--withrottle-listen to serve them anyway");
     } else if (c->opts.auth && c->opts.withrottle_enabled) {
-        log_event(LOG_WARNING, "withrottle_unauthenticated", "{s:s}", "detail",
+        log_event(RH_LOG_WARNING, "withrottle_unauthenticated", "{s:s}", "detail",
                   "--auth is on but WiThrottle throttles drive without an account");
     }
     if (!c->opts.withrottle_enabled)
@@ -198,11 +199,11 @@ static int start_withrottle(struct central *c, struct services *s)
     };
     int rc = withrottle_start(c, &wc, &s->withrottle, err, sizeof err);
     if (rc < 0) {
-        log_event(LOG_ERROR, "withrottle_listen_failed", "{s:s}", "error", err);
+        log_event(RH_LOG_ERROR, "withrottle_listen_failed", "{s:s}", "error", err);
         return rc;
     }
     atomic_store(&c->withrottle, s->withrottle);
-    log_event(LOG_INFO, "withrottle_listening", "{s:s, s:i}", "host", c->opts.withrottle_host,
+    log_event(RH_LOG_INFO, "withrottle_listening", "{s:s, s:i}", "host", c->opts.withrottle_host,
               "port", withrottle_port(s->withrottle));
     return 0;
 }
@@ -215,7 +216,7 @@ static int start(struct central *c, struct services *s)
     if (c->opts.tls_cert[0] != '\0' &&
         tls_server_files_load(c->opts.tls_cert, c->opts.tls_key, &s->tls_cert, &s->tls_key, err,
                               sizeof err) < 0) {
-        log_event(LOG_ERROR, "tls_files_invalid", "{s:s, s:s, s:s}", "cert", c->opts.tls_cert,
+        log_event(RH_LOG_ERROR, "tls_files_invalid", "{s:s, s:s, s:s}", "cert", c->opts.tls_cert,
                   "key", c->opts.tls_key, "error", err);
         fprintf(stderr, "roundhouse-central: %s\n", err);
         return 1;
@@ -228,19 +229,19 @@ static int start(struct central *c, struct services *s)
     if (start_http(c, s) < 0 || sweeper_start(c, &s->sweeper) < 0)
         return 1;
     if (strcmp(c->opts.cors_origins, "*") == 0)
-        log_event(LOG_WARNING, "cors_any_origin", "{s:s}", "detail",
+        log_event(RH_LOG_WARNING, "cors_any_origin", "{s:s}", "detail",
                   "--cors-origins '*': a page of any web site opened in an operator's browser "
                   "can drive the trains and change the registry through this API");
-    log_event(LOG_INFO, "http_listening", "{s:s, s:i, s:b}", "host", c->opts.listen_host, "port",
+    log_event(RH_LOG_INFO, "http_listening", "{s:s, s:i, s:b}", "host", c->opts.listen_host, "port",
               http_server_port(s->http), "tls", s->tls_cert != NULL);
     if (start_withrottle(c, s) < 0)
         return 1;
     if (c->opts.dnssd_advertise &&
         advertise_start(c->opts.listen_host, http_server_port(s->http), c->opts.withrottle_host,
                         s->withrottle ? withrottle_port(s->withrottle) : 0, &s->advertise) < 0)
-        log_event(LOG_WARNING, "dnssd_unavailable", "{s:s}", "error", "out of memory");
+        log_event(RH_LOG_WARNING, "dnssd_unavailable", "{s:s}", "error", "out of memory");
     if (!c->opts.dnssd_advertise)
-        log_event(LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason", "--advertise off");
+        log_event(RH_LOG_INFO, "dnssd_not_advertised", "{s:s}", "reason", "--advertise off");
     return 0;
 }
 
@@ -305,7 +306,7 @@ int main(int argc, char **argv)
         int sig = 0;
         while (sigwait(&sigs, &sig) != 0)
             ;
-        log_event(LOG_INFO, "shutdown", "{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
+        log_event(RH_LOG_INFO, "shutdown", "{s:s}", "signal", sig == SIGINT ? "SIGINT" : "SIGTERM");
         sd_notify(0, "STOPPING=1");
     }
     stop(&c, &s);

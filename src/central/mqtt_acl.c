@@ -317,7 +317,7 @@ static void send(struct central *c, json_t *cmds, const char *tag, int qos)
     json_t *doc = json_pack("{s:o}", "commands", cmds);
     int rc = notify_control(c->notify, doc, qos);
     if (rc < 0 && rc != -ENOTCONN)
-        log_event(LOG_WARNING, "mqtt_acl_send_failed", "{s:s, s:s}", "what", tag, "error",
+        log_event(RH_LOG_WARNING, "mqtt_acl_send_failed", "{s:s, s:s}", "what", tag, "error",
                   strerror(-rc));
     json_decref(doc);
 }
@@ -374,7 +374,7 @@ void mqtt_acl_forget(struct central *c, const char *uuid)
          json_pack("[{s:s, s:s}, {s:s, s:s}]", "command", "deleteClient", "username", name,
                    "command", "deleteRole", "rolename", name),
          "rh-forget", 1);
-    log_event(LOG_INFO, "mqtt_acl_account_deleted", "{s:s}", "username", name);
+    log_event(RH_LOG_INFO, "mqtt_acl_account_deleted", "{s:s}", "username", name);
 }
 
 void mqtt_acl_reconcile(struct central *c)
@@ -420,7 +420,8 @@ static json_t *registry_wanted(struct central *c)
     if (rc >= 0)
         return wanted;
 fail:
-    log_event(LOG_ERROR, "mqtt_acl_reconcile_failed", "{s:s}", "error", "cannot read the registry");
+    log_event(RH_LOG_ERROR, "mqtt_acl_reconcile_failed", "{s:s}", "error",
+              "cannot read the registry");
     json_decref(wanted);
     return NULL;
 }
@@ -446,7 +447,7 @@ static void bump_stale(struct central *c, const json_t *stale)
         store_rollback(c->store);
     else
         rc = store_commit(c->store);
-    log_event(rc < 0 ? LOG_ERROR : LOG_INFO, "mqtt_acl_passwords_changed", "{s:I, s:b}",
+    log_event(rc < 0 ? RH_LOG_ERROR : RH_LOG_INFO, "mqtt_acl_passwords_changed", "{s:I, s:b}",
               "controllers", (json_int_t)json_array_size(stale), "configs_bumped", rc == 0);
 }
 
@@ -466,7 +467,7 @@ static void reconcile(struct central *c, const json_t *clients, const json_t *ro
             json_array_append(batch, json_array_get(plan, k));
         send(c, batch, "rh-plan", 1);
     }
-    log_event(LOG_INFO, "mqtt_acl_reconciled", "{s:I, s:I, s:I, s:b}", "controllers",
+    log_event(RH_LOG_INFO, "mqtt_acl_reconciled", "{s:I, s:I, s:I, s:b}", "controllers",
               (json_int_t)json_object_size(wanted), "accounts",
               (json_int_t)json_array_size(clients), "changes", (json_int_t)n, "central_role_added",
               role_missing);
@@ -512,7 +513,7 @@ void mqtt_acl_on_response(struct central *c, const void *payload, size_t len)
             continue; /* somebody else's (mosquitto_ctrl) */
         if (error != NULL) {
             if (!expected(tag, error))
-                log_event(LOG_WARNING, "mqtt_acl_command_failed", "{s:s?, s:s, s:s}", "command",
+                log_event(RH_LOG_WARNING, "mqtt_acl_command_failed", "{s:s?, s:s, s:s}", "command",
                           command, "error", error, "what", tag);
             continue;
         }

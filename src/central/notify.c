@@ -78,7 +78,7 @@ static int publish_json(struct notify *n, const char *topic, const json_t *doc, 
     int rc = mosquitto_publish(n->mosq, NULL, topic, (int)strlen(text), text, qos, retain);
     free(text);
     if (rc != MOSQ_ERR_SUCCESS) {
-        log_event(LOG_WARNING, "mqtt_publish_failed", "{s:s, s:s}", "topic", topic, "error",
+        log_event(RH_LOG_WARNING, "mqtt_publish_failed", "{s:s, s:s}", "topic", topic, "error",
                   mosquitto_strerror(rc));
         return rc == MOSQ_ERR_NO_CONN || rc == MOSQ_ERR_CONN_LOST ? -ENOTCONN : -EIO;
     }
@@ -123,8 +123,8 @@ static void queue_pending(struct notify *n, const char *uuid, long long version,
     if (i == n->npending) {
         if (n->npending == MAX_PENDING) {
             /* The controller still learns of it from its heartbeat answer. */
-            log_event(LOG_WARNING, "config_update_dropped", "{s:s, s:I}", "uuid", uuid, "version",
-                      (json_int_t)version);
+            log_event(RH_LOG_WARNING, "config_update_dropped", "{s:s, s:I}", "uuid", uuid,
+                      "version", (json_int_t)version);
             store = false;
         } else {
             n->npending++;
@@ -151,7 +151,7 @@ static int send_config_update(struct notify *n, const char *uuid, long long vers
     json_decref(doc);
     if (rc == 0 && n != NULL) {
         atomic_fetch_add(&n->config_updates, 1);
-        log_event(LOG_DEBUG, "config_update_published", "{s:s, s:I}", "uuid", uuid, "version",
+        log_event(RH_LOG_DEBUG, "config_update_published", "{s:s, s:I}", "uuid", uuid, "version",
                   (json_int_t)version);
     }
     return rc;
@@ -192,7 +192,7 @@ static void flush_pending(struct notify *n)
         sent++;
     }
     if (sent > 0)
-        log_event(LOG_INFO, "config_updates_republished", "{s:I}", "count", (json_int_t)sent);
+        log_event(RH_LOG_INFO, "config_updates_republished", "{s:I}", "count", (json_int_t)sent);
 }
 
 void notify_on_commit(void *ctx, struct store *st, const json_t *bumped)
@@ -243,8 +243,8 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
         jsonx_uuid(doc, "controller_id", true, ctl, &ctl_null, &err) < 0) {
         if (has_speed == 0)
             jsonx_err_set(&err, "speed", "'speed' is required");
-        log_event(LOG_WARNING, "status_rejected", "{s:s, s:s, s:s}", "train_id", train_id, "field",
-                  err.field, "error", err.detail);
+        log_event(RH_LOG_WARNING, "status_rejected", "{s:s, s:s, s:s}", "train_id", train_id,
+                  "field", err.field, "error", err.detail);
         return;
     }
     int64_t now = timeutil_now_ms() / 1000;
@@ -283,10 +283,10 @@ static void ingest_status(struct central *c, const char *train_id, const json_t 
     } else {
         store_rollback(st);
         if (rc == -ENOENT)
-            log_event(LOG_DEBUG, "status_unknown_train", "{s:s}", "train_id", train_id);
+            log_event(RH_LOG_DEBUG, "status_unknown_train", "{s:s}", "train_id", train_id);
         else
-            log_event(LOG_ERROR, "database_error", "{s:s, s:s}", "while", "status_ingest", "error",
-                      store_last_error(st));
+            log_event(RH_LOG_ERROR, "database_error", "{s:s, s:s}", "while", "status_ingest",
+                      "error", store_last_error(st));
     }
 out:
     json_decref(train);
@@ -307,7 +307,7 @@ static void ingest_presence(struct central *c, const char *uuid, const json_t *d
     if (jsonx_string(doc, "state", 1, 16, false, &state, &err) != 1 ||
         jsonx_int(doc, "session_epoch", 0, INT64_MAX / 2, &epoch, &err) != 1 ||
         (strcmp(state, "online") != 0 && strcmp(state, "offline") != 0)) {
-        log_event(LOG_WARNING, "presence_rejected", "{s:s}", "uuid", uuid);
+        log_event(RH_LOG_WARNING, "presence_rejected", "{s:s}", "uuid", uuid);
         return;
     }
     struct store *st = c->store;
@@ -319,15 +319,15 @@ static void ingest_presence(struct central *c, const char *uuid, const json_t *d
         goto rollback;
     int64_t current = json_integer_value(json_object_get(row, "session_epoch"));
     if (epoch < current) {
-        log_event(LOG_DEBUG, "presence_old_epoch_ignored", "{s:s, s:I, s:I}", "uuid", uuid, "epoch",
-                  (json_int_t)epoch, "current", (json_int_t)current);
+        log_event(RH_LOG_DEBUG, "presence_old_epoch_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
+                  "epoch", (json_int_t)epoch, "current", (json_int_t)current);
         goto rollback;
     }
     if (epoch > current) {
         /* An edge that booted from its cache while the central was unreachable announces its
          * new epoch when it registers; until then its birth is not needed, and a forged one
          * must not count. */
-        log_event(LOG_WARNING, "presence_epoch_ahead_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
+        log_event(RH_LOG_WARNING, "presence_epoch_ahead_ignored", "{s:s, s:I, s:I}", "uuid", uuid,
                   "epoch", (json_int_t)epoch, "current", (json_int_t)current);
         goto rollback;
     }
@@ -350,7 +350,7 @@ static void ingest_presence(struct central *c, const char *uuid, const json_t *d
         events_publish(c->events, "controller", event);
     else
         json_decref(event);
-    log_event(LOG_INFO, "controller_presence", "{s:s, s:s, s:I}", "uuid", uuid, "state", state,
+    log_event(RH_LOG_INFO, "controller_presence", "{s:s, s:s, s:I}", "uuid", uuid, "state", state,
               "session_epoch", (json_int_t)epoch);
     goto out;
 rollback:
@@ -366,14 +366,14 @@ void notify_ingest(struct central *c, const char *topic, const void *payload, si
     if (len == 0) /* a cleared retained message */
         return;
     if (len > MAX_PAYLOAD) {
-        log_event(LOG_WARNING, "mqtt_payload_too_large", "{s:s, s:I}", "topic", topic, "bytes",
+        log_event(RH_LOG_WARNING, "mqtt_payload_too_large", "{s:s, s:I}", "topic", topic, "bytes",
                   (json_int_t)len);
         return;
     }
     json_error_t jerr;
     json_t *doc = json_loadb(payload, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(doc)) {
-        log_event(LOG_WARNING, "mqtt_payload_invalid", "{s:s, s:s}", "topic", topic, "error",
+        log_event(RH_LOG_WARNING, "mqtt_payload_invalid", "{s:s, s:s}", "topic", topic, "error",
                   doc ? "not a JSON object" : jerr.text);
         json_decref(doc);
         return;
@@ -428,7 +428,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 {
     struct notify *n = obj;
     if (rc != 0) {
-        log_event(LOG_WARNING, "mqtt_connect_refused", "{s:s}", "reason",
+        log_event(RH_LOG_WARNING, "mqtt_connect_refused", "{s:s}", "reason",
                   mosquitto_connack_string(rc));
         return;
     }
@@ -443,8 +443,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
      * train at every reconnect of every edge: clear it. Edges ignore the empty message this
      * sends them, and retained ones anyway. */
     mosquitto_publish(mosq, NULL, PROTO_TOPIC_ESTOP, 0, NULL, 1, true);
-    log_event(LOG_INFO, "mqtt_connected", "{s:s, s:i, s:b}", "host", n->c->opts.mqtt_host, "port",
-              n->c->opts.mqtt_port, "tls", n->c->opts.mqtt_tls);
+    log_event(RH_LOG_INFO, "mqtt_connected", "{s:s, s:i, s:b}", "host", n->c->opts.mqtt_host,
+              "port", n->c->opts.mqtt_port, "tls", n->c->opts.mqtt_tls);
     flush_pending(n);
 }
 
@@ -452,7 +452,7 @@ static void on_disconnect(struct mosquitto *mosq, void *obj, int rc)
 {
     struct notify *n = obj;
     if (atomic_exchange(&n->connected, false))
-        log_event(LOG_WARNING, "mqtt_disconnected", "{s:s}", "reason", mosquitto_strerror(rc));
+        log_event(RH_LOG_WARNING, "mqtt_disconnected", "{s:s}", "reason", mosquitto_strerror(rc));
 }
 
 /* libmosquitto reports why a TLS connection failed (certificate verify failed, unknown CA,
@@ -462,7 +462,7 @@ static void on_log(struct mosquitto *mosq, void *obj, int level, const char *tex
     (void)mosq;
     (void)obj;
     if (level == MOSQ_LOG_ERR)
-        log_event(LOG_WARNING, "mqtt_library_error", "{s:s}", "error", text);
+        log_event(RH_LOG_WARNING, "mqtt_library_error", "{s:s}", "error", text);
 }
 
 /* MQTT over TLS: the CA (or the system's store), the client certificate, and the broker's
@@ -481,7 +481,7 @@ static int tls_setup(struct notify *n)
         .verify = true,
     };
     if (tls_client_ctx_new(&to, &probe, err, sizeof err) < 0) {
-        log_event(LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", err);
+        log_event(RH_LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", err);
         fprintf(stderr, "roundhouse-central: MQTT TLS: %s\n", err);
         return -EINVAL;
     }
@@ -497,7 +497,7 @@ static int tls_setup(struct notify *n)
     if (rc == MOSQ_ERR_SUCCESS)
         rc = mosquitto_tls_insecure_set(n->mosq, false);
     if (rc != MOSQ_ERR_SUCCESS) {
-        log_event(LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", mosquitto_strerror(rc));
+        log_event(RH_LOG_ERROR, "mqtt_tls_invalid", "{s:s}", "error", mosquitto_strerror(rc));
         return -EINVAL;
     }
     return 0;
@@ -521,7 +521,7 @@ static void *connector_run(void *arg)
             break;
         }
         if (attempt == 0 || attempt % 10 == 0)
-            log_event(LOG_WARNING, "mqtt_connect_failed", "{s:s, s:i, s:s, s:i}", "host",
+            log_event(RH_LOG_WARNING, "mqtt_connect_failed", "{s:s, s:i, s:s, s:i}", "host",
                       o->mqtt_host, "port", o->mqtt_port, "error", mosquitto_strerror(rc),
                       "attempt", (int)attempt + 1);
         int64_t delay = 500 + backoff_delay_ms(attempt++, 1000, 30000, backoff_rand(&rnd));

@@ -626,7 +626,7 @@ static int bootstrap_fits(struct central *c, const json_t *p, const char *id)
 {
     int rc = placement_config_fits(c, c->store, id);
     if (rc == -E2BIG || rc == -EFBIG)
-        log_event(LOG_ERROR, "bootstrap_controller_refused", "{s:s, s:s}", "controller",
+        log_event(RH_LOG_ERROR, "bootstrap_controller_refused", "{s:s, s:s}", "controller",
                   json_string_value(json_object_get(p, "name")), "reason",
                   rc == -E2BIG ? "more trains than an edge runs ("
                                  "at most " PROTO_STR(PROTO_CONTROLLER_TRAINS_MAX) ")"

@@ -161,7 +161,7 @@ static int mark_if_deleted(struct central *c, const char *id, json_t *fields)
     if (was != NULL) {
         char at[TIMEUTIL_ISO_LEN + 1] = "";
         timeutil_format(json_integer_value(json_object_get(was, "at")), at);
-        log_event(LOG_WARNING, "deleted_controller_returned", "{s:s, s:s, s:s}", "uuid", id,
+        log_event(RH_LOG_WARNING, "deleted_controller_returned", "{s:s, s:s, s:s}", "uuid", id,
                   "deleted_at", at, "detail",
                   "its edge still runs: stop it, or clear its state directory, to keep it gone");
         json_object_set_new(fields, "metadata", json_pack("{s:s}", "returned_after_delete", at));

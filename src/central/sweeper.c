@@ -124,7 +124,7 @@ static void release_or_retry(struct central *c, struct presence_tracker *t, cons
         return;
     }
     if (json_object_get(t->unreleased, id) == NULL)
-        log_event(LOG_ERROR, "placement_release_failed", "{s:s, s:s, s:b}", "uuid", id, "error",
+        log_event(RH_LOG_ERROR, "placement_release_failed", "{s:s, s:s, s:b}", "uuid", id, "error",
                   store_last_error(c->store), "retrying", 1);
     json_object_set_new(t->unreleased, id, json_true());
 }
@@ -137,7 +137,7 @@ static bool transition(struct central *c, const char *id, enum presence from, en
     atomic_fetch_add(&c->counters.presence_transitions[from][to], 1);
     if (from == PRESENCE_ONLINE && to != PRESENCE_ONLINE)
         atomic_fetch_add(&c->counters.heartbeats_missed, 1);
-    log_event(LOG_INFO, "controller_presence_changed", "{s:s, s:s, s:s}", "uuid", id, "from",
+    log_event(RH_LOG_INFO, "controller_presence_changed", "{s:s, s:s, s:s}", "uuid", id, "from",
               presence_name(from), "to", presence_name(to));
     if (events_wanted(c->events) && store_begin(c->store, false) == 0) {
         json_t *row = NULL;
@@ -168,7 +168,7 @@ static void retry_releases(struct central *c, struct presence_tracker *t, int64_
         snprintf(key, sizeof key, "%s", id); /* id is freed if the entry is deleted */
         release_or_retry(c, t, key, now);
         if (json_object_get(t->unreleased, key) == NULL)
-            log_event(LOG_INFO, "placement_release_retried", "{s:s}", "uuid", key);
+            log_event(RH_LOG_INFO, "placement_release_retried", "{s:s}", "uuid", key);
     }
 }
 
@@ -183,7 +183,7 @@ void sweeper_presence_pass(struct central *c, struct presence_tracker *t, struct
     int rc = store_controller_presence_scan(st, scan_row, &x);
     store_rollback(st);
     if (rc < 0)
-        log_event(LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
+        log_event(RH_LOG_ERROR, "presence_scan_failed", "{s:s}", "error", strerror(-rc));
     /* Forget deleted controllers: the ones a complete pass did not see. */
     if (rc == 0 && x.seen < json_object_size(t->states)) {
         const char *id;
@@ -226,7 +226,7 @@ static void release_unwatched(struct central *c, struct presence_tracker *t, int
         store_rollback(c->store);
     }
     if (rc < 0)
-        log_event(LOG_ERROR, "presence_catch_up_failed", "{s:s}", "error",
+        log_event(RH_LOG_ERROR, "presence_catch_up_failed", "{s:s}", "error",
                   store_last_error(c->store));
     size_t i;
     json_t *train;
@@ -245,7 +245,7 @@ static void release_unwatched(struct central *c, struct presence_tracker *t, int
     json_t *v;
     json_object_foreach(holders, id, v) release_or_retry(c, t, id, now);
     if (json_object_size(holders) > 0)
-        log_event(LOG_INFO, "presence_catch_up", "{s:I}", "released",
+        log_event(RH_LOG_INFO, "presence_catch_up", "{s:I}", "released",
                   (json_int_t)json_object_size(holders));
     json_decref(trains);
     json_decref(holders);
@@ -287,10 +287,10 @@ static void watch_writes(struct sweeper *sw)
     if (!ok && store_probe_write(st) == 0)
         ok = store_write_state(st, why, sizeof why);
     if (!ok && !sw->writes_failing)
-        log_event(LOG_ERROR, "database_writes_failing", "{s:s, s:s}", "db", sw->c->opts.db_shown,
+        log_event(RH_LOG_ERROR, "database_writes_failing", "{s:s, s:s}", "db", sw->c->opts.db_shown,
                   "error", why);
     else if (ok && sw->writes_failing)
-        log_event(LOG_INFO, "database_writes_recovered", "{s:s}", "db", sw->c->opts.db_shown);
+        log_event(RH_LOG_INFO, "database_writes_recovered", "{s:s}", "db", sw->c->opts.db_shown);
     sw->writes_failing = !ok;
 }
 
@@ -312,9 +312,10 @@ static bool checkpoint(struct sweeper *sw)
     /* Once per episode: a full disk fails it on every pass. */
     bool failed = rc < 0;
     if (failed && !sw->checkpoint_failing)
-        log_event(LOG_WARNING, "checkpoint_failed", "{s:s}", "error", store_last_error(sw->maint));
+        log_event(RH_LOG_WARNING, "checkpoint_failed", "{s:s}", "error",
+                  store_last_error(sw->maint));
     else if (!failed && sw->checkpoint_failing)
-        log_event(LOG_INFO, "checkpoint_recovered", "{}");
+        log_event(RH_LOG_INFO, "checkpoint_recovered", "{}");
     sw->checkpoint_failing = failed;
     return rc > 0;
 }
@@ -374,10 +375,10 @@ int sweeper_start(struct central *c, struct sweeper **out)
     presence_tracker_init(&sw->tracker);
     char err[256];
     if (store_open_maintenance(c->opts.db, &sw->maint, err, sizeof err) < 0) {
-        log_event(LOG_WARNING, "second_connection_unavailable", "{s:s}", "error", err);
+        log_event(RH_LOG_WARNING, "second_connection_unavailable", "{s:s}", "error", err);
         sw->maint = NULL;
     } else if (store_defer_checkpoints(c->store) < 0) {
-        log_event(LOG_WARNING, "checkpoint_deferral_failed", "{s:s}", "error",
+        log_event(RH_LOG_WARNING, "checkpoint_deferral_failed", "{s:s}", "error",
                   store_last_error(c->store));
     }
     pthread_mutex_init(&sw->lock, NULL);

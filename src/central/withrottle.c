@@ -201,10 +201,10 @@ static int publish(struct withrottle *w, struct client *cl, const char *tid, con
         json_object_set_new(payload, "direction", json_string(direction));
     int rc = notify_command(w->c->notify, tid, payload);
     if (rc == 0)
-        log_event(LOG_DEBUG, "command_relayed", "{s:s, s:O, s:s, s:s?}", "train_id", tid, "command",
-                  payload, "source", "withrottle", "client", cl ? cl->ip : NULL);
+        log_event(RH_LOG_DEBUG, "command_relayed", "{s:s, s:O, s:s, s:s?}", "train_id", tid,
+                  "command", payload, "source", "withrottle", "client", cl ? cl->ip : NULL);
     else
-        log_event(LOG_WARNING, "withrottle_command_failed", "{s:s, s:s, s:s}", "train_id", tid,
+        log_event(RH_LOG_WARNING, "withrottle_command_failed", "{s:s, s:s, s:s}", "train_id", tid,
                   "action", action, "error",
                   rc == -ENOTCONN ? "the MQTT broker is not reachable" : "publish failed");
     if (rc < 0 && cl != NULL)
@@ -284,7 +284,7 @@ static void release(struct withrottle *w, struct client *cl, size_t j, bool answ
         publish(w, NULL, h.train_id, "stop", -1, NULL);
         push(w, h.train_id, NULL, 0, -1, 0);
     }
-    log_event(LOG_INFO, "withrottle_released", "{s:s, s:s, s:i}", "client", cl->ip, "train_id",
+    log_event(RH_LOG_INFO, "withrottle_released", "{s:s, s:s, s:i}", "client", cl->ip, "train_id",
               h.train_id, "address", h.address);
 }
 
@@ -380,7 +380,7 @@ static void acquire(struct withrottle *w, struct client *cl, const struct withro
     send_train(cl, h, '+', "%s", "");
     send_train(cl, h, 'L', "%s", ""); /* function labels: a DC train has none */
     send_state(cl, h);
-    log_event(LOG_INFO, "withrottle_acquired", "{s:s, s:s, s:s, s:i}", "client", cl->ip, "name",
+    log_event(RH_LOG_INFO, "withrottle_acquired", "{s:s, s:s, s:s, s:i}", "client", cl->ip, "name",
               cl->name, "train_id", tid, "address", address);
     json_decref(train);
 }
@@ -572,7 +572,7 @@ static int on_line(void *arg, const char *line, size_t len)
             kill_client(cl, "too_many_bad_lines");
             return -EPROTO;
         }
-        log_event(LOG_DEBUG, "withrottle_line_ignored", "{s:s, s:I}", "client", cl->ip, "bytes",
+        log_event(RH_LOG_DEBUG, "withrottle_line_ignored", "{s:s, s:I}", "client", cl->ip, "bytes",
                   (json_int_t)len);
         return 0;
     }
@@ -614,7 +614,7 @@ static void close_client(struct withrottle *w, size_t idx)
     w->clients[idx] = NULL;
     flush_client(cl);
     close(cl->fd);
-    log_event(LOG_INFO, "withrottle_disconnected", "{s:s, s:i, s:s, s:s, s:I}", "client", cl->ip,
+    log_event(RH_LOG_INFO, "withrottle_disconnected", "{s:s, s:i, s:s, s:s, s:I}", "client", cl->ip,
               "port", cl->port, "name", cl->name, "reason",
               cl->dead_reason ? cl->dead_reason : "closed", "trains_released", (json_int_t)nh);
     free(cl->out);
@@ -686,7 +686,7 @@ static void accept_clients(struct withrottle *w, int64_t now)
             ssize_t ignored = send(fd, msg, sizeof msg - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
             (void)ignored;
             close(fd);
-            log_event(LOG_WARNING, "withrottle_refused", "{s:s, s:s}", "client", ip, "reason",
+            log_event(RH_LOG_WARNING, "withrottle_refused", "{s:s, s:s}", "client", ip, "reason",
                       same_ip >= MAX_PER_IP ? "per_ip_limit" : "connection_limit");
             continue;
         }
@@ -704,7 +704,7 @@ static void accept_clients(struct withrottle *w, int64_t now)
         cl->tokens = LINES_BURST;
         cl->tokens_ms = now;
         w->clients[free_slot] = cl;
-        log_event(LOG_INFO, "withrottle_connected", "{s:s, s:i}", "client", ip, "port", port);
+        log_event(RH_LOG_INFO, "withrottle_connected", "{s:s, s:i}", "client", ip, "port", port);
         send_greeting(w, cl);
         flush_client(cl);
     }
@@ -736,7 +736,7 @@ static void check_heartbeats(struct withrottle *w, int64_t now)
         if (cl == NULL || !cl->heartbeat || cl->heartbeat_tripped || now - cl->last_rx_ms <= limit)
             continue;
         cl->heartbeat_tripped = true;
-        log_event(LOG_WARNING, "withrottle_heartbeat_lost", "{s:s, s:s, s:I}", "client", cl->ip,
+        log_event(RH_LOG_WARNING, "withrottle_heartbeat_lost", "{s:s, s:s, s:I}", "client", cl->ip,
                   "name", cl->name, "trains", (json_int_t)cl->nh);
         for (size_t j = 0; j < cl->nh; j++)
             estop_train(w, cl, cl->h[j].train_id);

@@ -13,7 +13,7 @@
 
 #include "timeutil.h"
 
-static enum log_level min_level = LOG_INFO;
+static enum log_level min_level = RH_LOG_INFO;
 static enum log_format out_format = LOG_FORMAT_JSON;
 
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
@@ -35,7 +35,7 @@ int log_level_parse(const char *s, enum log_level *out)
         }
     }
     if (strcasecmp(s, "warn") == 0) {
-        *out = LOG_WARNING;
+        *out = RH_LOG_WARNING;
         return 0;
     }
     return -EINVAL;

@@ -1,6 +1,6 @@
 /* Structured logging: one line per event on stderr, JSON by default.
  *
- *   log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:I}",
+ *   log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s, s:I}",
  *             "uuid", uuid, "status", status, "duration_ms", (json_int_t)ms);
  *
  * The fields argument is a jansson json_pack() format describing one object (or NULL for no
@@ -11,7 +11,8 @@
 
 #include <stdbool.h>
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO, LOG_WARNING, LOG_ERROR };
+/* RH_: <syslog.h> defines LOG_DEBUG, LOG_INFO and the like as macros. */
+enum log_level { RH_LOG_DEBUG = 0, RH_LOG_INFO, RH_LOG_WARNING, RH_LOG_ERROR };
 enum log_format { LOG_FORMAT_JSON = 0, LOG_FORMAT_TEXT };
 
 void log_setup(enum log_level level, enum log_format format);

@@ -576,7 +576,7 @@ static int misc_resolve(const struct flags *f, const struct layers *l, struct ed
                               "registration token", err, errlen) < 0)
         return -EINVAL;
 
-    r->log_level = LOG_INFO;
+    r->log_level = RH_LOG_INFO;
     v = f->log_level ? f->log_level : layer_get(l, "LOG_LEVEL");
     if (v != NULL && log_level_parse(v, &r->log_level) < 0) {
         strbuf_errorf(err, errlen, "log level: expected debug, info, warning or error, got %s", v);

@@ -53,20 +53,20 @@ static void on_note(void *ctx, enum dnssd_note note, const char *detail)
 {
     switch (note) {
     case DNSSD_NOTE_UNAVAILABLE:
-        log_event(LOG_WARNING, "dnssd_unavailable", "{s:s?, s:s}", "error", detail, "detail",
+        log_event(RH_LOG_WARNING, "dnssd_unavailable", "{s:s?, s:s}", "error", detail, "detail",
                   "no avahi-daemon reachable over D-Bus, so no central can be found by DNS-SD; "
                   "retried in the background. Until a central answers the trains are driven "
                   "from the cached config; give --central URL to skip discovery");
         break;
     case DNSSD_NOTE_CONNECTED:
-        log_event(LOG_INFO, "dnssd_connected", "{s:s?}", "host", detail);
+        log_event(RH_LOG_INFO, "dnssd_connected", "{s:s?}", "host", detail);
         break;
     case DNSSD_NOTE_FOUND:
-        log_event(LOG_INFO, "central_discovered", "{s:s?, s:s}", "url", detail, "type",
+        log_event(RH_LOG_INFO, "central_discovered", "{s:s?, s:s}", "url", detail, "type",
                   DNSSD_TYPE_ROUNDHOUSE);
         break;
     case DNSSD_NOTE_LOST:
-        log_event(LOG_INFO, "central_withdrawn", "{s:s?}", "url", detail);
+        log_event(RH_LOG_INFO, "central_withdrawn", "{s:s?}", "url", detail);
         break;
     default:
         break;
@@ -83,7 +83,7 @@ int discover_start(struct discover **out)
         free(d);
         return rc;
     }
-    log_event(LOG_INFO, "central_discovery_started", "{s:s, s:s}", "type", DNSSD_TYPE_ROUNDHOUSE,
+    log_event(RH_LOG_INFO, "central_discovery_started", "{s:s, s:s}", "type", DNSSD_TYPE_ROUNDHOUSE,
               "detail", "no central URL configured: looking for one by DNS-SD");
     *out = d;
     return 0;

@@ -31,7 +31,7 @@ void edge_state_written(struct edge *e, const char *file, int rc)
 {
     if (rc >= 0) {
         if (e->state_error[0] != '\0')
-            log_event(LOG_INFO, "state_dir_writable", "{s:s}", "path", e->opts.state_dir);
+            log_event(RH_LOG_INFO, "state_dir_writable", "{s:s}", "path", e->opts.state_dir);
         e->state_error[0] = '\0';
         return;
     }
@@ -41,8 +41,8 @@ void edge_state_written(struct edge *e, const char *file, int rc)
                                       : strerror(-rc);
     snprintf(e->state_error, sizeof e->state_error, "cannot write %.400s/%s: %s", e->opts.state_dir,
              file, why);
-    log_event(LOG_ERROR, "state_write_failed", "{s:s, s:s, s:s}", "path", e->opts.state_dir, "file",
-              file, "error", why);
+    log_event(RH_LOG_ERROR, "state_write_failed", "{s:s, s:s, s:s}", "path", e->opts.state_dir,
+              "file", file, "error", why);
 }
 
 void edge_epoch_persist(struct edge *e)
@@ -56,9 +56,9 @@ void edge_epoch_persist(struct edge *e)
 static void cache_report(const char *file, enum cache_verdict v, const char *reason)
 {
     if (v == CACHE_INVALID)
-        log_event(LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", file, "reason", reason);
+        log_event(RH_LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", file, "reason", reason);
     else if (v == CACHE_STALE)
-        log_event(LOG_WARNING, "cache_stale", "{s:s, s:s}", "file", file, "reason", reason);
+        log_event(RH_LOG_WARNING, "cache_stale", "{s:s, s:s}", "file", file, "reason", reason);
 }
 
 /* Trust for an https:// central and for a TLS broker. Files named by options are read now,
@@ -76,15 +76,16 @@ static void state_dir_prepare(const struct edge_opts *o)
 {
     int rc = fileio_mkdirs(o->state_dir, 0700);
     if (rc < 0)
-        log_event(LOG_ERROR, "state_dir_unusable", "{s:s, s:s}", "path", o->state_dir, "error",
+        log_event(RH_LOG_ERROR, "state_dir_unusable", "{s:s, s:s}", "path", o->state_dir, "error",
                   strerror(-rc));
 
     /* A write that a crash interrupted leaves its temporary file behind: never the cache. */
     int leftovers = 0;
     rc = cache_leftovers_remove(o->state_dir, &leftovers);
     if (leftovers > 0 || rc < 0)
-        log_event(rc < 0 ? LOG_WARNING : LOG_INFO, "state_leftovers_removed", "{s:s, s:i, s:s?}",
-                  "path", o->state_dir, "files", leftovers, "error", rc < 0 ? strerror(-rc) : NULL);
+        log_event(rc < 0 ? RH_LOG_WARNING : RH_LOG_INFO, "state_leftovers_removed",
+                  "{s:s, s:i, s:s?}", "path", o->state_dir, "files", leftovers, "error",
+                  rc < 0 ? strerror(-rc) : NULL);
 }
 
 /* The controller's UUID (identity.json, or the cached config's), its secret and a new
@@ -104,10 +105,10 @@ static void identity_boot(struct edge *e, const char *cached_uuid, int64_t wall,
     e->credential = credential_load(o->state_dir, e->uuid, e->secret, why, sizeof why);
     if (e->credential == CREDENTIAL_INVALID) {
         snprintf(e->credential_error, sizeof e->credential_error, "%.300s", why);
-        log_event(LOG_ERROR, "credential_unreadable", "{s:s, s:s}", "path", o->state_dir, "error",
-                  why);
+        log_event(RH_LOG_ERROR, "credential_unreadable", "{s:s, s:s}", "path", o->state_dir,
+                  "error", why);
     } else if (why[0] != '\0') {
-        log_event(LOG_WARNING, "credential_ignored", "{s:s}", "reason", why);
+        log_event(RH_LOG_WARNING, "credential_ignored", "{s:s}", "reason", why);
     }
     /* A new session: above the last one this controller had, announced in the birth and
      * will before the central is even asked, and remembered at once so that a crash right
@@ -115,7 +116,7 @@ static void identity_boot(struct edge *e, const char *cached_uuid, int64_t wall,
     int64_t stored = 0;
     rc = epoch_load(o->state_dir, e->uuid, &stored);
     if (rc == -EINVAL)
-        log_event(LOG_WARNING, "session_file_invalid", "{s:s}", "path", o->state_dir);
+        log_event(RH_LOG_WARNING, "session_file_invalid", "{s:s}", "path", o->state_dir);
     e->session_epoch = epoch_next(rc == 0 ? stored : 0);
     edge_epoch_persist(e);
 }
@@ -145,7 +146,7 @@ static int discovery_start(struct edge *e)
         return 0;
     int rc = discover_start(&e->discover);
     if (rc < 0)
-        log_event(LOG_ERROR, "central_discovery_failed", "{s:s}", "error", strerror(-rc));
+        log_event(RH_LOG_ERROR, "central_discovery_failed", "{s:s}", "error", strerror(-rc));
     return rc;
 }
 
@@ -159,11 +160,11 @@ static void cache_boot_use(struct edge *e, const struct cache_boot *boot, int64_
         snprintf(e->cache_state, sizeof e->cache_state, "%s", current ? "valid" : "previous");
         snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
                  current ? "" : boot->current_reason);
-        log_event(LOG_INFO, "cache_loaded", "{s:s, s:I}", "source", boot->source, "version",
+        log_event(RH_LOG_INFO, "cache_loaded", "{s:s, s:I}", "source", boot->source, "version",
                   json_integer_value(json_object_get(boot->config, "version")));
         if (boot->clock_behind) {
             e->cache_ahead_ms = boot->cached_at_ms;
-            log_event(LOG_WARNING, "clock_behind_cache", "{s:I, s:s}", "behind_s",
+            log_event(RH_LOG_WARNING, "clock_behind_cache", "{s:I, s:s}", "behind_s",
                       (json_int_t)((boot->cached_at_ms - wall) / 1000), "detail",
                       "the cache was written later than this clock says it is now (no battery "
                       "clock, or NTP not synchronised yet); it is used, its checksum is valid");
@@ -175,14 +176,14 @@ static void cache_boot_use(struct edge *e, const struct cache_boot *boot, int64_
         snprintf(e->cache_state, sizeof e->cache_state, "stale");
         snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
                  current ? boot->current_reason : boot->previous_reason);
-        log_event(LOG_WARNING, "trains_not_driven", "{s:s, s:s}", "reason", e->cache_reason,
+        log_event(RH_LOG_WARNING, "trains_not_driven", "{s:s, s:s}", "reason", e->cache_reason,
                   "until", "the central API confirms or replaces the config");
     } else {
         bool missing = boot->verdict == CACHE_MISSING;
         snprintf(e->cache_state, sizeof e->cache_state, "%s", missing ? "missing" : "invalid");
         snprintf(e->cache_reason, sizeof e->cache_reason, "%s",
                  missing ? "no cached config" : boot->current_reason);
-        log_event(LOG_INFO, "no_cached_config", "{s:s, s:s}", "state", e->cache_state, "detail",
+        log_event(RH_LOG_INFO, "no_cached_config", "{s:s, s:s}", "state", e->cache_state, "detail",
                   "waiting for the central API");
     }
 }
@@ -208,18 +209,18 @@ static int health_boot(struct edge *e)
         return 0;
     int rc = health_start(&e->health, o->health_host, o->health_port, &src, &port);
     if (rc < 0) {
-        log_event(LOG_ERROR, "health_listen_failed", "{s:s, s:i, s:s}", "host", o->health_host,
+        log_event(RH_LOG_ERROR, "health_listen_failed", "{s:s, s:i, s:s}", "host", o->health_host,
                   "port", o->health_port, "error", strerror(-rc));
         return rc;
     }
-    log_event(LOG_INFO, "health_listening", "{s:s, s:i}", "host", o->health_host, "port", port);
+    log_event(RH_LOG_INFO, "health_listening", "{s:s, s:i}", "host", o->health_host, "port", port);
     return 0;
 }
 
 static void log_starting(const struct edge *e, enum identity_origin origin)
 {
     const struct edge_opts *o = &e->opts;
-    log_event(LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b, s:s}",
+    log_event(RH_LOG_INFO, "edge_starting", "{s:s?, s:s, s:I, s:s, s:s, s:s, s:b, s:s, s:b, s:s}",
               "uuid", e->uuid[0] ? e->uuid : NULL, "identity", identity_origin_name(origin),
               "session_epoch", (json_int_t)e->session_epoch, "name", e->name, "version",
               ROUNDHOUSE_VERSION, "central", o->central_url[0] ? o->central_url : "dns-sd",
@@ -253,7 +254,7 @@ int edge_init(struct edge *e, const struct edge_opts *o)
     identity_boot(e, cached_uuid, wall, &origin);
     if (boot.config != NULL && strcmp(cached_uuid, e->uuid) != 0) {
         /* A state directory copied from another controller: its config is not ours. */
-        log_event(LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", boot.source, "reason",
+        log_event(RH_LOG_WARNING, "cache_invalid", "{s:s, s:s}", "file", boot.source, "reason",
                   "cached config belongs to another controller");
         cache_boot_clear(&boot);
         boot.verdict = CACHE_INVALID;
@@ -351,5 +352,5 @@ void edge_shutdown(struct edge *e, int64_t timeout_ms)
         ramp_tick(&t->ramp, now);
     }
     edge_mqtt_farewell(e, timeout_ms);
-    log_event(LOG_INFO, "edge_stopped", "{s:i}", "trains_stopped", (int)e->trains.n);
+    log_event(RH_LOG_INFO, "edge_stopped", "{s:i}", "trains_stopped", (int)e->trains.n);
 }

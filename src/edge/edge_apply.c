@@ -35,7 +35,7 @@ void edge_apply_train_released(void *ctx, const struct train *t)
         edge_mqtt_status_publish(e, t, 0, false);
     if (!topic_in_use(e, t->commands_topic, t))
         mqtt_link_unsubscribe(e->mqtt, t->commands_topic);
-    log_event(LOG_INFO, "train_released", "{s:s}", "train_id", t->id);
+    log_event(RH_LOG_INFO, "train_released", "{s:s}", "train_id", t->id);
 }
 
 /* Back to the running config's trains: trains the failed config added are closed, changed
@@ -43,7 +43,7 @@ void edge_apply_train_released(void *ctx, const struct train *t)
 static void trains_rollback(struct edge *e)
 {
     if (trains_configure(&e->trains, json_object_get(e->config, "trains"), timeutil_mono_ms()) < 0)
-        log_event(LOG_ERROR, "config_rollback_failed", "{s:s}", "reason", "out of memory");
+        log_event(RH_LOG_ERROR, "config_rollback_failed", "{s:s}", "reason", "out of memory");
     trains_reap(&e->trains, true, edge_apply_train_released, e);
     edge_mqtt_subscribe_all(e);
 }
@@ -84,7 +84,7 @@ static void apply_failed(struct edge *e, const json_t *cfg, const char *reason, 
              EDGE_ERROR_ROLLED_BACK "config %" JSON_INTEGER_FORMAT " rolled back: %.180s", version,
              reason);
     e->m.config_rollbacks++;
-    log_event(LOG_ERROR, "config_rolled_back", "{s:I, s:I, s:s}", "version", version, "running",
+    log_event(RH_LOG_ERROR, "config_rolled_back", "{s:I, s:I, s:s}", "version", version, "running",
               (json_int_t)e->applied_version, "reason", reason);
     if (from_sync)
         edge_sync_feed_kind(e, SYNC_EV_CONFIG_REJECTED, version);
@@ -119,16 +119,16 @@ static void apply_commit(struct edge *e)
         json_array_append_new(ids, json_string(t->id));
         if (t->error[0] != '\0') {
             errors++;
-            log_event(LOG_ERROR, "train_plugin_error", "{s:s, s:s, s:s}", "train_id", t->id,
+            log_event(RH_LOG_ERROR, "train_plugin_error", "{s:s, s:s, s:s}", "train_id", t->id,
                       "plugin", t->plugin, "error", t->error);
         }
     }
     e->errors_reported = errors;
-    log_event(LOG_INFO, "config_applied", "{s:I, s:s, s:o, s:s, s:b}", "version",
+    log_event(RH_LOG_INFO, "config_applied", "{s:I, s:s, s:o, s:s, s:b}", "version",
               (json_int_t)e->applied_version, "source", a->source, "trains", ids, "broker",
               mqtt_link_broker(e->mqtt), "simulate", e->opts.simulate);
     if (e->trains.n == 0)
-        log_event(LOG_INFO, "waiting_for_assignment", "{s:s}", "uuid", e->uuid);
+        log_event(RH_LOG_INFO, "waiting_for_assignment", "{s:s}", "uuid", e->uuid);
     edge_apply_clear(e);
     /* Reported at once: the central's handover waits for this controller's word. */
     if (from_sync)
@@ -163,7 +163,7 @@ void edge_apply_progress(struct edge *e, int64_t now)
         if (now < a->subs_deadline_ms && !overdue)
             return;
         /* A broker that does not answer is a broker problem, not the config's. */
-        log_event(LOG_WARNING, "config_subscriptions_unconfirmed", "{s:i}", "topics",
+        log_event(RH_LOG_WARNING, "config_subscriptions_unconfirmed", "{s:i}", "topics",
                   (int)a->n_subs);
     }
     apply_commit(e);
@@ -181,7 +181,7 @@ static void subscribe_kept(struct edge *e)
             continue;
         int rc = mqtt_link_subscribe(e->mqtt, t->commands_topic, 1, &mid);
         if (rc < 0) {
-            log_event(LOG_WARNING, "mqtt_subscribe_failed", "{s:s, s:i}", "topic",
+            log_event(RH_LOG_WARNING, "mqtt_subscribe_failed", "{s:s, s:i}", "topic",
                       t->commands_topic, "errno", -rc);
             continue;
         }
@@ -210,7 +210,7 @@ int edge_apply_config(struct edge *e, json_t *cfg, const char *source, bool from
     }
     int failed = trains_configure(&e->trains, list, now);
     if (failed < 0) {
-        log_event(LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
+        log_event(RH_LOG_ERROR, "config_apply_failed", "{s:s}", "reason", "out of memory");
         if (from_sync)
             edge_sync_feed_kind(e, SYNC_EV_CONFIG_FAILED, -1);
         return -ENOMEM;
@@ -279,7 +279,7 @@ int64_t edge_apply_superseded_check(struct edge *e, int64_t now)
              e->last_sync_error[0] ? ": " : (reachable ? " yet" : ": central API unreachable"),
              e->last_sync_error, (int64_t)running);
     snprintf(e->cache_state, sizeof e->cache_state, "superseded");
-    log_event(LOG_WARNING, "trains_held", "{s:I, s:I, s:i, s:s}", "current", (json_int_t)want,
+    log_event(RH_LOG_WARNING, "trains_held", "{s:I, s:I, s:i, s:s}", "current", (json_int_t)want,
               "running", running, "trains", (int)e->trains.n, "reason", e->cache_reason);
     json_decref(e->held);
     e->held = e->config;

@@ -40,8 +40,8 @@ int edge_central_tls_setup(struct edge *e, struct api_client *api, const char *u
                          .pins = &o->central_pins};
     int rc = api_client_tls_setup(api, &at, err, sizeof err);
     if (rc < 0)
-        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s?, s:s}", "for", "central", "url", url,
-                  "error", err);
+        log_event(RH_LOG_ERROR, "tls_setup_failed", "{s:s, s:s?, s:s}", "for", "central", "url",
+                  url, "error", err);
     return rc;
 }
 
@@ -213,18 +213,18 @@ int64_t edge_sync_feed(struct edge *e, const struct sync_event *ev)
         if (rc < 0) {
             /* Cannot even start the request: try again a second later through a tick,
              * rather than recursing here. */
-            log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action",
+            log_event(RH_LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action",
                       sync_action_name(out.action), "errno", -rc);
             e->sync.inflight = SYNC_ACT_NONE;
             e->sync_wake_ms = edge_earliest(e->sync_wake_ms, now + 1000);
         }
     }
     if (out.longpoll_version >= 0) {
-        log_event(LOG_DEBUG, "config_longpoll_started", "{s:I}", "version",
+        log_event(RH_LOG_DEBUG, "config_longpoll_started", "{s:I}", "version",
                   (json_int_t)out.longpoll_version);
         int rc = request_start(e, SYNC_ACT_LONGPOLL, out.longpoll_version);
         if (rc < 0) {
-            log_event(LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action", "longpoll",
+            log_event(RH_LOG_ERROR, "request_start_failed", "{s:s, s:i}", "action", "longpoll",
                       "errno", -rc);
             e->sync.lp_inflight = false;
             e->sync.lp_next_ms = now + 1000;
@@ -252,7 +252,7 @@ void edge_central_etag_remember(struct edge *e, const char *etag)
 static void identity_adopt(struct edge *e, const char *uuid)
 {
     char client_id[64];
-    log_event(e->uuid[0] ? LOG_WARNING : LOG_INFO, "controller_uuid_assigned", "{s:s, s:s?}",
+    log_event(e->uuid[0] ? RH_LOG_WARNING : RH_LOG_INFO, "controller_uuid_assigned", "{s:s, s:s?}",
               "uuid", uuid, "old", e->uuid[0] ? e->uuid : NULL);
     memcpy(e->uuid, uuid, UUIDSTR_LEN + 1);
     edge_state_written(e, "identity.json",
@@ -261,7 +261,7 @@ static void identity_adopt(struct edge *e, const char *uuid)
     proto_topic(e->config_topic, sizeof e->config_topic, PROTO_TOPIC_CONFIG_UPDATE, e->uuid);
     snprintf(client_id, sizeof client_id, "roundhouse-edge-%s", e->uuid);
     if (mqtt_link_set_client_id(e->mqtt, client_id, timeutil_mono_ms()) < 0)
-        log_event(LOG_ERROR, "mqtt_client_id_failed", "{s:s}", "client_id", client_id);
+        log_event(RH_LOG_ERROR, "mqtt_client_id_failed", "{s:s}", "client_id", client_id);
     e->will_epoch = -1;
     if (mqtt_link_configured(e->mqtt))
         edge_mqtt_will_arm(e);
@@ -275,7 +275,7 @@ static void identity_adopt(struct edge *e, const char *uuid)
 static void credential_adopt(struct edge *e, const char *secret)
 {
     if (!secret_valid(secret)) {
-        log_event(LOG_ERROR, "controller_secret_invalid", "{s:s}", "detail",
+        log_event(RH_LOG_ERROR, "controller_secret_invalid", "{s:s}", "detail",
                   "the registration answer's controller_secret is not 64 hex digits; ignored");
         return;
     }
@@ -290,8 +290,8 @@ static void credential_adopt(struct edge *e, const char *secret)
         snprintf(e->credential_error, sizeof e->credential_error,
                  "the controller secret could not be saved in %.200s: %s", e->opts.state_dir,
                  strerror(-rc));
-    log_event(rc < 0 ? LOG_ERROR : LOG_INFO, "controller_secret_stored", "{s:s, s:s, s:s?}", "uuid",
-              e->uuid, "file", CREDENTIAL_FILE, "error", rc < 0 ? strerror(-rc) : NULL);
+    log_event(rc < 0 ? RH_LOG_ERROR : RH_LOG_INFO, "controller_secret_stored", "{s:s, s:s, s:s?}",
+              "uuid", e->uuid, "file", CREDENTIAL_FILE, "error", rc < 0 ? strerror(-rc) : NULL);
 }
 
 /* A 401/403 naming the controller secret (answer.c): the central holds a secret for this
@@ -307,7 +307,7 @@ static void credential_refused(struct edge *e, const struct answer *a, long stat
              "the central refused this controller's %s (%s %ld on %s): an operator must "
              "delete the controller's record so that it can register afresh",
              e->secret[0] ? "secret" : "missing secret", error ? error : "HTTP", status, what);
-    log_event(LOG_ERROR, "controller_secret_refused", "{s:s, s:i, s:b, s:s}", "call", what,
+    log_event(RH_LOG_ERROR, "controller_secret_refused", "{s:s, s:i, s:b, s:s}", "call", what,
               "http_status", (int)status, "have_secret", e->secret[0] != '\0', "uuid", e->uuid);
 }
 
@@ -322,7 +322,7 @@ static void session_epoch_adopt(struct edge *e, int64_t epoch)
     if (changed)
         edge_epoch_persist(e);
     if (mqtt_link_configured(e->mqtt) && epoch_rearm_needed(e->will_epoch, epoch)) {
-        log_event(LOG_INFO, "mqtt_will_rearmed", "{s:I, s:I}", "old_epoch",
+        log_event(RH_LOG_INFO, "mqtt_will_rearmed", "{s:I, s:I}", "old_epoch",
                   (json_int_t)e->will_epoch, "session_epoch", (json_int_t)epoch);
         edge_mqtt_will_arm(e);
         /* The birth with the new epoch follows from the connection's on_connect. */
@@ -342,7 +342,7 @@ static void registered(struct edge *e, const struct answer *a)
     e->last_sync_error[0] = '\0';
     if (a->session_epoch >= 0)
         session_epoch_adopt(e, a->session_epoch);
-    log_event(LOG_INFO, "controller_registered", "{s:s, s:s?, s:I, s:I, s:s}", "uuid", e->uuid,
+    log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s?, s:I, s:I, s:s}", "uuid", e->uuid,
               "status", json_string_value(json_object_get(a->body, "status")), "session_epoch",
               (json_int_t)e->session_epoch, "config_version", (json_int_t)a->ev.version, "name",
               e->name);
@@ -365,7 +365,7 @@ static void register_done(struct edge *e, const struct api_response *r, const st
                                     : "");
     /* Logged after the step so that the chosen delay is known. */
     int64_t delay = edge_sync_feed(e, &a->ev);
-    log_event(LOG_WARNING, "registration_failed", "{s:s, s:i, s:s?, s:I, s:I}", "reason", why,
+    log_event(RH_LOG_WARNING, "registration_failed", "{s:s, s:i, s:s?, s:I, s:I}", "reason", why,
               "http_status", (int)r->status, "error", r->error, "retry_in_ms", (json_int_t)delay,
               "attempt", (json_int_t)e->sync.reg_attempt);
 }
@@ -375,22 +375,22 @@ static void train_done(struct edge *e, const struct api_response *r, const struc
     const char *id = e->opts.train_id;
     switch (a->train) {
     case ANSWER_TRAIN_REGISTERED:
-        log_event(LOG_INFO, "train_registered", "{s:s, s:i}", "train_id", id, "http_status",
+        log_event(RH_LOG_INFO, "train_registered", "{s:s, s:i}", "train_id", id, "http_status",
                   (int)r->status);
         break;
     case ANSWER_TRAIN_CONFLICT:
         /* Someone moved the train elsewhere on purpose: do not fight over it, run whatever
          * the central assigns to us. */
-        log_event(LOG_WARNING, "train_assignment_conflict", "{s:s, s:s?, s:s?}", "train_id", id,
+        log_event(RH_LOG_WARNING, "train_assignment_conflict", "{s:s, s:s?, s:s?}", "train_id", id,
                   "owner", json_string_value(json_object_get(a->body, "owner")), "detail",
                   json_string_value(json_object_get(a->body, "detail")));
         break;
     case ANSWER_TRAIN_RETRY:
-        log_event(LOG_WARNING, "train_registration_retry", "{s:s, s:i, s:s?}", "train_id", id,
+        log_event(RH_LOG_WARNING, "train_registration_retry", "{s:s, s:i, s:s?}", "train_id", id,
                   "http_status", (int)r->status, "error", r->error);
         break;
     case ANSWER_TRAIN_REFUSED:
-        log_event(LOG_ERROR, "train_registration_failed", "{s:s, s:i, s:s?}", "train_id", id,
+        log_event(RH_LOG_ERROR, "train_registration_failed", "{s:s, s:i, s:s?}", "train_id", id,
                   "http_status", (int)r->status, "detail",
                   json_string_value(json_object_get(a->body, "detail")));
         break;
@@ -408,7 +408,7 @@ static void config_refuse(struct edge *e, enum answer_doc verdict, const json_t 
     bool retry = verdict == ANSWER_DOC_DAMAGED;
     e->m.config_rejections++;
     snprintf(e->last_sync_error, sizeof e->last_sync_error, "config rejected: %.160s", reason);
-    log_event(LOG_ERROR, "config_rejected", "{s:s, s:b}", "reason", reason, "retry", retry);
+    log_event(RH_LOG_ERROR, "config_rejected", "{s:s, s:b}", "reason", reason, "retry", retry);
     if (!retry && ev->kind == SYNC_EV_CONFIG_REJECTED) {
         /* Refused for good: the operator must hear of it (health, and the heartbeat's errors
          * that the central shows as config_error), or the controller silently runs an old
@@ -461,7 +461,7 @@ static void config_downloaded(struct edge *e, const struct api_response *r)
         config_refuse(e, verdict, cfg, &ev, reason);
         break;
     case ANSWER_DOC_REPEATED:
-        log_event(LOG_INFO, "config_skipped", "{s:I, s:s}", "version", (json_int_t)ev.version,
+        log_event(RH_LOG_INFO, "config_skipped", "{s:I, s:s}", "version", (json_int_t)ev.version,
                   "reason", "this version was rolled back or refused before");
         edge_sync_feed(e, &ev);
         break;
@@ -483,7 +483,7 @@ static void config_done(struct edge *e, const struct api_response *r, const stru
     if (a->ev.kind == SYNC_EV_CONFIG_UNCHANGED) {
         config_confirmed(e, r, a);
     } else if (a->gone) {
-        log_event(LOG_WARNING, "config_unknown_controller", "{s:s}", "uuid", e->uuid);
+        log_event(RH_LOG_WARNING, "config_unknown_controller", "{s:s}", "uuid", e->uuid);
         e->registered = false;
         edge_sync_feed(e, &a->ev);
     } else if (a->document) {
@@ -493,7 +493,7 @@ static void config_done(struct edge *e, const struct api_response *r, const stru
         snprintf(e->last_sync_error, sizeof e->last_sync_error,
                  "config download failed: HTTP %ld%s%s", r->status, r->error ? ": " : "",
                  r->error ? r->error : "");
-        log_event(LOG_WARNING, "config_download_failed", "{s:i, s:s?}", "http_status",
+        log_event(RH_LOG_WARNING, "config_download_failed", "{s:i, s:s?}", "http_status",
                   (int)r->status, "error", r->error);
         edge_sync_feed(e, &a->ev);
     }
@@ -503,21 +503,21 @@ static void heartbeat_done(struct edge *e, const struct api_response *r, const s
 {
     if (a->ev.kind == SYNC_EV_HEARTBEAT_OK) {
         e->m.heartbeats_ok++;
-        log_event(LOG_DEBUG, "heartbeat_ok", "{s:I, s:i, s:s?}", "desired",
+        log_event(RH_LOG_DEBUG, "heartbeat_ok", "{s:I, s:i, s:s?}", "desired",
                   (json_int_t)a->ev.version, "interval_s", a->ev.heartbeat_interval_s, "status",
                   json_string_value(json_object_get(a->body, "status")));
         if (sync_version_wanted(&e->sync, a->ev.version))
-            log_event(LOG_INFO, "config_version_mismatch", "{s:I, s:I}", "desired",
+            log_event(RH_LOG_INFO, "config_version_mismatch", "{s:I, s:I}", "desired",
                       (json_int_t)a->ev.version, "applied", (json_int_t)e->applied_version);
     } else if (a->gone) {
         /* The central lost us (database reset, or deleted): register again, same UUID. */
         e->m.heartbeats_failed++;
         e->registered = false;
-        log_event(LOG_WARNING, "heartbeat_unknown_controller", "{s:s}", "uuid", e->uuid);
+        log_event(RH_LOG_WARNING, "heartbeat_unknown_controller", "{s:s}", "uuid", e->uuid);
     } else {
         e->m.heartbeats_failed++;
         credential_refused(e, a, r->status, "heartbeat");
-        log_event(LOG_WARNING, "heartbeat_failed", "{s:i, s:s?}", "http_status", (int)r->status,
+        log_event(RH_LOG_WARNING, "heartbeat_failed", "{s:i, s:s?}", "http_status", (int)r->status,
                   "error", r->error);
     }
     edge_sync_feed(e, &a->ev);
@@ -528,10 +528,10 @@ static void heartbeat_done(struct edge *e, const struct api_response *r, const s
 static void longpoll_done(struct edge *e, const struct api_response *r, const struct answer *a)
 {
     if (a->ev.kind == SYNC_EV_LONGPOLL_CHANGED)
-        log_event(LOG_INFO, "config_longpoll_changed", "{s:I, s:I}", "version",
+        log_event(RH_LOG_INFO, "config_longpoll_changed", "{s:I, s:I}", "version",
                   (json_int_t)a->ev.version, "applied", (json_int_t)e->applied_version);
     else if (a->ev.kind == SYNC_EV_LONGPOLL_FAILED)
-        log_event(LOG_WARNING, "config_longpoll_failed", "{s:i, s:s?}", "http_status",
+        log_event(RH_LOG_WARNING, "config_longpoll_failed", "{s:i, s:s?}", "http_status",
                   (int)r->status, "error", r->error);
     edge_sync_feed(e, &a->ev);
 }
@@ -544,7 +544,7 @@ static void on_api_done(void *ctx, int tag, const struct api_response *r)
     /* No answer at all: the next central, if there is another (taken up by
      * edge_central_check once no request is in flight). */
     if (a.failover && central_choice_failed(&e->centrals, e->central_in_use))
-        log_event(LOG_INFO, "central_failover", "{s:s, s:s?}", "from", e->central_in_use, "to",
+        log_event(RH_LOG_INFO, "central_failover", "{s:s, s:s?}", "from", e->central_in_use, "to",
                   central_choice_current(&e->centrals));
     switch ((enum sync_action)tag) {
     case SYNC_ACT_REGISTER:
@@ -584,13 +584,13 @@ void edge_central_check(struct edge *e)
         /* An https:// URL whose trust cannot be set up stays unusable: the next failure
          * moves on from it, as from an unreachable one. */
         api_client_free(api);
-        log_event(LOG_ERROR, "central_unusable", "{s:s}", "url", want);
+        log_event(RH_LOG_ERROR, "central_unusable", "{s:s}", "url", want);
         central_choice_failed(&e->centrals, want);
         return;
     }
     api_client_free(e->api);
     e->api = api;
-    log_event(LOG_INFO, "central_selected", "{s:s, s:s?, s:s}", "url", want, "previous",
+    log_event(RH_LOG_INFO, "central_selected", "{s:s, s:s?, s:s}", "url", want, "previous",
               e->central_in_use[0] ? e->central_in_use : NULL, "source",
               e->discover != NULL ? "dns-sd" : "configured");
     snprintf(e->central_in_use, sizeof e->central_in_use, "%s", want);

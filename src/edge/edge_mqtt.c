@@ -39,7 +39,7 @@ void edge_mqtt_will_arm(struct edge *e)
     if (p != NULL && mqtt_link_set_will(e->mqtt, e->presence_topic, p) == 0)
         e->will_epoch = e->session_epoch;
     else
-        log_event(LOG_WARNING, "mqtt_will_failed", "{s:s}", "topic", e->presence_topic);
+        log_event(RH_LOG_WARNING, "mqtt_will_failed", "{s:s}", "topic", e->presence_topic);
     free(p);
 }
 
@@ -112,8 +112,8 @@ static void on_mqtt_connect(void *ctx)
 static void on_mqtt_disconnect(void *ctx, int reason)
 {
     struct edge *e = ctx;
-    log_event(reason == 0 ? LOG_INFO : LOG_WARNING, "mqtt_disconnected", "{s:s, s:i}", "broker",
-              mqtt_link_broker(e->mqtt), "reason", reason);
+    log_event(reason == 0 ? RH_LOG_INFO : RH_LOG_WARNING, "mqtt_disconnected", "{s:s, s:i}",
+              "broker", mqtt_link_broker(e->mqtt), "reason", reason);
     /* SUBACKs of that connection will not come; the next one subscribes everything. */
     e->apply.n_subs = 0;
     edge_sync_feed_kind(e, SYNC_EV_BROKER_DOWN, -1);
@@ -139,7 +139,7 @@ static void estop_all(struct edge *e, const void *payload, size_t len)
     for (size_t i = 0; i < e->trains.n; i++)
         trains_estop(&e->trains.v[i]);
     e->m.commands[PROTO_ACT_ESTOP]++;
-    log_event(LOG_WARNING, "emergency_stop", "{s:s?, s:i}", "reason", reason, "trains",
+    log_event(RH_LOG_WARNING, "emergency_stop", "{s:s?, s:i}", "reason", reason, "trains",
               (int)e->trains.n);
     last_command_set(e, NULL, "emergencyStop", true, reason);
     /* Confirmed to the central, which tells the operator which controllers obeyed. */
@@ -152,7 +152,7 @@ static void estop_all(struct edge *e, const void *payload, size_t len)
             json_pack("{s:s?, s:i, s:s}", "estop_id", json_string_value(json_object_get(j, "id")),
                       "trains", (int)e->trains.n, "timestamp", ts);
         if (ack != NULL && publish_json(e, topic, ack, 1, false, false) < 0)
-            log_event(LOG_WARNING, "emergency_stop_ack_failed", "{s:s}", "topic", topic);
+            log_event(RH_LOG_WARNING, "emergency_stop_ack_failed", "{s:s}", "topic", topic);
         json_decref(ack);
     }
     json_decref(j);
@@ -164,12 +164,12 @@ static void config_notify(struct edge *e, const void *payload, size_t len)
     json_t *v = json_object_get(j, "version");
     if (!json_is_integer(v) || json_integer_value(v) < 0) {
         if (len > 0) /* an empty retained message only clears the topic */
-            log_event(LOG_WARNING, "config_notification_invalid", NULL);
+            log_event(RH_LOG_WARNING, "config_notification_invalid", NULL);
         json_decref(j);
         return;
     }
     json_int_t version = json_integer_value(v);
-    log_event(LOG_INFO, "config_notification", "{s:I, s:I, s:b}", "version", version, "applied",
+    log_event(RH_LOG_INFO, "config_notification", "{s:I, s:I, s:b}", "version", version, "applied",
               (json_int_t)e->applied_version, "wanted", sync_version_wanted(&e->sync, version));
     edge_sync_feed_kind(e, SYNC_EV_NOTIFY, version);
     json_decref(j);
@@ -188,7 +188,7 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
          * reconnect, long after the reason was gone. An empty message is the central clearing
          * such a retained one. */
         if (retained || len == 0) {
-            log_event(LOG_WARNING, "emergency_stop_ignored", "{s:s}", "reason",
+            log_event(RH_LOG_WARNING, "emergency_stop_ignored", "{s:s}", "reason",
                       retained ? "retained" : "empty");
             return;
         }
@@ -204,8 +204,8 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
         return; /* a topic of a train we no longer run */
     if (train_cmd_parse(payload, len, &cmd, err, sizeof err) < 0) {
         e->m.commands_rejected++;
-        log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:i}", "train_id", t->id, "reason",
-                  err, "bytes", (int)len);
+        log_event(RH_LOG_WARNING, "command_rejected", "{s:s, s:s, s:i}", "train_id", t->id,
+                  "reason", err, "bytes", (int)len);
         last_command_set(e, t->id, NULL, false, err);
         return;
     }
@@ -213,13 +213,13 @@ static void on_mqtt_message(void *ctx, const char *topic, const void *payload, s
     if (rc < 0 && cmd.action != PROTO_ACT_ESTOP) {
         const char *why = rc == -EBUSY ? "train is being handed over" : t->error;
         e->m.commands_rejected++;
-        log_event(LOG_WARNING, "command_rejected", "{s:s, s:s, s:s}", "train_id", t->id, "action",
-                  proto_action_name(cmd.action), "reason", why);
+        log_event(RH_LOG_WARNING, "command_rejected", "{s:s, s:s, s:s}", "train_id", t->id,
+                  "action", proto_action_name(cmd.action), "reason", why);
         last_command_set(e, t->id, proto_action_name(cmd.action), false, why);
         return;
     }
     e->m.commands[cmd.action]++;
-    log_event(cmd.action == PROTO_ACT_ESTOP ? LOG_WARNING : LOG_INFO, "command_applied",
+    log_event(cmd.action == PROTO_ACT_ESTOP ? RH_LOG_WARNING : RH_LOG_INFO, "command_applied",
               "{s:s, s:s, s:i, s:s, s:s}", "train_id", t->id, "action",
               proto_action_name(cmd.action), "speed", cmd.has_speed ? cmd.speed : -1, "direction",
               cmd.has_direction ? motor_direction_name(cmd.direction) : "", "state",
@@ -249,7 +249,7 @@ static void on_mqtt_subscribe(void *ctx, int mid, bool granted)
 static void on_mqtt_retry(void *ctx, const char *why, int64_t retry_in_ms)
 {
     struct edge *e = ctx;
-    log_event(LOG_WARNING, "mqtt_connect_retry", "{s:s, s:s, s:I}", "broker",
+    log_event(RH_LOG_WARNING, "mqtt_connect_retry", "{s:s, s:s, s:I}", "broker",
               mqtt_link_broker(e->mqtt), "reason", why, "retry_in_ms", (json_int_t)retry_in_ms);
 }
 
@@ -311,7 +311,7 @@ void edge_mqtt_configure(struct edge *e)
     edge_mqtt_will_arm(e);
     if (mqtt_link_set_broker(e->mqtt, host, port, user, pass, tls, keepalive, timeutil_mono_ms()) <
         0)
-        log_event(LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
+        log_event(RH_LOG_ERROR, "mqtt_configure_failed", "{s:s}", "host", host);
 }
 
 void edge_mqtt_subscribe_all(struct edge *e)
@@ -360,7 +360,7 @@ static void failsafe_check(struct edge *e, int64_t now)
     size_t moving = trains_stop_all(&e->trains, now);
     if (moving > 0) {
         e->m.failsafe_stops++;
-        log_event(LOG_WARNING, "failsafe_stop", "{s:i, s:i, s:I}", "trains", (int)moving,
+        log_event(RH_LOG_WARNING, "failsafe_stop", "{s:i, s:i, s:I}", "trains", (int)moving,
                   "timeout_s", e->opts.failsafe_timeout_s, "silent_ms",
                   (json_int_t)(now - e->last_contact_ms));
     }
@@ -377,7 +377,7 @@ int edge_mqtt_tls_setup(struct edge *e)
     int rc = mqtt_link_set_tls(e->mqtt, ca, o->mqtt_cert[0] ? o->mqtt_cert : NULL,
                                o->mqtt_key[0] ? o->mqtt_key : NULL, files, err, sizeof err);
     if (rc < 0)
-        log_event(LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "mqtt", "error", err);
+        log_event(RH_LOG_ERROR, "tls_setup_failed", "{s:s, s:s}", "for", "mqtt", "error", err);
     return rc;
 }
 
@@ -391,7 +391,7 @@ void edge_mqtt_tick(struct edge *e, int64_t now)
     mqtt_link_tick(e->mqtt, now);
     if (e->announce_connected && mqtt_link_connected(e->mqtt)) {
         e->announce_connected = false;
-        log_event(LOG_INFO, "mqtt_connected", "{s:s, s:s, s:i}", "broker",
+        log_event(RH_LOG_INFO, "mqtt_connected", "{s:s, s:s, s:i}", "broker",
                   mqtt_link_broker(e->mqtt), "uuid", e->uuid, "trains", (int)e->trains.n);
     }
     failsafe_check(e, now);
@@ -425,6 +425,7 @@ void edge_mqtt_farewell(struct edge *e, int64_t timeout_ms)
     presence_publish(e, "offline", true);
     edge_loop_flush(e, timeout_ms);
     if (e->n_pending > 0)
-        log_event(LOG_WARNING, "shutdown_unacknowledged", "{s:i}", "messages", (int)e->n_pending);
+        log_event(RH_LOG_WARNING, "shutdown_unacknowledged", "{s:i}", "messages",
+                  (int)e->n_pending);
     mqtt_link_disconnect(e->mqtt);
 }

@@ -90,7 +90,7 @@ static void ready_check(struct sdnotify *sdn, const struct edge *e, int64_t now)
     sdnotify_status_changed(sdn, status);
     snprintf(msg, sizeof msg, "READY=1\nSTATUS=%s", status);
     int rc = sdnotify_send(msg);
-    log_event(LOG_INFO, "edge_ready", "{s:s, s:b, s:b}", "status", status, "settled", settled,
+    log_event(RH_LOG_INFO, "edge_ready", "{s:s, s:b, s:b}", "status", status, "settled", settled,
               "systemd", rc == 0);
 }
 
@@ -129,7 +129,7 @@ int edge_run(struct edge *e)
     if (sig_pipe[0] < 0) {
         rc = edge_signals_init();
         if (rc < 0) {
-            log_event(LOG_ERROR, "signal_setup_failed", "{s:s}", "error", strerror(-rc));
+            log_event(RH_LOG_ERROR, "signal_setup_failed", "{s:s}", "error", strerror(-rc));
             signals_teardown();
             return rc;
         }
@@ -159,7 +159,7 @@ int edge_run(struct edge *e)
 
         rc = poll_once(fds, n, pass_timeout(e, wake, now));
         if (rc < 0) {
-            log_event(LOG_ERROR, "poll_failed", "{s:i}", "errno", -rc);
+            log_event(RH_LOG_ERROR, "poll_failed", "{s:i}", "errno", -rc);
             usleep(10000); /* never spin on a persistent error */
         }
         /* The answers first, as before the loop owned poll: their callbacks may start the
@@ -178,7 +178,7 @@ int edge_run(struct edge *e)
         health_run(e->health, fds + health_slot, n - health_slot);
     }
 
-    log_event(LOG_INFO, "shutdown_requested", "{s:s}", "signal",
+    log_event(RH_LOG_INFO, "shutdown_requested", "{s:s}", "signal",
               stop_sig == SIGINT ? "SIGINT" : "SIGTERM");
     sdnotify_send("STOPPING=1\nSTATUS=stopping the motors");
     edge_shutdown(e, LOOP_SHUTDOWN_FLUSH_MS);

@@ -33,13 +33,13 @@ int main(int argc, char **argv)
     log_setup(opts.log_level, opts.log_format);
     rc = edge_signals_init();
     if (rc < 0) {
-        log_event(LOG_ERROR, "signal_setup_failed", "{s:i}", "errno", -rc);
+        log_event(RH_LOG_ERROR, "signal_setup_failed", "{s:i}", "errno", -rc);
         return 1;
     }
 
     rc = edge_init(&daemon_state, &opts);
     if (rc < 0) {
-        log_event(LOG_ERROR, "edge_init_failed", "{s:i}", "errno", -rc);
+        log_event(RH_LOG_ERROR, "edge_init_failed", "{s:i}", "errno", -rc);
         edge_free(&daemon_state); /* stops any motor already opened */
         return 1;
     }

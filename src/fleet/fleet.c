@@ -669,7 +669,7 @@ static void register_done(struct fleet *f, struct ctl *c, const struct httpq_res
     const char *uuid = json_string_value(json_object_get(j, "uuid"));
     if (j == NULL || !json_is_integer(cv) || uuid == NULL || strcmp(uuid, c->uuid) != 0) {
         if (r->status == 200)
-            log_event(LOG_WARNING, "register_unexpected_answer", "{s:s, s:s?}", "uuid", c->uuid,
+            log_event(RH_LOG_WARNING, "register_unexpected_answer", "{s:s, s:s?}", "uuid", c->uuid,
                       "got", uuid);
         retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
         json_decref(j);
@@ -844,7 +844,7 @@ static void heartbeat_done(struct fleet *f, struct ctl *c, const struct httpq_re
 static void put_done(struct fleet *f, struct move *mv, const struct httpq_result *r)
 {
     if (r->status != 200) {
-        log_event(LOG_WARNING, "move_refused", "{s:s, s:i}", "train_id", mv->train, "status",
+        log_event(RH_LOG_WARNING, "move_refused", "{s:s, s:i}", "train_id", mv->train, "status",
                   (int)r->status);
         f->res->moves_failed++;
         move_finish(f, mv, false);
@@ -867,7 +867,7 @@ static void list_done(struct fleet *f, const struct httpq_result *r)
     f->list_done = true;
     json_t *j = r->status == 200 ? answer_json(r) : NULL;
     if (!json_is_array(j)) {
-        log_event(LOG_WARNING, "controller_list_failed", "{s:i, s:b}", "status", (int)r->status,
+        log_event(RH_LOG_WARNING, "controller_list_failed", "{s:i, s:b}", "status", (int)r->status,
                   "truncated", r->body_truncated);
         json_decref(j);
         return;
@@ -936,7 +936,7 @@ static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_r
             f->res->steady_hb_errors++;
     }
     if (!ok && r->status != 429)
-        log_event(LOG_DEBUG, "request_failed", "{s:s, s:i, s:i}", "request", req_names[tag],
+        log_event(RH_LOG_DEBUG, "request_failed", "{s:s, s:i, s:i}", "request", req_names[tag],
                   "status", (int)r->status, "curl", r->curl_code);
 
     if (tag == FREQ_PUT) {
@@ -1039,7 +1039,7 @@ static void moves_tick(struct fleet *f)
     for (int i = 0; i < FLEET_MAX_MOVES; i++) {
         struct move *mv = &f->moves[i];
         if (mv->active && f->now_ms - mv->start_ms > FLEET_MOVE_TIMEOUT_MS) {
-            log_event(LOG_WARNING, "move_timeout", "{s:s}", "train_id", mv->train);
+            log_event(RH_LOG_WARNING, "move_timeout", "{s:s}", "train_id", mv->train);
             f->res->moves_timeout++;
             move_finish(f, mv, false);
         }
@@ -1147,7 +1147,7 @@ static void phase_tick(struct fleet *f)
     case PH_BOOT:
         if (f->now_ms - f->last_progress_ms >= 1000) {
             f->last_progress_ms = f->now_ms;
-            log_event(LOG_INFO, "boot_progress", "{s:I, s:I, s:I, s:I, s:I}", "registered",
+            log_event(RH_LOG_INFO, "boot_progress", "{s:I, s:I, s:I, s:I, s:I}", "registered",
                       (json_int_t)f->n_registered, "configured", (json_int_t)f->n_configured,
                       "mqtt_up", (json_int_t)f->n_up, "ready", (json_int_t)f->n_ready, "queued",
                       (json_int_t)f->qlen);
@@ -1379,7 +1379,7 @@ int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct
         httpq_collect(f.http);
         int herr = httpq_take_error(f.http);
         if (herr < 0)
-            log_event(LOG_ERROR, "http_socket_registration_failed", "{s:s, s:i}", "error",
+            log_event(RH_LOG_ERROR, "http_socket_registration_failed", "{s:s, s:i}", "error",
                       strerror(-herr), "inflight", httpq_inflight(f.http));
     }
     res->registered = f.n_registered;

@@ -271,7 +271,7 @@ int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *ou
         .reassign_inflight = 4,
         .shard = 0,
         .shards = 1,
-        .log_level = LOG_WARNING,
+        .log_level = RH_LOG_WARNING,
         .log_format = LOG_FORMAT_JSON,
     };
     int c;

@@ -55,7 +55,7 @@ int main(int argc, char **argv)
         goto out;
     }
     if (rc < 0) {
-        log_event(LOG_ERROR, "fleet_failed", "{s:s}", "error", strerror(-rc));
+        log_event(RH_LOG_ERROR, "fleet_failed", "{s:s}", "error", strerror(-rc));
         goto out;
     }
     if (report_print(stdout, &o, &r) < 0) {

@@ -22,10 +22,10 @@ static void test_level_parse(void **state)
         const char *s;
         enum log_level level;
     } ok[] = {
-        {"debug", LOG_DEBUG},  {"DEBUG", LOG_DEBUG},     {"info", LOG_INFO},
-        {"Info", LOG_INFO},    {"warning", LOG_WARNING}, {"WARNING", LOG_WARNING},
-        {"warn", LOG_WARNING}, {"Warn", LOG_WARNING},    {"error", LOG_ERROR},
-        {"ERROR", LOG_ERROR},
+        {"debug", RH_LOG_DEBUG},  {"DEBUG", RH_LOG_DEBUG},     {"info", RH_LOG_INFO},
+        {"Info", RH_LOG_INFO},    {"warning", RH_LOG_WARNING}, {"WARNING", RH_LOG_WARNING},
+        {"warn", RH_LOG_WARNING}, {"Warn", RH_LOG_WARNING},    {"error", RH_LOG_ERROR},
+        {"ERROR", RH_LOG_ERROR},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         enum log_level l = (enum log_level)99;
@@ -35,14 +35,14 @@ static void test_level_parse(void **state)
     static const char *const bad[] = {"",      "fatal", "inf", "warnings", " info",
                                       "info ", "0",     "err", "critical"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        enum log_level l = LOG_ERROR;
+        enum log_level l = RH_LOG_ERROR;
         if (log_level_parse(bad[i], &l) != -EINVAL)
             fail_msg("accepted \"%s\"", bad[i]);
-        assert_int_equal(l, LOG_ERROR);
+        assert_int_equal(l, RH_LOG_ERROR);
     }
-    enum log_level l = LOG_ERROR;
+    enum log_level l = RH_LOG_ERROR;
     assert_int_equal(log_level_parse(NULL, &l), -EINVAL);
-    assert_int_equal(l, LOG_ERROR);
+    assert_int_equal(l, RH_LOG_ERROR);
 }
 
 static void test_format_parse(void **state)
@@ -68,14 +68,14 @@ static void test_format_parse(void **state)
 
 static void test_enabled(void **state)
 {
-    log_setup(LOG_WARNING, LOG_FORMAT_JSON);
-    assert_false(log_enabled(LOG_DEBUG));
-    assert_false(log_enabled(LOG_INFO));
-    assert_true(log_enabled(LOG_WARNING));
-    assert_true(log_enabled(LOG_ERROR));
-    log_setup(LOG_DEBUG, LOG_FORMAT_JSON);
-    assert_true(log_enabled(LOG_DEBUG));
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_WARNING, LOG_FORMAT_JSON);
+    assert_false(log_enabled(RH_LOG_DEBUG));
+    assert_false(log_enabled(RH_LOG_INFO));
+    assert_true(log_enabled(RH_LOG_WARNING));
+    assert_true(log_enabled(RH_LOG_ERROR));
+    log_setup(RH_LOG_DEBUG, LOG_FORMAT_JSON);
+    assert_true(log_enabled(RH_LOG_DEBUG));
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
 }
 
 /* Redirects stderr into a file while the test emits lines, then returns what was written. */
@@ -110,10 +110,10 @@ __attribute__((noinline)) static char *capture_end(struct capture *c)
 static void test_json_line(void **state)
 {
     struct capture c = {.saved = -1};
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     int64_t before = timeutil_now_ms();
     capture_begin(&c);
-    log_event(LOG_INFO, "controller_registered", "{s:s, s:s, s:I, s:s?}", "uuid",
+    log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s, s:I, s:s?}", "uuid",
               "6f1c2a9e-3b4d-4e5f-8a7b-9c0d1e2f3a4b", "status", "restored", "duration_ms",
               (json_int_t)12, "absent", (const char *)NULL);
     char *text = capture_end(&c);
@@ -152,11 +152,11 @@ static void test_json_line_sizes(void **state)
     memset(big, 'x', sizeof big - 1);
     big[sizeof big - 1] = '\0';
     struct capture c = {.saved = -1};
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     capture_begin(&c);
-    log_event(LOG_INFO, "big", "{s:s, s:i}", "value", big, "after", 7);
-    log_event(LOG_INFO, "bare", NULL);
-    log_event(LOG_INFO, "odd \"name\"", "{s:i}", "n", 1);
+    log_event(RH_LOG_INFO, "big", "{s:s, s:i}", "value", big, "after", 7);
+    log_event(RH_LOG_INFO, "bare", NULL);
+    log_event(RH_LOG_INFO, "odd \"name\"", "{s:i}", "n", 1);
     char *text = capture_end(&c);
     char *save = NULL, *l1 = strtok_r(text, "\n", &save), *l2 = strtok_r(NULL, "\n", &save),
          *l3 = strtok_r(NULL, "\n", &save);
@@ -183,13 +183,13 @@ static void test_json_line_sizes(void **state)
 static void test_level_filter(void **state)
 {
     struct capture c = {.saved = -1};
-    log_setup(LOG_WARNING, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_WARNING, LOG_FORMAT_JSON);
     capture_begin(&c);
-    log_event(LOG_INFO, "hidden", NULL);
-    log_event(LOG_DEBUG, "hidden", NULL);
-    log_event(LOG_ERROR, "shown", NULL);
+    log_event(RH_LOG_INFO, "hidden", NULL);
+    log_event(RH_LOG_DEBUG, "hidden", NULL);
+    log_event(RH_LOG_ERROR, "shown", NULL);
     char *text = capture_end(&c);
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     assert_null(strstr(text, "hidden"));
     assert_non_null(strstr(text, "\"level\":\"error\",\"event\":\"shown\""));
     free(text);
@@ -198,9 +198,9 @@ static void test_level_filter(void **state)
 static void test_bad_fields_format(void **state)
 {
     struct capture c = {.saved = -1};
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     capture_begin(&c);
-    log_event(LOG_WARNING, "oops", "[i]", 1); /* not an object */
+    log_event(RH_LOG_WARNING, "oops", "[i]", 1); /* not an object */
     char *text = capture_end(&c);
     json_error_t jerr;
     json_t *line = json_loads(text, 0, &jerr);
@@ -214,11 +214,11 @@ static void test_bad_fields_format(void **state)
 static void test_text_line(void **state)
 {
     struct capture c = {.saved = -1};
-    log_setup(LOG_DEBUG, LOG_FORMAT_TEXT);
+    log_setup(RH_LOG_DEBUG, LOG_FORMAT_TEXT);
     capture_begin(&c);
-    log_event(LOG_DEBUG, "ramp_step", "{s:s, s:i}", "motor", "m1", "speed", 40);
+    log_event(RH_LOG_DEBUG, "ramp_step", "{s:s, s:i}", "motor", "m1", "speed", 40);
     char *text = capture_end(&c);
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     assert_non_null(strstr(text, " debug   ramp_step motor=m1 speed=40\n"));
     int64_t ts = 0;
     char stamp[25];
@@ -235,12 +235,12 @@ static void test_text_long_event(void **state)
     memset(event, 'e', sizeof event - 1);
     event[sizeof event - 1] = '\0';
     struct capture c = {.saved = -1};
-    log_setup(LOG_INFO, LOG_FORMAT_TEXT);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_TEXT);
     capture_begin(&c);
-    log_event(LOG_INFO, event, "{s:s}", "k", "v");
-    log_event(LOG_INFO, event, NULL);
+    log_event(RH_LOG_INFO, event, "{s:s}", "k", "v");
+    log_event(RH_LOG_INFO, event, NULL);
     char *text = capture_end(&c);
-    log_setup(LOG_INFO, LOG_FORMAT_JSON);
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
     char *first = strstr(text, event);
     assert_non_null(first);
     assert_int_equal(strncmp(first + strlen(event), " k=v\n", 5), 0);

@@ -80,7 +80,7 @@ static void test_defaults(void **state)
     assert_int_equal(o.failsafe_timeout_s, 10);
     assert_int_equal(o.cache_max_age_s, 604800);
     assert_false(o.mqtt_override);
-    assert_int_equal(o.log_level, LOG_INFO);
+    assert_int_equal(o.log_level, RH_LOG_INFO);
     assert_int_equal(o.log_format, LOG_FORMAT_JSON);
     assert_string_equal(o.config_file, "");
 }
@@ -107,7 +107,7 @@ static void test_flags(void **state)
     assert_true(o.mqtt_override);
     assert_string_equal(o.mqtt_host, "broker");
     assert_int_equal(o.mqtt_port, 1884);
-    assert_int_equal(o.log_level, LOG_DEBUG);
+    assert_int_equal(o.log_level, RH_LOG_DEBUG);
     assert_int_equal(o.log_format, LOG_FORMAT_TEXT);
     assert_int_equal(parse(&o, ARGV("--health-listen", "off"), NOENV), 0);
     assert_false(o.health_enabled);
@@ -139,7 +139,7 @@ static void test_env(void **state)
     assert_true(o.mqtt_override);
     assert_string_equal(o.mqtt_host, "mq");
     assert_int_equal(o.mqtt_port, 1883);
-    assert_int_equal(o.log_level, LOG_WARNING);
+    assert_int_equal(o.log_level, RH_LOG_WARNING);
 
     assert_int_equal(parse(&o, NOARGS, ENV("LOCAL_DEV=true")), 0);
     assert_true(o.simulate);
