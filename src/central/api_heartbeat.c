@@ -493,7 +493,9 @@ void h_runtime_config(struct call *k)
     int rc = 0;
     if (!api_begin(k, false))
         return;
-    json_t *trains = NULL, *doc = NULL;
+    json_t *trains = NULL;
+    char *text = NULL;
+    bool built = false;
     json_t *row = api_load_controller(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
         /* The document carries the broker's credentials: only for its own controller. */
@@ -526,13 +528,14 @@ void h_runtime_config(struct call *k)
     struct runtime_broker broker = {.host = host, .port = port, .tls = c->opts.mqtt_tls};
     char user[MQTT_ACL_NAME_LEN + 1], pass[MQTT_ACL_PASSWORD_LEN + 1];
     mqtt_acl_runtime_credentials(c, id, &broker, user, pass);
-    doc = runtime_config_build(row, trains, &broker, c->opts.heartbeat_interval);
-    if (doc == NULL) {
+    char checksum[CANON_CHECKSUM_LEN + 1];
+    if (runtime_config_text(row, trains, &broker, c->opts.heartbeat_interval, &text, checksum) <
+        0) {
         http_response_error(k->resp, 500, "internal_error", NULL, "cannot build the config");
         goto out;
     }
-    snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"",
-             json_string_value(json_object_get(doc, "checksum")));
+    built = true;
+    snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"", checksum);
     if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
         k->resp->status = 304;
         goto out;
@@ -543,11 +546,14 @@ void h_runtime_config(struct call *k)
         mqtt_acl_sync(c, c->store, id);
         store_rollback(c->store);
     }
-    http_response_json(k->resp, 200, json_incref(doc));
+    k->resp->status = 200;
+    k->resp->content_type = "application/json";
+    k->resp->text = text;
+    text = NULL;
 out:
-    if (rc == 0 && doc != NULL && !view_reports_placement(row))
+    if (built && !view_reports_placement(row))
         release_moved(k, id);
     json_decref(row);
     json_decref(trains);
-    json_decref(doc);
+    free(text);
 }

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "canon.h"
@@ -28,8 +29,9 @@ static json_t *train_entry(const json_t *row)
     return t;
 }
 
-json_t *runtime_config_build(const json_t *controller, const json_t *trains,
-                             const struct runtime_broker *broker, int heartbeat_interval)
+/* The document without its checksum. */
+static json_t *build_doc(const json_t *controller, const json_t *trains,
+                         const struct runtime_broker *broker, int heartbeat_interval)
 {
     json_t *list = json_array();
     size_t i;
@@ -64,13 +66,52 @@ json_t *runtime_config_build(const json_t *controller, const json_t *trains,
                   first ? json_object_get(first, "status_topic") : NULL, "commands_topic",
                   first ? json_object_get(first, "commands_topic") : NULL, "mqtt_broker", mqtt,
                   "heartbeat_interval", heartbeat_interval, "trains", list);
-    if (doc == NULL)
-        return NULL;
-    char checksum[CANON_CHECKSUM_LEN + 1];
-    if (canon_checksum(doc, checksum) < 0) {
+    return doc;
+}
+
+json_t *runtime_config_build(const json_t *controller, const json_t *trains,
+                             const struct runtime_broker *broker, int heartbeat_interval)
+{
+    json_t *doc = build_doc(controller, trains, broker, heartbeat_interval);
+    char *text = NULL;
+    if (doc == NULL || canon_dump(doc, &text) < 0) {
         json_decref(doc);
         return NULL;
     }
+    char checksum[CANON_CHECKSUM_LEN + 1];
+    canon_text_checksum(text, strlen(text), checksum);
+    free(text);
     json_object_set_new(doc, "checksum", json_string(checksum));
     return doc;
+}
+
+int runtime_config_text(const json_t *controller, const json_t *trains,
+                        const struct runtime_broker *broker, int heartbeat_interval, char **text,
+                        char checksum[CANON_CHECKSUM_LEN + 1])
+{
+    json_t *doc = build_doc(controller, trains, broker, heartbeat_interval);
+    char *canon = NULL;
+    int rc = doc == NULL ? -ENOMEM : canon_dump(doc, &canon);
+    json_decref(doc);
+    if (rc < 0)
+        return rc;
+    size_t len = strlen(canon);
+    canon_text_checksum(canon, len, checksum);
+    /* {"checksum":"sha256:…", then the canonical text after its opening brace (the document
+     * is never empty). Key order means nothing to a JSON reader, and the checksum is of the
+     * text without it, as the edge recomputes it. */
+    static const char lead[] = "{\"checksum\":\"";
+    size_t head = sizeof lead - 1 + CANON_CHECKSUM_LEN + 2;
+    char *out = malloc(head + len);
+    if (out == NULL) {
+        free(canon);
+        return -ENOMEM;
+    }
+    memcpy(out, lead, sizeof lead - 1);
+    memcpy(out + sizeof lead - 1, checksum, CANON_CHECKSUM_LEN);
+    memcpy(out + head - 2, "\",", 2);
+    memcpy(out + head, canon + 1, len); /* the rest and its NUL */
+    free(canon);
+    *text = out;
+    return 0;
 }

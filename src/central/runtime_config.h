@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 
+#include "canon.h"
 #include "protocol.h"
 
 struct runtime_broker {
@@ -21,5 +22,11 @@ struct runtime_broker {
  * Returns a new document including "checksum", or NULL on allocation failure. */
 json_t *runtime_config_build(const json_t *controller, const json_t *trains,
                              const struct runtime_broker *broker, int heartbeat_interval);
+/* The same document as the text a download answers with (*text, malloc'd) and its checksum,
+ * serialised once for both: the canonical text with the "checksum" key put first. 0 or
+ * -ENOMEM. */
+int runtime_config_text(const json_t *controller, const json_t *trains,
+                        const struct runtime_broker *broker, int heartbeat_interval, char **text,
+                        char checksum[CANON_CHECKSUM_LEN + 1]);
 
 #endif

@@ -32,8 +32,13 @@ int canon_checksum(const json_t *doc, char out[CANON_CHECKSUM_LEN + 1])
     json_decref(copy);
     if (rc < 0)
         return rc;
-    memcpy(out, "sha256:", sizeof "sha256:"); /* its NUL is overwritten next */
-    sha256_hex(text, strlen(text), out + 7);
+    canon_text_checksum(text, strlen(text), out);
     free(text);
     return 0;
+}
+
+void canon_text_checksum(const char *text, size_t len, char out[CANON_CHECKSUM_LEN + 1])
+{
+    memcpy(out, "sha256:", sizeof "sha256:"); /* its NUL is overwritten next */
+    sha256_hex(text, len, out + 7);
 }

@@ -1,5 +1,5 @@
 /* The runtime config document: compat keys, checksum over canonical JSON, key-order and
- * whitespace independence. */
+ * whitespace independence, and the download's text being the same document. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,11 +99,41 @@ static void test_assigned_train_and_checksum(void **state)
     json_decref(trains);
 }
 
+/* The text a download answers with is the same document, checksum included, and its
+ * checksum is the one an edge recomputes from it. */
+static void test_text_is_the_document(void **state)
+{
+    json_t *ctl = controller();
+    json_t *trains =
+        json_pack("[{s:s, s:s, s:s, s:{s:i}}, {s:s, s:s, s:s, s:{}}]", "id", "t1", "name",
+                  "Express \u00e9", "plugin_name", "dc_motor_hat", "plugin_config", "motor_port", 2,
+                  "id", "t2", "name", "Goods", "plugin_name", "simulator", "plugin_config");
+    struct runtime_broker b = {.host = "10.0.0.2", .port = 1884, .tls = true};
+    json_t *doc = runtime_config_build(ctl, trains, &b, 15);
+    char *text = NULL;
+    char checksum[CANON_CHECKSUM_LEN + 1];
+    assert_int_equal(runtime_config_text(ctl, trains, &b, 15, &text, checksum), 0);
+    json_error_t e;
+    json_t *parsed = json_loads(text, 0, &e);
+    assert_non_null(parsed);
+    assert_true(json_equal(parsed, doc));
+    assert_string_equal(checksum, json_string_value(json_object_get(doc, "checksum")));
+    char again[CANON_CHECKSUM_LEN + 1];
+    assert_int_equal(canon_checksum(parsed, again), 0);
+    assert_string_equal(again, checksum);
+    free(text);
+    json_decref(parsed);
+    json_decref(doc);
+    json_decref(ctl);
+    json_decref(trains);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unassigned_has_null_compat_keys),
         cmocka_unit_test(test_assigned_train_and_checksum),
+        cmocka_unit_test(test_text_is_the_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
