@@ -34,7 +34,7 @@ void h_train_status(struct call *k)
         api_not_found_train(k, k->arg[0]);
     else if (rc < 0)
         api_db_failed(k, rc);
-    else
+    else if (rc == 0)
         http_response_json(k->resp, 200, view);
     json_decref(row);
     json_decref(train);
@@ -287,14 +287,41 @@ void h_layout_resume(struct call *k)
     int rc = layout_resume(k->c, origin);
     if (rc < 0)
         api_db_failed(k, rc);
-    else
+    else if (rc == 0)
         http_response_json(k->resp, 200, layout_view(k->c));
+}
+
+/* With --auth, a status report without an operator account comes from the train's
+ * controller (the one running it, else the one it is assigned to), which its secret proves
+ * when it holds one. false with the answer set. */
+static bool reporter_authorized(struct call *k, const json_t *train)
+{
+    const char *holder = json_string_value(json_object_get(train, "actual_controller_id"));
+    if (holder == NULL)
+        holder = json_string_value(json_object_get(train, "desired_controller_id"));
+    if (holder == NULL) {
+        http_response_error(k->resp, 403, "forbidden", "train_id",
+                            "train '%s' is on no controller: reporting its status needs an "
+                            "operator account",
+                            json_string_value(json_object_get(train, "id")));
+        return false;
+    }
+    json_t *row = NULL;
+    int rc = store_controller_get(k->c->store, holder, &row);
+    bool ok = rc == 0 && api_controller_authorized(k, row);
+    if (rc < 0)
+        api_db_failed(k, rc);
+    json_decref(row);
+    return ok;
 }
 
 /* POST /api/status/update (compat): an HTTP way to report a train's status. */
 void h_status_update(struct call *k)
 {
     struct central *c = k->c;
+    enum api_caller caller = api_shared_caller(k, AUTH_ROLE_OPERATOR);
+    if (caller == API_CALLER_REFUSED)
+        return;
     json_t *b = api_body_object(k, false);
     if (b == NULL)
         return;
@@ -333,9 +360,13 @@ void h_status_update(struct call *k)
     if (current)
         json_object_set_new(row, "current", json_real(json_number_value(current)));
     json_t *train = NULL;
+    bool refused = false;
     rc = store_begin(c->store, true);
     if (rc == 0) {
         rc = store_train_get(c->store, tid, &train);
+        refused = rc == 0 && caller == API_CALLER_CONTROLLER && !reporter_authorized(k, train);
+        if (refused)
+            rc = -EACCES;
         if (rc == 0)
             rc = store_status_upsert(c->store, row);
         if (rc == 0)
@@ -345,9 +376,9 @@ void h_status_update(struct call *k)
     }
     if (rc == -ENOENT)
         api_not_found_train(k, tid);
-    else if (rc < 0)
+    else if (rc < 0 && !refused) /* reporter_authorized answered a refusal */
         api_db_failed(k, rc);
-    else
+    else if (rc == 0)
         http_response_json(k->resp, 200,
                            json_pack("{s:s, s:s}", "message", "Status updated", "train_id", tid));
     json_decref(train);

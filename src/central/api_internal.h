@@ -93,6 +93,19 @@ void api_page_work(void *ctx, const struct http_request *req, struct http_respon
  * logs the attempt. */
 bool api_controller_authorized(struct call *k, const json_t *row);
 
+/* Who calls a route that both a controller and the operator's UI or CLI use (a
+ * controller's train registration, the compat status report). */
+enum api_caller {
+    API_CALLER_ACCOUNT,    /* an operator account of the role asked for, or no --auth */
+    API_CALLER_CONTROLLER, /* no operator credential: the handler checks the controller */
+    API_CALLER_REFUSED,    /* answered: 403 for an account below the role, or 503 */
+};
+/* Decides before the route's transaction (the account lookup opens its own). With
+ * --auth, a request carrying an account of at least `need` is that account's; one carrying
+ * none is the controller's, which the handler then checks with api_controller_authorized
+ * and holds to what a controller may do (docs/security.md). */
+enum api_caller api_shared_caller(struct call *k, enum auth_role need);
+
 /* With --registration-token, the requests that put controllers into the registry (register,
  * import) must carry it; answers 401 itself. */
 bool api_registration_token_ok(struct call *k);

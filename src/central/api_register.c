@@ -3,6 +3,7 @@
  * carries them out is registry_tx.c's; this is their HTTP side. */
 #include "api_internal.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -114,6 +115,27 @@ bool api_controller_authorized(struct call *k, const json_t *row)
         return true;
     refuse_controller(k, json_string_value(json_object_get(row, "id")), why);
     return false;
+}
+
+enum api_caller api_shared_caller(struct call *k, enum auth_role need)
+{
+    if (!k->c->opts.auth)
+        return API_CALLER_ACCOUNT;
+    if (accounts_identify(k->c, k->req, k->now, &k->who) < 0) {
+        api_db_failed(k, -EIO);
+        return API_CALLER_REFUSED;
+    }
+    if (k->who.role >= need)
+        return API_CALLER_ACCOUNT;
+    if (k->who.role == AUTH_ROLE_NONE)
+        return API_CALLER_CONTROLLER;
+    log_event(RH_LOG_INFO, "auth_refused", "{s:s, s:s, s:i, s:s, s:s, s:s}", "method",
+              k->req->method, "path", k->req->path, "status", 403, "client_ip", k->req->client_ip,
+              "username", k->who.username, "needs", auth_role_name(need));
+    http_response_error(k->resp, 403, "forbidden", NULL,
+                        "%s %s needs the role %s or higher; %s is %s", k->req->method, k->req->path,
+                        auth_role_name(need), k->who.username, auth_role_name(k->who.role));
+    return API_CALLER_REFUSED;
 }
 
 /* Registration's rate limit (--register-rate) per client address: false with 429 sent. */

@@ -381,7 +381,22 @@ static void commit_train(struct call *k, const char *tid, bool changed, unsigned
 /* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
  * another controller unless reassign (then moved, 200). Both owners' config_version rise on
  * a move, in the same transaction. */
-static void register_train(struct call *k, const char *cid, const json_t *b)
+/* A train registration that carries no operator account while --auth is on: the
+ * controller's own, which its secret proves when it holds one. It may not take a train from
+ * another controller (reassign); an admin account does that. */
+static bool controller_may_register(struct call *k, const json_t *ctl, const struct train_req *r)
+{
+    if (!api_controller_authorized(k, ctl))
+        return false;
+    if (!r->reassign)
+        return true;
+    http_response_error(k->resp, 403, "forbidden", "reassign",
+                        "moving a train from another controller needs an admin account (a "
+                        "login or an API token)");
+    return false;
+}
+
+static void register_train(struct call *k, const char *cid, const json_t *b, enum api_caller caller)
 {
     struct central *c = k->c;
     struct train_req r;
@@ -394,7 +409,7 @@ static void register_train(struct call *k, const char *cid, const json_t *b)
     if (!api_begin(k, true))
         return;
     ctl = api_load_controller(k, cid);
-    if (ctl == NULL)
+    if (ctl == NULL || (caller == API_CALLER_CONTROLLER && !controller_may_register(k, ctl, &r)))
         goto rollback;
     int rc = store_train_get(c->store, r.train_id, &train);
     if (rc < 0 && rc != -ENOENT)
@@ -425,10 +440,13 @@ void h_controller_train_post(struct call *k)
     char id[UUIDSTR_LEN + 1];
     if (!api_path_uuid(k, k->arg[0], id))
         return;
+    enum api_caller caller = api_shared_caller(k, AUTH_ROLE_ADMIN);
+    if (caller == API_CALLER_REFUSED)
+        return;
     json_t *b = api_body_object(k, false);
     if (b == NULL)
         return;
-    register_train(k, id, b);
+    register_train(k, id, b, caller);
     json_decref(b);
 }
 
@@ -445,7 +463,7 @@ void h_train_post(struct call *k)
     if (rc != 1)
         api_invalid(k, &err);
     else
-        register_train(k, id, b);
+        register_train(k, id, b, API_CALLER_ACCOUNT); /* an admin route */
     json_decref(b);
 }
 

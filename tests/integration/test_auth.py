@@ -274,6 +274,51 @@ class RolesTest(AuthCase):
         self.assertJsonError(c.patch("/api/users/admin", {"role": "viewer"}, headers=a), 409, error="last_admin")
         self.assertEqual(c.delete("/api/controllers/%s" % self.u, headers=a).status, 204)
 
+    def test_shared_routes_need_the_controller_or_an_account(self):
+        """POST /api/controllers/{id}/trains and POST /api/status/update serve edges and the
+        UI or CLI alike: without an operator account the caller must be the controller (its
+        secret), may not take another controller's train, and nothing changes when refused."""
+        c = self.c
+        reg = self.register(c, "pi-secured", "10.9.1.2", issue_secret=True)
+        s, me = reg["uuid"], {"X-Controller-Secret": reg["controller_secret"]}
+        path = "/api/controllers/%s/trains" % s
+        body = {"train_id": "t-s", "name": "S", "plugin": SIM}
+        self.assertJsonError(c.post(path, body), 401, error="controller_secret_required",
+                             field="X-Controller-Secret")
+        self.assertJsonError(c.post(path, body, headers={"X-Controller-Secret": "0" * 64}), 403,
+                             error="controller_secret_invalid")
+        self.assertJsonError(c.post(path, body, headers=self.operator), 403, error="forbidden")
+        self.assertEqual(c.get("/api/trains/t-s", headers=self.viewer).status, 404)
+        self.assertEqual(c.post(path, body, headers=me).status, 201)
+        # Taking pi-auth's train: not as a controller, not without a credential.
+        steal = {"train_id": "t-a", "name": "A", "plugin": SIM, "reassign": True}
+        self.assertJsonError(c.post(path, steal, headers=me), 403, field="reassign")
+        self.assertJsonError(c.post(path, steal), 401, error="controller_secret_required")
+        self.assertEqual(self.get_json_h("/api/trains/t-a", self.viewer)["controller_id"], self.u)
+        # The admin's UI and CLI add and move trains through the same route.
+        r = c.post(path, steal, headers=self.admin)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get_json_h("/api/trains/t-a", self.viewer)["controller_id"], s)
+        # The compat status report: the train's controller, or an operator.
+        st = {"train_id": "t-s", "speed": 40}
+        self.assertJsonError(c.post("/api/status/update", st), 401, error="controller_secret_required")
+        self.assertJsonError(c.post("/api/status/update", st, headers=self.viewer), 403,
+                             error="forbidden")
+        self.assertEqual(c.post("/api/status/update", st, headers=me).status, 200)
+        self.assertEqual(self.get_json_h("/api/trains/t-s/status", self.viewer)["speed"], 40)
+        r = c.post("/api/status/update", dict(st, speed=10), headers=self.operator)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(self.get_json_h("/api/trains/t-s/status", self.viewer)["speed"], 10)
+        # A controller that holds no secret (the earlier system's edge) is taken at its word,
+        # as docs/security.md says; a train on no controller needs an operator.
+        self.assertEqual(c.post(path.replace(s, self.u), {"train_id": "t-e", "name": "E",
+                                                          "plugin": SIM}).status, 201)
+        self.assertEqual(c.post("/api/status/update", {"train_id": "t-e", "speed": 5}).status, 200)
+        self.assertEqual(c.put("/api/trains/t-e", {"controller_id": None}, headers=self.admin).status,
+                         200)
+        self.assertJsonError(c.post("/api/status/update", {"train_id": "t-e", "speed": 6}), 403,
+                             field="train_id")
+
     def get_json_h(self, path, headers):
         r = self.c.get(path, headers=headers)
         self.assertEqual(r.status, 200, r)
