@@ -79,7 +79,7 @@ images-arm:
 
 # The Ansible roles (deploy/ansible) against this machine, connection local: syntax check,
 # check mode, file-only runs into a temporary directory, idempotence (tests/ansible/run.sh,
-# docs/deploy.md). Installs Debian's ansible when missing; not part of `make check`.
+# docs/deploy.md). Installs Debian's ansible when missing; part of `make check`.
 test-ansible:
 	@tests/ansible/run.sh
 

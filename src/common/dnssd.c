@@ -154,6 +154,9 @@ static void set_unavailable(struct session *s, const char *why)
     }
 }
 
+/* The struct timeval of these calls is Avahi's: filled by one Avahi call and handed to the
+ * next, never read here. On armhf, where Debian's Avahi has 32-bit time and we have 64-bit
+ * time (docs/arm.md), reading it would be wrong; passing it on is not. */
 static void retry_in(struct session *s, unsigned ms)
 {
     struct timeval tv;

@@ -25,9 +25,10 @@ export ROOT W BASE_TAG
 # shellcheck source=tests/containers/lib.sh
 . "$ROOT/tests/containers/lib.sh"
 
+# A machine that cannot run them skips them, saying so (CI runs as root and runs them).
 if [ "$(id -u)" -ne 0 ]; then
-  echo "test-containers: needs root (dockerd, debootstrap)" >&2
-  exit 1
+  echo "test-containers: SKIPPED: needs root (a private dockerd, debootstrap); run make check as root to test the containers" >&2
+  exit 0
 fi
 t_start=$SECONDS
 phase() { log "$1 done in $((SECONDS - t_phase)) s"; t_phase=$SECONDS; }
