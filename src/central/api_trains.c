@@ -123,6 +123,7 @@ struct train_req {
     const char *train_id, *name, *description, *model, *plugin_name;
     json_t *plugin_config;
     bool reassign;
+    bool invert; /* invert_directions: only for a train this request creates */
     bool has_description, has_model;
     int64_t address;       /* 0: not given, assigned */
     const json_t *driving; /* borrowed; NULL: none */
@@ -195,6 +196,7 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
     r->has_model = rc == 1;
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
         jsonx_bool(b, "reassign", &r->reassign, err) < 0 ||
+        jsonx_bool(b, "invert_directions", &r->invert, err) < 0 ||
         jsonx_int(b, "address", 1, 9999, &r->address, err) < 0 ||
         parse_driving(b, &r->driving, err) < 0)
         return -1;
@@ -267,7 +269,7 @@ static int insert_train(struct call *k, const char *cid, const struct train_req 
         json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
                   r->train_id, "name", r->name, "description", r->description, "model", r->model,
                   "plugin_name", r->plugin_name ? r->plugin_name : "dc_motor", "plugin_config", cfg,
-                  "invert_directions", 0, "desired_controller_id", cid, "actual_controller_id",
+                  "invert_directions", r->invert, "desired_controller_id", cid, "actual_controller_id",
                   "reassignment_status", registry_reassignment_status(cid, NULL, false),
                   "created_at", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
     if (r->address > 0)

@@ -105,11 +105,31 @@ describe('the fleet console', () => {
     await page.getByTestId('new-train-id').fill('t-new');
     await page.getByTestId('new-train-name').fill('New engine');
     await page.getByTestId('new-train-port').selectOption('3');
+    await page.getByTestId('new-train-invert').check();
     await page.getByTestId('new-train-add').click();
-    await page.locator('[data-testid="assigned-train"][data-train-id="t-new"]').waitFor();
+    const added = page.locator('[data-testid="assigned-train"][data-train-id="t-new"]');
+    await added.waitFor();
     await waitFor(async () => await w.trainOnEdge(w.edges[1], 't-new'), { what: 'edge-2 to run t-new', timeout: 30000 });
     const t = (await w.api('GET', '/api/trains/t-new')).body;
     assert.deepEqual(t.plugin, { name: 'dc_motor_hat', config: { motor_port: 3 } });
+    assert.equal(t.invert_directions, true);
+
+    // The roster: what the train is, in the controller's table and on its dashboard card.
+    assert.equal((await w.api('PUT', '/api/trains/t-new', { model: 'BR 101', description: 'red, with a pantograph' })).status, 200);
+    await waitText(page, '[data-testid="assigned-train"][data-train-id="t-new"] [data-field="model"]', (x) => x === 'BR 101');
+    assert.equal(await textOf(page, '[data-testid="assigned-train"][data-train-id="t-new"] [data-field="id"]'), 't-new');
+    assert.equal(await textOf(page, '[data-testid="assigned-train"][data-train-id="t-new"] [data-field="plugin"]'), 'dc_motor_hat M3');
+    await w.goto('#/');
+    const card = '[data-testid="train-card"][data-train-id="t-new"]';
+    await waitText(page, `${card} [data-field="model"]`, (x) => x === 'BR 101');
+    assert.equal(await textOf(page, `${card} [data-field="description"]`), 'red, with a pantograph');
+    // ... and what the controller is, in the list.
+    await w.goto('#/controllers');
+    const ctl = (await w.api('GET', `/api/controllers/${c2}`)).body;
+    assert.ok(ctl.platform, 'the edge reports its platform');
+    await waitText(page, `${rowSel(c2)} [data-field="version"]`, (x) => x.includes(ctl.platform));
+    assert.equal(await page.locator(`${rowSel(c2)} [data-field="first-seen"]`).getAttribute('datetime'),
+                 ctl.first_seen, 'first seen shown');
 
     // Deleted from its page: the first tap only arms the button.
     await w.goto('#/trains/t-new');
@@ -119,6 +139,17 @@ describe('the fleet console', () => {
     await page.getByTestId('train-delete').click();
     await page.locator('#view[data-page="dashboard"]').waitFor();
     await waitFor(async () => (await w.api('GET', '/api/trains/t-new')).status === 404, { what: 't-new deleted' });
+
+    // A controller deleted from its page: the first tap only arms the button.
+    const gone = (await w.api('POST', '/api/controllers/register', { name: 'pi-gone', address: '10.9.9.9' })).body.uuid;
+    await w.goto(`#/controllers/${gone}`);
+    await page.getByTestId('ctl-delete').click();
+    await sleep(300);
+    assert.equal((await w.api('GET', `/api/controllers/${gone}`)).status, 200, 'one tap deletes nothing');
+    await page.getByTestId('ctl-delete').click();
+    await page.locator('#view[data-page="controllers"]').waitFor();
+    await waitFor(async () => (await w.api('GET', `/api/controllers/${gone}`)).status === 404, { what: 'pi-gone deleted' });
+    await waitFor(async () => (await page.locator(rowSel(gone)).count()) === 0, { what: 'pi-gone off the list' });
 
     // Prune: nobody has been offline for a day.
     await w.goto('#/controllers');
