@@ -1,3 +1,31 @@
+/* The fleet simulator's run: N simulated controllers in one process on one epoll loop.
+ *
+ * What each controller does with the central is decided by the edge's own code, linked from
+ * rh_sync (src/edge/sync.cmake): the state machine of sync.c says when to register,
+ * self-register trains, download the config, heartbeat, register again after a 404, and how
+ * long to wait after a failure or a Retry-After; answer.c reads every answer into the
+ * machine's event exactly as the edge does, and a downloaded config passes the edge's checks
+ * (checksum, schema, own UUID) before it is applied. The fleet builds the requests and
+ * carries them out, as edge_central.c does for the edge.
+ *
+ * What is not the edge's, and why:
+ *  - The long poll (the edge's fallback while its broker is unreachable) is never asked for:
+ *    the machine is told at once that the broker is up. A held long poll occupies one of the
+ *    fleet's --http-connections for up to 50 s, and the fleet opens its MQTT connections in a
+ *    trickle (--mqtt-connecting), so thousands of controllers still waiting for theirs would
+ *    fill the pool with held requests and stall everyone's registration. A notification
+ *    missed while a controller's MQTT is down is learnt from its next heartbeat's answer.
+ *  - The edge self-registers one train (TRAIN_ID); a simulated controller registers
+ *    --trains-per-controller trains, one request each, which the machine sees as its one
+ *    train registration: in flight until the last answer.
+ *  - Identities derive from the seed and the index (the duplicate count relies on that): a
+ *    registration answer with another UUID is a failed registration here; the edge would
+ *    adopt the UUID.
+ *  - The requests run on libcurl's multi interface with pooled keep-alive connections
+ *    (httpq.c), not api_client.c's one connection per request; an action the machine asks
+ *    for waits in a queue for a free connection. MQTT is one light libmosquitto client per
+ *    controller on the same loop, not mqtt_link.c; a config is applied at once (no motors,
+ *    no apply transaction): a simulated train reaches any speed at once. */
 #include "fleet.h"
 
 #include <curl/curl.h>
@@ -12,7 +40,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "answer.h"
 #include "backoff.h"
+#include "canon.h"
 #include "httpq.h"
 #include "log.h"
 #include "parse.h"
@@ -21,6 +51,7 @@
 #include "secret.h"
 #include "sha256.h"
 #include "simid.h"
+#include "sync.h"
 #include "timeutil.h"
 #include "uuidstr.h"
 
@@ -33,12 +64,11 @@
 #define FLEET_LIST_TIMEOUT_MS 120000
 #define FLEET_SHUTDOWN_MS 2000
 #define FLEET_DRAIN_MS 30000
-#define FLEET_BODY_MAX (256u * 1024)
+#define FLEET_BODY_MAX (256u * 1024) /* a train move's answer */
 #define FLEET_LIST_MAX (512u * 1024 * 1024)
 #define FLEET_SAMPLES_MAX 2000000
 #define FLEET_EPOLL_BATCH 512
 
-enum act { ACT_NONE = 0, ACT_REGISTER, ACT_TRAIN, ACT_CONFIG, ACT_HEARTBEAT };
 enum mstate { M_OFF = 0, M_WAIT, M_CONNECTING, M_UP };
 enum phase { PH_BOOT = 0, PH_MEASURE, PH_DRAIN, PH_SHUTDOWN, PH_DONE };
 
@@ -56,14 +86,16 @@ struct ctl {
     char uuid[UUIDSTR_LEN + 1];
     char name[SIMID_NAME_MAX];
     char secret_header[SECRET_HEX_LEN + 32]; /* "X-Controller-Secret: ..." */
-    /* HTTP side (one request at a time, like the edge) */
-    bool queued, busy, registered, configured_once, hb_now, hb_ok_since_apply, ready;
+    /* Central side: the edge's machine decides, one request at a time. */
+    struct sync sync;
+    enum sync_action pending; /* asked for by the machine, waiting for an HTTP connection */
+    int64_t wake_ms;          /* the machine wants a tick then; -1: only on events */
+    bool queued, busy, configured_once, hb_ok_since_apply, ready;
     bool counted_registered, counted_configured;
-    int trains_registered;
-    int64_t epoch, desired, applied;
-    char etag[128], checksum[96];
-    int64_t hb_due_ms, retry_at_ms;
-    unsigned attempt;
+    int trains_registered; /* self-registrations answered since the last registration */
+    int64_t epoch;
+    int64_t rejected_version; /* last config refused for its content; -1: none */
+    char etag[128], checksum[CANON_CHECKSUM_LEN + 1], rejected_checksum[CANON_CHECKSUM_LEN + 1];
     struct tsim *trains;
     int ntrains;
     /* MQTT side */
@@ -101,7 +133,6 @@ struct fleet {
     enum phase phase;
     int64_t now_ms, start_ms, boot_done_ms, measure_start_ms, measure_end_ms, phase_deadline_ms;
     int64_t measure_start_us;
-    int64_t hb_default_ms;
     long n_ready, n_registered, n_configured, n_connecting, n_up, n_offline_acked;
     struct move moves[FLEET_MAX_MOVES];
     bool list_wanted, list_running, list_done;
@@ -168,6 +199,15 @@ static struct tsim *ctl_train(struct ctl *c, const char *id)
     return NULL;
 }
 
+static int64_t earliest(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
 static void enqueue(struct fleet *f, struct ctl *c)
 {
     if (c->queued || c->busy || f->qlen >= f->n)
@@ -177,56 +217,63 @@ static void enqueue(struct fleet *f, struct ctl *c)
     c->queued = true;
 }
 
-static enum act ctl_next_action(const struct fleet *f, const struct ctl *c)
+/* How many trains the controller registers itself (the edge: its one TRAIN_ID, or none). */
+static int ctl_trains_wanted(const struct fleet *f, const struct ctl *c)
 {
-    if (f->phase >= PH_SHUTDOWN || f->now_ms < c->retry_at_ms)
-        return ACT_NONE;
-    if (!c->registered)
-        return ACT_REGISTER;
-    if (c->trains_registered < f->o->trains_per_controller)
-        return ACT_TRAIN;
-    if (!c->configured_once || c->desired != c->applied)
-        return ACT_CONFIG;
-    if (c->hb_now || (c->hb_due_ms >= 0 && f->now_ms >= c->hb_due_ms))
-        return ACT_HEARTBEAT;
-    return ACT_NONE;
+    (void)c;
+    return f->o->trains_per_controller;
 }
 
-static void kick(struct fleet *f, struct ctl *c)
+static bool ctl_registered(const struct ctl *c)
 {
-    if (!c->queued && !c->busy && ctl_next_action(f, c) != ACT_NONE)
+    return c->sync.phase == SYNC_REGISTERED;
+}
+
+/* Feeds one event to the controller's machine. A request it asks for waits in the queue for
+ * a connection; the machine counts it as in flight from now on. */
+static void ctl_feed(struct fleet *f, struct ctl *c, const struct sync_event *ev)
+{
+    struct sync_output out;
+    sync_step(&c->sync, ev, f->now_ms, &out);
+    c->wake_ms = out.wake_ms;
+    if (out.action != SYNC_ACT_NONE) {
+        c->pending = out.action;
         enqueue(f, c);
+    }
+    /* out.longpoll_version stays -1: the machine believes the broker up (see the top). */
 }
 
-static void retry_later(struct fleet *f, struct ctl *c, long retry_after_s)
+static void ctl_feed_kind(struct fleet *f, struct ctl *c, enum sync_event_kind kind,
+                          int64_t version)
 {
-    int64_t d;
-    if (retry_after_s >= 0)
-        d = retry_after_s * 1000 + (int64_t)(fleet_rand(f) % 250);
-    else
-        d = backoff_delay_ms(c->attempt, 250, 30000, fleet_rand(f)) + 50;
-    if (c->attempt < 32)
-        c->attempt++;
-    c->retry_at_ms = f->now_ms + d;
+    struct sync_event ev = {.kind = kind, .version = version, .retry_after_ms = -1};
+    ctl_feed(f, c, &ev);
 }
 
-static int64_t hb_interval_ms(const struct fleet *f)
-{
-    if (f->o->heartbeat_interval_s > 0)
-        return (int64_t)(f->o->heartbeat_interval_s * 1000.0 + 0.5);
-    return f->hb_default_ms > 0 ? f->hb_default_ms : 10000;
-}
-
+/* Ready: registered with its trains, the config the central wants applied and reported, MQTT
+ * connected with every subscription acknowledged. */
 static void check_ready(struct fleet *f, struct ctl *c)
 {
+    const struct sync *s = &c->sync;
     if (c->ready)
         return;
-    if (c->registered && c->trains_registered >= f->o->trains_per_controller &&
-        c->configured_once && c->applied == c->desired && c->hb_ok_since_apply && c->ms == M_UP &&
-        c->subacks == 0) {
+    if (ctl_registered(c) && !s->train_pending && c->configured_once && !s->config_wanted &&
+        c->hb_ok_since_apply && c->ms == M_UP && c->subacks == 0) {
         c->ready = true;
         f->n_ready++;
     }
+}
+
+/* A controller's machine starts as the edge's does at boot, with nothing applied, and is
+ * told the broker is up so that it never asks for a long poll (see the top). */
+static void ctl_boot(struct fleet *f, struct ctl *c)
+{
+    uint64_t seed = (f->o->seed + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)(c->idx + 1);
+    double hb_s = f->o->heartbeat_interval_s;
+    sync_init(&c->sync, f->now_ms, ctl_trains_wanted(f, c) > 0, 0, -1, seed);
+    if (hb_s > 0)
+        sync_heartbeat_override_set(&c->sync, (int64_t)(hb_s * 1000.0 + 0.5));
+    ctl_feed_kind(f, c, SYNC_EV_BROKER_UP, -1);
 }
 
 /* --- MQTT ------------------------------------------------------------------------------- */
@@ -448,14 +495,11 @@ static void on_mqtt_message(struct mosquitto *m, void *obj, const struct mosquit
     if (kind == PROTO_TOPIC_CONFIG_UPDATE && len > 0 && len <= 4096) {
         json_t *j = json_loadb(msg->payload, len, 0, NULL);
         json_t *v = json_object_get(j, "version");
-        if (json_is_integer(v)) {
-            json_int_t version = json_integer_value(v);
-            if (version > c->applied) {
+        if (json_is_integer(v) && json_integer_value(v) >= 0) {
+            int64_t version = json_integer_value(v);
+            if (sync_version_wanted(&c->sync, version))
                 f->res->config_updates++;
-                if (version > c->desired)
-                    c->desired = version;
-                kick(f, c);
-            }
+            ctl_feed_kind(f, c, SYNC_EV_NOTIFY, version);
         }
         json_decref(j);
     }
@@ -514,7 +558,7 @@ static void mqtt_tick(struct fleet *f, struct ctl *c)
     switch (c->ms) {
     case M_OFF:
     case M_WAIT:
-        if (c->registered && f->phase < PH_SHUTDOWN && f->now_ms >= c->m_retry_ms &&
+        if (ctl_registered(c) && f->phase < PH_SHUTDOWN && f->now_ms >= c->m_retry_ms &&
             f->n_connecting < f->o->mqtt_connecting_max)
             mqtt_connect(f, c);
         break;
@@ -567,8 +611,8 @@ static char *register_body(const struct ctl *c)
     json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", c->name, "address", "127.0.0.1",
                           "uuid", c->uuid, "version", ROUNDHOUSE_VERSION, "platform",
                           "roundhouse-fleet", "issue_secret", 1);
-    if (j != NULL && c->applied >= 0)
-        json_object_set_new(j, "applied_config_version", json_integer(c->applied));
+    if (j != NULL && c->sync.applied_version >= 0)
+        json_object_set_new(j, "applied_config_version", json_integer(c->sync.applied_version));
     return json_text(j);
 }
 
@@ -593,8 +637,8 @@ static char *heartbeat_body(const struct ctl *c)
                           "roundhouse-fleet", "trains", trains);
     if (j == NULL)
         return NULL;
-    if (c->applied >= 0) {
-        json_object_set_new(j, "config_version", json_integer(c->applied));
+    if (c->sync.applied_version >= 0) {
+        json_object_set_new(j, "config_version", json_integer(c->sync.applied_version));
         if (c->checksum[0] != '\0')
             json_object_set_new(j, "config_hash", json_string(c->checksum));
     }
@@ -603,34 +647,34 @@ static char *heartbeat_body(const struct ctl *c)
     return json_text(j);
 }
 
-static int ctl_start(struct fleet *f, struct ctl *c, enum act a)
+/* The machine's action a, started as the edge's edge_central.c starts it (request_start). */
+static int ctl_start(struct fleet *f, struct ctl *c, enum sync_action a)
 {
     char path[UUIDSTR_LEN + 64];
     char *body = NULL;
     const char *method = "POST", *inm = NULL;
-    int tag = 0, rc;
+    int tag, rc;
     switch (a) {
-    case ACT_REGISTER:
+    case SYNC_ACT_REGISTER:
         snprintf(path, sizeof path, "/api/controllers/register");
         body = register_body(c);
         tag = FREQ_REGISTER;
         break;
-    case ACT_TRAIN:
+    case SYNC_ACT_REGISTER_TRAIN:
         snprintf(path, sizeof path, "/api/controllers/%s/trains", c->uuid);
         body = train_body(f, c);
         tag = FREQ_TRAIN;
         break;
-    case ACT_CONFIG:
+    case SYNC_ACT_FETCH_CONFIG:
         snprintf(path, sizeof path, "/api/controllers/%s/config", c->uuid);
         method = "GET";
         inm = c->etag[0] != '\0' ? c->etag : NULL;
         tag = FREQ_CONFIG;
         break;
-    case ACT_HEARTBEAT:
+    case SYNC_ACT_HEARTBEAT:
         snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", c->uuid);
         body = heartbeat_body(c);
         tag = FREQ_HEARTBEAT;
-        c->hb_now = false;
         break;
     default:
         return -EINVAL;
@@ -638,12 +682,27 @@ static int ctl_start(struct fleet *f, struct ctl *c, enum act a)
     if (strcmp(method, "POST") == 0 && body == NULL)
         return -ENOMEM;
     /* Every call made as the controller carries its secret, as the edge's do (the train
-     * registration too: the edge sends it there, the central does not require it). */
-    rc = httpq_start(f->http, method, path, body, inm, c->secret_header, FLEET_BODY_MAX, c, tag);
+     * registration too: the edge sends it there, the central does not require it). An
+     * answer may be as long as the edge's own client takes. */
+    rc = httpq_start(f->http, method, path, body, inm, c->secret_header, API_BODY_MAX, c, tag);
     free(body);
     if (rc == 0)
         c->busy = true;
     return rc;
+}
+
+/* The queued action, while the run still makes requests. One that cannot even start is
+ * tried again a second later through a tick, as the edge does. */
+static void ctl_start_pending(struct fleet *f, struct ctl *c)
+{
+    enum sync_action a = c->pending;
+    c->pending = SYNC_ACT_NONE;
+    if (a == SYNC_ACT_NONE || f->phase >= PH_SHUTDOWN)
+        return;
+    if (ctl_start(f, c, a) < 0) {
+        c->sync.inflight = SYNC_ACT_NONE;
+        c->wake_ms = earliest(c->wake_ms, f->now_ms + 1000);
+    }
 }
 
 static json_t *answer_json(const struct httpq_result *r)
@@ -653,39 +712,17 @@ static json_t *answer_json(const struct httpq_result *r)
     return json_loadb(r->body, r->body_len, 0, NULL);
 }
 
-static void forget_registration(struct ctl *c)
+static void registered(struct fleet *f, struct ctl *c, const struct answer *a)
 {
-    /* 404: the central does not know us (database reset): register again. */
-    c->registered = false;
-    c->trains_registered = 0;
-}
-
-static void register_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
-{
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *cv = json_object_get(j, "config_version"), *ep = json_object_get(j, "session_epoch");
-    json_t *hb = json_object_get(j, "heartbeat_interval");
-    const char *status = json_string_value(json_object_get(j, "status"));
-    const char *uuid = json_string_value(json_object_get(j, "uuid"));
-    if (j == NULL || !json_is_integer(cv) || uuid == NULL || strcmp(uuid, c->uuid) != 0) {
-        if (r->status == 200)
-            log_event(RH_LOG_WARNING, "register_unexpected_answer", "{s:s, s:s?}", "uuid", c->uuid,
-                      "got", uuid);
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
-    }
+    const char *status = json_string_value(json_object_get(a->body, "status"));
     for (int i = 0; status != NULL && i < 4; i++)
         if (strcmp(status, reg_status_names[i]) == 0)
             f->res->reg_status[i]++;
-    c->registered = true;
-    c->attempt = 0;
-    c->desired = json_integer_value(cv);
+    /* Every registration announces the trains again (sync.c). */
+    c->trains_registered = 0;
     int64_t old_epoch = c->epoch;
-    if (json_is_integer(ep))
-        c->epoch = json_integer_value(ep);
-    if (json_is_integer(hb) && json_integer_value(hb) > 0 && f->hb_default_ms <= 0)
-        f->hb_default_ms = json_integer_value(hb) * 1000;
+    if (a->session_epoch >= 0)
+        c->epoch = a->session_epoch;
     if (!c->counted_registered) {
         c->counted_registered = true;
         f->n_registered++;
@@ -701,30 +738,42 @@ static void register_done(struct fleet *f, struct ctl *c, const struct httpq_res
             mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, 1, true);
         free(p);
     }
-    json_decref(j);
 }
 
-static void train_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
+static void register_done(struct fleet *f, struct ctl *c, struct answer *a)
 {
-    /* 200/201: ours; 409: moved to another controller by an earlier run: not ours now. */
-    if (r->status == 200 || r->status == 201 || r->status == 409) {
-        c->trains_registered++;
-        c->attempt = 0;
-    } else if (r->status == 404) {
-        forget_registration(c);
-    } else {
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
+    if (a->ev.kind == SYNC_EV_REGISTERED && strcmp(a->uuid, c->uuid) != 0) {
+        /* Not adopted (see the top): tried again like any failed registration. */
+        log_event(RH_LOG_WARNING, "register_unexpected_answer", "{s:s, s:s}", "uuid", c->uuid,
+                  "got", a->uuid);
+        a->ev.kind = SYNC_EV_REGISTER_FAILED;
     }
+    if (a->ev.kind == SYNC_EV_REGISTERED)
+        registered(f, c, a);
+    ctl_feed(f, c, &a->ev);
+}
+
+static void train_done(struct fleet *f, struct ctl *c, const struct answer *a)
+{
+    /* Answered for good (registered; 409: moved to another controller by an earlier run;
+     * refused): on to the next train, the machine still counting its registration in
+     * flight. */
+    if (a->ev.kind == SYNC_EV_TRAIN_DONE && ++c->trains_registered < ctl_trains_wanted(f, c)) {
+        c->pending = SYNC_ACT_REGISTER_TRAIN;
+        enqueue(f, c);
+        return;
+    }
+    ctl_feed(f, c, &a->ev);
 }
 
 /* Replaces the train set by the config's: removed trains stop (final status) and are
  * unsubscribed, new ones subscribed; unchanged ones keep their state. */
-static void apply_trains(struct ctl *c, json_t *list)
+static void apply_trains(struct ctl *c, const json_t *list)
 {
     struct tsim next[FLEET_MAX_TRAINS] = {0};
     int n = 0;
     size_t i;
-    json_t *t;
+    const json_t *t;
     json_array_foreach(list, i, t)
     {
         const char *id = json_string_value(json_object_get(t, "train_id"));
@@ -756,41 +805,62 @@ static void apply_trains(struct ctl *c, json_t *list)
     c->ntrains = n;
 }
 
-static void config_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
+/* A config that passed the edge's checks, applied at once; the event for the machine. */
+static struct sync_event config_apply(struct fleet *f, struct ctl *c, const json_t *cfg,
+                                      const char *etag)
 {
-    if (r->status == 304) {
-        f->res->req[FREQ_CONFIG].not_modified++;
-        c->configured_once = true;
-        c->desired = c->applied;
-        c->attempt = 0;
-        return;
-    }
-    if (r->status == 404) {
-        forget_registration(c);
-        return;
-    }
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *v = json_object_get(j, "version"), *trains = json_object_get(j, "trains");
-    const char *sum = json_string_value(json_object_get(j, "checksum"));
-    if (!json_is_integer(v) || !json_is_array(trains)) {
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
-    }
-    apply_trains(c, trains);
-    c->applied = json_integer_value(v);
-    c->desired = c->applied;
+    int64_t version = json_integer_value(json_object_get(cfg, "version"));
+    const char *sum = json_string_value(json_object_get(cfg, "checksum"));
+    apply_trains(c, json_object_get(cfg, "trains"));
     snprintf(c->checksum, sizeof c->checksum, "%s", sum != NULL ? sum : "");
-    snprintf(c->etag, sizeof c->etag, "%s", r->etag);
+    snprintf(c->etag, sizeof c->etag, "%s", etag);
     c->configured_once = true;
     c->hb_ok_since_apply = false;
-    c->hb_now = true; /* report the new version and trains at once */
-    c->attempt = 0;
     if (!c->counted_configured) {
         c->counted_configured = true;
         f->n_configured++;
     }
-    json_decref(j);
+    return (struct sync_event){.kind = SYNC_EV_CONFIG_APPLIED, .version = version,
+                               .retry_after_ms = -1};
+}
+
+/* A 200 to the download: the edge's verdict on the document (answer_config_document). */
+static void config_downloaded(struct fleet *f, struct ctl *c, const struct httpq_result *r)
+{
+    struct sync_event ev;
+    char reason[200] = "";
+    json_t *cfg = NULL;
+    enum answer_doc verdict =
+        answer_config_document(r->body, r->body_len, c->uuid, c->rejected_version,
+                               c->rejected_checksum, &cfg, &ev, reason, sizeof reason);
+    if (verdict == ANSWER_DOC_APPLY) {
+        ev = config_apply(f, c, cfg, r->etag);
+    } else {
+        log_event(RH_LOG_WARNING, "config_rejected", "{s:s, s:s, s:b}", "uuid", c->uuid,
+                  "reason", verdict == ANSWER_DOC_REPEATED ? "refused before" : reason, "retry",
+                  verdict == ANSWER_DOC_DAMAGED);
+        if (verdict == ANSWER_DOC_REFUSED && ev.kind == SYNC_EV_CONFIG_REJECTED) {
+            const char *sum = json_string_value(json_object_get(cfg, "checksum"));
+            c->rejected_version = ev.version;
+            snprintf(c->rejected_checksum, sizeof c->rejected_checksum, "%s", sum ? sum : "");
+        }
+    }
+    json_decref(cfg);
+    ctl_feed(f, c, &ev);
+}
+
+static void config_done(struct fleet *f, struct ctl *c, const struct httpq_result *r,
+                        const struct answer *a)
+{
+    if (a->document) {
+        config_downloaded(f, c, r);
+        return;
+    }
+    if (a->ev.kind == SYNC_EV_CONFIG_UNCHANGED) {
+        f->res->req[FREQ_CONFIG].not_modified++;
+        c->configured_once = true;
+    }
+    ctl_feed(f, c, &a->ev);
 }
 
 static void move_finish(struct fleet *f, struct move *mv, bool ok)
@@ -805,38 +875,70 @@ static void move_finish(struct fleet *f, struct move *mv, bool ok)
     mv->active = false;
 }
 
-static void heartbeat_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
+/* A heartbeat listing a moved train completes the move to its new owner. */
+static void moves_reported(struct fleet *f, struct ctl *c)
 {
-    if (r->status == 404) {
-        forget_registration(c);
-        return;
+    int64_t t = timeutil_mono_us();
+    for (int i = 0; c->moving > 0 && i < FLEET_MAX_MOVES; i++) {
+        struct move *mv = &f->moves[i];
+        if (!mv->active || mv->done || mv->to != c->pos || ctl_train(c, mv->train) == NULL)
+            continue;
+        mv->done = true;
+        mv->done_us = t;
+        if (mv->put_ok)
+            move_finish(f, mv, true);
     }
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *cv = json_object_get(j, "config_version");
-    if (!json_is_integer(cv)) {
-        c->hb_now = true;
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
+}
+
+static void heartbeat_done(struct fleet *f, struct ctl *c, const struct answer *a)
+{
+    if (a->ev.kind == SYNC_EV_HEARTBEAT_OK) {
+        c->hb_ok_since_apply = true;
+        moves_reported(f, c);
     }
-    c->desired = json_integer_value(cv);
-    c->hb_due_ms = f->now_ms + hb_interval_ms(f);
-    c->hb_ok_since_apply = true;
-    c->attempt = 0;
+    ctl_feed(f, c, &a->ev);
     check_ready(f, c);
-    if (c->moving > 0) {
-        int64_t t = timeutil_mono_us();
-        for (int i = 0; i < FLEET_MAX_MOVES; i++) {
-            struct move *mv = &f->moves[i];
-            if (!mv->active || mv->done || mv->to != c->pos || ctl_train(c, mv->train) == NULL)
-                continue;
-            mv->done = true;
-            mv->done_us = t;
-            if (mv->put_ok)
-                move_finish(f, mv, true);
-        }
+}
+
+/* A controller's request answered: read as the edge reads it (answer.c), then acted on. */
+static void ctl_answered(struct fleet *f, struct ctl *c, int tag, const struct httpq_result *r)
+{
+    static const enum sync_action actions[] = {
+        [FREQ_REGISTER] = SYNC_ACT_REGISTER,
+        [FREQ_TRAIN] = SYNC_ACT_REGISTER_TRAIN,
+        [FREQ_CONFIG] = SYNC_ACT_FETCH_CONFIG,
+        [FREQ_HEARTBEAT] = SYNC_ACT_HEARTBEAT,
+    };
+    /* An answer above the limit fails like no answer, as in the edge's client. */
+    struct api_response ar = {
+        .status = r->body_truncated ? 0 : r->status,
+        .body = r->body,
+        .body_len = r->body_len,
+        .retry_after_ms = r->retry_after_s >= 0 ? r->retry_after_s * 1000 : -1,
+        .etag = r->etag,
+    };
+    struct answer a;
+    c->busy = false;
+    answer_read(actions[tag], &ar, &a);
+    switch (tag) {
+    case FREQ_REGISTER:
+        register_done(f, c, &a);
+        break;
+    case FREQ_TRAIN:
+        train_done(f, c, &a);
+        break;
+    case FREQ_CONFIG:
+        config_done(f, c, r, &a);
+        break;
+    case FREQ_HEARTBEAT:
+        heartbeat_done(f, c, &a);
+        break;
+    default:
+        break;
     }
-    json_decref(j);
+    answer_clear(&a);
+    if (c->ms == M_UP)
+        ctl_flush(c); /* statuses and (un)subscriptions queued by an apply */
 }
 
 /* --- admin requests: moves and the duplicate count --------------------------------------- */
@@ -947,27 +1049,7 @@ static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_r
         list_done(f, r);
         return;
     }
-    struct ctl *c = req_ctx;
-    c->busy = false;
-    switch (tag) {
-    case FREQ_REGISTER:
-        register_done(f, c, r);
-        break;
-    case FREQ_TRAIN:
-        train_done(f, c, r);
-        break;
-    case FREQ_CONFIG:
-        config_done(f, c, r);
-        break;
-    case FREQ_HEARTBEAT:
-        heartbeat_done(f, c, r);
-        break;
-    default:
-        break;
-    }
-    if (c->ms == M_UP)
-        ctl_flush(c); /* statuses and (un)subscriptions queued by an apply */
-    kick(f, c);
+    ctl_answered(f, req_ctx, tag, r);
 }
 
 static void dispatch(struct fleet *f)
@@ -984,11 +1066,7 @@ static void dispatch(struct fleet *f)
         f->qhead = (f->qhead + 1) % f->n;
         f->qlen--;
         c->queued = false;
-        enum act a = ctl_next_action(f, c);
-        if (a == ACT_NONE)
-            continue;
-        if (ctl_start(f, c, a) < 0)
-            c->retry_at_ms = f->now_ms + 1000;
+        ctl_start_pending(f, c);
     }
 }
 
@@ -1088,11 +1166,15 @@ static void enter_measure(struct fleet *f)
     f->measure_end_ms = f->now_ms + (int64_t)(f->o->duration_s * 1000.0);
     central_sample(f, true);
     if (f->o->scenario == FLEET_STEADY) {
-        /* Spread the heartbeats over one interval, as independently booted edges are. */
-        int64_t iv = hb_interval_ms(f);
-        for (long i = 0; i < f->n; i++)
-            f->ctls[i].hb_due_ms =
+        /* Spread the heartbeats over one period, as independently booted edges are: the
+         * shell moves each machine's next heartbeat, which the edge's never does. */
+        for (long i = 0; i < f->n; i++) {
+            struct ctl *c = &f->ctls[i];
+            int64_t iv = sync_heartbeat_period_ms(&c->sync);
+            c->sync.next_heartbeat_ms =
                 f->now_ms + (iv > 0 ? (int64_t)(fleet_rand(f) % (uint64_t)iv) : 0);
+            c->wake_ms = earliest(c->wake_ms, c->sync.next_heartbeat_ms);
+        }
     }
 }
 
@@ -1192,7 +1274,8 @@ static void tick(struct fleet *f)
     for (long i = 0; i < f->n; i++) {
         struct ctl *c = &f->ctls[i];
         mqtt_tick(f, c);
-        kick(f, c);
+        if (c->wake_ms >= 0 && f->now_ms >= c->wake_ms && f->phase < PH_SHUTDOWN)
+            ctl_feed_kind(f, c, SYNC_EV_TICK, -1);
     }
     if (f->o->scenario == FLEET_REASSIGN)
         moves_tick(f);
@@ -1282,9 +1365,8 @@ static int fleet_setup(struct fleet *f)
         c->pos = j;
         c->f = f;
         c->fd = -1;
-        c->applied = -1;
-        c->desired = -1;
-        c->hb_due_ms = -1;
+        c->wake_ms = -1;
+        c->rejected_version = -1;
         memcpy(c->uuid, f->sorted_uuids[c->idx], sizeof c->uuid);
         /* Like its UUID, a simulated controller's secret derives from the seed and its index,
          * so that a second run against the same database presents the secret of the first:
@@ -1332,7 +1414,7 @@ static void fleet_teardown(struct fleet *f)
 
 int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct fleet_result *res)
 {
-    struct fleet f = {.o = o, .res = res, .stop = stop, .epfd = -1, .hb_default_ms = -1};
+    struct fleet f = {.o = o, .res = res, .stop = stop, .epfd = -1};
     struct epoll_event evs[FLEET_EPOLL_BATCH];
     int rc = raise_nofile(o, res);
     if (rc < 0)
@@ -1347,7 +1429,7 @@ int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct
     f.last_progress_ms = f.now_ms;
     central_sample(&f, true);
     for (long i = 0; i < f.n; i++)
-        enqueue(&f, &f.ctls[i]);
+        ctl_boot(&f, &f.ctls[i]);
     int64_t next_tick = f.now_ms;
     /* Bounded: every phase has a deadline (boot timeout, duration, drain, shutdown). */
     while (f.phase != PH_DONE) {
