@@ -4,7 +4,12 @@
  * waiting for an HTTP connection, the statistics of every answer, and the central's CPU and
  * memory sampled around the measured phase. The controllers themselves are fleet_ctl.c
  * (their central side, through the edge's sync.c) and fleet_mqtt.c; the operator's requests
- * fleet_moves.c. */
+ * fleet_moves.c.
+ *
+ * Of sync.c, one part is not used: the long poll. Held for up to 50 s on the fleet's few
+ * shared HTTP connections, thousands of them would stall every other request of the run;
+ * the machines are told the broker is up, so they never ask (fleet_ctl.c's opening comment
+ * has this and the other differences from the edge). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
