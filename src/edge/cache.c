@@ -14,7 +14,6 @@
 #include "driving.h"
 #include "fileio.h"
 #include "timeutil.h"
-#include "trains.h"
 #include "uuidstr.h"
 
 #define CACHE_FORMAT 1

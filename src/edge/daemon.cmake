@@ -1,13 +1,11 @@
-# roundhouse-edge: everything but main.c in rh_edge, so unit tests link the modules directly.
+# roundhouse-edge: everything but main.c in rh_edge (and the sync decisions in rh_sync,
+# sync.cmake), so unit tests link the modules directly.
 add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/config_opts.c
   ${CMAKE_CURRENT_LIST_DIR}/sysinfo.c
   ${CMAKE_CURRENT_LIST_DIR}/identity.c
   ${CMAKE_CURRENT_LIST_DIR}/credential.c
   ${CMAKE_CURRENT_LIST_DIR}/epoch.c
-  ${CMAKE_CURRENT_LIST_DIR}/cache.c
-  ${CMAKE_CURRENT_LIST_DIR}/sync.c
-  ${CMAKE_CURRENT_LIST_DIR}/answer.c
   ${CMAKE_CURRENT_LIST_DIR}/trains.c
   ${CMAKE_CURRENT_LIST_DIR}/response_parser.c
   ${CMAKE_CURRENT_LIST_DIR}/resolve.c
@@ -23,7 +21,7 @@ add_library(rh_edge STATIC
   ${CMAKE_CURRENT_LIST_DIR}/edge_report.c
   ${CMAKE_CURRENT_LIST_DIR}/loop.c)
 target_include_directories(rh_edge PUBLIC ${CMAKE_CURRENT_LIST_DIR})
-target_link_libraries(rh_edge PUBLIC rh_motor rh_common rh_dnssd http_parser::http_parser
+target_link_libraries(rh_edge PUBLIC rh_sync rh_motor rh_common rh_dnssd http_parser::http_parser
                       PkgConfig::MOSQ
                       PkgConfig::JANSSON)
 

@@ -31,7 +31,7 @@ void sync_init(struct sync *s, int64_t now_ms, bool self_register, int heartbeat
     s->next_register_ms = now_ms;
     s->heartbeat_interval_s =
         heartbeat_override_s > 0 ? heartbeat_override_s : SYNC_DEFAULT_HEARTBEAT_S;
-    s->heartbeat_override_s = heartbeat_override_s;
+    s->heartbeat_override_ms = heartbeat_override_s > 0 ? (int64_t)heartbeat_override_s * 1000 : 0;
     s->applied_version = applied_version;
     s->desired_version = -1;
     s->failed_version = -1;
@@ -65,15 +65,22 @@ static int64_t retry_delay(struct sync *s, unsigned *attempt, int64_t retry_afte
 
 static void interval_update(struct sync *s, int server_s)
 {
-    if (s->heartbeat_override_s > 0)
+    if (s->heartbeat_override_ms > 0)
         return;
     if (server_s >= 1 && server_s <= 3600)
         s->heartbeat_interval_s = server_s;
 }
 
-static int64_t hb_period_ms(const struct sync *s)
+int64_t sync_heartbeat_period_ms(const struct sync *s)
 {
+    if (s->heartbeat_override_ms > 0)
+        return s->heartbeat_override_ms;
     return (int64_t)s->heartbeat_interval_s * 1000;
+}
+
+void sync_heartbeat_override_set(struct sync *s, int64_t period_ms)
+{
+    s->heartbeat_override_ms = period_ms > 0 ? period_ms : 0;
 }
 
 static int64_t max64(int64_t a, int64_t b)
@@ -145,21 +152,21 @@ static void registered(struct sync *s, const struct sync_event *ev, int64_t now_
     s->train_attempt = 0;
     s->next_train_ms = now_ms;
     config_want(s, now_ms);
-    s->next_heartbeat_ms = now_ms + hb_period_ms(s);
+    s->next_heartbeat_ms = now_ms + sync_heartbeat_period_ms(s);
 }
 
 static void heartbeat_answered(struct sync *s, const struct sync_event *ev, int64_t now_ms)
 {
     if (ev->kind == SYNC_EV_HEARTBEAT_FAILED) {
         /* Heartbeats are periodic anyway; a 429 only stretches the period. */
-        int64_t d = hb_period_ms(s);
+        int64_t d = sync_heartbeat_period_ms(s);
         if (ev->retry_after_ms > d)
             d = ev->retry_after_ms;
         s->next_heartbeat_ms = now_ms + d;
         return;
     }
     interval_update(s, ev->heartbeat_interval_s);
-    s->next_heartbeat_ms = now_ms + hb_period_ms(s);
+    s->next_heartbeat_ms = now_ms + sync_heartbeat_period_ms(s);
     if (ev->version >= 0) {
         s->desired_version = ev->version;
         if (sync_version_wanted(s, ev->version) && !s->config_wanted)

@@ -81,11 +81,11 @@ struct sync {
     unsigned reg_attempt, train_attempt, cfg_attempt;
     int64_t next_register_ms, next_train_ms, next_config_ms, next_heartbeat_ms;
     int heartbeat_interval_s;
-    int heartbeat_override_s; /* HEARTBEAT_INTERVAL env; 0 = server's */
-    int64_t applied_version;  /* -1: no config applied */
-    int64_t desired_version;  /* -1: unknown */
-    int64_t failed_version;   /* last version refused or rolled back; -1: none */
-    unsigned registrations;   /* successful registrations so far */
+    int64_t heartbeat_override_ms; /* HEARTBEAT_INTERVAL env, in ms; 0 = server's */
+    int64_t applied_version;       /* -1: no config applied */
+    int64_t desired_version;       /* -1: unknown */
+    int64_t failed_version;        /* last version refused or rolled back; -1: none */
+    unsigned registrations;        /* successful registrations so far */
     /* Long poll. */
     bool broker_up;
     int64_t broker_down_ms; /* since when the broker is unreachable */
@@ -111,6 +111,13 @@ void sync_init(struct sync *s, int64_t now_ms, bool self_register, int heartbeat
 void sync_step(struct sync *s, const struct sync_event *ev, int64_t now_ms,
                struct sync_output *out);
 const char *sync_action_name(enum sync_action a);
+
+/* The heartbeat period now: the override, else the server's interval. */
+int64_t sync_heartbeat_period_ms(const struct sync *s);
+/* Overrides the heartbeat period with one finer than sync_init's whole seconds (the fleet
+ * simulator's --heartbeat-interval 0.5); period_ms 0 returns to the server's interval. Takes
+ * effect from the next heartbeat scheduled. */
+void sync_heartbeat_override_set(struct sync *s, int64_t period_ms);
 
 /* Pure: whether an announced version is worth a download. */
 bool sync_version_wanted(const struct sync *s, int64_t version);

@@ -1,127 +1,55 @@
-#include "fleet.h"
-
+/* The fleet simulator's scenario driver: the run's phases (boot, the measured steady or
+ * reassign phase, the drain that counts duplicates, shutdown), the one epoll loop that
+ * carries libcurl's sockets and every controller's MQTT socket, the queue of controllers
+ * waiting for an HTTP connection, the statistics of every answer, and the central's CPU and
+ * memory sampled around the measured phase. The controllers themselves are fleet_ctl.c
+ * (their central side, through the edge's sync.c) and fleet_mqtt.c; the operator's requests
+ * fleet_moves.c.
+ *
+ * Of sync.c, one part is not used: the long poll. Held for up to 50 s on the fleet's few
+ * shared HTTP connections, thousands of them would stall every other request of the run;
+ * the machines are told the broker is up, so they never ask (fleet_ctl.c's opening comment
+ * has this and the other differences from the edge). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
-#include <mosquitto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include "backoff.h"
+#include "fleet_internal.h"
 #include "httpq.h"
 #include "log.h"
 #include "parse.h"
 #include "procstat.h"
 #include "protocol.h"
-#include "secret.h"
 #include "sha256.h"
-#include "simid.h"
 #include "timeutil.h"
-#include "uuidstr.h"
 
-#define CTL_EVSRC 0x43544c52
 #define FLEET_TICK_MS 20
-#define FLEET_MAX_TRAINS FLEET_MAX_TRAINS_PER_CONTROLLER
-#define FLEET_MAX_MOVES 64
-#define FLEET_MOVE_TIMEOUT_MS 30000
-#define FLEET_MQTT_CONNECT_TIMEOUT_MS 10000
 #define FLEET_LIST_TIMEOUT_MS 120000
 #define FLEET_SHUTDOWN_MS 2000
 #define FLEET_DRAIN_MS 30000
-#define FLEET_BODY_MAX (256u * 1024)
-#define FLEET_LIST_MAX (512u * 1024 * 1024)
 #define FLEET_SAMPLES_MAX 2000000
 #define FLEET_EPOLL_BATCH 512
 
-enum act { ACT_NONE = 0, ACT_REGISTER, ACT_TRAIN, ACT_CONFIG, ACT_HEARTBEAT };
-enum mstate { M_OFF = 0, M_WAIT, M_CONNECTING, M_UP };
-enum phase { PH_BOOT = 0, PH_MEASURE, PH_DRAIN, PH_SHUTDOWN, PH_DONE };
-
-struct tsim {
-    int speed;
-    bool reverse, estopped;
-    char id[SIMID_TRAIN_MAX + 1];
-};
-
-struct ctl {
-    int evsrc; /* CTL_EVSRC: first, see httpq.h */
-    long idx;  /* global index: identities derive from it */
-    long pos;  /* position in this process's array (idx with --shard 0/1) */
-    struct fleet *f;
-    char uuid[UUIDSTR_LEN + 1];
-    char name[SIMID_NAME_MAX];
-    char secret_header[SECRET_HEX_LEN + 32]; /* "X-Controller-Secret: ..." */
-    /* HTTP side (one request at a time, like the edge) */
-    bool queued, busy, registered, configured_once, hb_now, hb_ok_since_apply, ready;
-    bool counted_registered, counted_configured;
-    int trains_registered;
-    int64_t epoch, desired, applied;
-    char etag[128], checksum[96];
-    int64_t hb_due_ms, retry_at_ms;
-    unsigned attempt;
-    struct tsim *trains;
-    int ntrains;
-    /* MQTT side */
-    struct mosquitto *mosq;
-    int fd;
-    uint32_t ep_events;
-    enum mstate ms;
-    int64_t m_retry_ms, m_started_ms, misc_due_ms;
-    unsigned m_attempt;
-    int subacks;
-    int offline_mid;
-    bool offline_sent, offline_acked;
-    int moving; /* active moves involving this controller */
-};
-
-struct move {
-    bool active, put_ok, done;
-    char train[SIMID_TRAIN_MAX + 1];
-    long from, to;
-    int64_t start_ms, put_us, done_us;
-};
-
-struct fleet {
-    const struct fleet_options *o;
-    struct fleet_result *res;
-    volatile sig_atomic_t *stop;
-    int epfd;
-    struct httpq *http;
-    struct ctl *ctls;
-    long n;       /* controllers simulated here */
-    long n_total; /* controllers of the whole fleet (all shards) */
-    long *queue;  /* ring of controller indices waiting for an HTTP slot */
-    long qhead, qlen;
-    char (*sorted_uuids)[UUIDSTR_LEN + 1];
-    enum phase phase;
-    int64_t now_ms, start_ms, boot_done_ms, measure_start_ms, measure_end_ms, phase_deadline_ms;
-    int64_t measure_start_us;
-    int64_t hb_default_ms;
-    long n_ready, n_registered, n_configured, n_connecting, n_up, n_offline_acked;
-    struct move moves[FLEET_MAX_MOVES];
-    bool list_wanted, list_running, list_done;
-    uint64_t rng;
-    char prefix[SIMID_NAME_MAX];
-    pid_t central_pid;
-    struct procstat_sample cs0;
-    int64_t cs0_ms;
-    bool cs0_ok;
-    int64_t last_progress_ms;
-};
-
 static const char *const req_names[FREQ_COUNT] = {"register",  "train", "config",
                                                   "heartbeat", "put",   "list"};
-static const char *const reg_status_names[4] = {"restored", "reactivated", "registered",
-                                                "existing"};
+static const char *const reg_status_names[FLEET_REG_STATUSES] = {"restored", "reactivated",
+                                                                 "registered", "existing"};
 
 const char *fleet_req_name(enum fleet_req q)
 {
     return (unsigned)q < FREQ_COUNT ? req_names[q] : "?";
+}
+
+const char *fleet_reg_status_name(int i)
+{
+    return i >= 0 && i < FLEET_REG_STATUSES ? reg_status_names[i] : "?";
 }
 
 void fleet_result_init(struct fleet_result *r)
@@ -148,766 +76,19 @@ void fleet_result_free(struct fleet_result *r)
 
 /* --- small helpers ---------------------------------------------------------------------- */
 
-static uint64_t fleet_rand(struct fleet *f)
+uint64_t fleet_rand(struct fleet *f)
 {
     return backoff_rand(&f->rng);
 }
 
-static char *json_text(json_t *j)
+char *fleet_json_text(json_t *j)
 {
     char *s = j != NULL ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     return s;
 }
 
-static struct tsim *ctl_train(struct ctl *c, const char *id)
-{
-    for (int i = 0; i < c->ntrains; i++)
-        if (strcmp(c->trains[i].id, id) == 0)
-            return &c->trains[i];
-    return NULL;
-}
-
-static void enqueue(struct fleet *f, struct ctl *c)
-{
-    if (c->queued || c->busy || f->qlen >= f->n)
-        return;
-    f->queue[(f->qhead + f->qlen) % f->n] = c->pos;
-    f->qlen++;
-    c->queued = true;
-}
-
-static enum act ctl_next_action(const struct fleet *f, const struct ctl *c)
-{
-    if (f->phase >= PH_SHUTDOWN || f->now_ms < c->retry_at_ms)
-        return ACT_NONE;
-    if (!c->registered)
-        return ACT_REGISTER;
-    if (c->trains_registered < f->o->trains_per_controller)
-        return ACT_TRAIN;
-    if (!c->configured_once || c->desired != c->applied)
-        return ACT_CONFIG;
-    if (c->hb_now || (c->hb_due_ms >= 0 && f->now_ms >= c->hb_due_ms))
-        return ACT_HEARTBEAT;
-    return ACT_NONE;
-}
-
-static void kick(struct fleet *f, struct ctl *c)
-{
-    if (!c->queued && !c->busy && ctl_next_action(f, c) != ACT_NONE)
-        enqueue(f, c);
-}
-
-static void retry_later(struct fleet *f, struct ctl *c, long retry_after_s)
-{
-    int64_t d;
-    if (retry_after_s >= 0)
-        d = retry_after_s * 1000 + (int64_t)(fleet_rand(f) % 250);
-    else
-        d = backoff_delay_ms(c->attempt, 250, 30000, fleet_rand(f)) + 50;
-    if (c->attempt < 32)
-        c->attempt++;
-    c->retry_at_ms = f->now_ms + d;
-}
-
-static int64_t hb_interval_ms(const struct fleet *f)
-{
-    if (f->o->heartbeat_interval_s > 0)
-        return (int64_t)(f->o->heartbeat_interval_s * 1000.0 + 0.5);
-    return f->hb_default_ms > 0 ? f->hb_default_ms : 10000;
-}
-
-static void check_ready(struct fleet *f, struct ctl *c)
-{
-    if (c->ready)
-        return;
-    if (c->registered && c->trains_registered >= f->o->trains_per_controller &&
-        c->configured_once && c->applied == c->desired && c->hb_ok_since_apply && c->ms == M_UP &&
-        c->subacks == 0) {
-        c->ready = true;
-        f->n_ready++;
-    }
-}
-
-/* --- MQTT ------------------------------------------------------------------------------- */
-
-static void ctl_interest(struct ctl *c)
-{
-    if (c->fd < 0)
-        return;
-    uint32_t want = EPOLLIN;
-    if (c->ms == M_CONNECTING || mosquitto_want_write(c->mosq))
-        want |= EPOLLOUT;
-    if (want == c->ep_events)
-        return;
-    struct epoll_event ev = {.events = want, .data.ptr = c};
-    if (epoll_ctl(c->f->epfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
-        c->ep_events = want;
-}
-
-static void ctl_flush(struct ctl *c)
-{
-    if (c->fd >= 0 && mosquitto_want_write(c->mosq))
-        mosquitto_loop_write(c->mosq, 16);
-    ctl_interest(c);
-}
-
-static char *presence_payload(const struct ctl *c, const char *state)
-{
-    char ts[TIMEUTIL_ISO_LEN + 1];
-    if (timeutil_format(timeutil_now_ms() / 1000, ts) < 0)
-        ts[0] = '\0';
-    return json_text(json_pack("{s:s, s:I, s:s, s:s}", "state", state, "session_epoch",
-                               (json_int_t)c->epoch, "version", ROUNDHOUSE_VERSION, "timestamp",
-                               ts));
-}
-
-static void status_publish(struct ctl *c, const struct tsim *t, int qos)
-{
-    char topic[SIMID_TRAIN_MAX + 32], ts[32];
-    if (c->ms != M_UP)
-        return;
-    if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
-        ts[0] = '\0';
-    const char *state = t->estopped ? "estopped" : t->speed > 0 ? "running" : "stopped";
-    char *p = json_text(json_pack("{s:s, s:i, s:s, s:i, s:s, s:s, s:s}", "train_id", t->id, "speed",
-                                  t->speed, "direction", t->reverse ? "BACKWARD" : "FORWARD",
-                                  "target_speed", t->speed, "state", state, "controller_id",
-                                  c->uuid, "timestamp", ts));
-    if (p == NULL)
-        return;
-    proto_topic(topic, sizeof topic, PROTO_TOPIC_STATUS, t->id);
-    if (mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, qos, true) == MOSQ_ERR_SUCCESS)
-        c->f->res->statuses++;
-    free(p);
-}
-
-static void train_subscribe(struct ctl *c, const char *id, bool on)
-{
-    char topic[SIMID_TRAIN_MAX + 32];
-    if (c->ms != M_UP)
-        return;
-    proto_topic(topic, sizeof topic, PROTO_TOPIC_COMMANDS, id);
-    if (on) {
-        if (mosquitto_subscribe(c->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS)
-            c->subacks++;
-    } else {
-        mosquitto_unsubscribe(c->mosq, NULL, topic);
-    }
-}
-
-static void mqtt_schedule_retry(struct fleet *f, struct ctl *c)
-{
-    c->ms = M_WAIT;
-    c->m_retry_ms = f->now_ms + backoff_delay_ms(c->m_attempt, 500, 30000, fleet_rand(f)) + 50;
-    if (c->m_attempt < 32)
-        c->m_attempt++;
-}
-
-static void on_mqtt_connect(struct mosquitto *m, void *obj, int rc)
-{
-    struct ctl *c = obj;
-    struct fleet *f = c->f;
-    char topic[UUIDSTR_LEN + 48];
-    (void)m;
-    if (rc != 0) {
-        f->res->mqtt_connect_failures++;
-        mosquitto_disconnect(c->mosq);
-        return;
-    }
-    if (c->ms == M_CONNECTING)
-        f->n_connecting--;
-    c->ms = M_UP;
-    c->m_attempt = 0;
-    f->n_up++;
-    if (f->n_up > f->res->mqtt_up)
-        f->res->mqtt_up = f->n_up;
-    c->misc_due_ms = f->now_ms + 1000;
-    /* A clean session forgets subscriptions: subscribe again on every connection. */
-    c->subacks = 0;
-    proto_topic(topic, sizeof topic, PROTO_TOPIC_CONFIG_UPDATE, c->uuid);
-    if (mosquitto_subscribe(c->mosq, NULL, topic, 1) == MOSQ_ERR_SUCCESS)
-        c->subacks++;
-    if (mosquitto_subscribe(c->mosq, NULL, PROTO_TOPIC_ESTOP, 1) == MOSQ_ERR_SUCCESS)
-        c->subacks++;
-    for (int i = 0; i < c->ntrains; i++)
-        train_subscribe(c, c->trains[i].id, true);
-    char *p = presence_payload(c, "online");
-    proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
-    if (p != NULL)
-        mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, 1, true);
-    free(p);
-    /* The retained status may be from before: refresh it, as the edge does. */
-    for (int i = 0; i < c->ntrains; i++)
-        status_publish(c, &c->trains[i], 0);
-}
-
-static void on_mqtt_disconnect(struct mosquitto *m, void *obj, int rc)
-{
-    struct ctl *c = obj;
-    struct fleet *f = c->f;
-    (void)m;
-    (void)rc;
-    if (c->ms == M_CONNECTING)
-        f->n_connecting--;
-    if (c->ms == M_UP)
-        f->n_up--;
-    /* libmosquitto closed the socket, which also took it out of the epoll set. */
-    c->fd = -1;
-    c->ep_events = 0;
-    c->subacks = 0;
-    if (f->phase >= PH_SHUTDOWN) {
-        c->ms = M_OFF;
-        return;
-    }
-    f->res->mqtt_disconnects++;
-    mqtt_schedule_retry(f, c);
-}
-
-static void on_mqtt_subscribe(struct mosquitto *m, void *obj, int mid, int n, const int *granted)
-{
-    struct ctl *c = obj;
-    (void)m;
-    (void)mid;
-    (void)n;
-    (void)granted;
-    if (c->subacks > 0)
-        c->subacks--;
-    check_ready(c->f, c);
-}
-
-static void on_mqtt_publish(struct mosquitto *m, void *obj, int mid)
-{
-    struct ctl *c = obj;
-    (void)m;
-    if (c->offline_sent && !c->offline_acked && mid == c->offline_mid) {
-        c->offline_acked = true;
-        c->f->n_offline_acked++;
-    }
-}
-
-static void handle_command(struct ctl *c, struct tsim *t, const void *payload, size_t len)
-{
-    /* The edge's own parser: what it would reject whole changes nothing here either. */
-    struct proto_command cmd;
-    char err[128];
-    if (proto_command_parse(payload, len, &cmd, err, sizeof err) < 0)
-        return;
-    c->f->res->commands++;
-    if (cmd.has_direction)
-        t->reverse = cmd.reverse;
-    switch (cmd.action) {
-    case PROTO_ACT_ESTOP:
-        t->speed = 0;
-        t->estopped = true;
-        break;
-    case PROTO_ACT_STOP:
-        t->speed = 0;
-        t->estopped = false;
-        break;
-    case PROTO_ACT_START:
-        t->speed = cmd.has_speed ? cmd.speed : (t->speed > 0 ? t->speed : 50);
-        t->estopped = false;
-        break;
-    case PROTO_ACT_SET_SPEED:
-        t->speed = cmd.speed;
-        t->estopped = false;
-        break;
-    default:
-        break;
-    }
-    /* A simulated motor reaches its target at once: one status answers the command. */
-    status_publish(c, t, 0);
-}
-
-static void on_mqtt_message(struct mosquitto *m, void *obj, const struct mosquitto_message *msg)
-{
-    struct ctl *c = obj;
-    struct fleet *f = c->f;
-    const char *topic = msg->topic;
-    size_t len = msg->payloadlen > 0 ? (size_t)msg->payloadlen : 0;
-    (void)m;
-    if (topic == NULL)
-        return;
-    char id[SIMID_TRAIN_MAX + 1];
-    enum proto_topic kind = proto_topic_parse(topic, id, sizeof id);
-    if (kind == PROTO_TOPIC_LAYOUT_ESTOP) {
-        for (int i = 0; i < c->ntrains; i++) {
-            c->trains[i].speed = 0;
-            c->trains[i].estopped = true;
-            status_publish(c, &c->trains[i], 0);
-        }
-        return;
-    }
-    if (kind == PROTO_TOPIC_COMMANDS) {
-        struct tsim *t = ctl_train(c, id);
-        if (t != NULL)
-            handle_command(c, t, msg->payload, len);
-        return;
-    }
-    if (kind == PROTO_TOPIC_CONFIG_UPDATE && len > 0 && len <= 4096) {
-        json_t *j = json_loadb(msg->payload, len, 0, NULL);
-        json_t *v = json_object_get(j, "version");
-        if (json_is_integer(v)) {
-            json_int_t version = json_integer_value(v);
-            if (version > c->applied) {
-                f->res->config_updates++;
-                if (version > c->desired)
-                    c->desired = version;
-                kick(f, c);
-            }
-        }
-        json_decref(j);
-    }
-}
-
-static void mqtt_connect(struct fleet *f, struct ctl *c)
-{
-    char topic[UUIDSTR_LEN + 48], id[UUIDSTR_LEN + 32];
-    char *will = NULL;
-    int fd;
-    if (c->mosq == NULL) {
-        snprintf(id, sizeof id, "roundhouse-edge-%s", c->uuid);
-        c->mosq = mosquitto_new(id, true, c);
-        if (c->mosq == NULL)
-            goto failed;
-        mosquitto_int_option(c->mosq, MOSQ_OPT_PROTOCOL_VERSION, MQTT_PROTOCOL_V311);
-        mosquitto_int_option(c->mosq, MOSQ_OPT_TCP_NODELAY, 1);
-        mosquitto_connect_callback_set(c->mosq, on_mqtt_connect);
-        mosquitto_disconnect_callback_set(c->mosq, on_mqtt_disconnect);
-        mosquitto_subscribe_callback_set(c->mosq, on_mqtt_subscribe);
-        mosquitto_message_callback_set(c->mosq, on_mqtt_message);
-        mosquitto_publish_callback_set(c->mosq, on_mqtt_publish);
-    }
-    /* The will describes this session: armed with the epoch of the last registration. */
-    will = presence_payload(c, "offline");
-    proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
-    if (will == NULL ||
-        mosquitto_will_set(c->mosq, topic, (int)strlen(will), will, 1, true) != MOSQ_ERR_SUCCESS)
-        goto failed;
-    if (mosquitto_connect_async(c->mosq, f->o->mqtt_host, f->o->mqtt_port,
-                                f->o->mqtt_keepalive_s) != MOSQ_ERR_SUCCESS)
-        goto failed;
-    fd = mosquitto_socket(c->mosq);
-    if (fd < 0)
-        goto failed;
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT, .data.ptr = c};
-    if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-        mosquitto_disconnect(c->mosq);
-        goto failed;
-    }
-    c->fd = fd;
-    c->ep_events = ev.events;
-    c->ms = M_CONNECTING;
-    c->m_started_ms = f->now_ms;
-    f->n_connecting++;
-    free(will);
-    return;
-failed:
-    free(will);
-    f->res->mqtt_connect_failures++;
-    mqtt_schedule_retry(f, c);
-}
-
-static void mqtt_tick(struct fleet *f, struct ctl *c)
-{
-    switch (c->ms) {
-    case M_OFF:
-    case M_WAIT:
-        if (c->registered && f->phase < PH_SHUTDOWN && f->now_ms >= c->m_retry_ms &&
-            f->n_connecting < f->o->mqtt_connecting_max)
-            mqtt_connect(f, c);
-        break;
-    case M_CONNECTING:
-        if (f->now_ms - c->m_started_ms > FLEET_MQTT_CONNECT_TIMEOUT_MS) {
-            /* A broker that accepts TCP but never answers CONNECT: drop and retry. */
-            f->res->mqtt_connect_failures++;
-            mosquitto_disconnect(c->mosq);
-            if (c->ms == M_CONNECTING) {
-                /* No callback came: the library keeps the socket until the next call. */
-                f->n_connecting--;
-                if (c->fd >= 0)
-                    epoll_ctl(f->epfd, EPOLL_CTL_DEL, c->fd, NULL);
-                c->fd = -1;
-                c->ep_events = 0;
-                mqtt_schedule_retry(f, c);
-            }
-        }
-        break;
-    case M_UP:
-        if (f->now_ms >= c->misc_due_ms) {
-            c->misc_due_ms = f->now_ms + 1000;
-            mosquitto_loop_misc(c->mosq); /* keepalive PINGREQ */
-            if (c->fd >= 0 && mosquitto_socket(c->mosq) < 0) {
-                /* Closed inside the library without a callback. */
-                on_mqtt_disconnect(c->mosq, c, -1);
-                break;
-            }
-            ctl_flush(c);
-        }
-        break;
-    }
-}
-
-static void ctl_on_event(struct ctl *c, uint32_t events)
-{
-    if (c->fd < 0)
-        return;
-    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
-        mosquitto_loop_read(c->mosq, 16); /* may call on_mqtt_disconnect: fd becomes -1 */
-    if (c->fd >= 0 && ((events & EPOLLOUT) || mosquitto_want_write(c->mosq)))
-        mosquitto_loop_write(c->mosq, 16);
-    ctl_interest(c);
-}
-
-/* --- HTTP requests of a controller ------------------------------------------------------- */
-
-static char *register_body(const struct ctl *c)
-{
-    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b}", "name", c->name, "address", "127.0.0.1",
-                          "uuid", c->uuid, "version", ROUNDHOUSE_VERSION, "platform",
-                          "roundhouse-fleet", "issue_secret", 1);
-    if (j != NULL && c->applied >= 0)
-        json_object_set_new(j, "applied_config_version", json_integer(c->applied));
-    return json_text(j);
-}
-
-static char *train_body(const struct fleet *f, const struct ctl *c)
-{
-    char id[SIMID_TRAIN_MAX + 1], name[96];
-    if (simid_train_id(f->o->seed, c->idx, c->trains_registered, id, sizeof id) < 0)
-        return NULL;
-    snprintf(name, sizeof name, "Fleet train %ld/%d", c->idx, c->trains_registered);
-    return json_text(json_pack("{s:s, s:s, s:{s:s, s:{}}}", "train_id", id, "name", name, "plugin",
-                               "name", "simulator", "config"));
-}
-
-static char *heartbeat_body(const struct ctl *c)
-{
-    json_t *trains = json_array();
-    for (int i = 0; trains != NULL && i < c->ntrains; i++)
-        json_array_append_new(trains, json_pack("{s:s, s:i, s:s}", "train_id", c->trains[i].id,
-                                                "speed", c->trains[i].speed, "direction",
-                                                c->trains[i].reverse ? "BACKWARD" : "FORWARD"));
-    json_t *j = json_pack("{s:s, s:s, s:o}", "version", ROUNDHOUSE_VERSION, "platform",
-                          "roundhouse-fleet", "trains", trains);
-    if (j == NULL)
-        return NULL;
-    if (c->applied >= 0) {
-        json_object_set_new(j, "config_version", json_integer(c->applied));
-        if (c->checksum[0] != '\0')
-            json_object_set_new(j, "config_hash", json_string(c->checksum));
-    }
-    if (c->epoch > 0)
-        json_object_set_new(j, "session_epoch", json_integer(c->epoch));
-    return json_text(j);
-}
-
-static int ctl_start(struct fleet *f, struct ctl *c, enum act a)
-{
-    char path[UUIDSTR_LEN + 64];
-    char *body = NULL;
-    const char *method = "POST", *inm = NULL;
-    int tag = 0, rc;
-    switch (a) {
-    case ACT_REGISTER:
-        snprintf(path, sizeof path, "/api/controllers/register");
-        body = register_body(c);
-        tag = FREQ_REGISTER;
-        break;
-    case ACT_TRAIN:
-        snprintf(path, sizeof path, "/api/controllers/%s/trains", c->uuid);
-        body = train_body(f, c);
-        tag = FREQ_TRAIN;
-        break;
-    case ACT_CONFIG:
-        snprintf(path, sizeof path, "/api/controllers/%s/config", c->uuid);
-        method = "GET";
-        inm = c->etag[0] != '\0' ? c->etag : NULL;
-        tag = FREQ_CONFIG;
-        break;
-    case ACT_HEARTBEAT:
-        snprintf(path, sizeof path, "/api/controllers/%s/heartbeat", c->uuid);
-        body = heartbeat_body(c);
-        tag = FREQ_HEARTBEAT;
-        c->hb_now = false;
-        break;
-    default:
-        return -EINVAL;
-    }
-    if (strcmp(method, "POST") == 0 && body == NULL)
-        return -ENOMEM;
-    /* Every call made as the controller carries its secret, as the edge's do (the train
-     * registration too: the edge sends it there, the central does not require it). */
-    rc = httpq_start(f->http, method, path, body, inm, c->secret_header, FLEET_BODY_MAX, c, tag);
-    free(body);
-    if (rc == 0)
-        c->busy = true;
-    return rc;
-}
-
-static json_t *answer_json(const struct httpq_result *r)
-{
-    if (r->body_len == 0 || r->body_truncated)
-        return NULL;
-    return json_loadb(r->body, r->body_len, 0, NULL);
-}
-
-static void forget_registration(struct ctl *c)
-{
-    /* 404: the central does not know us (database reset): register again. */
-    c->registered = false;
-    c->trains_registered = 0;
-}
-
-static void register_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
-{
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *cv = json_object_get(j, "config_version"), *ep = json_object_get(j, "session_epoch");
-    json_t *hb = json_object_get(j, "heartbeat_interval");
-    const char *status = json_string_value(json_object_get(j, "status"));
-    const char *uuid = json_string_value(json_object_get(j, "uuid"));
-    if (j == NULL || !json_is_integer(cv) || uuid == NULL || strcmp(uuid, c->uuid) != 0) {
-        if (r->status == 200)
-            log_event(RH_LOG_WARNING, "register_unexpected_answer", "{s:s, s:s?}", "uuid", c->uuid,
-                      "got", uuid);
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
-    }
-    for (int i = 0; status != NULL && i < 4; i++)
-        if (strcmp(status, reg_status_names[i]) == 0)
-            f->res->reg_status[i]++;
-    c->registered = true;
-    c->attempt = 0;
-    c->desired = json_integer_value(cv);
-    int64_t old_epoch = c->epoch;
-    if (json_is_integer(ep))
-        c->epoch = json_integer_value(ep);
-    if (json_is_integer(hb) && json_integer_value(hb) > 0 && f->hb_default_ms <= 0)
-        f->hb_default_ms = json_integer_value(hb) * 1000;
-    if (!c->counted_registered) {
-        c->counted_registered = true;
-        f->n_registered++;
-        if (f->n_registered == f->n)
-            f->res->registered_s = (double)(f->now_ms - f->start_ms) / 1000.0;
-    }
-    /* A new session while connected: announce it (the will follows at the next connect). */
-    if (c->ms == M_UP && c->epoch != old_epoch) {
-        char topic[UUIDSTR_LEN + 48];
-        char *p = presence_payload(c, "online");
-        proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
-        if (p != NULL)
-            mosquitto_publish(c->mosq, NULL, topic, (int)strlen(p), p, 1, true);
-        free(p);
-    }
-    json_decref(j);
-}
-
-static void train_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
-{
-    /* 200/201: ours; 409: moved to another controller by an earlier run: not ours now. */
-    if (r->status == 200 || r->status == 201 || r->status == 409) {
-        c->trains_registered++;
-        c->attempt = 0;
-    } else if (r->status == 404) {
-        forget_registration(c);
-    } else {
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-    }
-}
-
-/* Replaces the train set by the config's: removed trains stop (final status) and are
- * unsubscribed, new ones subscribed; unchanged ones keep their state. */
-static void apply_trains(struct ctl *c, json_t *list)
-{
-    struct tsim next[FLEET_MAX_TRAINS] = {0};
-    int n = 0;
-    size_t i;
-    json_t *t;
-    json_array_foreach(list, i, t)
-    {
-        const char *id = json_string_value(json_object_get(t, "train_id"));
-        if (id == NULL || strlen(id) > SIMID_TRAIN_MAX)
-            continue;
-        if (n == FLEET_MAX_TRAINS)
-            break;
-        struct tsim *old = ctl_train(c, id);
-        if (old != NULL) {
-            next[n] = *old;
-        } else {
-            memset(&next[n], 0, sizeof next[n]);
-            snprintf(next[n].id, sizeof next[n].id, "%s", id);
-            train_subscribe(c, id, true);
-        }
-        n++;
-    }
-    for (int k = 0; k < c->ntrains; k++) {
-        bool kept = false;
-        for (int m = 0; m < n && !kept; m++)
-            kept = strcmp(next[m].id, c->trains[k].id) == 0;
-        if (!kept) {
-            c->trains[k].speed = 0;
-            status_publish(c, &c->trains[k], 0);
-            train_subscribe(c, c->trains[k].id, false);
-        }
-    }
-    memcpy(c->trains, next, (size_t)n * sizeof next[0]);
-    c->ntrains = n;
-}
-
-static void config_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
-{
-    if (r->status == 304) {
-        f->res->req[FREQ_CONFIG].not_modified++;
-        c->configured_once = true;
-        c->desired = c->applied;
-        c->attempt = 0;
-        return;
-    }
-    if (r->status == 404) {
-        forget_registration(c);
-        return;
-    }
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *v = json_object_get(j, "version"), *trains = json_object_get(j, "trains");
-    const char *sum = json_string_value(json_object_get(j, "checksum"));
-    if (!json_is_integer(v) || !json_is_array(trains)) {
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
-    }
-    apply_trains(c, trains);
-    c->applied = json_integer_value(v);
-    c->desired = c->applied;
-    snprintf(c->checksum, sizeof c->checksum, "%s", sum != NULL ? sum : "");
-    snprintf(c->etag, sizeof c->etag, "%s", r->etag);
-    c->configured_once = true;
-    c->hb_ok_since_apply = false;
-    c->hb_now = true; /* report the new version and trains at once */
-    c->attempt = 0;
-    if (!c->counted_configured) {
-        c->counted_configured = true;
-        f->n_configured++;
-    }
-    json_decref(j);
-}
-
-static void move_finish(struct fleet *f, struct move *mv, bool ok)
-{
-    if (ok) {
-        int64_t lat = mv->done_us - mv->put_us;
-        stats_add(&f->res->move_latency, lat > 0 ? lat : 0);
-        f->res->moves_done++;
-    }
-    f->ctls[mv->from].moving--;
-    f->ctls[mv->to].moving--;
-    mv->active = false;
-}
-
-static void heartbeat_done(struct fleet *f, struct ctl *c, const struct httpq_result *r)
-{
-    if (r->status == 404) {
-        forget_registration(c);
-        return;
-    }
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    json_t *cv = json_object_get(j, "config_version");
-    if (!json_is_integer(cv)) {
-        c->hb_now = true;
-        retry_later(f, c, r->status == 429 ? r->retry_after_s : -1);
-        json_decref(j);
-        return;
-    }
-    c->desired = json_integer_value(cv);
-    c->hb_due_ms = f->now_ms + hb_interval_ms(f);
-    c->hb_ok_since_apply = true;
-    c->attempt = 0;
-    check_ready(f, c);
-    if (c->moving > 0) {
-        int64_t t = timeutil_mono_us();
-        for (int i = 0; i < FLEET_MAX_MOVES; i++) {
-            struct move *mv = &f->moves[i];
-            if (!mv->active || mv->done || mv->to != c->pos || ctl_train(c, mv->train) == NULL)
-                continue;
-            mv->done = true;
-            mv->done_us = t;
-            if (mv->put_ok)
-                move_finish(f, mv, true);
-        }
-    }
-    json_decref(j);
-}
-
-/* --- admin requests: moves and the duplicate count --------------------------------------- */
-
-static void put_done(struct fleet *f, struct move *mv, const struct httpq_result *r)
-{
-    if (r->status != 200) {
-        log_event(RH_LOG_WARNING, "move_refused", "{s:s, s:i}", "train_id", mv->train, "status",
-                  (int)r->status);
-        f->res->moves_failed++;
-        move_finish(f, mv, false);
-        return;
-    }
-    mv->put_ok = true;
-    mv->put_us = timeutil_mono_us();
-    if (mv->done) /* the new owner reported it before we read the PUT's answer */
-        move_finish(f, mv, true);
-}
-
-static int cmp_uuid(const void *a, const void *b)
-{
-    return strcmp((const char *)a, (const char *)b);
-}
-
-static void list_done(struct fleet *f, const struct httpq_result *r)
-{
-    f->list_running = false;
-    f->list_done = true;
-    json_t *j = r->status == 200 ? answer_json(r) : NULL;
-    if (!json_is_array(j)) {
-        log_event(RH_LOG_WARNING, "controller_list_failed", "{s:i, s:b}", "status", (int)r->status,
-                  "truncated", r->body_truncated);
-        json_decref(j);
-        return;
-    }
-    unsigned char *seen = calloc((size_t)f->n_total, 1);
-    if (seen == NULL) {
-        json_decref(j);
-        return;
-    }
-    size_t plen = strlen(f->prefix), i;
-    long dup = 0, found = 0;
-    json_t *row;
-    json_array_foreach(j, i, row)
-    {
-        const char *name = json_string_value(json_object_get(row, "name"));
-        const char *id = json_string_value(json_object_get(row, "id"));
-        if (name == NULL || strncmp(name, f->prefix, plen) != 0)
-            continue;
-        const char(*hit)[UUIDSTR_LEN + 1] = id != NULL
-                                                ? bsearch(id, f->sorted_uuids, (size_t)f->n_total,
-                                                          sizeof f->sorted_uuids[0], cmp_uuid)
-                                                : NULL;
-        if (hit == NULL) {
-            dup++; /* a record with our name that is not one of our identities */
-            continue;
-        }
-        size_t k = (size_t)(hit - f->sorted_uuids);
-        if (seen[k]) {
-            dup++;
-        } else {
-            seen[k] = 1;
-            found++;
-        }
-    }
-    free(seen);
-    f->res->duplicates_checked = true;
-    f->res->duplicates = dup;
-    f->res->missing = f->n_total - found; /* other shards may still be booting */
-    json_decref(j);
-}
+/* --- requests ---------------------------------------------------------------------------- */
 
 static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_result *r)
 {
@@ -939,122 +120,24 @@ static void on_http_done(void *ctx, void *req_ctx, int tag, const struct httpq_r
         log_event(RH_LOG_DEBUG, "request_failed", "{s:s, s:i, s:i}", "request", req_names[tag],
                   "status", (int)r->status, "curl", r->curl_code);
 
-    if (tag == FREQ_PUT) {
-        put_done(f, req_ctx, r);
-        return;
-    }
-    if (tag == FREQ_LIST) {
-        list_done(f, r);
-        return;
-    }
-    struct ctl *c = req_ctx;
-    c->busy = false;
-    switch (tag) {
-    case FREQ_REGISTER:
-        register_done(f, c, r);
-        break;
-    case FREQ_TRAIN:
-        train_done(f, c, r);
-        break;
-    case FREQ_CONFIG:
-        config_done(f, c, r);
-        break;
-    case FREQ_HEARTBEAT:
-        heartbeat_done(f, c, r);
-        break;
-    default:
-        break;
-    }
-    if (c->ms == M_UP)
-        ctl_flush(c); /* statuses and (un)subscriptions queued by an apply */
-    kick(f, c);
+    if (tag == FREQ_PUT)
+        fleet_moves_put_done(f, req_ctx, r);
+    else if (tag == FREQ_LIST)
+        fleet_list_done(f, r);
+    else
+        fleet_ctl_answered(f, req_ctx, tag, r);
 }
 
 static void dispatch(struct fleet *f)
 {
-    if (f->list_wanted && !f->list_running && httpq_has_room(f->http)) {
-        if (httpq_start(f->http, "GET", "/api/controllers", NULL, NULL, NULL, FLEET_LIST_MAX, NULL,
-                        FREQ_LIST) == 0) {
-            f->list_wanted = false;
-            f->list_running = true;
-        }
-    }
+    fleet_list_start(f);
     for (long budget = f->qlen; budget > 0 && f->qlen > 0 && httpq_has_room(f->http); budget--) {
         struct ctl *c = &f->ctls[f->queue[f->qhead]];
         f->qhead = (f->qhead + 1) % f->n;
         f->qlen--;
         c->queued = false;
-        enum act a = ctl_next_action(f, c);
-        if (a == ACT_NONE)
-            continue;
-        if (ctl_start(f, c, a) < 0)
-            c->retry_at_ms = f->now_ms + 1000;
+        fleet_ctl_start_pending(f, c);
     }
-}
-
-/* --- reassign ----------------------------------------------------------------------------- */
-
-static void move_start(struct fleet *f)
-{
-    struct move *mv = NULL;
-    for (int i = 0; i < f->o->reassign_inflight && i < FLEET_MAX_MOVES; i++)
-        if (!f->moves[i].active) {
-            mv = &f->moves[i];
-            break;
-        }
-    if (mv == NULL || !httpq_has_room(f->http))
-        return;
-    /* Random picks, bounded: the fleet may be too small to find a free pair right now. */
-    for (int tries = 0; tries < 64; tries++) {
-        struct ctl *a = &f->ctls[fleet_rand(f) % (uint64_t)f->n];
-        struct ctl *b = &f->ctls[fleet_rand(f) % (uint64_t)f->n];
-        if (a == b || a->moving || b->moving || a->ntrains == 0 || !a->ready || !b->ready ||
-            b->ntrains >= FLEET_MAX_TRAINS - 1)
-            continue;
-        const struct tsim *t = &a->trains[fleet_rand(f) % (uint64_t)a->ntrains];
-        char path[SIMID_TRAIN_MAX + 32];
-        snprintf(path, sizeof path, "/api/trains/%s", t->id);
-        char *body = json_text(json_pack("{s:s}", "controller_id", b->uuid));
-        if (body == NULL)
-            return;
-        memset(mv, 0, sizeof *mv);
-        snprintf(mv->train, sizeof mv->train, "%s", t->id);
-        int rc = httpq_start(f->http, "PUT", path, body, NULL, NULL, FLEET_BODY_MAX, mv, FREQ_PUT);
-        free(body);
-        if (rc < 0)
-            return;
-        mv->active = true;
-        mv->from = a->pos;
-        mv->to = b->pos;
-        mv->start_ms = f->now_ms;
-        a->moving++;
-        b->moving++;
-        f->res->moves_started++;
-        return;
-    }
-}
-
-static void moves_tick(struct fleet *f)
-{
-    for (int i = 0; i < FLEET_MAX_MOVES; i++) {
-        struct move *mv = &f->moves[i];
-        if (mv->active && f->now_ms - mv->start_ms > FLEET_MOVE_TIMEOUT_MS) {
-            log_event(RH_LOG_WARNING, "move_timeout", "{s:s}", "train_id", mv->train);
-            f->res->moves_timeout++;
-            move_finish(f, mv, false);
-        }
-    }
-    if (f->phase == PH_MEASURE && f->now_ms < f->measure_end_ms)
-        for (int i = 0; i < f->o->reassign_inflight; i++)
-            move_start(f);
-}
-
-static bool moves_active(const struct fleet *f)
-{
-    for (int i = 0; i < FLEET_MAX_MOVES; i++)
-        if (f->moves[i].active)
-            return true;
-    return false;
 }
 
 /* --- phases -------------------------------------------------------------------------------- */
@@ -1087,13 +170,9 @@ static void enter_measure(struct fleet *f)
     f->measure_start_us = timeutil_mono_us();
     f->measure_end_ms = f->now_ms + (int64_t)(f->o->duration_s * 1000.0);
     central_sample(f, true);
-    if (f->o->scenario == FLEET_STEADY) {
-        /* Spread the heartbeats over one interval, as independently booted edges are. */
-        int64_t iv = hb_interval_ms(f);
+    if (f->o->scenario == FLEET_STEADY)
         for (long i = 0; i < f->n; i++)
-            f->ctls[i].hb_due_ms =
-                f->now_ms + (iv > 0 ? (int64_t)(fleet_rand(f) % (uint64_t)iv) : 0);
-    }
+            fleet_ctl_heartbeat_spread(f, &f->ctls[i]);
 }
 
 static void enter_drain(struct fleet *f)
@@ -1106,24 +185,10 @@ static void enter_drain(struct fleet *f)
 
 static void enter_shutdown(struct fleet *f)
 {
-    char topic[UUIDSTR_LEN + 48];
     f->phase = PH_SHUTDOWN;
     f->phase_deadline_ms = f->now_ms + FLEET_SHUTDOWN_MS;
-    /* As the edge at SIGTERM: an offline presence for this session, QoS 1. */
-    for (long i = 0; i < f->n; i++) {
-        struct ctl *c = &f->ctls[i];
-        if (c->ms != M_UP)
-            continue;
-        char *p = presence_payload(c, "offline");
-        proto_topic(topic, sizeof topic, PROTO_TOPIC_PRESENCE, c->uuid);
-        if (p != NULL && mosquitto_publish(c->mosq, &c->offline_mid, topic, (int)strlen(p), p, 1,
-                                           true) == MOSQ_ERR_SUCCESS)
-            c->offline_sent = true;
-        else
-            f->n_offline_acked++; /* nothing to wait for */
-        free(p);
-        ctl_flush(c);
-    }
+    for (long i = 0; i < f->n; i++)
+        fleet_mqtt_goodbye(f, &f->ctls[i]);
 }
 
 static long count_up(const struct fleet *f)
@@ -1174,7 +239,7 @@ static void phase_tick(struct fleet *f)
         break;
     case PH_DRAIN:
         /* Wait for the duplicate count and for moves still on their way. */
-        if ((!f->list_wanted && !f->list_running && !moves_active(f)) ||
+        if ((!f->list_wanted && !f->list_running && !fleet_moves_active(f)) ||
             f->now_ms >= f->phase_deadline_ms + (f->list_running ? FLEET_LIST_TIMEOUT_MS : 0))
             enter_shutdown(f);
         break;
@@ -1191,11 +256,11 @@ static void tick(struct fleet *f)
 {
     for (long i = 0; i < f->n; i++) {
         struct ctl *c = &f->ctls[i];
-        mqtt_tick(f, c);
-        kick(f, c);
+        fleet_mqtt_tick(f, c);
+        fleet_ctl_tick(f, c);
     }
     if (f->o->scenario == FLEET_REASSIGN)
-        moves_tick(f);
+        fleet_moves_tick(f);
     phase_tick(f);
 }
 
@@ -1282,9 +347,8 @@ static int fleet_setup(struct fleet *f)
         c->pos = j;
         c->f = f;
         c->fd = -1;
-        c->applied = -1;
-        c->desired = -1;
-        c->hb_due_ms = -1;
+        c->wake_ms = -1;
+        c->rejected_version = -1;
         memcpy(c->uuid, f->sorted_uuids[c->idx], sizeof c->uuid);
         /* Like its UUID, a simulated controller's secret derives from the seed and its index,
          * so that a second run against the same database presents the secret of the first:
@@ -1301,7 +365,7 @@ static int fleet_setup(struct fleet *f)
         if (c->trains == NULL)
             return -ENOMEM;
     }
-    qsort(f->sorted_uuids, (size_t)f->n_total, sizeof f->sorted_uuids[0], cmp_uuid);
+    qsort(f->sorted_uuids, (size_t)f->n_total, sizeof f->sorted_uuids[0], fleet_uuid_cmp);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (f->epfd < 0)
         return -errno;
@@ -1311,16 +375,8 @@ static int fleet_setup(struct fleet *f)
 static void fleet_teardown(struct fleet *f)
 {
     for (long i = 0; f->ctls != NULL && i < f->n; i++) {
-        struct ctl *c = &f->ctls[i];
-        if (c->mosq != NULL) {
-            if (c->ms == M_UP || c->ms == M_CONNECTING) {
-                mosquitto_disconnect(c->mosq);
-                if (mosquitto_socket(c->mosq) >= 0)
-                    mosquitto_loop_write(c->mosq, 1);
-            }
-            mosquitto_destroy(c->mosq);
-        }
-        free(c->trains);
+        fleet_mqtt_close(&f->ctls[i]);
+        free(f->ctls[i].trains);
     }
     httpq_free(f->http);
     if (f->epfd >= 0)
@@ -1332,7 +388,7 @@ static void fleet_teardown(struct fleet *f)
 
 int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct fleet_result *res)
 {
-    struct fleet f = {.o = o, .res = res, .stop = stop, .epfd = -1, .hb_default_ms = -1};
+    struct fleet f = {.o = o, .res = res, .stop = stop, .epfd = -1};
     struct epoll_event evs[FLEET_EPOLL_BATCH];
     int rc = raise_nofile(o, res);
     if (rc < 0)
@@ -1347,7 +403,7 @@ int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct
     f.last_progress_ms = f.now_ms;
     central_sample(&f, true);
     for (long i = 0; i < f.n; i++)
-        enqueue(&f, &f.ctls[i]);
+        fleet_ctl_boot(&f, &f.ctls[i]);
     int64_t next_tick = f.now_ms;
     /* Bounded: every phase has a deadline (boot timeout, duration, drain, shutdown). */
     while (f.phase != PH_DONE) {
@@ -1374,7 +430,7 @@ int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct
             if (kind == HTTPQ_EVSRC)
                 httpq_on_event(f.http, evs[i].data.ptr, evs[i].events);
             else if (kind == CTL_EVSRC)
-                ctl_on_event(evs[i].data.ptr, evs[i].events);
+                fleet_mqtt_event(evs[i].data.ptr, evs[i].events);
         }
         httpq_collect(f.http);
         int herr = httpq_take_error(f.http);

@@ -17,6 +17,9 @@
 #include "fleet_options.h"
 #include "stats.h"
 
+/* The registration answer's "status" values counted (fleet_reg_status_name). */
+#define FLEET_REG_STATUSES 4
+
 enum fleet_req {
     FREQ_REGISTER = 0,
     FREQ_TRAIN,
@@ -41,7 +44,7 @@ struct fleet_result {
     double boot_s;       /* first request -> last controller ready (or the timeout) */
     double registered_s; /* first request -> last controller registered */
     long registered, configured, ready, mqtt_up;
-    long reg_status[4]; /* restored, reactivated, registered, existing */
+    long reg_status[FLEET_REG_STATUSES]; /* restored, reactivated, registered, existing */
     bool duplicates_checked;
     long duplicates, missing;
     struct fleet_req_stats req[FREQ_COUNT];
@@ -68,6 +71,7 @@ void fleet_result_free(struct fleet_result *r);
  * when it could not start (r->nofile_limit tells about -EMFILE). */
 int fleet_run(const struct fleet_options *o, volatile sig_atomic_t *stop, struct fleet_result *r);
 const char *fleet_req_name(enum fleet_req q);
+const char *fleet_reg_status_name(int i);
 /* Open files the run of o needs (checked against RLIMIT_NOFILE before it starts). */
 long fleet_fds_needed(const struct fleet_options *o);
 /* Controllers this process simulates: those with index % shards == shard. */

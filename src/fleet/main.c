@@ -1,4 +1,5 @@
-/* roundhouse-fleet: options, signals and wiring; the simulation lives in fleet.c. */
+/* roundhouse-fleet: options, signals and wiring; the simulation lives in fleet*.c (their
+ * parts: fleet_internal.h). */
 #include <curl/curl.h>
 #include <errno.h>
 #include <mosquitto.h>

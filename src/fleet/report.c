@@ -4,9 +4,6 @@
 #include <inttypes.h>
 #include <jansson.h>
 
-static const char *const reg_status_names[4] = {"restored", "reactivated", "registered",
-                                                "existing"};
-
 static double round3(double v)
 {
     return (double)(int64_t)(v * 1000.0 + (v >= 0 ? 0.5 : -0.5)) / 1000.0;
@@ -45,8 +42,8 @@ json_t *report_json(const struct fleet_options *o, struct fleet_result *r)
             json_object_set_new(q, "not_modified", json_integer((json_int_t)st->not_modified));
         json_object_set_new(reqs, fleet_req_name((enum fleet_req)i), q);
     }
-    for (int i = 0; i < 4; i++)
-        json_object_set_new(statuses, reg_status_names[i], json_integer(r->reg_status[i]));
+    for (int i = 0; i < FLEET_REG_STATUSES; i++)
+        json_object_set_new(statuses, fleet_reg_status_name(i), json_integer(r->reg_status[i]));
     json_int_t errors = 0, e429 = 0;
     for (int i = 0; i < FREQ_COUNT; i++) {
         errors += (json_int_t)r->req[i].errors;

@@ -450,6 +450,27 @@ static void test_heartbeat_override(void **state)
     assert_int_equal(s2.heartbeat_interval_s, SYNC_DEFAULT_HEARTBEAT_S);
 }
 
+/* A period finer than whole seconds (the fleet simulator's), and back to the server's. */
+static void test_heartbeat_override_ms(void **state)
+{
+    (void)state;
+    struct sync s;
+    sync_init(&s, T0, false, 0, -1, 5);
+    sync_heartbeat_override_set(&s, 500);
+    step(&s, SYNC_EV_TICK, T0);
+    step_v(&s, SYNC_EV_REGISTERED, 1, 30, T0);
+    assert_true(sync_heartbeat_period_ms(&s) == 500);
+    struct sync_output o = step_v(&s, SYNC_EV_CONFIG_APPLIED, 1, 0, T0);
+    assert_int_equal(o.action, SYNC_ACT_HEARTBEAT);
+    o = step_v(&s, SYNC_EV_HEARTBEAT_OK, 1, 30, T0 + 10);
+    assert_true(o.wake_ms == T0 + 510);
+    sync_heartbeat_override_set(&s, 0);
+    assert_true(sync_heartbeat_period_ms(&s) == 10000); /* the server's, never taken over it */
+    step(&s, SYNC_EV_TICK, T0 + 510);
+    step_v(&s, SYNC_EV_HEARTBEAT_OK, 1, 30, T0 + 520);
+    assert_true(s.next_heartbeat_ms == T0 + 30520); /* (the wake is the long poll's, sooner) */
+}
+
 static void test_action_names(void **state)
 {
     (void)state;
@@ -480,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_longpoll_decisions),
         cmocka_unit_test(test_longpoll_needs_registration_and_config),
         cmocka_unit_test(test_heartbeat_override),
+        cmocka_unit_test(test_heartbeat_override_ms),
         cmocka_unit_test(test_action_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
