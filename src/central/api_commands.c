@@ -9,8 +9,8 @@
 
 #include "api_views.h"
 #include "central.h"
+#include "command.h"
 #include "layout.h"
-#include "notify.h"
 #include "protocol.h"
 #include "store.h"
 
@@ -112,52 +112,6 @@ static int parse_command(const json_t *b, struct command_req *cmd, struct jsonx_
     return 0;
 }
 
-/* Whether the command sets the train moving (refused while the layout is stopped). */
-static bool command_drives(const struct command_req *cmd)
-{
-    return strcmp(cmd->action, "start") == 0 ||
-           (strcmp(cmd->action, "setSpeed") == 0 && cmd->speed > 0);
-}
-
-/* Who should receive a command: the controller running the train, else the one it is
- * assigned to. A client can tell from the answer whether anyone is listening. */
-struct command_target {
-    json_t *holder; /* its row, NULL: none (or not in the store) */
-    char id[UUIDSTR_LEN + 1];
-    enum presence presence;
-};
-
-/* The target of a command to train tid, read in a transaction of its own. -ENOENT: no such
- * train; -EPERM: a command that drives, to a train whose controller is disabled; or a store
- * error. */
-static int command_target(struct call *k, const char *tid, bool drives, struct command_target *t)
-{
-    struct central *c = k->c;
-    json_t *train = NULL, *owner = NULL;
-    t->holder = NULL;
-    t->id[0] = '\0';
-    t->presence = PRESENCE_UNKNOWN;
-    int rc = store_begin(c->store, false);
-    if (rc < 0)
-        return rc;
-    rc = store_train_get(c->store, tid, &train);
-    const char *d = json_string_value(json_object_get(train, "desired_controller_id"));
-    const char *h = json_string_value(json_object_get(train, "actual_controller_id"));
-    if (h == NULL)
-        h = d;
-    if (rc == 0 && h != NULL && store_controller_get(c->store, h, &t->holder) == 0) {
-        snprintf(t->id, sizeof t->id, "%s", h);
-        t->presence = view_presence(c, t->holder, k->now);
-    }
-    if (rc == 0 && drives && d != NULL && store_controller_get(c->store, d, &owner) == 0 &&
-        json_is_false(json_object_get(owner, "enabled")))
-        rc = -EPERM;
-    json_decref(owner);
-    store_rollback(c->store);
-    json_decref(train);
-    return rc;
-}
-
 /* 202 for a command the broker took: whether it reaches a controller, and which. */
 static void command_answer(struct call *k, const char *tid, const char *action,
                            const struct command_target *t)
@@ -181,60 +135,55 @@ static void command_answer(struct call *k, const char *tid, const char *action,
 
 void h_command(struct call *k)
 {
-    struct central *c = k->c;
     const char *tid = k->arg[0];
     json_t *b = api_body_object(k, false);
     if (b == NULL)
         return;
     struct jsonx_err err;
-    struct command_req cmd;
+    struct command_req req;
     struct command_target t = {0};
     json_t *payload = NULL;
-    if (parse_command(b, &cmd, &err) < 0) {
+    if (parse_command(b, &req, &err) < 0) {
         api_invalid(k, &err);
-        goto out;
+        json_decref(b);
+        return;
     }
-    bool drives = command_drives(&cmd);
-    if (drives && layout_is_stopped(c)) {
-        http_response_error(k->resp, 409, "layout_stopped", "action",
-                            "the layout is stopped after an emergency stop: resume it (POST "
-                            "/api/layout/resume, the web UI's Resume) before driving");
-        goto out;
-    }
-    int rc = command_target(k, tid, drives, &t);
-    if (rc == -ENOENT) {
-        api_not_found_train(k, tid);
-        goto out;
-    }
-    if (rc == -EPERM) {
-        http_response_error(k->resp, 409, "controller_disabled", "action",
-                            "the train's controller is disabled: enable it to drive the train");
-        goto out;
-    }
-    if (rc < 0) {
-        api_db_failed(k, rc);
-        goto out;
-    }
-    payload = json_pack("{s:s}", "action", cmd.action);
-    if (cmd.speed >= 0)
-        json_object_set_new(payload, "speed", json_integer(cmd.speed));
-    if (cmd.direction[0])
-        json_object_set_new(payload, "direction", json_string(cmd.direction));
-    rc = notify_command(c->notify, tid, payload);
-    if (rc == -ENOTCONN)
-        http_response_error(k->resp, 503, "broker_unavailable", NULL,
-                            "the MQTT broker is not reachable; the command was not sent");
-    else if (rc < 0)
-        http_response_error(k->resp, 503, "broker_unavailable", NULL,
-                            "the command could not be published");
-    else {
+    struct command cmd = {.action = req.action,
+                          .speed = (int)req.speed,
+                          .direction = req.direction[0] ? req.direction : NULL};
+    int store_rc;
+    switch (command_send(k->c, tid, &cmd, k->now, &t, &payload, &store_rc)) {
+    case COMMAND_SENT:
         command_answer(k, tid, cmd.action, &t);
         log_event(RH_LOG_INFO, "command_relayed", "{s:s, s:O}", "train_id", tid, "command",
                   payload);
+        break;
+    case COMMAND_LAYOUT_STOPPED:
+        http_response_error(k->resp, 409, "layout_stopped", "action",
+                            "the layout is stopped after an emergency stop: resume it (POST "
+                            "/api/layout/resume, the web UI's Resume) before driving");
+        break;
+    case COMMAND_NO_TRAIN:
+        api_not_found_train(k, tid);
+        break;
+    case COMMAND_DISABLED:
+        http_response_error(k->resp, 409, "controller_disabled", "action",
+                            "the train's controller is disabled: enable it to drive the train");
+        break;
+    case COMMAND_NO_BROKER:
+        http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                            "the MQTT broker is not reachable; the command was not sent");
+        break;
+    case COMMAND_FAILED:
+        if (store_rc < 0)
+            api_db_failed(k, store_rc);
+        else
+            http_response_error(k->resp, 503, "broker_unavailable", NULL,
+                                "the command could not be published");
+        break;
     }
-out:
     json_decref(payload);
-    json_decref(t.holder);
+    command_target_clear(&t);
     json_decref(b);
 }
 

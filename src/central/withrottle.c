@@ -21,9 +21,9 @@
 #include <jansson.h>
 
 #include "central.h"
+#include "command.h"
 #include "layout.h"
 #include "log.h"
-#include "notify.h"
 #include "protocol.h"
 #include "store.h"
 #include "strbuf.h"
@@ -189,28 +189,36 @@ static void flush_client(struct client *cl)
 
 /* ---- commands ---- */
 
+/* Through the command path REST uses (command.c): the same rules, the same topic. 0 when the
+ * broker has it; otherwise the throttle (when there is one) is told why not. */
 static int publish(struct withrottle *w, struct client *cl, const char *tid, const char *action,
                    int speed, const char *direction)
 {
-    json_t *payload = json_pack("{s:s}", "action", action);
-    if (payload == NULL)
-        return -ENOMEM;
-    if (speed >= 0)
-        json_object_set_new(payload, "speed", json_integer(speed));
-    if (direction != NULL)
-        json_object_set_new(payload, "direction", json_string(direction));
-    int rc = notify_command(w->c->notify, tid, payload);
-    if (rc == 0)
+    struct command cmd = {.action = action, .speed = speed, .direction = direction};
+    struct command_target t;
+    json_t *payload = NULL;
+    int store_rc;
+    enum command_result r =
+        command_send(w->c, tid, &cmd, timeutil_now_ms() / 1000, &t, &payload, &store_rc);
+    command_target_clear(&t);
+    if (r == COMMAND_SENT) {
         log_event(RH_LOG_DEBUG, "command_relayed", "{s:s, s:O, s:s, s:s?}", "train_id", tid,
                   "command", payload, "source", "withrottle", "client", cl ? cl->ip : NULL);
-    else
-        log_event(RH_LOG_WARNING, "withrottle_command_failed", "{s:s, s:s, s:s}", "train_id", tid,
-                  "action", action, "error",
-                  rc == -ENOTCONN ? "the MQTT broker is not reachable" : "publish failed");
-    if (rc < 0 && cl != NULL)
-        send_line(cl, "HMThe MQTT broker is not reachable: the command was not sent");
-    json_decref(payload);
-    return rc;
+        json_decref(payload);
+        return 0;
+    }
+    static const char *const why[] = {
+        [COMMAND_LAYOUT_STOPPED] = "Track power is off: turn it on to drive",
+        [COMMAND_NO_TRAIN] = "The train no longer exists",
+        [COMMAND_DISABLED] = "The train's controller is disabled: enable it to drive the train",
+        [COMMAND_NO_BROKER] = "The MQTT broker is not reachable: the command was not sent",
+        [COMMAND_FAILED] = "The command could not be sent",
+    };
+    log_event(RH_LOG_WARNING, "withrottle_command_failed", "{s:s, s:s, s:s}", "train_id", tid,
+              "action", action, "error", why[r]);
+    if (cl != NULL)
+        send_line(cl, "HM%s", why[r]);
+    return r == COMMAND_FAILED && store_rc < 0 ? store_rc : -EIO;
 }
 
 /* Calls fn for every holding of train tid, in every connection. */

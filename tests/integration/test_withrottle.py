@@ -244,6 +244,26 @@ class GreetingAndDrivingTest(WiThrottleCase):
         self.command(lambda d: d == {"action": "stop"})
 
 
+    def test_disabled_controller_is_not_driven_and_the_throttle_is_told(self):
+        """The REST command path's rules hold for a throttle too (one path, command.c)."""
+        t = self.throttle()
+        t.acquire(3)
+        self.assertEqual(self.c.patch("/api/controllers/%s" % self.ctl, {"enabled": False}).status, 200)
+        n = len(self.mq.messages)
+        t.send("MTAS3<;>V63")
+        t.expect(lambda l: l.startswith("HMThe train's controller is disabled"), what="HM disabled")
+        # A stop still goes out; driving did not.
+        t.send("MTAS3<;>X")
+        self.command(lambda d: d == {"action": "emergencyStop"})
+        sent = [json.loads(p) for tp, p, _r, _q in self.mq.messages[n:] if tp == "trains/t1/commands"]
+        self.assertNotIn("setSpeed", [d.get("action") for d in sent], sent)
+        r = self.c.post("/api/trains/t1/command", {"action": "setSpeed", "speed": 50})
+        self.assertJsonError(r, 409, error="controller_disabled")
+        self.assertEqual(self.c.patch("/api/controllers/%s" % self.ctl, {"enabled": True}).status, 200)
+        t.send("MTAS3<;>V63")
+        self.command(lambda d: d == {"action": "setSpeed", "speed": 50})
+
+
 class PowerTest(WiThrottleCase):
 
     def test_power_off_is_the_layout_estop_and_on_resumes(self):
