@@ -100,17 +100,13 @@ int runtime_config_text(const json_t *controller, const json_t *trains,
     /* {"checksum":"sha256:…", then the canonical text after its opening brace (the document
      * is never empty). Key order means nothing to a JSON reader, and the checksum is of the
      * text without it, as the edge recomputes it. */
-    static const char lead[] = "{\"checksum\":\"";
-    size_t head = sizeof lead - 1 + CANON_CHECKSUM_LEN + 2;
-    char *out = malloc(head + len);
+    size_t size = sizeof "{\"checksum\":\"\"," + CANON_CHECKSUM_LEN + len;
+    char *out = malloc(size);
     if (out == NULL) {
         free(canon);
         return -ENOMEM;
     }
-    memcpy(out, lead, sizeof lead - 1);
-    memcpy(out + sizeof lead - 1, checksum, CANON_CHECKSUM_LEN);
-    memcpy(out + head - 2, "\",", 2);
-    memcpy(out + head, canon + 1, len); /* the rest and its NUL */
+    snprintf(out, size, "{\"checksum\":\"%s\",%s", checksum, canon + 1);
     free(canon);
     *text = out;
     return 0;
