@@ -60,6 +60,13 @@ stop_dockerd() {
   fi
   wait "$DOCKERD_PID" 2>/dev/null || true
   DOCKERD_PID=
+  # dockerd leaves its network namespace bind-mounted under the exec root: unmounted, so
+  # that the build folder can be removed (rm -rf met "Device or resource busy").
+  if [ -d "$W/run/exec/netns" ]; then
+    for m in "$W"/run/exec/netns/*; do
+      mountpoint -q "$m" 2>/dev/null && umount "$m" 2>/dev/null || true
+    done
+  fi
   log "dockerd stopped"
 }
 
