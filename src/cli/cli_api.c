@@ -20,13 +20,20 @@ void cli_answer_clear(struct cli_answer *a)
 
 /* ---- diagnostics ---- */
 
+/* "roundhouse: " + the message + tail on c->err. */
+__attribute__((format(printf, 3, 0))) static void report(struct cli *c, const char *tail,
+                                                         const char *fmt, va_list ap)
+{
+    fputs("roundhouse: ", c->err);
+    vfprintf(c->err, fmt, ap);
+    fputs(tail, c->err);
+}
+
 int cli_fail(struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("roundhouse: ", c->err);
-    vfprintf(c->err, fmt, ap);
-    fputc('\n', c->err);
+    report(c, "\n", fmt, ap);
     va_end(ap);
     return CLI_EXIT_FAILED;
 }
@@ -35,9 +42,7 @@ int cli_usage(struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    fputs("roundhouse: ", c->err);
-    vfprintf(c->err, fmt, ap);
-    fputs("\nTry 'roundhouse --help'.\n", c->err);
+    report(c, "\nTry 'roundhouse --help'.\n", fmt, ap);
     va_end(ap);
     return CLI_EXIT_USAGE;
 }
@@ -92,9 +97,13 @@ int cli_api_request(struct cli *c, const char *method, const char *path, const j
         if (payload == NULL)
             return cli_fail(c, "out of memory");
     }
-    int rc = http_client_request(c->http, method, path, payload, payload ? strlen(payload) : 0,
-                                 &a->reply);
-    free(payload);
+    size_t len = payload ? strlen(payload) : 0;
+    int rc = http_client_request(c->http, method, path, payload, len, &a->reply);
+    if (payload != NULL) {
+        /* It may hold a password (cli_accounts.c). */
+        memset(payload, 0, len);
+        free(payload);
+    }
     if (rc < 0)
         return fail_transport(c, rc);
     if (a->reply.len > 0)

@@ -93,6 +93,18 @@ int cli_cmd_stop(struct cli *c, int argc, char **argv)
 
 static int print_confirmations(struct cli *c, const char *estop_id);
 
+/* POST {} to a layout-wide path; with --json the answer is printed as received. */
+static int layout_post(struct cli *c, const char *path, struct cli_answer *a)
+{
+    json_t *body = json_object();
+    int rc = body == NULL ? cli_fail(c, "out of memory")
+                          : cli_api_call_typed(c, "POST", path, body, JSON_OBJECT, a);
+    json_decref(body);
+    if (rc == CLI_EXIT_OK && c->opt.json)
+        rc = cli_print_raw(c, &a->reply);
+    return rc;
+}
+
 int cli_cmd_estop(struct cli *c, int argc, char **argv)
 {
     if (argc == 1) {
@@ -102,13 +114,8 @@ int cli_cmd_estop(struct cli *c, int argc, char **argv)
         return rc;
     }
     struct cli_answer a = {0};
-    json_t *body = json_object();
-    int rc = body == NULL
-                 ? cli_fail(c, "out of memory")
-                 : cli_api_call_typed(c, "POST", "/api/emergency-stop", body, JSON_OBJECT, &a);
-    if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = cli_print_raw(c, &a.reply);
-    else if (rc == CLI_EXIT_OK) {
+    int rc = layout_post(c, "/api/emergency-stop", &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json) {
         fprintf(c->out,
                 "emergency stop broadcast to every controller, and sent to %" JSON_INTEGER_FORMAT
                 " train(s) on %" JSON_INTEGER_FORMAT " controller(s)\n",
@@ -116,7 +123,6 @@ int cli_cmd_estop(struct cli *c, int argc, char **argv)
                 json_integer_value(json_object_get(a.doc, "controllers")));
         rc = print_confirmations(c, json_string_value(json_object_get(a.doc, "estop_id")));
     }
-    json_decref(body);
     cli_answer_clear(&a);
     return rc;
 }
@@ -165,15 +171,9 @@ int cli_cmd_resume(struct cli *c, int argc, char **argv)
     (void)argc;
     (void)argv;
     struct cli_answer a = {0};
-    json_t *body = json_object();
-    int rc = body == NULL
-                 ? cli_fail(c, "out of memory")
-                 : cli_api_call_typed(c, "POST", "/api/layout/resume", body, JSON_OBJECT, &a);
-    if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = cli_print_raw(c, &a.reply);
-    else if (rc == CLI_EXIT_OK)
+    int rc = layout_post(c, "/api/layout/resume", &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json)
         fputs("layout resumed: trains may be driven again (none was started)\n", c->out);
-    json_decref(body);
     cli_answer_clear(&a);
     return rc;
 }
