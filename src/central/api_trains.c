@@ -647,12 +647,9 @@ void h_train_put(struct call *k)
         api_invalid(k, &err);
         goto out;
     }
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        api_db_failed(k, rc);
+    if (!api_begin(k, true))
         goto out;
-    }
-    rc = store_train_get(c->store, tid, &train);
+    int rc = store_train_get(c->store, tid, &train);
     if (rc == -ENOENT) {
         store_rollback(c->store);
         api_not_found_train(k, tid);
