@@ -371,7 +371,7 @@ int cache_select(enum cache_verdict current, enum cache_verdict previous)
     return -1;
 }
 
-static int path_join(char *out, size_t outlen, const char *dir, const char *file)
+int cache_path(char *out, size_t outlen, const char *dir, const char *file)
 {
     int n = snprintf(out, outlen, "%s/%s", dir, file);
     return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
@@ -384,7 +384,7 @@ static enum cache_verdict file_check(const char *dir, const char *file, int64_t 
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    if (path_join(path, sizeof path, dir, file) < 0) {
+    if (cache_path(path, sizeof path, dir, file) < 0) {
         why(reason, reasonlen, "path too long");
         return CACHE_INVALID;
     }
@@ -456,8 +456,8 @@ int cache_store(const char *dir, const json_t *config, int64_t now_ms)
     int64_t old_at = 0;
     int rc;
 
-    if ((rc = path_join(cur_path, sizeof cur_path, dir, CACHE_CURRENT)) < 0 ||
-        (rc = path_join(prev_path, sizeof prev_path, dir, CACHE_PREVIOUS)) < 0)
+    if ((rc = cache_path(cur_path, sizeof cur_path, dir, CACHE_CURRENT)) < 0 ||
+        (rc = cache_path(prev_path, sizeof prev_path, dir, CACHE_PREVIOUS)) < 0)
         goto out;
     rc = fileio_mkdirs(dir, 0700);
     if (rc < 0)
@@ -520,7 +520,7 @@ int cache_leftovers_remove(const char *dir, int *removed)
     while ((de = readdir(d)) != NULL) {
         if (!cache_leftover_name(de->d_name))
             continue;
-        if (path_join(path, sizeof path, dir, de->d_name) < 0)
+        if (cache_path(path, sizeof path, dir, de->d_name) < 0)
             continue;
         if (unlink(path) == 0)
             n++;
@@ -537,6 +537,8 @@ out:
 int cache_write_sealed(const char *dir, const char *path, json_t *doc)
 {
     char sum[CANON_CHECKSUM_LEN + 1];
+    if (doc == NULL)
+        return -ENOMEM;
     int rc = canon_checksum(doc, sum);
     if (rc < 0)
         return rc;

@@ -50,12 +50,6 @@ out:
     return rc;
 }
 
-static int credential_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, CREDENTIAL_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
-}
-
 enum credential_state credential_load(const char *dir, const char *uuid,
                                       char secret[SECRET_HEX_LEN + 1], char *why, size_t whylen)
 {
@@ -64,7 +58,7 @@ enum credential_state credential_load(const char *dir, const char *uuid,
     size_t len = 0;
     secret[0] = '\0';
     why[0] = '\0';
-    int rc = credential_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, CREDENTIAL_FILE);
     if (rc == 0)
         rc = fileio_read_all(path, CREDENTIAL_FILE_MAX, &text, &len);
     if (rc == -ENOENT)
@@ -92,7 +86,7 @@ int credential_save(const char *dir, const char *uuid, const char *secret, int64
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = credential_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, CREDENTIAL_FILE);
     if (rc < 0)
         goto out;
     if (!uuidstr_valid(uuid) || !secret_valid(secret)) {
@@ -104,10 +98,6 @@ int credential_save(const char *dir, const char *uuid, const char *secret, int64
         goto out;
     doc = json_pack("{s:i, s:s, s:s, s:s}", "format", 1, "uuid", uuid, "secret", secret,
                     "issued_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc); /* mode 0600 */
 out:
     json_decref(doc);

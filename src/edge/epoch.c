@@ -57,18 +57,12 @@ bool epoch_rearm_needed(int64_t armed, int64_t answered)
     return answered > 0 && answered != armed;
 }
 
-static int epoch_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, EPOCH_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
-}
-
 int epoch_load(const char *dir, const char *uuid, int64_t *epoch)
 {
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    int rc = epoch_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, EPOCH_FILE);
     if (rc < 0)
         return rc;
     rc = fileio_read_all(path, EPOCH_FILE_MAX, &text, &len);
@@ -84,7 +78,7 @@ int epoch_save(const char *dir, const char *uuid, int64_t epoch, int64_t now_ms)
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = epoch_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, EPOCH_FILE);
     if (rc < 0)
         goto out;
     if (uuid == NULL || !uuidstr_valid(uuid) || epoch < 0 || epoch > EPOCH_MAX) {
@@ -95,10 +89,6 @@ int epoch_save(const char *dir, const char *uuid, int64_t epoch, int64_t now_ms)
         goto out;
     doc = json_pack("{s:i, s:s, s:I, s:s}", "format", EPOCH_FORMAT, "uuid", uuid, "session_epoch",
                     (json_int_t)epoch, "updated_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc);
 out:
     json_decref(doc);

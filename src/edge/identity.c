@@ -47,17 +47,11 @@ out:
     return rc;
 }
 
-static int identity_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, IDENTITY_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
-}
-
 int identity_save(const char *dir, const char *uuid, int64_t now_ms)
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = identity_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, IDENTITY_FILE);
     if (rc < 0)
         goto out;
     if (!uuidstr_valid(uuid)) {
@@ -68,10 +62,6 @@ int identity_save(const char *dir, const char *uuid, int64_t now_ms)
     if (rc < 0)
         goto out;
     doc = json_pack("{s:i, s:s, s:s}", "format", 1, "uuid", uuid, "created_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc);
 out:
     json_decref(doc);
@@ -84,7 +74,7 @@ int identity_load(const char *dir, const char *fallback_uuid, int64_t now_ms,
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    int rc = identity_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, IDENTITY_FILE);
     if (rc < 0)
         return rc;
     if (fileio_read_all(path, IDENTITY_FILE_MAX, &text, &len) == 0 &&
