@@ -403,6 +403,17 @@ static enum cache_verdict file_check(const char *dir, const char *file, int64_t 
     return v;
 }
 
+/* The boot config is *config (taken over) from the file named source. */
+static void boot_from(struct cache_boot *out, json_t **config, enum cache_verdict verdict,
+                      const char *source, int64_t at)
+{
+    out->config = *config;
+    *config = NULL;
+    out->verdict = verdict;
+    out->source = source;
+    out->cached_at_ms = at;
+}
+
 int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache_boot *out)
 {
     json_t *cur = NULL, *prev = NULL;
@@ -414,18 +425,10 @@ int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache
                                out->previous_reason, sizeof out->previous_reason);
     switch (cache_select(out->current, out->previous)) {
     case 0:
-        out->config = cur;
-        cur = NULL;
-        out->verdict = out->current;
-        out->source = "current";
-        out->cached_at_ms = cur_at;
+        boot_from(out, &cur, out->current, "current", cur_at);
         break;
     case 1:
-        out->config = prev;
-        prev = NULL;
-        out->verdict = out->previous;
-        out->source = "previous";
-        out->cached_at_ms = prev_at;
+        boot_from(out, &prev, out->previous, "previous", prev_at);
         break;
     default:
         out->verdict = (out->current == CACHE_MISSING && out->previous == CACHE_MISSING)
