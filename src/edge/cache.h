@@ -95,6 +95,11 @@ bool cache_leftover_name(const char *name);
  * 0 or negative errno (a missing directory is not an error). */
 int cache_leftovers_remove(const char *dir, int *removed);
 
+/* A state file's text as cache_write_sealed wrote it: one JSON object of at most max bytes
+ * (duplicate keys refused) whose "checksum" matches. The document (a new reference), or NULL
+ * for anything else. */
+json_t *cache_read_sealed(const char *text, size_t len, size_t max);
+
 /* out = dir/file; -ENAMETOOLONG when it does not fit in outlen bytes, else 0. */
 int cache_path(char *out, size_t outlen, const char *dir, const char *file);
 

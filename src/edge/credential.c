@@ -27,25 +27,14 @@ const char *credential_state_name(enum credential_state s)
 int credential_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1],
                      char secret[SECRET_HEX_LEN + 1])
 {
-    json_t *doc = NULL;
-    char sum[CANON_CHECKSUM_LEN + 1];
-    int rc = -EINVAL;
-    if (text == NULL || len == 0 || len > CREDENTIAL_FILE_MAX)
-        goto out;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(doc))
-        goto out;
+    json_t *doc = cache_read_sealed(text, len, CREDENTIAL_FILE_MAX);
     const char *u = json_string_value(json_object_get(doc, "uuid"));
     const char *s = json_string_value(json_object_get(doc, "secret"));
-    const char *given = json_string_value(json_object_get(doc, "checksum"));
-    if (u == NULL || !uuidstr_valid(u) || !secret_valid(s) || given == NULL)
-        goto out;
-    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
-        goto out;
-    memcpy(uuid, u, UUIDSTR_LEN + 1);
-    memcpy(secret, s, SECRET_HEX_LEN + 1);
-    rc = 0;
-out:
+    int rc = u != NULL && uuidstr_valid(u) && secret_valid(s) ? 0 : -EINVAL;
+    if (rc == 0) {
+        memcpy(uuid, u, UUIDSTR_LEN + 1);
+        memcpy(secret, s, SECRET_HEX_LEN + 1);
+    }
     json_decref(doc);
     return rc;
 }
