@@ -118,10 +118,7 @@ static int create_first_admin(struct central *c, const char *password, int64_t n
     rc = store_begin(c->store, true);
     if (rc == 0) {
         rc = store_user_put(c->store, row);
-        if (rc == 0)
-            rc = store_commit(c->store);
-        else
-            store_rollback(c->store);
+        rc = store_end(c->store, rc);
     }
     json_decref(row);
     return rc;
@@ -401,10 +398,7 @@ static void login_work(void *ctx, const struct http_request *req, struct http_re
         rc = store_credential_prune(c->store, now);
         if (rc == 0)
             rc = store_credential_insert(c->store, cred);
-        if (rc == 0)
-            rc = store_commit(c->store);
-        else
-            store_rollback(c->store);
+        rc = store_end(c->store, rc);
     }
     if (rc < 0) {
         sodium_memzero(secret, sizeof secret);
@@ -799,10 +793,7 @@ static void h_user_delete(struct central *c, const struct http_request *req,
     json_decref(row);
     if (rc == 0)
         rc = store_user_delete(c->store, target);
-    if (rc == 0)
-        rc = store_commit(c->store);
-    else
-        store_rollback(c->store);
+    rc = store_end(c->store, rc);
     if (rc < 0) {
         db_error(c, resp, req->path);
         return;
@@ -896,10 +887,7 @@ static void h_token_create(struct central *c, const struct http_request *req,
     }
     if (rc == 0)
         rc = store_credential_insert(c->store, row);
-    if (rc == 0)
-        rc = store_commit(c->store);
-    else
-        store_rollback(c->store);
+    rc = store_end(c->store, rc);
     if (rc < 0) {
         db_error(c, resp, req->path);
         goto wipe;
@@ -945,10 +933,7 @@ static void h_token_delete(struct central *c, const struct http_request *req,
     if (rc == 0)
         rc = store_credential_delete(c->store,
                                      json_string_value(json_object_get(hit, "secret_hash")));
-    if (rc == 0)
-        rc = store_commit(c->store);
-    else
-        store_rollback(c->store);
+    rc = store_end(c->store, rc);
     if (rc < 0) {
         json_decref(rows);
         db_error(c, resp, req->path);

@@ -318,10 +318,7 @@ void h_status_update(struct call *k)
             rc = -EACCES;
         if (rc == 0)
             rc = store_status_upsert(c->store, row);
-        if (rc == 0)
-            rc = store_commit(c->store);
-        else
-            store_rollback(c->store);
+        rc = store_end(c->store, rc);
     }
     if (rc == -ENOENT)
         api_not_found_train(k, tid);

@@ -150,7 +150,9 @@ bool api_controller_exists(struct call *k, const char *id)
     return row != NULL;
 }
 
-void h_controller_get(struct call *k)
+/* GET /api/controllers/{id} (its view) and GET /api/controllers/{id}/ping (an "ok" for a
+ * request that may act as that controller, api_controller_authorized): one read of the row. */
+static void controller_read(struct call *k, bool ping)
 {
     char id[UUIDSTR_LEN + 1];
     if (!api_path_uuid(k, k->arg[0], id))
@@ -158,24 +160,22 @@ void h_controller_get(struct call *k)
     if (!api_begin(k, false))
         return;
     json_t *row = api_load_controller(k, id);
-    if (row != NULL)
+    if (row != NULL && !ping)
         http_response_json(k->resp, 200, view_controller(k->c, row, k->now, true));
+    else if (row != NULL && api_controller_authorized(k, row))
+        http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "status", "ok", "uuid", id));
     store_rollback(k->c->store);
     json_decref(row);
 }
 
+void h_controller_get(struct call *k)
+{
+    controller_read(k, false);
+}
+
 void h_controller_ping(struct call *k)
 {
-    char id[UUIDSTR_LEN + 1];
-    if (!api_path_uuid(k, k->arg[0], id))
-        return;
-    if (!api_begin(k, false))
-        return;
-    json_t *row = api_load_controller(k, id);
-    if (row != NULL && api_controller_authorized(k, row))
-        http_response_json(k->resp, 200, json_pack("{s:s, s:s}", "status", "ok", "uuid", id));
-    store_rollback(k->c->store);
-    json_decref(row);
+    controller_read(k, true);
 }
 
 /* The body of PATCH /api/controllers/{id}, validated: *fields what is written. */
@@ -258,17 +258,14 @@ void h_controller_patch(struct call *k)
         api_invalid(k, &err);
         goto out;
     }
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        api_db_failed(k, rc);
+    if (!api_begin(k, true))
         goto out;
-    }
     row = api_load_controller(k, id);
     if (row == NULL) {
         store_rollback(c->store);
         goto out;
     }
-    rc = patch_controller(k, id, row, &p, fields);
+    int rc = patch_controller(k, id, row, &p, fields);
     json_decref(row);
     row = NULL;
     if (rc == 0)

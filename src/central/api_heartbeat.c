@@ -352,11 +352,8 @@ void h_heartbeat(struct call *k)
         api_invalid(k, &err);
         goto out;
     }
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        api_db_failed(k, rc);
+    if (!api_begin(k, true))
         goto out;
-    }
     row = api_load_controller(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
         store_rollback(c->store);
@@ -370,7 +367,8 @@ void h_heartbeat(struct call *k)
         heartbeat_answer(k, "ignored", row, current_epoch);
         goto out;
     }
-    if ((rc = record_heartbeat(k, id, row, &hb, &event)) < 0) {
+    int rc = record_heartbeat(k, id, row, &hb, &event);
+    if (rc < 0) {
         store_rollback(c->store);
         api_db_failed(k, rc);
         goto out;

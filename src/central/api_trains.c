@@ -15,6 +15,7 @@
 #include "events.h"
 #include "placement.h"
 #include "registry.h"
+#include "registry_io.h"
 #include "runtime_config.h"
 #include "store.h"
 
@@ -156,18 +157,8 @@ static int parse_plugin(const json_t *b, const char **name, json_t **config, str
         return -1;
     if (rc == 0 || plugin == NULL)
         return 0;
-    const char *n = NULL;
-    json_t *cfg = NULL;
-    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &n, err) < 0 ||
-        jsonx_object(plugin, "config", true, &cfg, err) < 0) {
-        char field[64];
-        snprintf(field, sizeof field, "plugin.%.50s", err->field);
-        snprintf(err->field, sizeof err->field, "%s", field);
-        return -1;
-    }
-    *name = n; /* NULL when absent: the caller's default applies */
-    *config = cfg;
-    return 1;
+    /* A NULL name: the caller's default applies. */
+    return registry_io_plugin_parse(plugin, name, config, err) < 0 ? -1 : 1;
 }
 
 static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_err *err)
@@ -656,12 +647,9 @@ void h_train_put(struct call *k)
         api_invalid(k, &err);
         goto out;
     }
-    int rc = store_begin(c->store, true);
-    if (rc < 0) {
-        api_db_failed(k, rc);
+    if (!api_begin(k, true))
         goto out;
-    }
-    rc = store_train_get(c->store, tid, &train);
+    int rc = store_train_get(c->store, tid, &train);
     if (rc == -ENOENT) {
         store_rollback(c->store);
         api_not_found_train(k, tid);

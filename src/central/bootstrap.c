@@ -317,18 +317,45 @@ static int unique(struct ctx *c, json_t *seen, const char *value, const char *pa
     return json_object_set_new(seen, value, json_string(path)) < 0 ? oom(c) : 0;
 }
 
+/* item, an entry of a list, must be a mapping: *obj a new object for its fields. */
+static int mapping_new(struct ctx *c, const json_t *item, const char *path, json_t **obj)
+{
+    if (!json_is_object(item))
+        return bad(c, path, NULL, "must be a mapping, not %s", type_name(item));
+    *obj = json_object();
+    return *obj ? 0 : oom(c);
+}
+
+struct text_field {
+    const char *key;
+    bool required;
+    size_t max;
+};
+
+/* The text fields f[0..n) of item, checked (field_text), into obj. */
+static int put_texts(struct ctx *c, const json_t *item, const char *path, json_t *obj,
+                     const struct text_field *f, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        json_t *v = NULL;
+        int rc = field_text(c, item, path, f[i].key, f[i].required, f[i].max, &v);
+        if (rc < 0)
+            return rc;
+        if (put(obj, f[i].key, v) < 0)
+            return oom(c);
+    }
+    return 0;
+}
+
 static int plugin_parse(struct ctx *c, const json_t *item, const char *path, json_t *seen,
                         json_t **out)
 {
     json_t *p = NULL;
     json_t *v = NULL;
-    int rc;
+    int rc = mapping_new(c, item, path, &p);
 
-    if (!json_is_object(item))
-        return bad(c, path, NULL, "must be a mapping, not %s", type_name(item));
-    p = json_object();
-    if (!p)
-        return oom(c);
+    if (rc < 0)
+        return rc;
     rc = field_text(c, item, path, "name", true, PROTO_PLUGIN_NAME_MAX, &v);
     if (rc < 0)
         goto out;
@@ -411,35 +438,23 @@ out:
 /* Fields of one train; id uniqueness is checked by the caller. */
 static int train_parse(struct ctx *c, const json_t *item, const char *path, json_t **out)
 {
-    static const struct {
-        const char *key;
-        bool required;
-        size_t max;
-    } texts[] = {
+    static const struct text_field texts[] = {
         {"name", true, PROTO_NAME_MAX},
         {"description", false, PROTO_DESCRIPTION_MAX},
         {"model", false, PROTO_MODEL_MAX},
     };
     json_t *t = NULL;
     json_t *v = NULL;
-    int rc;
+    int rc = mapping_new(c, item, path, &t);
 
-    if (!json_is_object(item))
-        return bad(c, path, NULL, "must be a mapping, not %s", type_name(item));
-    t = json_object();
-    if (!t)
-        return oom(c);
+    if (rc < 0)
+        return rc;
     if ((rc = train_id(c, item, path, &v)) < 0)
         goto out;
     if (put(t, "id", v) < 0)
         goto nomem;
-    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        rc = field_text(c, item, path, texts[i].key, texts[i].required, texts[i].max, &v);
-        if (rc < 0)
-            goto out;
-        if (put(t, texts[i].key, v) < 0)
-            goto nomem;
-    }
+    if ((rc = put_texts(c, item, path, t, texts, sizeof(texts) / sizeof(texts[0]))) < 0)
+        goto out;
     if ((rc = train_plugin(c, item, path, &v)) < 0)
         goto out;
     if (put(t, "plugin", v) < 0)
@@ -506,11 +521,7 @@ out:
 static int controller_parse(struct ctx *c, const json_t *item, const char *path, json_t *train_ids,
                             json_t **out)
 {
-    static const struct {
-        const char *key;
-        bool required;
-        size_t max;
-    } texts[] = {
+    static const struct text_field texts[] = {
         {"name", true, PROTO_NAME_MAX},
         {"description", false, PROTO_DESCRIPTION_MAX},
         {"address", false, PROTO_ADDRESS_MAX},
@@ -522,24 +533,16 @@ static int controller_parse(struct ctx *c, const json_t *item, const char *path,
     json_t *trains = NULL;
     json_t *v = NULL;
     size_t i;
-    int rc;
+    int rc = mapping_new(c, item, path, &ctl);
 
-    if (!json_is_object(item))
-        return bad(c, path, NULL, "must be a mapping, not %s", type_name(item));
-    ctl = json_object();
-    if (!ctl)
-        return oom(c);
+    if (rc < 0)
+        return rc;
     if ((rc = controller_id(c, item, path, &v)) < 0)
         goto out;
     if (put(ctl, "id", v) < 0)
         goto nomem;
-    for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
-        rc = field_text(c, item, path, texts[i].key, texts[i].required, texts[i].max, &v);
-        if (rc < 0)
-            goto out;
-        if (put(ctl, texts[i].key, v) < 0)
-            goto nomem;
-    }
+    if ((rc = put_texts(c, item, path, ctl, texts, sizeof(texts) / sizeof(texts[0]))) < 0)
+        goto out;
     if ((rc = field_bool(c, item, path, "enabled", true, &v)) < 0)
         goto out;
     if (put(ctl, "enabled", v) < 0)

@@ -177,21 +177,29 @@ static int train_address_unique(const json_t *trains, int64_t address, size_t i,
     return 0;
 }
 
+int registry_io_plugin_parse(const json_t *plugin, const char **name, json_t **config,
+                             struct jsonx_err *err)
+{
+    const char *n = NULL;
+    json_t *cfg = NULL;
+    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &n, err) < 0 ||
+        jsonx_object(plugin, "config", true, &cfg, err) < 0) {
+        char f[64];
+        snprintf(f, sizeof f, "plugin.%.50s", err->field);
+        snprintf(err->field, sizeof err->field, "%s", f);
+        return -1;
+    }
+    *name = n;
+    *config = cfg;
+    return 0;
+}
+
 /* A train's "plugin" object (absent or null: the default), fields named plugin.*. */
 static int train_plugin_check(const json_t *plugin, struct jsonx_err *je)
 {
-    const char *s;
+    const char *name;
     json_t *cfg;
-    if (plugin == NULL)
-        return 0;
-    if (jsonx_string(plugin, "name", 1, PROTO_PLUGIN_NAME_MAX, false, &s, je) < 0 ||
-        jsonx_object(plugin, "config", true, &cfg, je) < 0) {
-        char f[64];
-        snprintf(f, sizeof f, "plugin.%.50s", je->field);
-        snprintf(je->field, sizeof je->field, "%s", f);
-        return -1;
-    }
-    return 0;
+    return plugin == NULL ? 0 : registry_io_plugin_parse(plugin, &name, &cfg, je);
 }
 
 /* Train i of the list trains. */

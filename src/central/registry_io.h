@@ -19,6 +19,13 @@
 #include <stdint.h>
 
 struct central;
+struct jsonx_err;
+
+/* A train's "plugin" object {name?, config?}, as the import and the train requests of the API
+ * take it: *name (NULL when absent) and *config (NULL when absent, borrowed from plugin).
+ * 0, or -1 with err naming the field as plugin.KEY. */
+int registry_io_plugin_parse(const json_t *plugin, const char **name, json_t **config,
+                             struct jsonx_err *err);
 
 int registry_export(struct central *c, int64_t now, json_t **out);
 /* -EINVAL with field/detail filled for an invalid document (nothing changed); -EIO etc. for

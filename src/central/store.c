@@ -244,6 +244,15 @@ void store_rollback(struct store *st)
     store_unlock(st);
 }
 
+int store_end(struct store *st, int rc)
+{
+    if (rc != 0) {
+        store_rollback(st);
+        return rc;
+    }
+    return store_commit(st);
+}
+
 int store_ping(struct store *st)
 {
     return st->be->ping(st);

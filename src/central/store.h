@@ -94,6 +94,9 @@ void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx);
 int store_begin(struct store *st, bool write);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/* The end of a transaction whose work returned rc: store_commit's result when rc is 0, else
+ * rolled back and rc. */
+int store_end(struct store *st, int rc);
 int store_ping(struct store *st);
 /* Whether writes work: false from the first storage failure (disk full, I/O error, read-only
  * or corrupt file, busy) of a write transaction (its BEGIN, a statement or its COMMIT) until a

@@ -1,8 +1,6 @@
 /* Operator accounts in `roundhouse` (cli_accounts.h). */
 #include "cli_accounts.h"
 
-#include <errno.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,61 +10,15 @@
 
 #include <jansson.h>
 
+#include "cli_api.h"
 #include "http_client.h"
 #include "table.h"
 
 /* The central's limits (auth.h): checked here too, so nothing is sent for a bad one. */
 #define PASSWORD_MIN 8
 #define PASSWORD_MAX 256
-#define PATH_LEN 512
 
 static bool logged_in;
-
-/* One request; a 2xx answer with a JSON body of the given type, else a failure reported
- * the way the other commands report it. *doc owned by the caller on success. */
-static int call(struct cli *c, const char *method, const char *path, const json_t *body,
-                json_type type, struct http_reply *reply, json_t **doc)
-{
-    char *payload = body != NULL ? json_dumps(body, JSON_COMPACT) : NULL;
-    if (body != NULL && payload == NULL)
-        return cli_fail(c, "out of memory");
-    *doc = NULL;
-    int rc =
-        http_client_request(c->http, method, path, payload, payload ? strlen(payload) : 0, reply);
-    if (payload != NULL) {
-        /* It may hold a password. */
-        memset(payload, 0, strlen(payload));
-        free(payload);
-    }
-    if (rc < 0)
-        return cli_fail(c, "request to the central at %s failed: %s", http_client_base(c->http),
-                        http_client_error(c->http));
-    json_t *d = json_loadb(reply->body, reply->len, JSON_DECODE_ANY, NULL);
-    if (reply->status < 200 || reply->status > 299) {
-        const char *detail = json_string_value(json_object_get(d, "detail"));
-        const char *code = json_string_value(json_object_get(d, "error"));
-        const char *field = json_string_value(json_object_get(d, "field"));
-        char text[512];
-        snprintf(text, sizeof text, "%s", detail != NULL ? detail : "");
-        table_text_clean(text);
-        if (detail == NULL)
-            rc = cli_fail(c, "the central at %s answered HTTP %ld", http_client_base(c->http),
-                          reply->status);
-        else if (field != NULL)
-            rc = cli_fail(c, "%s (field '%s'; HTTP %ld %s)", text, field, reply->status,
-                          code ? code : "error");
-        else
-            rc = cli_fail(c, "%s (HTTP %ld %s)", text, reply->status, code ? code : "error");
-        json_decref(d);
-        return rc;
-    }
-    if (d == NULL || json_typeof(d) != type) {
-        json_decref(d);
-        return cli_fail(c, "unexpected answer from %s%s", http_client_base(c->http), path);
-    }
-    *doc = d;
-    return CLI_EXIT_OK;
-}
 
 /* One line from the terminal with echo off, or from stdin. 0, or -1 after reporting. */
 static int read_password(struct cli *c, const char *prompt, char *out, size_t outlen)
@@ -151,15 +103,14 @@ int cli_accounts_begin(struct cli *c)
              http_client_base(c->http));
     if (read_password(c, prompt, pw, sizeof pw) < 0)
         return CLI_EXIT_FAILED;
-    json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw), *doc = NULL;
+    json_t *body = json_pack("{s:s, s:s}", "username", user, "password", pw);
     memset(pw, 0, sizeof pw);
     if (body == NULL)
         return cli_fail(c, "out of memory");
-    struct http_reply r = {0};
-    int rc = call(c, "POST", "/api/login", body, JSON_OBJECT, &r, &doc);
+    struct cli_answer a = {0};
+    int rc = cli_api_call_typed(c, "POST", "/api/login", body, JSON_OBJECT, &a);
     json_decref(body); /* jansson keeps its copy of the password until here */
-    http_reply_clear(&r);
-    json_decref(doc);
+    cli_answer_clear(&a);
     if (rc == CLI_EXIT_OK)
         logged_in = true;
     else
@@ -171,25 +122,16 @@ void cli_accounts_end(struct cli *c)
 {
     if (!logged_in)
         return;
-    struct http_reply r = {0};
-    json_t *doc = NULL, *body = json_object();
-    if (body != NULL && call(c, "POST", "/api/logout", body, JSON_OBJECT, &r, &doc) != 0)
+    struct cli_answer a = {0};
+    json_t *body = json_object();
+    if (body != NULL && cli_api_call_typed(c, "POST", "/api/logout", body, JSON_OBJECT, &a) != 0)
         fputs("roundhouse: (the session could not be closed; it expires by itself)\n", c->err);
     json_decref(body);
-    json_decref(doc);
-    http_reply_clear(&r);
+    cli_answer_clear(&a);
     logged_in = false;
 }
 
 /* ---- commands ---- */
-
-static int path1(struct cli *c, char *out, const char *prefix, const char *seg)
-{
-    int rc = http_client_path(c->http, out, PATH_LEN, prefix, seg, NULL);
-    if (rc == -ENAMETOOLONG)
-        return cli_usage(c, "name too long: '%.60s...'", seg);
-    return rc < 0 ? cli_fail(c, "out of memory") : CLI_EXIT_OK;
-}
 
 static bool role_valid(const char *r)
 {
@@ -199,16 +141,15 @@ static bool role_valid(const char *r)
 static int list(struct cli *c, const char *path, const char *const *keys,
                 const char *const *headers, size_t ncols)
 {
-    struct http_reply r = {0};
-    json_t *doc = NULL;
-    int rc = call(c, "GET", path, NULL, JSON_ARRAY, &r, &doc);
+    struct cli_answer a = {0};
+    int rc = cli_api_call_typed(c, "GET", path, NULL, JSON_ARRAY, &a);
     if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = cli_print_raw(c, &r);
+        rc = cli_print_raw(c, &a.reply);
     } else if (rc == CLI_EXIT_OK) {
         struct table *t = table_new(ncols, headers);
         size_t i;
         json_t *row;
-        json_array_foreach(doc, i, row)
+        json_array_foreach(a.doc, i, row)
         {
             const char *cells[8] = {0};
             for (size_t k = 0; k < ncols && k < 8; k++)
@@ -220,17 +161,16 @@ static int list(struct cli *c, const char *path, const char *const *keys,
             rc = cli_fail(c, "cannot write the output");
         table_free(t);
     }
-    json_decref(doc);
-    http_reply_clear(&r);
+    cli_answer_clear(&a);
     return rc;
 }
 
 int cli_cmd_user(struct cli *c, int argc, char **argv)
 {
     const char *sub = argv[0];
-    char path[PATH_LEN], pw[PASSWORD_MAX + 2] = "";
-    struct http_reply r = {0};
-    json_t *body = NULL, *doc = NULL;
+    char path[CLI_PATH_LEN], pw[PASSWORD_MAX + 2] = "";
+    struct cli_answer a = {0};
+    json_t *body = NULL;
     int rc;
     if (strcmp(sub, "list") == 0 && argc == 1) {
         static const char *const keys[] = {"username", "role", "created_at"};
@@ -246,24 +186,24 @@ int cli_cmd_user(struct cli *c, int argc, char **argv)
         body = json_pack("{s:s, s:s, s:s}", "username", argv[1], "password", pw, "role", role);
         memset(pw, 0, sizeof pw);
         rc = body == NULL ? cli_fail(c, "out of memory")
-                          : call(c, "POST", "/api/users", body, JSON_OBJECT, &r, &doc);
+                          : cli_api_call_typed(c, "POST", "/api/users", body, JSON_OBJECT, &a);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "user %s created (%s)\n", argv[1], role);
     } else if (strcmp(sub, "remove") == 0 && argc == 2) {
-        if ((rc = path1(c, path, "/api/users/", argv[1])) != CLI_EXIT_OK)
+        if ((rc = cli_api_path(c, path, "/api/users/", argv[1], NULL)) != CLI_EXIT_OK)
             return rc;
-        rc = call(c, "DELETE", path, NULL, JSON_OBJECT, &r, &doc);
+        rc = cli_api_call_typed(c, "DELETE", path, NULL, JSON_OBJECT, &a);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "user %s removed, with their sessions and tokens\n", argv[1]);
     } else if (strcmp(sub, "passwd") == 0 && argc == 2) {
-        if ((rc = path1(c, path, "/api/users/", argv[1])) != CLI_EXIT_OK)
+        if ((rc = cli_api_path(c, path, "/api/users/", argv[1], NULL)) != CLI_EXIT_OK)
             return rc;
         if (new_password(c, argv[1], pw, sizeof pw) < 0)
             return CLI_EXIT_FAILED;
         body = json_pack("{s:s}", "password", pw);
         memset(pw, 0, sizeof pw);
         rc = body == NULL ? cli_fail(c, "out of memory")
-                          : call(c, "PATCH", path, body, JSON_OBJECT, &r, &doc);
+                          : cli_api_call_typed(c, "PATCH", path, body, JSON_OBJECT, &a);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "password of %s changed; their web sessions are closed\n", argv[1]);
     } else {
@@ -271,19 +211,18 @@ int cli_cmd_user(struct cli *c, int argc, char **argv)
                             "remove NAME | passwd NAME");
     }
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = cli_print_raw(c, &r);
+        rc = cli_print_raw(c, &a.reply);
     json_decref(body);
-    json_decref(doc);
-    http_reply_clear(&r);
+    cli_answer_clear(&a);
     return rc;
 }
 
 int cli_cmd_token(struct cli *c, int argc, char **argv)
 {
     const char *sub = argv[0];
-    char path[PATH_LEN];
-    struct http_reply r = {0};
-    json_t *body = NULL, *doc = NULL;
+    char path[CLI_PATH_LEN];
+    struct cli_answer a = {0};
+    json_t *body = NULL;
     int rc;
     if (strcmp(sub, "list") == 0 && argc == 1) {
         static const char *const keys[] = {"id", "name", "username", "created_at", "expires_at"};
@@ -295,29 +234,28 @@ int cli_cmd_token(struct cli *c, int argc, char **argv)
         if (body != NULL && argc == 3)
             json_object_set_new(body, "username", json_string(argv[2]));
         rc = body == NULL ? cli_fail(c, "out of memory")
-                          : call(c, "POST", "/api/tokens", body, JSON_OBJECT, &r, &doc);
+                          : cli_api_call_typed(c, "POST", "/api/tokens", body, JSON_OBJECT, &a);
         if (rc == CLI_EXIT_OK && !c->opt.json) {
             /* Only the token on stdout, for TOKEN=$(roundhouse token create ...). */
-            fprintf(c->out, "%s\n", json_string_value(json_object_get(doc, "token")));
+            fprintf(c->out, "%s\n", json_string_value(json_object_get(a.doc, "token")));
             fprintf(c->err,
                     "roundhouse: token %s (%s) for %s created; it is shown only this once\n",
-                    json_string_value(json_object_get(doc, "id")), argv[1],
-                    json_string_value(json_object_get(doc, "username")));
+                    json_string_value(json_object_get(a.doc, "id")), argv[1],
+                    json_string_value(json_object_get(a.doc, "username")));
         }
     } else if (strcmp(sub, "revoke") == 0 && argc == 2) {
-        if ((rc = path1(c, path, "/api/tokens/", argv[1])) != CLI_EXIT_OK)
+        if ((rc = cli_api_path(c, path, "/api/tokens/", argv[1], NULL)) != CLI_EXIT_OK)
             return rc;
-        rc = call(c, "DELETE", path, NULL, JSON_OBJECT, &r, &doc);
+        rc = cli_api_call_typed(c, "DELETE", path, NULL, JSON_OBJECT, &a);
         if (rc == CLI_EXIT_OK && !c->opt.json)
             fprintf(c->out, "token %s revoked\n", argv[1]);
     } else {
         return cli_usage(c, "usage: roundhouse token list | create LABEL [USER] | revoke ID");
     }
     if (rc == CLI_EXIT_OK && c->opt.json)
-        rc = cli_print_raw(c, &r);
+        rc = cli_print_raw(c, &a.reply);
     json_decref(body);
-    json_decref(doc);
-    http_reply_clear(&r);
+    cli_answer_clear(&a);
     return rc;
 }
 
@@ -325,22 +263,20 @@ int cli_cmd_whoami(struct cli *c, int argc, char **argv)
 {
     (void)argc;
     (void)argv;
-    struct http_reply r = {0};
-    json_t *doc = NULL;
-    int rc = call(c, "GET", "/api/me", NULL, JSON_OBJECT, &r, &doc);
+    struct cli_answer a = {0};
+    int rc = cli_api_call_typed(c, "GET", "/api/me", NULL, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json) {
-        rc = cli_print_raw(c, &r);
+        rc = cli_print_raw(c, &a.reply);
     } else if (rc == CLI_EXIT_OK) {
-        const char *user = json_string_value(json_object_get(doc, "username"));
-        if (!json_is_true(json_object_get(doc, "auth")))
+        const char *user = json_string_value(json_object_get(a.doc, "username"));
+        if (!json_is_true(json_object_get(a.doc, "auth")))
             fputs("operator accounts are off on this central: everyone may do everything\n",
                   c->out);
         else if (user == NULL)
             fputs("not logged in (set ROUNDHOUSE_TOKEN or ROUNDHOUSE_USER)\n", c->out);
         else
-            fprintf(c->out, "%s (%s)\n", user, json_string_value(json_object_get(doc, "role")));
+            fprintf(c->out, "%s (%s)\n", user, json_string_value(json_object_get(a.doc, "role")));
     }
-    json_decref(doc);
-    http_reply_clear(&r);
+    cli_answer_clear(&a);
     return rc;
 }

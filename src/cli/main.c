@@ -1,5 +1,5 @@
 /* roundhouse: the administrators' command-line client of the central API. Options and
- * wiring only; the commands live in cli_commands.c. */
+ * wiring only; cli_commands.c dispatches the commands, which live by family in cli_*.c. */
 #include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>

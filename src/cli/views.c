@@ -104,6 +104,22 @@ static void list_append(char *buf, size_t len, const char *s)
     }
 }
 
+/* A list's table gets row; on failure the table is gone (*t NULL) and finish reports it. */
+static void add_row(struct table **t, const char *const *row)
+{
+    if (table_add_row(*t, row) < 0) {
+        table_free(*t);
+        *t = NULL;
+    }
+}
+
+/* An empty list's one line instead of a table. */
+static int print_none(FILE *out, const char *line)
+{
+    fputs(line, out);
+    return ferror(out) ? -EIO : 0;
+}
+
 static int finish(struct table *t, FILE *out)
 {
     int rc = t == NULL ? -ENOMEM : table_print(t, out);
@@ -125,10 +141,8 @@ int views_controllers_print(FILE *out, const json_t *controllers)
 {
     static const char *const headers[] = {"NAME",      "ID",     "STATUS", "ADDRESS",
                                           "LAST SEEN", "CONFIG", "TRAINS"};
-    if (json_array_size(controllers) == 0) {
-        fputs("no controllers registered\n", out);
-        return ferror(out) ? -EIO : 0;
-    }
+    if (json_array_size(controllers) == 0)
+        return print_none(out, "no controllers registered\n");
     struct table *t = table_new(7, headers);
     size_t i, j;
     json_t *c, *train;
@@ -158,10 +172,7 @@ int views_controllers_print(FILE *out, const json_t *controllers)
             snprintf(cfg_err, sizeof cfg_err, "%s refused", row[5]);
             row[5] = cfg_err;
         }
-        if (table_add_row(t, row) < 0) {
-            table_free(t);
-            t = NULL;
-        }
+        add_row(&t, row);
     }
     return finish(t, out);
 }
@@ -188,10 +199,8 @@ int views_trains_print(FILE *out, const json_t *trains, const json_t *controller
 {
     static const char *const headers[] = {"ID",    "NAME",      "CONTROLLER", "PLACEMENT",
                                           "SPEED", "DIRECTION", "STATE"};
-    if (json_array_size(trains) == 0) {
-        fputs("no trains registered\n", out);
-        return ferror(out) ? -EIO : 0;
-    }
+    if (json_array_size(trains) == 0)
+        return print_none(out, "no trains registered\n");
     struct table *t = table_new(7, headers);
     size_t i;
     json_t *tr;
@@ -212,10 +221,7 @@ int views_trains_print(FILE *out, const json_t *trains, const json_t *controller
             field(status, "direction", b[5], CELL_LEN),
             field(status, "state", b[6], CELL_LEN),
         };
-        if (table_add_row(t, row) < 0) {
-            table_free(t);
-            t = NULL;
-        }
+        add_row(&t, row);
     }
     return finish(t, out);
 }

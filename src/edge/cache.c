@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,7 @@
 #include "canon.h"
 #include "driving.h"
 #include "fileio.h"
+#include "strbuf.h"
 #include "timeutil.h"
 #include "uuidstr.h"
 
@@ -25,19 +25,6 @@ const char *cache_verdict_name(enum cache_verdict v)
     if ((unsigned)v < sizeof verdict_names / sizeof verdict_names[0])
         return verdict_names[v];
     return "invalid";
-}
-
-static void why(char *reason, size_t len, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void why(char *reason, size_t len, const char *fmt, ...)
-{
-    if (reason == NULL || len == 0)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(reason, len, fmt, ap);
-    va_end(ap);
 }
 
 static bool is_int_in(const json_t *v, json_int_t lo, json_int_t hi)
@@ -67,52 +54,53 @@ static bool topic_ok(const json_t *v)
 static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
 {
     if (!json_is_object(t)) {
-        why(reason, len, "trains[%zu]: not an object", i);
+        strbuf_errorf(reason, len, "trains[%zu]: not an object", i);
         return -EINVAL;
     }
     const json_t *id = json_object_get(t, "train_id");
     if (!json_is_string(id) ||
         !proto_train_id_valid(json_string_value(id), json_string_length(id))) {
-        why(reason, len,
-            "trains[%zu].train_id: expected 1-%d bytes without whitespace, control "
-            "characters, / + #",
-            i, PROTO_TRAIN_ID_MAX);
+        strbuf_errorf(reason, len,
+                      "trains[%zu].train_id: expected 1-%d bytes without whitespace, control "
+                      "characters, / + #",
+                      i, PROTO_TRAIN_ID_MAX);
         return -EINVAL;
     }
     const json_t *plugin = json_object_get(t, "plugin");
     if (!json_is_object(plugin) ||
         !is_text(json_object_get(plugin, "name"), 1, PROTO_PLUGIN_NAME_MAX)) {
-        why(reason, len, "trains[%zu].plugin: expected an object with a name", i);
+        strbuf_errorf(reason, len, "trains[%zu].plugin: expected an object with a name", i);
         return -EINVAL;
     }
     const json_t *pc = json_object_get(plugin, "config");
     if (pc != NULL && !json_is_object(pc) && !json_is_null(pc)) {
-        why(reason, len, "trains[%zu].plugin.config: expected an object", i);
+        strbuf_errorf(reason, len, "trains[%zu].plugin.config: expected an object", i);
         return -EINVAL;
     }
     const json_t *inv = json_object_get(t, "invert_directions");
     if (inv != NULL && !json_is_boolean(inv) && !json_is_null(inv)) {
-        why(reason, len, "trains[%zu].invert_directions: expected a boolean", i);
+        strbuf_errorf(reason, len, "trains[%zu].invert_directions: expected a boolean", i);
         return -EINVAL;
     }
     const json_t *d = json_object_get(t, "driving");
     char dfield[32], dwhy[64];
     if (d != NULL && !json_is_null(d) &&
         driving_check(d, dfield, sizeof dfield, dwhy, sizeof dwhy) < 0) {
-        why(reason, len, "trains[%zu].driving.%s: %s", i, dfield, dwhy);
+        strbuf_errorf(reason, len, "trains[%zu].driving.%s: %s", i, dfield, dwhy);
         return -EINVAL;
     }
     static const char *const topics[] = {"commands_topic", "status_topic"};
     for (size_t k = 0; k < 2; k++) {
         const json_t *tp = json_object_get(t, topics[k]);
         if (tp != NULL && !json_is_null(tp) && !topic_ok(tp)) {
-            why(reason, len, "trains[%zu].%s: expected a topic without wildcards", i, topics[k]);
+            strbuf_errorf(reason, len, "trains[%zu].%s: expected a topic without wildcards", i,
+                          topics[k]);
             return -EINVAL;
         }
     }
     const json_t *name = json_object_get(t, "name");
     if (name != NULL && !json_is_null(name) && !json_is_string(name)) {
-        why(reason, len, "trains[%zu].name: expected a string", i);
+        strbuf_errorf(reason, len, "trains[%zu].name: expected a string", i);
         return -EINVAL;
     }
     return 0;
@@ -122,45 +110,46 @@ static int train_validate(const json_t *t, size_t i, char *reason, size_t len)
 static int config_schema_check(const json_t *config, char *reason, size_t len)
 {
     if (!json_is_object(config)) {
-        why(reason, len, "runtime config: not an object");
+        strbuf_errorf(reason, len, "runtime config: not an object");
         return -EINVAL;
     }
     const json_t *uuid = json_object_get(config, "uuid");
     if (!is_text(uuid, UUIDSTR_LEN, UUIDSTR_LEN) || !uuidstr_valid(json_string_value(uuid))) {
-        why(reason, len, "uuid: expected a canonical UUID");
+        strbuf_errorf(reason, len, "uuid: expected a canonical UUID");
         return -EINVAL;
     }
     if (!is_int_in(json_object_get(config, "version"), 0, INT64_MAX)) {
-        why(reason, len, "version: expected an integer >= 0");
+        strbuf_errorf(reason, len, "version: expected an integer >= 0");
         return -EINVAL;
     }
     const json_t *broker = json_object_get(config, "mqtt_broker");
     if (!json_is_object(broker) || !is_text(json_object_get(broker, "host"), 1, 255) ||
         !is_int_in(json_object_get(broker, "port"), 1, 65535)) {
-        why(reason, len, "mqtt_broker: expected {host, port 1-65535}");
+        strbuf_errorf(reason, len, "mqtt_broker: expected {host, port 1-65535}");
         return -EINVAL;
     }
     const json_t *tls = json_object_get(broker, "tls");
     if (tls != NULL && !json_is_null(tls) && !json_is_boolean(tls)) {
-        why(reason, len, "mqtt_broker.tls: expected true or false");
+        strbuf_errorf(reason, len, "mqtt_broker.tls: expected true or false");
         return -EINVAL;
     }
     static const char *const creds[] = {"username", "password"};
     for (size_t k = 0; k < 2; k++) {
         const json_t *c = json_object_get(broker, creds[k]);
         if (c != NULL && !json_is_null(c) && !is_text(c, 0, 255)) {
-            why(reason, len, "mqtt_broker.%s: expected a string", creds[k]);
+            strbuf_errorf(reason, len, "mqtt_broker.%s: expected a string", creds[k]);
             return -EINVAL;
         }
     }
     const json_t *hb = json_object_get(config, "heartbeat_interval");
     if (hb != NULL && !json_is_null(hb) && !is_int_in(hb, 1, 3600)) {
-        why(reason, len, "heartbeat_interval: expected 1-3600 seconds");
+        strbuf_errorf(reason, len, "heartbeat_interval: expected 1-3600 seconds");
         return -EINVAL;
     }
     const json_t *trains = json_object_get(config, "trains");
     if (!json_is_array(trains) || json_array_size(trains) > CACHE_MAX_TRAINS) {
-        why(reason, len, "trains: expected an array of at most %d trains", CACHE_MAX_TRAINS);
+        strbuf_errorf(reason, len, "trains: expected an array of at most %d trains",
+                      CACHE_MAX_TRAINS);
         return -EINVAL;
     }
     for (size_t i = 0; i < json_array_size(trains); i++) {
@@ -170,7 +159,7 @@ static int config_schema_check(const json_t *config, char *reason, size_t len)
         for (size_t j = 0; j < i; j++) {
             const json_t *o = json_object_get(json_array_get(trains, j), "train_id");
             if (strcmp(json_string_value(o), id) == 0) {
-                why(reason, len, "trains[%zu].train_id: duplicate %s", i, id);
+                strbuf_errorf(reason, len, "trains[%zu].train_id: duplicate %s", i, id);
                 return -EINVAL;
             }
         }
@@ -184,11 +173,11 @@ static int config_checksum_check(const json_t *config, char *reason, size_t len)
     char sum[CANON_CHECKSUM_LEN + 1];
     const json_t *given = json_object_get(config, "checksum");
     if (!json_is_string(given)) {
-        why(reason, len, "checksum: missing");
+        strbuf_errorf(reason, len, "checksum: missing");
         return -EINVAL;
     }
     if (canon_checksum(config, sum) < 0 || strcmp(sum, json_string_value(given)) != 0) {
-        why(reason, len, "checksum: does not match the content");
+        strbuf_errorf(reason, len, "checksum: does not match the content");
         return -EINVAL;
     }
     return 0;
@@ -207,21 +196,21 @@ int cache_config_parse(const char *text, size_t len, json_t **doc, char *reason,
     json_error_t jerr;
     json_t *j = NULL;
     if (text == NULL || len == 0) {
-        why(reason, reasonlen, "not JSON: empty document");
+        strbuf_errorf(reason, reasonlen, "not JSON: empty document");
         return -EBADMSG;
     }
     if (len > CACHE_FILE_MAX) {
-        why(reason, reasonlen, "larger than %d bytes", CACHE_FILE_MAX);
+        strbuf_errorf(reason, reasonlen, "larger than %d bytes", CACHE_FILE_MAX);
         return -EBADMSG;
     }
     j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (j == NULL) {
-        why(reason, reasonlen, "not JSON: %s", jerr.text);
+        strbuf_errorf(reason, reasonlen, "not JSON: %s", jerr.text);
         return -EBADMSG;
     }
     if (!json_is_object(j)) {
         json_decref(j);
-        why(reason, reasonlen, "not a JSON object");
+        strbuf_errorf(reason, reasonlen, "not a JSON object");
         return -EBADMSG;
     }
     *doc = j;
@@ -234,7 +223,7 @@ int cache_config_check(const json_t *config, const char *own_uuid, char *reason,
      * way, and its content (version included) cannot be trusted to say anything. */
     if (!json_is_object(config) || config_checksum_check(config, reason, len) < 0) {
         if (!json_is_object(config))
-            why(reason, len, "not a JSON object");
+            strbuf_errorf(reason, len, "not a JSON object");
         return -EBADMSG;
     }
     int rc = config_schema_check(config, reason, len);
@@ -242,7 +231,7 @@ int cache_config_check(const json_t *config, const char *own_uuid, char *reason,
         return rc;
     const char *for_uuid = json_string_value(json_object_get(config, "uuid"));
     if (own_uuid != NULL && own_uuid[0] != '\0' && strcmp(for_uuid, own_uuid) != 0) {
-        why(reason, len, "config is for controller %s", for_uuid);
+        strbuf_errorf(reason, len, "config is for controller %s", for_uuid);
         return -EINVAL;
     }
     return 0;
@@ -260,60 +249,61 @@ enum cache_verdict cache_entry_check(const char *text, size_t len, int64_t now_m
     int64_t at = 0;
 
     if (text == NULL || len == 0) {
-        why(reason, reasonlen, "empty file");
+        strbuf_errorf(reason, reasonlen, "empty file");
         goto out;
     }
     if (len > CACHE_FILE_MAX) {
-        why(reason, reasonlen, "larger than %d bytes", CACHE_FILE_MAX);
+        strbuf_errorf(reason, reasonlen, "larger than %d bytes", CACHE_FILE_MAX);
         goto out;
     }
     env = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (env == NULL) {
-        why(reason, reasonlen, "not JSON: %s (line %d)", jerr.text, jerr.line);
+        strbuf_errorf(reason, reasonlen, "not JSON: %s (line %d)", jerr.text, jerr.line);
         goto out;
     }
     if (!json_is_object(env)) {
-        why(reason, reasonlen, "not a JSON object");
+        strbuf_errorf(reason, reasonlen, "not a JSON object");
         goto out;
     }
     if (!is_int_in(json_object_get(env, "format"), CACHE_FORMAT, CACHE_FORMAT)) {
-        why(reason, reasonlen, "format: expected %d", CACHE_FORMAT);
+        strbuf_errorf(reason, reasonlen, "format: expected %d", CACHE_FORMAT);
         goto out;
     }
     const json_t *given = json_object_get(env, "checksum");
     if (!json_is_string(given)) {
-        why(reason, reasonlen, "checksum: missing");
+        strbuf_errorf(reason, reasonlen, "checksum: missing");
         goto out;
     }
     if (canon_checksum(env, sum) < 0 || strcmp(sum, json_string_value(given)) != 0) {
-        why(reason, reasonlen, "checksum: does not match the content");
+        strbuf_errorf(reason, reasonlen, "checksum: does not match the content");
         goto out;
     }
     const json_t *ca = json_object_get(env, "cached_at");
     /* Before 1970 is no time this edge could have written (found by fuzz_edge_cache: such a
      * file was valid with --cache-max-age 0 but could not be written back as it was). */
     if (!json_is_string(ca) || timeutil_parse_ms(json_string_value(ca), &at) < 0 || at < 0) {
-        why(reason, reasonlen, "cached_at: expected an ISO-8601 UTC time");
+        strbuf_errorf(reason, reasonlen, "cached_at: expected an ISO-8601 UTC time");
         goto out;
     }
     json_t *cfg = json_object_get(env, "config");
     if (cache_config_validate(cfg, inner, sizeof inner) < 0) {
-        why(reason, reasonlen, "config: %s", inner);
+        strbuf_errorf(reason, reasonlen, "config: %s", inner);
         goto out;
     }
     if (max_age_ms > 0 && now_ms - at > max_age_ms) {
-        why(reason, reasonlen,
-            "cached %" PRId64 " s ago, older than the maximum age of %" PRId64 " s",
-            (now_ms - at) / 1000, max_age_ms / 1000);
+        strbuf_errorf(reason, reasonlen,
+                      "cached %" PRId64 " s ago, older than the maximum age of %" PRId64 " s",
+                      (now_ms - at) / 1000, max_age_ms / 1000);
         v = CACHE_STALE;
     } else if (at > now_ms + CACHE_FUTURE_SKEW_MS) {
         /* Written "later" than now: this clock is behind (a Pi without a battery clock after a
          * power cut, before NTP). The checksum vouches for the content and the file is the
          * last one written, so it drives; its age is unknown, and the edge says so. */
-        why(reason, reasonlen, "cached_at %s is ahead of this clock", json_string_value(ca));
+        strbuf_errorf(reason, reasonlen, "cached_at %s is ahead of this clock",
+                      json_string_value(ca));
         v = CACHE_VALID;
     } else {
-        why(reason, reasonlen, "ok");
+        strbuf_errorf(reason, reasonlen, "ok");
         v = CACHE_VALID;
     }
     *config = json_incref(cfg);
@@ -371,7 +361,7 @@ int cache_select(enum cache_verdict current, enum cache_verdict previous)
     return -1;
 }
 
-static int path_join(char *out, size_t outlen, const char *dir, const char *file)
+int cache_path(char *out, size_t outlen, const char *dir, const char *file)
 {
     int n = snprintf(out, outlen, "%s/%s", dir, file);
     return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
@@ -384,23 +374,34 @@ static enum cache_verdict file_check(const char *dir, const char *file, int64_t 
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    if (path_join(path, sizeof path, dir, file) < 0) {
-        why(reason, reasonlen, "path too long");
+    if (cache_path(path, sizeof path, dir, file) < 0) {
+        strbuf_errorf(reason, reasonlen, "path too long");
         return CACHE_INVALID;
     }
     int rc = fileio_read_all(path, CACHE_FILE_MAX, &text, &len);
     if (rc == -ENOENT) {
-        why(reason, reasonlen, "no file");
+        strbuf_errorf(reason, reasonlen, "no file");
         return CACHE_MISSING;
     }
     if (rc < 0) {
-        why(reason, reasonlen, "unreadable: %s", strerror(-rc));
+        strbuf_errorf(reason, reasonlen, "unreadable: %s", strerror(-rc));
         return CACHE_INVALID;
     }
     enum cache_verdict v =
         cache_entry_check(text, len, now_ms, max_age_ms, config, at, reason, reasonlen);
     free(text);
     return v;
+}
+
+/* The boot config is *config (taken over) from the file named source. */
+static void boot_from(struct cache_boot *out, json_t **config, enum cache_verdict verdict,
+                      const char *source, int64_t at)
+{
+    out->config = *config;
+    *config = NULL;
+    out->verdict = verdict;
+    out->source = source;
+    out->cached_at_ms = at;
 }
 
 int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache_boot *out)
@@ -414,18 +415,10 @@ int cache_load(const char *dir, int64_t now_ms, int64_t max_age_ms, struct cache
                                out->previous_reason, sizeof out->previous_reason);
     switch (cache_select(out->current, out->previous)) {
     case 0:
-        out->config = cur;
-        cur = NULL;
-        out->verdict = out->current;
-        out->source = "current";
-        out->cached_at_ms = cur_at;
+        boot_from(out, &cur, out->current, "current", cur_at);
         break;
     case 1:
-        out->config = prev;
-        prev = NULL;
-        out->verdict = out->previous;
-        out->source = "previous";
-        out->cached_at_ms = prev_at;
+        boot_from(out, &prev, out->previous, "previous", prev_at);
         break;
     default:
         out->verdict = (out->current == CACHE_MISSING && out->previous == CACHE_MISSING)
@@ -456,8 +449,8 @@ int cache_store(const char *dir, const json_t *config, int64_t now_ms)
     int64_t old_at = 0;
     int rc;
 
-    if ((rc = path_join(cur_path, sizeof cur_path, dir, CACHE_CURRENT)) < 0 ||
-        (rc = path_join(prev_path, sizeof prev_path, dir, CACHE_PREVIOUS)) < 0)
+    if ((rc = cache_path(cur_path, sizeof cur_path, dir, CACHE_CURRENT)) < 0 ||
+        (rc = cache_path(prev_path, sizeof prev_path, dir, CACHE_PREVIOUS)) < 0)
         goto out;
     rc = fileio_mkdirs(dir, 0700);
     if (rc < 0)
@@ -520,7 +513,7 @@ int cache_leftovers_remove(const char *dir, int *removed)
     while ((de = readdir(d)) != NULL) {
         if (!cache_leftover_name(de->d_name))
             continue;
-        if (path_join(path, sizeof path, dir, de->d_name) < 0)
+        if (cache_path(path, sizeof path, dir, de->d_name) < 0)
             continue;
         if (unlink(path) == 0)
             n++;
@@ -534,9 +527,26 @@ out:
     return rc;
 }
 
+json_t *cache_read_sealed(const char *text, size_t len, size_t max)
+{
+    char sum[CANON_CHECKSUM_LEN + 1];
+    if (text == NULL || len == 0 || len > max)
+        return NULL;
+    json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    const char *given = json_string_value(json_object_get(doc, "checksum"));
+    if (!json_is_object(doc) || given == NULL || canon_checksum(doc, sum) < 0 ||
+        strcmp(sum, given) != 0) {
+        json_decref(doc);
+        return NULL;
+    }
+    return doc;
+}
+
 int cache_write_sealed(const char *dir, const char *path, json_t *doc)
 {
     char sum[CANON_CHECKSUM_LEN + 1];
+    if (doc == NULL)
+        return -ENOMEM;
     int rc = canon_checksum(doc, sum);
     if (rc < 0)
         return rc;

@@ -95,9 +95,18 @@ bool cache_leftover_name(const char *name);
  * 0 or negative errno (a missing directory is not an error). */
 int cache_leftovers_remove(const char *dir, int *removed);
 
-/* Writes a small state file (identity, session epoch): doc gets a "checksum" key (SHA-256 of
- * its canonical JSON without it), is written indented with sorted keys, temp file + fsync +
- * rename, mode 0600, creating dir (0700) when missing. 0 or negative errno. */
+/* A state file's text as cache_write_sealed wrote it: one JSON object of at most max bytes
+ * (duplicate keys refused) whose "checksum" matches. The document (a new reference), or NULL
+ * for anything else. */
+json_t *cache_read_sealed(const char *text, size_t len, size_t max);
+
+/* out = dir/file; -ENAMETOOLONG when it does not fit in outlen bytes, else 0. */
+int cache_path(char *out, size_t outlen, const char *dir, const char *file);
+
+/* Writes a small state file (identity, session epoch, credential): doc gets a "checksum" key
+ * (SHA-256 of its canonical JSON without it), is written indented with sorted keys, temp file
+ * + fsync + rename, mode 0600, creating dir (0700) when missing. A NULL doc (a json_pack that
+ * failed) is -ENOMEM. 0 or negative errno; doc stays the caller's. */
 int cache_write_sealed(const char *dir, const char *path, json_t *doc);
 
 #endif

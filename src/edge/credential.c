@@ -27,33 +27,16 @@ const char *credential_state_name(enum credential_state s)
 int credential_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1],
                      char secret[SECRET_HEX_LEN + 1])
 {
-    json_t *doc = NULL;
-    char sum[CANON_CHECKSUM_LEN + 1];
-    int rc = -EINVAL;
-    if (text == NULL || len == 0 || len > CREDENTIAL_FILE_MAX)
-        goto out;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(doc))
-        goto out;
+    json_t *doc = cache_read_sealed(text, len, CREDENTIAL_FILE_MAX);
     const char *u = json_string_value(json_object_get(doc, "uuid"));
     const char *s = json_string_value(json_object_get(doc, "secret"));
-    const char *given = json_string_value(json_object_get(doc, "checksum"));
-    if (u == NULL || !uuidstr_valid(u) || !secret_valid(s) || given == NULL)
-        goto out;
-    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
-        goto out;
-    memcpy(uuid, u, UUIDSTR_LEN + 1);
-    memcpy(secret, s, SECRET_HEX_LEN + 1);
-    rc = 0;
-out:
+    int rc = u != NULL && uuidstr_valid(u) && secret_valid(s) ? 0 : -EINVAL;
+    if (rc == 0) {
+        memcpy(uuid, u, UUIDSTR_LEN + 1);
+        memcpy(secret, s, SECRET_HEX_LEN + 1);
+    }
     json_decref(doc);
     return rc;
-}
-
-static int credential_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, CREDENTIAL_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
 }
 
 enum credential_state credential_load(const char *dir, const char *uuid,
@@ -64,7 +47,7 @@ enum credential_state credential_load(const char *dir, const char *uuid,
     size_t len = 0;
     secret[0] = '\0';
     why[0] = '\0';
-    int rc = credential_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, CREDENTIAL_FILE);
     if (rc == 0)
         rc = fileio_read_all(path, CREDENTIAL_FILE_MAX, &text, &len);
     if (rc == -ENOENT)
@@ -92,7 +75,7 @@ int credential_save(const char *dir, const char *uuid, const char *secret, int64
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = credential_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, CREDENTIAL_FILE);
     if (rc < 0)
         goto out;
     if (!uuidstr_valid(uuid) || !secret_valid(secret)) {
@@ -104,10 +87,6 @@ int credential_save(const char *dir, const char *uuid, const char *secret, int64
         goto out;
     doc = json_pack("{s:i, s:s, s:s, s:s}", "format", 1, "uuid", uuid, "secret", secret,
                     "issued_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc); /* mode 0600 */
 out:
     json_decref(doc);

@@ -17,23 +17,15 @@
 
 int epoch_parse(const char *text, size_t len, const char *uuid, int64_t *epoch)
 {
-    json_t *doc = NULL;
-    char sum[CANON_CHECKSUM_LEN + 1];
-    int rc = -EINVAL;
-    if (text == NULL || len == 0 || len > EPOCH_FILE_MAX || uuid == NULL)
-        goto out;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(doc))
-        goto out;
+    if (uuid == NULL)
+        return -EINVAL;
+    json_t *doc = cache_read_sealed(text, len, EPOCH_FILE_MAX);
     const json_t *fmt = json_object_get(doc, "format");
     const json_t *ep = json_object_get(doc, "session_epoch");
     const char *u = json_string_value(json_object_get(doc, "uuid"));
-    const char *given = json_string_value(json_object_get(doc, "checksum"));
+    int rc = -EINVAL;
     if (!json_is_integer(fmt) || json_integer_value(fmt) != EPOCH_FORMAT || !json_is_integer(ep) ||
-        json_integer_value(ep) < 0 || json_integer_value(ep) > EPOCH_MAX || u == NULL ||
-        given == NULL)
-        goto out;
-    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
+        json_integer_value(ep) < 0 || json_integer_value(ep) > EPOCH_MAX || u == NULL)
         goto out;
     /* An epoch counts only for the controller it was issued to. */
     if (strcmp(u, uuid) != 0)
@@ -57,18 +49,12 @@ bool epoch_rearm_needed(int64_t armed, int64_t answered)
     return answered > 0 && answered != armed;
 }
 
-static int epoch_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, EPOCH_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
-}
-
 int epoch_load(const char *dir, const char *uuid, int64_t *epoch)
 {
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    int rc = epoch_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, EPOCH_FILE);
     if (rc < 0)
         return rc;
     rc = fileio_read_all(path, EPOCH_FILE_MAX, &text, &len);
@@ -84,7 +70,7 @@ int epoch_save(const char *dir, const char *uuid, int64_t epoch, int64_t now_ms)
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = epoch_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, EPOCH_FILE);
     if (rc < 0)
         goto out;
     if (uuid == NULL || !uuidstr_valid(uuid) || epoch < 0 || epoch > EPOCH_MAX) {
@@ -95,10 +81,6 @@ int epoch_save(const char *dir, const char *uuid, int64_t epoch, int64_t now_ms)
         goto out;
     doc = json_pack("{s:i, s:s, s:I, s:s}", "format", EPOCH_FORMAT, "uuid", uuid, "session_epoch",
                     (json_int_t)epoch, "updated_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc);
 out:
     json_decref(doc);

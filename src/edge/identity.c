@@ -26,38 +26,20 @@ const char *identity_origin_name(enum identity_origin o)
 
 int identity_parse(const char *text, size_t len, char uuid[UUIDSTR_LEN + 1])
 {
-    json_t *doc = NULL;
-    char sum[CANON_CHECKSUM_LEN + 1];
-    int rc = -EINVAL;
-    if (text == NULL || len == 0 || len > IDENTITY_FILE_MAX)
-        goto out;
-    doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    if (!json_is_object(doc))
-        goto out;
+    json_t *doc = cache_read_sealed(text, len, IDENTITY_FILE_MAX);
     const char *u = json_string_value(json_object_get(doc, "uuid"));
-    const char *given = json_string_value(json_object_get(doc, "checksum"));
-    if (u == NULL || !uuidstr_valid(u) || given == NULL)
-        goto out;
-    if (canon_checksum(doc, sum) < 0 || strcmp(sum, given) != 0)
-        goto out;
-    memcpy(uuid, u, UUIDSTR_LEN + 1);
-    rc = 0;
-out:
+    int rc = u != NULL && uuidstr_valid(u) ? 0 : -EINVAL;
+    if (rc == 0)
+        memcpy(uuid, u, UUIDSTR_LEN + 1);
     json_decref(doc);
     return rc;
-}
-
-static int identity_path(const char *dir, char *out, size_t outlen)
-{
-    int n = snprintf(out, outlen, "%s/%s", dir, IDENTITY_FILE);
-    return (n < 0 || (size_t)n >= outlen) ? -ENAMETOOLONG : 0;
 }
 
 int identity_save(const char *dir, const char *uuid, int64_t now_ms)
 {
     char path[1024], ts[32];
     json_t *doc = NULL;
-    int rc = identity_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, IDENTITY_FILE);
     if (rc < 0)
         goto out;
     if (!uuidstr_valid(uuid)) {
@@ -68,10 +50,6 @@ int identity_save(const char *dir, const char *uuid, int64_t now_ms)
     if (rc < 0)
         goto out;
     doc = json_pack("{s:i, s:s, s:s}", "format", 1, "uuid", uuid, "created_at", ts);
-    if (doc == NULL) {
-        rc = -ENOMEM;
-        goto out;
-    }
     rc = cache_write_sealed(dir, path, doc);
 out:
     json_decref(doc);
@@ -84,7 +62,7 @@ int identity_load(const char *dir, const char *fallback_uuid, int64_t now_ms,
     char path[1024];
     char *text = NULL;
     size_t len = 0;
-    int rc = identity_path(dir, path, sizeof path);
+    int rc = cache_path(path, sizeof path, dir, IDENTITY_FILE);
     if (rc < 0)
         return rc;
     if (fileio_read_all(path, IDENTITY_FILE_MAX, &text, &len) == 0 &&

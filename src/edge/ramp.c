@@ -16,20 +16,6 @@
  * from int64 overflow. */
 #define RAMP_MAX_MS (10 * 60 * 1000)
 
-static int speed_clamp(int speed)
-{
-    if (speed < 0)
-        return 0;
-    if (speed > 100)
-        return 100;
-    return speed;
-}
-
-static enum motor_direction direction_normalise(enum motor_direction dir)
-{
-    return dir == MOTOR_REVERSE ? MOTOR_REVERSE : MOTOR_FORWARD;
-}
-
 static int iabs(int v)
 {
     return v < 0 ? -v : v;
@@ -113,7 +99,7 @@ void ramp_set_target(struct ramp *r, int speed, enum motor_direction dir, int64_
 {
     /* Only an explicit new command lifts an emergency stop. */
     r->estopped = false;
-    ramp_plan(r, speed_clamp(speed), direction_normalise(dir), now_ms);
+    ramp_plan(r, motor_speed_clamp(speed), motor_direction_normalise(dir), now_ms);
 }
 
 void ramp_stop(struct ramp *r, int64_t now_ms)

@@ -66,7 +66,7 @@ int motor_open(const char *plugin, const json_t *config, struct motor **out, cha
     return 0;
 }
 
-static int speed_clamp(int speed)
+int motor_speed_clamp(int speed)
 {
     if (speed < 0)
         return 0;
@@ -75,11 +75,16 @@ static int speed_clamp(int speed)
     return speed;
 }
 
+enum motor_direction motor_direction_normalise(enum motor_direction dir)
+{
+    return dir == MOTOR_REVERSE ? MOTOR_REVERSE : MOTOR_FORWARD;
+}
+
 int motor_set(struct motor *m, int speed, enum motor_direction dir)
 {
     if (!m)
         return -EINVAL;
-    return m->ops->set(m, speed_clamp(speed), dir == MOTOR_REVERSE ? MOTOR_REVERSE : MOTOR_FORWARD);
+    return m->ops->set(m, motor_speed_clamp(speed), motor_direction_normalise(dir));
 }
 
 int motor_stop(struct motor *m)

@@ -45,6 +45,10 @@ struct motor {
 const struct motor_ops *motor_plugin_find(const char *name);
 int motor_open(const char *plugin, const json_t *config, struct motor **out, char *err,
                size_t errlen);
+/* A speed outside 0-100 as the nearest end; any direction but MOTOR_REVERSE as MOTOR_FORWARD:
+ * what motor_set and the ramp (ramp.c) take from a caller. */
+int motor_speed_clamp(int speed);
+enum motor_direction motor_direction_normalise(enum motor_direction dir);
 int motor_set(struct motor *m, int speed, enum motor_direction dir);
 int motor_stop(struct motor *m);
 void motor_close(struct motor *m);
