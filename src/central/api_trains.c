@@ -256,13 +256,13 @@ static int insert_train(struct call *k, const char *cid, const struct train_req 
 {
     struct central *c = k->c;
     json_t *cfg = r->plugin_config ? json_incref(r->plugin_config) : json_object();
-    json_t *row =
-        json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
-                  r->train_id, "name", r->name, "description", r->description, "model", r->model,
-                  "plugin_name", r->plugin_name ? r->plugin_name : "dc_motor", "plugin_config", cfg,
-                  "invert_directions", r->invert, "desired_controller_id", cid, "actual_controller_id",
-                  "reassignment_status", registry_reassignment_status(cid, NULL, false),
-                  "created_at", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
+    json_t *row = json_pack("{s:s, s:s, s:s?, s:s?, s:s, s:o, s:b, s:s, s:n, s:s, s:I, s:I}", "id",
+                            r->train_id, "name", r->name, "description", r->description, "model",
+                            r->model, "plugin_name", r->plugin_name ? r->plugin_name : "dc_motor",
+                            "plugin_config", cfg, "invert_directions", r->invert,
+                            "desired_controller_id", cid, "actual_controller_id",
+                            "reassignment_status", registry_reassignment_status(cid, NULL, false),
+                            "created_at", (json_int_t)k->now, "updated_at", (json_int_t)k->now);
     if (r->address > 0)
         json_object_set_new(row, "address", json_integer(r->address));
     if (r->driving != NULL)
