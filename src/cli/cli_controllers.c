@@ -155,32 +155,94 @@ int cli_cmd_prune(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* One KEY=VALUE of add-train into body (plugin_config gathers config= and the port). */
+static int add_train_option(struct cli *c, const char *arg, json_t *body, json_t *plugin_config,
+                            const char **plugin)
+{
+    const char *eq = strchr(arg, '=');
+    char key[16];
+    if (eq == NULL || (size_t)(eq - arg) >= sizeof key)
+        return cli_usage(c, "expected MOTOR_PORT or KEY=VALUE, not '%s'", arg);
+    snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+    const char *v = eq + 1;
+    int n = 0;
+    char end = 0;
+    json_t *cfg = NULL;
+    int rc = CLI_EXIT_OK;
+    if (strcmp(key, "invert") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
+        json_object_set_new(body, "invert_directions", json_boolean(strcmp(v, "yes") == 0));
+    else if (strcmp(key, "address") == 0 && sscanf(v, "%d%c", &n, &end) == 1 && n >= 1 && n <= 9999)
+        json_object_set_new(body, "address", json_integer(n));
+    else if (strcmp(key, "model") == 0 || strcmp(key, "description") == 0)
+        json_object_set_new(body, key, json_string(v));
+    else if (strcmp(key, "plugin") == 0 && *v != '\0')
+        *plugin = v;
+    else if (strcmp(key, "config") == 0 &&
+             json_is_object(cfg = json_loads(v, JSON_REJECT_DUPLICATES, NULL)))
+        json_object_update(plugin_config, cfg);
+    else if (strcmp(key, "config") == 0)
+        rc = cli_usage(c, "config= needs a JSON object, not '%s'", v);
+    else
+        rc = cli_usage(c,
+                       "invalid '%s': expected invert=yes|no, address=1-9999, model=TEXT, "
+                       "description=TEXT, plugin=NAME or config=JSON",
+                       arg);
+    json_decref(cfg);
+    return rc;
+}
+
+/* The body of add-train: MOTOR_PORT (the DC-motor HAT's port) and the KEY=VALUEs after it. */
+static int add_train_body(struct cli *c, int argc, char **argv, json_t **out)
+{
+    json_t *body = json_pack("{s:s, s:s}", "train_id", argv[1], "name", argv[2]);
+    json_t *config = json_object();
+    const char *plugin = NULL;
+    int rc = body && config ? CLI_EXIT_OK : cli_fail(c, "out of memory");
+    for (int i = 3; rc == CLI_EXIT_OK && i < argc; i++) {
+        int port = 0;
+        char end = 0;
+        if (i == 3 && strchr(argv[i], '=') == NULL) {
+            if (sscanf(argv[i], "%d%c", &port, &end) != 1 || port < 1 || port > 4)
+                rc = cli_usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[i]);
+            else
+                json_object_set_new(config, "motor_port", json_integer(port));
+        } else {
+            rc = add_train_option(c, argv[i], body, config, &plugin);
+        }
+    }
+    /* A port or a config without a plugin named is the DC-motor HAT's. */
+    if (rc == CLI_EXIT_OK && (plugin != NULL || json_object_size(config) > 0))
+        json_object_set_new(
+            body, "plugin",
+            json_pack("{s:s, s:O}", "name", plugin ? plugin : "dc_motor_hat", "config", config));
+    json_decref(config);
+    if (rc != CLI_EXIT_OK) {
+        json_decref(body);
+        body = NULL;
+    }
+    *out = body;
+    return rc;
+}
+
 int cli_cmd_add_train(struct cli *c, int argc, char **argv)
 {
     struct cli_answer a = {0};
     char id[UUIDSTR_LEN + 1], name[256] = "", path[CLI_PATH_LEN];
-    int port = 0;
+    json_t *body = NULL;
     int rc = cli_resolve_controller(c, argv[0], id, name, sizeof name);
     if (rc == CLI_EXIT_OK)
         rc = cli_check_id(c, "TRAIN", argv[1]);
-    if (rc == CLI_EXIT_OK && argc == 4 &&
-        (sscanf(argv[3], "%d", &port) != 1 || port < 1 || port > 4))
-        rc = cli_usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[3]);
-    if (rc != CLI_EXIT_OK)
-        return rc;
-    json_t *body = json_pack("{s:s, s:s}", "train_id", argv[1], "name", argv[2]);
-    if (body != NULL && port > 0)
-        json_object_set_new(
-            body, "plugin",
-            json_pack("{s:s, s:{s:i}}", "name", "dc_motor_hat", "config", "motor_port", port));
-    rc = body == NULL ? cli_fail(c, "out of memory")
-                      : cli_api_path(c, path, "/api/controllers/", id, "/trains");
+    if (rc == CLI_EXIT_OK)
+        rc = add_train_body(c, argc, argv, &body);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_api_path(c, path, "/api/controllers/", id, "/trains");
     if (rc == CLI_EXIT_OK)
         rc = cli_api_call_typed(c, "POST", path, body, JSON_OBJECT, &a);
     if (rc == CLI_EXIT_OK && c->opt.json)
         rc = cli_print_raw(c, &a.reply);
     else if (rc == CLI_EXIT_OK)
-        fprintf(c->out, "train %s added to %s (%s)\n", argv[1], name[0] ? name : id, id);
+        fprintf(c->out, "train %s added to %s (%s), address %lld\n", argv[1], name[0] ? name : id,
+                id, (long long)json_integer_value(json_object_get(a.doc, "address")));
     json_decref(body);
     cli_answer_clear(&a);
     return rc;

@@ -133,6 +133,25 @@ int cli_cmd_rename_train(struct cli *c, int argc, char **argv)
     return rc;
 }
 
+/* set-address TRAIN N: the train's number (1-9999) for throttles (docs/throttles.md). */
+int cli_cmd_set_address(struct cli *c, int argc, char **argv)
+{
+    (void)argc;
+    struct cli_answer a = {0};
+    int n = 0;
+    char end = 0;
+    if (sscanf(argv[1], "%d%c", &n, &end) != 1 || n < 1 || n > 9999)
+        return cli_usage(c, "invalid address '%s': expected 1-9999", argv[1]);
+    json_t *body = json_pack("{s:i}", "address", n);
+    int rc = train_put(c, argv[0], body, &a);
+    if (rc == CLI_EXIT_OK && !c->opt.json)
+        fprintf(c->out, "train %s has address %lld\n", argv[0],
+                (long long)json_integer_value(json_object_get(a.doc, "address")));
+    json_decref(body);
+    cli_answer_clear(&a);
+    return rc;
+}
+
 /* set-driving TRAIN key=value... (or none): a train's driving settings (docs/api.md). */
 int cli_cmd_set_driving(struct cli *c, int argc, char **argv)
 {

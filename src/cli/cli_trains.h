@@ -12,6 +12,7 @@ int cli_cmd_train(struct cli *c, int argc, char **argv);
 int cli_cmd_status(struct cli *c, int argc, char **argv);
 int cli_cmd_assign(struct cli *c, int argc, char **argv);
 int cli_cmd_rename_train(struct cli *c, int argc, char **argv);
+int cli_cmd_set_address(struct cli *c, int argc, char **argv);
 int cli_cmd_set_driving(struct cli *c, int argc, char **argv);
 int cli_cmd_delete_train(struct cli *c, int argc, char **argv);
 

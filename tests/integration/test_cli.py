@@ -411,6 +411,39 @@ class WriteCommandsTest(CliTestBase):
         self.assertIn("field 'name'", p.stderr)
         self.assertEqual(self.train()["name"], "Night Express")
 
+    def test_add_train_with_options_and_set_address(self):
+        p = self.rh("add-train", "pi-b", "t-opt", "Goods", "2", "invert=yes", "address=42",
+                    "model=BR 50", "description=with tender", 'config={"i2c_address": "0x60"}')
+        self.assertExit(p, 0)
+        self.assertIn("train t-opt added to pi-b", p.stdout)
+        self.assertIn("address 42", p.stdout)
+        t = self.train("t-opt")
+        self.assertEqual((t["controller_id"], t["invert_directions"], t["address"], t["model"],
+                          t["description"]), (self.b, True, 42, "BR 50", "with tender"))
+        self.assertEqual(t["plugin"], {"name": "dc_motor_hat",
+                                       "config": {"motor_port": 2, "i2c_address": "0x60"}})
+        p = self.rh("add-train", "pi-b", "t-sim", "Sim", "plugin=simulator")
+        self.assertExit(p, 0)
+        self.assertEqual(self.train("t-sim")["plugin"], {"name": "simulator", "config": {}})
+        # Bad options are usage errors, and nothing is created.
+        for bad in (["9"], ["invert=maybe"], ["address=0"], ["address=10000"], ["colour=red"],
+                    ["config=[1]"], ["2", "3"]):
+            p = self.rh("add-train", "pi-b", "t-bad", "Bad", *bad)
+            self.assertExit(p, 2)
+        self.assertEqual(self.c.get("/api/trains/t-bad").status, 404)
+        # The address a throttle knows the train by.
+        p = self.rh("set-address", "t-opt", "77")
+        self.assertExit(p, 0)
+        self.assertIn("train t-opt has address 77", p.stdout)
+        self.assertEqual(self.train("t-opt")["address"], 77)
+        p = self.rh("set-address", "t-sim", "77")  # taken: the central's answer, nothing changes
+        self.assertExit(p, 1)
+        self.assertIn("address", p.stderr)
+        self.assertNotEqual(self.train("t-sim")["address"], 77)
+        for bad in ("0", "10000", "x7"):
+            self.assertExit(self.rh("set-address", "t-opt", bad), 2)
+        self.assertEqual(self.train("t-opt")["address"], 77)
+
     def test_speed_stop_estop_on_mqtt(self):
         self.wait_broker()
         with harness.MqttClient(self.broker.port) as mq:
