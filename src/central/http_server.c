@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "log.h"
+#include "strbuf.h"
 #include "timeutil.h"
 
 /* One per connection (MHD's socket context): which server it belongs to, for a resume from
@@ -694,19 +695,8 @@ static enum MHD_Result take_upload(struct request_state *rs, const char *data, s
         *size = 0;
         return MHD_YES;
     }
-    if (need + 1 > rs->cap) {
-        size_t ncap = rs->cap ? rs->cap : 1024;
-        while (ncap < need + 1)
-            ncap *= 2;
-        char *nb = realloc(rs->body, ncap);
-        if (nb == NULL)
-            return MHD_NO;
-        rs->body = nb;
-        rs->cap = ncap;
-    }
-    memcpy(rs->body + rs->len, data, *size);
-    rs->len = need;
-    rs->body[rs->len] = '\0';
+    if (strbuf_append(&rs->body, &rs->len, &rs->cap, data, *size) < 0)
+        return MHD_NO;
     *size = 0;
     return MHD_YES;
 }

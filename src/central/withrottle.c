@@ -118,21 +118,9 @@ static void out_append(struct client *cl, const char *data, size_t n)
         kill_client(cl, "output_overflow");
         return;
     }
-    if (need > cl->outcap) {
-        size_t cap = cl->outcap ? cl->outcap : 1024;
-        while (cap < need)
-            cap *= 2;
-        char *nb = realloc(cl->out, cap);
-        if (nb == NULL) {
-            kill_client(cl, "out_of_memory");
-            return;
-        }
-        cl->out = nb;
-        cl->outcap = cap;
-    }
-    memcpy(cl->out + cl->outlen, data, n);
-    cl->out[cl->outlen + n] = '\n';
-    cl->outlen = need;
+    if (strbuf_append(&cl->out, &cl->outlen, &cl->outcap, data, n) < 0 ||
+        strbuf_append(&cl->out, &cl->outlen, &cl->outcap, "\n", 1) < 0)
+        kill_client(cl, "out_of_memory");
 }
 
 static void send_line(struct client *cl, const char *fmt, ...)

@@ -9,6 +9,8 @@
 
 #include <curl/curl.h>
 
+#include "strbuf.h"
+
 #define URL_MAX 2048
 
 struct http_client {
@@ -140,21 +142,10 @@ static size_t sink_write(char *ptr, size_t size, size_t nmemb, void *userdata)
         s->too_big = true;
         return 0; /* aborts the transfer */
     }
-    if (s->len + n + 1 > s->cap) {
-        size_t cap = s->cap ? s->cap : 16384;
-        while (cap < s->len + n + 1)
-            cap *= 2;
-        char *nb = realloc(s->buf, cap);
-        if (nb == NULL) {
-            s->no_memory = true;
-            return 0;
-        }
-        s->buf = nb;
-        s->cap = cap;
+    if (strbuf_append(&s->buf, &s->len, &s->cap, ptr, n) < 0) {
+        s->no_memory = true;
+        return 0;
     }
-    memcpy(s->buf + s->len, ptr, n);
-    s->len += n;
-    s->buf[s->len] = '\0';
     return n;
 }
 

@@ -3,7 +3,9 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 int strbuf_appendf(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
@@ -38,6 +40,28 @@ int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_li
         *buf = nb;
         *cap = ncap;
     }
+}
+
+int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+{
+    if (n > SIZE_MAX / 2 - *len - 1)
+        return -ENOMEM;
+    size_t need = *len + n + 1;
+    if (need > *cap) {
+        size_t ncap = *cap ? *cap : 1024;
+        while (ncap < need)
+            ncap *= 2;
+        char *nb = realloc(*buf, ncap);
+        if (nb == NULL)
+            return -ENOMEM;
+        *buf = nb;
+        *cap = ncap;
+    }
+    if (n > 0)
+        memcpy(*buf + *len, data, n);
+    *len += n;
+    (*buf)[*len] = '\0';
+    return 0;
 }
 
 void strbuf_errorf(char *err, size_t errlen, const char *fmt, ...)

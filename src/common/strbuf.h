@@ -1,6 +1,7 @@
-/* Appending formatted text to a growing heap buffer (Prometheus expositions and the like).
- * *buf is malloc'd with capacity *cap and *len bytes used (plus a NUL); it grows as needed.
- * 0, or -ENOMEM / -EINVAL with the buffer left as it was. */
+/* Appending to a growing heap buffer: formatted text (Prometheus expositions and the like) or
+ * raw bytes (HTTP bodies as they arrive). *buf is malloc'd with capacity *cap and *len bytes
+ * used (plus a NUL); it grows as needed, doubling. 0, or -ENOMEM / -EINVAL with the buffer
+ * left as it was. *buf may start NULL with *cap 0. */
 #ifndef ROUNDHOUSE_STRBUF_H
 #define ROUNDHOUSE_STRBUF_H
 
@@ -14,6 +15,8 @@ int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_li
 
 /* Formats an error message into a fixed caller buffer (truncated to fit); a NULL or empty
  * buffer is ignored. */
+int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
+
 void strbuf_errorf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

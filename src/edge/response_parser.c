@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "parse.h"
+#include "strbuf.h"
 
 static struct response_parser *resp_of(http_parser *p)
 {
@@ -111,19 +112,8 @@ static int on_body(http_parser *p, const char *at, size_t len)
     struct response_parser *r = resp_of(p);
     if (len > r->body_max - r->body_len)
         return fail(r, -EFBIG, "response body too large");
-    if (r->body_len + len + 1 > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 4096;
-        while (cap < r->body_len + len + 1)
-            cap *= 2;
-        char *nb = realloc(r->body, cap);
-        if (nb == NULL)
-            return fail(r, -ENOMEM, "out of memory");
-        r->body = nb;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, at, len);
-    r->body_len += len;
-    r->body[r->body_len] = '\0';
+    if (strbuf_append(&r->body, &r->body_len, &r->body_cap, at, len) < 0)
+        return fail(r, -ENOMEM, "out of memory");
     return 0;
 }
 

@@ -9,6 +9,7 @@
 #include <sys/epoll.h>
 
 #include "parse.h"
+#include "strbuf.h"
 #include "timeutil.h"
 
 #define HTTPQ_CONNECT_TIMEOUT_MS 5000L
@@ -109,21 +110,8 @@ static size_t write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
         take = sl->max > sl->len ? sl->max - sl->len : 0;
         sl->truncated = true;
     }
-    if (take > 0) {
-        if (sl->len + take + 1 > sl->cap) {
-            size_t ncap = sl->cap ? sl->cap : 4096;
-            while (ncap < sl->len + take + 1)
-                ncap *= 2;
-            char *nb = realloc(sl->buf, ncap);
-            if (nb == NULL)
-                return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
-            sl->buf = nb;
-            sl->cap = ncap;
-        }
-        memcpy(sl->buf + sl->len, ptr, take);
-        sl->len += take;
-        sl->buf[sl->len] = '\0';
-    }
+    if (take > 0 && strbuf_append(&sl->buf, &sl->len, &sl->cap, ptr, take) < 0)
+        return 0; /* aborts the transfer: CURLE_WRITE_ERROR */
     return n;
 }
 
