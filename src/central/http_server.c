@@ -20,6 +20,7 @@
 
 #include <microhttpd.h>
 
+#include "http_rules.h"
 #include "log.h"
 #include "strbuf.h"
 #include "timeutil.h"
@@ -329,64 +330,6 @@ void http_response_json(struct http_response *resp, unsigned status, json_t *bod
     resp->json = body;
 }
 
-/* Length of the UTF-8 sequence at s (RFC 3629: no overlongs, surrogates or code points past
- * U+10FFFF), or 0 when the bytes there are not one. */
-static size_t utf8_seq(const unsigned char *s)
-{
-    if (s[0] < 0x80)
-        return 1;
-    size_t n;
-    unsigned lo = 0x80, hi = 0xBF;
-    if (s[0] >= 0xC2 && s[0] <= 0xDF)
-        n = 2;
-    else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        n = 3;
-        if (s[0] == 0xE0)
-            lo = 0xA0;
-        else if (s[0] == 0xED)
-            hi = 0x9F;
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        n = 4;
-        if (s[0] == 0xF0)
-            lo = 0x90;
-        else if (s[0] == 0xF4)
-            hi = 0x8F;
-    } else
-        return 0;
-    if (s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if (s[i] < 0x80 || s[i] > 0xBF)
-            return 0;
-    return n;
-}
-
-static bool utf8_valid(const char *s)
-{
-    for (const unsigned char *p = (const unsigned char *)s; *p;) {
-        size_t n = utf8_seq(p);
-        if (n == 0)
-            return false;
-        p += n;
-    }
-    return true;
-}
-
-/* Error details echo paths and headers, which may hold any bytes, and a cut at the buffer's
- * end may split a character: jansson refuses such a string, and the answer lost its body. Each
- * byte that does not start a whole UTF-8 character becomes '?'. */
-static void utf8_scrub(char *s)
-{
-    for (unsigned char *p = (unsigned char *)s; *p;) {
-        size_t n = utf8_seq(p);
-        if (n == 0) {
-            *p++ = '?';
-            continue;
-        }
-        p += n;
-    }
-}
-
 void http_response_error(struct http_response *resp, unsigned status, const char *code,
                          const char *field, const char *fmt, ...)
 {
@@ -395,44 +338,15 @@ void http_response_error(struct http_response *resp, unsigned status, const char
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
-    utf8_scrub(detail);
+    http_utf8_scrub(detail);
     json_t *body = json_pack("{s:s, s:s}", "detail", detail, "error", code);
     if (field != NULL && body != NULL) {
         char f[128];
         snprintf(f, sizeof f, "%s", field);
-        utf8_scrub(f);
+        http_utf8_scrub(f);
         json_object_set_new(body, "field", json_string(f));
     }
     http_response_json(resp, status, body);
-}
-
-static bool origin_allowed(const struct http_server *srv, const char *origin, bool *wildcard)
-{
-    *wildcard = false;
-    if (srv->cors == NULL || srv->cors[0] == '\0')
-        return false;
-    if (strcmp(srv->cors, "*") == 0) {
-        *wildcard = true;
-        return true;
-    }
-    if (origin == NULL)
-        return false;
-    size_t olen = strlen(origin);
-    const char *p = srv->cors;
-    while (*p) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        const char *end = p;
-        while (*end && *end != ',')
-            end++;
-        const char *tail = end;
-        while (tail > p && tail[-1] == ' ')
-            tail--;
-        if ((size_t)(tail - p) == olen && strncasecmp(p, origin, olen) == 0)
-            return true;
-        p = end;
-    }
-    return false;
 }
 
 static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
@@ -440,45 +354,12 @@ static void add_cors(const struct http_server *srv, struct MHD_Connection *conn,
 {
     const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
     bool wildcard;
-    if (!origin_allowed(srv, origin, &wildcard))
+    if (!http_origin_listed(srv->cors, origin, &wildcard))
         return;
     MHD_add_response_header(r, "Access-Control-Allow-Origin", wildcard ? "*" : origin);
     if (!wildcard)
         MHD_add_response_header(r, "Vary", "Origin");
     MHD_add_response_header(r, "Access-Control-Expose-Headers", "ETag, Retry-After");
-}
-
-/* An authority ("host[:port]") without the scheme's default port, for comparison. */
-static size_t authority_len(const char *a, size_t n, bool https)
-{
-    const char *dflt = https ? ":443" : ":80";
-    size_t dl = strlen(dflt);
-    if (n > dl && strncmp(a + n - dl, dflt, dl) == 0)
-        return n - dl;
-    return n;
-}
-
-/* Whether Origin names this server as the browser reached it (its Host header), over http or
- * https. A reverse proxy that rewrites Host makes the browser's origin a foreign one: list it
- * in --cors-origins then. */
-static bool same_origin(const char *origin, const char *host)
-{
-    if (origin == NULL || host == NULL)
-        return false;
-    bool https;
-    if (strncasecmp(origin, "http://", 7) == 0)
-        https = false;
-    else if (strncasecmp(origin, "https://", 8) == 0)
-        https = true;
-    else
-        return false;
-    const char *a = origin + (https ? 8 : 7);
-    size_t an = strlen(a), hn = strlen(host);
-    if (an == 0 || strchr(a, '/') != NULL)
-        return false;
-    an = authority_len(a, an, https);
-    hn = authority_len(host, hn, https);
-    return an == hn && strncasecmp(a, host, an) == 0;
 }
 
 /* CORS only decides what a page may read; a browser still sends a "simple" cross-origin
@@ -499,8 +380,8 @@ static bool origin_may_change(const struct http_server *srv, struct MHD_Connecti
                (srv->cors != NULL && strcmp(srv->cors, "*") == 0);
     }
     bool wildcard;
-    return same_origin(origin, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")) ||
-           origin_allowed(srv, origin, &wildcard);
+    return http_same_origin(origin, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host")) ||
+           http_origin_listed(srv->cors, origin, &wildcard);
 }
 
 /* Answers this large (the controller list of a big layout) leave megabytes of freed
@@ -627,7 +508,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
         f->transfer_encoding = true;
     } else if (strcasecmp(key, "Host") == 0) {
-        f->host_invalid = f->host_invalid || !utf8_valid(value);
+        f->host_invalid = f->host_invalid || !http_utf8_valid(value);
     }
     return MHD_YES;
 }
