@@ -187,6 +187,25 @@ class Env:
             b.stop(timeout=2)
         raise RuntimeError("mosquitto did not start")
 
+    def start_leaf_broker(self):
+        """A mosquitto bridged to the main broker (every topic both ways), for fleets larger
+        than one broker's descriptor limit: the fleet's controllers connect to leaves, the
+        central to the main broker. Returns its port."""
+        for _ in range(5):
+            port = harness.free_port()
+            conf = os.path.join(self.tmp, "leaf-%d.conf" % port)
+            with open(conf, "w") as f:
+                f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+                f.write("log_dest stderr\nlog_type error\nlog_type warning\n")
+                f.write("max_queued_messages 100000\n")
+                f.write("connection main\naddress 127.0.0.1:%d\ntopic # both 0\n"
+                        "cleansession true\nclientid leaf-%d\n" % (self.broker_port, port))
+            b = Proc("leaf", [MOSQUITTO, "-c", conf], self.tmp)
+            if harness.wait_tcp("127.0.0.1", port, timeout=10, alive=lambda: b.p.poll() is None):
+                return port
+            b.stop(timeout=2)
+        raise RuntimeError("leaf mosquitto did not start")
+
     def start_central(self, *flags):
         # The broker listens first: before fb30664 the central never retried a first MQTT
         # connection that failed (docs/performance.md, findings).
@@ -230,10 +249,10 @@ class Env:
 
 # --------------------------------------------------------------------------- tools
 
-def fleet(bench, env, *args, timeout=600, central=None):
+def fleet(bench, env, *args, timeout=600, central=None, mqtt_port=None):
     central = central or env.central
     argv = [bench.bin("roundhouse-fleet"), "--central", central.url, "--mqtt",
-            "127.0.0.1:%d" % env.broker_port, "--central-pid", central.pid, "--json"]
+            "127.0.0.1:%d" % (mqtt_port or env.broker_port), "--central-pid", central.pid, "--json"]
     argv += [str(a) for a in args]
     p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=harness._clean_env(), stdin=subprocess.DEVNULL,
@@ -268,11 +287,12 @@ def trained(n):
     return ("--trained-controllers", min(n, 9999))
 
 
-def fleet_sharded(bench, env, n, *args, timeout=600, centrals=None, shards=None):
+def fleet_sharded(bench, env, n, *args, timeout=600, centrals=None, shards=None, brokers=None):
     """roundhouse-fleet for n controllers, split into --shard K/M processes started together
     when one process cannot hold them; the results are merged conservatively (times and
     percentiles: the worst shard; counts: summed). With centrals (several instances on one
-    database), shard K talks to centrals[K % len(centrals)] only; shards fixes M."""
+    database), shard K talks to centrals[K % len(centrals)] only; shards fixes M; with
+    brokers (ports), shard K connects to brokers[K % len(brokers)]."""
     m = shards or shards_needed(n)
     if centrals:
         m = max(m, len(centrals))
@@ -290,7 +310,8 @@ def fleet_sharded(bench, env, n, *args, timeout=600, centrals=None, shards=None)
         try:
             out[k] = fleet(bench, env, "--controllers", n, "--shard", "%d/%d" % (k, m),
                            "--http-connections", conns, *args, timeout=timeout,
-                           central=centrals[k % len(centrals)] if centrals else None)
+                           central=centrals[k % len(centrals)] if centrals else None,
+                           mqtt_port=brokers[k % len(brokers)] if brokers else None)
         except Exception as exc:  # noqa: BLE001 - reported below
             errs.append(exc)
     ts = [threading.Thread(target=one, args=(k,)) for k in range(m)]
@@ -918,10 +939,19 @@ class Bench:
             env.start_broker()
             cs = self.start_instances(env, instances)
             shards = max(2, instances, shards_needed(n))
+            # One broker holds one descriptor per client: beyond its limit the controllers
+            # connect to leaf brokers bridged to the main one (the central stays on the main).
+            import resource
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            leaves = None
+            if hard != resource.RLIM_INFINITY and n > hard - 2000:
+                per_leaf = max(1, (hard - 2000) // -(-n // shards))
+                leaves = [env.start_leaf_broker() for _ in range(-(-shards // per_leaf))]
             timeout = 300 if n <= 10000 else 1500
             args = ("--scenario", "boot-storm", "--seed", 11, "--boot-timeout", timeout) + trained(n)
             load0 = os.getloadavg()
-            first = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards)
+            first = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards,
+                                  brokers=leaves)
             load1 = os.getloadavg()
             first_peak = [rss_kib(c.pid)[1] for c in cs]
             broker_first = rss_kib(env.broker.pid)
@@ -929,12 +959,14 @@ class Bench:
                 c.stop()
             cs = self.start_instances(env, instances)
             load2 = os.getloadavg()
-            d = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards)
+            d = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards,
+                              brokers=leaves)
             load3 = os.getloadavg()
             rss = [rss_kib(c.pid) for c in cs]
             rows, dups, missing, trains = self.db_counts(env, pg, n, 11)
             detail = {"controllers": n, "instances": instances, "backend": "pg" if pg else "sqlite",
-                      "shards": shards, "nofile": saved[1], "first": first, "reboot": d,
+                      "shards": shards, "nofile": saved[1], "leaf_brokers": len(leaves or []),
+                      "first": first, "reboot": d,
                       "load_first": [load0, load1], "load_reboot": [load2, load3],
                       "central_peak_first_kib": first_peak,
                       "central_rss_reboot_kib": [r[0] for r in rss],
@@ -962,7 +994,8 @@ class Bench:
                 la = os.getloadavg()
                 st = fleet_sharded(self, env, n, "--scenario", "steady", "--seed", 11, *trained(n),
                                    "--duration", 5 if self.quick else 20, "--heartbeat-interval", interval,
-                                   "--boot-timeout", timeout, timeout=timeout + 120, centrals=cs, shards=shards)
+                                   "--boot-timeout", timeout, timeout=timeout + 120, centrals=cs, shards=shards,
+                                   brokers=leaves)
                 lb = os.getloadavg()
                 per = [o.get("central") or {} for o in st.get("shard_results", [st])][:instances]
                 hb = st["steady"]["heartbeat"]
