@@ -167,57 +167,79 @@ static void options(void **state)
                      -EINVAL);
 }
 
+/* fleet_options_parse on the NULL-terminated args after the program name. */
+static int parse_list(struct fleet_options *o, char **args)
+{
+    char *argv[32] = {"roundhouse-fleet"};
+    int argc = 1;
+    while (argc < 31 && args[argc - 1] != NULL) {
+        argv[argc] = args[argc - 1];
+        argc++;
+    }
+    FILE *null = fopen("/dev/null", "w");
+    int rc = fleet_options_parse(argc, argv, o, null, null);
+    fclose(null);
+    return rc;
+}
+
 static void options_trained_controllers(void **state)
 {
     (void)state;
     struct fleet_options o;
     memset(&o, 0, sizeof o);
     /* Default: every controller carries its trains. */
-    assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "20", (char *)NULL),
-        0);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "20", NULL}),
+                     0);
     assert_int_equal(o.trained_controllers, 20);
     assert_int_equal(fleet_trains_of(&o, 0), 1);
     assert_int_equal(fleet_trains_of(&o, 19), 1);
     /* Only the first N; the slice of a shard counts by the fleet-wide index. */
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "10000",
-                           "--trained-controllers", "9999", "--shard", "1/2", (char *)NULL),
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "10000", "--trained-controllers",
+                                               "9999", "--shard", "1/2", NULL}),
                      0);
     assert_int_equal(o.trained_controllers, 9999);
     assert_int_equal(fleet_trains_of(&o, 9998), 1);
     assert_int_equal(fleet_trains_of(&o, 9999), 0);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "100000",
-                           "--trained-controllers", "1000", "--trains-per-controller", "3",
-                           (char *)NULL),
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "100000", "--trained-controllers",
+                                               "1000", "--trains-per-controller", "3", NULL}),
                      0);
     assert_int_equal(fleet_trains_of(&o, 999), 3);
     assert_int_equal(fleet_trains_of(&o, 1000), 0);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trained-controllers", "0", (char *)NULL),
-                     0);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "0", NULL}),
+        0);
     assert_int_equal(fleet_trains_of(&o, 0), 0);
     /* More trains than the central can number (addresses 1-9999): refused up front, instead
      * of a boot storm whose last controller never gets ready. */
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "10000", NULL}),
+                     -EINVAL);
     assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "10000", (char *)NULL),
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5000",
+                                  "--trains-per-controller", "2", NULL}),
         -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5000",
-                           "--trains-per-controller", "2", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "10000",
-                           "--trains-per-controller", "0", (char *)NULL),
-                     0);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers",
+                                  "10000", "--trains-per-controller", "0", NULL}),
+        0);
     /* More than --controllers, or not a count. */
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trained-controllers", "6", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trained-controllers", "-1", (char *)NULL),
-                     -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "6", NULL}),
+        -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "-1", NULL}),
+        -EINVAL);
     /* reassign needs trained controllers. */
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trained-controllers", "0", "--scenario", "reassign", (char *)NULL),
-                     -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "0", "--scenario", "reassign", NULL}),
+        -EINVAL);
 }
 
 int main(void)
