@@ -2,7 +2,6 @@
  * the command line. No network, no clocks. */
 #include <errno.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,60 +112,6 @@ static void procstat_parsers(void **state)
     assert_int_equal(procstat_parse_listener(tcp, 8001, &inode), -ENOENT);
 }
 
-static int parse(struct fleet_options *o, ...)
-{
-    char *argv[32] = {"roundhouse-fleet"};
-    int argc = 1;
-    va_list ap;
-    va_start(ap, o);
-    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
-    FILE *null = fopen("/dev/null", "w");
-    int rc = fleet_options_parse(argc, argv, o, null, null);
-    fclose(null);
-    return rc;
-}
-
-static void options(void **state)
-{
-    (void)state;
-    struct fleet_options o;
-    memset(&o, 0, sizeof o);
-    assert_int_equal(parse(&o, "--central", "http://127.0.0.1:8000/", "--mqtt", "127.0.0.1:1883",
-                           "--controllers", "20", "--scenario", "reassign", "--duration", "2.5",
-                           "--shard", "1/3", "--json", (char *)NULL),
-                     0);
-    assert_string_equal(o.central, "http://127.0.0.1:8000");
-    assert_string_equal(o.mqtt_host, "127.0.0.1");
-    assert_int_equal(o.mqtt_port, 1883);
-    assert_int_equal(o.controllers, 20);
-    assert_int_equal(o.scenario, FLEET_REASSIGN);
-    assert_true(o.json);
-    assert_int_equal(o.shard, 1);
-    assert_int_equal(o.shards, 3);
-    assert_int_equal(o.trains_per_controller, 1);
-
-    assert_int_equal(parse(&o, "--help", (char *)NULL), 1);
-    assert_int_equal(parse(&o, "--version", (char *)NULL), 1);
-    assert_int_equal(parse(&o, "--controllers", "5", (char *)NULL), -EINVAL);
-    assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "0", (char *)NULL),
-        -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--shard", "3/3", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "1",
-                           "--scenario", "reassign", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trains-per-controller", "65", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "extra", (char *)NULL),
-                     -EINVAL);
-}
-
 /* fleet_options_parse on the NULL-terminated args after the program name. */
 static int parse_list(struct fleet_options *o, char **args)
 {
@@ -180,6 +125,48 @@ static int parse_list(struct fleet_options *o, char **args)
     int rc = fleet_options_parse(argc, argv, o, null, null);
     fclose(null);
     return rc;
+}
+
+static void options(void **state)
+{
+    (void)state;
+    struct fleet_options o;
+    memset(&o, 0, sizeof o);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://127.0.0.1:8000/", "--mqtt", "127.0.0.1:1883",
+                                  "--controllers", "20", "--scenario", "reassign", "--duration",
+                                  "2.5", "--shard", "1/3", "--json", NULL}),
+        0);
+    assert_string_equal(o.central, "http://127.0.0.1:8000");
+    assert_string_equal(o.mqtt_host, "127.0.0.1");
+    assert_int_equal(o.mqtt_port, 1883);
+    assert_int_equal(o.controllers, 20);
+    assert_int_equal(o.scenario, FLEET_REASSIGN);
+    assert_true(o.json);
+    assert_int_equal(o.shard, 1);
+    assert_int_equal(o.shards, 3);
+    assert_int_equal(o.trains_per_controller, 1);
+
+    assert_int_equal(parse_list(&o, (char *[]){"--help", NULL}), 1);
+    assert_int_equal(parse_list(&o, (char *[]){"--version", NULL}), 1);
+    assert_int_equal(parse_list(&o, (char *[]){"--controllers", "5", NULL}), -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "0", NULL}),
+                     -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "5", "--shard", "3/3", NULL}),
+                     -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "1",
+                                  "--scenario", "reassign", NULL}),
+        -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trains-per-controller", "65", NULL}),
+        -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "5", "extra", NULL}),
+                     -EINVAL);
 }
 
 static void options_trained_controllers(void **state)
