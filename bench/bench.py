@@ -1022,13 +1022,17 @@ class Bench:
             # Registration throughput, per instance and (with two) on both at once.
             secs = 3 if self.quick else 10
             ids = ids_file(env, controller_rows(env, "fleet-11-"), "ids-n")
+            # Alone with the same wrk as the other rows (-t2 -c64), and as each of the two
+            # wrk of "at once" (-t1 -c32), so that the two-instance row has its like alone.
             for c in cs:
-                la = os.getloadavg()
-                r = wrk(self, env, "register", ids, secs, url=c.url)
-                detail.setdefault("register_alone", []).append(r)
-                self.row("registration, %d registered, %s, one instance alone (wrk -c64)" % (n, label),
-                         "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors; load %.1f" % (
-                             r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"], la[0]))
+                for threads, conns in ((2, 64), (1, 32)):
+                    la = os.getloadavg()
+                    r = wrk(self, env, "register", ids, secs, connections=conns, threads=threads, url=c.url)
+                    detail.setdefault("register_alone_c%d" % conns, []).append(r)
+                    self.row("registration, %d registered, %s, one instance alone (wrk -t%d -c%d)" % (
+                        n, label, threads, conns),
+                             "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors; load %.1f" % (
+                                 r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"], la[0]))
             if instances > 1:
                 out = [None] * instances
                 la = os.getloadavg()
