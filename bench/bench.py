@@ -59,11 +59,13 @@ class Proc:
     """A started program; stderr goes to a file (and optionally through a pipe we read)."""
 
     ALL = []
+    STARTED = 0  # log names count every start: a restarted process must not overwrite a log
 
     def __init__(self, name, argv, tmp, env=None, pipe=False, stdout=None):
         self.name = name
         self.argv = [str(a) for a in argv]
-        self.log = os.path.join(tmp, "%s-%d.log" % (name, len(Proc.ALL)))
+        Proc.STARTED += 1
+        self.log = os.path.join(tmp, "%s-%d.log" % (name, Proc.STARTED))
         self.lines = []
         self._cond = threading.Condition()
         env2 = harness._clean_env(env)
@@ -185,6 +187,31 @@ class Env:
             b.stop(timeout=2)
         raise RuntimeError("mosquitto did not start")
 
+    def start_leaf_broker(self):
+        """A mosquitto bridged to the main broker (the protocol's topics), for fleets larger
+        than one broker's descriptor limit: the fleet's controllers connect to leaves, the
+        central to the main broker. Returns its port."""
+        for _ in range(5):
+            port = harness.free_port()
+            conf = os.path.join(self.tmp, "leaf-%d.conf" % port)
+            with open(conf, "w") as f:
+                f.write("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n" % port)
+                f.write("log_dest stderr\nlog_type error\nlog_type warning\n")
+                f.write("max_queued_messages 100000\n")
+                # Only what crosses between edges and the central (protocol.h): with "# both"
+                # every leaf would also get every other leaf's presence and statuses.
+                f.write("connection main\naddress 127.0.0.1:%d\ncleansession true\nclientid leaf-%d\n"
+                        % (self.broker_port, port))
+                for t in ("trains/+/status", "controllers/+/presence", "controllers/+/estop-ack"):
+                    f.write("topic %s out 1\n" % t)
+                for t in ("trains/+/commands", "controllers/+/config/update", "roundhouse/emergency-stop"):
+                    f.write("topic %s in 1\n" % t)
+            b = Proc("leaf", [MOSQUITTO, "-c", conf], self.tmp)
+            if harness.wait_tcp("127.0.0.1", port, timeout=10, alive=lambda: b.p.poll() is None):
+                return port
+            b.stop(timeout=2)
+        raise RuntimeError("leaf mosquitto did not start")
+
     def start_central(self, *flags):
         # The broker listens first: before fb30664 the central never retried a first MQTT
         # connection that failed (docs/performance.md, findings).
@@ -228,9 +255,10 @@ class Env:
 
 # --------------------------------------------------------------------------- tools
 
-def fleet(bench, env, *args, timeout=600):
-    argv = [bench.bin("roundhouse-fleet"), "--central", env.central.url, "--mqtt",
-            "127.0.0.1:%d" % env.broker_port, "--central-pid", env.central.pid, "--json"]
+def fleet(bench, env, *args, timeout=600, central=None, mqtt_port=None):
+    central = central or env.central
+    argv = [bench.bin("roundhouse-fleet"), "--central", central.url, "--mqtt",
+            "127.0.0.1:%d" % (mqtt_port or env.broker_port), "--central-pid", central.pid, "--json"]
     argv += [str(a) for a in args]
     p = subprocess.Popen([str(a) for a in argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, env=harness._clean_env(), stdin=subprocess.DEVNULL,
@@ -259,13 +287,24 @@ def shards_needed(n):
     return max(1, -(-n // per))
 
 
-def fleet_sharded(bench, env, n, *args, timeout=600):
+def trained(n):
+    """--trained-controllers for a fleet of n with one train each: the central numbers at most
+    9,999 trains (addresses 1-9999), so from 10,000 on the rest boot without a train."""
+    return ("--trained-controllers", min(n, 9999))
+
+
+def fleet_sharded(bench, env, n, *args, timeout=600, centrals=None, shards=None, brokers=None):
     """roundhouse-fleet for n controllers, split into --shard K/M processes started together
     when one process cannot hold them; the results are merged conservatively (times and
-    percentiles: the worst shard; counts: summed)."""
-    m = shards_needed(n)
+    percentiles: the worst shard; counts: summed). With centrals (several instances on one
+    database), shard K talks to centrals[K % len(centrals)] only; shards fixes M; with
+    brokers (ports), shard K connects to brokers[K % len(brokers)]."""
+    m = shards or shards_needed(n)
+    if centrals:
+        m = max(m, len(centrals))
     if m == 1:
-        return fleet(bench, env, "--controllers", n, *args, timeout=timeout)
+        return fleet(bench, env, "--controllers", n, *args, timeout=timeout,
+                     central=centrals[0] if centrals else None)
     out = [None] * m
     errs = []
 
@@ -276,7 +315,9 @@ def fleet_sharded(bench, env, n, *args, timeout=600):
     def one(k):
         try:
             out[k] = fleet(bench, env, "--controllers", n, "--shard", "%d/%d" % (k, m),
-                           "--http-connections", conns, *args, timeout=timeout)
+                           "--http-connections", conns, *args, timeout=timeout,
+                           central=centrals[k % len(centrals)] if centrals else None,
+                           mqtt_port=brokers[k % len(brokers)] if brokers else None)
         except Exception as exc:  # noqa: BLE001 - reported below
             errs.append(exc)
     ts = [threading.Thread(target=one, args=(k,)) for k in range(m)]
@@ -312,6 +353,36 @@ def fleet_sharded(bench, env, n, *args, timeout=600):
             st["heartbeat"][key] = max(o["steady"]["heartbeat"][key] for o in out)
         st["heartbeat"]["count"] = sum(o["steady"]["heartbeat"]["count"] for o in out)
     return d
+
+
+def raise_nofile(want):
+    """Raises this process's open-file limit (inherited by the broker, the centrals and the
+    fleet) towards want: beyond the hard limit only as root. Returns the limits before."""
+    import resource
+    before = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft, hard = before
+    try:
+        with open("/proc/sys/fs/nr_open") as f:
+            want = min(want, int(f.read()))
+    except OSError:
+        pass
+    if hard != resource.RLIM_INFINITY and hard < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, want))
+            return before
+        except (ValueError, OSError):
+            want = hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    return before
+
+
+def restore_nofile(before):
+    import resource
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, before)
+    except (ValueError, OSError):
+        pass
 
 
 def ids_file(env, rows, name):
@@ -456,10 +527,10 @@ class Bench:
             env.start_broker()
             env.start_central()
             first = fleet_sharded(self, env, n, "--scenario", "boot-storm", "--seed", 11,
-                                  "--boot-timeout", 300)
+                                  "--boot-timeout", 300, *trained(n))
             central = env.restart_central()
             d = fleet_sharded(self, env, n, "--scenario", "boot-storm", "--seed", 11,
-                              "--boot-timeout", 300)
+                              "--boot-timeout", 300, *trained(n))
             self.details["boot_%d_first" % n] = first
             self.details["boot_%d" % n] = d
             b = d["boot"]
@@ -508,7 +579,7 @@ class Bench:
             # Heartbeats from the simulated fleet at a real cadence, with the central's CPU.
             for interval in ((2,) if self.quick else (10, 2)):
                 hist0 = central_histogram(central, "POST", "/api/controllers/*/heartbeat")
-                s = fleet_sharded(self, env, n, "--scenario", "steady", "--seed", 11,
+                s = fleet_sharded(self, env, n, "--scenario", "steady", "--seed", 11, *trained(n),
                                   "--duration", 5 if self.quick else 20, "--heartbeat-interval", interval,
                                   "--boot-timeout", 300)
                 # The fleet's latency includes its own event loop (10,000 MQTT clients in the
@@ -833,13 +904,173 @@ class Bench:
         finally:
             env.close()
 
+    # ---- boot storms across backends and instance counts (issue 18)
+
+    def start_instances(self, env, k, flags=()):
+        """k centrals on env.db; with PostgreSQL they are instances of one central."""
+        cs = [env.start_central(*flags) for _ in range(k)]
+        env.central = cs[0]
+        return cs
+
+    @staticmethod
+    def db_counts(env, pg, n, seed):
+        """(rows, duplicates, missing, trains) of the simulated fleet, read in the database:
+        a duplicate is a second row for one simulated controller (its name), missing are
+        simulated controllers with no row."""
+        prefix = "fleet-%d-" % seed
+        sql = ("SELECT COUNT(*), COUNT(DISTINCT name), (SELECT COUNT(*) FROM trains WHERE id LIKE "
+               "'fl%d-c%%') FROM controllers WHERE name LIKE '%s%%'" % (seed, prefix))
+        if pg:
+            rows, names, trains = (int(v) for v in harness.psql(env.db, sql).strip().split("|"))
+        else:
+            import sqlite3
+            with sqlite3.connect(env.db) as db:
+                rows, names, trains = db.execute(sql).fetchone()
+        return rows, rows - names, n - names, trains
+
+    def b_storm(self, pg, instances, n, with_load_rows=False, flags=()):
+        """Boot storm of n simulated controllers against `instances` centrals on one database
+        (PostgreSQL; SQLite has one): a first boot into an empty registry, then a reboot with
+        the cached identities after every instance was restarted. The fleet runs as 2 (or
+        more) --shard processes; with 2 instances, shard K talks to instance K only, as edges
+        given one address each. Duplicates are counted by the fleet and in the database."""
+        label = "%s %d instance%s" % ("PostgreSQL" if pg else "SQLite", instances, "s" if instances > 1 else "")
+        if flags:
+            label += ", central " + " ".join(flags)
+        key = "storm_%s%s_%d" % ("pg" if pg else "sqlite", instances if instances > 1 else "", n)
+        want = 3 * n + 20000
+        saved = raise_nofile(want)
+        env = Env(self, key)
+        try:
+            if pg:
+                env.db = harness.create_pg_database()
+            env.start_broker()
+            cs = self.start_instances(env, instances, flags)
+            shards = max(2, instances, shards_needed(n))
+            # One broker holds one descriptor per client: beyond its limit the controllers
+            # connect to leaf brokers bridged to the main one (the central stays on the main).
+            import resource
+            hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+            leaves = None
+            if hard != resource.RLIM_INFINITY and n > hard - 2000:
+                per_leaf = max(1, (hard - 2000) // -(-n // shards))
+                leaves = [env.start_leaf_broker() for _ in range(-(-shards // per_leaf))]
+            timeout = 300 if n <= 10000 else 900
+            args = ("--scenario", "boot-storm", "--seed", 11, "--boot-timeout", timeout) + trained(n)
+            if n > 10000:
+                # 100,000 clients pinging every 5 s (the edge's keepalive) are 20,000 pings a
+                # second for the brokers and fleet processes, none of it the central's work.
+                args += ("--mqtt-keepalive", 60)
+            load0 = os.getloadavg()
+            first = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards,
+                                  brokers=leaves)
+            load1 = os.getloadavg()
+            first_peak = [rss_kib(c.pid)[1] for c in cs]
+            broker_first = rss_kib(env.broker.pid)
+            for c in cs:
+                c.stop()
+            cs = self.start_instances(env, instances, flags)
+            load2 = os.getloadavg()
+            d = fleet_sharded(self, env, n, *args, timeout=timeout + 120, centrals=cs, shards=shards,
+                              brokers=leaves)
+            load3 = os.getloadavg()
+            rss = [rss_kib(c.pid) for c in cs]
+            rows, dups, missing, trains = self.db_counts(env, pg, n, 11)
+            detail = {"controllers": n, "instances": instances, "backend": "pg" if pg else "sqlite",
+                      "central_flags": list(flags),
+                      "shards": shards, "nofile": saved[1], "leaf_brokers": len(leaves or []),
+                      "first": first, "reboot": d,
+                      "load_first": [load0, load1], "load_reboot": [load2, load3],
+                      "central_peak_first_kib": first_peak,
+                      "central_rss_reboot_kib": [r[0] for r in rss],
+                      "central_peak_reboot_kib": [r[1] for r in rss],
+                      "broker_rss_kib": broker_first,
+                      "db": {"rows": rows, "duplicates": dups, "missing": missing, "trains": trains}}
+            self.details[key] = detail
+
+            def res(b, peaks, load):
+                return ("registered %.2f s, ready %.2f s (%d/%d), %d x 429, %d errors; fleet dup %s; "
+                        "central peak %s MiB; load %.1f -> %.1f" % (
+                            b["registered_s"], b["duration_s"], b["ready"], n, b["status_429"],
+                            b["errors"], b["duplicates"], "/".join("%.1f" % (k / 1024) for k in peaks),
+                            load[0][0], load[1][0]))
+            self.row("boot-storm %d, %s, first boot" % (n, label),
+                     res(first["boot"], first_peak, (load0, load1)))
+            self.row("boot-storm %d, %s, reboot after restart" % (n, label),
+                     res(d["boot"], [r[1] for r in rss], (load2, load3)) +
+                     "; in the database %d rows, %d duplicates, %d missing, %d trains" % (rows, dups, missing, trains),
+                     "0 duplicates", d["boot"]["complete"] and first["boot"]["complete"] and dups == 0 and missing == 0)
+            if not with_load_rows:
+                return
+            # Steady heartbeats from the whole fleet, with each instance's CPU and RSS.
+            for interval in (10, 2):
+                la = os.getloadavg()
+                st = fleet_sharded(self, env, n, "--scenario", "steady", "--seed", 11, *trained(n),
+                                   "--duration", 5 if self.quick else 20, "--heartbeat-interval", interval,
+                                   "--boot-timeout", timeout, timeout=timeout + 120, centrals=cs, shards=shards,
+                                   brokers=leaves)
+                lb = os.getloadavg()
+                per = [o.get("central") or {} for o in st.get("shard_results", [st])][:instances]
+                hb = st["steady"]["heartbeat"]
+                detail["steady_%d" % interval] = st
+                self.row("steady %d, heartbeat every %d s, %s" % (n, interval, label),
+                         "%.0f/s, fleet-measured p50 %.2f ms, p99 %.2f ms, %d errors; central CPU %s %% of a core, "
+                         "RSS %s MiB; load %.1f -> %.1f" % (
+                             st["steady"]["heartbeats_per_s"], hb["p50_ms"], hb["p99_ms"], st["steady"]["errors"],
+                             " / ".join("%.0f" % c.get("cpu_percent", float("nan")) for c in per),
+                             " / ".join("%.1f" % (c.get("rss_kib", 0) / 1024) for c in per), la[0], lb[0]))
+            # Registration throughput, per instance and (with two) on both at once.
+            secs = 3 if self.quick else 10
+            ids = ids_file(env, controller_rows(env, "fleet-11-"), "ids-n")
+            # Alone with the same wrk as the other rows (-t2 -c64), and as each of the two
+            # wrk of "at once" (-t1 -c32), so that the two-instance row has its like alone.
+            for c in cs:
+                for threads, conns in ((2, 64), (1, 32)):
+                    la = os.getloadavg()
+                    r = wrk(self, env, "register", ids, secs, connections=conns, threads=threads, url=c.url)
+                    detail.setdefault("register_alone_c%d" % conns, []).append(r)
+                    self.row("registration, %d registered, %s, one instance alone (wrk -t%d -c%d)" % (
+                        n, label, threads, conns),
+                             "%.0f/s, p50 %.2f ms, p99 %.2f ms, %d errors; load %.1f" % (
+                                 r["rps"], r["p50_us"] / 1e3, r["p99_us"] / 1e3, r["errors"], la[0]))
+            if instances > 1:
+                out = [None] * instances
+                la = os.getloadavg()
+                ts = [threading.Thread(target=lambda k=k: out.__setitem__(
+                    k, wrk(self, env, "register", ids, secs, connections=32, threads=1, url=cs[k].url)))
+                    for k in range(instances)]
+                for t in ts:
+                    t.start()
+                for t in ts:
+                    t.join()
+                detail["register_together"] = out
+                self.row("registration, %d registered, %s at once (wrk -t1 -c32 each)" % (n, label),
+                         "%.0f/s together (%s), p99 %s ms, %d errors; load %.1f" % (
+                             sum(r["rps"] for r in out), " + ".join("%.0f" % r["rps"] for r in out),
+                             " / ".join("%.2f" % (r["p99_us"] / 1e3) for r in out),
+                             sum(r["errors"] for r in out), la[0]))
+        finally:
+            env.close()
+            restore_nofile(saved)
+
     # ---- driver
 
     ALL = ("register", "boot1k", "boot10k", "reassign", "command", "edge_ready", "paging",
-           "paging_pg", "floors", "idle")
+           "paging_pg", "floors", "idle", "sqlite_boot10k", "pg_boot10k", "pg2_boot10k")
+    # Run only when named in --only: 100,000 simulated controllers take minutes each and
+    # 300,000 descriptors (root raises the limit; docs/performance.md).
+    BY_NAME = ("sqlite_boot100k", "pg_boot100k", "pg2_boot100k")
+    # 100,000 on PostgreSQL with a 60 s heartbeat interval: at the default 10 s the fleet
+    # asks for 10,000 heartbeats a second, more than one instance answered here, and the
+    # storm never settled (controllers went stale and offline again; docs/performance.md).
+    # Presence thresholds scaled with it (the defaults 25 / 50 s are 2.5 and 5 intervals of 10 s).
+    HB60 = ("--heartbeat-interval", "60", "--stale-after", "150", "--offline-after", "300")
+    STORMS = {"sqlite_boot10k": (False, 1, 10000, ()), "pg_boot10k": (True, 1, 10000, ()),
+              "pg2_boot10k": (True, 2, 10000, ()), "sqlite_boot100k": (False, 1, 100000, ()),
+              "pg_boot100k": (True, 1, 100000, HB60), "pg2_boot100k": (True, 2, 100000, HB60)}
 
     def run(self, only):
-        todo = [b for b in self.ALL if not only or b in only]
+        todo = [b for b in self.ALL + self.BY_NAME if b in only or (not only and b in self.ALL)]
         for name in todo:
             print("== %s" % name, file=sys.stderr, flush=True)
             try:
@@ -863,6 +1094,11 @@ class Bench:
                     self.b_paging()
                 elif name == "paging_pg":
                     self.b_paging(pg=True)
+                elif name in self.STORMS:
+                    pg, k, n, flags = self.STORMS[name]
+                    if self.quick:
+                        n //= 20
+                    self.b_storm(pg, k, n, with_load_rows=n <= 10000, flags=flags)
             except Exception as exc:  # noqa: BLE001 - one failed benchmark must not hide the rest
                 self.row(name, "FAILED: %s" % str(exc).splitlines()[0][:200], "", False)
             finally:
@@ -883,14 +1119,14 @@ def machine():
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="small sizes and short runs (development)")
-    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(Bench.ALL))
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(Bench.ALL + Bench.BY_NAME))
     ap.add_argument("--json", help="write all results to this file")
     ap.add_argument("--bin", help="directory with the programs (default build/bin)")
     ap.add_argument("--keep", action="store_true", help="keep temporary directories")
     args = ap.parse_args()
     only = [s for s in args.only.split(",") if s]
     for s in only:
-        if s not in Bench.ALL:
+        if s not in Bench.ALL + Bench.BY_NAME:
             ap.error("unknown benchmark %r" % s)
     def on_term(*_a):
         stop_all()

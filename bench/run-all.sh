@@ -4,12 +4,15 @@
 #   bench/run-all.sh                 full sizes (a few minutes; 10,000 simulated controllers)
 #   bench/run-all.sh --quick         small sizes, for trying the scripts out
 #   bench/run-all.sh --only boot10k,reassign --json results.json
+#   bench/run-all.sh --only pg2_boot100k  100,000 controllers (run only when named; see
+#                                         docs/performance.md, "Boot storms across backends")
 #
 # Programs come from $ROUNDHOUSE_BIN_DIR or build/bin (roundhouse-central, roundhouse-edge,
 # roundhouse-fleet); needs wrk and python3-paho-mqtt (Debian packages).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-# 10,000 MQTT connections: the broker and the fleet each need that many descriptors.
+# 10,000 MQTT connections: the broker and the fleet each need that many descriptors (the
+# *_boot* benchmarks raise the limit further themselves when run as root).
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 python=/usr/bin/python3
 [ -x "$python" ] || python=python3

@@ -55,8 +55,7 @@ static void enqueue(struct fleet *f, struct ctl *c)
 /* How many trains the controller registers itself (the edge: its one TRAIN_ID, or none). */
 static int ctl_trains_wanted(const struct fleet *f, const struct ctl *c)
 {
-    (void)c;
-    return f->o->trains_per_controller;
+    return fleet_trains_of(f->o, c->idx);
 }
 
 bool fleet_ctl_registered(const struct ctl *c)

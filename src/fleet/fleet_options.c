@@ -30,6 +30,10 @@ void fleet_options_usage(FILE *out)
           "  --mqtt HOST:PORT              MQTT broker\n"
           "  --controllers N               simulated controllers (1-100000)\n"
           "  --trains-per-controller K     trains each controller registers (0-64; default 1)\n"
+          "  --trained-controllers N       only the first N controllers carry trains, the others\n"
+          "                                register and heartbeat with none (0-N; default all).\n"
+          "                                The central numbers at most 9999 trains, so N times K\n"
+          "                                must stay within 9999 (e.g. 9999 of 10000)\n"
           "  --duration SEC                measuring time of steady and reassign (default 10)\n"
           "  --scenario NAME               boot-storm (default), steady or reassign:\n"
           "                                  boot-storm  all boot at once: time until all are\n"
@@ -64,6 +68,11 @@ void fleet_options_usage(FILE *out)
           out);
 }
 
+int fleet_trains_of(const struct fleet_options *o, long idx)
+{
+    return idx < o->trained_controllers ? o->trains_per_controller : 0;
+}
+
 static int bad(FILE *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int bad(FILE *err, const char *fmt, ...)
@@ -82,6 +91,7 @@ enum {
     OPT_MQTT,
     OPT_CONTROLLERS,
     OPT_TRAINS,
+    OPT_TRAINED,
     OPT_DURATION,
     OPT_SCENARIO,
     OPT_JSON,
@@ -161,6 +171,11 @@ static int apply(struct fleet_options *o, int opt, const char *v, FILE *err)
             return bad(err, "invalid --trains-per-controller '%s': expected 0-%d", v,
                        FLEET_MAX_TRAINS_PER_CONTROLLER);
         return 0;
+    case OPT_TRAINED:
+        if (parse_long(v, 0, FLEET_MAX_CONTROLLERS, &o->trained_controllers) < 0)
+            return bad(err, "invalid --trained-controllers '%s': expected 0-%d", v,
+                       FLEET_MAX_CONTROLLERS);
+        return 0;
     case OPT_DURATION:
         if (parse_double(v, 0.1, 86400, &o->duration_s) < 0)
             return bad(err, "invalid --duration '%s': expected seconds, 0.1-86400", v);
@@ -223,6 +238,7 @@ static const struct option longopts[] = {
     {"mqtt", required_argument, NULL, OPT_MQTT},
     {"controllers", required_argument, NULL, OPT_CONTROLLERS},
     {"trains-per-controller", required_argument, NULL, OPT_TRAINS},
+    {"trained-controllers", required_argument, NULL, OPT_TRAINED},
     {"duration", required_argument, NULL, OPT_DURATION},
     {"scenario", required_argument, NULL, OPT_SCENARIO},
     {"json", no_argument, NULL, OPT_JSON},
@@ -248,11 +264,17 @@ static int check_combinations(const struct fleet_options *r, FILE *err)
     /* Each is set only by a valid value (they have no default). */
     if (r->central[0] == '\0' || r->mqtt_host[0] == '\0' || r->controllers == 0)
         return bad(err, "--central, --mqtt and --controllers are required");
+    if (r->trained_controllers > r->controllers)
+        return bad(err, "--trained-controllers is more than --controllers");
+    if (r->trained_controllers * r->trains_per_controller > FLEET_CENTRAL_TRAINS_MAX)
+        return bad(err, "more trains than the central numbers (addresses 1-9999): limit them "
+                        "with --trained-controllers");
     if (r->shard >= r->controllers)
         return bad(err, "--shard %ld/%ld selects no controller of %ld", r->shard, r->shards,
                    r->controllers);
     if (r->scenario == FLEET_REASSIGN &&
-        (r->controllers / r->shards < 2 || r->trains_per_controller < 1))
+        (r->controllers / r->shards < 2 || r->trains_per_controller < 1 ||
+         r->trained_controllers < 1))
         return bad(err, "--scenario reassign needs at least 2 controllers and 1 train each");
     return 0;
 }
@@ -261,6 +283,7 @@ int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *ou
 {
     struct fleet_options r = {
         .trains_per_controller = 1,
+        .trained_controllers = -1, /* all, once --controllers is known */
         .duration_s = 10,
         .scenario = FLEET_BOOT_STORM,
         .seed = 1,
@@ -296,6 +319,8 @@ int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *ou
     }
     if (optind < argc)
         return bad(err, "unexpected argument '%s'", argv[optind]);
+    if (r.trained_controllers < 0)
+        r.trained_controllers = r.controllers;
     if (check_combinations(&r, err) < 0)
         return -EINVAL;
     *o = r;

@@ -12,6 +12,7 @@ enum fleet_scenario { FLEET_BOOT_STORM = 0, FLEET_STEADY, FLEET_REASSIGN };
 
 #define FLEET_MAX_CONTROLLERS 100000
 #define FLEET_MAX_TRAINS_PER_CONTROLLER 64 /* the central's heartbeat limit */
+#define FLEET_CENTRAL_TRAINS_MAX 9999      /* the central numbers trains 1-9999 (their address) */
 
 struct fleet_options {
     char central[512]; /* base URL, no trailing '/' */
@@ -19,6 +20,7 @@ struct fleet_options {
     int mqtt_port;
     long controllers;
     int trains_per_controller;
+    long trained_controllers; /* those with index < this carry the trains; the rest none */
     double duration_s;
     enum fleet_scenario scenario;
     bool json;
@@ -37,6 +39,9 @@ struct fleet_options {
 
 const char *fleet_scenario_name(enum fleet_scenario s);
 void fleet_options_usage(FILE *out);
+/* Trains the controller with index idx registers: --trains-per-controller for the first
+ * --trained-controllers, 0 for the others. */
+int fleet_trains_of(const struct fleet_options *o, long idx);
 /* 0 when the fleet should run, 1 when --help or --version was printed on out, -EINVAL on
  * bad usage (message on err). o is written only on 0. */
 int fleet_options_parse(int argc, char **argv, struct fleet_options *o, FILE *out, FILE *err);

@@ -70,6 +70,7 @@ json_t *report_json(const struct fleet_options *o, struct fleet_result *r)
         "statuses_published", (json_int_t)r->statuses, "max_connected", (json_int_t)r->mqtt_up);
     if (doc == NULL)
         return NULL;
+    json_object_set_new(doc, "trained_controllers", json_integer(o->trained_controllers));
     if (o->shards > 1)
         json_object_set_new(doc, "shard",
                             json_pack("{s:I, s:I, s:I}", "index", (json_int_t)o->shard, "of",

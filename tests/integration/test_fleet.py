@@ -63,6 +63,21 @@ class TestFleet(harness.RoundhouseTestCase):
         rows = self.get_json(central, "/api/controllers")
         self.assertEqual(len([r for r in rows if r["name"].startswith("fleet-7-")]), N)
 
+    def test_trained_controllers_only_the_first_carry_trains(self):
+        central = self.start_fleet_central()
+        doc = self.run_fleet(central, "--controllers", N, "--trains-per-controller", 2,
+                             "--trained-controllers", 5, "--seed", 8)
+        self.assertTrue(doc["boot"]["complete"], doc)
+        self.assertEqual(doc["boot"]["ready"], N, doc)
+        self.assertEqual(doc["trained_controllers"], 5, doc)
+        rows = [r for r in self.get_json(central, "/api/controllers") if r["name"].startswith("fleet-8-")]
+        self.assertEqual(len(rows), N)
+        for row in rows:
+            index = int(row["name"].rsplit("-", 1)[1])
+            self.assertEqual(len(row["trains"]), 2 if index < 5 else 0, row)
+        trains = [t for t in self.get_json(central, "/api/trains") if t["id"].startswith("fl8-")]
+        self.assertEqual(len(trains), 10)
+
     def test_steady_heartbeats(self):
         central = self.start_fleet_central()
         doc = self.run_fleet(central, "--controllers", N, "--scenario", "steady", "--duration", 2,
@@ -141,6 +156,11 @@ class TestFleet(harness.RoundhouseTestCase):
                       "--scenario", "nope"],
                      ["--central", "http://127.0.0.1:1", "--mqtt", "127.0.0.1:1", "--controllers", "1",
                       "--scenario", "reassign"],
+                     # more trains than the central's addresses 1-9999
+                     ["--central", "http://127.0.0.1:1", "--mqtt", "127.0.0.1:1", "--controllers",
+                      "10000"],
+                     ["--central", "http://127.0.0.1:1", "--mqtt", "127.0.0.1:1", "--controllers", "5",
+                      "--trained-controllers", "6"],
                      ["--bogus"]):
             proc = harness.run_program("roundhouse-fleet", *args)
             self.assertEqual(proc.returncode, 2, (args, proc.stderr))

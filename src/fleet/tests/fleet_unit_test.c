@@ -2,7 +2,6 @@
  * the command line. No network, no clocks. */
 #include <errno.h>
 #include <setjmp.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,15 +112,15 @@ static void procstat_parsers(void **state)
     assert_int_equal(procstat_parse_listener(tcp, 8001, &inode), -ENOENT);
 }
 
-static int parse(struct fleet_options *o, ...)
+/* fleet_options_parse on the NULL-terminated args after the program name. */
+static int parse_list(struct fleet_options *o, char **args)
 {
     char *argv[32] = {"roundhouse-fleet"};
     int argc = 1;
-    va_list ap;
-    va_start(ap, o);
-    for (char *a; argc < 31 && (a = va_arg(ap, char *)) != NULL;)
-        argv[argc++] = a;
-    va_end(ap);
+    while (argc < 31 && args[argc - 1] != NULL) {
+        argv[argc] = args[argc - 1];
+        argc++;
+    }
     FILE *null = fopen("/dev/null", "w");
     int rc = fleet_options_parse(argc, argv, o, null, null);
     fclose(null);
@@ -133,10 +132,11 @@ static void options(void **state)
     (void)state;
     struct fleet_options o;
     memset(&o, 0, sizeof o);
-    assert_int_equal(parse(&o, "--central", "http://127.0.0.1:8000/", "--mqtt", "127.0.0.1:1883",
-                           "--controllers", "20", "--scenario", "reassign", "--duration", "2.5",
-                           "--shard", "1/3", "--json", (char *)NULL),
-                     0);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://127.0.0.1:8000/", "--mqtt", "127.0.0.1:1883",
+                                  "--controllers", "20", "--scenario", "reassign", "--duration",
+                                  "2.5", "--shard", "1/3", "--json", NULL}),
+        0);
     assert_string_equal(o.central, "http://127.0.0.1:8000");
     assert_string_equal(o.mqtt_host, "127.0.0.1");
     assert_int_equal(o.mqtt_port, 1883);
@@ -147,24 +147,86 @@ static void options(void **state)
     assert_int_equal(o.shards, 3);
     assert_int_equal(o.trains_per_controller, 1);
 
-    assert_int_equal(parse(&o, "--help", (char *)NULL), 1);
-    assert_int_equal(parse(&o, "--version", (char *)NULL), 1);
-    assert_int_equal(parse(&o, "--controllers", "5", (char *)NULL), -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--help", NULL}), 1);
+    assert_int_equal(parse_list(&o, (char *[]){"--version", NULL}), 1);
+    assert_int_equal(parse_list(&o, (char *[]){"--controllers", "5", NULL}), -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "0", NULL}),
+                     -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "5", "--shard", "3/3", NULL}),
+                     -EINVAL);
     assert_int_equal(
-        parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "0", (char *)NULL),
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "1",
+                                  "--scenario", "reassign", NULL}),
         -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--shard", "3/3", (char *)NULL),
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trains-per-controller", "65", NULL}),
+        -EINVAL);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "5", "extra", NULL}),
                      -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "1",
-                           "--scenario", "reassign", (char *)NULL),
+}
+
+static void options_trained_controllers(void **state)
+{
+    (void)state;
+    struct fleet_options o;
+    memset(&o, 0, sizeof o);
+    /* Default: every controller carries its trains. */
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "20", NULL}),
+                     0);
+    assert_int_equal(o.trained_controllers, 20);
+    assert_int_equal(fleet_trains_of(&o, 0), 1);
+    assert_int_equal(fleet_trains_of(&o, 19), 1);
+    /* Only the first N; the slice of a shard counts by the fleet-wide index. */
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "10000", "--trained-controllers",
+                                               "9999", "--shard", "1/2", NULL}),
+                     0);
+    assert_int_equal(o.trained_controllers, 9999);
+    assert_int_equal(fleet_trains_of(&o, 9998), 1);
+    assert_int_equal(fleet_trains_of(&o, 9999), 0);
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "100000", "--trained-controllers",
+                                               "1000", "--trains-per-controller", "3", NULL}),
+                     0);
+    assert_int_equal(fleet_trains_of(&o, 999), 3);
+    assert_int_equal(fleet_trains_of(&o, 1000), 0);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "0", NULL}),
+        0);
+    assert_int_equal(fleet_trains_of(&o, 0), 0);
+    /* More trains than the central can number (addresses 1-9999): refused up front, instead
+     * of a boot storm whose last controller never gets ready. */
+    assert_int_equal(parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1",
+                                               "--controllers", "10000", NULL}),
                      -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "--trains-per-controller", "65", (char *)NULL),
-                     -EINVAL);
-    assert_int_equal(parse(&o, "--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
-                           "extra", (char *)NULL),
-                     -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5000",
+                                  "--trains-per-controller", "2", NULL}),
+        -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers",
+                                  "10000", "--trains-per-controller", "0", NULL}),
+        0);
+    /* More than --controllers, or not a count. */
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "6", NULL}),
+        -EINVAL);
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "-1", NULL}),
+        -EINVAL);
+    /* reassign needs trained controllers. */
+    assert_int_equal(
+        parse_list(&o, (char *[]){"--central", "http://x", "--mqtt", "h:1", "--controllers", "5",
+                                  "--trained-controllers", "0", "--scenario", "reassign", NULL}),
+        -EINVAL);
 }
 
 int main(void)
@@ -175,6 +237,7 @@ int main(void)
         cmocka_unit_test(stats_reservoir_keeps_exact_count_and_max),
         cmocka_unit_test(procstat_parsers),
         cmocka_unit_test(options),
+        cmocka_unit_test(options_trained_controllers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
