@@ -167,7 +167,8 @@ static int add_train_option(struct cli *c, const char *arg, json_t *body, json_t
     const char *v = eq + 1;
     int n = 0;
     char end = 0;
-    json_t *cfg = NULL;
+    /* Loaded before the test: json_is_object evaluates its argument twice. */
+    json_t *cfg = strcmp(key, "config") == 0 ? json_loads(v, JSON_REJECT_DUPLICATES, NULL) : NULL;
     int rc = CLI_EXIT_OK;
     if (strcmp(key, "invert") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
         json_object_set_new(body, "invert_directions", json_boolean(strcmp(v, "yes") == 0));
@@ -177,8 +178,7 @@ static int add_train_option(struct cli *c, const char *arg, json_t *body, json_t
         json_object_set_new(body, key, json_string(v));
     else if (strcmp(key, "plugin") == 0 && *v != '\0')
         *plugin = v;
-    else if (strcmp(key, "config") == 0 &&
-             json_is_object(cfg = json_loads(v, JSON_REJECT_DUPLICATES, NULL)))
+    else if (json_is_object(cfg))
         json_object_update(plugin_config, cfg);
     else if (strcmp(key, "config") == 0)
         rc = cli_usage(c, "config= needs a JSON object, not '%s'", v);
