@@ -821,7 +821,9 @@ class MqttClient:
 
     def wait_message(self, topic, where=None, timeout=10.0):
         """Wait for a message on ``topic`` (exact match) whose JSON payload satisfies
-        ``where(payload_dict)`` (if given); returns ``(payload_dict, retained)``."""
+        ``where(payload_dict)`` (if given); returns ``(payload_dict, retained)``. Empty
+        payloads are skipped: they clear a retained message (the central clears a retained
+        emergency stop each time it connects, which a test subscribed early also receives)."""
         deadline = time.monotonic() + timeout
         idx = 0
         with self._cond:
@@ -829,7 +831,7 @@ class MqttClient:
                 while idx < len(self.messages):
                     t, raw, retained, _q = self.messages[idx]
                     idx += 1
-                    if t != topic:
+                    if t != topic or len(raw) == 0:
                         continue
                     try:
                         doc = json.loads(raw.decode("utf-8"))
