@@ -260,7 +260,13 @@ int accounts_authorize(struct central *c, const struct http_request *req,
     unsigned status = auth_decide(access, who->role, c->opts.public_read);
     if (status == 0)
         return 0;
-    enum auth_role need = auth_role_needed(access);
+    accounts_refuse(req, resp, status, auth_role_needed(access), who);
+    return -EACCES;
+}
+
+void accounts_refuse(const struct http_request *req, struct http_response *resp, unsigned status,
+                     enum auth_role need, const struct auth_identity *who)
+{
     log_event(RH_LOG_INFO, "auth_refused", "{s:s, s:s, s:i, s:s, s:s, s:s}", "method", req->method,
               "path", req->path, "status", (int)status, "client_ip", req->client_ip, "username",
               who->username, "needs", auth_role_name(need));
@@ -273,7 +279,6 @@ int accounts_authorize(struct central *c, const struct http_request *req,
         http_response_error(resp, 403, "forbidden", NULL,
                             "%s %s needs the role %s or higher; %s is %s", req->method, req->path,
                             auth_role_name(need), who->username, auth_role_name(who->role));
-    return -EACCES;
 }
 
 /* ---- body helpers ---- */

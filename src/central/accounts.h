@@ -62,6 +62,10 @@ int accounts_identify(struct central *c, const struct http_request *req, int64_t
 int accounts_authorize(struct central *c, const struct http_request *req,
                        struct http_response *resp, enum route_access access, int64_t now,
                        struct auth_identity *who);
+/* Answers 401 or 403 (status) for a request whose credential (who) does not reach the role
+ * need, and logs it as auth_refused. */
+void accounts_refuse(const struct http_request *req, struct http_response *resp, unsigned status,
+                     enum auth_role need, const struct auth_identity *who);
 
 /* The handler of one accounts route; arg is the path's '*' segment (or NULL). The role was
  * checked by the caller (http_api_handle) from the route's access class. */

@@ -71,31 +71,23 @@ static int command_action(const json_t *b, const char **out, struct jsonx_err *e
     return -1;
 }
 
-/* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
- * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
- * (the status topic says that). */
-/* A command body, validated: the canonical action, speed (-1: not given) and direction
- * ("FORWARD", "REVERSE", "": not given). */
-struct command_req {
-    const char *action; /* static, or borrowed from the body */
-    int64_t speed;
-    char direction[16];
-};
-
-static int parse_command(const json_t *b, struct command_req *cmd, struct jsonx_err *err)
+/* A command body, validated into cmd (command.h): the canonical action, the speed (-1: not
+ * given) and the direction ("FORWARD", "REVERSE", NULL: not given). */
+static int parse_command(const json_t *b, struct command *cmd, struct jsonx_err *err)
 {
     const char *dir = NULL;
-    cmd->speed = -1;
-    cmd->direction[0] = '\0';
+    int64_t speed = -1;
+    cmd->direction = NULL;
     if (command_action(b, &cmd->action, err) != 1 ||
-        jsonx_int(b, "speed", 0, 100, &cmd->speed, err) < 0 ||
+        jsonx_int(b, "speed", 0, 100, &speed, err) < 0 ||
         jsonx_string(b, "direction", 1, 16, false, &dir, err) < 0)
         return -1;
+    cmd->speed = (int)speed;
     if (dir != NULL) {
         if (strcasecmp(dir, "FORWARD") == 0)
-            snprintf(cmd->direction, sizeof cmd->direction, "FORWARD");
+            cmd->direction = "FORWARD";
         else if (strcasecmp(dir, "REVERSE") == 0 || strcasecmp(dir, "BACKWARD") == 0)
-            snprintf(cmd->direction, sizeof cmd->direction, "REVERSE");
+            cmd->direction = "REVERSE";
         else {
             jsonx_err_set(err, "direction", "'direction' must be FORWARD or REVERSE");
             return -1;
@@ -105,7 +97,7 @@ static int parse_command(const json_t *b, struct command_req *cmd, struct jsonx_
         jsonx_err_set(err, "speed", "setSpeed needs 'speed' (0-100)");
         return -1;
     }
-    if (strcmp(cmd->action, "setDirection") == 0 && cmd->direction[0] == '\0') {
+    if (strcmp(cmd->action, "setDirection") == 0 && cmd->direction == NULL) {
         jsonx_err_set(err, "direction", "setDirection needs 'direction' (FORWARD or REVERSE)");
         return -1;
     }
@@ -133,6 +125,9 @@ static void command_answer(struct call *k, const char *tid, const char *action,
                                  listening));
 }
 
+/* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands
+ * it can apply whole; published with QoS 1. 202: the broker has it, not that a train moved
+ * (the status topic says that). */
 void h_command(struct call *k)
 {
     const char *tid = k->arg[0];
@@ -140,17 +135,14 @@ void h_command(struct call *k)
     if (b == NULL)
         return;
     struct jsonx_err err;
-    struct command_req req;
+    struct command cmd;
     struct command_target t = {0};
     json_t *payload = NULL;
-    if (parse_command(b, &req, &err) < 0) {
+    if (parse_command(b, &cmd, &err) < 0) {
         api_invalid(k, &err);
         json_decref(b);
         return;
     }
-    struct command cmd = {.action = req.action,
-                          .speed = (int)req.speed,
-                          .direction = req.direction[0] ? req.direction : NULL};
     int store_rc;
     switch (command_send(k->c, tid, &cmd, k->now, &t, &payload, &store_rc)) {
     case COMMAND_SENT:
@@ -248,17 +240,15 @@ static bool reporter_authorized(struct call *k, const json_t *train)
     const char *holder = json_string_value(json_object_get(train, "actual_controller_id"));
     if (holder == NULL)
         holder = json_string_value(json_object_get(train, "desired_controller_id"));
-    if (holder == NULL) {
+    json_t *row = NULL;
+    int rc = holder != NULL ? store_controller_get(k->c->store, holder, &row) : -ENOENT;
+    bool ok = rc == 0 && api_controller_authorized(k, row);
+    if (rc == -ENOENT)
         http_response_error(k->resp, 403, "forbidden", "train_id",
                             "train '%s' is on no controller: reporting its status needs an "
                             "operator account",
                             json_string_value(json_object_get(train, "id")));
-        return false;
-    }
-    json_t *row = NULL;
-    int rc = store_controller_get(k->c->store, holder, &row);
-    bool ok = rc == 0 && api_controller_authorized(k, row);
-    if (rc < 0)
+    else if (rc < 0)
         api_db_failed(k, rc);
     json_decref(row);
     return ok;

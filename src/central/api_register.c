@@ -129,12 +129,7 @@ enum api_caller api_shared_caller(struct call *k, enum auth_role need)
         return API_CALLER_ACCOUNT;
     if (k->who.role == AUTH_ROLE_NONE)
         return API_CALLER_CONTROLLER;
-    log_event(RH_LOG_INFO, "auth_refused", "{s:s, s:s, s:i, s:s, s:s, s:s}", "method",
-              k->req->method, "path", k->req->path, "status", 403, "client_ip", k->req->client_ip,
-              "username", k->who.username, "needs", auth_role_name(need));
-    http_response_error(k->resp, 403, "forbidden", NULL,
-                        "%s %s needs the role %s or higher; %s is %s", k->req->method, k->req->path,
-                        auth_role_name(need), k->who.username, auth_role_name(k->who.role));
+    accounts_refuse(k->req, k->resp, 403, need, &k->who);
     return API_CALLER_REFUSED;
 }
 

@@ -14,6 +14,7 @@
 #include "paging.h"
 #include "events.h"
 #include "placement.h"
+#include "protocol.h"
 #include "registry.h"
 #include "registry_io.h"
 #include "runtime_config.h"
@@ -188,7 +189,7 @@ static int parse_train_req(const json_t *b, struct train_req *r, struct jsonx_er
     if (parse_plugin(b, &r->plugin_name, &r->plugin_config, err) < 0 ||
         jsonx_bool(b, "reassign", &r->reassign, err) < 0 ||
         jsonx_bool(b, "invert_directions", &r->invert, err) < 0 ||
-        jsonx_int(b, "address", 1, 9999, &r->address, err) < 0 ||
+        jsonx_int(b, "address", 1, PROTO_TRAIN_NUMBER_MAX, &r->address, err) < 0 ||
         parse_driving(b, &r->driving, err) < 0)
         return -1;
     return 0;
@@ -220,7 +221,7 @@ static bool addresses_assigned(struct call *k)
     int rc = store_train_assign_addresses(k->c->store);
     if (rc == -ERANGE)
         http_response_error(k->resp, 422, "no_free_address", "address",
-                            "every address 1-9999 is taken");
+                            "every address 1-" PROTO_STR(PROTO_TRAIN_NUMBER_MAX) " is taken");
     else if (rc < 0)
         api_db_failed(k, rc);
     return rc == 0;
@@ -371,9 +372,6 @@ static void commit_train(struct call *k, const char *tid, bool changed, unsigned
     http_response_json(k->resp, status, view);
 }
 
-/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
- * another controller unless reassign (then moved, 200). Both owners' config_version rise on
- * a move, in the same transaction. */
 /* A train registration that carries no operator account while --auth is on: the
  * controller's own, which its secret proves when it holds one. It may not take a train from
  * another controller (reassign); an admin account does that. */
@@ -389,6 +387,9 @@ static bool controller_may_register(struct call *k, const json_t *ctl, const str
     return false;
 }
 
+/* Registers a train for controller cid (docs/api.md): 201 new, 200 already there, 409 on
+ * another controller unless reassign (then moved, 200). Both owners' config_version rise on
+ * a move, in the same transaction. */
 static void register_train(struct call *k, const char *cid, const json_t *b, enum api_caller caller)
 {
     struct central *c = k->c;
@@ -483,7 +484,7 @@ static int parse_train_put(const json_t *b, struct train_put *p, struct jsonx_er
         (p->has_plugin = parse_plugin(b, &p->plugin_name, &p->plugin_config, err)) < 0 ||
         (p->has_ctl = jsonx_uuid(b, "controller_id", true, p->ctl, &p->ctl_null, err)) < 0 ||
         jsonx_bool(b, "force", &p->force, err) < 0 ||
-        jsonx_int(b, "address", 1, 9999, &p->address, err) < 0 ||
+        jsonx_int(b, "address", 1, PROTO_TRAIN_NUMBER_MAX, &p->address, err) < 0 ||
         (p->has_driving = parse_driving(b, &p->driving, err)) < 0)
         return -1;
     return 0;

@@ -69,18 +69,32 @@ static json_t *build_doc(const json_t *controller, const json_t *trains,
     return doc;
 }
 
+/* The document without its checksum (*doc, unless NULL is passed), its canonical text
+ * (*canon, malloc'd) and the checksum of that text: one serialisation for all three. */
+static int seal(const json_t *controller, const json_t *trains, const struct runtime_broker *broker,
+                int heartbeat_interval, json_t **doc, char **canon,
+                char checksum[CANON_CHECKSUM_LEN + 1])
+{
+    json_t *d = build_doc(controller, trains, broker, heartbeat_interval);
+    int rc = d == NULL ? -ENOMEM : canon_dump(d, canon);
+    if (rc == 0)
+        canon_text_checksum(*canon, strlen(*canon), checksum);
+    if (rc == 0 && doc != NULL)
+        *doc = d;
+    else
+        json_decref(d);
+    return rc;
+}
+
 json_t *runtime_config_build(const json_t *controller, const json_t *trains,
                              const struct runtime_broker *broker, int heartbeat_interval)
 {
-    json_t *doc = build_doc(controller, trains, broker, heartbeat_interval);
-    char *text = NULL;
-    if (doc == NULL || canon_dump(doc, &text) < 0) {
-        json_decref(doc);
-        return NULL;
-    }
+    json_t *doc = NULL;
+    char *canon = NULL;
     char checksum[CANON_CHECKSUM_LEN + 1];
-    canon_text_checksum(text, strlen(text), checksum);
-    free(text);
+    if (seal(controller, trains, broker, heartbeat_interval, &doc, &canon, checksum) < 0)
+        return NULL;
+    free(canon);
     json_object_set_new(doc, "checksum", json_string(checksum));
     return doc;
 }
@@ -89,14 +103,11 @@ int runtime_config_text(const json_t *controller, const json_t *trains,
                         const struct runtime_broker *broker, int heartbeat_interval, char **text,
                         char checksum[CANON_CHECKSUM_LEN + 1])
 {
-    json_t *doc = build_doc(controller, trains, broker, heartbeat_interval);
     char *canon = NULL;
-    int rc = doc == NULL ? -ENOMEM : canon_dump(doc, &canon);
-    json_decref(doc);
+    int rc = seal(controller, trains, broker, heartbeat_interval, NULL, &canon, checksum);
     if (rc < 0)
         return rc;
     size_t len = strlen(canon);
-    canon_text_checksum(canon, len, checksum);
     /* {"checksum":"sha256:…", then the canonical text after its opening brace (the document
      * is never empty). Key order means nothing to a JSON reader, and the checksum is of the
      * text without it, as the edge recomputes it. */
