@@ -223,7 +223,7 @@ static int validate_train(const json_t *trains, const json_t *p, size_t i, struc
         jsonx_bool(p, "invert_directions", &b, &je) < 0 ||
         jsonx_uuid(p, "controller_id", true, id, NULL, &je) < 0 ||
         jsonx_object(p, "plugin", true, &o, &je) < 0 ||
-        jsonx_int(p, "address", 1, 9999, &address, &je) < 0)
+        jsonx_int(p, "address", 1, PROTO_TRAIN_NUMBER_MAX, &address, &je) < 0)
         return fail_at(e, "trains", i, &je);
     const json_t *drv = json_object_get(p, "driving");
     char dfield[32] = "", dwhy[96];
@@ -515,7 +515,8 @@ int registry_import(struct central *c, const json_t *doc, int64_t now, json_t **
         nt++;
     }
     if ((rc = store_train_assign_addresses(c->store)) == -ERANGE)
-        rc = fail(&e, "trains", "more trains than addresses (1-9999)");
+        rc = fail(&e, "trains",
+                  "more trains than addresses (1-" PROTO_STR(PROTO_TRAIN_NUMBER_MAX) ")");
     if (rc < 0)
         goto fail;
     if ((rc = import_fits(c, doc, &e)) < 0)

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "protocol.h"
+
 /* ---- statements ---- */
 
 static int collect(void *ctx, const json_t *row)
@@ -387,38 +389,36 @@ int store_train_find_by_address(struct store *st, int address, json_t **out)
                  out);
 }
 
-/* One integer a query answers as its "address" column; 0 when it is NULL (no rows). */
+/* One integer a query answers as its "address" column; 0 when it is NULL. */
 static int address_query(struct store *st, const char *sql, json_int_t *out)
 {
+    const struct store_value max = store_int(PROTO_TRAIN_NUMBER_MAX);
     json_t *r = NULL;
-    int rc = query(st, &store_trains_table, sql, NULL, 0, true, &r);
+    int rc = query(st, &store_trains_table, sql, &max, 1, true, &r);
     if (rc == 0)
         *out = json_integer_value(json_object_get(r, "address"));
     json_decref(r);
     return rc;
 }
 
-/* The smallest address 1-9999 no train has, or -ERANGE. Addresses given in turn stay dense
- * (1..n, n trains): then it is n + 1, from the index's maximum and its count, without the gap
- * search, which reads every address and took 10 ms a train at 9,999 trains in a boot storm. */
+/* The smallest address no train has, or -ERANGE. Addresses given in turn stay dense (1..n for
+ * n trains): then it is n + 1, from the index's count and maximum, without the gap search,
+ * which reads every address and took 10 ms a train at 9,999 trains in a boot storm. */
 static int smallest_free_address(struct store *st, json_int_t *out)
 {
-    json_int_t max = 0, count = 0;
-    int rc = address_query(st, "SELECT MAX(address) AS address FROM trains", &max);
-    if (rc == 0)
-        rc = address_query(st, "SELECT COUNT(address) AS address FROM trains", &count);
-    if (rc == 0 && count == max) {
-        *out = max + 1;
-        return max < 9999 ? 0 : -ERANGE;
-    }
-    if (rc == 0)
+    int rc = address_query(st,
+                           "SELECT CASE WHEN COUNT(address) = COALESCE(MAX(address), 0)"
+                           " AND COUNT(address) < ? THEN COUNT(address) + 1 END AS address"
+                           " FROM trains",
+                           out);
+    if (rc == 0 && *out == 0)
         rc = address_query(st,
                            "SELECT MIN(a) AS address FROM (SELECT 1 AS a UNION ALL SELECT address"
-                           " + 1 FROM trains WHERE address IS NOT NULL) s WHERE a <= 9999 AND a"
+                           " + 1 FROM trains WHERE address IS NOT NULL) s WHERE a <= ? AND a"
                            " NOT IN (SELECT address FROM trains WHERE address IS NOT NULL)",
                            out);
     if (rc == 0 && *out == 0)
-        rc = -ERANGE; /* 9999 trains */
+        rc = -ERANGE; /* every address is taken */
     return rc;
 }
 

@@ -11,6 +11,8 @@
 #include <jansson.h>
 
 #include "cli_api.h"
+#include "parse.h"
+#include "protocol.h"
 #include "views.h"
 
 /* --json prints the rows as one array, the shape of the unpaged list. */
@@ -166,13 +168,13 @@ static int add_train_option(struct cli *c, const char *arg, json_t *body, json_t
     snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
     const char *v = eq + 1;
     int n = 0;
-    char end = 0;
+    bool yes = false;
     /* Loaded before the test: json_is_object evaluates its argument twice. */
     json_t *cfg = strcmp(key, "config") == 0 ? json_loads(v, JSON_REJECT_DUPLICATES, NULL) : NULL;
     int rc = CLI_EXIT_OK;
-    if (strcmp(key, "invert") == 0 && (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0))
-        json_object_set_new(body, "invert_directions", json_boolean(strcmp(v, "yes") == 0));
-    else if (strcmp(key, "address") == 0 && sscanf(v, "%d%c", &n, &end) == 1 && n >= 1 && n <= 9999)
+    if (strcmp(key, "invert") == 0 && parse_bool(v, &yes) == 0)
+        json_object_set_new(body, "invert_directions", json_boolean(yes));
+    else if (strcmp(key, "address") == 0 && parse_int(v, 1, PROTO_TRAIN_NUMBER_MAX, &n) == 0)
         json_object_set_new(body, "address", json_integer(n));
     else if (strcmp(key, "model") == 0 || strcmp(key, "description") == 0)
         json_object_set_new(body, key, json_string(v));
@@ -184,8 +186,9 @@ static int add_train_option(struct cli *c, const char *arg, json_t *body, json_t
         rc = cli_usage(c, "config= needs a JSON object, not '%s'", v);
     else
         rc = cli_usage(c,
-                       "invalid '%s': expected invert=yes|no, address=1-9999, model=TEXT, "
-                       "description=TEXT, plugin=NAME or config=JSON",
+                       "invalid '%s': expected invert=yes|no, address=1-" PROTO_STR(
+                           PROTO_TRAIN_NUMBER_MAX) ", model=TEXT, "
+                                                   "description=TEXT, plugin=NAME or config=JSON",
                        arg);
     json_decref(cfg);
     return rc;
@@ -200,9 +203,8 @@ static int add_train_body(struct cli *c, int argc, char **argv, json_t **out)
     int rc = body && config ? CLI_EXIT_OK : cli_fail(c, "out of memory");
     for (int i = 3; rc == CLI_EXIT_OK && i < argc; i++) {
         int port = 0;
-        char end = 0;
         if (i == 3 && strchr(argv[i], '=') == NULL) {
-            if (sscanf(argv[i], "%d%c", &port, &end) != 1 || port < 1 || port > 4)
+            if (parse_int(argv[i], 1, 4, &port) < 0)
                 rc = cli_usage(c, "invalid MOTOR_PORT '%s': expected 1-4", argv[i]);
             else
                 json_object_set_new(config, "motor_port", json_integer(port));

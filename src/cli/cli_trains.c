@@ -11,6 +11,8 @@
 #include <jansson.h>
 
 #include "cli_api.h"
+#include "parse.h"
+#include "protocol.h"
 #include "views.h"
 
 /* No controller named this way can be meant: `assign TRAIN none` unassigns. */
@@ -139,9 +141,9 @@ int cli_cmd_set_address(struct cli *c, int argc, char **argv)
     (void)argc;
     struct cli_answer a = {0};
     int n = 0;
-    char end = 0;
-    if (sscanf(argv[1], "%d%c", &n, &end) != 1 || n < 1 || n > 9999)
-        return cli_usage(c, "invalid address '%s': expected 1-9999", argv[1]);
+    if (parse_int(argv[1], 1, PROTO_TRAIN_NUMBER_MAX, &n) < 0)
+        return cli_usage(c, "invalid address '%s': expected 1-" PROTO_STR(PROTO_TRAIN_NUMBER_MAX),
+                         argv[1]);
     json_t *body = json_pack("{s:i}", "address", n);
     int rc = train_put(c, argv[0], body, &a);
     if (rc == CLI_EXIT_OK && !c->opt.json)

@@ -18,6 +18,8 @@
 #define PROTO_DESCRIPTION_MAX 500
 #define PROTO_MODEL_MAX 200
 #define PROTO_ADDRESS_MAX 255
+/* A train's number for throttles (WiThrottle, DCC-style): 1 to this, unique. */
+#define PROTO_TRAIN_NUMBER_MAX 9999
 /* A plugin name, in characters: what the edge's plugin table can hold. */
 #define PROTO_PLUGIN_NAME_MAX 64
 /* Trains one controller runs (the edge's motor table). */

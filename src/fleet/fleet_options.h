@@ -7,12 +7,13 @@
 #include <stdio.h>
 
 #include "log.h"
+#include "protocol.h"
 
 enum fleet_scenario { FLEET_BOOT_STORM = 0, FLEET_STEADY, FLEET_REASSIGN };
 
 #define FLEET_MAX_CONTROLLERS 100000
-#define FLEET_MAX_TRAINS_PER_CONTROLLER 64 /* the central's heartbeat limit */
-#define FLEET_CENTRAL_TRAINS_MAX 9999      /* the central numbers trains 1-9999 (their address) */
+#define FLEET_MAX_TRAINS_PER_CONTROLLER 64              /* the central's heartbeat limit */
+#define FLEET_CENTRAL_TRAINS_MAX PROTO_TRAIN_NUMBER_MAX /* the central numbers trains */
 
 struct fleet_options {
     char central[512]; /* base URL, no trailing '/' */
