@@ -66,8 +66,12 @@ static void init(void)
     struct http_response resp = {0};
     const char reg[] = "{\"name\":\"fuzz\",\"address\":\"127.0.0.1\"}";
     call("POST", "/api/controllers/register", reg, sizeof reg - 1, &resp);
-    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(resp.json, "uuid")));
+    /* The registration's answer is written as text (http_response_pack). */
+    json_t *answer = json_loads(resp.text != NULL ? resp.text : "{}", 0, NULL);
+    snprintf(uuid, sizeof uuid, "%s", json_string_value(json_object_get(answer, "uuid")));
+    json_decref(answer);
     json_decref(resp.json);
+    free(resp.text);
     char path[128];
     snprintf(path, sizeof path, "/api/controllers/%s/trains", uuid);
     const char train[] = "{\"train_id\":\"t1\",\"name\":\"Fuzz\"}";

@@ -132,15 +132,27 @@ void h_controllers_list(struct call *k)
 }
 
 /* Loads one controller inside an open transaction; answers 404 itself. */
-json_t *api_load_controller(struct call *k, const char *id)
+/* The row of store_controller_get or (brief) store_controller_get_brief. */
+static json_t *load_controller(struct call *k, const char *id, bool brief)
 {
     json_t *row = NULL;
-    int rc = store_controller_get(k->c->store, id, &row);
+    int rc = brief ? store_controller_get_brief(k->c->store, id, &row)
+                   : store_controller_get(k->c->store, id, &row);
     if (rc == -ENOENT)
         api_not_found_controller(k, id);
     else if (rc < 0)
         api_db_failed(k, rc);
     return rc == 0 ? row : NULL;
+}
+
+json_t *api_load_controller(struct call *k, const char *id)
+{
+    return load_controller(k, id, false);
+}
+
+json_t *api_load_controller_brief(struct call *k, const char *id)
+{
+    return load_controller(k, id, true);
 }
 
 bool api_controller_exists(struct call *k, const char *id)

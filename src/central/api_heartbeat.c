@@ -329,11 +329,9 @@ static void publish_train_events(struct call *k)
 
 static void heartbeat_answer(struct call *k, const char *status, const json_t *row, int64_t epoch)
 {
-    http_response_json(k->resp, 200,
-                       json_pack("{s:s, s:O, s:i, s:I}", "status", status, "config_version",
-                                 json_object_get(row, "config_version"), "heartbeat_interval",
-                                 k->c->opts.heartbeat_interval, "session_epoch",
-                                 (json_int_t)epoch));
+    http_response_pack(k->resp, 200, "{s:s, s:O, s:i, s:I}", "status", status, "config_version",
+                       json_object_get(row, "config_version"), "heartbeat_interval",
+                       k->c->opts.heartbeat_interval, "session_epoch", (json_int_t)epoch);
 }
 
 void h_heartbeat(struct call *k)
@@ -354,7 +352,7 @@ void h_heartbeat(struct call *k)
     }
     if (!api_begin(k, true))
         goto out;
-    row = api_load_controller(k, id);
+    row = api_load_controller_brief(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
         store_rollback(c->store);
         goto out;
@@ -527,8 +525,9 @@ void h_runtime_config(struct call *k)
     char user[MQTT_ACL_NAME_LEN + 1], pass[MQTT_ACL_PASSWORD_LEN + 1];
     mqtt_acl_runtime_credentials(c, id, &broker, user, pass);
     char checksum[CANON_CHECKSUM_LEN + 1];
-    if (runtime_config_text(row, trains, &broker, c->opts.heartbeat_interval, &text, checksum) <
-        0) {
+    size_t len = 0;
+    if (runtime_config_cached_text(c->config_cache, row, trains, &broker,
+                                   c->opts.heartbeat_interval, &text, &len, checksum) < 0) {
         http_response_error(k->resp, 500, "internal_error", NULL, "cannot build the config");
         goto out;
     }
@@ -547,6 +546,7 @@ void h_runtime_config(struct call *k)
     k->resp->status = 200;
     k->resp->content_type = "application/json";
     k->resp->text = text;
+    k->resp->text_len = len;
     text = NULL;
 out:
     if (built && !view_reports_placement(row))

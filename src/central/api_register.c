@@ -146,21 +146,19 @@ static bool register_rate_ok(struct call *k)
     return false;
 }
 
-/* The answer to a registration that was carried out. */
-static json_t *register_answer(struct central *c, const struct registry_outcome *o)
+/* The answer to a registration that was carried out. The controller secret is shown once,
+ * to this edge only: the central keeps no copy. */
+static void register_answer(struct call *k, const struct registry_outcome *o)
 {
     const json_t *saved = o->saved;
-    json_t *answer = json_pack(
-        "{s:s, s:O, s:O?, s:s, s:O, s:i, s:O, s:b}", "uuid", o->id, "name",
-        json_object_get(saved, "name"), "address", json_object_get(saved, "address"), "status",
-        registry_status_name(o->action), "config_version", json_object_get(saved, "config_version"),
-        "heartbeat_interval", c->opts.heartbeat_interval, "session_epoch",
-        json_object_get(saved, "session_epoch"), "secured",
-        json_is_string(json_object_get(saved, "secret_hash")));
-    /* Shown once, to this edge only: the central keeps no copy. */
-    if (answer != NULL && o->issued[0] != '\0')
-        json_object_set_new(answer, "controller_secret", json_string(o->issued));
-    return answer;
+    http_response_pack(k->resp, 200, "{s:s, s:O, s:O?, s:s, s:O, s:i, s:O, s:b, s:s*}", "uuid",
+                       o->id, "name", json_object_get(saved, "name"), "address",
+                       json_object_get(saved, "address"), "status", registry_status_name(o->action),
+                       "config_version", json_object_get(saved, "config_version"),
+                       "heartbeat_interval", k->c->opts.heartbeat_interval, "session_epoch",
+                       json_object_get(saved, "session_epoch"), "secured",
+                       json_is_string(json_object_get(saved, "secret_hash")), "controller_secret",
+                       o->issued[0] != '\0' ? o->issued : NULL);
 }
 
 void h_register(struct call *k)
@@ -185,7 +183,7 @@ void h_register(struct call *k)
         goto out;
     int rc = registry_tx_register(c, &r, k->now, &o);
     if (rc == 0) {
-        http_response_json(k->resp, 200, register_answer(c, &o));
+        register_answer(k, &o);
         log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:s?, s:I}", "uuid",
                   o.id, "status", registry_status_name(o.action), "name", r.name, "client",
                   k->req->client_ip, "secret", o.secret_source, "duration_ms",

@@ -16,6 +16,7 @@ struct ratelimit;
 struct notify;
 struct events;
 struct longpoll;
+struct runtime_config_cache;
 struct http_metrics;
 struct withrottle;
 struct layout;
@@ -98,6 +99,7 @@ struct central {
     struct notify *notify;
     struct events *events;
     struct longpoll *longpoll;
+    struct runtime_config_cache *config_cache; /* NULL: every download is built */
     struct http_metrics *http_metrics;
     struct layout *layout; /* the stopped state (layout.h) */
     /* The other instances on the same PostgreSQL database (cluster.h); NULL on SQLite. Set

@@ -21,6 +21,7 @@
 #include <microhttpd.h>
 
 #include "http_rules.h"
+#include "jsonw.h"
 #include "log.h"
 #include "strbuf.h"
 #include "timeutil.h"
@@ -328,6 +329,40 @@ void http_response_json(struct http_response *resp, unsigned status, json_t *bod
     json_decref(resp->json);
     resp->status = status;
     resp->json = body;
+}
+
+void http_response_pack(struct http_response *resp, unsigned status, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int rc = strbuf_append(&text, &len, &cap, "{", 1);
+    if (rc == 0)
+        rc = jsonw_vmembers(&text, &len, &cap, 1, fmt, &ap);
+    if (rc == -ENOTSUP) {
+        free(text);
+        json_error_t jerr;
+        http_response_json(resp, status, json_vpack_ex(&jerr, 0, fmt, ap));
+        va_end(ap);
+        return;
+    }
+    va_end(ap);
+    if (rc == 0)
+        rc = strbuf_append(&text, &len, &cap, "}", 1);
+    json_decref(resp->json);
+    resp->json = NULL;
+    free(resp->text);
+    resp->text = NULL;
+    if (rc < 0) { /* as json_pack failing: no body, and send_response's 500 */
+        free(text);
+        resp->status = 500;
+        return;
+    }
+    resp->status = status;
+    resp->text = text;
+    resp->text_len = len;
+    resp->content_type = "application/json";
 }
 
 void http_response_error(struct http_response *resp, unsigned status, const char *code,

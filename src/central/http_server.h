@@ -119,5 +119,10 @@ void http_response_error(struct http_response *resp, unsigned status, const char
                          const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void http_response_json(struct http_response *resp, unsigned status, json_t *body);
+/* Sets resp to the object of a json_pack format, written as text without building the object
+ * when jsonw.h writes that format (the routes every controller calls often), through json_pack
+ * otherwise. The body is the same either way; a value that cannot be written (a string that is
+ * not UTF-8) makes the answer a 500, as a NULL body from json_pack would. */
+void http_response_pack(struct http_response *resp, unsigned status, const char *fmt, ...);
 
 #endif

@@ -21,6 +21,7 @@
 #include "events.h"
 #include "log.h"
 #include "longpoll.h"
+#include "runtime_config.h"
 #include "notify.h"
 #include "ratelimit.h"
 #include "registry_io.h"
@@ -29,6 +30,10 @@
 #include "timeutil.h"
 #include "tlsutil.h"
 #include "withrottle.h"
+
+/* Controllers whose last downloaded config text is kept (runtime_config.h): a few MiB at
+ * most, and every controller of a usual layout. */
+#define CONFIG_CACHE_SLOTS 1024
 
 /* After every commit that raised config versions: tell the controllers (MQTT) and answer
  * their parked long polls, here and (cluster.h) on the other instances. Runs under the
@@ -138,8 +143,10 @@ static int start_modules(struct central *c, struct services *s)
     c->events = events_new(1024, (unsigned)c->opts.max_event_streams,
                            (unsigned)c->opts.max_event_streams_per_ip);
     c->longpoll = longpoll_new(4096);
+    c->config_cache = runtime_config_cache_new(CONFIG_CACHE_SLOTS);
     c->http_metrics = http_metrics_new();
-    if (c->register_limit == NULL || c->events == NULL || c->longpoll == NULL)
+    if (c->register_limit == NULL || c->events == NULL || c->longpoll == NULL ||
+        c->config_cache == NULL)
         return 1;
     if (cluster_start(c, &s->cluster) < 0)
         return 1;
@@ -267,6 +274,7 @@ static void stop(struct central *c, struct services *s)
     withrottle_free(s->withrottle);
     events_free(c->events);
     longpoll_free(c->longpoll);
+    runtime_config_cache_free(c->config_cache);
     http_metrics_free(c->http_metrics);
     ratelimit_free(c->register_limit);
     accounts_free(c);

@@ -18,7 +18,7 @@
 
 /* What one attempt looked up and is writing; every reference owned, NULL when not. */
 struct attempt {
-    json_t *existing;   /* the record of the given UUID (rules 1-2) */
+    json_t *existing;   /* the record of the given UUID (rules 1-2): its brief columns */
     json_t *candidates; /* the records with the requested name (rule 3) */
     json_t *fields;     /* what is written */
     const json_t *row;  /* the record being updated (existing, or one of candidates) */
@@ -41,7 +41,7 @@ static int decide(struct central *c, const struct registry_request *r, int64_t n
     struct registry_candidate cand[REGISTER_CANDIDATES_MAX];
     size_t ncand = 0;
     if (r->has_uuid) {
-        int rc = store_controller_get(c->store, r->uuid, &a->existing);
+        int rc = store_controller_get_brief(c->store, r->uuid, &a->existing);
         if (rc < 0 && rc != -ENOENT)
             return rc;
         known = rc == 0;

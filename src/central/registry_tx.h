@@ -36,7 +36,7 @@ struct registry_outcome {
     /* A secret issued to this edge ("" none): shown to it once, the central keeps its hash. */
     char issued[SECRET_HEX_LEN + 1];
     const char *secret_source; /* "adopted", "issued", or NULL */
-    json_t *saved;             /* the record as written; the caller's reference */
+    json_t *saved; /* what the answer shows of the record as written; the caller's reference */
     /* Why a registration was refused (-EPERM): the secret check of the controller out->id,
      * or, when that is REGISTRY_SECRET_OK, the kernel's random source (random_error, a
      * negative errno) failing for the secret to issue. */

@@ -1,6 +1,8 @@
 #include "runtime_config.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -120,5 +122,160 @@ int runtime_config_text(const json_t *controller, const json_t *trains,
     snprintf(out, size, "{\"checksum\":\"%s\",%s", checksum, canon + 1);
     free(canon);
     *text = out;
+    return 0;
+}
+
+/* ---- the cache of texts ---- */
+
+struct cached_config {
+    char *id, *name; /* NULL: the slot is empty */
+    int64_t version;
+    json_t *trains;
+    char *host, *username, *password;
+    int port, interval;
+    bool tls;
+    char *text;
+    size_t len;
+    char checksum[CANON_CHECKSUM_LEN + 1];
+};
+
+struct runtime_config_cache {
+    pthread_mutex_t lock;
+    unsigned slots;
+    struct cached_config *slot;
+};
+
+struct runtime_config_cache *runtime_config_cache_new(unsigned slots)
+{
+    struct runtime_config_cache *cache = calloc(1, sizeof *cache);
+    if (cache == NULL || slots == 0)
+        goto fail;
+    cache->slot = calloc(slots, sizeof *cache->slot);
+    if (cache->slot == NULL)
+        goto fail;
+    cache->slots = slots;
+    pthread_mutex_init(&cache->lock, NULL);
+    return cache;
+fail:
+    free(cache);
+    return NULL;
+}
+
+static void entry_clear(struct cached_config *e)
+{
+    free(e->id);
+    free(e->name);
+    json_decref(e->trains);
+    free(e->host);
+    free(e->username);
+    free(e->password);
+    free(e->text);
+    memset(e, 0, sizeof *e);
+}
+
+void runtime_config_cache_free(struct runtime_config_cache *cache)
+{
+    if (cache == NULL)
+        return;
+    for (unsigned i = 0; i < cache->slots; i++)
+        entry_clear(&cache->slot[i]);
+    free(cache->slot);
+    pthread_mutex_destroy(&cache->lock);
+    free(cache);
+}
+
+static bool same_text(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static uint32_t slot_of(const char *id, unsigned slots)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; *p; p++)
+        h = (h ^ *p) * 16777619u;
+    return h % slots;
+}
+
+/* Whether e was made from these inputs. */
+static bool entry_matches(const struct cached_config *e, const char *id, const char *name,
+                          int64_t version, const json_t *trains, const struct runtime_broker *b,
+                          int interval)
+{
+    return e->id != NULL && strcmp(e->id, id) == 0 && same_text(e->name, name) &&
+           e->version == version && e->port == b->port && e->interval == interval &&
+           e->tls == b->tls && same_text(e->host, b->host) && same_text(e->username, b->username) &&
+           same_text(e->password, b->password) && json_equal(e->trains, trains);
+}
+
+/* A copy of the text (its length n) for the caller. */
+static int hand_out(const char *text, size_t n, char **out, size_t *len)
+{
+    char *copy = malloc(n + 1);
+    if (copy == NULL)
+        return -ENOMEM;
+    memcpy(copy, text, n + 1);
+    *out = copy;
+    *len = n;
+    return 0;
+}
+
+int runtime_config_cached_text(struct runtime_config_cache *cache, const json_t *controller,
+                               const json_t *trains, const struct runtime_broker *broker,
+                               int heartbeat_interval, char **text, size_t *len,
+                               char checksum[CANON_CHECKSUM_LEN + 1])
+{
+    const char *id = json_string_value(json_object_get(controller, "id"));
+    const char *name = json_string_value(json_object_get(controller, "name"));
+    int64_t version = json_integer_value(json_object_get(controller, "config_version"));
+    struct cached_config *e = NULL;
+    if (cache != NULL && id != NULL) {
+        pthread_mutex_lock(&cache->lock);
+        e = &cache->slot[slot_of(id, cache->slots)];
+        if (entry_matches(e, id, name, version, trains, broker, heartbeat_interval)) {
+            int rc = hand_out(e->text, e->len, text, len);
+            memcpy(checksum, e->checksum, sizeof e->checksum);
+            pthread_mutex_unlock(&cache->lock);
+            return rc;
+        }
+        pthread_mutex_unlock(&cache->lock);
+    }
+    int rc = runtime_config_text(controller, trains, broker, heartbeat_interval, text, checksum);
+    if (rc < 0)
+        return rc;
+    *len = strlen(*text);
+    if (e == NULL)
+        return 0;
+    /* Kept for the next download; the document stays the caller's whatever happens here. */
+    struct cached_config fresh = {.id = strdup(id),
+                                  .name = dup_or_null(name),
+                                  .version = version,
+                                  .trains = json_deep_copy(trains),
+                                  .host = dup_or_null(broker->host),
+                                  .username = dup_or_null(broker->username),
+                                  .password = dup_or_null(broker->password),
+                                  .port = broker->port,
+                                  .interval = heartbeat_interval,
+                                  .tls = broker->tls,
+                                  .text = malloc(*len + 1),
+                                  .len = *len};
+    if (fresh.id == NULL || (name != NULL && fresh.name == NULL) || fresh.trains == NULL ||
+        fresh.text == NULL || (broker->host != NULL && fresh.host == NULL) ||
+        (broker->username != NULL && fresh.username == NULL) ||
+        (broker->password != NULL && fresh.password == NULL)) {
+        entry_clear(&fresh);
+        return 0;
+    }
+    memcpy(fresh.text, *text, *len + 1);
+    memcpy(fresh.checksum, checksum, sizeof fresh.checksum);
+    pthread_mutex_lock(&cache->lock);
+    entry_clear(e);
+    *e = fresh;
+    pthread_mutex_unlock(&cache->lock);
     return 0;
 }

@@ -258,6 +258,22 @@ int store_ping(struct store *st)
     return st->be->ping(st);
 }
 
+int store_check(struct store *st)
+{
+    if (st->be->ping_alone != NULL) {
+        pthread_mutex_lock(&st->lock);
+        int rc = st->be->ping_alone(st);
+        store_unlock(st);
+        return rc;
+    }
+    int rc = store_begin(st, false);
+    if (rc < 0)
+        return rc;
+    rc = store_ping(st);
+    store_rollback(st);
+    return rc;
+}
+
 bool store_write_state(struct store *st, char *error, size_t errlen)
 {
     if (!atomic_load(&st->write_failing))

@@ -98,6 +98,9 @@ void store_rollback(struct store *st);
  * rolled back and rc. */
 int store_end(struct store *st, int rc);
 int store_ping(struct store *st);
+/* Whether the database answers (store_ping), outside a transaction: it takes the store's
+ * lock, and opens a transaction only where the backend needs one for that. */
+int store_check(struct store *st);
 /* Whether writes work: false from the first storage failure (disk full, I/O error, read-only
  * or corrupt file, busy) of a write transaction (its BEGIN, a statement or its COMMIT) until a
  * write transaction that put pages on disk commits. On false, error (when not NULL) receives the
@@ -108,6 +111,11 @@ bool store_write_state(struct store *st, char *error, size_t errlen);
 int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
+/* The columns a controller's own frequent calls (registration, heartbeat) decide and answer
+ * on (id, name, address, config_version, applied_config_version, session_epoch, secret_hash,
+ * first_seen, metadata) of one controller: the row without its other columns, which cost
+ * more to read than those calls' own work. -ENOENT. */
+int store_controller_get_brief(struct store *st, const char *id, json_t **out);
 int store_controller_list(struct store *st, json_t **out);
 /* Every controller in list order, one row at a time (the row is freed after fn returns), so
  * that a large registry is never held as one tree. A negative return from fn stops. */

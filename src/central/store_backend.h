@@ -114,6 +114,9 @@ struct store_backend {
     /* Inside a write transaction: one write that changes no row (store_probe_write). */
     int (*probe_write)(struct store *st);
     int (*ping)(struct store *st);
+    /* ping outside a transaction, when a session needs none to answer (SQLite: a BEGIN
+     * there touches no file either); NULL: store_check opens one. */
+    int (*ping_alone)(struct store *st);
 
     /* The rows of a SELECT with the n values v, each as an object of its columns (converted
      * by the types of t's columns; others as text), handed to fn one at a time and freed after

@@ -186,6 +186,18 @@ static int insert_row(struct store *st, const struct store_table *t, const json_
     return rc;
 }
 
+/* Appends s to the statement being put together in sql (cap bytes): false when it would not
+ * fit. */
+static bool sql_add(char *sql, size_t cap, size_t *len, const char *s)
+{
+    size_t n = strlen(s);
+    if (*len + n >= cap)
+        return false;
+    memcpy(sql + *len, s, n + 1);
+    *len += n;
+    return true;
+}
+
 static int update_row(struct store *st, const struct store_table *t, const char *id,
                       const json_t *fields)
 {
@@ -195,9 +207,12 @@ static int update_row(struct store *st, const struct store_table *t, const char 
         json_decref(row);
         return rc;
     }
-    char sql[2048], sets[1536] = "";
+    /* Put together with copies, not snprintf: heartbeats and registrations update a row each. */
+    char sql[2048];
     size_t sl = 0;
-    bool may_conflict = false;
+    bool may_conflict = false, fits = sql_add(sql, sizeof sql, &sl, "UPDATE ") &&
+                                      sql_add(sql, sizeof sql, &sl, t->name) &&
+                                      sql_add(sql, sizeof sql, &sl, " SET ");
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
@@ -205,12 +220,12 @@ static int update_row(struct store *st, const struct store_table *t, const char 
         if (store_find_column(t, key) == NULL)
             return -EINVAL;
         may_conflict = may_conflict || (t->unique != NULL && strcmp(key, t->unique) == 0);
-        sl += (size_t)snprintf(sets + sl, sizeof sets - sl, "%s%s=?", sl ? "," : "", key);
-        if (sl >= sizeof sets)
-            return -E2BIG;
+        fits = fits && (sql[sl - 1] == ' ' || sql_add(sql, sizeof sql, &sl, ",")) &&
+               sql_add(sql, sizeof sql, &sl, key) && sql_add(sql, sizeof sql, &sl, "=?");
     }
-    int n = snprintf(sql, sizeof sql, "UPDATE %s SET %s WHERE %s = ?", t->name, sets, t->key);
-    if (n < 0 || (size_t)n >= sizeof sql)
+    fits = fits && sql_add(sql, sizeof sql, &sl, " WHERE ") &&
+           sql_add(sql, sizeof sql, &sl, t->key) && sql_add(sql, sizeof sql, &sl, " = ?");
+    if (!fits)
         return -E2BIG;
     struct field_values f;
     int64_t changes = 0;
@@ -240,6 +255,15 @@ static int delete_row(struct store *st, const struct store_table *t, const char 
 int store_controller_get(struct store *st, const char *id, json_t **out)
 {
     return get_by_key(st, &store_controllers_table, id, out);
+}
+
+int store_controller_get_brief(struct store *st, const char *id, json_t **out)
+{
+    return query_text(st, &store_controllers_table,
+                      "SELECT id, name, address, config_version, applied_config_version, "
+                      "session_epoch, secret_hash, first_seen, metadata FROM controllers "
+                      "WHERE id = ?",
+                      id, true, out);
 }
 
 int store_controller_list(struct store *st, json_t **out)

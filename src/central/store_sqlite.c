@@ -130,6 +130,8 @@ _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
                "one migration per schema version");
 
 #define STMT_CACHE_SIZE 48
+/* Result columns whose types a cached statement keeps (more are looked up by name). */
+#define STORE_ROW_COLUMNS_MAX 64
 
 /* Prepared statements are kept and reused (reset, bindings cleared): compiling the SQL again
  * on every request was a third of the central's CPU under load. Statements are never used
@@ -140,12 +142,18 @@ struct cached_stmt {
     const char *key; /* the caller's pointer when cached: most SQL is a literal */
     sqlite3_stmt *stmt;
     uint64_t used; /* for eviction of the least recently used */
+    /* The store_column types of its result columns as rows of typed_for, found once rather
+     * than by name for every column of every row. */
+    const struct store_table *typed_for;
+    int typed_n; /* the column count they were found for */
+    char types[STORE_ROW_COLUMNS_MAX];
 };
 
 struct sq_store {
     struct store *owner; /* its error message and write-failure state */
     sqlite3 *db;
     struct cached_stmt cache[STMT_CACHE_SIZE];
+    struct cached_stmt *last; /* the entry of stmt_prepare's last statement; NULL: uncached */
     uint64_t clock;
     bool write_tx;    /* the open transaction was begun with write = true */
     int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
@@ -419,6 +427,7 @@ static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out
         if (c->key == sql && c->sql != NULL && strcmp(c->sql, sql) == 0) {
             c->used = ++st->clock;
             *out = c->stmt;
+            st->last = c;
             return SQLITE_OK;
         }
     }
@@ -427,6 +436,7 @@ static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out
         if (c->sql != NULL && strcmp(c->sql, sql) == 0) {
             c->used = ++st->clock;
             *out = c->stmt;
+            st->last = c;
             return SQLITE_OK;
         }
         if (c->sql == NULL || (victim->sql != NULL && c->used < victim->used))
@@ -437,6 +447,7 @@ static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out
     if (rc != SQLITE_OK)
         return rc;
     char *copy = strdup(sql);
+    st->last = NULL;
     if (copy != NULL) {
         sqlite3_finalize(victim->stmt);
         free(victim->sql);
@@ -444,6 +455,8 @@ static int stmt_prepare(struct sq_store *st, const char *sql, sqlite3_stmt **out
         victim->key = sql;
         victim->stmt = stmt;
         victim->used = ++st->clock;
+        victim->typed_for = NULL;
+        st->last = victim;
     }
     *out = stmt;
     return SQLITE_OK;
@@ -486,16 +499,38 @@ static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
     }
 }
 
-static json_t *row_to_json(sqlite3_stmt *stmt, const struct store_table *t)
+/* types: the columns' types, as column_types found them. */
+static json_t *row_to_json(sqlite3_stmt *stmt, const char *types)
 {
     json_t *row = json_object();
     int n = sqlite3_column_count(stmt);
-    for (int i = 0; i < n; i++) {
-        const char *name = sqlite3_column_name(stmt, i);
-        const struct store_column *c = store_find_column(t, name);
-        json_object_set_new(row, name, column_value(stmt, i, c ? c->type : 'T'));
-    }
+    for (int i = 0; i < n; i++) /* column names are the schema's own, plain ASCII */
+        json_object_set_new_nocheck(
+            row, sqlite3_column_name(stmt, i),
+            column_value(stmt, i, i < STORE_ROW_COLUMNS_MAX ? types[i] : 'T'));
     return row;
+}
+
+/* The types of stmt's result columns as columns of t ('T' for one t does not have): kept
+ * with the cached statement (entry, NULL when not cached) or put in local. */
+static const char *column_types(sqlite3_stmt *stmt, struct cached_stmt *entry,
+                                const struct store_table *t, char local[STORE_ROW_COLUMNS_MAX])
+{
+    int n = sqlite3_column_count(stmt);
+    if (n > STORE_ROW_COLUMNS_MAX)
+        n = STORE_ROW_COLUMNS_MAX; /* never so wide: the widest table has 30 */
+    if (entry != NULL && entry->typed_for == t && entry->typed_n == n)
+        return entry->types;
+    char *types = entry != NULL ? entry->types : local;
+    for (int i = 0; i < n; i++) {
+        const struct store_column *c = store_find_column(t, sqlite3_column_name(stmt, i));
+        types[i] = c != NULL ? c->type : 'T';
+    }
+    if (entry != NULL) {
+        entry->typed_for = t;
+        entry->typed_n = n;
+    }
+    return types;
 }
 
 /* The values are the caller's until the call returns, and stmt_release clears the bindings
@@ -555,9 +590,16 @@ static int sq_select(struct store *owner, const struct store_table *t, const cha
     int rc = prepare_bound(st, sql, v, n, &stmt);
     if (rc < 0)
         return rc;
+    struct cached_stmt *entry = st->last;
     int stopped = 0;
+    char local[STORE_ROW_COLUMNS_MAX] = {0};
+    const char *types = NULL;
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        json_t *row = row_to_json(stmt, t);
+        /* After the first step, which may have prepared the statement again (the schema
+         * changed: a column added, so the count differs). */
+        if (types == NULL)
+            types = column_types(stmt, entry, t, local);
+        json_t *row = row_to_json(stmt, types);
         stopped = row != NULL ? fn(ctx, row) : -ENOMEM;
         json_decref(row);
     }
@@ -661,6 +703,7 @@ static const struct store_backend sqlite_backend = {
     .end = sq_end,
     .probe_write = sq_probe_write,
     .ping = sq_ping,
+    .ping_alone = sq_ping,
     .select = sq_select,
     .exec = sq_exec,
     .select_blob = sq_select_blob,

@@ -11,6 +11,8 @@
 
 #include <jansson.h>
 
+#include "jsonw.h"
+#include "strbuf.h"
 #include "timeutil.h"
 
 static enum log_level min_level = RH_LOG_INFO;
@@ -187,6 +189,39 @@ static void emit_json(const char *ts, enum log_level level, const char *event, j
         free(buf);
 }
 
+/* The JSON line of a format jsonw writes, without a tree: 0 written, -1 when the format is one
+ * it does not write (nothing consumed). Fields that cannot be written (a string that is not
+ * UTF-8) give the line json_pack's failure gives below: log_fields_error. */
+static int emit_json_direct(const char *ts, enum log_level level, const char *event,
+                            const char *fields_fmt, va_list *ap)
+{
+    if (event == NULL || !plain_name(event))
+        return -1;
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    /* The three are plain: the timestamp's digits, a level name, plain_name. */
+    const char *head[] = {
+        "{\"ts\":\"", ts, "\",\"level\":\"", level_names[level], "\",\"event\":\"", event, "\""};
+    int rc = 0;
+    for (size_t i = 0; i < sizeof head / sizeof head[0] && rc == 0; i++)
+        rc = strbuf_append(&buf, &len, &cap, head[i], strlen(head[i]));
+    if (rc == 0 && fields_fmt != NULL)
+        rc = jsonw_vmembers(&buf, &len, &cap, 0, fields_fmt, ap);
+    if (rc == -ENOTSUP) {
+        free(buf);
+        return -1;
+    }
+    if (rc == -EINVAL) {
+        rc = strbuf_append(&buf, &len, &cap, ",\"log_fields_error\":", 20);
+        if (rc == 0)
+            rc = jsonw_string(&buf, &len, &cap, fields_fmt, strlen(fields_fmt));
+    }
+    if (rc == 0 && strbuf_append(&buf, &len, &cap, "}", 1) == 0)
+        write_line(buf);
+    free(buf);
+    return 0;
+}
+
 void log_event(enum log_level level, const char *event, const char *fields_fmt, ...)
 {
     if (!log_enabled(level))
@@ -195,14 +230,18 @@ void log_event(enum log_level level, const char *event, const char *fields_fmt, 
     if (timeutil_format_ms(timeutil_now_ms(), ts, sizeof ts) < 0)
         ts[0] = '\0';
 
+    va_list ap;
+    va_start(ap, fields_fmt);
+    if (out_format == LOG_FORMAT_JSON && emit_json_direct(ts, level, event, fields_fmt, &ap) == 0) {
+        va_end(ap);
+        return;
+    }
     json_t *fields = NULL;
     if (fields_fmt != NULL) {
-        va_list ap;
-        va_start(ap, fields_fmt);
         json_error_t jerr;
         fields = json_vpack_ex(&jerr, 0, fields_fmt, ap);
-        va_end(ap);
     }
+    va_end(ap);
     if (fields == NULL || !json_is_object(fields)) {
         json_decref(fields);
         fields = json_object();

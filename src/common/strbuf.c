@@ -42,7 +42,7 @@ int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_li
     }
 }
 
-int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+int strbuf_reserve(char **buf, const size_t *len, size_t *cap, size_t n)
 {
     if (n > SIZE_MAX / 2 - *len - 1)
         return -ENOMEM;
@@ -57,6 +57,13 @@ int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t
         *buf = nb;
         *cap = ncap;
     }
+    return 0;
+}
+
+int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+{
+    if (strbuf_reserve(buf, len, cap, n) < 0)
+        return -ENOMEM;
     if (n > 0)
         memcpy(*buf + *len, data, n);
     *len += n;

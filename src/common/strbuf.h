@@ -17,6 +17,9 @@ int strbuf_vappendf(char **buf, size_t *len, size_t *cap, const char *fmt, va_li
  * buffer is ignored. */
 int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n);
 
+/* Room for n more bytes (and the NUL) without another allocation: 0 or -ENOMEM. */
+int strbuf_reserve(char **buf, const size_t *len, size_t *cap, size_t n);
+
 void strbuf_errorf(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

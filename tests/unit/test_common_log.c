@@ -209,6 +209,28 @@ static void test_bad_fields_format(void **state)
     assert_string_equal(json_string_value(json_object_get(line, "log_fields_error")), "[i]");
     json_decref(line);
     free(text);
+
+    /* A field that is not UTF-8 (written without jansson's tree, the same line as jansson's
+     * refusal gives), and a nested format (written through jansson). */
+    capture_begin(&c);
+    log_event(RH_LOG_WARNING, "odd", "{s:s, s:s}", "ok", "fine", "path", "/x\xff");
+    log_event(RH_LOG_WARNING, "nested", "{s:{s:i}, s:[s]}", "a", "b", 1, "c", "d");
+    text = capture_end(&c);
+    char *second = strchr(text, '\n');
+    assert_non_null(second);
+    *second++ = '\0';
+    line = json_loads(text, 0, &jerr);
+    assert_non_null(line);
+    assert_string_equal(json_string_value(json_object_get(line, "event")), "odd");
+    assert_string_equal(json_string_value(json_object_get(line, "log_fields_error")), "{s:s, s:s}");
+    assert_null(json_object_get(line, "ok"));
+    json_decref(line);
+    line = json_loads(second, 0, &jerr);
+    assert_non_null(line);
+    assert_int_equal(json_integer_value(json_object_get(json_object_get(line, "a"), "b")), 1);
+    assert_string_equal(json_string_value(json_array_get(json_object_get(line, "c"), 0)), "d");
+    json_decref(line);
+    free(text);
 }
 
 static void test_text_line(void **state)
