@@ -39,12 +39,19 @@ import harness  # noqa: E402  (free ports, the broker's path)
 UUID = "5e1f0c2a-7b1d-4c1e-9a55-0f3c2d9b8a61"
 
 
+def heartbeat_body(epoch):
+    """A heartbeat of the edge's session epoch (an older one is only answered "ignored")."""
+    return json.dumps({"config_version": 2, "session_epoch": epoch, "version": "0.1.0",
+                       "trains": [{"train_id": "bench-1", "speed": 0,
+                                   "direction": "FORWARD"}]}).encode()
+
+
 def routes(only=None):
-    """(name, method, path, body) of each measured request (those whose name holds only)."""
+    """(name, method, path, body) of each measured request (those whose name holds only).
+    The heartbeat's body is made once its epoch is known (current_body)."""
     reg = json.dumps({"name": "pi-bench", "uuid": UUID, "address": "127.0.0.1",
                       "version": "0.1.0", "platform": "linux"}).encode()
-    hb = json.dumps({"config_version": 2, "session_epoch": 1, "version": "0.1.0",
-                     "trains": [{"train_id": "bench-1", "speed": 0, "direction": "FORWARD"}]}).encode()
+    hb = None
     every = [
         ("re-registration", "POST", "/api/controllers/register", reg),
         ("heartbeat", "POST", "/api/controllers/%s/heartbeat" % UUID, hb),
@@ -58,9 +65,20 @@ def send(conn, method, path, body):
     headers = {"Content-Type": "application/json"} if body is not None else {}
     conn.request(method, path, body=body, headers=headers)
     r = conn.getresponse()
-    r.read()
+    data = r.read()
     if r.status >= 400:
         raise RuntimeError("%s %s answered %d" % (method, path, r.status))
+    return data
+
+
+def current_body(conn, name, body):
+    """The request's body: for the heartbeat, one of the session the registration before it
+    opened (each registration starts a new one)."""
+    if name != "heartbeat":
+        return body
+    reg = routes("re-registration")[0]
+    answer = json.loads(send(conn, reg[1], reg[2], reg[3]))
+    return heartbeat_body(answer["session_epoch"])
 
 
 def start(cmd, tmp, name):
@@ -161,6 +179,10 @@ def measure_instructions(binary, broker_port, tmp, n, keep=None, only=None):
         out = {}
         for name, method, path, body in routes(only):
             conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=60)
+            body = current_body(conn, name, body)
+            # The answer says the heartbeat was recorded, not ignored.
+            if name == "heartbeat":
+                assert json.loads(send(conn, method, path, body))["status"] == "ok"
             send(conn, method, path, body)  # the connection is open before counting starts
 
             def load():
@@ -193,6 +215,7 @@ def measure_syscalls(binary, broker_port, tmp, n, only=None):
         prepare(port)
         for name, method, path, body in routes(only):
             conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=30)
+            body = current_body(conn, name, body)
             send(conn, method, path, body)
             counts = os.path.join(tmp, "strace-%d.txt" % len(out))
             s = subprocess.Popen([strace, "-c", "-f", "-q", "-o", counts, "-p", str(p.pid)],

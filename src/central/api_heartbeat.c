@@ -98,7 +98,7 @@ static bool controller_online(struct call *k, const char *id)
 static int claim_train(struct call *k, const char *cid, const char *tid)
 {
     json_t *train = NULL;
-    if (store_train_get(k->c->store, tid, &train) < 0)
+    if (store_train_get_placement(k->c->store, tid, &train) < 0)
         return 0;
     const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
     struct placement_claim claim = placement_reported(
@@ -492,7 +492,7 @@ void h_runtime_config(struct call *k)
     json_t *trains = NULL;
     char *text = NULL;
     bool built = false;
-    json_t *row = api_load_controller(k, id);
+    json_t *row = api_load_controller_brief(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
         /* The document carries the broker's credentials: only for its own controller. */
         store_rollback(c->store);

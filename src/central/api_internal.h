@@ -118,7 +118,8 @@ void h_register(struct call *k);
 bool api_controller_exists(struct call *k, const char *id);
 /* Loads one controller inside an open transaction; answers 404 itself. */
 json_t *api_load_controller(struct call *k, const char *id);
-/* The same with store_controller_get_brief's columns only (a heartbeat's). */
+/* The same with store_controller_get_brief's columns only (a controller's own frequent
+ * calls). */
 json_t *api_load_controller_brief(struct call *k, const char *id);
 
 void h_controller_delete(struct call *k);

@@ -52,7 +52,7 @@ int placement_runtime_trains(struct central *c, struct store *st, const json_t *
         *out = json_array();
         return *out ? 0 : -ENOMEM;
     }
-    int rc = store_train_list(st, controller_id, &all);
+    int rc = store_train_list_delivery(st, controller_id, &all);
     if (rc < 0)
         return rc;
     json_t *list = json_array();

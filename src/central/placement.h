@@ -13,7 +13,8 @@ struct central;
 struct store;
 
 /* The train rows that go into the runtime config at now of the controller whose row is self
- * (as the store returns it): assigned to it, and not still held by another live controller. */
+ * (its id and enabled are read): assigned to it, and not still held by another live
+ * controller; with store_train_list_delivery's columns. */
 int placement_runtime_trains(struct central *c, struct store *st, const json_t *self, int64_t now,
                              json_t **out);
 /* Controller holder_id released its trains or stopped being live: every train it still holds

@@ -111,9 +111,10 @@ bool store_write_state(struct store *st, char *error, size_t errlen);
 int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
-/* The columns a controller's own frequent calls (registration, heartbeat) decide and answer
- * on (id, name, address, config_version, applied_config_version, session_epoch, secret_hash,
- * first_seen, metadata) of one controller: the row without its other columns, which cost
+/* The columns a controller's own frequent calls (registration, heartbeat, its config's
+ * download) decide and answer on (id, name, address, enabled, config_version,
+ * applied_config_version, session_epoch, secret_hash, first_seen, metadata) of one
+ * controller: the row without its other columns, which cost
  * more to read than those calls' own work. -ENOENT. */
 int store_controller_get_brief(struct store *st, const char *id, json_t **out);
 int store_controller_list(struct store *st, json_t **out);
@@ -174,13 +175,21 @@ int store_controller_bump_config(struct store *st, const char *id, int64_t now);
 int store_controller_delete(struct store *st, const char *id);
 
 int store_train_get(struct store *st, const char *id, json_t **out);
+/* One train's placement columns only (id, desired_controller_id, actual_controller_id,
+ * reassignment_status): what a heartbeat's claim reads. -ENOENT. */
+int store_train_get_placement(struct store *st, const char *id, json_t **out);
 /* All trains, or those whose desired controller is controller_id (when not NULL), in
  * creation order. */
 int store_train_list(struct store *st, const char *controller_id, json_t **out);
+/* The trains whose desired controller is controller_id, in creation order, with only what
+ * their delivery needs: what the runtime config shows of them (id, name, plugin_name,
+ * plugin_config, invert_directions, driving) and actual_controller_id. */
+int store_train_list_delivery(struct store *st, const char *controller_id, json_t **out);
 /* Trains whose desired controller is one of controller_ids (a JSON array of strings), in
  * creation order: the trains of a page of controllers in one query. */
 int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out);
-/* Trains whose actual controller is controller_id. */
+/* Trains whose actual controller is controller_id, in creation order: their id and
+ * desired_controller_id (the placement's moves read nothing else). */
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
 int store_train_insert(struct store *st, const json_t *row);
 int store_train_update(struct store *st, const char *id, const json_t *fields);

@@ -609,6 +609,8 @@ static json_t *column_value(const PGresult *res, int row, int col, char type)
     case 'B':
         return json_boolean(v[0] == 't' || v[0] == '1');
     case 'J': {
+        if (strcmp(v, "{}") == 0) /* the columns' default, most rows' value */
+            return json_object();
         json_t *j = json_loads(v, 0, NULL);
         return j ? j : json_object();
     }

@@ -260,9 +260,9 @@ int store_controller_get(struct store *st, const char *id, json_t **out)
 int store_controller_get_brief(struct store *st, const char *id, json_t **out)
 {
     return query_text(st, &store_controllers_table,
-                      "SELECT id, name, address, config_version, applied_config_version, "
-                      "session_epoch, secret_hash, first_seen, metadata FROM controllers "
-                      "WHERE id = ?",
+                      "SELECT id, name, address, enabled, config_version, "
+                      "applied_config_version, session_epoch, secret_hash, first_seen, metadata "
+                      "FROM controllers WHERE id = ?",
                       id, true, out);
 }
 
@@ -364,6 +364,14 @@ int store_train_get(struct store *st, const char *id, json_t **out)
     return get_by_key(st, &store_trains_table, id, out);
 }
 
+int store_train_get_placement(struct store *st, const char *id, json_t **out)
+{
+    return query_text(st, &store_trains_table,
+                      "SELECT id, desired_controller_id, actual_controller_id, "
+                      "reassignment_status FROM trains WHERE id = ?",
+                      id, true, out);
+}
+
 int store_train_list(struct store *st, const char *controller_id, json_t **out)
 {
     if (controller_id == NULL)
@@ -372,6 +380,15 @@ int store_train_list(struct store *st, const char *controller_id, json_t **out)
         st, &store_trains_table,
         "SELECT * FROM trains WHERE desired_controller_id = ? ORDER BY created_at, rowid",
         controller_id, false, out);
+}
+
+int store_train_list_delivery(struct store *st, const char *controller_id, json_t **out)
+{
+    return query_text(st, &store_trains_table,
+                      "SELECT id, name, plugin_name, plugin_config, invert_directions, driving, "
+                      "actual_controller_id FROM trains WHERE desired_controller_id = ? "
+                      "ORDER BY created_at, rowid",
+                      controller_id, false, out);
 }
 
 int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out)
@@ -390,10 +407,10 @@ int store_train_list_for(struct store *st, const json_t *controller_ids, json_t 
 
 int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
 {
-    return query_text(
-        st, &store_trains_table,
-        "SELECT * FROM trains WHERE actual_controller_id = ? ORDER BY created_at, rowid",
-        controller_id, false, out);
+    return query_text(st, &store_trains_table,
+                      "SELECT id, desired_controller_id FROM trains WHERE actual_controller_id = ? "
+                      "ORDER BY created_at, rowid",
+                      controller_id, false, out);
 }
 
 int store_train_insert(struct store *st, const json_t *row)

@@ -491,7 +491,10 @@ static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
     case 'B':
         return json_boolean(sqlite3_column_int64(stmt, i) != 0);
     case 'J': {
-        json_t *v = json_loads((const char *)sqlite3_column_text(stmt, i), 0, NULL);
+        const char *text = (const char *)sqlite3_column_text(stmt, i);
+        if (text == NULL || strcmp(text, "{}") == 0) /* the columns' default, most rows' value */
+            return json_object();
+        json_t *v = json_loads(text, 0, NULL);
         return v ? v : json_object();
     }
     default:

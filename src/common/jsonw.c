@@ -253,7 +253,7 @@ static int member_value(char **buf, size_t *len, size_t *cap, struct spec sp, va
     }
     case 'b':
         rc = va_arg(*ap, int) ? strbuf_append(buf, len, cap, "true", 4)
-                            : strbuf_append(buf, len, cap, "false", 5);
+                              : strbuf_append(buf, len, cap, "false", 5);
         break;
     case 'f':
         rc = append_real(buf, len, cap, va_arg(*ap, double));
@@ -278,8 +278,7 @@ static int member_value(char **buf, size_t *len, size_t *cap, struct spec sp, va
     return rc < 0 ? rc : 1;
 }
 
-int jsonw_vmembers(char **buf, size_t *len, size_t *cap, size_t start, const char *fmt,
-                   va_list *ap)
+int jsonw_vmembers(char **buf, size_t *len, size_t *cap, size_t start, const char *fmt, va_list *ap)
 {
     if (!jsonw_format_ok(fmt))
         return -ENOTSUP;

@@ -57,13 +57,12 @@ static void test_json_values_dumped(void **state)
 {
     (void)state;
     json_t *keep = json_pack("{s:[i,s], s:{}}", "list", 1, "a", "empty");
-    EXPECT_SAME("{s:O, s:O, s:O?, s:O*}", "o", keep, "int", json_integer(7), "nul",
-                (json_t *)NULL, "left", (json_t *)NULL);
+    EXPECT_SAME("{s:O, s:O, s:O?, s:O*}", "o", keep, "int", json_integer(7), "nul", (json_t *)NULL,
+                "left", (json_t *)NULL);
     /* o steals: jansson's and ours each release their own reference. */
     json_incref(keep);
     EXPECT_SAME("{s:o}", "o", keep);
-    EXPECT_SAME("{s:o, s:o, s:o}", "t", json_true(), "s", json_string("x\"y"), "r",
-                json_real(2.5));
+    EXPECT_SAME("{s:o, s:o, s:o}", "t", json_true(), "s", json_string("x\"y"), "r", json_real(2.5));
     json_decref(keep);
 }
 
@@ -116,8 +115,8 @@ static void test_formats_it_does_not_write(void **state)
     (void)state;
     assert_true(jsonw_format_ok("{s:s, s:s?, s:I, s:i, s:b, s:f, s:n, s:o*, s:O?}"));
     assert_true(jsonw_format_ok("{}"));
-    const char *other[] = {"[s, i]", "{s:[i]}", "{s:{s:s}}", "{s:s#}", "{s:i?}", "{s:s", "s:s}",
-                           "{s:x}", "{i:s}", "{s:s} extra"};
+    const char *other[] = {"[s, i]", "{s:[i]}", "{s:{s:s}}", "{s:s#}", "{s:i?}",
+                           "{s:s",   "s:s}",    "{s:x}",     "{i:s}",  "{s:s} extra"};
     for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
         assert_false(jsonw_format_ok(other[i]));
 }

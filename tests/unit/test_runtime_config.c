@@ -1,9 +1,11 @@
 /* The runtime config document: compat keys, checksum over canonical JSON, key-order and
- * whitespace independence, and the download's text being the same document. */
+ * whitespace independence, the download's text being the same document, and the cache of
+ * texts answering only for the very inputs that made its text. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -128,12 +130,77 @@ static void test_text_is_the_document(void **state)
     json_decref(trains);
 }
 
+/* The text through the cache: what building gives, and the kept text only while every input
+ * is the same. */
+static char *cached(struct runtime_config_cache *cache, const json_t *ctl, const json_t *trains,
+                    const struct runtime_broker *b, int interval)
+{
+    char *text = NULL, checksum[CANON_CHECKSUM_LEN + 1];
+    size_t len = 0;
+    assert_int_equal(
+        runtime_config_cached_text(cache, ctl, trains, b, interval, &text, &len, checksum), 0);
+    assert_int_equal(len, strlen(text));
+    char *fresh = NULL, fresh_sum[CANON_CHECKSUM_LEN + 1];
+    assert_int_equal(runtime_config_text(ctl, trains, b, interval, &fresh, fresh_sum), 0);
+    assert_string_equal(text, fresh);
+    assert_string_equal(checksum, fresh_sum);
+    free(fresh);
+    return text;
+}
+
+static void test_cache_answers_only_for_the_same_inputs(void **state)
+{
+    (void)state;
+    struct runtime_config_cache *cache = runtime_config_cache_new(4);
+    assert_non_null(cache);
+    json_t *ctl = controller();
+    json_t *trains = json_pack("[{s:s, s:s, s:s, s:{s:i}}]", "id", "t1", "name", "Express",
+                               "plugin_name", "dc_motor_hat", "plugin_config", "motor_port", 2);
+    struct runtime_broker b = {.host = "10.0.0.2", .port = 1884, .username = "u", .password = "p"};
+    char *first = cached(cache, ctl, trains, &b, 15);
+    char *again = cached(cache, ctl, trains, &b, 15);
+    assert_string_equal(first, again);
+    free(again);
+
+    /* Each input changed in turn: a text of its own (cached() checks it is the built one). */
+    json_object_set_new(json_object_get(json_array_get(trains, 0), "plugin_config"), "motor_port",
+                        json_integer(3));
+    char *other = cached(cache, ctl, trains, &b, 15);
+    assert_string_not_equal(other, first);
+    free(other);
+    b.password = "q";
+    free(cached(cache, ctl, trains, &b, 15));
+    json_object_set_new(ctl, "name", json_string("pi-2"));
+    free(cached(cache, ctl, trains, &b, 15));
+    json_object_set_new(ctl, "config_version", json_integer(8));
+    free(cached(cache, ctl, trains, &b, 15));
+    free(cached(cache, ctl, trains, &b, 30));
+    json_array_clear(trains); /* a handover took the train away, the version unchanged */
+    other = cached(cache, ctl, trains, &b, 30);
+    assert_null(strstr(other, "Express"));
+    free(other);
+
+    /* Without a cache, and for many controllers in few slots: always the built text. */
+    free(cached(NULL, ctl, trains, &b, 30));
+    for (int i = 0; i < 12; i++) {
+        char id[40];
+        snprintf(id, sizeof id, "0b7e6a2e-8c3a-4e2a-9c1a-2f8e4b7e6a%02d", i);
+        json_object_set_new(ctl, "id", json_string(id));
+        free(cached(cache, ctl, trains, &b, 30));
+    }
+    free(first);
+    json_decref(ctl);
+    json_decref(trains);
+    runtime_config_cache_free(cache);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unassigned_has_null_compat_keys),
         cmocka_unit_test(test_assigned_train_and_checksum),
         cmocka_unit_test(test_text_is_the_document),
+        cmocka_unit_test(test_cache_answers_only_for_the_same_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
