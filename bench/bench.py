@@ -799,6 +799,59 @@ class Bench:
                 hung_sock.close()
             env.close()
 
+    # ---- registrations against 100,000 registered: the slowest, and why
+
+    def b_register100k(self):
+        """wrk's re-registrations over all of a registry of 100,000 (seeded straight into the
+        database, as for the paged lists): the rate, the latency up to the slowest request,
+        and the central's own account of its slowest ones (the controller_registered lines'
+        duration_ms, the handler's time, the wait for the store's lock included) with what else
+        it logged in the same second. The sweeper's presence changes (each controller that was
+        offline comes online) are counted, not listed."""
+        import sqlite3
+        n = 5000 if self.quick else 100000
+        secs = 3 if self.quick else 10
+        env = Env(self, "register100k")
+        try:
+            env.start_broker()
+            env.start_central()  # creates the schema
+            env.central.stop()
+            now = int(time.time())
+            for sql in self.paging_seed_sql(n, now, False):
+                with sqlite3.connect(env.db) as db:
+                    db.execute(sql)
+            central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
+            rows = [("00000000-0000-4000-8000-%012d" % i, "ctl-%06d" % ((i * 7919) % n), None,
+                     0, None) for i in range(n)]
+            d = wrk(self, env, "register", ids_file(env, rows, "ids-100k"), secs)
+            self.details["register_100k"] = d
+            handled, others, presence = [], {}, {}
+            for line in central.log_text().splitlines():
+                m = re.search(r'"ts":"[^"]*T(\d\d:\d\d:\d\d)[^"]*".*?"event":"(\w+)"', line)
+                if not m:
+                    continue
+                if m.group(2) == "controller_registered":
+                    ms = re.search(r'"duration_ms":(\d+)', line)
+                    handled.append((int(ms.group(1)) if ms else 0, m.group(1)))
+                elif m.group(2) == "controller_presence_changed":
+                    presence[m.group(1)] = presence.get(m.group(1), 0) + 1
+                else:
+                    others.setdefault(m.group(1), []).append(m.group(2))
+            handled.sort(reverse=True)
+            slowest = [{"duration_ms": ms, "second": sec, "also_logged": sorted(set(others.get(sec, []))),
+                        "presence_changes": presence.get(sec, 0)} for ms, sec in handled[:5]]
+            self.details["register_100k_slowest"] = slowest
+            self.row("registration, %d registered (wrk -c64)" % n,
+                     "%.0f/s, p50 %.2f ms, p99 %.2f ms, max %.1f ms, %d errors; slowest handler %d ms"
+                     % (d["rps"], d["p50_us"] / 1e3, d["p99_us"] / 1e3, d["max_us"] / 1e3,
+                        d["errors"], handled[0][0] if handled else -1))
+            for x in slowest:
+                print("    slow registration: %d ms at %s; also logged then: %s; %d presence changes"
+                      % (x["duration_ms"], x["second"], ", ".join(x["also_logged"]) or "nothing",
+                         x["presence_changes"]), file=sys.stderr, flush=True)
+        finally:
+            env.close()
+
     # ---- paged lists at 100,000 controllers (docs/api.md "Paged lists")
 
     @staticmethod
@@ -1059,7 +1112,7 @@ class Bench:
            "paging_pg", "floors", "idle", "sqlite_boot10k", "pg_boot10k", "pg2_boot10k")
     # Run only when named in --only: 100,000 simulated controllers take minutes each and
     # 300,000 descriptors (root raises the limit; docs/performance.md).
-    BY_NAME = ("sqlite_boot100k", "pg_boot100k", "pg2_boot100k")
+    BY_NAME = ("sqlite_boot100k", "pg_boot100k", "pg2_boot100k", "register100k")
     # 100,000 on PostgreSQL with a 60 s heartbeat interval: at the default 10 s the fleet
     # asks for 10,000 heartbeats a second, more than one instance answered here, and the
     # storm never settled (controllers went stale and offline again; docs/performance.md).
@@ -1076,6 +1129,8 @@ class Bench:
             try:
                 if name == "register":
                     self.b_register()
+                elif name == "register100k":
+                    self.b_register100k()
                 elif name == "floors":
                     floors.http_floors(self, sys.modules[__name__])
                 elif name == "idle":

@@ -4,6 +4,7 @@
 #   bench/run-all.sh                 full sizes (a few minutes; 10,000 simulated controllers)
 #   bench/run-all.sh --quick         small sizes, for trying the scripts out
 #   bench/run-all.sh --only boot10k,reassign --json results.json
+#   bench/run-all.sh --only register100k  re-registrations over 100,000 registered (when named)
 #   bench/run-all.sh --only pg2_boot100k  100,000 controllers (run only when named; see
 #                                         docs/performance.md, "Boot storms across backends")
 #
