@@ -236,28 +236,35 @@ static int parse_heartbeat(const json_t *b, struct heartbeat *hb, struct jsonx_e
 static json_t *heartbeat_metadata(const json_t *row, const struct heartbeat *hb,
                                   bool *errors_changed)
 {
-    json_t *meta = json_object_get(row, "metadata");
-    meta = json_is_object(meta) ? json_deep_copy(meta) : json_object();
-    json_t *meta_before = json_deep_copy(meta);
-    *errors_changed = false;
-    if (hb->errors != NULL) {
-        *errors_changed =
-            !json_equal(json_object_get(meta, "errors"), hb->errors) &&
-            !(json_array_size(hb->errors) == 0 && json_object_get(meta, "errors") == NULL);
-        if (json_array_size(hb->errors) == 0)
-            json_object_del(meta, "errors");
-        else
-            json_object_set(meta, "errors", (json_t *)hb->errors);
-    }
-    if (hb->python)
-        json_object_set_new(meta, "python_version", json_string(hb->python));
-    json_object_set_new(meta, "reports_placement", json_boolean(json_is_array(hb->trains)));
-    bool changed = !json_equal(meta, meta_before);
-    json_decref(meta_before);
-    if (changed)
-        return meta;
-    json_decref(meta);
-    return NULL;
+    const json_t *meta = json_object_get(row, "metadata");
+    meta = json_is_object(meta) ? meta : NULL;
+    const json_t *old_errors = json_object_get(meta, "errors");
+    const json_t *old_python = json_object_get(meta, "python_version");
+    const json_t *old_reports = json_object_get(meta, "reports_placement");
+    bool reports = json_is_array(hb->trains);
+    /* What each part becomes, compared before anything is copied: most heartbeats change
+     * none of it. An empty list of errors clears them. */
+    *errors_changed = hb->errors != NULL &&
+                      (json_array_size(hb->errors) == 0 ? old_errors != NULL
+                                                        : !json_equal(old_errors, hb->errors));
+    bool python_changed = hb->python != NULL && (!json_is_string(old_python) ||
+                                                 strcmp(json_string_value(old_python),
+                                                        hb->python) != 0);
+    bool reports_changed = !json_is_boolean(old_reports) || json_is_true(old_reports) != reports;
+    if (!*errors_changed && !python_changed && !reports_changed)
+        return NULL;
+    json_t *out = meta != NULL ? json_deep_copy(meta) : json_object();
+    if (out == NULL)
+        return NULL;
+    if (*errors_changed && json_array_size(hb->errors) == 0)
+        json_object_del(out, "errors");
+    else if (*errors_changed)
+        json_object_set(out, "errors", (json_t *)hb->errors);
+    if (python_changed)
+        json_object_set_new(out, "python_version", json_string(hb->python));
+    if (reports_changed)
+        json_object_set_new(out, "reports_placement", json_boolean(reports));
+    return out;
 }
 
 /* The controller fields the heartbeat writes. *visible: whether a viewer sees anything of it

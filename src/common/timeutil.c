@@ -68,12 +68,23 @@ int timeutil_format_ms(int64_t unix_ms, char *out, size_t outlen)
         ms += 1000;
         s -= 1;
     }
-    char base[TIMEUTIL_ISO_LEN + 1];
-    if (timeutil_format(s, base) < 0)
-        return -EINVAL;
-    int n = snprintf(out, outlen, "%.19s.%03dZ", base, (int)ms);
-    if (n < 0 || (size_t)n >= outlen)
+    /* Every log line stamps itself: the second's text is kept, per thread, for the next. */
+    static _Thread_local int64_t memo_s = INT64_MIN;
+    static _Thread_local char memo[TIMEUTIL_ISO_LEN + 1];
+    if (outlen < sizeof "YYYY-MM-DDTHH:MM:SS.mmmZ")
         return -ENOSPC;
+    if (s != memo_s) {
+        if (timeutil_format(s, memo) < 0)
+            return -EINVAL;
+        memo_s = s;
+    }
+    memcpy(out, memo, 19);
+    out[19] = '.';
+    out[20] = (char)('0' + ms / 100);
+    out[21] = (char)('0' + ms / 10 % 10);
+    out[22] = (char)('0' + ms % 10);
+    out[23] = 'Z';
+    out[24] = '\0';
     return 0;
 }
 
