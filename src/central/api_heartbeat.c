@@ -247,9 +247,9 @@ static json_t *heartbeat_metadata(const json_t *row, const struct heartbeat *hb,
     *errors_changed = hb->errors != NULL &&
                       (json_array_size(hb->errors) == 0 ? old_errors != NULL
                                                         : !json_equal(old_errors, hb->errors));
-    bool python_changed = hb->python != NULL && (!json_is_string(old_python) ||
-                                                 strcmp(json_string_value(old_python),
-                                                        hb->python) != 0);
+    bool python_changed =
+        hb->python != NULL &&
+        (!json_is_string(old_python) || strcmp(json_string_value(old_python), hb->python) != 0);
     bool reports_changed = !json_is_boolean(old_reports) || json_is_true(old_reports) != reports;
     if (!*errors_changed && !python_changed && !reports_changed)
         return NULL;

@@ -521,7 +521,7 @@ static const char *column_types(sqlite3_stmt *stmt, struct cached_stmt *entry,
 {
     int n = sqlite3_column_count(stmt);
     if (n > STORE_ROW_COLUMNS_MAX)
-        n = STORE_ROW_COLUMNS_MAX; /* never so wide: the widest table has 30 */
+        n = STORE_ROW_COLUMNS_MAX; /* no table is that wide: row_to_json reads the rest as text */
     if (entry != NULL && entry->typed_for == t && entry->typed_n == n)
         return entry->types;
     char *types = entry != NULL ? entry->types : local;
