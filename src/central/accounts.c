@@ -210,6 +210,7 @@ int accounts_identify(struct central *c, const struct http_request *req, int64_t
         found = auth_cookie_find(http_request_header(req, "Cookie"), ACCOUNTS_SESSION_COOKIE,
                                  secret, sizeof secret);
     }
+    who->presented = authz != NULL || found == 1;
     if (found != 1)
         return 0;
     char hash[SHA256_HEX_LEN + 1];

@@ -27,6 +27,9 @@ struct auth_identity {
     char cred_id[17];
     bool token;         /* from Authorization: Bearer; else the session cookie */
     int64_t expires_at; /* seconds since the epoch, -1: never */
+    /* A credential was sent (an Authorization header, or the session cookie), whether or not
+     * it was valid: an expired or unknown one is not the same as none. */
+    bool presented;
 };
 
 enum accounts_op {

@@ -127,9 +127,11 @@ enum api_caller api_shared_caller(struct call *k, enum auth_role need)
     }
     if (k->who.role >= need)
         return API_CALLER_ACCOUNT;
-    if (k->who.role == AUTH_ROLE_NONE)
+    if (k->who.role == AUTH_ROLE_NONE && !k->who.presented)
         return API_CALLER_CONTROLLER;
-    accounts_refuse(k->req, k->resp, 403, need, &k->who);
+    /* An expired or unknown credential: the caller meant to log in (the UI with an old
+     * session), and must hear so rather than be asked for a controller's secret. */
+    accounts_refuse(k->req, k->resp, k->who.role == AUTH_ROLE_NONE ? 401 : 403, need, &k->who);
     return API_CALLER_REFUSED;
 }
 

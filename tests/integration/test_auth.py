@@ -288,6 +288,13 @@ class RolesTest(AuthCase):
         self.assertJsonError(c.post(path, body, headers={"X-Controller-Secret": "0" * 64}), 403,
                              error="controller_secret_invalid")
         self.assertJsonError(c.post(path, body, headers=self.operator), 403, error="forbidden")
+        # A credential that is no longer (or never was) valid is a login to renew, not a
+        # controller that forgot its secret.
+        for stale in ({"Authorization": "Bearer " + "f" * 43},
+                      {"Cookie": "roundhouse_session=" + "f" * 43}):
+            self.assertJsonError(c.post(path, body, headers=stale), 401, error="unauthorized")
+            self.assertJsonError(c.post("/api/status/update", {"train_id": "t-a", "speed": 1},
+                                        headers=stale), 401, error="unauthorized")
         self.assertEqual(c.get("/api/trains/t-s", headers=self.viewer).status, 404)
         self.assertEqual(c.post(path, body, headers=me).status, 201)
         # Taking pi-auth's train: not as a controller, not without a credential.
