@@ -132,12 +132,12 @@ void h_controllers_list(struct call *k)
 }
 
 /* Loads one controller inside an open transaction; answers 404 itself. */
-/* The row of store_controller_get or (brief) store_controller_get_brief. */
-static json_t *load_controller(struct call *k, const char *id, bool brief)
+/* The row of one of the store's controller reads (get: store_controller_get and the like). */
+static json_t *load_controller(struct call *k, const char *id,
+                               int (*get)(struct store *, const char *, json_t **))
 {
     json_t *row = NULL;
-    int rc = brief ? store_controller_get_brief(k->c->store, id, &row)
-                   : store_controller_get(k->c->store, id, &row);
+    int rc = get(k->c->store, id, &row);
     if (rc == -ENOENT)
         api_not_found_controller(k, id);
     else if (rc < 0)
@@ -147,12 +147,17 @@ static json_t *load_controller(struct call *k, const char *id, bool brief)
 
 json_t *api_load_controller(struct call *k, const char *id)
 {
-    return load_controller(k, id, false);
+    return load_controller(k, id, store_controller_get);
 }
 
 json_t *api_load_controller_brief(struct call *k, const char *id)
 {
-    return load_controller(k, id, true);
+    return load_controller(k, id, store_controller_get_brief);
+}
+
+json_t *api_load_controller_for_config(struct call *k, const char *id)
+{
+    return load_controller(k, id, store_controller_get_for_config);
 }
 
 bool api_controller_exists(struct call *k, const char *id)

@@ -499,7 +499,7 @@ void h_runtime_config(struct call *k)
     json_t *trains = NULL;
     char *text = NULL;
     bool built = false;
-    json_t *row = api_load_controller_brief(k, id);
+    json_t *row = api_load_controller_for_config(k, id);
     if (row == NULL || !api_controller_authorized(k, row)) {
         /* The document carries the broker's credentials: only for its own controller. */
         store_rollback(c->store);
@@ -539,7 +539,12 @@ void h_runtime_config(struct call *k)
         goto out;
     }
     built = true;
-    snprintf(k->resp->etag, sizeof k->resp->etag, "\"%s\"", checksum);
+    /* The entity tag is the checksum, quoted. */
+    _Static_assert(sizeof k->resp->etag >= CANON_CHECKSUM_LEN + 3, "room for the entity tag");
+    k->resp->etag[0] = '"';
+    memcpy(k->resp->etag + 1, checksum, CANON_CHECKSUM_LEN);
+    k->resp->etag[CANON_CHECKSUM_LEN + 1] = '"';
+    k->resp->etag[CANON_CHECKSUM_LEN + 2] = '\0';
     if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
         k->resp->status = 304;
         goto out;

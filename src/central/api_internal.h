@@ -121,6 +121,8 @@ json_t *api_load_controller(struct call *k, const char *id);
 /* The same with store_controller_get_brief's columns only (a controller's own frequent
  * calls). */
 json_t *api_load_controller_brief(struct call *k, const char *id);
+/* The same with store_controller_get_for_config's columns (a config download's). */
+json_t *api_load_controller_for_config(struct call *k, const char *id);
 
 void h_controller_delete(struct call *k);
 void h_controller_get(struct call *k);

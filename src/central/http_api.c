@@ -126,40 +126,49 @@ static bool is_loopback_host(const char *h)
            strcasecmp(h, "ip6-localhost") == 0;
 }
 
+/* s (n bytes) into out (len bytes, NUL-terminated, cut to fit): every config download
+ * copies the broker's host, where snprintf's formatting was a fiftieth of the request. */
+static void copy_host(char *out, size_t len, const char *s, size_t n)
+{
+    if (len == 0)
+        return;
+    if (n >= len)
+        n = len - 1;
+    memcpy(out, s, n);
+    out[n] = '\0';
+}
+
 /* The broker address for runtime configs (docs/operations.md, --mqtt-advertise). */
 void api_broker_for(struct call *k, char *host, size_t hostlen, int *port)
 {
     const struct central_options *o = &k->c->opts;
     if (o->advertise_set) {
-        snprintf(host, hostlen, "%s", o->advertise_host);
+        copy_host(host, hostlen, o->advertise_host, strlen(o->advertise_host));
         *port = o->advertise_port;
         return;
     }
-    snprintf(host, hostlen, "%s", o->mqtt_host);
+    copy_host(host, hostlen, o->mqtt_host, strlen(o->mqtt_host));
     *port = o->mqtt_port;
     if (!is_loopback_host(o->mqtt_host))
         return;
     /* A loopback broker address means nothing to a controller on another machine: hand it
-     * the host it used to reach us, which is this machine as it sees it. */
+     * the host it used to reach us, which is this machine as it sees it: the Host header
+     * without its port ("[v6]:port" without the brackets too). */
     const char *h = http_request_header(k->req, "Host");
     if (h == NULL || *h == '\0')
         return;
-    char buf[256];
-    snprintf(buf, sizeof buf, "%s", h);
-    char *end;
-    if (buf[0] == '[') {
-        end = strchr(buf, ']');
-        if (end == NULL)
-            return;
-        *end = '\0';
-        snprintf(host, hostlen, "%s", buf + 1);
+    size_t n = strlen(h);
+    if (h[0] == '[') {
+        const char *end = memchr(h, ']', n);
+        if (end != NULL)
+            copy_host(host, hostlen, h + 1, (size_t)(end - h - 1));
         return;
     }
-    end = strrchr(buf, ':');
-    if (end != NULL)
-        *end = '\0';
-    if (buf[0] != '\0')
-        snprintf(host, hostlen, "%s", buf);
+    const char *colon = strrchr(h, ':');
+    if (colon != NULL)
+        n = (size_t)(colon - h);
+    if (n > 0)
+        copy_host(host, hostlen, h, n);
 }
 
 /* Before a train leaves its controller (deleted, moved, unassigned): a stop on its command

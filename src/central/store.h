@@ -47,7 +47,7 @@
 
 struct store;
 
-#define STORE_SCHEMA_VERSION 11
+#define STORE_SCHEMA_VERSION 12
 
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
  * it) rather than a SQLite file. */
@@ -111,12 +111,14 @@ bool store_write_state(struct store *st, char *error, size_t errlen);
 int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
-/* The columns a controller's own frequent calls (registration, heartbeat, its config's
- * download) decide and answer on (id, name, address, enabled, config_version,
- * applied_config_version, session_epoch, secret_hash, first_seen, metadata) of one
- * controller: the row without its other columns, which cost
- * more to read than those calls' own work. -ENOENT. */
+/* The columns a controller's own frequent calls (registration, heartbeat) decide and answer
+ * on (id, name, address, enabled, config_version, applied_config_version,
+ * session_epoch, secret_hash, first_seen, metadata) of one controller: the row without its other
+ * columns, which cost more to read than those calls' own work. -ENOENT. */
 int store_controller_get_brief(struct store *st, const char *id, json_t **out);
+/* Fewer still, for the download of its runtime config: id, name, enabled, config_version,
+ * secret_hash, metadata. -ENOENT. */
+int store_controller_get_for_config(struct store *st, const char *id, json_t **out);
 int store_controller_list(struct store *st, json_t **out);
 /* Every controller in list order, one row at a time (the row is freed after fn returns), so
  * that a large registry is never held as one tree. A negative return from fn stops. */

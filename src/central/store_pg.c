@@ -155,6 +155,12 @@ static const char *const migrations[] = {
 
     /* 11: the unpaged controller list's keyset */
     "CREATE INDEX controllers_created ON controllers (created_at, rowid);",
+
+    /* 12: a controller's trains (assigned, and running) in their list order */
+    "DROP INDEX trains_desired;"
+    "CREATE INDEX trains_desired ON trains (desired_controller_id, created_at, rowid);"
+    "DROP INDEX trains_actual;"
+    "CREATE INDEX trains_actual ON trains (actual_controller_id, created_at, rowid);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,

@@ -266,6 +266,14 @@ int store_controller_get_brief(struct store *st, const char *id, json_t **out)
                       id, true, out);
 }
 
+int store_controller_get_for_config(struct store *st, const char *id, json_t **out)
+{
+    return query_text(st, &store_controllers_table,
+                      "SELECT id, name, enabled, config_version, secret_hash, metadata "
+                      "FROM controllers WHERE id = ?",
+                      id, true, out);
+}
+
 int store_controller_list(struct store *st, json_t **out)
 {
     return list_all(st, &store_controllers_table, out);

@@ -124,6 +124,12 @@ static const char *const migrations[] = {
     /* 11: the unpaged controller list's keyset (created_at, then the rowid every SQLite index
      * ends with) */
     "CREATE INDEX controllers_created ON controllers(created_at);",
+    /* 12: a controller's trains (assigned, and running) in their list order, read on every
+     * config download and heartbeat without sorting them */
+    "DROP INDEX trains_desired;"
+    "CREATE INDEX trains_desired ON trains(desired_controller_id, created_at);"
+    "DROP INDEX trains_actual;"
+    "CREATE INDEX trains_actual ON trains(actual_controller_id, created_at);",
 };
 
 _Static_assert(sizeof migrations / sizeof migrations[0] == STORE_SCHEMA_VERSION,
