@@ -483,6 +483,17 @@ static void release_moved(struct call *k, const char *cid)
         publish_train_events(k);
 }
 
+/* The entity tag of a config download: its checksum, quoted (copied, not formatted: every
+ * download sets one). */
+static void set_etag(struct http_response *resp, const char checksum[CANON_CHECKSUM_LEN + 1])
+{
+    _Static_assert(sizeof resp->etag >= CANON_CHECKSUM_LEN + 3, "room for the entity tag");
+    resp->etag[0] = '"';
+    memcpy(resp->etag + 1, checksum, CANON_CHECKSUM_LEN);
+    resp->etag[CANON_CHECKSUM_LEN + 1] = '"';
+    resp->etag[CANON_CHECKSUM_LEN + 2] = '\0';
+}
+
 void h_runtime_config(struct call *k)
 {
     struct central *c = k->c;
@@ -539,12 +550,7 @@ void h_runtime_config(struct call *k)
         goto out;
     }
     built = true;
-    /* The entity tag is the checksum, quoted. */
-    _Static_assert(sizeof k->resp->etag >= CANON_CHECKSUM_LEN + 3, "room for the entity tag");
-    k->resp->etag[0] = '"';
-    memcpy(k->resp->etag + 1, checksum, CANON_CHECKSUM_LEN);
-    k->resp->etag[CANON_CHECKSUM_LEN + 1] = '"';
-    k->resp->etag[CANON_CHECKSUM_LEN + 2] = '\0';
+    set_etag(k->resp, checksum);
     if (waiting || etag_matches(http_request_header(k->req, "If-None-Match"), k->resp->etag)) {
         k->resp->status = 304;
         goto out;
