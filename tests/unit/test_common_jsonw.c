@@ -57,9 +57,12 @@ static void test_json_values_dumped(void **state)
 {
     (void)state;
     json_t *keep = json_pack("{s:[i,s], s:{}}", "list", 1, "a", "empty");
-    EXPECT_SAME("{s:O, s:O, s:O?, s:O*}", "o", keep, "int", json_integer(7), "nul", (json_t *)NULL,
-                "left", (json_t *)NULL);
-    /* o steals: jansson's and ours each release their own reference. */
+    json_t *seven = json_integer(7);
+    EXPECT_SAME("{s:O, s:O, s:O?, s:O*}", "o", keep, "int", seven, "nul", (json_t *)NULL, "left",
+                (json_t *)NULL);
+    json_decref(seven);
+    /* o steals: EXPECT_SAME packs twice (jansson, then ours), and each takes a reference. */
+    json_incref(keep);
     json_incref(keep);
     EXPECT_SAME("{s:o}", "o", keep);
     EXPECT_SAME("{s:o, s:o, s:o}", "t", json_true(), "s", json_string("x\"y"), "r", json_real(2.5));
