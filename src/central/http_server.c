@@ -340,21 +340,26 @@ void http_response_pack(struct http_response *resp, unsigned status, const char 
     int rc = strbuf_append(&text, &len, &cap, "{", 1);
     if (rc == 0)
         rc = jsonw_vmembers(&text, &len, &cap, 1, fmt, &ap);
-    if (rc == -ENOTSUP) {
-        free(text);
+    json_t *packed = NULL;
+    if (rc == -ENOTSUP) { /* a format jsonw does not write: jansson's tree, dumped when sent */
         json_error_t jerr;
-        http_response_json(resp, status, json_vpack_ex(&jerr, 0, fmt, ap));
-        va_end(ap);
-        return;
+        packed = json_vpack_ex(&jerr, 0, fmt, ap);
+        rc = packed != NULL ? 0 : -EINVAL;
+        free(text);
+        text = NULL;
     }
     va_end(ap);
+    if (packed != NULL) {
+        http_response_json(resp, status, packed);
+        return;
+    }
     if (rc == 0)
         rc = strbuf_append(&text, &len, &cap, "}", 1);
     json_decref(resp->json);
     resp->json = NULL;
     free(resp->text);
     resp->text = NULL;
-    if (rc < 0) { /* as json_pack failing: no body, and send_response's 500 */
+    if (rc < 0) { /* a value that cannot be written: no body, and send_response's 500 */
         free(text);
         resp->status = 500;
         return;

@@ -122,7 +122,7 @@ void http_response_json(struct http_response *resp, unsigned status, json_t *bod
 /* Sets resp to the object of a json_pack format, written as text without building the object
  * when jsonw.h writes that format (the routes every controller calls often), through json_pack
  * otherwise. The body is the same either way; a value that cannot be written (a string that is
- * not UTF-8) makes the answer a 500, as a NULL body from json_pack would. */
+ * not UTF-8) makes the answer a 500 without a body of its own, either way. */
 void http_response_pack(struct http_response *resp, unsigned status, const char *fmt, ...);
 
 #endif

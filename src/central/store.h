@@ -112,8 +112,8 @@ int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
 /* The columns a controller's own frequent calls (registration, heartbeat) decide and answer
- * on (id, name, address, enabled, config_version, applied_config_version,
- * session_epoch, secret_hash, first_seen, metadata) of one controller: the row without its other
+ * on (id, name, address, config_version, applied_config_version, session_epoch,
+ * secret_hash, first_seen, metadata) of one controller: the row without its other
  * columns, which cost more to read than those calls' own work. -ENOENT. */
 int store_controller_get_brief(struct store *st, const char *id, json_t **out);
 /* Fewer still, for the download of its runtime config: id, name, enabled, config_version,

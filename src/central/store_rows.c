@@ -260,9 +260,9 @@ int store_controller_get(struct store *st, const char *id, json_t **out)
 int store_controller_get_brief(struct store *st, const char *id, json_t **out)
 {
     return query_text(st, &store_controllers_table,
-                      "SELECT id, name, address, enabled, config_version, "
-                      "applied_config_version, session_epoch, secret_hash, first_seen, metadata "
-                      "FROM controllers WHERE id = ?",
+                      "SELECT id, name, address, config_version, applied_config_version, "
+                      "session_epoch, secret_hash, first_seen, metadata FROM controllers "
+                      "WHERE id = ?",
                       id, true, out);
 }
 
