@@ -131,18 +131,22 @@ void h_controllers_list(struct call *k)
         http_request_defer_arg(k->req, k->resp, controllers_page_work, k->c, &a, sizeof a);
 }
 
-/* Loads one controller inside an open transaction; answers 404 itself. */
+/* A controller read's result rc answered when it is not 0: 404 or the database's failure. */
+static bool loaded(struct call *k, const char *id, int rc)
+{
+    if (rc == -ENOENT)
+        api_not_found_controller(k, id);
+    else if (rc < 0)
+        api_db_failed(k, rc);
+    return rc == 0;
+}
+
 /* The row of one of the store's controller reads (get: store_controller_get and the like). */
 static json_t *load_controller(struct call *k, const char *id,
                                int (*get)(struct store *, const char *, json_t **))
 {
     json_t *row = NULL;
-    int rc = get(k->c->store, id, &row);
-    if (rc == -ENOENT)
-        api_not_found_controller(k, id);
-    else if (rc < 0)
-        api_db_failed(k, rc);
-    return rc == 0 ? row : NULL;
+    return loaded(k, id, get(k->c->store, id, &row)) ? row : NULL;
 }
 
 json_t *api_load_controller(struct call *k, const char *id)
@@ -150,9 +154,9 @@ json_t *api_load_controller(struct call *k, const char *id)
     return load_controller(k, id, store_controller_get);
 }
 
-json_t *api_load_controller_brief(struct call *k, const char *id)
+bool api_load_controller_brief(struct call *k, const char *id, struct store_controller_brief *out)
 {
-    return load_controller(k, id, store_controller_get_brief);
+    return loaded(k, id, store_controller_get_brief(k->c->store, id, out));
 }
 
 json_t *api_load_controller_for_config(struct call *k, const char *id)

@@ -2,8 +2,10 @@
  * and its runtime config, with ETag and long poll (docs/api.md). */
 #include "api_internal.h"
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_views.h"
@@ -233,11 +235,9 @@ static int parse_heartbeat(const json_t *b, struct heartbeat *hb, struct jsonx_e
  * the operator: what the controller reports as wrong (e.g. a config it could not apply and
  * rolled back; an empty list clears it), the earlier edge's python_version, and whether it
  * reports the trains it runs. */
-static json_t *heartbeat_metadata(const json_t *row, const struct heartbeat *hb,
+static json_t *heartbeat_metadata(const json_t *meta, const struct heartbeat *hb,
                                   bool *errors_changed)
 {
-    const json_t *meta = json_object_get(row, "metadata");
-    meta = json_is_object(meta) ? meta : NULL;
     const json_t *old_errors = json_object_get(meta, "errors");
     const json_t *old_python = json_object_get(meta, "python_version");
     const json_t *old_reports = json_object_get(meta, "reports_placement");
@@ -267,49 +267,74 @@ static json_t *heartbeat_metadata(const json_t *row, const struct heartbeat *hb,
     return out;
 }
 
-/* The controller fields the heartbeat writes. *visible: whether a viewer sees anything of it
- * change (its metadata or errors, or the config version it applied). */
-static json_t *heartbeat_fields(const json_t *row, const struct heartbeat *hb, int64_t now,
-                                bool *visible)
+/* The controller metadata's text as an object: NULL for none or the column's default "{}"
+ * (an unreadable one counts as empty, as the store's row readers take it). */
+static json_t *metadata_object(const char *text)
 {
-    json_t *fields =
-        json_pack("{s:I, s:I}", "last_seen", (json_int_t)now, "updated_at", (json_int_t)now);
-    if (json_is_null(json_object_get(row, "first_seen")))
-        json_object_set_new(fields, "first_seen", json_integer(now));
-    if (hb->hash)
-        json_object_set_new(fields, "config_hash", json_string(hb->hash));
-    if (hb->version)
-        json_object_set_new(fields, "version", json_string(hb->version));
-    if (hb->platform)
-        json_object_set_new(fields, "platform", json_string(hb->platform));
-    if (hb->applied >= 0)
-        json_object_set_new(fields, "applied_config_version", json_integer(hb->applied));
-    if (hb->memory >= 0)
-        json_object_set_new(fields, "memory_mb", json_integer(hb->memory));
-    if (hb->cpus >= 0)
-        json_object_set_new(fields, "cpu_count", json_integer(hb->cpus));
-    bool errors_changed;
-    json_t *meta = heartbeat_metadata(row, hb, &errors_changed);
-    if (meta != NULL)
-        json_object_set_new(fields, "metadata", meta);
-    json_t *old_applied = json_object_get(row, "applied_config_version");
-    *visible = errors_changed || meta != NULL ||
-               (hb->applied >= 0 &&
-                (!json_is_integer(old_applied) || json_integer_value(old_applied) != hb->applied));
-    return fields;
+    if (text == NULL || strcmp(text, "{}") == 0)
+        return NULL;
+    json_t *meta = json_loads(text, 0, NULL);
+    if (json_is_object(meta))
+        return meta;
+    json_decref(meta);
+    return NULL;
 }
 
-/* Inside the transaction: the heartbeat of controller id (its row) written, with the placement
- * it reports; *event the controller's view when a viewer can see a change and someone
- * watches (heartbeats are frequent; presence changes come from the sweeper). */
-static int record_heartbeat(struct call *k, const char *id, const json_t *row,
+/* The controller fields the heartbeat writes into f; *metadata the new metadata's text when
+ * it changes (the caller frees it). *visible: whether a viewer sees anything of it change
+ * (its metadata or errors, or the config version it applied). */
+static int heartbeat_fields(const struct store_controller_brief *row, const struct heartbeat *hb,
+                            int64_t now, struct store_fields *f, char **metadata, bool *visible)
+{
+    *metadata = NULL;
+    f->n = 0;
+    store_fields_put(f, "last_seen", store_int(now));
+    store_fields_put(f, "updated_at", store_int(now));
+    if (!row->first_seen)
+        store_fields_put(f, "first_seen", store_int(now));
+    if (hb->hash)
+        store_fields_put(f, "config_hash", store_text(hb->hash));
+    if (hb->version)
+        store_fields_put(f, "version", store_text(hb->version));
+    if (hb->platform)
+        store_fields_put(f, "platform", store_text(hb->platform));
+    if (hb->applied >= 0)
+        store_fields_put(f, "applied_config_version", store_int(hb->applied));
+    if (hb->memory >= 0)
+        store_fields_put(f, "memory_mb", store_int(hb->memory));
+    if (hb->cpus >= 0)
+        store_fields_put(f, "cpu_count", store_int(hb->cpus));
+    bool errors_changed;
+    json_t *old = metadata_object(row->metadata);
+    json_t *meta = heartbeat_metadata(old, hb, &errors_changed);
+    json_decref(old);
+    if (meta != NULL) {
+        *metadata = json_dumps(meta, JSON_COMPACT | JSON_SORT_KEYS);
+        json_decref(meta);
+        if (*metadata == NULL)
+            return -ENOMEM;
+        store_fields_put(f, "metadata", store_text(*metadata));
+    }
+    *visible = errors_changed || meta != NULL ||
+               (hb->applied >= 0 && row->applied_config_version != hb->applied);
+    return 0;
+}
+
+/* Inside the transaction: the heartbeat of controller row written, with the placement it
+ * reports; *event the controller's view when a viewer can see a change and someone watches
+ * (heartbeats are frequent; presence changes come from the sweeper). */
+static int record_heartbeat(struct call *k, const struct store_controller_brief *row,
                             const struct heartbeat *hb, json_t **event)
 {
     struct central *c = k->c;
+    const char *id = row->id;
     bool visible = false;
-    json_t *fields = heartbeat_fields(row, hb, k->now, &visible);
-    int rc = store_controller_update(c->store, id, fields);
-    json_decref(fields);
+    struct store_fields fields;
+    char *metadata = NULL;
+    int rc = heartbeat_fields(row, hb, k->now, &fields, &metadata, &visible);
+    if (rc == 0)
+        rc = store_controller_update_fields(c->store, id, &fields);
+    free(metadata);
     if (rc == 0 && json_is_array(hb->trains))
         rc = apply_reported_trains(k, id, hb->trains);
     else if (rc == 0)
@@ -334,10 +359,11 @@ static void publish_train_events(struct call *k)
     json_array_clear(k->pending_events);
 }
 
-static void heartbeat_answer(struct call *k, const char *status, const json_t *row, int64_t epoch)
+static void heartbeat_answer(struct call *k, const char *status,
+                             const struct store_controller_brief *row, int64_t epoch)
 {
-    http_response_pack(k->resp, 200, "{s:s, s:O, s:i, s:I}", "status", status, "config_version",
-                       json_object_get(row, "config_version"), "heartbeat_interval",
+    http_response_pack(k->resp, 200, "{s:s, s:I, s:i, s:I}", "status", status, "config_version",
+                       (json_int_t)row->config_version, "heartbeat_interval",
                        k->c->opts.heartbeat_interval, "session_epoch", (json_int_t)epoch);
 }
 
@@ -350,7 +376,8 @@ void h_heartbeat(struct call *k)
     json_t *b = api_body_object(k, true);
     if (b == NULL)
         return;
-    json_t *row = NULL, *event = NULL;
+    json_t *event = NULL;
+    struct store_controller_brief row = {0};
     struct heartbeat hb;
     struct jsonx_err err;
     if (parse_heartbeat(b, &hb, &err) < 0) {
@@ -359,20 +386,20 @@ void h_heartbeat(struct call *k)
     }
     if (!api_begin(k, true))
         goto out;
-    row = api_load_controller_brief(k, id);
-    if (row == NULL || !api_controller_authorized(k, row)) {
+    if (!api_load_controller_brief(k, id, &row) ||
+        !api_controller_secret_ok(k, row.id, row.secret_hash)) {
         store_rollback(c->store);
         goto out;
     }
-    int64_t current_epoch = json_integer_value(json_object_get(row, "session_epoch"));
+    int64_t current_epoch = row.session_epoch;
     if (hb.epoch >= 0 && hb.epoch < current_epoch) {
         /* A heartbeat from a previous session of this controller (an old process still
          * running after a restart, or a delayed request) must not mask the new one. */
         store_rollback(c->store);
-        heartbeat_answer(k, "ignored", row, current_epoch);
+        heartbeat_answer(k, "ignored", &row, current_epoch);
         goto out;
     }
-    int rc = record_heartbeat(k, id, row, &hb, &event);
+    int rc = record_heartbeat(k, &row, &hb, &event);
     if (rc < 0) {
         store_rollback(c->store);
         api_db_failed(k, rc);
@@ -387,10 +414,10 @@ void h_heartbeat(struct call *k)
         events_publish(c->events, "controller", event);
     publish_train_events(k);
     atomic_fetch_add(&c->counters.heartbeats, 1);
-    heartbeat_answer(k, "ok", row, current_epoch);
+    heartbeat_answer(k, "ok", &row, current_epoch);
 out:
     json_decref(b);
-    json_decref(row);
+    store_controller_brief_clear(&row);
 }
 
 /* If-None-Match: a list of entity tags, or "*". */

@@ -15,6 +15,7 @@
 #include "uuidstr.h"
 
 struct central;
+struct store_controller_brief;
 
 #define LONGPOLL_MAX_WAIT_S 55
 /* The header in which an edge presents its controller secret (docs/security.md). Not
@@ -92,6 +93,8 @@ void api_page_work(void *ctx, const struct http_request *req, struct http_respon
  * open), else only with its secret. Answers 401 (none presented) or 403 (wrong) itself, and
  * logs the attempt. */
 bool api_controller_authorized(struct call *k, const json_t *row);
+/* The same for controller id, whose secret_hash is on record (NULL: none). */
+bool api_controller_secret_ok(struct call *k, const char *id, const char *secret_hash);
 
 /* Who calls a route that both a controller and the operator's UI or CLI use (a
  * controller's train registration, the compat status report). */
@@ -119,8 +122,8 @@ bool api_controller_exists(struct call *k, const char *id);
 /* Loads one controller inside an open transaction; answers 404 itself. */
 json_t *api_load_controller(struct call *k, const char *id);
 /* The same with store_controller_get_brief's columns only (a controller's own frequent
- * calls). */
-json_t *api_load_controller_brief(struct call *k, const char *id);
+ * calls), into out (store_controller_brief_clear frees it): false after answering. */
+bool api_load_controller_brief(struct call *k, const char *id, struct store_controller_brief *out);
 /* The same with store_controller_get_for_config's columns (a config download's). */
 json_t *api_load_controller_for_config(struct call *k, const char *id);
 

@@ -102,19 +102,24 @@ static void refuse_controller(struct call *k, const char *id, enum registry_secr
  * holds no secret (the earlier system's edges; docs/security.md says what that leaves
  * open), else only with its secret. Answers 401 (none presented) or 403 (wrong) itself, and
  * logs the attempt. */
-bool api_controller_authorized(struct call *k, const json_t *row)
+bool api_controller_secret_ok(struct call *k, const char *id, const char *secret_hash)
 {
-    const char *stored = json_string_value(json_object_get(row, "secret_hash"));
-    if (stored == NULL)
+    if (secret_hash == NULL)
         return true;
     const char *given;
     if (!presented_secret(k, &given))
         return false;
-    enum registry_secret_check why = registry_secret_check(stored, given);
+    enum registry_secret_check why = registry_secret_check(secret_hash, given);
     if (why == REGISTRY_SECRET_OK)
         return true;
-    refuse_controller(k, json_string_value(json_object_get(row, "id")), why);
+    refuse_controller(k, id, why);
     return false;
+}
+
+bool api_controller_authorized(struct call *k, const json_t *row)
+{
+    return api_controller_secret_ok(k, json_string_value(json_object_get(row, "id")),
+                                    json_string_value(json_object_get(row, "secret_hash")));
 }
 
 enum api_caller api_shared_caller(struct call *k, enum auth_role need)
@@ -150,17 +155,15 @@ static bool register_rate_ok(struct call *k)
 
 /* The answer to a registration that was carried out. The controller secret is shown once,
  * to this edge only: the central keeps no copy. */
-static void register_answer(struct call *k, const struct registry_outcome *o)
+static void register_answer(struct call *k, const struct registry_request *r,
+                            const struct registry_outcome *o)
 {
-    const json_t *saved = o->saved;
-    http_response_pack(k->resp, 200, "{s:s, s:O, s:O?, s:s, s:O, s:i, s:O, s:b, s:s*}", "uuid",
-                       o->id, "name", json_object_get(saved, "name"), "address",
-                       json_object_get(saved, "address"), "status", registry_status_name(o->action),
-                       "config_version", json_object_get(saved, "config_version"),
-                       "heartbeat_interval", k->c->opts.heartbeat_interval, "session_epoch",
-                       json_object_get(saved, "session_epoch"), "secured",
-                       json_is_string(json_object_get(saved, "secret_hash")), "controller_secret",
-                       o->issued[0] != '\0' ? o->issued : NULL);
+    http_response_pack(
+        k->resp, 200, "{s:s, s:s, s:s?, s:s, s:I, s:i, s:I, s:b, s:s*}", "uuid", o->id, "name",
+        r->name, "address", o->address, "status", registry_status_name(o->action), "config_version",
+        (json_int_t)o->config_version, "heartbeat_interval", k->c->opts.heartbeat_interval,
+        "session_epoch", (json_int_t)o->session_epoch, "secured", o->secured, "controller_secret",
+        o->issued[0] != '\0' ? o->issued : NULL);
 }
 
 void h_register(struct call *k)
@@ -185,12 +188,12 @@ void h_register(struct call *k)
         goto out;
     int rc = registry_tx_register(c, &r, k->now, &o);
     if (rc == 0) {
-        register_answer(k, &o);
+        register_answer(k, &r, &o);
         log_event(RH_LOG_INFO, "controller_registered", "{s:s, s:s, s:s, s:s, s:s?, s:I}", "uuid",
                   o.id, "status", registry_status_name(o.action), "name", r.name, "client",
                   k->req->client_ip, "secret", o.secret_source, "duration_ms",
                   (json_int_t)(timeutil_mono_ms() - t0));
-        json_decref(o.saved);
+        registry_outcome_clear(&o);
     } else if (o.refused != REGISTRY_SECRET_OK) {
         refuse_controller(k, o.id, o.refused);
     } else if (o.random_error < 0) {

@@ -36,7 +36,10 @@ struct registry_outcome {
     /* A secret issued to this edge ("" none): shown to it once, the central keeps its hash. */
     char issued[SECRET_HEX_LEN + 1];
     const char *secret_source; /* "adopted", "issued", or NULL */
-    json_t *saved; /* what the answer shows of the record as written; the caller's reference */
+    /* What the answer shows of the record as written, besides the request's name: */
+    char *address; /* NULL: none on record */
+    int64_t config_version, session_epoch;
+    bool secured; /* a secret hash on record */
     /* Why a registration was refused (-EPERM): the secret check of the controller out->id,
      * or, when that is REGISTRY_SECRET_OK, the kernel's random source (random_error, a
      * negative errno) failing for the secret to issue. */
@@ -48,8 +51,10 @@ struct registry_outcome {
  * (store.h: -EAGAIN) runs the whole decision again on what is then committed, a few times.
  * After the commit the controller event is published and the registration counted.
  * 0 with *out filled; -EPERM refused, nothing written (see struct registry_outcome); or the
- * store's error, nothing written. out->saved is NULL unless 0. */
+ * store's error, nothing written. out->address is NULL unless 0: registry_outcome_clear
+ * frees it. */
 int registry_tx_register(struct central *c, const struct registry_request *r, int64_t now,
                          struct registry_outcome *out);
+void registry_outcome_clear(struct registry_outcome *o);
 
 #endif

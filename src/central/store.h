@@ -47,6 +47,54 @@
 
 struct store;
 
+/* The value of one statement parameter or written column. Statements mark their parameters
+ * '?' on both backends, in the order of the values (store_pg.c numbers them for PostgreSQL).
+ * Borrowed: text and blob live until the call they are passed to returns. */
+struct store_value {
+    enum { STORE_NULL, STORE_TEXT, STORE_INT, STORE_REAL, STORE_BOOL, STORE_BLOB } kind;
+    const char *text; /* TEXT (NULL: SQL NULL) */
+    int len;          /* TEXT: its bytes, or -1 up to the NUL; BLOB: its bytes */
+    const void *blob;
+    int64_t integer; /* INT, BOOL (0 or 1) */
+    double real;
+};
+
+static inline struct store_value store_null(void)
+{
+    return (struct store_value){.kind = STORE_NULL};
+}
+
+static inline struct store_value store_text(const char *s)
+{
+    return (struct store_value){.kind = STORE_TEXT, .text = s, .len = -1};
+}
+
+static inline struct store_value store_int(int64_t v)
+{
+    return (struct store_value){.kind = STORE_INT, .integer = v};
+}
+
+/* Columns to write, with their C values: what a registration or a heartbeat writes, without
+ * building a jansson object that the store would only take apart again. The column names are
+ * the table's (a name it lacks fails the statement: -EIO with SQLite's or PostgreSQL's
+ * message). */
+#define STORE_FIELDS_MAX 31
+struct store_fields {
+    int n;
+    const char *column[STORE_FIELDS_MAX];
+    struct store_value value[STORE_FIELDS_MAX];
+};
+
+static inline void store_fields_put(struct store_fields *f, const char *column,
+                                    struct store_value v)
+{
+    if (f->n < STORE_FIELDS_MAX) {
+        f->column[f->n] = column;
+        f->value[f->n] = v;
+    }
+    f->n++; /* past STORE_FIELDS_MAX: the write refuses it (-E2BIG) */
+}
+
 #define STORE_SCHEMA_VERSION 12
 
 /* Whether db names a PostgreSQL database (a postgresql:// or postgres:// URL, as libpq takes
@@ -112,10 +160,20 @@ int store_probe_write(struct store *st);
 
 int store_controller_get(struct store *st, const char *id, json_t **out);
 /* The columns a controller's own frequent calls (registration, heartbeat) decide and answer
- * on (id, name, address, config_version, applied_config_version, session_epoch,
- * secret_hash, first_seen, metadata) of one controller: the row without its other
- * columns, which cost more to read than those calls' own work. -ENOENT. */
-int store_controller_get_brief(struct store *st, const char *id, json_t **out);
+ * on, of one controller, read into C values: the row without its other columns, and without
+ * a jansson object, which cost more to read than those calls' own work. -ENOENT. */
+struct store_controller_brief {
+    char id[37];
+    char *name, *address, *secret_hash; /* NULL: SQL NULL */
+    char *metadata;                     /* the object's JSON text; NULL: SQL NULL */
+    int64_t config_version, session_epoch;
+    int64_t applied_config_version; /* -1: null */
+    bool first_seen;                /* not null */
+};
+int store_controller_get_brief(struct store *st, const char *id,
+                               struct store_controller_brief *out);
+/* Frees what out holds (it may be all zeros). */
+void store_controller_brief_clear(struct store_controller_brief *b);
 /* Fewer still, for the download of its runtime config: id, name, enabled, config_version,
  * secret_hash, metadata. -ENOENT. */
 int store_controller_get_for_config(struct store *st, const char *id, json_t **out);
@@ -172,6 +230,10 @@ int store_controller_find_by_name(struct store *st, const char *name, json_t **o
 int store_controller_insert(struct store *st, const json_t *row);
 /* Sets the columns present in fields. -ENOENT when the id is unknown. */
 int store_controller_update(struct store *st, const char *id, const json_t *fields);
+/* The same two from C values (struct store_fields): the registration's and the heartbeat's
+ * writes. */
+int store_controller_insert_fields(struct store *st, const struct store_fields *f);
+int store_controller_update_fields(struct store *st, const char *id, const struct store_fields *f);
 /* config_version += 1 (and updated_at = now). */
 int store_controller_bump_config(struct store *st, const char *id, int64_t now);
 int store_controller_delete(struct store *st, const char *id);

@@ -49,34 +49,20 @@ const struct store_column *store_find_column(const struct store_table *t, const 
 /* The most parameters one statement has (a row with every column of the widest table fits). */
 #define STORE_MAX_PARAMS 32
 
-/* The value of one parameter. Statements mark their parameters '?' on both backends, in the
- * order of the values (store_pg.c numbers them for PostgreSQL). Borrowed: text and blob live
- * until the statement's call returns. */
-struct store_value {
-    enum { STORE_NULL, STORE_TEXT, STORE_INT, STORE_REAL, STORE_BOOL, STORE_BLOB } kind;
-    const char *text; /* TEXT (NULL: SQL NULL) */
-    int len;          /* TEXT: its bytes, or -1 up to the NUL; BLOB: its bytes */
-    const void *blob;
-    int64_t integer; /* INT, BOOL (0 or 1) */
-    double real;
-};
-
-static inline struct store_value store_null(void)
-{
-    return (struct store_value){.kind = STORE_NULL};
-}
-
-static inline struct store_value store_text(const char *s)
-{
-    return (struct store_value){.kind = STORE_TEXT, .text = s, .len = -1};
-}
-
-static inline struct store_value store_int(int64_t v)
-{
-    return (struct store_value){.kind = STORE_INT, .integer = v};
-}
-
 typedef int (*store_row_fn)(void *ctx, const json_t *row);
+
+/* One column of a row read as a C value (select_cells): for I and B columns the integer (0
+ * or 1 for B), for the others the text (len bytes, not NUL-terminated). Valid until the
+ * callback returns. */
+struct store_cell {
+    bool null;
+    const char *text;
+    size_t len;
+    int64_t integer;
+};
+/* Receives the n cells of one row: 0 for the next row, anything else stops (and is
+ * returned). */
+typedef int (*store_cells_fn)(void *ctx, const struct store_cell *cells, int n);
 
 /* ---- the operations of a backend ---- */
 struct store_backend {
@@ -123,6 +109,12 @@ struct store_backend {
      * it returns. A negative return from fn stops and is returned. */
     int (*select)(struct store *st, const struct store_table *t, const char *sql,
                   const struct store_value *v, int n, store_row_fn fn, void *ctx);
+    /* The same without jansson: the rows as cells, column i converted as types[i] says (a
+     * store_column type letter; I and B read as integers, a NULL's text NULL). For the
+     * frequent reads of a few columns (store_controller_get_brief). A non-zero return from
+     * fn stops and is returned. */
+    int (*select_cells)(struct store *st, const char *sql, const struct store_value *v, int n,
+                        const char *types, store_cells_fn fn, void *ctx);
     /* A statement without rows; *changes (when not NULL) receives the rows it changed.
      * may_conflict: it may break a unique column, and a conflict (-EEXIST) must leave the
      * transaction going (PostgreSQL runs it in a savepoint). */

@@ -701,6 +701,45 @@ static int pg_select(struct store *owner, const struct store_table *t, const cha
     return rc < 0 ? rc : 0;
 }
 
+static int pg_select_cells(struct store *owner, const char *sql, const struct store_value *v, int n,
+                           const char *types, store_cells_fn fn, void *ctx)
+{
+    struct pg_store *st = owner->pg;
+    struct params p = {0};
+    PGresult *res = NULL;
+    int rc = bind_values(&p, v, n);
+    if (rc == 0)
+        rc = exec_params(st, sql, &p, 0, &res);
+    params_clear(&p);
+    if (rc < 0)
+        return rc;
+    int ncol = PQnfields(res);
+    struct store_cell cells[32];
+    if (ncol > (int)(sizeof cells / sizeof cells[0]) || (size_t)ncol != strlen(types)) {
+        snprintf(owner->error, sizeof owner->error, "%d columns read as %zu", ncol, strlen(types));
+        PQclear(res);
+        return -EIO;
+    }
+    int rows = PQntuples(res);
+    for (int i = 0; i < rows && rc == 0; i++) {
+        for (int col = 0; col < ncol; col++) {
+            struct store_cell *c = &cells[col];
+            const char *text = PQgetvalue(res, i, col);
+            c->null = PQgetisnull(res, i, col) != 0;
+            c->text = c->null ? NULL : text;
+            c->len = c->null ? 0 : (size_t)PQgetlength(res, i, col);
+            c->integer = 0;
+            if (!c->null && types[col] == 'I')
+                c->integer = strtoll(text, NULL, 10);
+            else if (!c->null && types[col] == 'B')
+                c->integer = text[0] == 't' || text[0] == '1';
+        }
+        rc = fn(ctx, cells, ncol);
+    }
+    PQclear(res);
+    return rc;
+}
+
 /* A statement that may break a unique column runs in a savepoint inside a transaction, so
  * that a conflict is -EEXIST and the transaction goes on, as on SQLite. */
 static int pg_exec(struct store *owner, const char *sql, const struct store_value *v, int n,
@@ -812,6 +851,7 @@ static const struct store_backend postgresql_backend = {
     .probe_write = pg_probe_write,
     .ping = pg_ping,
     .select = pg_select,
+    .select_cells = pg_select_cells,
     .exec = pg_exec,
     .select_blob = pg_select_blob,
     .presence_scan = pg_presence_scan,

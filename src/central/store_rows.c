@@ -58,19 +58,18 @@ static int change(struct store *st, const char *sql, const struct store_value *v
 
 /* ---- the rows of a table ---- */
 
-/* The values of a row's fields (columns of t, in the object's order), with the JSON texts
- * they own. */
+/* A row's fields as C values (columns of t, in the object's order), with the JSON texts they
+ * own. */
 struct field_values {
-    int n;
-    struct store_value v[STORE_MAX_PARAMS];
-    char *owned[STORE_MAX_PARAMS];
+    struct store_fields f;
+    char *owned[STORE_FIELDS_MAX];
 };
 
-static void field_values_clear(struct field_values *f)
+static void field_values_clear(struct field_values *fv)
 {
-    for (int i = 0; i < f->n; i++)
-        free(f->owned[i]);
-    f->n = 0;
+    for (int i = 0; i < fv->f.n && i < STORE_FIELDS_MAX; i++)
+        free(fv->owned[i]);
+    fv->f.n = 0;
 }
 
 /* A JSON value as the parameter for a column of this type: booleans for B columns (numbers
@@ -107,23 +106,28 @@ static int column_value(const json_t *j, char type, struct store_value *out, cha
     }
 }
 
-/* The values of fields (whose keys are columns of t: checked by the caller) into f. */
+/* The values of fields into fv. Unknown keys are a programming error: -EINVAL. */
 static int field_values(struct store *st, const struct store_table *t, const json_t *fields,
-                        struct field_values *f)
+                        struct field_values *fv)
 {
-    f->n = 0;
+    fv->f.n = 0;
     const char *key;
     json_t *value;
     json_object_foreach((json_t *)fields, key, value)
     {
-        if (f->n == STORE_MAX_PARAMS)
+        const struct store_column *col = store_find_column(t, key);
+        if (col == NULL)
+            return -EINVAL;
+        if (fv->f.n == STORE_FIELDS_MAX)
             return -E2BIG;
-        int rc = column_value(value, store_find_column(t, key)->type, &f->v[f->n], &f->owned[f->n]);
+        int i = fv->f.n;
+        int rc = column_value(value, col->type, &fv->f.value[i], &fv->owned[i]);
         if (rc < 0) {
             snprintf(st->error, sizeof st->error, "%s.%s: value of the wrong type", t->name, key);
             return rc == -EINVAL ? -EIO : rc;
         }
-        f->n++;
+        fv->f.column[i] = col->name;
+        fv->f.n++;
     }
     return 0;
 }
@@ -142,52 +146,8 @@ static int list_all(struct store *st, const struct store_table *t, json_t **out)
     return query(st, t, sql, NULL, 0, false, out);
 }
 
-/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the columns present in row.
- * A taken key is -EEXIST, and the transaction goes on. Unknown keys are a programming error:
- * -EINVAL. */
-static int insert_row(struct store *st, const struct store_table *t, const json_t *row, bool upsert)
-{
-    char sql[2048], cols[1024] = "", params[512] = "", updates[1024] = "";
-    size_t cl = 0, pl = 0, ul = 0;
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)row, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        cl += (size_t)snprintf(cols + cl, sizeof cols - cl, "%s%s", cl ? "," : "", key);
-        pl += (size_t)snprintf(params + pl, sizeof params - pl, "%s?", pl ? "," : "");
-        if (strcmp(key, t->key) != 0)
-            ul += (size_t)snprintf(updates + ul, sizeof updates - ul, "%s%s=excluded.%s",
-                                   ul ? "," : "", key, key);
-        if (cl >= sizeof cols || pl >= sizeof params || ul >= sizeof updates)
-            return -E2BIG;
-    }
-    int n;
-    if (upsert && ul > 0)
-        n = snprintf(sql, sizeof sql,
-                     "INSERT INTO %s (%s) VALUES (%s) ON CONFLICT (%s) DO UPDATE SET %s", t->name,
-                     cols, params, t->key, updates);
-    else
-        n = snprintf(sql, sizeof sql, "INSERT INTO %s (%s) VALUES (%s)%s", t->name, cols, params,
-                     st->be->insert_suffix);
-    if (n < 0 || (size_t)n >= sizeof sql)
-        return -E2BIG;
-    struct field_values f;
-    int64_t changes = 0;
-    int rc = field_values(st, t, row, &f);
-    if (rc == 0)
-        rc = st->be->exec(st, sql, f.v, f.n, false, &changes);
-    if (rc == 0 && !upsert && changes == 0) {
-        snprintf(st->error, sizeof st->error, "duplicate key value in %s", t->name);
-        rc = -EEXIST;
-    }
-    field_values_clear(&f);
-    return rc;
-}
-
 /* Appends s to the statement being put together in sql (cap bytes): false when it would not
- * fit. */
+ * fit. Copies, not snprintf: heartbeats and registrations write a row each. */
 static bool sql_add(char *sql, size_t cap, size_t *len, const char *s)
 {
     size_t n = strlen(s);
@@ -198,47 +158,103 @@ static bool sql_add(char *sql, size_t cap, size_t *len, const char *s)
     return true;
 }
 
-static int update_row(struct store *st, const struct store_table *t, const char *id,
-                      const json_t *fields)
+/* INSERT (or, with upsert, INSERT ... ON CONFLICT DO UPDATE) of the columns f sets. A taken
+ * key is -EEXIST, and the transaction goes on. */
+static int insert_fields(struct store *st, const struct store_table *t,
+                         const struct store_fields *f, bool upsert)
 {
-    if (json_object_size(fields) == 0) {
+    if (f->n > STORE_FIELDS_MAX)
+        return -E2BIG;
+    char sql[3072], cols[1024], params[512], updates[1536];
+    size_t sl = 0, cl = 0, pl = 0, ul = 0;
+    bool fits = true;
+    for (int i = 0; i < f->n && fits; i++) {
+        const char *key = f->column[i];
+        fits = (cl == 0 || sql_add(cols, sizeof cols, &cl, ",")) &&
+               sql_add(cols, sizeof cols, &cl, key) &&
+               sql_add(params, sizeof params, &pl, pl ? ",?" : "?");
+        if (fits && strcmp(key, t->key) != 0)
+            fits = (ul == 0 || sql_add(updates, sizeof updates, &ul, ",")) &&
+                   sql_add(updates, sizeof updates, &ul, key) &&
+                   sql_add(updates, sizeof updates, &ul, "=excluded.") &&
+                   sql_add(updates, sizeof updates, &ul, key);
+    }
+    fits = fits && f->n > 0 && sql_add(sql, sizeof sql, &sl, "INSERT INTO ") &&
+           sql_add(sql, sizeof sql, &sl, t->name) && sql_add(sql, sizeof sql, &sl, " (") &&
+           sql_add(sql, sizeof sql, &sl, cols) && sql_add(sql, sizeof sql, &sl, ") VALUES (") &&
+           sql_add(sql, sizeof sql, &sl, params) && sql_add(sql, sizeof sql, &sl, ")");
+    if (fits && upsert && ul > 0)
+        fits = sql_add(sql, sizeof sql, &sl, " ON CONFLICT (") &&
+               sql_add(sql, sizeof sql, &sl, t->key) &&
+               sql_add(sql, sizeof sql, &sl, ") DO UPDATE SET ") &&
+               sql_add(sql, sizeof sql, &sl, updates);
+    else if (fits)
+        fits = sql_add(sql, sizeof sql, &sl, st->be->insert_suffix);
+    if (!fits)
+        return f->n > 0 ? -E2BIG : -EINVAL;
+    int64_t changes = 0;
+    int rc = st->be->exec(st, sql, f->value, f->n, false, &changes);
+    if (rc == 0 && !upsert && changes == 0) {
+        snprintf(st->error, sizeof st->error, "duplicate key value in %s", t->name);
+        rc = -EEXIST;
+    }
+    return rc;
+}
+
+/* insert_fields of a row object (its keys are columns of t). */
+static int insert_row(struct store *st, const struct store_table *t, const json_t *row, bool upsert)
+{
+    struct field_values fv;
+    int rc = field_values(st, t, row, &fv);
+    if (rc == 0)
+        rc = insert_fields(st, t, &fv.f, upsert);
+    field_values_clear(&fv);
+    return rc;
+}
+
+/* UPDATE of the columns f sets, in the row whose key is id: -ENOENT when there is none. */
+static int update_fields(struct store *st, const struct store_table *t, const char *id,
+                         const struct store_fields *f)
+{
+    if (f->n == 0) {
         json_t *row = NULL;
         int rc = get_by_key(st, t, id, &row);
         json_decref(row);
         return rc;
     }
-    /* Put together with copies, not snprintf: heartbeats and registrations update a row each. */
+    if (f->n > STORE_FIELDS_MAX) /* the key is the last parameter */
+        return -E2BIG;
     char sql[2048];
     size_t sl = 0;
     bool may_conflict = false, fits = sql_add(sql, sizeof sql, &sl, "UPDATE ") &&
                                       sql_add(sql, sizeof sql, &sl, t->name) &&
                                       sql_add(sql, sizeof sql, &sl, " SET ");
-    const char *key;
-    json_t *value;
-    json_object_foreach((json_t *)fields, key, value)
-    {
-        if (store_find_column(t, key) == NULL)
-            return -EINVAL;
-        may_conflict = may_conflict || (t->unique != NULL && strcmp(key, t->unique) == 0);
-        fits = fits && (sql[sl - 1] == ' ' || sql_add(sql, sizeof sql, &sl, ",")) &&
-               sql_add(sql, sizeof sql, &sl, key) && sql_add(sql, sizeof sql, &sl, "=?");
+    for (int i = 0; i < f->n && fits; i++) {
+        may_conflict = may_conflict || (t->unique != NULL && strcmp(f->column[i], t->unique) == 0);
+        fits = (i == 0 || sql_add(sql, sizeof sql, &sl, ",")) &&
+               sql_add(sql, sizeof sql, &sl, f->column[i]) && sql_add(sql, sizeof sql, &sl, "=?");
     }
     fits = fits && sql_add(sql, sizeof sql, &sl, " WHERE ") &&
            sql_add(sql, sizeof sql, &sl, t->key) && sql_add(sql, sizeof sql, &sl, " = ?");
     if (!fits)
         return -E2BIG;
-    struct field_values f;
+    struct store_value v[STORE_MAX_PARAMS];
+    memcpy(v, f->value, (size_t)f->n * sizeof v[0]);
+    v[f->n] = store_text(id);
     int64_t changes = 0;
-    int rc = field_values(st, t, fields, &f);
-    if (rc == 0 && f.n == STORE_MAX_PARAMS)
-        rc = -E2BIG;
-    if (rc == 0) {
-        f.v[f.n] = store_text(id);
-        rc = st->be->exec(st, sql, f.v, f.n + 1, may_conflict, &changes);
-    }
-    if (rc == 0 && changes == 0)
-        rc = -ENOENT;
-    field_values_clear(&f);
+    int rc = st->be->exec(st, sql, v, f->n + 1, may_conflict, &changes);
+    return rc == 0 && changes == 0 ? -ENOENT : rc;
+}
+
+/* update_fields of an object of columns of t. */
+static int update_row(struct store *st, const struct store_table *t, const char *id,
+                      const json_t *fields)
+{
+    struct field_values fv;
+    int rc = field_values(st, t, fields, &fv);
+    if (rc == 0)
+        rc = update_fields(st, t, id, &fv.f);
+    field_values_clear(&fv);
     return rc;
 }
 
@@ -257,13 +273,58 @@ int store_controller_get(struct store *st, const char *id, json_t **out)
     return get_by_key(st, &store_controllers_table, id, out);
 }
 
-int store_controller_get_brief(struct store *st, const char *id, json_t **out)
+/* The brief columns, in struct store_controller_brief's order, with their types. */
+#define BRIEF_SELECT                                                                               \
+    "SELECT id, name, address, config_version, applied_config_version, session_epoch, "            \
+    "secret_hash, first_seen, metadata FROM controllers WHERE id = ?"
+#define BRIEF_TYPES "TTTIIITIJ"
+
+static char *cell_text(const struct store_cell *c, bool *failed)
 {
-    return query_text(st, &store_controllers_table,
-                      "SELECT id, name, address, config_version, applied_config_version, "
-                      "session_epoch, secret_hash, first_seen, metadata FROM controllers "
-                      "WHERE id = ?",
-                      id, true, out);
+    if (c->null)
+        return NULL;
+    char *s = strndup(c->text, c->len);
+    *failed = *failed || s == NULL;
+    return s;
+}
+
+static int brief_row(void *ctx, const struct store_cell *c, int n)
+{
+    struct store_controller_brief *b = ctx;
+    if (n != (int)sizeof BRIEF_TYPES - 1 || c[0].null || c[0].len >= sizeof b->id)
+        return -EIO;
+    memcpy(b->id, c[0].text, c[0].len);
+    b->id[c[0].len] = '\0';
+    bool failed = false;
+    b->name = cell_text(&c[1], &failed);
+    b->address = cell_text(&c[2], &failed);
+    b->config_version = c[3].integer;
+    b->applied_config_version = c[4].null ? -1 : c[4].integer;
+    b->session_epoch = c[5].integer;
+    b->secret_hash = cell_text(&c[6], &failed);
+    b->first_seen = !c[7].null;
+    b->metadata = cell_text(&c[8], &failed);
+    return failed ? -ENOMEM : 1; /* one row */
+}
+
+int store_controller_get_brief(struct store *st, const char *id, struct store_controller_brief *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct store_value v = store_text(id);
+    int rc = st->be->select_cells(st, BRIEF_SELECT, &v, 1, BRIEF_TYPES, brief_row, out);
+    if (rc == 1 && out->name != NULL)
+        return 0;
+    store_controller_brief_clear(out);
+    return rc == 1 ? -EIO : rc == 0 ? -ENOENT : rc;
+}
+
+void store_controller_brief_clear(struct store_controller_brief *b)
+{
+    free(b->name);
+    free(b->address);
+    free(b->secret_hash);
+    free(b->metadata);
+    memset(b, 0, sizeof *b);
 }
 
 int store_controller_get_for_config(struct store *st, const char *id, json_t **out)
@@ -339,6 +400,16 @@ int store_controller_insert(struct store *st, const json_t *row)
 int store_controller_update(struct store *st, const char *id, const json_t *fields)
 {
     return update_row(st, &store_controllers_table, id, fields);
+}
+
+int store_controller_insert_fields(struct store *st, const struct store_fields *f)
+{
+    return insert_fields(st, &store_controllers_table, f, false);
+}
+
+int store_controller_update_fields(struct store *st, const char *id, const struct store_fields *f)
+{
+    return update_fields(st, &store_controllers_table, id, f);
 }
 
 int store_controller_bump_config(struct store *st, const char *id, int64_t now)

@@ -617,6 +617,50 @@ static int sq_select(struct store *owner, const struct store_table *t, const cha
     return result;
 }
 
+static int sq_select_cells(struct store *owner, const char *sql, const struct store_value *v, int n,
+                           const char *types, store_cells_fn fn, void *ctx)
+{
+    struct sq_store *st = owner->sq;
+    sqlite3_stmt *stmt = NULL;
+    int rc = prepare_bound(st, sql, v, n, &stmt);
+    if (rc < 0)
+        return rc;
+    int ncol = sqlite3_column_count(stmt);
+    if (ncol > STORE_ROW_COLUMNS_MAX || (size_t)ncol != strlen(types)) {
+        stmt_release(st, stmt);
+        snprintf(owner->error, sizeof owner->error, "%d columns read as %zu", ncol, strlen(types));
+        return -EIO;
+    }
+    struct store_cell cells[STORE_ROW_COLUMNS_MAX];
+    int stopped = 0;
+    while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        for (int i = 0; i < ncol; i++) {
+            struct store_cell *c = &cells[i];
+            c->null = sqlite3_column_type(stmt, i) == SQLITE_NULL;
+            c->text = NULL;
+            c->len = 0;
+            c->integer = 0;
+            if (c->null)
+                continue;
+            if (types[i] == 'I' || types[i] == 'B') {
+                c->integer = sqlite3_column_int64(stmt, i);
+            } else {
+                c->text = (const char *)sqlite3_column_text(stmt, i);
+                c->len = (size_t)sqlite3_column_bytes(stmt, i);
+                if (c->text == NULL) {
+                    stopped = -ENOMEM;
+                    break;
+                }
+            }
+        }
+        if (stopped == 0)
+            stopped = fn(ctx, cells, ncol);
+    }
+    int result = stopped != 0 ? stopped : map_rc(st, rc);
+    stmt_release(st, stmt);
+    return result;
+}
+
 /* A failed statement leaves a SQLite transaction going: may_conflict needs nothing. */
 static int sq_exec(struct store *owner, const char *sql, const struct store_value *v, int n,
                    bool may_conflict, int64_t *changes)
@@ -714,6 +758,7 @@ static const struct store_backend sqlite_backend = {
     .ping = sq_ping,
     .ping_alone = sq_ping,
     .select = sq_select,
+    .select_cells = sq_select_cells,
     .exec = sq_exec,
     .select_blob = sq_select_blob,
     .presence_scan = sq_presence_scan,

@@ -256,6 +256,73 @@ static void test_row_operations(void **state)
     json_decref(bad);
 }
 
+/* The typed writes and the brief read (registration's and heartbeat's) on both backends:
+ * the same row as through the jansson operations, NULLs and booleans included, and the same
+ * errors. */
+static void test_typed_fields(void **state)
+{
+    char err[256];
+    struct store *st = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    const char *id = "11111111-2222-4333-8444-666666666666";
+    struct store_fields f = {0};
+    store_fields_put(&f, "id", store_text(id));
+    store_fields_put(&f, "name", store_text("pi-typed"));
+    store_fields_put(&f, "config_version", store_int(7));
+    store_fields_put(&f, "session_epoch", store_int(3));
+    store_fields_put(&f, "enabled", (struct store_value){.kind = STORE_BOOL, .integer = 1});
+    store_fields_put(&f, "metadata", store_text("{\"reports_placement\":true}"));
+    store_fields_put(&f, "created_at", store_int(1));
+    store_fields_put(&f, "updated_at", store_int(1));
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_insert_fields(st, &f), 0);
+    assert_int_equal(store_controller_insert_fields(st, &f), -EEXIST);
+
+    struct store_controller_brief b;
+    assert_int_equal(store_controller_get_brief(st, id, &b), 0);
+    assert_string_equal(b.id, id);
+    assert_string_equal(b.name, "pi-typed");
+    assert_null(b.address);
+    assert_null(b.secret_hash);
+    assert_int_equal(b.config_version, 7);
+    assert_int_equal(b.session_epoch, 3);
+    assert_int_equal(b.applied_config_version, -1);
+    assert_false(b.first_seen);
+    assert_string_equal(b.metadata, "{\"reports_placement\":true}");
+    store_controller_brief_clear(&b);
+    assert_int_equal(store_controller_get_brief(st, "nope", &b), -ENOENT);
+    assert_null(b.name);
+
+    struct store_fields u = {0};
+    store_fields_put(&u, "address", store_text("10.0.0.9"));
+    store_fields_put(&u, "applied_config_version", store_int(7));
+    store_fields_put(&u, "first_seen", store_int(42));
+    store_fields_put(&u, "secret_hash", store_text("ab"));
+    assert_int_equal(store_controller_update_fields(st, id, &u), 0);
+    assert_int_equal(store_controller_update_fields(st, "nope", &u), -ENOENT);
+    assert_int_equal(store_controller_get_brief(st, id, &b), 0);
+    assert_string_equal(b.address, "10.0.0.9");
+    assert_string_equal(b.secret_hash, "ab");
+    assert_int_equal(b.applied_config_version, 7);
+    assert_true(b.first_seen);
+    store_controller_brief_clear(&b);
+    json_t *row = NULL;
+    assert_int_equal(store_controller_get(st, id, &row), 0);
+    assert_true(json_is_true(json_object_get(row, "enabled")));
+    assert_int_equal(json_integer_value(json_object_get(row, "first_seen")), 42);
+    assert_true(
+        json_is_true(json_object_get(json_object_get(row, "metadata"), "reports_placement")));
+    json_decref(row);
+
+    /* More fields than a statement takes: refused, nothing written. */
+    struct store_fields many = {0};
+    for (int i = 0; i <= STORE_FIELDS_MAX; i++)
+        store_fields_put(&many, "name", store_text("x"));
+    assert_int_equal(store_controller_update_fields(st, id, &many), -E2BIG);
+    assert_int_equal(store_commit(st), 0);
+    store_free(st);
+}
+
 /* The connection the store opened last, caught by an SQLite auto-extension, so that a test
  * can make its COMMIT fail the ways SQLite lets a COMMIT fail. */
 static sqlite3 *last_db;
@@ -941,6 +1008,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrates_v1_database_in_place, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_fields, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
@@ -956,6 +1024,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_migrates_v1_database_in_place, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, pg_setup, teardown),
+        cmocka_unit_test_setup_teardown(test_typed_fields, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, pg_setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, pg_setup, teardown),
