@@ -18,6 +18,7 @@
 #include "central.h"
 #include "cluster.h"
 #include "events.h"
+#include "jsonr.h"
 #include "notify.h"
 #include "registry.h"
 #include "runtime_config.h"
@@ -71,8 +72,8 @@ json_t *api_body_object(struct call *k, bool allow_empty)
         return NULL;
     }
     json_error_t jerr;
-    json_t *doc =
-        json_loadb(k->req->body, k->req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    json_t *doc = jsonr_loadb(k->req->body, k->req->body_len,
+                              JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (doc == NULL) {
         http_response_error(k->resp, 400, "malformed_json", NULL,
                             "malformed JSON at line %d column %d: %s", jerr.line, jerr.column,

@@ -1,5 +1,5 @@
 # Unit tests of the common library (src/common), one executable per module.
-foreach(module backoff canon driving fileio jsonw jsonx log parse prom protocol secret sha256 strbuf timeutil
+foreach(module backoff canon driving fileio jsonr jsonw jsonx log parse prom protocol secret sha256 strbuf timeutil
        tlsutil uuidstr)
   rh_unit_test(test_common_${module} ${RH_UNIT_DIR}/test_common_${module}.c)
   target_link_libraries(test_common_${module} PRIVATE rh_common)
