@@ -464,9 +464,10 @@ static const struct route routes[] = {
 /* Splits "/a/b/c" into segments (in buf); returns the count or -1 if too many/too long. */
 static int split(const char *path, char *buf, size_t buflen, const char *seg[MAX_SEGMENTS])
 {
-    int n = snprintf(buf, buflen, "%s", path);
-    if (n < 0 || (size_t)n >= buflen)
+    size_t n = strlen(path);
+    if (n >= buflen)
         return -1;
+    memcpy(buf, path, n + 1);
     int count = 0;
     char *p = buf;
     while (*p == '/')

@@ -636,21 +636,19 @@ static int sq_select_cells(struct store *owner, const char *sql, const struct st
     while (stopped == 0 && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
         for (int i = 0; i < ncol; i++) {
             struct store_cell *c = &cells[i];
-            c->null = sqlite3_column_type(stmt, i) == SQLITE_NULL;
-            c->text = NULL;
-            c->len = 0;
-            c->integer = 0;
-            if (c->null)
-                continue;
+            *c = (struct store_cell){0};
             if (types[i] == 'I' || types[i] == 'B') {
-                c->integer = sqlite3_column_int64(stmt, i);
-            } else {
-                c->text = (const char *)sqlite3_column_text(stmt, i);
-                c->len = (size_t)sqlite3_column_bytes(stmt, i);
-                if (c->text == NULL) {
-                    stopped = -ENOMEM;
-                    break;
-                }
+                c->null = sqlite3_column_type(stmt, i) == SQLITE_NULL;
+                c->integer = c->null ? 0 : sqlite3_column_int64(stmt, i);
+                continue;
+            }
+            /* Text is NULL for a NULL, or when SQLite could not allocate it. */
+            c->text = (const char *)sqlite3_column_text(stmt, i);
+            c->len = c->text != NULL ? (size_t)sqlite3_column_bytes(stmt, i) : 0;
+            c->null = c->text == NULL;
+            if (c->null && sqlite3_column_type(stmt, i) != SQLITE_NULL) {
+                stopped = -ENOMEM;
+                break;
             }
         }
         if (stopped == 0)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,24 @@ static int next_spec(const char **p, struct spec *out)
         s++;
     out->type = *s++;
     out->modifier = 0;
-    if (strchr("siIbfnoO", out->type) == NULL || out->type == '\0')
+    bool nullable = false; /* takes '?' and '*' */
+    switch (out->type) {
+    case 's':
+    case 'o':
+    case 'O':
+        nullable = true;
+        break;
+    case 'i':
+    case 'I':
+    case 'b':
+    case 'f':
+    case 'n':
+        break;
+    default:
         return -1;
+    }
     if (*s == '?' || *s == '*') {
-        if (strchr("soO", out->type) == NULL)
+        if (!nullable)
             return -1;
         out->modifier = *s++;
     }
@@ -117,8 +132,13 @@ int jsonw_string(char **buf, size_t *len, size_t *cap, const char *s, size_t n)
     for (size_t i = 0; i < n;) {
         unsigned c = u[i];
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
-            *out++ = (char)c;
-            i++;
+            /* A run of bytes written as they are, copied at once. */
+            size_t run = i + 1;
+            while (run < n && u[run] >= 0x20 && u[run] < 0x80 && u[run] != '"' && u[run] != '\\')
+                run++;
+            memcpy(out, s + i, run - i);
+            out += run - i;
+            i = run;
         } else if (c >= 0x80) {
             size_t k = utf8_seq(u + i, n - i);
             if (k == 0) {

@@ -60,7 +60,7 @@ int strbuf_reserve(char **buf, const size_t *len, size_t *cap, size_t n)
     return 0;
 }
 
-int strbuf_append(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
+int strbuf_append_grow(char **buf, size_t *len, size_t *cap, const void *data, size_t n)
 {
     if (strbuf_reserve(buf, len, cap, n) < 0)
         return -ENOMEM;
