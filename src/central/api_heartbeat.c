@@ -11,6 +11,7 @@
 #include "api_views.h"
 #include "central.h"
 #include "events.h"
+#include "jsonr.h"
 #include "longpoll.h"
 #include "mqtt_acl.h"
 #include "parse.h"
@@ -32,12 +33,12 @@ static void queue_train_event(struct call *k, const char *tid)
     json_decref(row);
 }
 
-/* Controller cid no longer runs train row: actual placement cleared, and the new owner, if
+/* Controller cid no longer runs the train it held: actual placement cleared, and the new owner, if
  * another, may now have it (its config_version rises: safe handover, placement.h). */
-static int release_train(struct call *k, const json_t *row, const char *cid)
+static int release_train(struct call *k, const struct store_train_held *held, const char *cid)
 {
-    const char *tid = json_string_value(json_object_get(row, "id"));
-    const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+    const char *tid = held->id;
+    const char *desired = held->desired_controller_id;
     json_t *f = json_pack("{s:n, s:s, s:I}", "actual_controller_id", "reassignment_status",
                           registry_reassignment_status(desired, NULL, false), "updated_at",
                           (json_int_t)k->now);
@@ -67,24 +68,6 @@ static bool reports_train(const json_t *reported, const char *tid)
     return false;
 }
 
-/* The trains cid held and no longer reports: released. */
-static int release_unreported(struct call *k, const char *cid, const json_t *reported)
-{
-    json_t *mine = NULL;
-    int rc = store_train_list_actual(k->c->store, cid, &mine);
-    size_t i;
-    json_t *row;
-    json_array_foreach(mine, i, row)
-    {
-        if (rc < 0)
-            break;
-        if (!reports_train(reported, json_string_value(json_object_get(row, "id"))))
-            rc = release_train(k, row, cid);
-    }
-    json_decref(mine);
-    return rc;
-}
-
 /* Whether controller id is online now (false when it is not in the store). */
 static bool controller_online(struct call *k, const char *id)
 {
@@ -96,17 +79,19 @@ static bool controller_online(struct call *k, const char *id)
 }
 
 /* Controller cid reports running train tid (placement_reported): written when that changes
- * its row. A train not in the store is skipped. */
-static int claim_train(struct call *k, const char *cid, const char *tid)
+ * its row. held: the train's row when cid holds it (read with the others it holds), NULL to
+ * read it. A train not in the store is skipped. */
+static int claim_train(struct call *k, const char *cid, const char *tid,
+                       struct store_train_held *held)
 {
-    json_t *train = NULL;
-    if (store_train_get_placement(k->c->store, tid, &train) < 0)
+    struct store_train_placement train = {0};
+    if (held == NULL && store_train_get_placement(k->c->store, tid, &train) < 0)
         return 0;
-    const char *actual = json_string_value(json_object_get(train, "actual_controller_id"));
+    const char *actual = held != NULL ? cid : train.actual_controller_id;
     struct placement_claim claim = placement_reported(
-        cid, json_string_value(json_object_get(train, "desired_controller_id")), actual,
+        cid, held != NULL ? held->desired_controller_id : train.desired_controller_id, actual,
         actual != NULL && strcmp(actual, cid) != 0 && controller_online(k, actual),
-        json_string_value(json_object_get(train, "reassignment_status")));
+        held != NULL ? held->reassignment_status : train.reassignment_status);
     int rc = 0;
     if (claim.changed) {
         json_t *f =
@@ -116,16 +101,33 @@ static int claim_train(struct call *k, const char *cid, const char *tid)
         json_decref(f);
         if (rc == 0)
             queue_train_event(k, tid);
+        if (rc == 0 && held != NULL) { /* for the same train reported twice */
+            free(held->reassignment_status);
+            held->reassignment_status = strdup(claim.status);
+        }
     }
-    json_decref(train);
+    store_train_placement_clear(&train);
     return rc;
 }
 
+/* The train of the trains cid holds with id tid, or NULL. */
+static struct store_train_held *held_train(struct store_trains_held *h, const char *tid)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (strcmp(h->t[i].id, tid) == 0)
+            return &h->t[i];
+    return NULL;
+}
+
 /* Sets actual_controller_id of the trains a controller reports running, clears it for those it
- * no longer reports, and refreshes reassignment_status. */
+ * no longer reports (released), and refreshes reassignment_status. */
 static int apply_reported_trains(struct call *k, const char *cid, const json_t *reported)
 {
-    int rc = release_unreported(k, cid, reported);
+    struct store_trains_held mine;
+    int rc = store_train_list_actual(k->c->store, cid, &mine);
+    for (size_t i = 0; i < mine.n && rc >= 0; i++)
+        if (!reports_train(reported, mine.t[i].id))
+            rc = release_train(k, &mine.t[i], cid);
     size_t i;
     json_t *rep;
     json_array_foreach(reported, i, rep)
@@ -134,8 +136,9 @@ static int apply_reported_trains(struct call *k, const char *cid, const json_t *
         if (rc < 0)
             break;
         if (tid != NULL)
-            rc = claim_train(k, cid, tid);
+            rc = claim_train(k, cid, tid, held_train(&mine, tid));
     }
+    store_trains_held_clear(&mine);
     return rc;
 }
 
@@ -273,7 +276,7 @@ static json_t *metadata_object(const char *text)
 {
     if (text == NULL || strcmp(text, "{}") == 0)
         return NULL;
-    json_t *meta = json_loads(text, 0, NULL);
+    json_t *meta = jsonr_loadb(text, strlen(text), 0, NULL);
     if (json_is_object(meta))
         return meta;
     json_decref(meta);
@@ -484,24 +487,18 @@ static void release_moved(struct call *k, const char *cid)
     struct store *st = k->c->store;
     if (store_begin(st, true) < 0)
         return;
-    json_t *held = NULL;
+    struct store_trains_held held;
     int rc = store_train_list_actual(st, cid, &held);
-    size_t i;
-    json_t *row;
-    json_array_foreach(held, i, row)
-    {
-        const char *tid = json_string_value(json_object_get(row, "id"));
-        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
-        if (rc < 0)
-            break;
+    for (size_t i = 0; i < held.n && rc >= 0; i++) {
+        const char *desired = held.t[i].desired_controller_id;
         if (!placement_moved_away(cid, desired))
             continue;
-        rc = release_train(k, row, cid);
+        rc = release_train(k, &held.t[i], cid);
         if (rc == 0)
             log_event(RH_LOG_INFO, "train_released_by_download", "{s:s, s:s, s:s?}", "train_id",
-                      tid, "controller", cid, "to", desired);
+                      held.t[i].id, "controller", cid, "to", desired);
     }
-    json_decref(held);
+    store_trains_held_clear(&held);
     if (rc < 0) {
         store_rollback(st);
         return;

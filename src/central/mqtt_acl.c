@@ -325,27 +325,24 @@ static void send(struct central *c, json_t *cmds, const char *tag, int qos)
 /* Train ids assigned to the controller or still running on it. */
 static json_t *acl_trains(struct store *st, const char *uuid)
 {
-    json_t *desired = NULL, *actual = NULL, *ids = json_array();
+    json_t *desired = NULL, *ids = json_array(), *seen = json_object();
+    struct store_trains_held actual = {0};
     if (store_train_list(st, uuid, &desired) < 0 || store_train_list_actual(st, uuid, &actual) < 0)
         goto out;
-    json_t *seen = json_object();
-    json_t *lists[] = {desired, actual};
-    for (size_t l = 0; l < 2; l++) {
-        size_t i;
-        json_t *row;
-        json_array_foreach(lists[l], i, row)
-        {
-            const char *id = json_string_value(json_object_get(row, "id"));
-            if (id != NULL && json_object_get(seen, id) == NULL) {
-                json_object_set_new(seen, id, json_true());
-                json_array_append_new(ids, json_string(id));
-            }
+    size_t n = json_array_size(desired);
+    for (size_t i = 0; i < n + actual.n; i++) {
+        const char *id = i < n
+                             ? json_string_value(json_object_get(json_array_get(desired, i), "id"))
+                             : actual.t[i - n].id;
+        if (id != NULL && json_object_get(seen, id) == NULL) {
+            json_object_set_new(seen, id, json_true());
+            json_array_append_new(ids, json_string(id));
         }
     }
-    json_decref(seen);
 out:
+    json_decref(seen);
     json_decref(desired);
-    json_decref(actual);
+    store_trains_held_clear(&actual);
     return ids;
 }
 

@@ -78,15 +78,12 @@ int placement_runtime_trains(struct central *c, struct store *st, const json_t *
 
 int placement_release(struct central *c, struct store *st, const char *holder_id, int64_t now)
 {
-    json_t *held = NULL;
+    struct store_trains_held held;
     int rc = store_train_list_actual(st, holder_id, &held);
     if (rc < 0)
         return rc;
-    size_t i;
-    json_t *row;
-    json_array_foreach(held, i, row)
-    {
-        const char *desired = json_string_value(json_object_get(row, "desired_controller_id"));
+    for (size_t i = 0; i < held.n; i++) {
+        const char *desired = held.t[i].desired_controller_id;
         if (desired == NULL || !placement_moved_away(holder_id, desired))
             continue;
         rc = store_controller_bump_config(st, desired, now);
@@ -94,7 +91,7 @@ int placement_release(struct central *c, struct store *st, const char *holder_id
             break;
         rc = 0;
     }
-    json_decref(held);
+    store_trains_held_clear(&held);
     (void)c;
     return rc;
 }

@@ -239,9 +239,13 @@ int store_controller_bump_config(struct store *st, const char *id, int64_t now);
 int store_controller_delete(struct store *st, const char *id);
 
 int store_train_get(struct store *st, const char *id, json_t **out);
-/* One train's placement columns only (id, desired_controller_id, actual_controller_id,
- * reassignment_status): what a heartbeat's claim reads. -ENOENT. */
-int store_train_get_placement(struct store *st, const char *id, json_t **out);
+/* One train's placement columns only: what a heartbeat's claim reads, as C strings (NULL:
+ * null). -ENOENT. */
+struct store_train_placement {
+    char *desired_controller_id, *actual_controller_id, *reassignment_status;
+};
+int store_train_get_placement(struct store *st, const char *id, struct store_train_placement *out);
+void store_train_placement_clear(struct store_train_placement *p);
 /* All trains, or those whose desired controller is controller_id (when not NULL), in
  * creation order. */
 int store_train_list(struct store *st, const char *controller_id, json_t **out);
@@ -252,9 +256,20 @@ int store_train_list_delivery(struct store *st, const char *controller_id, json_
 /* Trains whose desired controller is one of controller_ids (a JSON array of strings), in
  * creation order: the trains of a page of controllers in one query. */
 int store_train_list_for(struct store *st, const json_t *controller_ids, json_t **out);
-/* Trains whose actual controller is controller_id, in creation order: their id and
- * desired_controller_id (the placement's moves read nothing else). */
-int store_train_list_actual(struct store *st, const char *controller_id, json_t **out);
+/* Trains whose actual controller is controller_id, in creation order: their id, desired
+ * controller and reassignment status (NULL: null), which is all the placement's moves and a
+ * heartbeat's claims read. */
+struct store_train_held {
+    char *id, *desired_controller_id, *reassignment_status;
+};
+struct store_trains_held {
+    size_t n;
+    struct store_train_held *t;
+};
+int store_train_list_actual(struct store *st, const char *controller_id,
+                            struct store_trains_held *out);
+/* Frees what h holds (it may be all zeros). */
+void store_trains_held_clear(struct store_trains_held *h);
 int store_train_insert(struct store *st, const json_t *row);
 int store_train_update(struct store *st, const char *id, const json_t *fields);
 /* The train with this address, or -ENOENT. */

@@ -443,12 +443,38 @@ int store_train_get(struct store *st, const char *id, json_t **out)
     return get_by_key(st, &store_trains_table, id, out);
 }
 
-int store_train_get_placement(struct store *st, const char *id, json_t **out)
+static int placement_row(void *ctx, const struct store_cell *c, int n)
 {
-    return query_text(st, &store_trains_table,
-                      "SELECT id, desired_controller_id, actual_controller_id, "
-                      "reassignment_status FROM trains WHERE id = ?",
-                      id, true, out);
+    struct store_train_placement *p = ctx;
+    bool failed = n != 3;
+    if (!failed) {
+        p->desired_controller_id = cell_text(&c[0], &failed);
+        p->actual_controller_id = cell_text(&c[1], &failed);
+        p->reassignment_status = cell_text(&c[2], &failed);
+    }
+    return failed ? -ENOMEM : 1;
+}
+
+int store_train_get_placement(struct store *st, const char *id, struct store_train_placement *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct store_value v = store_text(id);
+    int rc = st->be->select_cells(st,
+                                  "SELECT desired_controller_id, actual_controller_id, "
+                                  "reassignment_status FROM trains WHERE id = ?",
+                                  &v, 1, "TTT", placement_row, out);
+    if (rc == 1)
+        return 0;
+    store_train_placement_clear(out);
+    return rc == 0 ? -ENOENT : rc;
+}
+
+void store_train_placement_clear(struct store_train_placement *p)
+{
+    free(p->desired_controller_id);
+    free(p->actual_controller_id);
+    free(p->reassignment_status);
+    memset(p, 0, sizeof *p);
 }
 
 int store_train_list(struct store *st, const char *controller_id, json_t **out)
@@ -484,12 +510,47 @@ int store_train_list_for(struct store *st, const json_t *controller_ids, json_t 
     return rc;
 }
 
-int store_train_list_actual(struct store *st, const char *controller_id, json_t **out)
+static int held_row(void *ctx, const struct store_cell *c, int n)
 {
-    return query_text(st, &store_trains_table,
-                      "SELECT id, desired_controller_id FROM trains WHERE actual_controller_id = ? "
-                      "ORDER BY created_at, rowid",
-                      controller_id, false, out);
+    struct store_trains_held *h = ctx;
+    if (n != 3 || c[0].null)
+        return -EIO;
+    struct store_train_held *t = realloc(h->t, (h->n + 1) * sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    h->t = t;
+    bool failed = false;
+    t[h->n].id = cell_text(&c[0], &failed);
+    t[h->n].desired_controller_id = cell_text(&c[1], &failed);
+    t[h->n].reassignment_status = cell_text(&c[2], &failed);
+    h->n++;
+    return failed ? -ENOMEM : 0;
+}
+
+int store_train_list_actual(struct store *st, const char *controller_id,
+                            struct store_trains_held *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct store_value v = store_text(controller_id);
+    int rc = st->be->select_cells(st,
+                                  "SELECT id, desired_controller_id, reassignment_status "
+                                  "FROM trains WHERE actual_controller_id = ? "
+                                  "ORDER BY created_at, rowid",
+                                  &v, 1, "TTT", held_row, out);
+    if (rc < 0)
+        store_trains_held_clear(out);
+    return rc;
+}
+
+void store_trains_held_clear(struct store_trains_held *h)
+{
+    for (size_t i = 0; i < h->n; i++) {
+        free(h->t[i].id);
+        free(h->t[i].desired_controller_id);
+        free(h->t[i].reassignment_status);
+    }
+    free(h->t);
+    memset(h, 0, sizeof *h);
 }
 
 int store_train_insert(struct store *st, const json_t *row)
