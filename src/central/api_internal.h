@@ -32,6 +32,7 @@ struct call {
     struct auth_identity who; /* with --auth: the caller (accounts_authorize) */
     int attempt;              /* 0 first; the request runs again after a conflict */
     bool conflict;            /* api_db_failed met a serialization failure: run the request again */
+    bool serialize;           /* its write transactions begin with store_begin_serialized */
 };
 
 /* Runs of one request that meets serialization failures (store.h: -EAGAIN; PostgreSQL, when
@@ -40,8 +41,16 @@ struct call {
 
 /* ---- Helpers (http_api.c) ---- */
 
-/* Opens a transaction; answers 503 itself when it cannot. */
+/* Opens a transaction; answers 503 itself when it cannot. A write transaction of a request
+ * that runs again after a serialization failure, or that asked for it (k->serialize), is
+ * store_begin_serialized's: conflicting requests on several centrals then run one after the
+ * other instead of failing each other again. */
 bool api_begin(struct call *k, bool write);
+/* For a handler that found, inside its transaction, that it will do what only serialized
+ * transactions may (number a new train): true when it must stop and roll back, and the
+ * request then runs again serialized (false: the transaction is serialized already, or the
+ * backend serializes every write). */
+bool api_serialize_from_now(struct call *k);
 
 /* Parses the body as a JSON object. An empty body is {} when allow_empty. */
 json_t *api_body_object(struct call *k, bool allow_empty);

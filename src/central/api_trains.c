@@ -411,6 +411,10 @@ static void register_train(struct call *k, const char *cid, const json_t *b, enu
     if (!address_free(k, r.address, r.train_id))
         goto rollback;
     bool created = rc == -ENOENT, changed = true;
+    /* Numbering a new train: two centrals doing it at once would read the same free
+     * address and fail each other. */
+    if (created && api_serialize_from_now(k))
+        goto rollback;
     rc = created ? insert_train(k, cid, &r) : register_known(k, cid, &r, train, &changed);
     if (rc < 0)
         goto db_fail;

@@ -50,10 +50,21 @@ void api_db_failed(struct call *k, int rc)
 /* Opens a transaction; answers 503 itself when it cannot. */
 bool api_begin(struct call *k, bool write)
 {
-    int rc = store_begin(k->c->store, write);
+    int rc = write && (k->serialize || k->attempt > 0) ? store_begin_serialized(k->c->store)
+                                                       : store_begin(k->c->store, write);
     if (rc < 0)
         api_db_failed(k, rc);
     return rc == 0;
+}
+
+bool api_serialize_from_now(struct call *k)
+{
+    if (k->serialize || k->attempt > 0 || !store_serializes(k->c->store) ||
+        k->attempt + 1 >= API_ATTEMPTS)
+        return false;
+    k->serialize = true;
+    k->conflict = true; /* run_route runs the handler again */
+    return true;
 }
 
 void api_invalid(struct call *k, const struct jsonx_err *err)

@@ -230,10 +230,11 @@ static int written(struct central *c, const struct registry_request *r, int64_t 
 
 /* One transaction: 0 committed, else nothing written. */
 static int register_once(struct central *c, const struct registry_request *r, int64_t now,
-                         struct attempt *a, struct registry_outcome *out)
+                         bool retry, struct attempt *a, struct registry_outcome *out)
 {
     json_t *event = NULL;
-    int rc = store_begin(c->store, true);
+    /* A retry after a serialization failure runs serialized (store.h). */
+    int rc = retry ? store_begin_serialized(c->store) : store_begin(c->store, true);
     if (rc < 0)
         return rc;
     if ((rc = decide(c, r, now, a)) < 0)
@@ -269,7 +270,7 @@ int registry_tx_register(struct central *c, const struct registry_request *r, in
     memset(out, 0, sizeof *out);
     for (int attempts = 0;;) {
         registry_outcome_clear(out);
-        rc = register_once(c, r, now, &a, out);
+        rc = register_once(c, r, now, attempts > 0, &a, out);
         attempt_clear(&a);
         /* A serialization failure (PostgreSQL, when another connection registered the same
          * controller at the same moment): the whole decision again, on what is committed

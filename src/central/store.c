@@ -207,10 +207,11 @@ void store_note_write_failed(struct store *st)
     atomic_store(&st->write_failing, true);
 }
 
-int store_begin(struct store *st, bool write)
+/* store_begin with the backend's begin (its write or serialized form). */
+static int begin_with(struct store *st, bool write, bool serialized)
 {
     pthread_mutex_lock(&st->lock);
-    int rc = st->be->begin(st, write);
+    int rc = serialized ? st->be->begin_serialized(st) : st->be->begin(st, write);
     if (rc < 0) {
         if (write)
             store_note_write_failed(st);
@@ -219,6 +220,21 @@ int store_begin(struct store *st, bool write)
     }
     json_array_clear(st->bumped);
     return 0;
+}
+
+int store_begin(struct store *st, bool write)
+{
+    return begin_with(st, write, false);
+}
+
+int store_begin_serialized(struct store *st)
+{
+    return begin_with(st, true, store_serializes(st));
+}
+
+bool store_serializes(const struct store *st)
+{
+    return st->be->begin_serialized != NULL;
 }
 
 int store_commit(struct store *st)

@@ -140,6 +140,19 @@ void store_set_commit_hook(struct store *st, store_commit_hook hook, void *ctx);
  * returns -EIO (store_last_error says why, e.g. "disk full writing <file>: ..."), and the
  * caller must not call store_rollback as well. Debug builds abort on a second release. */
 int store_begin(struct store *st, bool write);
+/* A write transaction that runs after every earlier one begun this way has ended, on every
+ * central sharing the database: for the transactions that would otherwise keep failing each
+ * other (PostgreSQL's serialization failures, -EAGAIN), such as two centrals numbering new
+ * trains at once. PostgreSQL: a session advisory lock (STORE_SERIAL_LOCK) taken before BEGIN,
+ * so that the transaction's snapshot holds whatever the lock's previous holder committed,
+ * and released when the transaction ends. SQLite: store_begin(st, true), whose BEGIN
+ * IMMEDIATE already runs one writer at a time. */
+int store_begin_serialized(struct store *st);
+/* Whether store_begin_serialized differs from store_begin(st, true) on this backend. */
+bool store_serializes(const struct store *st);
+/* The advisory lock's key: "Roundhou" read as a big-endian 64-bit integer
+ * (0x526f756e64686f75). */
+#define STORE_SERIAL_LOCK 5940095550516391797
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
 /* The end of a transaction whose work returned rc: store_commit's result when rc is 0, else

@@ -95,6 +95,8 @@ struct store_backend {
      * whatever is left of the transaction is rolled back, its state reset; called after
      * every commit, successful or not, and for every rollback. */
     int (*begin)(struct store *st, bool write);
+    /* store_begin_serialized's write transaction; NULL: begin(st, true) is one already. */
+    int (*begin_serialized)(struct store *st);
     int (*commit)(struct store *st, bool *wrote);
     void (*end)(struct store *st);
     /* Inside a write transaction: one write that changes no row (store_probe_write). */

@@ -182,8 +182,9 @@ struct pg_store {
     PGconn *conn;
     bool in_tx;
     bool write_tx;
-    bool tx_wrote; /* a statement of the open write transaction changed a row */
-    int tx_failed; /* the error that aborted the open transaction (0: none) */
+    bool tx_wrote;    /* a statement of the open write transaction changed a row */
+    int tx_failed;    /* the error that aborted the open transaction (0: none) */
+    bool serial_lock; /* STORE_SERIAL_LOCK is held, until the transaction ends */
     struct pg_stmt cache[STMT_CACHE_SIZE];
     uint64_t clock;
     unsigned names;
@@ -549,16 +550,46 @@ static int pg_begin(struct store *owner, bool write)
     return 0;
 }
 
+#define SERIAL_LOCK_(x) #x
+#define SERIAL_LOCK_TEXT(x) SERIAL_LOCK_(x)
+#define SERIAL_LOCK SERIAL_LOCK_TEXT(STORE_SERIAL_LOCK)
+
+/* The advisory lock is the session's, outside any transaction: taken before BEGIN, it is
+ * granted only after the previous holder's COMMIT, so the snapshot that the transaction's
+ * first statement takes sees that commit. */
+static int pg_begin_serialized(struct store *owner)
+{
+    struct pg_store *st = owner->pg;
+    if (PQstatus(st->conn) != CONNECTION_OK)
+        reconnect(st);
+    if (PQtransactionStatus(st->conn) != PQTRANS_IDLE)
+        exec_simple(st, "ROLLBACK");
+    int rc = exec_simple(st, "SELECT pg_advisory_lock(" SERIAL_LOCK ")");
+    if (rc < 0)
+        return rc;
+    st->serial_lock = true;
+    rc = pg_begin(owner, true);
+    if (rc < 0) {
+        exec_simple(st, "SELECT pg_advisory_unlock(" SERIAL_LOCK ")");
+        st->serial_lock = false;
+    }
+    return rc;
+}
+
 static void pg_end(struct store *owner)
 {
     struct pg_store *st = owner->pg;
+    char saved[sizeof owner->error];
+    snprintf(saved, sizeof saved, "%s", owner->error);
     if (PQstatus(st->conn) == CONNECTION_OK && PQtransactionStatus(st->conn) != PQTRANS_IDLE) {
-        char saved[sizeof owner->error];
-        snprintf(saved, sizeof saved, "%s", owner->error);
         st->in_tx = false; /* the ROLLBACK must go out even after a failure */
         exec_simple(st, "ROLLBACK");
-        snprintf(owner->error, sizeof owner->error, "%s", saved);
     }
+    /* A lost connection took the lock with it. */
+    if (st->serial_lock && PQstatus(st->conn) == CONNECTION_OK)
+        exec_simple(st, "SELECT pg_advisory_unlock(" SERIAL_LOCK ")");
+    snprintf(owner->error, sizeof owner->error, "%s", saved);
+    st->serial_lock = false;
     st->in_tx = false;
     st->write_tx = false;
     st->tx_failed = 0;
@@ -846,6 +877,7 @@ static const struct store_backend postgresql_backend = {
     .script = pg_script,
     .schema_version = pg_schema_version,
     .begin = pg_begin,
+    .begin_serialized = pg_begin_serialized,
     .commit = pg_commit,
     .end = pg_end,
     .probe_write = pg_probe_write,
