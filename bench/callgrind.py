@@ -16,7 +16,8 @@ attached to a central that runs without valgrind.
 contains WORD.
 
 Routes: re-registration (same name and UUID), heartbeat (with a `trains` list), runtime
-config GET (no If-None-Match, the whole document every time) and /api/ping.
+config GET (no If-None-Match, the whole document every time), /api/ping, and a REST command
+to the controller's train (setSpeed: read, checked and published to the broker at QoS 1).
 """
 
 import argparse
@@ -57,6 +58,8 @@ def routes(only=None):
         ("heartbeat", "POST", "/api/controllers/%s/heartbeat" % UUID, hb),
         ("runtime config GET", "GET", "/api/controllers/%s/config" % UUID, None),
         ("/api/ping", "GET", "/api/ping", None),
+        ("REST command", "POST", "/api/trains/bench-1/command",
+         json.dumps({"action": "setSpeed", "speed": 10}).encode()),
     ]
     return [r for r in every if only is None or only in r[0]]
 

@@ -151,10 +151,12 @@ def nodelay(client):
     client._c.socket().setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
-def mqtt_floor(broker_port, count):
+def mqtt_floor(broker_port, count, gap=0.02):
     """Round trips (ms) through the broker shaped like a command and its status: a sender
     publishes at QoS 1 (the central, TCP_NODELAY), an echo answers at QoS 0 (the edge,
-    TCP_NODELAY), a listener that only subscribes times the answer (the UI's client)."""
+    TCP_NODELAY), a listener that only subscribes times the answer (the UI's client). gap:
+    the idle seconds before each message; compare a path with the floor at the same gap, since
+    every process here wakes from a longer sleep more slowly."""
     sender = harness.MqttClient(broker_port)
     echo = harness.MqttClient(broker_port)
     listener = harness.MqttClient(broker_port)
@@ -178,7 +180,7 @@ def mqtt_floor(broker_port, count):
         listener.subscribe("floor/pong", qos=0)
         lat = []
         for i in range(count):
-            time.sleep(0.02)
+            time.sleep(gap)
             body = json.dumps({"n": i}).encode()
             with cond:
                 start_idx = len(got)

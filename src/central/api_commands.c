@@ -117,12 +117,10 @@ static void command_answer(struct call *k, const char *tid, const char *action,
                  "Command published, but the train is on no controller: not delivered");
     else
         snprintf(msg, sizeof msg, "Command published, but controller %.100s is %s: not delivered",
-                 json_string_value(json_object_get(t->holder, "name")), presence_name(t->presence));
-    http_response_json(k->resp, 202,
-                       json_pack("{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id", tid,
-                                 "action", action, "controller_id", t->id[0] ? t->id : NULL,
-                                 "controller_status", presence_name(t->presence), "delivered",
-                                 listening));
+                 t->name != NULL ? t->name : t->id, presence_name(t->presence));
+    http_response_pack(k->resp, 202, "{s:s, s:s, s:s, s:s?, s:s, s:b}", "message", msg, "train_id",
+                       tid, "action", action, "controller_id", t->id[0] ? t->id : NULL,
+                       "controller_status", presence_name(t->presence), "delivered", listening);
 }
 
 /* POST /api/trains/{id}/command: validated here, so that the edge only ever receives commands

@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_views.h"
@@ -18,35 +19,42 @@ bool command_drives(const struct command *cmd)
 
 void command_target_clear(struct command_target *t)
 {
-    json_decref(t->holder);
-    t->holder = NULL;
+    free(t->name);
+    t->name = NULL;
 }
 
-/* The target of a command to train tid, read in a transaction of its own. -ENOENT: no such
- * train; -EPERM: a command that drives, to a train whose controller is disabled; or a store
+/* The target of a command to train tid, read in a transaction of its own, with only the
+ * columns it decides on: a command is the throttle's every move. -ENOENT: no such train;
+ * -EPERM: a command that drives, to a train whose controller is disabled; or a store
  * error. */
 static int read_target(struct central *c, const char *tid, bool drives, int64_t now,
                        struct command_target *t)
 {
-    json_t *train = NULL, *owner = NULL;
+    struct store_train_placement train;
+    struct store_controller_state holder = {0}, owner = {0};
     int rc = store_begin(c->store, false);
     if (rc < 0)
         return rc;
-    rc = store_train_get(c->store, tid, &train);
-    const char *d = json_string_value(json_object_get(train, "desired_controller_id"));
-    const char *h = json_string_value(json_object_get(train, "actual_controller_id"));
-    if (h == NULL)
-        h = d;
-    if (rc == 0 && h != NULL && store_controller_get(c->store, h, &t->holder) == 0) {
+    rc = store_train_get_placement(c->store, tid, &train);
+    const char *d = train.desired_controller_id;
+    const char *h = train.actual_controller_id != NULL ? train.actual_controller_id : d;
+    bool held = rc == 0 && h != NULL && store_controller_get_state(c->store, h, &holder) == 0;
+    if (held) {
         snprintf(t->id, sizeof t->id, "%s", h);
-        t->presence = view_presence(c, t->holder, now);
+        t->presence = view_presence_scanned(c, &holder.row, now);
+        t->name = holder.name;
+        holder.name = NULL;
     }
-    if (rc == 0 && drives && d != NULL && store_controller_get(c->store, d, &owner) == 0 &&
-        json_is_false(json_object_get(owner, "enabled")))
-        rc = -EPERM;
-    json_decref(owner);
+    if (rc == 0 && drives && d != NULL) {
+        bool same = held && strcmp(d, h) == 0;
+        if (same ? !holder.enabled
+                 : store_controller_get_state(c->store, d, &owner) == 0 && !owner.enabled)
+            rc = -EPERM;
+    }
+    store_controller_state_clear(&holder);
+    store_controller_state_clear(&owner);
     store_rollback(c->store);
-    json_decref(train);
+    store_train_placement_clear(&train);
     return rc;
 }
 

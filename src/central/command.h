@@ -22,8 +22,8 @@ struct command {
 
 /* Whom a command reaches: the controller running the train, else the one it is assigned to. */
 struct command_target {
-    json_t *holder; /* its row (owned), NULL: none */
-    char id[UUIDSTR_LEN + 1];
+    char *name;               /* its name (owned), NULL: none */
+    char id[UUIDSTR_LEN + 1]; /* "": none */
     enum presence presence;
 };
 

@@ -235,6 +235,17 @@ struct store_presence_row {
     bool has_offline_epoch; /* false: the broker never reported this controller gone */
 };
 typedef void (*store_presence_fn)(void *ctx, const struct store_presence_row *row);
+/* One controller's presence columns with its name and whether it is enabled: what a command
+ * reads of the controller it goes to. out->row.id is NULL; out->name is owned
+ * (store_controller_state_clear). -ENOENT. */
+struct store_controller_state {
+    struct store_presence_row row;
+    char *name;
+    bool enabled;
+};
+int store_controller_get_state(struct store *st, const char *id,
+                               struct store_controller_state *out);
+void store_controller_state_clear(struct store_controller_state *s);
 /* Calls fn for every controller with only the columns presence depends on: no row objects,
  * so a pass over ten thousand controllers holds the store briefly. Inside a transaction. */
 int store_controller_presence_scan(struct store *st, store_presence_fn fn, void *ctx);

@@ -327,6 +327,41 @@ void store_controller_brief_clear(struct store_controller_brief *b)
     memset(b, 0, sizeof *b);
 }
 
+static int state_row(void *ctx, const struct store_cell *c, int n)
+{
+    struct store_controller_state *s = ctx;
+    if (n != 5)
+        return -EIO;
+    bool failed = false;
+    s->name = cell_text(&c[0], &failed);
+    s->enabled = c[1].null || c[1].integer != 0;
+    s->row.last_seen = c[2].null ? -1 : c[2].integer;
+    s->row.session_epoch = c[3].integer;
+    s->row.has_offline_epoch = !c[4].null;
+    s->row.offline_epoch = c[4].integer;
+    return failed ? -ENOMEM : 1;
+}
+
+int store_controller_get_state(struct store *st, const char *id, struct store_controller_state *out)
+{
+    memset(out, 0, sizeof *out);
+    const struct store_value v = store_text(id);
+    int rc = st->be->select_cells(st,
+                                  "SELECT name, enabled, last_seen, session_epoch, offline_epoch "
+                                  "FROM controllers WHERE id = ?",
+                                  &v, 1, "TBIII", state_row, out);
+    if (rc == 1)
+        return 0;
+    store_controller_state_clear(out);
+    return rc == 0 ? -ENOENT : rc;
+}
+
+void store_controller_state_clear(struct store_controller_state *s)
+{
+    free(s->name);
+    memset(s, 0, sizeof *s);
+}
+
 int store_controller_get_for_config(struct store *st, const char *id, json_t **out)
 {
     return query_text(st, &store_controllers_table,
