@@ -41,6 +41,8 @@
 
 #include <libpq-fe.h>
 
+#include "jsonr.h"
+
 /* Each is applied in its own transaction together with its row in schema_migrations, under
  * an advisory lock, so that two centrals starting at once do not both apply it. */
 static const char *const migrations[] = {
@@ -648,7 +650,7 @@ static json_t *column_value(const PGresult *res, int row, int col, char type)
     case 'J': {
         if (strcmp(v, "{}") == 0) /* the columns' default, most rows' value */
             return json_object();
-        json_t *j = json_loads(v, 0, NULL);
+        json_t *j = jsonr_loadb(v, (size_t)PQgetlength(res, row, col), 0, NULL);
         return j ? j : json_object();
     }
     default:

@@ -14,6 +14,8 @@
 
 #include <sqlite3.h>
 
+#include "jsonr.h"
+
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
 static const char *const migrations[] = {
@@ -500,7 +502,7 @@ static json_t *column_value(sqlite3_stmt *stmt, int i, char type)
         const char *text = (const char *)sqlite3_column_text(stmt, i);
         if (text == NULL || strcmp(text, "{}") == 0) /* the columns' default, most rows' value */
             return json_object();
-        json_t *v = json_loads(text, 0, NULL);
+        json_t *v = jsonr_loadb(text, (size_t)sqlite3_column_bytes(stmt, i), 0, NULL);
         return v ? v : json_object();
     }
     default:
