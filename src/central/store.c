@@ -159,25 +159,34 @@ int store_migrate(struct store *st, int max_version, char *err, size_t errlen)
     return 0;
 }
 
-/* A checkpoint operation under the lock; 0 when the backend has none. */
-static int checkpoint_op(struct store *st, int (*op)(struct store *st))
+int store_defer_checkpoints(struct store *st)
 {
-    if (op == NULL)
+    if (st->be->defer_checkpoints == NULL)
         return 0;
     pthread_mutex_lock(&st->lock);
-    int rc = op(st);
+    int rc = st->be->defer_checkpoints(st);
     store_unlock(st);
     return rc;
 }
 
-int store_defer_checkpoints(struct store *st)
+int store_checkpoint(struct store *st, struct store_wal *wal)
 {
-    return checkpoint_op(st, st->be->defer_checkpoints);
+    struct store_wal none;
+    if (wal == NULL)
+        wal = &none;
+    *wal = (struct store_wal){0, 0};
+    if (st->be->checkpoint == NULL)
+        return 0;
+    pthread_mutex_lock(&st->lock);
+    int rc = st->be->checkpoint(st, wal);
+    store_unlock(st);
+    return rc;
 }
 
-int store_checkpoint(struct store *st)
+void store_finish_checkpoint(struct store *st)
 {
-    return checkpoint_op(st, st->be->checkpoint);
+    if (st->be->finish_checkpoint != NULL)
+        st->be->finish_checkpoint(st);
 }
 
 const char *store_last_error(struct store *st)

@@ -121,9 +121,30 @@ int store_open_maintenance(const char *path, struct store **out, char *err, size
 int store_defer_checkpoints(struct store *st);
 /* Copies what it can of the WAL into the database without blocking the writer (PASSIVE).
  * 1 when the WAL had changed since the previous call (someone is writing), 0 when not, or
- * -EIO. On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do
- * nothing and return 0. */
-int store_checkpoint(struct store *st);
+ * -EIO; *wal (when not NULL) the WAL's length and what is still to copy, in frames (pages).
+ * On PostgreSQL, which checkpoints by itself, this and store_defer_checkpoints do nothing
+ * and return 0.
+ *
+ * Under writes that never pause, a checkpoint on another connection never catches up with
+ * the writer: the WAL is only started over once a checkpoint has copied all of it, so it
+ * grew by the whole load (1.2 GB in 10 s of registrations) and the tail latency with it.
+ * store_finish_checkpoint asks the writer's connection st to copy what is left itself,
+ * right after its next commit, while no other write can start: the WAL is then whole in
+ * the database, and the next write starts it over. A WAL file a burst left larger than
+ * STORE_WAL_KEEP_BYTES is truncated once the writes pause (by the checkpoint that sees no
+ * change), not when it starts over: truncating a large file cost that request tens of
+ * milliseconds. */
+struct store_wal {
+    int frames, left;
+};
+int store_checkpoint(struct store *st, struct store_wal *wal);
+void store_finish_checkpoint(struct store *st);
+/* When the checkpoint on another connection has left at most this many frames of a WAL of
+ * at least STORE_WAL_FINISH_AT frames, the writer is asked to finish it. */
+#define STORE_WAL_FINISH_LEFT 512
+#define STORE_WAL_FINISH_AT 4096
+/* A WAL file larger than this is truncated when the writes pause. */
+#define STORE_WAL_KEEP_BYTES 16777216 /* 16 MiB */
 void store_free(struct store *st);
 const char *store_last_error(struct store *st);
 int store_schema_version(struct store *st, int *out);

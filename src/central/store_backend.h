@@ -88,7 +88,9 @@ struct store_backend {
     int (*schema_version)(struct store *st, int *out);
     /* NULL: the database checkpoints by itself (store_checkpoint returns 0). Called locked. */
     int (*defer_checkpoints)(struct store *st);
-    int (*checkpoint)(struct store *st);
+    int (*checkpoint)(struct store *st, struct store_wal *wal);
+    /* store_finish_checkpoint (NULL: nothing to finish); any thread, without the lock. */
+    void (*finish_checkpoint)(struct store *st);
 
     /* The transaction, under the lock store.c holds. begin: a failure leaves no transaction.
      * commit: COMMIT; *wrote when it showed that writes work (it put data on disk). end:

@@ -11,10 +11,15 @@
 #include <stdlib.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <sqlite3.h>
 
 #include "jsonr.h"
+#include "timeutil.h"
+
+/* How long a statement waits for another connection's lock. */
+#define BUSY_TIMEOUT_MS 5000
 
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
@@ -163,9 +168,12 @@ struct sq_store {
     struct cached_stmt cache[STMT_CACHE_SIZE];
     struct cached_stmt *last; /* the entry of stmt_prepare's last statement; NULL: uncached */
     uint64_t clock;
-    bool write_tx;    /* the open transaction was begun with write = true */
-    int writes_begin; /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
-    int wal_frames;   /* the WAL's length at the last checkpoint (sq_checkpoint) */
+    bool write_tx;                 /* the open transaction was begun with write = true */
+    int writes_begin;              /* SQLITE_DBSTATUS_CACHE_WRITE when it began */
+    int wal_frames;                /* the WAL's length at the last checkpoint (sq_checkpoint) */
+    bool wal_grew;                 /* since the last truncate_idle_wal */
+    int64_t wal_changed_at;        /* monotonic ms of the last change sq_checkpoint saw */
+    atomic_bool finish_checkpoint; /* sq_finish_checkpoint asked: finish_checkpoint */
 };
 
 /* The message for a failed call: SQLite's, and for the failures of the storage underneath
@@ -334,21 +342,70 @@ static int sq_defer_checkpoints(struct store *owner)
     return exec(owner->sq, "PRAGMA wal_autocheckpoint=0");
 }
 
-static int sq_checkpoint(struct store *owner)
+/* Nothing written for WAL_IDLE_MS after the WAL grew: a WAL file over STORE_WAL_KEEP_BYTES (a
+ * burst's, which the writer started over without shrinking it: truncating it there cost the
+ * request tens of milliseconds) is truncated now, by a TRUNCATE checkpoint that does not
+ * wait: a writer or reader at work makes it busy, and the next pass tries again. Not at every
+ * pause: a WAL grown again from nothing in the next burst slowed that burst's writes. */
+#define WAL_IDLE_MS 30000
+static void truncate_idle_wal(struct sq_store *st)
+{
+    const char *db = sqlite3_db_filename(st->db, "main");
+    char wal[PATH_MAX];
+    struct stat sb;
+    if (db == NULL || snprintf(wal, sizeof wal, "%s-wal", db) >= (int)sizeof wal ||
+        stat(wal, &sb) != 0 || sb.st_size <= STORE_WAL_KEEP_BYTES) {
+        st->wal_grew = false;
+        return;
+    }
+    sqlite3_busy_timeout(st->db, 0);
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_TRUNCATE, NULL, NULL);
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
+    if (rc == SQLITE_OK) {
+        st->wal_grew = false;
+        st->wal_frames = 0;
+    }
+}
+
+static int sq_checkpoint(struct store *owner, struct store_wal *wal)
 {
     struct sq_store *st = owner->sq;
-    int frames = -1;
-    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, NULL);
+    int frames = -1, copied = -1;
+    int rc = sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
     /* Busy: a writer was starting; what is left is copied on the next call. */
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         rc = SQLITE_OK;
     if (rc != SQLITE_OK)
         set_error(st);
+    wal->frames = frames > 0 ? frames : 0;
+    wal->left = frames > copied && copied >= 0 ? frames - copied : 0;
     /* The WAL keeps its frames until a writer starts it over, so an unchanged length means
      * nothing was written since the last call. */
     bool changed = frames != st->wal_frames;
     st->wal_frames = frames;
+    int64_t now = timeutil_mono_ms();
+    if (rc == SQLITE_OK && changed) {
+        st->wal_grew = true;
+        st->wal_changed_at = now;
+    } else if (rc == SQLITE_OK && st->wal_grew && now - st->wal_changed_at >= WAL_IDLE_MS) {
+        truncate_idle_wal(st);
+    }
     return rc != SQLITE_OK ? -EIO : changed ? 1 : 0;
+}
+
+static void sq_finish_checkpoint(struct store *owner)
+{
+    atomic_store(&owner->sq->finish_checkpoint, true);
+}
+
+/* After a commit on the writer's connection, when asked (sq_finish_checkpoint): no other
+ * write can start meanwhile (the store's lock is held, and this is the only connection that
+ * writes), so the checkpoint copies the WAL whole. Its failure fails nothing: the commit is
+ * done, and the sweeper's next checkpoint meets (and logs) the same failure. */
+static void finish_checkpoint(struct sq_store *st)
+{
+    if (atomic_exchange(&st->finish_checkpoint, false))
+        sqlite3_wal_checkpoint_v2(st->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
 }
 
 static int sq_begin(struct store *owner, bool write)
@@ -398,6 +455,7 @@ static int sq_commit(struct store *owner, bool *wrote)
     /* Only a commit that put pages on disk shows that writes work again: SQLite writes no
      * page for a transaction that only read, or whose UPDATEs stored what was there. */
     *wrote = st->write_tx && pages_written(st) != st->writes_begin;
+    finish_checkpoint(st);
     return 0;
 }
 
@@ -751,6 +809,7 @@ static const struct store_backend sqlite_backend = {
     .schema_version = sq_schema_version,
     .defer_checkpoints = sq_defer_checkpoints,
     .checkpoint = sq_checkpoint,
+    .finish_checkpoint = sq_finish_checkpoint,
     .begin = sq_begin,
     .commit = sq_commit,
     .end = sq_end,
@@ -787,7 +846,7 @@ int sq_open(struct store *owner, const char *path, int max_version, bool mainten
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
         return -EIO;
     }
-    sqlite3_busy_timeout(st->db, 5000);
+    sqlite3_busy_timeout(st->db, BUSY_TIMEOUT_MS);
     if (maintenance)
         return 0;
     /* WAL + synchronous=NORMAL: a committed transaction survives a crash of this process

@@ -303,12 +303,30 @@ static void poke(void *arg)
     pthread_mutex_unlock(&sw->lock);
 }
 
+/* Passes of one checkpoint that copied much while the writer went on (what it wrote
+ * meanwhile is copied at once, so that little is left for the writer to finish). */
+#define CHECKPOINT_PASSES 4
+
 /* true while the WAL grows. */
 static bool checkpoint(struct sweeper *sw)
 {
     if (sw->maint == NULL)
         return false;
-    int rc = store_checkpoint(sw->maint);
+    struct store_wal wal = {0, 0};
+    int rc = 0, last = -1;
+    bool changed = false;
+    for (int pass = 0; pass < CHECKPOINT_PASSES && rc >= 0; pass++) {
+        rc = store_checkpoint(sw->maint, &wal);
+        changed = changed || rc > 0;
+        if (wal.left <= STORE_WAL_FINISH_LEFT || (last >= 0 && wal.left >= last))
+            break;
+        last = wal.left;
+    }
+    /* Nearly copied: the writer copies the rest after its next commit (store.h), and the
+     * write after that starts the WAL over. */
+    if (rc >= 0 && wal.left > 0 && wal.left <= STORE_WAL_FINISH_LEFT &&
+        wal.frames >= STORE_WAL_FINISH_AT)
+        store_finish_checkpoint(sw->c->store);
     /* Once per episode: a full disk fails it on every pass. */
     bool failed = rc < 0;
     if (failed && !sw->checkpoint_failing)
@@ -317,7 +335,7 @@ static bool checkpoint(struct sweeper *sw)
     else if (!failed && sw->checkpoint_failing)
         log_event(RH_LOG_INFO, "checkpoint_recovered", "{}");
     sw->checkpoint_failing = failed;
-    return rc > 0;
+    return changed;
 }
 
 static void *run(void *arg)

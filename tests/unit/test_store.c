@@ -351,6 +351,66 @@ static json_t *train_row(const char *id, const char *owner)
                      (json_int_t)1);
 }
 
+/* One write transaction on the controller of test_wal_is_started_over. */
+static void touch(struct store *st, const char *id, int64_t v)
+{
+    struct store_fields f = {0};
+    store_fields_put(&f, "last_seen", store_int(v));
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_update_fields(st, id, &f), 0);
+    assert_int_equal(store_commit(st), 0);
+}
+
+/* The WAL is started over under writes that never pause: when the maintenance connection's
+ * checkpoint leaves frames behind (here a reader's snapshot holds them back, as the writer
+ * going on does under load), store_finish_checkpoint has the writer copy the rest after its
+ * next commit, and the write after that starts the WAL from its beginning. */
+static void test_wal_is_started_over(void **state)
+{
+    char err[256];
+    struct store *st = NULL, *maint = NULL;
+    assert_int_equal(store_open(path, STORE_SCHEMA_VERSION, &st, err, sizeof err), 0);
+    assert_int_equal(store_open_maintenance(path, &maint, err, sizeof err), 0);
+    assert_int_equal(store_defer_checkpoints(st), 0);
+    json_t *ctl = controller_row("11111111-2222-4333-8444-777777777777");
+    const char *id = json_string_value(json_object_get(ctl, "id"));
+    assert_int_equal(store_begin(st, true), 0);
+    assert_int_equal(store_controller_insert(st, ctl), 0);
+    assert_int_equal(store_commit(st), 0);
+    for (int i = 0; i < 50; i++)
+        touch(st, id, i);
+    /* The maintenance connection has read (the sweeper's presence pass): a connection that
+     * never read the database does not know it is in WAL mode yet. */
+    struct store_controller_brief b;
+    assert_int_equal(store_begin(maint, false), 0);
+    assert_int_equal(store_controller_get_brief(maint, id, &b), 0);
+    store_controller_brief_clear(&b);
+    store_rollback(maint);
+    sqlite3 *reader = NULL;
+    assert_int_equal(sqlite3_open(path, &reader), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(reader, "BEGIN; SELECT COUNT(*) FROM controllers", NULL, NULL, NULL),
+        SQLITE_OK);
+    for (int i = 0; i < 50; i++)
+        touch(st, id, 100 + i);
+    struct store_wal wal;
+    assert_int_equal(store_checkpoint(maint, &wal), 1);
+    assert_true(wal.left >= 50); /* held back by the reader */
+    assert_true(wal.frames >= 100);
+    sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(reader);
+
+    store_finish_checkpoint(st);
+    touch(st, id, 200); /* its commit copies the rest */
+    touch(st, id, 201); /* and this one starts the WAL over */
+    assert_true(store_checkpoint(maint, &wal) >= 0);
+    assert_true(wal.frames < 10);
+    assert_int_equal(wal.left, 0);
+    json_decref(ctl);
+    store_free(maint);
+    store_free(st);
+}
+
 /* Schema 4: trains of an older database are numbered in creation order; new ones get the
  * smallest free address; an address is unique. */
 static void test_train_addresses(void **state)
@@ -1009,6 +1069,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refuses_newer_schema, setup, teardown),
         cmocka_unit_test_setup_teardown(test_row_operations, setup, teardown),
         cmocka_unit_test_setup_teardown(test_typed_fields, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_wal_is_started_over, setup, teardown),
         cmocka_unit_test_setup_teardown(test_train_addresses, setup, teardown),
         cmocka_unit_test_setup_teardown(test_other_tables, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pages, setup, teardown),
