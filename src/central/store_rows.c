@@ -167,6 +167,7 @@ static int insert_fields(struct store *st, const struct store_table *t,
         return -E2BIG;
     char sql[3072], cols[1024], params[512], updates[1536];
     size_t sl = 0, cl = 0, pl = 0, ul = 0;
+    cols[0] = params[0] = updates[0] = '\0';
     bool fits = true;
     for (int i = 0; i < f->n && fits; i++) {
         const char *key = f->column[i];
