@@ -710,18 +710,25 @@ static int bind_values(struct params *p, const struct store_value *v, int n)
     return rc;
 }
 
+/* exec_params with the n values v as the parameters. */
+static int query_values(struct pg_store *st, const char *sql, const struct store_value *v, int n,
+                        int result_format, PGresult **res)
+{
+    struct params p = {0};
+    int rc = bind_values(&p, v, n);
+    if (rc == 0)
+        rc = exec_params(st, sql, &p, result_format, res);
+    params_clear(&p);
+    return rc;
+}
+
 /* The rows come as one result (text, smaller than the objects) and become objects one at a
  * time, so that fn may use the store (libpq runs one query at a time per connection). */
 static int pg_select(struct store *owner, const struct store_table *t, const char *sql,
                      const struct store_value *v, int n, store_row_fn fn, void *ctx)
 {
-    struct pg_store *st = owner->pg;
-    struct params p = {0};
     PGresult *res = NULL;
-    int rc = bind_values(&p, v, n);
-    if (rc == 0)
-        rc = exec_params(st, sql, &p, 0, &res);
-    params_clear(&p);
+    int rc = query_values(owner->pg, sql, v, n, 0, &res);
     if (rc < 0)
         return rc;
     int rows = PQntuples(res);
@@ -737,13 +744,8 @@ static int pg_select(struct store *owner, const struct store_table *t, const cha
 static int pg_select_cells(struct store *owner, const char *sql, const struct store_value *v, int n,
                            const char *types, store_cells_fn fn, void *ctx)
 {
-    struct pg_store *st = owner->pg;
-    struct params p = {0};
     PGresult *res = NULL;
-    int rc = bind_values(&p, v, n);
-    if (rc == 0)
-        rc = exec_params(st, sql, &p, 0, &res);
-    params_clear(&p);
+    int rc = query_values(owner->pg, sql, v, n, 0, &res);
     if (rc < 0)
         return rc;
     int ncol = PQnfields(res);
@@ -809,13 +811,9 @@ static int pg_exec(struct store *owner, const char *sql, const struct store_valu
 static int pg_select_blob(struct store *owner, const char *sql, const struct store_value *v, int n,
                           char *text, size_t textlen, void **data, size_t *len)
 {
-    struct params p = {0};
     PGresult *res = NULL;
     /* Binary results: the blob's bytes, and the text's (text in binary is itself). */
-    int rc = bind_values(&p, v, n);
-    if (rc == 0)
-        rc = exec_params(owner->pg, sql, &p, 1, &res);
-    params_clear(&p);
+    int rc = query_values(owner->pg, sql, v, n, 1, &res);
     if (rc < 0)
         return rc;
     if (PQntuples(res) != 1) {

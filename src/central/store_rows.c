@@ -289,6 +289,16 @@ static char *cell_text(const struct store_cell *c, bool *failed)
     return s;
 }
 
+/* The one row of a SELECT by one key, which fn puts into its context and answers 1 for: 0,
+ * -ENOENT when there is no such row, or the error. */
+static int select_one(struct store *st, const char *sql, const char *key, const char *types,
+                      store_cells_fn fn, void *ctx)
+{
+    const struct store_value v = store_text(key);
+    int rc = st->be->select_cells(st, sql, &v, 1, types, fn, ctx);
+    return rc == 1 ? 0 : rc == 0 ? -ENOENT : rc;
+}
+
 static int brief_row(void *ctx, const struct store_cell *c, int n)
 {
     struct store_controller_brief *b = ctx;
@@ -311,12 +321,12 @@ static int brief_row(void *ctx, const struct store_cell *c, int n)
 int store_controller_get_brief(struct store *st, const char *id, struct store_controller_brief *out)
 {
     memset(out, 0, sizeof *out);
-    const struct store_value v = store_text(id);
-    int rc = st->be->select_cells(st, BRIEF_SELECT, &v, 1, BRIEF_TYPES, brief_row, out);
-    if (rc == 1 && out->name != NULL)
-        return 0;
-    store_controller_brief_clear(out);
-    return rc == 1 ? -EIO : rc == 0 ? -ENOENT : rc;
+    int rc = select_one(st, BRIEF_SELECT, id, BRIEF_TYPES, brief_row, out);
+    if (rc == 0 && out->name == NULL)
+        rc = -EIO;
+    if (rc < 0)
+        store_controller_brief_clear(out);
+    return rc;
 }
 
 void store_controller_brief_clear(struct store_controller_brief *b)
@@ -346,15 +356,13 @@ static int state_row(void *ctx, const struct store_cell *c, int n)
 int store_controller_get_state(struct store *st, const char *id, struct store_controller_state *out)
 {
     memset(out, 0, sizeof *out);
-    const struct store_value v = store_text(id);
-    int rc = st->be->select_cells(st,
-                                  "SELECT name, enabled, last_seen, session_epoch, offline_epoch "
-                                  "FROM controllers WHERE id = ?",
-                                  &v, 1, "TBIII", state_row, out);
-    if (rc == 1)
-        return 0;
-    store_controller_state_clear(out);
-    return rc == 0 ? -ENOENT : rc;
+    int rc = select_one(st,
+                        "SELECT name, enabled, last_seen, session_epoch, offline_epoch "
+                        "FROM controllers WHERE id = ?",
+                        id, "TBIII", state_row, out);
+    if (rc < 0)
+        store_controller_state_clear(out);
+    return rc;
 }
 
 void store_controller_state_clear(struct store_controller_state *s)
@@ -494,15 +502,13 @@ static int placement_row(void *ctx, const struct store_cell *c, int n)
 int store_train_get_placement(struct store *st, const char *id, struct store_train_placement *out)
 {
     memset(out, 0, sizeof *out);
-    const struct store_value v = store_text(id);
-    int rc = st->be->select_cells(st,
-                                  "SELECT desired_controller_id, actual_controller_id, "
-                                  "reassignment_status FROM trains WHERE id = ?",
-                                  &v, 1, "TTT", placement_row, out);
-    if (rc == 1)
-        return 0;
-    store_train_placement_clear(out);
-    return rc == 0 ? -ENOENT : rc;
+    int rc = select_one(st,
+                        "SELECT desired_controller_id, actual_controller_id, "
+                        "reassignment_status FROM trains WHERE id = ?",
+                        id, "TTT", placement_row, out);
+    if (rc < 0)
+        store_train_placement_clear(out);
+    return rc;
 }
 
 void store_train_placement_clear(struct store_train_placement *p)
