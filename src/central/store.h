@@ -51,12 +51,12 @@ struct store;
  * '?' on both backends, in the order of the values (store_pg.c numbers them for PostgreSQL).
  * Borrowed: text and blob live until the call they are passed to returns. */
 struct store_value {
-    enum { STORE_NULL, STORE_TEXT, STORE_INT, STORE_REAL, STORE_BOOL, STORE_BLOB } kind;
     const char *text; /* TEXT (NULL: SQL NULL) */
-    int len;          /* TEXT: its bytes, or -1 up to the NUL; BLOB: its bytes */
     const void *blob;
     int64_t integer; /* INT, BOOL (0 or 1) */
     double real;
+    enum { STORE_NULL, STORE_TEXT, STORE_INT, STORE_REAL, STORE_BOOL, STORE_BLOB } kind;
+    int len; /* TEXT: its bytes, or -1 up to the NUL; BLOB: its bytes */
 };
 
 static inline struct store_value store_null(void)
