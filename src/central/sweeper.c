@@ -305,7 +305,7 @@ static void poke(void *arg)
 
 /* Passes of one checkpoint that copied much while the writer went on (what it wrote
  * meanwhile is copied at once, so that little is left for the writer to finish). */
-#define CHECKPOINT_PASSES 4
+#define CHECKPOINT_PASSES 2
 
 /* true while the WAL grows. */
 static bool checkpoint(struct sweeper *sw)
