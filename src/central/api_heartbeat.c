@@ -318,7 +318,7 @@ static int heartbeat_fields(const struct store_controller_brief *row, const stru
             return -ENOMEM;
         store_fields_put(f, "metadata", store_text(*metadata));
     }
-    *visible = errors_changed || meta != NULL ||
+    *visible = errors_changed || *metadata != NULL ||
                (hb->applied >= 0 && row->applied_config_version != hb->applied);
     return 0;
 }

@@ -59,8 +59,7 @@ bool api_begin(struct call *k, bool write)
 
 bool api_serialize_from_now(struct call *k)
 {
-    if (k->serialize || k->attempt > 0 || !store_serializes(k->c->store) ||
-        k->attempt + 1 >= API_ATTEMPTS)
+    if (k->serialize || k->attempt > 0 || !store_serializes(k->c->store))
         return false;
     k->serialize = true;
     k->conflict = true; /* run_route runs the handler again */

@@ -20,7 +20,6 @@
 /* What one attempt looked up and is writing; every pointer owned, NULL when not. */
 struct attempt {
     struct store_controller_brief row; /* the record updated (rules 1 and 3), once read */
-    bool known;                        /* row holds the record of the given UUID (rules 1-2) */
     json_t *candidates;                /* the records with the requested name (rule 3) */
     struct registry_decision d;
     /* What is written: the fields, and the values they point at besides the request's. */
@@ -44,11 +43,12 @@ static int decide(struct central *c, const struct registry_request *r, int64_t n
 {
     struct registry_candidate cand[REGISTER_CANDIDATES_MAX];
     size_t ncand = 0;
+    bool known = false; /* a->row holds the record of the given UUID (rules 1-2) */
     if (r->has_uuid) {
         int rc = store_controller_get_brief(c->store, r->uuid, &a->row);
         if (rc < 0 && rc != -ENOENT)
             return rc;
-        a->known = rc == 0;
+        known = rc == 0;
     } else {
         int rc = store_controller_find_by_name(c->store, r->name, &a->candidates);
         if (rc < 0)
@@ -66,7 +66,7 @@ static int decide(struct central *c, const struct registry_request *r, int64_t n
             ncand++;
         }
     }
-    a->d = registry_match(r->has_uuid, a->known, cand, ncand);
+    a->d = registry_match(r->has_uuid, known, cand, ncand);
     if (a->d.action != REGISTRY_ADOPT)
         return 0;
     /* Rule 3: the candidate adopted, read as rule 1 reads its record. */

@@ -213,6 +213,9 @@ static int insert_row(struct store *st, const struct store_table *t, const json_
     return rc;
 }
 
+/* The key goes after the fields, in one statement. */
+_Static_assert(STORE_FIELDS_MAX < STORE_MAX_PARAMS, "an UPDATE's fields and its key");
+
 /* UPDATE of the columns f sets, in the row whose key is id: -ENOENT when there is none. */
 static int update_fields(struct store *st, const struct store_table *t, const char *id,
                          const struct store_fields *f)

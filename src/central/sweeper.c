@@ -303,8 +303,9 @@ static void poke(void *arg)
     pthread_mutex_unlock(&sw->lock);
 }
 
-/* Passes of one checkpoint that copied much while the writer went on (what it wrote
- * meanwhile is copied at once, so that little is left for the writer to finish). */
+/* Passes of one checkpoint while it leaves much behind (what the writer wrote meanwhile is
+ * copied at once, so that little is left for the writer to finish; more passes slowed the
+ * writer, docs/performance.md). */
 #define CHECKPOINT_PASSES 2
 
 /* true while the WAL grows. */
@@ -313,14 +314,13 @@ static bool checkpoint(struct sweeper *sw)
     if (sw->maint == NULL)
         return false;
     struct store_wal wal = {0, 0};
-    int rc = 0, last = -1;
+    int rc = 0;
     bool changed = false;
     for (int pass = 0; pass < CHECKPOINT_PASSES && rc >= 0; pass++) {
         rc = store_checkpoint(sw->maint, &wal);
         changed = changed || rc > 0;
-        if (wal.left <= STORE_WAL_FINISH_LEFT || (last >= 0 && wal.left >= last))
+        if (wal.left <= STORE_WAL_FINISH_LEFT)
             break;
-        last = wal.left;
     }
     /* Nearly copied: the writer copies the rest after its next commit (store.h), and the
      * write after that starts the WAL over. */
