@@ -323,8 +323,12 @@ static bool checkpoint(struct sweeper *sw)
             break;
     }
     /* Nearly copied: the writer copies the rest after its next commit (store.h), and the
-     * write after that starts the WAL over. */
-    if (rc >= 0 && wal.left > 0 && wal.left <= STORE_WAL_FINISH_LEFT &&
+     * write after that starts the WAL over. Also when nothing was left: "left" counts from
+     * the WAL's length when the pass began, and a writer that never pauses has added frames
+     * while the pass ran, so without the writer's finish the WAL would never start over
+     * (measured: 1.5 GB in 16 s of re-registrations once the writer no longer paused for
+     * file locks). */
+    if (rc >= 0 && changed && wal.left <= STORE_WAL_FINISH_LEFT &&
         wal.frames >= STORE_WAL_FINISH_AT)
         store_finish_checkpoint(sw->c->store);
     /* Once per episode: a full disk fails it on every pass. */
