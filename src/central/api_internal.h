@@ -176,6 +176,7 @@ void h_train_status(struct call *k);
 /* ---- api_registry.c ---- */
 
 void h_export(struct call *k);
+void h_backup(struct call *k);
 void h_full_config(struct call *k);
 void h_import(struct call *k);
 void h_plugins(struct call *k);

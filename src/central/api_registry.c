@@ -3,6 +3,12 @@
 #include "api_internal.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "api_views.h"
 #include "central.h"
@@ -70,6 +76,55 @@ static void export_work(void *ctx, const struct http_request *req, struct http_r
 void h_export(struct call *k)
 {
     http_request_defer(k->req, k->resp, export_work, k->c);
+}
+
+/* A copy of the live SQLite file, made next to it (the same file system, where the database's
+ * own space is) under a name of mkstemp's, removed as soon as it is open: nothing is left
+ * behind once it is sent, or if the client leaves. */
+static void backup_work(void *ctx, const struct http_request *req, struct http_response *resp)
+{
+    (void)req;
+    struct central *c = ctx;
+    char tmp[PATH_MAX], err[PATH_MAX + 256];
+    if (snprintf(tmp, sizeof tmp, "%s.backup-XXXXXX", c->opts.db) >= (int)sizeof tmp) {
+        http_response_error(resp, 500, "internal_error", NULL, "database path too long");
+        return;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        int e = errno;
+        log_event(RH_LOG_ERROR, "backup_failed", "{s:s, s:s}", "file", tmp, "error", strerror(e));
+        http_response_error(resp, 503, "unavailable", NULL, "cannot create %s: %s", tmp,
+                            strerror(e));
+        return;
+    }
+    int64_t started = timeutil_mono_ms();
+    int rc = store_backup_into(c->opts.db, tmp, err, sizeof err);
+    struct stat sb;
+    if (rc == 0 && fstat(fd, &sb) != 0) {
+        rc = -errno;
+        snprintf(err, sizeof err, "cannot read %s: %s", tmp, strerror(-rc));
+    }
+    unlink(tmp);
+    if (rc < 0) {
+        close(fd);
+        log_event(RH_LOG_ERROR, "backup_failed", "{s:s}", "error", err);
+        http_response_error(resp, 503, "unavailable", NULL, "%s", err);
+        return;
+    }
+    log_event(RH_LOG_INFO, "backup_sent", "{s:I, s:I}", "bytes", (json_int_t)sb.st_size,
+              "duration_ms", (json_int_t)(timeutil_mono_ms() - started));
+    http_response_file(resp, 200, fd, (uint64_t)sb.st_size, "application/vnd.sqlite3");
+}
+
+void h_backup(struct call *k)
+{
+    if (store_is_postgresql(k->c->opts.db)) {
+        http_response_error(k->resp, 409, "not_supported", NULL,
+                            "the database is PostgreSQL: back it up with pg_dump");
+        return;
+    }
+    http_request_defer(k->req, k->resp, backup_work, k->c);
 }
 
 static void import_work(void *ctx, const struct http_request *req, struct http_response *resp)

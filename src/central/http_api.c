@@ -458,6 +458,7 @@ static const struct route routes[] = {
     {"GET", "/api/config", ACCESS_READ, h_full_config},
     {"GET", "/api/plugins", ACCESS_READ, h_plugins},
     {"GET", "/api/export", ACCESS_ADMIN, h_export},
+    {"GET", "/api/backup", ACCESS_ADMIN, h_backup},
     {"POST", "/api/import", ACCESS_ADMIN, h_import},
     {"POST", "/api/login", ACCESS_PUBLIC, h_login},
     {"POST", "/api/logout", ACCESS_PUBLIC, h_logout},

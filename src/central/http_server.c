@@ -324,6 +324,20 @@ const char *http_request_query(const struct http_request *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+void http_response_file(struct http_response *resp, unsigned status, int fd, uint64_t len,
+                        const char *content_type)
+{
+    json_decref(resp->json);
+    resp->json = NULL;
+    free(resp->text);
+    resp->text = NULL;
+    resp->status = status;
+    resp->file = true;
+    resp->file_fd = fd;
+    resp->file_len = len;
+    resp->content_type = content_type;
+}
+
 void http_response_json(struct http_response *resp, unsigned status, json_t *body)
 {
     json_decref(resp->json);
@@ -446,8 +460,18 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     size_t len = text ? (resp->text_len > 0 ? resp->text_len : strlen(text)) : 0;
     if (len >= LARGE_ANSWER)
         rs->large = true; /* trimmed once sent, in on_completed */
-    struct MHD_Response *r = MHD_create_response_from_buffer(
-        len, text ? text : (void *)"", text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    struct MHD_Response *r;
+    if (resp->file) { /* MHD closes the file with the response */
+        resp->file = false;
+        len = resp->file_len > 0;
+        ctype = resp->content_type;
+        r = MHD_create_response_from_fd64(resp->file_len, resp->file_fd);
+        if (r == NULL)
+            close(resp->file_fd);
+    } else {
+        r = MHD_create_response_from_buffer(len, text ? text : (void *)"",
+                                            text ? MHD_RESPMEM_MUST_FREE : MHD_RESPMEM_PERSISTENT);
+    }
     if (r == NULL) {
         free(text);
         return MHD_NO;
@@ -784,6 +808,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
             pthread_mutex_unlock(&srv->job_lock);
             json_decref(rs->job->resp.json);
             free(rs->job->resp.text);
+            if (rs->job->resp.file)
+                close(rs->job->resp.file_fd);
             free(rs->job);
         }
         /* A large request body (an import) leaves its parsed tree's memory in malloc. */

@@ -10,6 +10,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct MHD_Connection;
 struct http_server;
@@ -48,7 +49,10 @@ struct http_response {
     char set_cookie[192];        /* Set-Cookie header when non-empty */
     const char *route;           /* route label for metrics/logs (static string) */
     struct MHD_Response *stream; /* a streaming response (SSE) queued instead of a body */
-    bool suspended;              /* set by http_request_suspend: answer later */
+    bool file;                   /* the body is file_len bytes of file_fd (http_response_file) */
+    int file_fd;                 /* owned when file: closed once sent, or dropped */
+    uint64_t file_len;
+    bool suspended; /* set by http_request_suspend: answer later */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,
@@ -119,6 +123,10 @@ void http_response_error(struct http_response *resp, unsigned status, const char
                          const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void http_response_json(struct http_response *resp, unsigned status, json_t *body);
+/* Sets resp to the len bytes of the open file fd, sent as content_type (a static string);
+ * resp owns fd from here on. */
+void http_response_file(struct http_response *resp, unsigned status, int fd, uint64_t len,
+                        const char *content_type);
 /* Sets resp to the object of a json_pack format, written as text without building the object
  * when jsonw.h writes that format (the routes every controller calls often), through json_pack
  * otherwise. The body is the same either way; a value that cannot be written (a string that is

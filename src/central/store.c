@@ -95,6 +95,15 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
     return store_connect(path, max_version, false, out, err, errlen);
 }
 
+int store_backup_into(const char *path, const char *dest, char *err, size_t errlen)
+{
+    if (store_is_postgresql(path)) {
+        snprintf(err, errlen, "the database is PostgreSQL: back it up with pg_dump");
+        return -ENOTSUP;
+    }
+    return sq_backup_into(path, dest, err, errlen);
+}
+
 int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen)
 {
     return store_connect(path, STORE_SCHEMA_VERSION, true, out, err, errlen);

@@ -115,6 +115,11 @@ int store_open(const char *path, int max_version, struct store **out, char *err,
  * behind the requests (WAL lets it run alongside the writer): the presence sweeper's reads
  * and the WAL checkpoints. */
 int store_open_maintenance(const char *path, struct store **out, char *err, size_t errlen);
+/* A consistent copy of the SQLite database at path (the one this process has open) written
+ * to dest, which must not exist or be empty: VACUUM INTO on a connection of its own, whose
+ * read transaction lets the writer go on meanwhile. -ENOTSUP for a PostgreSQL URL (pg_dump
+ * backs that up), -EIO with err set when SQLite fails. */
+int store_backup_into(const char *path, const char *dest, char *err, size_t errlen);
 /* Checkpoints are left to store_checkpoint on another connection: the connection that
  * commits a request no longer copies the WAL into the database (and syncs it) in the
  * middle of a request. 0 or -EIO. */

@@ -21,6 +21,16 @@
 /* How long a statement waits for another connection's lock. */
 #define BUSY_TIMEOUT_MS 5000
 
+/* SQLite's "unix-excl" VFS: the central's process takes an exclusive lock on the database
+ * file at its first read and holds it, and the WAL index lives in the process's memory
+ * instead of a -shm file. The connections of this process (the writer and the sweeper's
+ * maintenance connection) share it as before; another process cannot open the database
+ * while the central runs. So no transaction takes or drops a file lock: that was six
+ * fcntl calls per write transaction and four per read, half of a registration's system
+ * calls (docs/performance.md). It also keeps a second central off the same file. A copy of
+ * the live database is taken by the central itself (store_backup, GET /api/backup). */
+#define SQLITE_VFS "unix-excl"
+
 /* Each migration is applied in its own transaction together with its row in
  * schema_migrations, so a migration is recorded exactly when it was applied. */
 static const char *const migrations[] = {
@@ -823,6 +833,27 @@ static const struct store_backend sqlite_backend = {
     .presence_scan = sq_presence_scan,
 };
 
+int sq_backup_into(const char *path, const char *dest, char *err, size_t errlen)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, SQLITE_VFS);
+    if (rc == SQLITE_OK) {
+        sqlite3_busy_timeout(db, BUSY_TIMEOUT_MS);
+        rc = sqlite3_prepare_v2(db, "VACUUM INTO ?1", -1, &s, NULL);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_bind_text(s, 1, dest, -1, SQLITE_STATIC);
+    if (rc == SQLITE_OK && (rc = sqlite3_step(s)) == SQLITE_DONE)
+        rc = SQLITE_OK;
+    if (rc != SQLITE_OK)
+        snprintf(err, errlen, "cannot copy database %s to %s: %s", path, dest,
+                 db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+    return rc == SQLITE_OK ? 0 : -EIO;
+}
+
 int sq_open(struct store *owner, const char *path, int max_version, bool maintenance, char *err,
             size_t errlen)
 {
@@ -840,7 +871,7 @@ int sq_open(struct store *owner, const char *path, int max_version, bool mainten
     /* The maintenance connection: the database exists (store_open made it) and is in WAL
      * mode, which is persistent. NOMUTEX: the store's own lock serialises its use. */
     int flags = SQLITE_OPEN_READWRITE | (maintenance ? 0 : SQLITE_OPEN_CREATE);
-    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc = sqlite3_open_v2(path, &st->db, flags | SQLITE_OPEN_NOMUTEX, SQLITE_VFS);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "cannot open database %s: %s", path,
                  st->db ? sqlite3_errmsg(st->db) : sqlite3_errstr(rc));
@@ -853,6 +884,13 @@ int sq_open(struct store *owner, const char *path, int max_version, bool mainten
      * (kill -9); only an OS crash or power cut can lose the last commits. */
     if (exec(st, "PRAGMA journal_mode=WAL") < 0 || exec(st, "PRAGMA synchronous=NORMAL") < 0 ||
         exec(st, "PRAGMA foreign_keys=ON") < 0) {
+        if (sqlite3_errcode(st->db) == SQLITE_BUSY) {
+            snprintf(err, errlen,
+                     "database %s is in use by another process (another roundhouse-central, "
+                     "or a sqlite3 shell): one central per database file",
+                     path);
+            return -EBUSY;
+        }
         snprintf(err, errlen, "cannot configure database %s: %s", path, owner->error);
         return -EIO;
     }

@@ -138,7 +138,8 @@ class BootstrapTest(AuthCase):
         self.login(c, "admin", ADMIN_PW, expect=401)
         self.login(c, "admin", "changed-pass-2")
         # Stored: an Argon2id hash, never the password.
-        ((h,),) = harness.db_execute(c.db, "SELECT password_hash FROM users WHERE username='admin'")
+        c.dump_headers = self.session(c, "admin", "changed-pass-2")
+        ((h,),) = c.query("SELECT password_hash FROM users WHERE username='admin'")
         self.assertTrue(h.startswith("$argon2id$"), h)
         self.assertNotIn("changed-pass-2", h)
 
@@ -343,8 +344,12 @@ class RolesTest(AuthCase):
         c = self.c
         self.assertEqual(c.get("/api/trains", headers=self.operator).status, 200)
         # The session's expiry reached (the database's clock is what the central compares).
+        # The database is the running central's own: it is changed while the central is
+        # stopped, and the sessions outlive the restart.
+        self.stop(c)
         harness.db_execute(c.db, "UPDATE credentials SET expires_at = 1"
                                  " WHERE kind = 'session' AND username = 'otto'")
+        c = self.start_central(*c.flags, db=c.db)
         self.assertJsonError(c.get("/api/trains", headers=self.operator), 401, error="unauthorized")
         self.assertEqual(c.get("/api/trains", headers=self.viewer).status, 200)
 
@@ -359,7 +364,8 @@ class TokensTest(AuthCase):
         admin_token = r.stdout.strip()
         self.assertRegex(admin_token, r"^rht_[0-9a-f]{64}$")
         # Its session was closed again after the command.
-        kinds = [k for (k,) in harness.db_execute(c.db, "SELECT kind FROM credentials")]
+        c.dump_headers = {"Authorization": "Bearer " + admin_token}
+        kinds = [k for (k,) in c.query("SELECT kind FROM credentials")]
         self.assertEqual(kinds, ["token"])
         r = self.cli(c, "whoami", token=admin_token)
         self.assertEqual((r.returncode, r.stdout.strip()), (0, "admin (admin)"), r.stderr)
@@ -391,7 +397,7 @@ class TokensTest(AuthCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("403", r.stderr)
         # Tokens are stored as SHA-256 hashes only.
-        rows = harness.db_execute(c.db, "SELECT * FROM credentials")
+        rows = c.query("SELECT * FROM credentials")
         flat = json.dumps(rows)
         self.assertNotIn(olga_token, flat)
         self.assertNotIn(olga_token[4:], flat)

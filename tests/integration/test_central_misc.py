@@ -6,6 +6,7 @@ import os
 import signal
 import socket
 import sqlite3
+import threading
 import unittest
 
 import harness
@@ -255,6 +256,96 @@ class ExportImportTest(harness.RoundhouseTestCase):
         self.register(c, "pi-imp", "10.6.0.3")
         self.assertRejectedUnchanged(c, lambda: c.post("/api/import", raw=b'"not a registry"'), 422)
         self.assertRejectedUnchanged(c, lambda: c.post("/api/import", raw=b"{"), 400)
+
+
+class LiveBackupTest(harness.RoundhouseTestCase):
+    """The running central holds its SQLite file: GET /api/backup copies it, and no second
+    process opens it meanwhile (docs/operations.md, "Backups")."""
+
+    def test_backup_is_a_whole_database_taken_while_writes_go_on(self):
+        c = self.start_central("--register-rate", "100000")
+        a = self.register(c, "pi-bak-a", "10.6.1.1")["uuid"]
+        self.add_train(c, a, "t-bak", name="Backed")
+        # Registrations keep the writer busy while the copy is made.
+        stop = threading.Event()
+        done = []
+
+        def write():
+            client = harness.HttpClient("127.0.0.1", c.port)
+            for i in range(2000):
+                if stop.is_set():
+                    break
+                r = client.post("/api/controllers/register", {"name": "pi-bak-w%d" % i,
+                                                              "address": "10.6.1.2"})
+                done.append(r.status)
+        t = threading.Thread(target=write)
+        t.start()
+        try:
+            harness.wait_until(lambda: len(done) >= 20, timeout=30, message="no registrations")
+            r = c.get("/api/backup")
+            at_copy = len(done)
+        finally:
+            stop.set()
+            t.join(timeout=60)
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.header("Content-Type"), "application/vnd.sqlite3")
+        self.assertTrue(r.body.startswith(b"SQLite format 3\x00"), r.body[:32])
+        self.assertEqual(set(done), {200}, "a registration failed during the copy")
+        copy = os.path.join(self.tmp, "copy.db")
+        with open(copy, "wb") as f:
+            f.write(r.body)
+        db = sqlite3.connect(copy)
+        try:
+            self.assertEqual(db.execute("PRAGMA integrity_check").fetchall(), [("ok",)])
+            names = {n for (n,) in db.execute("SELECT name FROM controllers")}
+            trains = db.execute("SELECT id, desired_controller_id FROM trains").fetchall()
+        finally:
+            db.close()
+        self.assertIn("pi-bak-a", names)
+        self.assertEqual(trains, [("t-bak", a)])
+        written = len([n for n in names if n.startswith("pi-bak-w")])
+        self.assertGreaterEqual(written, 20 - 1)
+        self.assertLessEqual(written, at_copy + 1)
+        # Nothing is left beside the database.
+        self.assertEqual([f for f in os.listdir(os.path.dirname(c.db)) if ".backup-" in f], [])
+        # The copy is a database the central starts on: restoring it works.
+        self.stop(c)
+        c2 = self.start_central(db=copy)
+        self.assertEqual(self.get_json(c2, "/api/trains/t-bak")["controller_id"], a)
+
+    def test_a_second_process_is_refused_the_database(self):
+        c = self.start_central()
+        a = self.register(c, "pi-lock", "10.6.1.3")["uuid"]
+        proc = harness.run_program("roundhouse-central", "--listen", "127.0.0.1:0",
+                                   "--db", c.db, "--mqtt", "127.0.0.1:%d" % self.broker.port,
+                                   timeout=60)
+        self.assertNotEqual(proc.returncode, 0, proc)
+        self.assertIn("in use by another process", proc.stderr)
+        self.assertIn(c.db, proc.stderr)
+        # Nor does a sqlite3 shell read it behind the central's back.
+        with self.assertRaises(sqlite3.OperationalError):
+            harness.db_execute(c.db, "SELECT COUNT(*) FROM controllers")
+        # The first central is untouched and goes on.
+        self.assertEqual(self.register(c, "pi-lock", "10.6.1.3", uuid=a)["status"], "reactivated")
+        # Once it stops, the file is free again.
+        self.stop(c)
+        self.assertEqual(harness.db_execute(c.db, "SELECT name FROM controllers"), [("pi-lock",)])
+
+    def test_backup_is_an_administrators_under_auth(self):
+        c = self.start_central("--auth", env={"ROUNDHOUSE_ADMIN_PASSWORD": "admin-pass-1"})
+        self.assertJsonError(c.get("/api/backup"), 401)
+        r = c.post("/api/login", {"username": "admin", "password": "admin-pass-1"})
+        self.assertEqual(r.status, 200, r)
+        cookie = {"Cookie": r.header("Set-Cookie").split(";")[0]}
+        r = c.post("/api/users", {"username": "vera", "role": "viewer", "password": "vera-pass-1"},
+                   headers=cookie)
+        self.assertIn(r.status, (200, 201), r)
+        r = c.post("/api/login", {"username": "vera", "password": "vera-pass-1"})
+        viewer = {"Cookie": r.header("Set-Cookie").split(";")[0]}
+        self.assertJsonError(c.get("/api/backup", headers=viewer), 403)
+        r = c.get("/api/backup", headers=cookie)
+        self.assertEqual(r.status, 200, r)
+        self.assertTrue(r.body.startswith(b"SQLite format 3\x00"))
 
 
 class BootstrapTest(harness.RoundhouseTestCase):
