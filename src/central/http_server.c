@@ -848,10 +848,15 @@ static void *serve(void *arg)
             uint64_t n;
             if (read(srv->wake_fd, &n, sizeof n) < 0 && errno != EAGAIN)
                 log_event(RH_LOG_ERROR, "http_wake_failed", "{s:s}", "error", strerror(errno));
-            if (atomic_load(&srv->stopping))
+            if (atomic_load(&srv->stopping)) {
+                log_hold_free();
                 return NULL;
+            }
         }
+        /* The round's access and registration lines go out in one write, after its answers. */
+        log_hold();
         MHD_run(srv->daemon);
+        log_release();
         sweep_slow(srv);
         if (srv->trim_pending) {
             srv->trim_pending = false;

@@ -61,13 +61,8 @@ bool log_enabled(enum log_level level)
     return level >= min_level;
 }
 
-/* One write(2) per line so that lines from several threads never interleave. */
-static void write_line(char *line)
+static void write_all(const char *p, size_t left)
 {
-    size_t len = strlen(line);
-    line[len] = '\n';
-    const char *p = line;
-    size_t left = len + 1;
     while (left > 0) {
         ssize_t n = write(STDERR_FILENO, p, left);
         if (n < 0) {
@@ -78,6 +73,58 @@ static void write_line(char *line)
         p += n;
         left -= (size_t)n;
     }
+}
+
+/* The lines a thread holds between log_hold and log_release, whole lines only. */
+#define HOLD_MAX 65536
+static _Thread_local struct {
+    bool on;
+    char *buf;
+    size_t len, cap;
+} held;
+
+void log_hold(void)
+{
+    held.on = true;
+}
+
+static void flush_held(void)
+{
+    write_all(held.buf, held.len);
+    held.len = 0;
+}
+
+void log_release(void)
+{
+    held.on = false;
+    flush_held();
+}
+
+void log_hold_free(void)
+{
+    log_release();
+    free(held.buf);
+    held.buf = NULL;
+    held.cap = 0;
+}
+
+/* One write(2) per line, or per held run of whole lines, so that lines from several threads
+ * never interleave. */
+static void write_line(char *line, enum log_level level)
+{
+    size_t len = strlen(line);
+    line[len] = '\n';
+    if (held.on && level < RH_LOG_WARNING && len + 1 <= HOLD_MAX) {
+        if (held.len + len + 1 > HOLD_MAX)
+            flush_held();
+        if (strbuf_append(&held.buf, &held.len, &held.cap, line, len + 1) == 0) {
+            line[len] = '\0';
+            return;
+        }
+    }
+    /* A warning or an error is not held: the lines held before it go first. */
+    flush_held();
+    write_all(line, len + 1);
     line[len] = '\0';
 }
 
@@ -116,7 +163,7 @@ static void emit_text(const char *ts, enum log_level level, const char *event, j
     }
     char *line = realloc(buf, len + 2);
     if (line != NULL) {
-        write_line(line);
+        write_line(line, level);
         free(line);
     } else {
         free(buf);
@@ -150,7 +197,7 @@ static void emit_json(const char *ts, enum log_level level, const char *event, j
             size_t len = strlen(text);
             char *grown = realloc(text, len + 2);
             if (grown != NULL)
-                write_line(grown);
+                write_line(grown, level);
             free(grown != NULL ? grown : text);
         }
         return;
@@ -184,7 +231,7 @@ static void emit_json(const char *ts, enum log_level level, const char *event, j
         len = (size_t)head + 1;
     }
     buf[len] = '\0'; /* write_line puts its newline here */
-    write_line(buf);
+    write_line(buf, level);
     if (buf != stack)
         free(buf);
 }
@@ -217,7 +264,7 @@ static int emit_json_direct(const char *ts, enum log_level level, const char *ev
             rc = jsonw_string(&buf, &len, &cap, fields_fmt, strlen(fields_fmt));
     }
     if (rc == 0 && strbuf_append(&buf, &len, &cap, "}", 1) == 0)
-        write_line(buf);
+        write_line(buf, level);
     free(buf);
     return 0;
 }

@@ -22,5 +22,12 @@ int log_level_parse(const char *s, enum log_level *out);
 int log_format_parse(const char *s, enum log_format *out);
 bool log_enabled(enum log_level level);
 void log_event(enum log_level level, const char *event, const char *fields_fmt, ...);
+/* Between log_hold and log_release, this thread's debug and info lines are kept and written
+ * together by log_release, in one write(2) (a warning or an error writes them, then itself,
+ * at once). For a loop that serves several requests per round: one write per round instead of
+ * one per line. log_hold_free also frees the thread's buffer (before the thread ends). */
+void log_hold(void);
+void log_release(void);
+void log_hold_free(void);
 
 #endif

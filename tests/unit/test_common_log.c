@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -180,6 +181,46 @@ static void test_json_line_sizes(void **state)
     free(text);
 }
 
+/* Held lines wait for log_release, in order; a warning writes them, then itself, at once. */
+static void test_held_lines(void **state)
+{
+    (void)state;
+    struct capture c = {.saved = -1};
+    log_setup(RH_LOG_INFO, LOG_FORMAT_JSON);
+    capture_begin(&c);
+    log_hold();
+    log_event(RH_LOG_INFO, "first", NULL);
+    log_event(RH_LOG_INFO, "second", "{s:i}", "n", 2);
+    struct stat sb;
+    assert_int_equal(fstat(STDERR_FILENO, &sb), 0);
+    assert_int_equal(sb.st_size, 0); /* nothing written yet */
+    log_event(RH_LOG_WARNING, "third", NULL);
+    assert_int_equal(fstat(STDERR_FILENO, &sb), 0);
+    off_t after_warning = sb.st_size;
+    log_event(RH_LOG_INFO, "fourth", NULL);
+    log_release();
+    log_event(RH_LOG_INFO, "fifth", NULL); /* not held any more */
+    log_hold_free();
+    char *text = capture_end(&c);
+    assert_true(after_warning > 0);
+    const char *order[] = {"first", "second", "third", "fourth", "fifth"};
+    const char *at = text;
+    for (size_t i = 0; i < 5; i++) {
+        char want[48];
+        snprintf(want, sizeof want, "\"event\":\"%s\"", order[i]);
+        const char *found = strstr(at, want);
+        assert_non_null(found);
+        at = found;
+    }
+    /* Up to the warning, nothing after it. */
+    char *head = strndup(text, (size_t)after_warning);
+    assert_non_null(head);
+    assert_null(strstr(head, "fourth"));
+    assert_non_null(strstr(head, "third"));
+    free(head);
+    free(text);
+}
+
 static void test_level_filter(void **state)
 {
     struct capture c = {.saved = -1};
@@ -279,7 +320,7 @@ int main(void)
         cmocka_unit_test(test_enabled),           cmocka_unit_test(test_json_line),
         cmocka_unit_test(test_json_line_sizes),   cmocka_unit_test(test_level_filter),
         cmocka_unit_test(test_bad_fields_format), cmocka_unit_test(test_text_line),
-        cmocka_unit_test(test_text_long_event),
+        cmocka_unit_test(test_text_long_event),   cmocka_unit_test(test_held_lines),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
