@@ -43,6 +43,11 @@ class PostgresTest(harness.RoundhouseTestCase):
         self.stop(c)
         self.assertNotIn(secret, c.stderr_text(last=100000))
 
+    def test_backup_route_points_to_pg_dump(self):
+        c = self.start_central(db=self.db)
+        body = self.assertJsonError(c.get("/api/backup"), 409, error="not_supported")
+        self.assertIn("pg_dump", body["detail"])
+
     def test_unreachable_server_fails_the_start(self):
         url = "postgresql://roundhouse@127.0.0.1:%d/nothing" % harness.free_port()
         proc = harness.run_program("roundhouse-central", "--listen", "127.0.0.1:0", "--db", url,
