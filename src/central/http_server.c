@@ -460,10 +460,11 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
     size_t len = text ? (resp->text_len > 0 ? resp->text_len : strlen(text)) : 0;
     if (len >= LARGE_ANSWER)
         rs->large = true; /* trimmed once sent, in on_completed */
+    bool has_body = len > 0;
     struct MHD_Response *r;
     if (resp->file) { /* MHD closes the file with the response */
         resp->file = false;
-        len = resp->file_len > 0;
+        has_body = resp->file_len > 0;
         ctype = resp->content_type;
         r = MHD_create_response_from_fd64(resp->file_len, resp->file_fd);
         if (r == NULL)
@@ -476,7 +477,7 @@ static enum MHD_Result send_response(struct http_server *srv, struct MHD_Connect
         free(text);
         return MHD_NO;
     }
-    if (len > 0 || resp->status >= 400)
+    if (has_body || resp->status >= 400)
         MHD_add_response_header(r, "Content-Type", ctype);
     if (resp->etag[0])
         MHD_add_response_header(r, "ETag", resp->etag);

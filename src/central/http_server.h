@@ -49,10 +49,10 @@ struct http_response {
     char set_cookie[192];        /* Set-Cookie header when non-empty */
     const char *route;           /* route label for metrics/logs (static string) */
     struct MHD_Response *stream; /* a streaming response (SSE) queued instead of a body */
-    bool file;                   /* the body is file_len bytes of file_fd (http_response_file) */
+    uint64_t file_len;           /* with file: the body is file_len bytes of file_fd */
     int file_fd;                 /* owned when file: closed once sent, or dropped */
-    uint64_t file_len;
-    bool suspended; /* set by http_request_suspend: answer later */
+    bool file;                   /* set by http_response_file */
+    bool suspended;              /* set by http_request_suspend: answer later */
 };
 
 typedef void (*http_handler_fn)(void *ctx, const struct http_request *req,

@@ -159,10 +159,11 @@ int store_migrate(struct store *st, int max_version, char *err, size_t errlen);
 /* ---- opening (store_sqlite.c, store_pg.c) ---- */
 /* Connects st to the database: sets st->be and its state (left for store_free to release on
  * failure, too); unless maintenance, migrates to max_version. */
-int sq_backup_into(const char *path, const char *dest, char *err, size_t errlen);
 int sq_open(struct store *st, const char *path, int max_version, bool maintenance, char *err,
             size_t errlen);
 int pg_open(struct store *st, const char *url, int max_version, bool maintenance, char *err,
             size_t errlen);
+/* store_backup_into for a SQLite file (store_sqlite.c). */
+int sq_backup_into(const char *path, const char *dest, char *err, size_t errlen);
 
 #endif
