@@ -100,9 +100,9 @@ static void backup_work(void *ctx, const struct http_request *req, struct http_r
     }
     int64_t started = timeutil_mono_ms();
     int rc = store_backup_into(c->opts.db, tmp, err, sizeof err);
-    struct stat sb;
+    struct stat sb = {0};
     if (rc == 0 && fstat(fd, &sb) != 0) {
-        rc = -errno;
+        rc = errno != 0 ? -errno : -EIO;
         snprintf(err, sizeof err, "cannot read %s: %s", tmp, strerror(-rc));
     }
     unlink(tmp);
