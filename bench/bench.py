@@ -403,6 +403,19 @@ def fleet_secret(name):
     return hashlib.sha256(("roundhouse-fleet-secret/%s/%s" % m.groups()).encode()).hexdigest()
 
 
+def seed_sqlite(path, statements):
+    """The statements run on the SQLite file of a stopped central, committed, and the
+    connection closed: a central does not start while another process has the file open."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    try:
+        with db:
+            for sql in statements:
+                db.execute(sql)
+    finally:
+        db.close()
+
+
 def controller_rows(env, prefix=""):
     """(uuid, name, first train or None, config_version, secret or None) of the controllers
     whose name starts with prefix."""
@@ -815,7 +828,6 @@ class Bench:
         duration_ms, the handler's time, the wait for the store's lock included) with what else
         it logged in the same second. The sweeper's presence changes (each controller that was
         offline comes online) are counted, not listed."""
-        import sqlite3
         n = 5000 if self.quick else 100000
         secs = 3 if self.quick else 10
         env = Env(self, "register100k")
@@ -824,9 +836,7 @@ class Bench:
             env.start_central()  # creates the schema
             env.central.stop()
             now = int(time.time())
-            for sql in self.paging_seed_sql(n, now, False):
-                with sqlite3.connect(env.db) as db:
-                    db.execute(sql)
+            seed_sqlite(env.db, self.paging_seed_sql(n, now, False))
             central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
             rows = [("00000000-0000-4000-8000-%012d" % i, "ctl-%06d" % ((i * 7919) % n), None,
                      0, None) for i in range(n)]
@@ -893,7 +903,6 @@ class Bench:
 
     def b_paging(self, pg=False):
         import random
-        import sqlite3
         n = 5000 if self.quick else 100000
         reqs = 50 if self.quick else 300
         env = Env(self, "paging-pg" if pg else "paging")
@@ -904,12 +913,11 @@ class Bench:
             env.start_central()  # creates the schema
             env.central.stop()
             now = int(time.time())
-            for sql in self.paging_seed_sql(n, now, pg):
-                if pg:
+            if pg:
+                for sql in self.paging_seed_sql(n, now, pg):
                     harness.psql(env.db, sql)
-                else:
-                    with sqlite3.connect(env.db) as db:
-                        db.execute(sql)
+            else:
+                seed_sqlite(env.db, self.paging_seed_sql(n, now, pg))
             if pg:
                 harness.psql(env.db, "ANALYZE")
             central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
