@@ -403,19 +403,6 @@ def fleet_secret(name):
     return hashlib.sha256(("roundhouse-fleet-secret/%s/%s" % m.groups()).encode()).hexdigest()
 
 
-def seed_sqlite(path, statements):
-    """The statements run on the SQLite file of a stopped central, committed, and the
-    connection closed: a central does not start while another process has the file open."""
-    import sqlite3
-    db = sqlite3.connect(path)
-    try:
-        with db:
-            for sql in statements:
-                db.execute(sql)
-    finally:
-        db.close()
-
-
 def controller_rows(env, prefix=""):
     """(uuid, name, first train or None, config_version, secret or None) of the controllers
     whose name starts with prefix."""
@@ -836,7 +823,10 @@ class Bench:
             env.start_central()  # creates the schema
             env.central.stop()
             now = int(time.time())
-            seed_sqlite(env.db, self.paging_seed_sql(n, now, False))
+            # harness.db_execute closes its connection: the central does not start while
+            # another process has the file open.
+            for sql in self.paging_seed_sql(n, now, False):
+                harness.db_execute(env.db, sql)
             central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
             rows = [("00000000-0000-4000-8000-%012d" % i, "ctl-%06d" % ((i * 7919) % n), None,
                      0, None) for i in range(n)]
@@ -917,7 +907,8 @@ class Bench:
                 for sql in self.paging_seed_sql(n, now, pg):
                     harness.psql(env.db, sql)
             else:
-                seed_sqlite(env.db, self.paging_seed_sql(n, now, pg))
+                for sql in self.paging_seed_sql(n, now, pg):
+                    harness.db_execute(env.db, sql)
             if pg:
                 harness.psql(env.db, "ANALYZE")
             central = env.start_central("--stale-after", "3600", "--offline-after", "7200")
@@ -992,7 +983,6 @@ class Bench:
             rows, names, trains = (int(v) for v in harness.psql(env.db, sql).strip().split("|"))
         else:
             # The running central holds its file locked: read the copy it sends.
-            import sqlite3
             r = env.central.http.get("/api/backup")
             if r.status != 200:
                 raise RuntimeError("GET /api/backup: %r" % (r,))
@@ -1000,8 +990,7 @@ class Bench:
             with open(copy, "wb") as f:
                 f.write(r.body)
             try:
-                with sqlite3.connect(copy) as db:
-                    rows, names, trains = db.execute(sql).fetchone()
+                ((rows, names, trains),) = harness.db_execute(copy, sql)
             finally:
                 os.unlink(copy)
         return rows, rows - names, n - names, trains
